@@ -1,0 +1,542 @@
+//! The caller's side (the hot path) and the writer's resolution step.
+//!
+//! On the caller's thread errsnap only walks the stack (instruction pointers,
+//! no symbols), reads the clock and a cached thread id, and copies the
+//! message. Symbol resolution, the snapshot and the fingerprint happen later
+//! on the writer thread ([`Symbolizer`]).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::event::{ChainLink, Event, EventId, EventKind, Frame, Location};
+use crate::fingerprint;
+use crate::level::Level;
+use crate::snapshot::Snapshot;
+
+/// The most frames captured per event.
+pub(crate) const MAX_FRAMES: usize = 128;
+
+/// Milliseconds since the Unix epoch (UTC).
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A stack walk without symbols: instruction pointers only.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RawBacktrace {
+    pub(crate) ips: Vec<usize>,
+}
+
+impl RawBacktrace {
+    /// Walks the current stack (a few microseconds for ~30 frames).
+    #[inline(never)]
+    pub(crate) fn capture() -> RawBacktrace {
+        let mut ips = Vec::with_capacity(48);
+        backtrace::trace(|frame| {
+            let ip = frame.ip() as usize;
+            if ip != 0 {
+                ips.push(ip);
+            }
+            ips.len() < MAX_FRAMES
+        });
+        RawBacktrace { ips }
+    }
+}
+
+/// The name and id of the current thread, cached per thread.
+#[derive(Clone)]
+pub(crate) struct ThreadInfo {
+    pub(crate) name: Option<Arc<str>>,
+    pub(crate) id: u64,
+}
+
+thread_local! {
+    static THREAD_INFO: ThreadInfo = ThreadInfo::read();
+}
+
+impl ThreadInfo {
+    fn read() -> ThreadInfo {
+        let t = std::thread::current();
+        ThreadInfo {
+            name: t.name().map(Arc::from),
+            id: os_thread_id().unwrap_or_else(|| rust_thread_id(&t)),
+        }
+    }
+
+    /// The current thread's info; works during thread teardown too.
+    pub(crate) fn current() -> ThreadInfo {
+        THREAD_INFO
+            .try_with(ThreadInfo::clone)
+            .unwrap_or_else(|_| ThreadInfo::read())
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn os_thread_id() -> Option<u64> {
+    // SAFETY: gettid has no preconditions.
+    Some(unsafe { libc::gettid() } as u64)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn os_thread_id() -> Option<u64> {
+    None
+}
+
+fn rust_thread_id(t: &std::thread::Thread) -> u64 {
+    // `ThreadId::as_u64` is unstable; its Debug form is `ThreadId(N)`.
+    let s = format!("{:?}", t.id());
+    s.trim_start_matches("ThreadId(")
+        .trim_end_matches(')')
+        .parse()
+        .unwrap_or(0)
+}
+
+/// Where the location came from: `#[track_caller]` gives a `'static` one
+/// for free; panics and imports give an owned one.
+#[derive(Debug, Clone)]
+pub(crate) enum CallSite {
+    Static(&'static std::panic::Location<'static>),
+    Owned(Location),
+}
+
+impl CallSite {
+    fn to_location(&self) -> Location {
+        match self {
+            CallSite::Static(l) => Location::from_std(l),
+            CallSite::Owned(l) => l.clone(),
+        }
+    }
+}
+
+/// The per-logger context copied into each event (shared, not cloned).
+#[derive(Debug, Default)]
+pub(crate) struct Context {
+    pub(crate) logger: String,
+    pub(crate) app_name: Option<String>,
+    pub(crate) release: Option<String>,
+    pub(crate) environment: Option<String>,
+    pub(crate) tags: BTreeMap<String, String>,
+}
+
+/// An event as handed to the writer: captured, not yet resolved.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingEvent {
+    pub(crate) id: EventId,
+    pub(crate) timestamp_ms: i64,
+    pub(crate) context: Arc<Context>,
+    pub(crate) level: Level,
+    pub(crate) kind: EventKind,
+    pub(crate) message: String,
+    pub(crate) chain: Vec<ChainLink>,
+    pub(crate) call_site: Option<CallSite>,
+    pub(crate) thread: ThreadInfo,
+    pub(crate) backtrace: Option<RawBacktrace>,
+    pub(crate) snapshot: bool,
+    pub(crate) notify_slack: bool,
+    pub(crate) notify_email: bool,
+    pub(crate) tags: BTreeMap<String, String>,
+    pub(crate) extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl std::fmt::Debug for ThreadInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ThreadInfo")
+            .field("name", &self.name)
+            .field("id", &self.id)
+            .finish()
+    }
+}
+
+impl PendingEvent {
+    /// Rough heap size, for the queue's byte budget.
+    pub(crate) fn approx_bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.message.len()
+            + self
+                .chain
+                .iter()
+                .map(|c| c.message.len() + 32)
+                .sum::<usize>()
+            + self.backtrace.as_ref().map_or(0, |b| b.ips.len() * 8)
+            + self
+                .tags
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 48)
+                .sum::<usize>()
+            + self.extra.len() * 64
+    }
+}
+
+/// Walks `err.source()` and returns the chain, outermost first.
+pub(crate) fn error_chain(
+    err: &(dyn std::error::Error + 'static),
+    type_name: Option<&str>,
+) -> Vec<ChainLink> {
+    let mut chain = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        chain.push(ChainLink {
+            message: e.to_string(),
+            type_name: if chain.is_empty() {
+                type_name.map(str::to_owned)
+            } else {
+                None
+            },
+        });
+        if chain.len() >= 64 {
+            break;
+        }
+        cur = e.source();
+    }
+    chain
+}
+
+/// Function-name prefixes of frames that belong to errsnap, the backtrace
+/// crate or std's panic machinery: trimmed off the top of a backtrace.
+const INTERNAL_PREFIXES: &[&str] = &[
+    "backtrace::",
+    "errsnap::",
+    "<errsnap::",
+    "std::panicking",
+    "core::panicking",
+    "std::panic::",
+    "core::panic::",
+    "std::sys::backtrace",
+    "std::sys_common::backtrace",
+    "std::rt::begin_panic",
+    "rust_begin_unwind",
+    "__rustc::",
+    "core::option::unwrap_failed",
+    "core::option::expect_failed",
+    "core::result::unwrap_failed",
+    "<alloc::boxed::Box<F,A> as core::ops::function::Fn",
+];
+
+/// Prefixes of code that is never the application's own.
+const NOT_IN_APP_PREFIXES: &[&str] = &[
+    "std::",
+    "core::",
+    "alloc::",
+    "<std::",
+    "<core::",
+    "<alloc::",
+    "backtrace::",
+    "errsnap::",
+    "<errsnap::",
+    "test::",
+    "__rust",
+    "__libc",
+    "_start",
+    "__GI_",
+    "start_thread",
+    "clone",
+];
+
+fn is_internal(f: &Frame) -> bool {
+    f.function
+        .as_deref()
+        .is_some_and(|n| INTERNAL_PREFIXES.iter().any(|p| n.starts_with(p)))
+}
+
+fn is_in_app(function: Option<&str>, file: Option<&str>) -> bool {
+    let Some(name) = function else { return false };
+    if NOT_IN_APP_PREFIXES.iter().any(|p| name.starts_with(p)) {
+        return false;
+    }
+    match file {
+        Some(f) => {
+            !(f.starts_with("/rustc/")
+                || f.contains("/.cargo/registry/")
+                || f.contains("/.cargo/git/")
+                || f.contains("/rustlib/"))
+        }
+        None => true,
+    }
+}
+
+#[derive(Clone)]
+struct Sym {
+    function: Option<String>,
+    file: Option<String>,
+    line: Option<u32>,
+    column: Option<u32>,
+}
+
+/// Resolves addresses to symbols on the writer thread, with a cache keyed by
+/// instruction pointer (bounded: cleared when it grows past its limit).
+pub(crate) struct Symbolizer {
+    cache: HashMap<usize, Arc<[Sym]>>,
+    modules: HashMap<usize, Option<(Arc<str>, usize)>>,
+}
+
+impl std::fmt::Debug for Symbolizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Symbolizer")
+            .field("cached", &self.cache.len())
+            .finish()
+    }
+}
+
+const SYMBOL_CACHE_LIMIT: usize = 50_000;
+
+impl Symbolizer {
+    pub(crate) fn new() -> Symbolizer {
+        Symbolizer {
+            cache: HashMap::new(),
+            modules: HashMap::new(),
+        }
+    }
+
+    /// Resolves the frames, trimming errsnap's and std's own frames off the
+    /// top. Stops resolving when `budget` runs out (the rest keep only their
+    /// addresses); returns the frames and whether all were resolved.
+    pub(crate) fn resolve(&mut self, raw: &RawBacktrace, budget: Duration) -> (Vec<Frame>, bool) {
+        if self.cache.len() > SYMBOL_CACHE_LIMIT {
+            self.cache.clear();
+            self.modules.clear();
+        }
+        let start = Instant::now();
+        let mut complete = true;
+        let mut frames = Vec::with_capacity(raw.ips.len());
+        for (i, &ip) in raw.ips.iter().enumerate() {
+            let module = self.module_of(ip);
+            let module_offset = module.as_ref().map(|(_, base)| (ip - base) as u64);
+            let module_name = module.map(|(m, _)| m.to_string());
+            let syms = match self.cache.get(&ip) {
+                Some(s) => Some(s.clone()),
+                None if start.elapsed() < budget => {
+                    let s = resolve_ip(ip, i == 0);
+                    self.cache.insert(ip, s.clone());
+                    Some(s)
+                }
+                None => None,
+            };
+            match syms {
+                Some(syms) if !syms.is_empty() => {
+                    for s in syms.iter() {
+                        frames.push(Frame {
+                            in_app: is_in_app(s.function.as_deref(), s.file.as_deref()),
+                            function: s.function.clone(),
+                            file: s.file.clone(),
+                            line: s.line,
+                            column: s.column,
+                            address: ip as u64,
+                            module: module_name.clone(),
+                            module_offset,
+                        });
+                    }
+                }
+                other => {
+                    if other.is_none() {
+                        complete = false;
+                    }
+                    frames.push(Frame {
+                        function: None,
+                        file: None,
+                        line: None,
+                        column: None,
+                        address: ip as u64,
+                        module: module_name,
+                        module_offset,
+                        in_app: false,
+                    });
+                }
+            }
+        }
+        (trim_internal(frames), complete)
+    }
+
+    #[cfg(unix)]
+    fn module_of(&mut self, ip: usize) -> Option<(Arc<str>, usize)> {
+        if let Some(m) = self.modules.get(&ip) {
+            return m.clone();
+        }
+        // SAFETY: dladdr only reads loader tables and writes into `info`.
+        let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+        let ok = unsafe { libc::dladdr(ip as *const libc::c_void, &mut info) } != 0;
+        let m = if ok && !info.dli_fname.is_null() {
+            // SAFETY: dli_fname is a NUL-terminated string owned by the loader.
+            let name = unsafe { std::ffi::CStr::from_ptr(info.dli_fname) };
+            Some((
+                Arc::from(name.to_string_lossy().as_ref()),
+                info.dli_fbase as usize,
+            ))
+        } else {
+            None
+        };
+        self.modules.insert(ip, m.clone());
+        m
+    }
+
+    #[cfg(not(unix))]
+    fn module_of(&mut self, _ip: usize) -> Option<(Arc<str>, usize)> {
+        None
+    }
+}
+
+fn resolve_ip(ip: usize, first: bool) -> Arc<[Sym]> {
+    // A return address points after the call: look up the call itself.
+    let addr = if first { ip } else { ip.saturating_sub(1) };
+    let mut out = Vec::new();
+    backtrace::resolve(addr as *mut std::ffi::c_void, |sym| {
+        out.push(Sym {
+            function: sym.name().map(|n| format!("{n:#}")),
+            file: sym.filename().map(|p| p.to_string_lossy().into_owned()),
+            line: sym.lineno(),
+            column: sym.colno(),
+        });
+    });
+    Arc::from(out)
+}
+
+/// Drops the leading frames that belong to errsnap, the stack walker or std's
+/// panic machinery: everything up to the last such frame that comes before
+/// the first in-app frame. A stripped binary (no names) keeps all frames.
+fn trim_internal(frames: Vec<Frame>) -> Vec<Frame> {
+    let last_internal = frames
+        .iter()
+        .take_while(|f| !f.in_app)
+        .enumerate()
+        .filter(|(_, f)| is_internal(f))
+        .map(|(i, _)| i)
+        .last();
+    match last_internal {
+        Some(i) => frames.into_iter().skip(i + 1).collect(),
+        None => frames,
+    }
+}
+
+impl PendingEvent {
+    /// Turns the captured event into a stored one (writer side).
+    pub(crate) fn resolve(
+        self,
+        symbolizer: &mut Symbolizer,
+        budget: Duration,
+        snapshot: Option<&Snapshot>,
+    ) -> Event {
+        let (frames, symbols_resolved) = match &self.backtrace {
+            Some(raw) => symbolizer.resolve(raw, budget),
+            None => (Vec::new(), true),
+        };
+        let location = self.call_site.as_ref().map(CallSite::to_location);
+        let logger = self.context.logger.clone();
+        let fingerprint = fingerprint::fingerprint(
+            &logger,
+            self.kind,
+            &self.message,
+            &self.chain,
+            &frames,
+            location.as_ref(),
+        );
+        let mut tags = self.context.tags.clone();
+        tags.extend(self.tags);
+        Event {
+            id: self.id,
+            timestamp_ms: self.timestamp_ms,
+            logger,
+            level: self.level,
+            kind: self.kind,
+            message: self.message,
+            chain: self.chain,
+            location,
+            thread_name: self.thread.name.map(|n| n.to_string()),
+            thread_id: self.thread.id,
+            pid: std::process::id(),
+            app_name: self.context.app_name.clone(),
+            release: self.context.release.clone(),
+            environment: self.context.environment.clone(),
+            tags,
+            extra: self.extra,
+            frames,
+            symbols_resolved,
+            fingerprint,
+            snapshot: if self.snapshot {
+                snapshot.cloned()
+            } else {
+                None
+            },
+            notify_slack: self.notify_slack,
+            notify_email: self.notify_email,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[inline(never)]
+    fn capture_here() -> RawBacktrace {
+        RawBacktrace::capture()
+    }
+
+    #[test]
+    fn resolves_with_file_and_line_and_caches() {
+        let raw = capture_here();
+        assert!(raw.ips.len() > 3);
+        let mut s = Symbolizer::new();
+        let (frames, complete) = s.resolve(&raw, Duration::from_secs(30));
+        assert!(complete);
+        // errsnap's own frames are trimmed: in unit tests every frame of this
+        // crate is named errsnap::, so the top is the test harness.
+        assert!(frames.iter().all(|f| !f
+            .function
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("backtrace::")));
+        let cached = s.cache.len();
+        let (again, _) = s.resolve(&raw, Duration::from_secs(30));
+        assert_eq!(s.cache.len(), cached);
+        assert_eq!(again, frames);
+    }
+
+    #[test]
+    fn zero_budget_keeps_addresses() {
+        let raw = capture_here();
+        let mut s = Symbolizer::new();
+        let (frames, complete) = s.resolve(&raw, Duration::ZERO);
+        assert!(!complete);
+        assert_eq!(frames.len(), raw.ips.len());
+        assert!(frames
+            .iter()
+            .all(|f| f.address != 0 && f.function.is_none()));
+        #[cfg(target_os = "linux")]
+        assert!(frames.iter().any(|f| f.module_offset.is_some()));
+    }
+
+    #[test]
+    fn in_app_rules() {
+        assert!(is_in_app(Some("myapp::run"), Some("src/main.rs")));
+        assert!(!is_in_app(Some("std::rt::lang_start"), None));
+        assert!(!is_in_app(
+            Some("tokio::runtime::park"),
+            Some("/root/.cargo/registry/src/x/tokio-1/src/park.rs")
+        ));
+        assert!(!is_in_app(None, Some("src/main.rs")));
+    }
+
+    #[test]
+    fn chain_walks_sources() {
+        #[derive(Debug)]
+        struct Outer(std::io::Error);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("loading failed")
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let outer = Outer(std::io::Error::other("disk on fire"));
+        let chain = error_chain(&outer, Some("std::io::Error"));
+        assert_eq!(chain.len(), 2);
+        assert_eq!(chain[1].message, "disk on fire");
+        assert_eq!(chain[0].type_name.as_deref(), Some("std::io::Error"));
+    }
+}

@@ -1,0 +1,355 @@
+//! Settings from a `.env` file and the process environment.
+//!
+//! The `.env` file is read into errsnap's own map with dotenvy's iterator:
+//! the process environment is never modified (that is unsound once threads
+//! run). Precedence: builder calls, then the process environment, then the
+//! `.env` file, then defaults.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use crate::error::{Error, Result};
+
+/// One known key.
+struct Key {
+    name: &'static str,
+    secret: bool,
+}
+
+/// Every key errsnap reads. Unknown `ERRSNAP_*` keys are errors, so a typo
+/// does not silently leave a setting at its default.
+const KEYS: &[Key] = &[
+    Key {
+        name: "ERRSNAP_DB_PATH",
+        secret: false,
+    },
+    Key {
+        name: "ERRSNAP_APP_NAME",
+        secret: false,
+    },
+    Key {
+        name: "ERRSNAP_RELEASE",
+        secret: false,
+    },
+    Key {
+        name: "ERRSNAP_ENVIRONMENT",
+        secret: false,
+    },
+    Key {
+        name: "ERRSNAP_DURABILITY",
+        secret: false,
+    },
+    Key {
+        name: "ERRSNAP_QUEUE_CAPACITY",
+        secret: false,
+    },
+    Key {
+        name: "ERRSNAP_PANIC_TIMEOUT_MS",
+        secret: false,
+    },
+];
+
+/// Where a value came from (for error messages).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Source {
+    File { path: PathBuf, line: usize },
+    Env,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::File { path, line } => write!(f, "{}:{}", path.display(), line),
+            Source::Env => f.write_str("the environment"),
+        }
+    }
+}
+
+/// errsnap's settings as read from `.env` and the environment.
+///
+/// `Debug` never shows secret values.
+///
+/// ```
+/// # fn main() -> errsnap::Result<()> {
+/// let dir = tempfile::tempdir().unwrap();
+/// let env = dir.path().join(".env");
+/// std::fs::write(&env, "ERRSNAP_APP_NAME=billing\nERRSNAP_DURABILITY=full\n").unwrap();
+/// let config = errsnap::Config::from_dotenv_path(&env)?;
+/// assert_eq!(config.get("ERRSNAP_APP_NAME"), Some("billing"));
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Default)]
+pub struct Config {
+    values: BTreeMap<String, (String, Source)>,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut m = f.debug_map();
+        for (k, (v, _)) in &self.values {
+            if is_secret(k) {
+                m.entry(k, &"<redacted>");
+            } else {
+                m.entry(k, v);
+            }
+        }
+        m.finish()
+    }
+}
+
+fn is_secret(key: &str) -> bool {
+    KEYS.iter().any(|k| k.name == key && k.secret)
+}
+
+impl Config {
+    /// No settings at all (every default).
+    pub fn empty() -> Config {
+        Config::default()
+    }
+
+    /// Reads `./.env` if it exists, then the process environment on top.
+    ///
+    /// # Errors
+    /// A malformed `.env` line (named by line number, never by content), or
+    /// an unknown `ERRSNAP_*` key.
+    pub fn from_env() -> Result<Config> {
+        let mut c = Config::default();
+        let path = Path::new(".env");
+        if path.is_file() {
+            c.read_dotenv(path)?;
+        }
+        c.read_process_env()?;
+        Ok(c)
+    }
+
+    /// Reads the given `.env` file (which must exist), then the process
+    /// environment on top.
+    ///
+    /// # Errors
+    /// The file cannot be read or parsed, or holds an unknown `ERRSNAP_*` key.
+    pub fn from_dotenv_path(path: impl AsRef<Path>) -> Result<Config> {
+        let mut c = Config::default();
+        c.read_dotenv(path.as_ref())?;
+        c.read_process_env()?;
+        Ok(c)
+    }
+
+    /// The raw value of a key, if set.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.values.get(key).map(|(v, _)| v.as_str())
+    }
+
+    /// Sets a key, as the builder does (highest precedence).
+    pub fn set(&mut self, key: &str, value: impl Into<String>) -> Result<()> {
+        check_known(key, &Source::Env)?;
+        self.values
+            .insert(key.to_owned(), (value.into(), Source::Env));
+        Ok(())
+    }
+
+    fn read_process_env(&mut self) -> Result<()> {
+        for (k, v) in std::env::vars_os() {
+            let Some(k) = k.to_str() else { continue };
+            if !k.starts_with("ERRSNAP_") {
+                continue;
+            }
+            check_known(k, &Source::Env)?;
+            let v = v.into_string().map_err(|_| {
+                Error::config(k, "the value is not valid UTF-8 (in the environment)")
+            })?;
+            self.values.insert(k.to_owned(), (v, Source::Env));
+        }
+        Ok(())
+    }
+
+    fn read_dotenv(&mut self, path: &Path) -> Result<()> {
+        let raw =
+            std::fs::read(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        let text = String::from_utf8(raw).map_err(|e| {
+            let line = e.as_bytes()[..e.utf8_error().valid_up_to()]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1;
+            Error::config(
+                format!("{}:{line}", path.display()),
+                "the line is not valid UTF-8",
+            )
+        })?;
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        let lines: Vec<&str> = text.lines().collect();
+        for item in dotenvy::from_read_iter(text.as_bytes()) {
+            let (key, value) = item.map_err(|e| dotenv_error(path, &lines, e))?;
+            let key = key.trim().to_owned();
+            let line = lines
+                .iter()
+                .position(|l| {
+                    let l = l.trim_start();
+                    let l = l.strip_prefix("export ").unwrap_or(l).trim_start();
+                    l.strip_prefix(key.as_str())
+                        .is_some_and(|rest| rest.trim_start().starts_with('='))
+                })
+                .map_or(0, |i| i + 1);
+            let source = Source::File {
+                path: path.to_owned(),
+                line,
+            };
+            let value = value.trim_end_matches('\r').to_owned();
+            if key.starts_with("ERRSNAP_") {
+                check_known(&key, &source)?;
+                self.values.insert(key, (value, source));
+            } else if let Some(mapped) = legacy_key(&key) {
+                // The seed's own keys: namespaced keys win.
+                self.values
+                    .entry(mapped.to_owned())
+                    .or_insert((value, source));
+            }
+        }
+        Ok(())
+    }
+
+    /// Parses a key's value; `expected` says what a valid value looks like.
+    pub(crate) fn parse<T: FromStr>(&self, key: &str, expected: &str) -> Result<Option<T>> {
+        match self.values.get(key) {
+            None => Ok(None),
+            Some((v, source)) => v.trim().parse().map(Some).map_err(|_| {
+                let shown = if is_secret(key) {
+                    "<redacted>".to_owned()
+                } else {
+                    format!("{:?}", v.chars().take(100).collect::<String>())
+                };
+                Error::config(key, format!("{shown} (from {source}): expected {expected}"))
+            }),
+        }
+    }
+
+    /// A non-empty string value.
+    pub(crate) fn string(&self, key: &str) -> Option<String> {
+        self.get(key)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    }
+}
+
+/// The seed's `.env` keys that errsnap understands, and their new names.
+fn legacy_key(key: &str) -> Option<&'static str> {
+    // The alert keys (webhook, mail_server, ...) are added with the alerts.
+    let _ = key;
+    None
+}
+
+fn check_known(key: &str, source: &Source) -> Result<()> {
+    if KEYS.iter().any(|k| k.name == key) {
+        return Ok(());
+    }
+    let hint = KEYS
+        .iter()
+        .min_by_key(|k| edit_distance(k.name, key))
+        .map(|k| format!(" (did you mean {}?)", k.name))
+        .unwrap_or_default();
+    Err(Error::config(
+        key,
+        format!("unknown key (from {source}){hint}"),
+    ))
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+fn dotenv_error(path: &Path, lines: &[&str], e: dotenvy::Error) -> Error {
+    match e {
+        dotenvy::Error::LineParse(bad, _) => {
+            // Never echo the line: it may hold a password.
+            let line = lines
+                .iter()
+                .position(|l| bad.starts_with(l.trim_end_matches('\r')) || l.contains(bad.as_str()))
+                .map_or(0, |i| i + 1);
+            Error::config(
+                format!("{}:{line}", path.display()),
+                "the line is not KEY=VALUE (content not shown)",
+            )
+        }
+        other => Error::config(
+            path.display().to_string(),
+            format!("cannot be parsed ({})", error_kind_name(&other)),
+        ),
+    }
+}
+
+fn error_kind_name(e: &dotenvy::Error) -> &'static str {
+    match e {
+        dotenvy::Error::Io(_) => "i/o error",
+        dotenvy::Error::EnvVar(_) => "bad variable substitution",
+        _ => "syntax error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(content: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(".env");
+        std::fs::write(&p, content).unwrap();
+        (dir, p)
+    }
+
+    #[test]
+    fn reads_bom_crlf_export_quotes() {
+        let (_d, p) = write(
+            "\u{feff}# comment\r\nexport ERRSNAP_APP_NAME=\"my app\"\r\nERRSNAP_RELEASE='1.2'\r\nERRSNAP_APP_NAME=second\r\n",
+        );
+        let mut c = Config::default();
+        c.read_dotenv(&p).unwrap();
+        assert_eq!(c.get("ERRSNAP_APP_NAME"), Some("second"));
+        assert_eq!(c.get("ERRSNAP_RELEASE"), Some("1.2"));
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_a_hint() {
+        let (_d, p) = write("ERRSNAP_APP_NAMEE=x\n");
+        let mut c = Config::default();
+        let err = c.read_dotenv(&p).unwrap_err().to_string();
+        assert!(err.contains("ERRSNAP_APP_NAMEE"), "{err}");
+        assert!(err.contains("did you mean ERRSNAP_APP_NAME"), "{err}");
+        assert!(err.contains(":1"), "{err}");
+    }
+
+    #[test]
+    fn bad_line_is_named_by_number_not_content() {
+        let (_d, p) = write("ERRSNAP_APP_NAME=a\nthis line has hunter2 in it\n");
+        let mut c = Config::default();
+        let err = c.read_dotenv(&p).unwrap_err().to_string();
+        assert!(!err.contains("hunter2"), "{err}");
+        assert!(err.contains(":2"), "{err}");
+    }
+
+    #[test]
+    fn bad_value_names_key_value_and_source() {
+        let (_d, p) = write("ERRSNAP_QUEUE_CAPACITY=lots\n");
+        let mut c = Config::default();
+        c.read_dotenv(&p).unwrap();
+        let err = c
+            .parse::<usize>("ERRSNAP_QUEUE_CAPACITY", "a whole number")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ERRSNAP_QUEUE_CAPACITY"), "{err}");
+        assert!(err.contains("\"lots\""), "{err}");
+        assert!(err.contains(":1"), "{err}");
+    }
+}

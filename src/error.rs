@@ -1,0 +1,152 @@
+//! The crate's error type.
+
+use std::fmt;
+
+/// `Result` with errsnap's [`Error`] as the default error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An error returned by errsnap.
+///
+/// The cause (an SQLite or I/O error, say) is reachable through
+/// [`std::error::Error::source`]; it is never printed by `Display`, so a
+/// chain printer shows each layer exactly once.
+///
+/// ```
+/// let err = errsnap::EventLogger::builder()
+///     .name("x; DROP TABLE events")
+///     .build()
+///     .unwrap_err();
+/// assert!(matches!(err.kind(), errsnap::ErrorKind::InvalidLoggerName { .. }));
+/// assert!(err.to_string().contains("x; DROP TABLE events"));
+/// ```
+pub struct Error {
+    kind: ErrorKind,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+/// What went wrong; see [`Error::kind`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The logger (table) name is not an acceptable SQL identifier.
+    InvalidLoggerName {
+        /// The rejected name, as given.
+        name: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// A configuration key has a bad value. The value is included only for
+    /// keys that are not secrets.
+    Config {
+        /// The offending key, e.g. `ERRSNAP_DB_PATH`.
+        key: String,
+        /// What is wrong with it (never a secret's text).
+        message: String,
+    },
+    /// The database could not be opened, migrated, read or written.
+    Storage {
+        /// What errsnap was doing.
+        context: String,
+    },
+    /// The database was written by a newer errsnap and is left untouched.
+    FutureSchema {
+        /// The schema version found in the file.
+        found: i64,
+        /// The newest version this build understands.
+        supported: i64,
+    },
+    /// A file-system operation failed.
+    Io {
+        /// What errsnap was doing, including the path.
+        context: String,
+    },
+    /// The background writer is no longer running.
+    WorkerStopped,
+}
+
+impl Error {
+    pub(crate) fn new(kind: ErrorKind) -> Self {
+        Error { kind, source: None }
+    }
+
+    pub(crate) fn with_source(
+        kind: ErrorKind,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Error {
+            kind,
+            source: Some(Box::new(source)),
+        }
+    }
+
+    pub(crate) fn storage(
+        context: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::with_source(
+            ErrorKind::Storage {
+                context: context.into(),
+            },
+            source,
+        )
+    }
+
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Self::with_source(
+            ErrorKind::Io {
+                context: context.into(),
+            },
+            source,
+        )
+    }
+
+    pub(crate) fn config(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Config {
+            key: key.into(),
+            message: message.into(),
+        })
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.kind
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            ErrorKind::InvalidLoggerName { name, reason } => {
+                write!(f, "invalid logger name {name:?}: {reason}")
+            }
+            ErrorKind::Config { key, message } => write!(f, "invalid {key}: {message}"),
+            ErrorKind::Storage { context } => write!(f, "storage error while {context}"),
+            ErrorKind::FutureSchema { found, supported } => write!(
+                f,
+                "database schema version {found} is newer than this errsnap supports ({supported}); \
+                 the file was left untouched"
+            ),
+            ErrorKind::Io { context } => write!(f, "i/o error while {context}"),
+            ErrorKind::WorkerStopped => f.write_str("the errsnap writer thread has stopped"),
+        }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &self.kind);
+        if let Some(source) = &self.source {
+            d.field("source", source);
+        }
+        d.finish()
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static))
+    }
+}

@@ -1,0 +1,358 @@
+//! Pure data: what one recorded event holds. No I/O, no threads.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+
+use crate::level::Level;
+use crate::snapshot::Snapshot;
+
+/// A sortable unique event id (a ULID: 48 bits of milliseconds since the Unix
+/// epoch, then 80 bits that are unique per process and increase within it).
+///
+/// Displayed as 26 Crockford base-32 characters; ids made later sort later
+/// (within one process strictly, across processes by millisecond).
+///
+/// ```
+/// let a = errsnap::EventId::generate(1_700_000_000_000);
+/// let b = errsnap::EventId::generate(1_700_000_000_000);
+/// assert!(a < b);
+/// assert_eq!(a.to_string().len(), 26);
+/// assert_eq!(a.to_string().parse::<errsnap::EventId>().unwrap(), a);
+/// assert_eq!(a.timestamp_ms(), 1_700_000_000_000);
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EventId(u128);
+
+const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+impl EventId {
+    /// Makes a new id for an event that happened at `timestamp_ms`.
+    pub fn generate(timestamp_ms: i64) -> EventId {
+        static PROCESS_BITS: OnceLock<u64> = OnceLock::new();
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let process = *PROCESS_BITS.get_or_init(|| random_u64() & 0xFF_FFFF_FFFF);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed) & 0xFF_FFFF_FFFF;
+        let ms = (timestamp_ms.max(0) as u128) & 0xFFFF_FFFF_FFFF;
+        EventId((ms << 80) | ((process as u128) << 40) | n as u128)
+    }
+
+    /// The millisecond timestamp encoded in the id.
+    pub fn timestamp_ms(self) -> i64 {
+        (self.0 >> 80) as i64
+    }
+
+    /// The id as a 128-bit integer.
+    pub fn as_u128(self) -> u128 {
+        self.0
+    }
+}
+
+/// 64 bits that differ from process to process (std's randomly keyed hasher,
+/// fed with the pid and the time): no `rand` dependency needed.
+pub(crate) fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish()
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = [0u8; 26];
+        for (i, slot) in out.iter_mut().enumerate() {
+            let shift = 125 - 5 * i as i32;
+            let v = if shift >= 0 {
+                (self.0 >> shift) & 0x1F
+            } else {
+                (self.0 << (-shift)) & 0x1F
+            };
+            *slot = CROCKFORD[v as usize];
+        }
+        // All bytes come from the ASCII alphabet above.
+        f.write_str(std::str::from_utf8(&out).map_err(|_| fmt::Error)?)
+    }
+}
+
+impl fmt::Debug for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EventId({self})")
+    }
+}
+
+/// The error returned when a string is not a 26-character event id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseEventIdError {
+    input: String,
+}
+
+impl fmt::Display for ParseEventIdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid event id {:?}: expected 26 Crockford base-32 characters",
+            self.input
+        )
+    }
+}
+
+impl std::error::Error for ParseEventIdError {}
+
+impl FromStr for EventId {
+    type Err = ParseEventIdError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || ParseEventIdError {
+            input: s.chars().take(64).collect(),
+        };
+        if s.len() != 26 {
+            return Err(err());
+        }
+        let mut v: u128 = 0;
+        for (i, c) in s.bytes().enumerate() {
+            let c = c.to_ascii_uppercase();
+            let d = CROCKFORD.iter().position(|&x| x == c).ok_or_else(err)? as u128;
+            if i == 0 && d > 7 {
+                return Err(err());
+            }
+            v = (v << 5) | d;
+        }
+        Ok(EventId(v))
+    }
+}
+
+impl Serialize for EventId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for EventId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// What produced an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum EventKind {
+    /// A message logged with [`EventLogger::error`](crate::EventLogger::error) and friends.
+    Message,
+    /// An error value captured with its `source()` chain.
+    Error,
+    /// A panic caught by the panic hook or [`EventLogger::catch`](crate::EventLogger::catch).
+    Panic,
+}
+
+impl EventKind {
+    /// The name stored in the database (`message`, `error`, `panic`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Message => "message",
+            EventKind::Error => "error",
+            EventKind::Panic => "panic",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn from_name(s: &str) -> Option<EventKind> {
+        match s {
+            "message" => Some(EventKind::Message),
+            "error" => Some(EventKind::Error),
+            "panic" => Some(EventKind::Panic),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// A source location (file, line, column), from `#[track_caller]` or a panic.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Location {
+    /// Source file path as the compiler saw it.
+    pub file: String,
+    /// 1-based line.
+    pub line: u32,
+    /// 1-based column.
+    pub column: u32,
+}
+
+impl Location {
+    pub(crate) fn from_std(l: &std::panic::Location<'_>) -> Location {
+        Location {
+            file: l.file().to_owned(),
+            line: l.line(),
+            column: l.column(),
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+/// One link of an error chain: the error's `Display` text and, for the
+/// outermost error when it is known, its type name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainLink {
+    /// `Display` of this error.
+    pub message: String,
+    /// Type name (only known for the outermost error).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub type_name: Option<String>,
+}
+
+/// One resolved stack frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Frame {
+    /// Demangled function name without the hash suffix.
+    pub function: Option<String>,
+    /// Source file.
+    pub file: Option<String>,
+    /// 1-based line.
+    pub line: Option<u32>,
+    /// 1-based column.
+    pub column: Option<u32>,
+    /// Instruction pointer in this process.
+    pub address: u64,
+    /// Path of the binary or shared library holding the address.
+    pub module: Option<String>,
+    /// `address` minus the module's load address: stable across runs, so the
+    /// frame can be resolved later against the same binary.
+    pub module_offset: Option<u64>,
+    /// Whether the frame is the application's own code (not std, not a
+    /// dependency from the cargo registry, not errsnap).
+    pub in_app: bool,
+}
+
+/// One recorded event, as stored.
+///
+/// Events are made by [`EventLogger`](crate::EventLogger); the writer thread
+/// resolves the backtrace, takes the snapshot and computes the fingerprint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub(crate) id: EventId,
+    pub(crate) timestamp_ms: i64,
+    pub(crate) logger: String,
+    pub(crate) level: Level,
+    pub(crate) kind: EventKind,
+    pub(crate) message: String,
+    pub(crate) chain: Vec<ChainLink>,
+    pub(crate) location: Option<Location>,
+    pub(crate) thread_name: Option<String>,
+    pub(crate) thread_id: u64,
+    pub(crate) pid: u32,
+    pub(crate) app_name: Option<String>,
+    pub(crate) release: Option<String>,
+    pub(crate) environment: Option<String>,
+    pub(crate) tags: BTreeMap<String, String>,
+    pub(crate) extra: serde_json::Map<String, serde_json::Value>,
+    pub(crate) frames: Vec<Frame>,
+    /// Whether symbol resolution was complete (false: some frames hold only
+    /// addresses).
+    pub(crate) symbols_resolved: bool,
+    pub(crate) fingerprint: String,
+    pub(crate) snapshot: Option<Snapshot>,
+    pub(crate) notify_slack: bool,
+    pub(crate) notify_email: bool,
+}
+
+impl Event {
+    /// The event's id.
+    pub fn id(&self) -> EventId {
+        self.id
+    }
+    /// When it happened, in milliseconds since the Unix epoch (UTC).
+    pub fn timestamp_ms(&self) -> i64 {
+        self.timestamp_ms
+    }
+    /// The logger (table) name.
+    pub fn logger(&self) -> &str {
+        &self.logger
+    }
+    /// Severity.
+    pub fn level(&self) -> Level {
+        self.level
+    }
+    /// What produced it.
+    pub fn kind(&self) -> EventKind {
+        self.kind
+    }
+    /// The message (for an error: its `Display`; for a panic: the payload).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+    /// The error chain, outermost first (empty for messages).
+    pub fn chain(&self) -> &[ChainLink] {
+        &self.chain
+    }
+    /// Where it was raised.
+    pub fn location(&self) -> Option<&Location> {
+        self.location.as_ref()
+    }
+    /// Name of the thread that raised it.
+    pub fn thread_name(&self) -> Option<&str> {
+        self.thread_name.as_deref()
+    }
+    /// The operating system's id of that thread where known, else Rust's.
+    pub fn thread_id(&self) -> u64 {
+        self.thread_id
+    }
+    /// Process id.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+    /// Application name, if configured.
+    pub fn app_name(&self) -> Option<&str> {
+        self.app_name.as_deref()
+    }
+    /// Release, if configured.
+    pub fn release(&self) -> Option<&str> {
+        self.release.as_deref()
+    }
+    /// Environment (`production`, ...), if configured.
+    pub fn environment(&self) -> Option<&str> {
+        self.environment.as_deref()
+    }
+    /// Tags (logger tags merged with per-event tags).
+    pub fn tags(&self) -> &BTreeMap<String, String> {
+        &self.tags
+    }
+    /// Extra structured data.
+    pub fn extra(&self) -> &serde_json::Map<String, serde_json::Value> {
+        &self.extra
+    }
+    /// The backtrace, innermost frame first, errsnap's and std's own
+    /// capture/panic frames trimmed off.
+    pub fn frames(&self) -> &[Frame] {
+        &self.frames
+    }
+    /// The grouping key (hex).
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+    /// The process and host picture, if one was taken.
+    pub fn snapshot(&self) -> Option<&Snapshot> {
+        self.snapshot.as_ref()
+    }
+}

@@ -1,0 +1,140 @@
+//! Extension traits for wrapping fallible code: `result.report(&logger)?`.
+
+use crate::capture::CallSite;
+use crate::event::{ChainLink, EventKind};
+use crate::level::Level;
+use crate::logger::{EventLogger, Extras};
+
+mod sealed {
+    pub trait Sealed {}
+    impl<T, E> Sealed for Result<T, E> {}
+    impl<T> Sealed for Option<T> {}
+}
+
+/// Records the error of a `Result` and passes the `Result` on unchanged.
+///
+/// Import it with `use errsnap::prelude::*;`. Sealed: implemented for
+/// `Result<T, E>` where `E: std::error::Error + 'static`.
+///
+/// ```
+/// # fn main() -> errsnap::Result<()> {
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let logger = errsnap::EventLogger::builder().name("t").path(dir.path().join("L.db")).build()?;
+/// use errsnap::prelude::*;
+///
+/// fn parse(s: &str, logger: &errsnap::EventLogger) -> Result<u16, std::num::ParseIntError> {
+///     let port = s.parse::<u16>().report(logger)?; // recorded with its chain and this line
+///     Ok(port)
+/// }
+/// assert!(parse("http", &logger).is_err());
+/// assert_eq!(parse("8080", &logger), Ok(8080));
+/// # Ok(()) }
+/// ```
+pub trait ResultExt<T, E>: sealed::Sealed {
+    /// Records an `Err` (level error, whole chain, the caller's location).
+    #[track_caller]
+    fn report(self, logger: &EventLogger) -> Result<T, E>;
+
+    /// Records an `Err` at `level`.
+    #[track_caller]
+    fn report_at(self, logger: &EventLogger, level: Level) -> Result<T, E>;
+
+    /// Records an `Err` with a message made by `f` (the error's chain is
+    /// kept beneath it).
+    #[track_caller]
+    fn report_with<F, S>(self, logger: &EventLogger, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&E) -> S,
+        S: Into<String>;
+}
+
+impl<T, E> ResultExt<T, E> for Result<T, E>
+where
+    E: std::error::Error + 'static,
+{
+    #[track_caller]
+    fn report(self, logger: &EventLogger) -> Result<T, E> {
+        if let Err(e) = &self {
+            logger.capture_error(e);
+        }
+        self
+    }
+
+    #[track_caller]
+    fn report_at(self, logger: &EventLogger, level: Level) -> Result<T, E> {
+        if let Err(e) = &self {
+            logger.capture_error_at(level, e);
+        }
+        self
+    }
+
+    #[track_caller]
+    fn report_with<F, S>(self, logger: &EventLogger, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&E) -> S,
+        S: Into<String>,
+    {
+        if let Err(e) = &self {
+            let message = f(e).into();
+            let site = CallSite::Static(std::panic::Location::caller());
+            let mut chain = vec![ChainLink {
+                message: message.clone(),
+                type_name: None,
+            }];
+            let mut rest = crate::capture::error_chain(e, Some(std::any::type_name::<E>()));
+            if let Some(first) = rest.first_mut() {
+                chain[0].type_name = first.type_name.take();
+            }
+            chain.extend(rest);
+            let ev = logger.pending(
+                Level::Error,
+                EventKind::Error,
+                message,
+                chain,
+                Some(site),
+                Extras::default(),
+            );
+            logger.worker().submit(ev, false);
+        }
+        self
+    }
+}
+
+/// Records a `None` and passes the `Option` on unchanged.
+///
+/// ```
+/// # fn main() -> errsnap::Result<()> {
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let logger = errsnap::EventLogger::builder().name("t").path(dir.path().join("L.db")).build()?;
+/// use errsnap::prelude::*;
+/// let user: Option<&str> = None;
+/// assert_eq!(user.report(&logger, "no user in session"), None);
+/// # Ok(()) }
+/// ```
+pub trait OptionExt<T>: sealed::Sealed {
+    /// Records `message` at level error when `None`.
+    #[track_caller]
+    fn report(self, logger: &EventLogger, message: &str) -> Option<T>;
+
+    /// Records `message` at `level` when `None`.
+    #[track_caller]
+    fn report_at(self, logger: &EventLogger, level: Level, message: &str) -> Option<T>;
+}
+
+impl<T> OptionExt<T> for Option<T> {
+    #[track_caller]
+    fn report(self, logger: &EventLogger, message: &str) -> Option<T> {
+        if self.is_none() {
+            logger.log(Level::Error, message);
+        }
+        self
+    }
+
+    #[track_caller]
+    fn report_at(self, logger: &EventLogger, level: Level, message: &str) -> Option<T> {
+        if self.is_none() {
+            logger.log(level, message);
+        }
+        self
+    }
+}

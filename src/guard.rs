@@ -1,0 +1,72 @@
+//! [`init`] and its [`Guard`].
+
+use std::time::Duration;
+
+use crate::logger::{EventLogger, EventLoggerBuilder};
+
+/// Keeps errsnap running; flushes on drop.
+///
+/// Returned by [`init`]. Hold it in `main` (`let _guard = ...`; not `let _ =`,
+/// which drops it at once). When it drops, it waits up to the shutdown
+/// timeout for every event handed over so far to be committed.
+///
+/// `std::process::exit` skips destructors: call [`Guard::shutdown`] (or
+/// [`EventLogger::flush`]) before it. Panics need no guard: the panic hook
+/// commits their record itself.
+#[must_use = "dropping the guard flushes and stops waiting for events; bind it with `let _guard = ...`"]
+#[derive(Debug)]
+pub struct Guard {
+    logger: EventLogger,
+    timeout: Duration,
+    done: bool,
+}
+
+impl Guard {
+    /// The logger set up by [`init`].
+    pub fn logger(&self) -> &EventLogger {
+        &self.logger
+    }
+
+    /// Waits until everything handed over so far is committed.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        self.logger.flush(timeout)
+    }
+
+    /// Flushes with `timeout` and consumes the guard; `false` if the timeout
+    /// passed first.
+    pub fn shutdown(mut self, timeout: Duration) -> bool {
+        self.done = true;
+        self.logger.flush(timeout)
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if !self.done {
+            self.logger.flush(self.timeout);
+        }
+    }
+}
+
+/// Builds the logger, installs the panic hook into it, and returns a
+/// [`Guard`] that flushes when dropped.
+///
+/// ```no_run
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let _guard = errsnap::init(errsnap::EventLogger::builder().name("app").app_name("billing"))?;
+///     // ... the application ...
+///     Ok(())
+/// }
+/// ```
+///
+/// # Errors
+/// As [`EventLoggerBuilder::build`].
+pub fn init(builder: EventLoggerBuilder) -> crate::Result<Guard> {
+    let logger = builder.build()?;
+    crate::panic::install_panic_hook(&logger);
+    Ok(Guard {
+        timeout: logger.shutdown_timeout(),
+        logger,
+        done: false,
+    })
+}

@@ -1,0 +1,791 @@
+//! [`EventLogger`], its builder, and the per-call options.
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::capture::{self, CallSite, Context, PendingEvent, RawBacktrace, ThreadInfo};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::event::{ChainLink, EventId, EventKind};
+use crate::level::Level;
+use crate::store::{validate_logger_name, Durability, Store};
+use crate::worker::{self, Overflow, Worker, WorkerConfig};
+
+/// The database file used when no path is configured: `LOGS.db` in the
+/// working directory, as in the original design.
+pub const DEFAULT_DB_PATH: &str = "LOGS.db";
+
+/// Records events into one logger (table) of a `LOGS.db` file.
+///
+/// Cheap to clone (an `Arc`), `Send + Sync`. All loggers that point at the
+/// same file share one writer thread and one connection.
+///
+/// Capturing never waits for the disk: the event goes into a bounded queue
+/// and a background thread (`errsnap-writer`) resolves symbols, takes the
+/// snapshot and commits in batches. Call [`flush`](Self::flush) (or keep the
+/// [`Guard`](crate::Guard) from [`init`](crate::init)) before the process
+/// exits.
+///
+/// ```
+/// # fn main() -> errsnap::Result<()> {
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let path = dir.path().join("LOGS.db");
+/// use std::time::Duration;
+/// use errsnap::{EventLogger, PushOptions};
+///
+/// let logger = EventLogger::builder().name("error_table").path(&path).build()?;
+/// let id = logger.push_to_table("Error: division by zero", PushOptions::new().hw_monitor(true));
+/// logger.error("something else failed");
+/// assert!(logger.flush(Duration::from_secs(5)));
+///
+/// let db = rusqlite::Connection::open(&path).unwrap();
+/// let stored: String = db
+///     .query_row("SELECT message FROM error_table WHERE event_id = ?1", [id.to_string()], |r| r.get(0))
+///     .unwrap();
+/// assert_eq!(stored, "Error: division by zero");
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct EventLogger {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    context: Arc<Context>,
+    worker: Arc<Worker>,
+    backtrace_level: Level,
+    panic_timeout: Duration,
+}
+
+impl std::fmt::Debug for EventLogger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventLogger")
+            .field("name", &self.inner.context.logger)
+            .field("path", &self.inner.worker.path())
+            .finish()
+    }
+}
+
+/// The seed's three switches for [`EventLogger::push_to_table`], plus the
+/// level.
+///
+/// ```
+/// let opts = errsnap::PushOptions::new().slack(true).email(false).hw_monitor(true);
+/// assert!(opts.hw_monitor_enabled());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PushOptions {
+    slack: bool,
+    email: bool,
+    hw_monitor: bool,
+    level: Level,
+}
+
+impl Default for PushOptions {
+    fn default() -> Self {
+        PushOptions {
+            slack: false,
+            email: false,
+            hw_monitor: true,
+            level: Level::Error,
+        }
+    }
+}
+
+impl PushOptions {
+    /// No alerts, with a hardware snapshot, at level error.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Ask for a Slack alert for this event.
+    #[must_use]
+    pub fn slack(mut self, on: bool) -> Self {
+        self.slack = on;
+        self
+    }
+    /// Ask for an e-mail alert for this event.
+    #[must_use]
+    pub fn email(mut self, on: bool) -> Self {
+        self.email = on;
+        self
+    }
+    /// Record the CPU/memory snapshot (the seed's `hw_logs`) with the event.
+    #[must_use]
+    pub fn hw_monitor(mut self, on: bool) -> Self {
+        self.hw_monitor = on;
+        self
+    }
+    /// The event's level (default: error).
+    #[must_use]
+    pub fn level(mut self, level: Level) -> Self {
+        self.level = level;
+        self
+    }
+    /// Whether a Slack alert is asked for.
+    pub fn slack_enabled(&self) -> bool {
+        self.slack
+    }
+    /// Whether an e-mail alert is asked for.
+    pub fn email_enabled(&self) -> bool {
+        self.email
+    }
+    /// Whether a snapshot is recorded.
+    pub fn hw_monitor_enabled(&self) -> bool {
+        self.hw_monitor
+    }
+}
+
+/// The error returned by [`EventLogger::catch`]: what the closure returned,
+/// or the panic it raised (both already recorded).
+pub enum CatchError<E> {
+    /// The closure returned `Err`.
+    Err(E),
+    /// The closure panicked. Resume it with `std::panic::resume_unwind(payload)`.
+    Panic {
+        /// The panic message (payload text, or a placeholder).
+        message: String,
+        /// The original payload.
+        payload: Box<dyn Any + Send + 'static>,
+    },
+}
+
+impl<E: std::fmt::Debug> std::fmt::Debug for CatchError<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CatchError::Err(e) => f.debug_tuple("Err").field(e).finish(),
+            CatchError::Panic { message, .. } => {
+                f.debug_struct("Panic").field("message", message).finish()
+            }
+        }
+    }
+}
+
+impl<E: std::fmt::Display> std::fmt::Display for CatchError<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CatchError::Err(e) => e.fmt(f),
+            CatchError::Panic { message, .. } => write!(f, "panicked: {message}"),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for CatchError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            CatchError::Err(e) => e.source(),
+            CatchError::Panic { .. } => None,
+        }
+    }
+}
+
+/// The text of a panic payload: `&str`, `String`, or a placeholder.
+pub(crate) fn payload_text(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "<non-string panic payload>".to_owned()
+    }
+}
+
+/// A tidy type name for the error-type column: `dyn` types say nothing.
+fn useful_type_name<E: ?Sized>() -> Option<&'static str> {
+    let n = std::any::type_name::<E>();
+    (!n.starts_with("dyn ")).then_some(n)
+}
+
+impl EventLogger {
+    /// Opens (creating if needed) `LOGS.db` in the working directory, reads
+    /// `.env` if present, and records into the table `name`.
+    ///
+    /// # Errors
+    /// `name` is not a valid identifier, the configuration is invalid, or
+    /// the database cannot be opened.
+    pub fn new(name: &str) -> Result<EventLogger> {
+        Self::builder().name(name).build()
+    }
+
+    /// A builder for every other setting.
+    pub fn builder() -> EventLoggerBuilder {
+        EventLoggerBuilder::default()
+    }
+
+    /// The logger (table) name.
+    pub fn name(&self) -> &str {
+        &self.inner.context.logger
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        self.inner.worker.path()
+    }
+
+    /// Records a message at `level`; returns its id.
+    #[track_caller]
+    pub fn log(&self, level: Level, message: impl Into<String>) -> EventId {
+        self.submit(
+            level,
+            EventKind::Message,
+            message.into(),
+            Vec::new(),
+            Some(CallSite::Static(std::panic::Location::caller())),
+            Extras::default(),
+        )
+    }
+
+    /// Records a message at level trace.
+    #[track_caller]
+    pub fn trace(&self, message: impl Into<String>) -> EventId {
+        self.log(Level::Trace, message)
+    }
+    /// Records a message at level debug.
+    #[track_caller]
+    pub fn debug(&self, message: impl Into<String>) -> EventId {
+        self.log(Level::Debug, message)
+    }
+    /// Records a message at level info.
+    #[track_caller]
+    pub fn info(&self, message: impl Into<String>) -> EventId {
+        self.log(Level::Info, message)
+    }
+    /// Records a message at level warn.
+    #[track_caller]
+    pub fn warn(&self, message: impl Into<String>) -> EventId {
+        self.log(Level::Warn, message)
+    }
+    /// Records a message at level error.
+    #[track_caller]
+    pub fn error(&self, message: impl Into<String>) -> EventId {
+        self.log(Level::Error, message)
+    }
+    /// Records a message at level fatal.
+    #[track_caller]
+    pub fn fatal(&self, message: impl Into<String>) -> EventId {
+        self.log(Level::Fatal, message)
+    }
+
+    /// Records an error with its whole `source()` chain at level error.
+    ///
+    /// Works with any `std::error::Error`; pass `&*err` for an
+    /// `anyhow::Error` or a `Box<dyn Error>`.
+    ///
+    /// ```
+    /// # fn main() -> errsnap::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let logger = errsnap::EventLogger::builder().name("t").path(dir.path().join("L.db")).build()?;
+    /// let err = std::fs::read("/nonexistent/file").unwrap_err();
+    /// logger.capture_error(&err);
+    /// let boxed: Box<dyn std::error::Error + Send + Sync> = "boxed failure".into();
+    /// logger.capture_error(&*boxed);
+    /// # Ok(()) }
+    /// ```
+    #[track_caller]
+    pub fn capture_error<E>(&self, err: &E) -> EventId
+    where
+        E: std::error::Error + ?Sized + 'static,
+    {
+        self.capture_error_at(Level::Error, err)
+    }
+
+    /// [`capture_error`](Self::capture_error) at a given level.
+    #[track_caller]
+    pub fn capture_error_at<E>(&self, level: Level, err: &E) -> EventId
+    where
+        E: std::error::Error + ?Sized + 'static,
+    {
+        let chain = chain_of(err);
+        let message = chain.first().map(|c| c.message.clone()).unwrap_or_default();
+        self.submit(
+            level,
+            EventKind::Error,
+            message,
+            chain,
+            Some(CallSite::Static(std::panic::Location::caller())),
+            Extras::default(),
+        )
+    }
+
+    /// The original design's call: records `msg` into this logger's table,
+    /// with a snapshot if `hw_monitor`, and asks for Slack / e-mail alerts.
+    /// Returns the new event's id.
+    #[track_caller]
+    pub fn push_to_table(&self, msg: impl Into<String>, options: PushOptions) -> EventId {
+        self.submit(
+            options.level,
+            EventKind::Message,
+            msg.into(),
+            Vec::new(),
+            Some(CallSite::Static(std::panic::Location::caller())),
+            Extras {
+                snapshot: Some(options.hw_monitor),
+                slack: options.slack,
+                email: options.email,
+                ..Extras::default()
+            },
+        )
+    }
+
+    /// Starts an event with tags and extra data.
+    ///
+    /// ```
+    /// # fn main() -> errsnap::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let logger = errsnap::EventLogger::builder().name("t").path(dir.path().join("L.db")).build()?;
+    /// logger
+    ///     .event(errsnap::Level::Warn, "slow request")
+    ///     .tag("route", "/checkout")
+    ///     .extra("elapsed_ms", 1530)
+    ///     .emit();
+    /// # Ok(()) }
+    /// ```
+    #[track_caller]
+    pub fn event(&self, level: Level, message: impl Into<String>) -> EventBuilder<'_> {
+        EventBuilder {
+            logger: self,
+            level,
+            kind: EventKind::Message,
+            message: message.into(),
+            chain: Vec::new(),
+            call_site: CallSite::Static(std::panic::Location::caller()),
+            extras: Extras::default(),
+        }
+    }
+
+    /// Runs `f`, records an `Err` it returns or a panic it raises, and gives
+    /// back what it returned (a panic comes back as [`CatchError::Panic`]).
+    ///
+    /// ```
+    /// # fn main() -> errsnap::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let logger = errsnap::EventLogger::builder().name("t").path(dir.path().join("L.db")).build()?;
+    /// let r: Result<u32, errsnap::CatchError<std::num::ParseIntError>> =
+    ///     logger.catch(|| "42".parse::<u32>());
+    /// assert_eq!(r.unwrap(), 42);
+    /// # Ok(()) }
+    /// ```
+    #[track_caller]
+    pub fn catch<T, E, F>(&self, f: F) -> std::result::Result<T, CatchError<E>>
+    where
+        F: FnOnce() -> std::result::Result<T, E> + std::panic::UnwindSafe,
+        E: std::error::Error + 'static,
+    {
+        let site = std::panic::Location::caller();
+        crate::panic::take_recorded_panic();
+        match std::panic::catch_unwind(f) {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => {
+                let chain = chain_of(&e);
+                let message = chain.first().map(|c| c.message.clone()).unwrap_or_default();
+                self.submit(
+                    Level::Error,
+                    EventKind::Error,
+                    message,
+                    chain,
+                    Some(CallSite::Static(site)),
+                    Extras::default(),
+                );
+                Err(CatchError::Err(e))
+            }
+            Err(payload) => {
+                let message = payload_text(payload.as_ref());
+                // The panic hook, if installed, recorded it already.
+                if !crate::panic::take_recorded_panic() {
+                    self.submit(
+                        Level::Fatal,
+                        EventKind::Panic,
+                        message.clone(),
+                        Vec::new(),
+                        Some(CallSite::Static(site)),
+                        Extras::default(),
+                    );
+                }
+                Err(CatchError::Panic { message, payload })
+            }
+        }
+    }
+
+    /// Waits until every event handed over so far is committed (or spooled,
+    /// if the database cannot be written). Returns `false` if `timeout`
+    /// passed first or the writer has stopped.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        self.inner.worker.flush(timeout)
+    }
+
+    /// How many events were dropped because the queue was full.
+    pub fn dropped_events(&self) -> u64 {
+        self.inner.worker.dropped_events()
+    }
+
+    pub(crate) fn shutdown_timeout(&self) -> Duration {
+        self.inner.worker.shutdown_timeout()
+    }
+
+    pub(crate) fn panic_timeout(&self) -> Duration {
+        self.inner.panic_timeout
+    }
+
+    pub(crate) fn worker(&self) -> &Arc<Worker> {
+        &self.inner.worker
+    }
+
+    /// Builds the pending event on the caller's thread.
+    pub(crate) fn pending(
+        &self,
+        level: Level,
+        kind: EventKind,
+        message: String,
+        chain: Vec<ChainLink>,
+        call_site: Option<CallSite>,
+        extras: Extras,
+    ) -> PendingEvent {
+        let timestamp_ms = capture::now_ms();
+        let backtrace = if kind == EventKind::Panic || level >= self.inner.backtrace_level {
+            Some(RawBacktrace::capture())
+        } else {
+            None
+        };
+        PendingEvent {
+            id: EventId::generate(timestamp_ms),
+            timestamp_ms,
+            context: self.inner.context.clone(),
+            level,
+            kind,
+            message,
+            chain,
+            call_site,
+            thread: ThreadInfo::current(),
+            backtrace,
+            snapshot: extras.snapshot.unwrap_or(true),
+            notify_slack: extras.slack,
+            notify_email: extras.email,
+            tags: extras.tags,
+            extra: extras.extra,
+        }
+    }
+
+    fn submit(
+        &self,
+        level: Level,
+        kind: EventKind,
+        message: String,
+        chain: Vec<ChainLink>,
+        call_site: Option<CallSite>,
+        extras: Extras,
+    ) -> EventId {
+        let ev = self.pending(level, kind, message, chain, call_site, extras);
+        let id = ev.id;
+        self.inner.worker.submit(ev, false);
+        id
+    }
+}
+
+fn chain_of<E: std::error::Error + ?Sized + 'static>(err: &E) -> Vec<ChainLink> {
+    // `&E` with `E: ?Sized` cannot be turned into `&dyn Error` directly:
+    // record the outermost link here and walk the sources from there.
+    let mut chain = vec![ChainLink {
+        message: err.to_string(),
+        type_name: useful_type_name::<E>().map(str::to_owned),
+    }];
+    if let Some(src) = err.source() {
+        chain.extend(capture::error_chain(src, None));
+    }
+    chain
+}
+
+/// Per-event additions.
+#[derive(Debug, Default)]
+pub(crate) struct Extras {
+    pub(crate) snapshot: Option<bool>,
+    pub(crate) slack: bool,
+    pub(crate) email: bool,
+    pub(crate) tags: BTreeMap<String, String>,
+    pub(crate) extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// An event being put together; see [`EventLogger::event`]. Nothing is
+/// recorded until [`emit`](Self::emit).
+#[derive(Debug)]
+#[must_use = "the event is recorded only when `emit` is called"]
+pub struct EventBuilder<'a> {
+    logger: &'a EventLogger,
+    level: Level,
+    kind: EventKind,
+    message: String,
+    chain: Vec<ChainLink>,
+    call_site: CallSite,
+    extras: Extras,
+}
+
+impl EventBuilder<'_> {
+    /// Adds a tag (indexed text).
+    pub fn tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.extras.tags.insert(key.into(), value.into());
+        self
+    }
+    /// Adds structured extra data.
+    pub fn extra(mut self, key: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
+        self.extras.extra.insert(key.into(), value.into());
+        self
+    }
+    /// Attaches an error and its `source()` chain.
+    pub fn error<E: std::error::Error + ?Sized + 'static>(mut self, err: &E) -> Self {
+        self.chain = chain_of(err);
+        self.kind = EventKind::Error;
+        self
+    }
+    /// Whether to take the CPU/memory snapshot (default: yes).
+    pub fn hw_monitor(mut self, on: bool) -> Self {
+        self.extras.snapshot = Some(on);
+        self
+    }
+    /// Ask for a Slack alert.
+    pub fn slack(mut self, on: bool) -> Self {
+        self.extras.slack = on;
+        self
+    }
+    /// Ask for an e-mail alert.
+    pub fn email(mut self, on: bool) -> Self {
+        self.extras.email = on;
+        self
+    }
+    /// Records the event; returns its id.
+    pub fn emit(self) -> EventId {
+        self.logger.submit(
+            self.level,
+            self.kind,
+            self.message,
+            self.chain,
+            Some(self.call_site),
+            self.extras,
+        )
+    }
+}
+
+/// Settings for an [`EventLogger`]; every setting has a default.
+///
+/// | setting | default | `.env` / environment key |
+/// | --- | --- | --- |
+/// | `name` | `events_log` | |
+/// | `path` | `./LOGS.db` | `ERRSNAP_DB_PATH` |
+/// | `app_name` | none | `ERRSNAP_APP_NAME` |
+/// | `release` | none | `ERRSNAP_RELEASE` |
+/// | `environment` | none | `ERRSNAP_ENVIRONMENT` |
+/// | `durability` | `Normal` | `ERRSNAP_DURABILITY` (`normal`/`full`) |
+/// | `queue_capacity` | 10,000 events (and 64 MiB) | `ERRSNAP_QUEUE_CAPACITY` |
+/// | `overflow` | `Overflow::Drop` | |
+/// | `panic_timeout` | 2 s | `ERRSNAP_PANIC_TIMEOUT_MS` |
+/// | `shutdown_timeout` | 5 s | |
+/// | `backtrace_level` | `Warn` (events below it carry no backtrace) | |
+///
+/// Builder calls win over the environment, which wins over `.env`.
+#[derive(Debug, Clone, Default)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct EventLoggerBuilder {
+    name: Option<String>,
+    path: Option<PathBuf>,
+    app_name: Option<String>,
+    release: Option<String>,
+    environment: Option<String>,
+    tags: BTreeMap<String, String>,
+    durability: Option<Durability>,
+    capacity: Option<usize>,
+    max_queue_bytes: Option<usize>,
+    overflow: Option<Overflow>,
+    linger: Option<Duration>,
+    panic_timeout: Option<Duration>,
+    shutdown_timeout: Option<Duration>,
+    backtrace_level: Option<Level>,
+    config: Option<Config>,
+    dotenv_path: Option<PathBuf>,
+}
+
+impl EventLoggerBuilder {
+    /// The logger (table) name: `[A-Za-z_][A-Za-z0-9_]{0,63}`.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+    /// The database file (default `./LOGS.db`).
+    pub fn path(mut self, path: impl AsRef<Path>) -> Self {
+        self.path = Some(path.as_ref().to_owned());
+        self
+    }
+    /// The application's name, stored with each event.
+    pub fn app_name(mut self, v: impl Into<String>) -> Self {
+        self.app_name = Some(v.into());
+        self
+    }
+    /// The release (version), stored with each event.
+    pub fn release(mut self, v: impl Into<String>) -> Self {
+        self.release = Some(v.into());
+        self
+    }
+    /// The environment (`production`, `staging`, ...).
+    pub fn environment(mut self, v: impl Into<String>) -> Self {
+        self.environment = Some(v.into());
+        self
+    }
+    /// A tag added to every event of this logger.
+    pub fn tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.tags.insert(key.into(), value.into());
+        self
+    }
+    /// Durability of commits (see [`Durability`]).
+    pub fn durability(mut self, d: Durability) -> Self {
+        self.durability = Some(d);
+        self
+    }
+    /// How many events may wait for the writer.
+    pub fn queue_capacity(mut self, n: usize) -> Self {
+        self.capacity = Some(n.max(1));
+        self
+    }
+    /// How many bytes of events may wait for the writer.
+    pub fn max_queue_bytes(mut self, n: usize) -> Self {
+        self.max_queue_bytes = Some(n.max(1));
+        self
+    }
+    /// What a caller does when the queue is full.
+    pub fn overflow(mut self, o: Overflow) -> Self {
+        self.overflow = Some(o);
+        self
+    }
+    /// How long the writer waits to gather a batch after the first event.
+    pub fn linger(mut self, d: Duration) -> Self {
+        self.linger = Some(d);
+        self
+    }
+    /// How long the panic hook waits for the panic's record to be committed
+    /// before writing it itself.
+    pub fn panic_timeout(mut self, d: Duration) -> Self {
+        self.panic_timeout = Some(d);
+        self
+    }
+    /// How long dropping the last logger of a file (or the guard) waits for
+    /// the queue to drain.
+    pub fn shutdown_timeout(mut self, d: Duration) -> Self {
+        self.shutdown_timeout = Some(d);
+        self
+    }
+    /// Events at or above this level carry a backtrace (panics always do).
+    pub fn backtrace_level(mut self, level: Level) -> Self {
+        self.backtrace_level = Some(level);
+        self
+    }
+    /// Use these settings instead of reading `./.env` and the environment.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = Some(config);
+        self
+    }
+    /// Read this `.env` file (it must exist) instead of `./.env`.
+    pub fn dotenv_path(mut self, path: impl AsRef<Path>) -> Self {
+        self.dotenv_path = Some(path.as_ref().to_owned());
+        self
+    }
+
+    /// Validates the settings, opens the database (creating and migrating
+    /// it) and starts its writer if none runs for that file yet.
+    ///
+    /// # Errors
+    /// An invalid logger name or setting (the error names the key), or a
+    /// database that cannot be opened or is from a newer errsnap.
+    pub fn build(self) -> Result<EventLogger> {
+        let name = self.name.unwrap_or_else(|| "events_log".to_owned());
+        validate_logger_name(&name)?;
+        let config = match (self.config, &self.dotenv_path) {
+            (Some(c), _) => c,
+            (None, Some(p)) => Config::from_dotenv_path(p)?,
+            (None, None) => Config::from_env()?,
+        };
+        let path = match self.path {
+            Some(p) => p,
+            None => config
+                .string("ERRSNAP_DB_PATH")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DB_PATH)),
+        };
+        let durability = match self.durability {
+            Some(d) => d,
+            None => config
+                .parse("ERRSNAP_DURABILITY", "normal or full")?
+                .unwrap_or_default(),
+        };
+        let capacity = match self.capacity {
+            Some(c) => c,
+            None => {
+                match config.parse::<usize>("ERRSNAP_QUEUE_CAPACITY", "a whole number from 1")? {
+                    Some(0) => {
+                        return Err(Error::config(
+                            "ERRSNAP_QUEUE_CAPACITY",
+                            "\"0\": expected a whole number from 1",
+                        ))
+                    }
+                    Some(c) => c,
+                    None => WorkerConfig::default().capacity,
+                }
+            }
+        };
+        let panic_timeout = match self.panic_timeout {
+            Some(t) => t,
+            None => config
+                .parse::<u64>("ERRSNAP_PANIC_TIMEOUT_MS", "milliseconds as a whole number")?
+                .map(Duration::from_millis)
+                .unwrap_or(Duration::from_secs(2)),
+        };
+        let defaults = WorkerConfig::default();
+        let cfg = WorkerConfig {
+            durability,
+            capacity,
+            max_bytes: self.max_queue_bytes.unwrap_or(defaults.max_bytes),
+            overflow: self.overflow.unwrap_or_default(),
+            linger: self.linger.unwrap_or(defaults.linger),
+            shutdown_timeout: self.shutdown_timeout.unwrap_or(defaults.shutdown_timeout),
+            ..defaults
+        };
+        let path = absolute(&path)?;
+        let worker = worker::for_path(&path, &cfg)?;
+        // Register the logger now, so `SELECT * FROM <name>` works at once.
+        Store::open(&path, durability, cfg.busy_timeout)?.ensure_logger(&name)?;
+        let context = Context {
+            logger: name,
+            app_name: self.app_name.or_else(|| config.string("ERRSNAP_APP_NAME")),
+            release: self.release.or_else(|| config.string("ERRSNAP_RELEASE")),
+            environment: self
+                .environment
+                .or_else(|| config.string("ERRSNAP_ENVIRONMENT")),
+            tags: self.tags,
+        };
+        Ok(EventLogger {
+            inner: Arc::new(Inner {
+                context: Arc::new(context),
+                worker,
+                backtrace_level: self.backtrace_level.unwrap_or(Level::Warn),
+                panic_timeout,
+            }),
+        })
+    }
+}
+
+/// The canonical form of a database path, so two spellings of one file share
+/// one writer. The parent directory must exist.
+fn absolute(path: &Path) -> Result<PathBuf> {
+    let file_name = path.file_name().ok_or_else(|| {
+        Error::config(
+            "ERRSNAP_DB_PATH",
+            format!("{:?}: expected a file path", path.display().to_string()),
+        )
+    })?;
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let parent = parent
+        .canonicalize()
+        .map_err(|e| Error::io(format!("finding the directory of {}", path.display()), e))?;
+    Ok(parent.join(file_name))
+}

@@ -1,0 +1,114 @@
+//! The panic hook: records every panic durably before the process can die.
+
+use std::cell::Cell;
+use std::panic::PanicHookInfo;
+use std::sync::{Once, RwLock};
+
+use crate::capture::CallSite;
+use crate::event::{EventKind, Location};
+use crate::level::Level;
+use crate::logger::{payload_text, EventLogger, Extras};
+use crate::worker;
+
+static TARGET: RwLock<Option<EventLogger>> = RwLock::new(None);
+static INSTALL: Once = Once::new();
+
+thread_local! {
+    /// Set while this thread runs our hook: a panic inside it is not
+    /// recorded again (and cannot recurse).
+    static IN_HOOK: Cell<bool> = const { Cell::new(false) };
+    /// Set when the hook recorded a panic on this thread; read by `catch`.
+    static RECORDED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Installs errsnap's panic hook, recording into `logger`.
+///
+/// The hook is installed once per process; later calls only change the
+/// logger it records into. The previous hook (Rust's default message, or
+/// another library's) still runs, after ours. Each panic is recorded at
+/// level fatal, kind panic, with payload, location, thread, backtrace and
+/// snapshot, and the record is committed **before the hook returns**: it
+/// survives `panic = "abort"` and a panic that ends `main`.
+///
+/// The hook waits up to the logger's `panic_timeout` (default 2 s) for the
+/// writer to commit; if the writer is stuck, dead, or is the panicking
+/// thread, it writes with a connection of its own, and if the database
+/// cannot be written it appends the record to the spool beside it.
+///
+/// Calling this while the current thread is panicking does nothing (std
+/// forbids changing the hook then).
+///
+/// ```no_run
+/// # fn main() -> errsnap::Result<()> {
+/// let logger = errsnap::EventLogger::new("crashes")?;
+/// errsnap::install_panic_hook(&logger);
+/// panic!("recorded in LOGS.db before the process ends");
+/// # }
+/// ```
+pub fn install_panic_hook(logger: &EventLogger) {
+    if std::thread::panicking() {
+        return;
+    }
+    {
+        let mut t = TARGET.write().unwrap_or_else(|p| p.into_inner());
+        *t = Some(logger.clone());
+    }
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            on_panic(info);
+            previous(info);
+        }));
+    });
+}
+
+/// Clears and returns the "the hook recorded a panic here" flag.
+pub(crate) fn take_recorded_panic() -> bool {
+    RECORDED.try_with(|r| r.replace(false)).unwrap_or(false)
+}
+
+fn on_panic(info: &PanicHookInfo<'_>) {
+    // If thread-locals are gone (thread teardown), record anyway.
+    let reentered = IN_HOOK.try_with(|f| f.replace(true)).unwrap_or(false);
+    if reentered {
+        return;
+    }
+    let logger = match TARGET.read() {
+        Ok(t) => t.clone(),
+        Err(p) => p.into_inner().clone(),
+    };
+    if let Some(logger) = logger {
+        if record(&logger, info) {
+            let _ = RECORDED.try_with(|r| r.set(true));
+        }
+    }
+    let _ = IN_HOOK.try_with(|f| f.set(false));
+}
+
+/// Records the panic and waits until it is durable. Never panics: every
+/// step below handles its failure.
+fn record(logger: &EventLogger, info: &PanicHookInfo<'_>) -> bool {
+    let message = payload_text(info.payload());
+    let site = info
+        .location()
+        .map(|l| CallSite::Owned(Location::from_std(l)));
+    let ev = logger.pending(
+        Level::Fatal,
+        EventKind::Panic,
+        message,
+        Vec::new(),
+        site,
+        Extras::default(),
+    );
+    let w = logger.worker();
+    if w.is_current_thread() || !w.is_alive() {
+        return worker::write_directly(w.path(), w.durability(), vec![ev]);
+    }
+    let copy = ev.clone();
+    match w.submit(ev, true) {
+        Some(seq) if w.wait_for(seq, logger.panic_timeout()) => true,
+        // Stuck or gone: write it ourselves. If the writer commits its copy
+        // later, the duplicate id is skipped.
+        _ => worker::write_directly(w.path(), w.durability(), vec![copy]),
+    }
+}

@@ -1,0 +1,518 @@
+//! The only module that speaks SQL. A [`Store`] is owned by one writer
+//! thread (or by the panic hook's fallback path) and writes batches of
+//! resolved events in `BEGIN IMMEDIATE` transactions.
+
+mod ident;
+pub(crate) mod schema;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::event::Event;
+use crate::fingerprint::{self, StableHasher};
+use crate::snapshot::{HostInfo, Snapshot};
+
+pub(crate) use ident::validate_logger_name;
+
+/// How hard the database tries to keep a commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Durability {
+    /// WAL with `synchronous = NORMAL`: a commit survives a crash or kill of
+    /// the process (the default).
+    #[default]
+    Normal,
+    /// WAL with `synchronous = FULL`: a commit also survives power loss, at
+    /// the cost of an fsync per batch.
+    Full,
+}
+
+impl std::str::FromStr for Durability {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "normal" | "default" => Ok(Durability::Normal),
+            "full" | "durable" => Ok(Durability::Full),
+            _ => Err("expected normal or full".to_owned()),
+        }
+    }
+}
+
+/// Bounded caches cleared when they grow past this many entries.
+const CACHE_LIMIT: usize = 10_000;
+
+pub(crate) struct Store {
+    conn: Connection,
+    path: PathBuf,
+    loggers: HashMap<String, i64>,
+    backtraces: HashMap<String, i64>,
+    host_id: Option<i64>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+/// Creates the file with owner-only permissions (0600) on Unix if it does not
+/// exist yet, so that SQLite (and its `-wal`/`-shm` files) inherit them.
+fn create_private(path: &Path) -> Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    match opts.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(Error::io(format!("creating {}", path.display()), e)),
+    }
+}
+
+impl Store {
+    /// Opens (creating and migrating if needed) the database at `path`.
+    pub(crate) fn open(
+        path: &Path,
+        durability: Durability,
+        busy_timeout: Duration,
+    ) -> Result<Store> {
+        create_private(path)?;
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )
+        .map_err(|e| Error::storage(format!("opening {}", path.display()), e))?;
+        let ctx = |what: &str| format!("{what} on {}", path.display());
+        conn.busy_timeout(busy_timeout)
+            .map_err(|e| Error::storage(ctx("setting busy_timeout"), e))?;
+        // Refuse a newer schema before anything (even the journal mode) is
+        // changed in the file.
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| Error::storage(ctx("reading the schema version"), e))?;
+        if version > schema::LATEST {
+            return Err(Error::new(ErrorKind::FutureSchema {
+                found: version,
+                supported: schema::LATEST,
+            }));
+        }
+        let sync = match durability {
+            Durability::Normal => "NORMAL",
+            Durability::Full => "FULL",
+        };
+        conn.execute_batch(&format!(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; \
+             PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;"
+        ))
+        .map_err(|e| Error::storage(ctx("setting pragmas"), e))?;
+        let mut store = Store {
+            conn,
+            path: path.to_owned(),
+            loggers: HashMap::new(),
+            backtraces: HashMap::new(),
+            host_id: None,
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let path = self.path.display().to_string();
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| Error::storage(format!("reading the schema version of {path}"), e))?;
+        if version > schema::LATEST {
+            return Err(Error::new(ErrorKind::FutureSchema {
+                found: version,
+                supported: schema::LATEST,
+            }));
+        }
+        if version == schema::LATEST {
+            return Ok(());
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| Error::storage(format!("starting the migration of {path}"), e))?;
+        // Another process may have migrated while we waited for the lock.
+        let version: i64 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| Error::storage(format!("reading the schema version of {path}"), e))?;
+        for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
+            tx.execute_batch(sql).map_err(|e| {
+                Error::storage(format!("migrating {path} to schema version {}", i + 1), e)
+            })?;
+        }
+        tx.execute_batch(&format!(
+            "PRAGMA user_version = {}; PRAGMA application_id = {};",
+            schema::LATEST,
+            schema::APPLICATION_ID
+        ))
+        .map_err(|e| Error::storage(format!("recording the schema version of {path}"), e))?;
+        tx.commit()
+            .map_err(|e| Error::storage(format!("committing the migration of {path}"), e))
+    }
+
+    /// Records the host description once; events written later point to it.
+    pub(crate) fn register_host(&mut self, host: &HostInfo, now_ms: i64) -> Result<i64> {
+        let json = serde_json::to_string(host).unwrap_or_default();
+        let mut h = StableHasher::new();
+        h.field(&json);
+        let key = h.finish_hex();
+        let id: i64 = self
+            .conn
+            .query_row(
+                "INSERT INTO hosts (key, hostname, os_name, os_version, kernel_version, arch,
+                     cpu_brand, cpu_count, physical_cores, cpu_frequency_mhz, total_memory,
+                     total_swap, boot_time, first_seen, last_seen)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14)
+                 ON CONFLICT(key) DO UPDATE SET last_seen = excluded.last_seen
+                 RETURNING id",
+                params![
+                    key,
+                    host.hostname,
+                    host.os_name,
+                    host.os_version,
+                    host.kernel_version,
+                    host.arch,
+                    host.cpu_brand,
+                    host.cpu_count as i64,
+                    host.physical_cores.map(|n| n as i64),
+                    host.cpu_frequency_mhz.map(|n| n as i64),
+                    host.total_memory as i64,
+                    host.total_swap as i64,
+                    host.boot_time as i64,
+                    now_ms,
+                ],
+                |r| r.get(0),
+            )
+            .map_err(|e| Error::storage("recording the host description", e))?;
+        self.host_id = Some(id);
+        Ok(id)
+    }
+
+    /// Makes sure the logger exists, with its `SELECT * FROM <name>` view.
+    pub(crate) fn ensure_logger(&mut self, name: &str) -> Result<i64> {
+        if let Some(&id) = self.loggers.get(name) {
+            return Ok(id);
+        }
+        validate_logger_name(name)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| Error::storage(format!("registering logger {name:?}"), e))?;
+        let id = Self::logger_id_tx(&tx, name)?;
+        tx.commit()
+            .map_err(|e| Error::storage(format!("registering logger {name:?}"), e))?;
+        self.loggers.insert(name.to_owned(), id);
+        Ok(id)
+    }
+
+    fn logger_id_tx(tx: &rusqlite::Transaction<'_>, name: &str) -> Result<i64> {
+        let ctx = || format!("registering logger {name:?}");
+        let existing: Option<i64> = tx
+            .query_row("SELECT id FROM loggers WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| Error::storage(ctx(), e))?;
+        if let Some(id) = existing {
+            return Ok(id);
+        }
+        let id: i64 = tx
+            .query_row(
+                "INSERT INTO loggers (name, created_at) VALUES (?1, ?2) RETURNING id",
+                params![name, crate::capture::now_ms()],
+                |r| r.get(0),
+            )
+            .map_err(|e| Error::storage(ctx(), e))?;
+        validate_logger_name(name)?;
+        tx.execute_batch(&schema::logger_view_sql(name, id))
+            .map_err(|e| {
+                Error::storage(
+                    format!(
+                        "creating the view {name:?} (is a table of that name already in the file?)"
+                    ),
+                    e,
+                )
+            })?;
+        Ok(id)
+    }
+
+    /// Adds `delta` to a named counter (e.g. `dropped_events`).
+    pub(crate) fn add_counter(&mut self, name: &str, delta: u64) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO counters (name, value) VALUES (?1, ?2)
+                 ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+                params![name, delta as i64],
+            )
+            .map_err(|e| Error::storage(format!("updating counter {name}"), e))?;
+        Ok(())
+    }
+
+    /// Writes a batch in one `BEGIN IMMEDIATE` transaction. Events whose id is
+    /// already stored are skipped (so a retried or re-imported batch is
+    /// written exactly once). Returns how many were new.
+    pub(crate) fn insert_batch(&mut self, events: &[Event]) -> Result<usize> {
+        if self.backtraces.len() > CACHE_LIMIT {
+            self.backtraces.clear();
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| Error::storage("starting a write transaction", e))?;
+        let mut written = 0;
+        let mut new_loggers = Vec::new();
+        let mut new_backtraces = Vec::new();
+        let mut last_snapshot: Option<(&Snapshot, i64)> = None;
+        for ev in events {
+            let uid = ev.id.to_string();
+            let exists = tx
+                .prepare_cached("SELECT 1 FROM events WHERE uid = ?1")
+                .and_then(|mut s| s.exists([&uid]))
+                .map_err(|e| Error::storage("checking for a duplicate event", e))?;
+            if exists {
+                continue;
+            }
+            let logger_id = match self.loggers.get(&ev.logger) {
+                Some(&id) => id,
+                None => {
+                    let id = Self::logger_id_tx(&tx, &ev.logger)?;
+                    new_loggers.push((ev.logger.clone(), id));
+                    id
+                }
+            };
+            let backtrace_id = if ev.frames.is_empty() {
+                None
+            } else {
+                let (hash, id) = Self::backtrace_id_tx(&tx, &self.backtraces, ev)?;
+                new_backtraces.push((hash, id));
+                Some(id)
+            };
+            let snapshot_id = match (&ev.snapshot, last_snapshot) {
+                (None, _) => None,
+                (Some(s), Some((prev, id))) if prev == s => Some(id),
+                (Some(s), _) => {
+                    let id = insert_snapshot(&tx, s, ev.pid)?;
+                    last_snapshot = Some((s, id));
+                    Some(id)
+                }
+            };
+            let group_id = upsert_group(&tx, ev, logger_id, &uid)?;
+            let chain = (!ev.chain.is_empty())
+                .then(|| serde_json::to_string(&ev.chain).unwrap_or_default());
+            let tags =
+                (!ev.tags.is_empty()).then(|| serde_json::to_string(&ev.tags).unwrap_or_default());
+            let extra = (!ev.extra.is_empty())
+                .then(|| serde_json::to_string(&ev.extra).unwrap_or_default());
+            tx.prepare_cached(
+                "INSERT INTO events (uid, ts, logger_id, level, kind, message, error_chain,
+                     error_type, file, line, col, thread_name, thread_id, pid, app_name, release,
+                     environment, tags, extra, group_id, backtrace_id, snapshot_id, host_id,
+                     notify_slack, notify_email)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                     ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    uid,
+                    ev.timestamp_ms,
+                    logger_id,
+                    ev.level.as_i64(),
+                    ev.kind.as_str(),
+                    ev.message,
+                    chain,
+                    ev.chain.first().and_then(|c| c.type_name.as_deref()),
+                    ev.location.as_ref().map(|l| l.file.as_str()),
+                    ev.location.as_ref().map(|l| l.line),
+                    ev.location.as_ref().map(|l| l.column),
+                    ev.thread_name,
+                    ev.thread_id as i64,
+                    ev.pid,
+                    ev.app_name,
+                    ev.release,
+                    ev.environment,
+                    tags,
+                    extra,
+                    group_id,
+                    backtrace_id,
+                    snapshot_id,
+                    self.host_id,
+                    ev.notify_slack,
+                    ev.notify_email,
+                ])
+            })
+            .map_err(|e| Error::storage("inserting an event", e))?;
+            written += 1;
+        }
+        tx.commit()
+            .map_err(|e| Error::storage("committing a batch of events", e))?;
+        // Only now that the rows exist may the caches point at them.
+        self.loggers.extend(new_loggers);
+        self.backtraces.extend(new_backtraces);
+        Ok(written)
+    }
+
+    fn backtrace_id_tx(
+        tx: &rusqlite::Transaction<'_>,
+        cache: &HashMap<String, i64>,
+        ev: &Event,
+    ) -> Result<(String, i64)> {
+        let mut h = StableHasher::new();
+        for f in &ev.frames {
+            h.field(f.function.as_deref().unwrap_or(""));
+            h.field(f.file.as_deref().unwrap_or(""));
+            h.field(&format!("{:?}:{:?}", f.line, f.column));
+            h.field(f.module.as_deref().unwrap_or(""));
+            h.field(&format!("{:?}", f.module_offset));
+        }
+        let hash = h.finish_hex();
+        if let Some(&id) = cache.get(&hash) {
+            return Ok((hash, id));
+        }
+        let existing: Option<i64> = tx
+            .prepare_cached("SELECT id FROM backtraces WHERE hash = ?1")
+            .and_then(|mut s| s.query_row([&hash], |r| r.get(0)).optional())
+            .map_err(|e| Error::storage("looking up a backtrace", e))?;
+        if let Some(id) = existing {
+            return Ok((hash, id));
+        }
+        let id: i64 = tx
+            .query_row(
+                "INSERT INTO backtraces (hash, frame_count, resolved) VALUES (?1, ?2, ?3) RETURNING id",
+                params![hash, ev.frames.len() as i64, ev.symbols_resolved],
+                |r| r.get(0),
+            )
+            .map_err(|e| Error::storage("inserting a backtrace", e))?;
+        let mut stmt = tx
+            .prepare_cached(
+                "INSERT INTO frames (backtrace_id, idx, function, file, line, col, address,
+                     module, module_offset, in_app)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )
+            .map_err(|e| Error::storage("inserting frames", e))?;
+        for (i, f) in ev.frames.iter().enumerate() {
+            stmt.execute(params![
+                id,
+                i as i64,
+                f.function,
+                f.file,
+                f.line,
+                f.column,
+                f.address as i64,
+                f.module,
+                f.module_offset.map(|o| o as i64),
+                f.in_app,
+            ])
+            .map_err(|e| Error::storage("inserting frames", e))?;
+        }
+        Ok((hash, id))
+    }
+
+    /// The path of the database file.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn insert_snapshot(tx: &rusqlite::Transaction<'_>, s: &Snapshot, pid: u32) -> Result<i64> {
+    let p = &s.process;
+    let h = &s.host;
+    let opt = |v: Option<u64>| v.map(|n| n as i64);
+    tx.prepare_cached(
+        "INSERT INTO snapshots (taken_at, pid, proc_cpu_user_ms, proc_cpu_system_ms,
+             proc_cpu_percent, proc_rss_bytes, proc_virtual_bytes, proc_memory_percent,
+             proc_threads, proc_io_read_bytes, proc_io_write_bytes, proc_open_fds,
+             sys_total_memory, sys_used_memory, sys_available_memory, sys_total_swap,
+             sys_used_swap, sys_cpu_percent, load_1, load_5, load_15, uptime_s)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+             ?18, ?19, ?20, ?21, ?22)
+         RETURNING id",
+    )
+    .and_then(|mut stmt| {
+        stmt.query_row(
+            params![
+                s.taken_at_ms,
+                pid,
+                opt(p.cpu_user_ms),
+                opt(p.cpu_system_ms),
+                p.cpu_percent,
+                p.rss_bytes as i64,
+                p.virtual_bytes as i64,
+                p.memory_percent,
+                opt(p.threads),
+                opt(p.io_read_bytes),
+                opt(p.io_write_bytes),
+                opt(p.open_fds),
+                h.total_memory as i64,
+                h.used_memory as i64,
+                h.available_memory as i64,
+                h.total_swap as i64,
+                h.used_swap as i64,
+                h.cpu_percent,
+                h.load_1,
+                h.load_5,
+                h.load_15,
+                h.uptime_s as i64,
+            ],
+            |r| r.get(0),
+        )
+    })
+    .map_err(|e| Error::storage("inserting a snapshot", e))
+}
+
+fn upsert_group(
+    tx: &rusqlite::Transaction<'_>,
+    ev: &Event,
+    logger_id: i64,
+    uid: &str,
+) -> Result<i64> {
+    let title = fingerprint::title(&ev.message);
+    let culprit = fingerprint::culprit(&ev.frames, ev.location.as_ref());
+    tx.prepare_cached(
+        "INSERT INTO event_groups (fingerprint, logger_id, kind, level, title, culprit,
+             first_seen, last_seen, count, first_event_uid, last_event_uid)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 1, ?8, ?8)
+         ON CONFLICT(fingerprint) DO UPDATE SET
+             count = count + 1,
+             level = max(level, excluded.level),
+             first_seen = min(first_seen, excluded.first_seen),
+             last_seen = max(last_seen, excluded.last_seen),
+             last_event_uid = CASE WHEN excluded.last_seen >= last_seen
+                                   THEN excluded.last_event_uid ELSE last_event_uid END,
+             status = CASE status WHEN 'resolved' THEN 'open' ELSE status END
+         RETURNING id",
+    )
+    .and_then(|mut s| {
+        s.query_row(
+            params![
+                ev.fingerprint,
+                logger_id,
+                ev.kind.as_str(),
+                ev.level.as_i64(),
+                title,
+                culprit,
+                ev.timestamp_ms,
+                uid,
+            ],
+            |r| r.get(0),
+        )
+    })
+    .map_err(|e| Error::storage("updating the event's group", e))
+}

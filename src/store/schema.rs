@@ -1,0 +1,198 @@
+//! The schema of LOGS.db, versioned with `PRAGMA user_version`.
+//!
+//! Each entry of [`MIGRATIONS`] moves the schema one version up; a database
+//! whose version is higher than [`LATEST`] was written by a newer errsnap and
+//! is refused, never migrated down.
+
+/// Migration `i` takes the schema from version `i` to `i + 1`.
+pub(crate) const MIGRATIONS: &[&str] = &[V1];
+
+/// The newest schema version this build writes.
+pub(crate) const LATEST: i64 = MIGRATIONS.len() as i64;
+
+/// Marks the file as errsnap's (`PRAGMA application_id`, "ESNP").
+pub(crate) const APPLICATION_ID: i64 = 0x4553_4E50;
+
+const V1: &str = r#"
+CREATE TABLE loggers (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT    NOT NULL UNIQUE,
+    created_at  INTEGER NOT NULL
+);
+
+CREATE TABLE hosts (
+    id                 INTEGER PRIMARY KEY,
+    key                TEXT    NOT NULL UNIQUE,
+    hostname           TEXT,
+    os_name            TEXT,
+    os_version         TEXT,
+    kernel_version     TEXT,
+    arch               TEXT    NOT NULL,
+    cpu_brand          TEXT,
+    cpu_count          INTEGER NOT NULL,
+    physical_cores     INTEGER,
+    cpu_frequency_mhz  INTEGER,
+    total_memory       INTEGER NOT NULL,
+    total_swap         INTEGER NOT NULL,
+    boot_time          INTEGER NOT NULL,
+    first_seen         INTEGER NOT NULL,
+    last_seen          INTEGER NOT NULL
+);
+
+CREATE TABLE backtraces (
+    id           INTEGER PRIMARY KEY,
+    hash         TEXT    NOT NULL UNIQUE,
+    frame_count  INTEGER NOT NULL,
+    resolved     INTEGER NOT NULL CHECK (resolved IN (0, 1))
+);
+
+CREATE TABLE frames (
+    backtrace_id   INTEGER NOT NULL REFERENCES backtraces(id) ON DELETE CASCADE,
+    idx            INTEGER NOT NULL,
+    function       TEXT,
+    file           TEXT,
+    line           INTEGER,
+    col            INTEGER,
+    address        INTEGER NOT NULL,
+    module         TEXT,
+    module_offset  INTEGER,
+    in_app         INTEGER NOT NULL CHECK (in_app IN (0, 1)),
+    PRIMARY KEY (backtrace_id, idx)
+) WITHOUT ROWID;
+
+CREATE TABLE event_groups (
+    id               INTEGER PRIMARY KEY,
+    fingerprint      TEXT    NOT NULL UNIQUE,
+    logger_id        INTEGER NOT NULL REFERENCES loggers(id),
+    kind             TEXT    NOT NULL,
+    level            INTEGER NOT NULL,
+    title            TEXT    NOT NULL,
+    culprit          TEXT,
+    first_seen       INTEGER NOT NULL,
+    last_seen        INTEGER NOT NULL,
+    count            INTEGER NOT NULL,
+    status           TEXT    NOT NULL DEFAULT 'open'
+                     CHECK (status IN ('open', 'resolved', 'muted')),
+    first_event_uid  TEXT    NOT NULL,
+    last_event_uid   TEXT    NOT NULL
+);
+CREATE INDEX event_groups_last_seen ON event_groups(last_seen);
+
+CREATE TABLE snapshots (
+    id                    INTEGER PRIMARY KEY,
+    taken_at              INTEGER NOT NULL,
+    pid                   INTEGER NOT NULL,
+    proc_cpu_user_ms      INTEGER,
+    proc_cpu_system_ms    INTEGER,
+    proc_cpu_percent      REAL,
+    proc_rss_bytes        INTEGER NOT NULL,
+    proc_virtual_bytes    INTEGER NOT NULL,
+    proc_memory_percent   REAL    NOT NULL,
+    proc_threads          INTEGER,
+    proc_io_read_bytes    INTEGER,
+    proc_io_write_bytes   INTEGER,
+    proc_open_fds         INTEGER,
+    sys_total_memory      INTEGER NOT NULL,
+    sys_used_memory       INTEGER NOT NULL,
+    sys_available_memory  INTEGER NOT NULL,
+    sys_total_swap        INTEGER NOT NULL,
+    sys_used_swap         INTEGER NOT NULL,
+    sys_cpu_percent       REAL,
+    load_1                REAL    NOT NULL,
+    load_5                REAL    NOT NULL,
+    load_15               REAL    NOT NULL,
+    uptime_s              INTEGER NOT NULL
+);
+
+CREATE TABLE events (
+    id            INTEGER PRIMARY KEY,
+    uid           TEXT    NOT NULL UNIQUE,
+    ts            INTEGER NOT NULL,
+    logger_id     INTEGER NOT NULL REFERENCES loggers(id),
+    level         INTEGER NOT NULL CHECK (level BETWEEN 0 AND 5),
+    kind          TEXT    NOT NULL CHECK (kind IN ('message', 'error', 'panic')),
+    message       TEXT    NOT NULL,
+    error_chain   TEXT,
+    error_type    TEXT,
+    file          TEXT,
+    line          INTEGER,
+    col           INTEGER,
+    thread_name   TEXT,
+    thread_id     INTEGER NOT NULL,
+    pid           INTEGER NOT NULL,
+    app_name      TEXT,
+    release       TEXT,
+    environment   TEXT,
+    tags          TEXT,
+    extra         TEXT,
+    group_id      INTEGER NOT NULL REFERENCES event_groups(id),
+    backtrace_id  INTEGER REFERENCES backtraces(id),
+    snapshot_id   INTEGER REFERENCES snapshots(id),
+    host_id       INTEGER REFERENCES hosts(id),
+    notify_slack  INTEGER NOT NULL DEFAULT 0 CHECK (notify_slack IN (0, 1)),
+    notify_email  INTEGER NOT NULL DEFAULT 0 CHECK (notify_email IN (0, 1))
+);
+CREATE INDEX events_ts ON events(ts);
+CREATE INDEX events_group_ts ON events(group_id, ts);
+CREATE INDEX events_logger_ts ON events(logger_id, ts);
+
+CREATE TABLE counters (
+    name   TEXT    PRIMARY KEY,
+    value  INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE VIEW hw_logs AS
+SELECT e.uid                AS event_id,
+       e.ts                 AS ts,
+       l.name               AS logger,
+       e.message            AS message,
+       e.pid                AS pid,
+       s.taken_at           AS taken_at,
+       s.proc_cpu_user_ms   AS cpu_user_ms,
+       s.proc_cpu_system_ms AS cpu_system_ms,
+       s.proc_cpu_percent   AS cpu_percent,
+       s.proc_rss_bytes     AS rss_bytes,
+       s.proc_virtual_bytes AS virtual_bytes,
+       s.proc_memory_percent AS memory_percent,
+       s.proc_threads       AS threads,
+       s.proc_io_read_bytes AS io_read_bytes,
+       s.proc_io_write_bytes AS io_write_bytes,
+       s.proc_open_fds      AS open_fds,
+       s.sys_total_memory   AS sys_total_memory,
+       s.sys_used_memory    AS sys_used_memory,
+       s.sys_available_memory AS sys_available_memory,
+       s.sys_total_swap     AS sys_total_swap,
+       s.sys_used_swap      AS sys_used_swap,
+       s.sys_cpu_percent    AS sys_cpu_percent,
+       s.load_1             AS load_1,
+       s.load_5             AS load_5,
+       s.load_15            AS load_15,
+       s.uptime_s           AS uptime_s
+FROM events e
+JOIN snapshots s ON s.id = e.snapshot_id
+JOIN loggers l ON l.id = e.logger_id;
+"#;
+
+/// The per-logger view (`SELECT * FROM error_table`). `name` must already be
+/// validated as an identifier; `logger_id` is an integer from the database.
+pub(crate) fn logger_view_sql(name: &str, logger_id: i64) -> String {
+    format!(
+        r#"CREATE VIEW IF NOT EXISTS "{name}" AS
+SELECT e.uid AS event_id,
+       e.ts AS ts,
+       strftime('%Y-%m-%dT%H:%M:%fZ', e.ts / 1000.0, 'unixepoch') AS time,
+       CASE e.level WHEN 0 THEN 'trace' WHEN 1 THEN 'debug' WHEN 2 THEN 'info'
+                    WHEN 3 THEN 'warn' WHEN 4 THEN 'error' ELSE 'fatal' END AS level,
+       e.kind AS kind,
+       e.message AS message,
+       e.error_chain AS error_chain,
+       e.file AS file,
+       e.line AS line,
+       e.thread_name AS thread_name,
+       e.pid AS pid,
+       g.fingerprint AS fingerprint,
+       e.snapshot_id AS snapshot_id
+FROM events e JOIN event_groups g ON g.id = e.group_id
+WHERE e.logger_id = {logger_id}"#
+    )
+}

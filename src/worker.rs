@@ -1,0 +1,558 @@
+//! The background writer: one thread per database file owns the SQLite
+//! connection. Callers push captured events into a bounded queue; the writer
+//! resolves symbols, takes the snapshot, computes fingerprints and commits
+//! one transaction per batch.
+//!
+//! The hot path takes one uncontended lock and wakes the writer only when it
+//! sleeps with an empty queue (or the batch is full): while the writer
+//! lingers to gather a batch, producers do not signal it at all.
+
+use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::capture::{PendingEvent, Symbolizer};
+use crate::event::Event;
+use crate::internal_log;
+use crate::snapshot::{HostInfo, Sampler};
+use crate::spool;
+use crate::store::{Durability, Store};
+
+/// What a caller does when the queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Overflow {
+    /// Never wait: the event is dropped and counted (the default). The count
+    /// is written to the `counters` table as `dropped_events` and is
+    /// available from [`EventLogger::dropped_events`](crate::EventLogger::dropped_events).
+    #[default]
+    Drop,
+    /// Wait up to this long for room, then drop and count.
+    Block(Duration),
+}
+
+/// Symbol resolution budget per event on the writer thread.
+const WRITER_RESOLVE_BUDGET: Duration = Duration::from_secs(10);
+/// Symbol resolution budget per event inside the panic hook's fallback.
+pub(crate) const HOOK_RESOLVE_BUDGET: Duration = Duration::from_millis(500);
+/// How often the writer retries a database it could not write.
+const RETRY_EVERY: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone)]
+pub(crate) struct WorkerConfig {
+    pub(crate) durability: Durability,
+    pub(crate) capacity: usize,
+    pub(crate) max_bytes: usize,
+    pub(crate) overflow: Overflow,
+    pub(crate) linger: Duration,
+    pub(crate) batch_max: usize,
+    pub(crate) busy_timeout: Duration,
+    pub(crate) shutdown_timeout: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            durability: Durability::Normal,
+            capacity: 10_000,
+            max_bytes: 64 << 20,
+            overflow: Overflow::Drop,
+            linger: Duration::from_millis(10),
+            batch_max: 512,
+            busy_timeout: Duration::from_secs(5),
+            shutdown_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+struct State {
+    queue: VecDeque<(u64, PendingEvent)>,
+    bytes: usize,
+    /// Sequence number of the last event queued.
+    queued: u64,
+    /// Every event with a sequence number up to this one has been handled.
+    done: u64,
+    writer_idle: bool,
+    hurry: bool,
+    shutdown: bool,
+    alive: bool,
+    /// The writer has imported any spool left by earlier runs.
+    ready: bool,
+}
+
+struct Shared {
+    path: PathBuf,
+    cfg: WorkerConfig,
+    state: Mutex<State>,
+    wake_writer: Condvar,
+    progress: Condvar,
+    dropped: AtomicU64,
+    dropped_total: AtomicU64,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits for the writer's next progress report, at most until
+    /// `deadline`; `None` once the deadline has passed.
+    fn wait_progress<'a>(
+        &self,
+        st: MutexGuard<'a, State>,
+        deadline: Instant,
+    ) -> Option<MutexGuard<'a, State>> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        Some(
+            self.progress
+                .wait_timeout(st, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0,
+        )
+    }
+
+    /// Counts events lost (queue full, writer gone, spool unwritable).
+    fn count_dropped(&self, n: u64) {
+        self.dropped.fetch_add(n, Ordering::Relaxed);
+        self.dropped_total.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// A running writer. Dropping the last handle stops it after draining the
+/// queue, waiting at most the configured shutdown timeout.
+pub(crate) struct Worker {
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    thread_id: std::thread::ThreadId,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("path", &self.shared.path)
+            .finish()
+    }
+}
+
+static WORKERS: Mutex<Vec<(PathBuf, Weak<Worker>)>> = Mutex::new(Vec::new());
+
+/// Returns the writer of `path` (canonical), starting it if none runs.
+/// The first opener's settings win for a file shared by several loggers.
+pub(crate) fn for_path(path: &Path, cfg: &WorkerConfig) -> crate::Result<Arc<Worker>> {
+    let mut workers = WORKERS.lock().unwrap_or_else(|p| p.into_inner());
+    workers.retain(|(_, w)| w.strong_count() > 0);
+    if let Some(w) = workers
+        .iter()
+        .find(|(p, _)| p == path)
+        .and_then(|(_, w)| w.upgrade())
+    {
+        return Ok(w);
+    }
+    let store = Store::open(path, cfg.durability, cfg.busy_timeout)?;
+    let worker = Arc::new(Worker::start(path.to_owned(), cfg.clone(), store)?);
+    workers.push((path.to_owned(), Arc::downgrade(&worker)));
+    Ok(worker)
+}
+
+impl Worker {
+    fn start(path: PathBuf, cfg: WorkerConfig, store: Store) -> crate::Result<Worker> {
+        let shared = Arc::new(Shared {
+            path,
+            cfg,
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                bytes: 0,
+                queued: 0,
+                done: 0,
+                writer_idle: false,
+                hurry: false,
+                shutdown: false,
+                alive: true,
+                ready: false,
+            }),
+            wake_writer: Condvar::new(),
+            progress: Condvar::new(),
+            dropped: AtomicU64::new(0),
+            dropped_total: AtomicU64::new(0),
+        });
+        let s = shared.clone();
+        let handle = std::thread::Builder::new()
+            .name("errsnap-writer".into())
+            .spawn(move || writer_main(s, store))
+            .map_err(|e| crate::Error::io("starting the errsnap-writer thread", e))?;
+        let thread_id = handle.thread().id();
+        Ok(Worker {
+            shared,
+            thread: Mutex::new(Some(handle)),
+            thread_id,
+        })
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.shared.path
+    }
+
+    pub(crate) fn shutdown_timeout(&self) -> Duration {
+        self.shared.cfg.shutdown_timeout
+    }
+
+    pub(crate) fn durability(&self) -> Durability {
+        self.shared.cfg.durability
+    }
+
+    /// Hands an event to the writer. Returns its sequence number, or `None`
+    /// if it was dropped because the queue stayed full. `force` (panics)
+    /// ignores the bounds.
+    pub(crate) fn submit(&self, ev: PendingEvent, force: bool) -> Option<u64> {
+        let bytes = ev.approx_bytes();
+        let cfg = &self.shared.cfg;
+        let mut st = self.shared.lock();
+        let full = |st: &State| {
+            st.queue.len() >= cfg.capacity
+                || (!st.queue.is_empty() && st.bytes + bytes > cfg.max_bytes)
+        };
+        if !force && full(&st) {
+            if let Overflow::Block(timeout) = cfg.overflow {
+                let deadline = Instant::now() + timeout;
+                while full(&st) && st.alive {
+                    st.hurry = true;
+                    self.shared.wake_writer.notify_one();
+                    match self.shared.wait_progress(st, deadline) {
+                        Some(g) => st = g,
+                        None => {
+                            self.shared.count_dropped(1);
+                            return None;
+                        }
+                    }
+                }
+            }
+            if full(&st) {
+                drop(st);
+                self.shared.count_dropped(1);
+                return None;
+            }
+        }
+        if !st.alive {
+            drop(st);
+            self.shared.count_dropped(1);
+            return None;
+        }
+        st.queued += 1;
+        let seq = st.queued;
+        st.queue.push_back((seq, ev));
+        st.bytes += bytes;
+        if force {
+            st.hurry = true;
+        }
+        let wake = st.writer_idle || st.hurry || st.queue.len() == cfg.batch_max;
+        if wake {
+            st.writer_idle = false;
+        }
+        drop(st);
+        if wake {
+            self.shared.wake_writer.notify_one();
+        }
+        Some(seq)
+    }
+
+    /// Waits until the event numbered `seq` (and all before it) was handled.
+    pub(crate) fn wait_for(&self, seq: u64, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut st = self.shared.lock();
+        loop {
+            if st.done >= seq && st.ready {
+                return true;
+            }
+            if !st.alive {
+                return false;
+            }
+            if !st.hurry {
+                st.hurry = true;
+                st.writer_idle = false;
+                self.shared.wake_writer.notify_one();
+            }
+            match self.shared.wait_progress(st, deadline) {
+                Some(g) => st = g,
+                None => return false,
+            }
+        }
+    }
+
+    /// Waits until everything queued so far was handled.
+    pub(crate) fn flush(&self, timeout: Duration) -> bool {
+        let target = self.shared.lock().queued;
+        self.wait_for(target, timeout)
+    }
+
+    /// Events dropped because the queue was full (since start).
+    pub(crate) fn dropped_events(&self) -> u64 {
+        self.shared.dropped_total.load(Ordering::Relaxed)
+    }
+
+    /// Whether the writer thread is still running.
+    pub(crate) fn is_alive(&self) -> bool {
+        self.shared.lock().alive
+    }
+
+    pub(crate) fn is_current_thread(&self) -> bool {
+        std::thread::current().id() == self.thread_id
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        {
+            let mut st = self.shared.lock();
+            st.shutdown = true;
+            st.hurry = true;
+        }
+        self.shared.wake_writer.notify_one();
+        let timeout = self.shared.cfg.shutdown_timeout;
+        let deadline = Instant::now() + timeout;
+        let mut st = self.shared.lock();
+        while st.alive {
+            match self.shared.wait_progress(st, deadline) {
+                Some(g) => st = g,
+                None => {
+                    st = self.shared.lock();
+                    break;
+                }
+            }
+        }
+        let (alive, pending) = (st.alive, st.queue.len());
+        drop(st);
+        if alive {
+            internal_log::report(
+                "shutdown",
+                &format_args!(
+                    "the writer of {} did not finish within {:?}; {} queued events may be lost",
+                    self.shared.path.display(),
+                    timeout,
+                    pending
+                ),
+            );
+        } else if let Some(handle) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            // The thread has finished its loop; joining cannot block long,
+            // and a panic inside it was already reported by the hook.
+            let _ = handle.join();
+        }
+    }
+}
+
+/// The writer thread's state besides the queue.
+struct Writer {
+    shared: Arc<Shared>,
+    store: Store,
+    sampler: Sampler,
+    symbolizer: Symbolizer,
+    /// Set when a batch went to the spool: import it once writes work again.
+    spooled: bool,
+    last_retry: Instant,
+}
+
+fn writer_main(shared: Arc<Shared>, store: Store) {
+    let mut w = Writer {
+        shared: shared.clone(),
+        store,
+        sampler: Sampler::new(),
+        symbolizer: Symbolizer::new(),
+        spooled: spool::has_pending(&shared.path),
+        last_retry: Instant::now(),
+    };
+    let host = HostInfo::collect();
+    if let Err(e) = w.store.register_host(&host, crate::capture::now_ms()) {
+        internal_log::report("host", &internal_log::chain(&e));
+    }
+    w.import_spool();
+    {
+        let mut st = shared.lock();
+        st.ready = true;
+        shared.progress.notify_all();
+    }
+    loop {
+        let (batch, last_seq, stop) = w.next_batch();
+        if !batch.is_empty() {
+            let n = batch.len();
+            let result = std::panic::catch_unwind(AssertUnwindSafe(|| w.handle(batch)));
+            if result.is_err() {
+                internal_log::report(
+                    "writer",
+                    &format_args!("a batch of {n} events was lost to a panic in the writer"),
+                );
+                let _ = w.store.add_counter("writer_panics", 1);
+            }
+        }
+        {
+            let mut st = shared.lock();
+            st.done = st.done.max(last_seq);
+            shared.progress.notify_all();
+        }
+        if stop {
+            break;
+        }
+    }
+    w.record_dropped();
+    let mut st = shared.lock();
+    st.alive = false;
+    shared.progress.notify_all();
+}
+
+impl Writer {
+    /// Blocks for the first event, lingers briefly to gather more, then takes
+    /// up to a batch. Returns the batch, the last sequence number taken and
+    /// whether the writer should stop.
+    fn next_batch(&mut self) -> (Vec<PendingEvent>, u64, bool) {
+        let shared = self.shared.clone();
+        let cfg = &shared.cfg;
+        let mut st = shared.lock();
+        while st.queue.is_empty() && !st.shutdown {
+            st.writer_idle = true;
+            st.hurry = false;
+            let wait = if self.spooled {
+                RETRY_EVERY
+            } else {
+                Duration::from_secs(3600)
+            };
+            let (g, timeout) = shared
+                .wake_writer
+                .wait_timeout(st, wait)
+                .unwrap_or_else(|p| p.into_inner());
+            st = g;
+            if timeout.timed_out() && st.queue.is_empty() && self.spooled {
+                drop(st);
+                self.import_spool();
+                st = shared.lock();
+            }
+        }
+        st.writer_idle = false;
+        let deadline = Instant::now() + cfg.linger;
+        while !st.shutdown && !st.hurry && st.queue.len() < cfg.batch_max {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            st = shared
+                .wake_writer
+                .wait_timeout(st, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        let n = st.queue.len().min(cfg.batch_max);
+        let mut batch = Vec::with_capacity(n);
+        let mut last_seq = st.done;
+        let mut taken_bytes = 0;
+        for (seq, ev) in st.queue.drain(..n) {
+            taken_bytes += ev.approx_bytes();
+            last_seq = seq;
+            batch.push(ev);
+        }
+        st.bytes = if st.queue.is_empty() {
+            0
+        } else {
+            st.bytes.saturating_sub(taken_bytes)
+        };
+        let stop = st.shutdown && st.queue.is_empty();
+        (batch, last_seq, stop)
+    }
+
+    fn handle(&mut self, batch: Vec<PendingEvent>) {
+        let snapshot = batch
+            .iter()
+            .any(|e| e.snapshot)
+            .then(|| self.sampler.sample());
+        let events: Vec<Event> = batch
+            .into_iter()
+            .map(|e| {
+                e.resolve(
+                    &mut self.symbolizer,
+                    WRITER_RESOLVE_BUDGET,
+                    snapshot.as_ref(),
+                )
+            })
+            .collect();
+        self.write(&events);
+        self.record_dropped();
+    }
+
+    fn write(&mut self, events: &[Event]) {
+        match self.store.insert_batch(events) {
+            Ok(_) => {
+                if self.spooled {
+                    self.import_spool();
+                }
+            }
+            Err(e) => {
+                internal_log::report("write", &internal_log::chain(&e));
+                match spool::append(&self.shared.path, events) {
+                    Ok(()) => self.spooled = true,
+                    Err(io) => {
+                        internal_log::report(
+                            "spool",
+                            &format_args!("{} events lost: {io}", events.len()),
+                        );
+                        self.shared.count_dropped(events.len() as u64);
+                    }
+                }
+            }
+        }
+    }
+
+    fn import_spool(&mut self) {
+        self.last_retry = Instant::now();
+        match spool::import(&mut self.store) {
+            Ok(_) => self.spooled = spool::has_pending(&self.shared.path),
+            Err(e) => {
+                self.spooled = true;
+                internal_log::report("spool import", &internal_log::chain(&e));
+            }
+        }
+    }
+
+    fn record_dropped(&mut self) {
+        let n = self.shared.dropped.swap(0, Ordering::Relaxed);
+        if n > 0 {
+            if let Err(e) = self.store.add_counter("dropped_events", n) {
+                self.shared.dropped.fetch_add(n, Ordering::Relaxed);
+                internal_log::report("counter", &internal_log::chain(&e));
+            }
+        }
+    }
+}
+
+/// Writes events with a connection of its own: the panic hook's path when
+/// the writer is dead, stuck, or is the panicking thread itself. Falls back
+/// to the spool when the database cannot be written.
+pub(crate) fn write_directly(
+    path: &Path,
+    durability: Durability,
+    events: Vec<PendingEvent>,
+) -> bool {
+    let mut symbolizer = Symbolizer::new();
+    let snapshot = Sampler::new().sample();
+    let resolved: Vec<Event> = events
+        .into_iter()
+        .map(|e| e.resolve(&mut symbolizer, HOOK_RESOLVE_BUDGET, Some(&snapshot)))
+        .collect();
+    let stored = Store::open(path, durability, Duration::from_millis(250))
+        .and_then(|mut s| s.insert_batch(&resolved));
+    match stored {
+        Ok(_) => true,
+        Err(e) => {
+            internal_log::report("panic write", &internal_log::chain(&e));
+            match spool::append(path, &resolved) {
+                Ok(()) => true,
+                Err(io) => {
+                    internal_log::report("spool", &format_args!("panic record lost: {io}"));
+                    false
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! Scenarios played by a child copy of this test binary (see
+//! `util::run_child`). Without `ERRSNAPTEST_SCENARIO` the entry does nothing.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::util;
+
+#[inline(never)]
+fn raise_the_same_error(logger: &errsnap::EventLogger) {
+    // The message varies by run (pid), the code does not.
+    logger.error(format!("worker {} lost its lease", std::process::id()));
+}
+
+#[inline(never)]
+fn panic_in_named_function(n: usize) {
+    panic!("thread {n} failed an invariant");
+}
+
+#[test]
+fn entry() {
+    let Ok(scenario) = std::env::var("ERRSNAPTEST_SCENARIO") else {
+        return;
+    };
+    let db = PathBuf::from(std::env::var("ERRSNAPTEST_DB").unwrap());
+    match scenario.as_str() {
+        "same_error" => {
+            let logger = util::logger(&db, "runs");
+            raise_the_same_error(&logger);
+            assert!(logger.flush(Duration::from_secs(20)));
+        }
+        "guard_drop" => {
+            let guard = errsnap::init(util::builder(&db, "guarded").linger(Duration::from_secs(3)))
+                .unwrap();
+            for i in 0..100 {
+                guard.logger().error(format!("event {i}"));
+            }
+            drop(guard); // must flush: the writer would otherwise linger 3 s
+            std::process::exit(0);
+        }
+        "exit_without_flush" => {
+            let logger = util::builder(&db, "unflushed")
+                .linger(Duration::from_secs(3))
+                .build()
+                .unwrap();
+            logger.error("queued, never flushed");
+            std::process::exit(0); // skips destructors: the event is lost
+        }
+        "panic16" => {
+            let logger = util::logger(&db, "many");
+            errsnap::install_panic_hook(&logger);
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(16));
+            let handles: Vec<_> = (0..16)
+                .map(|n| {
+                    let b = barrier.clone();
+                    std::thread::spawn(move || {
+                        b.wait();
+                        panic_in_named_function(n);
+                    })
+                })
+                .collect();
+            let failed = handles
+                .into_iter()
+                .map(|h| h.join())
+                .filter(Result::is_err)
+                .count();
+            println!("joined {failed} panicked threads");
+        }
+        "panic_in_previous_hook" => {
+            std::panic::set_hook(Box::new(|_| {
+                panic!("the previous hook itself panics");
+            }));
+            let logger = util::logger(&db, "prevhook");
+            errsnap::install_panic_hook(&logger);
+            panic!("original panic");
+        }
+        "previous_hook_runs_after" => {
+            std::panic::set_hook(Box::new(|info| {
+                // Ours ran first: its row is already committed.
+                let db =
+                    rusqlite::Connection::open(std::env::var("ERRSNAPTEST_DB").unwrap()).unwrap();
+                let n: i64 = db
+                    .query_row(
+                        "SELECT count(*) FROM events WHERE kind = 'panic'",
+                        [],
+                        |r| r.get(0),
+                    )
+                    .unwrap();
+                println!("previous hook saw {n} panic rows for: {info}");
+            }));
+            let logger = util::logger(&db, "chained");
+            errsnap::install_panic_hook(&logger);
+            errsnap::install_panic_hook(&logger); // twice: still one hook
+            panic!("chained panic");
+        }
+        "panic_while_locked" => {
+            let logger = util::builder(&db, "locked")
+                .panic_timeout(Duration::from_millis(300))
+                .build()
+                .unwrap();
+            errsnap::install_panic_hook(&logger);
+            // Another connection holds the write lock: the writer is stuck.
+            let locker = rusqlite::Connection::open(&db).unwrap();
+            locker.execute_batch("BEGIN EXCLUSIVE;").unwrap();
+            // Keep the lock while the panic unwinds, until the process ends.
+            std::mem::forget(locker);
+            panic!("panic while the database is locked");
+        }
+        other => panic!("unknown scenario {other}"),
+    }
+}

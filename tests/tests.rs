@@ -1,0 +1,14 @@
+//! errsnap's integration tests: one binary (one link on 2 cores), a module
+//! per topic. Tests that need a process of their own (panics, a second run)
+//! re-run this binary with `ERRSNAPTEST_SCENARIO` set, or run an example or
+//! the `tests/fixtures/abort_app` crate.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
+mod util;
+
+mod child;
+mod panic;
+mod store;
+mod worker;
+mod wrap;

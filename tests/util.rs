@@ -1,0 +1,109 @@
+//! Helpers shared by the integration tests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+
+use errsnap::{Config, EventLogger, EventLoggerBuilder};
+use rusqlite::Connection;
+
+/// A fresh directory and the path of a `LOGS.db` inside it.
+pub(crate) fn temp_db() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("LOGS.db");
+    (dir, path)
+}
+
+/// A builder isolated from `./.env` and `ERRSNAP_*` variables.
+pub(crate) fn builder(path: &Path, name: &str) -> EventLoggerBuilder {
+    EventLogger::builder()
+        .name(name)
+        .path(path)
+        .config(Config::empty())
+}
+
+pub(crate) fn logger(path: &Path, name: &str) -> EventLogger {
+    builder(path, name).build().unwrap()
+}
+
+/// A plain rusqlite connection, as a user with `sqlite3` would have.
+pub(crate) fn open(path: &Path) -> Connection {
+    Connection::open(path).unwrap()
+}
+
+pub(crate) fn count(db: &Connection, sql: &str) -> i64 {
+    db.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+/// Re-runs this test binary as a child that plays `scenario` (see
+/// `child.rs`) against `db`.
+pub(crate) fn run_child(scenario: &str, db: &Path, env: &[(&str, &str)]) -> Output {
+    let exe = std::env::current_exe().unwrap();
+    let mut cmd = Command::new(exe);
+    cmd.args(["--exact", "child::entry", "--nocapture", "--test-threads=1"])
+        .env("ERRSNAPTEST_SCENARIO", scenario)
+        .env("ERRSNAPTEST_DB", db)
+        .env_remove("RUST_BACKTRACE");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+/// `target/<profile>/`, found from this test binary's path.
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/integration-<hash>
+    exe.parent().unwrap().parent().unwrap().to_owned()
+}
+
+/// An example binary built by `cargo test` (examples are built with tests).
+pub(crate) fn example(name: &str) -> PathBuf {
+    let p = profile_dir()
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(p.exists(), "example {name} not built at {}", p.display());
+    p
+}
+
+static FIXTURE: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+/// Builds `tests/fixtures/abort_app` (a `panic = "abort"` crate) once.
+pub(crate) fn abort_fixture() -> PathBuf {
+    let mut built = FIXTURE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(p) = built.as_ref() {
+        return p.clone();
+    }
+    let manifest =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/abort_app/Cargo.toml");
+    let target = profile_dir().parent().unwrap().join("fixtures");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["build", "--quiet", "--manifest-path"])
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(&target)
+        .env_remove("RUSTFLAGS")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "building the abort fixture failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bin = target
+        .join("debug")
+        .join(format!("abort_app{}", std::env::consts::EXE_SUFFIX));
+    *built = Some(bin.clone());
+    bin
+}
+
+/// How a child process ended, for messages.
+pub(crate) fn describe(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}

@@ -1,0 +1,157 @@
+//! The background writer (#3): flush, guard, overflow, durability.
+
+use std::time::{Duration, Instant};
+
+use errsnap::{Durability, Overflow};
+
+use crate::util::{self, count, open};
+
+#[test]
+fn flush_really_waits_for_the_commit() {
+    let (_d, path) = util::temp_db();
+    // The writer lingers up to 2 s to gather a batch; flush must cut that short.
+    let logger = util::builder(&path, "flushy")
+        .linger(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let id = logger.error("must be on disk after flush");
+    let db = open(&path);
+    let start = Instant::now();
+    assert!(logger.flush(Duration::from_secs(20)));
+    let waited = start.elapsed();
+    let n: i64 = db
+        .query_row(
+            "SELECT count(*) FROM events WHERE uid = ?1",
+            [id.to_string()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+    assert!(
+        waited < Duration::from_secs(2),
+        "flush waited out the linger: {waited:?}"
+    );
+}
+
+#[test]
+fn flush_reports_a_timeout() {
+    let (_d, path) = util::temp_db();
+    let logger = util::builder(&path, "stuck")
+        .shutdown_timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    // Hold the write lock so the writer cannot commit.
+    let locker = open(&path);
+    locker.execute_batch("BEGIN EXCLUSIVE;").unwrap();
+    logger.error("waits behind the lock");
+    assert!(!logger.flush(Duration::from_millis(200)));
+    locker.execute_batch("COMMIT;").unwrap();
+    assert!(logger.flush(Duration::from_secs(30)));
+    assert_eq!(count(&open(&path), "SELECT count(*) FROM events"), 1);
+}
+
+#[test]
+fn the_guard_flushes_on_drop() {
+    let (_d, path) = util::temp_db();
+    let out = util::run_child("guard_drop", &path, &[]);
+    assert!(out.status.success(), "{}", util::describe(&out));
+    assert_eq!(count(&open(&path), "SELECT count(*) FROM guarded"), 100);
+}
+
+#[test]
+fn process_exit_without_flush_loses_the_queue_as_documented() {
+    let (_d, path) = util::temp_db();
+    let out = util::run_child("exit_without_flush", &path, &[]);
+    assert!(out.status.success(), "{}", util::describe(&out));
+    assert_eq!(count(&open(&path), "SELECT count(*) FROM events"), 0);
+}
+
+#[test]
+fn a_full_queue_drops_and_counts_without_blocking() {
+    let (_d, path) = util::temp_db();
+    // Capacity 10 and a writer that lingers 2 s before taking anything.
+    let logger = util::builder(&path, "overflow")
+        .queue_capacity(10)
+        .linger(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    for i in 0..100 {
+        logger.error(format!("event {i}"));
+    }
+    let took = start.elapsed();
+    assert_eq!(logger.dropped_events(), 90);
+    assert!(logger.flush(Duration::from_secs(20)));
+    let db = open(&path);
+    assert_eq!(count(&db, "SELECT count(*) FROM events"), 10);
+    // The loss is on disk too.
+    assert_eq!(
+        count(
+            &db,
+            "SELECT value FROM counters WHERE name = 'dropped_events'"
+        ),
+        90
+    );
+    assert!(took < Duration::from_secs(1), "callers waited {took:?}");
+}
+
+#[test]
+fn block_mode_applies_back_pressure_instead_of_dropping() {
+    let (_d, path) = util::temp_db();
+    let logger = util::builder(&path, "blocking")
+        .queue_capacity(10)
+        .linger(Duration::from_millis(50))
+        .overflow(Overflow::Block(Duration::from_secs(30)))
+        .build()
+        .unwrap();
+    for i in 0..200 {
+        logger.error(format!("event {i}"));
+    }
+    assert!(logger.flush(Duration::from_secs(20)));
+    assert_eq!(logger.dropped_events(), 0);
+    assert_eq!(count(&open(&path), "SELECT count(*) FROM events"), 200);
+}
+
+#[test]
+fn durable_mode_sets_synchronous_full() {
+    let (_d, path) = util::temp_db();
+    let logger = util::builder(&path, "durable")
+        .durability(Durability::Full)
+        .build()
+        .unwrap();
+    logger.error("fsynced");
+    assert!(logger.flush(Duration::from_secs(20)));
+    assert_eq!(count(&open(&path), "SELECT count(*) FROM durable"), 1);
+}
+
+#[test]
+fn the_last_logger_dropped_drains_the_queue() {
+    let (_d, path) = util::temp_db();
+    {
+        let logger = util::builder(&path, "dropped")
+            .linger(Duration::from_secs(1))
+            .build()
+            .unwrap();
+        for i in 0..50 {
+            logger.warn(format!("event {i}"));
+        }
+    }
+    assert_eq!(count(&open(&path), "SELECT count(*) FROM events"), 50);
+}
+
+#[test]
+fn identical_backtraces_are_stored_once() {
+    let (_d, path) = util::temp_db();
+    let logger = util::logger(&path, "dedupe");
+    for _ in 0..20 {
+        logger.error("same place");
+    }
+    assert!(logger.flush(Duration::from_secs(20)));
+    let db = open(&path);
+    assert_eq!(count(&db, "SELECT count(*) FROM events"), 20);
+    assert_eq!(count(&db, "SELECT count(*) FROM backtraces"), 1);
+    assert_eq!(
+        count(&db, "SELECT count(DISTINCT snapshot_id) FROM events"),
+        1
+    );
+}
