@@ -136,8 +136,8 @@ pub(crate) struct PendingEvent {
     pub(crate) thread: ThreadInfo,
     pub(crate) backtrace: Option<RawBacktrace>,
     pub(crate) snapshot: bool,
-    pub(crate) notify_slack: bool,
-    pub(crate) notify_email: bool,
+    /// Alert channels the event is routed to.
+    pub(crate) alert_channels: Vec<String>,
     pub(crate) tags: BTreeMap<String, String>,
     pub(crate) extra: serde_json::Map<String, serde_json::Value>,
 }
@@ -459,8 +459,7 @@ impl PendingEvent {
             } else {
                 None
             },
-            notify_slack: self.notify_slack,
-            notify_email: self.notify_email,
+            alert_channels: self.alert_channels,
         }
     }
 }

@@ -12,43 +12,36 @@ use std::str::FromStr;
 
 use crate::error::{Error, Result};
 
-/// One known key.
-struct Key {
-    name: &'static str,
-    secret: bool,
-}
-
-/// Every key errsnap reads. Unknown `ERRSNAP_*` keys are errors, so a typo
-/// does not silently leave a setting at its default.
-const KEYS: &[Key] = &[
-    Key {
-        name: "ERRSNAP_DB_PATH",
-        secret: false,
-    },
-    Key {
-        name: "ERRSNAP_APP_NAME",
-        secret: false,
-    },
-    Key {
-        name: "ERRSNAP_RELEASE",
-        secret: false,
-    },
-    Key {
-        name: "ERRSNAP_ENVIRONMENT",
-        secret: false,
-    },
-    Key {
-        name: "ERRSNAP_DURABILITY",
-        secret: false,
-    },
-    Key {
-        name: "ERRSNAP_QUEUE_CAPACITY",
-        secret: false,
-    },
-    Key {
-        name: "ERRSNAP_PANIC_TIMEOUT_MS",
-        secret: false,
-    },
+/// Every key errsnap reads, and whether its value is a secret (never shown
+/// in `Debug` or errors). Unknown `ERRSNAP_*` keys are errors, so a typo does
+/// not silently leave a setting at its default.
+const KEYS: &[(&str, bool)] = &[
+    ("ERRSNAP_DB_PATH", false),
+    ("ERRSNAP_APP_NAME", false),
+    ("ERRSNAP_RELEASE", false),
+    ("ERRSNAP_ENVIRONMENT", false),
+    ("ERRSNAP_DURABILITY", false),
+    ("ERRSNAP_QUEUE_CAPACITY", false),
+    ("ERRSNAP_PANIC_TIMEOUT_MS", false),
+    ("ERRSNAP_SLACK_WEBHOOK_URL", true),
+    ("ERRSNAP_SLACK_APP_NAME", false),
+    ("ERRSNAP_SLACK_MIN_LEVEL", false),
+    ("ERRSNAP_SLACK_MAX_PER_MINUTE", false),
+    ("ERRSNAP_SMTP_HOST", false),
+    ("ERRSNAP_SMTP_PORT", false),
+    ("ERRSNAP_SMTP_TLS", false),
+    ("ERRSNAP_SMTP_USERNAME", false),
+    ("ERRSNAP_SMTP_PASSWORD", true),
+    ("ERRSNAP_EMAIL_APP_NAME", false),
+    ("ERRSNAP_EMAIL_FROM", false),
+    ("ERRSNAP_EMAIL_TO", false),
+    ("ERRSNAP_EMAIL_MIN_LEVEL", false),
+    ("ERRSNAP_EMAIL_MAX_PER_MINUTE", false),
+    ("ERRSNAP_ALERT_COOLDOWN_SECS", false),
+    ("ERRSNAP_ALERT_THRESHOLD", false),
+    ("ERRSNAP_ALERT_WINDOW_SECS", false),
+    ("ERRSNAP_ALERT_TIMEOUT_SECS", false),
+    ("ERRSNAP_PANIC_ALERT_WAIT_MS", false),
 ];
 
 /// Where a value came from (for error messages).
@@ -100,7 +93,7 @@ impl fmt::Debug for Config {
 }
 
 fn is_secret(key: &str) -> bool {
-    KEYS.iter().any(|k| k.name == key && k.secret)
+    KEYS.iter().any(|(name, secret)| *name == key && *secret)
 }
 
 impl Config {
@@ -180,6 +173,7 @@ impl Config {
         })?;
         let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
         let lines: Vec<&str> = text.lines().collect();
+        let mut legacy: Vec<(&'static str, String, Source)> = Vec::new();
         for item in dotenvy::from_read_iter(text.as_bytes()) {
             let (key, value) = item.map_err(|e| dotenv_error(path, &lines, e))?;
             let key = key.trim().to_owned();
@@ -201,11 +195,14 @@ impl Config {
                 check_known(&key, &source)?;
                 self.values.insert(key, (value, source));
             } else if let Some(mapped) = legacy_key(&key) {
-                // The seed's own keys: namespaced keys win.
-                self.values
-                    .entry(mapped.to_owned())
-                    .or_insert((value, source));
+                legacy.push((mapped, value, source));
             }
+        }
+        // The original design's keys, unless the namespaced key is set.
+        for (mapped, value, source) in legacy {
+            self.values
+                .entry(mapped.to_owned())
+                .or_insert((value, source));
         }
         Ok(())
     }
@@ -214,6 +211,8 @@ impl Config {
     pub(crate) fn parse<T: FromStr>(&self, key: &str, expected: &str) -> Result<Option<T>> {
         match self.values.get(key) {
             None => Ok(None),
+            // An empty value means "not set" (as in a copied .env.example).
+            Some((v, _)) if v.trim().is_empty() => Ok(None),
             Some((v, source)) => v.trim().parse().map(Some).map_err(|_| {
                 let shown = if is_secret(key) {
                     "<redacted>".to_owned()
@@ -234,21 +233,31 @@ impl Config {
     }
 }
 
-/// The seed's `.env` keys that errsnap understands, and their new names.
+/// The original design's `.env` keys, read from the `.env` file only (they
+/// are too generic to take from the environment), and their new names.
 fn legacy_key(key: &str) -> Option<&'static str> {
-    // The alert keys (webhook, mail_server, ...) are added with the alerts.
-    let _ = key;
-    None
+    Some(match key {
+        "webhook" => "ERRSNAP_SLACK_WEBHOOK_URL",
+        "slack_app_name" => "ERRSNAP_SLACK_APP_NAME",
+        "mail_server" => "ERRSNAP_SMTP_HOST",
+        "server_port" => "ERRSNAP_SMTP_PORT",
+        "username" => "ERRSNAP_SMTP_USERNAME",
+        "password" => "ERRSNAP_SMTP_PASSWORD",
+        "email_app_name" => "ERRSNAP_EMAIL_APP_NAME",
+        "sender_email" => "ERRSNAP_EMAIL_FROM",
+        "recipient_email" => "ERRSNAP_EMAIL_TO",
+        _ => return None,
+    })
 }
 
 fn check_known(key: &str, source: &Source) -> Result<()> {
-    if KEYS.iter().any(|k| k.name == key) {
+    if KEYS.iter().any(|(name, _)| *name == key) {
         return Ok(());
     }
     let hint = KEYS
         .iter()
-        .min_by_key(|k| edit_distance(k.name, key))
-        .map(|k| format!(" (did you mean {}?)", k.name))
+        .min_by_key(|(name, _)| edit_distance(name, key))
+        .map(|(name, _)| format!(" (did you mean {name}?)"))
         .unwrap_or_default();
     Err(Error::config(
         key,
@@ -318,6 +327,25 @@ mod tests {
         c.read_dotenv(&p).unwrap();
         assert_eq!(c.get("ERRSNAP_APP_NAME"), Some("second"));
         assert_eq!(c.get("ERRSNAP_RELEASE"), Some("1.2"));
+    }
+
+    #[test]
+    fn seed_keys_are_read_and_namespaced_keys_win() {
+        let (_d, p) = write(
+            "webhook=https://hooks.slack.com/services/A\nERRSNAP_SLACK_WEBHOOK_URL=https://hooks.slack.com/services/B\nmail_server=smtp.example.com\npassword=hunter2\n",
+        );
+        let mut c = Config::default();
+        c.read_dotenv(&p).unwrap();
+        assert_eq!(
+            c.get("ERRSNAP_SLACK_WEBHOOK_URL"),
+            Some("https://hooks.slack.com/services/B")
+        );
+        assert_eq!(c.get("ERRSNAP_SMTP_HOST"), Some("smtp.example.com"));
+        let dbg = format!("{c:?}");
+        assert!(
+            !dbg.contains("hunter2") && !dbg.contains("services/B"),
+            "{dbg}"
+        );
     }
 
     #[test]

@@ -273,8 +273,9 @@ pub struct Event {
     pub(crate) symbols_resolved: bool,
     pub(crate) fingerprint: String,
     pub(crate) snapshot: Option<Snapshot>,
-    pub(crate) notify_slack: bool,
-    pub(crate) notify_email: bool,
+    /// The alert channels this event is routed to.
+    #[serde(default)]
+    pub(crate) alert_channels: Vec<String>,
 }
 
 impl Event {
@@ -354,5 +355,9 @@ impl Event {
     /// The process and host picture, if one was taken.
     pub fn snapshot(&self) -> Option<&Snapshot> {
         self.snapshot.as_ref()
+    }
+    /// The alert channels the event was routed to (`slack`, `email`, ...).
+    pub fn alert_channels(&self) -> &[String] {
+        &self.alert_channels
     }
 }

@@ -8,7 +8,9 @@ use crate::logger::{EventLogger, EventLoggerBuilder};
 ///
 /// Returned by [`init`]. Hold it in `main` (`let _guard = ...`; not `let _ =`,
 /// which drops it at once). When it drops, it waits up to the shutdown
-/// timeout for every event handed over so far to be committed.
+/// timeout for every event handed over so far to be committed, then for due
+/// alerts to be delivered (what cannot go out in time stays in the outbox
+/// and is sent at the next start).
 ///
 /// `std::process::exit` skips destructors: call [`Guard::shutdown`] (or
 /// [`EventLogger::flush`]) before it. Panics need no guard: the panic hook
@@ -32,18 +34,24 @@ impl Guard {
         self.logger.flush(timeout)
     }
 
-    /// Flushes with `timeout` and consumes the guard; `false` if the timeout
-    /// passed first.
+    /// Flushes events and then due alerts within `timeout`, and consumes
+    /// the guard; `false` if the timeout passed first.
     pub fn shutdown(mut self, timeout: Duration) -> bool {
         self.done = true;
-        self.logger.flush(timeout)
+        flush_all(&self.logger, timeout)
     }
+}
+
+fn flush_all(logger: &EventLogger, timeout: Duration) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    logger.flush(timeout)
+        && logger.flush_alerts(deadline.saturating_duration_since(std::time::Instant::now()))
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
         if !self.done {
-            self.logger.flush(self.timeout);
+            flush_all(&self.logger, self.timeout);
         }
     }
 }

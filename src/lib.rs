@@ -76,6 +76,7 @@ mod guard;
 mod internal_log;
 mod level;
 mod logger;
+mod notify;
 mod panic;
 pub mod prelude;
 mod snapshot;
@@ -92,6 +93,13 @@ pub use level::{Level, ParseLevelError};
 pub use logger::{
     CatchError, EventBuilder, EventLogger, EventLoggerBuilder, PushOptions, DEFAULT_DB_PATH,
 };
+#[cfg(feature = "email")]
+pub use notify::email::SmtpMailerBuilder;
+#[cfg(feature = "slack")]
+pub use notify::SlackWebhook;
+pub use notify::{Alert, AlertFrame, AlertKind, Notifier, NotifyError};
+#[cfg(feature = "email")]
+pub use notify::{SmtpMailer, SmtpTls};
 pub use panic::install_panic_hook;
 pub use snapshot::{HostInfo, HostStats, ProcessStats, Snapshot};
 pub use store::Durability;

@@ -11,6 +11,8 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::event::{ChainLink, EventId, EventKind};
 use crate::level::Level;
+use crate::notify::setup::AlertOverrides;
+use crate::notify::{Alert, AlertKind, Notifier, NotifyError};
 use crate::store::{validate_logger_name, Durability, Store};
 use crate::worker::{self, Overflow, Worker, WorkerConfig};
 
@@ -56,6 +58,8 @@ pub struct EventLogger {
 struct Inner {
     context: Arc<Context>,
     worker: Arc<Worker>,
+    /// Alert channels and the lowest level routed to each.
+    routes: Vec<(String, Level)>,
     backtrace_level: Level,
     panic_timeout: Duration,
 }
@@ -79,8 +83,8 @@ impl std::fmt::Debug for EventLogger {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PushOptions {
-    slack: bool,
-    email: bool,
+    slack: Option<bool>,
+    email: Option<bool>,
     hw_monitor: bool,
     level: Level,
 }
@@ -88,8 +92,8 @@ pub struct PushOptions {
 impl Default for PushOptions {
     fn default() -> Self {
         PushOptions {
-            slack: false,
-            email: false,
+            slack: None,
+            email: None,
             hw_monitor: true,
             level: Level::Error,
         }
@@ -97,20 +101,22 @@ impl Default for PushOptions {
 }
 
 impl PushOptions {
-    /// No alerts, with a hardware snapshot, at level error.
+    /// Level error, with a hardware snapshot, alerts routed by level.
     pub fn new() -> Self {
         Self::default()
     }
-    /// Ask for a Slack alert for this event.
+    /// `true` asks for a Slack alert whatever the level; `false` prevents
+    /// one. Unset, the level decides (Slack gets error and above).
     #[must_use]
     pub fn slack(mut self, on: bool) -> Self {
-        self.slack = on;
+        self.slack = Some(on);
         self
     }
-    /// Ask for an e-mail alert for this event.
+    /// `true` asks for an e-mail alert whatever the level; `false` prevents
+    /// one. Unset, the level decides (e-mail gets fatal).
     #[must_use]
     pub fn email(mut self, on: bool) -> Self {
-        self.email = on;
+        self.email = Some(on);
         self
     }
     /// Record the CPU/memory snapshot (the seed's `hw_logs`) with the event.
@@ -124,14 +130,6 @@ impl PushOptions {
     pub fn level(mut self, level: Level) -> Self {
         self.level = level;
         self
-    }
-    /// Whether a Slack alert is asked for.
-    pub fn slack_enabled(&self) -> bool {
-        self.slack
-    }
-    /// Whether an e-mail alert is asked for.
-    pub fn email_enabled(&self) -> bool {
-        self.email
     }
     /// Whether a snapshot is recorded.
     pub fn hw_monitor_enabled(&self) -> bool {
@@ -323,8 +321,10 @@ impl EventLogger {
             Some(CallSite::Static(std::panic::Location::caller())),
             Extras {
                 snapshot: Some(options.hw_monitor),
-                slack: options.slack,
-                email: options.email,
+                channels: [("slack", options.slack), ("email", options.email)]
+                    .into_iter()
+                    .filter_map(|(c, on)| on.map(|on| (c, on)))
+                    .collect(),
                 ..Extras::default()
             },
         )
@@ -416,6 +416,61 @@ impl EventLogger {
         self.inner.worker.flush(timeout)
     }
 
+    /// Waits until no alert is due: each was sent, or waits for a later
+    /// retry (a server that is down, a rate limit) in the outbox. Returns
+    /// `false` if `timeout` passed first. Call [`flush`](Self::flush) first
+    /// for alerts of events still in the queue.
+    pub fn flush_alerts(&self, timeout: Duration) -> bool {
+        self.inner.worker.flush_alerts(timeout)
+    }
+
+    /// Sends a test alert through every configured channel and returns what
+    /// each answered, as `(channel, result)`. Blocks for up to the channels'
+    /// timeouts; meant for set-up checks, not the hot path. Nothing is
+    /// stored.
+    ///
+    /// ```
+    /// # fn main() -> errsnap::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let logger = errsnap::EventLogger::builder()
+    ///     .name("t")
+    ///     .path(dir.path().join("L.db"))
+    ///     .config(errsnap::Config::empty())
+    ///     .build()?;
+    /// assert!(logger.send_test_alert().is_empty()); // no channel configured
+    /// # Ok(()) }
+    /// ```
+    pub fn send_test_alert(&self) -> Vec<(String, std::result::Result<(), NotifyError>)> {
+        let now = capture::now_ms();
+        let ctx = &self.inner.context;
+        let alert = Alert {
+            kind: AlertKind::Test,
+            event_id: EventId::generate(now).to_string(),
+            timestamp_ms: now,
+            level: Level::Error,
+            event_kind: EventKind::Message,
+            logger: ctx.logger.clone(),
+            app_name: ctx.app_name.clone(),
+            environment: ctx.environment.clone(),
+            message: format!(
+                "errsnap test alert: alerts of logger {:?} reach this channel",
+                ctx.logger
+            ),
+            chain: Vec::new(),
+            location: None,
+            host: sysinfo::System::host_name(),
+            pid: std::process::id(),
+            cpu_percent: None,
+            rss_bytes: None,
+            host_memory_percent: None,
+            frames: Vec::new(),
+            group_title: "errsnap test alert".to_owned(),
+            occurrences: 1,
+            suppressed: 0,
+        };
+        self.inner.worker.alerting().send_test(alert)
+    }
+
     /// How many events were dropped because the queue was full.
     pub fn dropped_events(&self) -> u64 {
         self.inner.worker.dropped_events()
@@ -461,11 +516,32 @@ impl EventLogger {
             thread: ThreadInfo::current(),
             backtrace,
             snapshot: extras.snapshot.unwrap_or(true),
-            notify_slack: extras.slack,
-            notify_email: extras.email,
+            alert_channels: self.route(level, &extras.channels),
             tags: extras.tags,
             extra: extras.extra,
         }
+    }
+
+    /// The channels an event goes to: by level, then the explicit choices.
+    fn route(&self, level: Level, explicit: &[(&'static str, bool)]) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .inner
+            .routes
+            .iter()
+            .filter(|(_, min)| level >= *min)
+            .map(|(name, _)| name.clone())
+            .collect();
+        for (name, on) in explicit {
+            let present = out.iter().position(|c| c == name);
+            match (on, present) {
+                (true, None) => out.push((*name).to_owned()),
+                (false, Some(i)) => {
+                    out.remove(i);
+                }
+                _ => {}
+            }
+        }
+        out
     }
 
     fn submit(
@@ -501,8 +577,8 @@ fn chain_of<E: std::error::Error + ?Sized + 'static>(err: &E) -> Vec<ChainLink> 
 #[derive(Debug, Default)]
 pub(crate) struct Extras {
     pub(crate) snapshot: Option<bool>,
-    pub(crate) slack: bool,
-    pub(crate) email: bool,
+    /// Explicit per-event choices: `(channel, on)`.
+    pub(crate) channels: Vec<(&'static str, bool)>,
     pub(crate) tags: BTreeMap<String, String>,
     pub(crate) extra: serde_json::Map<String, serde_json::Value>,
 }
@@ -543,14 +619,14 @@ impl EventBuilder<'_> {
         self.extras.snapshot = Some(on);
         self
     }
-    /// Ask for a Slack alert.
+    /// `true` asks for a Slack alert whatever the level; `false` prevents one.
     pub fn slack(mut self, on: bool) -> Self {
-        self.extras.slack = on;
+        self.extras.channels.push(("slack", on));
         self
     }
-    /// Ask for an e-mail alert.
+    /// `true` asks for an e-mail alert whatever the level; `false` prevents one.
     pub fn email(mut self, on: bool) -> Self {
-        self.extras.email = on;
+        self.extras.channels.push(("email", on));
         self
     }
     /// Records the event; returns its id.
@@ -602,6 +678,7 @@ pub struct EventLoggerBuilder {
     backtrace_level: Option<Level>,
     config: Option<Config>,
     dotenv_path: Option<PathBuf>,
+    alerts: AlertOverrides,
 }
 
 impl EventLoggerBuilder {
@@ -682,6 +759,46 @@ impl EventLoggerBuilder {
         self.config = Some(config);
         self
     }
+    /// Adds an alert channel: events at or above `min_level` are sent to it
+    /// (throttled like the built-in ones).
+    pub fn notifier(mut self, notifier: impl Notifier, min_level: Level) -> Self {
+        self.alerts.custom.push((Arc::new(notifier), min_level));
+        self
+    }
+    /// The lowest level alerted on Slack (default error).
+    pub fn slack_min_level(mut self, level: Level) -> Self {
+        self.alerts.slack_min = Some(level);
+        self
+    }
+    /// The lowest level alerted by e-mail (default fatal).
+    pub fn email_min_level(mut self, level: Level) -> Self {
+        self.alerts.email_min = Some(level);
+        self
+    }
+    /// After alerting, a group alerts again at most once per `cooldown`
+    /// (default 10 min), with a digest of what it held back.
+    pub fn alert_cooldown(mut self, cooldown: Duration) -> Self {
+        self.alerts.cooldown = Some(cooldown);
+        self
+    }
+    /// Alert only once a group happened `count` times within `window`
+    /// (default: on first sight).
+    pub fn alert_threshold(mut self, count: u32, window: Duration) -> Self {
+        self.alerts.threshold = Some((count.max(1), window));
+        self
+    }
+    /// The first retry delay of a failed delivery (default 2 s; doubles
+    /// each attempt, with jitter, up to 5 min).
+    pub fn alert_retry_base(mut self, base: Duration) -> Self {
+        self.alerts.retry_base = Some(base);
+        self
+    }
+    /// How long the panic hook waits for a fatal alert to go out (default
+    /// 2 s; zero disables).
+    pub fn panic_alert_wait(mut self, wait: Duration) -> Self {
+        self.alerts.panic_wait = Some(wait);
+        self
+    }
     /// Read this `.env` file (it must exist) instead of `./.env`.
     pub fn dotenv_path(mut self, path: impl AsRef<Path>) -> Self {
         self.dotenv_path = Some(path.as_ref().to_owned());
@@ -737,8 +854,15 @@ impl EventLoggerBuilder {
                 .map(Duration::from_millis)
                 .unwrap_or(Duration::from_secs(2)),
         };
+        let alerting = crate::notify::setup::alerting(&config, self.alerts)?;
+        let routes = alerting
+            .channels
+            .iter()
+            .map(|c| (c.name.to_string(), c.min_level))
+            .collect();
         let defaults = WorkerConfig::default();
         let cfg = WorkerConfig {
+            alerting,
             durability,
             capacity,
             max_bytes: self.max_queue_bytes.unwrap_or(defaults.max_bytes),
@@ -763,6 +887,7 @@ impl EventLoggerBuilder {
         Ok(EventLogger {
             inner: Arc::new(Inner {
                 context: Arc::new(context),
+                routes,
                 worker,
                 backtrace_level: self.backtrace_level.unwrap_or(Level::Warn),
                 panic_timeout,

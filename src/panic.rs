@@ -101,14 +101,23 @@ fn record(logger: &EventLogger, info: &PanicHookInfo<'_>) -> bool {
         Extras::default(),
     );
     let w = logger.worker();
-    if w.is_current_thread() || !w.is_alive() {
-        return worker::write_directly(w.path(), w.durability(), vec![ev]);
+    let alerts = !ev.alert_channels.is_empty();
+    let recorded = if w.is_current_thread() || !w.is_alive() {
+        worker::write_directly(w.path(), w.durability(), w.rules(), vec![ev])
+    } else {
+        let copy = ev.clone();
+        match w.submit(ev, true) {
+            Some(seq) if w.wait_for(seq, logger.panic_timeout()) => true,
+            // Stuck or gone: write it ourselves. If the writer commits its
+            // copy later, the duplicate id is skipped.
+            _ => worker::write_directly(w.path(), w.durability(), w.rules(), vec![copy]),
+        }
+    };
+    // Give the fatal alert a bounded chance to go out before the process
+    // may die. Sending happens on the notify thread, not here.
+    let wait = w.panic_alert_wait();
+    if recorded && alerts && !wait.is_zero() && !w.is_current_thread() {
+        w.flush_alerts(wait);
     }
-    let copy = ev.clone();
-    match w.submit(ev, true) {
-        Some(seq) if w.wait_for(seq, logger.panic_timeout()) => true,
-        // Stuck or gone: write it ourselves. If the writer commits its copy
-        // later, the duplicate id is skipped.
-        _ => worker::write_directly(w.path(), w.durability(), vec![copy]),
-    }
+    recorded
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use crate::event::Event;
-use crate::store::Store;
+use crate::store::{BatchOutcome, Store};
 
 /// Serializes this process's appends and imports of its own spool file.
 static SPOOL_LOCK: Mutex<()> = Mutex::new(());
@@ -68,27 +68,31 @@ fn pid_of(path: &Path) -> Option<u32> {
 }
 
 #[cfg(unix)]
-fn process_alive(pid: u32) -> bool {
+pub(crate) fn process_alive(pid: u32) -> bool {
     // SAFETY: signal 0 only checks whether the process exists.
     let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 #[cfg(not(unix))]
-fn process_alive(_pid: u32) -> bool {
+pub(crate) fn process_alive(_pid: u32) -> bool {
     false
 }
 
 /// Imports the spool files of this process and of processes that are gone,
-/// then removes them. Returns how many events were newly written.
-pub(crate) fn import(store: &mut Store) -> crate::Result<usize> {
+/// then removes them. Returns what the writes did.
+pub(crate) fn import(store: &mut Store) -> crate::Result<BatchOutcome> {
     let dir = dir_for(store.path());
     let entries = match std::fs::read_dir(&dir) {
         Ok(e) => e,
-        Err(_) => return Ok(0),
+        Err(_) => return Ok(BatchOutcome::default()),
     };
     let me = std::process::id();
-    let mut written = 0;
+    let mut total = BatchOutcome::default();
+    let mut add = |o: BatchOutcome| {
+        total.written += o.written;
+        total.alerts += o.alerts;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         let Some(pid) = pid_of(&path) else { continue };
@@ -108,14 +112,14 @@ pub(crate) fn import(store: &mut Store) -> crate::Result<usize> {
                 batch.push(ev);
             }
             if batch.len() >= 500 {
-                written += store.insert_batch(&batch)?;
+                add(store.insert_batch(&batch)?);
                 batch.clear();
             }
         }
-        written += store.insert_batch(&batch)?;
+        add(store.insert_batch(&batch)?);
         std::fs::remove_file(&path)
             .map_err(|e| crate::Error::io(format!("removing {}", path.display()), e))?;
     }
     let _ = std::fs::remove_dir(&dir);
-    Ok(written)
+    Ok(total)
 }

@@ -18,9 +18,11 @@ use std::time::{Duration, Instant};
 use crate::capture::{PendingEvent, Symbolizer};
 use crate::event::Event;
 use crate::internal_log;
+use crate::notify::outbox::NotifyHandle;
+use crate::notify::Alerting;
 use crate::snapshot::{HostInfo, Sampler};
 use crate::spool;
-use crate::store::{Durability, Store};
+use crate::store::{AlertRules, Durability, Store};
 
 /// What a caller does when the queue is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -52,6 +54,21 @@ pub(crate) struct WorkerConfig {
     pub(crate) batch_max: usize,
     pub(crate) busy_timeout: Duration,
     pub(crate) shutdown_timeout: Duration,
+    pub(crate) alerting: Alerting,
+}
+
+impl WorkerConfig {
+    fn rules(&self) -> AlertRules {
+        AlertRules {
+            channels: self
+                .alerting
+                .channels
+                .iter()
+                .map(|c| c.name.to_string())
+                .collect(),
+            policy: self.alerting.policy.clone(),
+        }
+    }
 }
 
 impl Default for WorkerConfig {
@@ -65,6 +82,7 @@ impl Default for WorkerConfig {
             batch_max: 512,
             busy_timeout: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(5),
+            alerting: Alerting::default(),
         }
     }
 }
@@ -92,6 +110,7 @@ struct Shared {
     progress: Condvar,
     dropped: AtomicU64,
     dropped_total: AtomicU64,
+    notify: Option<NotifyHandle>,
 }
 
 impl Shared {
@@ -155,7 +174,8 @@ pub(crate) fn for_path(path: &Path, cfg: &WorkerConfig) -> crate::Result<Arc<Wor
     {
         return Ok(w);
     }
-    let store = Store::open(path, cfg.durability, cfg.busy_timeout)?;
+    let mut store = Store::open(path, cfg.durability, cfg.busy_timeout)?;
+    store.set_alert_rules(cfg.rules());
     let worker = Arc::new(Worker::start(path.to_owned(), cfg.clone(), store)?);
     workers.push((path.to_owned(), Arc::downgrade(&worker)));
     Ok(worker)
@@ -163,6 +183,15 @@ pub(crate) fn for_path(path: &Path, cfg: &WorkerConfig) -> crate::Result<Arc<Wor
 
 impl Worker {
     fn start(path: PathBuf, cfg: WorkerConfig, store: Store) -> crate::Result<Worker> {
+        let notify = if cfg.alerting.channels.is_empty() {
+            None
+        } else {
+            Some(NotifyHandle::start(
+                &path,
+                cfg.durability,
+                cfg.alerting.clone(),
+            )?)
+        };
         let shared = Arc::new(Shared {
             path,
             cfg,
@@ -181,6 +210,7 @@ impl Worker {
             progress: Condvar::new(),
             dropped: AtomicU64::new(0),
             dropped_total: AtomicU64::new(0),
+            notify,
         });
         let s = shared.clone();
         let handle = std::thread::Builder::new()
@@ -291,6 +321,32 @@ impl Worker {
         self.wait_for(target, timeout)
     }
 
+    /// Waits until no alert is due on a usable channel (sent, or waiting
+    /// for a later retry). `true` when there are no channels.
+    pub(crate) fn flush_alerts(&self, timeout: Duration) -> bool {
+        match &self.shared.notify {
+            Some(n) => {
+                let k = n.kick();
+                n.wait_idle(k, timeout)
+            }
+            None => true,
+        }
+    }
+
+    /// How long the panic hook waits for a fatal alert.
+    pub(crate) fn panic_alert_wait(&self) -> Duration {
+        self.shared.cfg.alerting.policy.panic_wait
+    }
+
+    pub(crate) fn rules(&self) -> AlertRules {
+        self.shared.cfg.rules()
+    }
+
+    /// The alert channels and policy of this file.
+    pub(crate) fn alerting(&self) -> &Alerting {
+        &self.shared.cfg.alerting
+    }
+
     /// Events dropped because the queue was full (since start).
     pub(crate) fn dropped_events(&self) -> u64 {
         self.shared.dropped_total.load(Ordering::Relaxed)
@@ -342,6 +398,13 @@ impl Drop for Worker {
             // The thread has finished its loop; joining cannot block long,
             // and a panic inside it was already reported by the hook.
             let _ = handle.join();
+        }
+        if let Some(n) = &self.shared.notify {
+            // Give due alerts the rest of the time, then stop; what is left
+            // stays in the outbox for the next start.
+            let k = n.kick();
+            n.wait_idle(k, deadline.saturating_duration_since(Instant::now()));
+            n.shutdown(deadline.saturating_duration_since(Instant::now()));
         }
     }
 }
@@ -481,9 +544,18 @@ impl Writer {
         self.record_dropped();
     }
 
+    fn kick_notifier(&self) {
+        if let Some(n) = &self.shared.notify {
+            n.kick();
+        }
+    }
+
     fn write(&mut self, events: &[Event]) {
         match self.store.insert_batch(events) {
-            Ok(_) => {
+            Ok(outcome) => {
+                if outcome.alerts > 0 {
+                    self.kick_notifier();
+                }
                 if self.spooled {
                     self.import_spool();
                 }
@@ -507,7 +579,12 @@ impl Writer {
     fn import_spool(&mut self) {
         self.last_retry = Instant::now();
         match spool::import(&mut self.store) {
-            Ok(_) => self.spooled = spool::has_pending(&self.shared.path),
+            Ok(outcome) => {
+                if outcome.alerts > 0 {
+                    self.kick_notifier();
+                }
+                self.spooled = spool::has_pending(&self.shared.path);
+            }
             Err(e) => {
                 self.spooled = true;
                 internal_log::report("spool import", &internal_log::chain(&e));
@@ -532,6 +609,7 @@ impl Writer {
 pub(crate) fn write_directly(
     path: &Path,
     durability: Durability,
+    rules: AlertRules,
     events: Vec<PendingEvent>,
 ) -> bool {
     let mut symbolizer = Symbolizer::new();
@@ -540,8 +618,10 @@ pub(crate) fn write_directly(
         .into_iter()
         .map(|e| e.resolve(&mut symbolizer, HOOK_RESOLVE_BUDGET, Some(&snapshot)))
         .collect();
-    let stored = Store::open(path, durability, Duration::from_millis(250))
-        .and_then(|mut s| s.insert_batch(&resolved));
+    let stored = Store::open(path, durability, Duration::from_millis(250)).and_then(|mut s| {
+        s.set_alert_rules(rules);
+        s.insert_batch(&resolved)
+    });
     match stored {
         Ok(_) => true,
         Err(e) => {

@@ -17,6 +17,18 @@ fn panic_in_named_function(n: usize) {
     panic!("thread {n} failed an invariant");
 }
 
+/// A configuration with only the webhook the parent passed.
+fn slack_from_env() -> errsnap::Config {
+    let mut config = errsnap::Config::empty();
+    config
+        .set(
+            "ERRSNAP_SLACK_WEBHOOK_URL",
+            std::env::var("ERRSNAPTEST_SLACK").unwrap(),
+        )
+        .unwrap();
+    config
+}
+
 #[test]
 fn entry() {
     let Ok(scenario) = std::env::var("ERRSNAPTEST_SCENARIO") else {
@@ -105,6 +117,30 @@ fn entry() {
             // Keep the lock while the panic unwinds, until the process ends.
             std::mem::forget(locker);
             panic!("panic while the database is locked");
+        }
+        "alert_then_wait" => {
+            let config = slack_from_env();
+            let logger = util::builder(&db, "alerts")
+                .config(config)
+                .alert_retry_base(Duration::from_secs(600))
+                .build()
+                .unwrap();
+            logger.error("alert pending at the kill");
+            assert!(logger.flush(Duration::from_secs(20)));
+            println!("committed");
+            std::thread::sleep(Duration::from_secs(60));
+        }
+        "panic_with_alert" => {
+            let config = slack_from_env();
+            let logger = util::builder(&db, "crash").config(config).build().unwrap();
+            errsnap::install_panic_hook(&logger);
+            // Ends the process right after the hooks, like panic = "abort".
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                previous(info);
+                std::process::abort();
+            }));
+            panic!("panicked with an alert");
         }
         other => panic!("unknown scenario {other}"),
     }

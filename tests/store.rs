@@ -290,14 +290,20 @@ fn hw_monitor_off_stores_no_snapshot() {
     logger.push_to_table("plain", PushOptions::new().hw_monitor(false).slack(true));
     assert!(logger.flush(T));
     let db = open(&path);
-    let (snap, slack, email): (Option<i64>, bool, bool) = db
-        .query_row(
-            "SELECT snapshot_id, notify_slack, notify_email FROM events",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
+    let (snap, channels): (Option<i64>, String) = db
+        .query_row("SELECT snapshot_id, alert_channels FROM events", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .unwrap();
-    assert_eq!((snap, slack, email), (None, true, false));
+    assert_eq!((snap, channels.as_str()), (None, "slack"));
+    // Slack is not configured here: the request is kept, as dropped, not lost silently.
+    let (status, err): (String, String) = db
+        .query_row("SELECT status, last_error FROM outbox", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(status, "dropped");
+    assert!(err.contains("not configured"), "{err}");
 }
 
 /// See: issue #2 (table-name injection).

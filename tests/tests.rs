@@ -5,8 +5,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
+mod servers;
 mod util;
 
+mod alerts;
 mod child;
 mod panic;
 mod store;

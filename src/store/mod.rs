@@ -3,6 +3,7 @@
 //! resolved events in `BEGIN IMMEDIATE` transactions.
 
 mod ident;
+pub(crate) mod outbox;
 pub(crate) mod schema;
 
 use std::collections::HashMap;
@@ -17,6 +18,16 @@ use crate::fingerprint::{self, StableHasher};
 use crate::snapshot::{HostInfo, Snapshot};
 
 pub(crate) use ident::validate_logger_name;
+pub(crate) use outbox::{AlertRules, DueAlert, Outcome};
+
+/// What a batch write did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct BatchOutcome {
+    /// Events newly written (duplicates of stored ids are skipped).
+    pub(crate) written: usize,
+    /// Alerts made pending in the outbox.
+    pub(crate) alerts: usize,
+}
 
 /// How hard the database tries to keep a commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -52,6 +63,7 @@ pub(crate) struct Store {
     loggers: HashMap<String, i64>,
     backtraces: HashMap<String, i64>,
     host_id: Option<i64>,
+    rules: AlertRules,
 }
 
 impl std::fmt::Debug for Store {
@@ -125,6 +137,7 @@ impl Store {
             loggers: HashMap::new(),
             backtraces: HashMap::new(),
             host_id: None,
+            rules: AlertRules::default(),
         };
         store.migrate()?;
         Ok(store)
@@ -166,6 +179,18 @@ impl Store {
         .map_err(|e| Error::storage(format!("recording the schema version of {path}"), e))?;
         tx.commit()
             .map_err(|e| Error::storage(format!("committing the migration of {path}"), e))
+    }
+
+    /// Sets the channels and policy used for alert decisions.
+    pub(crate) fn set_alert_rules(&mut self, rules: AlertRules) {
+        self.rules = rules;
+    }
+
+    /// Starts a `BEGIN IMMEDIATE` transaction.
+    pub(crate) fn immediate(&mut self) -> Result<rusqlite::Transaction<'_>> {
+        self.conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| Error::storage("starting a write transaction", e))
     }
 
     /// Records the host description once; events written later point to it.
@@ -269,7 +294,7 @@ impl Store {
     /// Writes a batch in one `BEGIN IMMEDIATE` transaction. Events whose id is
     /// already stored are skipped (so a retried or re-imported batch is
     /// written exactly once). Returns how many were new.
-    pub(crate) fn insert_batch(&mut self, events: &[Event]) -> Result<usize> {
+    pub(crate) fn insert_batch(&mut self, events: &[Event]) -> Result<BatchOutcome> {
         if self.backtraces.len() > CACHE_LIMIT {
             self.backtraces.clear();
         }
@@ -277,7 +302,8 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| Error::storage("starting a write transaction", e))?;
-        let mut written = 0;
+        let mut out = BatchOutcome::default();
+        let now = crate::capture::now_ms();
         let mut new_loggers = Vec::new();
         let mut new_backtraces = Vec::new();
         let mut last_snapshot: Option<(&Snapshot, i64)> = None;
@@ -314,6 +340,11 @@ impl Store {
                     Some(id)
                 }
             };
+            let before = if ev.alert_channels.is_empty() {
+                None
+            } else {
+                Some(outbox::group_before(&tx, &ev.fingerprint)?)
+            };
             let group_id = upsert_group(&tx, ev, logger_id, &uid)?;
             let chain = (!ev.chain.is_empty())
                 .then(|| serde_json::to_string(&ev.chain).unwrap_or_default());
@@ -325,9 +356,9 @@ impl Store {
                 "INSERT INTO events (uid, ts, logger_id, level, kind, message, error_chain,
                      error_type, file, line, col, thread_name, thread_id, pid, app_name, release,
                      environment, tags, extra, group_id, backtrace_id, snapshot_id, host_id,
-                     notify_slack, notify_email)
+                     alert_channels)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                     ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
+                     ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -354,19 +385,34 @@ impl Store {
                     backtrace_id,
                     snapshot_id,
                     self.host_id,
-                    ev.notify_slack,
-                    ev.notify_email,
+                    (!ev.alert_channels.is_empty()).then(|| ev.alert_channels.join(",")),
                 ])
             })
             .map_err(|e| Error::storage("inserting an event", e))?;
-            written += 1;
+            out.written += 1;
+            if let Some(before) = &before {
+                for channel in &ev.alert_channels {
+                    if outbox::decide(
+                        &tx,
+                        &self.rules,
+                        channel,
+                        &uid,
+                        ev.timestamp_ms,
+                        group_id,
+                        before,
+                        now,
+                    )? {
+                        out.alerts += 1;
+                    }
+                }
+            }
         }
         tx.commit()
             .map_err(|e| Error::storage("committing a batch of events", e))?;
         // Only now that the rows exist may the caches point at them.
         self.loggers.extend(new_loggers);
         self.backtraces.extend(new_backtraces);
-        Ok(written)
+        Ok(out)
     }
 
     fn backtrace_id_tx(

@@ -129,12 +129,43 @@ CREATE TABLE events (
     backtrace_id  INTEGER REFERENCES backtraces(id),
     snapshot_id   INTEGER REFERENCES snapshots(id),
     host_id       INTEGER REFERENCES hosts(id),
-    notify_slack  INTEGER NOT NULL DEFAULT 0 CHECK (notify_slack IN (0, 1)),
-    notify_email  INTEGER NOT NULL DEFAULT 0 CHECK (notify_email IN (0, 1))
+    alert_channels TEXT
 );
 CREATE INDEX events_ts ON events(ts);
 CREATE INDEX events_group_ts ON events(group_id, ts);
 CREATE INDEX events_logger_ts ON events(logger_id, ts);
+
+-- One row per alert to deliver, written in the same transaction as its
+-- event. status: pending -> sending (claimed by a process) -> sent | failed;
+-- dropped when the channel asked for is not configured.
+CREATE TABLE outbox (
+    id            INTEGER PRIMARY KEY,
+    event_uid     TEXT    NOT NULL,
+    group_id      INTEGER NOT NULL REFERENCES event_groups(id),
+    channel       TEXT    NOT NULL,
+    kind          TEXT    NOT NULL CHECK (kind IN ('new', 'regression', 'digest', 'test')),
+    status        TEXT    NOT NULL
+                  CHECK (status IN ('pending', 'sending', 'sent', 'failed', 'dropped')),
+    suppressed    INTEGER NOT NULL DEFAULT 0,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    created_at    INTEGER NOT NULL,
+    next_attempt  INTEGER NOT NULL,
+    claimed_by    INTEGER,
+    claimed_at    INTEGER,
+    sent_at       INTEGER,
+    last_error    TEXT
+);
+CREATE INDEX outbox_status_due ON outbox(status, next_attempt);
+
+-- Per group and channel: when it last alerted, and what was held back since.
+CREATE TABLE alert_state (
+    group_id        INTEGER NOT NULL REFERENCES event_groups(id),
+    channel         TEXT    NOT NULL,
+    last_alert_at   INTEGER NOT NULL,
+    suppressed      INTEGER NOT NULL DEFAULT 0,
+    last_event_uid  TEXT    NOT NULL,
+    PRIMARY KEY (group_id, channel)
+) WITHOUT ROWID;
 
 CREATE TABLE counters (
     name   TEXT    PRIMARY KEY,

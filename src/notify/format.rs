@@ -1,0 +1,469 @@
+//! What alerts say: Slack payloads and e-mail subjects and bodies. Pure
+//! functions, so they can be tested (and fuzzed) without a network.
+
+use serde_json::{json, Value};
+
+use super::{Alert, AlertKind};
+use crate::level::Level;
+
+/// Slack's limit for a section's text.
+pub(crate) const SLACK_SECTION_MAX: usize = 3000;
+/// Slack's limit for a field's text.
+const SLACK_FIELD_MAX: usize = 2000;
+/// Slack's limit on blocks per message.
+pub(crate) const SLACK_MAX_BLOCKS: usize = 50;
+/// How much of a message an e-mail body carries.
+const EMAIL_MESSAGE_MAX: usize = 256 * 1024;
+const TRUNCATED: &str = "… [truncated]";
+
+/// Escapes `&`, `<` and `>`: Slack's only control characters in text. This
+/// also defeats `<!channel>` mentions and `<url|label>` link spoofing.
+pub(crate) fn slack_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text safe inside a Slack code block: escaped, and no "```" that would
+/// close the block early.
+fn slack_code(s: &str) -> String {
+    slack_escape(s).replace("```", "`\u{200b}`\u{200b}`")
+}
+
+/// Cuts `s` to at most `max` bytes on a character boundary, with a marker.
+pub(crate) fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max.saturating_sub(TRUNCATED.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{TRUNCATED}", &s[..end])
+}
+
+/// Like [`truncate`], counting characters (Slack counts characters).
+fn truncate_chars(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let keep = max.saturating_sub(TRUNCATED.chars().count());
+    let mut out: String = s.chars().take(keep).collect();
+    out.push_str(TRUNCATED);
+    out
+}
+
+fn level_label(level: Level) -> &'static str {
+    match level {
+        Level::Fatal => "FATAL",
+        Level::Error => "ERROR",
+        Level::Warn => "WARN",
+        Level::Info => "INFO",
+        Level::Debug => "DEBUG",
+        Level::Trace => "TRACE",
+    }
+}
+
+fn level_emoji(level: Level) -> &'static str {
+    match level {
+        Level::Fatal => ":rotating_light:",
+        Level::Error => ":red_circle:",
+        Level::Warn => ":warning:",
+        _ => ":information_source:",
+    }
+}
+
+fn kind_note(alert: &Alert) -> String {
+    match alert.kind {
+        AlertKind::New if alert.suppressed > 0 => {
+            format!(" ({} more since the last alert)", alert.suppressed)
+        }
+        AlertKind::New => String::new(),
+        AlertKind::Regression => " (regression: the group was resolved)".to_owned(),
+        AlertKind::Digest => format!(" (digest: {} more since the last alert)", alert.suppressed),
+        AlertKind::Test => " (test alert)".to_owned(),
+    }
+}
+
+/// The first line of the message, or a placeholder.
+fn first_line(msg: &str) -> &str {
+    let line = msg.lines().next().unwrap_or("").trim();
+    if line.is_empty() {
+        "(empty message)"
+    } else {
+        line
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC` for a millisecond timestamp.
+pub(crate) fn format_utc(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+fn app(alert: &Alert) -> &str {
+    alert.app_name.as_deref().unwrap_or("errsnap")
+}
+
+fn frames_text(alert: &Alert, max_frames: usize) -> String {
+    let in_app: Vec<_> = alert.frames.iter().filter(|f| f.in_app).collect();
+    let chosen: Vec<_> = if in_app.is_empty() {
+        alert.frames.iter().take(max_frames).collect()
+    } else {
+        in_app.into_iter().take(max_frames).collect()
+    };
+    chosen
+        .iter()
+        .map(|f| match &f.location {
+            Some(l) => format!("{}\n    at {l}", f.function),
+            None => f.function.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn memory_text(alert: &Alert) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(c) = alert.cpu_percent {
+        parts.push(format!("CPU {c:.1}%"));
+    }
+    if let Some(r) = alert.rss_bytes {
+        parts.push(format!("RSS {:.1} MiB", r as f64 / 1_048_576.0));
+    }
+    if let Some(m) = alert.host_memory_percent {
+        parts.push(format!("host memory {m:.0}%"));
+    }
+    (!parts.is_empty()).then(|| parts.join(" · "))
+}
+
+/// The Slack incoming-webhook payload: a `text` fallback and Block Kit
+/// blocks, every piece of user text escaped and within Slack's limits.
+pub(crate) fn slack_payload(alert: &Alert) -> Value {
+    let level = level_label(alert.level);
+    let text = truncate_chars(
+        &slack_escape(&format!(
+            "[{}] {level}: {}{}",
+            app(alert),
+            first_line(&alert.message),
+            kind_note(alert)
+        )),
+        SLACK_SECTION_MAX,
+    );
+    let mut env = String::new();
+    if let Some(e) = &alert.environment {
+        env = format!(" ({})", slack_escape(e));
+    }
+    let header = format!(
+        "{} *{level}*{} in *{}*{env} · logger `{}`\n",
+        level_emoji(alert.level),
+        slack_escape(&kind_note(alert)),
+        slack_escape(app(alert)),
+        slack_escape(&alert.logger),
+    );
+    let room = SLACK_SECTION_MAX.saturating_sub(header.chars().count());
+    let message = truncate_chars(&slack_escape(&alert.message), room);
+    let mut blocks = vec![json!({
+        "type": "section",
+        "text": {"type": "mrkdwn", "text": format!("{header}{message}")}
+    })];
+
+    let mut fields = Vec::new();
+    let mut field = |title: &str, value: String| {
+        let v = truncate_chars(&format!("*{title}*\n{value}"), SLACK_FIELD_MAX);
+        fields.push(json!({"type": "mrkdwn", "text": v}));
+    };
+    if let Some(l) = &alert.location {
+        field(
+            "Location",
+            format!("`{}`", slack_escape(l).replace('`', "'")),
+        );
+    }
+    field(
+        "Host",
+        format!(
+            "{} · pid {}",
+            slack_escape(alert.host.as_deref().unwrap_or("unknown")),
+            alert.pid
+        ),
+    );
+    if let Some(m) = memory_text(alert) {
+        field("Process", m);
+    }
+    field("Occurrences", alert.occurrences.to_string());
+    field("Event", format!("`{}`", alert.event_id));
+    field("Time", format_utc(alert.timestamp_ms));
+    blocks.push(json!({"type": "section", "fields": fields}));
+
+    if !alert.chain.is_empty() {
+        let chain = alert
+            .chain
+            .iter()
+            .map(|c| format!("• {}", slack_escape(c)))
+            .collect::<Vec<_>>()
+            .join("\n");
+        blocks.push(json!({
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": truncate_chars(&format!("*Caused by*\n{chain}"), SLACK_SECTION_MAX)}
+        }));
+    }
+    if !alert.frames.is_empty() {
+        let title = "*Backtrace*\n```";
+        let body = slack_code(&frames_text(alert, 12));
+        let room = SLACK_SECTION_MAX - title.len() - 3;
+        blocks.push(json!({
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": format!("{title}{}```", truncate_chars(&body, room))}
+        }));
+    }
+    blocks.push(json!({
+        "type": "context",
+        "elements": [{"type": "mrkdwn", "text": truncate_chars(&format!(
+            "errsnap · group: {}", slack_escape(&alert.group_title)), SLACK_FIELD_MAX)}]
+    }));
+    blocks.truncate(SLACK_MAX_BLOCKS);
+    json!({"text": text, "blocks": blocks})
+}
+
+/// Removes control characters (CR, LF, tabs, escapes) so the text can stand
+/// in a header: never a bare CR or LF.
+pub(crate) fn header_safe(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut last_space = false;
+    for c in s.chars() {
+        let c = if c.is_control() || c == '\u{2028}' || c == '\u{2029}' {
+            ' '
+        } else {
+            c
+        };
+        if c == ' ' {
+            if !last_space {
+                out.push(' ');
+            }
+            last_space = true;
+        } else {
+            out.push(c);
+            last_space = false;
+        }
+    }
+    out.trim().to_owned()
+}
+
+/// `[app] LEVEL: first line of message`, single-line, at most 180 chars.
+pub(crate) fn email_subject(alert: &Alert) -> String {
+    let s = format!(
+        "[{}] {}: {}{}",
+        header_safe(app(alert)),
+        level_label(alert.level),
+        header_safe(first_line(&alert.message)),
+        kind_note(alert)
+    );
+    truncate_chars(&s, 180)
+}
+
+/// The plain-text e-mail body: the same facts as Slack plus the full
+/// backtrace.
+pub(crate) fn email_text(alert: &Alert) -> String {
+    let mut s = String::new();
+    let level = level_label(alert.level);
+    s.push_str(&format!(
+        "{level} in {}{}\n\n",
+        app(alert),
+        kind_note(alert)
+    ));
+    s.push_str(&truncate(&alert.message, EMAIL_MESSAGE_MAX));
+    s.push_str("\n\n");
+    for c in &alert.chain {
+        s.push_str(&format!("Caused by: {}\n", truncate(c, 4096)));
+    }
+    let mut facts = vec![
+        ("Logger", alert.logger.clone()),
+        ("Time", format_utc(alert.timestamp_ms)),
+        (
+            "Host",
+            alert.host.clone().unwrap_or_else(|| "unknown".into()),
+        ),
+        ("PID", alert.pid.to_string()),
+        ("Occurrences", alert.occurrences.to_string()),
+        ("Event", alert.event_id.clone()),
+        ("Group", alert.group_title.clone()),
+    ];
+    if let Some(l) = &alert.location {
+        facts.insert(0, ("Location", l.clone()));
+    }
+    if let Some(e) = &alert.environment {
+        facts.push(("Environment", e.clone()));
+    }
+    if let Some(m) = memory_text(alert) {
+        facts.push(("Process", m));
+    }
+    s.push('\n');
+    for (k, v) in facts {
+        s.push_str(&format!("{k:<12} {v}\n"));
+    }
+    if !alert.frames.is_empty() {
+        s.push_str("\nBacktrace:\n");
+        for (i, f) in alert.frames.iter().enumerate() {
+            let mark = if f.in_app { "*" } else { " " };
+            s.push_str(&format!("{i:>3}{mark} {}\n", f.function));
+            if let Some(l) = &f.location {
+                s.push_str(&format!("        at {l}\n"));
+            }
+        }
+        s.push_str("(* = application code)\n");
+    }
+    s
+}
+
+/// Escapes text for HTML.
+pub(crate) fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// The HTML alternative: the plain text, escaped, in a `<pre>`, under a
+/// heading.
+pub(crate) fn email_html(alert: &Alert) -> String {
+    format!(
+        "<!DOCTYPE html><html><body><h2>{}</h2><pre style=\"white-space: pre-wrap\">{}</pre></body></html>",
+        html_escape(&email_subject(alert)),
+        html_escape(&email_text(alert))
+    )
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::event::EventKind;
+    use crate::notify::AlertFrame;
+
+    pub(crate) fn sample(message: &str) -> Alert {
+        Alert {
+            kind: AlertKind::New,
+            event_id: "01ARZ3NDEKTSV4RRFFQ69G5FAV".into(),
+            timestamp_ms: 1_700_000_000_000,
+            level: Level::Error,
+            event_kind: EventKind::Message,
+            logger: "payments".into(),
+            app_name: Some("shop".into()),
+            environment: Some("prod".into()),
+            message: message.into(),
+            chain: vec!["connection <refused>".into()],
+            location: Some("src/pay.rs:10:5".into()),
+            host: Some("web-1".into()),
+            pid: 42,
+            cpu_percent: Some(12.5),
+            rss_bytes: Some(10 << 20),
+            host_memory_percent: Some(40.0),
+            frames: vec![AlertFrame {
+                function: "shop::pay```".into(),
+                location: Some("src/pay.rs:10".into()),
+                in_app: true,
+            }],
+            group_title: message.lines().next().unwrap_or("").into(),
+            occurrences: 3,
+            suppressed: 0,
+        }
+    }
+
+    fn all_text(v: &Value) -> Vec<String> {
+        let mut out = Vec::new();
+        match v {
+            Value::String(s) => out.push(s.clone()),
+            Value::Array(a) => a.iter().for_each(|x| out.extend(all_text(x))),
+            Value::Object(o) => o.values().for_each(|x| out.extend(all_text(x))),
+            _ => {}
+        }
+        out
+    }
+
+    #[test]
+    fn slack_escapes_mentions_and_links() {
+        let p = slack_payload(&sample("<!channel> pay <https://evil|bank> & go"));
+        for t in all_text(&p) {
+            assert!(!t.contains('<') && !t.contains('>'), "unescaped: {t}");
+        }
+        assert!(p["text"].as_str().unwrap().contains("&lt;!channel&gt;"));
+        let code = p["blocks"][3]["text"]["text"].as_str().unwrap();
+        assert_eq!(code.matches("```").count(), 2, "{code}");
+    }
+
+    #[test]
+    fn slack_respects_limits() {
+        let big = "é".repeat(3_000_000);
+        let p = slack_payload(&sample(&big));
+        let blocks = p["blocks"].as_array().unwrap();
+        assert!(blocks.len() <= SLACK_MAX_BLOCKS);
+        for b in blocks {
+            if let Some(t) = b["text"]["text"].as_str() {
+                assert!(t.chars().count() <= SLACK_SECTION_MAX);
+            }
+        }
+        assert!(p["text"].as_str().unwrap().chars().count() <= SLACK_SECTION_MAX);
+        assert!(blocks[0]["text"]["text"]
+            .as_str()
+            .unwrap()
+            .ends_with(TRUNCATED));
+    }
+
+    #[test]
+    fn subject_is_one_clean_line() {
+        let s = email_subject(&sample("first\r\nBcc: victim@example.com\x1b[31m"));
+        assert_eq!(s, "[shop] ERROR: first");
+        let s = email_subject(&sample("a\u{7}b\tc\rd"));
+        assert!(!s.contains(['\r', '\n', '\u{7}', '\t']), "{s:?}");
+    }
+
+    #[test]
+    fn html_is_escaped() {
+        let h = email_html(&sample("</script><script>alert(1)</script>"));
+        assert!(!h.contains("<script>"));
+        assert!(h.contains("&lt;/script&gt;"));
+    }
+
+    #[test]
+    fn utc_formatting() {
+        assert_eq!(format_utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(format_utc(1_700_000_000_000), "2023-11-14 22:13:20 UTC");
+        assert_eq!(format_utc(951_782_400_000), "2000-02-29 00:00:00 UTC");
+    }
+
+    #[test]
+    fn truncate_keeps_char_boundaries() {
+        let t = truncate(&"é".repeat(100), 21);
+        assert!(t.len() <= 21 + 1 && t.ends_with(TRUNCATED));
+    }
+}

@@ -1,0 +1,480 @@
+//! The notify thread: delivers the outbox.
+//!
+//! It owns its own SQLite connection. Each pass it turns finished cooldowns
+//! into digests, then claims due rows one at a time (so several processes
+//! sharing a file never send the same row twice), sends, and records the
+//! outcome. A kill between a server's "ok" and the "sent" commit can cause
+//! one duplicate; nothing is ever dropped.
+
+use std::collections::{HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::{Alerting, Channel, NotifyError};
+use crate::capture::now_ms;
+use crate::internal_log;
+use crate::store::{AlertRules, Durability, Outcome, Store};
+
+/// Longest sleep between passes (stale claims and digests are checked then).
+const MAX_SLEEP: Duration = Duration::from_secs(30);
+/// Longest retry delay.
+const MAX_BACKOFF_MS: i64 = 5 * 60 * 1000;
+const BATCH: usize = 50;
+
+struct State {
+    kicks: u64,
+    done: u64,
+    /// After the last pass, nothing was due on a usable channel.
+    idle: bool,
+    shutdown: bool,
+    alive: bool,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    wake: Condvar,
+    progress: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits for the next pass to finish, at most until `deadline`.
+    fn wait_progress<'a>(
+        &self,
+        st: MutexGuard<'a, State>,
+        deadline: Instant,
+    ) -> Option<MutexGuard<'a, State>> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        Some(
+            self.progress
+                .wait_timeout(st, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0,
+        )
+    }
+}
+
+/// The running notify thread of one database file.
+pub(crate) struct NotifyHandle {
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for NotifyHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NotifyHandle").finish_non_exhaustive()
+    }
+}
+
+impl NotifyHandle {
+    pub(crate) fn start(
+        path: &Path,
+        durability: Durability,
+        alerting: Alerting,
+    ) -> crate::Result<NotifyHandle> {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                kicks: 1,
+                done: 0,
+                idle: false,
+                shutdown: false,
+                alive: true,
+            }),
+            wake: Condvar::new(),
+            progress: Condvar::new(),
+        });
+        let s = shared.clone();
+        let path = path.to_owned();
+        let handle = std::thread::Builder::new()
+            .name("errsnap-notify".into())
+            .spawn(move || notify_main(s, path, durability, alerting))
+            .map_err(|e| crate::Error::io("starting the errsnap-notify thread", e))?;
+        Ok(NotifyHandle {
+            shared,
+            thread: Mutex::new(Some(handle)),
+        })
+    }
+
+    /// Asks for a pass; returns its number for [`wait_idle`](Self::wait_idle).
+    pub(crate) fn kick(&self) -> u64 {
+        let mut st = self.shared.lock();
+        st.kicks += 1;
+        let k = st.kicks;
+        drop(st);
+        self.shared.wake.notify_one();
+        k
+    }
+
+    /// Waits until a pass started after kick `k` left nothing due.
+    pub(crate) fn wait_idle(&self, mut k: u64, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut st = self.shared.lock();
+        loop {
+            if st.done >= k && st.idle {
+                return true;
+            }
+            if !st.alive {
+                return false;
+            }
+            if st.done >= k {
+                // Work remained (a retry due soon, a rate limit): ask again.
+                st.kicks += 1;
+                k = st.kicks;
+                self.shared.wake.notify_one();
+            }
+            match self.shared.wait_progress(st, deadline) {
+                Some(g) => st = g,
+                None => return false,
+            }
+        }
+    }
+
+    /// Stops the thread after its current delivery, waiting at most `timeout`.
+    pub(crate) fn shutdown(&self, timeout: Duration) {
+        self.shared.lock().shutdown = true;
+        self.shared.wake.notify_one();
+        let deadline = Instant::now() + timeout;
+        let mut st = self.shared.lock();
+        while st.alive {
+            match self.shared.wait_progress(st, deadline) {
+                Some(g) => st = g,
+                None => return,
+            }
+        }
+        drop(st);
+        if let Some(h) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// At most `per_minute` sends per channel, one at a time.
+struct Bucket {
+    interval_ms: i64,
+    next_free: i64,
+}
+
+impl Bucket {
+    fn new(per_minute: u32) -> Bucket {
+        Bucket {
+            interval_ms: 60_000 / i64::from(per_minute.max(1)),
+            next_free: 0,
+        }
+    }
+
+    fn take(&mut self, now: i64) -> bool {
+        if now >= self.next_free {
+            self.next_free = now + self.interval_ms;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Exponential backoff with ±20 % jitter, capped at five minutes.
+fn backoff_ms(base: Duration, attempts: i64) -> i64 {
+    let base = i64::try_from(base.as_millis()).unwrap_or(1000).max(1);
+    let exp = base
+        .saturating_mul(1i64 << attempts.clamp(0, 20))
+        .min(MAX_BACKOFF_MS);
+    let jitter = (crate::event::random_u64() % 401) as i64 - 200; // -200..=200 per mille
+    (exp + exp * jitter / 1000).max(1)
+}
+
+struct Notifier {
+    shared: Arc<Shared>,
+    store: Store,
+    rules: AlertRules,
+    channels: Vec<Channel>,
+    retry_base: Duration,
+    give_up_after_ms: i64,
+    buckets: HashMap<String, Bucket>,
+    broken: HashSet<String>,
+    last_stale_check: Instant,
+}
+
+fn notify_main(shared: Arc<Shared>, path: PathBuf, durability: Durability, alerting: Alerting) {
+    let store = loop {
+        match Store::open(&path, durability, Duration::from_secs(5)) {
+            Ok(s) => break s,
+            Err(e) => {
+                internal_log::report("notify", &internal_log::chain(&e));
+                let st = shared.lock();
+                if st.shutdown {
+                    drop(st);
+                    finish(&shared);
+                    return;
+                }
+                let _ = shared.wake.wait_timeout(st, Duration::from_secs(5));
+            }
+        }
+    };
+    let rules = AlertRules {
+        channels: alerting
+            .channels
+            .iter()
+            .map(|c| c.name.to_string())
+            .collect(),
+        policy: alerting.policy.clone(),
+    };
+    let mut n = Notifier {
+        shared: shared.clone(),
+        store,
+        buckets: alerting
+            .channels
+            .iter()
+            .map(|c| (c.name.to_string(), Bucket::new(c.per_minute)))
+            .collect(),
+        channels: alerting.channels,
+        retry_base: alerting.policy.retry_base,
+        give_up_after_ms: i64::try_from(alerting.policy.give_up_after.as_millis())
+            .unwrap_or(i64::MAX),
+        rules,
+        broken: HashSet::new(),
+        last_stale_check: Instant::now(),
+    };
+    if let Err(e) = n
+        .store
+        .release_stale_claims(crate::spool::process_alive, true)
+    {
+        internal_log::report("notify", &internal_log::chain(&e));
+    }
+    loop {
+        let kick = {
+            let st = shared.lock();
+            if st.shutdown {
+                break;
+            }
+            st.kicks
+        };
+        let (idle, next_wake) = match std::panic::catch_unwind(AssertUnwindSafe(|| n.pass())) {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => {
+                internal_log::report("notify", &internal_log::chain(&e));
+                (false, Some(now_ms() + 2_000))
+            }
+            Err(_) => {
+                internal_log::report(
+                    "notify",
+                    &"a notifier panicked; its alert stays in the outbox",
+                );
+                (false, Some(now_ms() + 2_000))
+            }
+        };
+        let mut st = shared.lock();
+        st.done = st.done.max(kick);
+        st.idle = idle;
+        shared.progress.notify_all();
+        if st.shutdown {
+            break;
+        }
+        if st.kicks > kick {
+            continue;
+        }
+        let sleep = next_wake
+            .map(|t| Duration::from_millis(u64::try_from(t - now_ms()).unwrap_or(0)))
+            .unwrap_or(MAX_SLEEP)
+            .min(MAX_SLEEP);
+        if !sleep.is_zero() {
+            let _ = shared
+                .wake
+                .wait_timeout(st, sleep)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+    }
+    finish(&shared);
+}
+
+fn finish(shared: &Shared) {
+    let mut st = shared.lock();
+    st.alive = false;
+    shared.progress.notify_all();
+}
+
+impl Notifier {
+    fn usable(&self) -> Vec<String> {
+        self.rules
+            .channels
+            .iter()
+            .filter(|c| !self.broken.contains(*c))
+            .cloned()
+            .collect()
+    }
+
+    fn stopping(&self) -> bool {
+        self.shared.lock().shutdown
+    }
+
+    /// One pass. Returns whether nothing is left due now, and when to wake.
+    fn pass(&mut self) -> crate::Result<(bool, Option<i64>)> {
+        if self.last_stale_check.elapsed() >= MAX_SLEEP {
+            self.last_stale_check = Instant::now();
+            self.store
+                .release_stale_claims(crate::spool::process_alive, false)?;
+        }
+        self.store.make_due_digests(&self.rules, now_ms())?;
+        let usable = self.usable();
+        let mut blocked_until: Option<i64> = None;
+        loop {
+            let now = now_ms();
+            let due = self.store.due_alerts(&usable, now, BATCH)?;
+            if due.is_empty() {
+                break;
+            }
+            let mut progressed = false;
+            for row in due {
+                if self.stopping() {
+                    return Ok((false, None));
+                }
+                if self.broken.contains(&row.channel) {
+                    continue;
+                }
+                let now = now_ms();
+                let Some(bucket) = self.buckets.get_mut(&row.channel) else {
+                    continue;
+                };
+                if !bucket.take(now) {
+                    let at = bucket.next_free;
+                    blocked_until = Some(blocked_until.map_or(at, |b: i64| b.min(at)));
+                    continue;
+                }
+                if !self.store.claim(row.id, now)? {
+                    continue;
+                }
+                progressed = true;
+                self.deliver(row)?;
+            }
+            if !progressed {
+                break;
+            }
+        }
+        let usable = self.usable();
+        let next_retry = self.store.next_attempt_at(&usable)?;
+        let next_digest = self.store.next_digest_at(&self.rules)?;
+        let now = now_ms();
+        let idle = blocked_until.is_none() && next_retry.is_none_or(|t| t > now);
+        let next = [blocked_until, next_retry, next_digest]
+            .into_iter()
+            .flatten()
+            .min();
+        Ok((idle, next))
+    }
+
+    fn deliver(&mut self, row: crate::store::DueAlert) -> crate::Result<()> {
+        let Some(channel) = self
+            .channels
+            .iter()
+            .find(|c| *c.name == *row.channel)
+            .cloned()
+        else {
+            return Ok(());
+        };
+        let alert = match self.store.load_alert(row.id)? {
+            Some(mut a) => {
+                if let Some(app) = &channel.app_name {
+                    a.app_name = Some(app.clone());
+                }
+                a
+            }
+            None => {
+                return self.store.record_outcome(
+                    row.id,
+                    Outcome::Failed {
+                        error: "the event is no longer stored",
+                    },
+                    now_ms(),
+                )
+            }
+        };
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| channel.notifier.notify(&alert)))
+            .unwrap_or_else(|_| {
+                Err(NotifyError::transient(
+                    format!("{}: the notifier panicked", row.channel),
+                    None,
+                ))
+            });
+        let now = now_ms();
+        match result {
+            Ok(()) => self.store.record_outcome(row.id, Outcome::Sent, now),
+            Err(e) if e.breaks_channel() => {
+                self.broken.insert(row.channel.clone());
+                internal_log::report(
+                    "alert channel broken",
+                    &format_args!(
+                        "{e}; no more alerts go to {:?} until restart (they wait in the outbox)",
+                        row.channel
+                    ),
+                );
+                self.store.record_outcome(
+                    row.id,
+                    Outcome::Parked {
+                        error: &e.to_string(),
+                    },
+                    now,
+                )
+            }
+            Err(e) if e.is_retryable() => {
+                let error = e.to_string();
+                if now.saturating_sub(row.created_at) > self.give_up_after_ms {
+                    return self.store.record_outcome(
+                        row.id,
+                        Outcome::Failed { error: &error },
+                        now,
+                    );
+                }
+                let delay = match e.retry_after() {
+                    Some(d) => i64::try_from(d.as_millis()).unwrap_or(MAX_BACKOFF_MS),
+                    None => backoff_ms(self.retry_base, row.attempts),
+                };
+                self.store.record_outcome(
+                    row.id,
+                    Outcome::Retry {
+                        at: now + delay,
+                        error: &error,
+                    },
+                    now,
+                )
+            }
+            Err(e) => self.store.record_outcome(
+                row.id,
+                Outcome::Failed {
+                    error: &e.to_string(),
+                },
+                now,
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let base = Duration::from_secs(1);
+        let a = backoff_ms(base, 0);
+        assert!((800..=1200).contains(&a), "{a}");
+        let c = backoff_ms(base, 3);
+        assert!((6400..=9600).contains(&c), "{c}");
+        assert!(backoff_ms(base, 40) <= MAX_BACKOFF_MS * 12 / 10);
+    }
+
+    #[test]
+    fn bucket_spaces_sends() {
+        let mut b = Bucket::new(60);
+        assert!(b.take(0));
+        assert!(!b.take(500));
+        assert!(b.take(1000));
+    }
+}

@@ -1,0 +1,466 @@
+//! The outbox side of the store: throttling decisions made in the event's
+//! transaction, and the queries of the notify thread.
+
+use rusqlite::{params, OptionalExtension, Transaction};
+
+use super::Store;
+use crate::error::{Error, Result};
+use crate::event::{EventKind, Frame};
+use crate::level::Level;
+use crate::notify::{Alert, AlertFrame, AlertKind, AlertPolicy};
+
+/// What the writer knows about alerting for the file.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AlertRules {
+    pub(crate) channels: Vec<String>,
+    pub(crate) policy: AlertPolicy,
+}
+
+/// The group's state before this event touched it.
+pub(crate) struct GroupBefore {
+    pub(crate) status: Option<String>,
+}
+
+pub(crate) fn group_before(tx: &Transaction<'_>, fingerprint: &str) -> Result<GroupBefore> {
+    let status = tx
+        .prepare_cached("SELECT status FROM event_groups WHERE fingerprint = ?1")
+        .and_then(|mut s| s.query_row([fingerprint], |r| r.get(0)).optional())
+        .map_err(|e| Error::storage("reading a group's status", e))?;
+    Ok(GroupBefore { status })
+}
+
+fn ms(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Decides, for one new event and one channel, whether an alert is due, and
+/// records the decision. Returns whether an outbox row was made pending.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn decide(
+    tx: &Transaction<'_>,
+    rules: &AlertRules,
+    channel: &str,
+    event_uid: &str,
+    event_ts: i64,
+    group_id: i64,
+    before: &GroupBefore,
+    now: i64,
+) -> Result<bool> {
+    let err = |e| Error::storage("recording an alert decision", e);
+    let insert = |kind: &str, status: &str, suppressed: i64, last_error: Option<&str>| {
+        tx.prepare_cached(
+            "INSERT INTO outbox (event_uid, group_id, channel, kind, status, suppressed,
+                 created_at, next_attempt, last_error)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                event_uid, group_id, channel, kind, status, suppressed, now, last_error
+            ])
+        })
+        .map_err(err)
+    };
+    if !rules.channels.iter().any(|c| c == channel) {
+        insert(
+            AlertKind::New.as_str(),
+            "dropped",
+            0,
+            Some(&format!("the channel {channel:?} is not configured")),
+        )?;
+        return Ok(false);
+    }
+    if before.status.as_deref() == Some("muted") {
+        return Ok(false);
+    }
+    let regression = before.status.as_deref() == Some("resolved");
+    let policy = &rules.policy;
+    if policy.threshold > 1 && !regression {
+        let since = event_ts.saturating_sub(ms(policy.window));
+        let n: i64 = tx
+            .prepare_cached("SELECT count(*) FROM events WHERE group_id = ?1 AND ts >= ?2")
+            .and_then(|mut s| s.query_row(params![group_id, since], |r| r.get(0)))
+            .map_err(err)?;
+        if n < i64::from(policy.threshold) {
+            return Ok(false);
+        }
+    }
+    let state: Option<(i64, i64)> = tx
+        .prepare_cached(
+            "SELECT last_alert_at, suppressed FROM alert_state WHERE group_id = ?1 AND channel = ?2",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![group_id, channel], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .map_err(err)?;
+    let kind = match state {
+        None => Some((AlertKind::New, 0)),
+        Some((_, sup)) if regression => Some((AlertKind::Regression, sup)),
+        Some((last, sup)) if event_ts.saturating_sub(last) >= ms(policy.cooldown) => {
+            Some((AlertKind::New, sup))
+        }
+        Some(_) => None,
+    };
+    match kind {
+        Some((kind, suppressed)) => {
+            insert(kind.as_str(), "pending", suppressed, None)?;
+            tx.prepare_cached(
+                "INSERT INTO alert_state (group_id, channel, last_alert_at, suppressed, last_event_uid)
+                 VALUES (?1, ?2, ?3, 0, ?4)
+                 ON CONFLICT(group_id, channel) DO UPDATE SET
+                     last_alert_at = excluded.last_alert_at, suppressed = 0,
+                     last_event_uid = excluded.last_event_uid",
+            )
+            .and_then(|mut s| s.execute(params![group_id, channel, event_ts, event_uid]))
+            .map_err(err)?;
+            Ok(true)
+        }
+        None => {
+            tx.prepare_cached(
+                "UPDATE alert_state SET suppressed = suppressed + 1, last_event_uid = ?3
+                 WHERE group_id = ?1 AND channel = ?2",
+            )
+            .and_then(|mut s| s.execute(params![group_id, channel, event_uid]))
+            .map_err(err)?;
+            Ok(false)
+        }
+    }
+}
+
+/// One outbox row to deliver.
+#[derive(Debug, Clone)]
+pub(crate) struct DueAlert {
+    pub(crate) id: i64,
+    pub(crate) channel: String,
+    pub(crate) attempts: i64,
+    pub(crate) created_at: i64,
+}
+
+/// What happened to a delivery attempt.
+#[derive(Debug)]
+pub(crate) enum Outcome<'a> {
+    Sent,
+    Retry {
+        at: i64,
+        error: &'a str,
+    },
+    Failed {
+        error: &'a str,
+    },
+    /// The channel broke: the row waits, unclaimed, for the next start.
+    Parked {
+        error: &'a str,
+    },
+}
+
+impl Store {
+    /// Turns suppressed occurrences whose cooldown has ended into digest
+    /// alerts. Returns how many were made.
+    pub(crate) fn make_due_digests(&mut self, rules: &AlertRules, now: i64) -> Result<usize> {
+        let err = |e| Error::storage("making digest alerts", e);
+        let tx = self.immediate()?;
+        let cutoff = now.saturating_sub(ms(rules.policy.cooldown));
+        let rows: Vec<(i64, String, i64, String)> = tx
+            .prepare_cached(
+                "SELECT a.group_id, a.channel, a.suppressed, a.last_event_uid
+                 FROM alert_state a JOIN event_groups g ON g.id = a.group_id
+                 WHERE a.suppressed > 0 AND a.last_alert_at <= ?1 AND g.status != 'muted'",
+            )
+            .and_then(|mut s| {
+                s.query_map([cutoff], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })?
+                .collect()
+            })
+            .map_err(err)?;
+        let mut made = 0;
+        for (group_id, channel, suppressed, uid) in rows {
+            if !rules.channels.contains(&channel) {
+                continue;
+            }
+            tx.execute(
+                "INSERT INTO outbox (event_uid, group_id, channel, kind, status, suppressed,
+                     created_at, next_attempt)
+                 VALUES (?1, ?2, ?3, 'digest', 'pending', ?4, ?5, ?5)",
+                params![uid, group_id, channel, suppressed, now],
+            )
+            .map_err(err)?;
+            tx.execute(
+                "UPDATE alert_state SET suppressed = 0, last_alert_at = ?3
+                 WHERE group_id = ?1 AND channel = ?2",
+                params![group_id, channel, now],
+            )
+            .map_err(err)?;
+            made += 1;
+        }
+        tx.commit().map_err(err)?;
+        Ok(made)
+    }
+
+    /// When the next digest may become due (ms), if any is waiting.
+    pub(crate) fn next_digest_at(&mut self, rules: &AlertRules) -> Result<Option<i64>> {
+        self.conn
+            .query_row(
+                "SELECT min(last_alert_at) FROM alert_state WHERE suppressed > 0",
+                [],
+                |r| r.get::<_, Option<i64>>(0),
+            )
+            .map(|t| t.map(|t| t.saturating_add(ms(rules.policy.cooldown))))
+            .map_err(|e| Error::storage("looking for digests", e))
+    }
+
+    /// Pending rows due now on the given channels, oldest first.
+    pub(crate) fn due_alerts(
+        &mut self,
+        channels: &[String],
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<DueAlert>> {
+        let mut out = Vec::new();
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, channel, attempts, created_at FROM outbox
+                 WHERE status = 'pending' AND next_attempt <= ?1 ORDER BY id LIMIT ?2",
+            )
+            .map_err(|e| Error::storage("reading the outbox", e))?;
+        let rows = stmt
+            .query_map(params![now, (limit * 4) as i64], |r| {
+                Ok(DueAlert {
+                    id: r.get(0)?,
+                    channel: r.get(1)?,
+                    attempts: r.get(2)?,
+                    created_at: r.get(3)?,
+                })
+            })
+            .map_err(|e| Error::storage("reading the outbox", e))?;
+        for row in rows {
+            let row = row.map_err(|e| Error::storage("reading the outbox", e))?;
+            if channels.contains(&row.channel) {
+                out.push(row);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The earliest `next_attempt` of a pending row on these channels.
+    pub(crate) fn next_attempt_at(&mut self, channels: &[String]) -> Result<Option<i64>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT channel, min(next_attempt) FROM outbox WHERE status = 'pending' GROUP BY channel")
+            .map_err(|e| Error::storage("reading the outbox", e))?;
+        let rows: Vec<(String, i64)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(|r| r.collect())
+            .map_err(|e| Error::storage("reading the outbox", e))?;
+        Ok(rows
+            .into_iter()
+            .filter(|(c, _)| channels.contains(c))
+            .map(|(_, t)| t)
+            .min())
+    }
+
+    /// Claims a pending row for this process; `false` if another took it.
+    pub(crate) fn claim(&mut self, id: i64, now: i64) -> Result<bool> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE outbox SET status = 'sending', claimed_by = ?2, claimed_at = ?3
+                 WHERE id = ?1 AND status = 'pending'",
+                params![id, std::process::id(), now],
+            )
+            .map_err(|e| Error::storage("claiming an alert", e))?;
+        Ok(n == 1)
+    }
+
+    /// Records what a delivery attempt did.
+    pub(crate) fn record_outcome(&mut self, id: i64, outcome: Outcome<'_>, now: i64) -> Result<()> {
+        let r = match outcome {
+            Outcome::Sent => self.conn.execute(
+                "UPDATE outbox SET status = 'sent', sent_at = ?2, attempts = attempts + 1,
+                     last_error = NULL WHERE id = ?1",
+                params![id, now],
+            ),
+            Outcome::Retry { at, error } => self.conn.execute(
+                "UPDATE outbox SET status = 'pending', attempts = attempts + 1, next_attempt = ?2,
+                     last_error = ?3, claimed_by = NULL, claimed_at = NULL WHERE id = ?1",
+                params![id, at, error],
+            ),
+            Outcome::Failed { error } => self.conn.execute(
+                "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ?2
+                 WHERE id = ?1",
+                params![id, error],
+            ),
+            Outcome::Parked { error } => self.conn.execute(
+                "UPDATE outbox SET status = 'pending', attempts = attempts + 1, last_error = ?2,
+                     claimed_by = NULL, claimed_at = NULL WHERE id = ?1",
+                params![id, error],
+            ),
+        };
+        r.map(|_| ())
+            .map_err(|e| Error::storage("recording an alert's delivery", e))
+    }
+
+    /// Puts back rows claimed by processes that are gone (or by this one,
+    /// at start): at most one duplicate, never a loss.
+    pub(crate) fn release_stale_claims(
+        &mut self,
+        alive: impl Fn(u32) -> bool,
+        at_start: bool,
+    ) -> Result<usize> {
+        let rows: Vec<(i64, Option<i64>)> = self
+            .conn
+            .prepare("SELECT id, claimed_by FROM outbox WHERE status = 'sending'")
+            .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+            .map_err(|e| Error::storage("reading claimed alerts", e))?;
+        let me = i64::from(std::process::id());
+        let mut released = 0;
+        if at_start {
+            // A start (often after a configuration fix) retries pending
+            // alerts at once instead of waiting out their backoff.
+            self.conn
+                .execute(
+                    "UPDATE outbox SET next_attempt = ?1 WHERE status = 'pending' AND next_attempt > ?1",
+                    [crate::capture::now_ms()],
+                )
+                .map_err(|e| Error::storage("rescheduling pending alerts", e))?;
+        }
+        for (id, by) in rows {
+            let stale = match by {
+                None => true,
+                Some(pid) if pid == me => at_start,
+                Some(pid) => !alive(u32::try_from(pid).unwrap_or(0)),
+            };
+            if stale {
+                released += self
+                    .conn
+                    .execute(
+                        "UPDATE outbox SET status = 'pending', claimed_by = NULL, claimed_at = NULL
+                         WHERE id = ?1 AND status = 'sending'",
+                        [id],
+                    )
+                    .map_err(|e| Error::storage("releasing a claimed alert", e))?;
+            }
+        }
+        Ok(released)
+    }
+
+    /// Builds the alert for an outbox row from the stored event.
+    pub(crate) fn load_alert(&mut self, id: i64) -> Result<Option<Alert>> {
+        let err = |e| Error::storage("loading an alert's event", e);
+        let row = self
+            .conn
+            .query_row(
+                "SELECT o.kind, o.suppressed, e.uid, e.ts, e.level, e.kind, l.name, e.app_name,
+                        e.environment, e.message, e.error_chain, e.file, e.line, e.col, h.hostname,
+                        e.pid, s.proc_cpu_percent, s.proc_rss_bytes, s.sys_used_memory,
+                        s.sys_total_memory, g.title, g.count, e.backtrace_id
+                 FROM outbox o
+                 JOIN events e ON e.uid = o.event_uid
+                 JOIN loggers l ON l.id = e.logger_id
+                 JOIN event_groups g ON g.id = e.group_id
+                 LEFT JOIN snapshots s ON s.id = e.snapshot_id
+                 LEFT JOIN hosts h ON h.id = e.host_id
+                 WHERE o.id = ?1",
+                [id],
+                |r| {
+                    let chain: Option<String> = r.get(10)?;
+                    let file: Option<String> = r.get(11)?;
+                    let location = file.map(|f| {
+                        format!(
+                            "{f}:{}:{}",
+                            r.get::<_, Option<i64>>(12).ok().flatten().unwrap_or(0),
+                            r.get::<_, Option<i64>>(13).ok().flatten().unwrap_or(0)
+                        )
+                    });
+                    let used: Option<i64> = r.get(18)?;
+                    let total: Option<i64> = r.get(19)?;
+                    Ok((
+                        Alert {
+                            kind: AlertKind::from_name(&r.get::<_, String>(0)?),
+                            suppressed: r.get::<_, i64>(1)?.max(0) as u64,
+                            event_id: r.get(2)?,
+                            timestamp_ms: r.get(3)?,
+                            level: Level::from_i64(r.get(4)?).unwrap_or(Level::Error),
+                            event_kind: EventKind::from_name(&r.get::<_, String>(5)?)
+                                .unwrap_or(EventKind::Message),
+                            logger: r.get(6)?,
+                            app_name: r.get(7)?,
+                            environment: r.get(8)?,
+                            message: r.get(9)?,
+                            chain: chain_messages(chain.as_deref()),
+                            location,
+                            host: r.get(14)?,
+                            pid: r.get::<_, i64>(15)? as u32,
+                            cpu_percent: r.get(16)?,
+                            rss_bytes: r.get::<_, Option<i64>>(17)?.map(|v| v.max(0) as u64),
+                            host_memory_percent: match (used, total) {
+                                (Some(u), Some(t)) if t > 0 => Some(u as f64 * 100.0 / t as f64),
+                                _ => None,
+                            },
+                            frames: Vec::new(),
+                            group_title: r.get(20)?,
+                            occurrences: r.get::<_, i64>(21)?.max(0) as u64,
+                        },
+                        r.get::<_, Option<i64>>(22)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(err)?;
+        let Some((mut alert, backtrace_id)) = row else {
+            return Ok(None);
+        };
+        if let Some(bt) = backtrace_id {
+            alert.frames = self.frames(bt)?.into_iter().map(alert_frame).collect();
+        }
+        Ok(Some(alert))
+    }
+
+    /// The frames of a stored backtrace, innermost first.
+    pub(crate) fn frames(&mut self, backtrace_id: i64) -> Result<Vec<Frame>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT function, file, line, col, address, module, module_offset, in_app
+                 FROM frames WHERE backtrace_id = ?1 ORDER BY idx",
+            )
+            .map_err(|e| Error::storage("reading frames", e))?;
+        let rows = stmt
+            .query_map([backtrace_id], |r| {
+                Ok(Frame {
+                    function: r.get(0)?,
+                    file: r.get(1)?,
+                    line: r.get(2)?,
+                    column: r.get(3)?,
+                    address: r.get::<_, i64>(4)? as u64,
+                    module: r.get(5)?,
+                    module_offset: r.get::<_, Option<i64>>(6)?.map(|v| v as u64),
+                    in_app: r.get(7)?,
+                })
+            })
+            .and_then(|r| r.collect())
+            .map_err(|e| Error::storage("reading frames", e))?;
+        Ok(rows)
+    }
+}
+
+fn chain_messages(json: Option<&str>) -> Vec<String> {
+    let Some(json) = json else { return Vec::new() };
+    let links: Vec<crate::event::ChainLink> = serde_json::from_str(json).unwrap_or_default();
+    links.into_iter().skip(1).map(|l| l.message).collect()
+}
+
+fn alert_frame(f: Frame) -> AlertFrame {
+    AlertFrame {
+        function: f.function.unwrap_or_else(|| format!("{:#x}", f.address)),
+        location: f.file.map(|file| match f.line {
+            Some(l) => format!("{file}:{l}"),
+            None => file,
+        }),
+        in_app: f.in_app,
+    }
+}
