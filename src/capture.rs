@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::event::{ChainLink, Event, EventId, EventKind, Frame, Location};
 use crate::fingerprint;
+use crate::internal_log;
 use crate::level::Level;
 use crate::snapshot::Snapshot;
 
@@ -112,14 +113,28 @@ impl CallSite {
     }
 }
 
-/// The per-logger context copied into each event (shared, not cloned).
-#[derive(Debug, Default)]
+/// A hook that may change an event, or drop it by returning `false`.
+pub(crate) type BeforeSave = Arc<dyn Fn(&mut Event) -> bool + Send + Sync>;
+
+/// The per-logger context handed to the writer with each event (shared,
+/// not cloned).
 pub(crate) struct Context {
     pub(crate) logger: String,
     pub(crate) app_name: Option<String>,
     pub(crate) release: Option<String>,
     pub(crate) environment: Option<String>,
     pub(crate) tags: BTreeMap<String, String>,
+    pub(crate) redactor: Arc<crate::redact::Redactor>,
+    pub(crate) before_save: Option<BeforeSave>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("logger", &self.logger)
+            .field("before_save", &self.before_save.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// An event as handed to the writer: captured, not yet resolved.
@@ -138,6 +153,11 @@ pub(crate) struct PendingEvent {
     pub(crate) snapshot: bool,
     /// Alert channels the event is routed to.
     pub(crate) alert_channels: Vec<String>,
+    /// Whether the event is stored (else only printed to the console).
+    pub(crate) store: bool,
+    /// Whether the event is printed to stderr by the writer.
+    pub(crate) console: bool,
+    pub(crate) breadcrumbs: Vec<crate::event::Breadcrumb>,
     pub(crate) tags: BTreeMap<String, String>,
     pub(crate) extra: serde_json::Map<String, serde_json::Value>,
 }
@@ -168,6 +188,11 @@ impl PendingEvent {
                 .map(|(k, v)| k.len() + v.len() + 48)
                 .sum::<usize>()
             + self.extra.len() * 64
+            + self
+                .breadcrumbs
+                .iter()
+                .map(|b| b.message.len() + b.category.len() + 48)
+                .sum::<usize>()
     }
 }
 
@@ -411,6 +436,37 @@ fn trim_internal(frames: Vec<Frame>) -> Vec<Frame> {
 }
 
 impl PendingEvent {
+    /// The writer's whole treatment of one event: resolve, the logger's
+    /// `before_save` hook, redaction, console output. Returns the event to
+    /// store, or `None` (console only, or dropped by the hook).
+    pub(crate) fn process(
+        self,
+        symbolizer: &mut Symbolizer,
+        budget: Duration,
+        snapshot: Option<&Snapshot>,
+    ) -> Option<Event> {
+        let context = self.context.clone();
+        let (store, console) = (self.store, self.console);
+        let mut ev = self.resolve(symbolizer, budget, snapshot);
+        if let Some(hook) = &context.before_save {
+            let keep = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(&mut ev)));
+            match keep {
+                Ok(true) => {}
+                Ok(false) => return None,
+                Err(_) => {
+                    // A panicking hook must not cost the event.
+                    ev.tags
+                        .insert("errsnap.before_save".into(), "panicked".into());
+                }
+            }
+        }
+        ev.redactions = context.redactor.event(&mut ev);
+        if console {
+            print_console(&ev);
+        }
+        store.then_some(ev)
+    }
+
     /// Turns the captured event into a stored one (writer side).
     pub(crate) fn resolve(
         self,
@@ -460,8 +516,27 @@ impl PendingEvent {
                 None
             },
             alert_channels: self.alert_channels,
+            breadcrumbs: self.breadcrumbs,
+            redactions: 0,
         }
     }
+}
+
+/// One line on stderr for the console destination.
+fn print_console(ev: &Event) {
+    let at = ev
+        .location
+        .as_ref()
+        .map(|l| format!(" ({}:{})", l.file, l.line))
+        .unwrap_or_default();
+    let first = ev.message.lines().next().unwrap_or("");
+    let line = format!(
+        "[{}] {:<5} {}: {first}{at}",
+        crate::notify::format::format_utc(ev.timestamp_ms),
+        ev.level.as_str().to_ascii_uppercase(),
+        ev.logger
+    );
+    let _ = internal_log::stderr_line(&line);
 }
 
 #[cfg(test)]

@@ -1,9 +1,11 @@
-//! Settings from a `.env` file and the process environment.
+//! Settings from the process environment, a `.env` file and an optional
+//! `config/errsnap.toml`.
 //!
 //! The `.env` file is read into errsnap's own map with dotenvy's iterator:
 //! the process environment is never modified (that is unsound once threads
 //! run). Precedence: builder calls, then the process environment, then the
-//! `.env` file, then defaults.
+//! `.env` file, then the TOML file (its `[loggers.<name>]` sections before its
+//! root `[levels]`), then defaults.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -42,12 +44,23 @@ const KEYS: &[(&str, bool)] = &[
     ("ERRSNAP_ALERT_WINDOW_SECS", false),
     ("ERRSNAP_ALERT_TIMEOUT_SECS", false),
     ("ERRSNAP_PANIC_ALERT_WAIT_MS", false),
+    ("ERRSNAP_DB_LEVEL", false),
+    ("ERRSNAP_CONSOLE_LEVEL", false),
+    ("ERRSNAP_SAMPLE_KEEP_ONE_IN", false),
+    ("ERRSNAP_REDACT_EMAILS", false),
+    ("ERRSNAP_REDACT_PATTERNS", false),
+    ("ERRSNAP_BREADCRUMBS", false),
+    ("ERRSNAP_CONFIG_FILE", false),
 ];
+
+/// The default location of the optional settings file.
+pub const DEFAULT_CONFIG_FILE: &str = "config/errsnap.toml";
 
 /// Where a value came from (for error messages).
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Source {
     File { path: PathBuf, line: usize },
+    Toml { path: PathBuf, key: String },
     Env,
 }
 
@@ -55,6 +68,7 @@ impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Source::File { path, line } => write!(f, "{}:{}", path.display(), line),
+            Source::Toml { path, key } => write!(f, "{} {key}", path.display()),
             Source::Env => f.write_str("the environment"),
         }
     }
@@ -76,6 +90,102 @@ impl fmt::Display for Source {
 #[derive(Clone, Default)]
 pub struct Config {
     values: BTreeMap<String, (String, Source)>,
+    /// `[loggers.<name>]` sections of the TOML file: destination -> level.
+    loggers: BTreeMap<String, BTreeMap<String, (String, Source)>>,
+}
+
+/// The TOML file's layout. Only non-secret settings belong there.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    app: Option<AppSection>,
+    storage: Option<StorageSection>,
+    levels: Option<LevelsSection>,
+    loggers: Option<BTreeMap<String, LevelsSection>>,
+    sampling: Option<SamplingSection>,
+    redaction: Option<RedactionSection>,
+    alerts: Option<AlertsSection>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AppSection {
+    name: Option<String>,
+    release: Option<String>,
+    environment: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StorageSection {
+    path: Option<String>,
+    durability: Option<String>,
+    queue_capacity: Option<u64>,
+    panic_timeout_ms: Option<u64>,
+    breadcrumbs: Option<u64>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LevelsSection {
+    database: Option<String>,
+    console: Option<String>,
+    slack: Option<String>,
+    email: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SamplingSection {
+    keep_one_in: Option<u64>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RedactionSection {
+    emails: Option<bool>,
+    patterns: Option<Vec<String>>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlertsSection {
+    cooldown_secs: Option<u64>,
+    threshold: Option<u64>,
+    window_secs: Option<u64>,
+    timeout_secs: Option<u64>,
+    panic_wait_ms: Option<u64>,
+    slack_max_per_minute: Option<u64>,
+    email_max_per_minute: Option<u64>,
+}
+
+/// A destination of events, for per-logger levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Destination {
+    Database,
+    Console,
+    Slack,
+    Email,
+}
+
+impl Destination {
+    fn key(self) -> &'static str {
+        match self {
+            Destination::Database => "ERRSNAP_DB_LEVEL",
+            Destination::Console => "ERRSNAP_CONSOLE_LEVEL",
+            Destination::Slack => "ERRSNAP_SLACK_MIN_LEVEL",
+            Destination::Email => "ERRSNAP_EMAIL_MIN_LEVEL",
+        }
+    }
+
+    fn toml_name(self) -> &'static str {
+        match self {
+            Destination::Database => "database",
+            Destination::Console => "console",
+            Destination::Slack => "slack",
+            Destination::Email => "email",
+        }
+    }
 }
 
 impl fmt::Debug for Config {
@@ -114,6 +224,7 @@ impl Config {
             c.read_dotenv(path)?;
         }
         c.read_process_env()?;
+        c.read_default_file()?;
         Ok(c)
     }
 
@@ -126,7 +237,205 @@ impl Config {
         let mut c = Config::default();
         c.read_dotenv(path.as_ref())?;
         c.read_process_env()?;
+        c.read_default_file()?;
         Ok(c)
+    }
+
+    /// Adds the settings of a TOML file (see `config/errsnap.toml` in the
+    /// repository for every key), below everything already set.
+    ///
+    /// # Errors
+    /// The file cannot be read, is not valid TOML, or has an unknown key or a
+    /// value of the wrong type (the message names it, with line and column).
+    ///
+    /// ```
+    /// # fn main() -> errsnap::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let file = dir.path().join("errsnap.toml");
+    /// std::fs::write(&file, "[levels]\ndatabase = \"info\"\n[loggers.payments]\ndatabase = \"debug\"\n").unwrap();
+    /// let config = errsnap::Config::empty().with_file(&file)?;
+    /// assert_eq!(config.get("ERRSNAP_DB_LEVEL"), Some("info"));
+    /// # Ok(()) }
+    /// ```
+    pub fn with_file(mut self, path: impl AsRef<Path>) -> Result<Config> {
+        self.read_toml(path.as_ref())?;
+        Ok(self)
+    }
+
+    /// `ERRSNAP_CONFIG_FILE` if set (it must exist), else
+    /// `config/errsnap.toml` if it exists.
+    fn read_default_file(&mut self) -> Result<()> {
+        match self.string("ERRSNAP_CONFIG_FILE") {
+            Some(p) => self.read_toml(Path::new(&p)),
+            None => {
+                let p = Path::new(DEFAULT_CONFIG_FILE);
+                if p.is_file() {
+                    self.read_toml(p)
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    fn read_toml(&mut self, path: &Path) -> Result<()> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        let file: FileConfig = toml::from_str(&text).map_err(|e| {
+            let msg = e.message().to_owned();
+            let at = e
+                .span()
+                .map(|s| {
+                    let line = text[..s.start.min(text.len())].matches('\n').count() + 1;
+                    format!(" at line {line}")
+                })
+                .unwrap_or_default();
+            Error::config(path.display().to_string(), format!("{msg}{at}"))
+        })?;
+        let mut put = |key: &str, toml_key: &str, value: Option<String>| {
+            if let Some(v) = value {
+                self.values.entry(key.to_owned()).or_insert((
+                    v,
+                    Source::Toml {
+                        path: path.to_owned(),
+                        key: toml_key.to_owned(),
+                    },
+                ));
+            }
+        };
+        let n = |v: Option<u64>| v.map(|v| v.to_string());
+        if let Some(a) = file.app {
+            put("ERRSNAP_APP_NAME", "app.name", a.name);
+            put("ERRSNAP_RELEASE", "app.release", a.release);
+            put("ERRSNAP_ENVIRONMENT", "app.environment", a.environment);
+        }
+        if let Some(st) = file.storage {
+            put("ERRSNAP_DB_PATH", "storage.path", st.path);
+            put("ERRSNAP_DURABILITY", "storage.durability", st.durability);
+            put(
+                "ERRSNAP_QUEUE_CAPACITY",
+                "storage.queue_capacity",
+                n(st.queue_capacity),
+            );
+            put(
+                "ERRSNAP_PANIC_TIMEOUT_MS",
+                "storage.panic_timeout_ms",
+                n(st.panic_timeout_ms),
+            );
+            put(
+                "ERRSNAP_BREADCRUMBS",
+                "storage.breadcrumbs",
+                n(st.breadcrumbs),
+            );
+        }
+        if let Some(l) = file.levels {
+            put("ERRSNAP_DB_LEVEL", "levels.database", l.database);
+            put("ERRSNAP_CONSOLE_LEVEL", "levels.console", l.console);
+            put("ERRSNAP_SLACK_MIN_LEVEL", "levels.slack", l.slack);
+            put("ERRSNAP_EMAIL_MIN_LEVEL", "levels.email", l.email);
+        }
+        if let Some(sm) = file.sampling {
+            put(
+                "ERRSNAP_SAMPLE_KEEP_ONE_IN",
+                "sampling.keep_one_in",
+                n(sm.keep_one_in),
+            );
+        }
+        if let Some(r) = file.redaction {
+            put(
+                "ERRSNAP_REDACT_EMAILS",
+                "redaction.emails",
+                r.emails.map(|b| b.to_string()),
+            );
+            put(
+                "ERRSNAP_REDACT_PATTERNS",
+                "redaction.patterns",
+                r.patterns
+                    .map(|p| serde_json::to_string(&p).unwrap_or_default()),
+            );
+        }
+        if let Some(a) = file.alerts {
+            put(
+                "ERRSNAP_ALERT_COOLDOWN_SECS",
+                "alerts.cooldown_secs",
+                n(a.cooldown_secs),
+            );
+            put(
+                "ERRSNAP_ALERT_THRESHOLD",
+                "alerts.threshold",
+                n(a.threshold),
+            );
+            put(
+                "ERRSNAP_ALERT_WINDOW_SECS",
+                "alerts.window_secs",
+                n(a.window_secs),
+            );
+            put(
+                "ERRSNAP_ALERT_TIMEOUT_SECS",
+                "alerts.timeout_secs",
+                n(a.timeout_secs),
+            );
+            put(
+                "ERRSNAP_PANIC_ALERT_WAIT_MS",
+                "alerts.panic_wait_ms",
+                n(a.panic_wait_ms),
+            );
+            put(
+                "ERRSNAP_SLACK_MAX_PER_MINUTE",
+                "alerts.slack_max_per_minute",
+                n(a.slack_max_per_minute),
+            );
+            put(
+                "ERRSNAP_EMAIL_MAX_PER_MINUTE",
+                "alerts.email_max_per_minute",
+                n(a.email_max_per_minute),
+            );
+        }
+        for (name, l) in file.loggers.unwrap_or_default() {
+            let section = self.loggers.entry(name.clone()).or_default();
+            for (dest, v) in [
+                (Destination::Database, l.database),
+                (Destination::Console, l.console),
+                (Destination::Slack, l.slack),
+                (Destination::Email, l.email),
+            ] {
+                if let Some(v) = v {
+                    section.entry(dest.toml_name().to_owned()).or_insert((
+                        v,
+                        Source::Toml {
+                            path: path.to_owned(),
+                            key: format!("loggers.{name}.{}", dest.toml_name()),
+                        },
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The level of `dest` for the logger `name`: the environment and `.env`
+    /// first, then the file's `[loggers.<name>]`, then its `[levels]`.
+    pub(crate) fn level_for(
+        &self,
+        name: &str,
+        dest: Destination,
+    ) -> Result<Option<crate::level::LevelFilter>> {
+        let key = dest.key();
+        let expected = "one of trace, debug, info, warn, error, fatal, off";
+        let root = self.values.get(key);
+        let from_file = matches!(root, Some((_, Source::Toml { .. })));
+        if root.is_some() && !from_file {
+            return self.parse(key, expected);
+        }
+        if let Some((v, source)) = self.loggers.get(name).and_then(|l| l.get(dest.toml_name())) {
+            return v.trim().parse().map(Some).map_err(|_| {
+                Error::config(
+                    key,
+                    format!("{:?} (from {source}): expected {expected}", truncate100(v)),
+                )
+            });
+        }
+        self.parse(key, expected)
     }
 
     /// The raw value of a key, if set.
@@ -231,6 +540,10 @@ impl Config {
             .filter(|v| !v.is_empty())
             .map(str::to_owned)
     }
+}
+
+fn truncate100(v: &str) -> String {
+    v.chars().take(100).collect()
 }
 
 /// The original design's `.env` keys, read from the `.env` file only (they

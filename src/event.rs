@@ -245,6 +245,20 @@ pub struct Frame {
     pub in_app: bool,
 }
 
+/// A lower-level record kept in a ring and attached to the next captured
+/// event, so an error comes with what led to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Breadcrumb {
+    /// When (ms since the Unix epoch).
+    pub timestamp_ms: i64,
+    /// Its level.
+    pub level: Level,
+    /// Where it came from (a `tracing`/`log` target, or your own category).
+    pub category: String,
+    /// What it said.
+    pub message: String,
+}
+
 /// One recorded event, as stored.
 ///
 /// Events are made by [`EventLogger`](crate::EventLogger); the writer thread
@@ -276,6 +290,12 @@ pub struct Event {
     /// The alert channels this event is routed to.
     #[serde(default)]
     pub(crate) alert_channels: Vec<String>,
+    /// What led to it (oldest first).
+    #[serde(default)]
+    pub(crate) breadcrumbs: Vec<Breadcrumb>,
+    /// How many secrets redaction replaced.
+    #[serde(default)]
+    pub(crate) redactions: u32,
 }
 
 impl Event {
@@ -359,5 +379,25 @@ impl Event {
     /// The alert channels the event was routed to (`slack`, `email`, ...).
     pub fn alert_channels(&self) -> &[String] {
         &self.alert_channels
+    }
+    /// The breadcrumbs attached to it, oldest first.
+    pub fn breadcrumbs(&self) -> &[Breadcrumb] {
+        &self.breadcrumbs
+    }
+    /// How many replacements redaction made (0 before it ran).
+    pub fn redactions(&self) -> u32 {
+        self.redactions
+    }
+    /// The message, to change in a `before_save` hook.
+    pub fn message_mut(&mut self) -> &mut String {
+        &mut self.message
+    }
+    /// The tags, to change in a `before_save` hook.
+    pub fn tags_mut(&mut self) -> &mut BTreeMap<String, String> {
+        &mut self.tags
+    }
+    /// The extra data, to change in a `before_save` hook.
+    pub fn extra_mut(&mut self) -> &mut serde_json::Map<String, serde_json::Value> {
+        &mut self.extra
     }
 }

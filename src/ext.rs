@@ -86,15 +86,16 @@ where
                 chain[0].type_name = first.type_name.take();
             }
             chain.extend(rest);
-            let ev = logger.pending(
+            if let Some(ev) = logger.pending(
                 Level::Error,
                 EventKind::Error,
                 message,
                 chain,
                 Some(site),
                 Extras::default(),
-            );
-            logger.worker().submit(ev, false);
+            ) {
+                logger.worker().submit(ev, false);
+            }
         }
         self
     }

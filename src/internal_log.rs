@@ -42,3 +42,12 @@ pub(crate) fn chain(err: &(dyn std::error::Error + 'static)) -> String {
     }
     s
 }
+
+/// Writes one line to stderr (the console destination), ignoring a closed
+/// stderr.
+pub(crate) fn stderr_line(line: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    err.write_all(line.as_bytes())?;
+    err.write_all(b"\n")
+}

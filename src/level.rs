@@ -83,7 +83,7 @@ impl fmt::Display for ParseLevelError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "unknown level {:?}: expected one of trace, debug, info, warn, error, fatal",
+            "unknown level {:?}: expected one of trace, debug, info, warn, error, fatal (or off)",
             self.input
         )
     }
@@ -109,6 +109,94 @@ impl FromStr for Level {
                 })
             }
         })
+    }
+}
+
+/// A minimum level for a destination, or `Off`.
+///
+/// ```
+/// use errsnap::{Level, LevelFilter};
+/// assert!(LevelFilter::Warn.allows(Level::Error));
+/// assert!(!LevelFilter::Warn.allows(Level::Info));
+/// assert!(!LevelFilter::Off.allows(Level::Fatal));
+/// assert_eq!("disabled".parse::<LevelFilter>().unwrap(), LevelFilter::Off);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LevelFilter {
+    /// Everything from trace up.
+    Trace,
+    /// Debug and above.
+    Debug,
+    /// Info and above.
+    Info,
+    /// Warn and above.
+    Warn,
+    /// Error and above.
+    Error,
+    /// Fatal only.
+    Fatal,
+    /// Nothing (the `disabled` level).
+    Off,
+}
+
+impl LevelFilter {
+    /// Whether an event at `level` passes.
+    pub fn allows(self, level: Level) -> bool {
+        match self.min() {
+            Some(min) => level >= min,
+            None => false,
+        }
+    }
+
+    /// The lowest level that passes, `None` for `Off`.
+    pub fn min(self) -> Option<Level> {
+        Some(match self {
+            LevelFilter::Trace => Level::Trace,
+            LevelFilter::Debug => Level::Debug,
+            LevelFilter::Info => Level::Info,
+            LevelFilter::Warn => Level::Warn,
+            LevelFilter::Error => Level::Error,
+            LevelFilter::Fatal => Level::Fatal,
+            LevelFilter::Off => return None,
+        })
+    }
+}
+
+impl From<Level> for LevelFilter {
+    fn from(l: Level) -> Self {
+        match l {
+            Level::Trace => LevelFilter::Trace,
+            Level::Debug => LevelFilter::Debug,
+            Level::Info => LevelFilter::Info,
+            Level::Warn => LevelFilter::Warn,
+            Level::Error => LevelFilter::Error,
+            Level::Fatal => LevelFilter::Fatal,
+        }
+    }
+}
+
+impl fmt::Display for LevelFilter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.min() {
+            Some(l) => l.fmt(f),
+            None => f.pad("off"),
+        }
+    }
+}
+
+impl FromStr for LevelFilter {
+    type Err = ParseLevelError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "off" | "disabled" | "none" => Ok(LevelFilter::Off),
+            _ => s
+                .parse::<Level>()
+                .map(LevelFilter::from)
+                .map_err(|_| ParseLevelError {
+                    input: s.to_owned(),
+                }),
+        }
     }
 }
 

@@ -66,6 +66,7 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod bridge;
 mod capture;
 mod config;
 mod error;
@@ -79,17 +80,24 @@ mod logger;
 mod notify;
 mod panic;
 pub mod prelude;
+mod redact;
 mod snapshot;
 mod spool;
 mod store;
 mod worker;
 
-pub use config::Config;
+#[cfg(feature = "log")]
+pub use bridge::log::LogBridge;
+#[cfg(feature = "tracing")]
+pub use bridge::tracing::ErrsnapLayer;
+pub use config::{Config, DEFAULT_CONFIG_FILE};
 pub use error::{Error, ErrorKind, Result};
-pub use event::{ChainLink, Event, EventId, EventKind, Frame, Location, ParseEventIdError};
+pub use event::{
+    Breadcrumb, ChainLink, Event, EventId, EventKind, Frame, Location, ParseEventIdError,
+};
 pub use ext::{OptionExt, ResultExt};
 pub use guard::{init, Guard};
-pub use level::{Level, ParseLevelError};
+pub use level::{Level, LevelFilter, ParseLevelError};
 pub use logger::{
     CatchError, EventBuilder, EventLogger, EventLoggerBuilder, PushOptions, DEFAULT_DB_PATH,
 };
@@ -105,7 +113,7 @@ pub use snapshot::{HostInfo, HostStats, ProcessStats, Snapshot};
 pub use store::Durability;
 pub use worker::Overflow;
 
-/// The README's code blocks, compiled as doc tests.
-#[cfg(doctest)]
+/// The README's code blocks, compiled as doc tests (they use every feature).
+#[cfg(all(doctest, feature = "slack", feature = "email", feature = "tracing", feature = "log"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

@@ -1,18 +1,22 @@
 //! [`EventLogger`], its builder, and the per-call options.
 
 use std::any::Any;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::capture::{self, CallSite, Context, PendingEvent, RawBacktrace, ThreadInfo};
+use crate::capture::{self, BeforeSave, CallSite, Context, PendingEvent, RawBacktrace, ThreadInfo};
 use crate::config::Config;
+use crate::config::Destination;
 use crate::error::{Error, Result};
-use crate::event::{ChainLink, EventId, EventKind};
-use crate::level::Level;
+use crate::event::{Breadcrumb, ChainLink, Event, EventId, EventKind};
+use crate::level::{Level, LevelFilter};
 use crate::notify::setup::AlertOverrides;
 use crate::notify::{Alert, AlertKind, Notifier, NotifyError};
+use crate::redact::Redactor;
 use crate::store::{validate_logger_name, Durability, Store};
 use crate::worker::{self, Overflow, Worker, WorkerConfig};
 
@@ -58,8 +62,17 @@ pub struct EventLogger {
 struct Inner {
     context: Arc<Context>,
     worker: Arc<Worker>,
-    /// Alert channels and the lowest level routed to each.
-    routes: Vec<(String, Level)>,
+    /// Alert channels and this logger's filter for each.
+    routes: Vec<(String, LevelFilter)>,
+    /// What the database keeps (panics always; alerted events always).
+    db_level: LevelFilter,
+    /// What is printed on stderr.
+    console_level: LevelFilter,
+    /// Keep 1 in N events below error (1: keep all).
+    keep_one_in: u64,
+    sample_counter: AtomicU64,
+    breadcrumbs: Mutex<VecDeque<Breadcrumb>>,
+    breadcrumb_capacity: usize,
     backtrace_level: Level,
     panic_timeout: Duration,
 }
@@ -497,17 +510,37 @@ impl EventLogger {
         chain: Vec<ChainLink>,
         call_site: Option<CallSite>,
         extras: Extras,
-    ) -> PendingEvent {
+    ) -> Option<PendingEvent> {
+        let inner = &*self.inner;
+        let alert_channels = self.route(level, &extras.channels);
+        let panic = kind == EventKind::Panic;
+        let store = panic || inner.db_level.allows(level) || !alert_channels.is_empty();
+        let console = inner.console_level.allows(level);
+        if !store && !console {
+            return None;
+        }
+        if inner.keep_one_in > 1 && level < Level::Error && !panic && alert_channels.is_empty() {
+            let n = inner.sample_counter.fetch_add(1, Ordering::Relaxed);
+            if !n.is_multiple_of(inner.keep_one_in) {
+                inner.worker.count_sampled();
+                return None;
+            }
+        }
         let timestamp_ms = capture::now_ms();
-        let backtrace = if kind == EventKind::Panic || level >= self.inner.backtrace_level {
+        let backtrace = if store && (panic || level >= inner.backtrace_level) {
             Some(RawBacktrace::capture())
         } else {
             None
         };
-        PendingEvent {
+        let breadcrumbs = if store {
+            self.take_breadcrumbs()
+        } else {
+            Vec::new()
+        };
+        Some(PendingEvent {
             id: EventId::generate(timestamp_ms),
             timestamp_ms,
-            context: self.inner.context.clone(),
+            context: inner.context.clone(),
             level,
             kind,
             message,
@@ -516,10 +549,75 @@ impl EventLogger {
             thread: ThreadInfo::current(),
             backtrace,
             snapshot: extras.snapshot.unwrap_or(true),
-            alert_channels: self.route(level, &extras.channels),
+            alert_channels,
+            store,
+            console,
+            breadcrumbs,
             tags: extras.tags,
             extra: extras.extra,
+        })
+    }
+
+    fn take_breadcrumbs(&self) -> Vec<Breadcrumb> {
+        if self.inner.breadcrumb_capacity == 0 {
+            return Vec::new();
         }
+        let mut ring = self
+            .inner
+            .breadcrumbs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if ring.is_empty() {
+            return Vec::new();
+        }
+        ring.drain(..).collect()
+    }
+
+    /// Keeps a lower-level record in this logger's ring (the last
+    /// `breadcrumbs` of them, default 50); the next stored event carries
+    /// them, oldest first. The `log` and `tracing` bridges call this for
+    /// records below their capture level.
+    ///
+    /// ```
+    /// # fn main() -> errsnap::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let logger = errsnap::EventLogger::builder().name("t").path(dir.path().join("L.db")).config(errsnap::Config::empty()).build()?;
+    /// use errsnap::Level;
+    /// logger.add_breadcrumb(Level::Info, "http", "GET /cart 200");
+    /// logger.add_breadcrumb(Level::Info, "http", "POST /checkout");
+    /// logger.error("checkout failed"); // stored with both breadcrumbs
+    /// # Ok(()) }
+    /// ```
+    pub fn add_breadcrumb(&self, level: Level, category: &str, message: impl Into<String>) {
+        let cap = self.inner.breadcrumb_capacity;
+        if cap == 0 {
+            return;
+        }
+        let crumb = Breadcrumb {
+            timestamp_ms: capture::now_ms(),
+            level,
+            category: category.to_owned(),
+            message: message.into(),
+        };
+        let mut ring = self
+            .inner
+            .breadcrumbs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if ring.len() >= cap {
+            ring.pop_front();
+        }
+        ring.push_back(crumb);
+    }
+
+    /// Whether an event at `level` would be kept anywhere (the database,
+    /// the console or an alert channel). Lets callers skip building costly
+    /// messages.
+    pub fn enabled(&self, level: Level) -> bool {
+        let inner = &*self.inner;
+        inner.db_level.allows(level)
+            || inner.console_level.allows(level)
+            || inner.routes.iter().any(|(_, f)| f.allows(level))
     }
 
     /// The channels an event goes to: by level, then the explicit choices.
@@ -528,7 +626,7 @@ impl EventLogger {
             .inner
             .routes
             .iter()
-            .filter(|(_, min)| level >= *min)
+            .filter(|(_, filter)| filter.allows(level))
             .map(|(name, _)| name.clone())
             .collect();
         for (name, on) in explicit {
@@ -544,6 +642,20 @@ impl EventLogger {
         out
     }
 
+    /// Records an event built elsewhere (the bridges).
+    #[cfg_attr(not(any(feature = "log", feature = "tracing")), allow(dead_code))]
+    pub(crate) fn record(
+        &self,
+        level: Level,
+        kind: EventKind,
+        message: String,
+        chain: Vec<ChainLink>,
+        call_site: Option<CallSite>,
+        extras: Extras,
+    ) -> EventId {
+        self.submit(level, kind, message, chain, call_site, extras)
+    }
+
     fn submit(
         &self,
         level: Level,
@@ -553,10 +665,15 @@ impl EventLogger {
         call_site: Option<CallSite>,
         extras: Extras,
     ) -> EventId {
-        let ev = self.pending(level, kind, message, chain, call_site, extras);
-        let id = ev.id;
-        self.inner.worker.submit(ev, false);
-        id
+        match self.pending(level, kind, message, chain, call_site, extras) {
+            Some(ev) => {
+                let id = ev.id;
+                self.inner.worker.submit(ev, false);
+                id
+            }
+            // Filtered out: the id refers to nothing stored.
+            None => EventId::generate(capture::now_ms()),
+        }
     }
 }
 
@@ -678,7 +795,25 @@ pub struct EventLoggerBuilder {
     backtrace_level: Option<Level>,
     config: Option<Config>,
     dotenv_path: Option<PathBuf>,
+    config_file: Option<PathBuf>,
     alerts: AlertOverrides,
+    db_level: Option<LevelFilter>,
+    console_level: Option<LevelFilter>,
+    keep_one_in: Option<u64>,
+    redact_emails: Option<bool>,
+    redact_patterns: Vec<String>,
+    before_save: Option<Hook>,
+    breadcrumbs: Option<usize>,
+}
+
+/// A `before_save` hook, with a `Debug` that says only whether it is set.
+#[derive(Clone)]
+struct Hook(BeforeSave);
+
+impl std::fmt::Debug for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hook(..)")
+    }
 }
 
 impl EventLoggerBuilder {
@@ -765,14 +900,79 @@ impl EventLoggerBuilder {
         self.alerts.custom.push((Arc::new(notifier), min_level));
         self
     }
-    /// The lowest level alerted on Slack (default error).
-    pub fn slack_min_level(mut self, level: Level) -> Self {
-        self.alerts.slack_min = Some(level);
+    /// This logger's lowest level alerted on Slack (default error;
+    /// `LevelFilter::Off` for none).
+    pub fn slack_min_level(mut self, level: impl Into<LevelFilter>) -> Self {
+        self.alerts.slack_min = Some(level.into());
         self
     }
-    /// The lowest level alerted by e-mail (default fatal).
-    pub fn email_min_level(mut self, level: Level) -> Self {
-        self.alerts.email_min = Some(level);
+    /// This logger's lowest level alerted by e-mail (default fatal).
+    pub fn email_min_level(mut self, level: impl Into<LevelFilter>) -> Self {
+        self.alerts.email_min = Some(level.into());
+        self
+    }
+    /// This logger's lowest level stored in the database (default warn).
+    /// Panics, and events routed to an alert channel, are always stored.
+    pub fn db_level(mut self, level: impl Into<LevelFilter>) -> Self {
+        self.db_level = Some(level.into());
+        self
+    }
+    /// This logger's lowest level printed on stderr (default off).
+    pub fn console_level(mut self, level: impl Into<LevelFilter>) -> Self {
+        self.console_level = Some(level.into());
+        self
+    }
+    /// Keep one in `n` events below error (default 1: all). What sampling
+    /// leaves out is counted in the `counters` table as `sampled_out`.
+    pub fn sample_below_error(mut self, n: u64) -> Self {
+        self.keep_one_in = Some(n.max(1));
+        self
+    }
+    /// Also redact e-mail addresses (default off).
+    pub fn redact_emails(mut self, on: bool) -> Self {
+        self.redact_emails = Some(on);
+        self
+    }
+    /// Adds a redaction rule: every match of the regular expression is
+    /// replaced by `[REDACTED]` (checked by [`build`](Self::build)).
+    pub fn redact(mut self, pattern: impl Into<String>) -> Self {
+        self.redact_patterns.push(pattern.into());
+        self
+    }
+    /// A hook run on the writer thread for each event of this logger, after
+    /// symbol resolution and before redaction and storage: it may change the
+    /// event, or drop it by returning `false`. A hook that panics keeps the
+    /// event unchanged, tagged `errsnap.before_save = panicked`.
+    ///
+    /// ```
+    /// # fn main() -> errsnap::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let logger = errsnap::EventLogger::builder()
+    ///     .name("t")
+    ///     # .path(dir.path().join("L.db")).config(errsnap::Config::empty())
+    ///     .before_save(|ev| {
+    ///         ev.tags_mut().insert("team".into(), "payments".into());
+    ///         !ev.message().contains("healthcheck") // drop the noisy ones
+    ///     })
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn before_save(
+        mut self,
+        hook: impl Fn(&mut Event) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.before_save = Some(Hook(Arc::new(hook)));
+        self
+    }
+    /// How many breadcrumbs the ring keeps (default 50; 0 disables).
+    pub fn breadcrumbs(mut self, n: usize) -> Self {
+        self.breadcrumbs = Some(n);
+        self
+    }
+    /// Read this TOML settings file (it must exist) instead of the optional
+    /// `config/errsnap.toml`.
+    pub fn config_file(mut self, path: impl AsRef<Path>) -> Self {
+        self.config_file = Some(path.as_ref().to_owned());
         self
     }
     /// After alerting, a group alerts again at most once per `cooldown`
@@ -814,11 +1014,14 @@ impl EventLoggerBuilder {
     pub fn build(self) -> Result<EventLogger> {
         let name = self.name.unwrap_or_else(|| "events_log".to_owned());
         validate_logger_name(&name)?;
-        let config = match (self.config, &self.dotenv_path) {
+        let mut config = match (self.config, &self.dotenv_path) {
             (Some(c), _) => c,
             (None, Some(p)) => Config::from_dotenv_path(p)?,
             (None, None) => Config::from_env()?,
         };
+        if let Some(file) = &self.config_file {
+            config = config.with_file(file)?;
+        }
         let path = match self.path {
             Some(p) => p,
             None => config
@@ -854,12 +1057,80 @@ impl EventLoggerBuilder {
                 .map(Duration::from_millis)
                 .unwrap_or(Duration::from_secs(2)),
         };
+        let slack_min = self.alerts.slack_min;
+        let email_min = self.alerts.email_min;
         let alerting = crate::notify::setup::alerting(&config, self.alerts)?;
-        let routes = alerting
-            .channels
-            .iter()
-            .map(|c| (c.name.to_string(), c.min_level))
-            .collect();
+        let mut routes = Vec::new();
+        for c in &alerting.channels {
+            let filter = match (&*c.name, slack_min, email_min) {
+                ("slack", Some(f), _) | ("email", _, Some(f)) => f,
+                ("slack", None, _) => config
+                    .level_for(&name, Destination::Slack)?
+                    .unwrap_or(c.min_level),
+                ("email", _, None) => config
+                    .level_for(&name, Destination::Email)?
+                    .unwrap_or(c.min_level),
+                _ => c.min_level,
+            };
+            routes.push((c.name.to_string(), filter));
+        }
+        let db_level = match self.db_level {
+            Some(l) => l,
+            None => config
+                .level_for(&name, Destination::Database)?
+                .unwrap_or(LevelFilter::Warn),
+        };
+        let console_level = match self.console_level {
+            Some(l) => l,
+            None => config
+                .level_for(&name, Destination::Console)?
+                .unwrap_or(LevelFilter::Off),
+        };
+        let keep_one_in = match self.keep_one_in {
+            Some(n) => n,
+            None => {
+                match config.parse::<u64>("ERRSNAP_SAMPLE_KEEP_ONE_IN", "a whole number from 1")? {
+                    Some(0) => {
+                        return Err(Error::config(
+                            "ERRSNAP_SAMPLE_KEEP_ONE_IN",
+                            "\"0\": expected a whole number from 1",
+                        ))
+                    }
+                    Some(n) => n,
+                    None => 1,
+                }
+            }
+        };
+        let breadcrumb_capacity = match self.breadcrumbs {
+            Some(n) => n,
+            None => config
+                .parse::<usize>("ERRSNAP_BREADCRUMBS", "a whole number (0 disables)")?
+                .unwrap_or(50),
+        }
+        .min(10_000);
+        let redact_emails = match self.redact_emails {
+            Some(b) => b,
+            None => config
+                .parse::<bool>("ERRSNAP_REDACT_EMAILS", "true or false")?
+                .unwrap_or(false),
+        };
+        let mut patterns = self.redact_patterns.clone();
+        let mut patterns_key = "redact";
+        if let Some(raw) = config.string("ERRSNAP_REDACT_PATTERNS") {
+            patterns_key = "ERRSNAP_REDACT_PATTERNS";
+            if raw.starts_with('[') {
+                let list: Vec<String> = serde_json::from_str(&raw).map_err(|e| {
+                    Error::config(
+                        "ERRSNAP_REDACT_PATTERNS",
+                        format!("expected a JSON array of strings or one pattern ({e})"),
+                    )
+                })?;
+                patterns.extend(list);
+            } else {
+                patterns.push(raw);
+            }
+        }
+        let redactor = Redactor::new(redact_emails, &patterns, patterns_key)?;
         let defaults = WorkerConfig::default();
         let cfg = WorkerConfig {
             alerting,
@@ -883,11 +1154,19 @@ impl EventLoggerBuilder {
                 .environment
                 .or_else(|| config.string("ERRSNAP_ENVIRONMENT")),
             tags: self.tags,
+            redactor: Arc::new(redactor),
+            before_save: self.before_save.map(|h| h.0),
         };
         Ok(EventLogger {
             inner: Arc::new(Inner {
                 context: Arc::new(context),
                 routes,
+                db_level,
+                console_level,
+                keep_one_in,
+                sample_counter: AtomicU64::new(0),
+                breadcrumbs: Mutex::new(VecDeque::new()),
+                breadcrumb_capacity,
                 worker,
                 backtrace_level: self.backtrace_level.unwrap_or(Level::Warn),
                 panic_timeout,

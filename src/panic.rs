@@ -92,14 +92,17 @@ fn record(logger: &EventLogger, info: &PanicHookInfo<'_>) -> bool {
     let site = info
         .location()
         .map(|l| CallSite::Owned(Location::from_std(l)));
-    let ev = logger.pending(
+    // A panic is always stored, so this is always `Some`.
+    let Some(ev) = logger.pending(
         Level::Fatal,
         EventKind::Panic,
         message,
         Vec::new(),
         site,
         Extras::default(),
-    );
+    ) else {
+        return false;
+    };
     let w = logger.worker();
     let alerts = !ev.alert_channels.is_empty();
     let recorded = if w.is_current_thread() || !w.is_alive() {

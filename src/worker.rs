@@ -110,6 +110,8 @@ struct Shared {
     progress: Condvar,
     dropped: AtomicU64,
     dropped_total: AtomicU64,
+    /// Events left out by sampling, not yet added to the `counters` table.
+    sampled: AtomicU64,
     notify: Option<NotifyHandle>,
 }
 
@@ -210,6 +212,7 @@ impl Worker {
             progress: Condvar::new(),
             dropped: AtomicU64::new(0),
             dropped_total: AtomicU64::new(0),
+            sampled: AtomicU64::new(0),
             notify,
         });
         let s = shared.clone();
@@ -345,6 +348,11 @@ impl Worker {
     /// The alert channels and policy of this file.
     pub(crate) fn alerting(&self) -> &Alerting {
         &self.shared.cfg.alerting
+    }
+
+    /// Counts an event left out by sampling (recorded as `sampled_out`).
+    pub(crate) fn count_sampled(&self) {
+        self.shared.sampled.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Events dropped because the queue was full (since start).
@@ -528,19 +536,21 @@ impl Writer {
     fn handle(&mut self, batch: Vec<PendingEvent>) {
         let snapshot = batch
             .iter()
-            .any(|e| e.snapshot)
+            .any(|e| e.snapshot && e.store)
             .then(|| self.sampler.sample());
         let events: Vec<Event> = batch
             .into_iter()
-            .map(|e| {
-                e.resolve(
+            .filter_map(|e| {
+                e.process(
                     &mut self.symbolizer,
                     WRITER_RESOLVE_BUDGET,
                     snapshot.as_ref(),
                 )
             })
             .collect();
-        self.write(&events);
+        if !events.is_empty() {
+            self.write(&events);
+        }
         self.record_dropped();
     }
 
@@ -593,11 +603,16 @@ impl Writer {
     }
 
     fn record_dropped(&mut self) {
-        let n = self.shared.dropped.swap(0, Ordering::Relaxed);
-        if n > 0 {
-            if let Err(e) = self.store.add_counter("dropped_events", n) {
-                self.shared.dropped.fetch_add(n, Ordering::Relaxed);
-                internal_log::report("counter", &internal_log::chain(&e));
+        for (name, counter) in [
+            ("dropped_events", &self.shared.dropped),
+            ("sampled_out", &self.shared.sampled),
+        ] {
+            let n = counter.swap(0, Ordering::Relaxed);
+            if n > 0 {
+                if let Err(e) = self.store.add_counter(name, n) {
+                    counter.fetch_add(n, Ordering::Relaxed);
+                    internal_log::report("counter", &internal_log::chain(&e));
+                }
             }
         }
     }
@@ -616,7 +631,7 @@ pub(crate) fn write_directly(
     let snapshot = Sampler::new().sample();
     let resolved: Vec<Event> = events
         .into_iter()
-        .map(|e| e.resolve(&mut symbolizer, HOOK_RESOLVE_BUDGET, Some(&snapshot)))
+        .filter_map(|e| e.process(&mut symbolizer, HOOK_RESOLVE_BUDGET, Some(&snapshot)))
         .collect();
     let stored = Store::open(path, durability, Duration::from_millis(250)).and_then(|mut s| {
         s.set_alert_rules(rules);

@@ -142,6 +142,55 @@ fn entry() {
             }));
             panic!("panicked with an alert");
         }
+        "precedence_env" => {
+            let logger = util::builder(&db, "specific")
+                .config(
+                    errsnap::Config::from_dotenv_path(std::env::var("ERRSNAPTEST_ENV").unwrap())
+                        .unwrap(),
+                )
+                .config_file(std::env::var("ERRSNAPTEST_TOML").unwrap())
+                .build()
+                .unwrap();
+            let lowest = errsnap::Level::ALL
+                .into_iter()
+                .find(|l| logger.enabled(*l))
+                .map_or("none".to_owned(), |l| l.to_string());
+            println!("lowest stored level: {lowest}");
+        }
+        "console" => {
+            let logger = util::builder(&db, "console")
+                .console_level(errsnap::Level::Info)
+                .build()
+                .unwrap();
+            logger.debug("debug line");
+            logger.info("cache warmed");
+            logger.warn("stored and printed");
+            assert!(logger.flush(Duration::from_secs(20)));
+        }
+        #[cfg(feature = "log")]
+        "log_bridge" => {
+            struct Inner;
+            impl log::Log for Inner {
+                fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+                    true
+                }
+                fn log(&self, r: &log::Record<'_>) {
+                    println!("forwarded: {} {}", r.level(), r.args());
+                }
+                fn flush(&self) {}
+            }
+            let logger = util::logger(&db, "logged");
+            errsnap::LogBridge::new(logger.clone())
+                .forward_to(Box::new(Inner))
+                .install()
+                .unwrap();
+            log::debug!(target: "uploads", "too low for a breadcrumb");
+            log::info!(target: "uploads", "upload started");
+            log::info!(target: "uploads", "chunk 1 stored");
+            log::info!(target: "reqwest::connect", "https://hooks.slack.com/services/SECRET");
+            log::error!(target: "uploads", "disk quota exceeded");
+            assert!(logger.flush(Duration::from_secs(20)));
+        }
         other => panic!("unknown scenario {other}"),
     }
 }

@@ -11,6 +11,7 @@ mod util;
 mod alerts;
 mod child;
 mod panic;
+mod routing;
 mod store;
 mod worker;
 mod wrap;

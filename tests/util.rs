@@ -57,11 +57,35 @@ fn profile_dir() -> PathBuf {
     exe.parent().unwrap().parent().unwrap().to_owned()
 }
 
-/// An example binary built by `cargo test` (examples are built with tests).
+static EXAMPLES: Mutex<bool> = Mutex::new(false);
+
+/// An example binary. A plain `cargo test` builds the examples; a filtered
+/// run (`cargo test --test integration`) does not, so build them once here.
 pub(crate) fn example(name: &str) -> PathBuf {
     let p = profile_dir()
         .join("examples")
         .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    let mut built = EXAMPLES.lock().unwrap_or_else(|e| e.into_inner());
+    if !p.exists() && !*built {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let out = Command::new(cargo)
+            .args([
+                "build",
+                "--quiet",
+                "--examples",
+                "--all-features",
+                "--manifest-path",
+            ])
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        *built = true;
+    }
     assert!(p.exists(), "example {name} not built at {}", p.display());
     p
 }

@@ -264,8 +264,8 @@ impl<N: Notifier + ?Sized> Notifier for Arc<N> {
 pub(crate) struct Channel {
     pub(crate) notifier: Arc<dyn Notifier>,
     pub(crate) name: Arc<str>,
-    /// Events at or above this level are routed here.
-    pub(crate) min_level: Level,
+    /// The channel's default filter; each logger may set its own.
+    pub(crate) min_level: crate::level::LevelFilter,
     /// Token bucket: at most this many alerts per minute.
     pub(crate) per_minute: u32,
     /// The name shown in this channel's alerts, instead of the event's.

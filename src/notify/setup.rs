@@ -7,14 +7,14 @@ use std::time::Duration;
 use super::{AlertPolicy, Alerting, Channel, Notifier};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::level::Level;
+use crate::level::{Level, LevelFilter};
 
 /// Alert settings given to the builder (they win over the configuration).
 #[derive(Clone, Default)]
 pub(crate) struct AlertOverrides {
     pub(crate) custom: Vec<(Arc<dyn Notifier>, Level)>,
-    pub(crate) slack_min: Option<Level>,
-    pub(crate) email_min: Option<Level>,
+    pub(crate) slack_min: Option<LevelFilter>,
+    pub(crate) email_min: Option<LevelFilter>,
     pub(crate) cooldown: Option<Duration>,
     pub(crate) threshold: Option<(u32, Duration)>,
     pub(crate) retry_base: Option<Duration>,
@@ -50,11 +50,6 @@ fn ranged(config: &Config, key: &str, min: u64, max: u64, unit: &str) -> Result<
     }
 }
 
-#[cfg_attr(not(any(feature = "slack", feature = "email")), allow(dead_code))]
-fn level(config: &Config, key: &str) -> Result<Option<Level>> {
-    config.parse(key, "one of trace, debug, info, warn, error, fatal")
-}
-
 /// The keys that configure e-mail; any of them without a host is an error.
 const EMAIL_KEYS: &[&str] = &[
     "ERRSNAP_SMTP_USERNAME",
@@ -76,10 +71,8 @@ pub(crate) fn alerting(config: &Config, o: AlertOverrides) -> Result<Alerting> {
             channels.push(Channel {
                 name: Arc::from("slack"),
                 notifier: Arc::new(hook),
-                min_level: match o.slack_min {
-                    Some(l) => l,
-                    None => level(config, "ERRSNAP_SLACK_MIN_LEVEL")?.unwrap_or(Level::Error),
-                },
+                // Each logger refines this with its own settings.
+                min_level: LevelFilter::Error,
                 per_minute: ranged(
                     config,
                     "ERRSNAP_SLACK_MAX_PER_MINUTE",
@@ -150,10 +143,7 @@ pub(crate) fn alerting(config: &Config, o: AlertOverrides) -> Result<Alerting> {
                 channels.push(Channel {
                     name: Arc::from("email"),
                     notifier: Arc::new(b.build()?),
-                    min_level: match o.email_min {
-                        Some(l) => l,
-                        None => level(config, "ERRSNAP_EMAIL_MIN_LEVEL")?.unwrap_or(Level::Fatal),
-                    },
+                    min_level: LevelFilter::Fatal,
                     per_minute: ranged(
                         config,
                         "ERRSNAP_EMAIL_MAX_PER_MINUTE",
@@ -195,7 +185,7 @@ pub(crate) fn alerting(config: &Config, o: AlertOverrides) -> Result<Alerting> {
         channels.push(Channel {
             name: Arc::from(name.as_str()),
             notifier,
-            min_level,
+            min_level: min_level.into(),
             per_minute: 60,
             app_name: None,
         });

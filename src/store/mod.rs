@@ -356,9 +356,9 @@ impl Store {
                 "INSERT INTO events (uid, ts, logger_id, level, kind, message, error_chain,
                      error_type, file, line, col, thread_name, thread_id, pid, app_name, release,
                      environment, tags, extra, group_id, backtrace_id, snapshot_id, host_id,
-                     alert_channels)
+                     alert_channels, breadcrumbs, redactions)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                     ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
+                     ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -386,6 +386,9 @@ impl Store {
                     snapshot_id,
                     self.host_id,
                     (!ev.alert_channels.is_empty()).then(|| ev.alert_channels.join(",")),
+                    (!ev.breadcrumbs.is_empty())
+                        .then(|| serde_json::to_string(&ev.breadcrumbs).unwrap_or_default()),
+                    ev.redactions,
                 ])
             })
             .map_err(|e| Error::storage("inserting an event", e))?;

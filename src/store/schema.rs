@@ -129,7 +129,9 @@ CREATE TABLE events (
     backtrace_id  INTEGER REFERENCES backtraces(id),
     snapshot_id   INTEGER REFERENCES snapshots(id),
     host_id       INTEGER REFERENCES hosts(id),
-    alert_channels TEXT
+    alert_channels TEXT,
+    breadcrumbs   TEXT,
+    redactions    INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX events_ts ON events(ts);
 CREATE INDEX events_group_ts ON events(group_id, ts);

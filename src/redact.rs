@@ -1,0 +1,368 @@
+//! Redaction: secrets are removed before anything is stored or sent.
+//!
+//! Runs on the writer thread, over the message, the error chain, tag values,
+//! string values of `extra`, breadcrumbs, and file paths (location and
+//! frames). The event records how many replacements were made, never what
+//! they replaced. If a rule fails on a field (it panics), the whole field is
+//! replaced by a marker: redaction fails closed.
+
+use std::borrow::Cow;
+use std::panic::AssertUnwindSafe;
+
+use regex::Regex;
+
+use crate::error::{Error, Result};
+use crate::event::Event;
+
+/// The marker that replaces a secret.
+pub(crate) const MARK: &str = "[REDACTED]";
+/// What a field becomes when redaction itself failed.
+pub(crate) const FAILED: &str = "[REDACTED: redaction failed]";
+
+struct Rule {
+    re: Regex,
+    /// Replacement template (`$1` etc. refer to the rule's groups).
+    with: &'static str,
+}
+
+/// The compiled rules.
+pub(crate) struct Redactor {
+    rules: Vec<Rule>,
+    home: Option<String>,
+}
+
+impl std::fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Redactor")
+            .field("rules", &self.rules.len())
+            .finish()
+    }
+}
+
+/// Built-in rules: (pattern, replacement).
+const BUILT_IN: &[(&str, &str)] = &[
+    // Private key blocks.
+    (
+        r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\z)",
+        "[REDACTED PRIVATE KEY]",
+    ),
+    // Authorization headers.
+    (
+        r"(?i)\b(authorization|proxy-authorization)(\s*[:=]\s*)(bearer|basic|token|digest)\s+[^\s,;]+",
+        "$1$2$3 [REDACTED]",
+    ),
+    // Slack webhook URLs and tokens.
+    (
+        r"https://hooks\.slack\.com/(services|workflows|triggers)/[A-Za-z0-9/_-]+",
+        "https://hooks.slack.com/$1/[REDACTED]",
+    ),
+    (r"\bxox[abposre]-[A-Za-z0-9-]{8,}", "[REDACTED]"),
+    // AWS access key ids.
+    (
+        r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA)[A-Z0-9]{16}\b",
+        "[REDACTED]",
+    ),
+    // Passwords inside URLs: scheme://user:password@host.
+    (
+        r"([a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:)[^@\s/]+@",
+        "${1}[REDACTED]@",
+    ),
+    // key=value / key: value pairs whose key names a secret.
+    (
+        r#"(?i)(["']?[A-Za-z0-9_.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|client[_-]?secret|credentials?)["']?)(\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s&,;"'}\])]+)"#,
+        "$1$2[REDACTED]",
+    ),
+];
+
+const EMAIL_RULE: &str = r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b";
+
+impl Redactor {
+    /// Compiles the built-in rules, e-mail redaction if asked, and the
+    /// user's patterns (each replaced whole by `[REDACTED]`). `key` names
+    /// where the patterns came from, for errors.
+    pub(crate) fn new(emails: bool, user: &[String], key: &str) -> Result<Redactor> {
+        let mut rules = Vec::new();
+        for (p, with) in BUILT_IN {
+            let re = Regex::new(p)
+                .map_err(|e| Error::config("redaction", format!("built-in rule: {e}")))?;
+            rules.push(Rule { re, with });
+        }
+        if emails {
+            let re = Regex::new(EMAIL_RULE)
+                .map_err(|e| Error::config("redaction", format!("built-in rule: {e}")))?;
+            rules.push(Rule {
+                re,
+                with: "[EMAIL]",
+            });
+        }
+        for p in user {
+            let re = regex::RegexBuilder::new(p)
+                .size_limit(1 << 20)
+                .build()
+                .map_err(|e| {
+                    let first = e.to_string().lines().last().unwrap_or("").trim().to_owned();
+                    Error::config(
+                        key,
+                        format!("{p:?}: not a valid regular expression ({first})"),
+                    )
+                })?;
+            rules.push(Rule { re, with: MARK });
+        }
+        let home = std::env::var("HOME")
+            .ok()
+            .filter(|h| h.len() > 1 && h.starts_with('/'))
+            .map(|h| h.trim_end_matches('/').to_owned());
+        Ok(Redactor { rules, home })
+    }
+
+    /// Redacts one text; returns it and the number of replacements.
+    fn text(&self, s: &str) -> (String, u32) {
+        let run = || {
+            let mut n = 0u32;
+            let mut cur: Cow<'_, str> = Cow::Borrowed(s);
+            for rule in &self.rules {
+                let hits = rule.re.find_iter(&cur).count() as u32;
+                if hits > 0 {
+                    n += hits;
+                    cur = Cow::Owned(rule.re.replace_all(&cur, rule.with).into_owned());
+                }
+            }
+            if let Some(home) = &self.home {
+                let hits = count_home(&cur, home);
+                if hits > 0 {
+                    n += hits as u32;
+                    cur = Cow::Owned(replace_home(&cur, home));
+                }
+            }
+            (cur.into_owned(), n)
+        };
+        std::panic::catch_unwind(AssertUnwindSafe(run)).unwrap_or_else(|_| (FAILED.to_owned(), 1))
+    }
+
+    fn field(&self, s: &mut String, count: &mut u32) {
+        if s.is_empty() {
+            return;
+        }
+        let (out, n) = self.text(s);
+        if n > 0 {
+            *s = out;
+            *count += n;
+        }
+    }
+
+    fn json(&self, v: &mut serde_json::Value, count: &mut u32) {
+        match v {
+            serde_json::Value::String(s) => self.field(s, count),
+            serde_json::Value::Array(a) => a.iter_mut().for_each(|x| self.json(x, count)),
+            serde_json::Value::Object(o) => {
+                for (k, x) in o.iter_mut() {
+                    // A value under a secret-looking key goes whole.
+                    if is_secret_key(k) && !x.is_null() && !x.is_object() && !x.is_array() {
+                        *x = serde_json::Value::String(MARK.to_owned());
+                        *count += 1;
+                    } else {
+                        self.json(x, count);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Redacts every text of an event; returns the number of replacements.
+    pub(crate) fn event(&self, ev: &mut Event) -> u32 {
+        let mut n = 0;
+        self.field(&mut ev.message, &mut n);
+        for link in &mut ev.chain {
+            self.field(&mut link.message, &mut n);
+        }
+        for (k, v) in ev.tags.iter_mut() {
+            if is_secret_key(k) {
+                *v = MARK.to_owned();
+                n += 1;
+            } else {
+                self.field(v, &mut n);
+            }
+        }
+        for (k, v) in ev.extra.iter_mut() {
+            if is_secret_key(k) && !v.is_object() && !v.is_array() {
+                *v = serde_json::Value::String(MARK.to_owned());
+                n += 1;
+            } else {
+                self.json(v, &mut n);
+            }
+        }
+        if let Some(l) = &mut ev.location {
+            self.field(&mut l.file, &mut n);
+        }
+        for f in &mut ev.frames {
+            if let Some(file) = &mut f.file {
+                self.field(file, &mut n);
+            }
+        }
+        n
+    }
+}
+
+fn is_secret_key(k: &str) -> bool {
+    let k = k.to_ascii_lowercase().replace('-', "_");
+    [
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "api_key",
+        "apikey",
+        "authorization",
+        "private_key",
+        "credential",
+    ]
+    .iter()
+    .any(|s| k.contains(s))
+}
+
+/// Counts occurrences of the home directory as a path prefix.
+fn count_home(s: &str, home: &str) -> usize {
+    s.match_indices(home)
+        .filter(|(i, _)| is_home_at(s, *i, home))
+        .count()
+}
+
+fn is_home_at(s: &str, i: usize, home: &str) -> bool {
+    let after = s[i + home.len()..].chars().next();
+    let before = s[..i].chars().last();
+    matches!(
+        after,
+        None | Some('/') | Some(' ') | Some('"') | Some('\'') | Some(':')
+    ) && !matches!(before, Some(c) if c.is_alphanumeric() || c == '/' || c == '.' || c == '_')
+}
+
+fn replace_home(s: &str, home: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut last = 0;
+    for (i, _) in s.match_indices(home) {
+        if i < last || !is_home_at(s, i, home) {
+            continue;
+        }
+        out.push_str(&s[last..i]);
+        out.push('~');
+        last = i + home.len();
+    }
+    out.push_str(&s[last..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r() -> Redactor {
+        let mut red = Redactor::new(true, &["order-[0-9]{6}".into()], "test").unwrap();
+        red.home = Some("/home/alice".into());
+        red
+    }
+
+    fn check(input: &str, must_not: &[&str], must: &[&str]) {
+        let (out, n) = r().text(input);
+        assert!(n > 0, "{input:?} was not redacted");
+        for m in must_not {
+            assert!(!out.contains(m), "{out:?} still has {m:?}");
+        }
+        for m in must {
+            assert!(out.contains(m), "{out:?} lacks {m:?}");
+        }
+    }
+
+    #[test]
+    fn key_value_secrets() {
+        check(
+            "login failed: password=hunter2 user=bob",
+            &["hunter2"],
+            &["user=bob", "password=[REDACTED]"],
+        );
+        check(
+            "db_password: 's3cr3t value'",
+            &["s3cr3t"],
+            &["db_password: [REDACTED]"],
+        );
+        check(
+            r#"{"api_key": "AbC123xyz", "n": 1}"#,
+            &["AbC123xyz"],
+            &["\"n\": 1"],
+        );
+        check(
+            "aws_secret_access_key=wJalrXUtnFEMI/K7MDENG",
+            &["wJalrXUtnFEMI"],
+            &[],
+        );
+        check("GET /cb?token=abc.def&x=1", &["abc.def"], &["&x=1"]);
+    }
+
+    #[test]
+    fn headers_tokens_keys_urls() {
+        check(
+            "Authorization: Bearer eyJhbGciOi.eyJzdWIi.sig",
+            &["eyJhbGciOi"],
+            &["Authorization: Bearer [REDACTED]"],
+        );
+        check(
+            "slack says xoxb-1234567890-abcdefghij",
+            &["xoxb-1234567890"],
+            &[],
+        );
+        check(
+            "posting to https://hooks.slack.com/services/T000/B000/XXXXSECRET failed",
+            &["XXXXSECRET"],
+            &["hooks.slack.com/services/[REDACTED] failed"],
+        );
+        check(
+            "key AKIAIOSFODNN7EXAMPLE leaked",
+            &["AKIAIOSFODNN7EXAMPLE"],
+            &["key [REDACTED] leaked"],
+        );
+        check(
+            "postgres://app:pa55w0rd@db:5432/x",
+            &["pa55w0rd"],
+            &["postgres://app:[REDACTED]@db"],
+        );
+        check(
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----",
+            &["MIIEow"],
+            &["[REDACTED PRIVATE KEY]"],
+        );
+    }
+
+    #[test]
+    fn emails_home_and_user_rules() {
+        check(
+            "mail bob@example.com now",
+            &["bob@example.com"],
+            &["[EMAIL]"],
+        );
+        check(
+            "open /home/alice/.ssh/id_rsa: denied",
+            &["/home/alice"],
+            &["~/.ssh/id_rsa"],
+        );
+        check("refund order-123456", &["123456"], &[]);
+        let (out, n) = r().text("/home/alicex/file and /tmp/home/alice");
+        assert_eq!(
+            (out.as_str(), n),
+            ("/home/alicex/file and /tmp/home/alice", 0)
+        );
+    }
+
+    #[test]
+    fn plain_text_is_left_alone() {
+        let (out, n) = r().text("user 42 not found in region eu-1");
+        assert_eq!((out.as_str(), n), ("user 42 not found in region eu-1", 0));
+    }
+
+    #[test]
+    fn a_bad_user_pattern_is_a_named_error() {
+        let err =
+            Redactor::new(false, &["(unclosed".into()], "ERRSNAP_REDACT_PATTERNS").unwrap_err();
+        assert!(err.to_string().contains("ERRSNAP_REDACT_PATTERNS"), "{err}");
+        assert!(err.to_string().contains("(unclosed"), "{err}");
+    }
+}
