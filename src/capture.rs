@@ -269,7 +269,8 @@ fn is_internal(f: &Frame) -> bool {
 
 fn is_in_app(function: Option<&str>, file: Option<&str>) -> bool {
     let Some(name) = function else { return false };
-    if NOT_IN_APP_PREFIXES.iter().any(|p| name.starts_with(p)) {
+    // `main` alone is the C entry point rustc generates, not the crate's.
+    if name == "main" || NOT_IN_APP_PREFIXES.iter().any(|p| name.starts_with(p)) {
         return false;
     }
     match file {

@@ -51,6 +51,9 @@ const KEYS: &[(&str, bool)] = &[
     ("ERRSNAP_REDACT_PATTERNS", false),
     ("ERRSNAP_BREADCRUMBS", false),
     ("ERRSNAP_CONFIG_FILE", false),
+    ("ERRSNAP_RETENTION_MAX_AGE_DAYS", false),
+    ("ERRSNAP_RETENTION_MAX_EVENTS", false),
+    ("ERRSNAP_RETENTION_MAX_MB", false),
 ];
 
 /// The default location of the optional settings file.
@@ -105,6 +108,15 @@ struct FileConfig {
     sampling: Option<SamplingSection>,
     redaction: Option<RedactionSection>,
     alerts: Option<AlertsSection>,
+    retention: Option<RetentionSection>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetentionSection {
+    max_age_days: Option<u64>,
+    max_events: Option<u64>,
+    max_mb: Option<u64>,
 }
 
 #[derive(serde::Deserialize)]
@@ -390,6 +402,19 @@ impl Config {
                 "alerts.email_max_per_minute",
                 n(a.email_max_per_minute),
             );
+        }
+        if let Some(r) = file.retention {
+            put(
+                "ERRSNAP_RETENTION_MAX_AGE_DAYS",
+                "retention.max_age_days",
+                n(r.max_age_days),
+            );
+            put(
+                "ERRSNAP_RETENTION_MAX_EVENTS",
+                "retention.max_events",
+                n(r.max_events),
+            );
+            put("ERRSNAP_RETENTION_MAX_MB", "retention.max_mb", n(r.max_mb));
         }
         for (name, l) in file.loggers.unwrap_or_default() {
             let section = self.loggers.entry(name.clone()).or_default();

@@ -111,6 +111,28 @@ impl Error {
     pub fn kind(&self) -> &ErrorKind {
         &self.kind
     }
+
+    /// A copy without the source (errors are not `Clone` because of it).
+    pub(crate) fn clone_kind_only(&self) -> Error {
+        Error::new(self.kind.clone())
+    }
+
+    /// SQLite's primary result code behind a storage error, if any.
+    pub(crate) fn sqlite_code(&self) -> Option<rusqlite::ErrorCode> {
+        let source = self.source.as_deref()?;
+        match source.downcast_ref::<rusqlite::Error>()? {
+            rusqlite::Error::SqliteFailure(e, _) => Some(e.code),
+            _ => None,
+        }
+    }
+
+    /// Whether the database file is damaged or not a database at all.
+    pub(crate) fn is_corrupt(&self) -> bool {
+        matches!(
+            self.sqlite_code(),
+            Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+        )
+    }
 }
 
 impl fmt::Display for Error {

@@ -103,6 +103,8 @@ pub use logger::{
 };
 #[cfg(feature = "email")]
 pub use notify::email::SmtpMailerBuilder;
+pub use notify::format::format_utc;
+pub use notify::send_test_alert;
 #[cfg(feature = "slack")]
 pub use notify::SlackWebhook;
 pub use notify::{Alert, AlertFrame, AlertKind, Notifier, NotifyError};
@@ -110,10 +112,21 @@ pub use notify::{Alert, AlertFrame, AlertKind, Notifier, NotifyError};
 pub use notify::{SmtpMailer, SmtpTls};
 pub use panic::install_panic_hook;
 pub use snapshot::{HostInfo, HostStats, ProcessStats, Snapshot};
+pub use store::query::{
+    AlertStatus, CheckReport, Database, EventDetail, EventFilter, EventRow, ExportRow, GroupOrder,
+    GroupQuery, GroupRow, GroupStatus, HostRow, Stats,
+};
+pub use store::retention::{PurgeReport, PurgeRule};
 pub use store::Durability;
 pub use worker::Overflow;
 
 /// The README's code blocks, compiled as doc tests (they use every feature).
-#[cfg(all(doctest, feature = "slack", feature = "email", feature = "tracing", feature = "log"))]
+#[cfg(all(
+    doctest,
+    feature = "slack",
+    feature = "email",
+    feature = "tracing",
+    feature = "log"
+))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::event::{Breadcrumb, ChainLink, Event, EventId, EventKind};
 use crate::level::{Level, LevelFilter};
 use crate::notify::setup::AlertOverrides;
-use crate::notify::{Alert, AlertKind, Notifier, NotifyError};
+use crate::notify::{Alert, Notifier, NotifyError};
 use crate::redact::Redactor;
 use crate::store::{validate_logger_name, Durability, Store};
 use crate::worker::{self, Overflow, Worker, WorkerConfig};
@@ -454,33 +454,8 @@ impl EventLogger {
     /// # Ok(()) }
     /// ```
     pub fn send_test_alert(&self) -> Vec<(String, std::result::Result<(), NotifyError>)> {
-        let now = capture::now_ms();
         let ctx = &self.inner.context;
-        let alert = Alert {
-            kind: AlertKind::Test,
-            event_id: EventId::generate(now).to_string(),
-            timestamp_ms: now,
-            level: Level::Error,
-            event_kind: EventKind::Message,
-            logger: ctx.logger.clone(),
-            app_name: ctx.app_name.clone(),
-            environment: ctx.environment.clone(),
-            message: format!(
-                "errsnap test alert: alerts of logger {:?} reach this channel",
-                ctx.logger
-            ),
-            chain: Vec::new(),
-            location: None,
-            host: sysinfo::System::host_name(),
-            pid: std::process::id(),
-            cpu_percent: None,
-            rss_bytes: None,
-            host_memory_percent: None,
-            frames: Vec::new(),
-            group_title: "errsnap test alert".to_owned(),
-            occurrences: 1,
-            suppressed: 0,
-        };
+        let alert = Alert::test(&ctx.logger, ctx.app_name.clone(), ctx.environment.clone());
         self.inner.worker.alerting().send_test(alert)
     }
 
@@ -804,6 +779,9 @@ pub struct EventLoggerBuilder {
     redact_patterns: Vec<String>,
     before_save: Option<Hook>,
     breadcrumbs: Option<usize>,
+    retain_for: Option<Duration>,
+    retain_events: Option<u64>,
+    retain_bytes: Option<u64>,
 }
 
 /// A `before_save` hook, with a `Debug` that says only whether it is set.
@@ -962,6 +940,23 @@ impl EventLoggerBuilder {
         hook: impl Fn(&mut Event) -> bool + Send + Sync + 'static,
     ) -> Self {
         self.before_save = Some(Hook(Arc::new(hook)));
+        self
+    }
+    /// Automatic retention: the writer deletes events older than this (a
+    /// group's first event, and events with a pending alert, are kept).
+    pub fn retain_for(mut self, age: Duration) -> Self {
+        self.retain_for = Some(age);
+        self
+    }
+    /// Automatic retention: keep at most this many events (the newest).
+    pub fn retain_events(mut self, n: u64) -> Self {
+        self.retain_events = Some(n.max(1));
+        self
+    }
+    /// Automatic retention: keep the database's used size under this many
+    /// bytes, deleting the oldest events first.
+    pub fn retain_bytes(mut self, n: u64) -> Self {
+        self.retain_bytes = Some(n);
         self
     }
     /// How many breadcrumbs the ring keeps (default 50; 0 disables).
@@ -1131,8 +1126,29 @@ impl EventLoggerBuilder {
             }
         }
         let redactor = Redactor::new(redact_emails, &patterns, patterns_key)?;
+        let retention = crate::store::retention::Limits {
+            max_age_ms: match self.retain_for {
+                Some(d) => Some(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+                None => config
+                    .parse::<u64>("ERRSNAP_RETENTION_MAX_AGE_DAYS", "a number of days")?
+                    .map(|d| i64::try_from(d.saturating_mul(86_400_000)).unwrap_or(i64::MAX)),
+            },
+            max_events: match self.retain_events {
+                Some(n) => Some(n),
+                None => {
+                    config.parse::<u64>("ERRSNAP_RETENTION_MAX_EVENTS", "a number of events")?
+                }
+            },
+            max_bytes: match self.retain_bytes {
+                Some(n) => Some(n),
+                None => config
+                    .parse::<u64>("ERRSNAP_RETENTION_MAX_MB", "a size in MiB")?
+                    .map(|mb| mb.saturating_mul(1 << 20)),
+            },
+        };
         let defaults = WorkerConfig::default();
         let cfg = WorkerConfig {
+            retention,
             alerting,
             durability,
             capacity,
@@ -1145,7 +1161,15 @@ impl EventLoggerBuilder {
         let path = absolute(&path)?;
         let worker = worker::for_path(&path, &cfg)?;
         // Register the logger now, so `SELECT * FROM <name>` works at once.
-        Store::open(&path, durability, cfg.busy_timeout)?.ensure_logger(&name)?;
+        // Best effort: if the database cannot be written right now, the
+        // writer registers it with the first event it stores.
+        if let Err(e) = Store::open(&path, durability, Duration::from_millis(500))
+            .and_then(|mut s| s.ensure_logger(&name))
+        {
+            if !matches!(e.kind(), crate::ErrorKind::Storage { .. }) {
+                return Err(e);
+            }
+        }
         let context = Context {
             logger: name,
             app_name: self.app_name.or_else(|| config.string("ERRSNAP_APP_NAME")),

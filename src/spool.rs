@@ -20,9 +20,8 @@ pub(crate) fn dir_for(db: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Appends events to this process's spool file and fsyncs it.
-pub(crate) fn append(db: &Path, events: &[Event]) -> std::io::Result<()> {
-    let _guard = SPOOL_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+/// Creates the spool directory (owner-only on Unix) if needed.
+pub(crate) fn ensure_dir(db: &Path) -> std::io::Result<PathBuf> {
     let dir = dir_for(db);
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
@@ -32,6 +31,13 @@ pub(crate) fn append(db: &Path, events: &[Event]) -> std::io::Result<()> {
         builder.mode(0o700);
     }
     builder.create(&dir)?;
+    Ok(dir)
+}
+
+/// Appends events to this process's spool file and fsyncs it.
+pub(crate) fn append(db: &Path, events: &[Event]) -> std::io::Result<()> {
+    let _guard = SPOOL_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = ensure_dir(db)?;
     let path = dir.join(format!("spool-{}.jsonl", std::process::id()));
     let mut opts = std::fs::OpenOptions::new();
     opts.create(true).append(true);
@@ -56,6 +62,25 @@ pub(crate) fn has_pending(db: &Path) -> bool {
     std::fs::read_dir(dir_for(db))
         .map(|mut d| d.any(|e| e.is_ok()))
         .unwrap_or(false)
+}
+
+/// Spool files waiting to be imported, and the events in them.
+pub(crate) fn pending_counts(db: &Path) -> (u64, u64) {
+    let Ok(entries) = std::fs::read_dir(dir_for(db)) else {
+        return (0, 0);
+    };
+    let mut files = 0;
+    let mut events = 0;
+    for e in entries.flatten() {
+        if pid_of(&e.path()).is_none() {
+            continue;
+        }
+        files += 1;
+        if let Ok(f) = std::fs::File::open(e.path()) {
+            events += std::io::BufReader::new(f).lines().count() as u64;
+        }
+    }
+    (files, events)
 }
 
 fn pid_of(path: &Path) -> Option<u32> {

@@ -16,6 +16,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::capture::{PendingEvent, Symbolizer};
+use crate::error::ErrorKind;
 use crate::event::Event;
 use crate::internal_log;
 use crate::notify::outbox::NotifyHandle;
@@ -55,6 +56,7 @@ pub(crate) struct WorkerConfig {
     pub(crate) busy_timeout: Duration,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) alerting: Alerting,
+    pub(crate) retention: crate::store::retention::Limits,
 }
 
 impl WorkerConfig {
@@ -83,6 +85,7 @@ impl Default for WorkerConfig {
             busy_timeout: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(5),
             alerting: Alerting::default(),
+            retention: Default::default(),
         }
     }
 }
@@ -176,15 +179,30 @@ pub(crate) fn for_path(path: &Path, cfg: &WorkerConfig) -> crate::Result<Arc<Wor
     {
         return Ok(w);
     }
-    let mut store = Store::open(path, cfg.durability, cfg.busy_timeout)?;
-    store.set_alert_rules(cfg.rules());
+    let store = match Store::open_or_recover(path, cfg.durability, cfg.busy_timeout) {
+        Ok(mut s) => {
+            s.set_alert_rules(cfg.rules());
+            Some(s)
+        }
+        // Never migrate a newer file down or write over it.
+        Err(e) if matches!(e.kind(), ErrorKind::FutureSchema { .. }) => return Err(e),
+        // Locked, read-only, full, unreadable: events go to the spool and
+        // the writer keeps retrying the database. If even the spool cannot
+        // be written, the error stands.
+        Err(e) if matches!(e.kind(), ErrorKind::Storage { .. }) => {
+            spool::ensure_dir(path).map_err(|_| e.clone_kind_only())?;
+            internal_log::report("open", &internal_log::chain(&e));
+            None
+        }
+        Err(e) => return Err(e),
+    };
     let worker = Arc::new(Worker::start(path.to_owned(), cfg.clone(), store)?);
     workers.push((path.to_owned(), Arc::downgrade(&worker)));
     Ok(worker)
 }
 
 impl Worker {
-    fn start(path: PathBuf, cfg: WorkerConfig, store: Store) -> crate::Result<Worker> {
+    fn start(path: PathBuf, cfg: WorkerConfig, store: Option<Store>) -> crate::Result<Worker> {
         let notify = if cfg.alerting.channels.is_empty() {
             None
         } else {
@@ -420,28 +438,35 @@ impl Drop for Worker {
 /// The writer thread's state besides the queue.
 struct Writer {
     shared: Arc<Shared>,
-    store: Store,
+    /// `None` while the database cannot be opened (locked, read-only, ...).
+    store: Option<Store>,
+    last_open: Instant,
+    host: HostInfo,
     sampler: Sampler,
     symbolizer: Symbolizer,
     /// Set when a batch went to the spool: import it once writes work again.
     spooled: bool,
-    last_retry: Instant,
+    last_retention: Option<Instant>,
 }
 
-fn writer_main(shared: Arc<Shared>, store: Store) {
+/// How often automatic retention runs.
+const RETENTION_EVERY: Duration = Duration::from_secs(60);
+
+fn writer_main(shared: Arc<Shared>, store: Option<Store>) {
+    let have_store = store.is_some();
     let mut w = Writer {
         shared: shared.clone(),
         store,
+        last_open: Instant::now(),
+        host: HostInfo::collect(),
         sampler: Sampler::new(),
         symbolizer: Symbolizer::new(),
-        spooled: spool::has_pending(&shared.path),
-        last_retry: Instant::now(),
+        spooled: spool::has_pending(&shared.path) || !have_store,
+        last_retention: None,
     };
-    let host = HostInfo::collect();
-    if let Err(e) = w.store.register_host(&host, crate::capture::now_ms()) {
-        internal_log::report("host", &internal_log::chain(&e));
+    if have_store {
+        w.on_open();
     }
-    w.import_spool();
     {
         let mut st = shared.lock();
         st.ready = true;
@@ -457,7 +482,9 @@ fn writer_main(shared: Arc<Shared>, store: Store) {
                     "writer",
                     &format_args!("a batch of {n} events was lost to a panic in the writer"),
                 );
-                let _ = w.store.add_counter("writer_panics", 1);
+                if let Some(store) = w.store.as_mut() {
+                    let _ = store.add_counter("writer_panics", 1);
+                }
             }
         }
         {
@@ -465,10 +492,12 @@ fn writer_main(shared: Arc<Shared>, store: Store) {
             st.done = st.done.max(last_seq);
             shared.progress.notify_all();
         }
+        w.retention(false);
         if stop {
             break;
         }
     }
+    w.retention(true);
     w.record_dropped();
     let mut st = shared.lock();
     st.alive = false;
@@ -554,6 +583,54 @@ impl Writer {
         self.record_dropped();
     }
 
+    /// The store, reopening it (at most every couple of seconds) while it
+    /// is unavailable.
+    fn store(&mut self) -> Option<&mut Store> {
+        if self.store.is_none() && self.last_open.elapsed() >= RETRY_EVERY {
+            self.last_open = Instant::now();
+            let cfg = &self.shared.cfg;
+            match Store::open_or_recover(&self.shared.path, cfg.durability, cfg.busy_timeout) {
+                Ok(mut s) => {
+                    s.set_alert_rules(cfg.rules());
+                    self.store = Some(s);
+                    self.on_open();
+                }
+                Err(e) => internal_log::report("open", &internal_log::chain(&e)),
+            }
+        }
+        self.store.as_mut()
+    }
+
+    /// After (re)opening: record the host, import the spool.
+    fn on_open(&mut self) {
+        let host = self.host.clone();
+        if let Some(store) = self.store.as_mut() {
+            if let Err(e) = store.register_host(&host, crate::capture::now_ms()) {
+                internal_log::report("host", &internal_log::chain(&e));
+            }
+        }
+        self.import_spool();
+    }
+
+    /// Runs automatic retention at most once a minute, and at shutdown.
+    fn retention(&mut self, now: bool) {
+        let limits = self.shared.cfg.retention;
+        if !limits.any()
+            || (!now
+                && self
+                    .last_retention
+                    .is_some_and(|t| t.elapsed() < RETENTION_EVERY))
+        {
+            return;
+        }
+        self.last_retention = Some(Instant::now());
+        if let Some(store) = self.store() {
+            if let Err(e) = store.enforce_retention(limits) {
+                internal_log::report("retention", &internal_log::chain(&e));
+            }
+        }
+    }
+
     fn kick_notifier(&self) {
         if let Some(n) = &self.shared.notify {
             n.kick();
@@ -561,7 +638,14 @@ impl Writer {
     }
 
     fn write(&mut self, events: &[Event]) {
-        match self.store.insert_batch(events) {
+        let result = match self.store() {
+            Some(store) => store.insert_batch(events),
+            None => {
+                self.spool(events);
+                return;
+            }
+        };
+        match result {
             Ok(outcome) => {
                 if outcome.alerts > 0 {
                     self.kick_notifier();
@@ -572,23 +656,50 @@ impl Writer {
             }
             Err(e) => {
                 internal_log::report("write", &internal_log::chain(&e));
-                match spool::append(&self.shared.path, events) {
-                    Ok(()) => self.spooled = true,
-                    Err(io) => {
-                        internal_log::report(
-                            "spool",
-                            &format_args!("{} events lost: {io}", events.len()),
-                        );
-                        self.shared.count_dropped(events.len() as u64);
-                    }
-                }
+                self.on_store_error(&e);
+                self.spool(events);
+            }
+        }
+    }
+
+    /// After a failed write: a damaged file is moved aside (once our
+    /// connection is closed); any failure but a lock closes the connection,
+    /// so the next attempt reopens it (a file that was read-only, full or
+    /// replaced may be fine again).
+    fn on_store_error(&mut self, e: &crate::Error) {
+        use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
+        if matches!(e.sqlite_code(), Some(DatabaseBusy | DatabaseLocked)) {
+            return;
+        }
+        self.store = None;
+        if e.is_corrupt() {
+            match crate::store::move_aside(&self.shared.path) {
+                Ok(to) => internal_log::report(
+                    "corrupt database",
+                    &format_args!("moved to {}", to.display()),
+                ),
+                Err(e) => internal_log::report("corrupt database", &internal_log::chain(&e)),
+            }
+            self.last_open = Instant::now() - RETRY_EVERY;
+        }
+    }
+
+    fn spool(&mut self, events: &[Event]) {
+        match spool::append(&self.shared.path, events) {
+            Ok(()) => self.spooled = true,
+            Err(io) => {
+                internal_log::report("spool", &format_args!("{} events lost: {io}", events.len()));
+                self.shared.count_dropped(events.len() as u64);
             }
         }
     }
 
     fn import_spool(&mut self) {
-        self.last_retry = Instant::now();
-        match spool::import(&mut self.store) {
+        let Some(store) = self.store() else {
+            self.spooled = true;
+            return;
+        };
+        match spool::import(store) {
             Ok(outcome) => {
                 if outcome.alerts > 0 {
                     self.kick_notifier();
@@ -598,18 +709,24 @@ impl Writer {
             Err(e) => {
                 self.spooled = true;
                 internal_log::report("spool import", &internal_log::chain(&e));
+                self.on_store_error(&e);
             }
         }
     }
 
     fn record_dropped(&mut self) {
+        let shared = self.shared.clone();
         for (name, counter) in [
-            ("dropped_events", &self.shared.dropped),
-            ("sampled_out", &self.shared.sampled),
+            ("dropped_events", &shared.dropped),
+            ("sampled_out", &shared.sampled),
         ] {
             let n = counter.swap(0, Ordering::Relaxed);
             if n > 0 {
-                if let Err(e) = self.store.add_counter(name, n) {
+                let Some(store) = self.store() else {
+                    counter.fetch_add(n, Ordering::Relaxed);
+                    continue;
+                };
+                if let Err(e) = store.add_counter(name, n) {
                     counter.fetch_add(n, Ordering::Relaxed);
                     internal_log::report("counter", &internal_log::chain(&e));
                 }

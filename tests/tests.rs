@@ -10,6 +10,9 @@ mod util;
 
 mod alerts;
 mod child;
+#[cfg(feature = "cli")]
+mod cli;
+mod fallback;
 mod panic;
 mod routing;
 mod store;

@@ -102,8 +102,13 @@ fn first_line(msg: &str) -> &str {
     }
 }
 
-/// `YYYY-MM-DD HH:MM:SS UTC` for a millisecond timestamp.
-pub(crate) fn format_utc(ms: i64) -> String {
+/// `YYYY-MM-DD HH:MM:SS UTC` for a timestamp in milliseconds since the Unix
+/// epoch (as stored in LOGS.db).
+///
+/// ```
+/// assert_eq!(errsnap::format_utc(1_700_000_000_000), "2023-11-14 22:13:20 UTC");
+/// ```
+pub fn format_utc(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);

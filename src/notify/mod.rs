@@ -32,6 +32,28 @@ pub use email::{SmtpMailer, SmtpTls};
 #[cfg_attr(docsrs, doc(cfg(feature = "slack")))]
 pub use slack::SlackWebhook;
 
+/// Sends a test alert through every channel `config` sets up (Slack,
+/// e-mail), without a database, and returns what each answered.
+///
+/// # Errors
+/// The configuration is invalid (the error names the key).
+///
+/// ```
+/// let results = errsnap::send_test_alert(&errsnap::Config::empty()).unwrap();
+/// assert!(results.is_empty()); // nothing configured
+/// ```
+pub fn send_test_alert(
+    config: &crate::Config,
+) -> crate::Result<Vec<(String, Result<(), NotifyError>)>> {
+    let alerting = setup::alerting(config, setup::AlertOverrides::default())?;
+    let alert = Alert::test(
+        "errsnap",
+        config.string("ERRSNAP_APP_NAME"),
+        config.string("ERRSNAP_ENVIRONMENT"),
+    );
+    Ok(alerting.send_test(alert))
+}
+
 /// Whether `host` names this machine (127.0.0.0/8, ::1, localhost).
 #[cfg_attr(not(any(feature = "slack", feature = "email")), allow(dead_code))]
 pub(crate) fn is_loopback(host: &str) -> bool {
@@ -76,6 +98,39 @@ impl AlertKind {
             "digest" => AlertKind::Digest,
             "test" => AlertKind::Test,
             _ => AlertKind::New,
+        }
+    }
+}
+
+impl Alert {
+    /// The alert `send_test_alert` sends.
+    pub(crate) fn test(
+        logger: &str,
+        app_name: Option<String>,
+        environment: Option<String>,
+    ) -> Alert {
+        let now = crate::capture::now_ms();
+        Alert {
+            kind: AlertKind::Test,
+            event_id: crate::event::EventId::generate(now).to_string(),
+            timestamp_ms: now,
+            level: Level::Error,
+            event_kind: EventKind::Message,
+            logger: logger.to_owned(),
+            app_name,
+            environment,
+            message: format!("errsnap test alert: alerts of logger {logger:?} reach this channel"),
+            chain: Vec::new(),
+            location: None,
+            host: sysinfo::System::host_name(),
+            pid: std::process::id(),
+            cpu_percent: None,
+            rss_bytes: None,
+            host_memory_percent: None,
+            frames: Vec::new(),
+            group_title: "errsnap test alert".to_owned(),
+            occurrences: 1,
+            suppressed: 0,
         }
     }
 }

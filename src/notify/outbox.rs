@@ -261,6 +261,11 @@ fn notify_main(shared: Arc<Shared>, path: PathBuf, durability: Durability, alert
             Ok(Ok(r)) => r,
             Ok(Err(e)) => {
                 internal_log::report("notify", &internal_log::chain(&e));
+                // The file may have been replaced (a damaged one moved
+                // aside): start again on a fresh connection.
+                if let Ok(s) = Store::open(&path, durability, Duration::from_secs(5)) {
+                    n.store = s;
+                }
                 (false, Some(now_ms() + 2_000))
             }
             Err(_) => {

@@ -4,6 +4,8 @@
 
 mod ident;
 pub(crate) mod outbox;
+pub(crate) mod query;
+pub(crate) mod retention;
 pub(crate) mod schema;
 
 use std::collections::HashMap;
@@ -141,6 +143,37 @@ impl Store {
         };
         store.migrate()?;
         Ok(store)
+    }
+
+    /// Opens the database; a damaged file (or one that is not a database)
+    /// is first moved aside, with its `-wal` and `-shm`, to
+    /// `<path>.corrupt-<time>`, and a new one is created. Nothing is
+    /// overwritten.
+    pub(crate) fn open_or_recover(
+        path: &Path,
+        durability: Durability,
+        busy_timeout: Duration,
+    ) -> Result<Store> {
+        match Store::open(path, durability, busy_timeout) {
+            Err(e) if e.is_corrupt() => {
+                let moved = move_aside(path)?;
+                crate::internal_log::report(
+                    "corrupt database",
+                    &format_args!(
+                        "{} was damaged; moved to {}",
+                        path.display(),
+                        moved.display()
+                    ),
+                );
+                Store::open(path, durability, busy_timeout)
+            }
+            other => other,
+        }
+    }
+
+    /// Applies automatic retention; returns how many events were deleted.
+    pub(crate) fn enforce_retention(&mut self, limits: retention::Limits) -> Result<u64> {
+        retention::enforce(&mut self.conn, limits, crate::capture::now_ms())
     }
 
     fn migrate(&mut self) -> Result<()> {
@@ -478,6 +511,33 @@ impl Store {
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Moves a damaged database and its `-wal`/`-shm` files aside. Must only be
+/// called with no connection of this process open on it.
+pub(crate) fn move_aside(path: &Path) -> Result<PathBuf> {
+    let stamp = crate::notify::format::format_utc(crate::capture::now_ms())
+        .replace([' ', ':', '-'], "")
+        .trim_end_matches("UTC")
+        .to_owned();
+    let mut target = path.as_os_str().to_owned();
+    target.push(format!(".corrupt-{stamp}-{}", std::process::id()));
+    let target = PathBuf::from(target);
+    std::fs::rename(path, &target)
+        .map_err(|e| Error::io(format!("moving the damaged {} aside", path.display()), e))?;
+    for suffix in ["-wal", "-shm"] {
+        let mut from = path.as_os_str().to_owned();
+        from.push(suffix);
+        let from = PathBuf::from(from);
+        if from.exists() {
+            let mut to = target.as_os_str().to_owned();
+            to.push(suffix);
+            std::fs::rename(&from, PathBuf::from(to)).map_err(|e| {
+                Error::io(format!("moving the damaged {} aside", from.display()), e)
+            })?;
+        }
+    }
+    Ok(target)
 }
 
 fn insert_snapshot(tx: &rusqlite::Transaction<'_>, s: &Snapshot, pid: u32) -> Result<i64> {

@@ -422,30 +422,34 @@ impl Store {
 
     /// The frames of a stored backtrace, innermost first.
     pub(crate) fn frames(&mut self, backtrace_id: i64) -> Result<Vec<Frame>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT function, file, line, col, address, module, module_offset, in_app
-                 FROM frames WHERE backtrace_id = ?1 ORDER BY idx",
-            )
-            .map_err(|e| Error::storage("reading frames", e))?;
-        let rows = stmt
-            .query_map([backtrace_id], |r| {
-                Ok(Frame {
-                    function: r.get(0)?,
-                    file: r.get(1)?,
-                    line: r.get(2)?,
-                    column: r.get(3)?,
-                    address: r.get::<_, i64>(4)? as u64,
-                    module: r.get(5)?,
-                    module_offset: r.get::<_, Option<i64>>(6)?.map(|v| v as u64),
-                    in_app: r.get(7)?,
-                })
-            })
-            .and_then(|r| r.collect())
-            .map_err(|e| Error::storage("reading frames", e))?;
-        Ok(rows)
+        frames(&self.conn, backtrace_id)
     }
+}
+
+/// The frames of a stored backtrace, innermost first.
+pub(crate) fn frames(conn: &rusqlite::Connection, backtrace_id: i64) -> Result<Vec<Frame>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT function, file, line, col, address, module, module_offset, in_app
+             FROM frames WHERE backtrace_id = ?1 ORDER BY idx",
+        )
+        .map_err(|e| Error::storage("reading frames", e))?;
+    let rows = stmt
+        .query_map([backtrace_id], |r| {
+            Ok(Frame {
+                function: r.get(0)?,
+                file: r.get(1)?,
+                line: r.get(2)?,
+                column: r.get(3)?,
+                address: r.get::<_, i64>(4)? as u64,
+                module: r.get(5)?,
+                module_offset: r.get::<_, Option<i64>>(6)?.map(|v| v as u64),
+                in_app: r.get(7)?,
+            })
+        })
+        .and_then(|r| r.collect())
+        .map_err(|e| Error::storage("reading frames", e))?;
+    Ok(rows)
 }
 
 fn chain_messages(json: Option<&str>) -> Vec<String> {

@@ -1,0 +1,208 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Browse, export, retain and check an errsnap database (LOGS.db).
+#[derive(Debug, Parser)]
+#[command(name = "errsnap", version, about, long_about = None)]
+pub(crate) struct Cli {
+    /// The database file.
+    #[arg(
+        long,
+        global = true,
+        default_value = "LOGS.db",
+        env = "ERRSNAP_DB_PATH"
+    )]
+    pub(crate) db: PathBuf,
+    /// Print JSON instead of text (for scripts).
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    /// Colour: auto (a terminal, and NO_COLOR unset), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub(crate) color: ColorChoice,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Groups of repeated errors, most recent (or most frequent) first.
+    Groups(GroupsArgs),
+    /// Events, filtered by cause, position and time.
+    Events(EventsArgs),
+    /// One event in full.
+    Show(ShowArgs),
+    /// Follow new events as they arrive.
+    Tail(TailArgs),
+    /// Counts per level, logger and day; top groups; alerts; losses; size.
+    Stats(StatsArgs),
+    /// Export events as JSON, JSON Lines or CSV.
+    Export(ExportArgs),
+    /// Delete old events (retention), optionally archiving them first.
+    Purge(PurgeArgs),
+    /// Change a group's status: open, resolved or muted.
+    Resolve(ResolveArgs),
+    /// Integrity, schema version, pending and failed alerts, the spool.
+    Check,
+    /// Send a test alert through every configured channel (.env).
+    TestAlert,
+    /// The recorded host descriptions.
+    Host,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum GroupSort {
+    Last,
+    Count,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GroupsArgs {
+    /// Order.
+    #[arg(long, value_enum, default_value_t = GroupSort::Last)]
+    pub(crate) sort: GroupSort,
+    /// Only this logger.
+    #[arg(long)]
+    pub(crate) logger: Option<String>,
+    /// Only this status (open, resolved, muted).
+    #[arg(long)]
+    pub(crate) status: Option<errsnap::GroupStatus>,
+    /// At most this many.
+    #[arg(long, default_value_t = 50)]
+    pub(crate) limit: usize,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub(crate) struct Filters {
+    /// Only this group (id).
+    #[arg(long)]
+    pub(crate) group: Option<i64>,
+    /// Only this logger.
+    #[arg(long)]
+    pub(crate) logger: Option<String>,
+    /// At least this level (trace, debug, info, warn, error, fatal).
+    #[arg(long)]
+    pub(crate) level: Option<errsnap::Level>,
+    /// From this time: 30m, 2h, 7d (ago), 2026-11-23, 2026-11-23T18:00:00Z, or ms.
+    #[arg(long)]
+    pub(crate) since: Option<String>,
+    /// Before this time (same forms as --since).
+    #[arg(long)]
+    pub(crate) until: Option<String>,
+    /// Only messages containing this text (case-insensitive).
+    #[arg(long)]
+    pub(crate) grep: Option<String>,
+    /// Only events raised in this file (a path suffix), optionally :LINE.
+    #[arg(long, value_name = "PATH[:LINE]")]
+    pub(crate) file: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct EventsArgs {
+    #[command(flatten)]
+    pub(crate) filters: Filters,
+    /// At most this many.
+    #[arg(long, default_value_t = 100)]
+    pub(crate) limit: usize,
+    /// Oldest first (default: newest first).
+    #[arg(long)]
+    pub(crate) oldest_first: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ShowArgs {
+    /// The event id (or a unique prefix of 6 characters or more).
+    pub(crate) id: String,
+    /// Resolve frames stored without symbols against this binary.
+    #[arg(long)]
+    pub(crate) binary: Option<PathBuf>,
+    /// Show every frame, not only the application's.
+    #[arg(long)]
+    pub(crate) all_frames: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TailArgs {
+    #[command(flatten)]
+    pub(crate) filters: Filters,
+    /// Show this many existing events first.
+    #[arg(short = 'n', long, default_value_t = 10)]
+    pub(crate) lines: usize,
+    /// How often to look for new events, in milliseconds.
+    #[arg(long, default_value_t = 500)]
+    pub(crate) interval_ms: u64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StatsArgs {
+    /// How many top groups to show.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) top: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    Json,
+    Jsonl,
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ExportArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Jsonl)]
+    pub(crate) format: Format,
+    /// Output directory (created if needed).
+    #[arg(long)]
+    pub(crate) out: PathBuf,
+    /// Lay files out as YYYY/MM/DD/<logger>.<ext> (UTC days).
+    #[arg(long)]
+    pub(crate) by_day: bool,
+    /// Start a new file after this many events.
+    #[arg(long, default_value_t = 250_000)]
+    pub(crate) max_per_file: u64,
+    #[command(flatten)]
+    pub(crate) filters: Filters,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("rule").required(true).args(["older_than", "keep"])))]
+pub(crate) struct PurgeArgs {
+    /// Delete events older than this (30d, 12h, 90m).
+    #[arg(long)]
+    pub(crate) older_than: Option<String>,
+    /// Keep only the newest N events.
+    #[arg(long)]
+    pub(crate) keep: Option<u64>,
+    /// Export the events to delete into this directory first (JSON Lines, by day).
+    #[arg(long)]
+    pub(crate) archive: Option<PathBuf>,
+    /// Rebuild the file afterwards to give the space back.
+    #[arg(long)]
+    pub(crate) vacuum: bool,
+    /// Only say what would be deleted.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["id", "group"])))]
+pub(crate) struct ResolveArgs {
+    /// An event id: its group changes.
+    pub(crate) id: Option<String>,
+    /// A group id.
+    #[arg(long)]
+    pub(crate) group: Option<i64>,
+    /// The new status.
+    #[arg(long, default_value = "resolved")]
+    pub(crate) status: errsnap::GroupStatus,
+}

@@ -1,0 +1,1092 @@
+//! The read and administration side of LOGS.db, used by the `errsnap`
+//! command and available to programs: groups, events, one event in full,
+//! statistics, status changes, retention and checks.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{
+    params_from_iter, types::Value as SqlValue, Connection, OpenFlags, OptionalExtension,
+};
+use serde::Serialize;
+
+use super::retention::{self, PurgeReport, PurgeRule};
+use super::schema;
+use crate::error::{Error, ErrorKind, Result};
+use crate::event::{Breadcrumb, ChainLink, Frame};
+use crate::level::Level;
+use crate::snapshot::{HostInfo, HostStats, ProcessStats, Snapshot};
+
+/// An open LOGS.db for reading and administration.
+///
+/// ```
+/// # fn main() -> errsnap::Result<()> {
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let path = dir.path().join("LOGS.db");
+/// # let logger = errsnap::EventLogger::builder().name("t").path(&path).config(errsnap::Config::empty()).build()?;
+/// # logger.error("disk full"); logger.flush(std::time::Duration::from_secs(10));
+/// let db = errsnap::Database::open(&path)?;
+/// let groups = db.groups(&errsnap::GroupQuery::default())?;
+/// assert_eq!(groups[0].title, "disk full");
+/// # Ok(()) }
+/// ```
+pub struct Database {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+/// The status of a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum GroupStatus {
+    /// Alerts as usual.
+    Open,
+    /// Fixed: if it happens again it reopens and alerts (a regression).
+    Resolved,
+    /// Known: stored, never alerted.
+    Muted,
+}
+
+impl GroupStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupStatus::Open => "open",
+            GroupStatus::Resolved => "resolved",
+            GroupStatus::Muted => "muted",
+        }
+    }
+}
+
+impl std::str::FromStr for GroupStatus {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "open" | "unresolved" | "reopen" => Ok(GroupStatus::Open),
+            "resolved" | "resolve" => Ok(GroupStatus::Resolved),
+            "muted" | "mute" | "ignored" => Ok(GroupStatus::Muted),
+            _ => Err(format!(
+                "unknown status {s:?}: expected open, resolved or muted"
+            )),
+        }
+    }
+}
+
+/// Order of [`Database::groups`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum GroupOrder {
+    /// Most recently seen first.
+    #[default]
+    LastSeen,
+    /// Most frequent first.
+    Count,
+}
+
+/// Which groups to list.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct GroupQuery {
+    /// Order.
+    pub order: GroupOrder,
+    /// Only this logger.
+    pub logger: Option<String>,
+    /// Only this status.
+    pub status: Option<GroupStatus>,
+    /// At most this many (0: no limit).
+    pub limit: usize,
+}
+
+/// One group, as listed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct GroupRow {
+    /// Group id.
+    pub id: i64,
+    /// Fingerprint (hex).
+    pub fingerprint: String,
+    /// Logger.
+    pub logger: String,
+    /// Highest level seen.
+    pub level: Level,
+    /// `message`, `error` or `panic`.
+    pub kind: String,
+    /// First line of the first message.
+    pub title: String,
+    /// Top in-app function or location.
+    pub culprit: Option<String>,
+    /// First seen (ms).
+    pub first_seen: i64,
+    /// Last seen (ms).
+    pub last_seen: i64,
+    /// Occurrences.
+    pub count: i64,
+    /// `open`, `resolved` or `muted`.
+    pub status: String,
+    /// Id of the last event.
+    pub last_event: String,
+}
+
+/// Which events to list. Every field narrows the selection.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct EventFilter {
+    /// Group id.
+    pub group: Option<i64>,
+    /// Logger name.
+    pub logger: Option<String>,
+    /// Lowest level.
+    pub min_level: Option<Level>,
+    /// From this time (ms, inclusive).
+    pub since: Option<i64>,
+    /// Before this time (ms, exclusive).
+    pub until: Option<i64>,
+    /// Text contained in the message (case-insensitive for ASCII).
+    pub grep: Option<String>,
+    /// Source file (suffix match), optionally with a line.
+    pub file: Option<(String, Option<u32>)>,
+    /// Only events stored after this row id (for following).
+    pub after_row: Option<i64>,
+    /// Only events stored before this row id.
+    pub before_row: Option<i64>,
+    /// Newest first (default: oldest first).
+    pub newest_first: bool,
+    /// At most this many (0: no limit).
+    pub limit: usize,
+}
+
+/// One event, as listed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct EventRow {
+    /// Row id (increases with each insert).
+    #[serde(skip)]
+    pub row: i64,
+    /// Event id.
+    pub id: String,
+    /// Time (ms).
+    pub ts: i64,
+    /// Logger.
+    pub logger: String,
+    /// Level.
+    pub level: Level,
+    /// `message`, `error` or `panic`.
+    pub kind: String,
+    /// The full message.
+    pub message: String,
+    /// Source file.
+    pub file: Option<String>,
+    /// Line.
+    pub line: Option<u32>,
+    /// Group id.
+    pub group: i64,
+    /// Thread name.
+    pub thread: Option<String>,
+    /// Process id.
+    pub pid: u32,
+}
+
+/// The status of one alert of an event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct AlertStatus {
+    /// Channel.
+    pub channel: String,
+    /// `new`, `regression`, `digest`, `test`.
+    pub kind: String,
+    /// `pending`, `sending`, `sent`, `failed`, `dropped`.
+    pub status: String,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// The last error, if any.
+    pub last_error: Option<String>,
+    /// When it was sent (ms).
+    pub sent_at: Option<i64>,
+}
+
+/// One event in full.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct EventDetail {
+    /// The listing fields.
+    #[serde(flatten)]
+    pub row: EventRow,
+    /// Column in the source line.
+    pub column: Option<u32>,
+    /// Thread id.
+    pub thread_id: u64,
+    /// Error chain, outermost first.
+    pub chain: Vec<ChainLink>,
+    /// Application name.
+    pub app_name: Option<String>,
+    /// Release.
+    pub release: Option<String>,
+    /// Environment.
+    pub environment: Option<String>,
+    /// Tags.
+    pub tags: BTreeMap<String, String>,
+    /// Extra data.
+    pub extra: serde_json::Value,
+    /// Breadcrumbs, oldest first.
+    pub breadcrumbs: Vec<Breadcrumb>,
+    /// How many secrets redaction replaced.
+    pub redactions: i64,
+    /// The group's fingerprint, title, count and status.
+    pub group_fingerprint: String,
+    /// Group title.
+    pub group_title: String,
+    /// Group count.
+    pub group_count: i64,
+    /// Group status.
+    pub group_status: String,
+    /// Backtrace, innermost first.
+    pub frames: Vec<Frame>,
+    /// Whether every frame was resolved when stored.
+    pub symbols_resolved: bool,
+    /// The snapshot, if one was taken.
+    pub snapshot: Option<Snapshot>,
+    /// The host.
+    pub host: Option<HostInfo>,
+    /// Alerts and their delivery.
+    pub alerts: Vec<AlertStatus>,
+}
+
+/// Counts for `errsnap stats`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Events in all.
+    pub events: i64,
+    /// Groups in all.
+    pub groups: i64,
+    /// Events per level name.
+    pub by_level: BTreeMap<String, i64>,
+    /// Events per logger.
+    pub by_logger: BTreeMap<String, i64>,
+    /// Events per day (`YYYY-MM-DD`, UTC).
+    pub by_day: BTreeMap<String, i64>,
+    /// The most frequent groups.
+    pub top_groups: Vec<GroupRow>,
+    /// Alerts per delivery status.
+    pub alerts: BTreeMap<String, i64>,
+    /// Loss and other counters (`dropped_events`, `sampled_out`, ...).
+    pub counters: BTreeMap<String, i64>,
+    /// Size of the database file in bytes.
+    pub file_bytes: u64,
+    /// Bytes in use inside it.
+    pub used_bytes: u64,
+}
+
+/// The result of `errsnap check`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct CheckReport {
+    /// `PRAGMA integrity_check` lines (`["ok"]` when healthy).
+    pub integrity: Vec<String>,
+    /// Schema version of the file.
+    pub schema_version: i64,
+    /// The newest schema this build knows.
+    pub supported_version: i64,
+    /// Alerts waiting to be sent.
+    pub pending_alerts: i64,
+    /// Alerts that failed for good.
+    pub failed_alerts: i64,
+    /// Spool files waiting to be imported, and the events in them.
+    pub spool_files: u64,
+    /// Events in the spool.
+    pub spool_events: u64,
+}
+
+impl CheckReport {
+    /// Whether everything is healthy (integrity ok, nothing failed or
+    /// spooled).
+    pub fn healthy(&self) -> bool {
+        self.integrity == ["ok"] && self.failed_alerts == 0 && self.spool_files == 0
+    }
+}
+
+fn err(what: &'static str) -> impl Fn(rusqlite::Error) -> Error {
+    move |e| Error::storage(what, e)
+}
+
+impl Database {
+    /// Opens an existing errsnap database.
+    ///
+    /// # Errors
+    /// The file does not exist, is not an errsnap database, or was written by
+    /// a newer errsnap.
+    pub fn open(path: impl AsRef<Path>) -> Result<Database> {
+        let path = path.as_ref();
+        if !path.is_file() {
+            return Err(Error::new(ErrorKind::Io {
+                context: format!("opening {}: no such file", path.display()),
+            }));
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| Error::storage(format!("opening {}", path.display()), e))?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(err("setting busy_timeout"))?;
+        conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;")
+            .map_err(err("setting pragmas"))?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| Error::storage(format!("reading {}", path.display()), e))?;
+        if version > schema::LATEST {
+            return Err(Error::new(ErrorKind::FutureSchema {
+                found: version,
+                supported: schema::LATEST,
+            }));
+        }
+        if version < 1 {
+            return Err(Error::new(ErrorKind::Storage {
+                context: format!("opening {}: not an errsnap database", path.display()),
+            }));
+        }
+        Ok(Database {
+            conn,
+            path: path.to_owned(),
+        })
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Lists groups.
+    pub fn groups(&self, q: &GroupQuery) -> Result<Vec<GroupRow>> {
+        let mut sql = String::from(
+            "SELECT g.id, g.fingerprint, l.name, g.level, g.kind, g.title, g.culprit,
+                    g.first_seen, g.last_seen, g.count, g.status, g.last_event_uid
+             FROM event_groups g JOIN loggers l ON l.id = g.logger_id WHERE 1 = 1",
+        );
+        let mut args: Vec<SqlValue> = Vec::new();
+        if let Some(l) = &q.logger {
+            args.push(l.clone().into());
+            sql.push_str(&format!(" AND l.name = ?{}", args.len()));
+        }
+        if let Some(s) = q.status {
+            args.push(s.as_str().to_owned().into());
+            sql.push_str(&format!(" AND g.status = ?{}", args.len()));
+        }
+        sql.push_str(match q.order {
+            GroupOrder::LastSeen => " ORDER BY g.last_seen DESC, g.id DESC",
+            GroupOrder::Count => " ORDER BY g.count DESC, g.last_seen DESC",
+        });
+        if q.limit > 0 {
+            sql.push_str(&format!(" LIMIT {}", q.limit));
+        }
+        let mut stmt = self.conn.prepare(&sql).map_err(err("listing groups"))?;
+        let rows = stmt
+            .query_map(params_from_iter(args), group_row)
+            .and_then(|r| r.collect())
+            .map_err(err("listing groups"));
+        rows
+    }
+
+    /// Occurrences of a group in `buckets` equal slices of `[since, until)`.
+    pub fn histogram(
+        &self,
+        group: i64,
+        since: i64,
+        until: i64,
+        buckets: usize,
+    ) -> Result<Vec<u64>> {
+        let buckets = buckets.max(1);
+        let width = ((until - since) / buckets as i64).max(1);
+        let mut out = vec![0u64; buckets];
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT (ts - ?2) / ?4, count(*) FROM events
+                 WHERE group_id = ?1 AND ts >= ?2 AND ts < ?3 GROUP BY 1",
+            )
+            .map_err(err("counting occurrences"))?;
+        let rows = stmt
+            .query_map(rusqlite::params![group, since, until, width], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+            })
+            .map_err(err("counting occurrences"))?;
+        for row in rows {
+            let (b, n) = row.map_err(err("counting occurrences"))?;
+            if let Some(slot) = usize::try_from(b).ok().and_then(|b| out.get_mut(b)) {
+                *slot += n as u64;
+            }
+        }
+        Ok(out)
+    }
+
+    fn event_query(f: &EventFilter) -> (String, Vec<SqlValue>) {
+        let mut sql = String::from(
+            "SELECT e.id, e.uid, e.ts, l.name, e.level, e.kind, e.message, e.file, e.line,
+                    e.group_id, e.thread_name, e.pid
+             FROM events e JOIN loggers l ON l.id = e.logger_id WHERE 1 = 1",
+        );
+        let mut args: Vec<SqlValue> = Vec::new();
+        let mut cond = |sql: &mut String, c: &str, v: SqlValue| {
+            args.push(v);
+            sql.push_str(&c.replace('?', &format!("?{}", args.len())));
+        };
+        if let Some(g) = f.group {
+            cond(&mut sql, " AND e.group_id = ?", g.into());
+        }
+        if let Some(l) = &f.logger {
+            cond(&mut sql, " AND l.name = ?", l.clone().into());
+        }
+        if let Some(l) = f.min_level {
+            cond(&mut sql, " AND e.level >= ?", l.as_i64().into());
+        }
+        if let Some(t) = f.since {
+            cond(&mut sql, " AND e.ts >= ?", t.into());
+        }
+        if let Some(t) = f.until {
+            cond(&mut sql, " AND e.ts < ?", t.into());
+        }
+        if let Some(g) = &f.grep {
+            cond(
+                &mut sql,
+                " AND instr(lower(e.message), lower(?)) > 0",
+                g.clone().into(),
+            );
+        }
+        if let Some((file, line)) = &f.file {
+            // An exact path, or any path ending in "/<file>".
+            cond(&mut sql, " AND (e.file = ?", file.clone().into());
+            cond(
+                &mut sql,
+                " OR e.file LIKE ? ESCAPE '\\')",
+                like_suffix(file).into(),
+            );
+            if let Some(line) = line {
+                cond(&mut sql, " AND e.line = ?", i64::from(*line).into());
+            }
+        }
+        if let Some(r) = f.after_row {
+            cond(&mut sql, " AND e.id > ?", r.into());
+        }
+        if let Some(r) = f.before_row {
+            cond(&mut sql, " AND e.id < ?", r.into());
+        }
+        sql.push_str(if f.newest_first {
+            " ORDER BY e.id DESC"
+        } else {
+            " ORDER BY e.id"
+        });
+        if f.limit > 0 {
+            sql.push_str(&format!(" LIMIT {}", f.limit));
+        }
+        (sql, args)
+    }
+
+    /// Lists events.
+    pub fn events(&self, f: &EventFilter) -> Result<Vec<EventRow>> {
+        let mut out = Vec::new();
+        self.for_each_event::<Error>(f, |e| {
+            out.push(e);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Calls `each` for every event the filter selects, streaming. The
+    /// callback's error type only needs `From<errsnap::Error>` (as
+    /// `anyhow::Error` has).
+    pub fn for_each_event<E: From<Error>>(
+        &self,
+        f: &EventFilter,
+        mut each: impl FnMut(EventRow) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let (sql, args) = Self::event_query(f);
+        let mut stmt = self.conn.prepare(&sql).map_err(err("listing events"))?;
+        let mut rows = stmt
+            .query(params_from_iter(args))
+            .map_err(err("listing events"))?;
+        while let Some(r) = rows.next().map_err(err("listing events"))? {
+            each(event_row(r).map_err(err("reading an event"))?)?;
+        }
+        Ok(())
+    }
+
+    /// Counts the events a filter selects.
+    pub fn count_events(&self, f: &EventFilter) -> Result<u64> {
+        let (sql, args) = Self::event_query(f);
+        self.conn
+            .query_row(
+                &format!("SELECT count(*) FROM ({sql})"),
+                params_from_iter(args),
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(err("counting events"))
+    }
+
+    /// One event in full, by id (or a unique prefix of at least 6 characters).
+    pub fn event(&self, id: &str) -> Result<Option<EventDetail>> {
+        let id = id.trim().to_ascii_uppercase();
+        let uid: Option<String> = if id.len() == 26 {
+            Some(id)
+        } else if id.len() >= 6 {
+            let found: Vec<String> = self
+                .conn
+                .prepare("SELECT uid FROM events WHERE uid >= ?1 AND uid < ?1 || 'ZZZZZZZZZZZZZZZZZZZZZZZZZZ' LIMIT 2")
+                .and_then(|mut s| s.query_map([&id], |r| r.get(0))?.collect())
+                .map_err(err("finding an event"))?;
+            match found.len() {
+                1 => found.into_iter().next(),
+                0 => None,
+                _ => {
+                    return Err(Error::new(ErrorKind::Config {
+                        key: "ID".into(),
+                        message: format!("{id:?} matches several events: give more characters"),
+                    }))
+                }
+            }
+        } else {
+            None
+        };
+        let Some(uid) = uid else { return Ok(None) };
+        let row = self
+            .conn
+            .query_row(
+                "SELECT e.id, e.uid, e.ts, l.name, e.level, e.kind, e.message, e.file, e.line,
+                        e.group_id, e.thread_name, e.pid,
+                        e.col, e.thread_id, e.error_chain, e.app_name, e.release, e.environment,
+                        e.tags, e.extra, e.breadcrumbs, e.redactions,
+                        g.fingerprint, g.title, g.count, g.status,
+                        e.backtrace_id, e.snapshot_id, e.host_id,
+                        (SELECT resolved FROM backtraces b WHERE b.id = e.backtrace_id)
+                 FROM events e JOIN loggers l ON l.id = e.logger_id
+                 JOIN event_groups g ON g.id = e.group_id WHERE e.uid = ?1",
+                [&uid],
+                |r| {
+                    let json = |i: usize| -> rusqlite::Result<Option<String>> { r.get(i) };
+                    Ok((
+                        EventDetail {
+                            row: event_row(r)?,
+                            column: r.get(12)?,
+                            thread_id: r.get::<_, i64>(13)? as u64,
+                            chain: json(14)?
+                                .and_then(|j| serde_json::from_str(&j).ok())
+                                .unwrap_or_default(),
+                            app_name: r.get(15)?,
+                            release: r.get(16)?,
+                            environment: r.get(17)?,
+                            tags: json(18)?
+                                .and_then(|j| serde_json::from_str(&j).ok())
+                                .unwrap_or_default(),
+                            extra: json(19)?
+                                .and_then(|j| serde_json::from_str(&j).ok())
+                                .unwrap_or(serde_json::Value::Object(Default::default())),
+                            breadcrumbs: json(20)?
+                                .and_then(|j| serde_json::from_str(&j).ok())
+                                .unwrap_or_default(),
+                            redactions: r.get(21)?,
+                            group_fingerprint: r.get(22)?,
+                            group_title: r.get(23)?,
+                            group_count: r.get(24)?,
+                            group_status: r.get(25)?,
+                            frames: Vec::new(),
+                            symbols_resolved: r.get::<_, Option<bool>>(29)?.unwrap_or(true),
+                            snapshot: None,
+                            host: None,
+                            alerts: Vec::new(),
+                        },
+                        r.get::<_, Option<i64>>(26)?,
+                        r.get::<_, Option<i64>>(27)?,
+                        r.get::<_, Option<i64>>(28)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(err("reading an event"))?;
+        let Some((mut d, bt, snap, host)) = row else {
+            return Ok(None);
+        };
+        if let Some(bt) = bt {
+            d.frames = super::outbox::frames(&self.conn, bt)?;
+        }
+        if let Some(s) = snap {
+            d.snapshot = self.snapshot(s)?;
+        }
+        if let Some(h) = host {
+            d.host = self.host(h)?;
+        }
+        d.alerts = self
+            .conn
+            .prepare(
+                "SELECT channel, kind, status, attempts, last_error, sent_at FROM outbox
+                 WHERE event_uid = ?1 ORDER BY id",
+            )
+            .and_then(|mut s| {
+                s.query_map([&uid], |r| {
+                    Ok(AlertStatus {
+                        channel: r.get(0)?,
+                        kind: r.get(1)?,
+                        status: r.get(2)?,
+                        attempts: r.get(3)?,
+                        last_error: r.get(4)?,
+                        sent_at: r.get(5)?,
+                    })
+                })?
+                .collect()
+            })
+            .map_err(err("reading alerts"))?;
+        Ok(Some(d))
+    }
+
+    fn snapshot(&self, id: i64) -> Result<Option<Snapshot>> {
+        let opt = |v: Option<i64>| v.map(|n| n.max(0) as u64);
+        self.conn
+            .query_row(
+                "SELECT taken_at, proc_cpu_user_ms, proc_cpu_system_ms, proc_cpu_percent,
+                        proc_rss_bytes, proc_virtual_bytes, proc_memory_percent, proc_threads,
+                        proc_io_read_bytes, proc_io_write_bytes, proc_open_fds, sys_total_memory,
+                        sys_used_memory, sys_available_memory, sys_total_swap, sys_used_swap,
+                        sys_cpu_percent, load_1, load_5, load_15, uptime_s
+                 FROM snapshots WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok(Snapshot {
+                        taken_at_ms: r.get(0)?,
+                        process: ProcessStats {
+                            cpu_user_ms: opt(r.get(1)?),
+                            cpu_system_ms: opt(r.get(2)?),
+                            cpu_percent: r.get(3)?,
+                            rss_bytes: r.get::<_, i64>(4)? as u64,
+                            virtual_bytes: r.get::<_, i64>(5)? as u64,
+                            memory_percent: r.get(6)?,
+                            threads: opt(r.get(7)?),
+                            io_read_bytes: opt(r.get(8)?),
+                            io_write_bytes: opt(r.get(9)?),
+                            open_fds: opt(r.get(10)?),
+                        },
+                        host: HostStats {
+                            total_memory: r.get::<_, i64>(11)? as u64,
+                            used_memory: r.get::<_, i64>(12)? as u64,
+                            available_memory: r.get::<_, i64>(13)? as u64,
+                            total_swap: r.get::<_, i64>(14)? as u64,
+                            used_swap: r.get::<_, i64>(15)? as u64,
+                            cpu_percent: r.get(16)?,
+                            load_1: r.get(17)?,
+                            load_5: r.get(18)?,
+                            load_15: r.get(19)?,
+                            uptime_s: r.get::<_, i64>(20)? as u64,
+                        },
+                    })
+                },
+            )
+            .optional()
+            .map_err(err("reading a snapshot"))
+    }
+
+    fn host(&self, id: i64) -> Result<Option<HostInfo>> {
+        Ok(self
+            .hosts_where("WHERE id = ?1", Some(id))?
+            .into_iter()
+            .next()
+            .map(|(_, h)| h))
+    }
+
+    fn hosts_where(&self, cond: &str, id: Option<i64>) -> Result<Vec<(HostRow, HostInfo)>> {
+        let sql = format!(
+            "SELECT id, hostname, os_name, os_version, kernel_version, arch, cpu_brand, cpu_count,
+                    physical_cores, cpu_frequency_mhz, total_memory, total_swap, boot_time,
+                    first_seen, last_seen
+             FROM hosts {cond} ORDER BY last_seen DESC"
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(err("reading hosts"))?;
+        let map = |r: &rusqlite::Row<'_>| {
+            Ok((
+                HostRow {
+                    id: r.get(0)?,
+                    first_seen: r.get(13)?,
+                    last_seen: r.get(14)?,
+                },
+                HostInfo {
+                    hostname: r.get(1)?,
+                    os_name: r.get(2)?,
+                    os_version: r.get(3)?,
+                    kernel_version: r.get(4)?,
+                    arch: r.get(5)?,
+                    cpu_brand: r.get(6)?,
+                    cpu_count: r.get::<_, i64>(7)? as u64,
+                    physical_cores: r.get::<_, Option<i64>>(8)?.map(|v| v as u64),
+                    cpu_frequency_mhz: r.get::<_, Option<i64>>(9)?.map(|v| v as u64),
+                    total_memory: r.get::<_, i64>(10)? as u64,
+                    total_swap: r.get::<_, i64>(11)? as u64,
+                    boot_time: r.get::<_, i64>(12)? as u64,
+                },
+            ))
+        };
+        let rows = match id {
+            Some(id) => stmt.query_map([id], map).and_then(|r| r.collect()),
+            None => stmt.query_map([], map).and_then(|r| r.collect()),
+        };
+        rows.map_err(err("reading hosts"))
+    }
+
+    /// The recorded hosts, most recent first.
+    pub fn hosts(&self) -> Result<Vec<(HostRow, HostInfo)>> {
+        self.hosts_where("", None)
+    }
+
+    /// Statistics.
+    pub fn stats(&self, top: usize) -> Result<Stats> {
+        let mut s = Stats::default();
+        let count = |sql: &str| -> Result<i64> {
+            self.conn
+                .query_row(sql, [], |r| r.get(0))
+                .map_err(err("counting"))
+        };
+        s.events = count("SELECT count(*) FROM events")?;
+        s.groups = count("SELECT count(*) FROM event_groups")?;
+        let pairs = |sql: &str| -> Result<Vec<(String, i64)>> {
+            self.conn
+                .prepare(sql)
+                .and_then(|mut st| st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+                .map_err(err("counting"))
+        };
+        for (l, n) in pairs("SELECT CAST(level AS TEXT), count(*) FROM events GROUP BY level")? {
+            let name = l
+                .parse::<i64>()
+                .ok()
+                .and_then(Level::from_i64)
+                .map_or(l, |l| l.to_string());
+            s.by_level.insert(name, n);
+        }
+        s.by_logger = pairs(
+            "SELECT l.name, count(e.id) FROM loggers l LEFT JOIN events e ON e.logger_id = l.id GROUP BY l.id",
+        )?
+        .into_iter()
+        .collect();
+        s.by_day = pairs(
+            "SELECT strftime('%Y-%m-%d', ts / 1000, 'unixepoch'), count(*) FROM events GROUP BY 1",
+        )?
+        .into_iter()
+        .collect();
+        s.alerts = pairs("SELECT status, count(*) FROM outbox GROUP BY status")?
+            .into_iter()
+            .collect();
+        s.counters = pairs("SELECT name, value FROM counters")?
+            .into_iter()
+            .collect();
+        s.top_groups = self.groups(&GroupQuery {
+            order: GroupOrder::Count,
+            limit: top,
+            ..GroupQuery::default()
+        })?;
+        s.file_bytes = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0)
+            + std::fs::metadata(wal_path(&self.path))
+                .map(|m| m.len())
+                .unwrap_or(0);
+        s.used_bytes = retention::used_bytes(&self.conn)?;
+        Ok(s)
+    }
+
+    /// Sets the status of a group. Returns whether it existed.
+    pub fn set_group_status(&self, group: i64, status: GroupStatus) -> Result<bool> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE event_groups SET status = ?2 WHERE id = ?1",
+                rusqlite::params![group, status.as_str()],
+            )
+            .map_err(err("changing a group's status"))?;
+        Ok(n == 1)
+    }
+
+    /// The group of an event (by id or unique prefix).
+    pub fn group_of(&self, event: &str) -> Result<Option<i64>> {
+        Ok(self.event(event)?.map(|d| d.row.group))
+    }
+
+    /// The events a purge would delete (ids, oldest first).
+    pub fn purge_candidates(&self, rule: PurgeRule) -> Result<Vec<String>> {
+        retention::matching_uids(&self.conn, rule)
+    }
+
+    /// Deletes old events (never a group's first event, nor one whose alert
+    /// is pending), then what no event uses any more.
+    pub fn purge(&mut self, rule: PurgeRule) -> Result<PurgeReport> {
+        retention::purge(&mut self.conn, rule)
+    }
+
+    /// Rebuilds the file to give free pages back to the file system.
+    pub fn vacuum(&self) -> Result<()> {
+        self.conn.execute_batch("VACUUM").map_err(err("vacuuming"))
+    }
+
+    /// Integrity, schema version, alerts waiting or failed, and the spool.
+    pub fn check(&self) -> Result<CheckReport> {
+        let integrity: Vec<String> = self
+            .conn
+            .prepare("PRAGMA integrity_check")
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .map_err(err("checking integrity"))?;
+        let count = |sql: &str| -> Result<i64> {
+            self.conn
+                .query_row(sql, [], |r| r.get(0))
+                .map_err(err("counting"))
+        };
+        let (spool_files, spool_events) = crate::spool::pending_counts(&self.path);
+        Ok(CheckReport {
+            integrity,
+            schema_version: count("PRAGMA user_version")?,
+            supported_version: schema::LATEST,
+            pending_alerts: count(
+                "SELECT count(*) FROM outbox WHERE status IN ('pending', 'sending')",
+            )?,
+            failed_alerts: count("SELECT count(*) FROM outbox WHERE status = 'failed'")?,
+            spool_files,
+            spool_events,
+        })
+    }
+}
+
+/// One event as exported (JSON, JSON Lines, CSV).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct ExportRow {
+    /// Event id.
+    pub id: String,
+    /// Time, RFC 3339 (UTC).
+    pub time: String,
+    /// Time, ms since the Unix epoch.
+    pub ts: i64,
+    /// Logger.
+    pub logger: String,
+    /// Level name.
+    pub level: String,
+    /// `message`, `error` or `panic`.
+    pub kind: String,
+    /// Message.
+    pub message: String,
+    /// Type of the outermost error.
+    pub error_type: Option<String>,
+    /// Error chain (JSON array).
+    pub error_chain: serde_json::Value,
+    /// Source file.
+    pub file: Option<String>,
+    /// Line.
+    pub line: Option<u32>,
+    /// Column.
+    pub column: Option<u32>,
+    /// Thread name.
+    pub thread: Option<String>,
+    /// Thread id.
+    pub thread_id: i64,
+    /// Process id.
+    pub pid: i64,
+    /// Application.
+    pub app_name: Option<String>,
+    /// Release.
+    pub release: Option<String>,
+    /// Environment.
+    pub environment: Option<String>,
+    /// Group id.
+    pub group: i64,
+    /// Group fingerprint.
+    pub fingerprint: String,
+    /// Tags (JSON object).
+    pub tags: serde_json::Value,
+    /// Extra (JSON object).
+    pub extra: serde_json::Value,
+    /// Breadcrumbs (JSON array).
+    pub breadcrumbs: serde_json::Value,
+    /// Redactions made.
+    pub redactions: i64,
+    /// Process CPU %, if a snapshot was taken.
+    pub cpu_percent: Option<f64>,
+    /// Process RSS bytes, if a snapshot was taken.
+    pub rss_bytes: Option<i64>,
+    /// Host name.
+    pub host: Option<String>,
+}
+
+impl Database {
+    /// Calls `each` for every event the filter selects, in full export
+    /// form, oldest first (the filter's order and limit apply).
+    pub fn for_each_export<E: From<Error>>(
+        &self,
+        f: &EventFilter,
+        mut each: impl FnMut(ExportRow) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let (inner, args) = Self::event_query(f);
+        let sql = format!(
+            "SELECT e.uid, e.ts, l.name, e.level, e.kind, e.message, e.error_type, e.error_chain,
+                    e.file, e.line, e.col, e.thread_name, e.thread_id, e.pid, e.app_name,
+                    e.release, e.environment, e.group_id, g.fingerprint, e.tags, e.extra,
+                    e.breadcrumbs, e.redactions, s.proc_cpu_percent, s.proc_rss_bytes, h.hostname
+             FROM ({inner}) sel
+             JOIN events e ON e.id = sel.id
+             JOIN loggers l ON l.id = e.logger_id
+             JOIN event_groups g ON g.id = e.group_id
+             LEFT JOIN snapshots s ON s.id = e.snapshot_id
+             LEFT JOIN hosts h ON h.id = e.host_id
+             ORDER BY e.id"
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(err("exporting events"))?;
+        let mut rows = stmt
+            .query(params_from_iter(args))
+            .map_err(err("exporting events"))?;
+        let json = |v: Option<String>, empty: serde_json::Value| {
+            v.and_then(|j| serde_json::from_str(&j).ok())
+                .unwrap_or(empty)
+        };
+        while let Some(r) = rows.next().map_err(err("exporting events"))? {
+            let row = (|| -> rusqlite::Result<ExportRow> {
+                let ts: i64 = r.get(1)?;
+                Ok(ExportRow {
+                    id: r.get(0)?,
+                    time: rfc3339(ts),
+                    ts,
+                    logger: r.get(2)?,
+                    level: Level::from_i64(r.get(3)?).map_or("?".into(), |l| l.to_string()),
+                    kind: r.get(4)?,
+                    message: r.get(5)?,
+                    error_type: r.get(6)?,
+                    error_chain: json(r.get(7)?, serde_json::Value::Array(Vec::new())),
+                    file: r.get(8)?,
+                    line: r.get(9)?,
+                    column: r.get(10)?,
+                    thread: r.get(11)?,
+                    thread_id: r.get(12)?,
+                    pid: r.get(13)?,
+                    app_name: r.get(14)?,
+                    release: r.get(15)?,
+                    environment: r.get(16)?,
+                    group: r.get(17)?,
+                    fingerprint: r.get(18)?,
+                    tags: json(r.get(19)?, serde_json::Value::Object(Default::default())),
+                    extra: json(r.get(20)?, serde_json::Value::Object(Default::default())),
+                    breadcrumbs: json(r.get(21)?, serde_json::Value::Array(Vec::new())),
+                    redactions: r.get(22)?,
+                    cpu_percent: r.get(23)?,
+                    rss_bytes: r.get(24)?,
+                    host: r.get(25)?,
+                })
+            })()
+            .map_err(err("reading an event"))?;
+            each(row)?;
+        }
+        Ok(())
+    }
+
+    /// The row id of the newest event, if any (for following new events).
+    pub fn last_row(&self) -> Result<Option<i64>> {
+        self.conn
+            .query_row("SELECT max(id) FROM events", [], |r| r.get(0))
+            .map_err(err("reading the newest event"))
+    }
+
+    /// The row id below which a [`PurgeRule`] selects events (for
+    /// archiving what a purge would delete), or the cut-off time.
+    pub fn purge_bound(&self, rule: PurgeRule) -> Result<EventFilter> {
+        let mut f = EventFilter::default();
+        match rule {
+            PurgeRule::OlderThan(ts) => f.until = Some(ts),
+            PurgeRule::KeepNewest(n) => {
+                let cutoff: Option<i64> = self
+                    .conn
+                    .query_row(
+                        "SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?1",
+                        [n.saturating_sub(1) as i64],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(err("finding the purge bound"))?;
+                // Nothing to purge: select nothing.
+                f.before_row = Some(cutoff.unwrap_or(i64::MIN));
+            }
+        }
+        Ok(f)
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+pub(crate) fn rfc3339(ms: i64) -> String {
+    let base = crate::notify::format::format_utc(ms);
+    format!(
+        "{}T{}.{:03}Z",
+        &base[..10],
+        &base[11..19],
+        ms.rem_euclid(1000)
+    )
+}
+
+/// When a host was recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct HostRow {
+    /// Host id.
+    pub id: i64,
+    /// First seen (ms).
+    pub first_seen: i64,
+    /// Last seen (ms).
+    pub last_seen: i64,
+}
+
+/// `%/<file>` with LIKE's wildcards in `file` escaped.
+fn like_suffix(file: &str) -> String {
+    let mut out = String::from("%/");
+    for c in file.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn wal_path(p: &Path) -> PathBuf {
+    let mut s = p.as_os_str().to_owned();
+    s.push("-wal");
+    PathBuf::from(s)
+}
+
+fn group_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<GroupRow> {
+    Ok(GroupRow {
+        id: r.get(0)?,
+        fingerprint: r.get(1)?,
+        logger: r.get(2)?,
+        level: Level::from_i64(r.get(3)?).unwrap_or(Level::Error),
+        kind: r.get(4)?,
+        title: r.get(5)?,
+        culprit: r.get(6)?,
+        first_seen: r.get(7)?,
+        last_seen: r.get(8)?,
+        count: r.get(9)?,
+        status: r.get(10)?,
+        last_event: r.get(11)?,
+    })
+}
+
+fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
+    Ok(EventRow {
+        row: r.get(0)?,
+        id: r.get(1)?,
+        ts: r.get(2)?,
+        logger: r.get(3)?,
+        level: Level::from_i64(r.get(4)?).unwrap_or(Level::Error),
+        kind: r.get(5)?,
+        message: r.get(6)?,
+        file: r.get(7)?,
+        line: r.get(8)?,
+        group: r.get(9)?,
+        thread: r.get(10)?,
+        pid: r.get::<_, i64>(11)? as u32,
+    })
+}
