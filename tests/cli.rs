@@ -553,3 +553,61 @@ fn a_closed_pipe_is_not_an_error() {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", util::describe(&out));
 }
+
+#[test]
+fn show_resolves_stored_addresses_against_the_binary() {
+    let (_d, path) = sample_db();
+    let id = json(&path, &["events", "--grep", "primary"])[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = json(&path, &["show", &id]);
+    let names = |d: &serde_json::Value| -> Vec<String> {
+        d["frames"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["in_app"] == true)
+            .map(|f| f["function"].as_str().unwrap_or("").to_owned())
+            .collect()
+    };
+    let expected = names(&before);
+    assert!(
+        expected.contains(&"integration::cli::sample_db".to_owned()),
+        "{expected:?}"
+    );
+    // Forget the symbols, as when the panic hook ran out of time.
+    open(&path)
+        .execute(
+            "UPDATE frames SET function = NULL, file = NULL, line = NULL, col = NULL
+             WHERE backtrace_id = (SELECT backtrace_id FROM events WHERE uid = ?1)",
+            [&id],
+        )
+        .unwrap();
+    let blank = json(&path, &["show", &id]);
+    assert!(blank["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["function"].is_null()));
+    let text = ok(&path, &["show", &id]);
+    assert!(
+        text.contains("some unresolved: see --binary") || text.contains(" in "),
+        "{text}"
+    );
+    // The module of these frames is this test binary.
+    let exe = std::env::current_exe().unwrap();
+    let resolved = json(&path, &["show", &id, "--binary", exe.to_str().unwrap()]);
+    let got: Vec<String> = resolved["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["function"].as_str().map(str::to_owned))
+        .collect();
+    for name in &expected {
+        assert!(
+            got.contains(name),
+            "{name} not resolved from the binary: {got:?}"
+        );
+    }
+}
