@@ -292,11 +292,23 @@ struct Sym {
     column: Option<u32>,
 }
 
+/// A backtrace resolved, trimmed, its paths redacted and its storage key
+/// computed: done once per distinct stack, shared by every event from it.
+#[derive(Debug)]
+pub(crate) struct ResolvedTrace {
+    pub(crate) frames: Arc<[Frame]>,
+    pub(crate) hash: Arc<str>,
+    pub(crate) complete: bool,
+    pub(crate) redactions: u32,
+}
+
 /// Resolves addresses to symbols on the writer thread, with a cache keyed by
-/// instruction pointer (bounded: cleared when it grows past its limit).
+/// instruction pointer and one keyed by the whole stack (both bounded:
+/// cleared when they grow past their limit).
 pub(crate) struct Symbolizer {
     cache: HashMap<usize, Arc<[Sym]>>,
     modules: HashMap<usize, Option<(Arc<str>, usize)>>,
+    traces: HashMap<(u64, usize), Arc<ResolvedTrace>>,
 }
 
 impl std::fmt::Debug for Symbolizer {
@@ -314,7 +326,49 @@ impl Symbolizer {
         Symbolizer {
             cache: HashMap::new(),
             modules: HashMap::new(),
+            traces: HashMap::new(),
         }
+    }
+
+    /// Loads the symbol tables of the program now (the first resolution in a
+    /// process is the slow one), by resolving this very stack.
+    pub(crate) fn prewarm(&mut self) {
+        let raw = RawBacktrace::capture();
+        let _ = self.resolve(&raw, Duration::from_secs(30));
+    }
+
+    /// The processed backtrace for `raw`, from the cache when this stack
+    /// (under this redactor) was seen before. Incomplete resolutions (the
+    /// budget ran out) are not cached, so a later event can do better.
+    pub(crate) fn trace(
+        &mut self,
+        raw: &RawBacktrace,
+        budget: Duration,
+        redactor: &Arc<crate::redact::Redactor>,
+    ) -> Arc<ResolvedTrace> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        raw.ips.hash(&mut h);
+        let key = (h.finish(), Arc::as_ptr(redactor) as usize);
+        if let Some(t) = self.traces.get(&key) {
+            return t.clone();
+        }
+        let (mut frames, complete) = self.resolve(raw, budget);
+        let redactions = redactor.frames(&mut frames);
+        let hash: Arc<str> = Arc::from(crate::store::backtrace_hash(&frames));
+        let trace = Arc::new(ResolvedTrace {
+            frames: Arc::from(frames),
+            hash,
+            complete,
+            redactions,
+        });
+        if complete {
+            if self.traces.len() > SYMBOL_CACHE_LIMIT / 10 {
+                self.traces.clear();
+            }
+            self.traces.insert(key, trace.clone());
+        }
+        trace
     }
 
     /// Resolves the frames, trimming errsnap's and std's own frames off the
@@ -449,6 +503,7 @@ impl PendingEvent {
         let context = self.context.clone();
         let (store, console) = (self.store, self.console);
         let mut ev = self.resolve(symbolizer, budget, snapshot);
+        let frame_redactions = ev.redactions;
         if let Some(hook) = &context.before_save {
             let keep = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(&mut ev)));
             match keep {
@@ -461,7 +516,7 @@ impl PendingEvent {
                 }
             }
         }
-        ev.redactions = context.redactor.event(&mut ev);
+        ev.redactions = frame_redactions + context.redactor.event(&mut ev);
         if console {
             print_console(&ev);
         }
@@ -475,10 +530,21 @@ impl PendingEvent {
         budget: Duration,
         snapshot: Option<&Snapshot>,
     ) -> Event {
-        let (frames, symbols_resolved) = match &self.backtrace {
-            Some(raw) => symbolizer.resolve(raw, budget),
-            None => (Vec::new(), true),
-        };
+        let trace = self
+            .backtrace
+            .as_ref()
+            .map(|raw| symbolizer.trace(raw, budget, &self.context.redactor));
+        let (frames, symbols_resolved, backtrace_hash, redactions): (Arc<[Frame]>, bool, _, u32) =
+            match &trace {
+                Some(t) if !t.frames.is_empty() => (
+                    t.frames.clone(),
+                    t.complete,
+                    Some(t.hash.clone()),
+                    t.redactions,
+                ),
+                Some(t) => (t.frames.clone(), t.complete, None, 0),
+                None => (Arc::from(Vec::new()), true, None, 0),
+            };
         let location = self.call_site.as_ref().map(CallSite::to_location);
         let logger = self.context.logger.clone();
         let fingerprint = fingerprint::fingerprint(
@@ -509,6 +575,7 @@ impl PendingEvent {
             tags,
             extra: self.extra,
             frames,
+            backtrace_hash,
             symbols_resolved,
             fingerprint,
             snapshot: if self.snapshot {
@@ -518,7 +585,7 @@ impl PendingEvent {
             },
             alert_channels: self.alert_channels,
             breadcrumbs: self.breadcrumbs,
-            redactions: 0,
+            redactions,
         }
     }
 }

@@ -463,6 +463,12 @@ impl Config {
         self.parse(key, expected)
     }
 
+    /// Every key errsnap reads (`ERRSNAP_*`), and whether its value is a
+    /// secret.
+    pub fn keys() -> impl Iterator<Item = (&'static str, bool)> {
+        KEYS.iter().copied()
+    }
+
     /// The raw value of a key, if set.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.values.get(key).map(|(v, _)| v.as_str())

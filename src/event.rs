@@ -281,7 +281,11 @@ pub struct Event {
     pub(crate) environment: Option<String>,
     pub(crate) tags: BTreeMap<String, String>,
     pub(crate) extra: serde_json::Map<String, serde_json::Value>,
-    pub(crate) frames: Vec<Frame>,
+    /// Shared with every event of the same call stack.
+    pub(crate) frames: std::sync::Arc<[Frame]>,
+    /// The backtrace's storage key, when known (computed once per stack).
+    #[serde(skip)]
+    pub(crate) backtrace_hash: Option<std::sync::Arc<str>>,
     /// Whether symbol resolution was complete (false: some frames hold only
     /// addresses).
     pub(crate) symbols_resolved: bool,

@@ -111,7 +111,7 @@ pub use notify::{Alert, AlertFrame, AlertKind, Notifier, NotifyError};
 #[cfg(feature = "email")]
 pub use notify::{SmtpMailer, SmtpTls};
 pub use panic::install_panic_hook;
-pub use snapshot::{HostInfo, HostStats, ProcessStats, Snapshot};
+pub use snapshot::{HostInfo, HostStats, ProcessStats, Sampler, Snapshot};
 pub use store::query::{
     AlertStatus, CheckReport, Database, EventDetail, EventFilter, EventRow, ExportRow, GroupOrder,
     GroupQuery, GroupRow, GroupStatus, HostRow, Stats,

@@ -249,6 +249,37 @@ impl EventLogger {
         )
     }
 
+    /// Records a message that may not be valid UTF-8 (a path, an argument,
+    /// an environment value): it is stored with invalid sequences replaced
+    /// by U+FFFD, and then tagged `errsnap.invalid_utf8 = true`.
+    ///
+    /// ```
+    /// # fn main() -> errsnap::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let logger = errsnap::EventLogger::builder().name("t").path(dir.path().join("L.db")).config(errsnap::Config::empty()).build()?;
+    /// let arg = std::env::args_os().next().unwrap_or_default();
+    /// logger.log_os(errsnap::Level::Warn, &arg);
+    /// # Ok(()) }
+    /// ```
+    #[track_caller]
+    pub fn log_os(&self, level: Level, message: &std::ffi::OsStr) -> EventId {
+        let lossy = message.to_string_lossy();
+        let mut extras = Extras::default();
+        if let std::borrow::Cow::Owned(_) = lossy {
+            extras
+                .tags
+                .insert("errsnap.invalid_utf8".into(), "true".into());
+        }
+        self.submit(
+            level,
+            EventKind::Message,
+            lossy.into_owned(),
+            Vec::new(),
+            Some(CallSite::Static(std::panic::Location::caller())),
+            extras,
+        )
+    }
+
     /// Records a message at level trace.
     #[track_caller]
     pub fn trace(&self, message: impl Into<String>) -> EventId {
@@ -782,6 +813,8 @@ pub struct EventLoggerBuilder {
     retain_for: Option<Duration>,
     retain_events: Option<u64>,
     retain_bytes: Option<u64>,
+    prewarm_symbols: bool,
+    busy_timeout: Option<Duration>,
 }
 
 /// A `before_save` hook, with a `Debug` that says only whether it is set.
@@ -957,6 +990,20 @@ impl EventLoggerBuilder {
     /// bytes, deleting the oldest events first.
     pub fn retain_bytes(mut self, n: u64) -> Self {
         self.retain_bytes = Some(n);
+        self
+    }
+    /// Load the program's symbol tables on the writer thread at start, so
+    /// the first panic's record is as fast as later ones (see
+    /// BENCHMARKS.md). Costs the symbolizer's memory (tens of MiB for a
+    /// binary with debug info) even if nothing ever fails; off by default.
+    pub fn prewarm_symbols(mut self, on: bool) -> Self {
+        self.prewarm_symbols = on;
+        self
+    }
+    /// How long a write waits for another connection's lock before the
+    /// batch goes to the spool (default 5 s).
+    pub fn busy_timeout(mut self, d: Duration) -> Self {
+        self.busy_timeout = Some(d);
         self
     }
     /// How many breadcrumbs the ring keeps (default 50; 0 disables).
@@ -1148,6 +1195,8 @@ impl EventLoggerBuilder {
         };
         let defaults = WorkerConfig::default();
         let cfg = WorkerConfig {
+            busy_timeout: self.busy_timeout.unwrap_or(defaults.busy_timeout),
+            prewarm_symbols: self.prewarm_symbols,
             retention,
             alerting,
             durability,

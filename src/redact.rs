@@ -28,6 +28,9 @@ struct Rule {
 /// The compiled rules.
 pub(crate) struct Redactor {
     rules: Vec<Rule>,
+    /// All patterns at once: text that matches none (the usual case) costs
+    /// one scan.
+    any: regex::RegexSet,
     home: Option<String>,
 }
 
@@ -108,15 +111,23 @@ impl Redactor {
                 })?;
             rules.push(Rule { re, with: MARK });
         }
+        let any = regex::RegexSetBuilder::new(rules.iter().map(|r| r.re.as_str()))
+            .size_limit(8 << 20)
+            .build()
+            .map_err(|e| Error::config(key, format!("the rules together are too large ({e})")))?;
         let home = std::env::var("HOME")
             .ok()
             .filter(|h| h.len() > 1 && h.starts_with('/'))
             .map(|h| h.trim_end_matches('/').to_owned());
-        Ok(Redactor { rules, home })
+        Ok(Redactor { rules, any, home })
     }
 
     /// Redacts one text; returns it and the number of replacements.
     fn text(&self, s: &str) -> (String, u32) {
+        let home_present = self.home.as_deref().is_some_and(|h| s.contains(h));
+        if !home_present && !self.any.is_match(s) {
+            return (s.to_owned(), 0);
+        }
         let run = || {
             let mut n = 0u32;
             let mut cur: Cow<'_, str> = Cow::Borrowed(s);
@@ -195,7 +206,16 @@ impl Redactor {
         if let Some(l) = &mut ev.location {
             self.field(&mut l.file, &mut n);
         }
-        for f in &mut ev.frames {
+        for b in &mut ev.breadcrumbs {
+            self.field(&mut b.message, &mut n);
+        }
+        n
+    }
+
+    /// Redacts the file paths of frames (once per distinct backtrace).
+    pub(crate) fn frames(&self, frames: &mut [crate::event::Frame]) -> u32 {
+        let mut n = 0;
+        for f in frames {
             if let Some(file) = &mut f.file {
                 self.field(file, &mut n);
             }

@@ -137,7 +137,17 @@ const MIN_WINDOW_MS: u128 = 50;
 const MAX_WINDOW_MS: u128 = 1_000;
 
 /// Takes snapshots, keeping what is needed for correct CPU percentages.
-pub(crate) struct Sampler {
+///
+/// errsnap's writer owns one; it is public for programs that want the same
+/// picture themselves (and for the benchmarks).
+///
+/// ```
+/// let mut sampler = errsnap::Sampler::new();
+/// let snap = sampler.sample();
+/// assert!(snap.process.rss_bytes > 0);
+/// assert!(snap.host.total_memory > 0);
+/// ```
+pub struct Sampler {
     sys: System,
     pid: Pid,
     // Process CPU %: the start of the current window and the last value.
@@ -154,8 +164,15 @@ impl std::fmt::Debug for Sampler {
     }
 }
 
+impl Default for Sampler {
+    fn default() -> Self {
+        Sampler::new()
+    }
+}
+
 impl Sampler {
-    pub(crate) fn new() -> Sampler {
+    /// A sampler; its first CPU-time reading starts the first window.
+    pub fn new() -> Sampler {
         let mut sys = System::new();
         sys.refresh_cpu_usage();
         let now = Instant::now();
@@ -169,8 +186,9 @@ impl Sampler {
         }
     }
 
-    /// Takes a snapshot (about 100 µs: a few small `/proc` reads on Linux).
-    pub(crate) fn sample(&mut self) -> Snapshot {
+    /// Takes a snapshot (a few small `/proc` reads on Linux; see
+    /// BENCHMARKS.md for its cost).
+    pub fn sample(&mut self) -> Snapshot {
         let now = Instant::now();
         let taken_at_ms = crate::capture::now_ms();
 

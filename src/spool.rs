@@ -20,9 +20,28 @@ pub(crate) fn dir_for(db: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// Where the spool goes when the database's own directory cannot take it
+/// (a full or read-only file system): a folder in the system's temporary
+/// directory, named after the database's path.
+pub(crate) fn fallback_dir_for(db: &Path) -> PathBuf {
+    let mut h = crate::fingerprint::StableHasher::new();
+    h.field(&db.to_string_lossy());
+    let hash = h.finish_hex();
+    std::env::temp_dir().join(format!("errsnap-spool-{}", &hash[..16]))
+}
+
+/// Both spool directories, the primary first.
+fn dirs_for(db: &Path) -> [PathBuf; 2] {
+    [dir_for(db), fallback_dir_for(db)]
+}
+
 /// Creates the spool directory (owner-only on Unix) if needed.
 pub(crate) fn ensure_dir(db: &Path) -> std::io::Result<PathBuf> {
-    let dir = dir_for(db);
+    create_dir(&dir_for(db)).or_else(|_| create_dir(&fallback_dir_for(db)))
+}
+
+fn create_dir(dir: &Path) -> std::io::Result<PathBuf> {
+    let dir = dir.to_owned();
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
@@ -34,10 +53,21 @@ pub(crate) fn ensure_dir(db: &Path) -> std::io::Result<PathBuf> {
     Ok(dir)
 }
 
-/// Appends events to this process's spool file and fsyncs it.
+/// Appends events to this process's spool file and fsyncs it: beside the
+/// database if possible, else in the fallback directory.
 pub(crate) fn append(db: &Path, events: &[Event]) -> std::io::Result<()> {
     let _guard = SPOOL_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    let dir = ensure_dir(db)?;
+    let mut last = None;
+    for dir in dirs_for(db) {
+        match create_dir(&dir).and_then(|dir| append_in(&dir, events)) {
+            Ok(()) => return Ok(()),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no spool directory")))
+}
+
+fn append_in(dir: &Path, events: &[Event]) -> std::io::Result<()> {
     let path = dir.join(format!("spool-{}.jsonl", std::process::id()));
     let mut opts = std::fs::OpenOptions::new();
     opts.create(true).append(true);
@@ -52,25 +82,32 @@ pub(crate) fn append(db: &Path, events: &[Event]) -> std::io::Result<()> {
         serde_json::to_writer(&mut buf, ev).map_err(std::io::Error::other)?;
         buf.push(b'\n');
     }
-    file.write_all(&buf)?;
-    file.sync_data()?;
+    let len = file.metadata()?.len();
+    if let Err(e) = file.write_all(&buf).and_then(|()| file.sync_data()) {
+        // Leave no partial line behind (the next append starts clean).
+        let _ = file.set_len(len);
+        return Err(e);
+    }
     Ok(())
 }
 
 /// Whether a spool file exists and holds anything.
 pub(crate) fn has_pending(db: &Path) -> bool {
-    std::fs::read_dir(dir_for(db))
-        .map(|mut d| d.any(|e| e.is_ok()))
-        .unwrap_or(false)
+    dirs_for(db).iter().any(|dir| {
+        std::fs::read_dir(dir)
+            .map(|mut d| d.any(|e| e.is_ok()))
+            .unwrap_or(false)
+    })
 }
 
 /// Spool files waiting to be imported, and the events in them.
 pub(crate) fn pending_counts(db: &Path) -> (u64, u64) {
-    let Ok(entries) = std::fs::read_dir(dir_for(db)) else {
-        return (0, 0);
-    };
     let mut files = 0;
     let mut events = 0;
+    let entries = dirs_for(db)
+        .into_iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flatten();
     for e in entries.flatten() {
         if pid_of(&e.path()).is_none() {
             continue;
@@ -107,8 +144,17 @@ pub(crate) fn process_alive(_pid: u32) -> bool {
 /// Imports the spool files of this process and of processes that are gone,
 /// then removes them. Returns what the writes did.
 pub(crate) fn import(store: &mut Store) -> crate::Result<BatchOutcome> {
-    let dir = dir_for(store.path());
-    let entries = match std::fs::read_dir(&dir) {
+    let mut total = BatchOutcome::default();
+    for dir in dirs_for(store.path()) {
+        let o = import_dir(store, &dir)?;
+        total.written += o.written;
+        total.alerts += o.alerts;
+    }
+    Ok(total)
+}
+
+fn import_dir(store: &mut Store, dir: &Path) -> crate::Result<BatchOutcome> {
+    let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(_) => return Ok(BatchOutcome::default()),
     };
@@ -145,6 +191,6 @@ pub(crate) fn import(store: &mut Store) -> crate::Result<BatchOutcome> {
         std::fs::remove_file(&path)
             .map_err(|e| crate::Error::io(format!("removing {}", path.display()), e))?;
     }
-    let _ = std::fs::remove_dir(&dir);
+    let _ = std::fs::remove_dir(dir);
     Ok(total)
 }

@@ -57,6 +57,7 @@ pub(crate) struct WorkerConfig {
     pub(crate) shutdown_timeout: Duration,
     pub(crate) alerting: Alerting,
     pub(crate) retention: crate::store::retention::Limits,
+    pub(crate) prewarm_symbols: bool,
 }
 
 impl WorkerConfig {
@@ -86,6 +87,7 @@ impl Default for WorkerConfig {
             shutdown_timeout: Duration::from_secs(5),
             alerting: Alerting::default(),
             retention: Default::default(),
+            prewarm_symbols: false,
         }
     }
 }
@@ -466,6 +468,9 @@ fn writer_main(shared: Arc<Shared>, store: Option<Store>) {
     };
     if have_store {
         w.on_open();
+    }
+    if shared.cfg.prewarm_symbols {
+        w.symbolizer.prewarm();
     }
     {
         let mut st = shared.lock();

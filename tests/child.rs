@@ -191,6 +191,76 @@ fn entry() {
             log::error!(target: "uploads", "disk quota exceeded");
             assert!(logger.flush(Duration::from_secs(20)));
         }
+        "kill_target" => {
+            let logger = util::builder(&db, "killed")
+                .linger(Duration::from_millis(2))
+                .overflow(errsnap::Overflow::Block(Duration::from_secs(30)))
+                .build()
+                .unwrap();
+            // Warm up (symbols loaded, first commit done), so the kills land
+            // in the middle of steady writing.
+            logger.error("warm up");
+            assert!(logger.flush(Duration::from_secs(60)));
+            println!("started");
+            std::thread::scope(|s| {
+                for t in 0..4 {
+                    let logger = logger.clone();
+                    s.spawn(move || {
+                        for i in 0u64.. {
+                            logger
+                                .event(errsnap::Level::Error, format!("worker {t} step {i}"))
+                                .tag("thread", t.to_string())
+                                .tag("seq", i.to_string())
+                                .emit();
+                            if i % 25 == 24 && logger.flush(Duration::from_secs(30)) {
+                                println!("flushed {t} {i}");
+                            }
+                        }
+                    });
+                }
+            });
+        }
+        "concurrent_writer" => {
+            let logger = util::builder(&db, "multi")
+                .overflow(errsnap::Overflow::Block(Duration::from_secs(60)))
+                .busy_timeout(Duration::from_secs(30))
+                .build()
+                .unwrap();
+            let kinds = ["disk full", "timeout", "refused", "reset", "denied"];
+            std::thread::scope(|s| {
+                for _ in 0..4 {
+                    let logger = logger.clone();
+                    s.spawn(move || {
+                        for i in 0..2_500 {
+                            logger.error(kinds[i % 5]);
+                        }
+                    });
+                }
+            });
+            assert!(logger.flush(Duration::from_secs(120)));
+        }
+        "pending_and_spool" => {
+            let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let dead = format!("http://{}/x", closed.local_addr().unwrap());
+            drop(closed);
+            let mut config = errsnap::Config::empty();
+            config.set("ERRSNAP_SLACK_WEBHOOK_URL", dead).unwrap();
+            let logger = util::builder(&db, "restart")
+                .config(config)
+                .busy_timeout(Duration::from_millis(200))
+                .alert_retry_base(Duration::from_secs(600))
+                .build()
+                .unwrap();
+            logger.error("the same failure");
+            assert!(logger.flush(Duration::from_secs(20)));
+            let locker = rusqlite::Connection::open(&db).unwrap();
+            locker.execute_batch("BEGIN EXCLUSIVE;").unwrap();
+            logger.error("the same failure");
+            logger.error("the same failure");
+            assert!(logger.flush(Duration::from_secs(20)));
+            // Exit with the lock held: the two events stay in the spool.
+            std::process::exit(0);
+        }
         other => panic!("unknown scenario {other}"),
     }
 }

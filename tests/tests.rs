@@ -14,6 +14,7 @@ mod child;
 mod cli;
 mod fallback;
 mod panic;
+mod reliability;
 mod routing;
 mod store;
 mod worker;

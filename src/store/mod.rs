@@ -64,6 +64,8 @@ pub(crate) struct Store {
     path: PathBuf,
     loggers: HashMap<String, i64>,
     backtraces: HashMap<String, i64>,
+    /// Fingerprint -> group id (groups are never deleted).
+    groups: HashMap<String, i64>,
     host_id: Option<i64>,
     rules: AlertRules,
 }
@@ -138,6 +140,7 @@ impl Store {
             path: path.to_owned(),
             loggers: HashMap::new(),
             backtraces: HashMap::new(),
+            groups: HashMap::new(),
             host_id: None,
             rules: AlertRules::default(),
         };
@@ -331,6 +334,9 @@ impl Store {
         if self.backtraces.len() > CACHE_LIMIT {
             self.backtraces.clear();
         }
+        if self.groups.len() > CACHE_LIMIT {
+            self.groups.clear();
+        }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -339,21 +345,18 @@ impl Store {
         let now = crate::capture::now_ms();
         let mut new_loggers = Vec::new();
         let mut new_backtraces = Vec::new();
+        let mut new_groups: HashMap<String, i64> = HashMap::new();
+        // Each group's changes, applied once per batch.
+        let mut deltas: HashMap<i64, GroupDelta> = HashMap::new();
         let mut last_snapshot: Option<(&Snapshot, i64)> = None;
         for ev in events {
             let uid = ev.id.to_string();
-            let exists = tx
-                .prepare_cached("SELECT 1 FROM events WHERE uid = ?1")
-                .and_then(|mut s| s.exists([&uid]))
-                .map_err(|e| Error::storage("checking for a duplicate event", e))?;
-            if exists {
-                continue;
-            }
             let logger_id = match self.loggers.get(&ev.logger) {
                 Some(&id) => id,
                 None => {
                     let id = Self::logger_id_tx(&tx, &ev.logger)?;
                     new_loggers.push((ev.logger.clone(), id));
+                    self.loggers.insert(ev.logger.clone(), id);
                     id
                 }
             };
@@ -361,7 +364,8 @@ impl Store {
                 None
             } else {
                 let (hash, id) = Self::backtrace_id_tx(&tx, &self.backtraces, ev)?;
-                new_backtraces.push((hash, id));
+                self.backtraces.insert(hash.clone(), id);
+                new_backtraces.push(hash);
                 Some(id)
             };
             let snapshot_id = match (&ev.snapshot, last_snapshot) {
@@ -373,60 +377,99 @@ impl Store {
                     Some(id)
                 }
             };
+            let group_id = match self
+                .groups
+                .get(&ev.fingerprint)
+                .or(new_groups.get(&ev.fingerprint))
+            {
+                Some(&id) => id,
+                None => {
+                    let id = ensure_group(&tx, ev, logger_id, &uid)?;
+                    new_groups.insert(ev.fingerprint.clone(), id);
+                    id
+                }
+            };
+            // Alert decisions need the group's status as of this event.
             let before = if ev.alert_channels.is_empty() {
                 None
             } else {
-                Some(outbox::group_before(&tx, &ev.fingerprint)?)
+                Some(
+                    match deltas.get(&group_id).and_then(|d| d.status_now.clone()) {
+                        Some(status) => outbox::GroupBefore {
+                            status: Some(status),
+                        },
+                        None => outbox::group_status(&tx, group_id)?,
+                    },
+                )
             };
-            let group_id = upsert_group(&tx, ev, logger_id, &uid)?;
             let chain = (!ev.chain.is_empty())
                 .then(|| serde_json::to_string(&ev.chain).unwrap_or_default());
             let tags =
                 (!ev.tags.is_empty()).then(|| serde_json::to_string(&ev.tags).unwrap_or_default());
             let extra = (!ev.extra.is_empty())
                 .then(|| serde_json::to_string(&ev.extra).unwrap_or_default());
-            tx.prepare_cached(
-                "INSERT INTO events (uid, ts, logger_id, level, kind, message, error_chain,
-                     error_type, file, line, col, thread_name, thread_id, pid, app_name, release,
-                     environment, tags, extra, group_id, backtrace_id, snapshot_id, host_id,
-                     alert_channels, breadcrumbs, redactions)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                     ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    uid,
-                    ev.timestamp_ms,
-                    logger_id,
-                    ev.level.as_i64(),
-                    ev.kind.as_str(),
-                    ev.message,
-                    chain,
-                    ev.chain.first().and_then(|c| c.type_name.as_deref()),
-                    ev.location.as_ref().map(|l| l.file.as_str()),
-                    ev.location.as_ref().map(|l| l.line),
-                    ev.location.as_ref().map(|l| l.column),
-                    ev.thread_name,
-                    ev.thread_id as i64,
-                    ev.pid,
-                    ev.app_name,
-                    ev.release,
-                    ev.environment,
-                    tags,
-                    extra,
-                    group_id,
-                    backtrace_id,
-                    snapshot_id,
-                    self.host_id,
-                    (!ev.alert_channels.is_empty()).then(|| ev.alert_channels.join(",")),
-                    (!ev.breadcrumbs.is_empty())
-                        .then(|| serde_json::to_string(&ev.breadcrumbs).unwrap_or_default()),
-                    ev.redactions,
-                ])
-            })
-            .map_err(|e| Error::storage("inserting an event", e))?;
+            // A retried or re-imported event (same id) is written once.
+            let inserted = tx
+                .prepare_cached(
+                    "INSERT INTO events (uid, ts, logger_id, level, kind, message, error_chain,
+                         error_type, file, line, col, thread_name, thread_id, pid, app_name,
+                         release, environment, tags, extra, group_id, backtrace_id, snapshot_id,
+                         host_id, alert_channels, breadcrumbs, redactions)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                         ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)
+                     ON CONFLICT(uid) DO NOTHING",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        uid,
+                        ev.timestamp_ms,
+                        logger_id,
+                        ev.level.as_i64(),
+                        ev.kind.as_str(),
+                        ev.message,
+                        chain,
+                        ev.chain.first().and_then(|c| c.type_name.as_deref()),
+                        ev.location.as_ref().map(|l| l.file.as_str()),
+                        ev.location.as_ref().map(|l| l.line),
+                        ev.location.as_ref().map(|l| l.column),
+                        ev.thread_name,
+                        ev.thread_id as i64,
+                        ev.pid,
+                        ev.app_name,
+                        ev.release,
+                        ev.environment,
+                        tags,
+                        extra,
+                        group_id,
+                        backtrace_id,
+                        snapshot_id,
+                        self.host_id,
+                        (!ev.alert_channels.is_empty()).then(|| ev.alert_channels.join(",")),
+                        (!ev.breadcrumbs.is_empty())
+                            .then(|| serde_json::to_string(&ev.breadcrumbs).unwrap_or_default()),
+                        ev.redactions,
+                    ])
+                })
+                .map_err(|e| Error::storage("inserting an event", e))?;
+            if inserted == 0 {
+                continue;
+            }
             out.written += 1;
+            let d = deltas
+                .entry(group_id)
+                .or_insert_with(|| GroupDelta::new(ev.timestamp_ms));
+            d.count += 1;
+            d.level = d.level.max(ev.level.as_i64());
+            d.first_seen = d.first_seen.min(ev.timestamp_ms);
+            if ev.timestamp_ms >= d.last_seen {
+                d.last_seen = ev.timestamp_ms;
+                d.last_uid.clone_from(&uid);
+            }
             if let Some(before) = &before {
+                if before.status.as_deref() == Some("resolved") {
+                    // This event reopens it: later ones in the batch see it open.
+                    d.status_now = Some("open".to_owned());
+                }
                 for channel in &ev.alert_channels {
                     if outbox::decide(
                         &tx,
@@ -443,12 +486,46 @@ impl Store {
                 }
             }
         }
-        tx.commit()
-            .map_err(|e| Error::storage("committing a batch of events", e))?;
-        // Only now that the rows exist may the caches point at them.
-        self.loggers.extend(new_loggers);
-        self.backtraces.extend(new_backtraces);
-        Ok(out)
+        for (group_id, d) in &deltas {
+            tx.prepare_cached(
+                "UPDATE event_groups SET
+                     count = count + ?2,
+                     level = max(level, ?3),
+                     first_seen = min(first_seen, ?4),
+                     last_event_uid = CASE WHEN ?5 >= last_seen THEN ?6 ELSE last_event_uid END,
+                     last_seen = max(last_seen, ?5),
+                     status = CASE status WHEN 'resolved' THEN 'open' ELSE status END
+                 WHERE id = ?1",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    group_id,
+                    d.count,
+                    d.level,
+                    d.first_seen,
+                    d.last_seen,
+                    d.last_uid
+                ])
+            })
+            .map_err(|e| Error::storage("updating groups", e))?;
+        }
+        match tx.commit() {
+            Ok(()) => {
+                self.groups.extend(new_groups);
+                Ok(out)
+            }
+            Err(e) => {
+                // The ids handed out during the failed transaction may not
+                // exist: forget them.
+                for name in new_loggers {
+                    self.loggers.remove(&name.0);
+                }
+                for hash in new_backtraces {
+                    self.backtraces.remove(&hash);
+                }
+                Err(Error::storage("committing a batch of events", e))
+            }
+        }
     }
 
     fn backtrace_id_tx(
@@ -456,15 +533,10 @@ impl Store {
         cache: &HashMap<String, i64>,
         ev: &Event,
     ) -> Result<(String, i64)> {
-        let mut h = StableHasher::new();
-        for f in &ev.frames {
-            h.field(f.function.as_deref().unwrap_or(""));
-            h.field(f.file.as_deref().unwrap_or(""));
-            h.field(&format!("{:?}:{:?}", f.line, f.column));
-            h.field(f.module.as_deref().unwrap_or(""));
-            h.field(&format!("{:?}", f.module_offset));
-        }
-        let hash = h.finish_hex();
+        let hash = match &ev.backtrace_hash {
+            Some(h) => h.to_string(),
+            None => backtrace_hash(&ev.frames),
+        };
         if let Some(&id) = cache.get(&hash) {
             return Ok((hash, id));
         }
@@ -511,6 +583,20 @@ impl Store {
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// The storage key of a backtrace: a stable hash of its resolved frames.
+pub(crate) fn backtrace_hash(frames: &[crate::event::Frame]) -> String {
+    let mut h = StableHasher::new();
+    for f in frames {
+        h.field(f.function.as_deref().unwrap_or(""));
+        h.field(f.file.as_deref().unwrap_or(""));
+        h.write(&f.line.unwrap_or(0).to_le_bytes());
+        h.write(&f.column.unwrap_or(0).to_le_bytes());
+        h.field(f.module.as_deref().unwrap_or(""));
+        h.write(&f.module_offset.unwrap_or(u64::MAX).to_le_bytes());
+    }
+    h.finish_hex()
 }
 
 /// Moves a damaged database and its `-wal`/`-shm` files aside. Must only be
@@ -586,42 +672,61 @@ fn insert_snapshot(tx: &rusqlite::Transaction<'_>, s: &Snapshot, pid: u32) -> Re
     .map_err(|e| Error::storage("inserting a snapshot", e))
 }
 
-fn upsert_group(
+/// What a batch adds to one group.
+struct GroupDelta {
+    count: i64,
+    level: i64,
+    first_seen: i64,
+    last_seen: i64,
+    last_uid: String,
+    /// The status the group has after an event of this batch changed it.
+    status_now: Option<String>,
+}
+
+impl GroupDelta {
+    fn new(ts: i64) -> Self {
+        GroupDelta {
+            count: 0,
+            level: 0,
+            first_seen: ts,
+            last_seen: i64::MIN,
+            last_uid: String::new(),
+            status_now: None,
+        }
+    }
+}
+
+/// The group of an event's fingerprint, created (with a count of 0: the
+/// batch adds its events) if it does not exist yet.
+fn ensure_group(
     tx: &rusqlite::Transaction<'_>,
     ev: &Event,
     logger_id: i64,
     uid: &str,
 ) -> Result<i64> {
+    let err = |e| Error::storage("creating the event's group", e);
     let title = fingerprint::title(&ev.message);
     let culprit = fingerprint::culprit(&ev.frames, ev.location.as_ref());
     tx.prepare_cached(
         "INSERT INTO event_groups (fingerprint, logger_id, kind, level, title, culprit,
              first_seen, last_seen, count, first_event_uid, last_event_uid)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 1, ?8, ?8)
-         ON CONFLICT(fingerprint) DO UPDATE SET
-             count = count + 1,
-             level = max(level, excluded.level),
-             first_seen = min(first_seen, excluded.first_seen),
-             last_seen = max(last_seen, excluded.last_seen),
-             last_event_uid = CASE WHEN excluded.last_seen >= last_seen
-                                   THEN excluded.last_event_uid ELSE last_event_uid END,
-             status = CASE status WHEN 'resolved' THEN 'open' ELSE status END
-         RETURNING id",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 0, ?8, ?8)
+         ON CONFLICT(fingerprint) DO NOTHING",
     )
     .and_then(|mut s| {
-        s.query_row(
-            params![
-                ev.fingerprint,
-                logger_id,
-                ev.kind.as_str(),
-                ev.level.as_i64(),
-                title,
-                culprit,
-                ev.timestamp_ms,
-                uid,
-            ],
-            |r| r.get(0),
-        )
+        s.execute(params![
+            ev.fingerprint,
+            logger_id,
+            ev.kind.as_str(),
+            ev.level.as_i64(),
+            title,
+            culprit,
+            ev.timestamp_ms,
+            uid,
+        ])
     })
-    .map_err(|e| Error::storage("updating the event's group", e))
+    .map_err(err)?;
+    tx.prepare_cached("SELECT id FROM event_groups WHERE fingerprint = ?1")
+        .and_then(|mut s| s.query_row([&ev.fingerprint], |r| r.get(0)))
+        .map_err(err)
 }

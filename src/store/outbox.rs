@@ -21,10 +21,10 @@ pub(crate) struct GroupBefore {
     pub(crate) status: Option<String>,
 }
 
-pub(crate) fn group_before(tx: &Transaction<'_>, fingerprint: &str) -> Result<GroupBefore> {
+pub(crate) fn group_status(tx: &Transaction<'_>, group_id: i64) -> Result<GroupBefore> {
     let status = tx
-        .prepare_cached("SELECT status FROM event_groups WHERE fingerprint = ?1")
-        .and_then(|mut s| s.query_row([fingerprint], |r| r.get(0)).optional())
+        .prepare_cached("SELECT status FROM event_groups WHERE id = ?1")
+        .and_then(|mut s| s.query_row([group_id], |r| r.get(0)).optional())
         .map_err(|e| Error::storage("reading a group's status", e))?;
     Ok(GroupBefore { status })
 }

@@ -133,9 +133,11 @@ CREATE TABLE events (
     breadcrumbs   TEXT,
     redactions    INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX events_ts ON events(ts);
+-- Row ids grow in insertion (so time) order, so listings walk the table
+-- newest first. The only secondary index serves the per-group queries and the
+-- "N within a window" alert rule; each index costs bytes on every event (see
+-- BENCHMARKS.md), so time and logger filters scan in row-id order instead.
 CREATE INDEX events_group_ts ON events(group_id, ts);
-CREATE INDEX events_logger_ts ON events(logger_id, ts);
 
 -- One row per alert to deliver, written in the same transaction as its
 -- event. status: pending -> sending (claimed by a process) -> sent | failed;

@@ -1,0 +1,538 @@
+//! The whole benchmark report in one run: caller-side latency percentiles
+//! (errsnap and its peers), ratios, sustained throughput, a storm of one
+//! error, the panic path, and the snapshot's cost. Prints Markdown and
+//! writes `benches/results.json`.
+//!
+//! ```sh
+//! cargo bench --manifest-path benches/Cargo.toml --bench report            # full
+//! cargo bench --manifest-path benches/Cargo.toml --bench report -- --quick # a few minutes
+//! ```
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use hdrhistogram::Histogram;
+use serde_json::{json, Value};
+
+struct Sizes {
+    calls: u64,
+    naive: u64,
+    throughput: u64,
+    storm: u64,
+    panics: u64,
+}
+
+fn sizes(quick: bool) -> Sizes {
+    if quick {
+        Sizes {
+            calls: 20_000,
+            naive: 15,
+            throughput: 50_000,
+            storm: 100_000,
+            panics: 20,
+        }
+    } else {
+        Sizes {
+            calls: 200_000,
+            naive: 60,
+            throughput: 200_000,
+            storm: 1_000_000,
+            panics: 100,
+        }
+    }
+}
+
+fn summary(h: &Histogram<u64>) -> Value {
+    json!({
+        "samples": h.len(),
+        "median_ns": h.value_at_quantile(0.5),
+        "p99_ns": h.value_at_quantile(0.99),
+        "p999_ns": h.value_at_quantile(0.999),
+        "max_ns": h.max(),
+        "mean_ns": h.mean().round(),
+    })
+}
+
+fn hist() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("histogram")
+}
+
+/// Per-call latency of `call`, `n` calls, `between` run untimed every
+/// 2,000 calls (errsnap: flush, so the queue never fills).
+fn latency(n: u64, mut call: impl FnMut(), mut between: impl FnMut()) -> Histogram<u64> {
+    let mut h = hist();
+    let mut i = 0;
+    while i < n {
+        for _ in 0..2_000.min(n - i) {
+            let t = Instant::now();
+            call();
+            let ns = t.elapsed().as_nanos() as u64;
+            h.record(ns.max(1)).expect("record");
+            i += 1;
+        }
+        between();
+    }
+    h
+}
+
+fn caller_costs(s: &Sizes, dir: &Path) -> Value {
+    let logger = errsnap_logger(&dir.join("LOGS.db"), errsnap::Durability::Normal);
+    let flush = || {
+        logger.flush(Duration::from_secs(60));
+    };
+    // Warm up: symbol cache, page cache, allocator.
+    latency(
+        5_000,
+        || {
+            deep(DEPTH, &mut || {
+                logger.error("warm up");
+            })
+        },
+        flush,
+    );
+    let err = timeout();
+    let error = latency(
+        s.calls,
+        || {
+            deep(DEPTH, &mut || {
+                logger.error("payment provider timed out");
+            })
+        },
+        flush,
+    );
+    let capture = latency(
+        s.calls,
+        || {
+            deep(DEPTH, &mut || {
+                logger.capture_error(&err);
+            })
+        },
+        flush,
+    );
+    let push = latency(
+        s.calls,
+        || {
+            deep(DEPTH, &mut || {
+                logger.push_to_table(
+                    "Error: division by zero",
+                    errsnap::PushOptions::new().hw_monitor(true),
+                );
+            })
+        },
+        flush,
+    );
+    assert_eq!(
+        logger.dropped_events(),
+        0,
+        "the benchmark must not measure drops"
+    );
+    drop(logger);
+
+    let sentry_guard = sentry_init();
+    latency(
+        200,
+        || {
+            deep(DEPTH, &mut || {
+                sentry::capture_message("warm up", sentry::Level::Error);
+            })
+        },
+        || {},
+    );
+    let sentry = latency(
+        s.calls / 10,
+        || {
+            deep(DEPTH, &mut || {
+                sentry::capture_message("payment provider timed out", sentry::Level::Error);
+            })
+        },
+        || {},
+    );
+    drop(sentry_guard);
+
+    let (dispatch, guard) = tracing_init(dir);
+    let tracing = tracing::dispatcher::with_default(&dispatch, || {
+        latency(
+            5_000,
+            || deep(DEPTH, &mut || tracing::error!("warm up")),
+            || {},
+        );
+        latency(
+            s.calls,
+            || deep(DEPTH, &mut || tracing::error!("payment provider timed out")),
+            || std::thread::sleep(Duration::from_millis(1)),
+        )
+    });
+    drop(guard);
+
+    let naive_db = dir.join("NAIVE.db");
+    let naive = latency(
+        s.naive,
+        || {
+            deep(DEPTH, &mut || {
+                naive_push(&naive_db, "error_table", "Error: division by zero")
+            })
+        },
+        || {},
+    );
+
+    // The floor: walking the same stack, nothing else.
+    let mut ips = Vec::with_capacity(64);
+    let walk = latency(
+        s.calls,
+        || {
+            deep(DEPTH, &mut || {
+                ips.clear();
+                backtrace::trace(|f| {
+                    ips.push(f.ip() as usize);
+                    true
+                });
+                std::hint::black_box(ips.len());
+            })
+        },
+        || {},
+    );
+    let m = |h: &Histogram<u64>| h.value_at_quantile(0.5) as f64;
+    json!({
+        "errsnap_error": summary(&error),
+        "errsnap_capture_error": summary(&capture),
+        "errsnap_push_to_table": summary(&push),
+        "sentry_capture_message_with_stack": summary(&sentry),
+        "tracing_appender_error": summary(&tracing),
+        "naive_original_design": summary(&naive),
+        "stack_walk_floor": summary(&walk),
+        "frames_walked": ips.len(),
+        "ratios_by_median": {
+            "sentry_over_errsnap": m(&sentry) / m(&error),
+            "naive_over_errsnap": m(&naive) / m(&error),
+            "errsnap_over_tracing_appender": m(&error) / m(&tracing),
+            "errsnap_above_stack_walk_ns": m(&error) - m(&walk),
+        }
+    })
+}
+
+fn throughput(s: &Sizes, dir: &Path) -> Value {
+    let mut out = Vec::new();
+    for durability in [errsnap::Durability::Normal, errsnap::Durability::Full] {
+        for producers in [1usize, 2, 8] {
+            let path = dir.join(format!("tp-{durability:?}-{producers}.db"));
+            let logger = errsnap_logger(&path, durability);
+            let per = s.throughput / producers as u64;
+            let t = Instant::now();
+            std::thread::scope(|sc| {
+                for p in 0..producers {
+                    let logger = logger.clone();
+                    sc.spawn(move || {
+                        for i in 0..per {
+                            deep(8, &mut || {
+                                logger.error(format!("order {i} from producer {p} failed"))
+                            });
+                        }
+                    });
+                }
+            });
+            assert!(logger.flush(Duration::from_secs(600)));
+            let secs = t.elapsed().as_secs_f64();
+            let n = per * producers as u64;
+            let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0)
+                + std::fs::metadata(path.with_extension("db-wal"))
+                    .map(|m| m.len())
+                    .unwrap_or(0);
+            out.push(json!({
+                "durability": format!("{durability:?}"),
+                "producers": producers,
+                "events": n,
+                "seconds": secs,
+                "events_per_second": n as f64 / secs,
+                "dropped": logger.dropped_events(),
+                "file_bytes": bytes,
+            }));
+        }
+    }
+    Value::Array(out)
+}
+
+/// A minimal webhook on loopback that counts requests.
+fn webhook() -> (String, Arc<AtomicU64>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!(
+        "http://{}/services/bench",
+        listener.local_addr().expect("addr")
+    );
+    let count = Arc::new(AtomicU64::new(0));
+    let c = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut r = BufReader::new(stream.try_clone().expect("clone"));
+            let mut len = 0usize;
+            loop {
+                let mut line = String::new();
+                if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; len];
+            let _ = r.read_exact(&mut body);
+            c.fetch_add(1, Ordering::SeqCst);
+            let mut w = stream;
+            let _ =
+                w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+        }
+    });
+    (url, count)
+}
+
+/// Runs in a child process (a clean peak-RSS figure): one error, n times.
+fn storm_child(n: u64) -> Value {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("LOGS.db");
+    let (url, alerts) = webhook();
+    let baseline = rss();
+    let mut config = errsnap::Config::empty();
+    config
+        .set("ERRSNAP_SLACK_WEBHOOK_URL", url)
+        .expect("config");
+    let logger = errsnap::EventLogger::builder()
+        .name("storm")
+        .path(&path)
+        .config(config)
+        .overflow(errsnap::Overflow::Block(Duration::from_secs(60)))
+        .build()
+        .expect("logger");
+    let t = Instant::now();
+    for _ in 0..n {
+        deep(DEPTH, &mut || logger.error("connection reset by peer"));
+    }
+    assert!(logger.flush(Duration::from_secs(900)));
+    let secs = t.elapsed().as_secs_f64();
+    logger.flush_alerts(Duration::from_secs(10));
+    let peak = peak_rss();
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    };
+    let (anon, file) = (field("RssAnon:"), field("RssFile:"));
+    drop(logger);
+    // After the last connection closed (WAL checkpointed into the file).
+    let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let db = errsnap::Database::open(&path).expect("db");
+    let groups = db.groups(&errsnap::GroupQuery::default()).expect("groups");
+    json!({
+        "occurrences": n,
+        "seconds": secs,
+        "events_per_second": n as f64 / secs,
+        "db_bytes": bytes,
+        "bytes_per_occurrence": bytes as f64 / n as f64,
+        "groups": groups.len(),
+        "group_count": groups.first().map_or(0, |g| g.count),
+        "baseline_rss_bytes": baseline,
+        "peak_rss_bytes": peak,
+        "peak_rss_over_baseline_bytes": peak.saturating_sub(baseline),
+        "rss_anon_at_end_bytes": anon,
+        "rss_file_at_end_bytes": file,
+        "alerts_sent": alerts.load(Ordering::SeqCst),
+    })
+}
+
+/// Runs in a child process: panic to durable row, cold then warm.
+fn panic_child(n: u64, prewarm: bool) -> Value {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("LOGS.db");
+    std::panic::set_hook(Box::new(|_| {})); // the "previous" hook: silent
+    let logger = errsnap::EventLogger::builder()
+        .name("panics")
+        .path(&path)
+        .config(errsnap::Config::empty())
+        .prewarm_symbols(prewarm)
+        .build()
+        .expect("logger");
+    logger.flush(Duration::from_secs(10));
+    if prewarm {
+        // Give the writer the moment a service would have before its first panic.
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    errsnap::install_panic_hook(&logger);
+    let one = || {
+        let t = Instant::now();
+        let r = std::panic::catch_unwind(|| {
+            deep(DEPTH, &mut || -> () { panic!("invariant violated") })
+        });
+        assert!(r.is_err());
+        t.elapsed().as_nanos() as u64
+    };
+    let cold = one();
+    let mut h = hist();
+    for _ in 0..n {
+        h.record(one()).expect("record");
+    }
+    let db = errsnap::Database::open(&path).expect("db");
+    let stored = db
+        .count_events(&errsnap::EventFilter::default())
+        .expect("count");
+    assert_eq!(
+        stored,
+        n + 1,
+        "every panic was committed before the hook returned"
+    );
+    json!({ "cold_ns": cold, "warm": summary(&h) })
+}
+
+fn snapshot_cost(n: u64) -> Value {
+    let mut sampler = errsnap::Sampler::new();
+    let h = latency(
+        n,
+        || {
+            std::hint::black_box(sampler.sample());
+        },
+        || {},
+    );
+    json!({ "writer_per_batch": summary(&h), "caller_ns": 0 })
+}
+
+fn child(kind: &str, n: u64) -> Value {
+    let exe = std::env::current_exe().expect("exe");
+    let out = Command::new(exe)
+        .args([kind, &n.to_string()])
+        .output()
+        .expect("child");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.lines().last().unwrap_or("{}")).expect("child json")
+}
+
+fn us(ns: &Value) -> String {
+    format!("{:.2} µs", ns.as_f64().unwrap_or(0.0) / 1000.0)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // Child modes.
+    if let [kind, n] = args.as_slice() {
+        if let Ok(n) = n.parse::<u64>() {
+            let v = match kind.as_str() {
+                "--storm-child" => storm_child(n),
+                "--panic-child" => panic_child(n, false),
+                "--panic-prewarmed-child" => panic_child(n, true),
+                _ => Value::Null,
+            };
+            if !v.is_null() {
+                println!("{v}");
+                return;
+            }
+        }
+    }
+    let quick = args.iter().any(|a| a == "--quick");
+    let s = sizes(quick);
+    let dir = tempfile::tempdir().expect("tempdir");
+    eprintln!(
+        "errsnap benchmark report ({} mode)",
+        if quick { "quick" } else { "full" }
+    );
+
+    eprintln!("caller-side cost ...");
+    let calls = caller_costs(&s, dir.path());
+    eprintln!("throughput ...");
+    let tp = throughput(&s, dir.path());
+    eprintln!("storm of {} ...", s.storm);
+    let storm = child("--storm-child", s.storm);
+    eprintln!("panic path ...");
+    let panic = child("--panic-child", s.panics);
+    let panic_prewarmed = child("--panic-prewarmed-child", s.panics);
+    eprintln!("snapshot ...");
+    let snap = snapshot_cost(if quick { 500 } else { 5_000 });
+
+    let versions = json!({
+        "rustc": String::from_utf8_lossy(&Command::new("rustc").arg("--version").output().map(|o| o.stdout).unwrap_or_default()).trim(),
+        "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+    });
+    let results = json!({
+        "mode": if quick { "quick" } else { "full" },
+        "machine": versions,
+        "caller_cost": calls,
+        "throughput": tp,
+        "storm": storm,
+        "panic_path": panic,
+        "panic_path_prewarmed": panic_prewarmed,
+        "snapshot": snap,
+    });
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("results.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&results).expect("json"))
+        .expect("write results");
+
+    // Markdown.
+    println!("| workload (caller side, ~30 frames) | median | p99 |");
+    println!("| --- | ---: | ---: |");
+    for k in [
+        "errsnap_error",
+        "errsnap_capture_error",
+        "errsnap_push_to_table",
+        "stack_walk_floor",
+        "tracing_appender_error",
+        "sentry_capture_message_with_stack",
+        "naive_original_design",
+    ] {
+        let v = &results["caller_cost"][k];
+        println!("| {k} | {} | {} |", us(&v["median_ns"]), us(&v["p99_ns"]));
+    }
+    let r = &results["caller_cost"]["ratios_by_median"];
+    println!(
+        "\nratios by median: sentry / errsnap = {:.0}x, naive / errsnap = {:.0}x, errsnap / tracing-appender = {:.1}x",
+        r["sentry_over_errsnap"].as_f64().unwrap_or(0.0),
+        r["naive_over_errsnap"].as_f64().unwrap_or(0.0),
+        r["errsnap_over_tracing_appender"].as_f64().unwrap_or(0.0)
+    );
+    println!("\n| durability | producers | events/s |");
+    println!("| --- | ---: | ---: |");
+    for row in results["throughput"].as_array().into_iter().flatten() {
+        println!(
+            "| {} | {} | {:.0} |",
+            row["durability"].as_str().unwrap_or(""),
+            row["producers"],
+            row["events_per_second"].as_f64().unwrap_or(0.0)
+        );
+    }
+    let st = &results["storm"];
+    println!(
+        "\nstorm: {} occurrences in {:.1} s, {:.0} B per occurrence, peak RSS +{:.1} MiB over baseline, {} alert(s), {} group(s)",
+        st["occurrences"],
+        st["seconds"].as_f64().unwrap_or(0.0),
+        st["bytes_per_occurrence"].as_f64().unwrap_or(0.0),
+        st["peak_rss_over_baseline_bytes"].as_f64().unwrap_or(0.0) / 1_048_576.0,
+        st["alerts_sent"],
+        st["groups"]
+    );
+    println!(
+        "panic to durable row: cold {}, warm median {} (p99 {})",
+        us(&results["panic_path"]["cold_ns"]),
+        us(&results["panic_path"]["warm"]["median_ns"]),
+        us(&results["panic_path"]["warm"]["p99_ns"])
+    );
+    println!(
+        "panic to durable row with prewarm_symbols: cold {}, warm median {}",
+        us(&results["panic_path_prewarmed"]["cold_ns"]),
+        us(&results["panic_path_prewarmed"]["warm"]["median_ns"])
+    );
+    println!(
+        "snapshot: writer pays {} per batch (median), caller pays nothing",
+        us(&results["snapshot"]["writer_per_batch"]["median_ns"])
+    );
+    eprintln!("wrote {}", path.display());
+}

@@ -1,0 +1,1 @@
+//! Shared helpers live in the bench files; this crate has no library code.
