@@ -500,6 +500,11 @@ impl Config {
     fn read_dotenv(&mut self, path: &Path) -> Result<()> {
         let raw =
             std::fs::read(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        self.read_dotenv_bytes(path, raw)
+    }
+
+    /// Parses `.env` content (`path` only names it in errors).
+    pub(crate) fn read_dotenv_bytes(&mut self, path: &Path, raw: Vec<u8>) -> Result<()> {
         let text = String::from_utf8(raw).map_err(|e| {
             let line = e.as_bytes()[..e.utf8_error().valid_up_to()]
                 .iter()

@@ -53,13 +53,18 @@ impl StableHasher {
 /// (UUID parts, hashes) become `<hex>`; whitespace runs become one space:
 /// `user 42 not found` becomes `user <n> not found`.
 pub(crate) fn normalize_message(msg: &str) -> String {
-    let mut out = String::with_capacity(msg.len().min(MESSAGE_CHARS));
+    // Look at a bounded prefix, normalize all of it, then cut the result:
+    // cutting the output while building it would make a second pass differ
+    // (the function must be idempotent).
+    let end = msg
+        .char_indices()
+        .nth(MESSAGE_CHARS * 4)
+        .map_or(msg.len(), |(i, _)| i);
+    let msg = &msg[..end];
+    let mut out = String::with_capacity(msg.len().min(MESSAGE_CHARS * 2));
     let mut chars = msg.char_indices().peekable();
     let mut last_space = false;
     while let Some(&(start, c)) = chars.peek() {
-        if out.len() >= MESSAGE_CHARS {
-            break;
-        }
         if c.is_ascii_alphanumeric() {
             let mut end = start;
             while let Some(&(i, c)) = chars.peek() {
@@ -84,7 +89,24 @@ pub(crate) fn normalize_message(msg: &str) -> String {
             last_space = false;
         }
     }
-    out.trim().to_owned()
+    let mut out = out.trim().to_owned();
+    if out.len() > MESSAGE_CHARS {
+        let mut cut = MESSAGE_CHARS;
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        // Never split a token: a part of one may classify differently.
+        let b = out.as_bytes();
+        if b[cut].is_ascii_alphanumeric() {
+            while cut > 0 && b[cut - 1].is_ascii_alphanumeric() {
+                cut -= 1;
+            }
+        }
+        out.truncate(cut);
+        let trimmed = out.trim_end().len();
+        out.truncate(trimmed);
+    }
+    out
 }
 
 fn classify_token(t: &str) -> &str {
@@ -181,6 +203,25 @@ mod tests {
         );
         assert_eq!(normalize_message("décembre café"), "décembre café");
         assert_eq!(normalize_message(""), "");
+    }
+
+    /// Found by fuzzing (normalize): long messages were cut while being
+    /// normalized, so normalizing twice differed.
+    #[test]
+    fn fuzz_regression_normalization_is_idempotent_when_long() {
+        let input =
+            "2\u{128}\u{128}\n)YZZ 0\u{1a}0\u{1a}0\nZZ \nY 1Z 0\u{1a}0\n\n\u{1a}0ZZ ".repeat(40);
+        let once = normalize_message(&input);
+        assert!(once.len() <= MESSAGE_CHARS);
+        assert_eq!(normalize_message(&once), once);
+        let split = "0\u{1a}0ZZ 0\u{1a}0\u{1a}0\n0\n\nY 0Z  0Z 0\u{1a}0\n\n)YZZ ".repeat(40);
+        let once = normalize_message(&split);
+        assert_eq!(normalize_message(&once), once);
+        for n in [1, 7, 200, 511, 512, 513, 2000] {
+            let s = "ab1 ".repeat(n);
+            let once = normalize_message(&s);
+            assert_eq!(normalize_message(&once), once, "{n}");
+        }
     }
 
     #[test]

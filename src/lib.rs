@@ -73,6 +73,9 @@ mod error;
 mod event;
 mod ext;
 mod fingerprint;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod guard;
 mod internal_log;
 mod level;

@@ -212,6 +212,12 @@ impl Redactor {
         n
     }
 
+    /// For the fuzz targets.
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn fuzz_field(&self, s: &mut String, count: &mut u32) {
+        self.field(s, count);
+    }
+
     /// Redacts the file paths of frames (once per distinct backtrace).
     pub(crate) fn frames(&self, frames: &mut [crate::event::Frame]) -> u32 {
         let mut n = 0;

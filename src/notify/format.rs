@@ -31,10 +31,11 @@ pub(crate) fn slack_escape(s: &str) -> String {
     out
 }
 
-/// Text safe inside a Slack code block: escaped, and no "```" that would
-/// close the block early.
+/// Text safe inside a Slack code block: escaped, and no run of backticks
+/// that could close the block early, inside or at its edges (a zero-width
+/// space follows every backtick and opens the text).
 fn slack_code(s: &str) -> String {
-    slack_escape(s).replace("```", "`\u{200b}`\u{200b}`")
+    format!("\u{200b}{}", slack_escape(s).replace('`', "`\u{200b}"))
 }
 
 /// Cuts `s` to at most `max` bytes on a character boundary, with a marker.
@@ -253,6 +254,19 @@ pub(crate) fn slack_payload(alert: &Alert) -> Value {
     json!({"text": text, "blocks": blocks})
 }
 
+/// Every string inside a JSON value (for checks of what Slack receives).
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn json_strings(v: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(a) => a.iter().for_each(|x| out.extend(json_strings(x))),
+        Value::Object(o) => o.values().for_each(|x| out.extend(json_strings(x))),
+        _ => {}
+    }
+    out
+}
+
 /// Removes control characters (CR, LF, tabs, escapes) so the text can stand
 /// in a header: never a bare CR or LF.
 pub(crate) fn header_safe(s: &str) -> String {
@@ -404,26 +418,27 @@ pub(crate) mod tests {
         }
     }
 
-    fn all_text(v: &Value) -> Vec<String> {
-        let mut out = Vec::new();
-        match v {
-            Value::String(s) => out.push(s.clone()),
-            Value::Array(a) => a.iter().for_each(|x| out.extend(all_text(x))),
-            Value::Object(o) => o.values().for_each(|x| out.extend(all_text(x))),
-            _ => {}
-        }
-        out
-    }
-
     #[test]
     fn slack_escapes_mentions_and_links() {
         let p = slack_payload(&sample("<!channel> pay <https://evil|bank> & go"));
-        for t in all_text(&p) {
+        for t in json_strings(&p) {
             assert!(!t.contains('<') && !t.contains('>'), "unescaped: {t}");
         }
         assert!(p["text"].as_str().unwrap().contains("&lt;!channel&gt;"));
         let code = p["blocks"][3]["text"]["text"].as_str().unwrap();
         assert_eq!(code.matches("```").count(), 2, "{code}");
+    }
+
+    /// Found by fuzzing (slack_payload): backticks at the edges of a code
+    /// block's text merged with its fences.
+    #[test]
+    fn fuzz_regression_code_block_edges() {
+        let mut a = sample("x");
+        a.frames[0].function = "`````\0\0\0\u{7f}`".into();
+        let p = slack_payload(&a);
+        let code = p["blocks"][3]["text"]["text"].as_str().unwrap();
+        assert!(code.starts_with("*Backtrace*"));
+        assert_eq!(code.matches("```").count(), 2, "{code:?}");
     }
 
     #[test]

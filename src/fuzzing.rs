@@ -1,0 +1,125 @@
+//! Entry points for the fuzz targets (`fuzz/`), behind the `fuzzing`
+//! feature. Each one runs a piece of errsnap on arbitrary input and panics
+//! if one of its promises breaks. Not a stable API.
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use crate::event::EventKind;
+use crate::level::Level;
+use crate::notify::{format, Alert, AlertFrame, AlertKind};
+
+/// `.env` parsing: never panics, and an error is always one of errsnap's
+/// fixed messages, carrying at most a key name and a line number from the
+/// input, never a value.
+pub fn dotenv(data: &[u8]) {
+    let mut c = crate::Config::default();
+    let Err(e) = c.read_dotenv_bytes(std::path::Path::new(".env"), data.to_vec()) else {
+        return;
+    };
+    let text = e.to_string();
+    let Some(rest) = text.strip_prefix("invalid ") else {
+        panic!("unexpected error shape: {text:?}");
+    };
+    let fixed = [
+        "the line is not KEY=VALUE (content not shown)",
+        "the line is not valid UTF-8",
+        "cannot be parsed (i/o error)",
+        "cannot be parsed (bad variable substitution)",
+        "cannot be parsed (syntax error)",
+    ];
+    let ok = if let Some(line_err) = rest.strip_prefix(".env:") {
+        // ".env:<line>: <fixed message>"
+        let (line, msg) = line_err.split_once(": ").unwrap_or(("", ""));
+        line.chars().all(|c| c.is_ascii_digit()) && fixed.contains(&msg)
+    } else if let Some(msg) = rest.strip_prefix(".env: ") {
+        fixed.contains(&msg)
+    } else {
+        // "<ERRSNAP_ key>: unknown key (from .env:<line>)[ (did you mean ..?)]"
+        rest.starts_with("ERRSNAP_") && rest.contains(": unknown key (from .env:")
+    };
+    assert!(ok, "an error carries more than a key and a line: {text:?}");
+}
+
+fn alert(message: &str) -> Alert {
+    Alert {
+        kind: AlertKind::New,
+        event_id: "01ARZ3NDEKTSV4RRFFQ69G5FAV".into(),
+        timestamp_ms: 1_700_000_000_000,
+        level: Level::Error,
+        event_kind: EventKind::Message,
+        logger: "fuzz".into(),
+        app_name: Some(message.chars().take(40).collect()),
+        environment: None,
+        message: message.into(),
+        chain: vec![message.chars().rev().collect()],
+        location: Some(format!("{message}:1:1")),
+        host: Some(message.chars().take(10).collect()),
+        pid: 1,
+        cpu_percent: None,
+        rss_bytes: None,
+        host_memory_percent: None,
+        frames: vec![AlertFrame {
+            function: message.into(),
+            location: None,
+            in_app: true,
+        }],
+        group_title: message.into(),
+        occurrences: 1,
+        suppressed: 0,
+    }
+}
+
+/// The Slack payload: valid JSON, within Slack's limits, never an unescaped
+/// `<`, `>` or a code block closed early.
+pub fn slack(message: &str) {
+    let p = format::slack_payload(&alert(message));
+    let json = p.to_string();
+    let back: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
+    let blocks = back["blocks"].as_array().expect("blocks");
+    assert!(blocks.len() <= format::SLACK_MAX_BLOCKS);
+    for t in &format::json_strings(&back) {
+        assert!(!t.contains('<') && !t.contains('>'), "unescaped: {t:?}");
+        assert!(t.chars().count() <= format::SLACK_SECTION_MAX, "too long");
+    }
+    for b in blocks {
+        if let Some(t) = b["text"]["text"].as_str() {
+            if t.starts_with("*Backtrace*") {
+                assert_eq!(t.matches("```").count(), 2, "{t:?}");
+            }
+        }
+    }
+}
+
+/// The e-mail: a subject on one line, never a bare CR or LF in a header,
+/// HTML escaped.
+pub fn email(message: &str) {
+    let a = alert(message);
+    let subject = format::email_subject(&a);
+    assert!(!subject.contains(['\r', '\n']), "{subject:?}");
+    assert!(!subject.chars().any(char::is_control), "{subject:?}");
+    let html = format::email_html(&a);
+    assert!(!html.contains("<script"), "html not escaped");
+    let _ = format::email_text(&a);
+}
+
+/// Redaction: never panics, and a redacted text has nothing left to redact
+/// for the key/value rule.
+pub fn redact(text: &str) {
+    static RULES: std::sync::OnceLock<crate::redact::Redactor> = std::sync::OnceLock::new();
+    let r = RULES.get_or_init(|| crate::redact::Redactor::new(true, &[], "fuzz").expect("rules"));
+    let mut ev_text = text.to_owned();
+    let mut n = 0;
+    r.fuzz_field(&mut ev_text, &mut n);
+    let mut again = ev_text.clone();
+    let mut m = 0;
+    r.fuzz_field(&mut again, &mut m);
+    assert!(again.len() <= ev_text.len() + 64 * (m as usize + 1));
+}
+
+/// Fingerprint normalization: never panics, idempotent, bounded.
+pub fn normalize(text: &str) {
+    let once = crate::fingerprint::normalize_message(text);
+    let twice = crate::fingerprint::normalize_message(&once);
+    assert_eq!(once, twice, "normalization is not idempotent");
+    assert!(once.len() <= 512 + 16);
+}
