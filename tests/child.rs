@@ -261,6 +261,24 @@ fn entry() {
             // Exit with the lock held: the two events stay in the spool.
             std::process::exit(0);
         }
+        "writer_panic" => {
+            // Silence the default message; ours still records.
+            std::panic::set_hook(Box::new(|_| {}));
+            let logger = util::builder(&db, "writerpanic")
+                .before_save(|ev| {
+                    if ev.message().contains("trigger") {
+                        panic!("panic inside the writer thread");
+                    }
+                    true
+                })
+                .build()
+                .unwrap();
+            errsnap::install_panic_hook(&logger);
+            logger.error("trigger the writer's panic");
+            assert!(logger.flush(Duration::from_secs(20)));
+            logger.error("the writer goes on");
+            assert!(logger.flush(Duration::from_secs(20)));
+        }
         other => panic!("unknown scenario {other}"),
     }
 }

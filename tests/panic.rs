@@ -222,3 +222,37 @@ fn a_panic_while_the_database_is_locked_goes_to_the_spool_and_is_imported() {
     assert_eq!(rows[0].0, "panic while the database is locked");
     assert!(!spool.exists());
 }
+
+#[test]
+fn a_panic_inside_the_writer_itself_is_recorded() {
+    let (_d, path) = util::temp_db();
+    let out = util::run_child("writer_panic", &path, &[]);
+    assert!(out.status.success(), "{}", util::describe(&out));
+    let db = open(&path);
+    // The panic, recorded by the hook on the writer thread with a connection
+    // of its own (it cannot wait for itself).
+    let (msg, thread): (String, String) = db
+        .query_row(
+            "SELECT message, thread_name FROM events WHERE kind = 'panic'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(msg, "panic inside the writer thread");
+    assert_eq!(thread, "errsnap-writer");
+    // The event whose hook panicked is kept, and the writer goes on.
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM events WHERE message = 'trigger the writer''s panic'"
+        ),
+        1
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM events WHERE message = 'the writer goes on'"
+        ),
+        1
+    );
+}
