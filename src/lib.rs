@@ -87,6 +87,7 @@ mod redact;
 mod snapshot;
 mod spool;
 mod store;
+mod sync;
 mod worker;
 
 #[cfg(feature = "log")]

@@ -44,22 +44,13 @@ impl Shared {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Waits for the next pass to finish, at most until `deadline`.
+    /// Waits for the next progress report, at most until `deadline`.
     fn wait_progress<'a>(
         &self,
         st: MutexGuard<'a, State>,
         deadline: Instant,
     ) -> Option<MutexGuard<'a, State>> {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return None;
-        }
-        Some(
-            self.progress
-                .wait_timeout(st, left)
-                .unwrap_or_else(|p| p.into_inner())
-                .0,
-        )
+        crate::sync::wait_until(&self.progress, st, deadline)
     }
 }
 
