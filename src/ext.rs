@@ -1,9 +1,8 @@
 //! Extension traits for wrapping fallible code: `result.report(&logger)?`.
 
 use crate::capture::CallSite;
-use crate::event::{ChainLink, EventKind};
 use crate::level::Level;
-use crate::logger::{EventLogger, Extras};
+use crate::logger::EventLogger;
 
 mod sealed {
     pub trait Sealed {}
@@ -75,27 +74,8 @@ where
         S: Into<String>,
     {
         if let Err(e) = &self {
-            let message = f(e).into();
             let site = CallSite::Static(std::panic::Location::caller());
-            let mut chain = vec![ChainLink {
-                message: message.clone(),
-                type_name: None,
-            }];
-            let mut rest = crate::capture::error_chain(e, Some(std::any::type_name::<E>()));
-            if let Some(first) = rest.first_mut() {
-                chain[0].type_name = first.type_name.take();
-            }
-            chain.extend(rest);
-            if let Some(ev) = logger.pending(
-                Level::Error,
-                EventKind::Error,
-                message,
-                chain,
-                Some(site),
-                Extras::default(),
-            ) {
-                logger.worker().submit(ev, false);
-            }
+            logger.capture_error_as(f(e).into(), e, site);
         }
         self
     }

@@ -352,6 +352,31 @@ impl EventLogger {
         )
     }
 
+    /// Records an error under a message of the caller's (`report_with`):
+    /// the message first, then the error's own chain.
+    pub(crate) fn capture_error_as<E>(&self, message: String, err: &E, site: CallSite) -> EventId
+    where
+        E: std::error::Error + ?Sized + 'static,
+    {
+        let mut chain = chain_of(err);
+        let type_name = chain.first_mut().and_then(|c| c.type_name.take());
+        chain.insert(
+            0,
+            ChainLink {
+                message: message.clone(),
+                type_name,
+            },
+        );
+        self.submit(
+            Level::Error,
+            EventKind::Error,
+            message,
+            chain,
+            Some(site),
+            Extras::default(),
+        )
+    }
+
     /// The original design's call: records `msg` into this logger's table,
     /// with a snapshot if `hw_monitor`, and asks for Slack / e-mail alerts.
     /// Returns the new event's id.

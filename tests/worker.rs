@@ -113,7 +113,10 @@ fn block_mode_applies_back_pressure_instead_of_dropping() {
 }
 
 #[test]
-fn durable_mode_sets_synchronous_full() {
+fn durable_mode_stores_events() {
+    // That the connection really runs with synchronous = FULL is checked on
+    // the store's own connection (the pragma is per connection):
+    // store::tests::durability_sets_the_synchronous_pragma.
     let (_d, path) = util::temp_db();
     let logger = util::builder(&path, "durable")
         .durability(Durability::Full)

@@ -730,3 +730,26 @@ fn ensure_group(
         .and_then(|mut s| s.query_row([&ev.fingerprint], |r| r.get(0)))
         .map_err(err)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durability_sets_the_synchronous_pragma() {
+        let dir = tempfile::tempdir().unwrap();
+        for (d, expected) in [(Durability::Normal, 1), (Durability::Full, 2)] {
+            let store = Store::open(&dir.path().join("s.db"), d, Duration::from_secs(1)).unwrap();
+            let sync: i64 = store
+                .conn
+                .query_row("PRAGMA synchronous", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(sync, expected, "{d:?}");
+            let mode: String = store
+                .conn
+                .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(mode, "wal");
+        }
+    }
+}
