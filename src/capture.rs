@@ -196,28 +196,70 @@ impl PendingEvent {
     }
 }
 
+/// The most links an error chain keeps; a longer chain ends with a marker
+/// link ("... 12 more causes").
+pub(crate) const MAX_CHAIN: usize = 64;
+/// How far past [`MAX_CHAIN`] the remaining causes are counted (a `source()`
+/// that loops would never end).
+const COUNT_BEYOND: usize = 10_000;
+
+/// What a `Display` impl that panicked is recorded as.
+pub(crate) const DISPLAY_PANICKED: &str = "<Display panicked>";
+
+/// `e.to_string()`, or [`DISPLAY_PANICKED`] if the impl panics.
+pub(crate) fn display_text(e: &dyn std::fmt::Display) -> String {
+    crate::panic::guarded(|| e.to_string()).unwrap_or_else(|| DISPLAY_PANICKED.to_owned())
+}
+
 /// Walks `err.source()` and returns the chain, outermost first.
 pub(crate) fn error_chain(
     err: &(dyn std::error::Error + 'static),
     type_name: Option<&str>,
 ) -> Vec<ChainLink> {
     let mut chain = Vec::new();
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = cur {
-        chain.push(ChainLink {
-            message: e.to_string(),
-            type_name: if chain.is_empty() {
-                type_name.map(str::to_owned)
-            } else {
-                None
-            },
-        });
-        if chain.len() >= 64 {
-            break;
-        }
-        cur = e.source();
-    }
+    chain.push(ChainLink {
+        message: display_text(err),
+        type_name: type_name.map(str::to_owned),
+    });
+    add_sources(err.source(), &mut chain);
     chain
+}
+
+/// Appends `first` and its sources to `chain`, up to [`MAX_CHAIN`] links,
+/// then a marker link counting the causes left out.
+pub(crate) fn add_sources(
+    first: Option<&(dyn std::error::Error + 'static)>,
+    chain: &mut Vec<ChainLink>,
+) {
+    let mut cur = first;
+    while let Some(e) = cur {
+        if chain.len() >= MAX_CHAIN {
+            let mut more = 0usize;
+            while let Some(e) = cur {
+                if more >= COUNT_BEYOND {
+                    break;
+                }
+                more += 1;
+                cur = crate::panic::guarded(|| e.source()).flatten();
+            }
+            let n = if cur.is_some() {
+                format!("{more}+")
+            } else {
+                more.to_string()
+            };
+            let causes = if more == 1 { "cause" } else { "causes" };
+            chain.push(ChainLink {
+                message: format!("... {n} more {causes}"),
+                type_name: None,
+            });
+            return;
+        }
+        chain.push(ChainLink {
+            message: display_text(e),
+            type_name: None,
+        });
+        cur = crate::panic::guarded(|| e.source()).flatten();
+    }
 }
 
 /// Function-name prefixes of frames that belong to errsnap, the backtrace
@@ -516,6 +558,8 @@ impl PendingEvent {
                 }
             }
         }
+        // The hook may have added data: bound it like data from the caller.
+        crate::event::bound_map_depth(&mut ev.extra);
         ev.redactions = frame_redactions + context.redactor.event(&mut ev);
         if console {
             print_console(&ev);

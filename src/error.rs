@@ -48,12 +48,36 @@ pub enum ErrorKind {
         /// What errsnap was doing.
         context: String,
     },
-    /// The database was written by a newer errsnap and is left untouched.
+    /// The database was written by a newer errsnap whose schema this build
+    /// cannot write; the file is left untouched and events are spooled.
     FutureSchema {
+        /// The database file.
+        path: String,
         /// The schema version found in the file.
         found: i64,
-        /// The newest version this build understands.
+        /// The oldest schema version whose writer can write this file.
+        min_writer: i64,
+        /// The newest version this build writes.
         supported: i64,
+    },
+    /// The file at the database path is not errsnap's (another program's
+    /// SQLite database); it is left byte for byte untouched and events are
+    /// spooled.
+    ForeignDatabase {
+        /// The file.
+        path: String,
+        /// The `PRAGMA application_id` found (errsnap's is `0x45534E50`).
+        application_id: i64,
+    },
+    /// The file carries a schema version errsnap never wrote (for example
+    /// -1); it is left untouched and events are spooled.
+    UnknownSchema {
+        /// The file.
+        path: String,
+        /// The `PRAGMA user_version` found.
+        found: i64,
+        /// The newest version this build knows (it knows 1 to this).
+        newest: i64,
     },
     /// A file-system operation failed.
     Io {
@@ -112,6 +136,18 @@ impl Error {
         &self.kind
     }
 
+    /// Whether errsnap refused the file at the database path (another
+    /// program's, an unknown or incompatible schema): it stays untouched
+    /// and events go to the spool.
+    pub(crate) fn is_refusal(&self) -> bool {
+        matches!(
+            self.kind,
+            ErrorKind::FutureSchema { .. }
+                | ErrorKind::ForeignDatabase { .. }
+                | ErrorKind::UnknownSchema { .. }
+        )
+    }
+
     /// A copy without the source (errors are not `Clone` because of it).
     pub(crate) fn clone_kind_only(&self) -> Error {
         Error::new(self.kind.clone())
@@ -143,10 +179,34 @@ impl fmt::Display for Error {
             }
             ErrorKind::Config { key, message } => write!(f, "invalid {key}: {message}"),
             ErrorKind::Storage { context } => write!(f, "storage error while {context}"),
-            ErrorKind::FutureSchema { found, supported } => write!(
+            ErrorKind::FutureSchema {
+                path,
+                found,
+                min_writer,
+                supported,
+            } => write!(
                 f,
-                "database schema version {found} is newer than this errsnap supports ({supported}); \
-                 the file was left untouched"
+                "{path} has schema version {found}, written by a newer errsnap; it needs a writer \
+                 of schema {min_writer} or newer and this errsnap writes {supported}: the file was \
+                 left untouched"
+            ),
+            ErrorKind::ForeignDatabase {
+                path,
+                application_id,
+            } => write!(
+                f,
+                "{path} is not an errsnap database (application_id {application_id:#x}, errsnap's \
+                 is {:#x}): the file was left untouched; point ERRSNAP_DB_PATH at a file of its own",
+                crate::store::schema::APPLICATION_ID
+            ),
+            ErrorKind::UnknownSchema {
+                path,
+                found,
+                newest,
+            } => write!(
+                f,
+                "{path} has schema version {found}, which errsnap never wrote (it knows versions \
+                 1 to {newest}): the file was left untouched"
             ),
             ErrorKind::Io { context } => write!(f, "i/o error while {context}"),
             ErrorKind::WorkerStopped => f.write_str("the errsnap writer thread has stopped"),

@@ -83,6 +83,7 @@ mod logger;
 mod notify;
 mod panic;
 pub mod prelude;
+mod private_dir;
 mod redact;
 mod snapshot;
 mod spool;

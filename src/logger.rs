@@ -482,7 +482,7 @@ impl EventLogger {
     /// if the database cannot be written). Returns `false` if `timeout`
     /// passed first or the writer has stopped.
     pub fn flush(&self, timeout: Duration) -> bool {
-        self.inner.worker.flush(timeout)
+        self.worker().flush(timeout)
     }
 
     /// Waits until no alert is due: each was sent, or waits for a later
@@ -490,7 +490,7 @@ impl EventLogger {
     /// `false` if `timeout` passed first. Call [`flush`](Self::flush) first
     /// for alerts of events still in the queue.
     pub fn flush_alerts(&self, timeout: Duration) -> bool {
-        self.inner.worker.flush_alerts(timeout)
+        self.worker().flush_alerts(timeout)
     }
 
     /// Sends a test alert through every configured channel and returns what
@@ -517,7 +517,7 @@ impl EventLogger {
 
     /// How many events were dropped because the queue was full.
     pub fn dropped_events(&self) -> u64 {
-        self.inner.worker.dropped_events()
+        self.worker().dropped_events()
     }
 
     pub(crate) fn shutdown_timeout(&self) -> Duration {
@@ -529,7 +529,7 @@ impl EventLogger {
     }
 
     pub(crate) fn worker(&self) -> &Arc<Worker> {
-        &self.inner.worker
+        self.inner.worker.current()
     }
 
     /// Builds the pending event on the caller's thread.
@@ -553,7 +553,7 @@ impl EventLogger {
         if inner.keep_one_in > 1 && level < Level::Error && !panic && alert_channels.is_empty() {
             let n = inner.sample_counter.fetch_add(1, Ordering::Relaxed);
             if !n.is_multiple_of(inner.keep_one_in) {
-                inner.worker.count_sampled();
+                self.worker().count_sampled();
                 return None;
             }
         }
@@ -699,7 +699,7 @@ impl EventLogger {
         match self.pending(level, kind, message, chain, call_site, extras) {
             Some(ev) => {
                 let id = ev.id;
-                self.inner.worker.submit(ev, false);
+                self.worker().submit(ev, false);
                 id
             }
             // Filtered out: the id refers to nothing stored.
@@ -712,12 +712,11 @@ fn chain_of<E: std::error::Error + ?Sized + 'static>(err: &E) -> Vec<ChainLink> 
     // `&E` with `E: ?Sized` cannot be turned into `&dyn Error` directly:
     // record the outermost link here and walk the sources from there.
     let mut chain = vec![ChainLink {
-        message: err.to_string(),
+        message: capture::display_text(&err),
         type_name: useful_type_name::<E>().map(str::to_owned),
     }];
-    if let Some(src) = err.source() {
-        chain.extend(capture::error_chain(src, None));
-    }
+    let source = crate::panic::guarded(|| err.source()).flatten();
+    capture::add_sources(source, &mut chain);
     chain
 }
 
@@ -751,9 +750,14 @@ impl EventBuilder<'_> {
         self.extras.tags.insert(key.into(), value.into());
         self
     }
-    /// Adds structured extra data.
+    /// Adds structured extra data. Values nested deeper than 64 levels
+    /// are cut there (the deeper part becomes a marker string).
     pub fn extra(mut self, key: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
-        self.extras.extra.insert(key.into(), value.into());
+        let mut value = value.into();
+        crate::event::bound_json_depth(&mut value);
+        if let Some(old) = self.extras.extra.insert(key.into(), value) {
+            crate::event::drop_json(old);
+        }
         self
     }
     /// Attaches an error and its `source()` chain.
@@ -1240,7 +1244,7 @@ impl EventLoggerBuilder {
         if let Err(e) = Store::open(&path, durability, Duration::from_millis(500))
             .and_then(|mut s| s.ensure_logger(&name))
         {
-            if !matches!(e.kind(), crate::ErrorKind::Storage { .. }) {
+            if !e.is_refusal() && !matches!(e.kind(), crate::ErrorKind::Storage { .. }) {
                 return Err(e);
             }
         }

@@ -1,132 +1,201 @@
 //! The fallback spool: when the database cannot be written, resolved events
-//! are appended as JSON Lines to `<db>.spool/spool-<pid>.jsonl` (fsynced),
-//! and imported into the database once it works again or at the next start.
-//! Import skips events already stored (by id), so each lands exactly once.
+//! are appended as JSON Lines to `spool-<pid>.jsonl` (fsynced) and imported
+//! into the database once it works again or at the next start. Import skips
+//! events already stored (by id), so each lands exactly once.
+//!
+//! Where: `<db>.spool/` beside the database, else a per-user directory
+//! (`$XDG_STATE_HOME/errsnap/spool-<hash of the db path>/`, see
+//! [`crate::private_dir::user_state_dir`]). Every directory and file goes
+//! through [`PrivateDir`]: owned by us, not writable by others, no symlinks,
+//! files created `O_EXCL` 0600. A line that cannot be imported is moved to
+//! `rejected-<pid>.jsonl` in the same directory, never deleted, and counted.
 
+use std::ffi::{OsStr, OsString};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use crate::event::Event;
+use crate::internal_log;
+use crate::private_dir::{self, PrivateDir};
 use crate::store::{BatchOutcome, Store};
 
 /// Serializes this process's appends and imports of its own spool file.
 static SPOOL_LOCK: Mutex<()> = Mutex::new(());
 
-/// The spool directory of a database file.
+/// The counter (in the `counters` table) of spool lines set aside.
+pub(crate) const REJECTED_COUNTER: &str = "spool_rejected";
+
+/// The spool directory beside a database file.
 pub(crate) fn dir_for(db: &Path) -> PathBuf {
     let mut s = db.as_os_str().to_owned();
     s.push(".spool");
     PathBuf::from(s)
 }
 
-/// Where the spool goes when the database's own directory cannot take it
-/// (a full or read-only file system): a folder in the system's temporary
-/// directory, named after the database's path.
-pub(crate) fn fallback_dir_for(db: &Path) -> PathBuf {
+/// The name of a database's spool inside the per-user state directory.
+fn fallback_name(db: &Path) -> OsString {
     let mut h = crate::fingerprint::StableHasher::new();
     h.field(&db.to_string_lossy());
     let hash = h.finish_hex();
-    std::env::temp_dir().join(format!("errsnap-spool-{}", &hash[..16]))
+    OsString::from(format!("spool-{}", &hash[..16]))
 }
 
-/// Both spool directories, the primary first.
-fn dirs_for(db: &Path) -> [PathBuf; 2] {
-    [dir_for(db), fallback_dir_for(db)]
+/// The per-user fallback spool of `db`, created if needed.
+fn fallback_dir(db: &Path) -> std::io::Result<PrivateDir> {
+    private_dir::user_state_dir()?.subdir(&fallback_name(db))
 }
 
-/// Creates the spool directory (owner-only on Unix) if needed.
-pub(crate) fn ensure_dir(db: &Path) -> std::io::Result<PathBuf> {
-    create_dir(&dir_for(db)).or_else(|_| create_dir(&fallback_dir_for(db)))
-}
-
-fn create_dir(dir: &Path) -> std::io::Result<PathBuf> {
-    let dir = dir.to_owned();
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
+/// The spool directories of `db` that exist and pass the checks (nothing is
+/// created), and the reasons for those that exist but were refused.
+fn existing_dirs_and_refusals(db: &Path) -> (Vec<PrivateDir>, Vec<std::io::Error>) {
+    let mut dirs = Vec::new();
+    let mut refused = Vec::new();
+    let primary = dir_for(db);
+    if std::fs::symlink_metadata(&primary).is_ok() {
+        match PrivateDir::open(&primary) {
+            Ok(d) => dirs.push(d),
+            Err(e) => refused.push(e),
+        }
     }
-    builder.create(&dir)?;
-    Ok(dir)
+    let name = fallback_name(db);
+    let (bases, base_refusals) = private_dir::existing_user_state_dirs();
+    refused.extend(base_refusals);
+    for base in bases {
+        if std::fs::symlink_metadata(base.path().join(&name)).is_err() {
+            continue;
+        }
+        match base.subdir(&name) {
+            Ok(d) => dirs.push(d),
+            Err(e) => refused.push(e),
+        }
+    }
+    (dirs, refused)
+}
+
+/// The usable spool directories of `db`; refused ones are reported.
+fn existing_dirs(db: &Path) -> Vec<PrivateDir> {
+    let (dirs, refused) = existing_dirs_and_refusals(db);
+    for e in &refused {
+        internal_log::report("spool directory", e);
+    }
+    dirs
+}
+
+/// Creates a usable spool directory (beside the database, else per user)
+/// and returns its path.
+pub(crate) fn ensure_dir(db: &Path) -> std::io::Result<PathBuf> {
+    match PrivateDir::open_or_create(&dir_for(db)) {
+        Ok(d) => Ok(d.path().to_owned()),
+        Err(e) => {
+            internal_log::report("spool directory", &e);
+            fallback_dir(db).map(|d| d.path().to_owned())
+        }
+    }
+}
+
+fn own_file() -> OsString {
+    OsString::from(format!("spool-{}.jsonl", std::process::id()))
 }
 
 /// Appends events to this process's spool file and fsyncs it: beside the
-/// database if possible, else in the fallback directory.
+/// database if possible, else in the per-user directory.
 pub(crate) fn append(db: &Path, events: &[Event]) -> std::io::Result<()> {
     let _guard = SPOOL_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    let mut last = None;
-    for dir in dirs_for(db) {
-        match create_dir(&dir).and_then(|dir| append_in(&dir, events)) {
-            Ok(()) => return Ok(()),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| std::io::Error::other("no spool directory")))
-}
-
-fn append_in(dir: &Path, events: &[Event]) -> std::io::Result<()> {
-    let path = dir.join(format!("spool-{}.jsonl", std::process::id()));
-    let mut opts = std::fs::OpenOptions::new();
-    opts.create(true).append(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut file = opts.open(&path)?;
     let mut buf = Vec::new();
     for ev in events {
         serde_json::to_writer(&mut buf, ev).map_err(std::io::Error::other)?;
         buf.push(b'\n');
     }
+    let primary =
+        PrivateDir::open_or_create(&dir_for(db)).and_then(|d| append_in(&d, &own_file(), &buf));
+    match primary {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            internal_log::report("spool", &e);
+            fallback_dir(db).and_then(|d| append_in(&d, &own_file(), &buf))
+        }
+    }
+}
+
+fn append_in(dir: &PrivateDir, name: &OsStr, buf: &[u8]) -> std::io::Result<()> {
+    let new = std::fs::symlink_metadata(dir.path().join(name)).is_err();
+    let mut file = dir.append(name)?;
     let len = file.metadata()?.len();
-    if let Err(e) = file.write_all(&buf).and_then(|()| file.sync_data()) {
+    if let Err(e) = file.write_all(buf).and_then(|()| file.sync_data()) {
         // Leave no partial line behind (the next append starts clean).
         let _ = file.set_len(len);
         return Err(e);
     }
+    if new {
+        let _ = dir.sync();
+    }
     Ok(())
 }
 
-/// Whether a spool file exists and holds anything.
+/// Whether a spool file (one we would read) waits to be imported.
 pub(crate) fn has_pending(db: &Path) -> bool {
-    dirs_for(db).iter().any(|dir| {
-        std::fs::read_dir(dir)
-            .map(|mut d| d.any(|e| e.is_ok()))
+    existing_dirs(db).iter().any(|d| {
+        d.names()
+            .map(|n| n.iter().any(|n| pid_of(n).is_some() && d.read(n).is_ok()))
             .unwrap_or(false)
     })
 }
 
-/// Spool files waiting to be imported, and the events in them.
-pub(crate) fn pending_counts(db: &Path) -> (u64, u64) {
-    let mut files = 0;
-    let mut events = 0;
-    let entries = dirs_for(db)
-        .into_iter()
-        .filter_map(|d| std::fs::read_dir(d).ok())
-        .flatten();
-    for e in entries.flatten() {
-        if pid_of(&e.path()).is_none() {
-            continue;
-        }
-        files += 1;
-        if let Ok(f) = std::fs::File::open(e.path()) {
-            events += std::io::BufReader::new(f).lines().count() as u64;
-        }
-    }
-    (files, events)
+/// What waits in the spool, and what was set aside.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct SpoolState {
+    /// Spool files waiting to be imported.
+    pub(crate) files: u64,
+    /// Events in them.
+    pub(crate) events: u64,
+    /// Files of rejected lines (full paths), with their line counts.
+    pub(crate) rejected: Vec<(PathBuf, u64)>,
+    /// Spool directories or files that exist but were refused (never
+    /// read), with the reason.
+    pub(crate) refused: Vec<String>,
 }
 
-fn pid_of(path: &Path) -> Option<u32> {
-    path.file_name()?
-        .to_str()?
+/// Counts what waits and what was rejected (for `errsnap check`).
+pub(crate) fn state(db: &Path) -> SpoolState {
+    let mut st = SpoolState::default();
+    let (dirs, refused) = existing_dirs_and_refusals(db);
+    st.refused.extend(refused.iter().map(ToString::to_string));
+    for dir in dirs {
+        for name in dir.names().unwrap_or_default() {
+            if pid_of(&name).is_none() && !is_rejected(&name) {
+                continue;
+            }
+            let lines = match dir.read(&name) {
+                Ok(f) => std::io::BufReader::new(f).split(b'\n').count() as u64,
+                Err(e) => {
+                    // A link, another user's file, a FIFO: never read.
+                    st.refused.push(e.to_string());
+                    continue;
+                }
+            };
+            if pid_of(&name).is_some() {
+                st.files += 1;
+                st.events += lines;
+            } else {
+                st.rejected.push((dir.path().join(&name), lines));
+            }
+        }
+    }
+    st
+}
+
+fn pid_of(name: &OsStr) -> Option<u32> {
+    name.to_str()?
         .strip_prefix("spool-")?
         .strip_suffix(".jsonl")?
         .parse()
         .ok()
+}
+
+fn is_rejected(name: &OsStr) -> bool {
+    name.to_str()
+        .is_some_and(|n| n.starts_with("rejected-") && n.ends_with(".jsonl"))
 }
 
 #[cfg(unix)]
@@ -141,56 +210,112 @@ pub(crate) fn process_alive(_pid: u32) -> bool {
     false
 }
 
+/// What an import did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Imported {
+    pub(crate) outcome: BatchOutcome,
+    /// Lines set aside in `rejected-<pid>.jsonl`.
+    pub(crate) rejected: u64,
+}
+
 /// Imports the spool files of this process and of processes that are gone,
-/// then removes them. Returns what the writes did.
-pub(crate) fn import(store: &mut Store) -> crate::Result<BatchOutcome> {
-    let mut total = BatchOutcome::default();
-    for dir in dirs_for(store.path()) {
-        let o = import_dir(store, &dir)?;
-        total.written += o.written;
-        total.alerts += o.alerts;
+/// then removes them. Lines that cannot be read as events are moved to
+/// `rejected-<pid>.jsonl` and counted.
+pub(crate) fn import(store: &mut Store) -> crate::Result<Imported> {
+    let mut total = Imported::default();
+    for dir in existing_dirs(store.path()) {
+        import_dir(store, &dir, &mut total)?;
+    }
+    if total.rejected > 0 {
+        store.add_counter(REJECTED_COUNTER, total.rejected)?;
     }
     Ok(total)
 }
 
-fn import_dir(store: &mut Store, dir: &Path) -> crate::Result<BatchOutcome> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(_) => return Ok(BatchOutcome::default()),
+/// How many events go into the database per transaction during an import.
+const IMPORT_BATCH: usize = 500;
+
+fn import_dir(store: &mut Store, dir: &PrivateDir, total: &mut Imported) -> crate::Result<()> {
+    let names = match dir.names() {
+        Ok(n) => n,
+        Err(_) => return Ok(()),
     };
     let me = std::process::id();
-    let mut total = BatchOutcome::default();
-    let mut add = |o: BatchOutcome| {
-        total.written += o.written;
-        total.alerts += o.alerts;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let Some(pid) = pid_of(&path) else { continue };
+    for name in names {
+        let Some(pid) = pid_of(&name) else { continue };
         if pid != me && process_alive(pid) {
             continue;
         }
         let _guard = SPOOL_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-        let file = match std::fs::File::open(&path) {
+        let file = match dir.read(&name) {
             Ok(f) => f,
-            Err(_) => continue,
+            Err(e) => {
+                // Not ours, a link, not a regular file: never read it.
+                internal_log::report("spool import", &e);
+                continue;
+            }
         };
         let mut batch = Vec::new();
-        for line in std::io::BufReader::new(file).lines() {
-            let Ok(line) = line else { break };
-            // A line cut short by a crash is not valid JSON: skip it.
-            if let Ok(ev) = serde_json::from_str::<Event>(&line) {
-                batch.push(ev);
+        let mut rejected: Vec<Vec<u8>> = Vec::new();
+        for line in std::io::BufReader::new(file).split(b'\n') {
+            let line = line.map_err(|e| {
+                crate::Error::io(format!("reading {}", dir.path().join(&name).display()), e)
+            })?;
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
             }
-            if batch.len() >= 500 {
-                add(store.insert_batch(&batch)?);
+            match serde_json::from_slice::<Event>(&line) {
+                Ok(ev) => batch.push(ev),
+                Err(_) => rejected.push(line),
+            }
+            if batch.len() >= IMPORT_BATCH {
+                add(&mut total.outcome, store.insert_batch(&batch)?);
                 batch.clear();
             }
         }
-        add(store.insert_batch(&batch)?);
-        std::fs::remove_file(&path)
-            .map_err(|e| crate::Error::io(format!("removing {}", path.display()), e))?;
+        add(&mut total.outcome, store.insert_batch(&batch)?);
+        if !rejected.is_empty() {
+            set_aside(dir, &rejected)?;
+            total.rejected += rejected.len() as u64;
+            internal_log::report(
+                "spool import",
+                &format_args!(
+                    "{} lines of {} could not be imported; kept in {}",
+                    rejected.len(),
+                    dir.path().join(&name).display(),
+                    dir.path().join(format!("rejected-{me}.jsonl")).display()
+                ),
+            );
+        }
+        dir.remove(&name).map_err(|e| {
+            crate::Error::io(format!("removing {}", dir.path().join(&name).display()), e)
+        })?;
     }
-    let _ = std::fs::remove_dir(dir);
-    Ok(total)
+    // Leave no empty spool directory behind (it fails if anything is left).
+    let _ = std::fs::remove_dir(dir.path());
+    Ok(())
+}
+
+fn add(total: &mut BatchOutcome, o: BatchOutcome) {
+    total.written += o.written;
+    total.alerts += o.alerts;
+}
+
+/// Appends unreadable lines to `rejected-<pid>.jsonl` (fsynced).
+fn set_aside(dir: &PrivateDir, lines: &[Vec<u8>]) -> crate::Result<()> {
+    let name = OsString::from(format!("rejected-{}.jsonl", std::process::id()));
+    let mut buf = Vec::new();
+    for l in lines {
+        buf.extend_from_slice(l);
+        buf.push(b'\n');
+    }
+    append_in(dir, &name, &buf).map_err(|e| {
+        crate::Error::io(
+            format!(
+                "keeping rejected lines in {}",
+                dir.path().join(&name).display()
+            ),
+            e,
+        )
+    })
 }

@@ -143,10 +143,47 @@ impl Shared {
 
 /// A running writer. Dropping the last handle stops it after draining the
 /// queue, waiting at most the configured shutdown timeout.
+///
+/// After `fork()` the child has none of the parent's threads, and its copies
+/// of the parent's locks may be held forever: a worker made before the fork
+/// is *stale* in the child and is never used there. The first capture in
+/// the child starts a successor (a new connection, new threads), see
+/// [`Worker::current`].
 pub(crate) struct Worker {
     shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
     thread_id: std::thread::ThreadId,
+    /// The fork generation this worker belongs to.
+    generation: u64,
+    /// The worker that replaces this one in a forked child.
+    successor: std::sync::OnceLock<Arc<Worker>>,
+}
+
+/// Counts the `fork()`s this process descends from (incremented in the
+/// child by a `pthread_atfork` handler, which may only do async-signal-safe
+/// work: one atomic add).
+static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+#[cfg(unix)]
+extern "C" fn after_fork_in_child() {
+    FORK_GENERATION.fetch_add(1, Ordering::SeqCst);
+}
+
+fn watch_forks() {
+    #[cfg(unix)]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            // SAFETY: registers a handler that only does an atomic add.
+            let rc = unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
+            if rc != 0 {
+                internal_log::report(
+                    "fork",
+                    &"pthread_atfork failed: a forked child will not record events",
+                );
+            }
+        });
+    }
 }
 
 impl std::fmt::Debug for Worker {
@@ -162,35 +199,60 @@ static WORKERS: Mutex<Vec<(PathBuf, Weak<Worker>)>> = Mutex::new(Vec::new());
 /// Returns the writer of `path` (canonical), starting it if none runs.
 /// The first opener's settings win for a file shared by several loggers.
 pub(crate) fn for_path(path: &Path, cfg: &WorkerConfig) -> crate::Result<Arc<Worker>> {
-    let mut workers = WORKERS.lock().unwrap_or_else(|p| p.into_inner());
+    watch_forks();
+    let generation = FORK_GENERATION.load(Ordering::SeqCst);
+    let mut workers = match WORKERS.try_lock() {
+        Ok(w) => w,
+        Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+        // In a forked child the lock may have been held by a thread that
+        // does not exist here: never wait for it, start an unshared writer.
+        Err(std::sync::TryLockError::WouldBlock) if generation > 0 => {
+            return start(path, cfg);
+        }
+        Err(std::sync::TryLockError::WouldBlock) => {
+            WORKERS.lock().unwrap_or_else(|p| p.into_inner())
+        }
+    };
     workers.retain(|(_, w)| w.strong_count() > 0);
     if let Some(w) = workers
         .iter()
-        .find(|(p, _)| p == path)
-        .and_then(|(_, w)| w.upgrade())
+        .filter(|(p, _)| p == path)
+        .filter_map(|(_, w)| w.upgrade())
+        .find(|w| w.generation == generation)
     {
         return Ok(w);
     }
+    let worker = start(path, cfg)?;
+    workers.push((path.to_owned(), Arc::downgrade(&worker)));
+    Ok(worker)
+}
+
+/// Opens the store (or falls back to the spool) and starts a writer.
+fn start(path: &Path, cfg: &WorkerConfig) -> crate::Result<Arc<Worker>> {
     let store = match Store::open_or_recover(path, cfg.durability, cfg.busy_timeout) {
         Ok(mut s) => {
             s.set_alert_rules(cfg.rules());
             Some(s)
         }
-        // Never migrate a newer file down or write over it.
-        Err(e) if matches!(e.kind(), ErrorKind::FutureSchema { .. }) => return Err(e),
-        // Locked, read-only, full, unreadable: events go to the spool and
-        // the writer keeps retrying the database. If even the spool cannot
-        // be written, the error stands.
-        Err(e) if matches!(e.kind(), ErrorKind::Storage { .. }) => {
-            spool::ensure_dir(path).map_err(|_| e.clone_kind_only())?;
+        // Locked, read-only, full, unreadable; another program's file or a
+        // schema this build cannot write (refused, left untouched): events
+        // go to the spool and the writer keeps retrying the database. If
+        // even the spool cannot be written, the error stands.
+        Err(e) if e.is_refusal() || matches!(e.kind(), ErrorKind::Storage { .. }) => {
             internal_log::report("open", &internal_log::chain(&e));
+            if let Err(io) = spool::ensure_dir(path) {
+                internal_log::report("spool", &io);
+                return Err(e.clone_kind_only());
+            }
             None
         }
         Err(e) => return Err(e),
     };
-    let worker = Arc::new(Worker::start(path.to_owned(), cfg.clone(), store)?);
-    workers.push((path.to_owned(), Arc::downgrade(&worker)));
-    Ok(worker)
+    Ok(Arc::new(Worker::start(
+        path.to_owned(),
+        cfg.clone(),
+        store,
+    )?))
 }
 
 impl Worker {
@@ -235,7 +297,39 @@ impl Worker {
             shared,
             thread: Mutex::new(Some(handle)),
             thread_id,
+            generation: FORK_GENERATION.load(Ordering::SeqCst),
+            successor: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Whether this worker was made before a `fork()` of this process (its
+    /// threads do not exist here).
+    fn is_stale(&self) -> bool {
+        FORK_GENERATION.load(Ordering::Relaxed) != self.generation
+    }
+
+    /// The worker to use in this process: `self`, or in a forked child the
+    /// successor started for it (a new connection and new threads). One
+    /// atomic load when no fork happened.
+    pub(crate) fn current(self: &Arc<Self>) -> &Arc<Worker> {
+        if !self.is_stale() {
+            return self;
+        }
+        let next = self.successor.get_or_init(|| {
+            match for_path(&self.shared.path, &self.shared.cfg) {
+                Ok(w) => w,
+                Err(e) => {
+                    internal_log::report("fork", &internal_log::chain(&e));
+                    // A stale worker refuses everything (counted as lost).
+                    self.clone()
+                }
+            }
+        });
+        if Arc::ptr_eq(next, self) {
+            self
+        } else {
+            next.current()
+        }
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -254,6 +348,11 @@ impl Worker {
     /// if it was dropped because the queue stayed full. `force` (panics)
     /// ignores the bounds.
     pub(crate) fn submit(&self, ev: PendingEvent, force: bool) -> Option<u64> {
+        if self.is_stale() {
+            // Never touch the parent's queue (its lock may be held forever).
+            self.shared.count_dropped(1);
+            return None;
+        }
         let bytes = ev.approx_bytes();
         let cfg = &self.shared.cfg;
         let mut st = self.shared.lock();
@@ -307,6 +406,9 @@ impl Worker {
 
     /// Waits until the event numbered `seq` (and all before it) was handled.
     pub(crate) fn wait_for(&self, seq: u64, timeout: Duration) -> bool {
+        if self.is_stale() {
+            return false;
+        }
         let deadline = Instant::now() + timeout;
         let mut st = self.shared.lock();
         loop {
@@ -330,6 +432,9 @@ impl Worker {
 
     /// Waits until everything queued so far was handled.
     pub(crate) fn flush(&self, timeout: Duration) -> bool {
+        if self.is_stale() {
+            return false;
+        }
         let target = self.shared.lock().queued;
         self.wait_for(target, timeout)
     }
@@ -337,6 +442,9 @@ impl Worker {
     /// Waits until no alert is due on a usable channel (sent, or waiting
     /// for a later retry). `true` when there are no channels.
     pub(crate) fn flush_alerts(&self, timeout: Duration) -> bool {
+        if self.is_stale() {
+            return false;
+        }
         match &self.shared.notify {
             Some(n) => {
                 let k = n.kick();
@@ -372,7 +480,7 @@ impl Worker {
 
     /// Whether the writer thread is still running.
     pub(crate) fn is_alive(&self) -> bool {
-        self.shared.lock().alive
+        !self.is_stale() && self.shared.lock().alive
     }
 
     pub(crate) fn is_current_thread(&self) -> bool {
@@ -382,6 +490,13 @@ impl Worker {
 
 impl Drop for Worker {
     fn drop(&mut self) {
+        if self.is_stale() {
+            // In a forked child: the thread does not exist here and the
+            // parent's locks may be held forever. Touch nothing.
+            let handle = self.thread.get_mut().unwrap_or_else(|p| p.into_inner());
+            std::mem::forget(handle.take());
+            return;
+        }
         {
             let mut st = self.shared.lock();
             st.shutdown = true;
@@ -695,8 +810,8 @@ impl Writer {
             return;
         };
         match spool::import(store) {
-            Ok(outcome) => {
-                if outcome.alerts > 0 {
+            Ok(imported) => {
+                if imported.outcome.alerts > 0 {
                     self.kick_notifier();
                 }
                 self.spooled = spool::has_pending(&self.shared.path);

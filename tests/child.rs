@@ -279,6 +279,52 @@ fn entry() {
             logger.error("the writer goes on");
             assert!(logger.flush(Duration::from_secs(20)));
         }
+        "record3" => {
+            // See security.rs: three errors, wherever they can go.
+            match util::builder(&db, "victim").build() {
+                Ok(logger) => {
+                    for i in 0..3 {
+                        logger.error(format!("victim event {i}"));
+                    }
+                    println!("flushed={}", logger.flush(Duration::from_secs(20)));
+                    println!("dropped={}", logger.dropped_events());
+                }
+                Err(e) => println!("build error: {e}"),
+            }
+        }
+        "display_panics" => {
+            let logger = util::logger(&db, "displays");
+            errsnap::install_panic_hook(&logger);
+            let r: Result<(), crate::security::PanickyError> = Err(crate::security::PanickyError);
+            use errsnap::prelude::*;
+            let passed_on = r.report(&logger).is_err();
+            logger.capture_error(&crate::security::PanickyError);
+            assert!(logger.flush(Duration::from_secs(20)));
+            println!("passed_on={passed_on}");
+        }
+        "fork" => {
+            let logger = util::logger(&db, "forked");
+            logger.error("parent before fork");
+            assert!(logger.flush(Duration::from_secs(20)));
+            // SAFETY: the child records, flushes and leaves with `_exit`.
+            let pid = unsafe { libc::fork() };
+            assert!(pid >= 0, "fork failed");
+            if pid == 0 {
+                logger.error("child event 1");
+                logger.error("child event 2");
+                let ok = logger.flush(Duration::from_secs(20));
+                // SAFETY: ends the child without running the parent's
+                // destructors a second time.
+                unsafe { libc::_exit(if ok { 0 } else { 3 }) };
+            }
+            let mut status = 0;
+            // SAFETY: waits for our own child.
+            unsafe { libc::waitpid(pid, &mut status, 0) };
+            println!("child_pid={pid}");
+            println!("child_exit={}", libc::WEXITSTATUS(status));
+            logger.error("parent after fork");
+            assert!(logger.flush(Duration::from_secs(20)));
+        }
         other => panic!("unknown scenario {other}"),
     }
 }

@@ -448,17 +448,21 @@ fn check_reports_integrity_schema_alerts_and_the_spool() {
     let (_d, path) = sample_db();
     let r = json(&path, &["check"]);
     assert_eq!(r["integrity"][0], "ok");
-    assert_eq!(r["schema_version"], 1);
+    assert_eq!(r["schema_version"], 2);
     assert_eq!(r["spool_files"], 0);
     // A spool left by a process that is gone.
     let spool = path.with_file_name("LOGS.db.spool");
     std::fs::create_dir_all(&spool).unwrap();
     std::fs::write(spool.join("spool-999999.jsonl"), "{}\n{}\n").unwrap();
     let out = errsnap(&path, &["check"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("1 files, 2 events") && text.contains("NOT healthy"),
+        "{text}"
+    );
+    assert!(
+        text.contains("problem: 2 events in 1 spool files wait to be imported"),
         "{text}"
     );
 }
@@ -610,4 +614,182 @@ fn show_resolves_stored_addresses_against_the_binary() {
             "{name} not resolved from the binary: {got:?}"
         );
     }
+}
+
+/// What a terminal acts on: ESC, BEL, CR, BS, C1 CSI, a bidi override.
+const HOSTILE: &str = "boom \x1b]0;owned\x07\x1b[2J\rfake ok\x08\u{9b}31m\u{202e}txet";
+
+fn assert_inert(what: &str, out: &[u8]) {
+    let text = String::from_utf8_lossy(out);
+    for bad in ['\x1b', '\x07', '\r', '\x08', '\u{9b}', '\u{202e}'] {
+        assert!(
+            !text.contains(bad),
+            "{what} printed {bad:?} raw:\n{}",
+            text.escape_debug()
+        );
+    }
+}
+
+#[derive(Debug)]
+struct HostileError;
+
+impl std::fmt::Display for HostileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(HOSTILE)
+    }
+}
+
+impl std::error::Error for HostileError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&CAUSE)
+    }
+}
+
+#[derive(Debug)]
+struct Cause;
+static CAUSE: Cause = Cause;
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cause {HOSTILE}")
+    }
+}
+
+impl std::error::Error for Cause {}
+
+#[test]
+fn i12_every_human_output_escapes_stored_control_characters() {
+    // See: issue #12 (5)
+    let (_d, path) = util::temp_db();
+    let logger = util::logger(&path, "hostile");
+    logger.add_breadcrumb(Level::Info, HOSTILE, HOSTILE);
+    logger
+        .event(Level::Error, HOSTILE)
+        .error(&HostileError)
+        .tag("t", HOSTILE)
+        .extra(HOSTILE, HOSTILE)
+        .emit();
+    assert!(logger.flush(T));
+    drop(logger);
+    // What the library never writes itself, a hostile file can hold.
+    let db = open(&path);
+    db.execute(
+        "UPDATE events SET file = ?1, thread_name = ?1, app_name = ?1, release = ?1",
+        [HOSTILE],
+    )
+    .unwrap();
+    db.execute(
+        "UPDATE frames SET function = ?1, file = ?1, module = ?1",
+        [HOSTILE],
+    )
+    .unwrap();
+    db.execute(
+        "UPDATE hosts SET hostname = ?1, os_name = ?1, cpu_brand = ?1, kernel_version = ?1",
+        [HOSTILE],
+    )
+    .unwrap();
+    db.execute(
+        "UPDATE event_groups SET title = ?1, culprit = ?1",
+        [HOSTILE],
+    )
+    .unwrap();
+    db.execute(
+        "INSERT INTO outbox (event_uid, group_id, channel, kind, status, created_at,
+             next_attempt, last_error)
+         SELECT uid, group_id, 'slack', 'new', 'failed', 0, 0, ?1 FROM events",
+        [HOSTILE],
+    )
+    .unwrap();
+    drop(db);
+    let id = json(&path, &["events"])[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for args in [
+        vec!["groups"],
+        vec!["events"],
+        vec!["show", &id, "--all-frames"],
+        vec!["stats"],
+        vec!["host"],
+        vec!["check"],
+    ] {
+        let out = errsnap(&path, &args);
+        assert!(
+            out.status.code().is_some_and(|c| c <= 2),
+            "{args:?}: {}",
+            util::describe(&out)
+        );
+        assert_inert(&format!("{args:?}"), &out.stdout);
+        assert_inert(&format!("{args:?} (stderr)"), &out.stderr);
+    }
+    let shown = ok(&path, &["show", &id]);
+    assert!(shown.contains("boom \\x1b]0;owned\\x07"), "{shown}");
+    // tail prints the same lines, then follows: read one and stop it.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_errsnap"))
+        .arg("--db")
+        .arg(&path)
+        .args(["tail", "-n", "1", "--interval-ms", "50"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert!(line.contains("boom"), "{line}");
+    assert_inert("tail", line.as_bytes());
+    // --json keeps the exact text.
+    let exact = json(&path, &["show", &id]);
+    assert_eq!(exact["message"], HOSTILE);
+    // test-alert prints what the server answered: escaped too.
+    let stub = crate::servers::HttpStub::start();
+    stub.set_default(crate::servers::Reply::status(500, HOSTILE));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        format!("ERRSNAP_SLACK_WEBHOOK_URL={}\n", stub.url()),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_errsnap"))
+        .current_dir(dir.path())
+        .arg("test-alert")
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("FAILED"),
+        "{}",
+        util::describe(&out)
+    );
+    assert_inert("test-alert", &out.stdout);
+}
+
+#[test]
+fn i12_check_exits_2_naming_a_foreign_file_or_an_unknown_version() {
+    // See: issue #12 (3, 4)
+    let (_d, path) = util::temp_db();
+    open(&path)
+        .execute_batch("PRAGMA application_id = 42; CREATE TABLE mine (x);")
+        .unwrap();
+    let out = errsnap(&path, &["check"]);
+    assert_eq!(out.status.code(), Some(2), "{}", util::describe(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("not an errsnap database (application_id 0x2a"),
+        "{text}"
+    );
+    let (_d, path) = util::temp_db();
+    open(&path)
+        .execute_batch("PRAGMA user_version = -1;")
+        .unwrap();
+    let out = errsnap(&path, &["check"]);
+    assert_eq!(out.status.code(), Some(2), "{}", util::describe(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("schema version -1") && text.contains("knows versions 1 to 2"),
+        "{text}"
+    );
 }

@@ -133,8 +133,20 @@ fn a_database_from_a_newer_errsnap_is_never_moved_or_written() {
     open(&path)
         .execute_batch("PRAGMA user_version = 7;")
         .unwrap();
-    assert!(util::builder(&path, "t").build().is_err());
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    let before = std::fs::read(&path).unwrap();
+    let logger = util::builder(&path, "t").build().unwrap();
+    logger.error("spooled");
+    assert!(logger.flush(T));
+    drop(logger);
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    // Only the file and its spool: nothing was moved aside.
+    let mut names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["LOGS.db", "LOGS.db.spool"]);
 }
 
 #[test]

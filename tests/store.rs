@@ -419,7 +419,7 @@ fn seed_queries_work_right_after_new() {
     let ver: i64 = db
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(ver, 1);
+    assert_eq!(ver, 2);
     let mode: String = db
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
@@ -474,30 +474,41 @@ fn same_error_in_two_runs_gets_one_group() {
 #[test]
 fn a_database_from_a_newer_errsnap_is_refused_untouched() {
     let (_d, path) = util::temp_db();
+    drop(util::logger(&path, "t"));
     {
+        // A newer errsnap that older writers cannot follow.
         let db = open(&path);
         db.execute_batch(
-            "CREATE TABLE keep (x); INSERT INTO keep VALUES (1); PRAGMA user_version = 99;",
+            "CREATE TABLE keep (x); INSERT INTO keep VALUES (1); PRAGMA user_version = 99;
+             UPDATE errsnap_meta SET value = '99' WHERE key = 'min_writer_version';",
         )
         .unwrap();
     }
     let before = std::fs::read(&path).unwrap();
-    let err = util::builder(&path, "t").build().unwrap_err();
+    let err = errsnap::Database::open(&path).unwrap_err();
     assert!(
         matches!(
             err.kind(),
             ErrorKind::FutureSchema {
                 found: 99,
-                supported: 1
+                min_writer: 99,
+                supported: 2,
+                ..
             }
         ),
         "{err:?}"
     );
     assert!(err.to_string().contains("99"), "{err}");
+    // The logger starts, and keeps its events in the spool.
+    let logger = util::logger(&path, "t");
+    logger.error("spooled, not written");
+    assert!(logger.flush(std::time::Duration::from_secs(20)));
+    drop(logger);
     assert!(
         std::fs::read(&path).unwrap() == before,
         "the file was modified"
     );
+    assert!(path.with_file_name("LOGS.db.spool").is_dir());
 }
 
 #[cfg(unix)]

@@ -16,6 +16,7 @@ mod fallback;
 mod panic;
 mod reliability;
 mod routing;
+mod security;
 mod store;
 mod worker;
 mod wrap;

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::fingerprint::{self, StableHasher};
 use crate::snapshot::{HostInfo, Snapshot};
@@ -115,17 +115,10 @@ impl Store {
         let ctx = |what: &str| format!("{what} on {}", path.display());
         conn.busy_timeout(busy_timeout)
             .map_err(|e| Error::storage(ctx("setting busy_timeout"), e))?;
-        // Refuse a newer schema before anything (even the journal mode) is
-        // changed in the file.
-        let version: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| Error::storage(ctx("reading the schema version"), e))?;
-        if version > schema::LATEST {
-            return Err(Error::new(ErrorKind::FutureSchema {
-                found: version,
-                supported: schema::LATEST,
-            }));
-        }
+        // Decide whether the file is ours before anything (even the journal
+        // mode) is changed in it: another program's database, or a schema
+        // this build cannot write, is refused and left untouched.
+        schema::inspect(&conn, path)?;
         let sync = match durability {
             Durability::Normal => "NORMAL",
             Durability::Full => "FULL",
@@ -181,32 +174,34 @@ impl Store {
 
     fn migrate(&mut self) -> Result<()> {
         let path = self.path.display().to_string();
-        let version: i64 = self
-            .conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| Error::storage(format!("reading the schema version of {path}"), e))?;
-        if version > schema::LATEST {
-            return Err(Error::new(ErrorKind::FutureSchema {
-                found: version,
-                supported: schema::LATEST,
-            }));
-        }
-        if version == schema::LATEST {
-            return Ok(());
+        if let schema::Disposition::Ours { version } = schema::inspect(&self.conn, &self.path)? {
+            if version >= schema::LATEST {
+                return Ok(());
+            }
         }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| Error::storage(format!("starting the migration of {path}"), e))?;
-        // Another process may have migrated while we waited for the lock.
-        let version: i64 = tx
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| Error::storage(format!("reading the schema version of {path}"), e))?;
-        for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
-            tx.execute_batch(sql).map_err(|e| {
+        // Another process may have migrated (or created) the file while we
+        // waited for the lock: decide again under it.
+        let version = match schema::inspect(&tx, &self.path)? {
+            schema::Disposition::New => 0,
+            schema::Disposition::Ours { version } => version,
+        };
+        if version >= schema::LATEST {
+            return Ok(());
+        }
+        for (i, m) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
+            tx.execute_batch(m.sql).map_err(|e| {
                 Error::storage(format!("migrating {path} to schema version {}", i + 1), e)
             })?;
         }
+        let min_writer = schema::MIGRATIONS
+            .last()
+            .map_or(schema::LATEST, |m| m.min_writer);
+        tx.execute(schema::RECORD_META, params![schema::LATEST, min_writer])
+            .map_err(|e| Error::storage(format!("recording the schema of {path}"), e))?;
         tx.execute_batch(&format!(
             "PRAGMA user_version = {}; PRAGMA application_id = {};",
             schema::LATEST,

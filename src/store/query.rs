@@ -291,10 +291,11 @@ pub struct Stats {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct CheckReport {
-    /// `PRAGMA integrity_check` lines (`["ok"]` when healthy).
+    /// `PRAGMA integrity_check` lines (`["ok"]` when healthy; empty when
+    /// the file could not be opened).
     pub integrity: Vec<String>,
-    /// Schema version of the file.
-    pub schema_version: i64,
+    /// Schema version of the file (`None` when it could not be read).
+    pub schema_version: Option<i64>,
     /// The newest schema this build knows.
     pub supported_version: i64,
     /// Alerts waiting to be sent.
@@ -305,13 +306,19 @@ pub struct CheckReport {
     pub spool_files: u64,
     /// Events in the spool.
     pub spool_events: u64,
+    /// Files holding spool lines that could not be imported (kept, never
+    /// deleted), with their line counts.
+    pub rejected: Vec<(String, u64)>,
+    /// One line per unhealthy finding; empty when healthy.
+    pub problems: Vec<String>,
+    /// Findings that do not make the file unhealthy (e.g. permissions).
+    pub warnings: Vec<String>,
 }
 
 impl CheckReport {
-    /// Whether everything is healthy (integrity ok, nothing failed or
-    /// spooled).
+    /// Whether everything is healthy (no problem found).
     pub fn healthy(&self) -> bool {
-        self.integrity == ["ok"] && self.failed_alerts == 0 && self.spool_files == 0
+        self.problems.is_empty()
     }
 }
 
@@ -341,18 +348,12 @@ impl Database {
             .map_err(err("setting busy_timeout"))?;
         conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;")
             .map_err(err("setting pragmas"))?;
-        let version: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| Error::storage(format!("reading {}", path.display()), e))?;
-        if version > schema::LATEST {
-            return Err(Error::new(ErrorKind::FutureSchema {
-                found: version,
-                supported: schema::LATEST,
-            }));
-        }
-        if version < 1 {
+        if schema::inspect(&conn, path)? == schema::Disposition::New {
             return Err(Error::new(ErrorKind::Storage {
-                context: format!("opening {}: not an errsnap database", path.display()),
+                context: format!(
+                    "opening {}: an empty file, not yet an errsnap database",
+                    path.display()
+                ),
             }));
         }
         Ok(Database {
@@ -829,30 +830,100 @@ impl Database {
         self.conn.execute_batch("VACUUM").map_err(err("vacuuming"))
     }
 
-    /// Integrity, schema version, alerts waiting or failed, and the spool.
+    /// Checks the database at `path` without changing it: whether errsnap
+    /// can use it at all (another program's file, an unknown schema), its
+    /// integrity, alerts waiting or failed, the spool, lines that could not
+    /// be imported, and the file's permissions. Never fails: what cannot be
+    /// checked is a problem in the report.
+    pub fn check_path(path: impl AsRef<Path>) -> CheckReport {
+        let path = path.as_ref();
+        let mut r = CheckReport {
+            integrity: Vec::new(),
+            schema_version: None,
+            supported_version: schema::LATEST,
+            pending_alerts: 0,
+            failed_alerts: 0,
+            spool_files: 0,
+            spool_events: 0,
+            rejected: Vec::new(),
+            problems: Vec::new(),
+            warnings: Vec::new(),
+        };
+        match Database::open(path) {
+            Ok(db) => {
+                if let Err(e) = db.check_into(&mut r) {
+                    r.problems.push(crate::internal_log::chain(&e));
+                }
+            }
+            Err(e) => r.problems.push(crate::internal_log::chain(&e)),
+        }
+        #[cfg(unix)]
+        if let Ok(meta) = std::fs::metadata(path) {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                r.warnings.push(format!(
+                    "{} is readable or writable by group or others (mode {mode:o}): \
+                     run chmod 600 on it",
+                    path.display()
+                ));
+            }
+        }
+        let spool = crate::spool::state(path);
+        r.spool_files = spool.files;
+        r.spool_events = spool.events;
+        if spool.files > 0 {
+            r.problems.push(format!(
+                "{} events in {} spool files wait to be imported (the database could not be \
+                 written)",
+                spool.events, spool.files
+            ));
+        }
+        for reason in spool.refused {
+            r.problems.push(format!("spool: {reason}"));
+        }
+        for (file, lines) in spool.rejected {
+            r.problems.push(format!(
+                "{lines} spool lines could not be imported; they are kept in {}",
+                file.display()
+            ));
+            r.rejected.push((file.display().to_string(), lines));
+        }
+        r
+    }
+
+    /// Integrity, schema version, alerts waiting or failed, and the spool
+    /// (see [`check_path`](Self::check_path)).
     pub fn check(&self) -> Result<CheckReport> {
-        let integrity: Vec<String> = self
+        Ok(Database::check_path(&self.path))
+    }
+
+    fn check_into(&self, r: &mut CheckReport) -> Result<()> {
+        r.integrity = self
             .conn
             .prepare("PRAGMA integrity_check")
             .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
             .map_err(err("checking integrity"))?;
+        if r.integrity != ["ok"] {
+            r.problems.push(format!(
+                "integrity check failed: {}",
+                r.integrity.join("; ")
+            ));
+        }
         let count = |sql: &str| -> Result<i64> {
             self.conn
                 .query_row(sql, [], |r| r.get(0))
                 .map_err(err("counting"))
         };
-        let (spool_files, spool_events) = crate::spool::pending_counts(&self.path);
-        Ok(CheckReport {
-            integrity,
-            schema_version: count("PRAGMA user_version")?,
-            supported_version: schema::LATEST,
-            pending_alerts: count(
-                "SELECT count(*) FROM outbox WHERE status IN ('pending', 'sending')",
-            )?,
-            failed_alerts: count("SELECT count(*) FROM outbox WHERE status = 'failed'")?,
-            spool_files,
-            spool_events,
-        })
+        r.schema_version = Some(count("PRAGMA user_version")?);
+        r.pending_alerts =
+            count("SELECT count(*) FROM outbox WHERE status IN ('pending', 'sending')")?;
+        r.failed_alerts = count("SELECT count(*) FROM outbox WHERE status = 'failed'")?;
+        if r.failed_alerts > 0 {
+            r.problems
+                .push(format!("{} alerts failed for good", r.failed_alerts));
+        }
+        Ok(())
     }
 }
 

@@ -1,17 +1,144 @@
-//! The schema of LOGS.db, versioned with `PRAGMA user_version`.
+//! The schema of LOGS.db, versioned with `PRAGMA user_version` and marked
+//! as errsnap's with `PRAGMA application_id`.
 //!
-//! Each entry of [`MIGRATIONS`] moves the schema one version up; a database
-//! whose version is higher than [`LATEST`] was written by a newer errsnap and
-//! is refused, never migrated down.
+//! Each entry of [`MIGRATIONS`] moves the schema one version up. Migrations
+//! are additive (new tables, new nullable columns, new indexes), so a build
+//! that knows an older schema can usually still write a newer one: each
+//! migration records the oldest writer that can (`min_writer`), stored in
+//! the `errsnap_meta` table. A file is opened only after [`inspect`] has
+//! decided it is errsnap's and writable by this build; anything else is
+//! refused and left byte for byte as it was.
+
+use rusqlite::{Connection, OptionalExtension};
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// One step of the schema.
+pub(crate) struct Migration {
+    /// The statements that take the schema to this version.
+    pub(crate) sql: &'static str,
+    /// The oldest schema version whose writer can still write the schema
+    /// after this migration (equal to the previous one while migrations
+    /// stay additive).
+    pub(crate) min_writer: i64,
+}
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        sql: V1,
+        min_writer: 1,
+    },
+    Migration {
+        sql: V2,
+        min_writer: 1,
+    },
+];
 
 /// The newest schema version this build writes.
 pub(crate) const LATEST: i64 = MIGRATIONS.len() as i64;
 
 /// Marks the file as errsnap's (`PRAGMA application_id`, "ESNP").
 pub(crate) const APPLICATION_ID: i64 = 0x4553_4E50;
+
+/// What a file at the database path is, as far as errsnap is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Disposition {
+    /// An empty file (or none): errsnap creates its schema.
+    New,
+    /// errsnap's, at a version this build can write (migrated up if older).
+    Ours {
+        /// `PRAGMA user_version`.
+        version: i64,
+    },
+}
+
+/// Reads the file's marks without changing anything, and decides whether
+/// errsnap may use it.
+///
+/// # Errors
+/// [`ErrorKind::ForeignDatabase`] for another program's file,
+/// [`ErrorKind::UnknownSchema`] for a version errsnap never wrote,
+/// [`ErrorKind::FutureSchema`] for a newer schema this build cannot write.
+pub(crate) fn inspect(conn: &Connection, path: &std::path::Path) -> Result<Disposition> {
+    let ctx = |what: &str| format!("{what} of {}", path.display());
+    let pragma = |name: &str| -> Result<i64> {
+        conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+            .map_err(|e| Error::storage(ctx(&format!("reading the {name}")), e))
+    };
+    let application_id = pragma("application_id")?;
+    let version = pragma("user_version")?;
+    let tables: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+        .map_err(|e| Error::storage(ctx("reading the schema"), e))?;
+    let path_text = path.display().to_string();
+    if application_id != APPLICATION_ID {
+        if application_id == 0 && tables == 0 && version == 0 {
+            return Ok(Disposition::New);
+        }
+        if application_id == 0 && tables == 0 {
+            return Err(Error::new(ErrorKind::UnknownSchema {
+                path: path_text,
+                found: version,
+                newest: LATEST,
+            }));
+        }
+        return Err(Error::new(ErrorKind::ForeignDatabase {
+            path: path_text,
+            application_id,
+        }));
+    }
+    if (1..=LATEST).contains(&version) {
+        return Ok(Disposition::Ours { version });
+    }
+    // A newer errsnap records the oldest writer that can still write its
+    // schema; without that record the version is not one errsnap wrote.
+    let min_writer = if version > LATEST {
+        min_writer_of(conn)
+    } else {
+        None
+    };
+    match min_writer {
+        Some(min) if min <= LATEST => Ok(Disposition::Ours { version }),
+        Some(min) => Err(Error::new(ErrorKind::FutureSchema {
+            path: path_text,
+            found: version,
+            min_writer: min,
+            supported: LATEST,
+        })),
+        None => Err(Error::new(ErrorKind::UnknownSchema {
+            path: path_text,
+            found: version,
+            newest: LATEST,
+        })),
+    }
+}
+
+/// The `min_writer_version` recorded in `errsnap_meta`, if any.
+fn min_writer_of(conn: &Connection) -> Option<i64> {
+    conn.query_row(
+        "SELECT CAST(value AS INTEGER) FROM errsnap_meta WHERE key = 'min_writer_version'",
+        [],
+        |r| r.get(0),
+    )
+    .optional()
+    .ok()
+    .flatten()
+}
+
+/// Records the schema version and the oldest compatible writer (inside the
+/// migration's transaction).
+pub(crate) const RECORD_META: &str = "INSERT INTO errsnap_meta (key, value) VALUES
+    ('schema_version', ?1), ('min_writer_version', ?2)
+    ON CONFLICT(key) DO UPDATE SET value = excluded.value";
+
+/// Version 2: the compatibility record.
+const V2: &str = r#"
+CREATE TABLE errsnap_meta (
+    key    TEXT PRIMARY KEY,
+    value  TEXT NOT NULL
+) WITHOUT ROWID;
+"#;
 
 const V1: &str = r#"
 CREATE TABLE loggers (

@@ -6,6 +6,7 @@
 mod args;
 mod export;
 mod output;
+mod term;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -17,6 +18,7 @@ use errsnap::{Database, EventFilter, GroupOrder, GroupQuery, PurgeRule};
 
 use crate::args::{Cli, Command, Filters, GroupSort};
 use crate::output::{bytes, now_ms, one_line, parse_time, sparkline, time, Out};
+use crate::term::{safe, safe_line};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -112,12 +114,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     out.w,
                     "{:>5}  {level}  {:<8}  {:>7}  {}  {}  {spark}  {}  ({})",
                     g.id,
-                    g.status,
+                    safe_line(&g.status),
                     g.count,
                     time(g.last_seen),
                     time(g.first_seen),
                     one_line(&g.title, 80),
-                    g.culprit.as_deref().unwrap_or("-")
+                    safe_line(g.culprit.as_deref().unwrap_or("-"))
                 )?;
             }
         }
@@ -197,7 +199,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     writeln!(out.w, "  (none)")?;
                 }
                 for (k, v) in m {
-                    writeln!(out.w, "  {k:<24} {v:>8}")?;
+                    writeln!(out.w, "  {:<24} {v:>8}", safe_line(k))?;
                 }
                 Ok(())
             };
@@ -293,29 +295,38 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Check => {
-            let db = open(&cli)?;
-            let r = db.check()?;
+            let r = Database::check_path(&cli.db);
             if cli.json {
                 out.json(&r)?;
             } else {
-                writeln!(out.w, "integrity:      {}", r.integrity.join("; "))?;
+                let w = &mut out.w;
+                if !r.integrity.is_empty() {
+                    writeln!(w, "integrity:      {}", safe_line(&r.integrity.join("; ")))?;
+                }
                 writeln!(
-                    out.w,
+                    w,
                     "schema version: {} (this errsnap: {})",
-                    r.schema_version, r.supported_version
+                    r.schema_version.map_or("?".to_owned(), |v| v.to_string()),
+                    r.supported_version
                 )?;
                 writeln!(
-                    out.w,
+                    w,
                     "alerts:         {} pending, {} failed",
                     r.pending_alerts, r.failed_alerts
                 )?;
                 writeln!(
-                    out.w,
+                    w,
                     "spool:          {} files, {} events waiting to be imported",
                     r.spool_files, r.spool_events
                 )?;
+                for warning in &r.warnings {
+                    writeln!(w, "warning: {}", safe_line(warning))?;
+                }
+                for problem in &r.problems {
+                    writeln!(w, "problem: {}", safe_line(problem))?;
+                }
                 writeln!(
-                    out.w,
+                    w,
                     "{}",
                     if r.healthy() {
                         "healthy"
@@ -327,7 +338,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             return Ok(if r.healthy() {
                 ExitCode::SUCCESS
             } else {
-                ExitCode::from(1)
+                ExitCode::from(2)
             });
         }
         Command::TestAlert => {
@@ -340,10 +351,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let mut failed = false;
             for (channel, r) in &results {
                 match r {
-                    Ok(()) => writeln!(out.w, "{channel}: delivered")?,
+                    Ok(()) => writeln!(out.w, "{}: delivered", safe_line(channel))?,
                     Err(e) => {
                         failed = true;
-                        writeln!(out.w, "{channel}: FAILED: {e}")?;
+                        writeln!(
+                            out.w,
+                            "{}: FAILED: {}",
+                            safe_line(channel),
+                            safe_line(&e.to_string())
+                        )?;
                     }
                 }
             }
@@ -369,21 +385,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     out.w,
                     "host {} ({})",
                     r.id,
-                    h.hostname.as_deref().unwrap_or("unknown")
+                    safe_line(h.hostname.as_deref().unwrap_or("unknown"))
                 )?;
                 writeln!(
                     out.w,
                     "  os:      {} {} (kernel {}), {}",
-                    h.os_name.as_deref().unwrap_or("?"),
-                    h.os_version.as_deref().unwrap_or(""),
-                    h.kernel_version.as_deref().unwrap_or("?"),
-                    h.arch
+                    safe_line(h.os_name.as_deref().unwrap_or("?")),
+                    safe_line(h.os_version.as_deref().unwrap_or("")),
+                    safe_line(h.kernel_version.as_deref().unwrap_or("?")),
+                    safe_line(&h.arch)
                 )?;
                 writeln!(
                     out.w,
                     "  cpu:     {} x {} ({} cores{})",
                     h.cpu_count,
-                    h.cpu_brand.as_deref().unwrap_or("?"),
+                    safe_line(h.cpu_brand.as_deref().unwrap_or("?")),
                     h.physical_cores.map_or("?".into(), |c| c.to_string()),
                     h.cpu_frequency_mhz
                         .map_or(String::new(), |f| format!(", {f} MHz"))
@@ -408,8 +424,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
 
 fn location(e: &errsnap::EventRow) -> String {
     match (&e.file, e.line) {
-        (Some(f), Some(l)) => format!("{f}:{l}"),
-        (Some(f), None) => f.clone(),
+        (Some(f), Some(l)) => format!("{}:{l}", safe_line(f)),
+        (Some(f), None) => safe_line(f).into_owned(),
         _ => "-".into(),
     }
 }
@@ -444,18 +460,21 @@ fn print_detail(out: &mut Out, d: &errsnap::EventDetail, all_frames: bool) -> Re
     let w = &mut out.w;
     writeln!(w, "event   {}", e.id)?;
     writeln!(w, "time    {} UTC", time(e.ts))?;
-    writeln!(w, "level   {level} ({})", e.kind)?;
-    writeln!(w, "logger  {}", e.logger)?;
+    writeln!(w, "level   {level} ({})", safe_line(&e.kind))?;
+    writeln!(w, "logger  {}", safe_line(&e.logger))?;
     writeln!(
         w,
         "group   {} ({} occurrences, {}): {}",
-        e.group, d.group_count, d.group_status, d.group_title
+        e.group,
+        d.group_count,
+        safe_line(&d.group_status),
+        safe_line(&d.group_title)
     )?;
     writeln!(w, "where   {}", location(e))?;
     writeln!(
         w,
         "thread  {} (id {}), pid {}",
-        e.thread.as_deref().unwrap_or("?"),
+        safe_line(e.thread.as_deref().unwrap_or("?")),
         d.thread_id,
         e.pid
     )?;
@@ -465,28 +484,27 @@ fn print_detail(out: &mut Out, d: &errsnap::EventDetail, all_frames: bool) -> Re
         ("env", &d.environment),
     ] {
         if let Some(v) = v {
-            writeln!(w, "{k:<7} {v}")?;
+            writeln!(w, "{k:<7} {}", safe_line(v))?;
         }
     }
-    writeln!(w, "\nmessage\n  {}", e.message.replace('\n', "\n  "))?;
+    writeln!(w, "\nmessage\n  {}", safe(&e.message).replace('\n', "\n  "))?;
     if d.chain.len() > 1 {
         writeln!(w, "\ncaused by")?;
         for link in d.chain.iter().skip(1) {
-            writeln!(w, "  - {}", link.message)?;
+            writeln!(w, "  - {}", safe(&link.message).replace('\n', "\n    "))?;
         }
     }
     if !d.tags.is_empty() {
         writeln!(w, "\ntags")?;
         for (k, v) in &d.tags {
-            writeln!(w, "  {k} = {v}")?;
+            writeln!(w, "  {} = {}", safe_line(k), safe_line(v))?;
         }
     }
     if d.extra.as_object().is_some_and(|o| !o.is_empty()) {
-        writeln!(
-            w,
-            "\nextra\n  {}",
-            serde_json::to_string_pretty(&d.extra)?.replace('\n', "\n  ")
-        )?;
+        // JSON escapes control characters in strings already; keys and
+        // values pass through `safe` for the bidirectional controls.
+        let pretty = serde_json::to_string_pretty(&d.extra)?;
+        writeln!(w, "\nextra\n  {}", safe(&pretty).replace('\n', "\n  "))?;
     }
     if !d.breadcrumbs.is_empty() {
         writeln!(w, "\nbreadcrumbs (oldest first)")?;
@@ -496,8 +514,8 @@ fn print_detail(out: &mut Out, d: &errsnap::EventDetail, all_frames: bool) -> Re
                 "  {} {:<5} {}: {}",
                 time(b.timestamp_ms),
                 b.level.as_str().to_ascii_uppercase(),
-                b.category,
-                b.message
+                safe_line(&b.category),
+                safe_line(&b.message)
             )?;
         }
     }
@@ -526,17 +544,17 @@ fn print_detail(out: &mut Out, d: &errsnap::EventDetail, all_frames: bool) -> Re
         )?;
         for (i, f) in shown {
             match &f.function {
-                Some(name) => writeln!(w, "  {i:>3}: {name}")?,
+                Some(name) => writeln!(w, "  {i:>3}: {}", safe_line(name))?,
                 None => writeln!(
                     w,
                     "  {i:>3}: {:#x} in {} (+{:#x})",
                     f.address,
-                    f.module.as_deref().unwrap_or("?"),
+                    safe_line(f.module.as_deref().unwrap_or("?")),
                     f.module_offset.unwrap_or(0)
                 )?,
             }
             if let Some(file) = &f.file {
-                writeln!(w, "         at {file}:{}", f.line.unwrap_or(0))?;
+                writeln!(w, "         at {}:{}", safe_line(file), f.line.unwrap_or(0))?;
             }
         }
     }
@@ -592,7 +610,11 @@ fn print_detail(out: &mut Out, d: &errsnap::EventDetail, all_frames: bool) -> Re
         )?;
     }
     if let Some(h) = &d.host {
-        writeln!(w, "    name: {}", h.hostname.as_deref().unwrap_or("?"))?;
+        writeln!(
+            w,
+            "    name: {}",
+            safe_line(h.hostname.as_deref().unwrap_or("?"))
+        )?;
     }
     if !d.alerts.is_empty() {
         writeln!(w, "\nalerts")?;
@@ -600,13 +622,13 @@ fn print_detail(out: &mut Out, d: &errsnap::EventDetail, all_frames: bool) -> Re
             writeln!(
                 w,
                 "  {:<8} {:<10} {:<8} after {} attempt(s){}",
-                a.channel,
-                a.kind,
-                a.status,
+                safe_line(&a.channel),
+                safe_line(&a.kind),
+                safe_line(&a.status),
                 a.attempts,
                 a.last_error
                     .as_deref()
-                    .map(|e| format!(": {e}"))
+                    .map(|e| format!(": {}", safe_line(e)))
                     .unwrap_or_default()
             )?;
         }

@@ -169,10 +169,12 @@ pub(crate) fn sparkline(counts: &[u64]) -> String {
         .collect()
 }
 
-/// The first line of `s`, at most `max` characters.
+/// The first line of `s`, at most `max` characters, made safe for a
+/// terminal.
 pub(crate) fn one_line(s: &str, max: usize) -> String {
     let line = s.lines().next().unwrap_or("");
-    let mut out: String = line.chars().filter(|c| !c.is_control()).take(max).collect();
+    let cut: String = line.chars().take(max).collect();
+    let mut out = crate::term::safe_line(&cut).into_owned();
     if line.chars().count() > max || s.lines().nth(1).is_some() {
         out.push('…');
     }

@@ -1,0 +1,415 @@
+//! Directories and files that only the current user may touch.
+//!
+//! A [`PrivateDir`] is an open directory descriptor that was checked with
+//! `fstat` on the descriptor itself: a real directory (never a symlink: it is
+//! opened `O_DIRECTORY | O_NOFOLLOW`), owned by the effective uid, and not
+//! writable by group or others. Files are then opened relative to that
+//! descriptor (`openat`), so nothing can be swapped between the check and
+//! the use. New files are created `O_CREAT | O_EXCL | O_NOFOLLOW`, mode 0600;
+//! an existing file is used only when `fstat` shows a regular file, owned by
+//! us, with a single link.
+//!
+//! See SECURITY.md for the threat model (other local users on a shared host).
+
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Why a directory or file was refused: a sentence for the internal log.
+pub(crate) fn refused(path: &Path, why: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::PermissionDenied,
+        format!("refusing {}: {why}", path.display()),
+    )
+}
+
+/// A checked directory, held open.
+#[derive(Debug)]
+pub(crate) struct PrivateDir {
+    #[cfg(unix)]
+    fd: std::os::fd::OwnedFd,
+    path: PathBuf,
+}
+
+#[cfg(unix)]
+mod imp {
+    use super::*;
+    use std::os::fd::{AsFd, OwnedFd};
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
+
+    use rustix::fs::{AtFlags, Mode, OFlags, CWD};
+
+    /// The effective user id of this process.
+    pub(crate) fn euid() -> u32 {
+        rustix::process::geteuid().as_raw()
+    }
+
+    fn errno(e: rustix::io::Errno) -> io::Error {
+        io::Error::from(e)
+    }
+
+    /// Checks an open descriptor's `fstat`: the expected type, owned by us,
+    /// not writable by group or others (and, for files, one link only).
+    pub(super) fn check(fd: &OwnedFd, dir: bool, path: &Path) -> io::Result<()> {
+        let file = File::from(fd.try_clone()?);
+        let meta = file.metadata()?;
+        if dir && !meta.is_dir() {
+            return Err(refused(path, "not a directory"));
+        }
+        if !dir && !meta.is_file() {
+            return Err(refused(path, "not a regular file"));
+        }
+        if meta.uid() != euid() {
+            return Err(refused(
+                path,
+                &format!("owned by uid {}, not by uid {}", meta.uid(), euid()),
+            ));
+        }
+        if meta.mode() & 0o022 != 0 {
+            return Err(refused(
+                path,
+                &format!(
+                    "writable by group or others (mode {:o})",
+                    meta.mode() & 0o7777
+                ),
+            ));
+        }
+        if !dir && meta.nlink() != 1 {
+            return Err(refused(path, "has more than one link"));
+        }
+        Ok(())
+    }
+
+    impl PrivateDir {
+        /// Opens `path` as a directory, creating it (mode 0700, its missing
+        /// parents too) if needed, and checks it.
+        pub(crate) fn open_or_create(path: &Path) -> io::Result<PrivateDir> {
+            match rustix::fs::mkdir(path, Mode::from_raw_mode(0o700)) {
+                Ok(()) => {}
+                Err(rustix::io::Errno::EXIST) => {}
+                Err(rustix::io::Errno::NOENT) => {
+                    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                        let mut b = std::fs::DirBuilder::new();
+                        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+                        b.recursive(true).create(parent)?;
+                    }
+                    match rustix::fs::mkdir(path, Mode::from_raw_mode(0o700)) {
+                        Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                        Err(e) => return Err(errno(e)),
+                    }
+                }
+                Err(e) => return Err(errno(e)),
+            }
+            PrivateDir::open(path)
+        }
+
+        /// Opens an existing directory and checks it.
+        pub(crate) fn open(path: &Path) -> io::Result<PrivateDir> {
+            let fd = rustix::fs::openat(
+                CWD,
+                path,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| match e {
+                rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR => {
+                    refused(path, "a symbolic link or not a directory")
+                }
+                other => errno(other),
+            })?;
+            check(&fd, true, path)?;
+            Ok(PrivateDir {
+                fd,
+                path: path.to_owned(),
+            })
+        }
+
+        /// A subdirectory, created 0700 relative to this one if needed, then
+        /// checked.
+        pub(crate) fn subdir(&self, name: &OsStr) -> io::Result<PrivateDir> {
+            let path = self.path.join(name);
+            match rustix::fs::mkdirat(&self.fd, name, Mode::from_raw_mode(0o700)) {
+                Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                Err(e) => return Err(errno(e)),
+            }
+            let fd = rustix::fs::openat(
+                &self.fd,
+                name,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| match e {
+                rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR => {
+                    refused(&path, "a symbolic link or not a directory")
+                }
+                other => errno(other),
+            })?;
+            check(&fd, true, &path)?;
+            Ok(PrivateDir { fd, path })
+        }
+
+        /// Opens `name` for appending: created `O_EXCL` 0600 when new,
+        /// otherwise used only if it is our own regular file.
+        pub(crate) fn append(&self, name: &OsStr) -> io::Result<File> {
+            let base = OFlags::WRONLY | OFlags::APPEND | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            match rustix::fs::openat(
+                &self.fd,
+                name,
+                base | OFlags::CREATE | OFlags::EXCL,
+                Mode::from_raw_mode(0o600),
+            ) {
+                Ok(fd) => Ok(File::from(fd)),
+                Err(rustix::io::Errno::EXIST) => {
+                    let fd = rustix::fs::openat(&self.fd, name, base, Mode::empty())
+                        .map_err(|e| self.file_error(name, e))?;
+                    check(&fd, false, &self.path.join(name))?;
+                    Ok(File::from(fd))
+                }
+                Err(e) => Err(self.file_error(name, e)),
+            }
+        }
+
+        /// Opens `name` for reading if it is our own regular file (a FIFO
+        /// or device is never waited on: the open is non-blocking).
+        pub(crate) fn read(&self, name: &OsStr) -> io::Result<File> {
+            let fd = rustix::fs::openat(
+                &self.fd,
+                name,
+                OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| self.file_error(name, e))?;
+            check(&fd, false, &self.path.join(name))?;
+            Ok(File::from(fd))
+        }
+
+        fn file_error(&self, name: &OsStr, e: rustix::io::Errno) -> io::Error {
+            if e == rustix::io::Errno::LOOP {
+                refused(&self.path.join(name), "a symbolic link")
+            } else {
+                errno(e)
+            }
+        }
+
+        /// The names in the directory (without `.` and `..`).
+        pub(crate) fn names(&self) -> io::Result<Vec<OsString>> {
+            let mut dir = rustix::fs::Dir::read_from(&self.fd).map_err(errno)?;
+            let mut out = Vec::new();
+            while let Some(entry) = dir.read() {
+                let entry = entry.map_err(errno)?;
+                let name = entry.file_name().to_bytes();
+                if name != b"." && name != b".." {
+                    out.push(OsStr::from_bytes(name).to_owned());
+                }
+            }
+            Ok(out)
+        }
+
+        /// Removes a file of this directory.
+        pub(crate) fn remove(&self, name: &OsStr) -> io::Result<()> {
+            rustix::fs::unlinkat(&self.fd, name, AtFlags::empty()).map_err(errno)
+        }
+
+        /// Makes the directory's entries durable (after creating or removing
+        /// files).
+        pub(crate) fn sync(&self) -> io::Result<()> {
+            rustix::fs::fsync(self.fd.as_fd()).map_err(errno)
+        }
+    }
+}
+
+#[cfg(unix)]
+pub(crate) use imp::euid;
+
+#[cfg(not(unix))]
+mod imp {
+    use super::*;
+
+    /// Without Unix permissions there is no other user to guard against
+    /// here: plain file-system calls.
+    impl PrivateDir {
+        pub(crate) fn open_or_create(path: &Path) -> io::Result<PrivateDir> {
+            std::fs::create_dir_all(path)?;
+            PrivateDir::open(path)
+        }
+        pub(crate) fn open(path: &Path) -> io::Result<PrivateDir> {
+            if !std::fs::symlink_metadata(path)?.is_dir() {
+                return Err(refused(path, "not a directory"));
+            }
+            Ok(PrivateDir {
+                path: path.to_owned(),
+            })
+        }
+        pub(crate) fn subdir(&self, name: &OsStr) -> io::Result<PrivateDir> {
+            PrivateDir::open_or_create(&self.path.join(name))
+        }
+        pub(crate) fn append(&self, name: &OsStr) -> io::Result<File> {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.path.join(name))
+        }
+        pub(crate) fn read(&self, name: &OsStr) -> io::Result<File> {
+            File::open(self.path.join(name))
+        }
+        pub(crate) fn names(&self) -> io::Result<Vec<OsString>> {
+            std::fs::read_dir(&self.path)?
+                .map(|e| e.map(|e| e.file_name()))
+                .collect()
+        }
+        pub(crate) fn remove(&self, name: &OsStr) -> io::Result<()> {
+            std::fs::remove_file(self.path.join(name))
+        }
+        pub(crate) fn sync(&self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+}
+
+impl PrivateDir {
+    /// The directory's path (for messages).
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// errsnap's per-user state directory: `$XDG_STATE_HOME/errsnap`, else
+/// `~/.local/state/errsnap`, else `$TMPDIR/errsnap-<uid>`; each created
+/// 0700 and checked before use. The first that passes is returned; else
+/// an error naming each candidate and why it was refused.
+pub(crate) fn user_state_dir() -> io::Result<PrivateDir> {
+    let mut refusals = Vec::new();
+    for candidate in user_state_candidates() {
+        match PrivateDir::open_or_create(&candidate) {
+            Ok(d) => return Ok(d),
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => refusals.push(e.to_string()),
+            Err(e) => refusals.push(format!("{}: {e}", candidate.display())),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::PermissionDenied,
+        format!(
+            "no usable per-user state directory ({})",
+            refusals.join("; ")
+        ),
+    ))
+}
+
+/// The per-user state directories that exist and pass the checks (for
+/// imports and `errsnap check`; nothing is created), and the reasons for
+/// those that exist but were refused.
+pub(crate) fn existing_user_state_dirs() -> (Vec<PrivateDir>, Vec<io::Error>) {
+    let mut dirs = Vec::new();
+    let mut refused = Vec::new();
+    for p in user_state_candidates() {
+        if std::fs::symlink_metadata(&p).is_err() {
+            continue;
+        }
+        match PrivateDir::open(&p) {
+            Ok(d) => dirs.push(d),
+            Err(e) => refused.push(e),
+        }
+    }
+    (dirs, refused)
+}
+
+fn user_state_candidates() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let absolute = |v: OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
+    if let Some(state) = std::env::var_os("XDG_STATE_HOME").and_then(absolute) {
+        out.push(state.join("errsnap"));
+    } else if let Some(home) = std::env::var_os("HOME").and_then(absolute) {
+        out.push(home.join(".local/state/errsnap"));
+    }
+    #[cfg(unix)]
+    out.push(std::env::temp_dir().join(format!("errsnap-{}", euid())));
+    #[cfg(not(unix))]
+    out.push(std::env::temp_dir().join("errsnap"));
+    out
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn creates_private_and_refuses_symlinks_and_open_modes() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("a/b/state");
+        let d = PrivateDir::open_or_create(&p).unwrap();
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        let mut f = d.append(OsStr::new("x.jsonl")).unwrap();
+        f.write_all(b"1\n").unwrap();
+        let fmode = std::fs::metadata(p.join("x.jsonl"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(fmode, 0o600);
+        // Appending again reuses our own file.
+        d.append(OsStr::new("x.jsonl"))
+            .unwrap()
+            .write_all(b"2\n")
+            .unwrap();
+        assert_eq!(std::fs::read(p.join("x.jsonl")).unwrap(), b"1\n2\n");
+        assert_eq!(d.names().unwrap(), vec![OsString::from("x.jsonl")]);
+
+        // A symlinked file is refused for both appending and reading.
+        std::os::unix::fs::symlink(p.join("x.jsonl"), p.join("link.jsonl")).unwrap();
+        assert!(d.append(OsStr::new("link.jsonl")).is_err());
+        assert!(d.read(OsStr::new("link.jsonl")).is_err());
+        // A hard link (two names for one file) is refused.
+        std::fs::hard_link(p.join("x.jsonl"), p.join("hard.jsonl")).unwrap();
+        assert!(d.read(OsStr::new("hard.jsonl")).is_err());
+        assert!(d.append(OsStr::new("hard.jsonl")).is_err());
+        // A FIFO is refused without blocking.
+        let fifo = p.join("fifo.jsonl");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert!(d.read(OsStr::new("fifo.jsonl")).is_err());
+
+        // A symlinked directory is refused.
+        let link = t.path().join("linked");
+        std::os::unix::fs::symlink(&p, &link).unwrap();
+        let err = PrivateDir::open(&link).unwrap_err().to_string();
+        assert!(err.contains("symbolic link"), "{err}");
+        // A directory others may write is refused, even an existing one.
+        let open = t.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let err = PrivateDir::open_or_create(&open).unwrap_err().to_string();
+        assert!(err.contains("writable by group or others"), "{err}");
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o720)).unwrap();
+        assert!(PrivateDir::open(&open).is_err());
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o702)).unwrap();
+        assert!(PrivateDir::open(&open).is_err());
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(PrivateDir::open(&open).is_ok());
+        // A file where a directory should be is refused.
+        assert!(PrivateDir::open(&p.join("x.jsonl")).is_err());
+        assert!(d.subdir(OsStr::new("x.jsonl")).is_err());
+        let sub = d.subdir(OsStr::new("sub")).unwrap();
+        assert_eq!(sub.path(), p.join("sub"));
+        d.remove(OsStr::new("link.jsonl")).unwrap();
+        assert!(!p.join("link.jsonl").exists());
+    }
+
+    #[test]
+    fn a_file_with_open_permissions_is_not_appended_to() {
+        let t = tempfile::tempdir().unwrap();
+        let d = PrivateDir::open_or_create(&t.path().join("s")).unwrap();
+        let f = t.path().join("s/open.jsonl");
+        std::fs::write(&f, b"").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o622)).unwrap();
+        assert!(d.append(OsStr::new("open.jsonl")).is_err());
+        assert!(d.read(OsStr::new("open.jsonl")).is_err());
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(d.read(OsStr::new("open.jsonl")).is_ok());
+    }
+}
