@@ -53,6 +53,13 @@ pub(crate) fn guarded<R>(f: impl FnOnce() -> R) -> Option<R> {
 /// Calling this while the current thread is panicking does nothing (std
 /// forbids changing the hook then).
 ///
+/// A panic *inside* a panic hook makes std abort the process at once, so
+/// the hook runs no user code that could panic: it records the payload's
+/// text (`&str` or `String`; anything else becomes `<non-string panic payload>`), the
+/// location and the thread, never a user `Display` or `Debug` impl. (Outside
+/// the hook, [`EventLogger::capture_error`] and `.report()` catch a
+/// panicking `Display` and record `<Display panicked>` instead.)
+///
 /// ```no_run
 /// # fn main() -> errsnap::Result<()> {
 /// let logger = errsnap::EventLogger::new("crashes")?;

@@ -379,6 +379,65 @@ mod tests {
     }
 
     #[test]
+    fn secrets_inside_lists_and_nested_objects_of_extra_are_redacted() {
+        // See: issue #12 (7): the `Array` arm had no test.
+        let red = r();
+        let mut v = serde_json::json!({
+            "headers": ["Authorization: Bearer abc.def.ghi", "Accept: */*"],
+            "nested": {"password": "hunter2", "list": [{"token": "t0k3n"}], "n": 5},
+            "plain": [1, null, true],
+        });
+        let mut n = 0;
+        red.json(&mut v, &mut n);
+        let text = v.to_string();
+        for secret in ["abc.def.ghi", "hunter2", "t0k3n"] {
+            assert!(!text.contains(secret), "{secret} left in {text}");
+        }
+        assert_eq!(n, 3, "{text}");
+        assert_eq!(v["headers"][1], "Accept: */*");
+        assert_eq!(v["nested"]["n"], 5);
+        assert_eq!(v["plain"], serde_json::json!([1, null, true]));
+        // A secret-named key holding a container is walked, not replaced.
+        let mut v = serde_json::json!({"token": ["password=x1", "fine"]});
+        let mut n = 0;
+        red.json(&mut v, &mut n);
+        assert_eq!(v["token"][1], "fine");
+        assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn home_is_replaced_only_as_a_whole_path() {
+        // See: issue #12 (7): boundaries of `replace_home`.
+        let home = "/home/alice";
+        for (input, expected) in [
+            ("/home/alice", "~"),
+            ("/home/alice/x", "~/x"),
+            ("a /home/alice b", "a ~ b"),
+            ("\"/home/alice\"", "\"~\""),
+            ("'/home/alice'", "'~'"),
+            ("/home/alice:/usr/bin", "~:/usr/bin"),
+            ("/home/alice/a /home/alice/b", "~/a ~/b"),
+            ("/home/alice/home/alice", "~/home/alice"),
+        ] {
+            assert_eq!(replace_home(input, home), expected, "{input:?}");
+            assert_eq!(count_home(input, home), expected.matches('~').count(), "{input:?}");
+        }
+        for untouched in [
+            "x/home/alice",
+            "_/home/alice",
+            "./home/alice",
+            "9/home/alice",
+            "/home/alicex",
+            "/home/alice-x",
+            "/home/alice.bak",
+            "/home/alic",
+        ] {
+            assert_eq!(replace_home(untouched, home), untouched);
+            assert_eq!(count_home(untouched, home), 0, "{untouched:?}");
+        }
+    }
+
+    #[test]
     fn plain_text_is_left_alone() {
         let (out, n) = r().text("user 42 not found in region eu-1");
         assert_eq!((out.as_str(), n), ("user 42 not found in region eu-1", 0));

@@ -226,14 +226,22 @@ fn a_full_disk_spools_elsewhere_and_imports_once_space_returns() {
             "flush returns once the event is stored or spooled"
         );
     }
-    let fallback_has_files = std::fs::read_dir(std::env::temp_dir())
-        .unwrap()
+    // The per-user fallback: $XDG_STATE_HOME/errsnap, ~/.local/state/errsnap
+    // or $TMPDIR/errsnap-<uid> (see SECURITY.md).
+    let own = format!("spool-{}.jsonl", std::process::id());
+    let state_dirs = [
+        std::env::var_os("XDG_STATE_HOME").map(|s| std::path::PathBuf::from(s).join("errsnap")),
+        std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".local/state/errsnap")),
+        // SAFETY: geteuid has no preconditions.
+        Some(std::env::temp_dir().join(format!("errsnap-{}", unsafe { libc::geteuid() }))),
+    ];
+    let fallback_has_files = state_dirs
+        .iter()
         .flatten()
-        .any(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .starts_with("errsnap-spool-")
-        });
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flatten()
+        .flatten()
+        .any(|sub| sub.path().join(&own).exists());
     let stored_before = count(&open(&path), "SELECT count(*) FROM events");
     assert!(
         stored_before < 20,
@@ -245,7 +253,7 @@ fn a_full_disk_spools_elsewhere_and_imports_once_space_returns() {
     );
     assert!(
         fallback_has_files,
-        "the spool went to the temporary directory"
+        "the spool went to the per-user state directory"
     );
     // Space comes back: the writer retries and imports, exactly once.
     std::fs::remove_file(&filler).unwrap();
