@@ -1,9 +1,9 @@
 //! Settings from the process environment, a `.env` file and an optional
 //! `config/errsnap.toml`.
 //!
-//! The `.env` file is read into errsnap's own map with dotenvy's iterator:
-//! the process environment is never modified (that is unsound once threads
-//! run). Precedence: builder calls, then the process environment, then the
+//! The `.env` file is read (with python-dotenv's rules, see
+//! [`crate::dotenv`]) into errsnap's own map: the process environment is
+//! never modified (that is unsound once threads run). Precedence: builder calls, then the process environment, then the
 //! `.env` file, then the TOML file (its `[loggers.<name>]` sections before its
 //! root `[levels]`), then defaults.
 
@@ -25,6 +25,7 @@ const KEYS: &[(&str, bool)] = &[
     ("ERRSNAP_DURABILITY", false),
     ("ERRSNAP_QUEUE_CAPACITY", false),
     ("ERRSNAP_PANIC_TIMEOUT_MS", false),
+    ("ERRSNAP_EXIT_BUDGET_MS", false),
     ("ERRSNAP_SLACK_WEBHOOK_URL", true),
     ("ERRSNAP_SLACK_APP_NAME", false),
     ("ERRSNAP_SLACK_MIN_LEVEL", false),
@@ -39,6 +40,7 @@ const KEYS: &[(&str, bool)] = &[
     ("ERRSNAP_EMAIL_TO", false),
     ("ERRSNAP_EMAIL_MIN_LEVEL", false),
     ("ERRSNAP_EMAIL_MAX_PER_MINUTE", false),
+    ("ERRSNAP_TLS_CA_FILE", false),
     ("ERRSNAP_ALERT_COOLDOWN_SECS", false),
     ("ERRSNAP_ALERT_THRESHOLD", false),
     ("ERRSNAP_ALERT_WINDOW_SECS", false),
@@ -62,15 +64,24 @@ pub const DEFAULT_CONFIG_FILE: &str = "config/errsnap.toml";
 /// Where a value came from (for error messages).
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Source {
-    File { path: PathBuf, line: usize },
-    Toml { path: PathBuf, key: String },
+    /// A `.env` line; `written` is the key as the file spells it when that
+    /// is an original-design name (`mail_server` for `ERRSNAP_SMTP_HOST`).
+    File {
+        path: PathBuf,
+        line: usize,
+        written: Option<&'static str>,
+    },
+    Toml {
+        path: PathBuf,
+        key: String,
+    },
     Env,
 }
 
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Source::File { path, line } => write!(f, "{}:{}", path.display(), line),
+            Source::File { path, line, .. } => write!(f, "{}:{}", path.display(), line),
             Source::Toml { path, key } => write!(f, "{} {key}", path.display()),
             Source::Env => f.write_str("the environment"),
         }
@@ -93,6 +104,8 @@ impl fmt::Display for Source {
 #[derive(Clone, Default)]
 pub struct Config {
     values: BTreeMap<String, (String, Source)>,
+    /// Findings that do not stop errsnap (a misspelled original-design key).
+    warnings: Vec<String>,
     /// `[loggers.<name>]` sections of the TOML file: destination -> level.
     loggers: BTreeMap<String, BTreeMap<String, (String, Source)>>,
 }
@@ -516,31 +529,34 @@ impl Config {
                 "the line is not valid UTF-8",
             )
         })?;
-        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-        let lines: Vec<&str> = text.lines().collect();
+        let env = |name: &str| std::env::var(name).ok();
+        let entries = crate::dotenv::parse(&text, &env).map_err(|e| {
+            // Never echo the line: it may hold a password.
+            Error::config(
+                format!("{}:{}", path.display(), e.line),
+                format!("the line cannot be read (content not shown): {}", e.hint),
+            )
+        })?;
         let mut legacy: Vec<(&'static str, String, Source)> = Vec::new();
-        for item in dotenvy::from_read_iter(text.as_bytes()) {
-            let (key, value) = item.map_err(|e| dotenv_error(path, &lines, e))?;
-            let key = key.trim().to_owned();
-            let line = lines
-                .iter()
-                .position(|l| {
-                    let l = l.trim_start();
-                    let l = l.strip_prefix("export ").unwrap_or(l).trim_start();
-                    l.strip_prefix(key.as_str())
-                        .is_some_and(|rest| rest.trim_start().starts_with('='))
-                })
-                .map_or(0, |i| i + 1);
-            let source = Source::File {
+        for entry in entries {
+            let key = entry.key;
+            let source = |written| Source::File {
                 path: path.to_owned(),
-                line,
+                line: entry.line,
+                written,
             };
-            let value = value.trim_end_matches('\r').to_owned();
             if key.starts_with("ERRSNAP_") {
+                let source = source(None);
                 check_known(&key, &source)?;
-                self.values.insert(key, (value, source));
-            } else if let Some(mapped) = legacy_key(&key) {
-                legacy.push((mapped, value, source));
+                self.values.insert(key, (entry.value, source));
+            } else if let Some((written, mapped)) = legacy_key(&key) {
+                legacy.push((mapped, entry.value, source(Some(written))));
+            } else if let Some(near) = near_legacy_key(&key) {
+                self.warnings.push(format!(
+                    "unknown key {key:?} in {}:{} is ignored (did you mean {near}?)",
+                    path.display(),
+                    entry.line
+                ));
             }
         }
         // The original design's keys, unless the namespaced key is set.
@@ -550,6 +566,43 @@ impl Config {
                 .or_insert((value, source));
         }
         Ok(())
+    }
+
+    /// Things in the settings that do not stop errsnap but are probably
+    /// mistakes (an original-design key spelled slightly wrong, which is
+    /// ignored). Printed once on stderr when a logger is built, and by
+    /// `errsnap check` and `errsnap test-alert`.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// The name under which the user wrote `key`: the original design's
+    /// name (`mail_server`) when the value came from one, else `key`.
+    pub(crate) fn name_of(&self, key: &str) -> String {
+        match self.values.get(key) {
+            Some((
+                _,
+                Source::File {
+                    written: Some(w), ..
+                },
+            )) => (*w).to_owned(),
+            _ => key.to_owned(),
+        }
+    }
+
+    /// Renames the key of a configuration error to the name the user wrote,
+    /// and says which errsnap key it stands for.
+    pub(crate) fn rename(&self, e: Error) -> Error {
+        if let crate::ErrorKind::Config { key, message } = e.kind() {
+            let written = self.name_of(key);
+            if written != *key {
+                return Error::config(
+                    written.clone(),
+                    format!("{message} ({written} is the original design's name for {key})"),
+                );
+            }
+        }
+        e
     }
 
     /// Parses a key's value; `expected` says what a valid value looks like.
@@ -564,7 +617,10 @@ impl Config {
                 } else {
                     format!("{:?}", v.chars().take(100).collect::<String>())
                 };
-                Error::config(key, format!("{shown} (from {source}): expected {expected}"))
+                self.rename(Error::config(
+                    key,
+                    format!("{shown} (from {source}): expected {expected}"),
+                ))
             }),
         }
     }
@@ -584,19 +640,32 @@ fn truncate100(v: &str) -> String {
 
 /// The original design's `.env` keys, read from the `.env` file only (they
 /// are too generic to take from the environment), and their new names.
-fn legacy_key(key: &str) -> Option<&'static str> {
-    Some(match key {
-        "webhook" => "ERRSNAP_SLACK_WEBHOOK_URL",
-        "slack_app_name" => "ERRSNAP_SLACK_APP_NAME",
-        "mail_server" => "ERRSNAP_SMTP_HOST",
-        "server_port" => "ERRSNAP_SMTP_PORT",
-        "username" => "ERRSNAP_SMTP_USERNAME",
-        "password" => "ERRSNAP_SMTP_PASSWORD",
-        "email_app_name" => "ERRSNAP_EMAIL_APP_NAME",
-        "sender_email" => "ERRSNAP_EMAIL_FROM",
-        "recipient_email" => "ERRSNAP_EMAIL_TO",
-        _ => return None,
-    })
+const LEGACY_KEYS: &[(&str, &str)] = &[
+    ("webhook", "ERRSNAP_SLACK_WEBHOOK_URL"),
+    ("slack_app_name", "ERRSNAP_SLACK_APP_NAME"),
+    ("mail_server", "ERRSNAP_SMTP_HOST"),
+    ("server_port", "ERRSNAP_SMTP_PORT"),
+    ("username", "ERRSNAP_SMTP_USERNAME"),
+    ("password", "ERRSNAP_SMTP_PASSWORD"),
+    ("email_app_name", "ERRSNAP_EMAIL_APP_NAME"),
+    ("sender_email", "ERRSNAP_EMAIL_FROM"),
+    ("recipient_email", "ERRSNAP_EMAIL_TO"),
+];
+
+fn legacy_key(key: &str) -> Option<(&'static str, &'static str)> {
+    LEGACY_KEYS.iter().copied().find(|(k, _)| *k == key)
+}
+
+/// An original-design key that `key` is probably a misspelling of (the
+/// `.env` file may hold the application's own keys too, so only close
+/// misses of the longer names count).
+fn near_legacy_key(key: &str) -> Option<&'static str> {
+    let lower = key.to_ascii_lowercase();
+    LEGACY_KEYS
+        .iter()
+        .map(|(k, _)| *k)
+        .filter(|k| k.len() >= 7)
+        .find(|k| *k != key && edit_distance(k, &lower) <= if k.len() >= 10 { 2 } else { 1 })
 }
 
 fn check_known(key: &str, source: &Source) -> Result<()> {
@@ -626,34 +695,6 @@ fn edit_distance(a: &str, b: &str) -> usize {
         prev = cur;
     }
     prev[b.len()]
-}
-
-fn dotenv_error(path: &Path, lines: &[&str], e: dotenvy::Error) -> Error {
-    match e {
-        dotenvy::Error::LineParse(bad, _) => {
-            // Never echo the line: it may hold a password.
-            let line = lines
-                .iter()
-                .position(|l| bad.starts_with(l.trim_end_matches('\r')) || l.contains(bad.as_str()))
-                .map_or(0, |i| i + 1);
-            Error::config(
-                format!("{}:{line}", path.display()),
-                "the line is not KEY=VALUE (content not shown)",
-            )
-        }
-        other => Error::config(
-            path.display().to_string(),
-            format!("cannot be parsed ({})", error_kind_name(&other)),
-        ),
-    }
-}
-
-fn error_kind_name(e: &dotenvy::Error) -> &'static str {
-    match e {
-        dotenvy::Error::Io(_) => "i/o error",
-        dotenvy::Error::EnvVar(_) => "bad variable substitution",
-        _ => "syntax error",
-    }
 }
 
 #[cfg(test)]

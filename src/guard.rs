@@ -7,10 +7,12 @@ use crate::logger::{EventLogger, EventLoggerBuilder};
 /// Keeps errsnap running; flushes on drop.
 ///
 /// Returned by [`init`]. Hold it in `main` (`let _guard = ...`; not `let _ =`,
-/// which drops it at once). When it drops, it waits up to the shutdown
-/// timeout for every event handed over so far to be committed, then for due
-/// alerts to be delivered (what cannot go out in time stays in the outbox
-/// and is sent at the next start).
+/// which drops it at once). When it drops, it waits for every event handed
+/// over so far to be committed, then for due alerts to be delivered (a
+/// failed delivery is retried when its backoff fits), all within the exit
+/// budget (default 3 s, `ERRSNAP_EXIT_BUDGET_MS`), which a panic on its way
+/// out shares: what cannot go out in time stays in the outbox and is sent at
+/// the next start.
 ///
 /// `std::process::exit` skips destructors: call [`Guard::shutdown`] (or
 /// [`EventLogger::flush`]) before it. Panics need no guard: the panic hook
@@ -43,15 +45,18 @@ impl Guard {
 }
 
 fn flush_all(logger: &EventLogger, timeout: Duration) -> bool {
-    let deadline = std::time::Instant::now() + timeout;
-    logger.flush(timeout)
-        && logger.flush_alerts(deadline.saturating_duration_since(std::time::Instant::now()))
+    flush_until(logger, std::time::Instant::now() + timeout)
+}
+
+fn flush_until(logger: &EventLogger, deadline: std::time::Instant) -> bool {
+    logger.flush(deadline.saturating_duration_since(std::time::Instant::now()))
+        && logger.worker().drain_alerts(deadline)
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
         if !self.done {
-            flush_all(&self.logger, self.timeout);
+            flush_until(&self.logger, crate::worker::exit_deadline(self.timeout));
         }
     }
 }
@@ -73,7 +78,7 @@ pub fn init(builder: EventLoggerBuilder) -> crate::Result<Guard> {
     let logger = builder.build()?;
     crate::panic::install_panic_hook(&logger);
     Ok(Guard {
-        timeout: logger.shutdown_timeout(),
+        timeout: logger.exit_budget(),
         logger,
         done: false,
     })

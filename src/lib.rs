@@ -69,6 +69,7 @@
 mod bridge;
 mod capture;
 mod config;
+mod dotenv;
 mod error;
 mod event;
 mod ext;
@@ -89,6 +90,8 @@ mod snapshot;
 mod spool;
 mod store;
 mod sync;
+#[cfg(any(feature = "slack", feature = "email"))]
+mod tls;
 mod worker;
 
 #[cfg(feature = "log")]

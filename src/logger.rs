@@ -520,8 +520,8 @@ impl EventLogger {
         self.worker().dropped_events()
     }
 
-    pub(crate) fn shutdown_timeout(&self) -> Duration {
-        self.inner.worker.shutdown_timeout()
+    pub(crate) fn exit_budget(&self) -> Duration {
+        self.worker().exit_budget()
     }
 
     pub(crate) fn panic_timeout(&self) -> Duration {
@@ -806,8 +806,8 @@ impl EventBuilder<'_> {
 /// | `durability` | `Normal` | `ERRSNAP_DURABILITY` (`normal`/`full`) |
 /// | `queue_capacity` | 10,000 events (and 64 MiB) | `ERRSNAP_QUEUE_CAPACITY` |
 /// | `overflow` | `Overflow::Drop` | |
-/// | `panic_timeout` | 2 s | `ERRSNAP_PANIC_TIMEOUT_MS` |
-/// | `shutdown_timeout` | 5 s | |
+/// | `exit_budget` | 3 s: everything done on the way out (the panic hook's waits for the commit and the alert, then the guard's and the writer's drain, retries that fit included) | `ERRSNAP_EXIT_BUDGET_MS` |
+/// | `panic_timeout` | 2 s (within the exit budget) | `ERRSNAP_PANIC_TIMEOUT_MS` |
 /// | `backtrace_level` | `Warn` (events below it carry no backtrace) | |
 ///
 /// Builder calls win over the environment, which wins over `.env`.
@@ -826,7 +826,7 @@ pub struct EventLoggerBuilder {
     overflow: Option<Overflow>,
     linger: Option<Duration>,
     panic_timeout: Option<Duration>,
-    shutdown_timeout: Option<Duration>,
+    exit_budget: Option<Duration>,
     backtrace_level: Option<Level>,
     config: Option<Config>,
     dotenv_path: Option<PathBuf>,
@@ -918,11 +918,18 @@ impl EventLoggerBuilder {
         self.panic_timeout = Some(d);
         self
     }
-    /// How long dropping the last logger of a file (or the guard) waits for
-    /// the queue to drain.
-    pub fn shutdown_timeout(mut self, d: Duration) -> Self {
-        self.shutdown_timeout = Some(d);
+    /// The one budget for everything done on the way out (default 3 s):
+    /// the panic hook's waits for the commit and for the fatal alert, then
+    /// the guard's or the last logger's drain of the queue and the outbox.
+    /// A failed delivery is retried within it when its backoff fits; what
+    /// does not fit waits in the outbox for the next start.
+    pub fn exit_budget(mut self, d: Duration) -> Self {
+        self.exit_budget = Some(d);
         self
+    }
+    /// The same as [`exit_budget`](Self::exit_budget) (its former name).
+    pub fn shutdown_timeout(self, d: Duration) -> Self {
+        self.exit_budget(d)
     }
     /// Events at or above this level carry a backtrace (panics always do).
     pub fn backtrace_level(mut self, level: Level) -> Self {
@@ -1065,7 +1072,7 @@ impl EventLoggerBuilder {
         self
     }
     /// How long the panic hook waits for a fatal alert to go out (default
-    /// 2 s; zero disables).
+    /// 2 s, within the exit budget; zero disables).
     pub fn panic_alert_wait(mut self, wait: Duration) -> Self {
         self.alerts.panic_wait = Some(wait);
         self
@@ -1092,6 +1099,9 @@ impl EventLoggerBuilder {
         };
         if let Some(file) = &self.config_file {
             config = config.with_file(file)?;
+        }
+        if !config.warnings().is_empty() {
+            crate::internal_log::report("settings", &config.warnings().join("; "));
         }
         let path = match self.path {
             Some(p) => p,
@@ -1233,7 +1243,12 @@ impl EventLoggerBuilder {
             max_bytes: self.max_queue_bytes.unwrap_or(defaults.max_bytes),
             overflow: self.overflow.unwrap_or_default(),
             linger: self.linger.unwrap_or(defaults.linger),
-            shutdown_timeout: self.shutdown_timeout.unwrap_or(defaults.shutdown_timeout),
+            exit_budget: match self.exit_budget {
+                Some(b) => b,
+                None => config
+                    .parse::<u64>("ERRSNAP_EXIT_BUDGET_MS", "milliseconds as a whole number")?
+                    .map_or(defaults.exit_budget, Duration::from_millis),
+            },
             ..defaults
         };
         let path = absolute(&path)?;

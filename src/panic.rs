@@ -130,23 +130,28 @@ fn record(logger: &EventLogger, info: &PanicHookInfo<'_>) -> bool {
         return false;
     };
     let w = logger.worker();
+    // The process may be on its way out: one budget for the waits here and
+    // for the guard's and the writer's drain after.
+    let deadline = worker::start_exit(w.exit_budget());
+    let left = || deadline.saturating_duration_since(std::time::Instant::now());
     let alerts = !ev.alert_channels.is_empty();
     let recorded = if w.is_current_thread() || !w.is_alive() {
         worker::write_directly(w.path(), w.durability(), w.rules(), vec![ev])
     } else {
         let copy = ev.clone();
         match w.submit(ev, true) {
-            Some(seq) if w.wait_for(seq, logger.panic_timeout()) => true,
+            Some(seq) if w.wait_for(seq, logger.panic_timeout().min(left())) => true,
             // Stuck or gone: write it ourselves. If the writer commits its
             // copy later, the duplicate id is skipped.
             _ => worker::write_directly(w.path(), w.durability(), w.rules(), vec![copy]),
         }
     };
     // Give the fatal alert a bounded chance to go out before the process
-    // may die. Sending happens on the notify thread, not here.
-    let wait = w.panic_alert_wait();
+    // may die (retried if a failure's backoff fits). Sending happens on the
+    // notify thread, not here.
+    let wait = w.panic_alert_wait().min(left());
     if recorded && alerts && !wait.is_zero() && !w.is_current_thread() {
-        w.flush_alerts(wait);
+        w.drain_alerts(std::time::Instant::now() + wait);
     }
     recorded
 }

@@ -50,6 +50,45 @@ mod imp {
         io::Error::from(e)
     }
 
+    // The open flags (as constants: each flag is a distinct bit).
+    /// A directory, never through a symlink, never blocking on a FIFO.
+    const DIR: OFlags = OFlags::RDONLY
+        .union(OFlags::DIRECTORY)
+        .union(OFlags::NOFOLLOW)
+        .union(OFlags::CLOEXEC);
+    /// Appending to an existing file, never through a symlink.
+    const APPEND: OFlags = OFlags::WRONLY
+        .union(OFlags::APPEND)
+        .union(OFlags::NOFOLLOW)
+        .union(OFlags::CLOEXEC);
+    /// Creating a file that must not exist yet.
+    const CREATE_NEW: OFlags = APPEND.union(OFlags::CREATE).union(OFlags::EXCL);
+    /// Reading, never through a symlink, never blocking on a FIFO.
+    const READ: OFlags = OFlags::RDONLY
+        .union(OFlags::NOFOLLOW)
+        .union(OFlags::NONBLOCK)
+        .union(OFlags::CLOEXEC);
+
+    /// Opens the directory `name` relative to `at` and checks it; `path`
+    /// names it in errors.
+    fn open_dir_at(
+        at: std::os::fd::BorrowedFd<'_>,
+        name: &OsStr,
+        path: &Path,
+    ) -> io::Result<PrivateDir> {
+        let fd = rustix::fs::openat(at, name, DIR, Mode::empty()).map_err(|e| match e {
+            rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR => {
+                refused(path, "a symbolic link or not a directory")
+            }
+            other => errno(other),
+        })?;
+        check(&fd, true, path)?;
+        Ok(PrivateDir {
+            fd,
+            path: path.to_owned(),
+        })
+    }
+
     /// Checks an open descriptor's `fstat`: the expected type, owned by us,
     /// not writable by group or others (and, for files, one link only).
     pub(super) fn check(fd: &OwnedFd, dir: bool, path: &Path) -> io::Result<()> {
@@ -107,62 +146,26 @@ mod imp {
 
         /// Opens an existing directory and checks it.
         pub(crate) fn open(path: &Path) -> io::Result<PrivateDir> {
-            let fd = rustix::fs::openat(
-                CWD,
-                path,
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .map_err(|e| match e {
-                rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR => {
-                    refused(path, "a symbolic link or not a directory")
-                }
-                other => errno(other),
-            })?;
-            check(&fd, true, path)?;
-            Ok(PrivateDir {
-                fd,
-                path: path.to_owned(),
-            })
+            open_dir_at(CWD, path.as_os_str(), path)
         }
 
         /// A subdirectory, created 0700 relative to this one if needed, then
         /// checked.
         pub(crate) fn subdir(&self, name: &OsStr) -> io::Result<PrivateDir> {
-            let path = self.path.join(name);
             match rustix::fs::mkdirat(&self.fd, name, Mode::from_raw_mode(0o700)) {
                 Ok(()) | Err(rustix::io::Errno::EXIST) => {}
                 Err(e) => return Err(errno(e)),
             }
-            let fd = rustix::fs::openat(
-                &self.fd,
-                name,
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .map_err(|e| match e {
-                rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR => {
-                    refused(&path, "a symbolic link or not a directory")
-                }
-                other => errno(other),
-            })?;
-            check(&fd, true, &path)?;
-            Ok(PrivateDir { fd, path })
+            open_dir_at(self.fd.as_fd(), name, &self.path.join(name))
         }
 
         /// Opens `name` for appending: created `O_EXCL` 0600 when new,
         /// otherwise used only if it is our own regular file.
         pub(crate) fn append(&self, name: &OsStr) -> io::Result<File> {
-            let base = OFlags::WRONLY | OFlags::APPEND | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-            match rustix::fs::openat(
-                &self.fd,
-                name,
-                base | OFlags::CREATE | OFlags::EXCL,
-                Mode::from_raw_mode(0o600),
-            ) {
+            match rustix::fs::openat(&self.fd, name, CREATE_NEW, Mode::from_raw_mode(0o600)) {
                 Ok(fd) => Ok(File::from(fd)),
                 Err(rustix::io::Errno::EXIST) => {
-                    let fd = rustix::fs::openat(&self.fd, name, base, Mode::empty())
+                    let fd = rustix::fs::openat(&self.fd, name, APPEND, Mode::empty())
                         .map_err(|e| self.file_error(name, e))?;
                     check(&fd, false, &self.path.join(name))?;
                     Ok(File::from(fd))
@@ -174,13 +177,8 @@ mod imp {
         /// Opens `name` for reading if it is our own regular file (a FIFO
         /// or device is never waited on: the open is non-blocking).
         pub(crate) fn read(&self, name: &OsStr) -> io::Result<File> {
-            let fd = rustix::fs::openat(
-                &self.fd,
-                name,
-                OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .map_err(|e| self.file_error(name, e))?;
+            let fd = rustix::fs::openat(&self.fd, name, READ, Mode::empty())
+                .map_err(|e| self.file_error(name, e))?;
             check(&fd, false, &self.path.join(name))?;
             Ok(File::from(fd))
         }
@@ -398,6 +396,61 @@ mod tests {
         assert_eq!(sub.path(), p.join("sub"));
         d.remove(OsStr::new("link.jsonl")).unwrap();
         assert!(!p.join("link.jsonl").exists());
+    }
+
+    fn mkfifo(p: &Path) {
+        let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    }
+
+    fn cloexec(fd: i32) -> bool {
+        // SAFETY: F_GETFD on a descriptor we own.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        flags >= 0 && flags & libc::FD_CLOEXEC != 0
+    }
+
+    #[test]
+    fn fifos_and_links_in_place_of_directories_are_refused_without_blocking() {
+        // Without O_DIRECTORY an open of a FIFO would block forever; without
+        // O_NOFOLLOW a link to a directory of ours would pass every check.
+        let t = tempfile::tempdir().unwrap();
+        let d = PrivateDir::open_or_create(&t.path().join("d")).unwrap();
+        mkfifo(&t.path().join("fifo"));
+        assert!(PrivateDir::open(&t.path().join("fifo")).is_err());
+        mkfifo(&t.path().join("d/fifo"));
+        assert!(d.subdir(OsStr::new("fifo")).is_err());
+        let real = d.subdir(OsStr::new("real")).unwrap();
+        std::os::unix::fs::symlink(real.path(), t.path().join("d/link")).unwrap();
+        let err = d.subdir(OsStr::new("link")).unwrap_err().to_string();
+        assert!(err.contains("symbolic link"), "{err}");
+        // Every descriptor is closed on exec (a child never inherits them).
+        use std::os::fd::AsRawFd;
+        assert!(cloexec(d.fd.as_raw_fd()));
+        assert!(cloexec(real.fd.as_raw_fd()));
+        let f = d.append(OsStr::new("f.jsonl")).unwrap();
+        assert!(cloexec(f.as_raw_fd()));
+        let g = d.append(OsStr::new("f.jsonl")).unwrap();
+        assert!(cloexec(g.as_raw_fd()));
+        assert!(cloexec(d.read(OsStr::new("f.jsonl")).unwrap().as_raw_fd()));
+    }
+
+    #[test]
+    fn appends_go_to_the_end_and_new_files_are_exclusive() {
+        let t = tempfile::tempdir().unwrap();
+        let d = PrivateDir::open_or_create(&t.path().join("d")).unwrap();
+        std::fs::write(t.path().join("d/x"), b"first\n").unwrap();
+        std::fs::set_permissions(t.path().join("d/x"), std::fs::Permissions::from_mode(0o600))
+            .unwrap();
+        let mut f = d.append(OsStr::new("x")).unwrap();
+        f.write_all(b"second\n").unwrap();
+        assert_eq!(
+            std::fs::read(t.path().join("d/x")).unwrap(),
+            b"first\nsecond\n"
+        );
+        // Read-only descriptors cannot write.
+        let mut r = d.read(OsStr::new("x")).unwrap();
+        assert!(r.write_all(b"no").is_err());
     }
 
     #[test]

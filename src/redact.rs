@@ -420,7 +420,11 @@ mod tests {
             ("/home/alice/home/alice", "~/home/alice"),
         ] {
             assert_eq!(replace_home(input, home), expected, "{input:?}");
-            assert_eq!(count_home(input, home), expected.matches('~').count(), "{input:?}");
+            assert_eq!(
+                count_home(input, home),
+                expected.matches('~').count(),
+                "{input:?}"
+            );
         }
         for untouched in [
             "x/home/alice",

@@ -204,6 +204,11 @@ impl Sampler {
                 if elapsed >= MAX_WINDOW_MS {
                     self.window_start = (now, total);
                 }
+            } else if self.last_proc_pct.is_none() {
+                // Too soon after start for a window of our own: the average
+                // since the process started (what `ps` shows), so the first
+                // event of a process has a figure too.
+                self.last_proc_pct = lifetime_cpu_percent(total);
             }
         }
 
@@ -265,6 +270,37 @@ impl Sampler {
             },
         }
     }
+}
+
+/// CPU time over wall time since the process started, in percent.
+#[cfg(target_os = "linux")]
+fn lifetime_cpu_percent(cpu_ms: u64) -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces and parens);
+    // `starttime` is field 22 of the line, the 20th after the name.
+    let after = &stat[stat.rfind(')')? + 1..];
+    let start_ticks: f64 = after.split_whitespace().nth(19)?.parse().ok()?;
+    let uptime: f64 = std::fs::read_to_string("/proc/uptime")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let ticks_per_s = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks_per_s <= 0 {
+        return None;
+    }
+    let age_ms = (uptime - start_ticks / ticks_per_s as f64) * 1000.0;
+    if age_ms < 1.0 {
+        return None;
+    }
+    Some((cpu_ms as f64 * 100.0 / age_ms * 100.0).round() / 100.0)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lifetime_cpu_percent(_cpu_ms: u64) -> Option<f64> {
+    None
 }
 
 /// (user, system) CPU time of this process in ms.
@@ -329,6 +365,24 @@ mod tests {
         assert!(pct > 30.0, "busy loop should show CPU use, got {pct}");
         assert!(snap.process.rss_bytes > 0);
         assert!(snap.host.total_memory > 0);
+    }
+
+    #[test]
+    fn the_first_sample_right_after_start_has_a_cpu_figure() {
+        // See: issue #13 (5): the first event of a process showed `cpu: ?`.
+        let start = Instant::now();
+        let mut x = 0u64;
+        while start.elapsed().as_millis() < 30 {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        let mut s = Sampler::new();
+        let snap = s.sample();
+        #[cfg(target_os = "linux")]
+        {
+            let pct = snap.process.cpu_percent.expect("a CPU figure at once");
+            assert!(pct > 0.0, "{pct}");
+        }
+        let _ = snap;
     }
 
     #[test]

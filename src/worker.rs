@@ -38,6 +38,46 @@ pub enum Overflow {
     Block(Duration),
 }
 
+/// The default exit budget (see [`exit_deadline`]).
+pub(crate) const DEFAULT_EXIT_BUDGET: Duration = Duration::from_secs(3);
+
+/// When the exit that a panic started must be over: a process-wide mark,
+/// in ms since [`EXIT_EPOCH`] (0: no panic is on its way out).
+static PANIC_EXIT_MS: AtomicU64 = AtomicU64::new(0);
+static EXIT_EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+
+fn epoch() -> Instant {
+    *EXIT_EPOCH.get_or_init(Instant::now)
+}
+
+/// Called by the panic hook: the process may be on its way out, so the
+/// exit budget starts now (unless an earlier panic's budget still runs).
+/// Returns the deadline.
+pub(crate) fn start_exit(budget: Duration) -> Instant {
+    let current = exit_deadline(budget);
+    let ms = u64::try_from(current.duration_since(epoch()).as_millis()).unwrap_or(u64::MAX);
+    PANIC_EXIT_MS.fetch_max(ms.max(1), Ordering::SeqCst);
+    current
+}
+
+/// The end of the exit budget: the running one a panic started, else one
+/// starting now. Everything done on the way out (the panic hook's waits,
+/// the guard's flush, the writer's and the notify thread's drain) shares it.
+pub(crate) fn exit_deadline(budget: Duration) -> Instant {
+    let now = Instant::now();
+    match PANIC_EXIT_MS.load(Ordering::SeqCst) {
+        0 => now + budget,
+        ms => {
+            let d = epoch() + Duration::from_millis(ms);
+            if d > now {
+                d
+            } else {
+                now + budget
+            }
+        }
+    }
+}
+
 /// Symbol resolution budget per event on the writer thread.
 const WRITER_RESOLVE_BUDGET: Duration = Duration::from_secs(10);
 /// Symbol resolution budget per event inside the panic hook's fallback.
@@ -54,7 +94,9 @@ pub(crate) struct WorkerConfig {
     pub(crate) linger: Duration,
     pub(crate) batch_max: usize,
     pub(crate) busy_timeout: Duration,
-    pub(crate) shutdown_timeout: Duration,
+    /// The one budget for everything done on the way out (the panic hook's
+    /// waits, then the drain of the queue and the outbox).
+    pub(crate) exit_budget: Duration,
     pub(crate) alerting: Alerting,
     pub(crate) retention: crate::store::retention::Limits,
     pub(crate) prewarm_symbols: bool,
@@ -84,7 +126,7 @@ impl Default for WorkerConfig {
             linger: Duration::from_millis(10),
             batch_max: 512,
             busy_timeout: Duration::from_secs(5),
-            shutdown_timeout: Duration::from_secs(5),
+            exit_budget: DEFAULT_EXIT_BUDGET,
             alerting: Alerting::default(),
             retention: Default::default(),
             prewarm_symbols: false,
@@ -336,8 +378,8 @@ impl Worker {
         &self.shared.path
     }
 
-    pub(crate) fn shutdown_timeout(&self) -> Duration {
-        self.shared.cfg.shutdown_timeout
+    pub(crate) fn exit_budget(&self) -> Duration {
+        self.shared.cfg.exit_budget
     }
 
     pub(crate) fn durability(&self) -> Durability {
@@ -454,6 +496,18 @@ impl Worker {
         }
     }
 
+    /// On the way out: delivers due alerts, retrying failed deliveries whose
+    /// backoff ends before `deadline`. `true` when nothing is left to do.
+    pub(crate) fn drain_alerts(&self, deadline: Instant) -> bool {
+        if self.is_stale() {
+            return false;
+        }
+        match &self.shared.notify {
+            Some(n) => n.drain_until(deadline),
+            None => true,
+        }
+    }
+
     /// How long the panic hook waits for a fatal alert.
     pub(crate) fn panic_alert_wait(&self) -> Duration {
         self.shared.cfg.alerting.policy.panic_wait
@@ -503,8 +557,8 @@ impl Drop for Worker {
             st.hurry = true;
         }
         self.shared.wake_writer.notify_one();
-        let timeout = self.shared.cfg.shutdown_timeout;
-        let deadline = Instant::now() + timeout;
+        let timeout = self.shared.cfg.exit_budget;
+        let deadline = exit_deadline(timeout);
         let mut st = self.shared.lock();
         while st.alive {
             match self.shared.wait_progress(st, deadline) {
@@ -521,7 +575,8 @@ impl Drop for Worker {
             internal_log::report(
                 "shutdown",
                 &format_args!(
-                    "the writer of {} did not finish within {:?}; {} queued events may be lost",
+                    "the writer of {} did not finish within the exit budget ({:?}); {} queued \
+                     events may be lost",
                     self.shared.path.display(),
                     timeout,
                     pending
@@ -533,10 +588,9 @@ impl Drop for Worker {
             let _ = handle.join();
         }
         if let Some(n) = &self.shared.notify {
-            // Give due alerts the rest of the time, then stop; what is left
-            // stays in the outbox for the next start.
-            let k = n.kick();
-            n.wait_idle(k, deadline.saturating_duration_since(Instant::now()));
+            // Give due alerts (and retries that fit) the rest of the budget,
+            // then stop; what is left stays in the outbox for the next start.
+            n.drain_until(deadline);
             n.shutdown(deadline.saturating_duration_since(Instant::now()));
         }
     }

@@ -67,6 +67,7 @@ impl FromStr for SmtpTls {
 /// ```
 pub struct SmtpMailer {
     transport: SmtpTransport,
+    timeout: Duration,
     host: String,
     port: u16,
     tls: SmtpTls,
@@ -108,6 +109,7 @@ pub struct SmtpMailerBuilder {
     from: Option<String>,
     to: Option<String>,
     timeout: Duration,
+    roots: crate::tls::ExtraRoots,
 }
 
 impl fmt::Debug for SmtpMailerBuilder {
@@ -131,6 +133,7 @@ impl SmtpMailer {
             from: None,
             to: None,
             timeout: Duration::from_secs(10),
+            roots: crate::tls::ExtraRoots::default(),
         }
     }
 }
@@ -159,6 +162,20 @@ impl SmtpMailerBuilder {
     /// Timeout of each SMTP command (default 10 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+    /// Also trusts the certificates of a PEM bundle (a company CA), besides
+    /// the built-in roots. `ERRSNAP_TLS_CA_FILE` does this from settings.
+    ///
+    /// # Errors
+    /// The bundle holds no certificate, or one that cannot be a root.
+    pub fn add_root_certificates_pem(mut self, pem: &[u8]) -> Result<Self> {
+        self.roots = crate::tls::ExtraRoots::from_pem(pem)
+            .map_err(|why| Error::config(crate::tls::CA_FILE_KEY, why))?;
+        Ok(self)
+    }
+    pub(crate) fn with_roots(mut self, roots: crate::tls::ExtraRoots) -> Self {
+        self.roots = roots;
         self
     }
 
@@ -224,7 +241,13 @@ impl SmtpMailerBuilder {
             ));
         }
         let tls_params = || {
-            TlsParameters::new(host.clone()).map_err(|e| {
+            let mut b = TlsParameters::builder(host.clone());
+            if let Some(pem) = self.roots.pem() {
+                let certs = lettre::transport::smtp::client::Certificate::from_pem(pem)
+                    .map_err(|e| Error::config(crate::tls::CA_FILE_KEY, format!("{e}")))?;
+                b = b.add_root_certificate(certs);
+            }
+            b.build_rustls().map_err(|e| {
                 Error::config(
                     "ERRSNAP_SMTP_HOST",
                     format!("{host:?}: cannot set up TLS ({e})"),
@@ -245,6 +268,7 @@ impl SmtpMailerBuilder {
         }
         Ok(SmtpMailer {
             transport: builder.build(),
+            timeout: self.timeout,
             host,
             port: self.port,
             tls,
@@ -291,11 +315,30 @@ impl Notifier for SmtpMailer {
                     ),
             )
             .map_err(|e| NotifyError::rejected(format!("email: cannot build the message: {e}")))?;
-        self.transport.send(&message).map(|_| ()).map_err(classify)
+        self.transport
+            .send(&message)
+            .map(|_| ())
+            .map_err(|e| classify(e, self.timeout))
     }
 }
 
-fn classify(e: lettre::transport::smtp::Error) -> NotifyError {
+fn classify(e: lettre::transport::smtp::Error, timeout: Duration) -> NotifyError {
+    if crate::tls::is_certificate_error(&e) {
+        return NotifyError::channel_broken(format!(
+            "email: the server's certificate was refused: {}; trust its CA with \
+             ERRSNAP_TLS_CA_FILE",
+            crate::internal_log::chain(&e)
+        ));
+    }
+    if timed_out(&e) {
+        return NotifyError::transient(
+            format!(
+                "email: timed out after {} (the server did not answer)",
+                super::format::seconds(timeout)
+            ),
+            None,
+        );
+    }
     let code = e.status().map(|c| c.to_string()).unwrap_or_default();
     let text = format!("email: {e}");
     if e.is_permanent() {
@@ -308,4 +351,22 @@ fn classify(e: lettre::transport::smtp::Error) -> NotifyError {
     } else {
         NotifyError::transient(text, None)
     }
+}
+
+/// Whether a socket read or write ran past its timeout (`EAGAIN` on Linux
+/// for a socket timeout, `ETIMEDOUT` elsewhere).
+fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(e) = cur {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) {
+                return true;
+            }
+        }
+        cur = e.source();
+    }
+    false
 }

@@ -152,6 +152,18 @@ fn frames_text(alert: &Alert, max_frames: usize) -> String {
         .join("\n")
 }
 
+/// A duration as people read it: `10 s`, `2.5 s`, `250 ms`.
+pub(crate) fn seconds(d: std::time::Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms % 1000 == 0 {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
 fn memory_text(alert: &Alert) -> Option<String> {
     let mut parts = Vec::new();
     if let Some(c) = alert.cpu_percent {

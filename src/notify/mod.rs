@@ -102,7 +102,43 @@ impl AlertKind {
     }
 }
 
+/// `s` without control characters (NUL, ESC, BEL, ...), line feeds and
+/// tabs aside: alert text goes to people, through media that would show
+/// them as `\u0000` or act on them.
+fn strip_controls(s: &mut String) {
+    if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        s.retain(|c| !c.is_control() || c == '\n' || c == '\t');
+    }
+}
+
 impl Alert {
+    /// Strips control characters from every text of the alert (done before
+    /// any notifier sees it).
+    pub(crate) fn strip_controls(&mut self) {
+        for s in [&mut self.message, &mut self.logger, &mut self.group_title]
+            .into_iter()
+            .chain(self.chain.iter_mut())
+            .chain(
+                [
+                    &mut self.app_name,
+                    &mut self.environment,
+                    &mut self.location,
+                    &mut self.host,
+                ]
+                .into_iter()
+                .flatten(),
+            )
+        {
+            strip_controls(s);
+        }
+        for f in &mut self.frames {
+            strip_controls(&mut f.function);
+            if let Some(l) = &mut f.location {
+                strip_controls(l);
+            }
+        }
+    }
+
     /// The alert `send_test_alert` sends.
     pub(crate) fn test(
         logger: &str,

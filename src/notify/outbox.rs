@@ -27,8 +27,13 @@ const BATCH: usize = 50;
 struct State {
     kicks: u64,
     done: u64,
-    /// After the last pass, nothing was due on a usable channel.
+    /// After the last pass, nothing was due on a usable channel (before
+    /// `horizon`).
     idle: bool,
+    /// While the process exits: the end of its exit budget (ms since the
+    /// epoch). A retry due before it counts as work still to do, so a
+    /// failed delivery is retried on the way out when its backoff fits.
+    horizon: i64,
     shutdown: bool,
     alive: bool,
 }
@@ -77,6 +82,7 @@ impl NotifyHandle {
                 kicks: 1,
                 done: 0,
                 idle: false,
+                horizon: 0,
                 shutdown: false,
                 alive: true,
             }),
@@ -105,8 +111,10 @@ impl NotifyHandle {
         k
     }
 
-    /// Waits until a pass started after kick `k` left nothing due.
-    pub(crate) fn wait_idle(&self, mut k: u64, timeout: Duration) -> bool {
+    /// Waits until a pass started after kick `k` left nothing due. Work
+    /// that remains (a retry due soon, a rate limit) is done by the thread
+    /// when it comes due; this only waits for its reports.
+    pub(crate) fn wait_idle(&self, k: u64, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         let mut st = self.shared.lock();
         loop {
@@ -116,17 +124,24 @@ impl NotifyHandle {
             if !st.alive {
                 return false;
             }
-            if st.done >= k {
-                // Work remained (a retry due soon, a rate limit): ask again.
-                st.kicks += 1;
-                k = st.kicks;
-                self.shared.wake.notify_one();
-            }
             match self.shared.wait_progress(st, deadline) {
                 Some(g) => st = g,
                 None => return false,
             }
         }
+    }
+
+    /// On the way out: delivers what is due, retrying failed deliveries
+    /// whose backoff ends before `deadline`; waits at most until then.
+    pub(crate) fn drain_until(&self, deadline: Instant) -> bool {
+        let left = deadline.saturating_duration_since(Instant::now());
+        {
+            let mut st = self.shared.lock();
+            let horizon = now_ms() + i64::try_from(left.as_millis()).unwrap_or(i64::MAX / 2);
+            st.horizon = st.horizon.max(horizon);
+        }
+        let k = self.kick();
+        self.wait_idle(k, left)
     }
 
     /// Stops the thread after its current delivery, waiting at most `timeout`.
@@ -241,14 +256,15 @@ fn notify_main(shared: Arc<Shared>, path: PathBuf, durability: Durability, alert
         internal_log::report("notify", &internal_log::chain(&e));
     }
     loop {
-        let kick = {
+        let (kick, horizon) = {
             let st = shared.lock();
             if st.shutdown {
                 break;
             }
-            st.kicks
+            (st.kicks, st.horizon)
         };
-        let (idle, next_wake) = match std::panic::catch_unwind(AssertUnwindSafe(|| n.pass())) {
+        let (idle, next_wake) = match std::panic::catch_unwind(AssertUnwindSafe(|| n.pass(horizon)))
+        {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => {
                 internal_log::report("notify", &internal_log::chain(&e));
@@ -311,8 +327,9 @@ impl Notifier {
         self.shared.lock().shutdown
     }
 
-    /// One pass. Returns whether nothing is left due now, and when to wake.
-    fn pass(&mut self) -> crate::Result<(bool, Option<i64>)> {
+    /// One pass. Returns whether nothing is left due now (or, while the
+    /// process exits, before `horizon`), and when to wake.
+    fn pass(&mut self, horizon: i64) -> crate::Result<(bool, Option<i64>)> {
         if self.last_stale_check.elapsed() >= MAX_SLEEP {
             self.last_stale_check = Instant::now();
             self.store
@@ -358,7 +375,7 @@ impl Notifier {
         let next_retry = self.store.next_attempt_at(&usable)?;
         let next_digest = self.store.next_digest_at(&self.rules)?;
         let now = now_ms();
-        let idle = blocked_until.is_none() && next_retry.is_none_or(|t| t > now);
+        let idle = blocked_until.is_none() && next_retry.is_none_or(|t| t > now.max(horizon));
         let next = [blocked_until, next_retry, next_digest]
             .into_iter()
             .flatten()

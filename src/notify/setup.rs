@@ -44,7 +44,7 @@ fn ranged(config: &Config, key: &str, min: u64, max: u64, unit: &str) -> Result<
     let expected = format!("{unit} from {min} to {max}");
     match config.parse::<u64>(key, &expected)? {
         Some(v) if v < min || v > max => {
-            Err(Error::config(key, format!("\"{v}\": expected {expected}")))
+            Err(config.rename(Error::config(key, format!("\"{v}\": expected {expected}"))))
         }
         other => Ok(other),
     }
@@ -63,11 +63,16 @@ pub(crate) fn alerting(config: &Config, o: AlertOverrides) -> Result<Alerting> {
         ranged(config, "ERRSNAP_ALERT_TIMEOUT_SECS", 1, 300, "seconds")?.unwrap_or(10),
     );
     let mut channels = Vec::new();
+    #[cfg(any(feature = "slack", feature = "email"))]
+    let roots = crate::tls::ExtraRoots::from_config(config)?;
 
     if let Some(url) = config.string("ERRSNAP_SLACK_WEBHOOK_URL") {
         #[cfg(feature = "slack")]
         {
-            let hook = super::SlackWebhook::new(&url)?.timeout(timeout);
+            let hook = super::SlackWebhook::new(&url)
+                .map_err(|e| config.rename(e))?
+                .timeout(timeout)
+                .with_roots(roots.clone());
             channels.push(Channel {
                 name: Arc::from("slack"),
                 notifier: Arc::new(hook),
@@ -101,15 +106,17 @@ pub(crate) fn alerting(config: &Config, o: AlertOverrides) -> Result<Alerting> {
                 let port =
                     match config.parse::<u16>("ERRSNAP_SMTP_PORT", "a port from 1 to 65535")? {
                         Some(0) => {
-                            return Err(Error::config(
+                            return Err(config.rename(Error::config(
                                 "ERRSNAP_SMTP_PORT",
                                 "\"0\": expected a port from 1 to 65535",
-                            ))
+                            )))
                         }
                         Some(p) => p,
                         None => 587,
                     };
-                let mut b = super::SmtpMailer::builder(host, port).timeout(timeout);
+                let mut b = super::SmtpMailer::builder(host, port)
+                    .timeout(timeout)
+                    .with_roots(roots.clone());
                 if let Some(tls) = config
                     .parse::<super::SmtpTls>("ERRSNAP_SMTP_TLS", "implicit, starttls or none")?
                 {
@@ -123,13 +130,19 @@ pub(crate) fn alerting(config: &Config, o: AlertOverrides) -> Result<Alerting> {
                     (Some(_), None) => {
                         return Err(Error::config(
                             "ERRSNAP_SMTP_PASSWORD",
-                            "missing, but ERRSNAP_SMTP_USERNAME is set",
+                            format!(
+                                "missing, but {} is set",
+                                config.name_of("ERRSNAP_SMTP_USERNAME")
+                            ),
                         ))
                     }
                     (None, Some(_)) => {
                         return Err(Error::config(
                             "ERRSNAP_SMTP_USERNAME",
-                            "missing, but ERRSNAP_SMTP_PASSWORD is set",
+                            format!(
+                                "missing, but {} is set",
+                                config.name_of("ERRSNAP_SMTP_PASSWORD")
+                            ),
                         ))
                     }
                     (None, None) => {}
@@ -142,7 +155,7 @@ pub(crate) fn alerting(config: &Config, o: AlertOverrides) -> Result<Alerting> {
                 }
                 channels.push(Channel {
                     name: Arc::from("email"),
-                    notifier: Arc::new(b.build()?),
+                    notifier: Arc::new(b.build().map_err(|e| config.rename(e))?),
                     min_level: LevelFilter::Fatal,
                     per_minute: ranged(
                         config,
@@ -168,7 +181,7 @@ pub(crate) fn alerting(config: &Config, o: AlertOverrides) -> Result<Alerting> {
             if let Some(k) = EMAIL_KEYS.iter().find(|k| config.string(k).is_some()) {
                 return Err(Error::config(
                     "ERRSNAP_SMTP_HOST",
-                    format!("missing, but {k} is set"),
+                    format!("missing, but {} is set", config.name_of(k)),
                 ));
             }
         }

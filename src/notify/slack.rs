@@ -32,6 +32,7 @@ const PAYLOAD_ERRORS: &[&str] = &[
 pub struct SlackWebhook {
     url: reqwest::Url,
     timeout: Duration,
+    roots: crate::tls::ExtraRoots,
 }
 
 impl fmt::Debug for SlackWebhook {
@@ -71,7 +72,24 @@ impl SlackWebhook {
         Ok(SlackWebhook {
             url,
             timeout: Duration::from_secs(10),
+            roots: crate::tls::ExtraRoots::default(),
         })
+    }
+
+    /// Also trusts the certificates of a PEM bundle (a company CA), besides
+    /// the built-in roots. `ERRSNAP_TLS_CA_FILE` does this from settings.
+    ///
+    /// # Errors
+    /// The bundle holds no certificate, or one that cannot be a root.
+    pub fn add_root_certificates_pem(mut self, pem: &[u8]) -> Result<Self> {
+        self.roots = crate::tls::ExtraRoots::from_pem(pem)
+            .map_err(|why| Error::config(crate::tls::CA_FILE_KEY, why))?;
+        Ok(self)
+    }
+
+    pub(crate) fn with_roots(mut self, roots: crate::tls::ExtraRoots) -> Self {
+        self.roots = roots;
+        self
     }
 
     /// Sets the connect and total timeout of one delivery (default 10 s).
@@ -82,32 +100,41 @@ impl SlackWebhook {
     }
 }
 
+/// What a cached client was built for: its timeout and its extra roots.
+type ClientKey = (Duration, Option<usize>);
+
 thread_local! {
     /// One blocking client per notify thread: created and dropped on that
     /// thread, never inside an async runtime.
-    static CLIENT: RefCell<Option<(Duration, reqwest::blocking::Client)>> = const { RefCell::new(None) };
+    static CLIENT: RefCell<Option<(ClientKey, reqwest::blocking::Client)>> = const { RefCell::new(None) };
 }
 
 fn with_client<T>(
     timeout: Duration,
+    roots: &crate::tls::ExtraRoots,
     f: impl FnOnce(&reqwest::blocking::Client) -> T,
 ) -> std::result::Result<T, NotifyError> {
+    let key: ClientKey = (timeout, roots.pem().map(|p| p.as_ptr() as usize));
     CLIENT
         .try_with(|cell| {
             let mut slot = cell.borrow_mut();
-            if slot.as_ref().is_none_or(|(t, _)| *t != timeout) {
-                let client = reqwest::blocking::Client::builder()
+            if slot.as_ref().is_none_or(|(k, _)| *k != key) {
+                let broken = |e: reqwest::Error| {
+                    NotifyError::transient(
+                        format!("building the HTTP client: {}", e.without_url()),
+                        None,
+                    )
+                };
+                let mut b = reqwest::blocking::Client::builder()
                     .connect_timeout(timeout)
                     .timeout(timeout)
-                    .redirect(reqwest::redirect::Policy::none())
-                    .build()
-                    .map_err(|e| {
-                        NotifyError::transient(
-                            format!("building the HTTP client: {}", e.without_url()),
-                            None,
-                        )
-                    })?;
-                *slot = Some((timeout, client));
+                    .redirect(reqwest::redirect::Policy::none());
+                if let Some(pem) = roots.pem() {
+                    for cert in reqwest::Certificate::from_pem_bundle(pem).map_err(broken)? {
+                        b = b.add_root_certificate(cert);
+                    }
+                }
+                *slot = Some((key, b.build().map_err(broken)?));
             }
             match slot.as_ref() {
                 Some((_, c)) => Ok(f(c)),
@@ -124,7 +151,7 @@ impl Notifier for SlackWebhook {
 
     fn notify(&self, alert: &Alert) -> std::result::Result<(), NotifyError> {
         let body = slack_payload(alert).to_string();
-        let response = with_client(self.timeout, |c| {
+        let response = with_client(self.timeout, &self.roots, |c| {
             c.post(self.url.clone())
                 .header("content-type", "application/json; charset=utf-8")
                 .body(body)
@@ -133,12 +160,22 @@ impl Notifier for SlackWebhook {
         let response = response.map_err(|e| {
             // reqwest errors carry the URL, which is the secret.
             let e = e.without_url();
+            if crate::tls::is_certificate_error(&e) {
+                return NotifyError::channel_broken(format!(
+                    "slack: the server's certificate was refused: {}; trust its CA with \
+                     ERRSNAP_TLS_CA_FILE",
+                    crate::internal_log::chain(&e)
+                ));
+            }
             let what = if e.is_timeout() {
-                "timed out"
+                format!(
+                    "timed out after {}",
+                    crate::notify::format::seconds(self.timeout)
+                )
             } else if e.is_connect() {
-                "could not connect"
+                "could not connect".to_owned()
             } else {
-                "request failed"
+                "request failed".to_owned()
             };
             NotifyError::transient(format!("slack: {what}: {e}"), None)
         })?;

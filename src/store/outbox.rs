@@ -417,6 +417,7 @@ impl Store {
         if let Some(bt) = backtrace_id {
             alert.frames = self.frames(bt)?.into_iter().map(alert_frame).collect();
         }
+        alert.strip_controls();
         Ok(Some(alert))
     }
 

@@ -923,6 +923,35 @@ impl Database {
             r.problems
                 .push(format!("{} alerts failed for good", r.failed_alerts));
         }
+        // A channel whose deliveries fail (a login refused, a certificate
+        // not trusted, a server down) holds its alerts: say which, how many
+        // wait, and the last error (errors never hold a secret).
+        let stuck: Vec<(String, i64, Option<String>)> = self
+            .conn
+            .prepare(
+                "SELECT o.channel, count(*),
+                        (SELECT last_error FROM outbox l
+                         WHERE l.channel = o.channel AND l.last_error IS NOT NULL
+                           AND l.status IN ('pending', 'sending')
+                         ORDER BY l.attempts DESC, l.id DESC LIMIT 1)
+                 FROM outbox o
+                 WHERE o.status IN ('pending', 'sending')
+                 GROUP BY o.channel
+                 HAVING max(o.attempts) > 0
+                 ORDER BY o.channel",
+            )
+            .and_then(|mut s| {
+                s.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+                    .collect()
+            })
+            .map_err(err("reading stuck alerts"))?;
+        for (channel, waiting, last_error) in stuck {
+            r.problems.push(format!(
+                "alerts on channel {channel} are not getting through: {waiting} waiting; \
+                 last error: {}",
+                last_error.as_deref().unwrap_or("unknown")
+            ));
+        }
         Ok(())
     }
 }

@@ -16,6 +16,10 @@ pub(crate) struct Cli {
         env = "ERRSNAP_DB_PATH"
     )]
     pub(crate) db: PathBuf,
+    /// Read settings from this `.env` file instead of `./.env` (for
+    /// `test-alert` and `check`).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub(crate) env_file: Option<PathBuf>,
     /// Print JSON instead of text (for scripts).
     #[arg(long, global = true)]
     pub(crate) json: bool,

@@ -42,7 +42,22 @@ fn main() -> ExitCode {
 }
 
 fn open(cli: &Cli) -> Result<Database> {
+    if std::fs::symlink_metadata(&cli.db).is_err() {
+        bail!(
+            "no database at {}: run your program once (it creates the file), or point at one \
+             with --db PATH or ERRSNAP_DB_PATH",
+            cli.db.display()
+        );
+    }
     Database::open(&cli.db).with_context(|| format!("cannot open {}", cli.db.display()))
+}
+
+/// The settings: `--env-file`, else `./.env`, with the environment on top.
+fn settings(cli: &Cli) -> Result<errsnap::Config> {
+    Ok(match &cli.env_file {
+        Some(p) => errsnap::Config::from_dotenv_path(p)?,
+        None => errsnap::Config::from_env()?,
+    })
 }
 
 fn filter(f: &Filters) -> Result<EventFilter> {
@@ -296,6 +311,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Check => {
             let r = Database::check_path(&cli.db);
+            let warnings = match settings(&cli) {
+                Ok(c) => c.warnings().to_vec(),
+                Err(e) => vec![format!("the settings cannot be read: {e}")],
+            };
             if cli.json {
                 out.json(&r)?;
             } else {
@@ -319,7 +338,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     "spool:          {} files, {} events waiting to be imported",
                     r.spool_files, r.spool_events
                 )?;
-                for warning in &r.warnings {
+                for warning in r.warnings.iter().chain(&warnings) {
                     writeln!(w, "warning: {}", safe_line(warning))?;
                 }
                 for problem in &r.problems {
@@ -342,7 +361,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             });
         }
         Command::TestAlert => {
-            let config = errsnap::Config::from_env()?;
+            let config = settings(&cli)?;
+            for warning in config.warnings() {
+                writeln!(out.w, "warning: {}", safe_line(warning))?;
+            }
             let results = errsnap::send_test_alert(&config)?;
             if results.is_empty() {
                 writeln!(out.w, "no alert channel is configured (see .env.example)")?;
