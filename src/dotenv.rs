@@ -171,9 +171,7 @@ pub(crate) fn parse(
                 // A comment starts at whitespace followed by `#`.
                 let cut = rest
                     .char_indices()
-                    .find(|&(i, ch)| {
-                        ch == '#' && rest[..i].ends_with(|p: char| p == ' ' || p == '\t')
-                    })
+                    .find(|&(i, ch)| ch == '#' && rest[..i].ends_with([' ', '\t']))
                     .map_or(rest.len(), |(i, _)| i);
                 expand(rest[..cut].trim(), &lookup)
             }

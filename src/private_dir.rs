@@ -398,6 +398,7 @@ mod tests {
         assert!(!p.join("link.jsonl").exists());
     }
 
+    #[allow(clippy::unwrap_used)]
     fn mkfifo(p: &Path) {
         let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
         // SAFETY: a valid NUL-terminated path.
