@@ -136,14 +136,14 @@ fn record(logger: &EventLogger, info: &PanicHookInfo<'_>) -> bool {
     let left = || deadline.saturating_duration_since(std::time::Instant::now());
     let alerts = !ev.alert_channels.is_empty();
     let recorded = if w.is_current_thread() || !w.is_alive() {
-        worker::write_directly(w.path(), w.durability(), w.rules(), vec![ev])
+        worker::write_directly(w.path(), w.durability(), w.rules(), vec![ev], deadline)
     } else {
         let copy = ev.clone();
         match w.submit(ev, true) {
             Some(seq) if w.wait_for(seq, logger.panic_timeout().min(left())) => true,
             // Stuck or gone: write it ourselves. If the writer commits its
             // copy later, the duplicate id is skipped.
-            _ => worker::write_directly(w.path(), w.durability(), w.rules(), vec![copy]),
+            _ => worker::write_directly(w.path(), w.durability(), w.rules(), vec![copy], deadline),
         }
     };
     // Give the fatal alert a bounded chance to go out before the process

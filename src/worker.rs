@@ -60,16 +60,19 @@ pub(crate) fn start_exit(budget: Duration) -> Instant {
     current
 }
 
-/// The end of the exit budget: the running one a panic started, else one
-/// starting now. Everything done on the way out (the panic hook's waits,
-/// the guard's flush, the writer's and the notify thread's drain) shares it.
+/// The end of the exit budget: the one a panic started, else one starting
+/// now. Everything done on the way out (the panic hook's waits, the guard's
+/// flush, the writer's and the notify thread's drain) shares it. A drop
+/// within one more budget after a panic's deadline belongs to that panic's
+/// exit (it gets no time of its own); later ones (a thread panicked long
+/// ago, the process went on) get a fresh budget.
 pub(crate) fn exit_deadline(budget: Duration) -> Instant {
     let now = Instant::now();
     match PANIC_EXIT_MS.load(Ordering::SeqCst) {
         0 => now + budget,
         ms => {
             let d = epoch() + Duration::from_millis(ms);
-            if d > now {
+            if now < d + budget {
                 d
             } else {
                 now + budget
@@ -907,12 +910,16 @@ pub(crate) fn write_directly(
     durability: Durability,
     rules: AlertRules,
     events: Vec<PendingEvent>,
+    deadline: Instant,
 ) -> bool {
     let mut symbolizer = Symbolizer::new();
     let snapshot = Sampler::new().sample();
+    // Symbols only while the exit budget allows (addresses are kept, and
+    // `errsnap show --binary` resolves them later).
+    let budget = HOOK_RESOLVE_BUDGET.min(deadline.saturating_duration_since(Instant::now()) / 2);
     let resolved: Vec<Event> = events
         .into_iter()
-        .filter_map(|e| e.process(&mut symbolizer, HOOK_RESOLVE_BUDGET, Some(&snapshot)))
+        .filter_map(|e| e.process(&mut symbolizer, budget, Some(&snapshot)))
         .collect();
     let stored = Store::open(path, durability, Duration::from_millis(250)).and_then(|mut s| {
         s.set_alert_rules(rules);

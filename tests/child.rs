@@ -142,6 +142,39 @@ fn entry() {
             }));
             panic!("panicked with an alert");
         }
+        "panic_with_guard" => {
+            // See alerts_setup.rs: a panic that ends main, with init's guard.
+            let budget: u64 = std::env::var("ERRSNAPTEST_BUDGET_MS")
+                .unwrap()
+                .parse()
+                .unwrap();
+            let _guard = errsnap::init(
+                util::builder(&db, "exiting")
+                    .config(slack_from_env())
+                    .exit_budget(Duration::from_millis(budget))
+                    .alert_retry_base(Duration::from_millis(200)),
+            )
+            .unwrap();
+            let at = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis();
+            println!("panicking_at_ms={at}");
+            panic!("the main thread gives up");
+        }
+        "two_fatals_from_env" => {
+            // See alerts_setup.rs: settings from a .env file, as users do.
+            let env = std::env::var("ERRSNAPTEST_ENV").unwrap();
+            let logger = util::builder(&db, "configured")
+                .config(errsnap::Config::from_dotenv_path(env).unwrap())
+                .alert_retry_base(Duration::from_secs(600))
+                .build()
+                .unwrap();
+            logger.fatal("the first failure");
+            logger.fatal("a second failure");
+            assert!(logger.flush(Duration::from_secs(20)));
+            logger.flush_alerts(Duration::from_secs(10));
+        }
         "precedence_env" => {
             let logger = util::builder(&db, "specific")
                 .config(

@@ -793,3 +793,46 @@ fn i12_check_exits_2_naming_a_foreign_file_or_an_unknown_version() {
         "{text}"
     );
 }
+
+#[test]
+fn i13_env_file_and_a_missing_database_are_explained() {
+    // See: issue #13 (6)
+    let stub = crate::servers::HttpStub::start();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let env = elsewhere.path().join("alerts.env");
+    std::fs::write(
+        &env,
+        format!(
+            "ERRSNAP_SLACK_WEBHOOK_URL={}\nmail_sever = smtp.example.com\n",
+            stub.url()
+        ),
+    )
+    .unwrap();
+    let (_d, path) = sample_db();
+    let cwd = tempfile::tempdir().unwrap(); // no .env here
+    let out = Command::new(env!("CARGO_BIN_EXE_errsnap"))
+        .current_dir(cwd.path())
+        .arg("--db")
+        .arg(&path)
+        .arg("--env-file")
+        .arg(&env)
+        .arg("test-alert")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", util::describe(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("slack: delivered"), "{text}");
+    assert!(
+        text.contains("warning: unknown key \"mail_sever\"") && text.contains("mail_server"),
+        "{text}"
+    );
+    assert_eq!(stub.requests().len(), 1);
+    // No database at the path: say so, and how to point at one.
+    let out = errsnap(&cwd.path().join("LOGS.db"), &["groups"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no database at") && err.contains("--db PATH"),
+        "{err}"
+    );
+}

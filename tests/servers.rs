@@ -54,10 +54,27 @@ struct HttpState {
 pub(crate) struct HttpStub {
     pub(crate) addr: SocketAddr,
     state: Arc<Mutex<HttpState>>,
+    https: bool,
 }
 
 impl HttpStub {
     pub(crate) fn start() -> HttpStub {
+        HttpStub::start_with(None)
+    }
+
+    /// The same stub behind HTTPS, with a certificate signed by `ca`.
+    pub(crate) fn start_tls(ca: &TestCa) -> HttpStub {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(ca.server_chain(), ca.server_key())
+            .unwrap();
+        HttpStub::start_with(Some(Arc::new(config)))
+    }
+
+    fn start_with(tls: Option<Arc<rustls::ServerConfig>>) -> HttpStub {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(HttpState {
@@ -65,19 +82,31 @@ impl HttpStub {
             ..HttpState::default()
         }));
         let s = state.clone();
+        let https = tls.is_some();
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
                 let s = s.clone();
-                std::thread::spawn(move || serve_http(stream, &s));
+                let tls = tls.clone();
+                std::thread::spawn(move || match tls {
+                    None => serve_http(stream, &s),
+                    Some(config) => {
+                        let Ok(conn) = rustls::ServerConnection::new(config) else {
+                            return;
+                        };
+                        serve_http(rustls::StreamOwned::new(conn, stream), &s);
+                    }
+                });
             }
         });
-        HttpStub { addr, state }
+        HttpStub { addr, state, https }
     }
 
     /// The webhook URL (http to loopback is allowed for tests).
     pub(crate) fn url(&self) -> String {
-        format!("http://{}/services/T000/B000/SECRETTOKEN", self.addr)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}/services/T000/B000/SECRETTOKEN", self.addr)
     }
 
     /// Replies used in order, before the default.
@@ -106,9 +135,8 @@ impl HttpStub {
     }
 }
 
-fn serve_http(stream: TcpStream, state: &Mutex<HttpState>) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
+fn serve_http(stream: impl Read + Write, state: &Mutex<HttpState>) {
+    let mut reader = BufReader::new(stream);
     let mut line = String::new();
     if reader.read_line(&mut line).unwrap_or(0) == 0 {
         return;
@@ -153,7 +181,7 @@ fn serve_http(stream: TcpStream, state: &Mutex<HttpState>) {
             .or_else(|| st.default.clone())
             .unwrap_or_else(Reply::ok)
     };
-    let mut stream = stream;
+    let stream = reader.get_mut();
     match reply {
         Reply::Hang(d) => std::thread::sleep(d),
         Reply::Status(code, body, extra) => {
@@ -167,6 +195,7 @@ fn serve_http(stream: TcpStream, state: &Mutex<HttpState>) {
             out.push_str("\r\n");
             out.push_str(&body);
             let _ = stream.write_all(out.as_bytes());
+            let _ = stream.flush();
         }
     }
 }
@@ -386,5 +415,173 @@ fn serve_smtp(stream: TcpStream, state: &Mutex<SmtpState>) -> std::io::Result<()
         } else {
             w.write_all(b"502 5.5.2 Command not recognized\r\n")?;
         }
+    }
+}
+
+/// A certificate authority made for one test, and a server certificate it
+/// signed for 127.0.0.1 and localhost.
+pub(crate) struct TestCa {
+    pub(crate) ca_pem: String,
+    pub(crate) cert_pem: String,
+    pub(crate) key_pem: String,
+    cert_der: Vec<u8>,
+    key_der: Vec<u8>,
+}
+
+impl TestCa {
+    pub(crate) fn new() -> TestCa {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "errsnap test CA");
+        ca_params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+        ];
+        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params =
+            rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+                .unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "errsnap test server");
+        let cert = params.signed_by(&key, &issuer).unwrap();
+        TestCa {
+            ca_pem: ca_cert.pem(),
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            cert_der: cert.der().to_vec(),
+            key_der: key.serialize_der(),
+        }
+    }
+
+    fn server_chain(&self) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+        vec![rustls::pki_types::CertificateDer::from(
+            self.cert_der.clone(),
+        )]
+    }
+
+    fn server_key(&self) -> rustls::pki_types::PrivateKeyDer<'static> {
+        rustls::pki_types::PrivateKeyDer::Pkcs8(self.key_der.clone().into())
+    }
+
+    /// Writes `ca.pem`, `server.pem` and `server.key` into `dir`.
+    pub(crate) fn write(&self, dir: &std::path::Path) -> std::path::PathBuf {
+        std::fs::write(dir.join("ca.pem"), &self.ca_pem).unwrap();
+        std::fs::write(dir.join("server.pem"), &self.cert_pem).unwrap();
+        std::fs::write(dir.join("server.key"), &self.key_pem).unwrap();
+        dir.join("ca.pem")
+    }
+}
+
+/// A real SMTP server (aiosmtpd, PyPI) in a child process, see
+/// `tests/support/smtp_server.py`. `.ci/run` installs aiosmtpd in a venv
+/// and sets `ERRSNAP_TEST_PYTHON` and `ERRSNAP_REQUIRE_SERVERS=1`; elsewhere
+/// a test without it prints a skip line.
+pub(crate) struct RealSmtp {
+    pub(crate) port: u16,
+    out: std::path::PathBuf,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+/// Options for [`RealSmtp::start`].
+#[derive(Default)]
+pub(crate) struct SmtpOptions<'a> {
+    pub(crate) tls: Option<&'a TestCa>,
+    pub(crate) auth: Option<(&'a str, &'a str)>,
+}
+
+impl RealSmtp {
+    /// Starts the server, or `None` (with a skip line) when aiosmtpd is not
+    /// installed and `ERRSNAP_REQUIRE_SERVERS` is not set.
+    pub(crate) fn start(test: &str, opts: SmtpOptions<'_>) -> Option<RealSmtp> {
+        let python = std::env::var("ERRSNAP_TEST_PYTHON").unwrap_or_else(|_| {
+            let venv =
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/venv/bin/python");
+            if venv.exists() {
+                venv.display().to_string()
+            } else {
+                "python3".to_owned()
+            }
+        });
+        let has = std::process::Command::new(&python)
+            .args(["-c", "import aiosmtpd"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !has {
+            assert!(
+                std::env::var_os("ERRSNAP_REQUIRE_SERVERS").is_none(),
+                "{test}: aiosmtpd is required (ERRSNAP_REQUIRE_SERVERS) but {python} lacks it"
+            );
+            eprintln!("skip {test}: aiosmtpd is not installed (pip install aiosmtpd)");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("mails.jsonl");
+        let port = {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_server.py");
+        let mut cmd = std::process::Command::new(&python);
+        cmd.arg(script).arg(port.to_string()).arg(&out);
+        if let Some(ca) = opts.tls {
+            ca.write(dir.path());
+            cmd.arg("--tls")
+                .arg(dir.path().join("server.pem"))
+                .arg(dir.path().join("server.key"));
+        }
+        if let Some((u, p)) = opts.auth {
+            cmd.args(["--auth", u, p]);
+        }
+        let mut child = cmd
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "READY", "the SMTP server did not start");
+        Some(RealSmtp {
+            port,
+            out,
+            child,
+            _dir: dir,
+        })
+    }
+
+    /// The messages accepted so far.
+    pub(crate) fn mails(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.out)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    pub(crate) fn wait_for(&self, n: usize, timeout: Duration) -> Vec<serde_json::Value> {
+        let end = Instant::now() + timeout;
+        loop {
+            let m = self.mails();
+            if m.len() >= n || Instant::now() >= end {
+                return m;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for RealSmtp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

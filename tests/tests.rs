@@ -9,6 +9,7 @@ mod servers;
 mod util;
 
 mod alerts;
+mod alerts_setup;
 mod child;
 #[cfg(feature = "cli")]
 mod cli;
