@@ -165,18 +165,20 @@ impl Redactor {
         match v {
             serde_json::Value::String(s) => self.field(s, count),
             serde_json::Value::Array(a) => a.iter_mut().for_each(|x| self.json(x, count)),
-            serde_json::Value::Object(o) => {
-                for (k, x) in o.iter_mut() {
-                    // A value under a secret-looking key goes whole.
-                    if is_secret_key(k) && !x.is_null() && !x.is_object() && !x.is_array() {
-                        *x = serde_json::Value::String(MARK.to_owned());
-                        *count += 1;
-                    } else {
-                        self.json(x, count);
-                    }
-                }
-            }
+            serde_json::Value::Object(o) => self.object(o, count),
             _ => {}
+        }
+    }
+
+    fn object(&self, o: &mut serde_json::Map<String, serde_json::Value>, count: &mut u32) {
+        for (k, x) in o.iter_mut() {
+            // A value under a secret-looking key goes whole.
+            if is_secret_key(k) && !x.is_null() && !x.is_object() && !x.is_array() {
+                *x = serde_json::Value::String(MARK.to_owned());
+                *count += 1;
+            } else {
+                self.json(x, count);
+            }
         }
     }
 
@@ -195,14 +197,7 @@ impl Redactor {
                 self.field(v, &mut n);
             }
         }
-        for (k, v) in ev.extra.iter_mut() {
-            if is_secret_key(k) && !v.is_object() && !v.is_array() {
-                *v = serde_json::Value::String(MARK.to_owned());
-                n += 1;
-            } else {
-                self.json(v, &mut n);
-            }
-        }
+        self.object(&mut ev.extra, &mut n);
         if let Some(l) = &mut ev.location {
             self.field(&mut l.file, &mut n);
         }
@@ -439,6 +434,114 @@ mod tests {
             assert_eq!(replace_home(untouched, home), untouched);
             assert_eq!(count_home(untouched, home), 0, "{untouched:?}");
         }
+    }
+
+    fn event_with_secrets() -> Event {
+        use crate::event::{Breadcrumb, ChainLink, EventId, EventKind, Location};
+        let mut tags = std::collections::BTreeMap::new();
+        tags.insert("api_token".to_owned(), "tok-1".to_owned());
+        tags.insert("route".to_owned(), "/login?password=p4ss".to_owned());
+        tags.insert("region".to_owned(), "eu-1".to_owned());
+        let serde_json::Value::Object(extra) = serde_json::json!({
+            "password": "p455",
+            "nothing": null,
+            "user": {"name": "bob", "secret": "s3"},
+            "n": 1,
+        }) else {
+            unreachable!()
+        };
+        Event {
+            id: EventId::generate(0),
+            timestamp_ms: 0,
+            logger: "t".into(),
+            level: crate::level::Level::Error,
+            kind: EventKind::Error,
+            message: "login failed: password=hunter2".into(),
+            chain: vec![
+                ChainLink {
+                    message: "outer".into(),
+                    type_name: None,
+                },
+                ChainLink {
+                    message: "Authorization: Bearer abc.def".into(),
+                    type_name: None,
+                },
+            ],
+            location: Some(Location {
+                file: "/home/alice/src/main.rs".into(),
+                line: 1,
+                column: 1,
+            }),
+            thread_name: None,
+            thread_id: 0,
+            pid: 0,
+            app_name: None,
+            release: None,
+            environment: None,
+            tags,
+            extra,
+            frames: std::sync::Arc::from(Vec::new()),
+            backtrace_hash: None,
+            symbols_resolved: true,
+            fingerprint: String::new(),
+            snapshot: None,
+            alert_channels: Vec::new(),
+            breadcrumbs: vec![Breadcrumb {
+                timestamp_ms: 0,
+                level: crate::level::Level::Info,
+                category: "http".into(),
+                message: "GET /?token=t0k".into(),
+            }],
+            redactions: 0,
+        }
+    }
+
+    #[test]
+    fn every_text_of_an_event_is_redacted_and_counted() {
+        let mut ev = event_with_secrets();
+        let n = r().event(&mut ev);
+        // message, chain link, tag by key, tag by value, extra by key (twice),
+        // home in the location, breadcrumb.
+        assert_eq!(n, 8);
+        let all = format!("{ev:?}");
+        for secret in [
+            "hunter2", "abc.def", "tok-1", "p4ss", "p455", "s3\"", "t0k", "alice",
+        ] {
+            assert!(!all.contains(secret), "{secret} left in {all}");
+        }
+        assert_eq!(ev.tags["region"], "eu-1");
+        assert_eq!(ev.chain[0].message, "outer");
+        assert_eq!(ev.extra["nothing"], serde_json::Value::Null);
+        assert_eq!(ev.extra["n"], 1);
+        assert_eq!(ev.extra["user"]["name"], "bob");
+        assert_eq!(
+            ev.location.as_ref().map(|l| l.file.as_str()),
+            Some("~/src/main.rs")
+        );
+    }
+
+    #[test]
+    fn frame_paths_are_redacted_and_counted() {
+        let frame = |file: Option<&str>| crate::event::Frame {
+            function: Some("app::run".into()),
+            file: file.map(str::to_owned),
+            line: Some(3),
+            column: None,
+            address: 1,
+            module: None,
+            module_offset: None,
+            in_app: true,
+        };
+        let mut frames = vec![
+            frame(Some("/home/alice/app/src/run.rs")),
+            frame(None),
+            frame(Some("/home/alice/x.rs")),
+            frame(Some("/usr/src/y.rs")),
+        ];
+        assert_eq!(r().frames(&mut frames), 2);
+        assert_eq!(frames[0].file.as_deref(), Some("~/app/src/run.rs"));
+        assert_eq!(frames[3].file.as_deref(), Some("/usr/src/y.rs"));
+        assert!(format!("{:?}", r()).contains("rules"));
     }
 
     #[test]

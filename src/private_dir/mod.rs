@@ -222,49 +222,8 @@ mod imp {
 pub(crate) use imp::euid;
 
 #[cfg(not(unix))]
-mod imp {
-    use super::*;
-
-    /// Without Unix permissions there is no other user to guard against
-    /// here: plain file-system calls.
-    impl PrivateDir {
-        pub(crate) fn open_or_create(path: &Path) -> io::Result<PrivateDir> {
-            std::fs::create_dir_all(path)?;
-            PrivateDir::open(path)
-        }
-        pub(crate) fn open(path: &Path) -> io::Result<PrivateDir> {
-            if !std::fs::symlink_metadata(path)?.is_dir() {
-                return Err(refused(path, "not a directory"));
-            }
-            Ok(PrivateDir {
-                path: path.to_owned(),
-            })
-        }
-        pub(crate) fn subdir(&self, name: &OsStr) -> io::Result<PrivateDir> {
-            PrivateDir::open_or_create(&self.path.join(name))
-        }
-        pub(crate) fn append(&self, name: &OsStr) -> io::Result<File> {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(self.path.join(name))
-        }
-        pub(crate) fn read(&self, name: &OsStr) -> io::Result<File> {
-            File::open(self.path.join(name))
-        }
-        pub(crate) fn names(&self) -> io::Result<Vec<OsString>> {
-            std::fs::read_dir(&self.path)?
-                .map(|e| e.map(|e| e.file_name()))
-                .collect()
-        }
-        pub(crate) fn remove(&self, name: &OsStr) -> io::Result<()> {
-            std::fs::remove_file(self.path.join(name))
-        }
-        pub(crate) fn sync(&self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-}
+#[path = "portable.rs"]
+mod imp;
 
 impl PrivateDir {
     /// The directory's path (for messages).
@@ -278,10 +237,15 @@ impl PrivateDir {
 /// 0700 and checked before use. The first that passes is returned; else
 /// an error naming each candidate and why it was refused.
 pub(crate) fn user_state_dir() -> io::Result<PrivateDir> {
+    first_usable(&user_state_candidates())
+}
+
+fn first_usable(candidates: &[PathBuf]) -> io::Result<PrivateDir> {
     let mut refusals = Vec::new();
-    for candidate in user_state_candidates() {
-        match PrivateDir::open_or_create(&candidate) {
+    for candidate in candidates {
+        match PrivateDir::open_or_create(candidate) {
             Ok(d) => return Ok(d),
+            // A refusal names its path already.
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied => refusals.push(e.to_string()),
             Err(e) => refusals.push(format!("{}: {e}", candidate.display())),
         }
@@ -299,13 +263,17 @@ pub(crate) fn user_state_dir() -> io::Result<PrivateDir> {
 /// imports and `errsnap check`; nothing is created), and the reasons for
 /// those that exist but were refused.
 pub(crate) fn existing_user_state_dirs() -> (Vec<PrivateDir>, Vec<io::Error>) {
+    existing(&user_state_candidates())
+}
+
+fn existing(candidates: &[PathBuf]) -> (Vec<PrivateDir>, Vec<io::Error>) {
     let mut dirs = Vec::new();
     let mut refused = Vec::new();
-    for p in user_state_candidates() {
-        if std::fs::symlink_metadata(&p).is_err() {
+    for p in candidates {
+        if std::fs::symlink_metadata(p).is_err() {
             continue;
         }
-        match PrivateDir::open(&p) {
+        match PrivateDir::open(p) {
             Ok(d) => dirs.push(d),
             Err(e) => refused.push(e),
         }
@@ -314,17 +282,34 @@ pub(crate) fn existing_user_state_dirs() -> (Vec<PrivateDir>, Vec<io::Error>) {
 }
 
 fn user_state_candidates() -> Vec<PathBuf> {
-    let mut out = Vec::new();
+    #[cfg(unix)]
+    let uid = euid().to_string();
+    #[cfg(not(unix))]
+    let uid = String::from("user");
+    candidates_from(
+        std::env::var_os("XDG_STATE_HOME"),
+        std::env::var_os("HOME"),
+        &std::env::temp_dir(),
+        &uid,
+    )
+}
+
+/// The candidates for these settings (relative `XDG_STATE_HOME` or `HOME`
+/// values are ignored, as the XDG specification says).
+fn candidates_from(
+    xdg_state: Option<OsString>,
+    home: Option<OsString>,
+    tmp: &Path,
+    uid: &str,
+) -> Vec<PathBuf> {
     let absolute = |v: OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
-    if let Some(state) = std::env::var_os("XDG_STATE_HOME").and_then(absolute) {
+    let mut out = Vec::new();
+    if let Some(state) = xdg_state.and_then(absolute) {
         out.push(state.join("errsnap"));
-    } else if let Some(home) = std::env::var_os("HOME").and_then(absolute) {
+    } else if let Some(home) = home.and_then(absolute) {
         out.push(home.join(".local/state/errsnap"));
     }
-    #[cfg(unix)]
-    out.push(std::env::temp_dir().join(format!("errsnap-{}", euid())));
-    #[cfg(not(unix))]
-    out.push(std::env::temp_dir().join("errsnap"));
+    out.push(tmp.join(format!("errsnap-{uid}")));
     out
 }
 
@@ -359,8 +344,13 @@ mod tests {
 
         // A symlinked file is refused for both appending and reading.
         std::os::unix::fs::symlink(p.join("x.jsonl"), p.join("link.jsonl")).unwrap();
-        assert!(d.append(OsStr::new("link.jsonl")).is_err());
-        assert!(d.read(OsStr::new("link.jsonl")).is_err());
+        let err = d.append(OsStr::new("link.jsonl")).unwrap_err().to_string();
+        assert!(err.contains("symbolic link"), "{err}");
+        let err = d.read(OsStr::new("link.jsonl")).unwrap_err().to_string();
+        assert!(err.contains("symbolic link"), "{err}");
+        // Other failures keep the system's words.
+        let err = d.read(OsStr::new("missing")).unwrap_err().to_string();
+        assert!(!err.contains("symbolic link"), "{err}");
         // A hard link (two names for one file) is refused.
         std::fs::hard_link(p.join("x.jsonl"), p.join("hard.jsonl")).unwrap();
         assert!(d.read(OsStr::new("hard.jsonl")).is_err());
@@ -452,6 +442,62 @@ mod tests {
         // Read-only descriptors cannot write.
         let mut r = d.read(OsStr::new("x")).unwrap();
         assert!(r.write_all(b"no").is_err());
+    }
+
+    #[test]
+    fn candidates_follow_xdg_then_home_then_tmp() {
+        let tmp = Path::new("/tmp");
+        let c = candidates_from(Some("/state".into()), Some("/home/u".into()), tmp, "1000");
+        assert_eq!(
+            c,
+            [
+                PathBuf::from("/state/errsnap"),
+                PathBuf::from("/tmp/errsnap-1000")
+            ]
+        );
+        let c = candidates_from(Some("rel".into()), Some("/home/u".into()), tmp, "7");
+        assert_eq!(
+            c,
+            [
+                PathBuf::from("/home/u/.local/state/errsnap"),
+                PathBuf::from("/tmp/errsnap-7")
+            ]
+        );
+        let c = candidates_from(None, Some("".into()), tmp, "7");
+        assert_eq!(c, [PathBuf::from("/tmp/errsnap-7")]);
+        assert_eq!(
+            user_state_candidates().last().map(|p| p.parent().is_some()),
+            Some(true)
+        );
+    }
+
+    #[test]
+    fn the_first_usable_candidate_wins_and_refusals_are_named() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join("file"), b"").unwrap();
+        let open = t.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let blocked = t.path().join("file/errsnap");
+        let good = t.path().join("good");
+        let d = first_usable(&[blocked.clone(), open.clone(), good.clone()]).unwrap();
+        assert_eq!(d.path(), good);
+        let err = first_usable(&[blocked.clone(), open.clone()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!("{}: ", blocked.display())) && err.contains("refusing"),
+            "{err}"
+        );
+        assert_eq!(err.matches(&open.display().to_string()).count(), 1, "{err}");
+        // Existing ones only; a refused one comes back with its reason.
+        let (dirs, refused) = existing(&[blocked, open, good.clone(), t.path().join("none")]);
+        assert_eq!(dirs.len(), 1);
+        assert_eq!(dirs[0].path(), good);
+        assert_eq!(refused.len(), 1);
+        assert!(refused[0]
+            .to_string()
+            .contains("writable by group or others"));
     }
 
     #[test]
