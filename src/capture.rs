@@ -160,6 +160,10 @@ pub(crate) struct PendingEvent {
     pub(crate) breadcrumbs: Vec<crate::event::Breadcrumb>,
     pub(crate) tags: BTreeMap<String, String>,
     pub(crate) extra: serde_json::Map<String, serde_json::Value>,
+    /// Custom grouping parts.
+    pub(crate) fingerprint: Option<Vec<String>>,
+    /// The error's own backtrace as text (replaces `backtrace`).
+    pub(crate) origin: Option<String>,
 }
 
 impl std::fmt::Debug for ThreadInfo {
@@ -193,6 +197,11 @@ impl PendingEvent {
                 .iter()
                 .map(|b| b.message.len() + b.category.len() + 48)
                 .sum::<usize>()
+            + self.origin.as_ref().map_or(0, String::len)
+            + self
+                .fingerprint
+                .as_ref()
+                .map_or(0, |f| f.iter().map(|p| p.len() + 24).sum())
     }
 }
 
@@ -212,6 +221,7 @@ pub(crate) fn display_text(e: &dyn std::fmt::Display) -> String {
 }
 
 /// Walks `err.source()` and returns the chain, outermost first.
+#[cfg_attr(not(any(feature = "anyhow", feature = "eyre")), allow(dead_code))]
 pub(crate) fn error_chain(
     err: &(dyn std::error::Error + 'static),
     type_name: Option<&str>,
@@ -266,6 +276,12 @@ pub(crate) fn add_sources(
 /// crate or std's panic machinery: trimmed off the top of a backtrace.
 const INTERNAL_PREFIXES: &[&str] = &[
     "backtrace::",
+    "anyhow::",
+    "<anyhow::",
+    "eyre::",
+    "<eyre::",
+    "std::backtrace::",
+    "std::backtrace_rs::",
     "errsnap::",
     "<errsnap::",
     "std::panicking",
@@ -285,6 +301,10 @@ const INTERNAL_PREFIXES: &[&str] = &[
 
 /// Prefixes of code that is never the application's own.
 const NOT_IN_APP_PREFIXES: &[&str] = &[
+    "anyhow::",
+    "<anyhow::",
+    "eyre::",
+    "<eyre::",
     "std::",
     "core::",
     "alloc::",
@@ -304,12 +324,19 @@ const NOT_IN_APP_PREFIXES: &[&str] = &[
 ];
 
 fn is_internal(f: &Frame) -> bool {
-    f.function
-        .as_deref()
-        .is_some_and(|n| INTERNAL_PREFIXES.iter().any(|p| n.starts_with(p)))
+    f.function.as_deref().is_some_and(|n| {
+        INTERNAL_PREFIXES.iter().any(|p| n.starts_with(p))
+            // `<E as anyhow::context::ext::StdError>::ext_context`,
+            // `<Result<T, E> as eyre::WrapErr<..>>::wrap_err`.
+            || n.contains(" as anyhow::")
+            || n.contains(" as eyre::")
+            // errsnap's extension traits: `<Result<T, E> as
+            // errsnap::ext::ResultExt<T, E>>::report`.
+            || n.contains(" as errsnap::")
+    })
 }
 
-fn is_in_app(function: Option<&str>, file: Option<&str>) -> bool {
+pub(crate) fn is_in_app(function: Option<&str>, file: Option<&str>) -> bool {
     let Some(name) = function else { return false };
     // `main` alone is the C entry point rustc generates, not the crate's.
     if name == "main" || NOT_IN_APP_PREFIXES.iter().any(|p| name.starts_with(p)) {
@@ -518,7 +545,7 @@ fn resolve_ip(ip: usize, first: bool) -> Arc<[Sym]> {
 /// Drops the leading frames that belong to errsnap, the stack walker or std's
 /// panic machinery: everything up to the last such frame that comes before
 /// the first in-app frame. A stripped binary (no names) keeps all frames.
-fn trim_internal(frames: Vec<Frame>) -> Vec<Frame> {
+pub(crate) fn trim_internal(frames: Vec<Frame>) -> Vec<Frame> {
     let last_internal = frames
         .iter()
         .take_while(|f| !f.in_app)
@@ -574,10 +601,11 @@ impl PendingEvent {
         budget: Duration,
         snapshot: Option<&Snapshot>,
     ) -> Event {
-        let trace = self
-            .backtrace
-            .as_ref()
-            .map(|raw| symbolizer.trace(raw, budget, &self.context.redactor));
+        let trace = match (&self.origin, &self.backtrace) {
+            (Some(text), _) => Some(crate::origin::trace(text, &self.context.redactor)),
+            (None, Some(raw)) => Some(symbolizer.trace(raw, budget, &self.context.redactor)),
+            (None, None) => None,
+        };
         let (frames, symbols_resolved, backtrace_hash, redactions): (Arc<[Frame]>, bool, _, u32) =
             match &trace {
                 Some(t) if !t.frames.is_empty() => (
@@ -591,7 +619,7 @@ impl PendingEvent {
             };
         let location = self.call_site.as_ref().map(CallSite::to_location);
         let logger = self.context.logger.clone();
-        let fingerprint = fingerprint::fingerprint(
+        let mut fingerprint = fingerprint::fingerprint(
             &logger,
             self.kind,
             &self.message,
@@ -599,6 +627,9 @@ impl PendingEvent {
             &frames,
             location.as_ref(),
         );
+        if let Some(parts) = &self.fingerprint {
+            fingerprint = crate::options::custom_fingerprint(parts, &fingerprint);
+        }
         let mut tags = self.context.tags.clone();
         tags.extend(self.tags);
         Event {
@@ -630,6 +661,7 @@ impl PendingEvent {
             alert_channels: self.alert_channels,
             breadcrumbs: self.breadcrumbs,
             redactions,
+            origin: self.origin.is_some(),
         }
     }
 }

@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 /// in `Debug` or errors). Unknown `ERRSNAP_*` keys are errors, so a typo does
 /// not silently leave a setting at its default.
 const KEYS: &[(&str, bool)] = &[
+    ("ERRSNAP_DISABLED", false),
     ("ERRSNAP_DB_PATH", false),
     ("ERRSNAP_APP_NAME", false),
     ("ERRSNAP_RELEASE", false),
@@ -57,6 +58,21 @@ const KEYS: &[(&str, bool)] = &[
     ("ERRSNAP_RETENTION_MAX_EVENTS", false),
     ("ERRSNAP_RETENTION_MAX_MB", false),
 ];
+
+/// A yes/no setting: `1`, `true`, `yes`, `on` or `0`, `false`, `no`, `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Flag(pub(crate) bool);
+
+impl FromStr for Flag {
+    type Err = ();
+    fn from_str(s: &str) -> std::result::Result<Flag, ()> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(Flag(true)),
+            "0" | "false" | "no" | "off" => Ok(Flag(false)),
+            _ => Err(()),
+        }
+    }
+}
 
 /// The default location of the optional settings file.
 pub const DEFAULT_CONFIG_FILE: &str = "config/errsnap.toml";

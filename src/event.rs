@@ -300,6 +300,10 @@ pub struct Event {
     /// How many secrets redaction replaced.
     #[serde(default)]
     pub(crate) redactions: u32,
+    /// Whether `frames` is the error's own backtrace (where it was made)
+    /// rather than the stack where it was reported.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) origin: bool,
 }
 
 impl Event {

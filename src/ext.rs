@@ -3,12 +3,14 @@
 use crate::capture::CallSite;
 use crate::level::Level;
 use crate::logger::EventLogger;
+use crate::options::PushOptions;
 
 mod sealed {
     pub trait Sealed {}
     impl<T, E> Sealed for Result<T, E> {}
     impl<T> Sealed for Option<T> {}
 }
+pub(crate) use sealed::Sealed;
 
 /// Records the error of a `Result` and passes the `Result` on unchanged.
 ///
@@ -29,7 +31,7 @@ mod sealed {
 /// assert_eq!(parse("8080", &logger), Ok(8080));
 /// # Ok(()) }
 /// ```
-pub trait ResultExt<T, E>: sealed::Sealed {
+pub trait ResultExt<T, E>: Sealed {
     /// Records an `Err` (level error, whole chain, the caller's location).
     #[track_caller]
     fn report(self, logger: &EventLogger) -> Result<T, E>;
@@ -45,6 +47,24 @@ pub trait ResultExt<T, E>: sealed::Sealed {
     where
         F: FnOnce(&E) -> S,
         S: Into<String>;
+
+    /// Records an `Err` with per-call options (level, tags, extra,
+    /// grouping, alert choices).
+    ///
+    /// ```
+    /// # fn main() -> errsnap::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let logger = errsnap::EventLogger::builder().name("t").path(dir.path().join("L.db")).build()?;
+    /// use errsnap::prelude::*;
+    /// use errsnap::PushOptions;
+    /// let port = "http"
+    ///     .parse::<u16>()
+    ///     .report_with_options(&logger, PushOptions::new().tag("setting", "port"));
+    /// assert!(port.is_err());
+    /// # Ok(()) }
+    /// ```
+    #[track_caller]
+    fn report_with_options(self, logger: &EventLogger, options: PushOptions) -> Result<T, E>;
 }
 
 impl<T, E> ResultExt<T, E> for Result<T, E>
@@ -79,6 +99,14 @@ where
         }
         self
     }
+
+    #[track_caller]
+    fn report_with_options(self, logger: &EventLogger, options: PushOptions) -> Result<T, E> {
+        if let Err(e) = &self {
+            logger.capture_error_with(e, options);
+        }
+        self
+    }
 }
 
 /// Records a `None` and passes the `Option` on unchanged.
@@ -92,7 +120,7 @@ where
 /// assert_eq!(user.report(&logger, "no user in session"), None);
 /// # Ok(()) }
 /// ```
-pub trait OptionExt<T>: sealed::Sealed {
+pub trait OptionExt<T>: Sealed {
     /// Records `message` at level error when `None`.
     #[track_caller]
     fn report(self, logger: &EventLogger, message: &str) -> Option<T>;

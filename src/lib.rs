@@ -59,6 +59,43 @@
 //! the [`Guard`] alive in `main`, or call [`EventLogger::flush`].
 //! `std::process::exit` runs no destructors, so flush before it.
 //!
+//! # Feature flags
+//!
+//! | feature | default | adds | pulls in |
+//! | --- | --- | --- | --- |
+//! | `slack` | yes | [`SlackWebhook`], Slack alerts from `.env` | reqwest (blocking, rustls + ring), rustls |
+//! | `email` | yes | [`SmtpMailer`], e-mail alerts from `.env` | lettre (SMTP, rustls + ring), rustls |
+//! | `native-roots` | no | trust the operating system's certificate store too, for SMTP and webhooks | rustls-native-certs |
+//! | `anyhow` | no | `.report(&logger)` on `anyhow::Result`, `EventLogger::capture_anyhow` | anyhow |
+//! | `eyre` | no | `.report(&logger)` on `eyre::Result`, `EventLogger::capture_eyre` | eyre |
+//! | `tracing` | no | `ErrsnapLayer`, a `tracing_subscriber::Layer` | tracing, tracing-subscriber |
+//! | `log` | no | `LogBridge`, a `log::Log` implementation | log |
+//! | `cli` | no | the `errsnap` command (`cargo install errsnap --features cli`) | clap, anyhow, indicatif, csv, addr2line |
+//! | `fuzzing` | no | entry points for the fuzz targets (not a stable API) | nothing |
+//!
+//! With `default-features = false` errsnap keeps storage, capture, the
+//! panic hook, custom [`Notifier`]s and the test mode; no OpenSSL is ever
+//! needed.
+//!
+//! # Testing your application
+//!
+//! [`EventLogger::for_tests`] gives a logger that writes no file and sends
+//! no alert, and the list of what it recorded, to assert on.
+//! `ERRSNAP_DISABLED=1` (or [`EventLoggerBuilder::disabled`]) switches
+//! errsnap off entirely: nothing is recorded, no thread starts.
+//!
+//! # Report once
+//!
+//! An error passed up with `?` through several layers that each call
+//! `.report()` is recorded once, with the outermost context. The rule:
+//! on the same thread within 1 s, a later error report whose chain ends
+//! with an earlier one's, and that comes from further up the same call
+//! chain (reported in the frame that called toward the first report, on that
+//! line or up to 3 lines after it, or carrying the same backtrace of the
+//! error's own making), is the same failure. A retry loop reporting the same
+//! error at the same place, or two errors with the same text from one
+//! function, stay separate. Dropped repeats are counted as `deduplicated`.
+//!
 //! # Supported Rust versions
 //!
 //! The minimum supported Rust version is 1.89 (set by the dependencies);
@@ -69,7 +106,9 @@
 mod bridge;
 mod capture;
 mod config;
+mod dedupe;
 mod dotenv;
+mod ecosystem;
 mod error;
 mod event;
 mod ext;
@@ -82,6 +121,8 @@ mod internal_log;
 mod level;
 mod logger;
 mod notify;
+mod options;
+mod origin;
 mod panic;
 pub mod prelude;
 mod private_dir;
@@ -90,6 +131,7 @@ mod snapshot;
 mod spool;
 mod store;
 mod sync;
+mod testing;
 #[cfg(any(feature = "slack", feature = "email"))]
 mod tls;
 mod worker;
@@ -99,6 +141,10 @@ pub use bridge::log::LogBridge;
 #[cfg(feature = "tracing")]
 pub use bridge::tracing::ErrsnapLayer;
 pub use config::{Config, DEFAULT_CONFIG_FILE};
+#[cfg(feature = "anyhow")]
+pub use ecosystem::AnyhowResultExt;
+#[cfg(feature = "eyre")]
+pub use ecosystem::EyreResultExt;
 pub use error::{Error, ErrorKind, Result};
 pub use event::{
     Breadcrumb, ChainLink, Event, EventId, EventKind, Frame, Location, ParseEventIdError,
@@ -106,9 +152,7 @@ pub use event::{
 pub use ext::{OptionExt, ResultExt};
 pub use guard::{init, Guard};
 pub use level::{Level, LevelFilter, ParseLevelError};
-pub use logger::{
-    CatchError, EventBuilder, EventLogger, EventLoggerBuilder, PushOptions, DEFAULT_DB_PATH,
-};
+pub use logger::{CatchError, EventBuilder, EventLogger, EventLoggerBuilder, DEFAULT_DB_PATH};
 #[cfg(feature = "email")]
 pub use notify::email::SmtpMailerBuilder;
 pub use notify::format::format_utc;
@@ -118,6 +162,7 @@ pub use notify::SlackWebhook;
 pub use notify::{Alert, AlertFrame, AlertKind, Notifier, NotifyError};
 #[cfg(feature = "email")]
 pub use notify::{SmtpMailer, SmtpTls};
+pub use options::{PushOptions, DEFAULT_FINGERPRINT};
 pub use panic::install_panic_hook;
 pub use snapshot::{HostInfo, HostStats, ProcessStats, Sampler, Snapshot};
 pub use store::query::{
@@ -126,7 +171,30 @@ pub use store::query::{
 };
 pub use store::retention::{PurgeReport, PurgeRule};
 pub use store::Durability;
+pub use testing::CapturedEvents;
 pub use worker::Overflow;
+
+/// The release of the crate that calls it, as `name@version` from its
+/// `Cargo.toml` (`CARGO_PKG_NAME` and `CARGO_PKG_VERSION`), as sentry-rust's
+/// `release_name!` gives it. A `&'static str`.
+///
+/// ```
+/// # fn main() -> errsnap::Result<()> {
+/// # let dir = tempfile::tempdir().unwrap();
+/// let logger = errsnap::EventLogger::builder()
+///     .name("app")
+///     .release(errsnap::release_name!())
+/// #   .path(dir.path().join("LOGS.db"))
+///     .build()?;
+/// assert_eq!(errsnap::release_name!(), concat!("errsnap@", env!("CARGO_PKG_VERSION")));
+/// # Ok(()) }
+/// ```
+#[macro_export]
+macro_rules! release_name {
+    () => {
+        concat!(env!("CARGO_PKG_NAME"), "@", env!("CARGO_PKG_VERSION"))
+    };
+}
 
 /// The README's code blocks, compiled as doc tests (they use every feature).
 #[cfg(all(
@@ -134,7 +202,8 @@ pub use worker::Overflow;
     feature = "slack",
     feature = "email",
     feature = "tracing",
-    feature = "log"
+    feature = "log",
+    feature = "anyhow"
 ))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

@@ -16,6 +16,7 @@ use crate::event::{Breadcrumb, ChainLink, Event, EventId, EventKind};
 use crate::level::{Level, LevelFilter};
 use crate::notify::setup::AlertOverrides;
 use crate::notify::{Alert, Notifier, NotifyError};
+use crate::options::PushOptions;
 use crate::redact::Redactor;
 use crate::store::{validate_logger_name, Durability, Store};
 use crate::worker::{self, Overflow, Worker, WorkerConfig};
@@ -83,70 +84,6 @@ impl std::fmt::Debug for EventLogger {
             .field("name", &self.inner.context.logger)
             .field("path", &self.inner.worker.path())
             .finish()
-    }
-}
-
-/// The seed's three switches for [`EventLogger::push_to_table`], plus the
-/// level.
-///
-/// ```
-/// let opts = errsnap::PushOptions::new().slack(true).email(false).hw_monitor(true);
-/// assert!(opts.hw_monitor_enabled());
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct PushOptions {
-    slack: Option<bool>,
-    email: Option<bool>,
-    hw_monitor: bool,
-    level: Level,
-}
-
-impl Default for PushOptions {
-    fn default() -> Self {
-        PushOptions {
-            slack: None,
-            email: None,
-            hw_monitor: true,
-            level: Level::Error,
-        }
-    }
-}
-
-impl PushOptions {
-    /// Level error, with a hardware snapshot, alerts routed by level.
-    pub fn new() -> Self {
-        Self::default()
-    }
-    /// `true` asks for a Slack alert whatever the level; `false` prevents
-    /// one. Unset, the level decides (Slack gets error and above).
-    #[must_use]
-    pub fn slack(mut self, on: bool) -> Self {
-        self.slack = Some(on);
-        self
-    }
-    /// `true` asks for an e-mail alert whatever the level; `false` prevents
-    /// one. Unset, the level decides (e-mail gets fatal).
-    #[must_use]
-    pub fn email(mut self, on: bool) -> Self {
-        self.email = Some(on);
-        self
-    }
-    /// Record the CPU/memory snapshot (the seed's `hw_logs`) with the event.
-    #[must_use]
-    pub fn hw_monitor(mut self, on: bool) -> Self {
-        self.hw_monitor = on;
-        self
-    }
-    /// The event's level (default: error).
-    #[must_use]
-    pub fn level(mut self, level: Level) -> Self {
-        self.level = level;
-        self
-    }
-    /// Whether a snapshot is recorded.
-    pub fn hw_monitor_enabled(&self) -> bool {
-        self.hw_monitor
     }
 }
 
@@ -219,6 +156,39 @@ impl EventLogger {
     /// the database cannot be opened.
     pub fn new(name: &str) -> Result<EventLogger> {
         Self::builder().name(name).build()
+    }
+
+    /// A logger for your own tests (`cargo test` of your application):
+    /// named `test`, no settings read from `.env` or the environment, events
+    /// kept in memory (no `LOGS.db`), no alert sent. Returns the logger and
+    /// the list of what it recorded.
+    ///
+    /// ```
+    /// use errsnap::prelude::*;
+    ///
+    /// fn parse_port(s: &str, logger: &errsnap::EventLogger) -> Option<u16> {
+    ///     s.parse::<u16>().report(logger).ok()
+    /// }
+    ///
+    /// let (logger, captured) = errsnap::EventLogger::for_tests();
+    /// assert_eq!(parse_port("http", &logger), None);
+    /// let events = captured.events();
+    /// assert_eq!(events.len(), 1);
+    /// assert_eq!(events[0].message(), "invalid digit found in string");
+    /// ```
+    ///
+    /// Use [`EventLoggerBuilder::build_for_tests`] for other settings.
+    ///
+    /// # Panics
+    /// If the writer thread cannot be started (a test helper may panic;
+    /// `build_for_tests` returns the error instead).
+    #[allow(clippy::expect_used)]
+    pub fn for_tests() -> (EventLogger, crate::testing::CapturedEvents) {
+        Self::builder()
+            .name("test")
+            .config(Config::empty())
+            .build_for_tests()
+            .expect("errsnap: starting a test logger")
     }
 
     /// A builder for every other setting.
@@ -388,14 +358,62 @@ impl EventLogger {
             msg.into(),
             Vec::new(),
             Some(CallSite::Static(std::panic::Location::caller())),
-            Extras {
-                snapshot: Some(options.hw_monitor),
-                channels: [("slack", options.slack), ("email", options.email)]
-                    .into_iter()
-                    .filter_map(|(c, on)| on.map(|on| (c, on)))
-                    .collect(),
-                ..Extras::default()
-            },
+            Extras::from(options),
+        )
+    }
+
+    /// Records an error with its whole `source()` chain, with per-call
+    /// options: level, tags, extra data, grouping, alert choices.
+    ///
+    /// ```
+    /// # fn main() -> errsnap::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let logger = errsnap::EventLogger::builder().name("t").path(dir.path().join("L.db")).build()?;
+    /// use errsnap::{Level, PushOptions};
+    /// let err = std::fs::read("/nonexistent/file").unwrap_err();
+    /// logger.capture_error_with(
+    ///     &err,
+    ///     PushOptions::new().level(Level::Warn).tag("file", "settings").fingerprint(["settings-missing"]),
+    /// );
+    /// # Ok(()) }
+    /// ```
+    #[track_caller]
+    pub fn capture_error_with<E>(&self, err: &E, options: PushOptions) -> EventId
+    where
+        E: std::error::Error + ?Sized + 'static,
+    {
+        let chain = chain_of(err);
+        let message = chain.first().map(|c| c.message.clone()).unwrap_or_default();
+        self.submit(
+            options.level,
+            EventKind::Error,
+            message,
+            chain,
+            Some(CallSite::Static(std::panic::Location::caller())),
+            Extras::from(options),
+        )
+    }
+
+    /// Records an error whose chain and origin were read already (the
+    /// `anyhow` and `eyre` integrations).
+    #[cfg_attr(not(any(feature = "anyhow", feature = "eyre")), allow(dead_code))]
+    pub(crate) fn capture_chain(
+        &self,
+        chain: Vec<ChainLink>,
+        origin: Option<String>,
+        site: CallSite,
+        options: PushOptions,
+    ) -> EventId {
+        let message = chain.first().map(|c| c.message.clone()).unwrap_or_default();
+        let mut extras = Extras::from(options);
+        extras.origin = origin;
+        self.submit(
+            extras.level,
+            EventKind::Error,
+            message,
+            chain,
+            Some(site),
+            extras,
         )
     }
 
@@ -558,11 +576,14 @@ impl EventLogger {
             }
         }
         let timestamp_ms = capture::now_ms();
-        let backtrace = if store && (panic || level >= inner.backtrace_level) {
-            Some(RawBacktrace::capture())
-        } else {
-            None
-        };
+        // An error that brings its own backtrace (where it was made) needs
+        // no walk of this stack.
+        let backtrace =
+            if store && extras.origin.is_none() && (panic || level >= inner.backtrace_level) {
+                Some(RawBacktrace::capture())
+            } else {
+                None
+            };
         let breadcrumbs = if store {
             self.take_breadcrumbs()
         } else {
@@ -586,6 +607,8 @@ impl EventLogger {
             breadcrumbs,
             tags: extras.tags,
             extra: extras.extra,
+            fingerprint: extras.fingerprint,
+            origin: if store { extras.origin } else { None },
         })
     }
 
@@ -721,13 +744,51 @@ fn chain_of<E: std::error::Error + ?Sized + 'static>(err: &E) -> Vec<ChainLink> 
 }
 
 /// Per-event additions.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Extras {
     pub(crate) snapshot: Option<bool>,
     /// Explicit per-event choices: `(channel, on)`.
     pub(crate) channels: Vec<(&'static str, bool)>,
     pub(crate) tags: BTreeMap<String, String>,
     pub(crate) extra: serde_json::Map<String, serde_json::Value>,
+    /// Custom grouping parts (see [`PushOptions::fingerprint`]).
+    pub(crate) fingerprint: Option<Vec<String>>,
+    /// The error's own backtrace, as text (`anyhow`, `eyre`): where it was
+    /// made, rather than where it was reported.
+    pub(crate) origin: Option<String>,
+    /// The level asked for with the options.
+    pub(crate) level: Level,
+}
+
+impl Default for Extras {
+    fn default() -> Extras {
+        Extras {
+            snapshot: None,
+            channels: Vec::new(),
+            tags: BTreeMap::new(),
+            extra: serde_json::Map::new(),
+            fingerprint: None,
+            origin: None,
+            level: Level::Error,
+        }
+    }
+}
+
+impl From<PushOptions> for Extras {
+    fn from(o: PushOptions) -> Extras {
+        Extras {
+            snapshot: Some(o.hw_monitor),
+            channels: [("slack", o.slack), ("email", o.email)]
+                .into_iter()
+                .filter_map(|(c, on)| on.map(|on| (c, on)))
+                .collect(),
+            tags: o.tags,
+            extra: o.extra,
+            fingerprint: o.fingerprint,
+            origin: None,
+            level: o.level,
+        }
+    }
 }
 
 /// An event being put together; see [`EventLogger::event`]. Nothing is
@@ -764,6 +825,16 @@ impl EventBuilder<'_> {
     pub fn error<E: std::error::Error + ?Sized + 'static>(mut self, err: &E) -> Self {
         self.chain = chain_of(err);
         self.kind = EventKind::Error;
+        self
+    }
+    /// Groups the event by these parts instead of errsnap's own
+    /// fingerprint; see [`PushOptions::fingerprint`].
+    pub fn fingerprint<I, S>(mut self, parts: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.extras.fingerprint = Some(parts.into_iter().map(Into::into).collect());
         self
     }
     /// Whether to take the CPU/memory snapshot (default: yes).
@@ -827,6 +898,7 @@ pub struct EventLoggerBuilder {
     linger: Option<Duration>,
     panic_timeout: Option<Duration>,
     exit_budget: Option<Duration>,
+    disabled: Option<bool>,
     backtrace_level: Option<Level>,
     config: Option<Config>,
     dotenv_path: Option<PathBuf>,
@@ -1090,6 +1162,45 @@ impl EventLoggerBuilder {
     /// An invalid logger name or setting (the error names the key), or a
     /// database that cannot be opened or is from a newer errsnap.
     pub fn build(self) -> Result<EventLogger> {
+        self.build_to(worker::Target::File)
+    }
+
+    /// Builds a logger for your own tests: the same capture, grouping,
+    /// redaction and `before_save` as [`build`](Self::build), but events go
+    /// to a list in memory instead of a file, and no alert is sent. Returns
+    /// the logger and the list.
+    ///
+    /// ```
+    /// # fn main() -> errsnap::Result<()> {
+    /// let (logger, captured) = errsnap::EventLogger::builder()
+    ///     .name("checkout")
+    ///     .config(errsnap::Config::empty())
+    ///     .build_for_tests()?;
+    /// logger.error("card declined");
+    /// let events = captured.events(); // waits for the writer
+    /// assert_eq!(events[0].message(), "card declined");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`build`](Self::build), for the settings.
+    pub fn build_for_tests(self) -> Result<(EventLogger, crate::testing::CapturedEvents)> {
+        let list = Arc::new(Mutex::new(Vec::new()));
+        let logger = self.build_to(worker::Target::Memory(list.clone()))?;
+        let captured = crate::testing::CapturedEvents::new(list, logger.clone());
+        Ok((logger, captured))
+    }
+
+    /// Switches errsnap off for this logger: it records nothing, creates no
+    /// file, starts no thread and sends nothing; every call returns at once.
+    /// `ERRSNAP_DISABLED=1` does the same from the environment or `.env`
+    /// (for a test run of your application, say).
+    pub fn disabled(mut self, off: bool) -> Self {
+        self.disabled = Some(off);
+        self
+    }
+
+    fn build_to(self, target: worker::Target) -> Result<EventLogger> {
         let name = self.name.unwrap_or_else(|| "events_log".to_owned());
         validate_logger_name(&name)?;
         let mut config = match (self.config, &self.dotenv_path) {
@@ -1251,16 +1362,41 @@ impl EventLoggerBuilder {
             },
             ..defaults
         };
-        let path = absolute(&path)?;
+        let disabled = match self.disabled {
+            Some(d) => d,
+            None => config
+                .parse::<crate::config::Flag>("ERRSNAP_DISABLED", "1, true, 0 or false")?
+                .is_some_and(|f| f.0),
+        };
+        let target = if disabled {
+            worker::Target::Disabled
+        } else {
+            target
+        };
+        let in_file = matches!(target, worker::Target::File);
+        let cfg = WorkerConfig { target, ..cfg };
+        let path = if in_file {
+            absolute(&path)?
+        } else {
+            // Not a file: a name no other logger shares.
+            static NEXT: AtomicU64 = AtomicU64::new(0);
+            PathBuf::from(format!(
+                "<{} {}>",
+                if disabled { "disabled" } else { "memory" },
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            ))
+        };
         let worker = worker::for_path(&path, &cfg)?;
         // Register the logger now, so `SELECT * FROM <name>` works at once.
         // Best effort: if the database cannot be written right now, the
         // writer registers it with the first event it stores.
-        if let Err(e) = Store::open(&path, durability, Duration::from_millis(500))
-            .and_then(|mut s| s.ensure_logger(&name))
-        {
-            if !e.is_refusal() && !matches!(e.kind(), crate::ErrorKind::Storage { .. }) {
-                return Err(e);
+        if in_file {
+            if let Err(e) = Store::open(&path, durability, Duration::from_millis(500))
+                .and_then(|mut s| s.ensure_logger(&name))
+            {
+                if !e.is_refusal() && !matches!(e.kind(), crate::ErrorKind::Storage { .. }) {
+                    return Err(e);
+                }
             }
         }
         let context = Context {

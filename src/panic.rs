@@ -114,6 +114,9 @@ fn on_panic(info: &PanicHookInfo<'_>) {
 /// Records the panic and waits until it is durable. Never panics: every
 /// step below handles its failure.
 fn record(logger: &EventLogger, info: &PanicHookInfo<'_>) -> bool {
+    if logger.worker().is_disabled() {
+        return false;
+    }
     let message = payload_text(info.payload());
     let site = info
         .location()
@@ -135,15 +138,21 @@ fn record(logger: &EventLogger, info: &PanicHookInfo<'_>) -> bool {
     let deadline = worker::start_exit(w.exit_budget());
     let left = || deadline.saturating_duration_since(std::time::Instant::now());
     let alerts = !ev.alert_channels.is_empty();
+    // The writer stuck, gone, or panicking itself: write with a connection
+    // of our own (a test logger has no file to write).
+    let directly = |ev| {
+        w.writes_files()
+            && worker::write_directly(w.path(), w.durability(), w.rules(), vec![ev], deadline)
+    };
     let recorded = if w.is_current_thread() || !w.is_alive() {
-        worker::write_directly(w.path(), w.durability(), w.rules(), vec![ev], deadline)
+        directly(ev)
     } else {
         let copy = ev.clone();
         match w.submit(ev, true) {
             Some(seq) if w.wait_for(seq, logger.panic_timeout().min(left())) => true,
-            // Stuck or gone: write it ourselves. If the writer commits its
-            // copy later, the duplicate id is skipped.
-            _ => worker::write_directly(w.path(), w.durability(), w.rules(), vec![copy], deadline),
+            // If the writer commits its copy later, the duplicate id is
+            // skipped.
+            _ => directly(copy),
         }
     };
     // Give the fatal alert a bounded chance to go out before the process

@@ -493,6 +493,7 @@ mod tests {
                 message: "GET /?token=t0k".into(),
             }],
             redactions: 0,
+            origin: false,
         }
     }
 

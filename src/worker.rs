@@ -103,6 +103,30 @@ pub(crate) struct WorkerConfig {
     pub(crate) alerting: Alerting,
     pub(crate) retention: crate::store::retention::Limits,
     pub(crate) prewarm_symbols: bool,
+    /// Where events go.
+    pub(crate) target: Target,
+}
+
+/// Where a writer puts events.
+#[derive(Clone, Default)]
+pub(crate) enum Target {
+    /// The database file (and the spool when it cannot be written).
+    #[default]
+    File,
+    /// A list in memory, for tests (no file, no alert).
+    Memory(Arc<Mutex<Vec<Event>>>),
+    /// Nowhere: errsnap is switched off (`ERRSNAP_DISABLED=1`).
+    Disabled,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Target::File => "File",
+            Target::Memory(_) => "Memory",
+            Target::Disabled => "Disabled",
+        })
+    }
 }
 
 impl WorkerConfig {
@@ -133,6 +157,7 @@ impl Default for WorkerConfig {
             alerting: Alerting::default(),
             retention: Default::default(),
             prewarm_symbols: false,
+            target: Target::File,
         }
     }
 }
@@ -162,6 +187,9 @@ struct Shared {
     dropped_total: AtomicU64,
     /// Events left out by sampling, not yet added to the `counters` table.
     sampled: AtomicU64,
+    /// Reports of a failure already recorded (see `dedupe`), not yet added
+    /// to the `counters` table.
+    deduplicated: AtomicU64,
     notify: Option<NotifyHandle>,
 }
 
@@ -274,6 +302,9 @@ pub(crate) fn for_path(path: &Path, cfg: &WorkerConfig) -> crate::Result<Arc<Wor
 
 /// Opens the store (or falls back to the spool) and starts a writer.
 fn start(path: &Path, cfg: &WorkerConfig) -> crate::Result<Arc<Worker>> {
+    if !matches!(cfg.target, Target::File) {
+        return Ok(Arc::new(Worker::start(path.to_owned(), cfg.clone(), None)?));
+    }
     let store = match Store::open_or_recover(path, cfg.durability, cfg.busy_timeout) {
         Ok(mut s) => {
             s.set_alert_rules(cfg.rules());
@@ -302,7 +333,8 @@ fn start(path: &Path, cfg: &WorkerConfig) -> crate::Result<Arc<Worker>> {
 
 impl Worker {
     fn start(path: PathBuf, cfg: WorkerConfig, store: Option<Store>) -> crate::Result<Worker> {
-        let notify = if cfg.alerting.channels.is_empty() {
+        let disabled = matches!(cfg.target, Target::Disabled);
+        let notify = if cfg.alerting.channels.is_empty() || !matches!(cfg.target, Target::File) {
             None
         } else {
             Some(NotifyHandle::start(
@@ -322,16 +354,26 @@ impl Worker {
                 writer_idle: false,
                 hurry: false,
                 shutdown: false,
-                alive: true,
-                ready: false,
+                alive: !disabled,
+                ready: disabled,
             }),
             wake_writer: Condvar::new(),
             progress: Condvar::new(),
             dropped: AtomicU64::new(0),
             dropped_total: AtomicU64::new(0),
             sampled: AtomicU64::new(0),
+            deduplicated: AtomicU64::new(0),
             notify,
         });
+        if disabled {
+            return Ok(Worker {
+                shared,
+                thread: Mutex::new(None),
+                thread_id: std::thread::current().id(),
+                generation: FORK_GENERATION.load(Ordering::SeqCst),
+                successor: std::sync::OnceLock::new(),
+            });
+        }
         let s = shared.clone();
         let handle = std::thread::Builder::new()
             .name("errsnap-writer".into())
@@ -345,6 +387,17 @@ impl Worker {
             generation: FORK_GENERATION.load(Ordering::SeqCst),
             successor: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Whether events go to a database file (not a test list, not off).
+    pub(crate) fn writes_files(&self) -> bool {
+        matches!(self.shared.cfg.target, Target::File)
+    }
+
+    /// Whether errsnap is switched off for this logger (nothing is
+    /// recorded, nothing waits).
+    pub(crate) fn is_disabled(&self) -> bool {
+        matches!(self.shared.cfg.target, Target::Disabled)
     }
 
     /// Whether this worker was made before a `fork()` of this process (its
@@ -393,6 +446,9 @@ impl Worker {
     /// if it was dropped because the queue stayed full. `force` (panics)
     /// ignores the bounds.
     pub(crate) fn submit(&self, ev: PendingEvent, force: bool) -> Option<u64> {
+        if self.is_disabled() {
+            return None;
+        }
         if self.is_stale() {
             // Never touch the parent's queue (its lock may be held forever).
             self.shared.count_dropped(1);
@@ -477,6 +533,9 @@ impl Worker {
 
     /// Waits until everything queued so far was handled.
     pub(crate) fn flush(&self, timeout: Duration) -> bool {
+        if self.is_disabled() {
+            return true;
+        }
         if self.is_stale() {
             return false;
         }
@@ -608,6 +667,7 @@ struct Writer {
     host: HostInfo,
     sampler: Sampler,
     symbolizer: Symbolizer,
+    dedupe: crate::dedupe::Dedupe,
     /// Set when a batch went to the spool: import it once writes work again.
     spooled: bool,
     last_retention: Option<Instant>,
@@ -617,7 +677,8 @@ struct Writer {
 const RETENTION_EVERY: Duration = Duration::from_secs(60);
 
 fn writer_main(shared: Arc<Shared>, store: Option<Store>) {
-    let have_store = store.is_some();
+    let in_memory = matches!(shared.cfg.target, Target::Memory(_));
+    let have_store = store.is_some() || in_memory;
     let mut w = Writer {
         shared: shared.clone(),
         store,
@@ -625,10 +686,11 @@ fn writer_main(shared: Arc<Shared>, store: Option<Store>) {
         host: HostInfo::collect(),
         sampler: Sampler::new(),
         symbolizer: Symbolizer::new(),
-        spooled: spool::has_pending(&shared.path) || !have_store,
+        dedupe: crate::dedupe::Dedupe::default(),
+        spooled: !in_memory && (spool::has_pending(&shared.path) || !have_store),
         last_retention: None,
     };
-    if have_store {
+    if have_store && !in_memory {
         w.on_open();
     }
     if shared.cfg.prewarm_symbols {
@@ -744,6 +806,12 @@ impl Writer {
                 )
             })
             .collect();
+        let (events, repeats) = self.dedupe.apply(events);
+        if repeats > 0 {
+            self.shared
+                .deduplicated
+                .fetch_add(repeats, Ordering::Relaxed);
+        }
         if !events.is_empty() {
             self.write(&events);
         }
@@ -753,6 +821,9 @@ impl Writer {
     /// The store, reopening it (at most every couple of seconds) while it
     /// is unavailable.
     fn store(&mut self) -> Option<&mut Store> {
+        if !matches!(self.shared.cfg.target, Target::File) {
+            return None;
+        }
         if self.store.is_none() && self.last_open.elapsed() >= RETRY_EVERY {
             self.last_open = Instant::now();
             let cfg = &self.shared.cfg;
@@ -805,6 +876,12 @@ impl Writer {
     }
 
     fn write(&mut self, events: &[Event]) {
+        if let Target::Memory(list) = &self.shared.cfg.target {
+            list.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend_from_slice(events);
+            return;
+        }
         let result = match self.store() {
             Some(store) => store.insert_batch(events),
             None => {
@@ -862,6 +939,9 @@ impl Writer {
     }
 
     fn import_spool(&mut self) {
+        if !matches!(self.shared.cfg.target, Target::File) {
+            return;
+        }
         let Some(store) = self.store() else {
             self.spooled = true;
             return;
@@ -886,6 +966,7 @@ impl Writer {
         for (name, counter) in [
             ("dropped_events", &shared.dropped),
             ("sampled_out", &shared.sampled),
+            ("deduplicated", &shared.deduplicated),
         ] {
             let n = counter.swap(0, Ordering::Relaxed);
             if n > 0 {

@@ -175,6 +175,52 @@ fn entry() {
             assert!(logger.flush(Duration::from_secs(20)));
             logger.flush_alerts(Duration::from_secs(10));
         }
+        #[cfg(feature = "anyhow")]
+        "anyhow_chain" => {
+            // See ecosystem.rs: RUST_LIB_BACKTRACE=1 makes anyhow capture.
+            let logger = util::logger(&db, "anyhow");
+            let r = crate::ecosystem::load_settings(&logger);
+            assert!(r.is_err());
+            assert!(logger.flush(Duration::from_secs(20)));
+        }
+        "disabled_by_env" => {
+            // See ecosystem.rs: ERRSNAP_DISABLED=1 in the environment.
+            let logger = errsnap::EventLogger::builder()
+                .name("off")
+                .path(&db)
+                .build()
+                .unwrap();
+            errsnap::install_panic_hook(&logger);
+            logger.error("nobody records this");
+            assert!(logger.flush(Duration::from_secs(1)));
+            let threads = std::fs::read_dir("/proc/self/task")
+                .map(|d| {
+                    d.flatten()
+                        .filter(|t| {
+                            std::fs::read_to_string(t.path().join("comm"))
+                                .is_ok_and(|c| c.starts_with("errsnap"))
+                        })
+                        .count()
+                })
+                .unwrap_or(0);
+            println!("errsnap_threads={threads}");
+            panic!("a panic nobody records");
+        }
+        "test_mode_panic" => {
+            let (logger, captured) = errsnap::EventLogger::for_tests();
+            errsnap::install_panic_hook(&logger);
+            let _ = std::panic::catch_unwind(|| panic!("caught in a test"));
+            let events = captured.events();
+            println!(
+                "captured={} kind={}",
+                events.len(),
+                events
+                    .first()
+                    .map(|e| e.kind().to_string())
+                    .unwrap_or_default()
+            );
+            println!("logger_path={}", logger.path().display());
+        }
         "precedence_env" => {
             let logger = util::builder(&db, "specific")
                 .config(

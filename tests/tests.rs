@@ -13,6 +13,7 @@ mod alerts_setup;
 mod child;
 #[cfg(feature = "cli")]
 mod cli;
+mod ecosystem;
 mod fallback;
 mod panic;
 mod reliability;

@@ -1,0 +1,170 @@
+//! [`PushOptions`]: the per-call choices of a capture.
+
+use std::collections::BTreeMap;
+
+use crate::level::Level;
+
+/// The seed's three switches for [`EventLogger::push_to_table`], the level,
+/// and per-call tags, extra data and grouping.
+///
+/// Every capture path takes them: [`push_to_table`], [`capture_error_with`],
+/// `result.report_with_options(..)`, and the event builder's setters.
+///
+/// ```
+/// use errsnap::PushOptions;
+/// let opts = PushOptions::new()
+///     .slack(true)
+///     .email(false)
+///     .hw_monitor(true)
+///     .tag("tenant", "acme")
+///     .extra("order", 1234)
+///     .fingerprint(["payment-provider-down"]);
+/// assert!(opts.hw_monitor_enabled());
+/// ```
+///
+/// [`EventLogger::push_to_table`]: crate::EventLogger::push_to_table
+/// [`push_to_table`]: crate::EventLogger::push_to_table
+/// [`capture_error_with`]: crate::EventLogger::capture_error_with
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct PushOptions {
+    pub(crate) slack: Option<bool>,
+    pub(crate) email: Option<bool>,
+    pub(crate) hw_monitor: bool,
+    pub(crate) level: Level,
+    pub(crate) tags: BTreeMap<String, String>,
+    pub(crate) extra: serde_json::Map<String, serde_json::Value>,
+    pub(crate) fingerprint: Option<Vec<String>>,
+}
+
+impl Default for PushOptions {
+    fn default() -> Self {
+        PushOptions {
+            slack: None,
+            email: None,
+            hw_monitor: true,
+            level: Level::Error,
+            tags: BTreeMap::new(),
+            extra: serde_json::Map::new(),
+            fingerprint: None,
+        }
+    }
+}
+
+/// The part of a custom fingerprint that stands for errsnap's own one.
+pub const DEFAULT_FINGERPRINT: &str = "{{ default }}";
+
+impl PushOptions {
+    /// Level error, with a hardware snapshot, alerts routed by level.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// `true` asks for a Slack alert whatever the level; `false` prevents
+    /// one. Unset, the level decides (Slack gets error and above).
+    #[must_use]
+    pub fn slack(mut self, on: bool) -> Self {
+        self.slack = Some(on);
+        self
+    }
+    /// `true` asks for an e-mail alert whatever the level; `false` prevents
+    /// one. Unset, the level decides (e-mail gets fatal).
+    #[must_use]
+    pub fn email(mut self, on: bool) -> Self {
+        self.email = Some(on);
+        self
+    }
+    /// Record the CPU/memory snapshot (the seed's `hw_logs`) with the event.
+    #[must_use]
+    pub fn hw_monitor(mut self, on: bool) -> Self {
+        self.hw_monitor = on;
+        self
+    }
+    /// The event's level (default: error). Errors captured with
+    /// [`capture_error_with`](crate::EventLogger::capture_error_with) use it too.
+    #[must_use]
+    pub fn level(mut self, level: Level) -> Self {
+        self.level = level;
+        self
+    }
+    /// Adds a tag (indexed text) to this event, on top of the logger's.
+    #[must_use]
+    pub fn tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.tags.insert(key.into(), value.into());
+        self
+    }
+    /// Adds structured extra data. Values nested deeper than 64 levels are
+    /// cut there (the deeper part becomes a marker string).
+    #[must_use]
+    pub fn extra(mut self, key: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
+        let mut value = value.into();
+        crate::event::bound_json_depth(&mut value);
+        if let Some(old) = self.extra.insert(key.into(), value) {
+            crate::event::drop_json(old);
+        }
+        self
+    }
+    /// Groups the event by these parts instead of errsnap's own
+    /// fingerprint, as Sentry's fingerprint rules do: events with the same
+    /// parts share a group whatever their message or stack. A part equal to
+    /// [`DEFAULT_FINGERPRINT`] (`"{{ default }}"`) stands for errsnap's own
+    /// fingerprint, to split a group further rather than merge groups.
+    ///
+    /// ```
+    /// use errsnap::PushOptions;
+    /// // Every timeout of the payment provider is one group:
+    /// let merge = PushOptions::new().fingerprint(["payments", "timeout"]);
+    /// // The usual groups, split by tenant:
+    /// let split = PushOptions::new().fingerprint(["{{ default }}", "tenant-42"]);
+    /// # let _ = (merge, split);
+    /// ```
+    #[must_use]
+    pub fn fingerprint<I, S>(mut self, parts: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.fingerprint = Some(parts.into_iter().map(Into::into).collect());
+        self
+    }
+    /// Whether a snapshot is recorded.
+    pub fn hw_monitor_enabled(&self) -> bool {
+        self.hw_monitor
+    }
+}
+
+/// The fingerprint of an event whose caller chose the parts: the parts
+/// hashed, with [`DEFAULT_FINGERPRINT`] replaced by errsnap's own.
+pub(crate) fn custom_fingerprint(parts: &[String], default: &str) -> String {
+    let mut h = crate::fingerprint::StableHasher::new();
+    h.field("errsnap-fp-custom-v1");
+    for p in parts {
+        let p = p.trim();
+        if p == DEFAULT_FINGERPRINT || p == "{{default}}" {
+            h.field(default);
+        } else {
+            h.field(p);
+        }
+    }
+    h.finish_hex()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn custom_fingerprints_merge_or_split() {
+        let a = custom_fingerprint(&["x".into(), "y".into()], "d1");
+        let b = custom_fingerprint(&["x".into(), "y".into()], "d2");
+        assert_eq!(a, b, "the default does not matter without its part");
+        let c = custom_fingerprint(&["{{ default }}".into(), "t".into()], "d1");
+        let d = custom_fingerprint(&["{{default}}".into(), "t".into()], "d2");
+        assert_ne!(c, d);
+        assert_eq!(
+            c,
+            custom_fingerprint(&[" {{ default }} ".into(), "t".into()], "d1")
+        );
+        assert_ne!(a, custom_fingerprint(&["xy".into()], "d1"));
+        assert_ne!(c, "d1");
+    }
+}
