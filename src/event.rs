@@ -410,6 +410,41 @@ impl Event {
     }
 }
 
+#[cfg(test)]
+impl Event {
+    /// A plain error event, for unit tests.
+    pub(crate) fn sample(message: &str) -> Event {
+        let now = 1_700_000_000_000;
+        Event {
+            id: EventId::generate(now),
+            timestamp_ms: now,
+            logger: "unit".into(),
+            level: Level::Error,
+            kind: EventKind::Message,
+            message: message.into(),
+            chain: Vec::new(),
+            location: None,
+            thread_name: None,
+            thread_id: 1,
+            pid: std::process::id(),
+            app_name: None,
+            release: None,
+            environment: None,
+            tags: BTreeMap::new(),
+            extra: serde_json::Map::new(),
+            frames: std::sync::Arc::from(Vec::new()),
+            backtrace_hash: None,
+            symbols_resolved: true,
+            fingerprint: "0123456789abcdef".into(),
+            snapshot: None,
+            alert_channels: Vec::new(),
+            breadcrumbs: Vec::new(),
+            redactions: 0,
+            origin: false,
+        }
+    }
+}
+
 /// How deep user-supplied JSON (`extra`) may nest; deeper values are
 /// replaced by [`DEPTH_MARKER`] where they enter, so capture, the spool
 /// (serde_json refuses more than 128 levels) and the store agree, and no

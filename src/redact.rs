@@ -437,7 +437,7 @@ mod tests {
     }
 
     fn event_with_secrets() -> Event {
-        use crate::event::{Breadcrumb, ChainLink, EventId, EventKind, Location};
+        use crate::event::{Breadcrumb, ChainLink, EventKind, Location};
         let mut tags = std::collections::BTreeMap::new();
         tags.insert("api_token".to_owned(), "tok-1".to_owned());
         tags.insert("route".to_owned(), "/login?password=p4ss".to_owned());
@@ -450,51 +450,32 @@ mod tests {
         }) else {
             unreachable!()
         };
-        Event {
-            id: EventId::generate(0),
+        let mut ev = Event::sample("login failed: password=hunter2");
+        ev.kind = EventKind::Error;
+        ev.chain = vec![
+            ChainLink {
+                message: "outer".into(),
+                type_name: None,
+            },
+            ChainLink {
+                message: "Authorization: Bearer abc.def".into(),
+                type_name: None,
+            },
+        ];
+        ev.location = Some(Location {
+            file: "/home/alice/src/main.rs".into(),
+            line: 1,
+            column: 1,
+        });
+        ev.tags = tags;
+        ev.extra = extra;
+        ev.breadcrumbs = vec![Breadcrumb {
             timestamp_ms: 0,
-            logger: "t".into(),
-            level: crate::level::Level::Error,
-            kind: EventKind::Error,
-            message: "login failed: password=hunter2".into(),
-            chain: vec![
-                ChainLink {
-                    message: "outer".into(),
-                    type_name: None,
-                },
-                ChainLink {
-                    message: "Authorization: Bearer abc.def".into(),
-                    type_name: None,
-                },
-            ],
-            location: Some(Location {
-                file: "/home/alice/src/main.rs".into(),
-                line: 1,
-                column: 1,
-            }),
-            thread_name: None,
-            thread_id: 0,
-            pid: 0,
-            app_name: None,
-            release: None,
-            environment: None,
-            tags,
-            extra,
-            frames: std::sync::Arc::from(Vec::new()),
-            backtrace_hash: None,
-            symbols_resolved: true,
-            fingerprint: String::new(),
-            snapshot: None,
-            alert_channels: Vec::new(),
-            breadcrumbs: vec![Breadcrumb {
-                timestamp_ms: 0,
-                level: crate::level::Level::Info,
-                category: "http".into(),
-                message: "GET /?token=t0k".into(),
-            }],
-            redactions: 0,
-            origin: false,
-        }
+            level: crate::level::Level::Info,
+            category: "http".into(),
+            message: "GET /?token=t0k".into(),
+        }];
+        ev
     }
 
     #[test]

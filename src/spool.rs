@@ -319,3 +319,149 @@ fn set_aside(dir: &PrivateDir, lines: &[Vec<u8>]) -> crate::Result<()> {
         )
     })
 }
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+    use std::time::Duration;
+
+    fn store(dir: &Path) -> Store {
+        Store::open(
+            &dir.join("LOGS.db"),
+            crate::store::Durability::Normal,
+            Duration::from_secs(5),
+        )
+        .unwrap()
+    }
+
+    fn stored(s: &Store) -> i64 {
+        s.count("SELECT count(*) FROM events")
+    }
+
+    #[test]
+    fn append_then_import_exactly_once() {
+        let t = tempfile::tempdir().unwrap();
+        let db = t.path().join("LOGS.db");
+        assert!(!has_pending(&db));
+        append(&db, &[Event::sample("one"), Event::sample("two")]).unwrap();
+        append(&db, &[Event::sample("three")]).unwrap();
+        let file = dir_for(&db).join(own_file());
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert!(has_pending(&db));
+        let st = state(&db);
+        assert_eq!((st.files, st.events), (1, 3));
+        assert!(st.rejected.is_empty() && st.refused.is_empty());
+        let mut s = store(t.path());
+        let done = import(&mut s).unwrap();
+        assert_eq!(done.outcome.written, 3);
+        assert_eq!(done.rejected, 0);
+        assert_eq!(stored(&s), 3);
+        assert!(!has_pending(&db));
+        assert!(
+            !dir_for(&db).exists(),
+            "an empty spool directory is removed"
+        );
+        // The same events again (a second import of a copy): skipped by id.
+        let again = import(&mut s).unwrap();
+        assert_eq!(again.outcome.written, 0);
+        assert_eq!(state(&db), SpoolState::default());
+    }
+
+    #[test]
+    fn a_live_process_keeps_its_file_and_a_dead_one_is_imported() {
+        let t = tempfile::tempdir().unwrap();
+        let db = t.path().join("LOGS.db");
+        append(&db, &[Event::sample("mine")]).unwrap();
+        let line = std::fs::read(dir_for(&db).join(own_file())).unwrap();
+        std::fs::remove_file(dir_for(&db).join(own_file())).unwrap();
+        // pid 1 is alive; 999999 is not.
+        for pid in [1, 999_999] {
+            let p = dir_for(&db).join(format!("spool-{pid}.jsonl"));
+            std::fs::write(&p, &line).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let mut s = store(t.path());
+        assert_eq!(import(&mut s).unwrap().outcome.written, 1);
+        assert!(dir_for(&db).join("spool-1.jsonl").exists());
+        assert!(!dir_for(&db).join("spool-999999.jsonl").exists());
+        assert_eq!(pid_of(OsStr::new("spool-42.jsonl")), Some(42));
+        assert_eq!(pid_of(OsStr::new("spool-x.jsonl")), None);
+        assert_eq!(pid_of(OsStr::new("rejected-42.jsonl")), None);
+        assert!(is_rejected(OsStr::new("rejected-42.jsonl")));
+        assert!(!is_rejected(OsStr::new("rejected-42.json")));
+        assert!(!is_rejected(OsStr::new("spool-42.jsonl")));
+    }
+
+    #[test]
+    fn unreadable_lines_are_set_aside_counted_and_reported() {
+        let t = tempfile::tempdir().unwrap();
+        let db = t.path().join("LOGS.db");
+        append(&db, &[Event::sample("good")]).unwrap();
+        let file = dir_for(&db).join(own_file());
+        let mut text = std::fs::read(&file).unwrap();
+        text.extend_from_slice(b"not json\n\n   \n{\"half\": \n");
+        std::fs::write(&file, &text).unwrap();
+        let mut s = store(t.path());
+        let done = import(&mut s).unwrap();
+        assert_eq!((done.outcome.written, done.rejected), (1, 2));
+        assert_eq!(stored(&s), 1);
+        assert_eq!(
+            s.count("SELECT value FROM counters WHERE name = 'spool_rejected'"),
+            2
+        );
+        let rejected = dir_for(&db).join(format!("rejected-{}.jsonl", std::process::id()));
+        assert_eq!(
+            std::fs::read(&rejected).unwrap(),
+            b"not json\n{\"half\": \n"
+        );
+        assert!(!has_pending(&db), "rejected lines are not pending");
+        let st = state(&db);
+        assert_eq!(st.rejected, vec![(rejected, 2)]);
+        assert_eq!((st.files, st.events), (0, 0));
+    }
+
+    #[test]
+    fn links_and_foreign_directories_are_refused() {
+        let t = tempfile::tempdir().unwrap();
+        let db = t.path().join("LOGS.db");
+        let elsewhere = t.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        std::fs::set_permissions(&elsewhere, std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, dir_for(&db)).unwrap();
+        let st = state(&db);
+        assert_eq!(st.refused.len(), 1, "{st:?}");
+        assert!(st.refused[0].contains("symbolic link"), "{st:?}");
+        assert!(!has_pending(&db));
+        // A linked spool file inside a good directory is not read either.
+        std::fs::remove_file(dir_for(&db)).unwrap();
+        append(&db, &[Event::sample("real")]).unwrap();
+        std::os::unix::fs::symlink(
+            dir_for(&db).join(own_file()),
+            dir_for(&db).join("spool-999998.jsonl"),
+        )
+        .unwrap();
+        let st = state(&db);
+        assert_eq!((st.files, st.events), (1, 1));
+        assert_eq!(st.refused.len(), 1);
+        assert!(st.refused[0].contains("spool-999998.jsonl"), "{st:?}");
+        let mut s = store(t.path());
+        assert_eq!(import(&mut s).unwrap().outcome.written, 1);
+        assert!(!has_pending(&db));
+    }
+
+    #[test]
+    fn fallback_names_are_per_database() {
+        let a = fallback_name(Path::new("/srv/a/LOGS.db"));
+        assert_eq!(a, fallback_name(Path::new("/srv/a/LOGS.db")));
+        assert_ne!(a, fallback_name(Path::new("/srv/b/LOGS.db")));
+        assert_eq!(a.len(), "spool-".len() + 16);
+        assert_eq!(
+            dir_for(Path::new("/x/LOGS.db")),
+            PathBuf::from("/x/LOGS.db.spool")
+        );
+    }
+}

@@ -578,6 +578,12 @@ impl Store {
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
+
+    /// One integer from a query, for unit tests.
+    #[cfg(test)]
+    pub(crate) fn count(&self, sql: &str) -> i64 {
+        self.conn.query_row(sql, [], |r| r.get(0)).unwrap_or(-1)
+    }
 }
 
 /// The storage key of a backtrace: a stable hash of its resolved frames.
