@@ -326,6 +326,7 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
     use std::time::Duration;
 
+    #[allow(clippy::unwrap_used)]
     fn store(dir: &Path) -> Store {
         Store::open(
             &dir.join("LOGS.db"),
