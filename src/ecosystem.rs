@@ -94,7 +94,7 @@ fn anyhow_chain(err: &anyhow::Error) -> Vec<ChainLink> {
 fn anyhow_origin(err: &anyhow::Error) -> Option<String> {
     let bt = err.backtrace();
     (bt.status() == std::backtrace::BacktraceStatus::Captured)
-        .then(|| crate::panic::guarded(|| bt.to_string()))
+        .then(|| crate::util::unwind::guarded(|| bt.to_string()))
         .flatten()
 }
 
@@ -125,7 +125,7 @@ fn eyre_chain(report: &eyre::Report) -> Vec<ChainLink> {
 
 #[cfg(feature = "eyre")]
 fn eyre_origin(report: &eyre::Report) -> Option<String> {
-    crate::panic::guarded(|| format!("{report:?}"))
+    crate::util::unwind::guarded(|| format!("{report:?}"))
         .as_deref()
         .and_then(backtrace_section)
 }

@@ -105,8 +105,10 @@ pub fn email(message: &str) {
 /// Redaction: never panics, and a redacted text has nothing left to redact
 /// for the key/value rule.
 pub fn redact(text: &str) {
-    static RULES: std::sync::OnceLock<crate::redact::Redactor> = std::sync::OnceLock::new();
-    let r = RULES.get_or_init(|| crate::redact::Redactor::new(true, &[], "fuzz").expect("rules"));
+    static RULES: std::sync::OnceLock<crate::pipeline::redact::Redactor> =
+        std::sync::OnceLock::new();
+    let r = RULES
+        .get_or_init(|| crate::pipeline::redact::Redactor::new(true, &[], "fuzz").expect("rules"));
     let mut ev_text = text.to_owned();
     let mut n = 0;
     r.fuzz_field(&mut ev_text, &mut n);
@@ -118,8 +120,8 @@ pub fn redact(text: &str) {
 
 /// Fingerprint normalization: never panics, idempotent, bounded.
 pub fn normalize(text: &str) {
-    let once = crate::fingerprint::normalize_message(text);
-    let twice = crate::fingerprint::normalize_message(&once);
+    let once = crate::pipeline::fingerprint::normalize_message(text);
+    let twice = crate::pipeline::fingerprint::normalize_message(&once);
     assert_eq!(once, twice, "normalization is not idempotent");
     assert!(once.len() <= 512 + 16);
 }

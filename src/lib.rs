@@ -106,34 +106,28 @@
 mod bridge;
 mod capture;
 mod config;
-mod dedupe;
 mod dotenv;
 mod ecosystem;
 mod error;
 mod event;
 mod ext;
-mod fingerprint;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 mod guard;
-mod internal_log;
 mod level;
 mod logger;
 mod notify;
 mod options;
-mod origin;
 mod panic;
+mod pipeline;
 pub mod prelude;
-mod private_dir;
-mod redact;
-mod snapshot;
 mod spool;
 mod store;
-mod sync;
 mod testing;
 #[cfg(any(feature = "slack", feature = "email"))]
 mod tls;
+mod util;
 mod worker;
 
 #[cfg(feature = "log")]
@@ -149,13 +143,13 @@ pub use error::{Error, ErrorKind, Result};
 pub use event::{
     Breadcrumb, ChainLink, Event, EventId, EventKind, Frame, Location, ParseEventIdError,
 };
+pub use event::{HostInfo, HostStats, ProcessStats, Snapshot};
 pub use ext::{OptionExt, ResultExt};
 pub use guard::{init, Guard};
 pub use level::{Level, LevelFilter, ParseLevelError};
 pub use logger::{CatchError, EventBuilder, EventLogger, EventLoggerBuilder, DEFAULT_DB_PATH};
 #[cfg(feature = "email")]
 pub use notify::email::SmtpMailerBuilder;
-pub use notify::format::format_utc;
 pub use notify::send_test_alert;
 #[cfg(feature = "slack")]
 pub use notify::SlackWebhook;
@@ -164,7 +158,11 @@ pub use notify::{Alert, AlertFrame, AlertKind, Notifier, NotifyError};
 pub use notify::{SmtpMailer, SmtpTls};
 pub use options::{PushOptions, DEFAULT_FINGERPRINT};
 pub use panic::install_panic_hook;
-pub use snapshot::{HostInfo, HostStats, ProcessStats, Sampler, Snapshot};
+/// Taking the process and host picture yourself.
+pub mod snapshot {
+    pub use crate::event::{HostInfo, HostStats, ProcessStats, Snapshot};
+    pub use crate::pipeline::sampler::Sampler;
+}
 pub use store::query::{
     AlertStatus, CheckReport, Database, EventDetail, EventFilter, EventRow, ExportRow, GroupOrder,
     GroupQuery, GroupRow, GroupStatus, HostRow, Stats,

@@ -17,7 +17,7 @@ use crate::level::{Level, LevelFilter};
 use crate::notify::setup::AlertOverrides;
 use crate::notify::{Alert, Notifier, NotifyError};
 use crate::options::PushOptions;
-use crate::redact::Redactor;
+use crate::pipeline::redact::Redactor;
 use crate::store::{validate_logger_name, Durability, Store};
 use crate::worker::{self, Overflow, Worker, WorkerConfig};
 
@@ -575,7 +575,7 @@ impl EventLogger {
                 return None;
             }
         }
-        let timestamp_ms = capture::now_ms();
+        let timestamp_ms = crate::util::time::now_ms();
         // An error that brings its own backtrace (where it was made) needs
         // no walk of this stack.
         let backtrace =
@@ -648,7 +648,7 @@ impl EventLogger {
             return;
         }
         let crumb = Breadcrumb {
-            timestamp_ms: capture::now_ms(),
+            timestamp_ms: crate::util::time::now_ms(),
             level,
             category: category.to_owned(),
             message: message.into(),
@@ -726,7 +726,7 @@ impl EventLogger {
                 id
             }
             // Filtered out: the id refers to nothing stored.
-            None => EventId::generate(capture::now_ms()),
+            None => EventId::generate(crate::util::time::now_ms()),
         }
     }
 }
@@ -738,7 +738,7 @@ fn chain_of<E: std::error::Error + ?Sized + 'static>(err: &E) -> Vec<ChainLink> 
         message: capture::display_text(&err),
         type_name: useful_type_name::<E>().map(str::to_owned),
     }];
-    let source = crate::panic::guarded(|| err.source()).flatten();
+    let source = crate::util::unwind::guarded(|| err.source()).flatten();
     capture::add_sources(source, &mut chain);
     chain
 }
@@ -1212,7 +1212,7 @@ impl EventLoggerBuilder {
             config = config.with_file(file)?;
         }
         if !config.warnings().is_empty() {
-            crate::internal_log::report("settings", &config.warnings().join("; "));
+            crate::util::internal_log::report("settings", &config.warnings().join("; "));
         }
         let path = match self.path {
             Some(p) => p,

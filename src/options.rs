@@ -135,7 +135,7 @@ impl PushOptions {
 /// The fingerprint of an event whose caller chose the parts: the parts
 /// hashed, with [`DEFAULT_FINGERPRINT`] replaced by errsnap's own.
 pub(crate) fn custom_fingerprint(parts: &[String], default: &str) -> String {
-    let mut h = crate::fingerprint::StableHasher::new();
+    let mut h = crate::pipeline::fingerprint::StableHasher::new();
     h.field("errsnap-fp-custom-v1");
     for p in parts {
         let p = p.trim();

@@ -19,21 +19,6 @@ thread_local! {
     static IN_HOOK: Cell<bool> = const { Cell::new(false) };
     /// Set when the hook recorded a panic on this thread; read by `catch`.
     static RECORDED: Cell<bool> = const { Cell::new(false) };
-    /// Set while errsnap runs user code it guards (a `Display` impl during
-    /// capture): a panic there is caught and replaced by a placeholder, so
-    /// it is not recorded as a panic of the program.
-    static GUARDED: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Runs user code (`Display`, `Debug`) on errsnap's behalf: a panic in it is
-/// caught (`None`) and not recorded as a panic of the program. The panic
-/// hook chain still runs (std calls it before unwinding), so the default
-/// hook prints its message; the caller carries on.
-pub(crate) fn guarded<R>(f: impl FnOnce() -> R) -> Option<R> {
-    let was = GUARDED.try_with(|g| g.replace(true)).unwrap_or(false);
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok();
-    let _ = GUARDED.try_with(|g| g.set(was));
-    r
 }
 
 /// Installs errsnap's panic hook, recording into `logger`.
@@ -95,7 +80,7 @@ fn on_panic(info: &PanicHookInfo<'_>) {
     if reentered {
         return;
     }
-    if GUARDED.try_with(Cell::get).unwrap_or(false) {
+    if crate::util::unwind::is_guarded() {
         let _ = IN_HOOK.try_with(|f| f.set(false));
         return;
     }

@@ -5,7 +5,7 @@
 //!
 //! Where: `<db>.spool/` beside the database, else a per-user directory
 //! (`$XDG_STATE_HOME/errsnap/spool-<hash of the db path>/`, see
-//! [`crate::private_dir::user_state_dir`]). Every directory and file goes
+//! [`crate::util::private_dir::user_state_dir`]). Every directory and file goes
 //! through [`PrivateDir`]: owned by us, not writable by others, no symlinks,
 //! files created `O_EXCL` 0600. A line that cannot be imported is moved to
 //! `rejected-<pid>.jsonl` in the same directory, never deleted, and counted.
@@ -16,9 +16,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use crate::event::Event;
-use crate::internal_log;
-use crate::private_dir::{self, PrivateDir};
 use crate::store::{BatchOutcome, Store};
+use crate::util::internal_log;
+use crate::util::private_dir::{self, PrivateDir};
 
 /// Serializes this process's appends and imports of its own spool file.
 static SPOOL_LOCK: Mutex<()> = Mutex::new(());
@@ -35,7 +35,7 @@ pub(crate) fn dir_for(db: &Path) -> PathBuf {
 
 /// The name of a database's spool inside the per-user state directory.
 fn fallback_name(db: &Path) -> OsString {
-    let mut h = crate::fingerprint::StableHasher::new();
+    let mut h = crate::pipeline::fingerprint::StableHasher::new();
     h.field(&db.to_string_lossy());
     let hash = h.finish_hex();
     OsString::from(format!("spool-{}", &hash[..16]))
@@ -452,6 +452,37 @@ mod tests {
         let mut s = store(t.path());
         assert_eq!(import(&mut s).unwrap().outcome.written, 1);
         assert!(!has_pending(&db));
+    }
+
+    #[test]
+    fn ensure_dir_makes_the_private_spool_and_imports_count_alerts() {
+        let t = tempfile::tempdir().unwrap();
+        let db = t.path().join("LOGS.db");
+        assert_eq!(ensure_dir(&db).unwrap(), dir_for(&db));
+        assert_eq!(
+            std::fs::metadata(dir_for(&db))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o700
+        );
+        // Two groups routed to a channel: two first-sight alerts.
+        let mut events = Vec::new();
+        for (i, fp) in ["a", "b", "b"].iter().enumerate() {
+            let mut e = Event::sample(&format!("routed {i}"));
+            e.fingerprint = (*fp).to_owned();
+            e.alert_channels = vec!["slack".to_owned()];
+            events.push(e);
+        }
+        append(&db, &events).unwrap();
+        let mut s = store(t.path());
+        s.set_alert_rules(crate::store::AlertRules {
+            channels: vec!["slack".to_owned()],
+            policy: Default::default(),
+        });
+        let done = import(&mut s).unwrap();
+        assert_eq!((done.outcome.written, done.outcome.alerts), (3, 2));
     }
 
     #[test]

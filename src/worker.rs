@@ -15,15 +15,17 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::capture::{PendingEvent, Symbolizer};
+use crate::capture::PendingEvent;
 use crate::error::ErrorKind;
 use crate::event::Event;
-use crate::internal_log;
+use crate::event::HostInfo;
 use crate::notify::outbox::NotifyHandle;
 use crate::notify::Alerting;
-use crate::snapshot::{HostInfo, Sampler};
+use crate::pipeline::sampler::Sampler;
+use crate::pipeline::symbolize::Symbolizer;
 use crate::spool;
 use crate::store::{AlertRules, Durability, Store};
+use crate::util::internal_log;
 
 /// What a caller does when the queue is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -204,7 +206,7 @@ impl Shared {
         st: MutexGuard<'a, State>,
         deadline: Instant,
     ) -> Option<MutexGuard<'a, State>> {
-        crate::sync::wait_until(&self.progress, st, deadline)
+        crate::util::sync::wait_until(&self.progress, st, deadline)
     }
 
     /// Counts events lost (queue full, writer gone, spool unwritable).
@@ -667,7 +669,7 @@ struct Writer {
     host: HostInfo,
     sampler: Sampler,
     symbolizer: Symbolizer,
-    dedupe: crate::dedupe::Dedupe,
+    dedupe: crate::pipeline::dedupe::Dedupe,
     /// Set when a batch went to the spool: import it once writes work again.
     spooled: bool,
     last_retention: Option<Instant>,
@@ -686,7 +688,7 @@ fn writer_main(shared: Arc<Shared>, store: Option<Store>) {
         host: HostInfo::collect(),
         sampler: Sampler::new(),
         symbolizer: Symbolizer::new(),
-        dedupe: crate::dedupe::Dedupe::default(),
+        dedupe: crate::pipeline::dedupe::Dedupe::default(),
         spooled: !in_memory && (spool::has_pending(&shared.path) || !have_store),
         last_retention: None,
     };
@@ -843,7 +845,7 @@ impl Writer {
     fn on_open(&mut self) {
         let host = self.host.clone();
         if let Some(store) = self.store.as_mut() {
-            if let Err(e) = store.register_host(&host, crate::capture::now_ms()) {
+            if let Err(e) = store.register_host(&host, crate::util::time::now_ms()) {
                 internal_log::report("host", &internal_log::chain(&e));
             }
         }

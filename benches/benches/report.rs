@@ -392,7 +392,7 @@ fn panic_child(n: u64, prewarm: bool) -> Value {
 }
 
 fn snapshot_cost(n: u64) -> Value {
-    let mut sampler = errsnap::Sampler::new();
+    let mut sampler = errsnap::snapshot::Sampler::new();
     let h = latency(
         n,
         || {

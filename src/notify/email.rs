@@ -327,14 +327,14 @@ fn classify(e: lettre::transport::smtp::Error, timeout: Duration) -> NotifyError
         return NotifyError::channel_broken(format!(
             "email: the server's certificate was refused: {}; trust its CA with \
              ERRSNAP_TLS_CA_FILE",
-            crate::internal_log::chain(&e)
+            crate::util::internal_log::chain(&e)
         ));
     }
     if timed_out(&e) {
         return NotifyError::transient(
             format!(
                 "email: timed out after {} (the server did not answer)",
-                super::format::seconds(timeout)
+                crate::util::time::seconds(timeout)
             ),
             None,
         );

@@ -103,33 +103,7 @@ fn first_line(msg: &str) -> &str {
     }
 }
 
-/// `YYYY-MM-DD HH:MM:SS UTC` for a timestamp in milliseconds since the Unix
-/// epoch (as stored in LOGS.db).
-///
-/// ```
-/// assert_eq!(errsnap::format_utc(1_700_000_000_000), "2023-11-14 22:13:20 UTC");
-/// ```
-pub fn format_utc(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
+use crate::util::time::format_utc;
 
 fn app(alert: &Alert) -> &str {
     alert.app_name.as_deref().unwrap_or("errsnap")
@@ -150,18 +124,6 @@ fn frames_text(alert: &Alert, max_frames: usize) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// A duration as people read it: `10 s`, `2.5 s`, `250 ms`.
-pub(crate) fn seconds(d: std::time::Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        format!("{ms} ms")
-    } else if ms.is_multiple_of(1000) {
-        format!("{} s", ms / 1000)
-    } else {
-        format!("{:.1} s", d.as_secs_f64())
-    }
 }
 
 fn memory_text(alert: &Alert) -> Option<String> {

@@ -145,7 +145,7 @@ impl Alert {
         app_name: Option<String>,
         environment: Option<String>,
     ) -> Alert {
-        let now = crate::capture::now_ms();
+        let now = crate::util::time::now_ms();
         Alert {
             kind: AlertKind::Test,
             event_id: crate::event::EventId::generate(now).to_string(),

@@ -14,9 +14,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::{Alerting, Channel, NotifyError};
-use crate::capture::now_ms;
-use crate::internal_log;
 use crate::store::{AlertRules, Durability, Outcome, Store};
+use crate::util::internal_log;
+use crate::util::time::now_ms;
 
 /// Longest sleep between passes (stale claims and digests are checked then).
 const MAX_SLEEP: Duration = Duration::from_secs(30);
@@ -55,7 +55,7 @@ impl Shared {
         st: MutexGuard<'a, State>,
         deadline: Instant,
     ) -> Option<MutexGuard<'a, State>> {
-        crate::sync::wait_until(&self.progress, st, deadline)
+        crate::util::sync::wait_until(&self.progress, st, deadline)
     }
 }
 

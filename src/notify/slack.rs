@@ -164,13 +164,13 @@ impl Notifier for SlackWebhook {
                 return NotifyError::channel_broken(format!(
                     "slack: the server's certificate was refused: {}; trust its CA with \
                      ERRSNAP_TLS_CA_FILE",
-                    crate::internal_log::chain(&e)
+                    crate::util::internal_log::chain(&e)
                 ));
             }
             let what = if e.is_timeout() {
                 format!(
                     "timed out after {}",
-                    crate::notify::format::seconds(self.timeout)
+                    crate::util::time::seconds(self.timeout)
                 )
             } else if e.is_connect() {
                 "could not connect".to_owned()

@@ -16,8 +16,8 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBeha
 
 use crate::error::{Error, Result};
 use crate::event::Event;
-use crate::fingerprint::{self, StableHasher};
-use crate::snapshot::{HostInfo, Snapshot};
+use crate::event::{HostInfo, Snapshot};
+use crate::pipeline::fingerprint::{self, StableHasher};
 
 pub(crate) use ident::validate_logger_name;
 pub(crate) use outbox::{AlertRules, DueAlert, Outcome};
@@ -153,7 +153,7 @@ impl Store {
         match Store::open(path, durability, busy_timeout) {
             Err(e) if e.is_corrupt() => {
                 let moved = move_aside(path)?;
-                crate::internal_log::report(
+                crate::util::internal_log::report(
                     "corrupt database",
                     &format_args!(
                         "{} was damaged; moved to {}",
@@ -169,7 +169,7 @@ impl Store {
 
     /// Applies automatic retention; returns how many events were deleted.
     pub(crate) fn enforce_retention(&mut self, limits: retention::Limits) -> Result<u64> {
-        retention::enforce(&mut self.conn, limits, crate::capture::now_ms())
+        retention::enforce(&mut self.conn, limits, crate::util::time::now_ms())
     }
 
     fn migrate(&mut self) -> Result<()> {
@@ -293,7 +293,7 @@ impl Store {
         let id: i64 = tx
             .query_row(
                 "INSERT INTO loggers (name, created_at) VALUES (?1, ?2) RETURNING id",
-                params![name, crate::capture::now_ms()],
+                params![name, crate::util::time::now_ms()],
                 |r| r.get(0),
             )
             .map_err(|e| Error::storage(ctx(), e))?;
@@ -337,7 +337,7 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| Error::storage("starting a write transaction", e))?;
         let mut out = BatchOutcome::default();
-        let now = crate::capture::now_ms();
+        let now = crate::util::time::now_ms();
         let mut new_loggers = Vec::new();
         let mut new_backtraces = Vec::new();
         let mut new_groups: HashMap<String, i64> = HashMap::new();
@@ -603,10 +603,7 @@ pub(crate) fn backtrace_hash(frames: &[crate::event::Frame]) -> String {
 /// Moves a damaged database and its `-wal`/`-shm` files aside. Must only be
 /// called with no connection of this process open on it.
 pub(crate) fn move_aside(path: &Path) -> Result<PathBuf> {
-    let stamp = crate::notify::format::format_utc(crate::capture::now_ms())
-        .replace([' ', ':', '-'], "")
-        .trim_end_matches("UTC")
-        .to_owned();
+    let stamp = crate::util::time::compact(crate::util::time::now_ms());
     let mut target = path.as_os_str().to_owned();
     target.push(format!(".corrupt-{stamp}-{}", std::process::id()));
     let target = PathBuf::from(target);

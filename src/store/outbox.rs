@@ -324,7 +324,7 @@ impl Store {
             self.conn
                 .execute(
                     "UPDATE outbox SET next_attempt = ?1 WHERE status = 'pending' AND next_attempt > ?1",
-                    [crate::capture::now_ms()],
+                    [crate::util::time::now_ms()],
                 )
                 .map_err(|e| Error::storage("rescheduling pending alerts", e))?;
         }

@@ -15,8 +15,8 @@ use super::retention::{self, PurgeReport, PurgeRule};
 use super::schema;
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::{Breadcrumb, ChainLink, Frame};
+use crate::event::{HostInfo, HostStats, ProcessStats, Snapshot};
 use crate::level::Level;
-use crate::snapshot::{HostInfo, HostStats, ProcessStats, Snapshot};
 
 /// An open LOGS.db for reading and administration.
 ///
@@ -852,10 +852,10 @@ impl Database {
         match Database::open(path) {
             Ok(db) => {
                 if let Err(e) = db.check_into(&mut r) {
-                    r.problems.push(crate::internal_log::chain(&e));
+                    r.problems.push(crate::util::internal_log::chain(&e));
                 }
             }
-            Err(e) => r.problems.push(crate::internal_log::chain(&e)),
+            Err(e) => r.problems.push(crate::util::internal_log::chain(&e)),
         }
         #[cfg(unix)]
         if let Ok(meta) = std::fs::metadata(path) {
@@ -1051,7 +1051,7 @@ impl Database {
                 let ts: i64 = r.get(1)?;
                 Ok(ExportRow {
                     id: r.get(0)?,
-                    time: rfc3339(ts),
+                    time: crate::util::time::rfc3339(ts),
                     ts,
                     logger: r.get(2)?,
                     level: Level::from_i64(r.get(3)?).map_or("?".into(), |l| l.to_string()),
@@ -1114,17 +1114,6 @@ impl Database {
         }
         Ok(f)
     }
-}
-
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ`.
-pub(crate) fn rfc3339(ms: i64) -> String {
-    let base = crate::notify::format::format_utc(ms);
-    format!(
-        "{}T{}.{:03}Z",
-        &base[..10],
-        &base[11..19],
-        ms.rem_euclid(1000)
-    )
 }
 
 /// When a host was recorded.

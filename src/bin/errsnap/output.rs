@@ -3,7 +3,7 @@
 
 use std::io::{IsTerminal, Write};
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use errsnap::Level;
 
 use crate::args::ColorChoice;
@@ -60,97 +60,52 @@ impl Out {
 
 /// Milliseconds since the epoch, now.
 pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    jiff::Timestamp::now().as_millisecond()
 }
 
 /// `YYYY-MM-DD HH:MM:SS` (UTC).
 pub(crate) fn time(ms: i64) -> String {
-    errsnap::format_utc(ms).trim_end_matches(" UTC").to_owned()
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.strftime("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|_| ms.to_string())
 }
 
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = (i64::from(m) + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// A duration like `30d`, `12h`, `90m`, `45s`, `2w`, in ms.
+/// A duration (`30d`, `12h`, `90m`, `1h 30m`, humantime's forms), in ms.
 pub(crate) fn duration_ms(s: &str) -> Result<i64> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (n, unit) = s.split_at(split);
-    let n: i64 = n
-        .parse()
-        .with_context(|| format!("{s:?}: expected a number and a unit (s, m, h, d, w)"))?;
-    let unit_ms = match unit {
-        "s" => 1_000,
-        "m" | "min" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        "w" => 7 * 86_400_000,
-        _ => bail!("{s:?}: unknown unit {unit:?} (use s, m, h, d or w)"),
-    };
-    Ok(n.saturating_mul(unit_ms))
+    let d = humantime::parse_duration(s.trim())
+        .map_err(|e| anyhow::anyhow!("{s:?}: expected a duration such as 2h, 30m or 7d ({e})"))?;
+    Ok(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// A point in time: a duration ago (`2h`), a date (`2026-11-23`, UTC
-/// midnight), a date and time (`2026-11-23T18:00[:00][Z]`), or ms.
+/// midnight), a date and time (`2026-11-23T18:00[:00]`, UTC), an RFC 3339
+/// timestamp with its offset, or ms since the epoch.
 pub(crate) fn parse_time(s: &str, now: i64) -> Result<i64> {
+    use jiff::{civil, tz::TimeZone, Timestamp};
     let t = s.trim();
     if let Ok(ms) = t.parse::<i64>() {
         return Ok(ms);
     }
-    if t.ends_with(|c: char| c.is_ascii_alphabetic())
-        && t.starts_with(|c: char| c.is_ascii_digit())
-        && !t.contains('-')
-    {
-        return Ok(now - duration_ms(t)?);
+    if let Ok(d) = humantime::parse_duration(t) {
+        return Ok(now - i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
     }
-    let (date, clock) = match t.split_once(['T', ' ']) {
-        Some((d, c)) => (d, Some(c.trim_end_matches('Z'))),
-        None => (t, None),
+    let utc = |dt: civil::DateTime| -> Option<i64> {
+        dt.to_zoned(TimeZone::UTC)
+            .ok()
+            .map(|z| z.timestamp().as_millisecond())
     };
-    let parts: Vec<&str> = date.split('-').collect();
-    let bad = || anyhow::anyhow!("{s:?}: expected 2h / 7d, YYYY-MM-DD[THH:MM[:SS]], or ms");
-    if parts.len() != 3 {
-        return Err(bad());
-    }
-    let y: i64 = parts[0].parse().map_err(|_| bad())?;
-    let m: u32 = parts[1].parse().map_err(|_| bad())?;
-    let d: u32 = parts[2].parse().map_err(|_| bad())?;
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return Err(bad());
-    }
-    let mut ms = days_from_civil(y, m, d) * 86_400_000;
-    if let Some(c) = clock {
-        let hms: Vec<&str> = c.split(':').collect();
-        let field = |i: usize, max: i64| -> Result<i64> {
-            match hms.get(i) {
-                None => Ok(0),
-                Some(v) => {
-                    let n: i64 = v
-                        .split('.')
-                        .next()
-                        .unwrap_or("")
-                        .parse()
-                        .map_err(|_| bad())?;
-                    if n > max {
-                        return Err(bad());
-                    }
-                    Ok(n)
-                }
-            }
-        };
-        ms += field(0, 23)? * 3_600_000 + field(1, 59)? * 60_000 + field(2, 60)? * 1000;
-    }
-    Ok(ms)
+    t.parse::<Timestamp>()
+        .ok()
+        .map(Timestamp::as_millisecond)
+        .or_else(|| t.parse::<civil::DateTime>().ok().and_then(utc))
+        .or_else(|| {
+            t.parse::<civil::Date>()
+                .ok()
+                .and_then(|d| utc(d.to_datetime(civil::Time::midnight())))
+        })
+        .ok_or_else(|| {
+            anyhow::anyhow!("{s:?}: expected 2h / 7d, YYYY-MM-DD[THH:MM[:SS]][Z], or ms")
+        })
 }
 
 /// A small bar chart: one character per bucket.
@@ -216,6 +171,15 @@ mod tests {
         assert_eq!(time(1_795_456_800_000), "2026-11-23 18:00:00");
         assert!(duration_ms("30x").is_err());
         assert_eq!(duration_ms("30d").unwrap(), 30 * 86_400_000);
+        assert_eq!(duration_ms("1h 30m").unwrap(), 5_400_000);
+        assert_eq!(
+            parse_time("2026-11-23 18:00", now).unwrap(),
+            1_795_456_800_000
+        );
+        assert_eq!(
+            parse_time("2026-11-23T19:00:00+01:00", now).unwrap(),
+            1_795_456_800_000
+        );
     }
 
     #[test]

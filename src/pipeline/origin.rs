@@ -8,8 +8,8 @@
 
 use std::sync::Arc;
 
-use crate::capture::ResolvedTrace;
 use crate::event::Frame;
+use crate::pipeline::symbolize::ResolvedTrace;
 
 /// The most frames read from a backtrace's text.
 const MAX_FRAMES: usize = crate::capture::MAX_FRAMES;
@@ -51,9 +51,9 @@ pub(crate) fn parse(text: &str) -> Vec<Frame> {
         });
     }
     for f in &mut frames {
-        f.in_app = crate::capture::is_in_app(f.function.as_deref(), f.file.as_deref());
+        f.in_app = crate::pipeline::symbolize::is_in_app(f.function.as_deref(), f.file.as_deref());
     }
-    crate::capture::trim_internal(frames)
+    crate::pipeline::symbolize::trim_internal(frames)
 }
 
 /// `file:line:column` (a Windows path may hold a `:` of its own).
@@ -75,7 +75,10 @@ fn split_location(at: &str) -> (&str, Option<u32>, Option<u32>) {
 
 /// The stored form of an origin backtrace: frames, redacted file paths,
 /// and their storage key.
-pub(crate) fn trace(text: &str, redactor: &crate::redact::Redactor) -> Arc<ResolvedTrace> {
+pub(crate) fn trace(
+    text: &str,
+    redactor: &crate::pipeline::redact::Redactor,
+) -> Arc<ResolvedTrace> {
     let mut frames = parse(text);
     let redactions = redactor.frames(&mut frames);
     let hash: Arc<str> = Arc::from(crate::store::backtrace_hash(&frames));

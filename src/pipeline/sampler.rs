@@ -1,4 +1,5 @@
-//! The process and host picture taken with an event (the seed's `hw_monitor`).
+//! Taking the process and host picture of an event (the seed's
+//! `hw_monitor`).
 //!
 //! A [`Sampler`] lives on the writer thread. It keeps the previous CPU-time
 //! sample, so the process CPU % it reports is derived from CPU-time deltas
@@ -7,101 +8,9 @@
 
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
 use sysinfo::{MemoryRefreshKind, Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
-/// A picture of the process and the host at one moment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Snapshot {
-    /// When it was taken (ms since the Unix epoch, UTC).
-    pub taken_at_ms: i64,
-    /// This process.
-    pub process: ProcessStats,
-    /// The whole machine.
-    pub host: HostStats,
-}
-
-/// Resource use of this process.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ProcessStats {
-    /// CPU time spent in user mode since the process started, in ms.
-    pub cpu_user_ms: Option<u64>,
-    /// CPU time spent in the kernel since the process started, in ms.
-    pub cpu_system_ms: Option<u64>,
-    /// CPU use over the last sampling window, in percent of one core
-    /// (like `top`: may exceed 100 on several cores).
-    pub cpu_percent: Option<f64>,
-    /// Resident set size in bytes.
-    pub rss_bytes: u64,
-    /// Virtual memory size in bytes.
-    pub virtual_bytes: u64,
-    /// RSS as a percentage of the host's total memory.
-    pub memory_percent: f64,
-    /// Number of threads, where the OS tells.
-    pub threads: Option<u64>,
-    /// Bytes read from storage since start, where the OS tells.
-    pub io_read_bytes: Option<u64>,
-    /// Bytes written to storage since start, where the OS tells.
-    pub io_write_bytes: Option<u64>,
-    /// Open file descriptors, where the OS tells.
-    pub open_fds: Option<u64>,
-}
-
-/// Resource use of the whole host.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct HostStats {
-    /// Total memory in bytes.
-    pub total_memory: u64,
-    /// Used memory in bytes.
-    pub used_memory: u64,
-    /// Available memory in bytes.
-    pub available_memory: u64,
-    /// Total swap in bytes.
-    pub total_swap: u64,
-    /// Used swap in bytes.
-    pub used_swap: u64,
-    /// Global CPU use in percent (0 to 100) since the previous sample; `None`
-    /// until two samples far enough apart exist.
-    pub cpu_percent: Option<f64>,
-    /// 1-minute load average.
-    pub load_1: f64,
-    /// 5-minute load average.
-    pub load_5: f64,
-    /// 15-minute load average.
-    pub load_15: f64,
-    /// Seconds since boot.
-    pub uptime_s: u64,
-}
-
-/// The host's description, recorded once per writer start in the `hosts`
-/// table (the seed's `config/config.json`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct HostInfo {
-    /// Host name.
-    pub hostname: Option<String>,
-    /// OS name (`Debian GNU/Linux`).
-    pub os_name: Option<String>,
-    /// OS version.
-    pub os_version: Option<String>,
-    /// Kernel version.
-    pub kernel_version: Option<String>,
-    /// CPU architecture (`x86_64`).
-    pub arch: String,
-    /// CPU brand string.
-    pub cpu_brand: Option<String>,
-    /// Logical CPUs.
-    pub cpu_count: u64,
-    /// Physical cores, where known.
-    pub physical_cores: Option<u64>,
-    /// CPU frequency in MHz.
-    pub cpu_frequency_mhz: Option<u64>,
-    /// Total memory in bytes.
-    pub total_memory: u64,
-    /// Total swap in bytes.
-    pub total_swap: u64,
-    /// Boot time (seconds since the Unix epoch).
-    pub boot_time: u64,
-}
+use crate::event::{HostInfo, HostStats, ProcessStats, Snapshot};
 
 impl HostInfo {
     /// Reads the host description (tens of milliseconds: done once).
@@ -190,7 +99,7 @@ impl Sampler {
     /// BENCHMARKS.md for its cost).
     pub fn sample(&mut self) -> Snapshot {
         let now = Instant::now();
-        let taken_at_ms = crate::capture::now_ms();
+        let taken_at_ms = crate::util::time::now_ms();
 
         // Process CPU time and percentage from deltas.
         let cpu = process_cpu_ms();

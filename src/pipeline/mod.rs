@@ -1,0 +1,13 @@
+//! The writer's steps, between the queue and the store: symbolize the
+//! stack (`symbolize`) or read the error's own backtrace (`origin`), take
+//! the snapshot (`sampler`), group (`fingerprint`), redact (`redact`), and
+//! drop repeated reports of one failure (`dedupe`). Runs only on errsnap's
+//! writer thread (and in the panic hook's fallback), never on the caller's.
+
+pub(crate) mod dedupe;
+pub(crate) mod fingerprint;
+pub(crate) mod origin;
+pub(crate) mod process;
+pub(crate) mod redact;
+pub(crate) mod sampler;
+pub(crate) mod symbolize;
