@@ -22,6 +22,20 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct Error {
     kind: ErrorKind,
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    fault: Fault,
+}
+
+/// What a storage failure means for the writer, as the store classified it
+/// (so that no layer above the store needs its database library's types).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Fault {
+    /// Nothing particular: retry later.
+    #[default]
+    Other,
+    /// Another connection holds a lock: wait, keep the connection.
+    Busy,
+    /// The file is damaged or not a database: move it aside.
+    Corrupt,
 }
 
 /// What went wrong; see [`Error::kind`].
@@ -90,7 +104,11 @@ pub enum ErrorKind {
 
 impl Error {
     pub(crate) fn new(kind: ErrorKind) -> Self {
-        Error { kind, source: None }
+        Error {
+            kind,
+            source: None,
+            fault: Fault::Other,
+        }
     }
 
     pub(crate) fn with_source(
@@ -100,7 +118,14 @@ impl Error {
         Error {
             kind,
             source: Some(Box::new(source)),
+            fault: Fault::Other,
         }
+    }
+
+    /// The same error, classified by the store.
+    pub(crate) fn with_fault(mut self, fault: Fault) -> Self {
+        self.fault = fault;
+        self
     }
 
     pub(crate) fn storage(
@@ -150,24 +175,17 @@ impl Error {
 
     /// A copy without the source (errors are not `Clone` because of it).
     pub(crate) fn clone_kind_only(&self) -> Error {
-        Error::new(self.kind.clone())
+        Error::new(self.kind.clone()).with_fault(self.fault)
     }
 
-    /// SQLite's primary result code behind a storage error, if any.
-    pub(crate) fn sqlite_code(&self) -> Option<rusqlite::ErrorCode> {
-        let source = self.source.as_deref()?;
-        match source.downcast_ref::<rusqlite::Error>()? {
-            rusqlite::Error::SqliteFailure(e, _) => Some(e.code),
-            _ => None,
-        }
+    /// Whether another connection held the database locked.
+    pub(crate) fn is_busy(&self) -> bool {
+        self.fault == Fault::Busy
     }
 
     /// Whether the database file is damaged or not a database at all.
     pub(crate) fn is_corrupt(&self) -> bool {
-        matches!(
-            self.sqlite_code(),
-            Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
-        )
+        self.fault == Fault::Corrupt
     }
 }
 
@@ -197,7 +215,7 @@ impl fmt::Display for Error {
                 f,
                 "{path} is not an errsnap database (application_id {application_id:#x}, errsnap's \
                  is {:#x}): the file was left untouched; point ERRSNAP_DB_PATH at a file of its own",
-                crate::store::schema::APPLICATION_ID
+                crate::store::sqlite::schema::APPLICATION_ID
             ),
             ErrorKind::UnknownSchema {
                 path,

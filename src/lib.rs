@@ -122,7 +122,6 @@ mod options;
 mod panic;
 mod pipeline;
 pub mod prelude;
-mod spool;
 mod store;
 mod testing;
 #[cfg(any(feature = "slack", feature = "email"))]
@@ -163,12 +162,11 @@ pub mod snapshot {
     pub use crate::event::{HostInfo, HostStats, ProcessStats, Snapshot};
     pub use crate::pipeline::sampler::Sampler;
 }
-pub use store::query::{
-    AlertStatus, CheckReport, Database, EventDetail, EventFilter, EventRow, ExportRow, GroupOrder,
-    GroupQuery, GroupRow, GroupStatus, HostRow, Stats,
-};
-pub use store::retention::{PurgeReport, PurgeRule};
 pub use store::Durability;
+pub use store::{
+    AlertStatus, CheckReport, Database, EventDetail, EventFilter, EventRow, ExportRow, GroupOrder,
+    GroupQuery, GroupRow, GroupStatus, HostRow, PurgeReport, PurgeRule, Stats,
+};
 pub use testing::CapturedEvents;
 pub use worker::Overflow;
 

@@ -18,7 +18,7 @@ use crate::notify::setup::AlertOverrides;
 use crate::notify::{Alert, Notifier, NotifyError};
 use crate::options::PushOptions;
 use crate::pipeline::redact::Redactor;
-use crate::store::{validate_logger_name, Durability, Store};
+use crate::store::{validate_logger_name, Durability};
 use crate::worker::{self, Overflow, Worker, WorkerConfig};
 
 /// The database file used when no path is configured: `LOGS.db` in the
@@ -1323,7 +1323,7 @@ impl EventLoggerBuilder {
             }
         }
         let redactor = Redactor::new(redact_emails, &patterns, patterns_key)?;
-        let retention = crate::store::retention::Limits {
+        let retention = crate::store::Limits {
             max_age_ms: match self.retain_for {
                 Some(d) => Some(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
                 None => config
@@ -1391,7 +1391,7 @@ impl EventLoggerBuilder {
         // Best effort: if the database cannot be written right now, the
         // writer registers it with the first event it stores.
         if in_file {
-            if let Err(e) = Store::open(&path, durability, Duration::from_millis(500))
+            if let Err(e) = crate::store::open(&path, durability, Duration::from_millis(500), false)
                 .and_then(|mut s| s.ensure_logger(&name))
             {
                 if !e.is_refusal() && !matches!(e.kind(), crate::ErrorKind::Storage { .. }) {

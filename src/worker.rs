@@ -23,7 +23,7 @@ use crate::notify::outbox::NotifyHandle;
 use crate::notify::Alerting;
 use crate::pipeline::sampler::Sampler;
 use crate::pipeline::symbolize::Symbolizer;
-use crate::spool;
+use crate::store::spool;
 use crate::store::{AlertRules, Durability, Store};
 use crate::util::internal_log;
 
@@ -103,7 +103,7 @@ pub(crate) struct WorkerConfig {
     /// waits, then the drain of the queue and the outbox).
     pub(crate) exit_budget: Duration,
     pub(crate) alerting: Alerting,
-    pub(crate) retention: crate::store::retention::Limits,
+    pub(crate) retention: crate::store::Limits,
     pub(crate) prewarm_symbols: bool,
     /// Where events go.
     pub(crate) target: Target,
@@ -307,7 +307,7 @@ fn start(path: &Path, cfg: &WorkerConfig) -> crate::Result<Arc<Worker>> {
     if !matches!(cfg.target, Target::File) {
         return Ok(Arc::new(Worker::start(path.to_owned(), cfg.clone(), None)?));
     }
-    let store = match Store::open_or_recover(path, cfg.durability, cfg.busy_timeout) {
+    let store = match crate::store::open(path, cfg.durability, cfg.busy_timeout, true) {
         Ok(mut s) => {
             s.set_alert_rules(cfg.rules());
             Some(s)
@@ -334,7 +334,11 @@ fn start(path: &Path, cfg: &WorkerConfig) -> crate::Result<Arc<Worker>> {
 }
 
 impl Worker {
-    fn start(path: PathBuf, cfg: WorkerConfig, store: Option<Store>) -> crate::Result<Worker> {
+    fn start(
+        path: PathBuf,
+        cfg: WorkerConfig,
+        store: Option<Box<dyn Store>>,
+    ) -> crate::Result<Worker> {
         let disabled = matches!(cfg.target, Target::Disabled);
         let notify = if cfg.alerting.channels.is_empty() || !matches!(cfg.target, Target::File) {
             None
@@ -664,7 +668,7 @@ impl Drop for Worker {
 struct Writer {
     shared: Arc<Shared>,
     /// `None` while the database cannot be opened (locked, read-only, ...).
-    store: Option<Store>,
+    store: Option<Box<dyn Store>>,
     last_open: Instant,
     host: HostInfo,
     sampler: Sampler,
@@ -678,7 +682,7 @@ struct Writer {
 /// How often automatic retention runs.
 const RETENTION_EVERY: Duration = Duration::from_secs(60);
 
-fn writer_main(shared: Arc<Shared>, store: Option<Store>) {
+fn writer_main(shared: Arc<Shared>, store: Option<Box<dyn Store>>) {
     let in_memory = matches!(shared.cfg.target, Target::Memory(_));
     let have_store = store.is_some() || in_memory;
     let mut w = Writer {
@@ -822,14 +826,14 @@ impl Writer {
 
     /// The store, reopening it (at most every couple of seconds) while it
     /// is unavailable.
-    fn store(&mut self) -> Option<&mut Store> {
+    fn store(&mut self) -> Option<&mut (dyn Store + 'static)> {
         if !matches!(self.shared.cfg.target, Target::File) {
             return None;
         }
         if self.store.is_none() && self.last_open.elapsed() >= RETRY_EVERY {
             self.last_open = Instant::now();
             let cfg = &self.shared.cfg;
-            match Store::open_or_recover(&self.shared.path, cfg.durability, cfg.busy_timeout) {
+            match crate::store::open(&self.shared.path, cfg.durability, cfg.busy_timeout, true) {
                 Ok(mut s) => {
                     s.set_alert_rules(cfg.rules());
                     self.store = Some(s);
@@ -838,7 +842,7 @@ impl Writer {
                 Err(e) => internal_log::report("open", &internal_log::chain(&e)),
             }
         }
-        self.store.as_mut()
+        self.store.as_deref_mut()
     }
 
     /// After (re)opening: record the host, import the spool.
@@ -913,8 +917,7 @@ impl Writer {
     /// so the next attempt reopens it (a file that was read-only, full or
     /// replaced may be fine again).
     fn on_store_error(&mut self, e: &crate::Error) {
-        use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
-        if matches!(e.sqlite_code(), Some(DatabaseBusy | DatabaseLocked)) {
+        if e.is_busy() {
             return;
         }
         self.store = None;
@@ -1004,10 +1007,12 @@ pub(crate) fn write_directly(
         .into_iter()
         .filter_map(|e| e.process(&mut symbolizer, budget, Some(&snapshot)))
         .collect();
-    let stored = Store::open(path, durability, Duration::from_millis(250)).and_then(|mut s| {
-        s.set_alert_rules(rules);
-        s.insert_batch(&resolved)
-    });
+    let stored = crate::store::open(path, durability, Duration::from_millis(250), false).and_then(
+        |mut s| {
+            s.set_alert_rules(rules);
+            s.insert_batch(&resolved)
+        },
+    );
     match stored {
         Ok(_) => true,
         Err(e) => {

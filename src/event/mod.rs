@@ -1,5 +1,6 @@
 //! Pure data: what one recorded event holds. No I/O, no threads.
 
+mod alert;
 mod id;
 mod json;
 mod snapshot;
@@ -9,6 +10,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub(crate) use alert::AlertPolicy;
+pub use alert::{Alert, AlertFrame, AlertKind};
 pub(crate) use id::random_u64;
 pub use id::{EventId, ParseEventIdError};
 pub(crate) use json::{bound_json_depth, bound_map_depth, drop_json};

@@ -199,7 +199,7 @@ fn backoff_ms(base: Duration, attempts: i64) -> i64 {
 
 struct Notifier {
     shared: Arc<Shared>,
-    store: Store,
+    store: Box<dyn Store>,
     rules: AlertRules,
     channels: Vec<Channel>,
     retry_base: Duration,
@@ -211,7 +211,7 @@ struct Notifier {
 
 fn notify_main(shared: Arc<Shared>, path: PathBuf, durability: Durability, alerting: Alerting) {
     let store = loop {
-        match Store::open(&path, durability, Duration::from_secs(5)) {
+        match crate::store::open(&path, durability, Duration::from_secs(5), false) {
             Ok(s) => break s,
             Err(e) => {
                 internal_log::report("notify", &internal_log::chain(&e));
@@ -251,7 +251,7 @@ fn notify_main(shared: Arc<Shared>, path: PathBuf, durability: Durability, alert
     };
     if let Err(e) = n
         .store
-        .release_stale_claims(crate::spool::process_alive, true)
+        .release_stale_claims(&crate::store::spool::process_alive, true)
     {
         internal_log::report("notify", &internal_log::chain(&e));
     }
@@ -270,7 +270,8 @@ fn notify_main(shared: Arc<Shared>, path: PathBuf, durability: Durability, alert
                 internal_log::report("notify", &internal_log::chain(&e));
                 // The file may have been replaced (a damaged one moved
                 // aside): start again on a fresh connection.
-                if let Ok(s) = Store::open(&path, durability, Duration::from_secs(5)) {
+                if let Ok(s) = crate::store::open(&path, durability, Duration::from_secs(5), false)
+                {
                     n.store = s;
                 }
                 (false, Some(now_ms() + 2_000))
@@ -333,7 +334,7 @@ impl Notifier {
         if self.last_stale_check.elapsed() >= MAX_SLEEP {
             self.last_stale_check = Instant::now();
             self.store
-                .release_stale_claims(crate::spool::process_alive, false)?;
+                .release_stale_claims(&crate::store::spool::process_alive, false)?;
         }
         self.store.make_due_digests(&self.rules, now_ms())?;
         let usable = self.usable();

@@ -186,6 +186,20 @@ pub(crate) fn culprit(frames: &[Frame], location: Option<&Location>) -> Option<S
         .or_else(|| location.map(|l| format!("{}:{}", l.file, l.line)))
 }
 
+/// The storage key of a backtrace: a stable hash of its resolved frames.
+pub(crate) fn backtrace_hash(frames: &[Frame]) -> String {
+    let mut h = StableHasher::new();
+    for f in frames {
+        h.field(f.function.as_deref().unwrap_or(""));
+        h.field(f.file.as_deref().unwrap_or(""));
+        h.write(&f.line.unwrap_or(0).to_le_bytes());
+        h.write(&f.column.unwrap_or(0).to_le_bytes());
+        h.field(f.module.as_deref().unwrap_or(""));
+        h.write(&f.module_offset.unwrap_or(u64::MAX).to_le_bytes());
+    }
+    h.finish_hex()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -81,7 +81,7 @@ pub(crate) fn trace(
 ) -> Arc<ResolvedTrace> {
     let mut frames = parse(text);
     let redactions = redactor.frames(&mut frames);
-    let hash: Arc<str> = Arc::from(crate::store::backtrace_hash(&frames));
+    let hash: Arc<str> = Arc::from(crate::pipeline::fingerprint::backtrace_hash(&frames));
     Arc::new(ResolvedTrace {
         frames: Arc::from(frames),
         hash,

@@ -51,7 +51,7 @@ const MAX_WINDOW_MS: u128 = 1_000;
 /// picture themselves (and for the benchmarks).
 ///
 /// ```
-/// let mut sampler = errsnap::Sampler::new();
+/// let mut sampler = errsnap::snapshot::Sampler::new();
 /// let snap = sampler.sample();
 /// assert!(snap.process.rss_bytes > 0);
 /// assert!(snap.host.total_memory > 0);

@@ -161,7 +161,7 @@ impl Symbolizer {
         }
         let (mut frames, complete) = self.resolve(raw, budget);
         let redactions = redactor.frames(&mut frames);
-        let hash: Arc<str> = Arc::from(crate::store::backtrace_hash(&frames));
+        let hash: Arc<str> = Arc::from(crate::pipeline::fingerprint::backtrace_hash(&frames));
         let trace = Arc::new(ResolvedTrace {
             frames: Arc::from(frames),
             hash,

@@ -11,6 +11,7 @@
 
 use rusqlite::{Connection, OptionalExtension};
 
+use super::fail;
 use crate::error::{Error, ErrorKind, Result};
 
 /// One step of the schema.
@@ -64,13 +65,13 @@ pub(crate) fn inspect(conn: &Connection, path: &std::path::Path) -> Result<Dispo
     let ctx = |what: &str| format!("{what} of {}", path.display());
     let pragma = |name: &str| -> Result<i64> {
         conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
-            .map_err(|e| Error::storage(ctx(&format!("reading the {name}")), e))
+            .map_err(|e| fail(ctx(&format!("reading the {name}")), e))
     };
     let application_id = pragma("application_id")?;
     let version = pragma("user_version")?;
     let tables: i64 = conn
         .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
-        .map_err(|e| Error::storage(ctx("reading the schema"), e))?;
+        .map_err(|e| fail(ctx("reading the schema"), e))?;
     let path_text = path.display().to_string();
     if application_id != APPLICATION_ID {
         if application_id == 0 && tables == 0 && version == 0 {

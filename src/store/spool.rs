@@ -221,7 +221,7 @@ pub(crate) struct Imported {
 /// Imports the spool files of this process and of processes that are gone,
 /// then removes them. Lines that cannot be read as events are moved to
 /// `rejected-<pid>.jsonl` and counted.
-pub(crate) fn import(store: &mut Store) -> crate::Result<Imported> {
+pub(crate) fn import(store: &mut dyn Store) -> crate::Result<Imported> {
     let mut total = Imported::default();
     for dir in existing_dirs(store.path()) {
         import_dir(store, &dir, &mut total)?;
@@ -235,7 +235,7 @@ pub(crate) fn import(store: &mut Store) -> crate::Result<Imported> {
 /// How many events go into the database per transaction during an import.
 const IMPORT_BATCH: usize = 500;
 
-fn import_dir(store: &mut Store, dir: &PrivateDir, total: &mut Imported) -> crate::Result<()> {
+fn import_dir(store: &mut dyn Store, dir: &PrivateDir, total: &mut Imported) -> crate::Result<()> {
     let names = match dir.names() {
         Ok(n) => n,
         Err(_) => return Ok(()),
@@ -327,8 +327,8 @@ mod tests {
     use std::time::Duration;
 
     #[allow(clippy::unwrap_used)]
-    fn store(dir: &Path) -> Store {
-        Store::open(
+    fn store(dir: &Path) -> crate::store::sqlite::SqliteStore {
+        crate::store::sqlite::SqliteStore::open(
             &dir.join("LOGS.db"),
             crate::store::Durability::Normal,
             Duration::from_secs(5),
@@ -336,7 +336,7 @@ mod tests {
         .unwrap()
     }
 
-    fn stored(s: &Store) -> i64 {
+    fn stored(s: &crate::store::sqlite::SqliteStore) -> i64 {
         s.count("SELECT count(*) FROM events")
     }
 
@@ -477,10 +477,13 @@ mod tests {
         }
         append(&db, &events).unwrap();
         let mut s = store(t.path());
-        s.set_alert_rules(crate::store::AlertRules {
-            channels: vec!["slack".to_owned()],
-            policy: Default::default(),
-        });
+        crate::store::Store::set_alert_rules(
+            &mut s,
+            crate::store::AlertRules {
+                channels: vec!["slack".to_owned()],
+                policy: Default::default(),
+            },
+        );
         let done = import(&mut s).unwrap();
         assert_eq!((done.outcome.written, done.outcome.alerts), (3, 2));
     }

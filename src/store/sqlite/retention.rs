@@ -7,31 +7,9 @@
 
 use rusqlite::{Connection, TransactionBehavior};
 
-use crate::error::{Error, Result};
-
-/// Which events a purge removes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum PurgeRule {
-    /// Events older than this timestamp (ms since the Unix epoch).
-    OlderThan(i64),
-    /// All but the newest `n` events.
-    KeepNewest(u64),
-}
-
-/// What a purge removed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct PurgeReport {
-    /// Events deleted.
-    pub events: u64,
-    /// Events that matched but were kept (first of their group, or with a
-    /// pending alert).
-    pub kept: u64,
-    /// Snapshots no longer used, deleted.
-    pub snapshots: u64,
-    /// Backtraces no longer used, deleted (with their frames).
-    pub backtraces: u64,
-}
+use super::fail;
+use crate::error::Result;
+use crate::store::{Limits, PurgeReport, PurgeRule};
 
 const PROTECTED: &str = "(e.uid IN (SELECT first_event_uid FROM event_groups)
      OR e.uid IN (SELECT event_uid FROM outbox WHERE status IN ('pending', 'sending')))";
@@ -61,12 +39,12 @@ pub(crate) fn matching_uids(conn: &Connection, rule: PurgeRule) -> Result<Vec<St
     let sql = format!("SELECT e.uid FROM events e WHERE {cond} AND NOT {PROTECTED} ORDER BY e.id");
     conn.prepare(&sql)
         .and_then(|mut s| s.query_map([v], |r| r.get(0))?.collect())
-        .map_err(|e| Error::storage("selecting events to purge", e))
+        .map_err(|e| fail("selecting events to purge", e))
 }
 
 /// Deletes what `rule` selects, in transactions of at most 5,000 events.
 pub(crate) fn purge(conn: &mut Connection, rule: PurgeRule) -> Result<PurgeReport> {
-    let err = |e| Error::storage("purging events", e);
+    let err = |e| fail("purging events", e);
     let mut report = PurgeReport::default();
     let Some((cond, v)) = selection(conn, rule)? else {
         return Ok(report);
@@ -135,24 +113,10 @@ pub(crate) fn purge(conn: &mut Connection, rule: PurgeRule) -> Result<PurgeRepor
 pub(crate) fn used_bytes(conn: &Connection) -> Result<u64> {
     let q = |p: &str| -> Result<i64> {
         conn.query_row(&format!("PRAGMA {p}"), [], |r| r.get(0))
-            .map_err(|e| Error::storage("measuring the database", e))
+            .map_err(|e| fail("measuring the database", e))
     };
     let used = (q("page_count")? - q("freelist_count")?).max(0) * q("page_size")?;
     Ok(used as u64)
-}
-
-/// Automatic retention limits (all optional).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Limits {
-    pub(crate) max_age_ms: Option<i64>,
-    pub(crate) max_events: Option<u64>,
-    pub(crate) max_bytes: Option<u64>,
-}
-
-impl Limits {
-    pub(crate) fn any(&self) -> bool {
-        self.max_age_ms.is_some() || self.max_events.is_some() || self.max_bytes.is_some()
-    }
 }
 
 /// Applies the limits; returns how many events were deleted.
@@ -173,7 +137,7 @@ pub(crate) fn enforce(conn: &mut Connection, limits: Limits, now: i64) -> Result
             }
             let total: i64 = conn
                 .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
-                .map_err(|e| Error::storage("counting events", e))?;
+                .map_err(|e| fail("counting events", e))?;
             let keep = (total as u64).saturating_sub((total as u64 / 10).max(1));
             let n = purge(conn, PurgeRule::KeepNewest(keep))?.events;
             deleted += n;

@@ -1,338 +1,48 @@
-//! The read and administration side of LOGS.db, used by the `errsnap`
-//! command and available to programs: groups, events, one event in full,
-//! statistics, status changes, retention and checks.
+//! The read and administration side of a SQLite store, behind
+//! [`crate::Database`]: groups, events, one event in full, statistics,
+//! status changes, retention and checks.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::{
     params_from_iter, types::Value as SqlValue, Connection, OpenFlags, OptionalExtension,
 };
-use serde::Serialize;
 
-use super::retention::{self, PurgeReport, PurgeRule};
+use super::fail;
+use super::retention;
 use super::schema;
 use crate::error::{Error, ErrorKind, Result};
-use crate::event::{Breadcrumb, ChainLink, Frame};
 use crate::event::{HostInfo, HostStats, ProcessStats, Snapshot};
 use crate::level::Level;
+use crate::store::read::*;
+use crate::store::{PurgeReport, PurgeRule};
 
-/// An open LOGS.db for reading and administration.
-///
-/// ```
-/// # fn main() -> errsnap::Result<()> {
-/// # let dir = tempfile::tempdir().unwrap();
-/// # let path = dir.path().join("LOGS.db");
-/// # let logger = errsnap::EventLogger::builder().name("t").path(&path).config(errsnap::Config::empty()).build()?;
-/// # logger.error("disk full"); logger.flush(std::time::Duration::from_secs(10));
-/// let db = errsnap::Database::open(&path)?;
-/// let groups = db.groups(&errsnap::GroupQuery::default())?;
-/// assert_eq!(groups[0].title, "disk full");
-/// # Ok(()) }
-/// ```
-pub struct Database {
+/// An open SQLite database for reading and administration.
+pub(crate) struct SqliteReader {
     conn: Connection,
     path: PathBuf,
 }
 
-impl std::fmt::Debug for Database {
+impl std::fmt::Debug for SqliteReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Database")
+        f.debug_struct("SqliteReader")
             .field("path", &self.path)
             .finish()
     }
 }
 
-/// The status of a group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-#[non_exhaustive]
-pub enum GroupStatus {
-    /// Alerts as usual.
-    Open,
-    /// Fixed: if it happens again it reopens and alerts (a regression).
-    Resolved,
-    /// Known: stored, never alerted.
-    Muted,
-}
-
-impl GroupStatus {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GroupStatus::Open => "open",
-            GroupStatus::Resolved => "resolved",
-            GroupStatus::Muted => "muted",
-        }
-    }
-}
-
-impl std::str::FromStr for GroupStatus {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "open" | "unresolved" | "reopen" => Ok(GroupStatus::Open),
-            "resolved" | "resolve" => Ok(GroupStatus::Resolved),
-            "muted" | "mute" | "ignored" => Ok(GroupStatus::Muted),
-            _ => Err(format!(
-                "unknown status {s:?}: expected open, resolved or muted"
-            )),
-        }
-    }
-}
-
-/// Order of [`Database::groups`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum GroupOrder {
-    /// Most recently seen first.
-    #[default]
-    LastSeen,
-    /// Most frequent first.
-    Count,
-}
-
-/// Which groups to list.
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub struct GroupQuery {
-    /// Order.
-    pub order: GroupOrder,
-    /// Only this logger.
-    pub logger: Option<String>,
-    /// Only this status.
-    pub status: Option<GroupStatus>,
-    /// At most this many (0: no limit).
-    pub limit: usize,
-}
-
-/// One group, as listed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[non_exhaustive]
-pub struct GroupRow {
-    /// Group id.
-    pub id: i64,
-    /// Fingerprint (hex).
-    pub fingerprint: String,
-    /// Logger.
-    pub logger: String,
-    /// Highest level seen.
-    pub level: Level,
-    /// `message`, `error` or `panic`.
-    pub kind: String,
-    /// First line of the first message.
-    pub title: String,
-    /// Top in-app function or location.
-    pub culprit: Option<String>,
-    /// First seen (ms).
-    pub first_seen: i64,
-    /// Last seen (ms).
-    pub last_seen: i64,
-    /// Occurrences.
-    pub count: i64,
-    /// `open`, `resolved` or `muted`.
-    pub status: String,
-    /// Id of the last event.
-    pub last_event: String,
-}
-
-/// Which events to list. Every field narrows the selection.
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub struct EventFilter {
-    /// Group id.
-    pub group: Option<i64>,
-    /// Logger name.
-    pub logger: Option<String>,
-    /// Lowest level.
-    pub min_level: Option<Level>,
-    /// From this time (ms, inclusive).
-    pub since: Option<i64>,
-    /// Before this time (ms, exclusive).
-    pub until: Option<i64>,
-    /// Text contained in the message (case-insensitive for ASCII).
-    pub grep: Option<String>,
-    /// Source file (suffix match), optionally with a line.
-    pub file: Option<(String, Option<u32>)>,
-    /// Only events stored after this row id (for following).
-    pub after_row: Option<i64>,
-    /// Only events stored before this row id.
-    pub before_row: Option<i64>,
-    /// Newest first (default: oldest first).
-    pub newest_first: bool,
-    /// At most this many (0: no limit).
-    pub limit: usize,
-}
-
-/// One event, as listed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[non_exhaustive]
-pub struct EventRow {
-    /// Row id (increases with each insert).
-    #[serde(skip)]
-    pub row: i64,
-    /// Event id.
-    pub id: String,
-    /// Time (ms).
-    pub ts: i64,
-    /// Logger.
-    pub logger: String,
-    /// Level.
-    pub level: Level,
-    /// `message`, `error` or `panic`.
-    pub kind: String,
-    /// The full message.
-    pub message: String,
-    /// Source file.
-    pub file: Option<String>,
-    /// Line.
-    pub line: Option<u32>,
-    /// Group id.
-    pub group: i64,
-    /// Thread name.
-    pub thread: Option<String>,
-    /// Process id.
-    pub pid: u32,
-}
-
-/// The status of one alert of an event.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[non_exhaustive]
-pub struct AlertStatus {
-    /// Channel.
-    pub channel: String,
-    /// `new`, `regression`, `digest`, `test`.
-    pub kind: String,
-    /// `pending`, `sending`, `sent`, `failed`, `dropped`.
-    pub status: String,
-    /// Attempts so far.
-    pub attempts: i64,
-    /// The last error, if any.
-    pub last_error: Option<String>,
-    /// When it was sent (ms).
-    pub sent_at: Option<i64>,
-}
-
-/// One event in full.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[non_exhaustive]
-pub struct EventDetail {
-    /// The listing fields.
-    #[serde(flatten)]
-    pub row: EventRow,
-    /// Column in the source line.
-    pub column: Option<u32>,
-    /// Thread id.
-    pub thread_id: u64,
-    /// Error chain, outermost first.
-    pub chain: Vec<ChainLink>,
-    /// Application name.
-    pub app_name: Option<String>,
-    /// Release.
-    pub release: Option<String>,
-    /// Environment.
-    pub environment: Option<String>,
-    /// Tags.
-    pub tags: BTreeMap<String, String>,
-    /// Extra data.
-    pub extra: serde_json::Value,
-    /// Breadcrumbs, oldest first.
-    pub breadcrumbs: Vec<Breadcrumb>,
-    /// How many secrets redaction replaced.
-    pub redactions: i64,
-    /// The group's fingerprint, title, count and status.
-    pub group_fingerprint: String,
-    /// Group title.
-    pub group_title: String,
-    /// Group count.
-    pub group_count: i64,
-    /// Group status.
-    pub group_status: String,
-    /// Backtrace, innermost first.
-    pub frames: Vec<Frame>,
-    /// Whether every frame was resolved when stored.
-    pub symbols_resolved: bool,
-    /// The snapshot, if one was taken.
-    pub snapshot: Option<Snapshot>,
-    /// The host.
-    pub host: Option<HostInfo>,
-    /// Alerts and their delivery.
-    pub alerts: Vec<AlertStatus>,
-}
-
-/// Counts for `errsnap stats`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-#[non_exhaustive]
-pub struct Stats {
-    /// Events in all.
-    pub events: i64,
-    /// Groups in all.
-    pub groups: i64,
-    /// Events per level name.
-    pub by_level: BTreeMap<String, i64>,
-    /// Events per logger.
-    pub by_logger: BTreeMap<String, i64>,
-    /// Events per day (`YYYY-MM-DD`, UTC).
-    pub by_day: BTreeMap<String, i64>,
-    /// The most frequent groups.
-    pub top_groups: Vec<GroupRow>,
-    /// Alerts per delivery status.
-    pub alerts: BTreeMap<String, i64>,
-    /// Loss and other counters (`dropped_events`, `sampled_out`, ...).
-    pub counters: BTreeMap<String, i64>,
-    /// Size of the database file in bytes.
-    pub file_bytes: u64,
-    /// Bytes in use inside it.
-    pub used_bytes: u64,
-}
-
-/// The result of `errsnap check`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[non_exhaustive]
-pub struct CheckReport {
-    /// `PRAGMA integrity_check` lines (`["ok"]` when healthy; empty when
-    /// the file could not be opened).
-    pub integrity: Vec<String>,
-    /// Schema version of the file (`None` when it could not be read).
-    pub schema_version: Option<i64>,
-    /// The newest schema this build knows.
-    pub supported_version: i64,
-    /// Alerts waiting to be sent.
-    pub pending_alerts: i64,
-    /// Alerts that failed for good.
-    pub failed_alerts: i64,
-    /// Spool files waiting to be imported, and the events in them.
-    pub spool_files: u64,
-    /// Events in the spool.
-    pub spool_events: u64,
-    /// Files holding spool lines that could not be imported (kept, never
-    /// deleted), with their line counts.
-    pub rejected: Vec<(String, u64)>,
-    /// One line per unhealthy finding; empty when healthy.
-    pub problems: Vec<String>,
-    /// Findings that do not make the file unhealthy (e.g. permissions).
-    pub warnings: Vec<String>,
-}
-
-impl CheckReport {
-    /// Whether everything is healthy (no problem found).
-    pub fn healthy(&self) -> bool {
-        self.problems.is_empty()
-    }
-}
-
 fn err(what: &'static str) -> impl Fn(rusqlite::Error) -> Error {
-    move |e| Error::storage(what, e)
+    move |e| fail(what, e)
 }
 
-impl Database {
+impl SqliteReader {
     /// Opens an existing errsnap database.
     ///
     /// # Errors
     /// The file does not exist, is not an errsnap database, or was written by
     /// a newer errsnap.
-    pub fn open(path: impl AsRef<Path>) -> Result<Database> {
+    pub(crate) fn open(path: impl AsRef<Path>) -> Result<SqliteReader> {
         let path = path.as_ref();
         if !path.is_file() {
             return Err(Error::new(ErrorKind::Io {
@@ -343,7 +53,7 @@ impl Database {
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
-        .map_err(|e| Error::storage(format!("opening {}", path.display()), e))?;
+        .map_err(|e| fail(format!("opening {}", path.display()), e))?;
         conn.busy_timeout(Duration::from_secs(10))
             .map_err(err("setting busy_timeout"))?;
         conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;")
@@ -356,19 +66,14 @@ impl Database {
                 ),
             }));
         }
-        Ok(Database {
+        Ok(SqliteReader {
             conn,
             path: path.to_owned(),
         })
     }
 
-    /// The file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Lists groups.
-    pub fn groups(&self, q: &GroupQuery) -> Result<Vec<GroupRow>> {
+    pub(crate) fn groups(&self, q: &GroupQuery) -> Result<Vec<GroupRow>> {
         let mut sql = String::from(
             "SELECT g.id, g.fingerprint, l.name, g.level, g.kind, g.title, g.culprit,
                     g.first_seen, g.last_seen, g.count, g.status, g.last_event_uid
@@ -399,7 +104,7 @@ impl Database {
     }
 
     /// Occurrences of a group in `buckets` equal slices of `[since, until)`.
-    pub fn histogram(
+    pub(crate) fn histogram(
         &self,
         group: i64,
         since: i64,
@@ -492,37 +197,28 @@ impl Database {
         (sql, args)
     }
 
-    /// Lists events.
-    pub fn events(&self, f: &EventFilter) -> Result<Vec<EventRow>> {
-        let mut out = Vec::new();
-        self.for_each_event::<Error>(f, |e| {
-            out.push(e);
-            Ok(())
-        })?;
-        Ok(out)
-    }
-
-    /// Calls `each` for every event the filter selects, streaming. The
-    /// callback's error type only needs `From<errsnap::Error>` (as
-    /// `anyhow::Error` has).
-    pub fn for_each_event<E: From<Error>>(
+    /// Calls `each` for every event the filter selects, streaming, until it
+    /// returns `false`.
+    pub(crate) fn for_each_event(
         &self,
         f: &EventFilter,
-        mut each: impl FnMut(EventRow) -> std::result::Result<(), E>,
-    ) -> std::result::Result<(), E> {
+        each: &mut dyn FnMut(EventRow) -> bool,
+    ) -> Result<()> {
         let (sql, args) = Self::event_query(f);
         let mut stmt = self.conn.prepare(&sql).map_err(err("listing events"))?;
         let mut rows = stmt
             .query(params_from_iter(args))
             .map_err(err("listing events"))?;
         while let Some(r) = rows.next().map_err(err("listing events"))? {
-            each(event_row(r).map_err(err("reading an event"))?)?;
+            if !each(event_row(r).map_err(err("reading an event"))?) {
+                break;
+            }
         }
         Ok(())
     }
 
     /// Counts the events a filter selects.
-    pub fn count_events(&self, f: &EventFilter) -> Result<u64> {
+    pub(crate) fn count_events(&self, f: &EventFilter) -> Result<u64> {
         let (sql, args) = Self::event_query(f);
         self.conn
             .query_row(
@@ -535,7 +231,7 @@ impl Database {
     }
 
     /// One event in full, by id (or a unique prefix of at least 6 characters).
-    pub fn event(&self, id: &str) -> Result<Option<EventDetail>> {
+    pub(crate) fn event(&self, id: &str) -> Result<Option<EventDetail>> {
         let id = id.trim().to_ascii_uppercase();
         let uid: Option<String> = if id.len() == 26 {
             Some(id)
@@ -740,12 +436,12 @@ impl Database {
     }
 
     /// The recorded hosts, most recent first.
-    pub fn hosts(&self) -> Result<Vec<(HostRow, HostInfo)>> {
+    pub(crate) fn hosts(&self) -> Result<Vec<(HostRow, HostInfo)>> {
         self.hosts_where("", None)
     }
 
     /// Statistics.
-    pub fn stats(&self, top: usize) -> Result<Stats> {
+    pub(crate) fn stats(&self, top: usize) -> Result<Stats> {
         let mut s = Stats::default();
         let count = |sql: &str| -> Result<i64> {
             self.conn
@@ -798,7 +494,7 @@ impl Database {
     }
 
     /// Sets the status of a group. Returns whether it existed.
-    pub fn set_group_status(&self, group: i64, status: GroupStatus) -> Result<bool> {
+    pub(crate) fn set_group_status(&self, group: i64, status: GroupStatus) -> Result<bool> {
         let n = self
             .conn
             .execute(
@@ -809,33 +505,12 @@ impl Database {
         Ok(n == 1)
     }
 
-    /// The group of an event (by id or unique prefix).
-    pub fn group_of(&self, event: &str) -> Result<Option<i64>> {
-        Ok(self.event(event)?.map(|d| d.row.group))
-    }
-
-    /// The events a purge would delete (ids, oldest first).
-    pub fn purge_candidates(&self, rule: PurgeRule) -> Result<Vec<String>> {
-        retention::matching_uids(&self.conn, rule)
-    }
-
-    /// Deletes old events (never a group's first event, nor one whose alert
-    /// is pending), then what no event uses any more.
-    pub fn purge(&mut self, rule: PurgeRule) -> Result<PurgeReport> {
-        retention::purge(&mut self.conn, rule)
-    }
-
-    /// Rebuilds the file to give free pages back to the file system.
-    pub fn vacuum(&self) -> Result<()> {
-        self.conn.execute_batch("VACUUM").map_err(err("vacuuming"))
-    }
-
     /// Checks the database at `path` without changing it: whether errsnap
     /// can use it at all (another program's file, an unknown schema), its
     /// integrity, alerts waiting or failed, the spool, lines that could not
     /// be imported, and the file's permissions. Never fails: what cannot be
     /// checked is a problem in the report.
-    pub fn check_path(path: impl AsRef<Path>) -> CheckReport {
+    pub(crate) fn check_path(path: impl AsRef<Path>) -> CheckReport {
         let path = path.as_ref();
         let mut r = CheckReport {
             integrity: Vec::new(),
@@ -849,7 +524,7 @@ impl Database {
             problems: Vec::new(),
             warnings: Vec::new(),
         };
-        match Database::open(path) {
+        match SqliteReader::open(path) {
             Ok(db) => {
                 if let Err(e) = db.check_into(&mut r) {
                     r.problems.push(crate::util::internal_log::chain(&e));
@@ -869,7 +544,7 @@ impl Database {
                 ));
             }
         }
-        let spool = crate::spool::state(path);
+        let spool = crate::store::spool::state(path);
         r.spool_files = spool.files;
         r.spool_events = spool.events;
         if spool.files > 0 {
@@ -890,12 +565,6 @@ impl Database {
             r.rejected.push((file.display().to_string(), lines));
         }
         r
-    }
-
-    /// Integrity, schema version, alerts waiting or failed, and the spool
-    /// (see [`check_path`](Self::check_path)).
-    pub fn check(&self) -> Result<CheckReport> {
-        Ok(Database::check_path(&self.path))
     }
 
     fn check_into(&self, r: &mut CheckReport) -> Result<()> {
@@ -956,74 +625,14 @@ impl Database {
     }
 }
 
-/// One event as exported (JSON, JSON Lines, CSV).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[non_exhaustive]
-pub struct ExportRow {
-    /// Event id.
-    pub id: String,
-    /// Time, RFC 3339 (UTC).
-    pub time: String,
-    /// Time, ms since the Unix epoch.
-    pub ts: i64,
-    /// Logger.
-    pub logger: String,
-    /// Level name.
-    pub level: String,
-    /// `message`, `error` or `panic`.
-    pub kind: String,
-    /// Message.
-    pub message: String,
-    /// Type of the outermost error.
-    pub error_type: Option<String>,
-    /// Error chain (JSON array).
-    pub error_chain: serde_json::Value,
-    /// Source file.
-    pub file: Option<String>,
-    /// Line.
-    pub line: Option<u32>,
-    /// Column.
-    pub column: Option<u32>,
-    /// Thread name.
-    pub thread: Option<String>,
-    /// Thread id.
-    pub thread_id: i64,
-    /// Process id.
-    pub pid: i64,
-    /// Application.
-    pub app_name: Option<String>,
-    /// Release.
-    pub release: Option<String>,
-    /// Environment.
-    pub environment: Option<String>,
-    /// Group id.
-    pub group: i64,
-    /// Group fingerprint.
-    pub fingerprint: String,
-    /// Tags (JSON object).
-    pub tags: serde_json::Value,
-    /// Extra (JSON object).
-    pub extra: serde_json::Value,
-    /// Breadcrumbs (JSON array).
-    pub breadcrumbs: serde_json::Value,
-    /// Redactions made.
-    pub redactions: i64,
-    /// Process CPU %, if a snapshot was taken.
-    pub cpu_percent: Option<f64>,
-    /// Process RSS bytes, if a snapshot was taken.
-    pub rss_bytes: Option<i64>,
-    /// Host name.
-    pub host: Option<String>,
-}
-
-impl Database {
+impl SqliteReader {
     /// Calls `each` for every event the filter selects, in full export
     /// form, oldest first (the filter's order and limit apply).
-    pub fn for_each_export<E: From<Error>>(
+    pub(crate) fn for_each_export(
         &self,
         f: &EventFilter,
-        mut each: impl FnMut(ExportRow) -> std::result::Result<(), E>,
-    ) -> std::result::Result<(), E> {
+        each: &mut dyn FnMut(ExportRow) -> bool,
+    ) -> Result<()> {
         let (inner, args) = Self::event_query(f);
         let sql = format!(
             "SELECT e.uid, e.ts, l.name, e.level, e.kind, e.message, e.error_type, e.error_chain,
@@ -1080,13 +689,15 @@ impl Database {
                 })
             })()
             .map_err(err("reading an event"))?;
-            each(row)?;
+            if !each(row) {
+                break;
+            }
         }
         Ok(())
     }
 
     /// The row id of the newest event, if any (for following new events).
-    pub fn last_row(&self) -> Result<Option<i64>> {
+    pub(crate) fn last_row(&self) -> Result<Option<i64>> {
         self.conn
             .query_row("SELECT max(id) FROM events", [], |r| r.get(0))
             .map_err(err("reading the newest event"))
@@ -1094,7 +705,7 @@ impl Database {
 
     /// The row id below which a [`PurgeRule`] selects events (for
     /// archiving what a purge would delete), or the cut-off time.
-    pub fn purge_bound(&self, rule: PurgeRule) -> Result<EventFilter> {
+    pub(crate) fn purge_bound(&self, rule: PurgeRule) -> Result<EventFilter> {
         let mut f = EventFilter::default();
         match rule {
             PurgeRule::OlderThan(ts) => f.until = Some(ts),
@@ -1114,18 +725,6 @@ impl Database {
         }
         Ok(f)
     }
-}
-
-/// When a host was recorded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[non_exhaustive]
-pub struct HostRow {
-    /// Host id.
-    pub id: i64,
-    /// First seen (ms).
-    pub first_seen: i64,
-    /// Last seen (ms).
-    pub last_seen: i64,
 }
 
 /// `%/<file>` with LIKE's wildcards in `file` escaped.
@@ -1178,4 +777,60 @@ fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
         thread: r.get(10)?,
         pid: r.get::<_, i64>(11)? as u32,
     })
+}
+
+impl crate::store::Reader for SqliteReader {
+    fn groups(&self, q: &GroupQuery) -> Result<Vec<GroupRow>> {
+        SqliteReader::groups(self, q)
+    }
+    fn histogram(&self, group: i64, since: i64, until: i64, buckets: usize) -> Result<Vec<u64>> {
+        SqliteReader::histogram(self, group, since, until, buckets)
+    }
+    fn for_each_event(
+        &self,
+        f: &EventFilter,
+        each: &mut dyn FnMut(EventRow) -> bool,
+    ) -> Result<()> {
+        SqliteReader::for_each_event(self, f, each)
+    }
+    fn count_events(&self, f: &EventFilter) -> Result<u64> {
+        SqliteReader::count_events(self, f)
+    }
+    fn event(&self, id: &str) -> Result<Option<EventDetail>> {
+        SqliteReader::event(self, id)
+    }
+    fn hosts(&self) -> Result<Vec<(HostRow, HostInfo)>> {
+        SqliteReader::hosts(self)
+    }
+    fn stats(&self, top: usize) -> Result<Stats> {
+        SqliteReader::stats(self, top)
+    }
+    fn set_group_status(&self, group: i64, status: GroupStatus) -> Result<bool> {
+        SqliteReader::set_group_status(self, group, status)
+    }
+    fn purge_candidates(&self, rule: PurgeRule) -> Result<Vec<String>> {
+        retention::matching_uids(&self.conn, rule)
+    }
+    fn purge(&mut self, rule: PurgeRule) -> Result<PurgeReport> {
+        retention::purge(&mut self.conn, rule)
+    }
+    fn purge_bound(&self, rule: PurgeRule) -> Result<EventFilter> {
+        SqliteReader::purge_bound(self, rule)
+    }
+    fn vacuum(&self) -> Result<()> {
+        self.conn.execute_batch("VACUUM").map_err(err("vacuuming"))
+    }
+    fn check(&self) -> Result<CheckReport> {
+        Ok(SqliteReader::check_path(&self.path))
+    }
+    fn for_each_export(
+        &self,
+        f: &EventFilter,
+        each: &mut dyn FnMut(ExportRow) -> bool,
+    ) -> Result<()> {
+        SqliteReader::for_each_export(self, f, each)
+    }
+    fn last_row(&self) -> Result<Option<i64>> {
+        SqliteReader::last_row(self)
+    }
 }

@@ -3,18 +3,13 @@
 
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::Store;
-use crate::error::{Error, Result};
+use super::fail;
+use super::SqliteStore;
+use crate::error::Result;
+use crate::event::{Alert, AlertFrame, AlertKind};
 use crate::event::{EventKind, Frame};
 use crate::level::Level;
-use crate::notify::{Alert, AlertFrame, AlertKind, AlertPolicy};
-
-/// What the writer knows about alerting for the file.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct AlertRules {
-    pub(crate) channels: Vec<String>,
-    pub(crate) policy: AlertPolicy,
-}
+use crate::store::{AlertRules, DueAlert, Outcome};
 
 /// The group's state before this event touched it.
 pub(crate) struct GroupBefore {
@@ -25,7 +20,7 @@ pub(crate) fn group_status(tx: &Transaction<'_>, group_id: i64) -> Result<GroupB
     let status = tx
         .prepare_cached("SELECT status FROM event_groups WHERE id = ?1")
         .and_then(|mut s| s.query_row([group_id], |r| r.get(0)).optional())
-        .map_err(|e| Error::storage("reading a group's status", e))?;
+        .map_err(|e| fail("reading a group's status", e))?;
     Ok(GroupBefore { status })
 }
 
@@ -46,7 +41,7 @@ pub(crate) fn decide(
     before: &GroupBefore,
     now: i64,
 ) -> Result<bool> {
-    let err = |e| Error::storage("recording an alert decision", e);
+    let err = |e| fail("recording an alert decision", e);
     let insert = |kind: &str, status: &str, suppressed: i64, last_error: Option<&str>| {
         tx.prepare_cached(
             "INSERT INTO outbox (event_uid, group_id, channel, kind, status, suppressed,
@@ -127,37 +122,11 @@ pub(crate) fn decide(
     }
 }
 
-/// One outbox row to deliver.
-#[derive(Debug, Clone)]
-pub(crate) struct DueAlert {
-    pub(crate) id: i64,
-    pub(crate) channel: String,
-    pub(crate) attempts: i64,
-    pub(crate) created_at: i64,
-}
-
-/// What happened to a delivery attempt.
-#[derive(Debug)]
-pub(crate) enum Outcome<'a> {
-    Sent,
-    Retry {
-        at: i64,
-        error: &'a str,
-    },
-    Failed {
-        error: &'a str,
-    },
-    /// The channel broke: the row waits, unclaimed, for the next start.
-    Parked {
-        error: &'a str,
-    },
-}
-
-impl Store {
+impl SqliteStore {
     /// Turns suppressed occurrences whose cooldown has ended into digest
     /// alerts. Returns how many were made.
     pub(crate) fn make_due_digests(&mut self, rules: &AlertRules, now: i64) -> Result<usize> {
-        let err = |e| Error::storage("making digest alerts", e);
+        let err = |e| fail("making digest alerts", e);
         let tx = self.immediate()?;
         let cutoff = now.saturating_sub(ms(rules.policy.cooldown));
         let rows: Vec<(i64, String, i64, String)> = tx
@@ -206,7 +175,7 @@ impl Store {
                 |r| r.get::<_, Option<i64>>(0),
             )
             .map(|t| t.map(|t| t.saturating_add(ms(rules.policy.cooldown))))
-            .map_err(|e| Error::storage("looking for digests", e))
+            .map_err(|e| fail("looking for digests", e))
     }
 
     /// Pending rows due now on the given channels, oldest first.
@@ -223,7 +192,7 @@ impl Store {
                 "SELECT id, channel, attempts, created_at FROM outbox
                  WHERE status = 'pending' AND next_attempt <= ?1 ORDER BY id LIMIT ?2",
             )
-            .map_err(|e| Error::storage("reading the outbox", e))?;
+            .map_err(|e| fail("reading the outbox", e))?;
         let rows = stmt
             .query_map(params![now, (limit * 4) as i64], |r| {
                 Ok(DueAlert {
@@ -233,9 +202,9 @@ impl Store {
                     created_at: r.get(3)?,
                 })
             })
-            .map_err(|e| Error::storage("reading the outbox", e))?;
+            .map_err(|e| fail("reading the outbox", e))?;
         for row in rows {
-            let row = row.map_err(|e| Error::storage("reading the outbox", e))?;
+            let row = row.map_err(|e| fail("reading the outbox", e))?;
             if channels.contains(&row.channel) {
                 out.push(row);
                 if out.len() >= limit {
@@ -251,11 +220,11 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT channel, min(next_attempt) FROM outbox WHERE status = 'pending' GROUP BY channel")
-            .map_err(|e| Error::storage("reading the outbox", e))?;
+            .map_err(|e| fail("reading the outbox", e))?;
         let rows: Vec<(String, i64)> = stmt
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
             .and_then(|r| r.collect())
-            .map_err(|e| Error::storage("reading the outbox", e))?;
+            .map_err(|e| fail("reading the outbox", e))?;
         Ok(rows
             .into_iter()
             .filter(|(c, _)| channels.contains(c))
@@ -272,7 +241,7 @@ impl Store {
                  WHERE id = ?1 AND status = 'pending'",
                 params![id, std::process::id(), now],
             )
-            .map_err(|e| Error::storage("claiming an alert", e))?;
+            .map_err(|e| fail("claiming an alert", e))?;
         Ok(n == 1)
     }
 
@@ -301,7 +270,7 @@ impl Store {
             ),
         };
         r.map(|_| ())
-            .map_err(|e| Error::storage("recording an alert's delivery", e))
+            .map_err(|e| fail("recording an alert's delivery", e))
     }
 
     /// Puts back rows claimed by processes that are gone (or by this one,
@@ -315,7 +284,7 @@ impl Store {
             .conn
             .prepare("SELECT id, claimed_by FROM outbox WHERE status = 'sending'")
             .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
-            .map_err(|e| Error::storage("reading claimed alerts", e))?;
+            .map_err(|e| fail("reading claimed alerts", e))?;
         let me = i64::from(std::process::id());
         let mut released = 0;
         if at_start {
@@ -326,7 +295,7 @@ impl Store {
                     "UPDATE outbox SET next_attempt = ?1 WHERE status = 'pending' AND next_attempt > ?1",
                     [crate::util::time::now_ms()],
                 )
-                .map_err(|e| Error::storage("rescheduling pending alerts", e))?;
+                .map_err(|e| fail("rescheduling pending alerts", e))?;
         }
         for (id, by) in rows {
             let stale = match by {
@@ -342,7 +311,7 @@ impl Store {
                          WHERE id = ?1 AND status = 'sending'",
                         [id],
                     )
-                    .map_err(|e| Error::storage("releasing a claimed alert", e))?;
+                    .map_err(|e| fail("releasing a claimed alert", e))?;
             }
         }
         Ok(released)
@@ -350,7 +319,7 @@ impl Store {
 
     /// Builds the alert for an outbox row from the stored event.
     pub(crate) fn load_alert(&mut self, id: i64) -> Result<Option<Alert>> {
-        let err = |e| Error::storage("loading an alert's event", e);
+        let err = |e| fail("loading an alert's event", e);
         let row = self
             .conn
             .query_row(
@@ -434,7 +403,7 @@ pub(crate) fn frames(conn: &rusqlite::Connection, backtrace_id: i64) -> Result<V
             "SELECT function, file, line, col, address, module, module_offset, in_app
              FROM frames WHERE backtrace_id = ?1 ORDER BY idx",
         )
-        .map_err(|e| Error::storage("reading frames", e))?;
+        .map_err(|e| fail("reading frames", e))?;
     let rows = stmt
         .query_map([backtrace_id], |r| {
             Ok(Frame {
@@ -449,7 +418,7 @@ pub(crate) fn frames(conn: &rusqlite::Connection, backtrace_id: i64) -> Result<V
             })
         })
         .and_then(|r| r.collect())
-        .map_err(|e| Error::storage("reading frames", e))?;
+        .map_err(|e| fail("reading frames", e))?;
     Ok(rows)
 }
 

@@ -1,0 +1,163 @@
+-- errsnap's PostgreSQL schema (version 1): the SQLite model for a fleet.
+-- Every host writes into the same tables; ids are assigned by the server;
+-- events are unique by `uid` (an event forwarded twice is stored once).
+
+CREATE TABLE IF NOT EXISTS errsnap_meta (
+    key    TEXT PRIMARY KEY,
+    value  TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS loggers (
+    id          BIGSERIAL PRIMARY KEY,
+    name        TEXT   NOT NULL UNIQUE,
+    created_at  BIGINT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS hosts (
+    id                 BIGSERIAL PRIMARY KEY,
+    key                TEXT    NOT NULL UNIQUE,
+    hostname           TEXT,
+    os_name            TEXT,
+    os_version         TEXT,
+    kernel_version     TEXT,
+    arch               TEXT    NOT NULL,
+    cpu_brand          TEXT,
+    cpu_count          INTEGER NOT NULL,
+    physical_cores     INTEGER,
+    cpu_frequency_mhz  BIGINT,
+    total_memory       BIGINT  NOT NULL,
+    total_swap         BIGINT  NOT NULL,
+    boot_time          BIGINT  NOT NULL,
+    first_seen         BIGINT  NOT NULL,
+    last_seen          BIGINT  NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS backtraces (
+    id           BIGSERIAL PRIMARY KEY,
+    hash         TEXT    NOT NULL UNIQUE,
+    frame_count  INTEGER NOT NULL,
+    resolved     BOOLEAN NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS frames (
+    backtrace_id   BIGINT  NOT NULL REFERENCES backtraces(id) ON DELETE CASCADE,
+    idx            INTEGER NOT NULL,
+    function       TEXT,
+    file           TEXT,
+    line           INTEGER,
+    col            INTEGER,
+    address        BIGINT  NOT NULL,
+    module         TEXT,
+    module_offset  BIGINT,
+    in_app         BOOLEAN NOT NULL,
+    PRIMARY KEY (backtrace_id, idx)
+);
+
+CREATE TABLE IF NOT EXISTS event_groups (
+    id               BIGSERIAL PRIMARY KEY,
+    fingerprint      TEXT    NOT NULL UNIQUE,
+    logger_id        BIGINT  NOT NULL REFERENCES loggers(id),
+    kind             TEXT    NOT NULL,
+    level            SMALLINT NOT NULL,
+    title            TEXT    NOT NULL,
+    culprit          TEXT,
+    first_seen       BIGINT  NOT NULL,
+    last_seen        BIGINT  NOT NULL,
+    count            BIGINT  NOT NULL,
+    status           TEXT    NOT NULL DEFAULT 'open'
+                     CHECK (status IN ('open', 'resolved', 'muted')),
+    first_event_uid  TEXT    NOT NULL,
+    last_event_uid   TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS event_groups_last_seen ON event_groups (last_seen);
+
+CREATE TABLE IF NOT EXISTS snapshots (
+    id                    BIGSERIAL PRIMARY KEY,
+    taken_at              BIGINT NOT NULL,
+    pid                   BIGINT NOT NULL,
+    proc_cpu_user_ms      BIGINT,
+    proc_cpu_system_ms    BIGINT,
+    proc_cpu_percent      DOUBLE PRECISION,
+    proc_rss_bytes        BIGINT NOT NULL,
+    proc_virtual_bytes    BIGINT NOT NULL,
+    proc_memory_percent   DOUBLE PRECISION NOT NULL,
+    proc_threads          BIGINT,
+    proc_io_read_bytes    BIGINT,
+    proc_io_write_bytes   BIGINT,
+    proc_open_fds         BIGINT,
+    sys_total_memory      BIGINT NOT NULL,
+    sys_used_memory       BIGINT NOT NULL,
+    sys_available_memory  BIGINT NOT NULL,
+    sys_total_swap        BIGINT NOT NULL,
+    sys_used_swap         BIGINT NOT NULL,
+    sys_cpu_percent       DOUBLE PRECISION,
+    load_1                DOUBLE PRECISION NOT NULL,
+    load_5                DOUBLE PRECISION NOT NULL,
+    load_15               DOUBLE PRECISION NOT NULL,
+    uptime_s              BIGINT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS events (
+    id             BIGSERIAL PRIMARY KEY,
+    uid            TEXT    NOT NULL UNIQUE,
+    ts             BIGINT  NOT NULL,
+    logger_id      BIGINT  NOT NULL REFERENCES loggers(id),
+    level          SMALLINT NOT NULL CHECK (level BETWEEN 0 AND 5),
+    kind           TEXT    NOT NULL,
+    message        TEXT    NOT NULL,
+    error_chain    JSONB,
+    error_type     TEXT,
+    file           TEXT,
+    line           INTEGER,
+    col            INTEGER,
+    thread_name    TEXT,
+    thread_id      BIGINT  NOT NULL,
+    pid            BIGINT  NOT NULL,
+    app_name       TEXT,
+    release        TEXT,
+    environment    TEXT,
+    tags           JSONB,
+    extra          JSONB,
+    group_id       BIGINT  NOT NULL REFERENCES event_groups(id),
+    backtrace_id   BIGINT  REFERENCES backtraces(id),
+    snapshot_id    BIGINT  REFERENCES snapshots(id),
+    host_id        BIGINT  REFERENCES hosts(id),
+    alert_channels TEXT,
+    breadcrumbs    JSONB,
+    redactions     INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS events_group_ts ON events (group_id, ts);
+
+-- Alerts to deliver; claimed row by row with FOR UPDATE SKIP LOCKED, so
+-- every process of a fleet can deliver and none sends a row twice.
+CREATE TABLE IF NOT EXISTS outbox (
+    id            BIGSERIAL PRIMARY KEY,
+    event_uid     TEXT    NOT NULL,
+    group_id      BIGINT  NOT NULL REFERENCES event_groups(id),
+    channel       TEXT    NOT NULL,
+    kind          TEXT    NOT NULL,
+    status        TEXT    NOT NULL,
+    suppressed    BIGINT  NOT NULL DEFAULT 0,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    created_at    BIGINT  NOT NULL,
+    next_attempt  BIGINT  NOT NULL,
+    claimed_by    TEXT,
+    claimed_at    BIGINT,
+    sent_at       BIGINT,
+    last_error    TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_status_due ON outbox (status, next_attempt);
+
+CREATE TABLE IF NOT EXISTS alert_state (
+    group_id        BIGINT NOT NULL REFERENCES event_groups(id),
+    channel         TEXT   NOT NULL,
+    last_alert_at   BIGINT NOT NULL,
+    suppressed      BIGINT NOT NULL DEFAULT 0,
+    last_event_uid  TEXT   NOT NULL,
+    PRIMARY KEY (group_id, channel)
+);
+
+CREATE TABLE IF NOT EXISTS counters (
+    name   TEXT   PRIMARY KEY,
+    value  BIGINT NOT NULL
+);

@@ -1,0 +1,360 @@
+//! What the read side returns, whatever the store behind it: groups,
+//! events, one event in full, statistics, checks, exports.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::event::{Breadcrumb, ChainLink, Frame};
+use crate::event::{HostInfo, Snapshot};
+use crate::level::Level;
+
+/// The status of a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum GroupStatus {
+    /// Alerts as usual.
+    Open,
+    /// Fixed: if it happens again it reopens and alerts (a regression).
+    Resolved,
+    /// Known: stored, never alerted.
+    Muted,
+}
+
+impl GroupStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupStatus::Open => "open",
+            GroupStatus::Resolved => "resolved",
+            GroupStatus::Muted => "muted",
+        }
+    }
+}
+
+impl std::str::FromStr for GroupStatus {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "open" | "unresolved" | "reopen" => Ok(GroupStatus::Open),
+            "resolved" | "resolve" => Ok(GroupStatus::Resolved),
+            "muted" | "mute" | "ignored" => Ok(GroupStatus::Muted),
+            _ => Err(format!(
+                "unknown status {s:?}: expected open, resolved or muted"
+            )),
+        }
+    }
+}
+
+/// Order of [`Database::groups`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum GroupOrder {
+    /// Most recently seen first.
+    #[default]
+    LastSeen,
+    /// Most frequent first.
+    Count,
+}
+
+/// Which groups to list.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct GroupQuery {
+    /// Order.
+    pub order: GroupOrder,
+    /// Only this logger.
+    pub logger: Option<String>,
+    /// Only this status.
+    pub status: Option<GroupStatus>,
+    /// At most this many (0: no limit).
+    pub limit: usize,
+}
+
+/// One group, as listed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct GroupRow {
+    /// Group id.
+    pub id: i64,
+    /// Fingerprint (hex).
+    pub fingerprint: String,
+    /// Logger.
+    pub logger: String,
+    /// Highest level seen.
+    pub level: Level,
+    /// `message`, `error` or `panic`.
+    pub kind: String,
+    /// First line of the first message.
+    pub title: String,
+    /// Top in-app function or location.
+    pub culprit: Option<String>,
+    /// First seen (ms).
+    pub first_seen: i64,
+    /// Last seen (ms).
+    pub last_seen: i64,
+    /// Occurrences.
+    pub count: i64,
+    /// `open`, `resolved` or `muted`.
+    pub status: String,
+    /// Id of the last event.
+    pub last_event: String,
+}
+
+/// Which events to list. Every field narrows the selection.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct EventFilter {
+    /// Group id.
+    pub group: Option<i64>,
+    /// Logger name.
+    pub logger: Option<String>,
+    /// Lowest level.
+    pub min_level: Option<Level>,
+    /// From this time (ms, inclusive).
+    pub since: Option<i64>,
+    /// Before this time (ms, exclusive).
+    pub until: Option<i64>,
+    /// Text contained in the message (case-insensitive for ASCII).
+    pub grep: Option<String>,
+    /// Source file (suffix match), optionally with a line.
+    pub file: Option<(String, Option<u32>)>,
+    /// Only events stored after this row id (for following).
+    pub after_row: Option<i64>,
+    /// Only events stored before this row id.
+    pub before_row: Option<i64>,
+    /// Newest first (default: oldest first).
+    pub newest_first: bool,
+    /// At most this many (0: no limit).
+    pub limit: usize,
+}
+
+/// One event, as listed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct EventRow {
+    /// Row id (increases with each insert).
+    #[serde(skip)]
+    pub row: i64,
+    /// Event id.
+    pub id: String,
+    /// Time (ms).
+    pub ts: i64,
+    /// Logger.
+    pub logger: String,
+    /// Level.
+    pub level: Level,
+    /// `message`, `error` or `panic`.
+    pub kind: String,
+    /// The full message.
+    pub message: String,
+    /// Source file.
+    pub file: Option<String>,
+    /// Line.
+    pub line: Option<u32>,
+    /// Group id.
+    pub group: i64,
+    /// Thread name.
+    pub thread: Option<String>,
+    /// Process id.
+    pub pid: u32,
+}
+
+/// The status of one alert of an event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct AlertStatus {
+    /// Channel.
+    pub channel: String,
+    /// `new`, `regression`, `digest`, `test`.
+    pub kind: String,
+    /// `pending`, `sending`, `sent`, `failed`, `dropped`.
+    pub status: String,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// The last error, if any.
+    pub last_error: Option<String>,
+    /// When it was sent (ms).
+    pub sent_at: Option<i64>,
+}
+
+/// One event in full.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct EventDetail {
+    /// The listing fields.
+    #[serde(flatten)]
+    pub row: EventRow,
+    /// Column in the source line.
+    pub column: Option<u32>,
+    /// Thread id.
+    pub thread_id: u64,
+    /// Error chain, outermost first.
+    pub chain: Vec<ChainLink>,
+    /// Application name.
+    pub app_name: Option<String>,
+    /// Release.
+    pub release: Option<String>,
+    /// Environment.
+    pub environment: Option<String>,
+    /// Tags.
+    pub tags: BTreeMap<String, String>,
+    /// Extra data.
+    pub extra: serde_json::Value,
+    /// Breadcrumbs, oldest first.
+    pub breadcrumbs: Vec<Breadcrumb>,
+    /// How many secrets redaction replaced.
+    pub redactions: i64,
+    /// The group's fingerprint, title, count and status.
+    pub group_fingerprint: String,
+    /// Group title.
+    pub group_title: String,
+    /// Group count.
+    pub group_count: i64,
+    /// Group status.
+    pub group_status: String,
+    /// Backtrace, innermost first.
+    pub frames: Vec<Frame>,
+    /// Whether every frame was resolved when stored.
+    pub symbols_resolved: bool,
+    /// The snapshot, if one was taken.
+    pub snapshot: Option<Snapshot>,
+    /// The host.
+    pub host: Option<HostInfo>,
+    /// Alerts and their delivery.
+    pub alerts: Vec<AlertStatus>,
+}
+
+/// Counts for `errsnap stats`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Events in all.
+    pub events: i64,
+    /// Groups in all.
+    pub groups: i64,
+    /// Events per level name.
+    pub by_level: BTreeMap<String, i64>,
+    /// Events per logger.
+    pub by_logger: BTreeMap<String, i64>,
+    /// Events per day (`YYYY-MM-DD`, UTC).
+    pub by_day: BTreeMap<String, i64>,
+    /// The most frequent groups.
+    pub top_groups: Vec<GroupRow>,
+    /// Alerts per delivery status.
+    pub alerts: BTreeMap<String, i64>,
+    /// Loss and other counters (`dropped_events`, `sampled_out`, ...).
+    pub counters: BTreeMap<String, i64>,
+    /// Size of the database file in bytes.
+    pub file_bytes: u64,
+    /// Bytes in use inside it.
+    pub used_bytes: u64,
+}
+
+/// The result of `errsnap check`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct CheckReport {
+    /// `PRAGMA integrity_check` lines (`["ok"]` when healthy; empty when
+    /// the file could not be opened).
+    pub integrity: Vec<String>,
+    /// Schema version of the file (`None` when it could not be read).
+    pub schema_version: Option<i64>,
+    /// The newest schema this build knows.
+    pub supported_version: i64,
+    /// Alerts waiting to be sent.
+    pub pending_alerts: i64,
+    /// Alerts that failed for good.
+    pub failed_alerts: i64,
+    /// Spool files waiting to be imported, and the events in them.
+    pub spool_files: u64,
+    /// Events in the spool.
+    pub spool_events: u64,
+    /// Files holding spool lines that could not be imported (kept, never
+    /// deleted), with their line counts.
+    pub rejected: Vec<(String, u64)>,
+    /// One line per unhealthy finding; empty when healthy.
+    pub problems: Vec<String>,
+    /// Findings that do not make the file unhealthy (e.g. permissions).
+    pub warnings: Vec<String>,
+}
+
+impl CheckReport {
+    /// Whether everything is healthy (no problem found).
+    pub fn healthy(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// One event as exported (JSON, JSON Lines, CSV).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct ExportRow {
+    /// Event id.
+    pub id: String,
+    /// Time, RFC 3339 (UTC).
+    pub time: String,
+    /// Time, ms since the Unix epoch.
+    pub ts: i64,
+    /// Logger.
+    pub logger: String,
+    /// Level name.
+    pub level: String,
+    /// `message`, `error` or `panic`.
+    pub kind: String,
+    /// Message.
+    pub message: String,
+    /// Type of the outermost error.
+    pub error_type: Option<String>,
+    /// Error chain (JSON array).
+    pub error_chain: serde_json::Value,
+    /// Source file.
+    pub file: Option<String>,
+    /// Line.
+    pub line: Option<u32>,
+    /// Column.
+    pub column: Option<u32>,
+    /// Thread name.
+    pub thread: Option<String>,
+    /// Thread id.
+    pub thread_id: i64,
+    /// Process id.
+    pub pid: i64,
+    /// Application.
+    pub app_name: Option<String>,
+    /// Release.
+    pub release: Option<String>,
+    /// Environment.
+    pub environment: Option<String>,
+    /// Group id.
+    pub group: i64,
+    /// Group fingerprint.
+    pub fingerprint: String,
+    /// Tags (JSON object).
+    pub tags: serde_json::Value,
+    /// Extra (JSON object).
+    pub extra: serde_json::Value,
+    /// Breadcrumbs (JSON array).
+    pub breadcrumbs: serde_json::Value,
+    /// Redactions made.
+    pub redactions: i64,
+    /// Process CPU %, if a snapshot was taken.
+    pub cpu_percent: Option<f64>,
+    /// Process RSS bytes, if a snapshot was taken.
+    pub rss_bytes: Option<i64>,
+    /// Host name.
+    pub host: Option<String>,
+}
+
+/// When a host was recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct HostRow {
+    /// Host id.
+    pub id: i64,
+    /// First seen (ms).
+    pub first_seen: i64,
+    /// Last seen (ms).
+    pub last_seen: i64,
+}

@@ -1,0 +1,769 @@
+//! The SQLite store (`LOGS.db`): the only module that speaks SQLite. A
+//! [`SqliteStore`] is owned by one writer thread (or the notify thread, or
+//! the panic hook's fallback) and writes batches of resolved events in
+//! `BEGIN IMMEDIATE` transactions; [`read::SqliteReader`] answers the read
+//! side.
+
+pub(crate) mod outbox;
+pub(crate) mod read;
+pub(crate) mod retention;
+pub(crate) mod schema;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+
+use crate::error::{Error, Fault, Result};
+use crate::event::Event;
+use crate::event::{HostInfo, Snapshot};
+use crate::pipeline::fingerprint::{self, StableHasher};
+
+use crate::store::{validate_logger_name, AlertRules, BatchOutcome, Durability};
+
+/// A storage error from SQLite, classified for the writer (a lock held
+/// elsewhere, a damaged file) so no layer above needs rusqlite's types.
+pub(crate) fn fail(context: impl Into<String>, e: rusqlite::Error) -> Error {
+    use rusqlite::ErrorCode::{DatabaseBusy, DatabaseCorrupt, DatabaseLocked, NotADatabase};
+    let fault = match &e {
+        rusqlite::Error::SqliteFailure(f, _) => match f.code {
+            DatabaseBusy | DatabaseLocked => Fault::Busy,
+            DatabaseCorrupt | NotADatabase => Fault::Corrupt,
+            _ => Fault::Other,
+        },
+        _ => Fault::Other,
+    };
+    Error::storage(context, e).with_fault(fault)
+}
+
+/// Bounded caches cleared when they grow past this many entries.
+const CACHE_LIMIT: usize = 10_000;
+
+pub(crate) struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+    loggers: HashMap<String, i64>,
+    backtraces: HashMap<String, i64>,
+    /// Fingerprint -> group id (groups are never deleted).
+    groups: HashMap<String, i64>,
+    host_id: Option<i64>,
+    rules: AlertRules,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+/// Creates the file with owner-only permissions (0600) on Unix if it does not
+/// exist yet, so that SQLite (and its `-wal`/`-shm` files) inherit them.
+fn create_private(path: &Path) -> Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    match opts.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(Error::io(format!("creating {}", path.display()), e)),
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating if needed) the database at `path`.
+    pub(crate) fn open(
+        path: &Path,
+        durability: Durability,
+        busy_timeout: Duration,
+    ) -> Result<SqliteStore> {
+        create_private(path)?;
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )
+        .map_err(|e| fail(format!("opening {}", path.display()), e))?;
+        let ctx = |what: &str| format!("{what} on {}", path.display());
+        conn.busy_timeout(busy_timeout)
+            .map_err(|e| fail(ctx("setting busy_timeout"), e))?;
+        // Decide whether the file is ours before anything (even the journal
+        // mode) is changed in it: another program's database, or a schema
+        // this build cannot write, is refused and left untouched.
+        schema::inspect(&conn, path)?;
+        let sync = match durability {
+            Durability::Normal => "NORMAL",
+            Durability::Full => "FULL",
+        };
+        conn.execute_batch(&format!(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; \
+             PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;"
+        ))
+        .map_err(|e| fail(ctx("setting pragmas"), e))?;
+        let mut store = SqliteStore {
+            conn,
+            path: path.to_owned(),
+            loggers: HashMap::new(),
+            backtraces: HashMap::new(),
+            groups: HashMap::new(),
+            host_id: None,
+            rules: AlertRules::default(),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Opens the database; a damaged file (or one that is not a database)
+    /// is first moved aside, with its `-wal` and `-shm`, to
+    /// `<path>.corrupt-<time>`, and a new one is created. Nothing is
+    /// overwritten.
+    pub(crate) fn open_or_recover(
+        path: &Path,
+        durability: Durability,
+        busy_timeout: Duration,
+    ) -> Result<SqliteStore> {
+        match SqliteStore::open(path, durability, busy_timeout) {
+            Err(e) if e.is_corrupt() => {
+                let moved = move_aside(path)?;
+                crate::util::internal_log::report(
+                    "corrupt database",
+                    &format_args!(
+                        "{} was damaged; moved to {}",
+                        path.display(),
+                        moved.display()
+                    ),
+                );
+                SqliteStore::open(path, durability, busy_timeout)
+            }
+            other => other,
+        }
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let path = self.path.display().to_string();
+        if let schema::Disposition::Ours { version } = schema::inspect(&self.conn, &self.path)? {
+            if version >= schema::LATEST {
+                return Ok(());
+            }
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| fail(format!("starting the migration of {path}"), e))?;
+        // Another process may have migrated (or created) the file while we
+        // waited for the lock: decide again under it.
+        let version = match schema::inspect(&tx, &self.path)? {
+            schema::Disposition::New => 0,
+            schema::Disposition::Ours { version } => version,
+        };
+        if version >= schema::LATEST {
+            return Ok(());
+        }
+        for (i, m) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
+            tx.execute_batch(m.sql)
+                .map_err(|e| fail(format!("migrating {path} to schema version {}", i + 1), e))?;
+        }
+        let min_writer = schema::MIGRATIONS
+            .last()
+            .map_or(schema::LATEST, |m| m.min_writer);
+        tx.execute(schema::RECORD_META, params![schema::LATEST, min_writer])
+            .map_err(|e| fail(format!("recording the schema of {path}"), e))?;
+        tx.execute_batch(&format!(
+            "PRAGMA user_version = {}; PRAGMA application_id = {};",
+            schema::LATEST,
+            schema::APPLICATION_ID
+        ))
+        .map_err(|e| fail(format!("recording the schema version of {path}"), e))?;
+        tx.commit()
+            .map_err(|e| fail(format!("committing the migration of {path}"), e))
+    }
+
+    /// Starts a `BEGIN IMMEDIATE` transaction.
+    pub(crate) fn immediate(&mut self) -> Result<rusqlite::Transaction<'_>> {
+        self.conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| fail("starting a write transaction", e))
+    }
+
+    /// Records the host description once; events written later point to it.
+    pub(crate) fn register_host(&mut self, host: &HostInfo, now_ms: i64) -> Result<i64> {
+        let json = serde_json::to_string(host).unwrap_or_default();
+        let mut h = StableHasher::new();
+        h.field(&json);
+        let key = h.finish_hex();
+        let id: i64 = self
+            .conn
+            .query_row(
+                "INSERT INTO hosts (key, hostname, os_name, os_version, kernel_version, arch,
+                     cpu_brand, cpu_count, physical_cores, cpu_frequency_mhz, total_memory,
+                     total_swap, boot_time, first_seen, last_seen)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14)
+                 ON CONFLICT(key) DO UPDATE SET last_seen = excluded.last_seen
+                 RETURNING id",
+                params![
+                    key,
+                    host.hostname,
+                    host.os_name,
+                    host.os_version,
+                    host.kernel_version,
+                    host.arch,
+                    host.cpu_brand,
+                    host.cpu_count as i64,
+                    host.physical_cores.map(|n| n as i64),
+                    host.cpu_frequency_mhz.map(|n| n as i64),
+                    host.total_memory as i64,
+                    host.total_swap as i64,
+                    host.boot_time as i64,
+                    now_ms,
+                ],
+                |r| r.get(0),
+            )
+            .map_err(|e| fail("recording the host description", e))?;
+        self.host_id = Some(id);
+        Ok(id)
+    }
+
+    /// Makes sure the logger exists, with its `SELECT * FROM <name>` view.
+    pub(crate) fn ensure_logger(&mut self, name: &str) -> Result<i64> {
+        if let Some(&id) = self.loggers.get(name) {
+            return Ok(id);
+        }
+        validate_logger_name(name)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| fail(format!("registering logger {name:?}"), e))?;
+        let id = Self::logger_id_tx(&tx, name)?;
+        tx.commit()
+            .map_err(|e| fail(format!("registering logger {name:?}"), e))?;
+        self.loggers.insert(name.to_owned(), id);
+        Ok(id)
+    }
+
+    fn logger_id_tx(tx: &rusqlite::Transaction<'_>, name: &str) -> Result<i64> {
+        let ctx = || format!("registering logger {name:?}");
+        let existing: Option<i64> = tx
+            .query_row("SELECT id FROM loggers WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| fail(ctx(), e))?;
+        if let Some(id) = existing {
+            return Ok(id);
+        }
+        let id: i64 = tx
+            .query_row(
+                "INSERT INTO loggers (name, created_at) VALUES (?1, ?2) RETURNING id",
+                params![name, crate::util::time::now_ms()],
+                |r| r.get(0),
+            )
+            .map_err(|e| fail(ctx(), e))?;
+        validate_logger_name(name)?;
+        tx.execute_batch(&schema::logger_view_sql(name, id))
+            .map_err(|e| {
+                fail(
+                    format!(
+                        "creating the view {name:?} (is a table of that name already in the file?)"
+                    ),
+                    e,
+                )
+            })?;
+        Ok(id)
+    }
+
+    /// Adds `delta` to a named counter (e.g. `dropped_events`).
+    pub(crate) fn add_counter(&mut self, name: &str, delta: u64) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO counters (name, value) VALUES (?1, ?2)
+                 ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+                params![name, delta as i64],
+            )
+            .map_err(|e| fail(format!("updating counter {name}"), e))?;
+        Ok(())
+    }
+
+    /// Writes a batch in one `BEGIN IMMEDIATE` transaction. Events whose id is
+    /// already stored are skipped (so a retried or re-imported batch is
+    /// written exactly once). Returns how many were new.
+    pub(crate) fn insert_batch(&mut self, events: &[Event]) -> Result<BatchOutcome> {
+        if self.backtraces.len() > CACHE_LIMIT {
+            self.backtraces.clear();
+        }
+        if self.groups.len() > CACHE_LIMIT {
+            self.groups.clear();
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| fail("starting a write transaction", e))?;
+        let mut out = BatchOutcome::default();
+        let now = crate::util::time::now_ms();
+        let mut new_loggers = Vec::new();
+        let mut new_backtraces = Vec::new();
+        let mut new_groups: HashMap<String, i64> = HashMap::new();
+        // Each group's changes, applied once per batch.
+        let mut deltas: HashMap<i64, GroupDelta> = HashMap::new();
+        let mut last_snapshot: Option<(&Snapshot, i64)> = None;
+        for ev in events {
+            let uid = ev.id.to_string();
+            let logger_id = match self.loggers.get(&ev.logger) {
+                Some(&id) => id,
+                None => {
+                    let id = Self::logger_id_tx(&tx, &ev.logger)?;
+                    new_loggers.push((ev.logger.clone(), id));
+                    self.loggers.insert(ev.logger.clone(), id);
+                    id
+                }
+            };
+            let backtrace_id = if ev.frames.is_empty() {
+                None
+            } else {
+                let (hash, id) = Self::backtrace_id_tx(&tx, &self.backtraces, ev)?;
+                self.backtraces.insert(hash.clone(), id);
+                new_backtraces.push(hash);
+                Some(id)
+            };
+            let snapshot_id = match (&ev.snapshot, last_snapshot) {
+                (None, _) => None,
+                (Some(s), Some((prev, id))) if prev == s => Some(id),
+                (Some(s), _) => {
+                    let id = insert_snapshot(&tx, s, ev.pid)?;
+                    last_snapshot = Some((s, id));
+                    Some(id)
+                }
+            };
+            let group_id = match self
+                .groups
+                .get(&ev.fingerprint)
+                .or(new_groups.get(&ev.fingerprint))
+            {
+                Some(&id) => id,
+                None => {
+                    let id = ensure_group(&tx, ev, logger_id, &uid)?;
+                    new_groups.insert(ev.fingerprint.clone(), id);
+                    id
+                }
+            };
+            // Alert decisions need the group's status as of this event.
+            let before = if ev.alert_channels.is_empty() {
+                None
+            } else {
+                Some(
+                    match deltas.get(&group_id).and_then(|d| d.status_now.clone()) {
+                        Some(status) => outbox::GroupBefore {
+                            status: Some(status),
+                        },
+                        None => outbox::group_status(&tx, group_id)?,
+                    },
+                )
+            };
+            let chain = (!ev.chain.is_empty())
+                .then(|| serde_json::to_string(&ev.chain).unwrap_or_default());
+            let tags =
+                (!ev.tags.is_empty()).then(|| serde_json::to_string(&ev.tags).unwrap_or_default());
+            let extra = (!ev.extra.is_empty())
+                .then(|| serde_json::to_string(&ev.extra).unwrap_or_default());
+            // A retried or re-imported event (same id) is written once.
+            let inserted = tx
+                .prepare_cached(
+                    "INSERT INTO events (uid, ts, logger_id, level, kind, message, error_chain,
+                         error_type, file, line, col, thread_name, thread_id, pid, app_name,
+                         release, environment, tags, extra, group_id, backtrace_id, snapshot_id,
+                         host_id, alert_channels, breadcrumbs, redactions)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                         ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)
+                     ON CONFLICT(uid) DO NOTHING",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        uid,
+                        ev.timestamp_ms,
+                        logger_id,
+                        ev.level.as_i64(),
+                        ev.kind.as_str(),
+                        ev.message,
+                        chain,
+                        ev.chain.first().and_then(|c| c.type_name.as_deref()),
+                        ev.location.as_ref().map(|l| l.file.as_str()),
+                        ev.location.as_ref().map(|l| l.line),
+                        ev.location.as_ref().map(|l| l.column),
+                        ev.thread_name,
+                        ev.thread_id as i64,
+                        ev.pid,
+                        ev.app_name,
+                        ev.release,
+                        ev.environment,
+                        tags,
+                        extra,
+                        group_id,
+                        backtrace_id,
+                        snapshot_id,
+                        self.host_id,
+                        (!ev.alert_channels.is_empty()).then(|| ev.alert_channels.join(",")),
+                        (!ev.breadcrumbs.is_empty())
+                            .then(|| serde_json::to_string(&ev.breadcrumbs).unwrap_or_default()),
+                        ev.redactions,
+                    ])
+                })
+                .map_err(|e| fail("inserting an event", e))?;
+            if inserted == 0 {
+                continue;
+            }
+            out.written += 1;
+            let d = deltas
+                .entry(group_id)
+                .or_insert_with(|| GroupDelta::new(ev.timestamp_ms));
+            d.count += 1;
+            d.level = d.level.max(ev.level.as_i64());
+            d.first_seen = d.first_seen.min(ev.timestamp_ms);
+            if ev.timestamp_ms >= d.last_seen {
+                d.last_seen = ev.timestamp_ms;
+                d.last_uid.clone_from(&uid);
+            }
+            if let Some(before) = &before {
+                if before.status.as_deref() == Some("resolved") {
+                    // This event reopens it: later ones in the batch see it open.
+                    d.status_now = Some("open".to_owned());
+                }
+                for channel in &ev.alert_channels {
+                    if outbox::decide(
+                        &tx,
+                        &self.rules,
+                        channel,
+                        &uid,
+                        ev.timestamp_ms,
+                        group_id,
+                        before,
+                        now,
+                    )? {
+                        out.alerts += 1;
+                    }
+                }
+            }
+        }
+        for (group_id, d) in &deltas {
+            tx.prepare_cached(
+                "UPDATE event_groups SET
+                     count = count + ?2,
+                     level = max(level, ?3),
+                     first_seen = min(first_seen, ?4),
+                     last_event_uid = CASE WHEN ?5 >= last_seen THEN ?6 ELSE last_event_uid END,
+                     last_seen = max(last_seen, ?5),
+                     status = CASE status WHEN 'resolved' THEN 'open' ELSE status END
+                 WHERE id = ?1",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    group_id,
+                    d.count,
+                    d.level,
+                    d.first_seen,
+                    d.last_seen,
+                    d.last_uid
+                ])
+            })
+            .map_err(|e| fail("updating groups", e))?;
+        }
+        match tx.commit() {
+            Ok(()) => {
+                self.groups.extend(new_groups);
+                Ok(out)
+            }
+            Err(e) => {
+                // The ids handed out during the failed transaction may not
+                // exist: forget them.
+                for name in new_loggers {
+                    self.loggers.remove(&name.0);
+                }
+                for hash in new_backtraces {
+                    self.backtraces.remove(&hash);
+                }
+                Err(fail("committing a batch of events", e))
+            }
+        }
+    }
+
+    fn backtrace_id_tx(
+        tx: &rusqlite::Transaction<'_>,
+        cache: &HashMap<String, i64>,
+        ev: &Event,
+    ) -> Result<(String, i64)> {
+        let hash = match &ev.backtrace_hash {
+            Some(h) => h.to_string(),
+            None => crate::pipeline::fingerprint::backtrace_hash(&ev.frames),
+        };
+        if let Some(&id) = cache.get(&hash) {
+            return Ok((hash, id));
+        }
+        let existing: Option<i64> = tx
+            .prepare_cached("SELECT id FROM backtraces WHERE hash = ?1")
+            .and_then(|mut s| s.query_row([&hash], |r| r.get(0)).optional())
+            .map_err(|e| fail("looking up a backtrace", e))?;
+        if let Some(id) = existing {
+            return Ok((hash, id));
+        }
+        let id: i64 = tx
+            .query_row(
+                "INSERT INTO backtraces (hash, frame_count, resolved) VALUES (?1, ?2, ?3) RETURNING id",
+                params![hash, ev.frames.len() as i64, ev.symbols_resolved],
+                |r| r.get(0),
+            )
+            .map_err(|e| fail("inserting a backtrace", e))?;
+        let mut stmt = tx
+            .prepare_cached(
+                "INSERT INTO frames (backtrace_id, idx, function, file, line, col, address,
+                     module, module_offset, in_app)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )
+            .map_err(|e| fail("inserting frames", e))?;
+        for (i, f) in ev.frames.iter().enumerate() {
+            stmt.execute(params![
+                id,
+                i as i64,
+                f.function,
+                f.file,
+                f.line,
+                f.column,
+                f.address as i64,
+                f.module,
+                f.module_offset.map(|o| o as i64),
+                f.in_app,
+            ])
+            .map_err(|e| fail("inserting frames", e))?;
+        }
+        Ok((hash, id))
+    }
+
+    /// One integer from a query, for unit tests.
+    #[cfg(test)]
+    pub(crate) fn count(&self, sql: &str) -> i64 {
+        self.conn.query_row(sql, [], |r| r.get(0)).unwrap_or(-1)
+    }
+}
+
+/// Moves a damaged database and its `-wal`/`-shm` files aside. Must only be
+/// called with no connection of this process open on it.
+pub(crate) fn move_aside(path: &Path) -> Result<PathBuf> {
+    let stamp = crate::util::time::compact(crate::util::time::now_ms());
+    let mut target = path.as_os_str().to_owned();
+    target.push(format!(".corrupt-{stamp}-{}", std::process::id()));
+    let target = PathBuf::from(target);
+    std::fs::rename(path, &target)
+        .map_err(|e| Error::io(format!("moving the damaged {} aside", path.display()), e))?;
+    for suffix in ["-wal", "-shm"] {
+        let mut from = path.as_os_str().to_owned();
+        from.push(suffix);
+        let from = PathBuf::from(from);
+        if from.exists() {
+            let mut to = target.as_os_str().to_owned();
+            to.push(suffix);
+            std::fs::rename(&from, PathBuf::from(to)).map_err(|e| {
+                Error::io(format!("moving the damaged {} aside", from.display()), e)
+            })?;
+        }
+    }
+    Ok(target)
+}
+
+fn insert_snapshot(tx: &rusqlite::Transaction<'_>, s: &Snapshot, pid: u32) -> Result<i64> {
+    let p = &s.process;
+    let h = &s.host;
+    let opt = |v: Option<u64>| v.map(|n| n as i64);
+    tx.prepare_cached(
+        "INSERT INTO snapshots (taken_at, pid, proc_cpu_user_ms, proc_cpu_system_ms,
+             proc_cpu_percent, proc_rss_bytes, proc_virtual_bytes, proc_memory_percent,
+             proc_threads, proc_io_read_bytes, proc_io_write_bytes, proc_open_fds,
+             sys_total_memory, sys_used_memory, sys_available_memory, sys_total_swap,
+             sys_used_swap, sys_cpu_percent, load_1, load_5, load_15, uptime_s)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+             ?18, ?19, ?20, ?21, ?22)
+         RETURNING id",
+    )
+    .and_then(|mut stmt| {
+        stmt.query_row(
+            params![
+                s.taken_at_ms,
+                pid,
+                opt(p.cpu_user_ms),
+                opt(p.cpu_system_ms),
+                p.cpu_percent,
+                p.rss_bytes as i64,
+                p.virtual_bytes as i64,
+                p.memory_percent,
+                opt(p.threads),
+                opt(p.io_read_bytes),
+                opt(p.io_write_bytes),
+                opt(p.open_fds),
+                h.total_memory as i64,
+                h.used_memory as i64,
+                h.available_memory as i64,
+                h.total_swap as i64,
+                h.used_swap as i64,
+                h.cpu_percent,
+                h.load_1,
+                h.load_5,
+                h.load_15,
+                h.uptime_s as i64,
+            ],
+            |r| r.get(0),
+        )
+    })
+    .map_err(|e| fail("inserting a snapshot", e))
+}
+
+/// What a batch adds to one group.
+struct GroupDelta {
+    count: i64,
+    level: i64,
+    first_seen: i64,
+    last_seen: i64,
+    last_uid: String,
+    /// The status the group has after an event of this batch changed it.
+    status_now: Option<String>,
+}
+
+impl GroupDelta {
+    fn new(ts: i64) -> Self {
+        GroupDelta {
+            count: 0,
+            level: 0,
+            first_seen: ts,
+            last_seen: i64::MIN,
+            last_uid: String::new(),
+            status_now: None,
+        }
+    }
+}
+
+/// The group of an event's fingerprint, created (with a count of 0: the
+/// batch adds its events) if it does not exist yet.
+fn ensure_group(
+    tx: &rusqlite::Transaction<'_>,
+    ev: &Event,
+    logger_id: i64,
+    uid: &str,
+) -> Result<i64> {
+    let err = |e| fail("creating the event's group", e);
+    let title = fingerprint::title(&ev.message);
+    let culprit = fingerprint::culprit(&ev.frames, ev.location.as_ref());
+    tx.prepare_cached(
+        "INSERT INTO event_groups (fingerprint, logger_id, kind, level, title, culprit,
+             first_seen, last_seen, count, first_event_uid, last_event_uid)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 0, ?8, ?8)
+         ON CONFLICT(fingerprint) DO NOTHING",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            ev.fingerprint,
+            logger_id,
+            ev.kind.as_str(),
+            ev.level.as_i64(),
+            title,
+            culprit,
+            ev.timestamp_ms,
+            uid,
+        ])
+    })
+    .map_err(err)?;
+    tx.prepare_cached("SELECT id FROM event_groups WHERE fingerprint = ?1")
+        .and_then(|mut s| s.query_row([&ev.fingerprint], |r| r.get(0)))
+        .map_err(err)
+}
+
+impl crate::store::Store for SqliteStore {
+    fn path(&self) -> &Path {
+        &self.path
+    }
+    fn set_alert_rules(&mut self, rules: AlertRules) {
+        self.rules = rules;
+    }
+    fn insert_batch(&mut self, events: &[Event]) -> Result<BatchOutcome> {
+        SqliteStore::insert_batch(self, events)
+    }
+    fn ensure_logger(&mut self, name: &str) -> Result<i64> {
+        SqliteStore::ensure_logger(self, name)
+    }
+    fn register_host(&mut self, host: &HostInfo, now_ms: i64) -> Result<i64> {
+        SqliteStore::register_host(self, host, now_ms)
+    }
+    fn add_counter(&mut self, name: &str, delta: u64) -> Result<()> {
+        SqliteStore::add_counter(self, name, delta)
+    }
+    fn enforce_retention(&mut self, limits: crate::store::Limits) -> Result<u64> {
+        retention::enforce(&mut self.conn, limits, crate::util::time::now_ms())
+    }
+    fn make_due_digests(&mut self, rules: &AlertRules, now: i64) -> Result<usize> {
+        SqliteStore::make_due_digests(self, rules, now)
+    }
+    fn next_digest_at(&mut self, rules: &AlertRules) -> Result<Option<i64>> {
+        SqliteStore::next_digest_at(self, rules)
+    }
+    fn due_alerts(
+        &mut self,
+        channels: &[String],
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<crate::store::DueAlert>> {
+        SqliteStore::due_alerts(self, channels, now, limit)
+    }
+    fn next_attempt_at(&mut self, channels: &[String]) -> Result<Option<i64>> {
+        SqliteStore::next_attempt_at(self, channels)
+    }
+    fn claim(&mut self, id: i64, now: i64) -> Result<bool> {
+        SqliteStore::claim(self, id, now)
+    }
+    fn load_alert(&mut self, id: i64) -> Result<Option<crate::event::Alert>> {
+        SqliteStore::load_alert(self, id)
+    }
+    fn record_outcome(
+        &mut self,
+        id: i64,
+        outcome: crate::store::Outcome<'_>,
+        now: i64,
+    ) -> Result<()> {
+        SqliteStore::record_outcome(self, id, outcome, now)
+    }
+    fn release_stale_claims(
+        &mut self,
+        alive: &dyn Fn(u32) -> bool,
+        at_start: bool,
+    ) -> Result<usize> {
+        SqliteStore::release_stale_claims(self, alive, at_start)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durability_sets_the_synchronous_pragma() {
+        let dir = tempfile::tempdir().unwrap();
+        for (d, expected) in [(Durability::Normal, 1), (Durability::Full, 2)] {
+            let store =
+                SqliteStore::open(&dir.path().join("s.db"), d, Duration::from_secs(1)).unwrap();
+            let sync: i64 = store
+                .conn
+                .query_row("PRAGMA synchronous", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(sync, expected, "{d:?}");
+            let mode: String = store
+                .conn
+                .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(mode, "wal");
+        }
+    }
+}
