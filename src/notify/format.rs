@@ -360,8 +360,8 @@ pub(crate) fn email_html(alert: &Alert) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::event::AlertFrame;
     use crate::event::EventKind;
-    use crate::notify::AlertFrame;
 
     pub(crate) fn sample(message: &str) -> Alert {
         Alert {
@@ -449,10 +449,134 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn utc_formatting() {
-        assert_eq!(format_utc(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(format_utc(1_700_000_000_000), "2023-11-14 22:13:20 UTC");
-        assert_eq!(format_utc(951_782_400_000), "2000-02-29 00:00:00 UTC");
+    fn escapes_are_exact() {
+        assert_eq!(slack_escape("a&b<c>d"), "a&amp;b&lt;c&gt;d");
+        assert_eq!(html_escape("&<>\"'x"), "&amp;&lt;&gt;&quot;&#39;x");
+        assert_eq!(slack_code("a`b"), "\u{200b}a`\u{200b}b");
+        assert_eq!(header_safe("  a\r\n\tb  \u{2028}c\u{2029} "), "a b c");
+        assert_eq!(header_safe("plain"), "plain");
+        let v = serde_json::json!({"a": ["x", {"b": "y"}], "c": 1, "d": "z"});
+        let mut strings = json_strings(&v);
+        strings.sort();
+        assert_eq!(strings, ["x", "y", "z"]);
+    }
+
+    #[test]
+    fn truncation_is_exact() {
+        let alphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
+        let cut = truncate(alphabet, 20);
+        assert_eq!(
+            cut,
+            format!("{}{TRUNCATED}", &alphabet[..20 - TRUNCATED.len()])
+        );
+        assert_eq!(truncate(alphabet, 100), alphabet);
+        // An e-mail carries 256 KiB of the message, not more, not less.
+        let mut big = sample(&"Ж".repeat(150 * 1024));
+        big.group_title = "g".into();
+        let body = email_text(&big);
+        assert!(body.contains(TRUNCATED));
+        let kept = body.matches('Ж').count() * 'Ж'.len_utf8();
+        assert!(kept >= 256 * 1024 - TRUNCATED.len() - 4, "{kept}");
+        assert!(kept <= 256 * 1024, "{kept}");
+        let fits = "k".repeat(200 * 1024);
+        assert!(!email_text(&sample(&fits)).contains(TRUNCATED));
+    }
+
+    #[test]
+    fn slack_shows_level_kind_process_and_backtrace() {
+        let mut a = sample("boom");
+        for (level, emoji) in [
+            (Level::Fatal, ":rotating_light:"),
+            (Level::Error, ":red_circle:"),
+            (Level::Warn, ":warning:"),
+            (Level::Info, ":information_source:"),
+        ] {
+            a.level = level;
+            let p = slack_payload(&a);
+            let head = p["blocks"][0]["text"]["text"].as_str().unwrap();
+            assert!(head.starts_with(emoji), "{head}");
+            assert!(
+                head.contains(&format!("*{}*", level_label(level))),
+                "{head}"
+            );
+        }
+        let p = slack_payload(&a);
+        let fields = json_strings(&p["blocks"][1]);
+        assert!(
+            fields
+                .iter()
+                .any(|f| f == "*Process*\nCPU 12.5% · RSS 10.0 MiB · host memory 40%"),
+            "{fields:?}"
+        );
+        let code = p["blocks"][3]["text"]["text"].as_str().unwrap();
+        assert!(
+            code.contains("shop::pay") && code.contains("at src/pay.rs:10"),
+            "{code}"
+        );
+        // Without a snapshot: no Process field.
+        a.cpu_percent = None;
+        a.rss_bytes = None;
+        a.host_memory_percent = None;
+        let fields = json_strings(&slack_payload(&a)["blocks"][1]);
+        assert!(
+            !fields.iter().any(|f| f.starts_with("*Process*")),
+            "{fields:?}"
+        );
+        // A huge backtrace keeps its block within Slack's limit, fenced.
+        a.frames = (0..40)
+            .map(|i| AlertFrame {
+                function: format!("f{i}_{}", "x".repeat(400)),
+                location: None,
+                in_app: true,
+            })
+            .collect();
+        let p = slack_payload(&a);
+        let code = p["blocks"][3]["text"]["text"].as_str().unwrap();
+        assert!(code.chars().count() <= SLACK_SECTION_MAX, "{}", code.len());
+        assert!(code.ends_with("```") && code.contains(TRUNCATED));
+    }
+
+    #[test]
+    fn why_an_alert_is_sent_is_said() {
+        let mut a = sample("boom");
+        assert_eq!(kind_note(&a), "");
+        a.suppressed = 3;
+        assert_eq!(kind_note(&a), " (3 more since the last alert)");
+        assert!(email_subject(&a).ends_with("(3 more since the last alert)"));
+        a.kind = AlertKind::Digest;
+        assert_eq!(kind_note(&a), " (digest: 3 more since the last alert)");
+        a.kind = AlertKind::Regression;
+        assert!(kind_note(&a).contains("regression"));
+        a.kind = AlertKind::Test;
+        assert_eq!(kind_note(&a), " (test alert)");
+        assert!(slack_payload(&a)["text"]
+            .as_str()
+            .unwrap()
+            .ends_with("(test alert)"));
+    }
+
+    #[test]
+    fn email_text_has_every_fact() {
+        let t = email_text(&sample("the ledger is off"));
+        for fact in [
+            "ERROR in shop\n\nthe ledger is off\n\n",
+            "Caused by: connection <refused>\n",
+            "Location     src/pay.rs:10:5\n",
+            "Logger       payments\n",
+            "Time         2023-11-14 22:13:20 UTC\n",
+            "Host         web-1\n",
+            "PID          42\n",
+            "Occurrences  3\n",
+            "Environment  prod\n",
+            "Process      CPU 12.5% · RSS 10.0 MiB · host memory 40%\n",
+            "\nBacktrace:\n  0* shop::pay```\n        at src/pay.rs:10\n",
+            "(* = application code)",
+        ] {
+            assert!(t.contains(fact), "{fact:?} missing from:\n{t}");
+        }
+        let mut a = sample("x");
+        a.frames.clear();
+        assert!(!email_text(&a).contains("Backtrace"));
     }
 
     #[test]
