@@ -13,9 +13,9 @@ use crate::event::{ChainLink, EventId};
 #[cfg(any(feature = "anyhow", feature = "eyre"))]
 use crate::level::Level;
 #[cfg(any(feature = "anyhow", feature = "eyre"))]
-use crate::logger::EventLogger;
+use crate::logger::options::PushOptions;
 #[cfg(any(feature = "anyhow", feature = "eyre"))]
-use crate::options::PushOptions;
+use crate::logger::EventLogger;
 
 /// The chain of an error object given as `&dyn Error`.
 #[cfg(any(feature = "anyhow", feature = "eyre"))]

@@ -2,8 +2,8 @@
 
 use crate::capture::CallSite;
 use crate::level::Level;
+use crate::logger::options::PushOptions;
 use crate::logger::EventLogger;
-use crate::options::PushOptions;
 
 mod sealed {
     pub trait Sealed {}

@@ -105,8 +105,6 @@
 
 mod bridge;
 mod capture;
-mod config;
-mod dotenv;
 mod ecosystem;
 mod error;
 mod event;
@@ -118,14 +116,11 @@ mod guard;
 mod level;
 mod logger;
 mod notify;
-mod options;
 mod panic;
 mod pipeline;
 pub mod prelude;
+mod settings;
 mod store;
-mod testing;
-#[cfg(any(feature = "slack", feature = "email"))]
-mod tls;
 mod util;
 mod worker;
 
@@ -133,7 +128,6 @@ mod worker;
 pub use bridge::log::LogBridge;
 #[cfg(feature = "tracing")]
 pub use bridge::tracing::ErrsnapLayer;
-pub use config::{Config, DEFAULT_CONFIG_FILE};
 #[cfg(feature = "anyhow")]
 pub use ecosystem::AnyhowResultExt;
 #[cfg(feature = "eyre")]
@@ -146,28 +140,30 @@ pub use event::{HostInfo, HostStats, ProcessStats, Snapshot};
 pub use ext::{OptionExt, ResultExt};
 pub use guard::{init, Guard};
 pub use level::{Level, LevelFilter, ParseLevelError};
+pub use logger::options::{PushOptions, DEFAULT_FINGERPRINT};
 pub use logger::{CatchError, EventBuilder, EventLogger, EventLoggerBuilder, DEFAULT_DB_PATH};
 #[cfg(feature = "email")]
 pub use notify::email::SmtpMailerBuilder;
-pub use notify::send_test_alert;
 #[cfg(feature = "slack")]
 pub use notify::SlackWebhook;
-pub use notify::{Alert, AlertFrame, AlertKind, Notifier, NotifyError};
+#[cfg(feature = "webhook")]
+pub use notify::WebhookChannel;
+pub use notify::{Alert, AlertFrame, AlertKind, Channel, NotifyError};
 #[cfg(feature = "email")]
 pub use notify::{SmtpMailer, SmtpTls};
-pub use options::{PushOptions, DEFAULT_FINGERPRINT};
 pub use panic::install_panic_hook;
+pub use settings::{Config, KeyDescription, DEFAULT_CONFIG_FILE};
 /// Taking the process and host picture yourself.
 pub mod snapshot {
     pub use crate::event::{HostInfo, HostStats, ProcessStats, Snapshot};
     pub use crate::pipeline::sampler::Sampler;
 }
+pub use logger::testing::CapturedEvents;
 pub use store::Durability;
 pub use store::{
     AlertStatus, CheckReport, Database, EventDetail, EventFilter, EventRow, ExportRow, GroupOrder,
     GroupQuery, GroupRow, GroupStatus, HostRow, PurgeReport, PurgeRule, Stats,
 };
-pub use testing::CapturedEvents;
 pub use worker::Overflow;
 
 /// The release of the crate that calls it, as `name@version` from its

@@ -550,3 +550,66 @@ fn i13_the_first_event_of_a_process_has_a_cpu_figure() {
     assert!(cpu.is_some(), "no CPU % for the first event");
     let _ = (cpu, Level::Error);
 }
+
+#[test]
+fn i15_the_generic_webhook_posts_the_alert_as_json_with_its_header() {
+    // See: issue #15: a channel besides Slack and e-mail
+    let stub = HttpStub::start();
+    let (_d, path) = util::temp_db();
+    let mut config = Config::empty();
+    config.set("ERRSNAP_WEBHOOK_URL", stub.url()).unwrap();
+    config
+        .set(
+            "ERRSNAP_WEBHOOK_HEADER",
+            "Authorization: Bearer s3cret-token",
+        )
+        .unwrap();
+    config.set("ERRSNAP_WEBHOOK_APP_NAME", "shop").unwrap();
+    let logger = util::builder(&path, "hooked")
+        .config(config)
+        .build()
+        .unwrap();
+    logger.warn("below the webhook's level");
+    logger.error("the webhook hears this");
+    assert!(logger.flush(T) && logger.flush_alerts(T));
+    let reqs = stub.wait_for(1, T);
+    assert_eq!(reqs.len(), 1);
+    let r = &reqs[0];
+    assert!(r
+        .headers
+        .iter()
+        .any(|(k, v)| k == "authorization" && v == "Bearer s3cret-token"));
+    let doc = r.json();
+    assert_eq!(doc["source"], "errsnap");
+    assert_eq!(doc["kind"], "new");
+    assert_eq!(doc["level"], "error");
+    assert_eq!(doc["message"], "the webhook hears this");
+    assert_eq!(doc["app"], "shop");
+    assert_eq!(doc["logger"], "hooked");
+    assert!(doc["frames"].as_array().is_some_and(|f| !f.is_empty()));
+    assert!(doc["process"]["rss_bytes"].as_u64().is_some());
+    // A bad header is refused by name, never echoing the value.
+    let mut config = Config::empty();
+    config.set("ERRSNAP_WEBHOOK_URL", stub.url()).unwrap();
+    config
+        .set("ERRSNAP_WEBHOOK_HEADER", "no colon s3cret")
+        .unwrap();
+    let err = util::builder(&path, "x")
+        .config(config)
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("ERRSNAP_WEBHOOK_HEADER") && !err.contains("s3cret"),
+        "{err}"
+    );
+    // A header without a URL is a named error too.
+    let mut config = Config::empty();
+    config.set("ERRSNAP_WEBHOOK_HEADER", "A: b").unwrap();
+    let err = util::builder(&path, "x")
+        .config(config)
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("ERRSNAP_WEBHOOK_URL"), "{err}");
+}

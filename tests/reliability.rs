@@ -279,19 +279,19 @@ fn a_full_disk_spools_elsewhere_and_imports_once_space_returns() {
 }
 
 #[test]
-fn a_panicking_notifier_keeps_the_alert_and_the_process() {
+fn a_panicking_channel_keeps_the_alert_and_the_process() {
     struct Boom;
-    impl errsnap::Notifier for Boom {
+    impl errsnap::Channel for Boom {
         fn name(&self) -> &str {
             "boom"
         }
-        fn notify(&self, _: &errsnap::Alert) -> Result<(), errsnap::NotifyError> {
-            panic!("the notifier itself fails");
+        fn send(&self, _: &errsnap::Alert) -> Result<(), errsnap::NotifyError> {
+            panic!("the channel itself fails");
         }
     }
     let (_d, path) = util::temp_db();
     let logger = util::builder(&path, "boom")
-        .notifier(Boom, Level::Error)
+        .channel(Boom)
         .alert_retry_base(Duration::from_secs(600))
         .build()
         .unwrap();

@@ -214,7 +214,7 @@ fn bad_levels_and_files_are_named_errors() {
         ),
         (
             "[levels]\ndatabse = \"info\"\n",
-            "unknown field `databse`",
+            "\"databse\" is no destination",
             "line 2",
         ),
         (

@@ -18,7 +18,10 @@ pub(crate) fn display_text(e: &dyn std::fmt::Display) -> String {
 }
 
 /// Walks `err.source()` and returns the chain, outermost first.
-#[cfg_attr(not(any(feature = "anyhow", feature = "eyre")), allow(dead_code))]
+#[cfg_attr(
+    not(any(feature = "anyhow", feature = "eyre", feature = "tracing")),
+    allow(dead_code)
+)]
 pub(crate) fn error_chain(
     err: &(dyn std::error::Error + 'static),
     type_name: Option<&str>,

@@ -15,7 +15,12 @@ use std::sync::Arc;
 use crate::event::{ChainLink, Event, EventId, EventKind, Location};
 use crate::level::Level;
 
-pub(crate) use chain::{add_sources, display_text, error_chain};
+#[cfg_attr(
+    not(any(feature = "anyhow", feature = "eyre", feature = "tracing")),
+    allow(unused_imports)
+)]
+pub(crate) use chain::error_chain;
+pub(crate) use chain::{add_sources, display_text};
 pub(crate) use stack::{RawBacktrace, MAX_FRAMES};
 
 /// The name and id of the current thread, cached per thread.

@@ -11,7 +11,7 @@ use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{Message, SmtpTransport, Transport};
 
 use super::format::{email_html, email_subject, email_text};
-use super::{Alert, Notifier, NotifyError};
+use super::{Alert, Channel, NotifyError};
 use crate::error::{Error, Result};
 
 /// How the SMTP connection is protected.
@@ -109,7 +109,7 @@ pub struct SmtpMailerBuilder {
     from: Option<String>,
     to: Option<String>,
     timeout: Duration,
-    roots: crate::tls::ExtraRoots,
+    roots: crate::notify::tls::ExtraRoots,
 }
 
 impl fmt::Debug for SmtpMailerBuilder {
@@ -133,7 +133,7 @@ impl SmtpMailer {
             from: None,
             to: None,
             timeout: Duration::from_secs(10),
-            roots: crate::tls::ExtraRoots::default(),
+            roots: crate::notify::tls::ExtraRoots::default(),
         }
     }
 }
@@ -170,11 +170,11 @@ impl SmtpMailerBuilder {
     /// # Errors
     /// The bundle holds no certificate, or one that cannot be a root.
     pub fn add_root_certificates_pem(mut self, pem: &[u8]) -> Result<Self> {
-        self.roots = crate::tls::ExtraRoots::from_pem(pem)
-            .map_err(|why| Error::config(crate::tls::CA_FILE_KEY, why))?;
+        self.roots = crate::notify::tls::ExtraRoots::from_pem(pem)
+            .map_err(|why| Error::config(crate::notify::tls::CA_FILE_KEY, why))?;
         Ok(self)
     }
-    pub(crate) fn with_roots(mut self, roots: crate::tls::ExtraRoots) -> Self {
+    pub(crate) fn with_roots(mut self, roots: crate::notify::tls::ExtraRoots) -> Self {
         self.roots = roots;
         self
     }
@@ -244,7 +244,7 @@ impl SmtpMailerBuilder {
             let mut b = TlsParameters::builder(host.clone());
             if let Some(pem) = self.roots.pem() {
                 let certs = lettre::transport::smtp::client::Certificate::from_pem(pem)
-                    .map_err(|e| Error::config(crate::tls::CA_FILE_KEY, format!("{e}")))?;
+                    .map_err(|e| Error::config(crate::notify::tls::CA_FILE_KEY, format!("{e}")))?;
                 b = b.add_root_certificate(certs);
             }
             b.build_rustls().map_err(|e| {
@@ -279,12 +279,24 @@ impl SmtpMailerBuilder {
     }
 }
 
-impl Notifier for SmtpMailer {
+impl Channel for SmtpMailer {
     fn name(&self) -> &str {
-        "email"
+        super::EMAIL
     }
 
-    fn notify(&self, alert: &Alert) -> std::result::Result<(), NotifyError> {
+    fn min_level(&self) -> crate::level::Level {
+        crate::level::Level::Fatal
+    }
+
+    fn per_minute(&self) -> u32 {
+        10
+    }
+
+    fn render(&self, alert: &Alert) -> String {
+        format!("Subject: {}\n\n{}", email_subject(alert), email_text(alert))
+    }
+
+    fn send(&self, alert: &Alert) -> std::result::Result<(), NotifyError> {
         let mut to = Mailboxes::new();
         for m in &self.to {
             to.push(m.clone());
@@ -322,8 +334,53 @@ impl Notifier for SmtpMailer {
     }
 }
 
+/// The e-mail channel from settings (`ERRSNAP_SMTP_*`, `ERRSNAP_EMAIL_*`,
+/// or the original design's keys); errors name the keys as written.
+pub(crate) fn from_settings(
+    config: &crate::settings::Config,
+    host: &str,
+    s: &crate::settings::Settings,
+    roots: &crate::notify::tls::ExtraRoots,
+) -> Result<SmtpMailer> {
+    let port: u16 = config.value("ERRSNAP_SMTP_PORT")?.unwrap_or(587);
+    if port == 0 {
+        return Err(config.rename(Error::config(
+            "ERRSNAP_SMTP_PORT",
+            "\"0\": expected a port from 1 to 65535",
+        )));
+    }
+    let mut b = SmtpMailer::builder(host, port)
+        .timeout(s.alert_timeout)
+        .with_roots(roots.clone());
+    if let Some(tls) = config.value::<SmtpTls>("ERRSNAP_SMTP_TLS")? {
+        b = b.tls(tls);
+    }
+    let missing = |key: &str, other: &str| {
+        Error::config(
+            key,
+            format!("missing, but {} is set", config.name_of(other)),
+        )
+    };
+    match (
+        config.string("ERRSNAP_SMTP_USERNAME"),
+        config.get("ERRSNAP_SMTP_PASSWORD"),
+    ) {
+        (Some(u), Some(p)) => b = b.credentials(u, p),
+        (Some(_), None) => return Err(missing("ERRSNAP_SMTP_PASSWORD", "ERRSNAP_SMTP_USERNAME")),
+        (None, Some(_)) => return Err(missing("ERRSNAP_SMTP_USERNAME", "ERRSNAP_SMTP_PASSWORD")),
+        (None, None) => {}
+    }
+    if let Some(from) = config.string("ERRSNAP_EMAIL_FROM") {
+        b = b.from(from);
+    }
+    if let Some(to) = config.string("ERRSNAP_EMAIL_TO") {
+        b = b.to(to);
+    }
+    b.build().map_err(|e| config.rename(e))
+}
+
 fn classify(e: lettre::transport::smtp::Error, timeout: Duration) -> NotifyError {
-    if crate::tls::is_certificate_error(&e) {
+    if crate::notify::tls::is_certificate_error(&e) {
         return NotifyError::channel_broken(format!(
             "email: the server's certificate was refused: {}; trust its CA with \
              ERRSNAP_TLS_CA_FILE",

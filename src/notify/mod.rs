@@ -1,20 +1,27 @@
-//! Alerts: the [`Notifier`] trait, the [`Alert`] it receives, and the
-//! built-in Slack and SMTP notifiers.
+//! Alerts: the [`Channel`] trait, the [`Alert`] a channel sends, and the
+//! built-in channels (Slack, e-mail, a generic JSON webhook), registered
+//! in one place (`setup`).
 //!
-//! Notifiers run only on errsnap's `errsnap-notify` thread, never on the
-//! caller's thread or in the panic hook. Each alert is first written to the
-//! `outbox` table in the same transaction as its event; the notify thread
-//! works from the outbox, so an alert pending when the process exits is sent
-//! at the next start.
+//! Channels run only on errsnap's `errsnap-notify` thread (`outbox`), never
+//! on the caller's thread or in the panic hook. Each alert is first written
+//! to the `outbox` table in the same transaction as its event, keyed by the
+//! channel's name; the notify thread works from the outbox, so an alert
+//! pending when the process exits is sent at the next start.
 
 #[cfg(feature = "email")]
 pub(crate) mod email;
+#[cfg(any(feature = "slack", feature = "webhook"))]
+mod http;
 // The formatting is pure and shared by the built-in notifiers; without
 // their features parts of it go unused.
 #[cfg_attr(not(all(feature = "slack", feature = "email")), allow(dead_code))]
 pub(crate) mod format;
 pub(crate) mod outbox;
 pub(crate) mod setup;
+#[cfg(any(feature = "slack", feature = "email", feature = "webhook"))]
+pub(crate) mod tls;
+#[cfg(feature = "webhook")]
+mod webhook;
 
 pub(crate) use crate::event::AlertPolicy;
 pub use crate::event::{Alert, AlertFrame, AlertKind};
@@ -34,31 +41,47 @@ pub use email::{SmtpMailer, SmtpTls};
 #[cfg(feature = "slack")]
 #[cfg_attr(docsrs, doc(cfg(feature = "slack")))]
 pub use slack::SlackWebhook;
+#[cfg(feature = "webhook")]
+#[cfg_attr(docsrs, doc(cfg(feature = "webhook")))]
+pub use webhook::WebhookChannel;
 
-/// Sends a test alert through every channel `config` sets up (Slack,
-/// e-mail), without a database, and returns what each answered.
-///
-/// # Errors
-/// The configuration is invalid (the error names the key).
-///
-/// ```
-/// let results = errsnap::send_test_alert(&errsnap::Config::empty()).unwrap();
-/// assert!(results.is_empty()); // nothing configured
-/// ```
-pub fn send_test_alert(
-    config: &crate::Config,
-) -> crate::Result<Vec<(String, Result<(), NotifyError>)>> {
-    let alerting = setup::alerting(config, setup::AlertOverrides::default())?;
-    let alert = Alert::test(
-        "errsnap",
-        config.string("ERRSNAP_APP_NAME"),
-        config.string("ERRSNAP_ENVIRONMENT"),
-    );
-    Ok(alerting.send_test(alert))
+/// The built-in channels' names (stored in the outbox, used for routing).
+pub(crate) const SLACK: &str = "slack";
+/// See [`SLACK`].
+pub(crate) const EMAIL: &str = "email";
+/// See [`SLACK`].
+#[cfg_attr(not(feature = "webhook"), allow(dead_code))]
+pub(crate) const WEBHOOK: &str = "webhook";
+
+impl crate::settings::Config {
+    /// Sends a test alert through every channel these settings set up
+    /// (Slack, e-mail, the webhook), without a database, and returns what
+    /// each answered (the `errsnap test-alert` command).
+    ///
+    /// # Errors
+    /// The settings are invalid (the error names the key).
+    ///
+    /// ```
+    /// let results = errsnap::Config::empty().send_test_alert().unwrap();
+    /// assert!(results.is_empty()); // nothing configured
+    /// ```
+    pub fn send_test_alert(&self) -> crate::Result<Vec<(String, Result<(), NotifyError>)>> {
+        let settings = crate::settings::Settings::from_config(self)?;
+        let alerting = setup::alerting(self, &settings, &setup::AlertOverrides::default())?;
+        let alert = Alert::test(
+            "errsnap",
+            settings.app_name.clone(),
+            settings.environment.clone(),
+        );
+        Ok(alerting.send_test(alert))
+    }
 }
 
 /// Whether `host` names this machine (127.0.0.0/8, ::1, localhost).
-#[cfg_attr(not(any(feature = "slack", feature = "email")), allow(dead_code))]
+#[cfg_attr(
+    not(any(feature = "slack", feature = "email", feature = "webhook")),
+    allow(dead_code)
+)]
 pub(crate) fn is_loopback(host: &str) -> bool {
     let h = host.trim_start_matches('[').trim_end_matches(']');
     if h.eq_ignore_ascii_case("localhost") {
@@ -175,57 +198,98 @@ impl std::error::Error for NotifyError {}
 /// A destination for alerts.
 ///
 /// Called only on errsnap's `errsnap-notify` thread, one alert at a time, so
-/// an implementation may block (with a timeout of its own: a notifier that
-/// never returns stalls every channel). Return [`NotifyError::transient`] for
-/// failures worth retrying, [`NotifyError::rejected`] for an alert that can
-/// never be delivered, and [`NotifyError::channel_broken`] when nothing will
-/// get through until the configuration changes. A notifier must never put a
-/// secret (a webhook URL, a password) into its error messages: they are
-/// stored in the `outbox` table.
+/// an implementation may block (with a timeout of its own: a channel that
+/// never returns stalls every channel). Return [`NotifyError::transient`]
+/// for failures worth retrying, [`NotifyError::rejected`] for an alert that
+/// can never be delivered, and [`NotifyError::channel_broken`] when nothing
+/// will get through until the configuration changes. A channel must never
+/// put a secret (a webhook URL, a password) into its error messages: they
+/// are stored in the `outbox` table.
+///
+/// Only [`name`](Self::name) and [`send`](Self::send) are required. The
+/// limits are defaults: settings and each logger may change them.
 ///
 /// ```
-/// use errsnap::{Alert, Notifier, NotifyError};
+/// use errsnap::{Alert, Channel, Level, NotifyError};
 ///
 /// struct Stdout;
-/// impl Notifier for Stdout {
+/// impl Channel for Stdout {
 ///     fn name(&self) -> &str { "stdout" }
-///     fn notify(&self, alert: &Alert) -> Result<(), NotifyError> {
-///         println!("{}: {}", alert.level, alert.message);
+///     fn send(&self, alert: &Alert) -> Result<(), NotifyError> {
+///         println!("{}", self.render(alert));
 ///         Ok(())
 ///     }
+///     fn min_level(&self) -> Level { Level::Warn }
 /// }
 /// ```
-pub trait Notifier: Send + Sync + 'static {
+pub trait Channel: Send + Sync + 'static {
     /// The channel's name: stored in the outbox, used for routing
-    /// (`slack` and `email` for the built-in ones). Must be stable.
+    /// (`slack`, `email` and `webhook` for the built-in ones). Must be
+    /// stable and distinct.
     fn name(&self) -> &str;
 
     /// Delivers one alert.
-    fn notify(&self, alert: &Alert) -> Result<(), NotifyError>;
+    fn send(&self, alert: &Alert) -> Result<(), NotifyError>;
+
+    /// The lowest level alerted, unless settings or the logger say
+    /// otherwise (default: error).
+    fn min_level(&self) -> Level {
+        Level::Error
+    }
+
+    /// At most this many alerts per minute, one at a time (default 60).
+    fn per_minute(&self) -> u32 {
+        60
+    }
+
+    /// The alert as this channel sends it (its payload), for previews and
+    /// tests; the default is the plain-text form of the e-mail body.
+    fn render(&self, alert: &Alert) -> String {
+        format::email_text(alert)
+    }
 }
 
-impl<N: Notifier + ?Sized> Notifier for Box<N> {
+impl<C: Channel + ?Sized> Channel for Box<C> {
     fn name(&self) -> &str {
         (**self).name()
     }
-    fn notify(&self, alert: &Alert) -> Result<(), NotifyError> {
-        (**self).notify(alert)
+    fn send(&self, alert: &Alert) -> Result<(), NotifyError> {
+        (**self).send(alert)
+    }
+    fn min_level(&self) -> Level {
+        (**self).min_level()
+    }
+    fn per_minute(&self) -> u32 {
+        (**self).per_minute()
+    }
+    fn render(&self, alert: &Alert) -> String {
+        (**self).render(alert)
     }
 }
 
-impl<N: Notifier + ?Sized> Notifier for Arc<N> {
+impl<C: Channel + ?Sized> Channel for Arc<C> {
     fn name(&self) -> &str {
         (**self).name()
     }
-    fn notify(&self, alert: &Alert) -> Result<(), NotifyError> {
-        (**self).notify(alert)
+    fn send(&self, alert: &Alert) -> Result<(), NotifyError> {
+        (**self).send(alert)
+    }
+    fn min_level(&self) -> Level {
+        (**self).min_level()
+    }
+    fn per_minute(&self) -> u32 {
+        (**self).per_minute()
+    }
+    fn render(&self, alert: &Alert) -> String {
+        (**self).render(alert)
     }
 }
 
-/// A channel with its routing and rate limit.
+/// A channel as one database file uses it: its limits (data, from the
+/// channel's defaults, then settings) and the name its alerts show.
 #[derive(Clone)]
-pub(crate) struct Channel {
-    pub(crate) notifier: Arc<dyn Notifier>,
+pub(crate) struct ChannelEntry {
+    pub(crate) channel: Arc<dyn Channel>,
     pub(crate) name: Arc<str>,
     /// The channel's default filter; each logger may set its own.
     pub(crate) min_level: crate::level::LevelFilter,
@@ -235,9 +299,22 @@ pub(crate) struct Channel {
     pub(crate) app_name: Option<String>,
 }
 
-impl fmt::Debug for Channel {
+impl ChannelEntry {
+    /// An entry with the channel's own limits.
+    pub(crate) fn new(channel: Arc<dyn Channel>) -> ChannelEntry {
+        ChannelEntry {
+            name: Arc::from(channel.name()),
+            min_level: channel.min_level().into(),
+            per_minute: channel.per_minute().max(1),
+            app_name: None,
+            channel,
+        }
+    }
+}
+
+impl fmt::Debug for ChannelEntry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Channel")
+        f.debug_struct("ChannelEntry")
             .field("name", &self.name)
             .field("min_level", &self.min_level)
             .field("per_minute", &self.per_minute)
@@ -248,7 +325,7 @@ impl fmt::Debug for Channel {
 /// The alert channels of one database file, and the policy.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Alerting {
-    pub(crate) channels: Vec<Channel>,
+    pub(crate) channels: Vec<ChannelEntry>,
     pub(crate) policy: AlertPolicy,
 }
 
@@ -265,7 +342,7 @@ impl Alerting {
                     if let Some(app) = &c.app_name {
                         a.app_name = Some(app.clone());
                     }
-                    (c.name.to_string(), c.notifier.notify(&a))
+                    (c.name.to_string(), c.channel.send(&a))
                 })
                 .collect::<Vec<_>>()
         };

@@ -13,7 +13,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{Alerting, Channel, NotifyError};
+use super::{Alerting, ChannelEntry, NotifyError};
 use crate::store::{AlertRules, Durability, Outcome, Store};
 use crate::util::internal_log;
 use crate::util::time::now_ms;
@@ -201,7 +201,7 @@ struct Notifier {
     shared: Arc<Shared>,
     store: Box<dyn Store>,
     rules: AlertRules,
-    channels: Vec<Channel>,
+    channels: Vec<ChannelEntry>,
     retry_base: Duration,
     give_up_after_ms: i64,
     buckets: HashMap<String, Bucket>,
@@ -410,7 +410,7 @@ impl Notifier {
                 )
             }
         };
-        let result = std::panic::catch_unwind(AssertUnwindSafe(|| channel.notifier.notify(&alert)))
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| channel.channel.send(&alert)))
             .unwrap_or_else(|_| {
                 Err(NotifyError::transient(
                     format!("{}: the notifier panicked", row.channel),

@@ -23,6 +23,8 @@ use std::time::Duration;
 
 use crate::error::Result;
 use crate::event::{Alert, AlertPolicy, Event, HostInfo};
+pub use crate::settings::Durability;
+pub(crate) use crate::settings::Limits;
 
 pub(crate) use ident::validate_logger_name;
 pub use read::{
@@ -37,31 +39,6 @@ pub(crate) struct BatchOutcome {
     pub(crate) written: usize,
     /// Alerts made pending in the outbox.
     pub(crate) alerts: usize,
-}
-
-/// How hard the database tries to keep a commit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum Durability {
-    /// WAL with `synchronous = NORMAL`: a commit survives a crash or kill of
-    /// the process (the default).
-    #[default]
-    Normal,
-    /// WAL with `synchronous = FULL`: a commit also survives power loss, at
-    /// the cost of an fsync per batch.
-    Full,
-}
-
-impl std::str::FromStr for Durability {
-    type Err = String;
-
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "normal" | "default" => Ok(Durability::Normal),
-            "full" | "durable" => Ok(Durability::Full),
-            _ => Err("expected normal or full".to_owned()),
-        }
-    }
 }
 
 /// What the writer knows about alerting for the file.
@@ -119,20 +96,6 @@ pub struct PurgeReport {
     pub snapshots: u64,
     /// Backtraces no longer used, deleted (with their frames).
     pub backtraces: u64,
-}
-
-/// Automatic retention limits (all optional).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Limits {
-    pub(crate) max_age_ms: Option<i64>,
-    pub(crate) max_events: Option<u64>,
-    pub(crate) max_bytes: Option<u64>,
-}
-
-impl Limits {
-    pub(crate) fn any(&self) -> bool {
-        self.max_age_ms.is_some() || self.max_events.is_some() || self.max_bytes.is_some()
-    }
 }
 
 /// The write side of a store. Owned by one thread at a time; every method

@@ -30,6 +30,10 @@ pub(crate) fn compact(ms: i64) -> String {
 }
 
 /// A duration as people read it: `10 s`, `2.5 s`, `250 ms`.
+#[cfg_attr(
+    not(any(feature = "slack", feature = "email", feature = "webhook")),
+    allow(dead_code)
+)]
 pub(crate) fn seconds(d: std::time::Duration) -> String {
     let ms = d.as_millis();
     if ms < 1000 {

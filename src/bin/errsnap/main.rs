@@ -365,7 +365,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             for warning in config.warnings() {
                 writeln!(out.w, "warning: {}", safe_line(warning))?;
             }
-            let results = errsnap::send_test_alert(&config)?;
+            let results = config.send_test_alert()?;
             if results.is_empty() {
                 writeln!(out.w, "no alert channel is configured (see .env.example)")?;
                 return Ok(ExitCode::from(1));

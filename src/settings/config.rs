@@ -1,78 +1,21 @@
-//! Settings from the process environment, a `.env` file and an optional
-//! `config/errsnap.toml`.
+//! [`Config`]: the settings as read, each value with where it came from,
+//! from the process environment, a `.env` file and an optional settings
+//! file, before they are typed ([`super::Settings`]).
 //!
 //! The `.env` file is read (with python-dotenv's rules, see
-//! [`crate::dotenv`]) into errsnap's own map: the process environment is
-//! never modified (that is unsound once threads run). Precedence: builder calls, then the process environment, then the
-//! `.env` file, then the TOML file (its `[loggers.<name>]` sections before its
-//! root `[levels]`), then defaults.
+//! [`super::dotenv`]) into errsnap's own map: the process environment is
+//! never modified (that is unsound once threads run). Precedence: builder
+//! calls, then the process environment, then the `.env` file, then the
+//! settings file (its `[loggers.<name>]` sections before its root
+//! `[levels]`), then defaults.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use super::keys::{self, Kind, KEYS};
 use crate::error::{Error, Result};
-
-/// Every key errsnap reads, and whether its value is a secret (never shown
-/// in `Debug` or errors). Unknown `ERRSNAP_*` keys are errors, so a typo does
-/// not silently leave a setting at its default.
-const KEYS: &[(&str, bool)] = &[
-    ("ERRSNAP_DISABLED", false),
-    ("ERRSNAP_DB_PATH", false),
-    ("ERRSNAP_APP_NAME", false),
-    ("ERRSNAP_RELEASE", false),
-    ("ERRSNAP_ENVIRONMENT", false),
-    ("ERRSNAP_DURABILITY", false),
-    ("ERRSNAP_QUEUE_CAPACITY", false),
-    ("ERRSNAP_PANIC_TIMEOUT_MS", false),
-    ("ERRSNAP_EXIT_BUDGET_MS", false),
-    ("ERRSNAP_SLACK_WEBHOOK_URL", true),
-    ("ERRSNAP_SLACK_APP_NAME", false),
-    ("ERRSNAP_SLACK_MIN_LEVEL", false),
-    ("ERRSNAP_SLACK_MAX_PER_MINUTE", false),
-    ("ERRSNAP_SMTP_HOST", false),
-    ("ERRSNAP_SMTP_PORT", false),
-    ("ERRSNAP_SMTP_TLS", false),
-    ("ERRSNAP_SMTP_USERNAME", false),
-    ("ERRSNAP_SMTP_PASSWORD", true),
-    ("ERRSNAP_EMAIL_APP_NAME", false),
-    ("ERRSNAP_EMAIL_FROM", false),
-    ("ERRSNAP_EMAIL_TO", false),
-    ("ERRSNAP_EMAIL_MIN_LEVEL", false),
-    ("ERRSNAP_EMAIL_MAX_PER_MINUTE", false),
-    ("ERRSNAP_TLS_CA_FILE", false),
-    ("ERRSNAP_ALERT_COOLDOWN_SECS", false),
-    ("ERRSNAP_ALERT_THRESHOLD", false),
-    ("ERRSNAP_ALERT_WINDOW_SECS", false),
-    ("ERRSNAP_ALERT_TIMEOUT_SECS", false),
-    ("ERRSNAP_PANIC_ALERT_WAIT_MS", false),
-    ("ERRSNAP_DB_LEVEL", false),
-    ("ERRSNAP_CONSOLE_LEVEL", false),
-    ("ERRSNAP_SAMPLE_KEEP_ONE_IN", false),
-    ("ERRSNAP_REDACT_EMAILS", false),
-    ("ERRSNAP_REDACT_PATTERNS", false),
-    ("ERRSNAP_BREADCRUMBS", false),
-    ("ERRSNAP_CONFIG_FILE", false),
-    ("ERRSNAP_RETENTION_MAX_AGE_DAYS", false),
-    ("ERRSNAP_RETENTION_MAX_EVENTS", false),
-    ("ERRSNAP_RETENTION_MAX_MB", false),
-];
-
-/// A yes/no setting: `1`, `true`, `yes`, `on` or `0`, `false`, `no`, `off`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Flag(pub(crate) bool);
-
-impl FromStr for Flag {
-    type Err = ();
-    fn from_str(s: &str) -> std::result::Result<Flag, ()> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "1" | "true" | "yes" | "on" => Ok(Flag(true)),
-            "0" | "false" | "no" | "off" => Ok(Flag(false)),
-            _ => Err(()),
-        }
-    }
-}
 
 /// The default location of the optional settings file.
 pub const DEFAULT_CONFIG_FILE: &str = "config/errsnap.toml";
@@ -90,6 +33,7 @@ enum Source {
     Toml {
         path: PathBuf,
         key: String,
+        line: usize,
     },
     Env,
 }
@@ -98,15 +42,50 @@ impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Source::File { path, line, .. } => write!(f, "{}:{}", path.display(), line),
-            Source::Toml { path, key } => write!(f, "{} {key}", path.display()),
+            Source::Toml { path, key, line } => {
+                write!(f, "{} {key} (line {line})", path.display())
+            }
             Source::Env => f.write_str("the environment"),
         }
     }
 }
 
-/// errsnap's settings as read from `.env` and the environment.
-///
-/// `Debug` never shows secret values.
+/// One key, as [`Config::describe`] tells it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct KeyDescription {
+    /// The `.env` / environment name.
+    pub name: &'static str,
+    /// Its `section.field` in the settings file, if it may stand there.
+    pub file_key: Option<&'static str>,
+    /// The default (empty: none).
+    pub default: &'static str,
+    /// What it does.
+    pub doc: &'static str,
+    /// Whether its value is a secret.
+    pub secret: bool,
+    /// Its value in these settings (a secret's as `<redacted>`).
+    pub value: Option<String>,
+}
+
+/// A yes/no setting: `1`, `true`, `yes`, `on` or `0`, `false`, `no`, `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Flag(pub(crate) bool);
+
+impl FromStr for Flag {
+    type Err = ();
+    fn from_str(s: &str) -> std::result::Result<Flag, ()> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(Flag(true)),
+            "0" | "false" | "no" | "off" => Ok(Flag(false)),
+            _ => Err(()),
+        }
+    }
+}
+
+/// errsnap's settings as read from `.env`, the environment and the
+/// settings file. Every key is in `.env.example`; `Debug` never shows
+/// secret values.
 ///
 /// ```
 /// # fn main() -> errsnap::Result<()> {
@@ -120,113 +99,11 @@ impl fmt::Display for Source {
 #[derive(Clone, Default)]
 pub struct Config {
     values: BTreeMap<String, (String, Source)>,
+    /// The settings file's levels: `[levels]` under `""`, and
+    /// `[loggers.<name>]` under the logger's name: destination -> level.
+    levels: BTreeMap<String, BTreeMap<String, (String, Source)>>,
     /// Findings that do not stop errsnap (a misspelled original-design key).
     warnings: Vec<String>,
-    /// `[loggers.<name>]` sections of the TOML file: destination -> level.
-    loggers: BTreeMap<String, BTreeMap<String, (String, Source)>>,
-}
-
-/// The TOML file's layout. Only non-secret settings belong there.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    app: Option<AppSection>,
-    storage: Option<StorageSection>,
-    levels: Option<LevelsSection>,
-    loggers: Option<BTreeMap<String, LevelsSection>>,
-    sampling: Option<SamplingSection>,
-    redaction: Option<RedactionSection>,
-    alerts: Option<AlertsSection>,
-    retention: Option<RetentionSection>,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RetentionSection {
-    max_age_days: Option<u64>,
-    max_events: Option<u64>,
-    max_mb: Option<u64>,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AppSection {
-    name: Option<String>,
-    release: Option<String>,
-    environment: Option<String>,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StorageSection {
-    path: Option<String>,
-    durability: Option<String>,
-    queue_capacity: Option<u64>,
-    panic_timeout_ms: Option<u64>,
-    breadcrumbs: Option<u64>,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LevelsSection {
-    database: Option<String>,
-    console: Option<String>,
-    slack: Option<String>,
-    email: Option<String>,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SamplingSection {
-    keep_one_in: Option<u64>,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RedactionSection {
-    emails: Option<bool>,
-    patterns: Option<Vec<String>>,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AlertsSection {
-    cooldown_secs: Option<u64>,
-    threshold: Option<u64>,
-    window_secs: Option<u64>,
-    timeout_secs: Option<u64>,
-    panic_wait_ms: Option<u64>,
-    slack_max_per_minute: Option<u64>,
-    email_max_per_minute: Option<u64>,
-}
-
-/// A destination of events, for per-logger levels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Destination {
-    Database,
-    Console,
-    Slack,
-    Email,
-}
-
-impl Destination {
-    fn key(self) -> &'static str {
-        match self {
-            Destination::Database => "ERRSNAP_DB_LEVEL",
-            Destination::Console => "ERRSNAP_CONSOLE_LEVEL",
-            Destination::Slack => "ERRSNAP_SLACK_MIN_LEVEL",
-            Destination::Email => "ERRSNAP_EMAIL_MIN_LEVEL",
-        }
-    }
-
-    fn toml_name(self) -> &'static str {
-        match self {
-            Destination::Database => "database",
-            Destination::Console => "console",
-            Destination::Slack => "slack",
-            Destination::Email => "email",
-        }
-    }
 }
 
 impl fmt::Debug for Config {
@@ -244,7 +121,7 @@ impl fmt::Debug for Config {
 }
 
 fn is_secret(key: &str) -> bool {
-    KEYS.iter().any(|(name, secret)| *name == key && *secret)
+    keys::find(key).is_some_and(|k| k.secret)
 }
 
 impl Config {
@@ -253,11 +130,13 @@ impl Config {
         Config::default()
     }
 
-    /// Reads `./.env` if it exists, then the process environment on top.
+    /// Reads `./.env` if it exists, then the process environment on top,
+    /// then the settings file (`ERRSNAP_CONFIG_FILE`, else
+    /// `config/errsnap.toml` if it exists) below both.
     ///
     /// # Errors
-    /// A malformed `.env` line (named by line number, never by content), or
-    /// an unknown `ERRSNAP_*` key.
+    /// A malformed `.env` line (named by line number, never by content), an
+    /// unknown `ERRSNAP_*` key, or a settings file that cannot be read.
     pub fn from_env() -> Result<Config> {
         let mut c = Config::default();
         let path = Path::new(".env");
@@ -270,7 +149,7 @@ impl Config {
     }
 
     /// Reads the given `.env` file (which must exist), then the process
-    /// environment on top.
+    /// environment on top, then the settings file below both.
     ///
     /// # Errors
     /// The file cannot be read or parsed, or holds an unknown `ERRSNAP_*` key.
@@ -282,12 +161,12 @@ impl Config {
         Ok(c)
     }
 
-    /// Adds the settings of a TOML file (see `config/errsnap.toml` in the
-    /// repository for every key), below everything already set.
+    /// Adds the settings of a TOML file (see `config/errsnap.example.toml`
+    /// in the repository for every key), below everything already set.
     ///
     /// # Errors
     /// The file cannot be read, is not valid TOML, or has an unknown key or a
-    /// value of the wrong type (the message names it, with line and column).
+    /// secret (the message names it, with its line).
     ///
     /// ```
     /// # fn main() -> errsnap::Result<()> {
@@ -322,180 +201,177 @@ impl Config {
     fn read_toml(&mut self, path: &Path) -> Result<()> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-        let file: FileConfig = toml::from_str(&text).map_err(|e| {
-            let msg = e.message().to_owned();
+        let file: toml::Table = toml::from_str(&text).map_err(|e| {
             let at = e
                 .span()
-                .map(|s| {
-                    let line = text[..s.start.min(text.len())].matches('\n').count() + 1;
-                    format!(" at line {line}")
-                })
+                .map(|s| format!(" at line {}", line_of(&text, s.start)))
                 .unwrap_or_default();
-            Error::config(path.display().to_string(), format!("{msg}{at}"))
+            Error::config(path.display().to_string(), format!("{}{at}", e.message()))
         })?;
-        let mut put = |key: &str, toml_key: &str, value: Option<String>| {
-            if let Some(v) = value {
-                self.values.entry(key.to_owned()).or_insert((
+        let named = |key: &str| Error::config(path.display().to_string(), key.to_owned());
+        for (section, body) in file {
+            let toml::Value::Table(body) = body else {
+                return Err(named(&format!(
+                    "{section:?} at line {}: expected a [section]",
+                    line_of(&text, text.find(&section).unwrap_or(0))
+                )));
+            };
+            if section == "loggers" {
+                for (logger, levels) in body {
+                    let toml::Value::Table(levels) = levels else {
+                        return Err(named(&format!("loggers.{logger}: expected a table")));
+                    };
+                    self.put_levels(path, &text, &logger, &format!("loggers.{logger}"), levels)?;
+                }
+                continue;
+            }
+            if section == "levels" {
+                self.put_levels(path, &text, "", "levels", body)?;
+                continue;
+            }
+            for (field, value) in body {
+                let dotted = format!("{section}.{field}");
+                let Some(key) = keys::find_toml(&dotted) else {
+                    let hint = KEYS
+                        .iter()
+                        .filter_map(|k| k.toml)
+                        .min_by_key(|t| edit_distance(t, &dotted))
+                        .map(|t| format!(" (did you mean {t}?)"))
+                        .unwrap_or_default();
+                    let line = line_of(&text, find_field(&text, &section, &field));
+                    return Err(named(&format!("unknown key {dotted} at line {line}{hint}")));
+                };
+                let v = toml_text(&value)
+                    .ok_or_else(|| named(&format!("{dotted}: expected {}", key.kind.expected())))?;
+                let line = line_of(&text, find_field(&text, &section, &field));
+                self.values.entry(key.name.to_owned()).or_insert((
                     v,
                     Source::Toml {
                         path: path.to_owned(),
-                        key: toml_key.to_owned(),
+                        key: dotted,
+                        line,
                     },
                 ));
-            }
-        };
-        let n = |v: Option<u64>| v.map(|v| v.to_string());
-        if let Some(a) = file.app {
-            put("ERRSNAP_APP_NAME", "app.name", a.name);
-            put("ERRSNAP_RELEASE", "app.release", a.release);
-            put("ERRSNAP_ENVIRONMENT", "app.environment", a.environment);
-        }
-        if let Some(st) = file.storage {
-            put("ERRSNAP_DB_PATH", "storage.path", st.path);
-            put("ERRSNAP_DURABILITY", "storage.durability", st.durability);
-            put(
-                "ERRSNAP_QUEUE_CAPACITY",
-                "storage.queue_capacity",
-                n(st.queue_capacity),
-            );
-            put(
-                "ERRSNAP_PANIC_TIMEOUT_MS",
-                "storage.panic_timeout_ms",
-                n(st.panic_timeout_ms),
-            );
-            put(
-                "ERRSNAP_BREADCRUMBS",
-                "storage.breadcrumbs",
-                n(st.breadcrumbs),
-            );
-        }
-        if let Some(l) = file.levels {
-            put("ERRSNAP_DB_LEVEL", "levels.database", l.database);
-            put("ERRSNAP_CONSOLE_LEVEL", "levels.console", l.console);
-            put("ERRSNAP_SLACK_MIN_LEVEL", "levels.slack", l.slack);
-            put("ERRSNAP_EMAIL_MIN_LEVEL", "levels.email", l.email);
-        }
-        if let Some(sm) = file.sampling {
-            put(
-                "ERRSNAP_SAMPLE_KEEP_ONE_IN",
-                "sampling.keep_one_in",
-                n(sm.keep_one_in),
-            );
-        }
-        if let Some(r) = file.redaction {
-            put(
-                "ERRSNAP_REDACT_EMAILS",
-                "redaction.emails",
-                r.emails.map(|b| b.to_string()),
-            );
-            put(
-                "ERRSNAP_REDACT_PATTERNS",
-                "redaction.patterns",
-                r.patterns
-                    .map(|p| serde_json::to_string(&p).unwrap_or_default()),
-            );
-        }
-        if let Some(a) = file.alerts {
-            put(
-                "ERRSNAP_ALERT_COOLDOWN_SECS",
-                "alerts.cooldown_secs",
-                n(a.cooldown_secs),
-            );
-            put(
-                "ERRSNAP_ALERT_THRESHOLD",
-                "alerts.threshold",
-                n(a.threshold),
-            );
-            put(
-                "ERRSNAP_ALERT_WINDOW_SECS",
-                "alerts.window_secs",
-                n(a.window_secs),
-            );
-            put(
-                "ERRSNAP_ALERT_TIMEOUT_SECS",
-                "alerts.timeout_secs",
-                n(a.timeout_secs),
-            );
-            put(
-                "ERRSNAP_PANIC_ALERT_WAIT_MS",
-                "alerts.panic_wait_ms",
-                n(a.panic_wait_ms),
-            );
-            put(
-                "ERRSNAP_SLACK_MAX_PER_MINUTE",
-                "alerts.slack_max_per_minute",
-                n(a.slack_max_per_minute),
-            );
-            put(
-                "ERRSNAP_EMAIL_MAX_PER_MINUTE",
-                "alerts.email_max_per_minute",
-                n(a.email_max_per_minute),
-            );
-        }
-        if let Some(r) = file.retention {
-            put(
-                "ERRSNAP_RETENTION_MAX_AGE_DAYS",
-                "retention.max_age_days",
-                n(r.max_age_days),
-            );
-            put(
-                "ERRSNAP_RETENTION_MAX_EVENTS",
-                "retention.max_events",
-                n(r.max_events),
-            );
-            put("ERRSNAP_RETENTION_MAX_MB", "retention.max_mb", n(r.max_mb));
-        }
-        for (name, l) in file.loggers.unwrap_or_default() {
-            let section = self.loggers.entry(name.clone()).or_default();
-            for (dest, v) in [
-                (Destination::Database, l.database),
-                (Destination::Console, l.console),
-                (Destination::Slack, l.slack),
-                (Destination::Email, l.email),
-            ] {
-                if let Some(v) = v {
-                    section.entry(dest.toml_name().to_owned()).or_insert((
-                        v,
-                        Source::Toml {
-                            path: path.to_owned(),
-                            key: format!("loggers.{name}.{}", dest.toml_name()),
-                        },
-                    ));
-                }
             }
         }
         Ok(())
     }
 
-    /// The level of `dest` for the logger `name`: the environment and `.env`
-    /// first, then the file's `[loggers.<name>]`, then its `[levels]`.
+    /// Keeps the levels of `[levels]` (`logger` empty) or of a
+    /// `[loggers.<name>]` section.
+    fn put_levels(
+        &mut self,
+        path: &Path,
+        text: &str,
+        logger: &str,
+        section: &str,
+        levels: toml::Table,
+    ) -> Result<()> {
+        for (dest, v) in levels {
+            let toml::Value::String(v) = v else {
+                return Err(Error::config(
+                    path.display().to_string(),
+                    format!("{section}.{dest}: expected {}", Kind::Level.expected()),
+                ));
+            };
+            let header = section
+                .split_once('.')
+                .map_or(section.to_owned(), |(a, b)| format!("{a}.{b}"));
+            let line = line_of(text, find_field(text, &header, &dest));
+            let source = Source::Toml {
+                path: path.to_owned(),
+                key: format!("{section}.{dest}"),
+                line,
+            };
+            // The root levels are the keys' values too (`ERRSNAP_DB_LEVEL`).
+            if logger.is_empty() {
+                if let Some(key) = keys::find_toml(&format!("levels.{dest}")) {
+                    self.values
+                        .entry(key.name.to_owned())
+                        .or_insert((v.clone(), source.clone()));
+                }
+            }
+            self.levels
+                .entry(logger.to_owned())
+                .or_default()
+                .entry(dest.clone())
+                .or_insert((v, source));
+        }
+        Ok(())
+    }
+
+    /// The destinations the settings file names in its level sections
+    /// (`database`, `console`, channel names), to check them against the
+    /// channels there are.
+    pub(crate) fn level_destinations(&self) -> Vec<(String, String)> {
+        self.levels
+            .values()
+            .flat_map(|m| m.iter())
+            .map(|(dest, (_, source))| (dest.clone(), source.to_string()))
+            .collect()
+    }
+
+    /// The level of `dest` (`database`, `console`, or a channel name) for
+    /// the logger `name`: the environment and `.env` first, then the file's
+    /// `[loggers.<name>]`, then its `[levels]`, then `default`.
     pub(crate) fn level_for(
         &self,
         name: &str,
-        dest: Destination,
-    ) -> Result<Option<crate::level::LevelFilter>> {
-        let key = dest.key();
-        let expected = "one of trace, debug, info, warn, error, fatal, off";
-        let root = self.values.get(key);
-        let from_file = matches!(root, Some((_, Source::Toml { .. })));
-        if root.is_some() && !from_file {
-            return self.parse(key, expected);
+        dest: &str,
+        default: crate::level::LevelFilter,
+    ) -> Result<crate::level::LevelFilter> {
+        let key = match dest {
+            "database" => Some("ERRSNAP_DB_LEVEL"),
+            "console" => Some("ERRSNAP_CONSOLE_LEVEL"),
+            channel => keys::channel_key(channel, "MIN_LEVEL"),
+        };
+        let expected = Kind::Level.expected();
+        if let Some(key) = key {
+            if let Some((_, source)) = self.values.get(key) {
+                if !matches!(source, Source::Toml { .. }) {
+                    return Ok(self.value(key)?.unwrap_or(default));
+                }
+            }
         }
-        if let Some((v, source)) = self.loggers.get(name).and_then(|l| l.get(dest.toml_name())) {
-            return v.trim().parse().map(Some).map_err(|_| {
-                Error::config(
-                    key,
-                    format!("{:?} (from {source}): expected {expected}", truncate100(v)),
-                )
-            });
+        for section in [name, ""] {
+            if let Some((v, source)) = self.levels.get(section).and_then(|l| l.get(dest)) {
+                return v.trim().parse().map_err(|_| {
+                    Error::config(
+                        key.unwrap_or(dest),
+                        format!("{:?} (from {source}): expected {expected}", truncate100(v)),
+                    )
+                });
+            }
         }
-        self.parse(key, expected)
+        Ok(default)
     }
 
     /// Every key errsnap reads (`ERRSNAP_*`), and whether its value is a
     /// secret.
     pub fn keys() -> impl Iterator<Item = (&'static str, bool)> {
-        KEYS.iter().copied()
+        KEYS.iter().map(|k| (k.name, k.secret))
+    }
+
+    /// Every key with its default, its place in the settings file, and what
+    /// it does, and its value here (a secret's shown as `<redacted>`): what
+    /// `errsnap settings` prints.
+    pub fn describe(&self) -> Vec<KeyDescription> {
+        KEYS.iter()
+            .map(|k| KeyDescription {
+                name: k.name,
+                file_key: k.toml,
+                default: k.default,
+                doc: k.doc,
+                secret: k.secret,
+                value: self.get(k.name).map(|v| {
+                    if k.secret {
+                        "<redacted>".to_owned()
+                    } else {
+                        v.to_owned()
+                    }
+                }),
+            })
+            .collect()
     }
 
     /// The raw value of a key, if set.
@@ -504,6 +380,9 @@ impl Config {
     }
 
     /// Sets a key, as the builder does (highest precedence).
+    ///
+    /// # Errors
+    /// The key is not one errsnap reads.
     pub fn set(&mut self, key: &str, value: impl Into<String>) -> Result<()> {
         check_known(key, &Source::Env)?;
         self.values
@@ -546,7 +425,7 @@ impl Config {
             )
         })?;
         let env = |name: &str| std::env::var(name).ok();
-        let entries = crate::dotenv::parse(&text, &env).map_err(|e| {
+        let entries = super::dotenv::parse(&text, &env).map_err(|e| {
             // Never echo the line: it may hold a password.
             Error::config(
                 format!("{}:{}", path.display(), e.line),
@@ -621,23 +500,81 @@ impl Config {
         e
     }
 
-    /// Parses a key's value; `expected` says what a valid value looks like.
-    pub(crate) fn parse<T: FromStr>(&self, key: &str, expected: &str) -> Result<Option<T>> {
+    /// A key's value, parsed; an empty value means "not set" (as in a
+    /// copied `.env.example`). The error names the key (as the user wrote
+    /// it), the value (never a secret's), where it came from, and what a
+    /// valid value looks like, from the key table.
+    pub(crate) fn value<T: FromStr>(&self, key: &str) -> Result<Option<T>> {
+        let expected =
+            keys::find(key).map_or_else(|| "a valid value".into(), |k| k.kind.expected());
         match self.values.get(key) {
             None => Ok(None),
-            // An empty value means "not set" (as in a copied .env.example).
             Some((v, _)) if v.trim().is_empty() => Ok(None),
-            Some((v, source)) => v.trim().parse().map(Some).map_err(|_| {
-                let shown = if is_secret(key) {
-                    "<redacted>".to_owned()
-                } else {
-                    format!("{:?}", v.chars().take(100).collect::<String>())
-                };
-                self.rename(Error::config(
-                    key,
-                    format!("{shown} (from {source}): expected {expected}"),
-                ))
-            }),
+            Some((v, source)) => v
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| self.invalid(key, v, source, &expected)),
+        }
+    }
+
+    fn invalid(&self, key: &str, v: &str, source: &Source, expected: &str) -> Error {
+        let shown = if is_secret(key) {
+            "<redacted>".to_owned()
+        } else {
+            format!("{:?}", truncate100(v))
+        };
+        self.rename(Error::config(
+            key,
+            format!("{shown} (from {source}): expected {expected}"),
+        ))
+    }
+
+    /// A whole number within the key's range.
+    pub(crate) fn count(&self, key: &str) -> Result<Option<u64>> {
+        let n: Option<u64> = self.value(key)?;
+        if let (Some(n), Some(k)) = (n, keys::find(key)) {
+            if let Kind::Count { min, max } = k.kind {
+                if n < min || n > max {
+                    let (v, source) = &self.values[key];
+                    return Err(self.invalid(key, v, source, &k.kind.expected()));
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    /// A duration: a bare number in the key's unit (ms or s), or a
+    /// humantime duration (`3s`, `10m`, `1h 30m`), within the key's range.
+    pub(crate) fn duration(&self, key: &str) -> Result<Option<std::time::Duration>> {
+        use std::time::Duration;
+        let Some(k) = keys::find(key) else {
+            return Ok(None);
+        };
+        let Some((v, source)) = self.values.get(key).filter(|(v, _)| !v.trim().is_empty()) else {
+            return Ok(None);
+        };
+        let t = v.trim();
+        let (unit, min, max) = match k.kind {
+            Kind::Millis { max_ms } => (
+                Duration::from_millis(1),
+                Duration::ZERO,
+                Duration::from_millis(max_ms),
+            ),
+            Kind::Secs { min_s, max_s } => (
+                Duration::from_secs(1),
+                Duration::from_secs(min_s),
+                Duration::from_secs(max_s),
+            ),
+            _ => return Ok(None),
+        };
+        let d = match t.parse::<u32>() {
+            Ok(n) => Some(unit * n),
+            Err(_) => humantime::parse_duration(t).ok(),
+        };
+        match d {
+            Some(d) if d >= min && d <= max => Ok(Some(d)),
+            _ => Err(self.invalid(key, v, source, &k.kind.expected())),
         }
     }
 
@@ -647,6 +584,39 @@ impl Config {
             .map(str::trim)
             .filter(|v| !v.is_empty())
             .map(str::to_owned)
+    }
+}
+
+/// The 1-based line of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// Where `field = ` stands inside `[section]` (for messages).
+fn find_field(text: &str, section: &str, field: &str) -> usize {
+    let start = text.find(&format!("[{section}]")).unwrap_or(0);
+    let mut offset = start;
+    for line in text[start..].split_inclusive('\n') {
+        let t = line.trim_start();
+        if t.starts_with(field) && t[field.len()..].trim_start().starts_with('=') {
+            return offset;
+        }
+        offset += line.len();
+    }
+    start
+}
+
+/// A settings-file value as the text an environment variable would hold.
+fn toml_text(v: &toml::Value) -> Option<String> {
+    match v {
+        toml::Value::String(s) => Some(s.clone()),
+        toml::Value::Integer(n) => Some(n.to_string()),
+        toml::Value::Boolean(b) => Some(b.to_string()),
+        toml::Value::Array(a) => {
+            let items: Option<Vec<&str>> = a.iter().map(toml::Value::as_str).collect();
+            items.and_then(|i| serde_json::to_string(&i).ok())
+        }
+        _ => None,
     }
 }
 
@@ -685,13 +655,13 @@ fn near_legacy_key(key: &str) -> Option<&'static str> {
 }
 
 fn check_known(key: &str, source: &Source) -> Result<()> {
-    if KEYS.iter().any(|(name, _)| *name == key) {
+    if keys::find(key).is_some() {
         return Ok(());
     }
     let hint = KEYS
         .iter()
-        .min_by_key(|(name, _)| edit_distance(name, key))
-        .map(|(name, _)| format!(" (did you mean {name}?)"))
+        .min_by_key(|k| edit_distance(k.name, key))
+        .map(|k| format!(" (did you mean {}?)", k.name))
         .unwrap_or_default();
     Err(Error::config(
         key,
@@ -699,7 +669,7 @@ fn check_known(key: &str, source: &Source) -> Result<()> {
     ))
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {
@@ -778,10 +748,7 @@ mod tests {
         let (_d, p) = write("ERRSNAP_QUEUE_CAPACITY=lots\n");
         let mut c = Config::default();
         c.read_dotenv(&p).unwrap();
-        let err = c
-            .parse::<usize>("ERRSNAP_QUEUE_CAPACITY", "a whole number")
-            .unwrap_err()
-            .to_string();
+        let err = c.count("ERRSNAP_QUEUE_CAPACITY").unwrap_err().to_string();
         assert!(err.contains("ERRSNAP_QUEUE_CAPACITY"), "{err}");
         assert!(err.contains("\"lots\""), "{err}");
         assert!(err.contains(":1"), "{err}");

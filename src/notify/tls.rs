@@ -11,8 +11,8 @@ use std::sync::Arc;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 
-use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::settings::Config;
 
 /// The settings key of the CA bundle.
 pub(crate) const CA_FILE_KEY: &str = "ERRSNAP_TLS_CA_FILE";

@@ -1,0 +1,257 @@
+//! Settings: every key defined once (`keys`), read from the environment,
+//! `.env` and the settings file into a [`Config`] (`config`, `dotenv`),
+//! then typed once into [`Settings`]. The builder's calls win over all of
+//! them.
+
+pub(crate) mod config;
+pub(crate) mod dotenv;
+pub(crate) mod keys;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub(crate) use config::{edit_distance, Flag};
+pub use config::{Config, KeyDescription, DEFAULT_CONFIG_FILE};
+
+use crate::error::{Error, Result};
+use crate::event::AlertPolicy;
+
+/// How hard the database tries to keep a commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Durability {
+    /// WAL with `synchronous = NORMAL`: a commit survives a crash or kill of
+    /// the process (the default).
+    #[default]
+    Normal,
+    /// WAL with `synchronous = FULL`: a commit also survives power loss, at
+    /// the cost of an fsync per batch.
+    Full,
+}
+
+impl std::str::FromStr for Durability {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "normal" | "default" => Ok(Durability::Normal),
+            "full" | "durable" => Ok(Durability::Full),
+            _ => Err("expected normal or full".to_owned()),
+        }
+    }
+}
+
+/// Automatic retention limits (all optional).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Limits {
+    pub(crate) max_age_ms: Option<i64>,
+    pub(crate) max_events: Option<u64>,
+    pub(crate) max_bytes: Option<u64>,
+}
+
+impl Limits {
+    pub(crate) fn any(&self) -> bool {
+        self.max_age_ms.is_some() || self.max_events.is_some() || self.max_bytes.is_some()
+    }
+}
+
+/// Every setting that is not a channel's or a logger's, typed once from a
+/// [`Config`], with its default.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) disabled: bool,
+    pub(crate) db_path: PathBuf,
+    pub(crate) app_name: Option<String>,
+    pub(crate) release: Option<String>,
+    pub(crate) environment: Option<String>,
+    pub(crate) durability: Durability,
+    pub(crate) queue_capacity: usize,
+    pub(crate) exit_budget: Duration,
+    pub(crate) panic_timeout: Duration,
+    pub(crate) breadcrumbs: usize,
+    pub(crate) keep_one_in: u64,
+    pub(crate) redact_emails: bool,
+    /// Extra redaction rules, and the key they came from (for errors).
+    pub(crate) redact_patterns: Vec<String>,
+    pub(crate) retention: Limits,
+    /// Connect and total timeout of one delivery.
+    #[cfg_attr(
+        not(any(feature = "slack", feature = "email", feature = "webhook")),
+        allow(dead_code)
+    )]
+    pub(crate) alert_timeout: Duration,
+    pub(crate) policy: AlertPolicy,
+}
+
+impl Settings {
+    /// Types every setting of `config`.
+    ///
+    /// # Errors
+    /// A value of the wrong type or out of range (the error names the key
+    /// as written, the value unless it is a secret, and where it came from).
+    pub(crate) fn from_config(config: &Config) -> Result<Settings> {
+        let d = AlertPolicy::default();
+        let patterns = match config.string("ERRSNAP_REDACT_PATTERNS") {
+            None => Vec::new(),
+            Some(raw) if raw.starts_with('[') => serde_json::from_str(&raw).map_err(|e| {
+                Error::config(
+                    "ERRSNAP_REDACT_PATTERNS",
+                    format!("expected a JSON array of strings or one pattern ({e})"),
+                )
+            })?,
+            Some(raw) => vec![raw],
+        };
+        Ok(Settings {
+            disabled: config
+                .value::<Flag>("ERRSNAP_DISABLED")?
+                .is_some_and(|f| f.0),
+            db_path: config
+                .string("ERRSNAP_DB_PATH")
+                .map_or_else(|| PathBuf::from(crate::DEFAULT_DB_PATH), PathBuf::from),
+            app_name: config.string("ERRSNAP_APP_NAME"),
+            release: config.string("ERRSNAP_RELEASE"),
+            environment: config.string("ERRSNAP_ENVIRONMENT"),
+            durability: config.value("ERRSNAP_DURABILITY")?.unwrap_or_default(),
+            queue_capacity: count(config, "ERRSNAP_QUEUE_CAPACITY")?.unwrap_or(10_000),
+            exit_budget: config
+                .duration("ERRSNAP_EXIT_BUDGET_MS")?
+                .unwrap_or(Duration::from_secs(3)),
+            panic_timeout: config
+                .duration("ERRSNAP_PANIC_TIMEOUT_MS")?
+                .unwrap_or(Duration::from_secs(2)),
+            breadcrumbs: count(config, "ERRSNAP_BREADCRUMBS")?.unwrap_or(50),
+            keep_one_in: config.count("ERRSNAP_SAMPLE_KEEP_ONE_IN")?.unwrap_or(1),
+            redact_emails: config
+                .value::<Flag>("ERRSNAP_REDACT_EMAILS")?
+                .is_some_and(|f| f.0),
+            redact_patterns: patterns,
+            retention: Limits {
+                max_age_ms: config
+                    .count("ERRSNAP_RETENTION_MAX_AGE_DAYS")?
+                    .map(|d| i64::try_from(d.saturating_mul(86_400_000)).unwrap_or(i64::MAX)),
+                max_events: config.count("ERRSNAP_RETENTION_MAX_EVENTS")?,
+                max_bytes: config
+                    .count("ERRSNAP_RETENTION_MAX_MB")?
+                    .map(|mb| mb.saturating_mul(1 << 20)),
+            },
+            alert_timeout: config
+                .duration("ERRSNAP_ALERT_TIMEOUT_SECS")?
+                .unwrap_or(Duration::from_secs(10)),
+            policy: AlertPolicy {
+                cooldown: config
+                    .duration("ERRSNAP_ALERT_COOLDOWN_SECS")?
+                    .unwrap_or(d.cooldown),
+                threshold: config
+                    .count("ERRSNAP_ALERT_THRESHOLD")?
+                    .map_or(d.threshold, |n| u32::try_from(n).unwrap_or(u32::MAX)),
+                window: config
+                    .duration("ERRSNAP_ALERT_WINDOW_SECS")?
+                    .unwrap_or(d.window),
+                panic_wait: config
+                    .duration("ERRSNAP_PANIC_ALERT_WAIT_MS")?
+                    .unwrap_or(d.panic_wait),
+                ..d
+            },
+        })
+    }
+}
+
+fn count(config: &Config, key: &str) -> Result<Option<usize>> {
+    Ok(config
+        .count(key)?
+        .map(|n| usize::try_from(n).unwrap_or(usize::MAX)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `.env.example` and `config/errsnap.example.toml` say what the table
+    /// says: every key, its default, nothing unknown.
+    #[test]
+    fn the_examples_match_the_key_table() {
+        let example = include_str!("../../.env.example");
+        let entries = dotenv::parse(example, &|_| None).unwrap();
+        for k in keys::KEYS {
+            let e = entries
+                .iter()
+                .find(|e| e.key == k.name)
+                .unwrap_or_else(|| panic!("{} is missing from .env.example", k.name));
+            // A key with a default shows it (or nothing); one without shows
+            // an example.
+            if !k.secret && !k.default.is_empty() && !e.value.is_empty() {
+                assert_eq!(e.value, k.default, "{}'s default in .env.example", k.name);
+            }
+        }
+        for e in &entries {
+            assert!(
+                keys::find(&e.key).is_some(),
+                "{} in .env.example is no key",
+                e.key
+            );
+        }
+        let file: toml::Table =
+            toml::from_str(include_str!("../../config/errsnap.example.toml")).unwrap();
+        for (section, body) in file {
+            let toml::Value::Table(body) = body else {
+                panic!("{section}")
+            };
+            for (field, _) in body {
+                let dotted = format!("{section}.{field}");
+                let ok = keys::find_toml(&dotted).is_some()
+                    || section == "loggers"
+                    || (section == "levels"
+                        && (["database", "console"].contains(&field.as_str())
+                            || keys::CHANNEL_PREFIXES.iter().any(|(n, _)| *n == field)));
+                assert!(ok, "{dotted} in config/errsnap.example.toml is no key");
+            }
+        }
+        for k in keys::KEYS.iter().filter(|k| k.toml.is_some()) {
+            let t = k.toml.unwrap_or_default();
+            let (section, field) = t.split_once('.').unwrap_or_default();
+            let example = include_str!("../../config/errsnap.example.toml");
+            assert!(
+                example.contains(&format!("[{section}]"))
+                    && (example.contains(&format!("\n{field} ="))
+                        || example.contains(&format!("\n# {field} ="))),
+                "{t} is missing from config/errsnap.example.toml"
+            );
+        }
+        assert!(Config::empty().describe().iter().all(|d| !d.doc.is_empty()));
+    }
+
+    #[test]
+    fn defaults_and_typed_values() {
+        let s = Settings::from_config(&Config::empty()).unwrap();
+        assert_eq!(s.queue_capacity, 10_000);
+        assert_eq!(s.exit_budget, Duration::from_secs(3));
+        assert_eq!(s.policy.cooldown, Duration::from_secs(600));
+        assert!(!s.disabled);
+        let mut c = Config::empty();
+        c.set("ERRSNAP_EXIT_BUDGET_MS", "1500").unwrap();
+        c.set("ERRSNAP_ALERT_COOLDOWN_SECS", "2m").unwrap();
+        c.set("ERRSNAP_PANIC_TIMEOUT_MS", "1s 500ms").unwrap();
+        c.set("ERRSNAP_REDACT_PATTERNS", "[\"a+\", \"b\"]").unwrap();
+        c.set("ERRSNAP_DISABLED", "yes").unwrap();
+        let s = Settings::from_config(&c).unwrap();
+        assert_eq!(s.exit_budget, Duration::from_millis(1500));
+        assert_eq!(s.policy.cooldown, Duration::from_secs(120));
+        assert_eq!(s.panic_timeout, Duration::from_millis(1500));
+        assert_eq!(s.redact_patterns, ["a+", "b"]);
+        assert!(s.disabled);
+        for (key, bad, expected) in [
+            ("ERRSNAP_QUEUE_CAPACITY", "0", "from 1 to 10000000"),
+            ("ERRSNAP_ALERT_TIMEOUT_SECS", "0", "1 s to 5m"),
+            ("ERRSNAP_EXIT_BUDGET_MS", "soon", "such as 3s"),
+            ("ERRSNAP_DURABILITY", "sometimes", "normal or full"),
+        ] {
+            let mut c = Config::empty();
+            c.set(key, bad).unwrap();
+            let err = Settings::from_config(&c).unwrap_err().to_string();
+            assert!(
+                err.contains(key) && err.contains(bad) && err.contains(expected),
+                "{err}"
+            );
+        }
+    }
+}
