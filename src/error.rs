@@ -213,9 +213,8 @@ impl fmt::Display for Error {
                 application_id,
             } => write!(
                 f,
-                "{path} is not an errsnap database (application_id {application_id:#x}, errsnap's \
-                 is {:#x}): the file was left untouched; point ERRSNAP_DB_PATH at a file of its own",
-                crate::store::sqlite::schema::APPLICATION_ID
+                "{path} is not an errsnap database (application_id {application_id:#x}, not \
+                 errsnap's): the file was left untouched; point ERRSNAP_DB_PATH at a file of its own"
             ),
             ErrorKind::UnknownSchema {
                 path,

@@ -17,8 +17,6 @@ thread_local! {
     /// Set while this thread runs our hook: a panic inside it is not
     /// recorded again (and cannot recurse).
     static IN_HOOK: Cell<bool> = const { Cell::new(false) };
-    /// Set when the hook recorded a panic on this thread; read by `catch`.
-    static RECORDED: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Installs errsnap's panic hook, recording into `logger`.
@@ -69,11 +67,6 @@ pub fn install_panic_hook(logger: &EventLogger) {
     });
 }
 
-/// Clears and returns the "the hook recorded a panic here" flag.
-pub(crate) fn take_recorded_panic() -> bool {
-    RECORDED.try_with(|r| r.replace(false)).unwrap_or(false)
-}
-
 fn on_panic(info: &PanicHookInfo<'_>) {
     // If thread-locals are gone (thread teardown), record anyway.
     let reentered = IN_HOOK.try_with(|f| f.replace(true)).unwrap_or(false);
@@ -90,7 +83,7 @@ fn on_panic(info: &PanicHookInfo<'_>) {
     };
     if let Some(logger) = logger {
         if record(&logger, info) {
-            let _ = RECORDED.try_with(|r| r.set(true));
+            crate::util::unwind::mark_recorded();
         }
     }
     let _ = IN_HOOK.try_with(|f| f.set(false));

@@ -19,6 +19,10 @@ pub use snapshot::{HostInfo, HostStats, ProcessStats, Snapshot};
 
 use crate::level::Level;
 
+/// The part of a custom fingerprint that stands for errsnap's own one (see
+/// [`PushOptions::fingerprint`](crate::PushOptions::fingerprint)).
+pub const DEFAULT_FINGERPRINT: &str = "{{ default }}";
+
 /// What produced an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -426,7 +426,7 @@ impl EventLogger {
         E: std::error::Error + 'static,
     {
         let site = std::panic::Location::caller();
-        crate::panic::take_recorded_panic();
+        crate::util::unwind::take_recorded();
         match std::panic::catch_unwind(f) {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => {
@@ -445,7 +445,7 @@ impl EventLogger {
             Err(payload) => {
                 let message = payload_text(payload.as_ref());
                 // The panic hook, if installed, recorded it already.
-                if !crate::panic::take_recorded_panic() {
+                if !crate::util::unwind::take_recorded() {
                     self.submit(
                         Level::Fatal,
                         EventKind::Panic,

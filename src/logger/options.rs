@@ -51,8 +51,7 @@ impl Default for PushOptions {
     }
 }
 
-/// The part of a custom fingerprint that stands for errsnap's own one.
-pub const DEFAULT_FINGERPRINT: &str = "{{ default }}";
+pub use crate::event::DEFAULT_FINGERPRINT;
 
 impl PushOptions {
     /// Level error, with a hardware snapshot, alerts routed by level.
@@ -129,42 +128,5 @@ impl PushOptions {
     /// Whether a snapshot is recorded.
     pub fn hw_monitor_enabled(&self) -> bool {
         self.hw_monitor
-    }
-}
-
-/// The fingerprint of an event whose caller chose the parts: the parts
-/// hashed, with [`DEFAULT_FINGERPRINT`] replaced by errsnap's own.
-pub(crate) fn custom_fingerprint(parts: &[String], default: &str) -> String {
-    let mut h = crate::pipeline::fingerprint::StableHasher::new();
-    h.field("errsnap-fp-custom-v1");
-    for p in parts {
-        let p = p.trim();
-        if p == DEFAULT_FINGERPRINT || p == "{{default}}" {
-            h.field(default);
-        } else {
-            h.field(p);
-        }
-    }
-    h.finish_hex()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn custom_fingerprints_merge_or_split() {
-        let a = custom_fingerprint(&["x".into(), "y".into()], "d1");
-        let b = custom_fingerprint(&["x".into(), "y".into()], "d2");
-        assert_eq!(a, b, "the default does not matter without its part");
-        let c = custom_fingerprint(&["{{ default }}".into(), "t".into()], "d1");
-        let d = custom_fingerprint(&["{{default}}".into(), "t".into()], "d2");
-        assert_ne!(c, d);
-        assert_eq!(
-            c,
-            custom_fingerprint(&[" {{ default }} ".into(), "t".into()], "d1")
-        );
-        assert_ne!(a, custom_fingerprint(&["xy".into()], "d1"));
-        assert_ne!(c, "d1");
     }
 }

@@ -470,6 +470,11 @@ pub(crate) mod tests {
             format!("{}{TRUNCATED}", &alphabet[..20 - TRUNCATED.len()])
         );
         assert_eq!(truncate(alphabet, 100), alphabet);
+        // A cut inside a character moves back to its start, never past max.
+        let accents = "é".repeat(20);
+        let cut = truncate(&accents, 20);
+        assert_eq!(cut, format!("éé{TRUNCATED}"));
+        assert!(cut.len() <= 20);
         // An e-mail carries 256 KiB of the message, not more, not less.
         let mut big = sample(&"Ж".repeat(150 * 1024));
         big.group_title = "g".into();
@@ -533,6 +538,12 @@ pub(crate) mod tests {
         let p = slack_payload(&a);
         let code = p["blocks"][3]["text"]["text"].as_str().unwrap();
         assert!(code.chars().count() <= SLACK_SECTION_MAX, "{}", code.len());
+        // ... and uses the room it has.
+        assert!(
+            code.chars().count() >= SLACK_SECTION_MAX - 4,
+            "{}",
+            code.chars().count()
+        );
         assert!(code.ends_with("```") && code.contains(TRUNCATED));
     }
 

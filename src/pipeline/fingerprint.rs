@@ -200,6 +200,22 @@ pub(crate) fn backtrace_hash(frames: &[Frame]) -> String {
     h.finish_hex()
 }
 
+/// The fingerprint of an event whose caller chose the parts: the parts
+/// hashed, with [`crate::event::DEFAULT_FINGERPRINT`] replaced by errsnap's own.
+pub(crate) fn custom_fingerprint(parts: &[String], default: &str) -> String {
+    let mut h = StableHasher::new();
+    h.field("errsnap-fp-custom-v1");
+    for p in parts {
+        let p = p.trim();
+        if p == crate::event::DEFAULT_FINGERPRINT || p == "{{default}}" {
+            h.field(default);
+        } else {
+            h.field(p);
+        }
+    }
+    h.finish_hex()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,5 +281,20 @@ mod tests {
         assert_eq!(title("a\nb"), "a");
         assert_eq!(title(""), "(empty message)");
         assert_eq!(title(&"x".repeat(300)).chars().count(), 201);
+    }
+    #[test]
+    fn custom_fingerprints_merge_or_split() {
+        let a = custom_fingerprint(&["x".into(), "y".into()], "d1");
+        let b = custom_fingerprint(&["x".into(), "y".into()], "d2");
+        assert_eq!(a, b, "the default does not matter without its part");
+        let c = custom_fingerprint(&["{{ default }}".into(), "t".into()], "d1");
+        let d = custom_fingerprint(&["{{default}}".into(), "t".into()], "d2");
+        assert_ne!(c, d);
+        assert_eq!(
+            c,
+            custom_fingerprint(&[" {{ default }} ".into(), "t".into()], "d1")
+        );
+        assert_ne!(a, custom_fingerprint(&["xy".into()], "d1"));
+        assert_ne!(c, "d1");
     }
 }

@@ -80,7 +80,7 @@ impl PendingEvent {
             location.as_ref(),
         );
         if let Some(parts) = &self.fingerprint {
-            fingerprint = crate::logger::options::custom_fingerprint(parts, &fingerprint);
+            fingerprint = fingerprint::custom_fingerprint(parts, &fingerprint);
         }
         let mut tags = self.context.tags.clone();
         tags.extend(self.tags);

@@ -341,6 +341,15 @@ mod tests {
     }
 
     #[test]
+    fn a_finished_process_is_not_alive() {
+        assert!(process_alive(std::process::id()));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert!(!process_alive(pid));
+    }
+
+    #[test]
     fn append_then_import_exactly_once() {
         let t = tempfile::tempdir().unwrap();
         let db = t.path().join("LOGS.db");

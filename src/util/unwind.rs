@@ -7,6 +7,19 @@ thread_local! {
     /// and replaced by a placeholder, so the panic hook must not record it
     /// as a panic of the program.
     static GUARDED: Cell<bool> = const { Cell::new(false) };
+    /// Set when the panic hook recorded a panic on this thread; read by
+    /// `EventLogger::catch`, which must not record it twice.
+    static RECORDED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Notes that the panic hook recorded a panic on this thread.
+pub(crate) fn mark_recorded() {
+    let _ = RECORDED.try_with(|r| r.set(true));
+}
+
+/// Clears and returns the "the hook recorded a panic here" flag.
+pub(crate) fn take_recorded() -> bool {
+    RECORDED.try_with(|r| r.replace(false)).unwrap_or(false)
 }
 
 /// Runs `f`; a panic in it is caught (`None`). The panic hook chain still
