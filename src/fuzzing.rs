@@ -12,7 +12,7 @@ use crate::notify::{format, Alert, AlertFrame, AlertKind};
 /// fixed messages, carrying at most a key name and a line number from the
 /// input, never a value.
 pub fn dotenv(data: &[u8]) {
-    let mut c = crate::Config::default();
+    let mut c = crate::settings::Config::default();
     let Err(e) = c.read_dotenv_bytes(std::path::Path::new(".env"), data.to_vec()) else {
         return;
     };

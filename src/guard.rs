@@ -74,7 +74,7 @@ impl Drop for Guard {
 ///
 /// # Errors
 /// As [`EventLoggerBuilder::build`].
-pub fn init(builder: EventLoggerBuilder) -> crate::Result<Guard> {
+pub fn init(builder: EventLoggerBuilder) -> crate::error::Result<Guard> {
     let logger = builder.build()?;
     crate::panic::install_panic_hook(&logger);
     Ok(Guard {

@@ -141,7 +141,7 @@ pub use ext::{OptionExt, ResultExt};
 pub use guard::{init, Guard};
 pub use level::{Level, LevelFilter, ParseLevelError};
 pub use logger::options::{PushOptions, DEFAULT_FINGERPRINT};
-pub use logger::{CatchError, EventBuilder, EventLogger, EventLoggerBuilder, DEFAULT_DB_PATH};
+pub use logger::{CatchError, EventBuilder, EventLogger, EventLoggerBuilder};
 #[cfg(feature = "email")]
 pub use notify::email::SmtpMailerBuilder;
 #[cfg(feature = "slack")]
@@ -152,7 +152,7 @@ pub use notify::{Alert, AlertFrame, AlertKind, Channel, NotifyError};
 #[cfg(feature = "email")]
 pub use notify::{SmtpMailer, SmtpTls};
 pub use panic::install_panic_hook;
-pub use settings::{Config, KeyDescription, DEFAULT_CONFIG_FILE};
+pub use settings::{Config, KeyDescription, DEFAULT_CONFIG_FILE, DEFAULT_DB_PATH};
 /// Taking the process and host picture yourself.
 pub mod snapshot {
     pub use crate::event::{HostInfo, HostStats, ProcessStats, Snapshot};

@@ -8,13 +8,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::{EventLogger, Inner};
-use crate::capture::{BeforeSave, Context};
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::level::{Level, LevelFilter};
 use crate::notify::setup::AlertOverrides;
 use crate::notify::{Alerting, Channel};
 use crate::pipeline::redact::Redactor;
+use crate::pipeline::{BeforeSave, Context};
 use crate::settings::{Config, Durability, Settings};
 use crate::store::validate_logger_name;
 use crate::worker::{self, Overflow, WorkerConfig};
@@ -575,7 +575,7 @@ impl EventLoggerBuilder {
                 crate::store::open(&path, s.durability, Duration::from_millis(500), false)
                     .and_then(|mut st| st.ensure_logger(name));
             if let Err(e) = registered {
-                if !e.is_refusal() && !matches!(e.kind(), crate::ErrorKind::Storage { .. }) {
+                if !e.is_refusal() && !matches!(e.kind(), crate::error::ErrorKind::Storage { .. }) {
                     return Err(e);
                 }
             }

@@ -14,11 +14,12 @@ mod event_builder;
 pub(crate) mod options;
 pub(crate) mod testing;
 
-use crate::capture::{self, CallSite, Context, PendingEvent, RawBacktrace, ThreadInfo};
+use crate::capture::{self, CallSite, RawBacktrace, ThreadInfo};
 use crate::error::Result;
 use crate::event::{Breadcrumb, ChainLink, EventId, EventKind};
 use crate::level::{Level, LevelFilter};
 use crate::notify::{Alert, NotifyError};
+use crate::pipeline::{Context, PendingEvent};
 use crate::settings::Config;
 use crate::worker::Worker;
 
@@ -27,10 +28,6 @@ pub use catch::CatchError;
 pub use event_builder::EventBuilder;
 pub(crate) use event_builder::Extras;
 use options::PushOptions;
-
-/// The database file used when no path is configured: `LOGS.db` in the
-/// working directory, as in the original design.
-pub const DEFAULT_DB_PATH: &str = "LOGS.db";
 
 /// Records events into one logger (table) of a `LOGS.db` file.
 ///

@@ -145,7 +145,7 @@ pub(crate) fn post_json(
 
 /// Checks a webhook URL: it parses, has a host, and is `https` (or `http`
 /// to a loopback address, for tests). The message never repeats the URL.
-pub(crate) fn webhook_url(key: &str, url: &str) -> crate::Result<reqwest::Url> {
+pub(crate) fn webhook_url(key: &str, url: &str) -> crate::error::Result<reqwest::Url> {
     use crate::error::Error;
     let url = reqwest::Url::parse(url.trim())
         .map_err(|e| Error::config(key, format!("not a URL ({e}; value not shown)")))?;

@@ -65,7 +65,7 @@ impl crate::settings::Config {
     /// let results = errsnap::Config::empty().send_test_alert().unwrap();
     /// assert!(results.is_empty()); // nothing configured
     /// ```
-    pub fn send_test_alert(&self) -> crate::Result<Vec<(String, Result<(), NotifyError>)>> {
+    pub fn send_test_alert(&self) -> crate::error::Result<Vec<(String, Result<(), NotifyError>)>> {
         let settings = crate::settings::Settings::from_config(self)?;
         let alerting = setup::alerting(self, &settings, &setup::AlertOverrides::default())?;
         let alert = Alert::test(

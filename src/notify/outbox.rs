@@ -76,7 +76,7 @@ impl NotifyHandle {
         path: &Path,
         durability: Durability,
         alerting: Alerting,
-    ) -> crate::Result<NotifyHandle> {
+    ) -> crate::error::Result<NotifyHandle> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 kicks: 1,
@@ -94,7 +94,7 @@ impl NotifyHandle {
         let handle = std::thread::Builder::new()
             .name("errsnap-notify".into())
             .spawn(move || notify_main(s, path, durability, alerting))
-            .map_err(|e| crate::Error::io("starting the errsnap-notify thread", e))?;
+            .map_err(|e| crate::error::Error::io("starting the errsnap-notify thread", e))?;
         Ok(NotifyHandle {
             shared,
             thread: Mutex::new(Some(handle)),
@@ -330,7 +330,7 @@ impl Notifier {
 
     /// One pass. Returns whether nothing is left due now (or, while the
     /// process exits, before `horizon`), and when to wake.
-    fn pass(&mut self, horizon: i64) -> crate::Result<(bool, Option<i64>)> {
+    fn pass(&mut self, horizon: i64) -> crate::error::Result<(bool, Option<i64>)> {
         if self.last_stale_check.elapsed() >= MAX_SLEEP {
             self.last_stale_check = Instant::now();
             self.store
@@ -384,7 +384,7 @@ impl Notifier {
         Ok((idle, next))
     }
 
-    fn deliver(&mut self, row: crate::store::DueAlert) -> crate::Result<()> {
+    fn deliver(&mut self, row: crate::store::DueAlert) -> crate::error::Result<()> {
         let Some(channel) = self
             .channels
             .iter()

@@ -7,7 +7,10 @@
 pub(crate) mod dedupe;
 pub(crate) mod fingerprint;
 pub(crate) mod origin;
+mod pending;
 pub(crate) mod process;
 pub(crate) mod redact;
 pub(crate) mod sampler;
 pub(crate) mod symbolize;
+
+pub(crate) use pending::{BeforeSave, Context, PendingEvent};

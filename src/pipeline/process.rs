@@ -5,10 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::capture::{CallSite, PendingEvent};
+use crate::capture::CallSite;
 use crate::event::{Event, Frame, Snapshot};
 use crate::pipeline::fingerprint;
 use crate::pipeline::symbolize::Symbolizer;
+use crate::pipeline::PendingEvent;
 use crate::util::internal_log;
 
 impl PendingEvent {

@@ -488,7 +488,7 @@ impl Config {
     /// Renames the key of a configuration error to the name the user wrote,
     /// and says which errsnap key it stands for.
     pub(crate) fn rename(&self, e: Error) -> Error {
-        if let crate::ErrorKind::Config { key, message } = e.kind() {
+        if let crate::error::ErrorKind::Config { key, message } = e.kind() {
             let written = self.name_of(key);
             if written != *key {
                 return Error::config(

@@ -13,6 +13,10 @@ use std::time::Duration;
 pub(crate) use config::{edit_distance, Flag};
 pub use config::{Config, KeyDescription, DEFAULT_CONFIG_FILE};
 
+/// The database file used when no path is configured: `LOGS.db` in the
+/// working directory, as in the original design.
+pub const DEFAULT_DB_PATH: &str = "LOGS.db";
+
 use crate::error::{Error, Result};
 use crate::event::AlertPolicy;
 
@@ -107,7 +111,7 @@ impl Settings {
                 .is_some_and(|f| f.0),
             db_path: config
                 .string("ERRSNAP_DB_PATH")
-                .map_or_else(|| PathBuf::from(crate::DEFAULT_DB_PATH), PathBuf::from),
+                .map_or_else(|| PathBuf::from(DEFAULT_DB_PATH), PathBuf::from),
             app_name: config.string("ERRSNAP_APP_NAME"),
             release: config.string("ERRSNAP_RELEASE"),
             environment: config.string("ERRSNAP_ENVIRONMENT"),

@@ -257,7 +257,7 @@ impl Database {
     /// Calls `each` for every event the filter selects, streaming. The
     /// callback's error type only needs `From<errsnap::Error>` (as
     /// `anyhow::Error` has); its first error stops the walk and is returned.
-    pub fn for_each_event<E: From<crate::Error>>(
+    pub fn for_each_event<E: From<crate::error::Error>>(
         &self,
         f: &EventFilter,
         mut each: impl FnMut(EventRow) -> std::result::Result<(), E>,
@@ -342,7 +342,7 @@ impl Database {
 
     /// Calls `each` for every event the filter selects, in full export
     /// form, oldest first; the callback's first error stops the walk.
-    pub fn for_each_export<E: From<crate::Error>>(
+    pub fn for_each_export<E: From<crate::error::Error>>(
         &self,
         f: &EventFilter,
         mut each: impl FnMut(ExportRow) -> std::result::Result<(), E>,

@@ -221,7 +221,7 @@ pub(crate) struct Imported {
 /// Imports the spool files of this process and of processes that are gone,
 /// then removes them. Lines that cannot be read as events are moved to
 /// `rejected-<pid>.jsonl` and counted.
-pub(crate) fn import(store: &mut dyn Store) -> crate::Result<Imported> {
+pub(crate) fn import(store: &mut dyn Store) -> crate::error::Result<Imported> {
     let mut total = Imported::default();
     for dir in existing_dirs(store.path()) {
         import_dir(store, &dir, &mut total)?;
@@ -235,7 +235,11 @@ pub(crate) fn import(store: &mut dyn Store) -> crate::Result<Imported> {
 /// How many events go into the database per transaction during an import.
 const IMPORT_BATCH: usize = 500;
 
-fn import_dir(store: &mut dyn Store, dir: &PrivateDir, total: &mut Imported) -> crate::Result<()> {
+fn import_dir(
+    store: &mut dyn Store,
+    dir: &PrivateDir,
+    total: &mut Imported,
+) -> crate::error::Result<()> {
     let names = match dir.names() {
         Ok(n) => n,
         Err(_) => return Ok(()),
@@ -259,7 +263,7 @@ fn import_dir(store: &mut dyn Store, dir: &PrivateDir, total: &mut Imported) -> 
         let mut rejected: Vec<Vec<u8>> = Vec::new();
         for line in std::io::BufReader::new(file).split(b'\n') {
             let line = line.map_err(|e| {
-                crate::Error::io(format!("reading {}", dir.path().join(&name).display()), e)
+                crate::error::Error::io(format!("reading {}", dir.path().join(&name).display()), e)
             })?;
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
@@ -288,7 +292,7 @@ fn import_dir(store: &mut dyn Store, dir: &PrivateDir, total: &mut Imported) -> 
             );
         }
         dir.remove(&name).map_err(|e| {
-            crate::Error::io(format!("removing {}", dir.path().join(&name).display()), e)
+            crate::error::Error::io(format!("removing {}", dir.path().join(&name).display()), e)
         })?;
     }
     // Leave no empty spool directory behind (it fails if anything is left).
@@ -302,7 +306,7 @@ fn add(total: &mut BatchOutcome, o: BatchOutcome) {
 }
 
 /// Appends unreadable lines to `rejected-<pid>.jsonl` (fsynced).
-fn set_aside(dir: &PrivateDir, lines: &[Vec<u8>]) -> crate::Result<()> {
+fn set_aside(dir: &PrivateDir, lines: &[Vec<u8>]) -> crate::error::Result<()> {
     let name = OsString::from(format!("rejected-{}.jsonl", std::process::id()));
     let mut buf = Vec::new();
     for l in lines {
@@ -310,7 +314,7 @@ fn set_aside(dir: &PrivateDir, lines: &[Vec<u8>]) -> crate::Result<()> {
         buf.push(b'\n');
     }
     append_in(dir, &name, &buf).map_err(|e| {
-        crate::Error::io(
+        crate::error::Error::io(
             format!(
                 "keeping rejected lines in {}",
                 dir.path().join(&name).display()

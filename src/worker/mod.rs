@@ -7,25 +7,30 @@
 //! sleeps with an empty queue (or the batch is full): while the writer
 //! lingers to gather a batch, producers do not signal it at all.
 
+mod exit;
+mod fork;
+mod writer;
+
 use std::collections::VecDeque;
-use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::capture::PendingEvent;
 use crate::error::ErrorKind;
 use crate::event::Event;
-use crate::event::HostInfo;
 use crate::notify::outbox::NotifyHandle;
 use crate::notify::Alerting;
-use crate::pipeline::sampler::Sampler;
-use crate::pipeline::symbolize::Symbolizer;
+use crate::pipeline::PendingEvent;
 use crate::store::spool;
 use crate::store::{AlertRules, Durability, Store};
 use crate::util::internal_log;
+use writer::writer_main;
+
+pub(crate) use exit::{exit_deadline, start_exit, DEFAULT_EXIT_BUDGET};
+use fork::{watch_forks, FORK_GENERATION};
+pub(crate) use writer::write_directly;
 
 /// What a caller does when the queue is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -38,49 +43,6 @@ pub enum Overflow {
     Drop,
     /// Wait up to this long for room, then drop and count.
     Block(Duration),
-}
-
-/// The default exit budget (see [`exit_deadline`]).
-pub(crate) const DEFAULT_EXIT_BUDGET: Duration = Duration::from_secs(3);
-
-/// When the exit that a panic started must be over: a process-wide mark,
-/// in ms since [`EXIT_EPOCH`] (0: no panic is on its way out).
-static PANIC_EXIT_MS: AtomicU64 = AtomicU64::new(0);
-static EXIT_EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-
-fn epoch() -> Instant {
-    *EXIT_EPOCH.get_or_init(Instant::now)
-}
-
-/// Called by the panic hook: the process may be on its way out, so the
-/// exit budget starts now (unless an earlier panic's budget still runs).
-/// Returns the deadline.
-pub(crate) fn start_exit(budget: Duration) -> Instant {
-    let current = exit_deadline(budget);
-    let ms = u64::try_from(current.duration_since(epoch()).as_millis()).unwrap_or(u64::MAX);
-    PANIC_EXIT_MS.fetch_max(ms.max(1), Ordering::SeqCst);
-    current
-}
-
-/// The end of the exit budget: the one a panic started, else one starting
-/// now. Everything done on the way out (the panic hook's waits, the guard's
-/// flush, the writer's and the notify thread's drain) shares it. A drop
-/// within one more budget after a panic's deadline belongs to that panic's
-/// exit (it gets no time of its own); later ones (a thread panicked long
-/// ago, the process went on) get a fresh budget.
-pub(crate) fn exit_deadline(budget: Duration) -> Instant {
-    let now = Instant::now();
-    match PANIC_EXIT_MS.load(Ordering::SeqCst) {
-        0 => now + budget,
-        ms => {
-            let d = epoch() + Duration::from_millis(ms);
-            if now < d + budget {
-                d
-            } else {
-                now + budget
-            }
-        }
-    }
 }
 
 /// Symbol resolution budget per event on the writer thread.
@@ -234,33 +196,6 @@ pub(crate) struct Worker {
     successor: std::sync::OnceLock<Arc<Worker>>,
 }
 
-/// Counts the `fork()`s this process descends from (incremented in the
-/// child by a `pthread_atfork` handler, which may only do async-signal-safe
-/// work: one atomic add).
-static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
-
-#[cfg(unix)]
-extern "C" fn after_fork_in_child() {
-    FORK_GENERATION.fetch_add(1, Ordering::SeqCst);
-}
-
-fn watch_forks() {
-    #[cfg(unix)]
-    {
-        static ONCE: std::sync::Once = std::sync::Once::new();
-        ONCE.call_once(|| {
-            // SAFETY: registers a handler that only does an atomic add.
-            let rc = unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
-            if rc != 0 {
-                internal_log::report(
-                    "fork",
-                    &"pthread_atfork failed: a forked child will not record events",
-                );
-            }
-        });
-    }
-}
-
 impl std::fmt::Debug for Worker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Worker")
@@ -273,7 +208,7 @@ static WORKERS: Mutex<Vec<(PathBuf, Weak<Worker>)>> = Mutex::new(Vec::new());
 
 /// Returns the writer of `path` (canonical), starting it if none runs.
 /// The first opener's settings win for a file shared by several loggers.
-pub(crate) fn for_path(path: &Path, cfg: &WorkerConfig) -> crate::Result<Arc<Worker>> {
+pub(crate) fn for_path(path: &Path, cfg: &WorkerConfig) -> crate::error::Result<Arc<Worker>> {
     watch_forks();
     let generation = FORK_GENERATION.load(Ordering::SeqCst);
     let mut workers = match WORKERS.try_lock() {
@@ -303,7 +238,7 @@ pub(crate) fn for_path(path: &Path, cfg: &WorkerConfig) -> crate::Result<Arc<Wor
 }
 
 /// Opens the store (or falls back to the spool) and starts a writer.
-fn start(path: &Path, cfg: &WorkerConfig) -> crate::Result<Arc<Worker>> {
+fn start(path: &Path, cfg: &WorkerConfig) -> crate::error::Result<Arc<Worker>> {
     if !matches!(cfg.target, Target::File) {
         return Ok(Arc::new(Worker::start(path.to_owned(), cfg.clone(), None)?));
     }
@@ -338,7 +273,7 @@ impl Worker {
         path: PathBuf,
         cfg: WorkerConfig,
         store: Option<Box<dyn Store>>,
-    ) -> crate::Result<Worker> {
+    ) -> crate::error::Result<Worker> {
         let disabled = matches!(cfg.target, Target::Disabled);
         let notify = if cfg.alerting.channels.is_empty() || !matches!(cfg.target, Target::File) {
             None
@@ -384,7 +319,7 @@ impl Worker {
         let handle = std::thread::Builder::new()
             .name("errsnap-writer".into())
             .spawn(move || writer_main(s, store))
-            .map_err(|e| crate::Error::io("starting the errsnap-writer thread", e))?;
+            .map_err(|e| crate::error::Error::io("starting the errsnap-writer thread", e))?;
         let thread_id = handle.thread().id();
         Ok(Worker {
             shared,
@@ -660,370 +595,6 @@ impl Drop for Worker {
             // then stop; what is left stays in the outbox for the next start.
             n.drain_until(deadline);
             n.shutdown(deadline.saturating_duration_since(Instant::now()));
-        }
-    }
-}
-
-/// The writer thread's state besides the queue.
-struct Writer {
-    shared: Arc<Shared>,
-    /// `None` while the database cannot be opened (locked, read-only, ...).
-    store: Option<Box<dyn Store>>,
-    last_open: Instant,
-    host: HostInfo,
-    sampler: Sampler,
-    symbolizer: Symbolizer,
-    dedupe: crate::pipeline::dedupe::Dedupe,
-    /// Set when a batch went to the spool: import it once writes work again.
-    spooled: bool,
-    last_retention: Option<Instant>,
-}
-
-/// How often automatic retention runs.
-const RETENTION_EVERY: Duration = Duration::from_secs(60);
-
-fn writer_main(shared: Arc<Shared>, store: Option<Box<dyn Store>>) {
-    let in_memory = matches!(shared.cfg.target, Target::Memory(_));
-    let have_store = store.is_some() || in_memory;
-    let mut w = Writer {
-        shared: shared.clone(),
-        store,
-        last_open: Instant::now(),
-        host: HostInfo::collect(),
-        sampler: Sampler::new(),
-        symbolizer: Symbolizer::new(),
-        dedupe: crate::pipeline::dedupe::Dedupe::default(),
-        spooled: !in_memory && (spool::has_pending(&shared.path) || !have_store),
-        last_retention: None,
-    };
-    if have_store && !in_memory {
-        w.on_open();
-    }
-    if shared.cfg.prewarm_symbols {
-        w.symbolizer.prewarm();
-    }
-    {
-        let mut st = shared.lock();
-        st.ready = true;
-        shared.progress.notify_all();
-    }
-    loop {
-        let (batch, last_seq, stop) = w.next_batch();
-        if !batch.is_empty() {
-            let n = batch.len();
-            let result = std::panic::catch_unwind(AssertUnwindSafe(|| w.handle(batch)));
-            if result.is_err() {
-                internal_log::report(
-                    "writer",
-                    &format_args!("a batch of {n} events was lost to a panic in the writer"),
-                );
-                if let Some(store) = w.store.as_mut() {
-                    let _ = store.add_counter("writer_panics", 1);
-                }
-            }
-        }
-        {
-            let mut st = shared.lock();
-            st.done = st.done.max(last_seq);
-            shared.progress.notify_all();
-        }
-        w.retention(false);
-        if stop {
-            break;
-        }
-    }
-    w.retention(true);
-    w.record_dropped();
-    let mut st = shared.lock();
-    st.alive = false;
-    shared.progress.notify_all();
-}
-
-impl Writer {
-    /// Blocks for the first event, lingers briefly to gather more, then takes
-    /// up to a batch. Returns the batch, the last sequence number taken and
-    /// whether the writer should stop.
-    fn next_batch(&mut self) -> (Vec<PendingEvent>, u64, bool) {
-        let shared = self.shared.clone();
-        let cfg = &shared.cfg;
-        let mut st = shared.lock();
-        while st.queue.is_empty() && !st.shutdown {
-            st.writer_idle = true;
-            st.hurry = false;
-            let wait = if self.spooled {
-                RETRY_EVERY
-            } else {
-                Duration::from_secs(3600)
-            };
-            let (g, timeout) = shared
-                .wake_writer
-                .wait_timeout(st, wait)
-                .unwrap_or_else(|p| p.into_inner());
-            st = g;
-            if timeout.timed_out() && st.queue.is_empty() && self.spooled {
-                drop(st);
-                self.import_spool();
-                st = shared.lock();
-            }
-        }
-        st.writer_idle = false;
-        let deadline = Instant::now() + cfg.linger;
-        while !st.shutdown && !st.hurry && st.queue.len() < cfg.batch_max {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            st = shared
-                .wake_writer
-                .wait_timeout(st, left)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
-        let n = st.queue.len().min(cfg.batch_max);
-        let mut batch = Vec::with_capacity(n);
-        let mut last_seq = st.done;
-        let mut taken_bytes = 0;
-        for (seq, ev) in st.queue.drain(..n) {
-            taken_bytes += ev.approx_bytes();
-            last_seq = seq;
-            batch.push(ev);
-        }
-        st.bytes = if st.queue.is_empty() {
-            0
-        } else {
-            st.bytes.saturating_sub(taken_bytes)
-        };
-        let stop = st.shutdown && st.queue.is_empty();
-        (batch, last_seq, stop)
-    }
-
-    fn handle(&mut self, batch: Vec<PendingEvent>) {
-        let snapshot = batch
-            .iter()
-            .any(|e| e.snapshot && e.store)
-            .then(|| self.sampler.sample());
-        let events: Vec<Event> = batch
-            .into_iter()
-            .filter_map(|e| {
-                e.process(
-                    &mut self.symbolizer,
-                    WRITER_RESOLVE_BUDGET,
-                    snapshot.as_ref(),
-                )
-            })
-            .collect();
-        let (events, repeats) = self.dedupe.apply(events);
-        if repeats > 0 {
-            self.shared
-                .deduplicated
-                .fetch_add(repeats, Ordering::Relaxed);
-        }
-        if !events.is_empty() {
-            self.write(&events);
-        }
-        self.record_dropped();
-    }
-
-    /// The store, reopening it (at most every couple of seconds) while it
-    /// is unavailable.
-    fn store(&mut self) -> Option<&mut (dyn Store + 'static)> {
-        if !matches!(self.shared.cfg.target, Target::File) {
-            return None;
-        }
-        if self.store.is_none() && self.last_open.elapsed() >= RETRY_EVERY {
-            self.last_open = Instant::now();
-            let cfg = &self.shared.cfg;
-            match crate::store::open(&self.shared.path, cfg.durability, cfg.busy_timeout, true) {
-                Ok(mut s) => {
-                    s.set_alert_rules(cfg.rules());
-                    self.store = Some(s);
-                    self.on_open();
-                }
-                Err(e) => internal_log::report("open", &internal_log::chain(&e)),
-            }
-        }
-        self.store.as_deref_mut()
-    }
-
-    /// After (re)opening: record the host, import the spool.
-    fn on_open(&mut self) {
-        let host = self.host.clone();
-        if let Some(store) = self.store.as_mut() {
-            if let Err(e) = store.register_host(&host, crate::util::time::now_ms()) {
-                internal_log::report("host", &internal_log::chain(&e));
-            }
-        }
-        self.import_spool();
-    }
-
-    /// Runs automatic retention at most once a minute, and at shutdown.
-    fn retention(&mut self, now: bool) {
-        let limits = self.shared.cfg.retention;
-        if !limits.any()
-            || (!now
-                && self
-                    .last_retention
-                    .is_some_and(|t| t.elapsed() < RETENTION_EVERY))
-        {
-            return;
-        }
-        self.last_retention = Some(Instant::now());
-        if let Some(store) = self.store() {
-            if let Err(e) = store.enforce_retention(limits) {
-                internal_log::report("retention", &internal_log::chain(&e));
-            }
-        }
-    }
-
-    fn kick_notifier(&self) {
-        if let Some(n) = &self.shared.notify {
-            n.kick();
-        }
-    }
-
-    fn write(&mut self, events: &[Event]) {
-        if let Target::Memory(list) = &self.shared.cfg.target {
-            list.lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .extend_from_slice(events);
-            return;
-        }
-        let result = match self.store() {
-            Some(store) => store.insert_batch(events),
-            None => {
-                self.spool(events);
-                return;
-            }
-        };
-        match result {
-            Ok(outcome) => {
-                if outcome.alerts > 0 {
-                    self.kick_notifier();
-                }
-                if self.spooled {
-                    self.import_spool();
-                }
-            }
-            Err(e) => {
-                internal_log::report("write", &internal_log::chain(&e));
-                self.on_store_error(&e);
-                self.spool(events);
-            }
-        }
-    }
-
-    /// After a failed write: a damaged file is moved aside (once our
-    /// connection is closed); any failure but a lock closes the connection,
-    /// so the next attempt reopens it (a file that was read-only, full or
-    /// replaced may be fine again).
-    fn on_store_error(&mut self, e: &crate::Error) {
-        if e.is_busy() {
-            return;
-        }
-        self.store = None;
-        if e.is_corrupt() {
-            match crate::store::move_aside(&self.shared.path) {
-                Ok(to) => internal_log::report(
-                    "corrupt database",
-                    &format_args!("moved to {}", to.display()),
-                ),
-                Err(e) => internal_log::report("corrupt database", &internal_log::chain(&e)),
-            }
-            self.last_open = Instant::now() - RETRY_EVERY;
-        }
-    }
-
-    fn spool(&mut self, events: &[Event]) {
-        match spool::append(&self.shared.path, events) {
-            Ok(()) => self.spooled = true,
-            Err(io) => {
-                internal_log::report("spool", &format_args!("{} events lost: {io}", events.len()));
-                self.shared.count_dropped(events.len() as u64);
-            }
-        }
-    }
-
-    fn import_spool(&mut self) {
-        if !matches!(self.shared.cfg.target, Target::File) {
-            return;
-        }
-        let Some(store) = self.store() else {
-            self.spooled = true;
-            return;
-        };
-        match spool::import(store) {
-            Ok(imported) => {
-                if imported.outcome.alerts > 0 {
-                    self.kick_notifier();
-                }
-                self.spooled = spool::has_pending(&self.shared.path);
-            }
-            Err(e) => {
-                self.spooled = true;
-                internal_log::report("spool import", &internal_log::chain(&e));
-                self.on_store_error(&e);
-            }
-        }
-    }
-
-    fn record_dropped(&mut self) {
-        let shared = self.shared.clone();
-        for (name, counter) in [
-            ("dropped_events", &shared.dropped),
-            ("sampled_out", &shared.sampled),
-            ("deduplicated", &shared.deduplicated),
-        ] {
-            let n = counter.swap(0, Ordering::Relaxed);
-            if n > 0 {
-                let Some(store) = self.store() else {
-                    counter.fetch_add(n, Ordering::Relaxed);
-                    continue;
-                };
-                if let Err(e) = store.add_counter(name, n) {
-                    counter.fetch_add(n, Ordering::Relaxed);
-                    internal_log::report("counter", &internal_log::chain(&e));
-                }
-            }
-        }
-    }
-}
-
-/// Writes events with a connection of its own: the panic hook's path when
-/// the writer is dead, stuck, or is the panicking thread itself. Falls back
-/// to the spool when the database cannot be written.
-pub(crate) fn write_directly(
-    path: &Path,
-    durability: Durability,
-    rules: AlertRules,
-    events: Vec<PendingEvent>,
-    deadline: Instant,
-) -> bool {
-    let mut symbolizer = Symbolizer::new();
-    let snapshot = Sampler::new().sample();
-    // Symbols only while the exit budget allows (addresses are kept, and
-    // `errsnap show --binary` resolves them later).
-    let budget = HOOK_RESOLVE_BUDGET.min(deadline.saturating_duration_since(Instant::now()) / 2);
-    let resolved: Vec<Event> = events
-        .into_iter()
-        .filter_map(|e| e.process(&mut symbolizer, budget, Some(&snapshot)))
-        .collect();
-    let stored = crate::store::open(path, durability, Duration::from_millis(250), false).and_then(
-        |mut s| {
-            s.set_alert_rules(rules);
-            s.insert_batch(&resolved)
-        },
-    );
-    match stored {
-        Ok(_) => true,
-        Err(e) => {
-            internal_log::report("panic write", &internal_log::chain(&e));
-            match spool::append(path, &resolved) {
-                Ok(()) => true,
-                Err(io) => {
-                    internal_log::report("spool", &format_args!("panic record lost: {io}"));
-                    false
-                }
-            }
         }
     }
 }

@@ -1,0 +1,98 @@
+//! Health: `check`, `test-alert`.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use errsnap::Database;
+
+use crate::args::Cli;
+use crate::output::Out;
+use crate::settings;
+use crate::term::safe_line;
+
+/// `errsnap check`: the database, spool, alerts and settings; exit 2 when not healthy.
+pub(crate) fn check(cli: &Cli, out: &mut Out) -> Result<ExitCode> {
+    let r = Database::check_path(&cli.db);
+    let warnings = match settings(cli) {
+        Ok(c) => c.warnings().to_vec(),
+        Err(e) => vec![format!("the settings cannot be read: {e}")],
+    };
+    if cli.json {
+        out.json(&r)?;
+    } else {
+        let w = &mut out.w;
+        if !r.integrity.is_empty() {
+            writeln!(w, "integrity:      {}", safe_line(&r.integrity.join("; ")))?;
+        }
+        writeln!(
+            w,
+            "schema version: {} (this errsnap: {})",
+            r.schema_version.map_or("?".to_owned(), |v| v.to_string()),
+            r.supported_version
+        )?;
+        writeln!(
+            w,
+            "alerts:         {} pending, {} failed",
+            r.pending_alerts, r.failed_alerts
+        )?;
+        writeln!(
+            w,
+            "spool:          {} files, {} events waiting to be imported",
+            r.spool_files, r.spool_events
+        )?;
+        for warning in r.warnings.iter().chain(&warnings) {
+            writeln!(w, "warning: {}", safe_line(warning))?;
+        }
+        for problem in &r.problems {
+            writeln!(w, "problem: {}", safe_line(problem))?;
+        }
+        writeln!(
+            w,
+            "{}",
+            if r.healthy() {
+                "healthy"
+            } else {
+                "NOT healthy"
+            }
+        )?;
+    }
+    Ok(if r.healthy() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
+/// `errsnap test-alert`: one alert through every configured channel.
+pub(crate) fn test_alert(cli: &Cli, out: &mut Out) -> Result<ExitCode> {
+    let config = settings(cli)?;
+    for warning in config.warnings() {
+        writeln!(out.w, "warning: {}", safe_line(warning))?;
+    }
+    let results = config.send_test_alert()?;
+    if results.is_empty() {
+        writeln!(out.w, "no alert channel is configured (see .env.example)")?;
+        return Ok(ExitCode::from(1));
+    }
+    let mut failed = false;
+    for (channel, r) in &results {
+        match r {
+            Ok(()) => writeln!(out.w, "{}: delivered", safe_line(channel))?,
+            Err(e) => {
+                failed = true;
+                writeln!(
+                    out.w,
+                    "{}: FAILED: {}",
+                    safe_line(channel),
+                    safe_line(&e.to_string())
+                )?;
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

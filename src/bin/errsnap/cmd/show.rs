@@ -1,0 +1,280 @@
+//! `errsnap show ID`: one event in full, its frames resolved on request
+//! against the binary that recorded them.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+
+use super::browse::location;
+use crate::args::{Cli, ShowArgs};
+use crate::open;
+use crate::output::{bytes, time, Out};
+use crate::term::{safe, safe_line};
+
+/// `errsnap show ID`: one event in full.
+pub(crate) fn show(cli: &Cli, a: &ShowArgs, out: &mut Out) -> Result<ExitCode> {
+    let db = open(cli)?;
+    let Some(mut d) = db.event(&a.id)? else {
+        bail!("no event {:?} in {}", a.id, cli.db.display());
+    };
+    if let Some(bin) = &a.binary {
+        resolve_frames(&mut d.frames, bin)?;
+    }
+    if cli.json {
+        out.json(&d)?;
+    } else {
+        print_detail(out, &d, a.all_frames)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_detail(out: &mut Out, d: &errsnap::EventDetail, all_frames: bool) -> Result<()> {
+    let e = &d.row;
+    let level = out.level(e.level);
+    let w = &mut out.w;
+    writeln!(w, "event   {}", e.id)?;
+    writeln!(w, "time    {} UTC", time(e.ts))?;
+    writeln!(w, "level   {level} ({})", safe_line(&e.kind))?;
+    writeln!(w, "logger  {}", safe_line(&e.logger))?;
+    writeln!(
+        w,
+        "group   {} ({} occurrences, {}): {}",
+        e.group,
+        d.group_count,
+        safe_line(&d.group_status),
+        safe_line(&d.group_title)
+    )?;
+    writeln!(w, "where   {}", location(e))?;
+    writeln!(
+        w,
+        "thread  {} (id {}), pid {}",
+        safe_line(e.thread.as_deref().unwrap_or("?")),
+        d.thread_id,
+        e.pid
+    )?;
+    for (k, v) in [
+        ("app", &d.app_name),
+        ("release", &d.release),
+        ("env", &d.environment),
+    ] {
+        if let Some(v) = v {
+            writeln!(w, "{k:<7} {}", safe_line(v))?;
+        }
+    }
+    writeln!(w, "\nmessage\n  {}", safe(&e.message).replace('\n', "\n  "))?;
+    if d.chain.len() > 1 {
+        writeln!(w, "\ncaused by")?;
+        for link in d.chain.iter().skip(1) {
+            writeln!(w, "  - {}", safe(&link.message).replace('\n', "\n    "))?;
+        }
+    }
+    if !d.tags.is_empty() {
+        writeln!(w, "\ntags")?;
+        for (k, v) in &d.tags {
+            writeln!(w, "  {} = {}", safe_line(k), safe_line(v))?;
+        }
+    }
+    if d.extra.as_object().is_some_and(|o| !o.is_empty()) {
+        // JSON escapes control characters in strings already; keys and
+        // values pass through `safe` for the bidirectional controls.
+        let pretty = serde_json::to_string_pretty(&d.extra)?;
+        writeln!(w, "\nextra\n  {}", safe(&pretty).replace('\n', "\n  "))?;
+    }
+    if !d.breadcrumbs.is_empty() {
+        writeln!(w, "\nbreadcrumbs (oldest first)")?;
+        for b in &d.breadcrumbs {
+            writeln!(
+                w,
+                "  {} {:<5} {}: {}",
+                time(b.timestamp_ms),
+                b.level.as_str().to_ascii_uppercase(),
+                safe_line(&b.category),
+                safe_line(&b.message)
+            )?;
+        }
+    }
+    if !d.frames.is_empty() {
+        let shown: Vec<_> = d
+            .frames
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| all_frames || f.in_app || f.function.is_none())
+            .collect();
+        writeln!(
+            w,
+            "\nbacktrace ({} of {} frames{}{})",
+            shown.len(),
+            d.frames.len(),
+            if all_frames {
+                ""
+            } else {
+                ", application code; --all-frames for all"
+            },
+            if d.symbols_resolved {
+                ""
+            } else {
+                "; some unresolved: see --binary"
+            }
+        )?;
+        for (i, f) in shown {
+            match &f.function {
+                Some(name) => writeln!(w, "  {i:>3}: {}", safe_line(name))?,
+                None => writeln!(
+                    w,
+                    "  {i:>3}: {:#x} in {} (+{:#x})",
+                    f.address,
+                    safe_line(f.module.as_deref().unwrap_or("?")),
+                    f.module_offset.unwrap_or(0)
+                )?,
+            }
+            if let Some(file) = &f.file {
+                writeln!(w, "         at {}:{}", safe_line(file), f.line.unwrap_or(0))?;
+            }
+        }
+    }
+    if let Some(s) = &d.snapshot {
+        let p = &s.process;
+        let h = &s.host;
+        writeln!(w, "\nprocess")?;
+        writeln!(
+            w,
+            "    cpu: {}",
+            p.cpu_percent.map_or("?".into(), |c| format!("{c:.1}%"))
+        )?;
+        writeln!(
+            w,
+            "    cpu time: {} ms user, {} ms system",
+            p.cpu_user_ms.unwrap_or(0),
+            p.cpu_system_ms.unwrap_or(0)
+        )?;
+        writeln!(
+            w,
+            "    memory: {} rss, {} virtual ({:.2}%)",
+            bytes(p.rss_bytes),
+            bytes(p.virtual_bytes),
+            p.memory_percent
+        )?;
+        writeln!(
+            w,
+            "    threads: {}",
+            p.threads.map_or("?".into(), |t| t.to_string())
+        )?;
+        writeln!(
+            w,
+            "    open fds: {}",
+            p.open_fds.map_or("?".into(), |t| t.to_string())
+        )?;
+        writeln!(w, "host")?;
+        writeln!(
+            w,
+            "    memory: {} used of {} ({} available)",
+            bytes(h.used_memory),
+            bytes(h.total_memory),
+            bytes(h.available_memory)
+        )?;
+        writeln!(
+            w,
+            "    cpu: {}",
+            h.cpu_percent.map_or("?".into(), |c| format!("{c:.1}%"))
+        )?;
+        writeln!(
+            w,
+            "    load: {:.2} {:.2} {:.2}",
+            h.load_1, h.load_5, h.load_15
+        )?;
+    }
+    if let Some(h) = &d.host {
+        writeln!(
+            w,
+            "    name: {}",
+            safe_line(h.hostname.as_deref().unwrap_or("?"))
+        )?;
+    }
+    if !d.alerts.is_empty() {
+        writeln!(w, "\nalerts")?;
+        for a in &d.alerts {
+            writeln!(
+                w,
+                "  {:<8} {:<10} {:<8} after {} attempt(s){}",
+                safe_line(&a.channel),
+                safe_line(&a.kind),
+                safe_line(&a.status),
+                a.attempts,
+                a.last_error
+                    .as_deref()
+                    .map(|e| format!(": {}", safe_line(e)))
+                    .unwrap_or_default()
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Resolves frames stored without symbols against `binary`, using their
+/// module offsets (stable across runs of the same build).
+fn resolve_frames(frames: &mut Vec<errsnap::Frame>, binary: &std::path::Path) -> Result<()> {
+    let loader = addr2line::Loader::new(binary)
+        .map_err(|e| anyhow::anyhow!("reading symbols of {}: {e}", binary.display()))?;
+    let name = binary.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let mut out = Vec::with_capacity(frames.len());
+    for (i, f) in frames.drain(..).enumerate() {
+        let ours = f
+            .module
+            .as_deref()
+            .is_none_or(|m| m.rsplit('/').next() == Some(name));
+        let (Some(offset), None, true) = (f.module_offset, &f.function, ours) else {
+            out.push(f);
+            continue;
+        };
+        let probe = if i == 0 {
+            offset
+        } else {
+            offset.saturating_sub(1)
+        };
+        let mut found = Vec::new();
+        if let Ok(mut iter) = loader.find_frames(probe) {
+            while let Ok(Some(fr)) = iter.next() {
+                let function = fr
+                    .function
+                    .as_ref()
+                    .and_then(|n| n.demangle().ok())
+                    .map(|n| strip_hash(&n));
+                let (file, line, column) = fr
+                    .location
+                    .map(|l| (l.file.map(str::to_owned), l.line, l.column))
+                    .unwrap_or((None, None, None));
+                let mut g = f.clone();
+                g.function = function;
+                g.file = file;
+                g.line = line;
+                g.column = column;
+                found.push(g);
+            }
+        }
+        if found.is_empty() {
+            if let Some(sym) = loader.find_symbol(probe) {
+                let mut g = f.clone();
+                g.function = Some(strip_hash(&addr2line::demangle_auto(sym.into(), None)));
+                found.push(g);
+            }
+        }
+        if found.is_empty() {
+            out.push(f);
+        } else {
+            out.extend(found);
+        }
+    }
+    *frames = out;
+    Ok(())
+}
+
+/// `foo::bar::h0123456789abcdef` -> `foo::bar`.
+fn strip_hash(name: &str) -> String {
+    match name.rsplit_once("::h") {
+        Some((head, hash)) if hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()) => {
+            head.to_owned()
+        }
+        _ => name.to_owned(),
+    }
+}

@@ -1,0 +1,382 @@
+//! The writer thread: takes batches from the queue, runs the pipeline,
+//! writes the store (or the spool while it cannot), runs retention and
+//! wakes the notify thread. Also the panic hook's direct write.
+
+use std::panic::AssertUnwindSafe;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{Shared, Target, HOOK_RESOLVE_BUDGET, RETRY_EVERY, WRITER_RESOLVE_BUDGET};
+use crate::event::{Event, HostInfo};
+use crate::pipeline::sampler::Sampler;
+use crate::pipeline::symbolize::Symbolizer;
+use crate::pipeline::PendingEvent;
+use crate::store::spool;
+use crate::store::{AlertRules, Durability, Store};
+use crate::util::internal_log;
+
+/// The writer thread's state besides the queue.
+struct Writer {
+    shared: Arc<Shared>,
+    /// `None` while the database cannot be opened (locked, read-only, ...).
+    store: Option<Box<dyn Store>>,
+    last_open: Instant,
+    host: HostInfo,
+    sampler: Sampler,
+    symbolizer: Symbolizer,
+    dedupe: crate::pipeline::dedupe::Dedupe,
+    /// Set when a batch went to the spool: import it once writes work again.
+    spooled: bool,
+    last_retention: Option<Instant>,
+}
+
+/// How often automatic retention runs.
+const RETENTION_EVERY: Duration = Duration::from_secs(60);
+
+pub(super) fn writer_main(shared: Arc<Shared>, store: Option<Box<dyn Store>>) {
+    let in_memory = matches!(shared.cfg.target, Target::Memory(_));
+    let have_store = store.is_some() || in_memory;
+    let mut w = Writer {
+        shared: shared.clone(),
+        store,
+        last_open: Instant::now(),
+        host: HostInfo::collect(),
+        sampler: Sampler::new(),
+        symbolizer: Symbolizer::new(),
+        dedupe: crate::pipeline::dedupe::Dedupe::default(),
+        spooled: !in_memory && (spool::has_pending(&shared.path) || !have_store),
+        last_retention: None,
+    };
+    if have_store && !in_memory {
+        w.on_open();
+    }
+    if shared.cfg.prewarm_symbols {
+        w.symbolizer.prewarm();
+    }
+    {
+        let mut st = shared.lock();
+        st.ready = true;
+        shared.progress.notify_all();
+    }
+    loop {
+        let (batch, last_seq, stop) = w.next_batch();
+        if !batch.is_empty() {
+            let n = batch.len();
+            let result = std::panic::catch_unwind(AssertUnwindSafe(|| w.handle(batch)));
+            if result.is_err() {
+                internal_log::report(
+                    "writer",
+                    &format_args!("a batch of {n} events was lost to a panic in the writer"),
+                );
+                if let Some(store) = w.store.as_mut() {
+                    let _ = store.add_counter("writer_panics", 1);
+                }
+            }
+        }
+        {
+            let mut st = shared.lock();
+            st.done = st.done.max(last_seq);
+            shared.progress.notify_all();
+        }
+        w.retention(false);
+        if stop {
+            break;
+        }
+    }
+    w.retention(true);
+    w.record_dropped();
+    let mut st = shared.lock();
+    st.alive = false;
+    shared.progress.notify_all();
+}
+
+impl Writer {
+    /// Blocks for the first event, lingers briefly to gather more, then takes
+    /// up to a batch. Returns the batch, the last sequence number taken and
+    /// whether the writer should stop.
+    fn next_batch(&mut self) -> (Vec<PendingEvent>, u64, bool) {
+        let shared = self.shared.clone();
+        let cfg = &shared.cfg;
+        let mut st = shared.lock();
+        while st.queue.is_empty() && !st.shutdown {
+            st.writer_idle = true;
+            st.hurry = false;
+            let wait = if self.spooled {
+                RETRY_EVERY
+            } else {
+                Duration::from_secs(3600)
+            };
+            let (g, timeout) = shared
+                .wake_writer
+                .wait_timeout(st, wait)
+                .unwrap_or_else(|p| p.into_inner());
+            st = g;
+            if timeout.timed_out() && st.queue.is_empty() && self.spooled {
+                drop(st);
+                self.import_spool();
+                st = shared.lock();
+            }
+        }
+        st.writer_idle = false;
+        let deadline = Instant::now() + cfg.linger;
+        while !st.shutdown && !st.hurry && st.queue.len() < cfg.batch_max {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            st = shared
+                .wake_writer
+                .wait_timeout(st, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        let n = st.queue.len().min(cfg.batch_max);
+        let mut batch = Vec::with_capacity(n);
+        let mut last_seq = st.done;
+        let mut taken_bytes = 0;
+        for (seq, ev) in st.queue.drain(..n) {
+            taken_bytes += ev.approx_bytes();
+            last_seq = seq;
+            batch.push(ev);
+        }
+        st.bytes = if st.queue.is_empty() {
+            0
+        } else {
+            st.bytes.saturating_sub(taken_bytes)
+        };
+        let stop = st.shutdown && st.queue.is_empty();
+        (batch, last_seq, stop)
+    }
+
+    fn handle(&mut self, batch: Vec<PendingEvent>) {
+        let snapshot = batch
+            .iter()
+            .any(|e| e.snapshot && e.store)
+            .then(|| self.sampler.sample());
+        let events: Vec<Event> = batch
+            .into_iter()
+            .filter_map(|e| {
+                e.process(
+                    &mut self.symbolizer,
+                    WRITER_RESOLVE_BUDGET,
+                    snapshot.as_ref(),
+                )
+            })
+            .collect();
+        let (events, repeats) = self.dedupe.apply(events);
+        if repeats > 0 {
+            self.shared
+                .deduplicated
+                .fetch_add(repeats, Ordering::Relaxed);
+        }
+        if !events.is_empty() {
+            self.write(&events);
+        }
+        self.record_dropped();
+    }
+
+    /// The store, reopening it (at most every couple of seconds) while it
+    /// is unavailable.
+    fn store(&mut self) -> Option<&mut (dyn Store + 'static)> {
+        if !matches!(self.shared.cfg.target, Target::File) {
+            return None;
+        }
+        if self.store.is_none() && self.last_open.elapsed() >= RETRY_EVERY {
+            self.last_open = Instant::now();
+            let cfg = &self.shared.cfg;
+            match crate::store::open(&self.shared.path, cfg.durability, cfg.busy_timeout, true) {
+                Ok(mut s) => {
+                    s.set_alert_rules(cfg.rules());
+                    self.store = Some(s);
+                    self.on_open();
+                }
+                Err(e) => internal_log::report("open", &internal_log::chain(&e)),
+            }
+        }
+        self.store.as_deref_mut()
+    }
+
+    /// After (re)opening: record the host, import the spool.
+    fn on_open(&mut self) {
+        let host = self.host.clone();
+        if let Some(store) = self.store.as_mut() {
+            if let Err(e) = store.register_host(&host, crate::util::time::now_ms()) {
+                internal_log::report("host", &internal_log::chain(&e));
+            }
+        }
+        self.import_spool();
+    }
+
+    /// Runs automatic retention at most once a minute, and at shutdown.
+    fn retention(&mut self, now: bool) {
+        let limits = self.shared.cfg.retention;
+        if !limits.any()
+            || (!now
+                && self
+                    .last_retention
+                    .is_some_and(|t| t.elapsed() < RETENTION_EVERY))
+        {
+            return;
+        }
+        self.last_retention = Some(Instant::now());
+        if let Some(store) = self.store() {
+            if let Err(e) = store.enforce_retention(limits) {
+                internal_log::report("retention", &internal_log::chain(&e));
+            }
+        }
+    }
+
+    fn kick_notifier(&self) {
+        if let Some(n) = &self.shared.notify {
+            n.kick();
+        }
+    }
+
+    fn write(&mut self, events: &[Event]) {
+        if let Target::Memory(list) = &self.shared.cfg.target {
+            list.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend_from_slice(events);
+            return;
+        }
+        let result = match self.store() {
+            Some(store) => store.insert_batch(events),
+            None => {
+                self.spool(events);
+                return;
+            }
+        };
+        match result {
+            Ok(outcome) => {
+                if outcome.alerts > 0 {
+                    self.kick_notifier();
+                }
+                if self.spooled {
+                    self.import_spool();
+                }
+            }
+            Err(e) => {
+                internal_log::report("write", &internal_log::chain(&e));
+                self.on_store_error(&e);
+                self.spool(events);
+            }
+        }
+    }
+
+    /// After a failed write: a damaged file is moved aside (once our
+    /// connection is closed); any failure but a lock closes the connection,
+    /// so the next attempt reopens it (a file that was read-only, full or
+    /// replaced may be fine again).
+    fn on_store_error(&mut self, e: &crate::error::Error) {
+        if e.is_busy() {
+            return;
+        }
+        self.store = None;
+        if e.is_corrupt() {
+            match crate::store::move_aside(&self.shared.path) {
+                Ok(to) => internal_log::report(
+                    "corrupt database",
+                    &format_args!("moved to {}", to.display()),
+                ),
+                Err(e) => internal_log::report("corrupt database", &internal_log::chain(&e)),
+            }
+            self.last_open = Instant::now() - RETRY_EVERY;
+        }
+    }
+
+    fn spool(&mut self, events: &[Event]) {
+        match spool::append(&self.shared.path, events) {
+            Ok(()) => self.spooled = true,
+            Err(io) => {
+                internal_log::report("spool", &format_args!("{} events lost: {io}", events.len()));
+                self.shared.count_dropped(events.len() as u64);
+            }
+        }
+    }
+
+    fn import_spool(&mut self) {
+        if !matches!(self.shared.cfg.target, Target::File) {
+            return;
+        }
+        let Some(store) = self.store() else {
+            self.spooled = true;
+            return;
+        };
+        match spool::import(store) {
+            Ok(imported) => {
+                if imported.outcome.alerts > 0 {
+                    self.kick_notifier();
+                }
+                self.spooled = spool::has_pending(&self.shared.path);
+            }
+            Err(e) => {
+                self.spooled = true;
+                internal_log::report("spool import", &internal_log::chain(&e));
+                self.on_store_error(&e);
+            }
+        }
+    }
+
+    fn record_dropped(&mut self) {
+        let shared = self.shared.clone();
+        for (name, counter) in [
+            ("dropped_events", &shared.dropped),
+            ("sampled_out", &shared.sampled),
+            ("deduplicated", &shared.deduplicated),
+        ] {
+            let n = counter.swap(0, Ordering::Relaxed);
+            if n > 0 {
+                let Some(store) = self.store() else {
+                    counter.fetch_add(n, Ordering::Relaxed);
+                    continue;
+                };
+                if let Err(e) = store.add_counter(name, n) {
+                    counter.fetch_add(n, Ordering::Relaxed);
+                    internal_log::report("counter", &internal_log::chain(&e));
+                }
+            }
+        }
+    }
+}
+
+/// Writes events with a connection of its own: the panic hook's path when
+/// the writer is dead, stuck, or is the panicking thread itself. Falls back
+/// to the spool when the database cannot be written.
+pub(crate) fn write_directly(
+    path: &Path,
+    durability: Durability,
+    rules: AlertRules,
+    events: Vec<PendingEvent>,
+    deadline: Instant,
+) -> bool {
+    let mut symbolizer = Symbolizer::new();
+    let snapshot = Sampler::new().sample();
+    // Symbols only while the exit budget allows (addresses are kept, and
+    // `errsnap show --binary` resolves them later).
+    let budget = HOOK_RESOLVE_BUDGET.min(deadline.saturating_duration_since(Instant::now()) / 2);
+    let resolved: Vec<Event> = events
+        .into_iter()
+        .filter_map(|e| e.process(&mut symbolizer, budget, Some(&snapshot)))
+        .collect();
+    let stored = crate::store::open(path, durability, Duration::from_millis(250), false).and_then(
+        |mut s| {
+            s.set_alert_rules(rules);
+            s.insert_batch(&resolved)
+        },
+    );
+    match stored {
+        Ok(_) => true,
+        Err(e) => {
+            internal_log::report("panic write", &internal_log::chain(&e));
+            match spool::append(path, &resolved) {
+                Ok(()) => true,
+                Err(io) => {
+                    internal_log::report("spool", &format_args!("panic record lost: {io}"));
+                    false
+                }
+            }
+        }
+    }
+}
