@@ -161,8 +161,9 @@ pub mod snapshot {
 pub use logger::testing::CapturedEvents;
 pub use store::Durability;
 pub use store::{
-    AlertStatus, CheckReport, Database, EventDetail, EventFilter, EventRow, ExportRow, GroupOrder,
-    GroupQuery, GroupRow, GroupStatus, HostRow, PurgeReport, PurgeRule, Stats,
+    AlertStatus, CheckReport, Database, DeliveryStatus, EventDetail, EventFilter, EventRow,
+    ExportRow, GroupOrder, GroupQuery, GroupRow, GroupStatus, HostRow, PurgeReport, PurgeRule,
+    Stats,
 };
 pub use worker::Overflow;
 

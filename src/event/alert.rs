@@ -8,7 +8,8 @@ use crate::event::EventKind;
 use crate::level::Level;
 
 /// Why an alert is sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum AlertKind {
     /// The first occurrence of a group, or the first after its cooldown
@@ -24,7 +25,8 @@ pub enum AlertKind {
 }
 
 impl AlertKind {
-    pub(crate) fn as_str(self) -> &'static str {
+    /// The stored name: `new`, `regression`, `digest`, `test`.
+    pub fn as_str(self) -> &'static str {
         match self {
             AlertKind::New => "new",
             AlertKind::Regression => "regression",
@@ -33,12 +35,15 @@ impl AlertKind {
         }
     }
 
-    pub(crate) fn from_name(s: &str) -> AlertKind {
+    /// The kind of a stored name (`None` for a name this build does not
+    /// know).
+    pub fn from_name(s: &str) -> Option<AlertKind> {
         match s {
-            "regression" => AlertKind::Regression,
-            "digest" => AlertKind::Digest,
-            "test" => AlertKind::Test,
-            _ => AlertKind::New,
+            "new" => Some(AlertKind::New),
+            "regression" => Some(AlertKind::Regression),
+            "digest" => Some(AlertKind::Digest),
+            "test" => Some(AlertKind::Test),
+            _ => None,
         }
     }
 }

@@ -28,8 +28,8 @@ pub(crate) use crate::settings::Limits;
 
 pub(crate) use ident::validate_logger_name;
 pub use read::{
-    AlertStatus, CheckReport, EventDetail, EventFilter, EventRow, ExportRow, GroupOrder,
-    GroupQuery, GroupRow, GroupStatus, HostRow, Stats,
+    AlertStatus, CheckReport, DeliveryStatus, EventDetail, EventFilter, EventRow, ExportRow,
+    GroupOrder, GroupQuery, GroupRow, GroupStatus, HostRow, Stats,
 };
 
 /// What a batch write did.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::event::{Breadcrumb, ChainLink, Frame};
+use crate::event::{AlertKind, Breadcrumb, ChainLink, EventKind, Frame};
 use crate::event::{HostInfo, Snapshot};
 use crate::level::Level;
 
@@ -47,6 +47,75 @@ impl std::str::FromStr for GroupStatus {
     }
 }
 
+impl GroupStatus {
+    /// The status of a stored name (`None` for a name this build does not
+    /// know).
+    pub fn from_name(s: &str) -> Option<GroupStatus> {
+        match s {
+            "open" => Some(GroupStatus::Open),
+            "resolved" => Some(GroupStatus::Resolved),
+            "muted" => Some(GroupStatus::Muted),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for GroupStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where the delivery of one alert stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum DeliveryStatus {
+    /// Waiting for its channel (first try or a retry).
+    Pending,
+    /// Claimed by a notify thread, being sent.
+    Sending,
+    /// Delivered.
+    Sent,
+    /// Given up: the channel refused it for good, or retries ran out.
+    Failed,
+    /// Never sent: its channel is not configured.
+    Dropped,
+}
+
+impl DeliveryStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Sending => "sending",
+            DeliveryStatus::Sent => "sent",
+            DeliveryStatus::Failed => "failed",
+            DeliveryStatus::Dropped => "dropped",
+        }
+    }
+
+    /// The status of a stored name (`None` for a name this build does not
+    /// know).
+    pub fn from_name(s: &str) -> Option<DeliveryStatus> {
+        [
+            DeliveryStatus::Pending,
+            DeliveryStatus::Sending,
+            DeliveryStatus::Sent,
+            DeliveryStatus::Failed,
+            DeliveryStatus::Dropped,
+        ]
+        .into_iter()
+        .find(|d| d.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for DeliveryStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Order of [`Database::groups`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -84,8 +153,8 @@ pub struct GroupRow {
     pub logger: String,
     /// Highest level seen.
     pub level: Level,
-    /// `message`, `error` or `panic`.
-    pub kind: String,
+    /// What the group's first event was.
+    pub kind: EventKind,
     /// First line of the first message.
     pub title: String,
     /// Top in-app function or location.
@@ -96,8 +165,8 @@ pub struct GroupRow {
     pub last_seen: i64,
     /// Occurrences.
     pub count: i64,
-    /// `open`, `resolved` or `muted`.
-    pub status: String,
+    /// Open, resolved or muted.
+    pub status: GroupStatus,
     /// Id of the last event.
     pub last_event: String,
 }
@@ -145,8 +214,8 @@ pub struct EventRow {
     pub logger: String,
     /// Level.
     pub level: Level,
-    /// `message`, `error` or `panic`.
-    pub kind: String,
+    /// A message, a captured error or a panic.
+    pub kind: EventKind,
     /// The full message.
     pub message: String,
     /// Source file.
@@ -167,10 +236,10 @@ pub struct EventRow {
 pub struct AlertStatus {
     /// Channel.
     pub channel: String,
-    /// `new`, `regression`, `digest`, `test`.
-    pub kind: String,
-    /// `pending`, `sending`, `sent`, `failed`, `dropped`.
-    pub status: String,
+    /// Why the alert was made.
+    pub kind: AlertKind,
+    /// Where its delivery stands.
+    pub status: DeliveryStatus,
     /// Attempts so far.
     pub attempts: i64,
     /// The last error, if any.
@@ -213,7 +282,7 @@ pub struct EventDetail {
     /// Group count.
     pub group_count: i64,
     /// Group status.
-    pub group_status: String,
+    pub group_status: GroupStatus,
     /// Backtrace, innermost first.
     pub frames: Vec<Frame>,
     /// Whether every frame was resolved when stored.

@@ -28,19 +28,29 @@ fn ms(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// One new event and one channel, for [`decide`].
+pub(crate) struct Decision<'a> {
+    pub(crate) channel: &'a str,
+    pub(crate) uid: &'a str,
+    /// The event's time.
+    pub(crate) ts: i64,
+    pub(crate) group: i64,
+    /// The group's status before this event.
+    pub(crate) before: &'a GroupBefore,
+    pub(crate) now: i64,
+}
+
 /// Decides, for one new event and one channel, whether an alert is due, and
 /// records the decision. Returns whether an outbox row was made pending.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn decide(
-    tx: &Transaction<'_>,
-    rules: &AlertRules,
-    channel: &str,
-    event_uid: &str,
-    event_ts: i64,
-    group_id: i64,
-    before: &GroupBefore,
-    now: i64,
-) -> Result<bool> {
+pub(crate) fn decide(tx: &Transaction<'_>, rules: &AlertRules, d: &Decision<'_>) -> Result<bool> {
+    let Decision {
+        channel,
+        uid: event_uid,
+        ts: event_ts,
+        group: group_id,
+        before,
+        now,
+    } = *d;
     let err = |e| fail("recording an alert decision", e);
     let insert = |kind: &str, status: &str, suppressed: i64, last_error: Option<&str>| {
         tx.prepare_cached(
@@ -349,7 +359,8 @@ impl SqliteStore {
                     let total: Option<i64> = r.get(19)?;
                     Ok((
                         Alert {
-                            kind: AlertKind::from_name(&r.get::<_, String>(0)?),
+                            kind: AlertKind::from_name(&r.get::<_, String>(0)?)
+                                .unwrap_or(AlertKind::New),
                             suppressed: r.get::<_, i64>(1)?.max(0) as u64,
                             event_id: r.get(2)?,
                             timestamp_ms: r.get(3)?,

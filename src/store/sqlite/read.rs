@@ -13,15 +13,15 @@ use super::fail;
 use super::retention;
 use super::schema;
 use crate::error::{Error, ErrorKind, Result};
-use crate::event::{HostInfo, HostStats, ProcessStats, Snapshot};
+use crate::event::{EventKind, HostInfo};
 use crate::level::Level;
 use crate::store::read::*;
 use crate::store::{PurgeReport, PurgeRule};
 
 /// An open SQLite database for reading and administration.
 pub(crate) struct SqliteReader {
-    conn: Connection,
-    path: PathBuf,
+    pub(super) conn: Connection,
+    pub(super) path: PathBuf,
 }
 
 impl std::fmt::Debug for SqliteReader {
@@ -32,7 +32,7 @@ impl std::fmt::Debug for SqliteReader {
     }
 }
 
-fn err(what: &'static str) -> impl Fn(rusqlite::Error) -> Error {
+pub(super) fn err(what: &'static str) -> impl Fn(rusqlite::Error) -> Error {
     move |e| fail(what, e)
 }
 
@@ -230,216 +230,6 @@ impl SqliteReader {
             .map_err(err("counting events"))
     }
 
-    /// One event in full, by id (or a unique prefix of at least 6 characters).
-    pub(crate) fn event(&self, id: &str) -> Result<Option<EventDetail>> {
-        let id = id.trim().to_ascii_uppercase();
-        let uid: Option<String> = if id.len() == 26 {
-            Some(id)
-        } else if id.len() >= 6 {
-            let found: Vec<String> = self
-                .conn
-                .prepare("SELECT uid FROM events WHERE uid >= ?1 AND uid < ?1 || 'ZZZZZZZZZZZZZZZZZZZZZZZZZZ' LIMIT 2")
-                .and_then(|mut s| s.query_map([&id], |r| r.get(0))?.collect())
-                .map_err(err("finding an event"))?;
-            match found.len() {
-                1 => found.into_iter().next(),
-                0 => None,
-                _ => {
-                    return Err(Error::new(ErrorKind::Config {
-                        key: "ID".into(),
-                        message: format!("{id:?} matches several events: give more characters"),
-                    }))
-                }
-            }
-        } else {
-            None
-        };
-        let Some(uid) = uid else { return Ok(None) };
-        let row = self
-            .conn
-            .query_row(
-                "SELECT e.id, e.uid, e.ts, l.name, e.level, e.kind, e.message, e.file, e.line,
-                        e.group_id, e.thread_name, e.pid,
-                        e.col, e.thread_id, e.error_chain, e.app_name, e.release, e.environment,
-                        e.tags, e.extra, e.breadcrumbs, e.redactions,
-                        g.fingerprint, g.title, g.count, g.status,
-                        e.backtrace_id, e.snapshot_id, e.host_id,
-                        (SELECT resolved FROM backtraces b WHERE b.id = e.backtrace_id)
-                 FROM events e JOIN loggers l ON l.id = e.logger_id
-                 JOIN event_groups g ON g.id = e.group_id WHERE e.uid = ?1",
-                [&uid],
-                |r| {
-                    let json = |i: usize| -> rusqlite::Result<Option<String>> { r.get(i) };
-                    Ok((
-                        EventDetail {
-                            row: event_row(r)?,
-                            column: r.get(12)?,
-                            thread_id: r.get::<_, i64>(13)? as u64,
-                            chain: json(14)?
-                                .and_then(|j| serde_json::from_str(&j).ok())
-                                .unwrap_or_default(),
-                            app_name: r.get(15)?,
-                            release: r.get(16)?,
-                            environment: r.get(17)?,
-                            tags: json(18)?
-                                .and_then(|j| serde_json::from_str(&j).ok())
-                                .unwrap_or_default(),
-                            extra: json(19)?
-                                .and_then(|j| serde_json::from_str(&j).ok())
-                                .unwrap_or(serde_json::Value::Object(Default::default())),
-                            breadcrumbs: json(20)?
-                                .and_then(|j| serde_json::from_str(&j).ok())
-                                .unwrap_or_default(),
-                            redactions: r.get(21)?,
-                            group_fingerprint: r.get(22)?,
-                            group_title: r.get(23)?,
-                            group_count: r.get(24)?,
-                            group_status: r.get(25)?,
-                            frames: Vec::new(),
-                            symbols_resolved: r.get::<_, Option<bool>>(29)?.unwrap_or(true),
-                            snapshot: None,
-                            host: None,
-                            alerts: Vec::new(),
-                        },
-                        r.get::<_, Option<i64>>(26)?,
-                        r.get::<_, Option<i64>>(27)?,
-                        r.get::<_, Option<i64>>(28)?,
-                    ))
-                },
-            )
-            .optional()
-            .map_err(err("reading an event"))?;
-        let Some((mut d, bt, snap, host)) = row else {
-            return Ok(None);
-        };
-        if let Some(bt) = bt {
-            d.frames = super::outbox::frames(&self.conn, bt)?;
-        }
-        if let Some(s) = snap {
-            d.snapshot = self.snapshot(s)?;
-        }
-        if let Some(h) = host {
-            d.host = self.host(h)?;
-        }
-        d.alerts = self
-            .conn
-            .prepare(
-                "SELECT channel, kind, status, attempts, last_error, sent_at FROM outbox
-                 WHERE event_uid = ?1 ORDER BY id",
-            )
-            .and_then(|mut s| {
-                s.query_map([&uid], |r| {
-                    Ok(AlertStatus {
-                        channel: r.get(0)?,
-                        kind: r.get(1)?,
-                        status: r.get(2)?,
-                        attempts: r.get(3)?,
-                        last_error: r.get(4)?,
-                        sent_at: r.get(5)?,
-                    })
-                })?
-                .collect()
-            })
-            .map_err(err("reading alerts"))?;
-        Ok(Some(d))
-    }
-
-    fn snapshot(&self, id: i64) -> Result<Option<Snapshot>> {
-        let opt = |v: Option<i64>| v.map(|n| n.max(0) as u64);
-        self.conn
-            .query_row(
-                "SELECT taken_at, proc_cpu_user_ms, proc_cpu_system_ms, proc_cpu_percent,
-                        proc_rss_bytes, proc_virtual_bytes, proc_memory_percent, proc_threads,
-                        proc_io_read_bytes, proc_io_write_bytes, proc_open_fds, sys_total_memory,
-                        sys_used_memory, sys_available_memory, sys_total_swap, sys_used_swap,
-                        sys_cpu_percent, load_1, load_5, load_15, uptime_s
-                 FROM snapshots WHERE id = ?1",
-                [id],
-                |r| {
-                    Ok(Snapshot {
-                        taken_at_ms: r.get(0)?,
-                        process: ProcessStats {
-                            cpu_user_ms: opt(r.get(1)?),
-                            cpu_system_ms: opt(r.get(2)?),
-                            cpu_percent: r.get(3)?,
-                            rss_bytes: r.get::<_, i64>(4)? as u64,
-                            virtual_bytes: r.get::<_, i64>(5)? as u64,
-                            memory_percent: r.get(6)?,
-                            threads: opt(r.get(7)?),
-                            io_read_bytes: opt(r.get(8)?),
-                            io_write_bytes: opt(r.get(9)?),
-                            open_fds: opt(r.get(10)?),
-                        },
-                        host: HostStats {
-                            total_memory: r.get::<_, i64>(11)? as u64,
-                            used_memory: r.get::<_, i64>(12)? as u64,
-                            available_memory: r.get::<_, i64>(13)? as u64,
-                            total_swap: r.get::<_, i64>(14)? as u64,
-                            used_swap: r.get::<_, i64>(15)? as u64,
-                            cpu_percent: r.get(16)?,
-                            load_1: r.get(17)?,
-                            load_5: r.get(18)?,
-                            load_15: r.get(19)?,
-                            uptime_s: r.get::<_, i64>(20)? as u64,
-                        },
-                    })
-                },
-            )
-            .optional()
-            .map_err(err("reading a snapshot"))
-    }
-
-    fn host(&self, id: i64) -> Result<Option<HostInfo>> {
-        Ok(self
-            .hosts_where("WHERE id = ?1", Some(id))?
-            .into_iter()
-            .next()
-            .map(|(_, h)| h))
-    }
-
-    fn hosts_where(&self, cond: &str, id: Option<i64>) -> Result<Vec<(HostRow, HostInfo)>> {
-        let sql = format!(
-            "SELECT id, hostname, os_name, os_version, kernel_version, arch, cpu_brand, cpu_count,
-                    physical_cores, cpu_frequency_mhz, total_memory, total_swap, boot_time,
-                    first_seen, last_seen
-             FROM hosts {cond} ORDER BY last_seen DESC"
-        );
-        let mut stmt = self.conn.prepare(&sql).map_err(err("reading hosts"))?;
-        let map = |r: &rusqlite::Row<'_>| {
-            Ok((
-                HostRow {
-                    id: r.get(0)?,
-                    first_seen: r.get(13)?,
-                    last_seen: r.get(14)?,
-                },
-                HostInfo {
-                    hostname: r.get(1)?,
-                    os_name: r.get(2)?,
-                    os_version: r.get(3)?,
-                    kernel_version: r.get(4)?,
-                    arch: r.get(5)?,
-                    cpu_brand: r.get(6)?,
-                    cpu_count: r.get::<_, i64>(7)? as u64,
-                    physical_cores: r.get::<_, Option<i64>>(8)?.map(|v| v as u64),
-                    cpu_frequency_mhz: r.get::<_, Option<i64>>(9)?.map(|v| v as u64),
-                    total_memory: r.get::<_, i64>(10)? as u64,
-                    total_swap: r.get::<_, i64>(11)? as u64,
-                    boot_time: r.get::<_, i64>(12)? as u64,
-                },
-            ))
-        };
-        let rows = match id {
-            Some(id) => stmt.query_map([id], map).and_then(|r| r.collect()),
-            None => stmt.query_map([], map).and_then(|r| r.collect()),
-        };
-        rows.map_err(err("reading hosts"))
-    }
-
-    /// The recorded hosts, most recent first.
-    pub(crate) fn hosts(&self) -> Result<Vec<(HostRow, HostInfo)>> {
-        self.hosts_where("", None)
-    }
-
     /// Statistics.
     pub(crate) fn stats(&self, top: usize) -> Result<Stats> {
         let mut s = Stats::default();
@@ -503,125 +293,6 @@ impl SqliteReader {
             )
             .map_err(err("changing a group's status"))?;
         Ok(n == 1)
-    }
-
-    /// Checks the database at `path` without changing it: whether errsnap
-    /// can use it at all (another program's file, an unknown schema), its
-    /// integrity, alerts waiting or failed, the spool, lines that could not
-    /// be imported, and the file's permissions. Never fails: what cannot be
-    /// checked is a problem in the report.
-    pub(crate) fn check_path(path: impl AsRef<Path>) -> CheckReport {
-        let path = path.as_ref();
-        let mut r = CheckReport {
-            integrity: Vec::new(),
-            schema_version: None,
-            supported_version: schema::LATEST,
-            pending_alerts: 0,
-            failed_alerts: 0,
-            spool_files: 0,
-            spool_events: 0,
-            rejected: Vec::new(),
-            problems: Vec::new(),
-            warnings: Vec::new(),
-        };
-        match SqliteReader::open(path) {
-            Ok(db) => {
-                if let Err(e) = db.check_into(&mut r) {
-                    r.problems.push(crate::util::internal_log::chain(&e));
-                }
-            }
-            Err(e) => r.problems.push(crate::util::internal_log::chain(&e)),
-        }
-        #[cfg(unix)]
-        if let Ok(meta) = std::fs::metadata(path) {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                r.warnings.push(format!(
-                    "{} is readable or writable by group or others (mode {mode:o}): \
-                     run chmod 600 on it",
-                    path.display()
-                ));
-            }
-        }
-        let spool = crate::store::spool::state(path);
-        r.spool_files = spool.files;
-        r.spool_events = spool.events;
-        if spool.files > 0 {
-            r.problems.push(format!(
-                "{} events in {} spool files wait to be imported (the database could not be \
-                 written)",
-                spool.events, spool.files
-            ));
-        }
-        for reason in spool.refused {
-            r.problems.push(format!("spool: {reason}"));
-        }
-        for (file, lines) in spool.rejected {
-            r.problems.push(format!(
-                "{lines} spool lines could not be imported; they are kept in {}",
-                file.display()
-            ));
-            r.rejected.push((file.display().to_string(), lines));
-        }
-        r
-    }
-
-    fn check_into(&self, r: &mut CheckReport) -> Result<()> {
-        r.integrity = self
-            .conn
-            .prepare("PRAGMA integrity_check")
-            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
-            .map_err(err("checking integrity"))?;
-        if r.integrity != ["ok"] {
-            r.problems.push(format!(
-                "integrity check failed: {}",
-                r.integrity.join("; ")
-            ));
-        }
-        let count = |sql: &str| -> Result<i64> {
-            self.conn
-                .query_row(sql, [], |r| r.get(0))
-                .map_err(err("counting"))
-        };
-        r.schema_version = Some(count("PRAGMA user_version")?);
-        r.pending_alerts =
-            count("SELECT count(*) FROM outbox WHERE status IN ('pending', 'sending')")?;
-        r.failed_alerts = count("SELECT count(*) FROM outbox WHERE status = 'failed'")?;
-        if r.failed_alerts > 0 {
-            r.problems
-                .push(format!("{} alerts failed for good", r.failed_alerts));
-        }
-        // A channel whose deliveries fail (a login refused, a certificate
-        // not trusted, a server down) holds its alerts: say which, how many
-        // wait, and the last error (errors never hold a secret).
-        let stuck: Vec<(String, i64, Option<String>)> = self
-            .conn
-            .prepare(
-                "SELECT o.channel, count(*),
-                        (SELECT last_error FROM outbox l
-                         WHERE l.channel = o.channel AND l.last_error IS NOT NULL
-                           AND l.status IN ('pending', 'sending')
-                         ORDER BY l.attempts DESC, l.id DESC LIMIT 1)
-                 FROM outbox o
-                 WHERE o.status IN ('pending', 'sending')
-                 GROUP BY o.channel
-                 HAVING max(o.attempts) > 0
-                 ORDER BY o.channel",
-            )
-            .and_then(|mut s| {
-                s.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
-                    .collect()
-            })
-            .map_err(err("reading stuck alerts"))?;
-        for (channel, waiting, last_error) in stuck {
-            r.problems.push(format!(
-                "alerts on channel {channel} are not getting through: {waiting} waiting; \
-                 last error: {}",
-                last_error.as_deref().unwrap_or("unknown")
-            ));
-        }
-        Ok(())
     }
 }
 
@@ -751,25 +422,42 @@ fn group_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<GroupRow> {
         fingerprint: r.get(1)?,
         logger: r.get(2)?,
         level: Level::from_i64(r.get(3)?).unwrap_or(Level::Error),
-        kind: r.get(4)?,
+        kind: named(r, 4, EventKind::from_name)?,
         title: r.get(5)?,
         culprit: r.get(6)?,
         first_seen: r.get(7)?,
         last_seen: r.get(8)?,
         count: r.get(9)?,
-        status: r.get(10)?,
+        status: named(r, 10, GroupStatus::from_name)?,
         last_event: r.get(11)?,
     })
 }
 
-fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
+/// A stored name read back as its enum; a name this build does not know
+/// is an error that names it.
+pub(super) fn named<T>(
+    r: &rusqlite::Row<'_>,
+    idx: usize,
+    parse: fn(&str) -> Option<T>,
+) -> rusqlite::Result<T> {
+    let s: String = r.get(idx)?;
+    parse(&s).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            idx,
+            rusqlite::types::Type::Text,
+            format!("unknown value {s:?}").into(),
+        )
+    })
+}
+
+pub(super) fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
     Ok(EventRow {
         row: r.get(0)?,
         id: r.get(1)?,
         ts: r.get(2)?,
         logger: r.get(3)?,
         level: Level::from_i64(r.get(4)?).unwrap_or(Level::Error),
-        kind: r.get(5)?,
+        kind: named(r, 5, EventKind::from_name)?,
         message: r.get(6)?,
         file: r.get(7)?,
         line: r.get(8)?,

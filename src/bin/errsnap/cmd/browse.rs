@@ -48,7 +48,7 @@ pub(crate) fn groups(cli: &Cli, a: &GroupsArgs, out: &mut Out) -> Result<ExitCod
             out.w,
             "{:>5}  {level}  {:<8}  {:>7}  {}  {}  {spark}  {}  ({})",
             g.id,
-            safe_line(&g.status),
+            g.status.as_str(),
             g.count,
             time(g.last_seen),
             time(g.first_seen),

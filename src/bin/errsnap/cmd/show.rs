@@ -35,14 +35,14 @@ fn print_detail(out: &mut Out, d: &errsnap::EventDetail, all_frames: bool) -> Re
     let w = &mut out.w;
     writeln!(w, "event   {}", e.id)?;
     writeln!(w, "time    {} UTC", time(e.ts))?;
-    writeln!(w, "level   {level} ({})", safe_line(&e.kind))?;
+    writeln!(w, "level   {level} ({})", e.kind.as_str())?;
     writeln!(w, "logger  {}", safe_line(&e.logger))?;
     writeln!(
         w,
         "group   {} ({} occurrences, {}): {}",
         e.group,
         d.group_count,
-        safe_line(&d.group_status),
+        d.group_status.as_str(),
         safe_line(&d.group_title)
     )?;
     writeln!(w, "where   {}", location(e))?;
@@ -198,8 +198,8 @@ fn print_detail(out: &mut Out, d: &errsnap::EventDetail, all_frames: bool) -> Re
                 w,
                 "  {:<8} {:<10} {:<8} after {} attempt(s){}",
                 safe_line(&a.channel),
-                safe_line(&a.kind),
-                safe_line(&a.status),
+                a.kind.as_str(),
+                a.status.as_str(),
                 a.attempts,
                 a.last_error
                     .as_deref()

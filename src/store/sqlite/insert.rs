@@ -1,0 +1,443 @@
+//! Writing a batch of resolved events: one `BEGIN IMMEDIATE` transaction
+//! per batch; loggers, backtraces, snapshots and groups are shared rows,
+//! looked up (cached) or created; each group is updated once per batch;
+//! the alert decisions are made inside the same transaction.
+
+use std::collections::HashMap;
+
+use rusqlite::{params, OptionalExtension, TransactionBehavior};
+
+use super::{fail, outbox, SqliteStore, CACHE_LIMIT};
+use crate::error::Result;
+use crate::event::{Event, Snapshot};
+use crate::pipeline::fingerprint;
+use crate::store::BatchOutcome;
+
+/// The rows an event points to.
+struct Links {
+    logger: i64,
+    backtrace: Option<i64>,
+    snapshot: Option<i64>,
+    group: i64,
+}
+
+/// What one batch created so far (forgotten again if it does not commit).
+#[derive(Default)]
+struct Created {
+    loggers: Vec<String>,
+    backtraces: Vec<String>,
+    groups: HashMap<String, i64>,
+}
+
+impl SqliteStore {
+    /// Writes a batch in one `BEGIN IMMEDIATE` transaction. Events whose id is
+    /// already stored are skipped (so a retried or re-imported batch is
+    /// written exactly once). Returns how many were new.
+    pub(crate) fn insert_batch(&mut self, events: &[Event]) -> Result<BatchOutcome> {
+        if self.backtraces.len() > CACHE_LIMIT {
+            self.backtraces.clear();
+        }
+        if self.groups.len() > CACHE_LIMIT {
+            self.groups.clear();
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| fail("starting a write transaction", e))?;
+        let mut out = BatchOutcome::default();
+        let now = crate::util::time::now_ms();
+        let mut created = Created::default();
+        // Each group's changes, applied once per batch.
+        let mut deltas: HashMap<i64, GroupDelta> = HashMap::new();
+        let mut last_snapshot: Option<(&Snapshot, i64)> = None;
+        for ev in events {
+            let uid = ev.id.to_string();
+            let links = Links {
+                logger: logger_of(&tx, &mut self.loggers, &mut created, &ev.logger)?,
+                backtrace: backtrace_of(&tx, &mut self.backtraces, &mut created, ev)?,
+                snapshot: snapshot_of(&tx, &mut last_snapshot, ev)?,
+                group: 0,
+            };
+            let links = Links {
+                group: group_of(&tx, &self.groups, &mut created, ev, links.logger, &uid)?,
+                ..links
+            };
+            // Alert decisions need the group's status as of this event.
+            let before = if ev.alert_channels.is_empty() {
+                None
+            } else {
+                Some(
+                    match deltas.get(&links.group).and_then(|d| d.status_now.clone()) {
+                        Some(status) => outbox::GroupBefore {
+                            status: Some(status),
+                        },
+                        None => outbox::group_status(&tx, links.group)?,
+                    },
+                )
+            };
+            // A retried or re-imported event (same id) is written once.
+            if insert_event(&tx, ev, &uid, &links, self.host_id)? == 0 {
+                continue;
+            }
+            out.written += 1;
+            let d = deltas
+                .entry(links.group)
+                .or_insert_with(|| GroupDelta::new(ev.timestamp_ms));
+            d.add(ev, &uid);
+            if let Some(before) = &before {
+                if before.status.as_deref() == Some("resolved") {
+                    // This event reopens it: later ones in the batch see it open.
+                    d.status_now = Some("open".to_owned());
+                }
+                for channel in &ev.alert_channels {
+                    let ctx = outbox::Decision {
+                        channel,
+                        uid: &uid,
+                        ts: ev.timestamp_ms,
+                        group: links.group,
+                        before,
+                        now,
+                    };
+                    if outbox::decide(&tx, &self.rules, &ctx)? {
+                        out.alerts += 1;
+                    }
+                }
+            }
+        }
+        update_groups(&tx, &deltas)?;
+        match tx.commit() {
+            Ok(()) => {
+                self.groups.extend(created.groups);
+                Ok(out)
+            }
+            Err(e) => {
+                // The ids handed out during the failed transaction may not
+                // exist: forget them.
+                for name in created.loggers {
+                    self.loggers.remove(&name);
+                }
+                for hash in created.backtraces {
+                    self.backtraces.remove(&hash);
+                }
+                Err(fail("committing a batch of events", e))
+            }
+        }
+    }
+}
+
+fn logger_of(
+    tx: &rusqlite::Transaction<'_>,
+    cache: &mut HashMap<String, i64>,
+    created: &mut Created,
+    name: &str,
+) -> Result<i64> {
+    if let Some(&id) = cache.get(name) {
+        return Ok(id);
+    }
+    let id = SqliteStore::logger_id_tx(tx, name)?;
+    created.loggers.push(name.to_owned());
+    cache.insert(name.to_owned(), id);
+    Ok(id)
+}
+
+fn snapshot_of<'e>(
+    tx: &rusqlite::Transaction<'_>,
+    last: &mut Option<(&'e Snapshot, i64)>,
+    ev: &'e Event,
+) -> Result<Option<i64>> {
+    Ok(match (&ev.snapshot, *last) {
+        (None, _) => None,
+        (Some(s), Some((prev, id))) if prev == s => Some(id),
+        (Some(s), _) => {
+            let id = insert_snapshot(tx, s, ev.pid)?;
+            *last = Some((s, id));
+            Some(id)
+        }
+    })
+}
+
+fn group_of(
+    tx: &rusqlite::Transaction<'_>,
+    cache: &HashMap<String, i64>,
+    created: &mut Created,
+    ev: &Event,
+    logger_id: i64,
+    uid: &str,
+) -> Result<i64> {
+    if let Some(&id) = cache
+        .get(&ev.fingerprint)
+        .or(created.groups.get(&ev.fingerprint))
+    {
+        return Ok(id);
+    }
+    let id = ensure_group(tx, ev, logger_id, uid)?;
+    created.groups.insert(ev.fingerprint.clone(), id);
+    Ok(id)
+}
+
+/// Inserts the event's row; 0 when an event of that id is already stored.
+fn insert_event(
+    tx: &rusqlite::Transaction<'_>,
+    ev: &Event,
+    uid: &str,
+    links: &Links,
+    host_id: Option<i64>,
+) -> Result<usize> {
+    let chain = json_unless(ev.chain.is_empty(), &ev.chain);
+    let tags = json_unless(ev.tags.is_empty(), &ev.tags);
+    let extra = json_unless(ev.extra.is_empty(), &ev.extra);
+    let breadcrumbs = json_unless(ev.breadcrumbs.is_empty(), &ev.breadcrumbs);
+    tx.prepare_cached(
+        "INSERT INTO events (uid, ts, logger_id, level, kind, message, error_chain,
+             error_type, file, line, col, thread_name, thread_id, pid, app_name,
+             release, environment, tags, extra, group_id, backtrace_id, snapshot_id,
+             host_id, alert_channels, breadcrumbs, redactions)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+             ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)
+         ON CONFLICT(uid) DO NOTHING",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            uid,
+            ev.timestamp_ms,
+            links.logger,
+            ev.level.as_i64(),
+            ev.kind.as_str(),
+            ev.message,
+            chain,
+            ev.chain.first().and_then(|c| c.type_name.as_deref()),
+            ev.location.as_ref().map(|l| l.file.as_str()),
+            ev.location.as_ref().map(|l| l.line),
+            ev.location.as_ref().map(|l| l.column),
+            ev.thread_name,
+            ev.thread_id as i64,
+            ev.pid,
+            ev.app_name,
+            ev.release,
+            ev.environment,
+            tags,
+            extra,
+            links.group,
+            links.backtrace,
+            links.snapshot,
+            host_id,
+            (!ev.alert_channels.is_empty()).then(|| ev.alert_channels.join(",")),
+            breadcrumbs,
+            ev.redactions,
+        ])
+    })
+    .map_err(|e| fail("inserting an event", e))
+}
+
+/// A column's JSON text; NULL for an empty value.
+fn json_unless(empty: bool, v: &impl serde::Serialize) -> Option<String> {
+    (!empty).then(|| serde_json::to_string(v).unwrap_or_default())
+}
+
+/// Each group's changes from the batch, in one statement per group.
+fn update_groups(tx: &rusqlite::Transaction<'_>, deltas: &HashMap<i64, GroupDelta>) -> Result<()> {
+    for (group_id, d) in deltas {
+        tx.prepare_cached(
+            "UPDATE event_groups SET
+                 count = count + ?2,
+                 level = max(level, ?3),
+                 first_seen = min(first_seen, ?4),
+                 last_event_uid = CASE WHEN ?5 >= last_seen THEN ?6 ELSE last_event_uid END,
+                 last_seen = max(last_seen, ?5),
+                 status = CASE status WHEN 'resolved' THEN 'open' ELSE status END
+             WHERE id = ?1",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                group_id,
+                d.count,
+                d.level,
+                d.first_seen,
+                d.last_seen,
+                d.last_uid
+            ])
+        })
+        .map_err(|e| fail("updating groups", e))?;
+    }
+    Ok(())
+}
+
+/// The backtrace row of an event's frames (shared by every event with the
+/// same frames), created with its frames if new.
+fn backtrace_of(
+    tx: &rusqlite::Transaction<'_>,
+    cache: &mut HashMap<String, i64>,
+    created: &mut Created,
+    ev: &Event,
+) -> Result<Option<i64>> {
+    if ev.frames.is_empty() {
+        return Ok(None);
+    }
+    let hash = match &ev.backtrace_hash {
+        Some(h) => h.to_string(),
+        None => fingerprint::backtrace_hash(&ev.frames),
+    };
+    if let Some(&id) = cache.get(&hash) {
+        return Ok(Some(id));
+    }
+    let existing: Option<i64> = tx
+        .prepare_cached("SELECT id FROM backtraces WHERE hash = ?1")
+        .and_then(|mut s| s.query_row([&hash], |r| r.get(0)).optional())
+        .map_err(|e| fail("looking up a backtrace", e))?;
+    let id = match existing {
+        Some(id) => id,
+        None => insert_backtrace(tx, &hash, ev)?,
+    };
+    cache.insert(hash.clone(), id);
+    created.backtraces.push(hash);
+    Ok(Some(id))
+}
+
+fn insert_backtrace(tx: &rusqlite::Transaction<'_>, hash: &str, ev: &Event) -> Result<i64> {
+    let id: i64 = tx
+        .query_row(
+            "INSERT INTO backtraces (hash, frame_count, resolved) VALUES (?1, ?2, ?3) RETURNING id",
+            params![hash, ev.frames.len() as i64, ev.symbols_resolved],
+            |r| r.get(0),
+        )
+        .map_err(|e| fail("inserting a backtrace", e))?;
+    let mut stmt = tx
+        .prepare_cached(
+            "INSERT INTO frames (backtrace_id, idx, function, file, line, col, address,
+                 module, module_offset, in_app)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )
+        .map_err(|e| fail("inserting frames", e))?;
+    for (i, f) in ev.frames.iter().enumerate() {
+        stmt.execute(params![
+            id,
+            i as i64,
+            f.function,
+            f.file,
+            f.line,
+            f.column,
+            f.address as i64,
+            f.module,
+            f.module_offset.map(|o| o as i64),
+            f.in_app,
+        ])
+        .map_err(|e| fail("inserting frames", e))?;
+    }
+    Ok(id)
+}
+
+fn insert_snapshot(tx: &rusqlite::Transaction<'_>, s: &Snapshot, pid: u32) -> Result<i64> {
+    let p = &s.process;
+    let h = &s.host;
+    let opt = |v: Option<u64>| v.map(|n| n as i64);
+    tx.prepare_cached(
+        "INSERT INTO snapshots (taken_at, pid, proc_cpu_user_ms, proc_cpu_system_ms,
+             proc_cpu_percent, proc_rss_bytes, proc_virtual_bytes, proc_memory_percent,
+             proc_threads, proc_io_read_bytes, proc_io_write_bytes, proc_open_fds,
+             sys_total_memory, sys_used_memory, sys_available_memory, sys_total_swap,
+             sys_used_swap, sys_cpu_percent, load_1, load_5, load_15, uptime_s)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+             ?18, ?19, ?20, ?21, ?22)
+         RETURNING id",
+    )
+    .and_then(|mut stmt| {
+        stmt.query_row(
+            params![
+                s.taken_at_ms,
+                pid,
+                opt(p.cpu_user_ms),
+                opt(p.cpu_system_ms),
+                p.cpu_percent,
+                p.rss_bytes as i64,
+                p.virtual_bytes as i64,
+                p.memory_percent,
+                opt(p.threads),
+                opt(p.io_read_bytes),
+                opt(p.io_write_bytes),
+                opt(p.open_fds),
+                h.total_memory as i64,
+                h.used_memory as i64,
+                h.available_memory as i64,
+                h.total_swap as i64,
+                h.used_swap as i64,
+                h.cpu_percent,
+                h.load_1,
+                h.load_5,
+                h.load_15,
+                h.uptime_s as i64,
+            ],
+            |r| r.get(0),
+        )
+    })
+    .map_err(|e| fail("inserting a snapshot", e))
+}
+
+/// What a batch adds to one group.
+struct GroupDelta {
+    count: i64,
+    level: i64,
+    first_seen: i64,
+    last_seen: i64,
+    last_uid: String,
+    /// The status the group has after an event of this batch changed it.
+    status_now: Option<String>,
+}
+
+impl GroupDelta {
+    /// Counts one new event of the group.
+    fn add(&mut self, ev: &Event, uid: &str) {
+        self.count += 1;
+        self.level = self.level.max(ev.level.as_i64());
+        self.first_seen = self.first_seen.min(ev.timestamp_ms);
+        if ev.timestamp_ms >= self.last_seen {
+            self.last_seen = ev.timestamp_ms;
+            uid.clone_into(&mut self.last_uid);
+        }
+    }
+
+    fn new(ts: i64) -> Self {
+        GroupDelta {
+            count: 0,
+            level: 0,
+            first_seen: ts,
+            last_seen: i64::MIN,
+            last_uid: String::new(),
+            status_now: None,
+        }
+    }
+}
+
+/// The group of an event's fingerprint, created (with a count of 0: the
+/// batch adds its events) if it does not exist yet.
+fn ensure_group(
+    tx: &rusqlite::Transaction<'_>,
+    ev: &Event,
+    logger_id: i64,
+    uid: &str,
+) -> Result<i64> {
+    let err = |e| fail("creating the event's group", e);
+    let title = fingerprint::title(&ev.message);
+    let culprit = fingerprint::culprit(&ev.frames, ev.location.as_ref());
+    tx.prepare_cached(
+        "INSERT INTO event_groups (fingerprint, logger_id, kind, level, title, culprit,
+             first_seen, last_seen, count, first_event_uid, last_event_uid)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 0, ?8, ?8)
+         ON CONFLICT(fingerprint) DO NOTHING",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            ev.fingerprint,
+            logger_id,
+            ev.kind.as_str(),
+            ev.level.as_i64(),
+            title,
+            culprit,
+            ev.timestamp_ms,
+            uid,
+        ])
+    })
+    .map_err(err)?;
+    tx.prepare_cached("SELECT id FROM event_groups WHERE fingerprint = ?1")
+        .and_then(|mut s| s.query_row([&ev.fingerprint], |r| r.get(0)))
+        .map_err(err)
+}
