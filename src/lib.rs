@@ -74,7 +74,7 @@
 //! | `fuzzing` | no | entry points for the fuzz targets (not a stable API) | nothing |
 //!
 //! With `default-features = false` errsnap keeps storage, capture, the
-//! panic hook, custom [`Notifier`]s and the test mode; no OpenSSL is ever
+//! panic hook, custom [`Channel`]s and the test mode; no OpenSSL is ever
 //! needed.
 //!
 //! # Testing your application
@@ -133,10 +133,10 @@ pub use ecosystem::AnyhowResultExt;
 #[cfg(feature = "eyre")]
 pub use ecosystem::EyreResultExt;
 pub use error::{Error, ErrorKind, Result};
+pub use event::Snapshot;
 pub use event::{
     Breadcrumb, ChainLink, Event, EventId, EventKind, Frame, Location, ParseEventIdError,
 };
-pub use event::{HostInfo, HostStats, ProcessStats, Snapshot};
 pub use ext::{OptionExt, ResultExt};
 pub use guard::{init, Guard};
 pub use level::{Level, LevelFilter, ParseLevelError};
@@ -153,7 +153,8 @@ pub use notify::{Alert, AlertFrame, AlertKind, Channel, NotifyError};
 pub use notify::{SmtpMailer, SmtpTls};
 pub use panic::install_panic_hook;
 pub use settings::{Config, KeyDescription, DEFAULT_CONFIG_FILE, DEFAULT_DB_PATH};
-/// Taking the process and host picture yourself.
+/// The process and host picture stored with an event, and taking one
+/// yourself.
 pub mod snapshot {
     pub use crate::event::{HostInfo, HostStats, ProcessStats, Snapshot};
     pub use crate::pipeline::sampler::Sampler;

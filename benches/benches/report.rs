@@ -83,6 +83,8 @@ fn latency(n: u64, mut call: impl FnMut(), mut between: impl FnMut()) -> Histogr
     h
 }
 
+// Long by design: one measurement per peer in the same run, each a few
+// lines; keeping them together keeps the comparison fair and visible.
 fn caller_costs(s: &Sizes, dir: &Path) -> Value {
     let logger = errsnap_logger(&dir.join("LOGS.db"), errsnap::Durability::Normal);
     let flush = || {
@@ -422,6 +424,7 @@ fn us(ns: &Value) -> String {
     format!("{:.2} µs", ns.as_f64().unwrap_or(0.0) / 1000.0)
 }
 
+// Long by design: the report's sections in the order BENCHMARKS.md shows.
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     // Child modes.

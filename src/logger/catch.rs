@@ -2,7 +2,7 @@
 
 use std::any::Any;
 
-/// The error returned by [`EventLogger::catch`]: what the closure returned,
+/// The error returned by [`EventLogger::catch`](crate::EventLogger::catch): what the closure returned,
 /// or the panic it raised (both already recorded).
 pub enum CatchError<E> {
     /// The closure returned `Err`.

@@ -185,6 +185,8 @@ impl SmtpMailerBuilder {
     /// A bad host, port 0, an address that does not parse (named, with the
     /// key it would come from), no recipients, or `SmtpTls::None` with
     /// credentials to a host that is not a loopback address.
+    // Long by design: every setting of the builder is checked here, in the
+    // order the errors name them; one check per block.
     pub fn build(self) -> Result<SmtpMailer> {
         let host = self.host.trim().to_owned();
         if host.is_empty() || host.contains(char::is_whitespace) {

@@ -142,6 +142,8 @@ fn memory_text(alert: &Alert) -> Option<String> {
 
 /// The Slack incoming-webhook payload: a `text` fallback and Block Kit
 /// blocks, every piece of user text escaped and within Slack's limits.
+// Long by design: the Block Kit message is built block by block in the
+// order Slack shows them; each block's limits are applied where it is made.
 pub(crate) fn slack_payload(alert: &Alert) -> Value {
     let level = level_label(alert.level);
     let text = truncate_chars(

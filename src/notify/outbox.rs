@@ -209,6 +209,9 @@ struct Notifier {
     last_stale_check: Instant,
 }
 
+// Long by design: the notify thread's whole loop (open, claim, deliver,
+// wait for the next due time or a kick, drain on shutdown) reads best in
+// one place; each step it calls is its own function.
 fn notify_main(shared: Arc<Shared>, path: PathBuf, durability: Durability, alerting: Alerting) {
     let store = loop {
         match crate::store::open(&path, durability, Duration::from_secs(5), false) {
@@ -384,6 +387,9 @@ impl Notifier {
         Ok((idle, next))
     }
 
+    // Long by design: one delivery and every outcome of it (sent, retry with
+    // backoff, failed for good, rate-limited, channel gone) recorded in one
+    // place, so no outcome is left unrecorded.
     fn deliver(&mut self, row: crate::store::DueAlert) -> crate::error::Result<()> {
         let Some(channel) = self
             .channels

@@ -97,6 +97,8 @@ impl Sampler {
 
     /// Takes a snapshot (a few small `/proc` reads on Linux; see
     /// BENCHMARKS.md for its cost).
+    // Long by design: one field of the snapshot per line, read from one
+    // refresh of the system tables.
     pub fn sample(&mut self) -> Snapshot {
         let now = Instant::now();
         let taken_at_ms = crate::util::time::now_ms();

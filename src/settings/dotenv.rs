@@ -72,6 +72,9 @@ impl Cursor<'_> {
 
 /// Parses the whole file. `env` looks up `${NAME}` in the process
 /// environment.
+// Long by design: one pass over the file's lines as python-dotenv reads
+// them (quotes, escapes, `export`, multi-line values); its states share
+// the cursor, and splitting them would scatter one grammar.
 pub(crate) fn parse(
     text: &str,
     env: &dyn Fn(&str) -> Option<String>,

@@ -116,7 +116,7 @@ impl std::fmt::Display for DeliveryStatus {
     }
 }
 
-/// Order of [`Database::groups`].
+/// Order of [`Database::groups`](crate::Database::groups).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum GroupOrder {

@@ -10,29 +10,9 @@ use crate::store::read::*;
 impl SqliteReader {
     /// One event in full, by id (or a unique prefix of at least 6 characters).
     pub(crate) fn event(&self, id: &str) -> Result<Option<EventDetail>> {
-        let id = id.trim().to_ascii_uppercase();
-        let uid: Option<String> = if id.len() == 26 {
-            Some(id)
-        } else if id.len() >= 6 {
-            let found: Vec<String> = self
-                .conn
-                .prepare("SELECT uid FROM events WHERE uid >= ?1 AND uid < ?1 || 'ZZZZZZZZZZZZZZZZZZZZZZZZZZ' LIMIT 2")
-                .and_then(|mut s| s.query_map([&id], |r| r.get(0))?.collect())
-                .map_err(err("finding an event"))?;
-            match found.len() {
-                1 => found.into_iter().next(),
-                0 => None,
-                _ => {
-                    return Err(Error::new(ErrorKind::Config {
-                        key: "ID".into(),
-                        message: format!("{id:?} matches several events: give more characters"),
-                    }))
-                }
-            }
-        } else {
-            None
+        let Some(uid) = self.full_id(id)? else {
+            return Ok(None);
         };
-        let Some(uid) = uid else { return Ok(None) };
         let row = self
             .conn
             .query_row(
@@ -99,14 +79,46 @@ impl SqliteReader {
         if let Some(h) = host {
             d.host = self.host(h)?;
         }
-        d.alerts = self
-            .conn
+        d.alerts = self.alerts_of(&uid)?;
+        Ok(Some(d))
+    }
+
+    /// The full id of an event given in full or by a unique prefix of at
+    /// least 6 characters (case does not matter).
+    fn full_id(&self, id: &str) -> Result<Option<String>> {
+        let id = id.trim().to_ascii_uppercase();
+        Ok(if id.len() == 26 {
+            Some(id)
+        } else if id.len() >= 6 {
+            let found: Vec<String> = self
+                .conn
+                .prepare("SELECT uid FROM events WHERE uid >= ?1 AND uid < ?1 || 'ZZZZZZZZZZZZZZZZZZZZZZZZZZ' LIMIT 2")
+                .and_then(|mut s| s.query_map([&id], |r| r.get(0))?.collect())
+                .map_err(err("finding an event"))?;
+            match found.len() {
+                1 => found.into_iter().next(),
+                0 => None,
+                _ => {
+                    return Err(Error::new(ErrorKind::Config {
+                        key: "ID".into(),
+                        message: format!("{id:?} matches several events: give more characters"),
+                    }))
+                }
+            }
+        } else {
+            None
+        })
+    }
+
+    /// The alerts of one event and their delivery, oldest first.
+    fn alerts_of(&self, uid: &str) -> Result<Vec<AlertStatus>> {
+        self.conn
             .prepare(
                 "SELECT channel, kind, status, attempts, last_error, sent_at FROM outbox
                  WHERE event_uid = ?1 ORDER BY id",
             )
             .and_then(|mut s| {
-                s.query_map([&uid], |r| {
+                s.query_map([uid], |r| {
                     Ok(AlertStatus {
                         channel: r.get(0)?,
                         kind: named(r, 1, AlertKind::from_name)?,
@@ -118,8 +130,7 @@ impl SqliteReader {
                 })?
                 .collect()
             })
-            .map_err(err("reading alerts"))?;
-        Ok(Some(d))
+            .map_err(err("reading alerts"))
     }
 
     fn snapshot(&self, id: i64) -> Result<Option<Snapshot>> {

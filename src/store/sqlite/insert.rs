@@ -89,19 +89,7 @@ impl SqliteStore {
                     // This event reopens it: later ones in the batch see it open.
                     d.status_now = Some("open".to_owned());
                 }
-                for channel in &ev.alert_channels {
-                    let ctx = outbox::Decision {
-                        channel,
-                        uid: &uid,
-                        ts: ev.timestamp_ms,
-                        group: links.group,
-                        before,
-                        now,
-                    };
-                    if outbox::decide(&tx, &self.rules, &ctx)? {
-                        out.alerts += 1;
-                    }
-                }
+                out.alerts += decide_alerts(&tx, &self.rules, ev, &uid, links.group, before, now)?;
             }
         }
         update_groups(&tx, &deltas)?;
@@ -123,6 +111,34 @@ impl SqliteStore {
             }
         }
     }
+}
+
+/// The alert decisions for one new event, one per channel it is routed
+/// to; returns how many alerts were made pending.
+fn decide_alerts(
+    tx: &rusqlite::Transaction<'_>,
+    rules: &crate::store::AlertRules,
+    ev: &Event,
+    uid: &str,
+    group: i64,
+    before: &outbox::GroupBefore,
+    now: i64,
+) -> Result<usize> {
+    let mut made = 0;
+    for channel in &ev.alert_channels {
+        let d = outbox::Decision {
+            channel,
+            uid,
+            ts: ev.timestamp_ms,
+            group,
+            before,
+            now,
+        };
+        if outbox::decide(tx, rules, &d)? {
+            made += 1;
+        }
+    }
+    Ok(made)
 }
 
 fn logger_of(

@@ -42,6 +42,9 @@ pub(crate) struct Decision<'a> {
 
 /// Decides, for one new event and one channel, whether an alert is due, and
 /// records the decision. Returns whether an outbox row was made pending.
+// Long by design: the alert policy (channel configured, muted, threshold,
+// cooldown, regression, suppression count) is one decision, read top to
+// bottom in the order the rules apply.
 pub(crate) fn decide(tx: &Transaction<'_>, rules: &AlertRules, d: &Decision<'_>) -> Result<bool> {
     let Decision {
         channel,

@@ -94,6 +94,25 @@ fn print_detail(out: &mut Out, d: &errsnap::EventDetail, all_frames: bool) -> Re
             )?;
         }
     }
+    print_frames(w, d, all_frames)?;
+    if let Some(s) = &d.snapshot {
+        print_snapshot(w, s)?;
+    }
+    if let Some(h) = &d.host {
+        if d.snapshot.is_none() {
+            writeln!(w, "\nhost")?;
+        }
+        writeln!(
+            w,
+            "    name: {}",
+            safe_line(h.hostname.as_deref().unwrap_or("?"))
+        )?;
+    }
+    print_alerts(w, &d.alerts)
+}
+
+/// The backtrace: application frames (or all of them), innermost first.
+fn print_frames(w: &mut impl Write, d: &errsnap::EventDetail, all_frames: bool) -> Result<()> {
     if !d.frames.is_empty() {
         let shown: Vec<_> = d
             .frames
@@ -133,7 +152,12 @@ fn print_detail(out: &mut Out, d: &errsnap::EventDetail, all_frames: bool) -> Re
             }
         }
     }
-    if let Some(s) = &d.snapshot {
+    Ok(())
+}
+
+/// The process and host figures taken when the event was recorded.
+fn print_snapshot(w: &mut impl Write, s: &errsnap::Snapshot) -> Result<()> {
+    {
         let p = &s.process;
         let h = &s.host;
         writeln!(w, "\nprocess")?;
@@ -184,16 +208,14 @@ fn print_detail(out: &mut Out, d: &errsnap::EventDetail, all_frames: bool) -> Re
             h.load_1, h.load_5, h.load_15
         )?;
     }
-    if let Some(h) = &d.host {
-        writeln!(
-            w,
-            "    name: {}",
-            safe_line(h.hostname.as_deref().unwrap_or("?"))
-        )?;
-    }
-    if !d.alerts.is_empty() {
+    Ok(())
+}
+
+/// Each alert of the event and where its delivery stands.
+fn print_alerts(w: &mut impl Write, alerts: &[errsnap::AlertStatus]) -> Result<()> {
+    if !alerts.is_empty() {
         writeln!(w, "\nalerts")?;
-        for a in &d.alerts {
+        for a in alerts {
             writeln!(
                 w,
                 "  {:<8} {:<10} {:<8} after {} attempt(s){}",
