@@ -158,3 +158,51 @@ fn identical_backtraces_are_stored_once() {
         1
     );
 }
+
+/// #16: a caller never waits for the writer's symbolization. The backtrace
+/// crate's global lock is what the writer holds while it resolves symbols;
+/// this test holds it the same way (inside `backtrace::resolve`) and
+/// captures an error with a stack walk from another thread meanwhile. With
+/// the locked `backtrace::trace` on the caller, the capture waited until
+/// the lock was released (here: never, within the 10 s).
+#[test]
+fn i16_a_capture_never_waits_for_symbolization() {
+    let (logger, captured) = errsnap::EventLogger::for_tests();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let mut inside = false;
+    let mut completed = false;
+    // A return address on this stack, which the resolver will find.
+    let mut here = std::ptr::null_mut();
+    backtrace::trace(|frame| {
+        here = frame.ip();
+        false
+    });
+    backtrace::resolve(here, |_symbol| {
+        if inside {
+            return; // inlined frames call back again; once is enough
+        }
+        inside = true;
+        let l = logger.clone();
+        let tx = done_tx.clone();
+        std::thread::spawn(move || {
+            l.error("captured while symbols are being resolved");
+            let _ = tx.send(());
+        });
+        completed = done_rx.recv_timeout(Duration::from_secs(10)).is_ok();
+    });
+    assert!(
+        inside,
+        "the resolver never called back: the lock was not held"
+    );
+    assert!(
+        completed,
+        "a capture waited for the backtrace lock held by symbolization"
+    );
+    assert!(logger.flush(Duration::from_secs(20)));
+    let events = captured.events();
+    assert_eq!(events.len(), 1);
+    assert!(
+        !events[0].frames().is_empty(),
+        "the capture walked its stack"
+    );
+}
