@@ -480,7 +480,7 @@ impl TestCa {
 
 /// A real SMTP server (aiosmtpd, PyPI) in a child process, see
 /// `tests/support/smtp_server.py`. `.ci/run` installs aiosmtpd in a venv
-/// and sets `ERRSNAP_TEST_PYTHON` and `ERRSNAP_REQUIRE_SERVERS=1`; elsewhere
+/// and sets `ERRSNAPTEST_PYTHON` and `ERRSNAPTEST_REQUIRE_SERVERS=1`; elsewhere
 /// a test without it prints a skip line.
 pub(crate) struct RealSmtp {
     pub(crate) port: u16,
@@ -498,9 +498,9 @@ pub(crate) struct SmtpOptions<'a> {
 
 impl RealSmtp {
     /// Starts the server, or `None` (with a skip line) when aiosmtpd is not
-    /// installed and `ERRSNAP_REQUIRE_SERVERS` is not set.
+    /// installed and `ERRSNAPTEST_REQUIRE_SERVERS` is not set.
     pub(crate) fn start(test: &str, opts: SmtpOptions<'_>) -> Option<RealSmtp> {
-        let python = std::env::var("ERRSNAP_TEST_PYTHON").unwrap_or_else(|_| {
+        let python = std::env::var("ERRSNAPTEST_PYTHON").unwrap_or_else(|_| {
             let venv =
                 std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/venv/bin/python");
             if venv.exists() {
@@ -515,8 +515,8 @@ impl RealSmtp {
             .is_ok_and(|o| o.status.success());
         if !has {
             assert!(
-                std::env::var_os("ERRSNAP_REQUIRE_SERVERS").is_none(),
-                "{test}: aiosmtpd is required (ERRSNAP_REQUIRE_SERVERS) but {python} lacks it"
+                std::env::var_os("ERRSNAPTEST_REQUIRE_SERVERS").is_none(),
+                "{test}: aiosmtpd is required (ERRSNAPTEST_REQUIRE_SERVERS) but {python} lacks it"
             );
             eprintln!("skip {test}: aiosmtpd is not installed (pip install aiosmtpd)");
             return None;
