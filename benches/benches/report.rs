@@ -9,6 +9,8 @@
 //! ```
 
 mod common;
+#[path = "report_parts/contended.rs"]
+mod contended;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -59,6 +61,11 @@ fn summary(h: &Histogram<u64>) -> Value {
         "max_ns": h.max(),
         "mean_ns": h.mean().round(),
     })
+}
+
+fn with_contended(mut calls: Value, contended: Value) -> Value {
+    calls["contended"] = contended;
+    calls
 }
 
 fn hist() -> Histogram<u64> {
@@ -442,6 +449,12 @@ fn main() {
             }
         }
     }
+    if args.iter().any(|a| a == "--contended-only") {
+        // Only `caller_cost.contended`, printed (results.json untouched).
+        let dir = tempfile::tempdir().expect("tempdir");
+        println!("{}", contended::contended(dir.path()));
+        return;
+    }
     let quick = args.iter().any(|a| a == "--quick");
     let s = sizes(quick);
     let dir = tempfile::tempdir().expect("tempdir");
@@ -452,6 +465,8 @@ fn main() {
 
     eprintln!("caller-side cost ...");
     let calls = caller_costs(&s, dir.path());
+    eprintln!("caller-side cost while the writer symbolizes ...");
+    let contended = contended::contended(dir.path());
     eprintln!("throughput ...");
     let tp = throughput(&s, dir.path());
     eprintln!("storm of {} ...", s.storm);
@@ -469,7 +484,7 @@ fn main() {
     let results = json!({
         "mode": if quick { "quick" } else { "full" },
         "machine": versions,
-        "caller_cost": calls,
+        "caller_cost": with_contended(calls, contended),
         "throughput": tp,
         "storm": storm,
         "panic_path": panic,
