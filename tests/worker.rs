@@ -206,3 +206,54 @@ fn i16_a_capture_never_waits_for_symbolization() {
         "the capture walked its stack"
     );
 }
+
+/// #16: the writer drops its symbol tables when no new stack came for the
+/// idle period (counted as `symbol_tables_released`), and the next new
+/// stack is resolved again in full.
+#[test]
+fn i16_idle_symbol_tables_are_released_and_reloaded() {
+    let (_d, path) = util::temp_db();
+    let logger = util::builder(&path, "idle")
+        .symbol_cache_idle(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    #[inline(never)]
+    fn first(l: &errsnap::EventLogger) {
+        l.error("before the release");
+    }
+    #[inline(never)]
+    fn second(l: &errsnap::EventLogger) {
+        l.error("after the release");
+    }
+    first(&logger);
+    assert!(logger.flush(Duration::from_secs(20)));
+    let db = open(&path);
+    let released = || -> i64 {
+        db.query_row(
+            "SELECT coalesce(max(value), 0) FROM counters WHERE name = 'symbol_tables_released'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while released() == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(released(), 1, "released once after the idle period");
+    second(&logger);
+    assert!(logger.flush(Duration::from_secs(20)));
+    let named: i64 = db
+        .query_row(
+            "SELECT count(*) FROM events e JOIN frames f ON f.backtrace_id = e.backtrace_id
+             WHERE e.message = 'after the release' AND f.function LIKE '%second%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        named >= 1,
+        "the stack after the release is resolved by name"
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM events"), 2);
+}

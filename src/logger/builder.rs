@@ -34,6 +34,7 @@ use crate::worker::{self, Overflow, WorkerConfig};
 /// | `exit_budget` | 3 s: everything done on the way out (the panic hook's waits for the commit and the alert, then the guard's and the writer's drain, retries that fit included) | `ERRSNAP_EXIT_BUDGET_MS` |
 /// | `panic_timeout` | 2 s (within the exit budget) | `ERRSNAP_PANIC_TIMEOUT_MS` |
 /// | `backtrace_level` | `Warn` (events below it carry no backtrace) | |
+/// | `symbol_cache_idle` | 5 min: the writer drops its symbol tables after this long without a new stack (`Duration::ZERO`: never) | `ERRSNAP_SYMBOL_CACHE_IDLE_SECS` |
 ///
 /// Builder calls win over the environment, which wins over `.env`.
 #[derive(Debug, Clone, Default)]
@@ -51,6 +52,7 @@ pub struct EventLoggerBuilder {
     overflow: Option<Overflow>,
     linger: Option<Duration>,
     panic_timeout: Option<Duration>,
+    symbol_cache_idle: Option<Duration>,
     exit_budget: Option<Duration>,
     disabled: Option<bool>,
     backtrace_level: Option<Level>,
@@ -261,10 +263,20 @@ impl EventLoggerBuilder {
         self.retain_bytes = Some(n);
         self
     }
+    /// How long the writer keeps its symbol tables (the parsed debug
+    /// information, tens of MiB for a binary with debug info) without a new
+    /// stack to resolve; then it drops them and the next new stack loads
+    /// them again. `Duration::ZERO` keeps them for good. Default 5 min.
+    pub fn symbol_cache_idle(mut self, d: Duration) -> Self {
+        self.symbol_cache_idle = Some(d);
+        self
+    }
     /// Load the program's symbol tables on the writer thread at start, so
     /// the first panic's record is as fast as later ones (see
     /// BENCHMARKS.md). Costs the symbolizer's memory (tens of MiB for a
     /// binary with debug info) even if nothing ever fails; off by default.
+    /// Prewarmed tables are kept for good (`ERRSNAP_SYMBOL_CACHE_IDLE_SECS`
+    /// does not drop them).
     pub fn prewarm_symbols(mut self, on: bool) -> Self {
         self.prewarm_symbols = on;
         self
@@ -399,6 +411,9 @@ impl EventLoggerBuilder {
         put(&mut s.queue_capacity, &self.capacity);
         put(&mut s.exit_budget, &self.exit_budget);
         put(&mut s.panic_timeout, &self.panic_timeout);
+        if let Some(d) = self.symbol_cache_idle {
+            s.symbol_cache_idle = (!d.is_zero()).then_some(d);
+        }
         put(&mut s.disabled, &self.disabled);
         put(&mut s.breadcrumbs, &self.breadcrumbs);
         put(&mut s.keep_one_in, &self.keep_one_in);
@@ -552,6 +567,7 @@ impl EventLoggerBuilder {
             overflow: self.overflow.unwrap_or_default(),
             linger: self.linger.unwrap_or(defaults.linger),
             exit_budget: s.exit_budget,
+            symbol_cache_idle: s.symbol_cache_idle,
             target,
             ..defaults
         };

@@ -115,6 +115,9 @@ pub(crate) struct Symbolizer {
     cache: HashMap<usize, Arc<[Sym]>>,
     modules: HashMap<usize, Option<(Arc<str>, usize)>>,
     traces: HashMap<(u64, usize), Arc<ResolvedTrace>>,
+    /// When a stack last needed a resolution (`None`: nothing is loaded
+    /// since the start or the last release).
+    last_resolved: Option<Instant>,
 }
 
 impl std::fmt::Debug for Symbolizer {
@@ -133,6 +136,30 @@ impl Symbolizer {
             cache: HashMap::new(),
             modules: HashMap::new(),
             traces: HashMap::new(),
+            last_resolved: None,
+        }
+    }
+
+    /// When the symbol tables were last needed, if they are loaded.
+    pub(crate) fn last_resolved(&self) -> Option<Instant> {
+        self.last_resolved
+    }
+
+    /// Drops the caches and the parsed debug information (the backtrace
+    /// crate keeps it process-wide: tens of MiB for a binary with debug
+    /// info) when no stack needed resolving for `idle`. The next stack
+    /// loads them again. Returns whether it released anything.
+    pub(crate) fn release_if_idle(&mut self, idle: Duration) -> bool {
+        match self.last_resolved {
+            Some(t) if t.elapsed() >= idle => {
+                self.cache = HashMap::new();
+                self.modules = HashMap::new();
+                self.traces = HashMap::new();
+                self.last_resolved = None;
+                backtrace::clear_symbol_cache();
+                true
+            }
+            _ => false,
         }
     }
 
@@ -195,6 +222,7 @@ impl Symbolizer {
             let syms = match self.cache.get(&ip) {
                 Some(s) => Some(s.clone()),
                 None if start.elapsed() < budget => {
+                    self.last_resolved = Some(Instant::now());
                     let s = resolve_ip(ip, i == 0);
                     self.cache.insert(ip, s.clone());
                     Some(s)
@@ -323,6 +351,30 @@ mod tests {
         let (again, _) = s.resolve(&raw, Duration::from_secs(30));
         assert_eq!(s.cache.len(), cached);
         assert_eq!(again, frames);
+    }
+
+    #[test]
+    fn idle_tables_are_released_and_come_back() {
+        let raw = capture_here();
+        let mut s = Symbolizer::new();
+        assert!(!s.release_if_idle(Duration::ZERO), "nothing loaded yet");
+        let (frames, _) = s.resolve(&raw, Duration::from_secs(30));
+        assert!(s.last_resolved().is_some());
+        // Used just now: kept.
+        assert!(!s.release_if_idle(Duration::from_secs(3600)));
+        assert!(!s.cache.is_empty());
+        // Idle long enough: released, and the next resolution loads again.
+        assert!(s.release_if_idle(Duration::ZERO));
+        assert!(s.cache.is_empty() && s.modules.is_empty() && s.traces.is_empty());
+        assert!(s.last_resolved().is_none());
+        assert!(!s.release_if_idle(Duration::ZERO), "released once");
+        let (again, complete) = s.resolve(&raw, Duration::from_secs(30));
+        assert!(complete);
+        assert_eq!(again, frames);
+        // Cached stacks do not count as use: only resolutions do.
+        let used = s.last_resolved();
+        let _ = s.resolve(&raw, Duration::from_secs(30));
+        assert_eq!(s.last_resolved(), used);
     }
 
     #[test]

@@ -179,6 +179,16 @@ pub(crate) const KEYS: &[Key] = &[
         "how long a panic waits for its commit",
     ),
     key(
+        "ERRSNAP_SYMBOL_CACHE_IDLE_SECS",
+        Some("storage.symbol_cache_idle_secs"),
+        Kind::Secs {
+            min_s: 0,
+            max_s: 7 * 86_400,
+        },
+        "300",
+        "the writer drops its symbol tables after this long without a new stack (0: never)",
+    ),
+    key(
         "ERRSNAP_BREADCRUMBS",
         Some("storage.breadcrumbs"),
         Kind::Count {

@@ -73,6 +73,9 @@ pub(crate) struct Settings {
     pub(crate) queue_capacity: usize,
     pub(crate) exit_budget: Duration,
     pub(crate) panic_timeout: Duration,
+    /// How long the writer keeps its symbol tables without a new stack to
+    /// resolve (`None`: for good).
+    pub(crate) symbol_cache_idle: Option<Duration>,
     pub(crate) breadcrumbs: usize,
     pub(crate) keep_one_in: u64,
     pub(crate) redact_emails: bool,
@@ -124,6 +127,11 @@ impl Settings {
             panic_timeout: config
                 .duration("ERRSNAP_PANIC_TIMEOUT_MS")?
                 .unwrap_or(Duration::from_secs(2)),
+            symbol_cache_idle: match config.duration("ERRSNAP_SYMBOL_CACHE_IDLE_SECS")? {
+                Some(d) if d.is_zero() => None,
+                Some(d) => Some(d),
+                None => Some(Duration::from_secs(300)),
+            },
             breadcrumbs: count(config, "ERRSNAP_BREADCRUMBS")?.unwrap_or(50),
             keep_one_in: config.count("ERRSNAP_SAMPLE_KEEP_ONE_IN")?.unwrap_or(1),
             redact_emails: config

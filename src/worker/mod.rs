@@ -67,6 +67,9 @@ pub(crate) struct WorkerConfig {
     pub(crate) alerting: Alerting,
     pub(crate) retention: crate::store::Limits,
     pub(crate) prewarm_symbols: bool,
+    /// The writer drops its symbol tables after this long without a new
+    /// stack to resolve (`None`: never; also never with `prewarm_symbols`).
+    pub(crate) symbol_cache_idle: Option<Duration>,
     /// Where events go.
     pub(crate) target: Target,
 }
@@ -121,6 +124,7 @@ impl Default for WorkerConfig {
             alerting: Alerting::default(),
             retention: Default::default(),
             prewarm_symbols: false,
+            symbol_cache_idle: Some(Duration::from_secs(300)),
             target: Target::File,
         }
     }

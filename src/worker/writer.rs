@@ -103,20 +103,32 @@ impl Writer {
         while st.queue.is_empty() && !st.shutdown {
             st.writer_idle = true;
             st.hurry = false;
-            let wait = if self.spooled {
+            let mut wait = if self.spooled {
                 RETRY_EVERY
             } else {
                 Duration::from_secs(3600)
             };
+            if let Some(d) = self.symbols_due_in() {
+                wait = wait.min(d.max(Duration::from_millis(10)));
+            }
             let (g, timeout) = shared
                 .wake_writer
                 .wait_timeout(st, wait)
                 .unwrap_or_else(|p| p.into_inner());
             st = g;
-            if timeout.timed_out() && st.queue.is_empty() && self.spooled {
-                drop(st);
-                self.import_spool();
-                st = shared.lock();
+            if timeout.timed_out() && st.queue.is_empty() {
+                let release = self.symbols_due_in().is_some_and(|d| d.is_zero());
+                if self.spooled || release {
+                    // Never with the queue's lock held: callers need it.
+                    drop(st);
+                    if self.spooled {
+                        self.import_spool();
+                    }
+                    if release {
+                        self.release_symbols();
+                    }
+                    st = shared.lock();
+                }
             }
         }
         st.writer_idle = false;
@@ -148,6 +160,27 @@ impl Writer {
         };
         let stop = st.shutdown && st.queue.is_empty();
         (batch, last_seq, stop)
+    }
+
+    /// How long until the symbol tables count as idle and are dropped
+    /// (`None`: nothing loaded, or they are kept for good).
+    fn symbols_due_in(&self) -> Option<Duration> {
+        let cfg = &self.shared.cfg;
+        let idle = cfg.symbol_cache_idle.filter(|_| !cfg.prewarm_symbols)?;
+        let last = self.symbolizer.last_resolved()?;
+        Some((last + idle).saturating_duration_since(Instant::now()))
+    }
+
+    fn release_symbols(&mut self) {
+        let Some(idle) = self.shared.cfg.symbol_cache_idle else {
+            return;
+        };
+        if self.symbolizer.release_if_idle(idle) {
+            if let Some(store) = self.store.as_deref_mut() {
+                // Counted, so `errsnap stats` shows how often tables reload.
+                let _ = store.add_counter("symbol_tables_released", 1);
+            }
+        }
     }
 
     fn handle(&mut self, batch: Vec<PendingEvent>) {
