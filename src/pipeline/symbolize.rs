@@ -157,6 +157,14 @@ impl Symbolizer {
                 self.traces = HashMap::new();
                 self.last_resolved = None;
                 backtrace::clear_symbol_cache();
+                // glibc keeps freed heap in its arenas: give the pages of
+                // the parsed tables back to the system.
+                #[cfg(all(target_os = "linux", target_env = "gnu"))]
+                // SAFETY: malloc_trim only releases free memory of the
+                // allocator; it has no preconditions.
+                unsafe {
+                    libc::malloc_trim(0);
+                }
                 true
             }
             _ => false,
