@@ -260,17 +260,9 @@ impl Database {
     pub fn for_each_event<E: From<crate::error::Error>>(
         &self,
         f: &EventFilter,
-        mut each: impl FnMut(EventRow) -> std::result::Result<(), E>,
+        each: impl FnMut(EventRow) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E> {
-        let mut failed = None;
-        self.reader.for_each_event(f, &mut |row| match each(row) {
-            Ok(()) => true,
-            Err(e) => {
-                failed = Some(e);
-                false
-            }
-        })?;
-        failed.map_or(Ok(()), Err)
+        until_error(|cb| self.reader.for_each_event(f, cb), each)
     }
 
     /// Counts the events a filter selects.
@@ -345,21 +337,30 @@ impl Database {
     pub fn for_each_export<E: From<crate::error::Error>>(
         &self,
         f: &EventFilter,
-        mut each: impl FnMut(ExportRow) -> std::result::Result<(), E>,
+        each: impl FnMut(ExportRow) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E> {
-        let mut failed = None;
-        self.reader.for_each_export(f, &mut |row| match each(row) {
-            Ok(()) => true,
-            Err(e) => {
-                failed = Some(e);
-                false
-            }
-        })?;
-        failed.map_or(Ok(()), Err)
+        until_error(|cb| self.reader.for_each_export(f, cb), each)
     }
 
     /// The row id of the newest event, if any (for following new events).
     pub fn last_row(&self) -> Result<Option<i64>> {
         self.reader.last_row()
     }
+}
+
+/// Runs a streaming walk with a fallible callback: the callback's first
+/// error stops the walk and is returned; the walk's own error converts.
+fn until_error<R, E: From<crate::error::Error>>(
+    walk: impl FnOnce(&mut dyn FnMut(R) -> bool) -> Result<()>,
+    mut each: impl FnMut(R) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
+    let mut failed = None;
+    walk(&mut |row| match each(row) {
+        Ok(()) => true,
+        Err(e) => {
+            failed = Some(e);
+            false
+        }
+    })?;
+    failed.map_or(Ok(()), Err)
 }
