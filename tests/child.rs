@@ -273,6 +273,10 @@ fn entry() {
         "kill_target" => {
             let logger = util::builder(&db, "killed")
                 .linger(Duration::from_millis(2))
+                // This debug test binary's tables are far over the default
+                // budget: keep them, so the kills land in steady writing
+                // rather than in a reload.
+                .symbol_cache_budget(u64::MAX)
                 .overflow(errsnap::Overflow::Block(Duration::from_secs(30)))
                 .build()
                 .unwrap();

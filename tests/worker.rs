@@ -215,6 +215,8 @@ fn i16_idle_symbol_tables_are_released_and_reloaded() {
     let (_d, path) = util::temp_db();
     let logger = util::builder(&path, "idle")
         .symbol_cache_idle(Duration::from_millis(100))
+        // Only the idle period drops them here.
+        .symbol_cache_budget(u64::MAX)
         .build()
         .unwrap();
     #[inline(never)]
@@ -256,4 +258,57 @@ fn i16_idle_symbol_tables_are_released_and_reloaded() {
         "the stack after the release is resolved by name"
     );
     assert_eq!(count(&db, "SELECT count(*) FROM events"), 2);
+}
+
+/// #16 (3): the symbol tables have a memory budget: past it the writer
+/// finishes the stack at hand, drops them (counted as
+/// `symbol_tables_over_budget`) and loads them again for the next new
+/// stack; every stack is still resolved to file and line, and the frames
+/// carry their module's build-id.
+#[test]
+fn i16_symbol_tables_over_their_budget_are_dropped_and_stacks_still_resolve() {
+    let (_d, path) = util::temp_db();
+    // The smallest budget: any table is over it.
+    let logger = util::builder(&path, "budget")
+        .symbol_cache_budget(1)
+        .build()
+        .unwrap();
+    #[inline(never)]
+    fn one(l: &errsnap::EventLogger) {
+        l.error("first stack");
+    }
+    #[inline(never)]
+    fn two(l: &errsnap::EventLogger) {
+        l.error("second stack");
+    }
+    one(&logger);
+    assert!(logger.flush(Duration::from_secs(20)));
+    two(&logger);
+    assert!(logger.flush(Duration::from_secs(20)));
+    let db = open(&path);
+    let drops: i64 = db
+        .query_row(
+            "SELECT coalesce(max(value), 0) FROM counters WHERE name = 'symbol_tables_over_budget'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(drops, 2, "dropped after each new stack");
+    for (message, function) in [("first stack", "%::one"), ("second stack", "%::two")] {
+        let (named, build_ids): (i64, i64) = db
+            .query_row(
+                "SELECT count(*), count(f.build_id) FROM events e
+                 JOIN frames f ON f.backtrace_id = e.backtrace_id
+                 WHERE e.message = ?1 AND f.function LIKE ?2 AND f.line > 0
+                   AND f.file LIKE '%worker.rs'",
+                [message, function],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            (named, build_ids),
+            (1, 1),
+            "{message}: resolved with its build-id"
+        );
+    }
 }

@@ -119,6 +119,11 @@ pub struct Frame {
     /// `address` minus the module's load address: stable across runs, so the
     /// frame can be resolved later against the same binary.
     pub module_offset: Option<u64>,
+    /// The module's GNU build-id (lowercase hex): identifies the exact
+    /// binary, so `errsnap symbolicate` resolves the frame only against a
+    /// file with the same id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_id: Option<String>,
     /// Whether the frame is the application's own code (not std, not a
     /// dependency from the cargo registry, not errsnap).
     pub in_app: bool,

@@ -35,6 +35,7 @@ use crate::worker::{self, Overflow, WorkerConfig};
 /// | `panic_timeout` | 2 s (within the exit budget) | `ERRSNAP_PANIC_TIMEOUT_MS` |
 /// | `backtrace_level` | `Warn` (events below it carry no backtrace) | |
 /// | `symbol_cache_idle` | 5 min: the writer drops its symbol tables after this long without a new stack (`Duration::ZERO`: never) | `ERRSNAP_SYMBOL_CACHE_IDLE_SECS` |
+/// | `symbol_cache_budget` | 32 MiB: the memory the writer's symbol tables may hold; past it they are dropped once the stack at hand is resolved | `ERRSNAP_SYMBOL_CACHE_MB` |
 ///
 /// Builder calls win over the environment, which wins over `.env`.
 #[derive(Debug, Clone, Default)]
@@ -53,6 +54,7 @@ pub struct EventLoggerBuilder {
     linger: Option<Duration>,
     panic_timeout: Option<Duration>,
     symbol_cache_idle: Option<Duration>,
+    symbol_cache_bytes: Option<u64>,
     exit_budget: Option<Duration>,
     disabled: Option<bool>,
     backtrace_level: Option<Level>,
@@ -271,12 +273,21 @@ impl EventLoggerBuilder {
         self.symbol_cache_idle = Some(d);
         self
     }
+    /// The memory the writer's symbol tables (errsnap's own, read with
+    /// `addr2line`) may hold, in bytes: estimated from the resident memory
+    /// that appears while they load and resolve. Past it, the writer
+    /// finishes the stack at hand and drops them; the next new stack loads
+    /// them again. Default 32 MiB; at least 1 MiB.
+    pub fn symbol_cache_budget(mut self, bytes: u64) -> Self {
+        self.symbol_cache_bytes = Some(bytes.max(1 << 20));
+        self
+    }
     /// Load the program's symbol tables on the writer thread at start, so
     /// the first panic's record is as fast as later ones (see
     /// BENCHMARKS.md). Costs the symbolizer's memory (tens of MiB for a
     /// binary with debug info) even if nothing ever fails; off by default.
-    /// Prewarmed tables are kept for good (`ERRSNAP_SYMBOL_CACHE_IDLE_SECS`
-    /// does not drop them).
+    /// Prewarmed tables are kept for good (neither
+    /// `ERRSNAP_SYMBOL_CACHE_IDLE_SECS` nor the memory budget drops them).
     pub fn prewarm_symbols(mut self, on: bool) -> Self {
         self.prewarm_symbols = on;
         self
@@ -414,6 +425,7 @@ impl EventLoggerBuilder {
         if let Some(d) = self.symbol_cache_idle {
             s.symbol_cache_idle = (!d.is_zero()).then_some(d);
         }
+        put(&mut s.symbol_cache_bytes, &self.symbol_cache_bytes);
         put(&mut s.disabled, &self.disabled);
         put(&mut s.breadcrumbs, &self.breadcrumbs);
         put(&mut s.keep_one_in, &self.keep_one_in);
@@ -568,6 +580,7 @@ impl EventLoggerBuilder {
             linger: self.linger.unwrap_or(defaults.linger),
             exit_budget: s.exit_budget,
             symbol_cache_idle: s.symbol_cache_idle,
+            symbol_cache_bytes: s.symbol_cache_bytes,
             target,
             ..defaults
         };

@@ -195,6 +195,7 @@ mod tests {
             address: 0,
             module: None,
             module_offset: None,
+            build_id: None,
             in_app: true,
         }
     }

@@ -6,11 +6,13 @@
 
 pub(crate) mod dedupe;
 pub(crate) mod fingerprint;
+pub(crate) mod modules;
 pub(crate) mod origin;
 mod pending;
 pub(crate) mod process;
 pub(crate) mod redact;
 pub(crate) mod sampler;
 pub(crate) mod symbolize;
+pub(crate) mod symbols;
 
 pub(crate) use pending::{BeforeSave, Context, PendingEvent};

@@ -47,6 +47,7 @@ pub(crate) fn parse(text: &str) -> Vec<Frame> {
             address: 0,
             module: None,
             module_offset: None,
+            build_id: None,
             in_app: false,
         });
     }

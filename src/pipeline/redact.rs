@@ -512,6 +512,7 @@ mod tests {
             address: 1,
             module: None,
             module_offset: None,
+            build_id: None,
             in_app: true,
         };
         let mut frames = vec![

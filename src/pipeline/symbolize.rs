@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use crate::capture::RawBacktrace;
 use crate::event::Frame;
+use crate::pipeline::modules::Modules;
+use crate::pipeline::symbols::{Sym, SymbolTables};
 
 /// Function-name prefixes of frames that belong to errsnap, the backtrace
 /// crate or std's panic machinery: trimmed off the top of a backtrace.
@@ -90,14 +92,6 @@ pub(crate) fn is_in_app(function: Option<&str>, file: Option<&str>) -> bool {
     }
 }
 
-#[derive(Clone)]
-struct Sym {
-    function: Option<String>,
-    file: Option<String>,
-    line: Option<u32>,
-    column: Option<u32>,
-}
-
 /// A backtrace resolved, trimmed, its paths redacted and its storage key
 /// computed: done once per distinct stack, shared by every event from it.
 #[derive(Debug)]
@@ -108,12 +102,16 @@ pub(crate) struct ResolvedTrace {
     pub(crate) redactions: u32,
 }
 
-/// Resolves addresses to symbols on the writer thread, with a cache keyed by
-/// instruction pointer and one keyed by the whole stack (both bounded:
-/// cleared when they grow past their limit).
+/// Resolves addresses to symbols on the writer thread with errsnap's own
+/// symbol tables, with a cache keyed by instruction pointer and one keyed
+/// by the whole stack (both bounded: cleared when they grow past their
+/// limit). The tables are dropped when they outgrow their memory budget or
+/// sit idle.
 pub(crate) struct Symbolizer {
     cache: HashMap<usize, Arc<[Sym]>>,
-    modules: HashMap<usize, Option<(Arc<str>, usize)>>,
+    modules: Modules,
+    tables: SymbolTables,
+    budget_bytes: u64,
     traces: HashMap<(u64, usize), Arc<ResolvedTrace>>,
     /// When a stack last needed a resolution (`None`: nothing is loaded
     /// since the start or the last release).
@@ -124,6 +122,7 @@ impl std::fmt::Debug for Symbolizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Symbolizer")
             .field("cached", &self.cache.len())
+            .field("tables", &self.tables)
             .finish()
     }
 }
@@ -131,10 +130,13 @@ impl std::fmt::Debug for Symbolizer {
 const SYMBOL_CACHE_LIMIT: usize = 50_000;
 
 impl Symbolizer {
-    pub(crate) fn new() -> Symbolizer {
+    /// A symbolizer whose tables may hold `budget_bytes` of memory.
+    pub(crate) fn new(budget_bytes: u64) -> Symbolizer {
         Symbolizer {
             cache: HashMap::new(),
-            modules: HashMap::new(),
+            modules: Modules::default(),
+            tables: SymbolTables::default(),
+            budget_bytes,
             traces: HashMap::new(),
             last_resolved: None,
         }
@@ -145,29 +147,53 @@ impl Symbolizer {
         self.last_resolved
     }
 
-    /// Drops the caches and the parsed debug information (the backtrace
-    /// crate keeps it process-wide: tens of MiB for a binary with debug
-    /// info) when no stack needed resolving for `idle`. The next stack
-    /// loads them again. Returns whether it released anything.
+    /// Drops the caches and the symbol tables (tens of MiB for a binary
+    /// with debug info) when no stack needed resolving for `idle`. The next
+    /// stack loads them again. Returns whether it released anything.
     pub(crate) fn release_if_idle(&mut self, idle: Duration) -> bool {
         match self.last_resolved {
             Some(t) if t.elapsed() >= idle => {
-                self.cache = HashMap::new();
-                self.modules = HashMap::new();
-                self.traces = HashMap::new();
-                self.last_resolved = None;
-                backtrace::clear_symbol_cache();
-                // glibc keeps freed heap in its arenas: give the pages of
-                // the parsed tables back to the system.
-                #[cfg(all(target_os = "linux", target_env = "gnu"))]
-                // SAFETY: malloc_trim only releases free memory of the
-                // allocator; it has no preconditions.
-                unsafe {
-                    libc::malloc_trim(0);
-                }
+                self.release();
                 true
             }
             _ => false,
+        }
+    }
+
+    /// After a batch: gives back the pages of the symbol files that were
+    /// read, and drops the symbol tables when they hold more than their
+    /// budget. Resolved stacks stay cached (their frames are small).
+    /// Returns whether it dropped the tables.
+    pub(crate) fn after_batch(&mut self) -> bool {
+        self.tables.drop_mapped_pages();
+        if self.tables.estimated_bytes() <= self.budget_bytes {
+            return false;
+        }
+        let traces = std::mem::take(&mut self.traces);
+        self.release();
+        self.traces = traces;
+        true
+    }
+
+    /// The memory the symbol tables are estimated to hold.
+    #[cfg(test)]
+    pub(crate) fn table_bytes(&self) -> u64 {
+        self.tables.estimated_bytes()
+    }
+
+    fn release(&mut self) {
+        self.cache = HashMap::new();
+        self.modules = Modules::default();
+        self.traces = HashMap::new();
+        self.tables = SymbolTables::default();
+        self.last_resolved = None;
+        // glibc keeps freed heap in its arenas: give the pages of the
+        // parsed tables back to the system.
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: malloc_trim only releases free memory of the allocator;
+        // it has no preconditions.
+        unsafe {
+            libc::malloc_trim(0);
         }
     }
 
@@ -218,20 +244,30 @@ impl Symbolizer {
     pub(crate) fn resolve(&mut self, raw: &RawBacktrace, budget: Duration) -> (Vec<Frame>, bool) {
         if self.cache.len() > SYMBOL_CACHE_LIMIT {
             self.cache.clear();
-            self.modules.clear();
         }
         let start = Instant::now();
         let mut complete = true;
         let mut frames = Vec::with_capacity(raw.ips.len());
         for (i, &ip) in raw.ips.iter().enumerate() {
-            let module = self.module_of(ip);
-            let module_offset = module.as_ref().map(|(_, base)| (ip - base) as u64);
-            let module_name = module.map(|(m, _)| m.to_string());
+            let module = self.modules.find(ip).cloned();
+            let module_offset = module.as_ref().map(|m| (ip - m.base) as u64);
+            let module_name = module.as_ref().map(|m| m.path.to_string());
+            let build_id = module
+                .as_ref()
+                .and_then(|m| m.build_id.as_deref().map(str::to_owned));
             let syms = match self.cache.get(&ip) {
                 Some(s) => Some(s.clone()),
                 None if start.elapsed() < budget => {
                     self.last_resolved = Some(Instant::now());
-                    let s = resolve_ip(ip, i == 0);
+                    let s: Arc<[Sym]> = match (&module, module_offset) {
+                        (Some(m), Some(offset)) => Arc::from(self.tables.lookup(
+                            &m.path,
+                            m.build_id.as_deref(),
+                            offset,
+                            i == 0,
+                        )),
+                        _ => Arc::from(Vec::new()),
+                    };
                     self.cache.insert(ip, s.clone());
                     Some(s)
                 }
@@ -249,6 +285,7 @@ impl Symbolizer {
                             address: ip as u64,
                             module: module_name.clone(),
                             module_offset,
+                            build_id: build_id.clone(),
                         });
                     }
                 }
@@ -264,6 +301,7 @@ impl Symbolizer {
                         address: ip as u64,
                         module: module_name,
                         module_offset,
+                        build_id,
                         in_app: false,
                     });
                 }
@@ -271,48 +309,6 @@ impl Symbolizer {
         }
         (trim_internal(frames), complete)
     }
-
-    #[cfg(unix)]
-    fn module_of(&mut self, ip: usize) -> Option<(Arc<str>, usize)> {
-        if let Some(m) = self.modules.get(&ip) {
-            return m.clone();
-        }
-        // SAFETY: dladdr only reads loader tables and writes into `info`.
-        let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
-        let ok = unsafe { libc::dladdr(ip as *const libc::c_void, &mut info) } != 0;
-        let m = if ok && !info.dli_fname.is_null() {
-            // SAFETY: dli_fname is a NUL-terminated string owned by the loader.
-            let name = unsafe { std::ffi::CStr::from_ptr(info.dli_fname) };
-            Some((
-                Arc::from(name.to_string_lossy().as_ref()),
-                info.dli_fbase as usize,
-            ))
-        } else {
-            None
-        };
-        self.modules.insert(ip, m.clone());
-        m
-    }
-
-    #[cfg(not(unix))]
-    fn module_of(&mut self, _ip: usize) -> Option<(Arc<str>, usize)> {
-        None
-    }
-}
-
-fn resolve_ip(ip: usize, first: bool) -> Arc<[Sym]> {
-    // A return address points after the call: look up the call itself.
-    let addr = if first { ip } else { ip.saturating_sub(1) };
-    let mut out = Vec::new();
-    backtrace::resolve(addr as *mut std::ffi::c_void, |sym| {
-        out.push(Sym {
-            function: sym.name().map(|n| format!("{n:#}")),
-            file: sym.filename().map(|p| p.to_string_lossy().into_owned()),
-            line: sym.lineno(),
-            column: sym.colno(),
-        });
-    });
-    Arc::from(out)
 }
 
 /// Drops the leading frames that belong to errsnap, the stack walker or std's
@@ -345,7 +341,7 @@ mod tests {
     fn resolves_with_file_and_line_and_caches() {
         let raw = capture_here();
         assert!(raw.ips.len() > 3);
-        let mut s = Symbolizer::new();
+        let mut s = Symbolizer::new(u64::MAX);
         let (frames, complete) = s.resolve(&raw, Duration::from_secs(30));
         assert!(complete);
         // errsnap's own frames are trimmed: in unit tests every frame of this
@@ -364,7 +360,7 @@ mod tests {
     #[test]
     fn idle_tables_are_released_and_come_back() {
         let raw = capture_here();
-        let mut s = Symbolizer::new();
+        let mut s = Symbolizer::new(u64::MAX);
         assert!(!s.release_if_idle(Duration::ZERO), "nothing loaded yet");
         let (frames, _) = s.resolve(&raw, Duration::from_secs(30));
         assert!(s.last_resolved().is_some());
@@ -373,7 +369,7 @@ mod tests {
         assert!(!s.cache.is_empty());
         // Idle long enough: released, and the next resolution loads again.
         assert!(s.release_if_idle(Duration::ZERO));
-        assert!(s.cache.is_empty() && s.modules.is_empty() && s.traces.is_empty());
+        assert!(s.cache.is_empty() && s.traces.is_empty());
         assert!(s.last_resolved().is_none());
         assert!(!s.release_if_idle(Duration::ZERO), "released once");
         let (again, complete) = s.resolve(&raw, Duration::from_secs(30));
@@ -386,9 +382,36 @@ mod tests {
     }
 
     #[test]
+    fn tables_over_their_budget_are_dropped_and_stacks_stay_resolved() {
+        let raw = capture_here();
+        let mut s = Symbolizer::new(u64::MAX);
+        let (frames, _) = s.resolve(&raw, Duration::from_secs(30));
+        assert!(s.table_bytes() > 0, "loading tables is accounted");
+        assert!(!s.after_batch(), "within an unlimited budget");
+        let mut small = Symbolizer::new(1);
+        let redactor =
+            Arc::new(crate::pipeline::redact::Redactor::new(false, &[], "test").unwrap());
+        let trace = small.trace(&raw, Duration::from_secs(30), &redactor);
+        assert!(small.after_batch());
+        assert_eq!(small.table_bytes(), 0);
+        assert!(small.tables.is_empty() && small.cache.is_empty());
+        // The resolved stack stays cached; a new resolution loads again.
+        assert!(Arc::ptr_eq(
+            &small.trace(&raw, Duration::from_secs(30), &redactor),
+            &trace
+        ));
+        let (again, complete) = small.resolve(&raw, Duration::from_secs(30));
+        assert!(complete);
+        assert_eq!(again, frames);
+        assert!(frames
+            .iter()
+            .any(|f| f.line.is_some() && f.build_id.is_some()));
+    }
+
+    #[test]
     fn zero_budget_keeps_addresses() {
         let raw = capture_here();
-        let mut s = Symbolizer::new();
+        let mut s = Symbolizer::new(u64::MAX);
         let (frames, complete) = s.resolve(&raw, Duration::ZERO);
         assert!(!complete);
         assert_eq!(frames.len(), raw.ips.len());

@@ -189,6 +189,16 @@ pub(crate) const KEYS: &[Key] = &[
         "the writer drops its symbol tables after this long without a new stack (0: never)",
     ),
     key(
+        "ERRSNAP_SYMBOL_CACHE_MB",
+        Some("storage.symbol_cache_mb"),
+        Kind::Count {
+            min: 1,
+            max: 1 << 20,
+        },
+        "32",
+        "the memory the writer's symbol tables may hold before it drops them",
+    ),
+    key(
         "ERRSNAP_BREADCRUMBS",
         Some("storage.breadcrumbs"),
         Kind::Count {

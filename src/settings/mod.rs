@@ -76,6 +76,8 @@ pub(crate) struct Settings {
     /// How long the writer keeps its symbol tables without a new stack to
     /// resolve (`None`: for good).
     pub(crate) symbol_cache_idle: Option<Duration>,
+    /// The memory the writer's symbol tables may hold (bytes).
+    pub(crate) symbol_cache_bytes: u64,
     pub(crate) breadcrumbs: usize,
     pub(crate) keep_one_in: u64,
     pub(crate) redact_emails: bool,
@@ -132,6 +134,10 @@ impl Settings {
                 Some(d) => Some(d),
                 None => Some(Duration::from_secs(300)),
             },
+            symbol_cache_bytes: config
+                .count("ERRSNAP_SYMBOL_CACHE_MB")?
+                .unwrap_or(32)
+                .saturating_mul(1 << 20),
             breadcrumbs: count(config, "ERRSNAP_BREADCRUMBS")?.unwrap_or(50),
             keep_one_in: config.count("ERRSNAP_SAMPLE_KEEP_ONE_IN")?.unwrap_or(1),
             redact_emails: config

@@ -70,9 +70,14 @@ pub(crate) struct WorkerConfig {
     /// The writer drops its symbol tables after this long without a new
     /// stack to resolve (`None`: never; also never with `prewarm_symbols`).
     pub(crate) symbol_cache_idle: Option<Duration>,
+    /// The memory the symbol tables may hold before the writer drops them.
+    pub(crate) symbol_cache_bytes: u64,
     /// Where events go.
     pub(crate) target: Target,
 }
+
+/// The symbol tables' default memory budget (32 MiB).
+pub(crate) const DEFAULT_SYMBOL_CACHE_BYTES: u64 = 32 << 20;
 
 /// Where a writer puts events.
 #[derive(Clone, Default)]
@@ -125,6 +130,7 @@ impl Default for WorkerConfig {
             retention: Default::default(),
             prewarm_symbols: false,
             symbol_cache_idle: Some(Duration::from_secs(300)),
+            symbol_cache_bytes: DEFAULT_SYMBOL_CACHE_BYTES,
             target: Target::File,
         }
     }

@@ -44,7 +44,12 @@ pub(super) fn writer_main(shared: Arc<Shared>, store: Option<Box<dyn Store>>) {
         last_open: Instant::now(),
         host: HostInfo::collect(),
         sampler: Sampler::new(),
-        symbolizer: Symbolizer::new(),
+        // Prewarmed tables are kept for good, whatever they cost.
+        symbolizer: Symbolizer::new(if shared.cfg.prewarm_symbols {
+            u64::MAX
+        } else {
+            shared.cfg.symbol_cache_bytes
+        }),
         dedupe: crate::pipeline::dedupe::Dedupe::default(),
         spooled: !in_memory && (spool::has_pending(&shared.path) || !have_store),
         last_retention: None,
@@ -176,10 +181,14 @@ impl Writer {
             return;
         };
         if self.symbolizer.release_if_idle(idle) {
-            if let Some(store) = self.store.as_deref_mut() {
-                // Counted, so `errsnap stats` shows how often tables reload.
-                let _ = store.add_counter("symbol_tables_released", 1);
-            }
+            // Counted, so `errsnap stats` shows how often tables reload.
+            self.count("symbol_tables_released");
+        }
+    }
+
+    fn count(&mut self, counter: &str) {
+        if let Some(store) = self.store.as_deref_mut() {
+            let _ = store.add_counter(counter, 1);
         }
     }
 
@@ -198,6 +207,9 @@ impl Writer {
                 )
             })
             .collect();
+        if self.symbolizer.after_batch() {
+            self.count("symbol_tables_over_budget");
+        }
         let (events, repeats) = self.dedupe.apply(events);
         if repeats > 0 {
             self.shared
@@ -384,7 +396,7 @@ pub(crate) fn write_directly(
     events: Vec<PendingEvent>,
     deadline: Instant,
 ) -> bool {
-    let mut symbolizer = Symbolizer::new();
+    let mut symbolizer = Symbolizer::new(u64::MAX);
     let snapshot = Sampler::new().sample();
     // Symbols only while the exit budget allows (addresses are kept, and
     // `errsnap show --binary` resolves them later).

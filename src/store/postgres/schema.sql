@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS frames (
     module         TEXT,
     module_offset  BIGINT,
     in_app         BOOLEAN NOT NULL,
+    build_id       TEXT,
     PRIMARY KEY (backtrace_id, idx)
 );
 

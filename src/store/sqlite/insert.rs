@@ -317,14 +317,24 @@ fn insert_backtrace(tx: &rusqlite::Transaction<'_>, hash: &str, ev: &Event) -> R
             |r| r.get(0),
         )
         .map_err(|e| fail("inserting a backtrace", e))?;
+    insert_frames(tx, id, &ev.frames)?;
+    Ok(id)
+}
+
+/// Writes `frames` as the frames of backtrace `id`.
+pub(super) fn insert_frames(
+    tx: &rusqlite::Transaction<'_>,
+    id: i64,
+    frames: &[crate::event::Frame],
+) -> Result<()> {
     let mut stmt = tx
         .prepare_cached(
             "INSERT INTO frames (backtrace_id, idx, function, file, line, col, address,
-                 module, module_offset, in_app)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                 module, module_offset, in_app, build_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )
         .map_err(|e| fail("inserting frames", e))?;
-    for (i, f) in ev.frames.iter().enumerate() {
+    for (i, f) in frames.iter().enumerate() {
         stmt.execute(params![
             id,
             i as i64,
@@ -336,10 +346,11 @@ fn insert_backtrace(tx: &rusqlite::Transaction<'_>, hash: &str, ev: &Event) -> R
             f.module,
             f.module_offset.map(|o| o as i64),
             f.in_app,
+            f.build_id,
         ])
         .map_err(|e| fail("inserting frames", e))?;
     }
-    Ok(id)
+    Ok(())
 }
 
 fn insert_snapshot(tx: &rusqlite::Transaction<'_>, s: &Snapshot, pid: u32) -> Result<i64> {

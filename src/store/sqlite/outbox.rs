@@ -414,7 +414,8 @@ impl SqliteStore {
 pub(crate) fn frames(conn: &rusqlite::Connection, backtrace_id: i64) -> Result<Vec<Frame>> {
     let mut stmt = conn
         .prepare_cached(
-            "SELECT function, file, line, col, address, module, module_offset, in_app
+            "SELECT function, file, line, col, address, module, module_offset, in_app,
+                 build_id
              FROM frames WHERE backtrace_id = ?1 ORDER BY idx",
         )
         .map_err(|e| fail("reading frames", e))?;
@@ -429,6 +430,7 @@ pub(crate) fn frames(conn: &rusqlite::Connection, backtrace_id: i64) -> Result<V
                 module: r.get(5)?,
                 module_offset: r.get::<_, Option<i64>>(6)?.map(|v| v as u64),
                 in_app: r.get(7)?,
+                build_id: r.get(8)?,
             })
         })
         .and_then(|r| r.collect())

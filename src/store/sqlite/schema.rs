@@ -34,6 +34,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sql: V2,
         min_writer: 1,
     },
+    Migration {
+        sql: V3,
+        min_writer: 1,
+    },
 ];
 
 /// The newest schema version this build writes.
@@ -134,6 +138,12 @@ pub(crate) const RECORD_META: &str = "INSERT INTO errsnap_meta (key, value) VALU
     ON CONFLICT(key) DO UPDATE SET value = excluded.value";
 
 /// Version 2: the compatibility record.
+/// Raw frames: each frame's module build-id (issue #16), so a stored stack
+/// can be resolved later against the matching binary.
+const V3: &str = r#"
+ALTER TABLE frames ADD COLUMN build_id TEXT;
+"#;
+
 const V2: &str = r#"
 CREATE TABLE errsnap_meta (
     key    TEXT PRIMARY KEY,
