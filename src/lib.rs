@@ -163,8 +163,8 @@ pub use logger::testing::CapturedEvents;
 pub use store::Durability;
 pub use store::{
     AlertStatus, CheckReport, Database, DeliveryStatus, EventDetail, EventFilter, EventRow,
-    ExportRow, GroupOrder, GroupQuery, GroupRow, GroupStatus, HostRow, PurgeReport, PurgeRule,
-    Stats,
+    ExportRow, GroupOrder, GroupQuery, GroupRow, GroupStatus, HostRow, MissingModule, PurgeReport,
+    PurgeRule, Stats, SymbolicateReport,
 };
 pub use worker::Overflow;
 

@@ -13,6 +13,11 @@ fn raise_the_same_error(logger: &errsnap::EventLogger) {
 }
 
 #[inline(never)]
+pub(crate) fn fail_where_symbols_are_gone(logger: &errsnap::EventLogger) {
+    logger.error("failed in a stripped build");
+}
+
+#[inline(never)]
 fn panic_in_named_function(n: usize) {
     panic!("thread {n} failed an invariant");
 }
@@ -36,6 +41,12 @@ fn entry() {
     };
     let db = PathBuf::from(std::env::var("ERRSNAPTEST_DB").unwrap());
     match scenario.as_str() {
+        "raw_frames" => {
+            // Run from a stripped copy: nothing can be named in-process.
+            let logger = util::logger(&db, "stripped");
+            fail_where_symbols_are_gone(&logger);
+            assert!(logger.flush(Duration::from_secs(20)));
+        }
         "same_error" => {
             let logger = util::logger(&db, "runs");
             raise_the_same_error(&logger);

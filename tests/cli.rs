@@ -11,7 +11,7 @@ use crate::util::{self, count, open};
 
 const T: Duration = Duration::from_secs(20);
 
-fn errsnap(db: &Path, args: &[&str]) -> Output {
+pub(crate) fn errsnap(db: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_errsnap"))
         .arg("--db")
         .arg(db)
@@ -22,7 +22,7 @@ fn errsnap(db: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn ok(db: &Path, args: &[&str]) -> String {
+pub(crate) fn ok(db: &Path, args: &[&str]) -> String {
     let out = errsnap(db, args);
     assert!(
         out.status.success(),
@@ -32,7 +32,7 @@ fn ok(db: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn json(db: &Path, args: &[&str]) -> serde_json::Value {
+pub(crate) fn json(db: &Path, args: &[&str]) -> serde_json::Value {
     let mut a = args.to_vec();
     a.push("--json");
     serde_json::from_str(&ok(db, &a)).unwrap()

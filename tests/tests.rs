@@ -20,5 +20,7 @@ mod reliability;
 mod routing;
 mod security;
 mod store;
+#[cfg(feature = "cli")]
+mod symbolicate;
 mod worker;
 mod wrap;

@@ -38,7 +38,12 @@ pub(crate) fn count(db: &Connection, sql: &str) -> i64 {
 /// Re-runs this test binary as a child that plays `scenario` (see
 /// `child.rs`) against `db`.
 pub(crate) fn run_child(scenario: &str, db: &Path, env: &[(&str, &str)]) -> Output {
-    let exe = std::env::current_exe().unwrap();
+    run_child_of(&std::env::current_exe().unwrap(), scenario, db, env)
+}
+
+/// Like [`run_child`], with `exe` a copy of this test binary (e.g. a
+/// stripped one).
+pub(crate) fn run_child_of(exe: &Path, scenario: &str, db: &Path, env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(exe);
     cmd.args(["--exact", "child::entry", "--nocapture", "--test-threads=1"])
         .env("ERRSNAPTEST_SCENARIO", scenario)

@@ -12,6 +12,7 @@ mod pending;
 pub(crate) mod process;
 pub(crate) mod redact;
 pub(crate) mod sampler;
+pub(crate) mod symbolicate;
 pub(crate) mod symbolize;
 pub(crate) mod symbols;
 

@@ -17,6 +17,7 @@ pub(crate) mod postgres;
 pub(crate) mod read;
 pub(crate) mod spool;
 pub(crate) mod sqlite;
+mod symbolicate;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -31,6 +32,7 @@ pub use read::{
     AlertStatus, CheckReport, DeliveryStatus, EventDetail, EventFilter, EventRow, ExportRow,
     GroupOrder, GroupQuery, GroupRow, GroupStatus, HostRow, Stats,
 };
+pub use symbolicate::{MissingModule, SymbolicateReport};
 
 /// What a batch write did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -163,6 +165,12 @@ pub(crate) trait Reader: Send + std::fmt::Debug {
         each: &mut dyn FnMut(ExportRow) -> bool,
     ) -> Result<()>;
     fn last_row(&self) -> Result<Option<i64>>;
+    fn raw_backtraces(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, Vec<crate::event::Frame>)>>;
+    fn replace_frames(&mut self, id: i64, frames: &[crate::event::Frame]) -> Result<()>;
 }
 
 /// Opens the store at `path` for writing, creating and migrating it. With

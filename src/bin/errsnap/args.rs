@@ -55,6 +55,9 @@ pub(crate) enum Command {
     Purge(PurgeArgs),
     /// Change a group's status: open, resolved or muted.
     Resolve(ResolveArgs),
+    /// Name the stored frames that have only an address (a stripped binary,
+    /// a panic's raw stack), against the binaries that recorded them.
+    Symbolicate(SymbolicateArgs),
     /// Integrity, schema version, pending and failed alerts, the spool.
     Check,
     /// Send a test alert through every configured channel (.env).
@@ -126,9 +129,10 @@ pub(crate) struct EventsArgs {
 pub(crate) struct ShowArgs {
     /// The event id (or a unique prefix of 6 characters or more).
     pub(crate) id: String,
-    /// Resolve frames stored without symbols against this binary.
+    /// Resolve frames stored without symbols against this binary (used
+    /// only for frames with its build-id).
     #[arg(long)]
-    pub(crate) binary: Option<PathBuf>,
+    pub(crate) binary: Vec<PathBuf>,
     /// Show every frame, not only the application's.
     #[arg(long)]
     pub(crate) all_frames: bool,
@@ -209,4 +213,14 @@ pub(crate) struct ResolveArgs {
     /// The new status.
     #[arg(long, default_value = "resolved")]
     pub(crate) status: errsnap::GroupStatus,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SymbolicateArgs {
+    /// A binary (or a separate debug file) to resolve with: used for the
+    /// frames recorded with its GNU build-id. Repeatable. Without it, each
+    /// module is looked up at its recorded path, and used only when the
+    /// file there still has the recorded build-id.
+    #[arg(long)]
+    pub(crate) binary: Vec<PathBuf>,
 }

@@ -101,6 +101,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Export(a) => maintain::export(&cli, a, out),
         Command::Purge(a) => maintain::purge(&cli, a, out),
         Command::Resolve(a) => maintain::resolve(&cli, a, out),
+        Command::Symbolicate(a) => maintain::symbolicate(&cli, a, out),
         Command::Check => check::check(&cli, out),
         Command::TestAlert => check::test_alert(&cli, out),
     }

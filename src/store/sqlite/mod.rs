@@ -6,6 +6,7 @@
 
 mod check;
 mod detail;
+mod frames;
 mod insert;
 pub(crate) mod outbox;
 pub(crate) mod read;

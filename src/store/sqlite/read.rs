@@ -521,4 +521,14 @@ impl crate::store::Reader for SqliteReader {
     fn last_row(&self) -> Result<Option<i64>> {
         SqliteReader::last_row(self)
     }
+    fn raw_backtraces(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, Vec<crate::event::Frame>)>> {
+        SqliteReader::raw_backtraces(self, after, limit)
+    }
+    fn replace_frames(&mut self, id: i64, frames: &[crate::event::Frame]) -> Result<()> {
+        SqliteReader::replace_frames(self, id, frames)
+    }
 }

@@ -1,4 +1,4 @@
-//! Keeping the database: `export`, `purge`, `resolve`.
+//! Keeping the database: `export`, `purge`, `resolve`, `symbolicate`.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -6,8 +6,9 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use errsnap::PurgeRule;
 
-use crate::args::{self, Cli, ExportArgs, PurgeArgs, ResolveArgs};
+use crate::args::{self, Cli, ExportArgs, PurgeArgs, ResolveArgs, SymbolicateArgs};
 use crate::output::{self, now_ms, Out};
+use crate::term::safe_line;
 use crate::{export as files, filter, open};
 
 /// `errsnap export`: events into JSONL or CSV files.
@@ -90,6 +91,26 @@ pub(crate) fn resolve(cli: &Cli, a: &ResolveArgs, out: &mut Out) -> Result<ExitC
         out.json(&serde_json::json!({"group": group, "status": a.status}))?;
     } else {
         writeln!(out.w, "group {group} is now {}", a.status.as_str())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `errsnap symbolicate`: names stored raw frames.
+pub(crate) fn symbolicate(cli: &Cli, a: &SymbolicateArgs, out: &mut Out) -> Result<ExitCode> {
+    let mut db = open(cli)?;
+    let report = db.symbolicate(&a.binary)?;
+    if cli.json {
+        out.json(&report)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(
+        out.w,
+        "{} of {} stacks with raw frames updated: {} frames resolved, {} still raw",
+        report.stacks_updated, report.stacks, report.frames_resolved, report.frames_unresolved
+    )?;
+    for m in &report.missing {
+        let id = m.build_id.as_deref().map_or("unknown".into(), safe_line);
+        writeln!(out.w, "  needs {} (build-id {id})", safe_line(&m.module))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -18,8 +18,8 @@ pub(crate) fn show(cli: &Cli, a: &ShowArgs, out: &mut Out) -> Result<ExitCode> {
     let Some(mut d) = db.event(&a.id)? else {
         bail!("no event {:?} in {}", a.id, cli.db.display());
     };
-    if let Some(bin) = &a.binary {
-        resolve_frames(&mut d.frames, bin)?;
+    if !a.binary.is_empty() {
+        d.frames = errsnap::Database::resolve_frames(&d.frames, &a.binary)?;
     }
     if cli.json {
         out.json(&d)?;
@@ -231,72 +231,4 @@ fn print_alerts(w: &mut impl Write, alerts: &[errsnap::AlertStatus]) -> Result<(
         }
     }
     Ok(())
-}
-
-/// Resolves frames stored without symbols against `binary`, using their
-/// module offsets (stable across runs of the same build).
-fn resolve_frames(frames: &mut Vec<errsnap::Frame>, binary: &std::path::Path) -> Result<()> {
-    let loader = addr2line::Loader::new(binary)
-        .map_err(|e| anyhow::anyhow!("reading symbols of {}: {e}", binary.display()))?;
-    let name = binary.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    let mut out = Vec::with_capacity(frames.len());
-    for (i, f) in frames.drain(..).enumerate() {
-        let ours = f
-            .module
-            .as_deref()
-            .is_none_or(|m| m.rsplit('/').next() == Some(name));
-        let (Some(offset), None, true) = (f.module_offset, &f.function, ours) else {
-            out.push(f);
-            continue;
-        };
-        let probe = if i == 0 {
-            offset
-        } else {
-            offset.saturating_sub(1)
-        };
-        let mut found = Vec::new();
-        if let Ok(mut iter) = loader.find_frames(probe) {
-            while let Ok(Some(fr)) = iter.next() {
-                let function = fr
-                    .function
-                    .as_ref()
-                    .and_then(|n| n.demangle().ok())
-                    .map(|n| strip_hash(&n));
-                let (file, line, column) = fr
-                    .location
-                    .map(|l| (l.file.map(str::to_owned), l.line, l.column))
-                    .unwrap_or((None, None, None));
-                let mut g = f.clone();
-                g.function = function;
-                g.file = file;
-                g.line = line;
-                g.column = column;
-                found.push(g);
-            }
-        }
-        if found.is_empty() {
-            if let Some(sym) = loader.find_symbol(probe) {
-                let mut g = f.clone();
-                g.function = Some(strip_hash(&addr2line::demangle_auto(sym.into(), None)));
-                found.push(g);
-            }
-        }
-        if found.is_empty() {
-            out.push(f);
-        } else {
-            out.extend(found);
-        }
-    }
-    *frames = out;
-    Ok(())
-}
-
-/// `foo::bar::h0123456789abcdef` -> `foo::bar`.
-fn strip_hash(name: &str) -> String {
-    match name.rsplit_once("::h") {
-        Some((head, hash)) if hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()) => {
-            head.to_owned()
-        }
-        _ => name.to_owned(),
-    }
 }

@@ -1,0 +1,148 @@
+//! #16 (2): raw frames first. Every frame is stored with its module, module
+//! offset and GNU build-id; a stack recorded where nothing could be named
+//! (a stripped binary) stays durable and is named later by `errsnap
+//! symbolicate`, only against a file with the same build-id.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::cli::{json, ok};
+use crate::util::{self, count, open};
+
+/// A stripped copy of this test binary (same build-id, no symbols at all).
+fn stripped_copy(dir: &Path) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let copy = dir.join("stripped-app");
+    let out = Command::new("strip")
+        .arg("--strip-all")
+        .arg("-o")
+        .arg(&copy)
+        .arg(&exe)
+        .output()
+        .expect("strip (binutils) is installed");
+    assert!(out.status.success(), "{}", util::describe(&out));
+    copy
+}
+
+fn readelf_build_id(file: &Path) -> String {
+    let out = Command::new("readelf")
+        .arg("-n")
+        .arg(file)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("Build ID: ").map(str::to_owned))
+        .unwrap_or_else(|| panic!("no build-id in {}: {text}", file.display()))
+}
+
+#[test]
+fn i16_a_stripped_binary_stores_raw_frames_that_symbolicate_names_by_build_id() {
+    let (dir, db) = util::temp_db();
+    let stripped = stripped_copy(dir.path());
+    let out = util::run_child_of(&stripped, "raw_frames", &db, &[]);
+    assert!(out.status.success(), "{}", util::describe(&out));
+
+    // Durable without a single name, each frame with module, offset and
+    // the build-id readelf reports for the binary.
+    let conn = open(&db);
+    assert_eq!(count(&conn, "SELECT count(*) FROM events"), 1);
+    assert_eq!(
+        count(&conn, "SELECT count(*) FROM frames WHERE function IS NOT NULL AND module LIKE '%stripped-app'"),
+        0
+    );
+    let exe = std::env::current_exe().unwrap();
+    let id = readelf_build_id(&exe);
+    assert_eq!(readelf_build_id(&stripped), id, "strip keeps the build-id");
+    let app_frames = count(
+        &conn,
+        &format!(
+            "SELECT count(*) FROM frames WHERE module LIKE '%stripped-app'
+             AND module_offset IS NOT NULL AND build_id = '{id}'"
+        ),
+    );
+    assert!(app_frames >= 3, "{app_frames} raw frames of the app");
+
+    // The stripped file at the recorded path has no symbols: nothing named.
+    let r = json(&db, &["symbolicate"]);
+    assert_eq!(r["frames_resolved"], 0, "{r}");
+    assert!(r["missing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["build_id"] == id.as_str()
+            && m["module"].as_str().unwrap().ends_with("stripped-app")));
+    // Another build (the CLI binary has another build-id): never used.
+    let cli = env!("CARGO_BIN_EXE_errsnap");
+    assert_ne!(readelf_build_id(Path::new(cli)), id);
+    let r = json(&db, &["symbolicate", "--binary", cli]);
+    assert_eq!(r["frames_resolved"], 0, "{r}");
+
+    // The unstripped binary with the same build-id names them.
+    let text = ok(&db, &["symbolicate", "--binary", exe.to_str().unwrap()]);
+    assert!(
+        text.contains("1 of 1 stacks with raw frames updated"),
+        "{text}"
+    );
+    let conn = open(&db);
+    let (function, file, line): (String, String, i64) = conn
+        .query_row(
+            "SELECT f.function, f.file, f.line FROM events e
+             JOIN frames f ON f.backtrace_id = e.backtrace_id
+             WHERE f.function LIKE '%fail_where_symbols_are_gone'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .expect("the app's frame is named");
+    assert!(
+        function.ends_with("child::fail_where_symbols_are_gone"),
+        "{function}"
+    );
+    assert!(file.ends_with("tests/child.rs"), "{file}");
+    assert!(line > 0);
+    // Named frames keep their raw identity, the stack is marked resolved,
+    // errsnap's own frames above the app are trimmed once named.
+    assert_eq!(
+        count(&conn, &format!("SELECT count(*) FROM frames WHERE function LIKE '%fail_where%' AND build_id = '{id}' AND module_offset IS NOT NULL")),
+        1
+    );
+    assert_eq!(
+        count(&conn, "SELECT count(*) FROM backtraces WHERE resolved = 0"),
+        0
+    );
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM frames WHERE function LIKE 'errsnap::%'"
+        ),
+        0
+    );
+    // Nothing raw is left of the app; a second run finds nothing to do.
+    let r = json(&db, &["symbolicate", "--binary", exe.to_str().unwrap()]);
+    assert_eq!(r["stacks"], 0, "{r}");
+    // `show` prints the named frame.
+    let event = json(&db, &["events"])[0]["id"].as_str().unwrap().to_owned();
+    let shown = ok(&db, &["show", &event]);
+    assert!(shown.contains("fail_where_symbols_are_gone"), "{shown}");
+}
+
+#[test]
+fn i16_a_schema_2_file_gains_build_ids_when_opened() {
+    let (_d, db) = util::temp_db();
+    drop(util::logger(&db, "t"));
+    // Take the file back to schema 2 (before raw frames had build-ids).
+    open(&db)
+        .execute_batch(
+            "ALTER TABLE frames DROP COLUMN build_id;
+             PRAGMA user_version = 2;
+             UPDATE errsnap_meta SET value = '2' WHERE key = 'schema_version';",
+        )
+        .unwrap();
+    let logger = util::logger(&db, "t");
+    logger.error("after the migration");
+    assert!(logger.flush(std::time::Duration::from_secs(20)));
+    drop(logger);
+    let conn = open(&db);
+    assert_eq!(count(&conn, "PRAGMA user_version"), 3);
+    assert!(count(&conn, "SELECT count(build_id) FROM frames") > 0);
+}
