@@ -126,8 +126,16 @@ fn record(logger: &EventLogger, info: &PanicHookInfo<'_>) -> bool {
         directly(ev)
     } else {
         let copy = ev.clone();
+        let started = std::time::Instant::now();
+        let timeout = logger.panic_timeout().min(left());
         match w.submit(ev, true) {
-            Some(seq) if w.wait_for(seq, logger.panic_timeout().min(left())) => true,
+            Some(seq) if w.wait_for(seq, timeout) => {
+                // Durable, its stack raw if the symbol tables were not
+                // loaded: give the writer the rest of the timeout to name it
+                // (the alert, sent after this, then carries the names).
+                w.wait_named(seq, timeout.saturating_sub(started.elapsed()));
+                true
+            }
             // If the writer commits its copy later, the duplicate id is
             // skipped.
             _ => directly(copy),

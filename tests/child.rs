@@ -69,6 +69,25 @@ fn entry() {
             logger.error("queued, never flushed");
             std::process::exit(0); // skips destructors: the event is lost
         }
+        "panic_then_die" => {
+            // A cold process (no symbol table loaded) panics, and dies right
+            // after the hook returns: what is in the file is what the hook
+            // made durable.
+            let timeout: u64 = std::env::var("ERRSNAPTEST_PANIC_TIMEOUT_MS")
+                .unwrap()
+                .parse()
+                .unwrap();
+            let logger = util::builder(&db, "dying")
+                .panic_timeout(Duration::from_millis(timeout))
+                .build()
+                .unwrap();
+            errsnap::install_panic_hook(&logger);
+            let started = std::time::Instant::now();
+            let _ = std::panic::catch_unwind(|| panic_in_named_function(7));
+            println!("hook returned after {} ms", started.elapsed().as_millis());
+            // SAFETY: ends the process at once: no destructor, no drain.
+            unsafe { libc::_exit(0) };
+        }
         "panic16" => {
             let logger = util::logger(&db, "many");
             errsnap::install_panic_hook(&logger);

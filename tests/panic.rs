@@ -256,3 +256,68 @@ fn a_panic_inside_the_writer_itself_is_recorded() {
         1
     );
 }
+
+/// #16 (2): a cold panic's row is committed with its raw stack first
+/// (module, offset, build-id), before any symbol table is loaded: with a
+/// panic timeout far shorter than loading this debug binary's tables (~0.9
+/// s), the process that dies right after the hook still leaves the panic,
+/// and `symbolicate` names its stack later.
+#[test]
+fn i16_a_cold_panic_is_durable_raw_before_its_stack_is_named() {
+    let (_d, db) = util::temp_db();
+    let out = util::run_child(
+        "panic_then_die",
+        &db,
+        &[("ERRSNAPTEST_PANIC_TIMEOUT_MS", "60")],
+    );
+    assert!(out.status.success(), "{}", util::describe(&out));
+    let rows = panic_rows(&db);
+    assert_eq!(rows.len(), 1, "{}", util::describe(&out));
+    assert_eq!(rows[0].0, "thread 7 failed an invariant");
+    let conn = open(&db);
+    let raw = count(
+        &conn,
+        "SELECT count(*) FROM frames f JOIN events e ON e.backtrace_id = f.backtrace_id
+         WHERE e.kind = 'panic' AND f.function IS NULL AND f.module_offset IS NOT NULL
+           AND f.build_id IS NOT NULL",
+    );
+    assert!(raw >= 3, "raw frames with build-ids: {raw}");
+    assert!(in_app_functions(&db).is_empty(), "nothing named yet");
+    // The binary is still there with the same build-id: named from it.
+    let mut database = errsnap::Database::open(&db).unwrap();
+    let report = database.symbolicate(&[]).unwrap();
+    assert!(report.frames_resolved >= 3, "{report:?}");
+    assert!(
+        in_app_functions(&db)
+            .iter()
+            .any(|f| f.ends_with("panic_in_named_function")),
+        "{:?}",
+        in_app_functions(&db)
+    );
+}
+
+/// #16 (2): with time to spare, the hook also waits for the names: the
+/// same dying process leaves its panic's stack named.
+#[test]
+fn i16_a_panic_hook_with_time_left_waits_for_the_names() {
+    let (_d, db) = util::temp_db();
+    let out = util::run_child(
+        "panic_then_die",
+        &db,
+        &[("ERRSNAPTEST_PANIC_TIMEOUT_MS", "20000")],
+    );
+    assert!(out.status.success(), "{}", util::describe(&out));
+    assert_eq!(panic_rows(&db).len(), 1);
+    assert!(
+        in_app_functions(&db)
+            .iter()
+            .any(|f| f.ends_with("panic_in_named_function")),
+        "{:?}",
+        in_app_functions(&db)
+    );
+    let conn = open(&db);
+    assert_eq!(
+        count(&conn, "SELECT count(*) FROM backtraces WHERE resolved = 0"),
+        0
+    );
+}

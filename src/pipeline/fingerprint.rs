@@ -5,7 +5,8 @@
 //! error type, the *normalized* message (numbers, hex and ids replaced) and
 //! the names of the top in-app functions (demangled without their hash),
 //! never of addresses. Where no in-app frame is known, the source location
-//! stands in.
+//! stands in. A panic is grouped by its location (known without symbols),
+//! so that its row can be committed before its stack is named.
 
 use crate::event::{ChainLink, EventKind, Frame, Location};
 
@@ -147,6 +148,12 @@ pub(crate) fn fingerprint(
         h.field(t);
     }
     h.field(&normalize_message(message));
+    // A panic's stack may be stored raw first and named later: its group
+    // must not depend on the names.
+    let frames = match (kind, location) {
+        (EventKind::Panic, Some(_)) => &[][..],
+        _ => frames,
+    };
     let mut in_app = frames
         .iter()
         .filter(|f| f.in_app)

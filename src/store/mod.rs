@@ -116,6 +116,10 @@ pub(crate) trait Store: Send + std::fmt::Debug {
     fn register_host(&mut self, host: &HostInfo, now_ms: i64) -> Result<i64>;
     /// Adds `delta` to a named counter (`dropped_events`, ...).
     fn add_counter(&mut self, name: &str, delta: u64) -> Result<()>;
+    /// Replaces the frames of the stored stack with storage key `hash`
+    /// (a raw stack committed first) with its named frames. `false` when
+    /// no such stack is stored.
+    fn name_frames(&mut self, hash: &str, frames: &[crate::event::Frame]) -> Result<bool>;
     /// Applies automatic retention; returns how many events were deleted.
     fn enforce_retention(&mut self, limits: Limits) -> Result<u64>;
 

@@ -143,6 +143,9 @@ struct State {
     queued: u64,
     /// Every event with a sequence number up to this one has been handled.
     done: u64,
+    /// ... and has its final frames: a panic's raw stack, committed first,
+    /// has since been named (or naming gave up).
+    named: u64,
     writer_idle: bool,
     hurry: bool,
     shutdown: bool,
@@ -302,6 +305,7 @@ impl Worker {
                 bytes: 0,
                 queued: 0,
                 done: 0,
+                named: 0,
                 writer_idle: false,
                 hurry: false,
                 shutdown: false,
@@ -458,13 +462,24 @@ impl Worker {
 
     /// Waits until the event numbered `seq` (and all before it) was handled.
     pub(crate) fn wait_for(&self, seq: u64, timeout: Duration) -> bool {
+        self.wait_until_seq(seq, timeout, |st| st.done)
+    }
+
+    /// Waits until the event numbered `seq` (and all before it) also has
+    /// its final frames: a panic's raw stack is committed first and named
+    /// right after.
+    pub(crate) fn wait_named(&self, seq: u64, timeout: Duration) -> bool {
+        self.wait_until_seq(seq, timeout, |st| st.named)
+    }
+
+    fn wait_until_seq(&self, seq: u64, timeout: Duration, reached: fn(&State) -> u64) -> bool {
         if self.is_stale() {
             return false;
         }
         let deadline = Instant::now() + timeout;
         let mut st = self.shared.lock();
         loop {
-            if st.done >= seq && st.ready {
+            if reached(&st) >= seq && st.ready {
                 return true;
             }
             if !st.alive {
@@ -491,7 +506,7 @@ impl Worker {
             return false;
         }
         let target = self.shared.lock().queued;
-        self.wait_for(target, timeout)
+        self.wait_named(target, timeout)
     }
 
     /// Waits until no alert is due on a usable channel (sent, or waiting

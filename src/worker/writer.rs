@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{Shared, Target, HOOK_RESOLVE_BUDGET, RETRY_EVERY, WRITER_RESOLVE_BUDGET};
-use crate::event::{Event, HostInfo};
+use crate::event::{Event, EventKind, HostInfo};
 use crate::pipeline::sampler::Sampler;
 use crate::pipeline::symbolize::Symbolizer;
 use crate::pipeline::PendingEvent;
@@ -34,6 +34,14 @@ struct Writer {
 
 /// How often automatic retention runs.
 const RETENTION_EVERY: Duration = Duration::from_secs(60);
+
+/// A stack written raw (a panic's batch), to be named after the commit.
+pub(super) struct RawStack {
+    raw: crate::capture::RawBacktrace,
+    redactor: Arc<crate::pipeline::redact::Redactor>,
+    /// The storage key it was written under.
+    hash: Arc<str>,
+}
 
 pub(super) fn writer_main(shared: Arc<Shared>, store: Option<Box<dyn Store>>) {
     let in_memory = matches!(shared.cfg.target, Target::Memory(_));
@@ -67,22 +75,37 @@ pub(super) fn writer_main(shared: Arc<Shared>, store: Option<Box<dyn Store>>) {
     }
     loop {
         let (batch, last_seq, stop) = w.next_batch();
+        let mut raw_stacks = Vec::new();
         if !batch.is_empty() {
             let n = batch.len();
             let result = std::panic::catch_unwind(AssertUnwindSafe(|| w.handle(batch)));
-            if result.is_err() {
-                internal_log::report(
-                    "writer",
-                    &format_args!("a batch of {n} events was lost to a panic in the writer"),
-                );
-                if let Some(store) = w.store.as_mut() {
-                    let _ = store.add_counter("writer_panics", 1);
+            match result {
+                Ok(later) => raw_stacks = later,
+                Err(_) => {
+                    internal_log::report(
+                        "writer",
+                        &format_args!("a batch of {n} events was lost to a panic in the writer"),
+                    );
+                    if let Some(store) = w.store.as_mut() {
+                        let _ = store.add_counter("writer_panics", 1);
+                    }
                 }
             }
         }
         {
             let mut st = shared.lock();
             st.done = st.done.max(last_seq);
+            if raw_stacks.is_empty() {
+                st.named = st.named.max(last_seq);
+            }
+            shared.progress.notify_all();
+        }
+        if !raw_stacks.is_empty() {
+            // The panic's raw row is durable (the hook stopped waiting
+            // for it above): now name its stack.
+            let _ = std::panic::catch_unwind(AssertUnwindSafe(|| w.name_raw_stacks(raw_stacks)));
+            let mut st = shared.lock();
+            st.named = st.named.max(last_seq);
             shared.progress.notify_all();
         }
         w.retention(false);
@@ -192,21 +215,43 @@ impl Writer {
         }
     }
 
-    fn handle(&mut self, batch: Vec<PendingEvent>) {
+    /// Processes and writes a batch. A batch holding a panic is written
+    /// with the stacks that are not resolved yet left raw (module, offset,
+    /// build-id), so the panic is durable without waiting for symbol
+    /// tables to load; those stacks are returned, to be named right after.
+    fn handle(&mut self, batch: Vec<PendingEvent>) -> Vec<RawStack> {
         let snapshot = batch
             .iter()
             .any(|e| e.snapshot && e.store)
             .then(|| self.sampler.sample());
-        let events: Vec<Event> = batch
-            .into_iter()
-            .filter_map(|e| {
-                e.process(
-                    &mut self.symbolizer,
-                    WRITER_RESOLVE_BUDGET,
-                    snapshot.as_ref(),
-                )
-            })
-            .collect();
+        let urgent = !matches!(self.shared.cfg.target, Target::Memory(_))
+            && batch.iter().any(|e| e.kind == EventKind::Panic);
+        let budget = if urgent {
+            Duration::ZERO
+        } else {
+            WRITER_RESOLVE_BUDGET
+        };
+        let mut later = Vec::new();
+        let mut events = Vec::with_capacity(batch.len());
+        for e in batch {
+            let raw = urgent
+                .then(|| e.backtrace.clone().filter(|_| e.origin.is_none()))
+                .flatten()
+                .map(|raw| (raw, e.context.redactor.clone()));
+            let Some(ev) = e.process(&mut self.symbolizer, budget, snapshot.as_ref()) else {
+                continue;
+            };
+            if let (Some((raw, redactor)), false, Some(hash)) =
+                (raw, ev.symbols_resolved, &ev.backtrace_hash)
+            {
+                later.push(RawStack {
+                    raw,
+                    redactor,
+                    hash: hash.clone(),
+                });
+            }
+            events.push(ev);
+        }
         if self.symbolizer.after_batch() {
             self.count("symbol_tables_over_budget");
         }
@@ -220,6 +265,29 @@ impl Writer {
             self.write(&events);
         }
         self.record_dropped();
+        later
+    }
+
+    /// Names the raw stacks a panic's batch was written with, replacing
+    /// their stored frames (the writer's full resolution budget applies).
+    fn name_raw_stacks(&mut self, stacks: Vec<RawStack>) {
+        let mut done = std::collections::HashSet::new();
+        for s in stacks {
+            if !done.insert(s.hash.clone()) {
+                continue;
+            }
+            let trace = self
+                .symbolizer
+                .trace(&s.raw, WRITER_RESOLVE_BUDGET, &s.redactor);
+            if let Some(store) = self.store.as_deref_mut() {
+                if let Err(e) = store.name_frames(&s.hash, &trace.frames) {
+                    internal_log::report("naming a panic's stack", &internal_log::chain(&e));
+                }
+            }
+        }
+        if self.symbolizer.after_batch() {
+            self.count("symbol_tables_over_budget");
+        }
     }
 
     /// The store, reopening it (at most every couple of seconds) while it

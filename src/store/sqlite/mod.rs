@@ -339,6 +339,19 @@ impl crate::store::Store for SqliteStore {
     fn insert_batch(&mut self, events: &[Event]) -> Result<BatchOutcome> {
         SqliteStore::insert_batch(self, events)
     }
+    fn name_frames(&mut self, hash: &str, frames: &[crate::event::Frame]) -> Result<bool> {
+        let id: Option<i64> = self
+            .conn
+            .query_row("SELECT id FROM backtraces WHERE hash = ?1", [hash], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| fail("looking up a backtrace", e))?;
+        match id {
+            Some(id) => frames::replace_frames(&mut self.conn, id, frames).map(|()| true),
+            None => Ok(false),
+        }
+    }
     fn ensure_logger(&mut self, name: &str) -> Result<i64> {
         SqliteStore::ensure_logger(self, name)
     }
