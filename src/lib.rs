@@ -65,12 +65,13 @@
 //! | --- | --- | --- | --- |
 //! | `slack` | yes | [`SlackWebhook`], Slack alerts from `.env` | reqwest (blocking, rustls + ring), rustls |
 //! | `email` | yes | [`SmtpMailer`], e-mail alerts from `.env` | lettre (SMTP, rustls + ring), rustls |
+//! | `webhook` | yes | a generic JSON webhook channel from `.env` | reqwest (blocking, rustls + ring), rustls |
 //! | `native-roots` | no | trust the operating system's certificate store too, for SMTP and webhooks | rustls-native-certs |
 //! | `anyhow` | no | `.report(&logger)` on `anyhow::Result`, `EventLogger::capture_anyhow` | anyhow |
 //! | `eyre` | no | `.report(&logger)` on `eyre::Result`, `EventLogger::capture_eyre` | eyre |
 //! | `tracing` | no | `ErrsnapLayer`, a `tracing_subscriber::Layer` | tracing, tracing-subscriber |
 //! | `log` | no | `LogBridge`, a `log::Log` implementation | log |
-//! | `cli` | no | the `errsnap` command (`cargo install errsnap --features cli`) | clap, anyhow, indicatif, csv, addr2line |
+//! | `cli` | no | the `errsnap` command (`cargo install errsnap --features cli`) | clap, anyhow, indicatif, csv |
 //! | `fuzzing` | no | entry points for the fuzz targets (not a stable API) | nothing |
 //!
 //! With `default-features = false` errsnap keeps storage, capture, the
