@@ -5,6 +5,7 @@
 //! writer thread (and in the panic hook's fallback), never on the caller's.
 
 pub(crate) mod dedupe;
+pub(crate) mod dwarf;
 pub(crate) mod fingerprint;
 pub(crate) mod modules;
 pub(crate) mod origin;

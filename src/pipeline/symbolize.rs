@@ -111,6 +111,8 @@ pub(crate) struct Symbolizer {
     cache: HashMap<usize, Arc<[Sym]>>,
     modules: Modules,
     tables: SymbolTables,
+    /// What the entries of `cache` hold (their strings and overhead).
+    cache_bytes: u64,
     budget_bytes: u64,
     traces: HashMap<(u64, usize), Arc<ResolvedTrace>>,
     /// When a stack last needed a resolution (`None`: nothing is loaded
@@ -134,6 +136,7 @@ impl Symbolizer {
     pub(crate) fn new(budget_bytes: u64) -> Symbolizer {
         Symbolizer {
             cache: HashMap::new(),
+            cache_bytes: 0,
             modules: Modules::default(),
             tables: SymbolTables::default(),
             budget_bytes,
@@ -161,17 +164,19 @@ impl Symbolizer {
     }
 
     /// After a batch: gives back the pages of the symbol files that were
-    /// read, and drops the symbol tables when they hold more than their
-    /// budget. Resolved stacks stay cached (their frames are small).
-    /// Returns whether it dropped the tables.
+    /// read, and drops parsed units, least recently used first, while the
+    /// tables hold more than their budget. Resolved stacks stay cached
+    /// (their frames are small). Returns whether it dropped any.
     pub(crate) fn after_batch(&mut self) -> bool {
         self.tables.drop_mapped_pages();
-        if self.tables.estimated_bytes() <= self.budget_bytes {
+        if self.tables.estimated_bytes() + self.cache_bytes <= self.budget_bytes {
             return false;
         }
-        let traces = std::mem::take(&mut self.traces);
-        self.release();
-        self.traces = traces;
+        // The per-address names go first (stacks stay cached whole), then
+        // parsed units.
+        self.cache = HashMap::new();
+        self.cache_bytes = 0;
+        self.tables.evict_to(self.budget_bytes);
         true
     }
 
@@ -183,6 +188,7 @@ impl Symbolizer {
 
     fn release(&mut self) {
         self.cache = HashMap::new();
+        self.cache_bytes = 0;
         self.modules = Modules::default();
         self.traces = HashMap::new();
         self.tables = SymbolTables::default();
@@ -244,6 +250,7 @@ impl Symbolizer {
     pub(crate) fn resolve(&mut self, raw: &RawBacktrace, budget: Duration) -> (Vec<Frame>, bool) {
         if self.cache.len() > SYMBOL_CACHE_LIMIT {
             self.cache.clear();
+            self.cache_bytes = 0;
         }
         let start = Instant::now();
         let mut complete = true;
@@ -268,6 +275,7 @@ impl Symbolizer {
                         )),
                         _ => Arc::from(Vec::new()),
                     };
+                    self.cache_bytes += sym_bytes(&s);
                     self.cache.insert(ip, s.clone());
                     Some(s)
                 }
@@ -309,6 +317,17 @@ impl Symbolizer {
         }
         (trim_internal(frames), complete)
     }
+}
+
+/// What a cached entry holds: its strings and the entry's overhead.
+fn sym_bytes(syms: &[Sym]) -> u64 {
+    let strings: usize = syms
+        .iter()
+        .map(|s| {
+            s.function.as_ref().map_or(0, String::len) + s.file.as_ref().map_or(0, String::len)
+        })
+        .sum();
+    (strings + 64 * (syms.len() + 1)) as u64
 }
 
 /// Drops the leading frames that belong to errsnap, the stack walker or std's
@@ -393,9 +412,9 @@ mod tests {
             Arc::new(crate::pipeline::redact::Redactor::new(false, &[], "test").unwrap());
         let trace = small.trace(&raw, Duration::from_secs(30), &redactor);
         assert!(small.after_batch());
-        assert_eq!(small.table_bytes(), 0);
-        assert!(small.tables.is_empty() && small.cache.is_empty());
-        // The resolved stack stays cached; a new resolution loads again.
+        assert_eq!(small.table_bytes(), 0, "every parsed unit dropped");
+        assert!(small.cache.is_empty() && small.cache_bytes == 0);
+        // The resolved stack stays cached; a new resolution parses again.
         assert!(Arc::ptr_eq(
             &small.trace(&raw, Duration::from_secs(30), &redactor),
             &trace

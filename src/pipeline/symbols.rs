@@ -1,12 +1,15 @@
-//! errsnap's own symbol tables: each module's DWARF line tables and symbol
-//! table read with `addr2line`/`gimli`, one loader per module file, owned by
-//! whoever resolves (the writer thread, or `errsnap symbolicate`).
+//! errsnap's own symbol tables: each module's DWARF read with
+//! `addr2line`/`gimli` one unit at a time (see [`crate::pipeline::dwarf`]),
+//! and its symbol table, owned by whoever resolves (the writer thread, or
+//! `errsnap symbolicate`).
 //!
 //! Nothing here is process-wide: no lock is shared with the callers' stack
 //! walks, and dropping a [`SymbolTables`] gives all of its memory back
 //! (the backtrace crate's cache stays for the life of the process).
 
 use std::collections::HashMap;
+
+use crate::pipeline::dwarf::ModuleDwarf;
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
@@ -22,18 +25,18 @@ pub(crate) struct Sym {
 
 /// A module file's symbols, or why there are none.
 enum Tables {
-    Loaded(Box<addr2line::Loader>),
+    Loaded(Box<ModuleDwarf>),
     /// The file is missing, unreadable, or not the binary that ran (another
     /// build-id): its frames keep their raw address.
     Unusable,
 }
 
-/// Loaders by module path, with an estimate of the memory they hold.
+/// Module tables by module path.
 #[derive(Default)]
 pub(crate) struct SymbolTables {
     modules: HashMap<Arc<str>, Tables>,
-    /// Heap that appeared while tables were loaded and searched.
-    bytes: u64,
+    /// Counts lookups: the clock of least-recently-used eviction.
+    tick: u64,
     /// Whether mapped file pages were read since they were last dropped.
     touched: bool,
 }
@@ -42,7 +45,7 @@ impl std::fmt::Debug for SymbolTables {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SymbolTables")
             .field("modules", &self.modules.len())
-            .field("bytes", &self.bytes)
+            .field("bytes", &self.estimated_bytes())
             .finish()
     }
 }
@@ -60,80 +63,75 @@ impl SymbolTables {
         offset: u64,
         first: bool,
     ) -> Vec<Sym> {
-        let before = anon_resident_bytes();
         self.touched = true;
+        self.tick += 1;
         let tables = self
             .modules
             .entry(path.clone())
             .or_insert_with(|| load(Path::new(&**path), build_id));
-        let found = match tables {
-            Tables::Loaded(loader) => {
+        match tables {
+            Tables::Loaded(m) => {
                 let probe = if first {
                     offset
                 } else {
                     offset.saturating_sub(1)
                 };
-                find(loader, probe)
+                m.lookup(probe, self.tick)
             }
             Tables::Unusable => Vec::new(),
-        };
-        if let (Some(a), Some(b)) = (before, anon_resident_bytes()) {
-            self.bytes += b.saturating_sub(a);
         }
-        found
     }
 
     /// The memory the loaded tables are estimated to hold: the process's
-    /// anonymous resident memory (heap) that appeared while they were
-    /// loaded and searched. Their files' mapped pages are not counted:
+    /// anonymous resident memory (heap) that appeared while their units
+    /// were parsed and searched. Their files' mapped pages are not counted:
     /// [`SymbolTables::drop_mapped_pages`] gives those back after each
     /// batch.
     pub(crate) fn estimated_bytes(&self) -> u64 {
-        self.bytes
+        self.modules
+            .values()
+            .map(|t| match t {
+                Tables::Loaded(m) => m.bytes(),
+                Tables::Unusable => 0,
+            })
+            .sum()
     }
 
-    /// Drops the resident pages of the module files the loaders have
-    /// mapped (read-only shared mappings of whole files: `madvise
-    /// (MADV_DONTNEED)` only unmaps their pages, and a later lookup reads
-    /// them again from the page cache). Reading a unit header here and
-    /// there faults in most of a file with debug info (tens of MiB of
-    /// resident memory for one stack).
+    /// Drops parsed units (and symbol tables), least recently used first,
+    /// until the tables hold at most `budget`. Returns how many it dropped.
+    pub(crate) fn evict_to(&mut self, budget: u64) -> usize {
+        let mut total = self.estimated_bytes();
+        let mut dropped = 0;
+        while total > budget {
+            let oldest = self
+                .modules
+                .values_mut()
+                .filter_map(|t| match t {
+                    Tables::Loaded(m) => m.oldest_use().map(|u| (u, m)),
+                    Tables::Unusable => None,
+                })
+                .min_by_key(|(u, _)| *u);
+            let Some((_, m)) = oldest else { break };
+            let Some(bytes) = m.evict_oldest() else {
+                break;
+            };
+            total = total.saturating_sub(bytes);
+            dropped += 1;
+        }
+        dropped
+    }
+
+    /// Drops the resident pages of the module files read since the last
+    /// call (read-only mappings: a later lookup reads them again from the
+    /// page cache). Reading a unit here and there faults in much more of a
+    /// file than it uses.
     pub(crate) fn drop_mapped_pages(&mut self) {
         if !std::mem::take(&mut self.touched) {
             return;
         }
-        #[cfg(target_os = "linux")]
-        {
-            let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
-                return;
-            };
-            for line in maps.lines() {
-                // `start-end perms offset dev inode path`: the loaders'
-                // mappings are `r--s` at offset 0 of a module file.
-                let mut f = line.split_whitespace();
-                let (Some(range), Some("r--s"), Some(offset)) = (f.next(), f.next(), f.next())
-                else {
-                    continue;
-                };
-                let path = f.nth(2).unwrap_or("");
-                if u64::from_str_radix(offset, 16) != Ok(0)
-                    || !self.modules.keys().any(|m| loaded_from(m, path))
-                {
-                    continue;
-                }
-                let Some((a, b)) = range.split_once('-') else {
-                    continue;
-                };
-                let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
-                else {
-                    continue;
-                };
-                // SAFETY: a read-only shared file mapping made by a loader
-                // that is still alive: dropping its pages changes no data,
-                // the next access faults them in again.
-                unsafe {
-                    libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_DONTNEED);
-                }
+        for t in self.modules.values() {
+            if let Tables::Loaded(m) = t {
+                m.drop_mapped_pages();
             }
         }
     }
@@ -157,9 +155,9 @@ fn load(path: &Path, build_id: Option<&str>) -> Tables {
     // Debian's -dbgsym/-dbg packages (and other distributions') keep the
     // debug information of stripped libraries under their build-id.
     let debug = build_id.and_then(separate_debug_file);
-    match addr2line::Loader::new(debug.as_deref().unwrap_or(path)) {
-        Ok(l) => Tables::Loaded(Box::new(l)),
-        Err(_) => Tables::Unusable,
+    match ModuleDwarf::open(debug.as_deref().unwrap_or(path)) {
+        Some(m) => Tables::Loaded(Box::new(m)),
+        None => Tables::Unusable,
     }
 }
 
@@ -174,46 +172,6 @@ fn separate_debug_file(build_id: &str) -> Option<std::path::PathBuf> {
         .join(dir)
         .join(format!("{rest}.debug"));
     p.is_file().then_some(p)
-}
-
-fn find(loader: &addr2line::Loader, probe: u64) -> Vec<Sym> {
-    let mut out = Vec::new();
-    if let Ok(mut frames) = loader.find_frames(probe) {
-        while let Ok(Some(f)) = frames.next() {
-            let function = f
-                .function
-                .as_ref()
-                .and_then(|n| n.demangle().ok())
-                .map(|n| strip_hash(&n));
-            let (file, line, column) = f
-                .location
-                .map(|l| (l.file.map(str::to_owned), l.line, l.column))
-                .unwrap_or((None, None, None));
-            out.push(Sym {
-                function,
-                file,
-                line,
-                column,
-            });
-        }
-    }
-    // No line tables (a release build without debug info, a stripped
-    // library): the symbol table still names the function.
-    if out.iter().all(|s| s.function.is_none()) {
-        if let Some(name) = loader.find_symbol(probe) {
-            let function = Some(strip_hash(&addr2line::demangle_auto(name.into(), None)));
-            match out.first_mut() {
-                Some(s) => s.function = function,
-                None => out.push(Sym {
-                    function,
-                    file: None,
-                    line: None,
-                    column: None,
-                }),
-            }
-        }
-    }
-    out
 }
 
 /// `foo::bar::h0123456789abcdef` -> `foo::bar`.
@@ -279,13 +237,6 @@ pub(crate) fn build_id_of_file(path: &Path) -> std::io::Result<Option<String>> {
         }
     }
     Ok(None)
-}
-
-/// Whether the mapping of `mapped` belongs to module `module`'s loader: the
-/// module file itself, or its separate debug file.
-#[cfg(target_os = "linux")]
-fn loaded_from(module: &str, mapped: &str) -> bool {
-    mapped == module || mapped.starts_with("/usr/lib/debug/")
 }
 
 /// The process's anonymous resident memory (resident minus file-backed,
