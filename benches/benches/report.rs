@@ -340,8 +340,21 @@ fn storm_child(n: u64) -> Value {
     let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     let db = errsnap::Database::open(&path).expect("db");
     let groups = db.groups(&errsnap::GroupQuery::default()).expect("groups");
+    // The goal holds only with file:line still resolved.
+    let mut newest = errsnap::EventFilter::default();
+    newest.newest_first = true;
+    newest.limit = 1;
+    let last = db.events(&newest).expect("events");
+    let detail = db.event(&last[0].id).expect("event").expect("stored");
+    let frames_with_line = detail
+        .frames
+        .iter()
+        .filter(|f| f.in_app && f.file.is_some() && f.line.is_some())
+        .count();
+    assert!(frames_with_line > 0, "the storm's stack is resolved to file:line");
     json!({
         "occurrences": n,
+        "in_app_frames_with_file_line": frames_with_line,
         "seconds": secs,
         "events_per_second": n as f64 / secs,
         "db_bytes": bytes,
