@@ -128,6 +128,16 @@ pub trait OptionExt<T>: Sealed {
     /// Records `message` at `level` when `None`.
     #[track_caller]
     fn report_at(self, logger: &EventLogger, level: Level, message: &str) -> Option<T>;
+
+    /// Records `message` with per-call options (level, tags, extra data,
+    /// grouping, alert choices) when `None`.
+    #[track_caller]
+    fn report_with_options(
+        self,
+        logger: &EventLogger,
+        message: &str,
+        options: PushOptions,
+    ) -> Option<T>;
 }
 
 impl<T> OptionExt<T> for Option<T> {
@@ -143,6 +153,19 @@ impl<T> OptionExt<T> for Option<T> {
     fn report_at(self, logger: &EventLogger, level: Level, message: &str) -> Option<T> {
         if self.is_none() {
             logger.log(level, message);
+        }
+        self
+    }
+
+    #[track_caller]
+    fn report_with_options(
+        self,
+        logger: &EventLogger,
+        message: &str,
+        options: PushOptions,
+    ) -> Option<T> {
+        if self.is_none() {
+            logger.push_to_table(message, options);
         }
         self
     }

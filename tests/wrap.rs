@@ -124,3 +124,73 @@ fn catch_returns_what_the_closure_returned() {
         1
     );
 }
+
+/// #14 (2): per-call tags, extra and level on the `Option` and `catch`
+/// paths too.
+#[test]
+fn i14_option_report_and_catch_take_per_call_options() {
+    let (logger, captured) = errsnap::EventLogger::for_tests();
+    let none: Option<u8> = None;
+    let got = none.report_with_options(
+        &logger,
+        "no cached price",
+        errsnap::PushOptions::new()
+            .level(Level::Warn)
+            .tag("cache", "prices")
+            .extra("sku", 42),
+    );
+    assert_eq!(got, None);
+    let some = Some(3u8).report_with_options(&logger, "never", errsnap::PushOptions::new());
+    assert_eq!(some, Some(3));
+    let r: Result<u8, CatchError<std::num::ParseIntError>> = logger
+        .catch_with(errsnap::PushOptions::new().tag("job", "import"), || {
+            "x".parse::<u8>()
+        });
+    assert!(matches!(r, Err(CatchError::Err(_))));
+    let r: Result<u8, CatchError<std::num::ParseIntError>> = logger
+        .catch_with(errsnap::PushOptions::new().tag("job", "resize"), || {
+            panic!("image too large")
+        });
+    assert!(matches!(r, Err(CatchError::Panic { .. })));
+    assert!(logger.flush(T));
+    let events = captured.events();
+    assert_eq!(events.len(), 3, "{events:?}");
+    assert_eq!(events[0].message(), "no cached price");
+    assert_eq!(events[0].level(), Level::Warn);
+    assert_eq!(
+        events[0].tags().get("cache").map(String::as_str),
+        Some("prices")
+    );
+    assert_eq!(events[0].extra().get("sku"), Some(&serde_json::json!(42)));
+    assert_eq!(
+        events[1].tags().get("job").map(String::as_str),
+        Some("import")
+    );
+    assert_eq!(events[1].level(), Level::Error);
+    assert_eq!(
+        events[2].tags().get("job").map(String::as_str),
+        Some("resize")
+    );
+    assert_eq!(events[2].level(), Level::Fatal, "a panic is always fatal");
+}
+
+/// #14 (3): `release_name!` names the calling crate, not errsnap.
+#[test]
+fn i14_release_name_is_the_calling_crates() {
+    assert_eq!(
+        errsnap::release_name!(),
+        concat!(env!("CARGO_PKG_NAME"), "@", env!("CARGO_PKG_VERSION"))
+    );
+    // This test crate is errsnap's own package; the macro expands in the
+    // caller, so a dependent crate gets its own name the same way.
+    let (logger, captured) = errsnap::EventLogger::builder()
+        .name("rel")
+        .release(errsnap::release_name!())
+        .build_for_tests()
+        .unwrap();
+    logger.error("with a release");
+    assert!(logger.flush(T));
+    let events = captured.events();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].release(), Some(errsnap::release_name!()));
+}

@@ -351,7 +351,10 @@ fn storm_child(n: u64) -> Value {
         .iter()
         .filter(|f| f.in_app && f.file.is_some() && f.line.is_some())
         .count();
-    assert!(frames_with_line > 0, "the storm's stack is resolved to file:line");
+    assert!(
+        frames_with_line > 0,
+        "the storm's stack is resolved to file:line"
+    );
     json!({
         "occurrences": n,
         "in_app_frames_with_file_line": frames_with_line,

@@ -1,6 +1,15 @@
-//! [`CatchError`]: what [`EventLogger::catch`](super::EventLogger::catch) returns.
+//! [`EventLogger::catch`](super::EventLogger::catch) and
+//! [`catch_with`](super::EventLogger::catch_with), and [`CatchError`], what
+//! they return.
 
 use std::any::Any;
+
+use super::event_builder::Extras;
+use super::options::PushOptions;
+use super::{chain_of, payload_text};
+use crate::capture::CallSite;
+use crate::event::EventKind;
+use crate::level::Level;
 
 /// The error returned by [`EventLogger::catch`](crate::EventLogger::catch): what the closure returned,
 /// or the panic it raised (both already recorded).
@@ -41,6 +50,91 @@ impl<E: std::error::Error + 'static> std::error::Error for CatchError<E> {
         match self {
             CatchError::Err(e) => e.source(),
             CatchError::Panic { .. } => None,
+        }
+    }
+}
+
+impl super::EventLogger {
+    /// Runs `f`, records an `Err` it returns or a panic it raises, and gives
+    /// back what it returned (a panic comes back as [`CatchError::Panic`]).
+    ///
+    /// ```
+    /// # fn main() -> errsnap::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let logger = errsnap::EventLogger::builder().name("t").path(dir.path().join("L.db")).build()?;
+    /// let r: Result<u32, errsnap::CatchError<std::num::ParseIntError>> =
+    ///     logger.catch(|| "42".parse::<u32>());
+    /// assert_eq!(r.unwrap(), 42);
+    /// # Ok(()) }
+    /// ```
+    #[track_caller]
+    pub fn catch<T, E, F>(&self, f: F) -> std::result::Result<T, CatchError<E>>
+    where
+        F: FnOnce() -> std::result::Result<T, E> + std::panic::UnwindSafe,
+        E: std::error::Error + 'static,
+    {
+        self.catch_with(PushOptions::default(), f)
+    }
+
+    /// [`catch`](Self::catch) with per-call options: tags, extra data,
+    /// grouping and alert choices apply to the recorded error or panic; the
+    /// level to an `Err` (a panic is always fatal).
+    ///
+    /// ```
+    /// # fn main() -> errsnap::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let logger = errsnap::EventLogger::builder().name("t").path(dir.path().join("L.db")).build()?;
+    /// let r: Result<u32, _> = logger.catch_with(
+    ///     errsnap::PushOptions::new().tag("job", "import"),
+    ///     || "x".parse::<u32>(),
+    /// );
+    /// assert!(r.is_err());
+    /// # Ok(()) }
+    /// ```
+    #[track_caller]
+    pub fn catch_with<T, E, F>(
+        &self,
+        options: PushOptions,
+        f: F,
+    ) -> std::result::Result<T, CatchError<E>>
+    where
+        F: FnOnce() -> std::result::Result<T, E> + std::panic::UnwindSafe,
+        E: std::error::Error + 'static,
+    {
+        let site = std::panic::Location::caller();
+        let level = options.level;
+        let extras = Extras::from(options);
+        crate::util::unwind::take_recorded();
+        match std::panic::catch_unwind(f) {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => {
+                let chain = chain_of(&e);
+                let message = chain.first().map(|c| c.message.clone()).unwrap_or_default();
+                self.submit(
+                    level,
+                    EventKind::Error,
+                    message,
+                    chain,
+                    Some(CallSite::Static(site)),
+                    extras,
+                );
+                Err(CatchError::Err(e))
+            }
+            Err(payload) => {
+                let message = payload_text(payload.as_ref());
+                // The panic hook, if installed, recorded it already.
+                if !crate::util::unwind::take_recorded() {
+                    self.submit(
+                        Level::Fatal,
+                        EventKind::Panic,
+                        message.clone(),
+                        Vec::new(),
+                        Some(CallSite::Static(site)),
+                        extras,
+                    );
+                }
+                Err(CatchError::Panic { message, payload })
+            }
         }
     }
 }

@@ -405,59 +405,6 @@ impl EventLogger {
         }
     }
 
-    /// Runs `f`, records an `Err` it returns or a panic it raises, and gives
-    /// back what it returned (a panic comes back as [`CatchError::Panic`]).
-    ///
-    /// ```
-    /// # fn main() -> errsnap::Result<()> {
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// # let logger = errsnap::EventLogger::builder().name("t").path(dir.path().join("L.db")).build()?;
-    /// let r: Result<u32, errsnap::CatchError<std::num::ParseIntError>> =
-    ///     logger.catch(|| "42".parse::<u32>());
-    /// assert_eq!(r.unwrap(), 42);
-    /// # Ok(()) }
-    /// ```
-    #[track_caller]
-    pub fn catch<T, E, F>(&self, f: F) -> std::result::Result<T, CatchError<E>>
-    where
-        F: FnOnce() -> std::result::Result<T, E> + std::panic::UnwindSafe,
-        E: std::error::Error + 'static,
-    {
-        let site = std::panic::Location::caller();
-        crate::util::unwind::take_recorded();
-        match std::panic::catch_unwind(f) {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => {
-                let chain = chain_of(&e);
-                let message = chain.first().map(|c| c.message.clone()).unwrap_or_default();
-                self.submit(
-                    Level::Error,
-                    EventKind::Error,
-                    message,
-                    chain,
-                    Some(CallSite::Static(site)),
-                    Extras::default(),
-                );
-                Err(CatchError::Err(e))
-            }
-            Err(payload) => {
-                let message = payload_text(payload.as_ref());
-                // The panic hook, if installed, recorded it already.
-                if !crate::util::unwind::take_recorded() {
-                    self.submit(
-                        Level::Fatal,
-                        EventKind::Panic,
-                        message.clone(),
-                        Vec::new(),
-                        Some(CallSite::Static(site)),
-                        Extras::default(),
-                    );
-                }
-                Err(CatchError::Panic { message, payload })
-            }
-        }
-    }
-
     /// Waits until every event handed over so far is committed (or spooled,
     /// if the database cannot be written). Returns `false` if `timeout`
     /// passed first or the writer has stopped.
@@ -620,7 +567,7 @@ impl EventLogger {
         self.submit(level, kind, message, chain, call_site, extras)
     }
 
-    fn submit(
+    pub(super) fn submit(
         &self,
         level: Level,
         kind: EventKind,
