@@ -273,11 +273,12 @@ impl EventLoggerBuilder {
         self.symbol_cache_idle = Some(d);
         self
     }
-    /// The memory the writer's symbol tables (errsnap's own, read with
-    /// `addr2line`) may hold, in bytes: estimated from the resident memory
-    /// that appears while they load and resolve. Past it, the writer
-    /// finishes the stack at hand and drops them; the next new stack loads
-    /// them again. Default 32 MiB; at least 1 MiB.
+    /// The memory the writer's symbol tables (errsnap's own, parsed one
+    /// DWARF unit at a time) may hold, in bytes: estimated from the heap
+    /// allocated while each unit is parsed and searched. Past it, the
+    /// writer finishes the stack at hand and drops its cached names and
+    /// parsed units, least recently used first; a later stack parses again
+    /// what it needs. Default 32 MiB; at least 1 MiB.
     pub fn symbol_cache_budget(mut self, bytes: u64) -> Self {
         self.symbol_cache_bytes = Some(bytes.max(1 << 20));
         self

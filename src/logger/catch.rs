@@ -6,7 +6,7 @@ use std::any::Any;
 
 use super::event_builder::Extras;
 use super::options::PushOptions;
-use super::{chain_of, payload_text};
+use super::payload_text;
 use crate::capture::CallSite;
 use crate::event::EventKind;
 use crate::level::Level;
@@ -108,16 +108,7 @@ impl super::EventLogger {
         match std::panic::catch_unwind(f) {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => {
-                let chain = chain_of(&e);
-                let message = chain.first().map(|c| c.message.clone()).unwrap_or_default();
-                self.submit(
-                    level,
-                    EventKind::Error,
-                    message,
-                    chain,
-                    Some(CallSite::Static(site)),
-                    extras,
-                );
+                self.submit_error(level, &e, site, extras);
                 Err(CatchError::Err(e))
             }
             Err(payload) => {

@@ -272,6 +272,20 @@ impl EventLogger {
     where
         E: std::error::Error + ?Sized + 'static,
     {
+        self.submit_error(level, err, std::panic::Location::caller(), Extras::default())
+    }
+
+    /// Records `err` with its chain, the first link as the message.
+    pub(super) fn submit_error<E>(
+        &self,
+        level: Level,
+        err: &E,
+        site: &'static std::panic::Location<'static>,
+        extras: Extras,
+    ) -> EventId
+    where
+        E: std::error::Error + ?Sized + 'static,
+    {
         let chain = chain_of(err);
         let message = chain.first().map(|c| c.message.clone()).unwrap_or_default();
         self.submit(
@@ -279,8 +293,8 @@ impl EventLogger {
             EventKind::Error,
             message,
             chain,
-            Some(CallSite::Static(std::panic::Location::caller())),
-            Extras::default(),
+            Some(CallSite::Static(site)),
+            extras,
         )
     }
 
@@ -344,14 +358,10 @@ impl EventLogger {
     where
         E: std::error::Error + ?Sized + 'static,
     {
-        let chain = chain_of(err);
-        let message = chain.first().map(|c| c.message.clone()).unwrap_or_default();
-        self.submit(
+        self.submit_error(
             options.level,
-            EventKind::Error,
-            message,
-            chain,
-            Some(CallSite::Static(std::panic::Location::caller())),
+            err,
+            std::panic::Location::caller(),
             Extras::from(options),
         )
     }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use object::{Object, ObjectSection, ObjectSymbol, ObjectSymbolTable};
 
-use crate::pipeline::symbols::{anon_resident_bytes, strip_hash, Sym};
+use crate::pipeline::symbols::{heap_in_use, strip_hash, Sym};
 
 /// Section bytes: a range of the mapped file, or decompressed bytes.
 #[derive(Clone, Debug)]
@@ -212,12 +212,12 @@ impl ModuleDwarf {
         addr2line::Context::from_dwarf(self.dwarf(Some(cut))).ok()
     }
 
-    /// The functions at `probe` (innermost first), and the heap that
-    /// appeared while finding them.
+    /// The functions at `probe` (innermost first); the heap allocated
+    /// while finding them is added to the unit's estimate.
     pub(crate) fn lookup(&mut self, probe: u64, tick: u64) -> Vec<Sym> {
         let mut out = Vec::new();
         if let Some(offset) = self.unit_of(probe) {
-            let before = anon_resident_bytes();
+            let before = heap_in_use();
             if !self.units.contains_key(&offset) {
                 if let Some(ctx) = self.parse_unit(offset) {
                     self.units.insert(
@@ -233,7 +233,7 @@ impl ModuleDwarf {
             if let Some(u) = self.units.get_mut(&offset) {
                 u.last_used = tick;
                 out = frames(&u.ctx, probe);
-                if let (Some(a), Some(b)) = (before, anon_resident_bytes()) {
+                if let (Some(a), Some(b)) = (before, heap_in_use()) {
                     u.bytes += b.saturating_sub(a);
                 }
             }
@@ -258,7 +258,7 @@ impl ModuleDwarf {
     /// The symbol table's name for `probe` (read on first need).
     fn symbol(&mut self, probe: u64) -> Option<String> {
         if self.symbols.is_none() {
-            let before = anon_resident_bytes();
+            let before = heap_in_use();
             let mut list: Vec<(u64, u64, Box<str>)> = Vec::new();
             if let Ok(obj) = object::File::parse(&**self.map) {
                 let table = obj.symbol_table().or_else(|| obj.dynamic_symbol_table());
@@ -274,7 +274,7 @@ impl ModuleDwarf {
             }
             list.sort_unstable_by_key(|s| s.0);
             self.symbols = Some(list);
-            if let (Some(a), Some(b)) = (before, anon_resident_bytes()) {
+            if let (Some(a), Some(b)) = (before, heap_in_use()) {
                 self.symbols_bytes = b.saturating_sub(a);
             }
         }

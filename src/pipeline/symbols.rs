@@ -82,9 +82,9 @@ impl SymbolTables {
         }
     }
 
-    /// The memory the loaded tables are estimated to hold: the process's
-    /// anonymous resident memory (heap) that appeared while their units
-    /// were parsed and searched. Their files' mapped pages are not counted:
+    /// The memory the loaded tables are estimated to hold: the heap
+    /// allocated (and not freed) while their units were parsed and
+    /// searched, plus their symbol tables. Their files' mapped pages are not counted:
     /// [`SymbolTables::drop_mapped_pages`] gives those back after each
     /// batch.
     pub(crate) fn estimated_bytes(&self) -> u64 {
@@ -239,8 +239,25 @@ pub(crate) fn build_id_of_file(path: &Path) -> std::io::Result<Option<String>> {
     Ok(None)
 }
 
+/// The heap in use by the process: glibc's count of allocated bytes
+/// (`mallinfo2`: small chunks and mmapped ones), which sees memory reused
+/// from earlier frees; elsewhere the anonymous resident memory.
+pub(crate) fn heap_in_use() -> Option<u64> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallinfo2 only reads the allocator's statistics.
+        let m = unsafe { libc::mallinfo2() };
+        Some((m.uordblks + m.hblkhd) as u64)
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        anon_resident_bytes()
+    }
+}
+
 /// The process's anonymous resident memory (resident minus file-backed,
 /// Linux: `/proc/self/statm`).
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 pub(crate) fn anon_resident_bytes() -> Option<u64> {
     #[cfg(target_os = "linux")]
     {
