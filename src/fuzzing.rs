@@ -1,6 +1,7 @@
-//! Entry points for the fuzz targets (`fuzz/`), behind the `fuzzing`
-//! feature. Each one runs a piece of errsnap on arbitrary input and panics
-//! if one of its promises breaks. Not a stable API.
+//! Entry points for the fuzz targets (`fuzz/`) and the benchmarks, behind
+//! the `fuzzing` feature. Each fuzz entry runs a piece of errsnap on
+//! arbitrary input and panics if one of its promises breaks. Not a stable
+//! API.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -124,4 +125,12 @@ pub fn normalize(text: &str) {
     let twice = crate::pipeline::fingerprint::normalize_message(&once);
     assert_eq!(once, twice, "normalization is not idempotent");
     assert!(once.len() <= 512 + 16);
+}
+
+/// The callers' stack walk as errsnap does it (framehop on Linux x86_64,
+/// else `_Unwind_Backtrace` through the backtrace crate), for the
+/// benchmarks' unwinder comparison: appends return addresses to `ips`.
+#[inline(never)]
+pub fn stack_walk(ips: &mut Vec<usize>) {
+    ips.extend(crate::capture::RawBacktrace::capture().ips);
 }

@@ -72,7 +72,11 @@
 //! | `tracing` | no | `ErrsnapLayer`, a `tracing_subscriber::Layer` | tracing, tracing-subscriber |
 //! | `log` | no | `LogBridge`, a `log::Log` implementation | log |
 //! | `cli` | no | the `errsnap` command (`cargo install errsnap --features cli`) | clap, anyhow, indicatif, csv |
-//! | `fuzzing` | no | entry points for the fuzz targets (not a stable API) | nothing |
+//! | `fuzzing` | no | entry points for the fuzz targets and the benchmarks (not a stable API) | nothing |
+//!
+//! Always pulled in: rusqlite (SQLite bundled), backtrace, sysinfo, and for
+//! errsnap's own symbol tables addr2line, gimli, object and memmap2; on
+//! Linux x86_64 framehop (the callers' stack walk).
 //!
 //! With `default-features = false` errsnap keeps storage, capture, the
 //! panic hook, custom [`Channel`]s and the test mode; no OpenSSL is ever

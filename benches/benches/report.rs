@@ -11,6 +11,8 @@
 mod common;
 #[path = "report_parts/contended.rs"]
 mod contended;
+#[path = "report_parts/unwinders.rs"]
+mod unwinders;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -63,8 +65,9 @@ fn summary(h: &Histogram<u64>) -> Value {
     })
 }
 
-fn with_contended(mut calls: Value, contended: Value) -> Value {
+fn with_contended(mut calls: Value, contended: Value, unwinders: Value) -> Value {
     calls["contended"] = contended;
+    calls["unwinders"] = unwinders;
     calls
 }
 
@@ -486,6 +489,11 @@ fn main() {
             }
         }
     }
+    if args.iter().any(|a| a == "--unwinders-only") {
+        // Only `caller_cost.unwinders`, printed (results.json untouched).
+        println!("{}", unwinders::unwinders(200_000));
+        return;
+    }
     if args.iter().any(|a| a == "--contended-only") {
         // Only `caller_cost.contended`, printed (results.json untouched).
         let dir = tempfile::tempdir().expect("tempdir");
@@ -504,6 +512,8 @@ fn main() {
     let calls = caller_costs(&s, dir.path());
     eprintln!("caller-side cost while the writer symbolizes ...");
     let contended = contended::contended(dir.path());
+    eprintln!("unwinders side by side ...");
+    let unwinders = unwinders::unwinders(s.calls);
     eprintln!("throughput ...");
     let tp = throughput(&s, dir.path());
     eprintln!("storm of {} ...", s.storm);
@@ -521,7 +531,7 @@ fn main() {
     let results = json!({
         "mode": if quick { "quick" } else { "full" },
         "machine": versions,
-        "caller_cost": with_contended(calls, contended),
+        "caller_cost": with_contended(calls, contended, unwinders),
         "throughput": tp,
         "storm": storm,
         "panic_path": panic,
@@ -575,7 +585,8 @@ fn main() {
         st["groups"]
     );
     println!(
-        "panic to durable row: cold {}, warm median {} (p99 {})",
+        "panic: cold row durable (raw stack) in {}, hook returned with names after {}, warm median {} (p99 {})",
+        us(&results["panic_path"]["cold_durable_ns"]),
         us(&results["panic_path"]["cold_ns"]),
         us(&results["panic_path"]["warm"]["median_ns"]),
         us(&results["panic_path"]["warm"]["p99_ns"])

@@ -7,6 +7,8 @@
 //! happen later on the writer thread (`pipeline`).
 
 mod chain;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod fast_walk;
 mod stack;
 
 use std::sync::Arc;

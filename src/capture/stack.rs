@@ -15,6 +15,11 @@ impl RawBacktrace {
     #[inline(never)]
     pub(crate) fn capture() -> RawBacktrace {
         let mut ips = Vec::with_capacity(48);
+        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+        if super::fast_walk::walk(&mut ips, MAX_FRAMES) && ips.len() > 1 {
+            return RawBacktrace { ips };
+        }
+        ips.clear();
         walk(&mut |frame| {
             let ip = frame.ip() as usize;
             if ip != 0 {

@@ -272,7 +272,12 @@ impl EventLogger {
     where
         E: std::error::Error + ?Sized + 'static,
     {
-        self.submit_error(level, err, std::panic::Location::caller(), Extras::default())
+        self.submit_error(
+            level,
+            err,
+            std::panic::Location::caller(),
+            Extras::default(),
+        )
     }
 
     /// Records `err` with its chain, the first link as the message.

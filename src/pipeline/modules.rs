@@ -129,38 +129,20 @@ pub(crate) fn build_id_in_notes(mut notes: &[u8], align: usize) -> Option<&[u8]>
 /// The loaded modules, from the dynamic loader's program headers.
 #[cfg(target_os = "linux")]
 fn loaded() -> Vec<Module> {
-    use std::ffi::CStr;
-
-    unsafe extern "C" fn each(
-        info: *mut libc::dl_phdr_info,
-        _size: libc::size_t,
-        data: *mut libc::c_void,
-    ) -> libc::c_int {
-        // SAFETY: the loader passes a valid `dl_phdr_info` for the duration
-        // of the call, and `data` is the `Vec` passed below.
-        let (info, out) = unsafe { (&*info, &mut *(data as *mut Vec<Module>)) };
-        let base = info.dlpi_addr as usize;
-        // SAFETY: `dlpi_phdr` points at `dlpi_phnum` program headers.
-        let headers = if info.dlpi_phdr.is_null() {
-            &[][..]
-        } else {
-            unsafe { std::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize) }
-        };
+    let mut out = Vec::new();
+    crate::util::loaded::for_each(|m| {
         let (mut start, mut end) = (usize::MAX, 0usize);
         let mut build_id = None;
-        for h in headers {
-            let at = base.wrapping_add(h.p_vaddr as usize);
+        for h in m.headers {
             match h.p_type {
                 libc::PT_LOAD => {
+                    let at = m.bias.wrapping_add(h.p_vaddr as usize);
                     start = start.min(at);
                     end = end.max(at.saturating_add(h.p_memsz as usize));
                 }
                 libc::PT_NOTE if build_id.is_none() => {
-                    // SAFETY: a PT_NOTE segment is mapped (it lies inside a
-                    // loaded segment) for as long as its module is loaded,
-                    // and the loader holds the module for this call.
-                    let notes =
-                        unsafe { std::slice::from_raw_parts(at as *const u8, h.p_memsz as usize) };
+                    // SAFETY: a PT_NOTE segment lies inside a loaded one.
+                    let notes = unsafe { m.bytes(h) };
                     let align = if h.p_align == 8 { 8 } else { 4 };
                     build_id = build_id_in_notes(notes, align).map(|b| Arc::from(hex(b)));
                 }
@@ -168,43 +150,24 @@ fn loaded() -> Vec<Module> {
             }
         }
         if start >= end {
-            return 0;
+            return;
         }
-        let name = if info.dlpi_name.is_null() {
-            String::new()
-        } else {
-            // SAFETY: a NUL-terminated string owned by the loader.
-            unsafe { CStr::from_ptr(info.dlpi_name) }
-                .to_string_lossy()
-                .into_owned()
-        };
-        let path = if name.is_empty() {
+        let path = if m.name.is_empty() {
             // The main program: the loader gives it no name.
             std::env::current_exe()
                 .map(|p| p.to_string_lossy().into_owned())
                 .unwrap_or_default()
         } else {
-            name
+            m.name.to_string_lossy().into_owned()
         };
         out.push(Module {
             path: Arc::from(path),
-            base,
+            base: m.bias,
             build_id,
             start,
             end,
         });
-        0
-    }
-
-    let mut out: Vec<Module> = Vec::new();
-    // SAFETY: `each` matches the callback type and only touches `out`
-    // through the pointer passed here, which outlives the call.
-    unsafe {
-        libc::dl_iterate_phdr(
-            Some(each),
-            &mut out as *mut Vec<Module> as *mut libc::c_void,
-        );
-    }
+    });
     out
 }
 

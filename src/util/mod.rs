@@ -4,6 +4,8 @@
 //! (`time`), and running user code that may panic (`unwind`).
 
 pub(crate) mod internal_log;
+#[cfg(target_os = "linux")]
+pub(crate) mod loaded;
 pub(crate) mod private_dir;
 pub(crate) mod sync;
 pub(crate) mod time;
