@@ -310,14 +310,14 @@ fn entry() {
                 .overflow(errsnap::Overflow::Block(Duration::from_secs(30)))
                 .build()
                 .unwrap();
-            // Warm up (symbols loaded, first commit done), so the kills land
-            // in the middle of steady writing.
-            logger.error("warm up");
-            assert!(logger.flush(Duration::from_secs(60)));
-            println!("started");
+            // Warm up from the very stacks the workers write from (their
+            // symbols resolved, the first commit done), so the kills land in
+            // the middle of steady writing.
+            let warm = std::sync::Barrier::new(5);
             std::thread::scope(|s| {
                 for t in 0..4 {
                     let logger = logger.clone();
+                    let warm = &warm;
                     s.spawn(move || {
                         for i in 0u64.. {
                             logger
@@ -325,12 +325,19 @@ fn entry() {
                                 .tag("thread", t.to_string())
                                 .tag("seq", i.to_string())
                                 .emit();
+                            if i == 0 {
+                                assert!(logger.flush(Duration::from_secs(60)));
+                                println!("flushed {t} {i}");
+                                warm.wait();
+                            }
                             if i % 25 == 24 && logger.flush(Duration::from_secs(30)) {
                                 println!("flushed {t} {i}");
                             }
                         }
                     });
                 }
+                warm.wait();
+                println!("started");
             });
         }
         "concurrent_writer" => {
