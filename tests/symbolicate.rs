@@ -72,6 +72,19 @@ fn i16_a_stripped_binary_stores_raw_frames_that_symbolicate_names_by_build_id() 
         .iter()
         .any(|m| m["build_id"] == id.as_str()
             && m["module"].as_str().unwrap().ends_with("stripped-app")));
+    // The binary gone altogether: the rows stay, raw, and say what they need.
+    let moved = dir.path().join("moved-away");
+    std::fs::rename(&stripped, &moved).unwrap();
+    let r = json(&db, &["symbolicate"]);
+    assert_eq!(r["frames_resolved"], 0, "{r}");
+    assert_eq!(r["stacks_updated"], 0, "{r}");
+    assert!(r["missing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["module"].as_str().unwrap().ends_with("stripped-app")));
+    assert_eq!(count(&open(&db), "SELECT count(*) FROM events"), 1);
+    std::fs::rename(&moved, &stripped).unwrap();
     // Another build (the CLI binary has another build-id): never used.
     let cli = env!("CARGO_BIN_EXE_errsnap");
     assert_ne!(readelf_build_id(Path::new(cli)), id);
