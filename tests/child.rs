@@ -18,6 +18,11 @@ pub(crate) fn fail_where_symbols_are_gone(logger: &errsnap::EventLogger) {
 }
 
 #[inline(never)]
+fn fail_the_same_way(logger: &errsnap::EventLogger) {
+    logger.error("the index is stale");
+}
+
+#[inline(never)]
 fn panic_in_named_function(n: usize) {
     panic!("thread {n} failed an invariant");
 }
@@ -68,6 +73,22 @@ fn entry() {
                 .unwrap();
             logger.error("queued, never flushed");
             std::process::exit(0); // skips destructors: the event is lost
+        }
+        "error_beside_panic" => {
+            // An error and a panic in one batch (the linger gathers them;
+            // the panic hurries the writer), then the same error alone.
+            let logger = util::builder(&db, "mixed")
+                .linger(Duration::from_millis(500))
+                .build()
+                .unwrap();
+            errsnap::install_panic_hook(&logger);
+            for round in 0..2 {
+                fail_the_same_way(&logger);
+                if round == 0 {
+                    let _ = std::panic::catch_unwind(|| panic_in_named_function(1));
+                }
+                assert!(logger.flush(Duration::from_secs(20)));
+            }
         }
         "panic_then_die" => {
             // A cold process (no symbol table loaded) panics, and dies right

@@ -321,3 +321,45 @@ fn i16_a_panic_hook_with_time_left_waits_for_the_names() {
         0
     );
 }
+
+/// #16: a panic's batch-mates are not written raw: an ordinary error that
+/// shared a batch with a panic is grouped (by its named frames) with the
+/// same error written alone later, and the panic's own stack keeps its
+/// application frames once named.
+#[test]
+fn i16_an_error_beside_a_panic_is_grouped_as_usual() {
+    let (_d, db) = util::temp_db();
+    let out = util::run_child("error_beside_panic", &db, &[]);
+    assert!(out.status.success(), "{}", util::describe(&out));
+    let conn = open(&db);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM events WHERE message = 'the index is stale'"
+        ),
+        2
+    );
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(DISTINCT group_id) FROM events WHERE message = 'the index is stale'"
+        ),
+        1,
+        "one group for the same error"
+    );
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM events e JOIN frames f ON f.backtrace_id = e.backtrace_id
+             WHERE e.message = 'the index is stale' AND f.function LIKE '%fail_the_same_way'"
+        ),
+        2
+    );
+    assert!(
+        in_app_functions(&db)
+            .iter()
+            .any(|f| f.ends_with("panic_in_named_function")),
+        "{:?}",
+        in_app_functions(&db)
+    );
+}

@@ -142,15 +142,27 @@ fn i16_a_stripped_binary_stores_raw_frames_that_symbolicate_names_by_build_id() 
 #[test]
 fn i16_a_schema_2_file_gains_build_ids_when_opened() {
     let (_d, db) = util::temp_db();
-    drop(util::logger(&db, "t"));
+    let logger = util::logger(&db, "t");
+    logger.error("before the migration");
+    assert!(logger.flush(std::time::Duration::from_secs(20)));
+    drop(logger);
     // Take the file back to schema 2 (before raw frames had build-ids).
     open(&db)
         .execute_batch(
             "ALTER TABLE frames DROP COLUMN build_id;
+             UPDATE frames SET function = NULL, file = NULL, line = NULL, col = NULL;
              PRAGMA user_version = 2;
              UPDATE errsnap_meta SET value = '2' WHERE key = 'schema_version';",
         )
         .unwrap();
+    // A newer CLI reads (and names frames in) a file no logger migrated yet.
+    let id = json(&db, &["events"])[0]["id"].as_str().unwrap().to_owned();
+    let shown = json(&db, &["show", &id]);
+    assert!(!shown["frames"].as_array().unwrap().is_empty(), "{shown}");
+    let exe = std::env::current_exe().unwrap();
+    let r = json(&db, &["symbolicate", "--binary", exe.to_str().unwrap()]);
+    // Without recorded build-ids, the binary is matched by file name.
+    assert!(r["frames_resolved"].as_u64().unwrap() > 3, "{r}");
     let logger = util::logger(&db, "t");
     logger.error("after the migration");
     assert!(logger.flush(std::time::Duration::from_secs(20)));

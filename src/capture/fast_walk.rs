@@ -87,9 +87,16 @@ pub(crate) fn walk(ips: &mut Vec<usize>, max: usize) -> bool {
             options(nomem, nostack, preserves_flags),
         );
     }
-    let Some((_, high)) = STACK.with(|s| *s) else {
+    // During thread teardown the thread-locals may be gone: walk another
+    // way rather than panic.
+    let Ok(Some((stack_low, high))) = STACK.try_with(|s| *s) else {
         return false;
     };
+    // On another stack (a coroutine's, a signal stack), nothing here
+    // bounds the reads: walk another way.
+    if !(stack_low..high).contains(&sp) {
+        return false;
+    }
     let Some(modules) = current() else {
         return false;
     };
@@ -111,33 +118,35 @@ pub(crate) fn walk(ips: &mut Vec<usize>, max: usize) -> bool {
         i > 0 && a < modules.ranges[i - 1].1
     };
     let start = ips.len();
-    let trusted = CACHE.with(|c| {
-        let Ok(mut slot) = c.try_borrow_mut() else {
-            return false;
-        };
-        let cache = slot.get_or_insert_with(|| Box::new(CacheX86_64::new()));
-        let mut frames = modules.unwinder.iter_frames(
-            pc,
-            UnwindRegsX86_64::new(pc, sp, bp),
-            cache,
-            &mut read_stack,
-        );
-        while ips.len() - start < max {
-            match frames.next() {
-                Ok(Some(f)) => {
-                    let a = f.address();
-                    if !known(a) {
-                        return false;
+    let trusted = CACHE
+        .try_with(|c| {
+            let Ok(mut slot) = c.try_borrow_mut() else {
+                return false;
+            };
+            let cache = slot.get_or_insert_with(|| Box::new(CacheX86_64::new()));
+            let mut frames = modules.unwinder.iter_frames(
+                pc,
+                UnwindRegsX86_64::new(pc, sp, bp),
+                cache,
+                &mut read_stack,
+            );
+            while ips.len() - start < max {
+                match frames.next() {
+                    Ok(Some(f)) => {
+                        let a = f.address();
+                        if !known(a) {
+                            return false;
+                        }
+                        ips.push(a as usize);
                     }
-                    ips.push(a as usize);
+                    // The end of the stack, or a frame it cannot unwind
+                    // through: what was walked stands.
+                    Ok(None) | Err(_) => break,
                 }
-                // The end of the stack, or a frame it cannot unwind
-                // through: what was walked stands.
-                Ok(None) | Err(_) => break,
             }
-        }
-        true
-    });
+            true
+        })
+        .unwrap_or(false);
     if !trusted {
         ips.truncate(start);
         reread(Some(&modules));

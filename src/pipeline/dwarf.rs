@@ -100,10 +100,16 @@ impl ModuleDwarf {
             };
             let bytes = match s.compressed_file_range() {
                 Ok(r) if r.format == object::CompressionFormat::None => match s.data() {
-                    Ok(d) => Bytes::Mapped {
-                        map: map.clone(),
-                        start: d.as_ptr() as usize - base,
-                        len: d.len(),
+                    // An empty or NOBITS section (a stripped file keeps the
+                    // header) points nowhere in the mapping.
+                    Ok([]) => continue,
+                    Ok(d) => match (d.as_ptr() as usize).checked_sub(base) {
+                        Some(start) if start + d.len() <= map.len() => Bytes::Mapped {
+                            map: map.clone(),
+                            start,
+                            len: d.len(),
+                        },
+                        _ => continue,
                     },
                     Err(_) => continue,
                 },
@@ -217,8 +223,12 @@ impl ModuleDwarf {
     pub(crate) fn lookup(&mut self, probe: u64, tick: u64) -> Vec<Sym> {
         let mut out = Vec::new();
         if let Some(offset) = self.unit_of(probe) {
-            let before = heap_in_use();
-            if !self.units.contains_key(&offset) {
+            // The heap a unit takes is measured once, around its parse and
+            // first lookup (which parses its lines and functions): the
+            // allocator's statistics are not read on every lookup.
+            let fresh = !self.units.contains_key(&offset);
+            let before = if fresh { heap_in_use() } else { None };
+            if fresh {
                 if let Some(ctx) = self.parse_unit(offset) {
                     self.units.insert(
                         offset,
@@ -234,7 +244,7 @@ impl ModuleDwarf {
                 u.last_used = tick;
                 out = frames(&u.ctx, probe);
                 if let (Some(a), Some(b)) = (before, heap_in_use()) {
-                    u.bytes += b.saturating_sub(a);
+                    u.bytes = b.saturating_sub(a);
                 }
             }
         }
@@ -340,8 +350,17 @@ impl ModuleDwarf {
 
 fn frames(ctx: &addr2line::Context<Reader>, probe: u64) -> Vec<Sym> {
     let mut out = Vec::new();
-    if let Ok(mut it) = ctx.find_frames(probe).skip_all_loads() {
-        while let Ok(Some(f)) = it.next() {
+    let mut failed = false;
+    match ctx.find_frames(probe).skip_all_loads() {
+        Ok(mut it) => loop {
+            let f = match it.next() {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(_) => {
+                    failed = true;
+                    break;
+                }
+            };
             let function = f
                 .function
                 .as_ref()
@@ -356,6 +375,20 @@ fn frames(ctx: &addr2line::Context<Reader>, probe: u64) -> Vec<Sym> {
                 file,
                 line,
                 column,
+            });
+        },
+        Err(_) => failed = true,
+    }
+    // The function entries could not be read: with `.debug_info` cut to one
+    // unit, a reference into another unit (inlined code, LTO) fails. The
+    // line table alone still gives file:line; the symbol table names it.
+    if failed && out.is_empty() {
+        if let Ok(Some(l)) = ctx.find_location(probe) {
+            out.push(Sym {
+                function: None,
+                file: l.file.map(str::to_owned),
+                line: l.line,
+                column: l.column,
             });
         }
     }

@@ -266,15 +266,17 @@ impl Symbolizer {
                 Some(s) => Some(s.clone()),
                 None if start.elapsed() < budget => {
                     self.last_resolved = Some(Instant::now());
-                    let s: Arc<[Sym]> = match (&module, module_offset) {
-                        (Some(m), Some(offset)) => Arc::from(self.tables.lookup(
-                            &m.path,
-                            m.build_id.as_deref(),
-                            offset,
-                            i == 0,
-                        )),
-                        _ => Arc::from(Vec::new()),
+                    let mut found = match (&module, module_offset) {
+                        (Some(m), Some(offset)) => {
+                            self.tables
+                                .lookup(&m.path, m.build_id.as_deref(), offset, i == 0)
+                        }
+                        _ => Vec::new(),
                     };
+                    if found.is_empty() {
+                        found = elsewhere(ip, i == 0);
+                    }
+                    let s: Arc<[Sym]> = Arc::from(found);
                     self.cache_bytes += sym_bytes(&s);
                     self.cache.insert(ip, s.clone());
                     Some(s)
@@ -319,6 +321,29 @@ impl Symbolizer {
     }
 }
 
+/// Outside Linux (no ELF module list; Mach-O and PE debug information live
+/// elsewhere) the backtrace crate's resolver names the frame. On Linux,
+/// errsnap's own tables are the only source.
+#[cfg(not(target_os = "linux"))]
+fn elsewhere(ip: usize, first: bool) -> Vec<Sym> {
+    let addr = if first { ip } else { ip.saturating_sub(1) };
+    let mut out = Vec::new();
+    backtrace::resolve(addr as *mut std::ffi::c_void, |sym| {
+        out.push(Sym {
+            function: sym.name().map(|n| format!("{n:#}")),
+            file: sym.filename().map(|p| p.to_string_lossy().into_owned()),
+            line: sym.lineno(),
+            column: sym.colno(),
+        });
+    });
+    out
+}
+
+#[cfg(target_os = "linux")]
+fn elsewhere(_ip: usize, _first: bool) -> Vec<Sym> {
+    Vec::new()
+}
+
 /// What a cached entry holds: its strings and the entry's overhead.
 fn sym_bytes(syms: &[Sym]) -> u64 {
     let strings: usize = syms
@@ -332,11 +357,13 @@ fn sym_bytes(syms: &[Sym]) -> u64 {
 
 /// Drops the leading frames that belong to errsnap, the stack walker or std's
 /// panic machinery: everything up to the last such frame that comes before
-/// the first in-app frame. A stripped binary (no names) keeps all frames.
+/// the first in-app frame. Only a leading run of named frames is looked at:
+/// an unnamed frame (a stripped binary, a stack stored raw) may be the
+/// application's own, so it and everything under it stay.
 pub(crate) fn trim_internal(frames: Vec<Frame>) -> Vec<Frame> {
     let last_internal = frames
         .iter()
-        .take_while(|f| !f.in_app)
+        .take_while(|f| !f.in_app && f.function.is_some())
         .enumerate()
         .filter(|(_, f)| is_internal(f))
         .map(|(i, _)| i)
@@ -439,6 +466,44 @@ mod tests {
             .all(|f| f.address != 0 && f.function.is_none()));
         #[cfg(target_os = "linux")]
         assert!(frames.iter().any(|f| f.module_offset.is_some()));
+    }
+
+    #[test]
+    fn trimming_stops_at_the_first_unnamed_frame() {
+        let named = |n: &str| Frame {
+            function: Some(n.into()),
+            file: None,
+            line: None,
+            column: None,
+            address: 1,
+            module: None,
+            module_offset: None,
+            build_id: None,
+            in_app: false,
+        };
+        let raw = Frame {
+            function: None,
+            ..named("")
+        };
+        // errsnap's frames on top are trimmed ...
+        let t = trim_internal(vec![
+            named("errsnap::capture"),
+            named("main_loop"),
+            raw.clone(),
+        ]);
+        assert_eq!(t.len(), 2);
+        // ... but never across an unnamed frame: it may be the app's, and
+        // the internal frames under it (thread start) are not the top.
+        let frames = vec![
+            named("errsnap::capture"),
+            raw.clone(),
+            raw.clone(),
+            named("std::panicking::try"),
+            named("start_thread"),
+        ];
+        let t = trim_internal(frames);
+        assert_eq!(t.len(), 4, "{t:?}");
+        assert!(t[0].function.is_none());
     }
 
     #[test]

@@ -34,7 +34,8 @@ enum Tables {
 /// Module tables by module path.
 #[derive(Default)]
 pub(crate) struct SymbolTables {
-    modules: HashMap<Arc<str>, Tables>,
+    /// By module path and build-id: the same path may hold another build.
+    modules: HashMap<(Arc<str>, Option<Arc<str>>), Tables>,
     /// Counts lookups: the clock of least-recently-used eviction.
     tick: u64,
     /// Whether mapped file pages were read since they were last dropped.
@@ -67,7 +68,7 @@ impl SymbolTables {
         self.tick += 1;
         let tables = self
             .modules
-            .entry(path.clone())
+            .entry((path.clone(), build_id.map(Arc::from)))
             .or_insert_with(|| load(Path::new(&**path), build_id));
         match tables {
             Tables::Loaded(m) => {
@@ -217,6 +218,11 @@ pub(crate) fn build_id_of_file(path: &Path) -> std::io::Result<Option<String>> {
     if phentsize < 56 || phnum == 0 {
         return Ok(None);
     }
+    // At most 65,535 headers of a sane size: never a huge allocation for a
+    // crafted header.
+    if phentsize > 256 {
+        return Ok(None);
+    }
     let mut table = vec![0u8; phentsize * phnum];
     file.seek(SeekFrom::Start(phoff))?;
     file.read_exact(&mut table)?;
@@ -245,9 +251,25 @@ pub(crate) fn build_id_of_file(path: &Path) -> std::io::Result<Option<String>> {
 pub(crate) fn heap_in_use() -> Option<u64> {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
-        // SAFETY: mallinfo2 only reads the allocator's statistics.
-        let m = unsafe { libc::mallinfo2() };
-        Some((m.uordblks + m.hblkhd) as u64)
+        // Looked up at run time: glibc before 2.33 has no mallinfo2, and
+        // errsnap must still link there.
+        type MallInfo2 = unsafe extern "C" fn() -> libc::mallinfo2;
+        static MALLINFO2: std::sync::OnceLock<Option<MallInfo2>> = std::sync::OnceLock::new();
+        let f = MALLINFO2.get_or_init(|| {
+            // SAFETY: dlsym with a NUL-terminated name; a non-null result
+            // is glibc's `mallinfo2`, whose signature is the one above.
+            let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"mallinfo2".as_ptr()) };
+            (!p.is_null())
+                .then(|| unsafe { std::mem::transmute::<*mut libc::c_void, MallInfo2>(p) })
+        });
+        match f {
+            Some(f) => {
+                // SAFETY: mallinfo2 only reads the allocator's statistics.
+                let m = unsafe { f() };
+                Some((m.uordblks + m.hblkhd) as u64)
+            }
+            None => anon_resident_bytes(),
+        }
     }
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
     {
@@ -257,7 +279,6 @@ pub(crate) fn heap_in_use() -> Option<u64> {
 
 /// The process's anonymous resident memory (resident minus file-backed,
 /// Linux: `/proc/self/statm`).
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 pub(crate) fn anon_resident_bytes() -> Option<u64> {
     #[cfg(target_os = "linux")]
     {

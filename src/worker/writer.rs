@@ -215,10 +215,12 @@ impl Writer {
         }
     }
 
-    /// Processes and writes a batch. A batch holding a panic is written
-    /// with the stacks that are not resolved yet left raw (module, offset,
-    /// build-id), so the panic is durable without waiting for symbol
-    /// tables to load; those stacks are returned, to be named right after.
+    /// Processes and writes a batch. The panics of a batch are written
+    /// first, in a transaction of their own, with the stacks that are not
+    /// resolved yet left raw (module, offset, build-id), so a panic is
+    /// durable without waiting for symbol tables to load; those stacks are
+    /// returned, to be named right after. The batch's other events are then
+    /// resolved and written as usual (their grouping needs the names).
     fn handle(&mut self, batch: Vec<PendingEvent>) -> Vec<RawStack> {
         let snapshot = batch
             .iter()
@@ -226,19 +228,35 @@ impl Writer {
             .then(|| self.sampler.sample());
         let urgent = !matches!(self.shared.cfg.target, Target::Memory(_))
             && batch.iter().any(|e| e.kind == EventKind::Panic);
-        let budget = if urgent {
-            Duration::ZERO
-        } else {
-            WRITER_RESOLVE_BUDGET
-        };
+        if !urgent {
+            self.process_and_write(batch, WRITER_RESOLVE_BUDGET, snapshot.as_ref());
+            return Vec::new();
+        }
+        let (panics, others): (Vec<_>, Vec<_>) =
+            batch.into_iter().partition(|e| e.kind == EventKind::Panic);
+        let later = self.process_and_write(panics, Duration::ZERO, snapshot.as_ref());
+        if !others.is_empty() {
+            self.process_and_write(others, WRITER_RESOLVE_BUDGET, snapshot.as_ref());
+        }
+        later
+    }
+
+    /// Resolves (within `budget`), de-duplicates and writes events; returns
+    /// the stacks left raw when the budget ran out.
+    fn process_and_write(
+        &mut self,
+        batch: Vec<PendingEvent>,
+        budget: Duration,
+        snapshot: Option<&crate::event::Snapshot>,
+    ) -> Vec<RawStack> {
         let mut later = Vec::new();
         let mut events = Vec::with_capacity(batch.len());
         for e in batch {
-            let raw = urgent
+            let raw = (budget < WRITER_RESOLVE_BUDGET)
                 .then(|| e.backtrace.clone().filter(|_| e.origin.is_none()))
                 .flatten()
                 .map(|raw| (raw, e.context.redactor.clone()));
-            let Some(ev) = e.process(&mut self.symbolizer, budget, snapshot.as_ref()) else {
+            let Some(ev) = e.process(&mut self.symbolizer, budget, snapshot) else {
                 continue;
             };
             if let (Some((raw, redactor)), false, Some(hash)) =

@@ -327,15 +327,27 @@ pub(super) fn insert_frames(
     id: i64,
     frames: &[crate::event::Frame],
 ) -> Result<()> {
-    let mut stmt = tx
-        .prepare_cached(
-            "INSERT INTO frames (backtrace_id, idx, function, file, line, col, address,
-                 module, module_offset, in_app, build_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        )
-        .map_err(|e| fail("inserting frames", e))?;
+    // A file of schema 2 (`errsnap symbolicate` by a newer CLI; reading
+    // never migrates) has no build-id column.
+    let with_build_id = tx.prepare_cached(
+        "INSERT INTO frames (backtrace_id, idx, function, file, line, col, address,
+             module, module_offset, in_app, build_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    );
+    let (mut stmt, build_ids) = match with_build_id {
+        Ok(s) => (s, true),
+        Err(_) => (
+            tx.prepare_cached(
+                "INSERT INTO frames (backtrace_id, idx, function, file, line, col, address,
+                     module, module_offset, in_app)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )
+            .map_err(|e| fail("inserting frames", e))?,
+            false,
+        ),
+    };
     for (i, f) in frames.iter().enumerate() {
-        stmt.execute(params![
+        let common = params![
             id,
             i as i64,
             f.function,
@@ -346,9 +358,15 @@ pub(super) fn insert_frames(
             f.module,
             f.module_offset.map(|o| o as i64),
             f.in_app,
-            f.build_id,
-        ])
-        .map_err(|e| fail("inserting frames", e))?;
+        ];
+        let done = if build_ids {
+            let mut all = common.to_vec();
+            all.push(&f.build_id);
+            stmt.execute(all.as_slice())
+        } else {
+            stmt.execute(common)
+        };
+        done.map_err(|e| fail("inserting frames", e))?;
     }
     Ok(())
 }

@@ -412,12 +412,21 @@ impl SqliteStore {
 
 /// The frames of a stored backtrace, innermost first.
 pub(crate) fn frames(conn: &rusqlite::Connection, backtrace_id: i64) -> Result<Vec<Frame>> {
+    // A file of schema 2 (read by a newer CLI, never migrated by reading)
+    // has no build-id column.
     let mut stmt = conn
         .prepare_cached(
             "SELECT function, file, line, col, address, module, module_offset, in_app,
                  build_id
              FROM frames WHERE backtrace_id = ?1 ORDER BY idx",
         )
+        .or_else(|_| {
+            conn.prepare_cached(
+                "SELECT function, file, line, col, address, module, module_offset, in_app,
+                     NULL
+                 FROM frames WHERE backtrace_id = ?1 ORDER BY idx",
+            )
+        })
         .map_err(|e| fail("reading frames", e))?;
     let rows = stmt
         .query_map([backtrace_id], |r| {
