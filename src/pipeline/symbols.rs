@@ -165,13 +165,17 @@ fn load(path: &Path, build_id: Option<&str>) -> Tables {
 /// `/usr/lib/debug/.build-id/ab/cdef….debug` for build-id `abcdef…`, if
 /// that file exists.
 fn separate_debug_file(build_id: &str) -> Option<std::path::PathBuf> {
+    debug_file_under(Path::new("/usr/lib/debug/.build-id"), build_id)
+}
+
+/// `root/ab/cdef….debug` for build-id `abcdef…` (hex only: a recorded id
+/// can never name another path), if that file exists.
+fn debug_file_under(root: &Path, build_id: &str) -> Option<std::path::PathBuf> {
     if build_id.len() < 3 || !build_id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     let (dir, rest) = build_id.split_at(2);
-    let p = Path::new("/usr/lib/debug/.build-id")
-        .join(dir)
-        .join(format!("{rest}.debug"));
+    let p = root.join(dir).join(format!("{rest}.debug"));
     p.is_file().then_some(p)
 }
 
@@ -336,6 +340,149 @@ mod tests {
         // No file: nothing, no error.
         let gone: Arc<str> = Arc::from("/nonexistent/errsnap-test-module");
         assert!(t.lookup(&gone, None, offset, true).is_empty());
+    }
+
+    /// A minimal ELF64 file of this machine's byte order: a header, two
+    /// program headers (a `PT_LOAD`, then `ptype` over `notes`).
+    fn elf(
+        class: u8,
+        endian: u8,
+        phentsize: u16,
+        phnum: u16,
+        ptype: u32,
+        notes: &[u8],
+        align: u64,
+    ) -> Vec<u8> {
+        let mut v = vec![0u8; 64];
+        v[..4].copy_from_slice(b"\x7fELF");
+        v[4] = class;
+        v[5] = endian;
+        v[0x20..0x28].copy_from_slice(&64u64.to_ne_bytes());
+        v[0x36..0x38].copy_from_slice(&phentsize.to_ne_bytes());
+        v[0x38..0x3a].copy_from_slice(&phnum.to_ne_bytes());
+        let notes_at = 64 + 2 * 56;
+        for (t, off, size) in [
+            (1u32, 0u64, 0u64),
+            (ptype, notes_at as u64, notes.len() as u64),
+        ] {
+            let mut h = vec![0u8; 56];
+            h[..4].copy_from_slice(&t.to_ne_bytes());
+            h[8..16].copy_from_slice(&off.to_ne_bytes());
+            h[32..40].copy_from_slice(&size.to_ne_bytes());
+            h[48..56].copy_from_slice(&align.to_ne_bytes());
+            v.extend(h);
+        }
+        v.extend_from_slice(notes);
+        v
+    }
+
+    fn gnu_note(id: &[u8], align: usize) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend_from_slice(&4u32.to_ne_bytes());
+        v.extend_from_slice(&(id.len() as u32).to_ne_bytes());
+        v.extend_from_slice(&3u32.to_ne_bytes());
+        v.extend_from_slice(b"GNU\0");
+        while v.len() % align != 0 {
+            v.push(0);
+        }
+        v.extend_from_slice(id);
+        v
+    }
+
+    #[test]
+    fn build_ids_are_read_only_from_well_formed_native_elf64_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("bin");
+        let native = if cfg!(target_endian = "little") { 1 } else { 2 };
+        let id = [0xde, 0xad, 0xbe, 0xef];
+        let read = |bytes: Vec<u8>| {
+            std::fs::write(&p, bytes).unwrap();
+            build_id_of_file(&p).unwrap()
+        };
+        // Well formed, both note alignments.
+        assert_eq!(
+            read(elf(2, native, 56, 2, 4, &gnu_note(&id, 4), 4)).as_deref(),
+            Some("deadbeef")
+        );
+        assert_eq!(
+            read(elf(2, native, 56, 2, 4, &gnu_note(&id, 8), 8)).as_deref(),
+            Some("deadbeef")
+        );
+        // A bigger program-header entry is fine.
+        let mut wide = elf(2, native, 64, 2, 4, &[], 4);
+        wide.truncate(64);
+        for (t, off, size) in [
+            (1u32, 0u64, 0u64),
+            (4, 64 + 128, gnu_note(&id, 4).len() as u64),
+        ] {
+            let mut h = vec![0u8; 64];
+            h[..4].copy_from_slice(&t.to_ne_bytes());
+            h[8..16].copy_from_slice(&off.to_ne_bytes());
+            h[32..40].copy_from_slice(&size.to_ne_bytes());
+            h[48..56].copy_from_slice(&4u64.to_ne_bytes());
+            wide.extend(h);
+        }
+        wide.extend(gnu_note(&id, 4));
+        assert_eq!(read(wide).as_deref(), Some("deadbeef"));
+        // Not this machine's kind of file, or no note segment: none.
+        assert_eq!(
+            read(elf(1, native, 56, 2, 4, &gnu_note(&id, 4), 4)),
+            None,
+            "32-bit"
+        );
+        assert_eq!(
+            read(elf(2, 3 - native, 56, 2, 4, &gnu_note(&id, 4), 4)),
+            None,
+            "byte order"
+        );
+        assert_eq!(
+            read(elf(2, native, 40, 2, 4, &gnu_note(&id, 4), 4)),
+            None,
+            "short entries"
+        );
+        assert_eq!(
+            read(elf(2, native, 512, 2, 4, &gnu_note(&id, 4), 4)),
+            None,
+            "huge entries"
+        );
+        assert_eq!(
+            read(elf(2, native, 56, 0, 4, &gnu_note(&id, 4), 4)),
+            None,
+            "no headers"
+        );
+        assert_eq!(
+            read(elf(2, native, 56, 2, 7, &gnu_note(&id, 4), 4)),
+            None,
+            "not PT_NOTE"
+        );
+        let mut bad_magic = elf(2, native, 56, 2, 4, &gnu_note(&id, 4), 4);
+        bad_magic[1] = b'X';
+        assert_eq!(read(bad_magic), None);
+        // A note segment claiming more than 1 MiB is skipped, never read.
+        let mut huge = elf(2, native, 56, 2, 4, &gnu_note(&id, 4), 4);
+        let size_at = 64 + 56 + 32;
+        huge[size_at..size_at + 8].copy_from_slice(&((1u64 << 20) + 1).to_ne_bytes());
+        assert_eq!(read(huge), None);
+    }
+
+    #[test]
+    fn separate_debug_files_are_found_by_build_id_only() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("ab")).unwrap();
+        std::fs::write(root.path().join("ab/cdef.debug"), b"").unwrap();
+        let found = debug_file_under(root.path(), "abcdef").unwrap();
+        assert_eq!(found, root.path().join("ab/cdef.debug"));
+        assert_eq!(
+            debug_file_under(root.path(), "abcdee"),
+            None,
+            "no such file"
+        );
+        assert_eq!(debug_file_under(root.path(), "ab"), None, "too short");
+        std::fs::write(root.path().join("ab/c.debug"), b"").unwrap();
+        assert!(debug_file_under(root.path(), "abc").is_some(), "three digits");
+        assert_eq!(debug_file_under(root.path(), "ab/../cdef"), None, "not hex");
+        std::fs::create_dir_all(root.path().join("ab/cd.debug")).unwrap();
+        assert_eq!(debug_file_under(root.path(), "abcd"), None, "a directory");
     }
 
     #[test]
