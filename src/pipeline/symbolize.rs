@@ -113,6 +113,8 @@ pub(crate) struct Symbolizer {
     tables: SymbolTables,
     /// What the entries of `cache` hold (their strings and overhead).
     cache_bytes: u64,
+    /// What the stacks of `traces` hold.
+    traces_bytes: u64,
     budget_bytes: u64,
     traces: HashMap<(u64, usize), Arc<ResolvedTrace>>,
     /// When a stack last needed a resolution (`None`: nothing is loaded
@@ -137,6 +139,7 @@ impl Symbolizer {
         Symbolizer {
             cache: HashMap::new(),
             cache_bytes: 0,
+            traces_bytes: 0,
             modules: Modules::default(),
             tables: SymbolTables::default(),
             budget_bytes,
@@ -169,13 +172,18 @@ impl Symbolizer {
     /// (their frames are small). Returns whether it dropped any.
     pub(crate) fn after_batch(&mut self) -> bool {
         self.tables.drop_mapped_pages();
-        if self.tables.estimated_bytes() + self.cache_bytes <= self.budget_bytes {
+        let total = self.tables.estimated_bytes() + self.cache_bytes + self.traces_bytes;
+        if total <= self.budget_bytes {
             return false;
         }
-        // The per-address names go first (stacks stay cached whole), then
-        // parsed units.
+        // The per-address names go first, then (if still over) the whole
+        // stacks, then parsed units.
         self.cache = HashMap::new();
         self.cache_bytes = 0;
+        if self.tables.estimated_bytes() + self.traces_bytes > self.budget_bytes {
+            self.traces = HashMap::new();
+            self.traces_bytes = 0;
+        }
         self.tables.evict_to(self.budget_bytes);
         true
     }
@@ -191,6 +199,7 @@ impl Symbolizer {
         self.cache_bytes = 0;
         self.modules = Modules::default();
         self.traces = HashMap::new();
+        self.traces_bytes = 0;
         self.tables = SymbolTables::default();
         self.last_resolved = None;
         // glibc keeps freed heap in its arenas: give the pages of the
@@ -238,7 +247,9 @@ impl Symbolizer {
         if complete {
             if self.traces.len() > SYMBOL_CACHE_LIMIT / 10 {
                 self.traces.clear();
+                self.traces_bytes = 0;
             }
+            self.traces_bytes += frame_bytes(&trace.frames);
             self.traces.insert(key, trace.clone());
         }
         trace
@@ -344,6 +355,20 @@ fn elsewhere(_ip: usize, _first: bool) -> Vec<Sym> {
     Vec::new()
 }
 
+/// What a cached stack holds: its frames' strings and their overhead.
+fn frame_bytes(frames: &[Frame]) -> u64 {
+    let strings: usize = frames
+        .iter()
+        .map(|f| {
+            f.function.as_ref().map_or(0, String::len)
+                + f.file.as_ref().map_or(0, String::len)
+                + f.module.as_ref().map_or(0, String::len)
+                + f.build_id.as_ref().map_or(0, String::len)
+        })
+        .sum();
+    (strings + std::mem::size_of_val(frames) + 128) as u64
+}
+
 /// What a cached entry holds: its strings and the entry's overhead.
 fn sym_bytes(syms: &[Sym]) -> u64 {
     let strings: usize = syms
@@ -441,11 +466,13 @@ mod tests {
         assert!(small.after_batch());
         assert_eq!(small.table_bytes(), 0, "every parsed unit dropped");
         assert!(small.cache.is_empty() && small.cache_bytes == 0);
-        // The resolved stack stays cached; a new resolution parses again.
-        assert!(Arc::ptr_eq(
-            &small.trace(&raw, Duration::from_secs(30), &redactor),
-            &trace
-        ));
+        // Everything went (the budget is smaller than one stack); a new
+        // resolution parses again and gives the same stack.
+        assert!(small.traces.is_empty() && small.traces_bytes == 0);
+        assert_eq!(
+            small.trace(&raw, Duration::from_secs(30), &redactor).frames,
+            trace.frames
+        );
         let (again, complete) = small.resolve(&raw, Duration::from_secs(30));
         assert!(complete);
         assert_eq!(again, frames);

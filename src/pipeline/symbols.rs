@@ -479,7 +479,10 @@ mod tests {
         );
         assert_eq!(debug_file_under(root.path(), "ab"), None, "too short");
         std::fs::write(root.path().join("ab/c.debug"), b"").unwrap();
-        assert!(debug_file_under(root.path(), "abc").is_some(), "three digits");
+        assert!(
+            debug_file_under(root.path(), "abc").is_some(),
+            "three digits"
+        );
         assert_eq!(debug_file_under(root.path(), "ab/../cdef"), None, "not hex");
         std::fs::create_dir_all(root.path().join("ab/cd.debug")).unwrap();
         assert_eq!(debug_file_under(root.path(), "abcd"), None, "a directory");

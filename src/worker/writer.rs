@@ -30,6 +30,11 @@ struct Writer {
     /// Set when a batch went to the spool: import it once writes work again.
     spooled: bool,
     last_retention: Option<Instant>,
+    /// While a panic's raw row is written: new alerts wait for its names
+    /// (the notify thread reads the frames when it sends).
+    hold_alerts: bool,
+    /// Alerts were written while held: kick the notify thread once named.
+    alerts_held: bool,
 }
 
 /// How often automatic retention runs.
@@ -61,6 +66,8 @@ pub(super) fn writer_main(shared: Arc<Shared>, store: Option<Box<dyn Store>>) {
         dedupe: crate::pipeline::dedupe::Dedupe::default(),
         spooled: !in_memory && (spool::has_pending(&shared.path) || !have_store),
         last_retention: None,
+        hold_alerts: false,
+        alerts_held: false,
     };
     if have_store && !in_memory {
         w.on_open();
@@ -107,6 +114,9 @@ pub(super) fn writer_main(shared: Arc<Shared>, store: Option<Box<dyn Store>>) {
             let mut st = shared.lock();
             st.named = st.named.max(last_seq);
             shared.progress.notify_all();
+        }
+        if std::mem::take(&mut w.alerts_held) {
+            w.kick_notifier();
         }
         w.retention(false);
         if stop {
@@ -234,7 +244,9 @@ impl Writer {
         }
         let (panics, others): (Vec<_>, Vec<_>) =
             batch.into_iter().partition(|e| e.kind == EventKind::Panic);
+        self.hold_alerts = true;
         let later = self.process_and_write(panics, Duration::ZERO, snapshot.as_ref());
+        self.hold_alerts = false;
         if !others.is_empty() {
             self.process_and_write(others, WRITER_RESOLVE_BUDGET, snapshot.as_ref());
         }
@@ -382,7 +394,11 @@ impl Writer {
         match result {
             Ok(outcome) => {
                 if outcome.alerts > 0 {
-                    self.kick_notifier();
+                    if self.hold_alerts {
+                        self.alerts_held = true;
+                    } else {
+                        self.kick_notifier();
+                    }
                 }
                 if self.spooled {
                     self.import_spool();
