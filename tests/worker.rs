@@ -159,12 +159,14 @@ fn identical_backtraces_are_stored_once() {
     );
 }
 
-/// #16: a caller never waits for the writer's symbolization. The backtrace
-/// crate's global lock is what the writer holds while it resolves symbols;
-/// this test holds it the same way (inside `backtrace::resolve`) and
-/// captures an error with a stack walk from another thread meanwhile. With
-/// the locked `backtrace::trace` on the caller, the capture waited until
-/// the lock was released (here: never, within the 10 s).
+/// #16: a caller never waits for symbolization. The backtrace crate's
+/// global lock is what the writer held while it resolved symbols before
+/// #16 (it now resolves with its own tables and takes no lock a caller
+/// needs); this test holds that lock the same way (inside
+/// `backtrace::resolve`) and captures an error with a stack walk from
+/// another thread meanwhile. With the locked `backtrace::trace` on the
+/// caller, the capture waited until the lock was released (here: never,
+/// within the 10 s); neither errsnap's walk nor its fallback takes it.
 #[test]
 fn i16_a_capture_never_waits_for_symbolization() {
     let (logger, captured) = errsnap::EventLogger::for_tests();
