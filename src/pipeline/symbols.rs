@@ -440,6 +440,28 @@ mod tests {
             None,
             "short entries"
         );
+        // Entries shorter than an ELF64 header are never cut into (a
+        // 48-byte cut would start at the first entry's alignment, 4 =
+        // PT_NOTE, and read past its end).
+        assert_eq!(
+            read(elf(2, native, 48, 2, 4, &gnu_note(&id, 4), 4)),
+            None,
+            "48-byte entries"
+        );
+        // Header counts over 255 are read whole (both bytes): the note
+        // segment is the 258th entry.
+        let mut many = elf(2, native, 56, 258, 4, &[], 4);
+        many.truncate(64 + 56);
+        many.extend(vec![0u8; 56 * 256]);
+        let note = gnu_note(&id, 4);
+        let mut h = vec![0u8; 56];
+        h[..4].copy_from_slice(&4u32.to_ne_bytes());
+        h[8..16].copy_from_slice(&((64 + 56 * 258) as u64).to_ne_bytes());
+        h[32..40].copy_from_slice(&(note.len() as u64).to_ne_bytes());
+        h[48..56].copy_from_slice(&4u64.to_ne_bytes());
+        many.extend(h);
+        many.extend(note);
+        assert_eq!(read(many).as_deref(), Some("deadbeef"));
         assert_eq!(
             read(elf(2, native, 512, 2, 4, &gnu_note(&id, 4), 4)),
             None,
@@ -484,6 +506,10 @@ mod tests {
             "three digits"
         );
         assert_eq!(debug_file_under(root.path(), "ab/../cdef"), None, "not hex");
+        // A file that a non-hex id would reach is never used.
+        std::fs::create_dir_all(root.path().join("zz")).unwrap();
+        std::fs::write(root.path().join("zz/file.debug"), b"").unwrap();
+        assert_eq!(debug_file_under(root.path(), "zzfile"), None, "not hex");
         std::fs::create_dir_all(root.path().join("ab/cd.debug")).unwrap();
         assert_eq!(debug_file_under(root.path(), "abcd"), None, "a directory");
     }
