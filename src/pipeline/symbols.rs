@@ -409,13 +409,14 @@ mod tests {
             Some("deadbeef")
         );
         // A bigger program-header entry is fine.
-        let mut wide = elf(2, native, 64, 2, 4, &[], 4);
+        // Entries up to 256 bytes are fine.
+        let mut wide = elf(2, native, 256, 2, 4, &[], 4);
         wide.truncate(64);
         for (t, off, size) in [
             (1u32, 0u64, 0u64),
-            (4, 64 + 128, gnu_note(&id, 4).len() as u64),
+            (4, 64 + 512, gnu_note(&id, 4).len() as u64),
         ] {
-            let mut h = vec![0u8; 64];
+            let mut h = vec![0u8; 256];
             h[..4].copy_from_slice(&t.to_ne_bytes());
             h[8..16].copy_from_slice(&off.to_ne_bytes());
             h[32..40].copy_from_slice(&size.to_ne_bytes());
@@ -424,6 +425,19 @@ mod tests {
         }
         wide.extend(gnu_note(&id, 4));
         assert_eq!(read(wide).as_deref(), Some("deadbeef"));
+        // Notes padded to 4 bytes are walked with 4: an ABI-tag-like note
+        // with a 4-byte descriptor comes first.
+        let mut two = Vec::new();
+        two.extend_from_slice(&4u32.to_ne_bytes());
+        two.extend_from_slice(&4u32.to_ne_bytes());
+        two.extend_from_slice(&1u32.to_ne_bytes());
+        two.extend_from_slice(b"GNU\0");
+        two.extend_from_slice(&[9, 9, 9, 9]);
+        two.extend(gnu_note(&id, 4));
+        assert_eq!(
+            read(elf(2, native, 56, 2, 4, &two, 4)).as_deref(),
+            Some("deadbeef")
+        );
         // Not this machine's kind of file, or no note segment: none.
         assert_eq!(
             read(elf(1, native, 56, 2, 4, &gnu_note(&id, 4), 4)),
