@@ -93,8 +93,10 @@ pub(crate) fn walk(ips: &mut Vec<usize>, max: usize) -> bool {
         return false;
     };
     // On another stack (a coroutine's, a signal stack), nothing here
-    // bounds the reads: walk another way.
-    if !(stack_low..high).contains(&sp) {
+    // bounds the reads: walk another way. (Written as two comparisons: with
+    // `Range::contains` the compiler laid out this frame so that framehop
+    // could not cache its unwind rule, 1.2 µs per walk instead of 0.5.)
+    if sp < stack_low || sp >= high {
         return false;
     }
     let Some(modules) = current() else {
