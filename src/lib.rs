@@ -169,7 +169,7 @@ pub use store::Durability;
 pub use store::{
     AlertStatus, CheckReport, Database, DeliveryStatus, EventDetail, EventFilter, EventRow,
     ExportRow, GroupOrder, GroupQuery, GroupRow, GroupStatus, HostRow, MissingModule, PurgeReport,
-    PurgeRule, Stats, SymbolicateReport,
+    PurgeRule, RunRow, RunStatus, Stats, SymbolicateReport,
 };
 pub use worker::Overflow;
 

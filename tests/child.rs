@@ -74,6 +74,23 @@ fn entry() {
             logger.error("queued, never flushed");
             std::process::exit(0); // skips destructors: the event is lost
         }
+        "run_and_exit" => {
+            let logger = util::builder(&db, "runs")
+                .release("app@1.2.3")
+                .build()
+                .unwrap();
+            logger.error("one error before a clean exit");
+            assert!(logger.flush(Duration::from_secs(20)));
+        }
+        "run_until_killed" => {
+            let logger = util::logger(&db, "runs");
+            logger.error("alive");
+            assert!(logger.flush(Duration::from_secs(20)));
+            println!("started");
+            loop {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
         "error_beside_panic" => {
             // An error and a panic in one batch (the linger gathers them;
             // the panic hurries the writer), then the same error alone.

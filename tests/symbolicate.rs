@@ -146,10 +146,12 @@ fn i16_a_schema_2_file_gains_build_ids_when_opened() {
     logger.error("before the migration");
     assert!(logger.flush(std::time::Duration::from_secs(20)));
     drop(logger);
-    // Take the file back to schema 2 (before raw frames had build-ids).
+    // Take the file back to schema 2 (before raw frames had build-ids and
+    // before the runs ledger).
     open(&db)
         .execute_batch(
             "ALTER TABLE frames DROP COLUMN build_id;
+             DROP TABLE runs;
              UPDATE frames SET function = NULL, file = NULL, line = NULL, col = NULL;
              PRAGMA user_version = 2;
              UPDATE errsnap_meta SET value = '2' WHERE key = 'schema_version';",
@@ -168,6 +170,6 @@ fn i16_a_schema_2_file_gains_build_ids_when_opened() {
     assert!(logger.flush(std::time::Duration::from_secs(20)));
     drop(logger);
     let conn = open(&db);
-    assert_eq!(count(&conn, "PRAGMA user_version"), 3);
+    assert_eq!(count(&conn, "PRAGMA user_version"), 4);
     assert!(count(&conn, "SELECT count(build_id) FROM frames") > 0);
 }

@@ -18,6 +18,8 @@ mod fallback;
 mod panic;
 mod reliability;
 mod routing;
+#[cfg(feature = "cli")]
+mod runs;
 mod security;
 mod store;
 #[cfg(feature = "cli")]

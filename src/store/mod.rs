@@ -15,6 +15,7 @@
 mod ident;
 pub(crate) mod postgres;
 pub(crate) mod read;
+pub(crate) mod runs;
 pub(crate) mod spool;
 pub(crate) mod sqlite;
 mod symbolicate;
@@ -32,6 +33,7 @@ pub use read::{
     AlertStatus, CheckReport, DeliveryStatus, EventDetail, EventFilter, EventRow, ExportRow,
     GroupOrder, GroupQuery, GroupRow, GroupStatus, HostRow, Stats,
 };
+pub use runs::{RunRow, RunStatus};
 pub use symbolicate::{MissingModule, SymbolicateReport};
 
 /// What a batch write did.
@@ -120,6 +122,22 @@ pub(crate) trait Store: Send + std::fmt::Debug {
     /// (a raw stack committed first) with its named frames. `false` when
     /// no such stack is stored.
     fn name_frames(&mut self, hash: &str, frames: &[crate::event::Frame]) -> Result<bool>;
+    /// Records this process's run, after judging earlier runs of this boot
+    /// whose process is gone as abnormal; returns the run's id and how many
+    /// were judged.
+    fn start_run(&mut self, run: &runs::RunStart) -> Result<(i64, usize)>;
+    /// Ends a run (`exited` only ends a running one; `crashed` also an
+    /// exited one).
+    fn end_run(&mut self, id: i64, status: RunStatus, now_ms: i64) -> Result<()>;
+    /// The run's last sign of life, and its application and release when
+    /// not known yet.
+    fn touch_run(
+        &mut self,
+        id: i64,
+        now_ms: i64,
+        app: Option<&str>,
+        release: Option<&str>,
+    ) -> Result<()>;
     /// Applies automatic retention; returns how many events were deleted.
     fn enforce_retention(&mut self, limits: Limits) -> Result<u64>;
 
@@ -175,6 +193,7 @@ pub(crate) trait Reader: Send + std::fmt::Debug {
         limit: usize,
     ) -> Result<Vec<(i64, Vec<crate::event::Frame>)>>;
     fn replace_frames(&mut self, id: i64, frames: &[crate::event::Frame]) -> Result<()>;
+    fn runs(&self, limit: usize) -> Result<Vec<RunRow>>;
 }
 
 /// Opens the store at `path` for writing, creating and migrating it. With
@@ -296,6 +315,13 @@ impl Database {
     /// the file's size.
     pub fn stats(&self, top: usize) -> Result<Stats> {
         self.reader.stats(top)
+    }
+
+    /// The newest `limit` runs (one per process that opened the store), with
+    /// how each ended: exited, crashed, abnormal (gone without a word), or
+    /// still running.
+    pub fn runs(&self, limit: usize) -> Result<Vec<RunRow>> {
+        self.reader.runs(limit)
     }
 
     /// Sets a group's status; `false` if there is no such group.

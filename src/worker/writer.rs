@@ -35,6 +35,10 @@ struct Writer {
     hold_alerts: bool,
     /// Alerts were written while held: kick the notify thread once named.
     alerts_held: bool,
+    /// This process's row in the runs ledger, once the store was opened.
+    run: Option<i64>,
+    /// When the run's last sign of life was written.
+    run_seen: Option<Instant>,
 }
 
 /// How often automatic retention runs.
@@ -68,6 +72,8 @@ pub(super) fn writer_main(shared: Arc<Shared>, store: Option<Box<dyn Store>>) {
         last_retention: None,
         hold_alerts: false,
         alerts_held: false,
+        run: None,
+        run_seen: None,
     };
     if have_store && !in_memory {
         w.on_open();
@@ -125,6 +131,7 @@ pub(super) fn writer_main(shared: Arc<Shared>, store: Option<Box<dyn Store>>) {
     }
     w.retention(true);
     w.record_dropped();
+    w.end_run(crate::store::RunStatus::Exited);
     let mut st = shared.lock();
     st.alive = false;
     shared.progress.notify_all();
@@ -348,8 +355,54 @@ impl Writer {
             if let Err(e) = store.register_host(&host, crate::util::time::now_ms()) {
                 internal_log::report("host", &internal_log::chain(&e));
             }
+            if self.run.is_none() {
+                // Earlier runs of this boot whose process is gone are
+                // judged abnormal here, before this one is recorded.
+                let start = crate::store::runs::RunStart::this_process(None, None);
+                match store.start_run(&start) {
+                    Ok((id, _)) => self.run = Some(id),
+                    Err(e) => internal_log::report("runs", &internal_log::chain(&e)),
+                }
+            }
         }
         self.import_spool();
+    }
+
+    /// After a write: a panic marks the run crashed; otherwise its last
+    /// sign of life is noted (at most once a second) with the release the
+    /// events carry.
+    fn note_run(&mut self, events: &[Event]) {
+        let Some(id) = self.run else { return };
+        let now = crate::util::time::now_ms();
+        if events.iter().any(|e| e.kind == EventKind::Panic) {
+            self.end_run(crate::store::RunStatus::Crashed);
+            return;
+        }
+        if self
+            .run_seen
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+        {
+            return;
+        }
+        self.run_seen = Some(Instant::now());
+        let first = events
+            .iter()
+            .find(|e| e.app_name.is_some() || e.release.is_some());
+        let (app, release) = first.map_or((None, None), |e| {
+            (e.app_name.as_deref(), e.release.as_deref())
+        });
+        if let Some(store) = self.store.as_deref_mut() {
+            let _ = store.touch_run(id, now, app, release);
+        }
+    }
+
+    fn end_run(&mut self, status: crate::store::RunStatus) {
+        let (Some(id), Some(store)) = (self.run, self.store.as_deref_mut()) else {
+            return;
+        };
+        if let Err(e) = store.end_run(id, status, crate::util::time::now_ms()) {
+            internal_log::report("runs", &internal_log::chain(&e));
+        }
     }
 
     /// Runs automatic retention at most once a minute, and at shutdown.
@@ -393,6 +446,7 @@ impl Writer {
         };
         match result {
             Ok(outcome) => {
+                self.note_run(events);
                 if outcome.alerts > 0 {
                     if self.hold_alerts {
                         self.alerts_held = true;

@@ -64,6 +64,9 @@ pub(crate) enum Command {
     TestAlert,
     /// The recorded host descriptions.
     Host,
+    /// Runs (one per process that opened the database) and how each ended:
+    /// exited, crashed, abnormal (killed, out of memory), or running.
+    Runs(RunsArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -223,4 +226,11 @@ pub(crate) struct SymbolicateArgs {
     /// file there still has the recorded build-id.
     #[arg(long)]
     pub(crate) binary: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunsArgs {
+    /// Show at most this many runs, newest first.
+    #[arg(short = 'n', long, default_value_t = 50)]
+    pub(crate) limit: usize,
 }

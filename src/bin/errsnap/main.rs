@@ -98,6 +98,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Tail(a) => browse::tail(&cli, a, out),
         Command::Stats(a) => report::stats(&cli, a, out),
         Command::Host => report::host(&cli, out),
+        Command::Runs(a) => report::runs(&cli, a, out),
         Command::Export(a) => maintain::export(&cli, a, out),
         Command::Purge(a) => maintain::purge(&cli, a, out),
         Command::Resolve(a) => maintain::resolve(&cli, a, out),

@@ -162,3 +162,20 @@ CREATE TABLE IF NOT EXISTS counters (
     name   TEXT   PRIMARY KEY,
     value  BIGINT NOT NULL
 );
+
+CREATE TABLE IF NOT EXISTS runs (
+    id             BIGSERIAL PRIMARY KEY,
+    host_id        BIGINT REFERENCES hosts(id),
+    boot_id        TEXT,
+    pid            INTEGER NOT NULL,
+    process_start  BIGINT,
+    started_at     BIGINT  NOT NULL,
+    last_seen      BIGINT,
+    ended_at       BIGINT,
+    app_name       TEXT,
+    release        TEXT,
+    build_id       TEXT,
+    status         TEXT    NOT NULL
+                   CHECK (status IN ('running', 'exited', 'crashed', 'abnormal'))
+);
+CREATE INDEX IF NOT EXISTS runs_open ON runs (boot_id) WHERE status = 'running';

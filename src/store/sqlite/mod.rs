@@ -11,6 +11,7 @@ mod insert;
 pub(crate) mod outbox;
 pub(crate) mod read;
 pub(crate) mod retention;
+pub(crate) mod runs;
 pub(crate) mod schema;
 
 use std::collections::HashMap;
@@ -338,6 +339,21 @@ impl crate::store::Store for SqliteStore {
     }
     fn insert_batch(&mut self, events: &[Event]) -> Result<BatchOutcome> {
         SqliteStore::insert_batch(self, events)
+    }
+    fn start_run(&mut self, run: &crate::store::runs::RunStart) -> Result<(i64, usize)> {
+        runs::start_run(&mut self.conn, run, self.host_id)
+    }
+    fn end_run(&mut self, id: i64, status: crate::store::RunStatus, now_ms: i64) -> Result<()> {
+        runs::end_run(&self.conn, id, status, now_ms)
+    }
+    fn touch_run(
+        &mut self,
+        id: i64,
+        now_ms: i64,
+        app: Option<&str>,
+        release: Option<&str>,
+    ) -> Result<()> {
+        runs::touch_run(&self.conn, id, now_ms, app, release)
     }
     fn name_frames(&mut self, hash: &str, frames: &[crate::event::Frame]) -> Result<bool> {
         let id: Option<i64> = self

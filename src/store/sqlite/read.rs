@@ -521,6 +521,9 @@ impl crate::store::Reader for SqliteReader {
     fn last_row(&self) -> Result<Option<i64>> {
         SqliteReader::last_row(self)
     }
+    fn runs(&self, limit: usize) -> Result<Vec<crate::store::RunRow>> {
+        super::runs::runs(&self.conn, limit)
+    }
     fn raw_backtraces(
         &self,
         after: i64,

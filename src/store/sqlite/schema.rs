@@ -38,6 +38,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sql: V3,
         min_writer: 1,
     },
+    Migration {
+        sql: V4,
+        min_writer: 1,
+    },
 ];
 
 /// The newest schema version this build writes.
@@ -138,6 +142,26 @@ pub(crate) const RECORD_META: &str = "INSERT INTO errsnap_meta (key, value) VALU
     ON CONFLICT(key) DO UPDATE SET value = excluded.value";
 
 /// Version 2: the compatibility record.
+/// The runs ledger (issue #17): one row per process that opened the store.
+const V4: &str = r#"
+CREATE TABLE runs (
+    id             INTEGER PRIMARY KEY,
+    host_id        INTEGER REFERENCES hosts(id),
+    boot_id        TEXT,
+    pid            INTEGER NOT NULL,
+    process_start  INTEGER,
+    started_at     INTEGER NOT NULL,
+    last_seen      INTEGER,
+    ended_at       INTEGER,
+    app_name       TEXT,
+    release        TEXT,
+    build_id       TEXT,
+    status         TEXT NOT NULL
+                   CHECK (status IN ('running', 'exited', 'crashed', 'abnormal'))
+);
+CREATE INDEX runs_open ON runs (boot_id) WHERE status = 'running';
+"#;
+
 /// Raw frames: each frame's module build-id (issue #16), so a stored stack
 /// can be resolved later against the matching binary.
 const V3: &str = r#"

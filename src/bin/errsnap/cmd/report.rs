@@ -1,11 +1,11 @@
-//! Reports: `stats`, `host`.
+//! Reports: `stats`, `host`, `runs`.
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::args::{Cli, StatsArgs};
+use crate::args::{Cli, RunsArgs, StatsArgs};
 use crate::open;
 use crate::output::{bytes, one_line, time, Out};
 use crate::term::safe_line;
@@ -101,6 +101,34 @@ pub(crate) fn host(cli: &Cli, out: &mut Out) -> Result<ExitCode> {
             "  seen:    {} to {}",
             time(r.first_seen),
             time(r.last_seen)
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `errsnap runs`: the runs ledger, newest first.
+pub(crate) fn runs(cli: &Cli, a: &RunsArgs, out: &mut Out) -> Result<ExitCode> {
+    let db = open(cli)?;
+    let runs = db.runs(a.limit)?;
+    if cli.json {
+        out.json(&runs)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(
+        out.w,
+        "{:>6}  {:<9} {:>8}  {:<19}  {:<19}  release",
+        "run", "status", "pid", "started (UTC)", "ended (UTC)"
+    )?;
+    for r in &runs {
+        writeln!(
+            out.w,
+            "{:>6}  {:<9} {:>8}  {:<19}  {:<19}  {}",
+            r.id,
+            r.status.as_str(),
+            r.pid,
+            time(r.started_at),
+            r.ended_at.map(time).unwrap_or_default(),
+            safe_line(r.release.as_deref().unwrap_or("")),
         )?;
     }
     Ok(ExitCode::SUCCESS)

@@ -1,0 +1,176 @@
+//! The runs ledger (issue #17): one row per process that opened the store,
+//! with how it ended.
+
+use serde::Serialize;
+
+/// How a run ended (or that it has not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum RunStatus {
+    /// Still running (or not judged yet).
+    Running,
+    /// Ended cleanly: the logger was dropped or flushed at exit.
+    Exited,
+    /// A panic was recorded.
+    Crashed,
+    /// Gone without a word: killed, out of memory, power lost (found by a
+    /// later start on the same host and boot).
+    Abnormal,
+}
+
+impl RunStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Exited => "exited",
+            RunStatus::Crashed => "crashed",
+            RunStatus::Abnormal => "abnormal",
+        }
+    }
+
+    /// The status of a stored name (`None` for a name this build does not
+    /// know).
+    pub fn from_name(s: &str) -> Option<RunStatus> {
+        match s {
+            "running" => Some(RunStatus::Running),
+            "exited" => Some(RunStatus::Exited),
+            "crashed" => Some(RunStatus::Crashed),
+            "abnormal" => Some(RunStatus::Abnormal),
+            _ => None,
+        }
+    }
+}
+
+/// One recorded run, as [`Database::runs`](crate::Database::runs) lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct RunRow {
+    /// Row id.
+    pub id: i64,
+    /// How it ended.
+    pub status: RunStatus,
+    /// Its process id.
+    pub pid: u32,
+    /// When it opened the store (ms since the Unix epoch).
+    pub started_at: i64,
+    /// When it ended, or was found gone.
+    pub ended_at: Option<i64>,
+    /// Its host's name.
+    pub hostname: Option<String>,
+    /// The application name, release and GNU build-id of its executable.
+    pub app_name: Option<String>,
+    /// See `app_name`.
+    pub release: Option<String>,
+    /// See `app_name`.
+    pub build_id: Option<String>,
+}
+
+/// What identifies a run on its host: boot, pid and the process's start
+/// time (so a reused pid is never taken for the run).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RunStart {
+    pub(crate) boot_id: Option<String>,
+    pub(crate) pid: u32,
+    /// The process's start, in clock ticks since boot (`/proc/<pid>/stat`).
+    pub(crate) process_start: Option<u64>,
+    pub(crate) started_at: i64,
+    pub(crate) app_name: Option<String>,
+    pub(crate) release: Option<String>,
+    pub(crate) build_id: Option<String>,
+}
+
+impl RunStart {
+    /// This process.
+    pub(crate) fn this_process(app_name: Option<String>, release: Option<String>) -> RunStart {
+        let pid = std::process::id();
+        RunStart {
+            boot_id: boot_id(),
+            pid,
+            process_start: process_start(pid),
+            started_at: crate::util::time::now_ms(),
+            app_name,
+            release,
+            build_id: std::env::current_exe().ok().and_then(|p| {
+                crate::pipeline::symbols::build_id_of_file(&p)
+                    .ok()
+                    .flatten()
+            }),
+        }
+    }
+}
+
+/// Whether the process of a run recorded on this boot is still the same
+/// process: the pid exists and started when the run's did.
+pub(crate) fn still_running(pid: u32, process_start_ticks: Option<u64>) -> bool {
+    match (process_start(pid), process_start_ticks) {
+        (Some(now), Some(then)) => now == then,
+        // Without start times (not Linux), the pid alone decides.
+        (None, _) => pid_exists(pid),
+        (Some(_), None) => true,
+    }
+}
+
+fn boot_id() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+}
+
+/// Field 22 of `/proc/<pid>/stat`: the start time in clock ticks since boot.
+fn process_start(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+fn pid_exists(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        // SAFETY: signal 0 only checks that the process exists.
+        let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
+        r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_running_and_a_gone_one_is_not() {
+        let me = RunStart::this_process(None, None);
+        assert!(still_running(me.pid, me.process_start));
+        #[cfg(target_os = "linux")]
+        {
+            assert!(me.boot_id.is_some() && me.process_start.is_some());
+            // The same pid with another start time: a reused pid.
+            assert!(!still_running(me.pid, me.process_start.map(|t| t + 1)));
+        }
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert!(!still_running(pid, Some(1)));
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for s in [
+            RunStatus::Running,
+            RunStatus::Exited,
+            RunStatus::Crashed,
+            RunStatus::Abnormal,
+        ] {
+            assert_eq!(RunStatus::from_name(s.as_str()), Some(s));
+        }
+        assert_eq!(RunStatus::from_name("zombie"), None);
+    }
+}

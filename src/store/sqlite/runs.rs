@@ -1,0 +1,135 @@
+//! The runs ledger in SQLite: each process's run, and the judgement of
+//! earlier runs of the same boot whose process is gone.
+
+use rusqlite::{params, Connection};
+
+use super::fail;
+use crate::error::Result;
+use crate::store::runs::{still_running, RunRow, RunStart, RunStatus};
+
+/// Records `run` as running, after marking earlier runs of the same boot
+/// whose process is gone as abnormal (ended at their last sign of life).
+/// Returns the new run's id and how many runs were judged abnormal.
+pub(crate) fn start_run(
+    conn: &mut Connection,
+    run: &RunStart,
+    host_id: Option<i64>,
+) -> Result<(i64, usize)> {
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(|e| fail("recording the run", e))?;
+    let mut abnormal = 0;
+    if let Some(boot) = &run.boot_id {
+        let open: Vec<(i64, u32, Option<i64>)> = tx
+            .prepare(
+                "SELECT id, pid, process_start FROM runs
+                 WHERE status = 'running' AND boot_id = ?1",
+            )
+            .and_then(|mut s| {
+                s.query_map([boot], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect()
+            })
+            .map_err(|e| fail("reading open runs", e))?;
+        for (id, pid, start) in open {
+            if still_running(pid, start.map(|s| s as u64)) {
+                continue;
+            }
+            tx.execute(
+                "UPDATE runs SET status = 'abnormal',
+                     ended_at = coalesce(last_seen, started_at)
+                 WHERE id = ?1 AND status = 'running'",
+                [id],
+            )
+            .map_err(|e| fail("judging a run", e))?;
+            abnormal += 1;
+        }
+    }
+    let id: i64 = tx
+        .query_row(
+            "INSERT INTO runs (host_id, boot_id, pid, process_start, started_at, last_seen,
+                 app_name, release, build_id, status)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, 'running')
+             RETURNING id",
+            params![
+                host_id,
+                run.boot_id,
+                run.pid,
+                run.process_start.map(|s| s as i64),
+                run.started_at,
+                run.app_name,
+                run.release,
+                run.build_id,
+            ],
+            |r| r.get(0),
+        )
+        .map_err(|e| fail("recording the run", e))?;
+    tx.commit().map_err(|e| fail("recording the run", e))?;
+    Ok((id, abnormal))
+}
+
+/// Ends run `id` with `status`: `crashed` overrides a running run; `exited`
+/// only ends one still running (a crashed run stays crashed).
+pub(crate) fn end_run(conn: &Connection, id: i64, status: RunStatus, now: i64) -> Result<()> {
+    let from = match status {
+        RunStatus::Exited => "'running'",
+        _ => "'running', 'exited'",
+    };
+    conn.execute(
+        &format!(
+            "UPDATE runs SET status = ?2, ended_at = ?3, last_seen = ?3
+             WHERE id = ?1 AND status IN ({from})"
+        ),
+        params![id, status.as_str(), now],
+    )
+    .map_err(|e| fail("ending the run", e))?;
+    Ok(())
+}
+
+/// Notes that run `id` is alive now (its last sign of life, used as its
+/// end when it is later found gone), with its application and release when
+/// they were not known yet.
+pub(crate) fn touch_run(
+    conn: &Connection,
+    id: i64,
+    now: i64,
+    app: Option<&str>,
+    release: Option<&str>,
+) -> Result<()> {
+    conn.execute(
+        "UPDATE runs SET last_seen = ?2, app_name = coalesce(app_name, ?3),
+             release = coalesce(release, ?4)
+         WHERE id = ?1",
+        params![id, now, app, release],
+    )
+    .map_err(|e| fail("updating the run", e))?;
+    Ok(())
+}
+
+/// The newest `limit` runs.
+pub(crate) fn runs(conn: &Connection, limit: usize) -> Result<Vec<RunRow>> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT r.id, r.status, r.pid, r.started_at, r.ended_at, h.hostname, r.app_name,
+                    r.release, r.build_id
+             FROM runs r LEFT JOIN hosts h ON h.id = r.host_id
+             ORDER BY r.id DESC LIMIT ?1",
+        )
+        .map_err(|e| fail("reading runs", e))?;
+    let rows = stmt
+        .query_map([limit as i64], |r| {
+            Ok(RunRow {
+                id: r.get(0)?,
+                status: super::read::named(r, 1, RunStatus::from_name)?,
+                pid: r.get(2)?,
+                started_at: r.get(3)?,
+                ended_at: r.get(4)?,
+                hostname: r.get(5)?,
+                app_name: r.get(6)?,
+                release: r.get(7)?,
+                build_id: r.get(8)?,
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(|e| fail("reading runs", e))?;
+    Ok(rows)
+}
