@@ -17,7 +17,76 @@ use std::sync::Arc;
 
 use object::{Object, ObjectSection, ObjectSymbol, ObjectSymbolTable};
 
-use crate::pipeline::symbols::{heap_in_use, strip_hash, Sym};
+/// One function (or inlined function) at an address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Sym {
+    pub(crate) function: Option<String>,
+    pub(crate) file: Option<String>,
+    pub(crate) line: Option<u32>,
+    pub(crate) column: Option<u32>,
+}
+
+/// `foo::bar::h0123456789abcdef` -> `foo::bar`.
+pub(crate) fn strip_hash(name: &str) -> String {
+    match name.rsplit_once("::h") {
+        Some((head, hash)) if hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()) => {
+            head.to_owned()
+        }
+        _ => name.to_owned(),
+    }
+}
+
+/// The heap in use by the process: glibc's count of allocated bytes
+/// (`mallinfo2`: small chunks and mmapped ones), which sees memory reused
+/// from earlier frees; elsewhere the anonymous resident memory.
+pub(crate) fn heap_in_use() -> Option<u64> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // Looked up at run time: glibc before 2.33 has no mallinfo2, and
+        // errsnap must still link there.
+        type MallInfo2 = unsafe extern "C" fn() -> libc::mallinfo2;
+        static MALLINFO2: std::sync::OnceLock<Option<MallInfo2>> = std::sync::OnceLock::new();
+        let f = MALLINFO2.get_or_init(|| {
+            // SAFETY: dlsym with a NUL-terminated name; a non-null result
+            // is glibc's `mallinfo2`, whose signature is the one above.
+            let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"mallinfo2".as_ptr()) };
+            (!p.is_null())
+                .then(|| unsafe { std::mem::transmute::<*mut libc::c_void, MallInfo2>(p) })
+        });
+        match f {
+            Some(f) => {
+                // SAFETY: mallinfo2 only reads the allocator's statistics.
+                let m = unsafe { f() };
+                Some((m.uordblks + m.hblkhd) as u64)
+            }
+            None => anon_resident_bytes(),
+        }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        anon_resident_bytes()
+    }
+}
+
+/// The process's anonymous resident memory (resident minus file-backed,
+/// Linux: `/proc/self/statm`).
+pub(crate) fn anon_resident_bytes() -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    {
+        let s = std::fs::read_to_string("/proc/self/statm").ok()?;
+        let mut f = s.split_whitespace().skip(1);
+        let resident: u64 = f.next()?.parse().ok()?;
+        let shared: u64 = f.next()?.parse().ok()?;
+        let pages = resident.saturating_sub(shared);
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        Some(pages * u64::try_from(page).ok()?)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        None
+    }
+}
 
 /// Section bytes: a range of the mapped file, or decompressed bytes.
 #[derive(Clone, Debug)]

@@ -119,7 +119,16 @@ pub(crate) fn runs(conn: &Connection, limit: usize) -> Result<Vec<RunRow>> {
         .query_map([limit as i64], |r| {
             Ok(RunRow {
                 id: r.get(0)?,
-                status: super::read::named(r, 1, RunStatus::from_name)?,
+                status: {
+                    let s: String = r.get(1)?;
+                    RunStatus::from_name(&s).ok_or_else(|| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            1,
+                            rusqlite::types::Type::Text,
+                            format!("unknown run status {s:?}").into(),
+                        )
+                    })?
+                },
                 pid: r.get(2)?,
                 started_at: r.get(3)?,
                 ended_at: r.get(4)?,
