@@ -83,7 +83,10 @@ fn entry() {
             assert!(logger.flush(Duration::from_secs(20)));
         }
         "run_until_killed" => {
-            let logger = util::logger(&db, "runs");
+            let logger = util::builder(&db, "runs")
+                .heartbeat(Duration::from_millis(100))
+                .build()
+                .unwrap();
             logger.error("alive");
             assert!(logger.flush(Duration::from_secs(20)));
             println!("started");

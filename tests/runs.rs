@@ -1,7 +1,7 @@
 //! #17 (2): the runs ledger: each process that opens the store is a run;
 //! a clean exit is `exited`, a panic `crashed`, and a process gone without
 //! a word (SIGKILL, OOM) is judged `abnormal` by the next start on the
-//! same boot.
+//! same boot, ended at its last heartbeat with the memory it had then.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -65,6 +65,8 @@ fn i17_a_killed_process_is_judged_abnormal_by_the_next_start() {
     }
     let r = runs(&db);
     assert_eq!(r[0]["status"], "running", "alive: {r:?}");
+    // Idle, its writer notes a sign of life every 100 ms, with its memory.
+    std::thread::sleep(Duration::from_millis(600));
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     assert_eq!(
@@ -80,7 +82,17 @@ fn i17_a_killed_process_is_judged_abnormal_by_the_next_start() {
     assert_eq!(r.len(), 2, "{r:?}");
     assert_eq!(r[0]["status"], "running", "this process");
     assert_eq!(r[1]["status"], "abnormal", "{r:?}");
-    assert!(r[1]["ended_at"].as_i64().is_some());
+    // Ended at its last heartbeat, well after its start, with its memory
+    // then.
+    let (started, ended) = (
+        r[1]["started_at"].as_i64().unwrap(),
+        r[1]["ended_at"].as_i64().unwrap(),
+    );
+    assert!(
+        ended >= started + 300,
+        "last sign of life {ended} vs start {started}"
+    );
+    assert!(r[1]["last_rss_bytes"].as_u64().unwrap() > 1 << 20, "{r:?}");
     drop(logger);
     // Dropping this test's logger ended its own run cleanly.
     assert_eq!(runs(&db)[0]["status"], "exited");

@@ -35,6 +35,7 @@ use crate::worker::{self, Overflow, WorkerConfig};
 /// | `panic_timeout` | 2 s (within the exit budget) | `ERRSNAP_PANIC_TIMEOUT_MS` |
 /// | `backtrace_level` | `Warn` (events below it carry no backtrace) | |
 /// | `symbol_cache_idle` | 5 min: the writer drops its symbol tables after this long without a new stack (`Duration::ZERO`: never) | `ERRSNAP_SYMBOL_CACHE_IDLE_SECS` |
+/// | `heartbeat` | 10 s: how often an idle writer notes the run's last sign of life, RSS and CPU (`errsnap runs`; `Duration::ZERO`: never) | `ERRSNAP_HEARTBEAT_SECS` |
 /// | `symbol_cache_budget` | 32 MiB: the memory the writer's symbol tables may hold; past it they are dropped once the stack at hand is resolved | `ERRSNAP_SYMBOL_CACHE_MB` |
 ///
 /// Builder calls win over the environment, which wins over `.env`.
@@ -55,6 +56,7 @@ pub struct EventLoggerBuilder {
     panic_timeout: Option<Duration>,
     symbol_cache_idle: Option<Duration>,
     symbol_cache_bytes: Option<u64>,
+    heartbeat: Option<Duration>,
     exit_budget: Option<Duration>,
     disabled: Option<bool>,
     backtrace_level: Option<Level>,
@@ -283,6 +285,13 @@ impl EventLoggerBuilder {
         self.symbol_cache_bytes = Some(bytes.max(1 << 20));
         self
     }
+    /// How often an idle writer notes the run's last sign of life with the
+    /// process's RSS and CPU (what `errsnap runs` shows for a run that
+    /// was killed). Default 10 s; `Duration::ZERO` never.
+    pub fn heartbeat(mut self, every: Duration) -> Self {
+        self.heartbeat = Some(every);
+        self
+    }
     /// Load the program's symbol tables on the writer thread at start, so
     /// the first panic's record is as fast as later ones (see
     /// BENCHMARKS.md). Costs the symbolizer's memory (tens of MiB for a
@@ -427,6 +436,9 @@ impl EventLoggerBuilder {
             s.symbol_cache_idle = (!d.is_zero()).then_some(d);
         }
         put(&mut s.symbol_cache_bytes, &self.symbol_cache_bytes);
+        if let Some(d) = self.heartbeat {
+            s.heartbeat = (!d.is_zero()).then_some(d);
+        }
         put(&mut s.disabled, &self.disabled);
         put(&mut s.breadcrumbs, &self.breadcrumbs);
         put(&mut s.keep_one_in, &self.keep_one_in);
@@ -582,6 +594,7 @@ impl EventLoggerBuilder {
             exit_budget: s.exit_budget,
             symbol_cache_idle: s.symbol_cache_idle,
             symbol_cache_bytes: s.symbol_cache_bytes,
+            heartbeat: s.heartbeat,
             target,
             ..defaults
         };

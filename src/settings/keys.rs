@@ -199,6 +199,16 @@ pub(crate) const KEYS: &[Key] = &[
         "the memory the writer's symbol tables may hold before it drops them",
     ),
     key(
+        "ERRSNAP_HEARTBEAT_SECS",
+        Some("storage.heartbeat_secs"),
+        Kind::Secs {
+            min_s: 0,
+            max_s: 86_400,
+        },
+        "10",
+        "how often an idle writer notes the run's last sign of life and memory (0: never)",
+    ),
+    key(
         "ERRSNAP_BREADCRUMBS",
         Some("storage.breadcrumbs"),
         Kind::Count {

@@ -78,6 +78,8 @@ pub(crate) struct Settings {
     pub(crate) symbol_cache_idle: Option<Duration>,
     /// The memory the writer's symbol tables may hold (bytes).
     pub(crate) symbol_cache_bytes: u64,
+    /// How often an idle writer notes the run's last sign of life.
+    pub(crate) heartbeat: Option<Duration>,
     pub(crate) breadcrumbs: usize,
     pub(crate) keep_one_in: u64,
     pub(crate) redact_emails: bool,
@@ -138,6 +140,11 @@ impl Settings {
                 .count("ERRSNAP_SYMBOL_CACHE_MB")?
                 .unwrap_or(32)
                 .saturating_mul(1 << 20),
+            heartbeat: match config.duration("ERRSNAP_HEARTBEAT_SECS")? {
+                Some(d) if d.is_zero() => None,
+                Some(d) => Some(d),
+                None => Some(Duration::from_secs(10)),
+            },
             breadcrumbs: count(config, "ERRSNAP_BREADCRUMBS")?.unwrap_or(50),
             keep_one_in: config.count("ERRSNAP_SAMPLE_KEEP_ONE_IN")?.unwrap_or(1),
             redact_emails: config

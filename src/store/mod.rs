@@ -131,13 +131,7 @@ pub(crate) trait Store: Send + std::fmt::Debug {
     fn end_run(&mut self, id: i64, status: RunStatus, now_ms: i64) -> Result<()>;
     /// The run's last sign of life, and its application and release when
     /// not known yet.
-    fn touch_run(
-        &mut self,
-        id: i64,
-        now_ms: i64,
-        app: Option<&str>,
-        release: Option<&str>,
-    ) -> Result<()>;
+    fn touch_run(&mut self, id: i64, now_ms: i64, sign: &runs::RunSign<'_>) -> Result<()>;
     /// Applies automatic retention; returns how many events were deleted.
     fn enforce_retention(&mut self, limits: Limits) -> Result<u64>;
 

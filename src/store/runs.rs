@@ -44,7 +44,7 @@ impl RunStatus {
 }
 
 /// One recorded run, as [`Database::runs`](crate::Database::runs) lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct RunRow {
     /// Row id.
@@ -65,6 +65,21 @@ pub struct RunRow {
     pub release: Option<String>,
     /// See `app_name`.
     pub build_id: Option<String>,
+    /// The process's resident memory at its last sign of life (the
+    /// heartbeat): what a run killed for memory had.
+    pub last_rss_bytes: Option<u64>,
+    /// Its CPU use then, in percent of one core.
+    pub last_cpu_percent: Option<f64>,
+}
+
+/// A run's sign of life: what the writer notes after a write or on its
+/// heartbeat.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RunSign<'a> {
+    pub(crate) app: Option<&'a str>,
+    pub(crate) release: Option<&'a str>,
+    pub(crate) rss_bytes: Option<u64>,
+    pub(crate) cpu_percent: Option<f64>,
 }
 
 /// What identifies a run on its host: boot, pid and the process's start

@@ -72,6 +72,8 @@ pub(crate) struct WorkerConfig {
     pub(crate) symbol_cache_idle: Option<Duration>,
     /// The memory the symbol tables may hold before the writer drops them.
     pub(crate) symbol_cache_bytes: u64,
+    /// How often an idle writer notes the run's last sign of life.
+    pub(crate) heartbeat: Option<Duration>,
     /// Where events go.
     pub(crate) target: Target,
 }
@@ -131,6 +133,7 @@ impl Default for WorkerConfig {
             prewarm_symbols: false,
             symbol_cache_idle: Some(Duration::from_secs(300)),
             symbol_cache_bytes: DEFAULT_SYMBOL_CACHE_BYTES,
+            heartbeat: Some(Duration::from_secs(10)),
             target: Target::File,
         }
     }

@@ -153,7 +153,10 @@ impl Writer {
             } else {
                 Duration::from_secs(3600)
             };
-            if let Some(d) = self.symbols_due_in() {
+            for d in [self.symbols_due_in(), self.heartbeat_due_in()]
+                .into_iter()
+                .flatten()
+            {
                 wait = wait.min(d.max(Duration::from_millis(10)));
             }
             let (g, timeout) = shared
@@ -163,7 +166,8 @@ impl Writer {
             st = g;
             if timeout.timed_out() && st.queue.is_empty() {
                 let release = self.symbols_due_in().is_some_and(|d| d.is_zero());
-                if self.spooled || release {
+                let beat = self.heartbeat_due_in().is_some_and(|d| d.is_zero());
+                if self.spooled || release || beat {
                     // Never with the queue's lock held: callers need it.
                     drop(st);
                     if self.spooled {
@@ -171,6 +175,9 @@ impl Writer {
                     }
                     if release {
                         self.release_symbols();
+                    }
+                    if beat {
+                        self.heartbeat();
                     }
                     st = shared.lock();
                 }
@@ -388,11 +395,40 @@ impl Writer {
         let first = events
             .iter()
             .find(|e| e.app_name.is_some() || e.release.is_some());
-        let (app, release) = first.map_or((None, None), |e| {
-            (e.app_name.as_deref(), e.release.as_deref())
-        });
+        let snapshot = events.iter().find_map(|e| e.snapshot.as_ref());
+        let sign = crate::store::runs::RunSign {
+            app: first.and_then(|e| e.app_name.as_deref()),
+            release: first.and_then(|e| e.release.as_deref()),
+            rss_bytes: snapshot.map(|s| s.process.rss_bytes),
+            cpu_percent: snapshot.and_then(|s| s.process.cpu_percent),
+        };
         if let Some(store) = self.store.as_deref_mut() {
-            let _ = store.touch_run(id, now, app, release);
+            let _ = store.touch_run(id, now, &sign);
+        }
+    }
+
+    /// How long until the idle writer's next heartbeat (`None`: no run, or
+    /// no heartbeat).
+    fn heartbeat_due_in(&self) -> Option<Duration> {
+        let every = self.shared.cfg.heartbeat?;
+        self.run?;
+        let last = self.run_seen.unwrap_or(self.last_open);
+        Some((last + every).saturating_duration_since(Instant::now()))
+    }
+
+    /// Notes the run's last sign of life with the process's RSS and CPU
+    /// now (a run killed later keeps what it had here).
+    fn heartbeat(&mut self) {
+        let Some(id) = self.run else { return };
+        let snap = self.sampler.sample();
+        self.run_seen = Some(Instant::now());
+        let sign = crate::store::runs::RunSign {
+            rss_bytes: Some(snap.process.rss_bytes),
+            cpu_percent: snap.process.cpu_percent,
+            ..Default::default()
+        };
+        if let Some(store) = self.store.as_deref_mut() {
+            let _ = store.touch_run(id, crate::util::time::now_ms(), &sign);
         }
     }
 

@@ -171,6 +171,8 @@ CREATE TABLE IF NOT EXISTS runs (
     process_start  BIGINT,
     started_at     BIGINT  NOT NULL,
     last_seen      BIGINT,
+    last_rss_bytes BIGINT,
+    last_cpu_percent DOUBLE PRECISION,
     ended_at       BIGINT,
     app_name       TEXT,
     release        TEXT,

@@ -350,10 +350,9 @@ impl crate::store::Store for SqliteStore {
         &mut self,
         id: i64,
         now_ms: i64,
-        app: Option<&str>,
-        release: Option<&str>,
+        sign: &crate::store::runs::RunSign<'_>,
     ) -> Result<()> {
-        runs::touch_run(&self.conn, id, now_ms, app, release)
+        runs::touch_run(&self.conn, id, now_ms, sign)
     }
     fn name_frames(&mut self, hash: &str, frames: &[crate::event::Frame]) -> Result<bool> {
         let id: Option<i64> = self

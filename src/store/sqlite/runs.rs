@@ -5,7 +5,7 @@ use rusqlite::{params, Connection};
 
 use super::fail;
 use crate::error::Result;
-use crate::store::runs::{still_running, RunRow, RunStart, RunStatus};
+use crate::store::runs::{still_running, RunRow, RunSign, RunStart, RunStatus};
 
 /// Records `run` as running, after marking earlier runs of the same boot
 /// whose process is gone as abnormal (ended at their last sign of life).
@@ -88,18 +88,21 @@ pub(crate) fn end_run(conn: &Connection, id: i64, status: RunStatus, now: i64) -
 /// Notes that run `id` is alive now (its last sign of life, used as its
 /// end when it is later found gone), with its application and release when
 /// they were not known yet.
-pub(crate) fn touch_run(
-    conn: &Connection,
-    id: i64,
-    now: i64,
-    app: Option<&str>,
-    release: Option<&str>,
-) -> Result<()> {
+pub(crate) fn touch_run(conn: &Connection, id: i64, now: i64, sign: &RunSign<'_>) -> Result<()> {
     conn.execute(
         "UPDATE runs SET last_seen = ?2, app_name = coalesce(app_name, ?3),
-             release = coalesce(release, ?4)
+             release = coalesce(release, ?4),
+             last_rss_bytes = coalesce(?5, last_rss_bytes),
+             last_cpu_percent = coalesce(?6, last_cpu_percent)
          WHERE id = ?1",
-        params![id, now, app, release],
+        params![
+            id,
+            now,
+            sign.app,
+            sign.release,
+            sign.rss_bytes.map(|b| b as i64),
+            sign.cpu_percent
+        ],
     )
     .map_err(|e| fail("updating the run", e))?;
     Ok(())
@@ -110,7 +113,7 @@ pub(crate) fn runs(conn: &Connection, limit: usize) -> Result<Vec<RunRow>> {
     let mut stmt = conn
         .prepare(
             "SELECT r.id, r.status, r.pid, r.started_at, r.ended_at, h.hostname, r.app_name,
-                    r.release, r.build_id
+                    r.release, r.build_id, r.last_rss_bytes, r.last_cpu_percent
              FROM runs r LEFT JOIN hosts h ON h.id = r.host_id
              ORDER BY r.id DESC LIMIT ?1",
         )
@@ -136,6 +139,8 @@ pub(crate) fn runs(conn: &Connection, limit: usize) -> Result<Vec<RunRow>> {
                 app_name: r.get(6)?,
                 release: r.get(7)?,
                 build_id: r.get(8)?,
+                last_rss_bytes: r.get::<_, Option<i64>>(9)?.map(|b| b as u64),
+                last_cpu_percent: r.get(10)?,
             })
         })
         .and_then(|rows| rows.collect())

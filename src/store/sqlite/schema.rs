@@ -152,6 +152,8 @@ CREATE TABLE runs (
     process_start  INTEGER,
     started_at     INTEGER NOT NULL,
     last_seen      INTEGER,
+    last_rss_bytes INTEGER,
+    last_cpu_percent REAL,
     ended_at       INTEGER,
     app_name       TEXT,
     release        TEXT,

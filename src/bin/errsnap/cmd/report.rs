@@ -116,18 +116,19 @@ pub(crate) fn runs(cli: &Cli, a: &RunsArgs, out: &mut Out) -> Result<ExitCode> {
     }
     writeln!(
         out.w,
-        "{:>6}  {:<9} {:>8}  {:<19}  {:<19}  release",
-        "run", "status", "pid", "started (UTC)", "ended (UTC)"
+        "{:>6}  {:<9} {:>8}  {:<19}  {:<19}  {:>10}  release",
+        "run", "status", "pid", "started (UTC)", "ended (UTC)", "last rss"
     )?;
     for r in &runs {
         writeln!(
             out.w,
-            "{:>6}  {:<9} {:>8}  {:<19}  {:<19}  {}",
+            "{:>6}  {:<9} {:>8}  {:<19}  {:<19}  {:>10}  {}",
             r.id,
             r.status.as_str(),
             r.pid,
             time(r.started_at),
             r.ended_at.map(time).unwrap_or_default(),
+            r.last_rss_bytes.map(bytes).unwrap_or_default(),
             safe_line(r.release.as_deref().unwrap_or("")),
         )?;
     }
