@@ -127,6 +127,12 @@ pub fn normalize(text: &str) {
     assert!(once.len() <= 512 + 16);
 }
 
+/// Reads the unwind tables the callers' stack walk needs, as a logger's
+/// writer thread does at its start (the benchmarks have no logger).
+pub fn prepare_stack_walk() {
+    crate::capture::refresh_unwind_tables();
+}
+
 /// The callers' stack walk as errsnap does it (framehop on Linux x86_64,
 /// else `_Unwind_Backtrace` through the backtrace crate), for the
 /// benchmarks' unwinder comparison: appends return addresses to `ips`.

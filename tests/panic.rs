@@ -31,6 +31,19 @@ fn panic_rows(path: &Path) -> Vec<PanicRow> {
     .collect()
 }
 
+/// Runs the `panic_then_die` child (a cold process that panics under the
+/// hook with `timeout_ms` to spare and `_exit`s right after it).
+pub(crate) fn panic_then_die(db: &Path, timeout_ms: u64) -> std::process::Output {
+    let t = timeout_ms.to_string();
+    let out = util::run_child(
+        "panic_then_die",
+        db,
+        &[("ERRSNAPTEST_PANIC_TIMEOUT_MS", &t)],
+    );
+    assert!(out.status.success(), "{}", util::describe(&out));
+    out
+}
+
 fn in_app_functions(path: &Path) -> Vec<String> {
     let db = open(path);
     let mut stmt = db
@@ -265,12 +278,7 @@ fn a_panic_inside_the_writer_itself_is_recorded() {
 #[test]
 fn i16_a_cold_panic_is_durable_raw_before_its_stack_is_named() {
     let (_d, db) = util::temp_db();
-    let out = util::run_child(
-        "panic_then_die",
-        &db,
-        &[("ERRSNAPTEST_PANIC_TIMEOUT_MS", "60")],
-    );
-    assert!(out.status.success(), "{}", util::describe(&out));
+    let out = panic_then_die(&db, 60);
     let rows = panic_rows(&db);
     assert_eq!(rows.len(), 1, "{}", util::describe(&out));
     assert_eq!(rows[0].0, "thread 7 failed an invariant");
@@ -301,12 +309,7 @@ fn i16_a_cold_panic_is_durable_raw_before_its_stack_is_named() {
 #[test]
 fn i16_a_panic_hook_with_time_left_waits_for_the_names() {
     let (_d, db) = util::temp_db();
-    let out = util::run_child(
-        "panic_then_die",
-        &db,
-        &[("ERRSNAPTEST_PANIC_TIMEOUT_MS", "20000")],
-    );
-    assert!(out.status.success(), "{}", util::describe(&out));
+    panic_then_die(&db, 20000);
     assert_eq!(panic_rows(&db).len(), 1);
     assert!(
         in_app_functions(&db)

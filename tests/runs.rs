@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::cli::json;
+use crate::panic::panic_then_die;
 use crate::util;
 
 fn runs(db: &std::path::Path) -> Vec<serde_json::Value> {
@@ -31,12 +32,7 @@ fn i17_a_clean_exit_is_exited_with_its_release() {
 fn i17_a_panic_makes_the_run_crashed() {
     let (_d, db) = util::temp_db();
     // Dies by `_exit` right after the panic hook: no clean exit follows.
-    let out = util::run_child(
-        "panic_then_die",
-        &db,
-        &[("ERRSNAPTEST_PANIC_TIMEOUT_MS", "20000")],
-    );
-    assert!(out.status.success(), "{}", util::describe(&out));
+    panic_then_die(&db, 20000);
     let r = runs(&db);
     assert_eq!(r.len(), 1, "{r:?}");
     assert_eq!(r[0]["status"], "crashed");

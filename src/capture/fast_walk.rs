@@ -4,13 +4,16 @@
 //! of libgcc's FDE search and CFA program (measured in BENCHMARKS.md §2e).
 //!
 //! Every module's `.eh_frame_hdr` and `.eh_frame` are copied once (about a
-//! MiB for a large binary), so a library unloaded later can never be read.
-//! Stack reads are bounded to this thread's stack. When a frame's address
-//! lies outside every known module (a library loaded since), the walk is
-//! refused and the module list is read again (at most once a second): the
-//! caller falls back to `_Unwind_Backtrace` for that capture.
+//! MiB for a large binary), so a library unloaded later can never be read;
+//! that copy is made on the writer thread ([`refresh`]), never on a
+//! caller's. Stack reads are bounded to this thread's stack. Until the list
+//! is read, or when a frame's address lies outside every known module (a
+//! library loaded since), the walk is refused and the writer reads the list
+//! again (at most once a second): the caller falls back to
+//! `_Unwind_Backtrace` for that capture.
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -36,36 +39,40 @@ thread_local! {
     static STACK: Option<(u64, u64)> = stack_bounds();
 }
 
+/// Set when a walk found no module list, or an address outside every
+/// known module (a library loaded since): the writer reads the list again.
+static STALE: AtomicBool = AtomicBool::new(true);
+
 fn current() -> Option<Arc<Modules>> {
     let m = match MODULES.read() {
         Ok(g) => g.clone(),
         Err(p) => p.into_inner().clone(),
     };
-    match m {
-        Some(m) => Some(m),
-        None => reread(None),
+    if m.is_none() {
+        STALE.store(true, Ordering::Relaxed);
     }
+    m
 }
 
-/// Reads the module list again unless `stale` was replaced already or was
-/// read less than a second ago. The list is built without the lock held.
-fn reread(stale: Option<&Arc<Modules>>) -> Option<Arc<Modules>> {
-    if stale.is_some_and(|m| m.read_at.elapsed() < REREAD_EVERY) {
-        return None;
+/// Reads the module list (and copies its unwind tables) when a walk asked
+/// for it, at most once a second. Called on the writer thread, never on a
+/// caller's: the list is built without the lock held, then swapped in.
+pub(crate) fn refresh() {
+    if !STALE.load(Ordering::Relaxed) {
+        return;
+    }
+    let recent = match MODULES.read() {
+        Ok(g) => g
+            .as_ref()
+            .is_some_and(|m| m.read_at.elapsed() < REREAD_EVERY),
+        Err(_) => false,
+    };
+    if recent {
+        return;
     }
     let fresh = Arc::new(load());
-    let mut g = MODULES.write().unwrap_or_else(|p| p.into_inner());
-    let replace = match (&*g, stale) {
-        (None, _) => true,
-        (Some(cur), Some(old)) => Arc::ptr_eq(cur, old),
-        (Some(_), None) => false,
-    };
-    if replace {
-        *g = Some(fresh.clone());
-        Some(fresh)
-    } else {
-        g.clone()
-    }
+    *MODULES.write().unwrap_or_else(|p| p.into_inner()) = Some(fresh);
+    STALE.store(false, Ordering::Relaxed);
 }
 
 /// Walks the calling thread's stack, pushing each frame's address (the
@@ -151,7 +158,7 @@ pub(crate) fn walk(ips: &mut Vec<usize>, max: usize) -> bool {
         .unwrap_or(false);
     if !trusted {
         ips.truncate(start);
-        reread(Some(&modules));
+        STALE.store(true, Ordering::Relaxed);
     }
     trusted
 }
@@ -263,6 +270,7 @@ fn eh_frame_start(hdr: &[u8], hdr_at: u64) -> Option<u64> {
 mod tests {
     #[inline(never)]
     fn both() -> (Vec<usize>, Vec<usize>) {
+        super::refresh();
         let mut fast = Vec::new();
         assert!(super::walk(&mut fast, 128));
         let mut slow = Vec::new();

@@ -23,6 +23,13 @@ pub(crate) use chain::error_chain;
 pub(crate) use chain::{add_sources, display_text};
 pub(crate) use stack::{RawBacktrace, MAX_FRAMES};
 
+/// Reads the loaded modules' unwind tables for the callers' stack walk
+/// when a walk asked for it (writer thread only; a no-op elsewhere).
+pub(crate) fn refresh_unwind_tables() {
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    fast_walk::refresh();
+}
+
 /// The name and id of the current thread, cached per thread.
 #[derive(Clone)]
 pub(crate) struct ThreadInfo {

@@ -291,19 +291,21 @@ mod tests {
         v[0x36..0x38].copy_from_slice(&phentsize.to_ne_bytes());
         v[0x38..0x3a].copy_from_slice(&phnum.to_ne_bytes());
         let notes_at = 64 + 2 * 56;
-        for (t, off, size) in [
-            (1u32, 0u64, 0u64),
-            (ptype, notes_at as u64, notes.len() as u64),
-        ] {
-            let mut h = vec![0u8; 56];
-            h[..4].copy_from_slice(&t.to_ne_bytes());
-            h[8..16].copy_from_slice(&off.to_ne_bytes());
-            h[32..40].copy_from_slice(&size.to_ne_bytes());
-            h[48..56].copy_from_slice(&align.to_ne_bytes());
-            v.extend(h);
-        }
+        v.extend(phdr(56, 1, 0, 0, align));
+        v.extend(phdr(56, ptype, notes_at as u64, notes.len() as u64, align));
         v.extend_from_slice(notes);
         v
+    }
+
+    /// One program header of `size` bytes: type, file offset, file size and
+    /// alignment set, the rest zero.
+    fn phdr(size: usize, ptype: u32, offset: u64, filesz: u64, align: u64) -> Vec<u8> {
+        let mut h = vec![0u8; size];
+        h[..4].copy_from_slice(&ptype.to_ne_bytes());
+        h[8..16].copy_from_slice(&offset.to_ne_bytes());
+        h[32..40].copy_from_slice(&filesz.to_ne_bytes());
+        h[48..56].copy_from_slice(&align.to_ne_bytes());
+        h
     }
 
     fn gnu_note(id: &[u8], align: usize) -> Vec<u8> {
@@ -342,17 +344,8 @@ mod tests {
         // Entries up to 256 bytes are fine.
         let mut wide = elf(2, native, 256, 2, 4, &[], 4);
         wide.truncate(64);
-        for (t, off, size) in [
-            (1u32, 0u64, 0u64),
-            (4, 64 + 512, gnu_note(&id, 4).len() as u64),
-        ] {
-            let mut h = vec![0u8; 256];
-            h[..4].copy_from_slice(&t.to_ne_bytes());
-            h[8..16].copy_from_slice(&off.to_ne_bytes());
-            h[32..40].copy_from_slice(&size.to_ne_bytes());
-            h[48..56].copy_from_slice(&4u64.to_ne_bytes());
-            wide.extend(h);
-        }
+        wide.extend(phdr(256, 1, 0, 0, 4));
+        wide.extend(phdr(256, 4, 64 + 512, gnu_note(&id, 4).len() as u64, 4));
         wide.extend(gnu_note(&id, 4));
         assert_eq!(read(wide).as_deref(), Some("deadbeef"));
         // Notes padded to 4 bytes are walked with 4: an ABI-tag-like note
@@ -398,12 +391,7 @@ mod tests {
         many.truncate(64 + 56);
         many.extend(vec![0u8; 56 * 256]);
         let note = gnu_note(&id, 4);
-        let mut h = vec![0u8; 56];
-        h[..4].copy_from_slice(&4u32.to_ne_bytes());
-        h[8..16].copy_from_slice(&((64 + 56 * 258) as u64).to_ne_bytes());
-        h[32..40].copy_from_slice(&(note.len() as u64).to_ne_bytes());
-        h[48..56].copy_from_slice(&4u64.to_ne_bytes());
-        many.extend(h);
+        many.extend(phdr(56, 4, 64 + 56 * 258, note.len() as u64, 4));
         many.extend(note);
         assert_eq!(read(many).as_deref(), Some("deadbeef"));
         assert_eq!(

@@ -78,6 +78,9 @@ pub(super) fn writer_main(shared: Arc<Shared>, store: Option<Box<dyn Store>>) {
     if have_store && !in_memory {
         w.on_open();
     }
+    // The callers' stack walk needs the modules' unwind tables: read here,
+    // not on a caller's thread.
+    crate::capture::refresh_unwind_tables();
     if shared.cfg.prewarm_symbols {
         w.symbolizer.prewarm();
     }
@@ -88,6 +91,7 @@ pub(super) fn writer_main(shared: Arc<Shared>, store: Option<Box<dyn Store>>) {
     }
     loop {
         let (batch, last_seq, stop) = w.next_batch();
+        crate::capture::refresh_unwind_tables();
         let mut raw_stacks = Vec::new();
         if !batch.is_empty() {
             let n = batch.len();

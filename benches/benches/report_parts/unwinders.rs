@@ -89,6 +89,8 @@ pub(crate) fn unwinders(calls: u64) -> Value {
             true
         });
     };
+    // What a logger's writer does at its start.
+    errsnap::fuzzing::prepare_stack_walk();
     let mut out = serde_json::Map::new();
     for (name, walk) in [
         ("backtrace_trace", backtrace_locked),
