@@ -110,6 +110,7 @@
 
 mod bridge;
 mod capture;
+mod crash;
 mod ecosystem;
 mod error;
 mod event;
@@ -145,7 +146,7 @@ pub use event::{
 pub use ext::{OptionExt, ResultExt};
 pub use guard::{init, Guard};
 pub use level::{Level, LevelFilter, ParseLevelError};
-pub use logger::options::{PushOptions, DEFAULT_FINGERPRINT};
+pub use logger::options::{EndUserMessage, PushOptions, DEFAULT_FINGERPRINT};
 pub use logger::{CatchError, EventBuilder, EventLogger, EventLoggerBuilder};
 #[cfg(feature = "email")]
 pub use notify::email::SmtpMailerBuilder;
@@ -172,6 +173,7 @@ pub use store::{
     PurgeRule, RunRow, RunStatus, Stats, SymbolicateReport,
 };
 pub use worker::Overflow;
+pub use worker::{import_crashes, CrashImport};
 
 /// The release of the crate that calls it, as `name@version` from its
 /// `Cargo.toml` (`CARGO_PKG_NAME` and `CARGO_PKG_VERSION`), as sentry-rust's

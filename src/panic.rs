@@ -2,10 +2,13 @@
 
 use std::cell::Cell;
 use std::panic::PanicHookInfo;
-use std::sync::{Once, RwLock};
+use std::path::PathBuf;
+use std::sync::{Mutex, Once, RwLock};
 
 use crate::capture::CallSite;
-use crate::event::{EventKind, Location};
+use crate::event::{EventId, EventKind, Location};
+use crate::store::spool::{self, Private};
+use crate::util::internal_log;
 use crate::level::Level;
 use crate::logger::{payload_text, EventLogger, Extras};
 use crate::worker;
@@ -19,7 +22,8 @@ thread_local! {
     static IN_HOOK: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Installs errsnap's panic hook, recording into `logger`.
+/// Installs errsnap's panic hook and native crash handler, recording into
+/// `logger`.
 ///
 /// The hook is installed once per process; later calls only change the
 /// logger it records into. The previous hook (Rust's default message, or
@@ -35,6 +39,29 @@ thread_local! {
 ///
 /// Calling this while the current thread is panicking does nothing (std
 /// forbids changing the hook then).
+///
+/// # Native crashes (Linux)
+///
+/// The same call arms the crash handler for SIGSEGV, SIGBUS, SIGILL,
+/// SIGFPE, SIGABRT and SIGTRAP: a crash file is made ready beside the
+/// database (`LOGS.db.crash/`, private to the user), and a crash writes the
+/// signal, fault address, thread, registers, the top 64 KiB of the stack
+/// and the last CPU/RSS figures into it, without allocating or locking.
+/// The signal then goes on to the handler that was there before (Rust's
+/// stack-overflow report) or to its default action, so the exit status and
+/// core dumps are unchanged. The next process that opens the same
+/// database (or `errsnap check`) turns the file into a fatal event of kind
+/// `crash` ("SIGSEGV at 0x0 (address not mapped)"), unwinds and names its
+/// stack, marks the run crashed and alerts. A `SIGABRT` that ends a panic
+/// just recorded (`panic = "abort"`, a panic while panicking) is linked to
+/// that panic, not counted again.
+///
+/// The handler runs on the alternate signal stack. Rust gives every thread
+/// it starts one, and this call gives the calling thread one if it has
+/// none; a thread started by C code without one can still record a fault,
+/// but not its own stack overflow (there is no stack left to run the
+/// handler on: the kernel ends the process). A forked child does not write
+/// its parent's crash file.
 ///
 /// A panic *inside* a panic hook makes std abort the process at once, so
 /// the hook runs no user code that could panic: it records the payload's
@@ -61,39 +88,76 @@ pub fn install_panic_hook(logger: &EventLogger) {
     INSTALL.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            on_panic(info);
-            previous(info);
+            if !on_panic(info) {
+                previous(info);
+            }
         }));
     });
+    arm_crash_handler(logger);
 }
 
-fn on_panic(info: &PanicHookInfo<'_>) {
+/// Arms the native crash handler for `logger`'s database (once per
+/// database: arming for another one moves the crash file there).
+fn arm_crash_handler(logger: &EventLogger) {
+    static ARMED_FOR: Mutex<Option<PathBuf>> = Mutex::new(None);
+    let w = logger.worker();
+    if !w.writes_files() {
+        return;
+    }
+    let mut armed = ARMED_FOR.lock().unwrap_or_else(|p| p.into_inner());
+    if armed.as_deref() == Some(w.path()) {
+        return;
+    }
+    let dir = match spool::ensure_private_dir(w.path(), Private::Crash) {
+        Ok(d) => d,
+        Err(e) => {
+            internal_log::report("crash handler", &e);
+            return;
+        }
+    };
+    let id = EventId::generate(crate::util::time::now_ms());
+    let meta = logger.crash_meta(id);
+    let modules = crate::pipeline::modules::for_crash_file();
+    match crate::crash::arm(dir, &meta, &modules, logger.end_user_line(&id)) {
+        Ok(()) => *armed = Some(w.path().to_owned()),
+        Err(e) => internal_log::report("crash handler", &e),
+    }
+}
+
+/// Records the panic; `true` when the end-user line was printed instead
+/// of the previous hook's message.
+fn on_panic(info: &PanicHookInfo<'_>) -> bool {
     // If thread-locals are gone (thread teardown), record anyway.
     let reentered = IN_HOOK.try_with(|f| f.replace(true)).unwrap_or(false);
     if reentered {
-        return;
+        return false;
     }
     if crate::util::unwind::is_guarded() {
         let _ = IN_HOOK.try_with(|f| f.set(false));
-        return;
+        return false;
     }
     let logger = match TARGET.read() {
         Ok(t) => t.clone(),
         Err(p) => p.into_inner().clone(),
     };
+    let mut printed = false;
     if let Some(logger) = logger {
-        if record(&logger, info) {
+        if let Some(id) = record(&logger, info) {
             crate::util::unwind::mark_recorded();
+            if let Some(line) = logger.end_user_line(&id) {
+                printed = internal_log::stderr_line(line.trim_end()).is_ok();
+            }
         }
     }
     let _ = IN_HOOK.try_with(|f| f.set(false));
+    printed
 }
 
-/// Records the panic and waits until it is durable. Never panics: every
-/// step below handles its failure.
-fn record(logger: &EventLogger, info: &PanicHookInfo<'_>) -> bool {
+/// Records the panic and waits until it is durable; its id when recorded.
+/// Never panics: every step below handles its failure.
+fn record(logger: &EventLogger, info: &PanicHookInfo<'_>) -> Option<EventId> {
     if logger.worker().is_disabled() {
-        return false;
+        return None;
     }
     let message = payload_text(info.payload());
     let site = info
@@ -108,8 +172,11 @@ fn record(logger: &EventLogger, info: &PanicHookInfo<'_>) -> bool {
         site,
         Extras::default(),
     ) else {
-        return false;
+        return None;
     };
+    let id = ev.id;
+    // A SIGABRT on this thread soon after (panic = "abort") ends this panic.
+    crate::crash::note_panic(id);
     let w = logger.worker();
     // The process may be on its way out: one budget for the waits here and
     // for the guard's and the writer's drain after.
@@ -148,5 +215,5 @@ fn record(logger: &EventLogger, info: &PanicHookInfo<'_>) -> bool {
     if recorded && alerts && !wait.is_zero() && !w.is_current_thread() {
         w.drain_alerts(std::time::Instant::now() + wait);
     }
-    recorded
+    recorded.then_some(id)
 }

@@ -46,6 +46,11 @@ impl EventId {
     pub fn as_u128(self) -> u128 {
         self.0
     }
+
+    /// The id of a 128-bit integer (as [`EventId::as_u128`] gave it).
+    pub(crate) fn from_u128(v: u128) -> EventId {
+        EventId(v)
+    }
 }
 
 /// 64 bits that differ from process to process (std's randomly keyed hasher,

@@ -34,15 +34,20 @@ pub enum EventKind {
     Error,
     /// A panic caught by the panic hook or [`EventLogger::catch`](crate::EventLogger::catch).
     Panic,
+    /// A native crash (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP)
+    /// recorded by the crash handler and imported at the next start.
+    Crash,
 }
 
 impl EventKind {
-    /// The name stored in the database (`message`, `error`, `panic`).
+    /// The name stored in the database (`message`, `error`, `panic`,
+    /// `crash`).
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::Message => "message",
             EventKind::Error => "error",
             EventKind::Panic => "panic",
+            EventKind::Crash => "crash",
         }
     }
 
@@ -52,6 +57,7 @@ impl EventKind {
             "message" => Some(EventKind::Message),
             "error" => Some(EventKind::Error),
             "panic" => Some(EventKind::Panic),
+            "crash" => Some(EventKind::Crash),
             _ => None,
         }
     }

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::options::EndUserMessage;
 use super::{EventLogger, Inner};
 use crate::error::{Error, Result};
 use crate::event::Event;
@@ -54,6 +55,7 @@ pub struct EventLoggerBuilder {
     overflow: Option<Overflow>,
     linger: Option<Duration>,
     panic_timeout: Option<Duration>,
+    end_user_message: Option<EndUserMessage>,
     symbol_cache_idle: Option<Duration>,
     symbol_cache_bytes: Option<u64>,
     heartbeat: Option<Duration>,
@@ -148,6 +150,15 @@ impl EventLoggerBuilder {
     /// before writing it itself.
     pub fn panic_timeout(mut self, d: Duration) -> Self {
         self.panic_timeout = Some(d);
+        self
+    }
+    /// What a person running the program sees when it panics or crashes
+    /// (default [`EndUserMessage::Off`]: Rust's usual message and
+    /// backtrace). With it on, the panic hook and the crash handler print
+    /// one line instead: `<app> crashed. A report was saved (id …).`, like
+    /// `human-panic`.
+    pub fn end_user_message(mut self, when: EndUserMessage) -> Self {
+        self.end_user_message = Some(when);
         self
     }
     /// The one budget for everything done on the way out (default 3 s):
@@ -565,6 +576,7 @@ impl EventLoggerBuilder {
                 worker,
                 backtrace_level: self.backtrace_level.unwrap_or(Level::Warn),
                 panic_timeout: s.panic_timeout,
+                end_user_message: self.end_user_message.unwrap_or_default().applies(),
             }),
         })
     }

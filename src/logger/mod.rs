@@ -81,6 +81,8 @@ struct Inner {
     breadcrumb_capacity: usize,
     backtrace_level: Level,
     panic_timeout: Duration,
+    /// Print the end-user line instead of Rust's panic message.
+    end_user_message: bool,
 }
 
 impl std::fmt::Debug for EventLogger {
@@ -468,6 +470,40 @@ impl EventLogger {
 
     pub(crate) fn panic_timeout(&self) -> Duration {
         self.inner.panic_timeout
+    }
+
+    /// The end-user line for a report saved under `id`, when asked for.
+    pub(crate) fn end_user_line(&self, id: &crate::event::EventId) -> Option<String> {
+        if !self.inner.end_user_message {
+            return None;
+        }
+        let ctx = &self.inner.context;
+        let app = ctx.app_name.clone().unwrap_or_else(|| {
+            std::env::current_exe()
+                .ok()
+                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_else(|| ctx.logger.clone())
+        });
+        let app: String = app.chars().filter(|c| !c.is_control()).collect();
+        Some(format!("{app} crashed. A report was saved (id {id}).\n"))
+    }
+
+    /// What the crash file records about this logger's process.
+    pub(crate) fn crash_meta(&self, id: crate::event::EventId) -> crate::crash::CrashMeta {
+        let ctx = &self.inner.context;
+        let run = crate::store::runs::RunStart::this_process(None, None);
+        crate::crash::CrashMeta {
+            id: id.to_string(),
+            pid: run.pid,
+            process_start: run.process_start,
+            boot_id: run.boot_id,
+            armed_at_ms: run.started_at,
+            logger: ctx.logger.clone(),
+            app_name: ctx.app_name.clone(),
+            release: ctx.release.clone(),
+            environment: ctx.environment.clone(),
+            channels: self.route(Level::Fatal, &[]),
+        }
     }
 
     pub(crate) fn worker(&self) -> &Arc<Worker> {

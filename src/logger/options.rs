@@ -130,3 +130,30 @@ impl PushOptions {
         self.hw_monitor
     }
 }
+
+/// When the panic hook and the crash handler print a one-line message for
+/// the person running the program instead of Rust's panic message and
+/// backtrace (see [`EventLoggerBuilder::end_user_message`](crate::EventLoggerBuilder::end_user_message)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum EndUserMessage {
+    /// Never: Rust's own message (the default).
+    #[default]
+    Off,
+    /// In release builds (`debug_assertions` off), as `human-panic` does:
+    /// developers keep their backtraces.
+    ReleaseBuilds,
+    /// Always.
+    Always,
+}
+
+impl EndUserMessage {
+    /// Whether the message is printed in this build.
+    pub(crate) fn applies(self) -> bool {
+        match self {
+            EndUserMessage::Off => false,
+            EndUserMessage::ReleaseBuilds => !cfg!(debug_assertions),
+            EndUserMessage::Always => true,
+        }
+    }
+}

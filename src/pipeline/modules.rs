@@ -126,6 +126,43 @@ pub(crate) fn build_id_in_notes(mut notes: &[u8], align: usize) -> Option<&[u8]>
     None
 }
 
+/// The loaded modules as a crash file records them (empty where there is
+/// no loader list).
+pub(crate) fn for_crash_file() -> Vec<crate::crash::ModuleEntry> {
+    #[cfg(target_os = "linux")]
+    {
+        loaded()
+            .into_iter()
+            .filter(|m| !m.path.is_empty())
+            .map(|m| crate::crash::ModuleEntry {
+                path: m.path.to_string(),
+                base: m.base as u64,
+                start: m.start as u64,
+                end: m.end as u64,
+                build_id: m.build_id.map(|b| b.to_string()),
+            })
+            .collect()
+    }
+    #[cfg(not(target_os = "linux"))]
+    Vec::new()
+}
+
+/// How many modules are loaded and where: changes when a library is
+/// loaded or unloaded (cheap: no build-ids read).
+pub(crate) fn generation() -> u64 {
+    #[cfg(target_os = "linux")]
+    {
+        let mut h = crate::pipeline::fingerprint::StableHasher::new();
+        crate::util::loaded::for_each(|m| {
+            h.write(&m.bias.to_ne_bytes());
+            h.write(m.name.to_bytes());
+        });
+        u64::from_str_radix(&h.finish_hex()[..16], 16).unwrap_or(0)
+    }
+    #[cfg(not(target_os = "linux"))]
+    0
+}
+
 /// The loaded modules, from the dynamic loader's program headers.
 #[cfg(target_os = "linux")]
 fn loaded() -> Vec<Module> {

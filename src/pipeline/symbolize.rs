@@ -188,6 +188,11 @@ impl Symbolizer {
         true
     }
 
+    /// The symbol tables themselves (a crash's frames are named with them).
+    pub(crate) fn tables_mut(&mut self) -> &mut SymbolTables {
+        &mut self.tables
+    }
+
     /// The memory the symbol tables are estimated to hold.
     #[cfg(test)]
     pub(crate) fn table_bytes(&self) -> u64 {

@@ -132,6 +132,20 @@ pub(crate) trait Store: Send + std::fmt::Debug {
     /// The run's last sign of life, and its application and release when
     /// not known yet.
     fn touch_run(&mut self, id: i64, now_ms: i64, sign: &runs::RunSign<'_>) -> Result<()>;
+    /// Marks the run of a process that died by a native crash as crashed,
+    /// ended at `at_ms` (found by boot, pid and process start, so a reused
+    /// pid is never taken for it). `false` when no such run is recorded.
+    fn crash_run(
+        &mut self,
+        boot_id: Option<&str>,
+        pid: u32,
+        process_start: Option<u64>,
+        at_ms: i64,
+    ) -> Result<bool>;
+    /// Adds a native crash's details to the stored event `uid` (the panic
+    /// that the crash ended) as its `crash` extra. `false` when no such
+    /// event is stored.
+    fn attach_crash(&mut self, uid: &str, details: &serde_json::Value) -> Result<bool>;
     /// Applies automatic retention; returns how many events were deleted.
     fn enforce_retention(&mut self, limits: Limits) -> Result<u64>;
 

@@ -127,7 +127,8 @@ pub(crate) fn still_running(pid: u32, process_start_ticks: Option<u64>) -> bool 
     }
 }
 
-fn boot_id() -> Option<String> {
+/// This boot's id (Linux: `/proc/sys/kernel/random/boot_id`).
+pub(crate) fn boot_id() -> Option<String> {
     std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
         .ok()
         .map(|s| s.trim().to_owned())

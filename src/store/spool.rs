@@ -26,39 +26,77 @@ static SPOOL_LOCK: Mutex<()> = Mutex::new(());
 /// The counter (in the `counters` table) of spool lines set aside.
 pub(crate) const REJECTED_COUNTER: &str = "spool_rejected";
 
+/// Which private directory of a database: the spool, or the crash files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Private {
+    /// `<db>.spool/`: fallback files (this module).
+    Spool,
+    /// `<db>.crash/`: the crash handler's files (`crate::crash`).
+    Crash,
+}
+
+impl Private {
+    fn word(self) -> &'static str {
+        match self {
+            Private::Spool => "spool",
+            Private::Crash => "crash",
+        }
+    }
+}
+
 /// The spool directory beside a database file.
 pub(crate) fn dir_for(db: &Path) -> PathBuf {
+    private_dir_for(db, Private::Spool)
+}
+
+/// The private directory of kind `kind` beside a database file.
+pub(crate) fn private_dir_for(db: &Path, kind: Private) -> PathBuf {
     let mut s = db.as_os_str().to_owned();
-    s.push(".spool");
+    s.push(".");
+    s.push(kind.word());
     PathBuf::from(s)
 }
 
-/// The name of a database's spool inside the per-user state directory.
-fn fallback_name(db: &Path) -> OsString {
+/// The name of a database's private directory inside the per-user state
+/// directory.
+fn fallback_name_of(db: &Path, kind: Private) -> OsString {
     let mut h = crate::pipeline::fingerprint::StableHasher::new();
     h.field(&db.to_string_lossy());
     let hash = h.finish_hex();
-    OsString::from(format!("spool-{}", &hash[..16]))
+    OsString::from(format!("{}-{}", kind.word(), &hash[..16]))
+}
+
+#[cfg(test)]
+fn fallback_name(db: &Path) -> OsString {
+    fallback_name_of(db, Private::Spool)
 }
 
 /// The per-user fallback spool of `db`, created if needed.
 fn fallback_dir(db: &Path) -> std::io::Result<PrivateDir> {
-    private_dir::user_state_dir()?.subdir(&fallback_name(db))
+    private_dir::user_state_dir()?.subdir(&fallback_name_of(db, Private::Spool))
 }
 
-/// The spool directories of `db` that exist and pass the checks (nothing is
-/// created), and the reasons for those that exist but were refused.
+/// The private directories of `db` that exist and pass the checks (nothing
+/// is created), and the reasons for those that exist but were refused.
 fn existing_dirs_and_refusals(db: &Path) -> (Vec<PrivateDir>, Vec<std::io::Error>) {
+    existing_private_dirs(db, Private::Spool)
+}
+
+/// As [`existing_dirs_and_refusals`], for either kind.
+pub(crate) fn existing_private_dirs(
+    db: &Path,
+    kind: Private,
+) -> (Vec<PrivateDir>, Vec<std::io::Error>) {
     let mut dirs = Vec::new();
     let mut refused = Vec::new();
-    let primary = dir_for(db);
+    let primary = private_dir_for(db, kind);
     if std::fs::symlink_metadata(&primary).is_ok() {
         match PrivateDir::open(&primary) {
             Ok(d) => dirs.push(d),
             Err(e) => refused.push(e),
         }
     }
-    let name = fallback_name(db);
+    let name = fallback_name_of(db, kind);
     let (bases, base_refusals) = private_dir::existing_user_state_dirs();
     refused.extend(base_refusals);
     for base in bases {
@@ -71,6 +109,18 @@ fn existing_dirs_and_refusals(db: &Path) -> (Vec<PrivateDir>, Vec<std::io::Error
         }
     }
     (dirs, refused)
+}
+
+/// The private directory of kind `kind` of `db`, created if needed: beside
+/// the database, else in the per-user state directory.
+pub(crate) fn ensure_private_dir(db: &Path, kind: Private) -> std::io::Result<PrivateDir> {
+    match PrivateDir::open_or_create(&private_dir_for(db, kind)) {
+        Ok(d) => Ok(d),
+        Err(e) => {
+            internal_log::report(kind.word(), &e);
+            private_dir::user_state_dir()?.subdir(&fallback_name_of(db, kind))
+        }
+    }
 }
 
 /// The usable spool directories of `db`; refused ones are reported.

@@ -7,6 +7,7 @@
 //! sleeps with an empty queue (or the batch is full): while the writer
 //! lingers to gather a batch, producers do not signal it at all.
 
+mod crashes;
 mod exit;
 mod fork;
 mod writer;
@@ -28,6 +29,7 @@ use crate::store::{AlertRules, Durability, Store};
 use crate::util::internal_log;
 use writer::writer_main;
 
+pub use crashes::{import_crashes, CrashImport};
 pub(crate) use exit::{exit_deadline, start_exit, DEFAULT_EXIT_BUDGET};
 use fork::{watch_forks, FORK_GENERATION};
 pub(crate) use writer::write_directly;

@@ -39,6 +39,8 @@ struct Writer {
     run: Option<i64>,
     /// When the run's last sign of life was written.
     run_seen: Option<Instant>,
+    /// The loaded modules' generation last given to the crash file.
+    modules_generation: u64,
 }
 
 /// How often automatic retention runs.
@@ -74,6 +76,7 @@ pub(super) fn writer_main(shared: Arc<Shared>, store: Option<Box<dyn Store>>) {
         alerts_held: false,
         run: None,
         run_seen: None,
+        modules_generation: 0,
     };
     if have_store && !in_memory {
         w.on_open();
@@ -377,6 +380,38 @@ impl Writer {
             }
         }
         self.import_spool();
+        self.import_crashes();
+    }
+
+    /// Imports the crash files that processes now gone left (after the
+    /// spool: a panic that ended in `SIGABRT` may have been spooled).
+    fn import_crashes(&mut self) {
+        let skip = crate::crash::armed_name();
+        let Some(store) = self.store.as_deref_mut() else {
+            return;
+        };
+        let tables = self.symbolizer.tables_mut();
+        match super::crashes::import(store, tables, skip.as_deref()) {
+            Ok(r) if r.imported > 0 => self.kick_notifier(),
+            Ok(_) => {}
+            Err(e) => internal_log::report("crash import", &internal_log::chain(&e)),
+        }
+    }
+
+    /// Gives the crash file the process's last sign of life, and the
+    /// module list again when a library was loaded or unloaded.
+    fn note_crash_sign(&mut self, rss_bytes: Option<u64>, cpu_percent: Option<f64>) {
+        if crate::crash::armed_name().is_none() {
+            return;
+        }
+        if let Some(rss) = rss_bytes {
+            crate::crash::note_sign(rss, cpu_percent, crate::util::time::now_ms());
+        }
+        let generation = crate::pipeline::modules::generation();
+        if generation != self.modules_generation {
+            self.modules_generation = generation;
+            crate::crash::set_modules(&crate::pipeline::modules::for_crash_file());
+        }
     }
 
     /// After a write: a panic marks the run crashed; otherwise its last
@@ -385,7 +420,10 @@ impl Writer {
     fn note_run(&mut self, events: &[Event]) {
         let Some(id) = self.run else { return };
         let now = crate::util::time::now_ms();
-        if events.iter().any(|e| e.kind == EventKind::Panic) {
+        if events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::Panic | EventKind::Crash))
+        {
             self.end_run(crate::store::RunStatus::Crashed);
             return;
         }
@@ -409,6 +447,7 @@ impl Writer {
         if let Some(store) = self.store.as_deref_mut() {
             let _ = store.touch_run(id, now, &sign);
         }
+        self.note_crash_sign(sign.rss_bytes, sign.cpu_percent);
     }
 
     /// How long until the idle writer's next heartbeat (`None`: no run, or
@@ -434,6 +473,7 @@ impl Writer {
         if let Some(store) = self.store.as_deref_mut() {
             let _ = store.touch_run(id, crate::util::time::now_ms(), &sign);
         }
+        self.note_crash_sign(sign.rss_bytes, sign.cpu_percent);
     }
 
     fn end_run(&mut self, status: crate::store::RunStatus) {

@@ -346,6 +346,26 @@ impl crate::store::Store for SqliteStore {
     fn end_run(&mut self, id: i64, status: crate::store::RunStatus, now_ms: i64) -> Result<()> {
         runs::end_run(&self.conn, id, status, now_ms)
     }
+    fn crash_run(
+        &mut self,
+        boot_id: Option<&str>,
+        pid: u32,
+        process_start: Option<u64>,
+        at_ms: i64,
+    ) -> Result<bool> {
+        runs::crash_run(&self.conn, boot_id, pid, process_start, at_ms)
+    }
+    fn attach_crash(&mut self, uid: &str, details: &serde_json::Value) -> Result<bool> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE events SET extra = json_set(coalesce(extra, '{}'), '$.crash', json(?2))
+                 WHERE uid = ?1",
+                rusqlite::params![uid, details.to_string()],
+            )
+            .map_err(|e| fail("linking a crash to its panic", e))?;
+        Ok(n > 0)
+    }
     fn touch_run(
         &mut self,
         id: i64,

@@ -67,6 +67,25 @@ pub(crate) fn start_run(
     Ok((id, abnormal))
 }
 
+/// Marks the run of a crashed process as crashed (see `Store::crash_run`).
+pub(crate) fn crash_run(
+    conn: &Connection,
+    boot_id: Option<&str>,
+    pid: u32,
+    process_start: Option<u64>,
+    at_ms: i64,
+) -> Result<bool> {
+    let n = conn
+        .execute(
+            "UPDATE runs SET status = 'crashed', ended_at = ?4,
+                 last_seen = max(coalesce(last_seen, ?4), ?4)
+             WHERE boot_id IS ?1 AND pid = ?2 AND process_start IS ?3",
+            params![boot_id, pid, process_start.map(|s| s as i64), at_ms],
+        )
+        .map_err(|e| fail("marking a crashed run", e))?;
+    Ok(n > 0)
+}
+
 /// Ends run `id` with `status`: `crashed` overrides a running run; `exited`
 /// only ends one still running (a crashed run stays crashed).
 pub(crate) fn end_run(conn: &Connection, id: i64, status: RunStatus, now: i64) -> Result<()> {

@@ -42,6 +42,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sql: V4,
         min_writer: 1,
     },
+    // A writer older than version 5 would store no crash, but its CHECK
+    // would be gone: it still writes the same rows.
+    Migration {
+        sql: V5,
+        min_writer: 1,
+    },
 ];
 
 /// The newest schema version this build writes.
@@ -140,6 +146,52 @@ fn min_writer_of(conn: &Connection) -> Option<i64> {
 pub(crate) const RECORD_META: &str = "INSERT INTO errsnap_meta (key, value) VALUES
     ('schema_version', ?1), ('min_writer_version', ?2)
     ON CONFLICT(key) DO UPDATE SET value = excluded.value";
+
+/// Native crashes (issue #17): events of kind `crash`. SQLite cannot change
+/// a CHECK constraint, so the events table is rebuilt (rows, ids and the
+/// index kept; legacy renaming leaves the views that name `events` as they
+/// are). Runs gain their cgroup and why they ended.
+const V5: &str = r#"
+PRAGMA legacy_alter_table = ON;
+CREATE TABLE events_v5 (
+    id            INTEGER PRIMARY KEY,
+    uid           TEXT    NOT NULL UNIQUE,
+    ts            INTEGER NOT NULL,
+    logger_id     INTEGER NOT NULL REFERENCES loggers(id),
+    level         INTEGER NOT NULL CHECK (level BETWEEN 0 AND 5),
+    kind          TEXT    NOT NULL CHECK (kind IN ('message', 'error', 'panic', 'crash')),
+    message       TEXT    NOT NULL,
+    error_chain   TEXT,
+    error_type    TEXT,
+    file          TEXT,
+    line          INTEGER,
+    col           INTEGER,
+    thread_name   TEXT,
+    thread_id     INTEGER NOT NULL,
+    pid           INTEGER NOT NULL,
+    app_name      TEXT,
+    release       TEXT,
+    environment   TEXT,
+    tags          TEXT,
+    extra         TEXT,
+    group_id      INTEGER NOT NULL REFERENCES event_groups(id),
+    backtrace_id  INTEGER REFERENCES backtraces(id),
+    snapshot_id   INTEGER REFERENCES snapshots(id),
+    host_id       INTEGER REFERENCES hosts(id),
+    alert_channels TEXT,
+    breadcrumbs   TEXT,
+    redactions    INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO events_v5 SELECT * FROM events;
+DROP TABLE events;
+ALTER TABLE events_v5 RENAME TO events;
+CREATE INDEX events_group_ts ON events(group_id, ts);
+PRAGMA legacy_alter_table = OFF;
+ALTER TABLE runs ADD COLUMN cgroup TEXT;
+ALTER TABLE runs ADD COLUMN oom_kills_at_start INTEGER;
+ALTER TABLE runs ADD COLUMN memory_max_bytes INTEGER;
+ALTER TABLE runs ADD COLUMN end_reason TEXT;
+"#;
 
 /// Version 2: the compatibility record.
 /// The runs ledger (issue #17): one row per process that opened the store.

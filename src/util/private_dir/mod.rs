@@ -63,6 +63,12 @@ mod imp {
         .union(OFlags::CLOEXEC);
     /// Creating a file that must not exist yet.
     const CREATE_NEW: OFlags = APPEND.union(OFlags::CREATE).union(OFlags::EXCL);
+    /// Creating a file that must not exist yet, to read and write at offsets.
+    const CREATE_RW: OFlags = OFlags::RDWR
+        .union(OFlags::CREATE)
+        .union(OFlags::EXCL)
+        .union(OFlags::NOFOLLOW)
+        .union(OFlags::CLOEXEC);
     /// Reading, never through a symlink, never blocking on a FIFO.
     const READ: OFlags = OFlags::RDONLY
         .union(OFlags::NOFOLLOW)
@@ -172,6 +178,14 @@ mod imp {
                 }
                 Err(e) => Err(self.file_error(name, e)),
             }
+        }
+
+        /// Creates `name` (`O_EXCL | O_NOFOLLOW`, 0600) to read and write at
+        /// offsets; an existing name is an error.
+        pub(crate) fn create_rw(&self, name: &OsStr) -> io::Result<File> {
+            rustix::fs::openat(&self.fd, name, CREATE_RW, Mode::from_raw_mode(0o600))
+                .map(File::from)
+                .map_err(|e| self.file_error(name, e))
         }
 
         /// Opens `name` for reading if it is our own regular file (a FIFO

@@ -25,6 +25,13 @@ impl PrivateDir {
             .append(true)
             .open(self.path.join(name))
     }
+    pub(crate) fn create_rw(&self, name: &OsStr) -> io::Result<File> {
+        std::fs::OpenOptions::new()
+            .create_new(true)
+            .read(true)
+            .write(true)
+            .open(self.path.join(name))
+    }
     pub(crate) fn read(&self, name: &OsStr) -> io::Result<File> {
         File::open(self.path.join(name))
     }

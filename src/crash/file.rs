@@ -1,0 +1,224 @@
+//! Reading crash files back (at the next start, or `errsnap check`).
+//!
+//! A crash file is read only through [`PrivateDir`] (our own regular file,
+//! one link, no symlink), only when its size, magic and version are the
+//! ones written here, and every length in it is checked against the
+//! layout before use: a damaged or forged file is refused, never trusted.
+
+use std::ffi::OsStr;
+use std::io::Read;
+
+use super::layout::{self, RawRecord};
+use super::{CrashMeta, ModuleEntry};
+use crate::util::private_dir::PrivateDir;
+
+/// One signal's record with its stack copy.
+#[derive(Debug, Clone)]
+pub(crate) struct Record {
+    pub(crate) raw: RawRecord,
+    pub(crate) stack: Vec<u8>,
+}
+
+/// A crash file, read back.
+#[derive(Debug, Clone)]
+pub(crate) struct CrashFile {
+    pub(crate) meta: CrashMeta,
+    pub(crate) modules: Vec<ModuleEntry>,
+    /// The records written (in the order the signals came); empty when the
+    /// process never crashed.
+    pub(crate) records: Vec<Record>,
+}
+
+/// Whether `name` is a crash file's name.
+pub(crate) fn is_crash_name(name: &OsStr) -> bool {
+    name.to_str()
+        .is_some_and(|n| n.starts_with("crash-") && n.ends_with(".bin"))
+}
+
+fn bad(name: &OsStr, why: &str) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!("crash file {}: {why}", name.to_string_lossy()),
+    )
+}
+
+fn u32_at(b: &[u8], at: u64) -> u32 {
+    let at = at as usize;
+    u32::from_ne_bytes(b[at..at + 4].try_into().unwrap_or([0; 4]))
+}
+
+/// Reads and checks the crash file `name` of `dir`.
+///
+/// # Errors
+/// Not our file (see [`PrivateDir::read`]), not the size, magic or version
+/// written by this layout, or metadata that does not parse.
+pub(crate) fn read(dir: &PrivateDir, name: &OsStr) -> std::io::Result<CrashFile> {
+    let mut f = dir.read(name)?;
+    let len = f.metadata()?.len();
+    if len != layout::FILE_SIZE {
+        return Err(bad(name, &format!("size {len}, not {}", layout::FILE_SIZE)));
+    }
+    let mut b = Vec::with_capacity(layout::FILE_SIZE as usize);
+    f.by_ref().take(layout::FILE_SIZE).read_to_end(&mut b)?;
+    if b.len() as u64 != layout::FILE_SIZE {
+        return Err(bad(name, "shorter than its size"));
+    }
+    parse(name, &b)
+}
+
+/// Parses a crash file's bytes.
+pub(crate) fn parse(name: &OsStr, b: &[u8]) -> std::io::Result<CrashFile> {
+    if b.len() as u64 != layout::FILE_SIZE || b[..8] != layout::MAGIC {
+        return Err(bad(name, "not an errsnap crash file"));
+    }
+    let version = u32_at(b, 8);
+    if version != layout::VERSION {
+        return Err(bad(name, &format!("layout version {version} unknown")));
+    }
+    let meta_len = u64::from(u32_at(b, layout::META_LEN_AT));
+    if meta_len > layout::HEADER_SIZE - layout::META_AT {
+        return Err(bad(name, "metadata length out of range"));
+    }
+    let meta_bytes = &b[layout::META_AT as usize..(layout::META_AT + meta_len) as usize];
+    let meta: CrashMeta =
+        serde_json::from_slice(meta_bytes).map_err(|e| bad(name, &format!("metadata: {e}")))?;
+    let slot = u32_at(b, layout::SLOT_AT);
+    let modules = if slot == 1 || slot == 2 {
+        let at = layout::modules_at(slot);
+        let n = u64::from(u32_at(b, at));
+        if n > layout::MODULES_SIZE - 4 {
+            return Err(bad(name, "module list length out of range"));
+        }
+        let json = &b[(at + 4) as usize..(at + 4 + n) as usize];
+        serde_json::from_slice(json).map_err(|e| bad(name, &format!("module list: {e}")))?
+    } else {
+        Vec::new()
+    };
+    let done = u32_at(b, layout::DONE_AT);
+    let mut records = Vec::new();
+    for i in 0..layout::RECORDS {
+        if done & (1 << i) == 0 {
+            continue;
+        }
+        let at = layout::record_at(i) as usize;
+        let Some(raw) = RawRecord::from_bytes(&b[at..at + layout::RECORD_HEADER as usize]) else {
+            continue;
+        };
+        if raw.magic != layout::RECORD_MAGIC {
+            return Err(bad(name, &format!("record {i} damaged")));
+        }
+        let n = raw.stack_len.min(layout::STACK_BYTES) as usize;
+        let from = at + layout::RECORD_HEADER as usize;
+        records.push(Record {
+            raw,
+            stack: b[from..from + n].to_vec(),
+        });
+    }
+    // Two threads may have crashed at once: the first signal first.
+    records.sort_by_key(|r| r.raw.time_ms);
+    Ok(CrashFile {
+        meta,
+        modules,
+        records,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(meta: &CrashMeta, modules: &[ModuleEntry], records: &[(u32, RawRecord, &[u8])]) -> Vec<u8> {
+        let mut b = vec![0u8; layout::FILE_SIZE as usize];
+        b[..8].copy_from_slice(&layout::MAGIC);
+        b[8..12].copy_from_slice(&layout::VERSION.to_ne_bytes());
+        let json = serde_json::to_vec(meta).unwrap();
+        b[20..24].copy_from_slice(&(json.len() as u32).to_ne_bytes());
+        b[24..24 + json.len()].copy_from_slice(&json);
+        let m = serde_json::to_vec(modules).unwrap();
+        let at = layout::modules_at(2) as usize;
+        b[at..at + 4].copy_from_slice(&(m.len() as u32).to_ne_bytes());
+        b[at + 4..at + 4 + m.len()].copy_from_slice(&m);
+        b[16..20].copy_from_slice(&2u32.to_ne_bytes());
+        let mut done = 0u32;
+        for (i, r, stack) in records {
+            let at = layout::record_at(*i) as usize;
+            b[at..at + r.as_bytes().len()].copy_from_slice(r.as_bytes());
+            let s = at + layout::RECORD_HEADER as usize;
+            b[s..s + stack.len()].copy_from_slice(stack);
+            done |= 1 << i;
+        }
+        b[12..16].copy_from_slice(&done.to_ne_bytes());
+        b
+    }
+
+    fn record(sig: i32, t: i64, stack: &[u8]) -> RawRecord {
+        let mut r = RawRecord::zeroed();
+        r.magic = layout::RECORD_MAGIC;
+        r.signal = sig;
+        r.time_ms = t;
+        r.stack_len = stack.len() as u64;
+        r
+    }
+
+    #[test]
+    fn parses_what_the_layout_says_and_orders_records_by_time() {
+        let meta = CrashMeta {
+            id: "01ABC".into(),
+            pid: 42,
+            logger: "app".into(),
+            ..Default::default()
+        };
+        let modules = vec![ModuleEntry {
+            path: "/bin/app".into(),
+            base: 0x1000,
+            start: 0x1000,
+            end: 0x9000,
+            build_id: Some("ab".into()),
+        }];
+        let b = file(
+            &meta,
+            &modules,
+            &[(1, record(6, 20, b"late"), b"late"), (0, record(11, 10, b"xy"), b"xy")],
+        );
+        let f = parse(OsStr::new("crash-42-01ABC.bin"), &b).unwrap();
+        assert_eq!(f.meta, meta);
+        assert_eq!(f.modules, modules);
+        assert_eq!(f.records.len(), 2);
+        assert_eq!(f.records[0].raw.signal, 11);
+        assert_eq!(f.records[0].stack, b"xy");
+        assert_eq!(f.records[1].raw.signal, 6);
+    }
+
+    #[test]
+    fn damaged_or_foreign_files_are_refused() {
+        let meta = CrashMeta::default();
+        let good = file(&meta, &[], &[]);
+        let name = OsStr::new("crash-1-x.bin");
+        assert!(parse(name, &good).unwrap().records.is_empty());
+        let mut b = good.clone();
+        b[0] = b'X';
+        assert!(parse(name, &b).is_err(), "magic");
+        let mut b = good.clone();
+        b[8..12].copy_from_slice(&9u32.to_ne_bytes());
+        assert!(parse(name, &b).is_err(), "version");
+        let mut b = good.clone();
+        b[20..24].copy_from_slice(&5000u32.to_ne_bytes());
+        assert!(parse(name, &b).is_err(), "metadata length");
+        let mut b = good.clone();
+        let at = layout::modules_at(2) as usize;
+        b[at..at + 4].copy_from_slice(&70_000u32.to_ne_bytes());
+        assert!(parse(name, &b).is_err(), "module list length");
+        let mut b = good.clone();
+        b[12..16].copy_from_slice(&1u32.to_ne_bytes());
+        assert!(parse(name, &b).is_err(), "a record marked done without its magic");
+        assert!(parse(name, &good[..100]).is_err(), "size");
+        // A stack length past the room is cut to the room.
+        let mut r = record(11, 1, b"");
+        r.stack_len = u64::MAX;
+        let b = file(&meta, &[], &[(0, r, b"")]);
+        let f = parse(name, &b).unwrap();
+        assert_eq!(f.records[0].stack.len() as u64, layout::STACK_BYTES);
+        assert!(is_crash_name(OsStr::new("crash-1-x.bin")));
+        assert!(!is_crash_name(OsStr::new("spool-1.jsonl")));
+    }
+}

@@ -1,0 +1,327 @@
+//! The signal handler (Linux). Async-signal-safe only: atomics, `pwrite`,
+//! `write`, `clock_gettime`, `prctl`, `gettid`, `sigaction`, `tgkill`. No
+//! allocation, no lock, nothing that could wait.
+//!
+//! It records into the crash file armed at start (see `layout`), then
+//! hands the signal to whatever handled it before (Rust's stack-overflow
+//! handler, another library's) or, when that was the default action, puts
+//! the default back and raises the signal again: the exit status and the
+//! core dump are what they would have been without errsnap.
+
+use std::sync::atomic::{AtomicI32, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
+use std::sync::OnceLock;
+
+use super::layout::{self, RawRecord};
+
+/// The signals handled.
+pub(crate) const SIGNALS: [libc::c_int; 6] = [
+    libc::SIGSEGV,
+    libc::SIGBUS,
+    libc::SIGILL,
+    libc::SIGFPE,
+    libc::SIGABRT,
+    libc::SIGTRAP,
+];
+
+/// The armed crash file's descriptor (-1: none).
+pub(super) static FD: AtomicI32 = AtomicI32::new(-1);
+/// The process that armed it (a forked child does not write its parent's).
+pub(super) static PID: AtomicU32 = AtomicU32::new(0);
+/// The next record slot to take.
+pub(super) static NEXT_SLOT: AtomicU32 = AtomicU32::new(0);
+/// Bit `i`: record `i` written.
+static DONE: AtomicU32 = AtomicU32::new(0);
+/// The last panic recorded by the panic hook: its id, thread, and time.
+pub(super) static PANIC_ID: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+pub(super) static PANIC_TID: AtomicU32 = AtomicU32::new(0);
+pub(super) static PANIC_AT_MS: AtomicI64 = AtomicI64::new(0);
+/// The writer's last sign of life.
+pub(super) static SIGN_RSS: AtomicU64 = AtomicU64::new(0);
+pub(super) static SIGN_CPU: AtomicU64 = AtomicU64::new(u64::MAX);
+pub(super) static SIGN_AT_MS: AtomicI64 = AtomicI64::new(0);
+/// The end-user message (leaked, never freed), printed once.
+pub(super) static MESSAGE: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
+pub(super) static MESSAGE_LEN: AtomicUsize = AtomicUsize::new(0);
+
+/// A `SIGABRT` this long after a panic on the same thread is that panic's
+/// end (`panic = "abort"`, a panic while panicking).
+const PANIC_LINK_MS: i64 = 60_000;
+
+/// The handlers that were there before ours, per signal.
+static PREVIOUS: OnceLock<[(libc::c_int, libc::sigaction); SIGNALS.len()]> = OnceLock::new();
+
+/// Installs the handler for every signal in [`SIGNALS`] (once per
+/// process), on the alternate signal stack.
+pub(super) fn install() -> std::io::Result<()> {
+    static RESULT: OnceLock<Result<(), i32>> = OnceLock::new();
+    let r = RESULT.get_or_init(|| {
+        // SAFETY: plain libc calls on zero-initialised, then filled,
+        // sigaction structs.
+        unsafe {
+            let mut previous = [(0, std::mem::zeroed::<libc::sigaction>()); SIGNALS.len()];
+            for (i, &sig) in SIGNALS.iter().enumerate() {
+                if libc::sigaction(sig, std::ptr::null(), &mut previous[i].1) != 0 {
+                    return Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
+                }
+                previous[i].0 = sig;
+            }
+            let _ = PREVIOUS.set(previous);
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_signal as *const () as usize;
+            action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+            libc::sigemptyset(&mut action.sa_mask);
+            for &sig in &SIGNALS {
+                if libc::sigaction(sig, &action, std::ptr::null_mut()) != 0 {
+                    return Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
+                }
+            }
+            ensure_alt_stack();
+        }
+        Ok(())
+    });
+    r.map_err(std::io::Error::from_raw_os_error)
+}
+
+/// Gives the calling thread an alternate signal stack if it has none (a
+/// thread Rust did not start): a stack overflow there can then still be
+/// recorded. Rust's own threads already have one.
+fn ensure_alt_stack() {
+    const SIZE: usize = 64 * 1024;
+    // SAFETY: queries, then installs a fresh anonymous mapping that is
+    // never unmapped (the thread may use it until the process ends).
+    unsafe {
+        let mut cur: libc::stack_t = std::mem::zeroed();
+        if libc::sigaltstack(std::ptr::null(), &mut cur) != 0 || cur.ss_flags & libc::SS_DISABLE == 0
+        {
+            return;
+        }
+        let mem = libc::mmap(
+            std::ptr::null_mut(),
+            SIZE,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        if mem == libc::MAP_FAILED {
+            return;
+        }
+        let st = libc::stack_t {
+            ss_sp: mem,
+            ss_flags: 0,
+            ss_size: SIZE,
+        };
+        libc::sigaltstack(&st, std::ptr::null_mut());
+    }
+}
+
+unsafe extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo and ucontext.
+    unsafe {
+        let errno = *libc::__errno_location();
+        record(sig, info, ctx);
+        *libc::__errno_location() = errno;
+        chain(sig, info, ctx);
+    }
+}
+
+fn gettid() -> u32 {
+    // SAFETY: a plain system call.
+    unsafe { libc::syscall(libc::SYS_gettid) as u32 }
+}
+
+fn now_ms() -> i64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: async-signal-safe; writes `ts`.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+    ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000
+}
+
+/// Writes one record (its own frame, so its stack is given back before the
+/// previous handler runs).
+#[inline(never)]
+unsafe fn record(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    let fd = FD.load(Acquire);
+    // SAFETY: getpid is async-signal-safe.
+    if fd < 0 || unsafe { libc::getpid() } as u32 != PID.load(Relaxed) {
+        return;
+    }
+    let slot = NEXT_SLOT.fetch_add(1, AcqRel);
+    if slot >= layout::RECORDS {
+        return;
+    }
+    let mut r = RawRecord::zeroed();
+    r.magic = layout::RECORD_MAGIC;
+    r.signal = sig;
+    r.tid = gettid();
+    r.time_ms = now_ms();
+    if !info.is_null() {
+        // SAFETY: the kernel's siginfo; `si_addr` is meaningful for faults
+        // and `si_pid` for sent signals (read according to `si_code`).
+        unsafe {
+            r.code = (*info).si_code;
+            if r.code <= 0 {
+                r.sender_pid = (*info).si_pid();
+            } else {
+                r.fault_addr = (*info).si_addr() as u64;
+            }
+        }
+    }
+    // SAFETY: PR_GET_NAME writes at most 16 bytes into the buffer.
+    unsafe { libc::prctl(libc::PR_GET_NAME, r.thread_name.as_mut_ptr()) };
+    // SAFETY: the kernel's ucontext for this signal.
+    unsafe { registers(&mut r, ctx) };
+    let panic_at = PANIC_AT_MS.load(Relaxed);
+    if sig == libc::SIGABRT
+        && PANIC_TID.load(Relaxed) == r.tid
+        && panic_at > 0
+        && r.time_ms.saturating_sub(panic_at) < PANIC_LINK_MS
+    {
+        r.panic_id = [PANIC_ID[0].load(Relaxed), PANIC_ID[1].load(Relaxed)];
+    }
+    r.rss_bytes = SIGN_RSS.load(Relaxed);
+    r.cpu_permille = SIGN_CPU.load(Relaxed);
+    r.sign_at_ms = SIGN_AT_MS.load(Relaxed);
+    let at = layout::record_at(slot);
+    // SAFETY: pwrite from memory the kernel checks (EFAULT, never a fault).
+    let (stack_at, stack_len) = unsafe { copy_stack(fd, r.sp, at + layout::RECORD_HEADER) };
+    r.stack_at = stack_at;
+    r.stack_len = stack_len;
+    let bytes = r.as_bytes();
+    // SAFETY: writes the record's bytes at its offset.
+    unsafe { libc::pwrite(fd, bytes.as_ptr().cast(), bytes.len(), at as libc::off_t) };
+    let done = DONE.fetch_or(1 << slot, AcqRel) | (1 << slot);
+    // SAFETY: as above; the mask is written last, after the record.
+    unsafe {
+        libc::pwrite(
+            fd,
+            (&done as *const u32).cast(),
+            4,
+            layout::DONE_AT as libc::off_t,
+        )
+    };
+    let msg = MESSAGE.load(Acquire);
+    if slot == 0 && !msg.is_null() && r.panic_id == [0, 0] {
+        // SAFETY: a leaked buffer of MESSAGE_LEN bytes, never freed.
+        unsafe { libc::write(2, msg.cast(), MESSAGE_LEN.load(Acquire)) };
+    }
+}
+
+/// Copies the top of the stack (from just below `sp`, the red zone, up to
+/// 64 KiB) into the file at `off`. The kernel reads the memory: a page that
+/// is not mapped (the guard page hit by a stack overflow) makes `pwrite`
+/// fail or stop short instead of faulting, and the copy starts past it.
+unsafe fn copy_stack(fd: libc::c_int, sp: u64, off: u64) -> (u64, u64) {
+    const PAGE: u64 = 4096;
+    if sp == 0 {
+        return (0, 0);
+    }
+    let mut from = sp.saturating_sub(128) & !7;
+    let end = from.saturating_add(layout::STACK_BYTES);
+    while from < end {
+        let len = end - from;
+        // SAFETY: the kernel validates the source range.
+        let n = unsafe {
+            libc::pwrite(
+                fd,
+                from as *const libc::c_void,
+                len as usize,
+                off as libc::off_t,
+            )
+        };
+        if n > 0 {
+            return (from, n as u64);
+        }
+        // Not readable here: try from the next page.
+        from = (from / PAGE + 1) * PAGE;
+    }
+    (0, 0)
+}
+
+#[cfg(target_arch = "x86_64")]
+unsafe fn registers(r: &mut RawRecord, ctx: *mut libc::c_void) {
+    if ctx.is_null() {
+        return;
+    }
+    // SAFETY: the kernel's ucontext_t for this signal.
+    let uc = unsafe { &*(ctx as *const libc::ucontext_t) };
+    let g = &uc.uc_mcontext.gregs;
+    for (i, v) in g.iter().enumerate().take(layout::REGS) {
+        r.regs[i] = *v as u64;
+    }
+    r.nregs = g.len().min(layout::REGS) as u32;
+    r.arch = layout::ARCH_X86_64;
+    r.pc = g[libc::REG_RIP as usize] as u64;
+    r.sp = g[libc::REG_RSP as usize] as u64;
+    r.fp = g[libc::REG_RBP as usize] as u64;
+}
+
+#[cfg(target_arch = "aarch64")]
+unsafe fn registers(r: &mut RawRecord, ctx: *mut libc::c_void) {
+    if ctx.is_null() {
+        return;
+    }
+    // SAFETY: the kernel's ucontext_t for this signal.
+    let uc = unsafe { &*(ctx as *const libc::ucontext_t) };
+    let m = &uc.uc_mcontext;
+    for (i, v) in m.regs.iter().enumerate() {
+        r.regs[i] = *v;
+    }
+    r.regs[31] = m.sp;
+    r.regs[32] = m.pc;
+    r.regs[33] = m.pstate;
+    r.nregs = 34;
+    r.arch = layout::ARCH_AARCH64;
+    r.pc = m.pc;
+    r.sp = m.sp;
+    r.fp = m.regs[29];
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+unsafe fn registers(_r: &mut RawRecord, _ctx: *mut libc::c_void) {}
+
+/// Hands the signal on: to the previous handler if there was one, else
+/// back to the default action, raised again so it acts now (a fault would
+/// recur on return anyway; a sent signal or a trap would not).
+unsafe fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    let previous = PREVIOUS
+        .get()
+        .and_then(|p| p.iter().find(|(s, _)| *s == sig))
+        .map(|(_, a)| *a);
+    let Some(old) = previous else {
+        // SAFETY: a zeroed sigaction is SIG_DFL with an empty mask.
+        unsafe {
+            let dfl: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(sig, &dfl, std::ptr::null_mut());
+            libc::syscall(libc::SYS_tgkill, libc::getpid(), gettid() as libc::c_long, sig);
+        }
+        return;
+    };
+    let h = old.sa_sigaction;
+    if h == libc::SIG_DFL || h == libc::SIG_IGN {
+        // SAFETY: restores the saved action; tgkill queues the signal for
+        // this thread (blocked while the handler runs, delivered on return).
+        unsafe {
+            libc::sigaction(sig, &old, std::ptr::null_mut());
+            if h == libc::SIG_DFL {
+                libc::syscall(libc::SYS_tgkill, libc::getpid(), gettid() as libc::c_long, sig);
+            }
+        }
+        return;
+    }
+    // SAFETY: the previous handler, called as it was installed.
+    unsafe {
+        if old.sa_flags & libc::SA_SIGINFO != 0 {
+            let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                std::mem::transmute(h);
+            f(sig, info, ctx);
+        } else {
+            let f: extern "C" fn(libc::c_int) = std::mem::transmute(h);
+            f(sig);
+        }
+    }
+}

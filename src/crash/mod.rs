@@ -1,0 +1,239 @@
+//! Native crashes: a signal handler that records a dying process's last
+//! moment into a file made ready at start, read back by the next process
+//! that opens the same store.
+//!
+//! At start ([`arm`]) a crash file is created in the store's private crash
+//! directory (`<db>.crash/`, `O_EXCL | O_NOFOLLOW`, 0600), sized, and given
+//! the process's metadata and module list. When SIGSEGV, SIGBUS, SIGILL,
+//! SIGFPE, SIGABRT or SIGTRAP arrives, the handler (`handler.rs`, on the
+//! alternate signal stack, async-signal-safe) writes the signal, the fault
+//! address, the thread, the registers, up to 64 KiB of the stack and the
+//! last sign of life; then the signal goes on as it would have without
+//! errsnap. Unwinding and symbols happen at the next start
+//! (`pipeline::crash`), never in the dying process.
+//!
+//! Linux only; elsewhere [`arm`] does nothing.
+
+pub(crate) mod file;
+#[cfg(target_os = "linux")]
+mod handler;
+pub(crate) mod layout;
+
+use std::ffi::OsString;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::EventId;
+use crate::util::private_dir::PrivateDir;
+
+/// What the crash file says about its process, written when it is armed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct CrashMeta {
+    /// The id the crash's event gets (printed by the end-user message).
+    pub(crate) id: String,
+    pub(crate) pid: u32,
+    /// Clock ticks since boot when the process started (`/proc/<pid>/stat`).
+    pub(crate) process_start: Option<u64>,
+    pub(crate) boot_id: Option<String>,
+    pub(crate) armed_at_ms: i64,
+    pub(crate) logger: String,
+    pub(crate) app_name: Option<String>,
+    pub(crate) release: Option<String>,
+    pub(crate) environment: Option<String>,
+    /// The alert channels a fatal event of that logger goes to.
+    pub(crate) channels: Vec<String>,
+}
+
+/// One loaded module, as the crashed process had it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ModuleEntry {
+    pub(crate) path: String,
+    /// Load bias: address in memory minus address in the file.
+    pub(crate) base: u64,
+    pub(crate) start: u64,
+    pub(crate) end: u64,
+    pub(crate) build_id: Option<String>,
+}
+
+/// The armed file, held by normal code (never by the handler).
+struct Armed {
+    dir: PrivateDir,
+    name: OsString,
+    file: std::fs::File,
+    slot: u32,
+}
+
+static ARMED: Mutex<Option<Armed>> = Mutex::new(None);
+
+/// The file name of a crash file.
+pub(crate) fn file_name(pid: u32, id: &str) -> OsString {
+    OsString::from(format!("crash-{pid}-{id}.bin"))
+}
+
+/// Arms the handler: creates this process's crash file in `dir` (sized,
+/// metadata and modules written) and installs the signal handler once.
+/// Arming again (another store) moves to a new file and removes the old
+/// one. `message` is printed on stderr when a crash is recorded (the
+/// end-user message), unless a panic already printed its own.
+///
+/// # Errors
+/// The file cannot be created or written, or the handler not installed.
+#[cfg(target_os = "linux")]
+pub(crate) fn arm(
+    dir: PrivateDir,
+    meta: &CrashMeta,
+    modules: &[ModuleEntry],
+    message: Option<String>,
+) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::FileExt;
+    use std::sync::atomic::Ordering;
+
+    let mut guard = ARMED.lock().unwrap_or_else(|p| p.into_inner());
+    let name = file_name(meta.pid, &meta.id);
+    let file = dir.create_rw(&name)?;
+    let made = (|| {
+        file.set_len(layout::FILE_SIZE)?;
+        // Reserve the blocks: the handler's writes must not meet a full disk.
+        // SAFETY: a valid descriptor and range.
+        let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, layout::FILE_SIZE as i64) };
+        if rc != 0 && rc != libc::EOPNOTSUPP && rc != libc::EINVAL {
+            return Err(std::io::Error::from_raw_os_error(rc));
+        }
+        let json = serde_json::to_vec(meta).map_err(std::io::Error::other)?;
+        let room = (layout::HEADER_SIZE - layout::META_AT) as usize;
+        if json.len() > room {
+            return Err(std::io::Error::other(format!(
+                "crash metadata too long ({} bytes)",
+                json.len()
+            )));
+        }
+        let mut head = Vec::with_capacity(layout::META_AT as usize + json.len());
+        head.extend_from_slice(&layout::MAGIC);
+        head.extend_from_slice(&layout::VERSION.to_ne_bytes());
+        head.extend_from_slice(&0u32.to_ne_bytes()); // done
+        head.extend_from_slice(&0u32.to_ne_bytes()); // modules slot
+        head.extend_from_slice(&(json.len() as u32).to_ne_bytes());
+        head.extend_from_slice(&json);
+        file.write_all_at(&head, 0)?;
+        write_modules(&file, 1, modules)?;
+        handler::install()
+    })();
+    if let Err(e) = made {
+        let _ = dir.remove(&name);
+        return Err(e);
+    }
+    if let Some(m) = message {
+        let leaked: &'static mut [u8] = m.into_bytes().leak();
+        handler::MESSAGE_LEN.store(leaked.len(), Ordering::Release);
+        handler::MESSAGE.store(leaked.as_mut_ptr(), Ordering::Release);
+    } else {
+        handler::MESSAGE.store(std::ptr::null_mut(), Ordering::Release);
+    }
+    handler::PID.store(meta.pid, Ordering::Relaxed);
+    handler::NEXT_SLOT.store(0, Ordering::Relaxed);
+    handler::FD.store(file.as_raw_fd(), Ordering::Release);
+    if let Some(old) = guard.replace(Armed {
+        dir,
+        name,
+        file,
+        slot: 1,
+    }) {
+        let _ = old.dir.remove(&old.name);
+        drop(old.file);
+    }
+    Ok(())
+}
+
+/// Not Linux: no native crash handler.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn arm(
+    _dir: PrivateDir,
+    _meta: &CrashMeta,
+    _modules: &[ModuleEntry],
+    _message: Option<String>,
+) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// Whether this process has an armed crash file (its name).
+pub(crate) fn armed_name() -> Option<OsString> {
+    let g = ARMED.lock().unwrap_or_else(|p| p.into_inner());
+    g.as_ref().map(|a| a.name.clone())
+}
+
+/// Writes the module list into slot `slot` (1 or 2), then marks it the one
+/// in use. Too long a list is cut (the first modules: the executable and
+/// the libraries loaded with it).
+#[cfg(target_os = "linux")]
+fn write_modules(file: &std::fs::File, slot: u32, modules: &[ModuleEntry]) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let room = (layout::MODULES_SIZE - 4) as usize;
+    let mut n = modules.len();
+    let json = loop {
+        let j = serde_json::to_vec(&modules[..n]).map_err(std::io::Error::other)?;
+        if j.len() <= room || n == 0 {
+            break j;
+        }
+        n = n * 3 / 4;
+    };
+    let mut buf = (json.len() as u32).to_ne_bytes().to_vec();
+    buf.extend_from_slice(&json);
+    file.write_all_at(&buf, layout::modules_at(slot))?;
+    file.write_all_at(&slot.to_ne_bytes(), layout::SLOT_AT)
+}
+
+/// Replaces the module list (a library was loaded or unloaded): written to
+/// the slot not in use, then switched to, so a crash meanwhile still finds
+/// a whole list.
+pub(crate) fn set_modules(modules: &[ModuleEntry]) {
+    #[cfg(target_os = "linux")]
+    {
+        let mut g = ARMED.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(a) = g.as_mut() {
+            let next = 3 - a.slot;
+            if write_modules(&a.file, next, modules).is_ok() {
+                a.slot = next;
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = modules;
+}
+
+/// Notes that the current thread recorded panic `id`: a `SIGABRT` on this
+/// thread soon after (`panic = "abort"`, a panic while panicking) is the
+/// same failure and is linked to it instead of counted again.
+pub(crate) fn note_panic(id: EventId) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::sync::atomic::Ordering::Relaxed;
+        let v = id.as_u128();
+        handler::PANIC_ID[0].store((v >> 64) as u64, Relaxed);
+        handler::PANIC_ID[1].store(v as u64, Relaxed);
+        // SAFETY: a plain system call.
+        let tid = unsafe { libc::syscall(libc::SYS_gettid) } as u32;
+        handler::PANIC_TID.store(tid, Relaxed);
+        handler::PANIC_AT_MS.store(crate::util::time::now_ms(), Relaxed);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = id;
+}
+
+/// Notes the process's last sign of life (RSS, CPU in percent of one
+/// core), copied into a crash record.
+pub(crate) fn note_sign(rss_bytes: u64, cpu_percent: Option<f64>, at_ms: i64) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::sync::atomic::Ordering::Relaxed;
+        handler::SIGN_RSS.store(rss_bytes, Relaxed);
+        handler::SIGN_CPU.store(
+            cpu_percent.map_or(u64::MAX, |c| (c * 10.0).round().max(0.0) as u64),
+            Relaxed,
+        );
+        handler::SIGN_AT_MS.store(at_ms, Relaxed);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (rss_bytes, cpu_percent, at_ms);
+}

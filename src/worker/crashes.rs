@@ -1,0 +1,123 @@
+//! Importing crash files: each file left by a process that is gone and
+//! that recorded a signal becomes one fatal event of kind `crash` (or is
+//! linked to the panic it ended), its run is marked crashed, and the file
+//! is removed. Files of processes that ended without a crash are removed.
+//!
+//! Exactly once: the event's id was fixed when the file was armed, and a
+//! stored id is skipped, so a file imported twice (two processes starting
+//! at once, a kill between the write and the removal) is stored once.
+
+use std::ffi::OsStr;
+use std::path::Path;
+
+use crate::crash::file::{self, CrashFile};
+use crate::pipeline::redact::Redactor;
+use crate::pipeline::symbols::SymbolTables;
+use crate::store::runs::still_running;
+use crate::store::spool::{self, Private};
+use crate::store::Store;
+use crate::util::internal_log;
+
+/// What an import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CrashImport {
+    /// Crashes stored as new events.
+    pub imported: usize,
+    /// Crashes that ended a recorded panic, linked to it.
+    pub linked: usize,
+    /// Files of processes that ended without a crash, removed.
+    pub cleaned: usize,
+    /// Files of processes still running, left alone.
+    pub running: usize,
+    /// Files refused (not ours, damaged), with the reason; never read
+    /// further, never removed.
+    pub refused: Vec<String>,
+}
+
+/// Whether the process of a crash file is gone.
+fn gone(f: &CrashFile, boot_now: Option<&str>) -> bool {
+    match (f.meta.boot_id.as_deref(), boot_now) {
+        (Some(then), Some(now)) if then != now => true,
+        _ => !still_running(f.meta.pid, f.meta.process_start),
+    }
+}
+
+/// Imports the crash files of the store's database, except `skip` (this
+/// process's own armed file).
+///
+/// # Errors
+/// The store failed; the files not yet imported stay for the next time.
+pub(crate) fn import(
+    store: &mut dyn Store,
+    tables: &mut SymbolTables,
+    skip: Option<&OsStr>,
+) -> crate::error::Result<CrashImport> {
+    let mut report = CrashImport::default();
+    let (dirs, refused) = spool::existing_private_dirs(store.path(), Private::Crash);
+    report.refused.extend(refused.iter().map(ToString::to_string));
+    let boot_now = crate::store::runs::boot_id();
+    let redactor = Redactor::new(false, &[], "redaction")?;
+    for dir in dirs {
+        let names = dir.names().unwrap_or_default();
+        for name in names {
+            if !file::is_crash_name(&name) || Some(name.as_os_str()) == skip {
+                continue;
+            }
+            let f = match file::read(&dir, &name) {
+                Ok(f) => f,
+                Err(e) => {
+                    internal_log::report("crash file", &e);
+                    report.refused.push(e.to_string());
+                    continue;
+                }
+            };
+            if !gone(&f, boot_now.as_deref()) {
+                report.running += 1;
+                continue;
+            }
+            if let Some(ce) = crate::pipeline::crash::to_event(&f, tables, &redactor) {
+                let m = &f.meta;
+                store.crash_run(
+                    m.boot_id.as_deref(),
+                    m.pid,
+                    m.process_start,
+                    ce.event.timestamp_ms,
+                )?;
+                let linked = match ce.after_panic {
+                    Some(p) => store.attach_crash(&p.to_string(), &ce.details)?,
+                    None => false,
+                };
+                if linked {
+                    report.linked += 1;
+                } else {
+                    store.insert_batch(std::slice::from_ref(&ce.event))?;
+                    report.imported += 1;
+                }
+            } else {
+                report.cleaned += 1;
+            }
+            if let Err(e) = dir.remove(&name) {
+                internal_log::report("crash file", &e);
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Imports the crash files left beside the database at `db` by processes
+/// that are gone (what every process opening the store does at start; `errsnap
+/// check` does it too), without the alert channels of a running logger:
+/// the alerts are queued in the outbox for the next process that sends.
+///
+/// # Errors
+/// The database cannot be opened or written.
+pub fn import_crashes(db: impl AsRef<Path>) -> crate::error::Result<CrashImport> {
+    let mut store = crate::store::open(
+        db.as_ref(),
+        crate::store::Durability::Normal,
+        std::time::Duration::from_secs(5),
+        true,
+    )?;
+    let mut tables = SymbolTables::default();
+    import(&mut *store, &mut tables, crate::crash::armed_name().as_deref())
+}
