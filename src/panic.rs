@@ -7,10 +7,10 @@ use std::sync::{Mutex, Once, RwLock};
 
 use crate::capture::CallSite;
 use crate::event::{EventId, EventKind, Location};
-use crate::store::spool::{self, Private};
-use crate::util::internal_log;
 use crate::level::Level;
 use crate::logger::{payload_text, EventLogger, Extras};
+use crate::store::spool::{self, Private};
+use crate::util::internal_log;
 use crate::worker;
 
 static TARGET: RwLock<Option<EventLogger>> = RwLock::new(None);
@@ -164,16 +164,14 @@ fn record(logger: &EventLogger, info: &PanicHookInfo<'_>) -> Option<EventId> {
         .location()
         .map(|l| CallSite::Owned(Location::from_std(l)));
     // A panic is always stored, so this is always `Some`.
-    let Some(ev) = logger.pending(
+    let ev = logger.pending(
         Level::Fatal,
         EventKind::Panic,
         message,
         Vec::new(),
         site,
         Extras::default(),
-    ) else {
-        return None;
-    };
+    )?;
     let id = ev.id;
     // A SIGABRT on this thread soon after (panic = "abort") ends this panic.
     crate::crash::note_panic(id);

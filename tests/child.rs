@@ -486,6 +486,8 @@ fn entry() {
             logger.error("parent after fork");
             assert!(logger.flush(Duration::from_secs(20)));
         }
+        #[cfg(target_os = "linux")]
+        "native" => crate::crash::die(&db),
         other => panic!("unknown scenario {other}"),
     }
 }

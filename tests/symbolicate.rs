@@ -170,6 +170,6 @@ fn i16_a_schema_2_file_gains_build_ids_when_opened() {
     assert!(logger.flush(std::time::Duration::from_secs(20)));
     drop(logger);
     let conn = open(&db);
-    assert_eq!(count(&conn, "PRAGMA user_version"), 4);
+    assert_eq!(count(&conn, "PRAGMA user_version"), 5);
     assert!(count(&conn, "SELECT count(build_id) FROM frames") > 0);
 }

@@ -13,6 +13,8 @@ mod alerts_setup;
 mod child;
 #[cfg(feature = "cli")]
 mod cli;
+#[cfg(target_os = "linux")]
+mod crash;
 mod ecosystem;
 mod fallback;
 mod panic;

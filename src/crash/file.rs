@@ -127,7 +127,11 @@ pub(crate) fn parse(name: &OsStr, b: &[u8]) -> std::io::Result<CrashFile> {
 mod tests {
     use super::*;
 
-    fn file(meta: &CrashMeta, modules: &[ModuleEntry], records: &[(u32, RawRecord, &[u8])]) -> Vec<u8> {
+    fn file(
+        meta: &CrashMeta,
+        modules: &[ModuleEntry],
+        records: &[(u32, RawRecord, &[u8])],
+    ) -> Vec<u8> {
         let mut b = vec![0u8; layout::FILE_SIZE as usize];
         b[..8].copy_from_slice(&layout::MAGIC);
         b[8..12].copy_from_slice(&layout::VERSION.to_ne_bytes());
@@ -178,7 +182,10 @@ mod tests {
         let b = file(
             &meta,
             &modules,
-            &[(1, record(6, 20, b"late"), b"late"), (0, record(11, 10, b"xy"), b"xy")],
+            &[
+                (1, record(6, 20, b"late"), b"late"),
+                (0, record(11, 10, b"xy"), b"xy"),
+            ],
         );
         let f = parse(OsStr::new("crash-42-01ABC.bin"), &b).unwrap();
         assert_eq!(f.meta, meta);
@@ -210,7 +217,10 @@ mod tests {
         assert!(parse(name, &b).is_err(), "module list length");
         let mut b = good.clone();
         b[12..16].copy_from_slice(&1u32.to_ne_bytes());
-        assert!(parse(name, &b).is_err(), "a record marked done without its magic");
+        assert!(
+            parse(name, &b).is_err(),
+            "a record marked done without its magic"
+        );
         assert!(parse(name, &good[..100]).is_err(), "size");
         // A stack length past the room is cut to the room.
         let mut r = record(11, 1, b"");

@@ -8,8 +8,8 @@
 //! the default back and raises the signal again: the exit status and the
 //! core dump are what they would have been without errsnap.
 
-use std::sync::atomic::{AtomicI32, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize};
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
+use std::sync::atomic::{AtomicI32, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize};
 use std::sync::OnceLock;
 
 use super::layout::{self, RawRecord};
@@ -76,29 +76,35 @@ pub(super) fn install() -> std::io::Result<()> {
                     return Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
                 }
             }
-            ensure_alt_stack();
         }
         Ok(())
     });
+    ensure_alt_stack();
     r.map_err(std::io::Error::from_raw_os_error)
 }
 
-/// Gives the calling thread an alternate signal stack if it has none (a
-/// thread Rust did not start): a stack overflow there can then still be
-/// recorded. Rust's own threads already have one.
+/// Gives the calling thread an alternate signal stack of 64 KiB if it has
+/// none (a thread Rust did not start) or a smaller one (Rust's own is
+/// `SIGSTKSZ`, 8 KiB: too small for a stack overflow's two nested signal
+/// frames, Rust's report and ours). Rust frees only the stack it made, so
+/// replacing it is safe.
 fn ensure_alt_stack() {
     const SIZE: usize = 64 * 1024;
-    // SAFETY: queries, then installs a fresh anonymous mapping that is
-    // never unmapped (the thread may use it until the process ends).
+    const GUARD: usize = 4096;
+    // SAFETY: queries, then installs a fresh anonymous mapping (a guard
+    // page below it) that is never unmapped: the thread may use it until
+    // the process ends.
     unsafe {
         let mut cur: libc::stack_t = std::mem::zeroed();
-        if libc::sigaltstack(std::ptr::null(), &mut cur) != 0 || cur.ss_flags & libc::SS_DISABLE == 0
+        if libc::sigaltstack(std::ptr::null(), &mut cur) != 0
+            || cur.ss_flags & libc::SS_ONSTACK != 0
+            || (cur.ss_flags & libc::SS_DISABLE == 0 && cur.ss_size >= SIZE)
         {
             return;
         }
         let mem = libc::mmap(
             std::ptr::null_mut(),
-            SIZE,
+            SIZE + GUARD,
             libc::PROT_READ | libc::PROT_WRITE,
             libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
             -1,
@@ -107,8 +113,9 @@ fn ensure_alt_stack() {
         if mem == libc::MAP_FAILED {
             return;
         }
+        libc::mprotect(mem, GUARD, libc::PROT_NONE);
         let st = libc::stack_t {
-            ss_sp: mem,
+            ss_sp: mem.cast::<u8>().add(GUARD).cast(),
             ss_flags: 0,
             ss_size: SIZE,
         };
@@ -116,13 +123,46 @@ fn ensure_alt_stack() {
     }
 }
 
-unsafe extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+unsafe extern "C" fn on_signal(
+    sig: libc::c_int,
+    info: *mut libc::siginfo_t,
+    ctx: *mut libc::c_void,
+) {
     // SAFETY: the kernel passes a valid siginfo and ucontext.
     unsafe {
         let errno = *libc::__errno_location();
-        record(sig, info, ctx);
+        let overflow = record(sig, info, ctx);
         *libc::__errno_location() = errno;
+        if overflow && small_alt_stack() {
+            // Rust's handler is about to abort: a second signal frame would
+            // not fit on this small alternate stack (the kernel would end
+            // the process with SIGSEGV instead of SIGABRT). Let SIGABRT act
+            // as it would have without errsnap; the overflow is recorded.
+            restore(libc::SIGABRT);
+        }
         chain(sig, info, ctx);
+    }
+}
+
+/// Whether this thread's alternate signal stack is smaller than the one
+/// `ensure_alt_stack` gives (Rust's own, on threads other than the arming
+/// one).
+fn small_alt_stack() -> bool {
+    // SAFETY: a query into a local.
+    unsafe {
+        let mut cur: libc::stack_t = std::mem::zeroed();
+        libc::sigaltstack(std::ptr::null(), &mut cur) == 0 && cur.ss_size < 32 * 1024
+    }
+}
+
+/// Puts back the handler `sig` had before errsnap's.
+fn restore(sig: libc::c_int) {
+    if let Some((_, old)) = PREVIOUS
+        .get()
+        .and_then(|p| p.iter().find(|(s, _)| *s == sig))
+    {
+        // SAFETY: reinstalls a saved action.
+        unsafe { libc::sigaction(sig, old, std::ptr::null_mut()) };
     }
 }
 
@@ -142,17 +182,18 @@ fn now_ms() -> i64 {
 }
 
 /// Writes one record (its own frame, so its stack is given back before the
-/// previous handler runs).
+/// previous handler runs). Returns whether the fault looks like a stack
+/// overflow (a SIGSEGV or SIGBUS within a page of the stack pointer).
 #[inline(never)]
-unsafe fn record(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+unsafe fn record(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) -> bool {
     let fd = FD.load(Acquire);
     // SAFETY: getpid is async-signal-safe.
     if fd < 0 || unsafe { libc::getpid() } as u32 != PID.load(Relaxed) {
-        return;
+        return false;
     }
     let slot = NEXT_SLOT.fetch_add(1, AcqRel);
     if slot >= layout::RECORDS {
-        return;
+        return false;
     }
     let mut r = RawRecord::zeroed();
     r.magic = layout::RECORD_MAGIC;
@@ -209,6 +250,11 @@ unsafe fn record(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c
         // SAFETY: a leaked buffer of MESSAGE_LEN bytes, never freed.
         unsafe { libc::write(2, msg.cast(), MESSAGE_LEN.load(Acquire)) };
     }
+    (sig == libc::SIGSEGV || sig == libc::SIGBUS)
+        && r.code > 0
+        && r.fault_addr != 0
+        && r.fault_addr.saturating_add(4096) >= r.sp
+        && r.fault_addr <= r.sp.saturating_add(4096)
 }
 
 /// Copies the top of the stack (from just below `sp`, the red zone, up to
@@ -297,7 +343,12 @@ unsafe fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_
         unsafe {
             let dfl: libc::sigaction = std::mem::zeroed();
             libc::sigaction(sig, &dfl, std::ptr::null_mut());
-            libc::syscall(libc::SYS_tgkill, libc::getpid(), gettid() as libc::c_long, sig);
+            libc::syscall(
+                libc::SYS_tgkill,
+                libc::getpid(),
+                gettid() as libc::c_long,
+                sig,
+            );
         }
         return;
     };
@@ -308,7 +359,12 @@ unsafe fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_
         unsafe {
             libc::sigaction(sig, &old, std::ptr::null_mut());
             if h == libc::SIG_DFL {
-                libc::syscall(libc::SYS_tgkill, libc::getpid(), gettid() as libc::c_long, sig);
+                libc::syscall(
+                    libc::SYS_tgkill,
+                    libc::getpid(),
+                    gettid() as libc::c_long,
+                    sig,
+                );
             }
         }
         return;

@@ -150,7 +150,7 @@ impl RawRecord {
 }
 
 const _: () = assert!(std::mem::size_of::<RawRecord>() as u64 <= RECORD_HEADER);
-const _: () = assert!(std::mem::size_of::<RawRecord>() % 8 == 0);
+const _: () = assert!(std::mem::size_of::<RawRecord>().is_multiple_of(8));
 
 #[cfg(test)]
 mod tests {

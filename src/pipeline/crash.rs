@@ -146,8 +146,8 @@ fn thread_name(r: &RawRecord) -> Option<String> {
 }
 
 const X86_64_REGS: [&str; 23] = [
-    "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rdi", "rsi", "rbp", "rbx", "rdx",
-    "rax", "rcx", "rsp", "rip", "eflags", "csgsfs", "err", "trapno", "oldmask", "cr2",
+    "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rdi", "rsi", "rbp", "rbx", "rdx", "rax",
+    "rcx", "rsp", "rip", "eflags", "csgsfs", "err", "trapno", "oldmask", "cr2",
 ];
 
 fn registers(r: &RawRecord) -> Map<String, Value> {
@@ -232,16 +232,11 @@ pub(crate) fn to_event(
         .id
         .parse::<EventId>()
         .unwrap_or_else(|_| EventId::generate(raw.time_ms));
-    let fingerprint = fingerprint::fingerprint(
-        &meta.logger,
-        EventKind::Crash,
-        &message,
-        &[],
-        &frames,
-        None,
-    );
+    let fingerprint =
+        fingerprint::fingerprint(&meta.logger, EventKind::Crash, &message, &[], &frames, None);
     let complete = frames.iter().all(|f| f.function.is_some());
-    let backtrace_hash = (!frames.is_empty()).then(|| Arc::from(fingerprint::backtrace_hash(&frames)));
+    let backtrace_hash =
+        (!frames.is_empty()).then(|| Arc::from(fingerprint::backtrace_hash(&frames)));
     let mut extra = Map::new();
     extra.insert("crash".to_owned(), details.clone());
     let mut event = Event {
@@ -395,14 +390,26 @@ mod tests {
 
     #[test]
     fn signals_are_described_in_words() {
-        assert_eq!(describe(&rec(11, 1, 0, 0x7000)), "SIGSEGV at 0x0 (address not mapped)");
+        assert_eq!(
+            describe(&rec(11, 1, 0, 0x7000)),
+            "SIGSEGV at 0x0 (address not mapped)"
+        );
         assert_eq!(
             describe(&rec(11, 2, 0x5000, 0x9000_0000)),
             "SIGSEGV at 0x5000 (invalid permissions)"
         );
-        assert_eq!(describe(&rec(8, 1, 0x40, 0)), "SIGFPE at 0x40 (integer divide by zero)");
-        assert_eq!(describe(&rec(4, 2, 0x40, 0)), "SIGILL at 0x40 (illegal operand)");
-        assert_eq!(describe(&rec(7, 2, 0x10, 0)), "SIGBUS at 0x10 (nonexistent physical address)");
+        assert_eq!(
+            describe(&rec(8, 1, 0x40, 0)),
+            "SIGFPE at 0x40 (integer divide by zero)"
+        );
+        assert_eq!(
+            describe(&rec(4, 2, 0x40, 0)),
+            "SIGILL at 0x40 (illegal operand)"
+        );
+        assert_eq!(
+            describe(&rec(7, 2, 0x10, 0)),
+            "SIGBUS at 0x10 (nonexistent physical address)"
+        );
         assert_eq!(describe(&rec(5, 0x80, 0, 0)), "SIGTRAP (breakpoint)");
         assert_eq!(describe(&rec(6, -6, 0, 0)), "SIGABRT (abort)");
         let mut sent = rec(11, 0, 0, 0);
@@ -420,7 +427,10 @@ mod tests {
         assert!(!is_stack_overflow(&rec(11, 1, sp - 8192, sp)));
         assert!(!is_stack_overflow(&rec(11, 1, sp + 8192, sp)));
         assert!(!is_stack_overflow(&rec(6, 1, sp, sp)));
-        assert!(!is_stack_overflow(&rec(11, 0, sp, sp)), "a sent signal has no fault");
+        assert!(
+            !is_stack_overflow(&rec(11, 0, sp, sp)),
+            "a sent signal has no fault"
+        );
         let records = [
             Record {
                 raw: rec(11, 1, sp - 8, sp),
@@ -433,7 +443,10 @@ mod tests {
         ];
         assert_eq!(
             message(&records),
-            format!("stack overflow: SIGSEGV at {:#x} (address not mapped), then SIGABRT (abort)", sp - 8)
+            format!(
+                "stack overflow: SIGSEGV at {:#x} (address not mapped), then SIGABRT (abort)",
+                sp - 8
+            )
         );
     }
 

@@ -19,7 +19,8 @@ use crate::store::Store;
 use crate::util::internal_log;
 
 /// What an import did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct CrashImport {
     /// Crashes stored as new events.
     pub imported: usize,
@@ -54,7 +55,9 @@ pub(crate) fn import(
 ) -> crate::error::Result<CrashImport> {
     let mut report = CrashImport::default();
     let (dirs, refused) = spool::existing_private_dirs(store.path(), Private::Crash);
-    report.refused.extend(refused.iter().map(ToString::to_string));
+    report
+        .refused
+        .extend(refused.iter().map(ToString::to_string));
     let boot_now = crate::store::runs::boot_id();
     let redactor = Redactor::new(false, &[], "redaction")?;
     for dir in dirs {
@@ -119,5 +122,9 @@ pub fn import_crashes(db: impl AsRef<Path>) -> crate::error::Result<CrashImport>
         true,
     )?;
     let mut tables = SymbolTables::default();
-    import(&mut *store, &mut tables, crate::crash::armed_name().as_deref())
+    import(
+        &mut *store,
+        &mut tables,
+        crate::crash::armed_name().as_deref(),
+    )
 }

@@ -13,15 +13,41 @@ use crate::term::safe_line;
 
 /// `errsnap check`: the database, spool, alerts and settings; exit 2 when not healthy.
 pub(crate) fn check(cli: &Cli, out: &mut Out) -> Result<ExitCode> {
+    // Crash files left by processes that are gone become events first (an
+    // existing database only: checking never creates one).
+    let crashes = cli
+        .db
+        .exists()
+        .then(|| errsnap::import_crashes(&cli.db).map_err(|e| e.to_string()));
     let r = Database::check_path(&cli.db);
-    let warnings = match settings(cli) {
+    let mut warnings = match settings(cli) {
         Ok(c) => c.warnings().to_vec(),
         Err(e) => vec![format!("the settings cannot be read: {e}")],
     };
+    match &crashes {
+        Some(Ok(c)) => {
+            warnings.extend(c.refused.iter().map(|r| format!("crash file refused: {r}")))
+        }
+        // A database that cannot be opened is already a problem below.
+        Some(Err(e)) if r.healthy() => warnings.push(format!("crash files not imported: {e}")),
+        Some(Err(_)) => {}
+        None => {}
+    }
     if cli.json {
-        out.json(&r)?;
+        let mut v = serde_json::to_value(&r)?;
+        if let Some(Ok(c)) = &crashes {
+            v["crashes"] = serde_json::to_value(c)?;
+        }
+        out.json(&v)?;
     } else {
         let w = &mut out.w;
+        if let Some(Ok(c)) = &crashes {
+            writeln!(
+                w,
+                "crashes:        {} imported, {} linked to their panic, {} of running processes",
+                c.imported, c.linked, c.running
+            )?;
+        }
         if !r.integrity.is_empty() {
             writeln!(w, "integrity:      {}", safe_line(&r.integrity.join("; ")))?;
         }
