@@ -162,7 +162,7 @@ pub use settings::{Config, KeyDescription, DEFAULT_CONFIG_FILE, DEFAULT_DB_PATH}
 /// The process and host picture stored with an event, and taking one
 /// yourself.
 pub mod snapshot {
-    pub use crate::event::{HostInfo, HostStats, ProcessStats, Snapshot};
+    pub use crate::event::{CgroupStats, HostInfo, HostStats, ProcessStats, Snapshot};
     pub use crate::pipeline::sampler::Sampler;
 }
 pub use logger::testing::CapturedEvents;

@@ -15,7 +15,7 @@ pub use alert::{Alert, AlertFrame, AlertKind};
 pub(crate) use id::random_u64;
 pub use id::{EventId, ParseEventIdError};
 pub(crate) use json::{bound_json_depth, bound_map_depth, drop_json};
-pub use snapshot::{HostInfo, HostStats, ProcessStats, Snapshot};
+pub use snapshot::{CgroupStats, HostInfo, HostStats, ProcessStats, Snapshot};
 
 use crate::level::Level;
 

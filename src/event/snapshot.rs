@@ -12,6 +12,29 @@ pub struct Snapshot {
     pub process: ProcessStats,
     /// The whole machine.
     pub host: HostStats,
+    /// The control group the process runs in (Linux), when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<CgroupStats>,
+}
+
+/// What the process's control group says (cgroup v2, or v1's memory and
+/// CPU controllers).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CgroupStats {
+    /// Its path in the hierarchy (`/system.slice/app.service`).
+    pub path: String,
+    /// 1 or 2.
+    pub version: u8,
+    /// Memory in use by the group (`memory.current`).
+    pub memory_current_bytes: Option<u64>,
+    /// Its memory limit (`memory.max`; `None`: no limit).
+    pub memory_max_bytes: Option<u64>,
+    /// Its CPU quota as `cpu.max` says it: `"<quota> <period>"` or
+    /// `"max <period>"`.
+    pub cpu_max: Option<String>,
+    /// Processes of the group killed by the OOM killer so far
+    /// (`memory.events`: `oom_kill`).
+    pub oom_kills: Option<u64>,
 }
 
 /// Resource use of this process.

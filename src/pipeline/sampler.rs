@@ -65,6 +65,8 @@ pub struct Sampler {
     // Host CPU %: sysinfo computes it between two refreshes.
     last_cpu_refresh: Instant,
     last_host_pct: Option<f64>,
+    // The process's cgroup, found once.
+    cgroup: Option<crate::pipeline::cgroup::Cgroup>,
 }
 
 impl std::fmt::Debug for Sampler {
@@ -92,6 +94,7 @@ impl Sampler {
             last_proc_pct: None,
             last_cpu_refresh: now,
             last_host_pct: None,
+            cgroup: crate::pipeline::cgroup::current(),
         }
     }
 
@@ -179,6 +182,7 @@ impl Sampler {
                 load_15: load.fifteen,
                 uptime_s: System::uptime(),
             },
+            cgroup: self.cgroup.as_ref().map(|c| c.stats()),
         }
     }
 }

@@ -70,6 +70,13 @@ pub struct RunRow {
     pub last_rss_bytes: Option<u64>,
     /// Its CPU use then, in percent of one core.
     pub last_cpu_percent: Option<f64>,
+    /// Why it ended, when known: `oom-kill` for a run found gone whose
+    /// cgroup's OOM-kill count rose meanwhile.
+    pub end_reason: Option<String>,
+    /// Its cgroup's directory (memory controller), when it ran in one.
+    pub cgroup: Option<String>,
+    /// Its cgroup's memory limit then.
+    pub memory_max_bytes: Option<u64>,
 }
 
 /// A run's sign of life: what the writer notes after a write or on its
@@ -94,13 +101,22 @@ pub(crate) struct RunStart {
     pub(crate) app_name: Option<String>,
     pub(crate) release: Option<String>,
     pub(crate) build_id: Option<String>,
+    /// Its cgroup's directory, OOM-kill count and memory limit at start.
+    pub(crate) cgroup: Option<String>,
+    pub(crate) oom_kills: Option<u64>,
+    pub(crate) memory_max_bytes: Option<u64>,
 }
 
 impl RunStart {
     /// This process.
     pub(crate) fn this_process(app_name: Option<String>, release: Option<String>) -> RunStart {
         let pid = std::process::id();
+        let cgroup = crate::pipeline::cgroup::current();
+        let stats = cgroup.as_ref().map(|c| c.stats());
         RunStart {
+            cgroup: cgroup.map(|c| c.dir().to_string_lossy().into_owned()),
+            oom_kills: stats.as_ref().and_then(|s| s.oom_kills),
+            memory_max_bytes: stats.as_ref().and_then(|s| s.memory_max_bytes),
             boot_id: boot_id(),
             pid,
             process_start: process_start(pid),

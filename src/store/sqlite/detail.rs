@@ -141,7 +141,7 @@ impl SqliteReader {
                         proc_rss_bytes, proc_virtual_bytes, proc_memory_percent, proc_threads,
                         proc_io_read_bytes, proc_io_write_bytes, proc_open_fds, sys_total_memory,
                         sys_used_memory, sys_available_memory, sys_total_swap, sys_used_swap,
-                        sys_cpu_percent, load_1, load_5, load_15, uptime_s
+                        sys_cpu_percent, load_1, load_5, load_15, uptime_s, cgroup
                  FROM snapshots WHERE id = ?1",
                 [id],
                 |r| {
@@ -171,6 +171,9 @@ impl SqliteReader {
                             load_15: r.get(19)?,
                             uptime_s: r.get::<_, i64>(20)? as u64,
                         },
+                        cgroup: r
+                            .get::<_, Option<String>>(21)?
+                            .and_then(|j| serde_json::from_str(&j).ok()),
                     })
                 },
             )

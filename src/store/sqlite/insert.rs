@@ -380,9 +380,9 @@ fn insert_snapshot(tx: &rusqlite::Transaction<'_>, s: &Snapshot, pid: u32) -> Re
              proc_cpu_percent, proc_rss_bytes, proc_virtual_bytes, proc_memory_percent,
              proc_threads, proc_io_read_bytes, proc_io_write_bytes, proc_open_fds,
              sys_total_memory, sys_used_memory, sys_available_memory, sys_total_swap,
-             sys_used_swap, sys_cpu_percent, load_1, load_5, load_15, uptime_s)
+             sys_used_swap, sys_cpu_percent, load_1, load_5, load_15, uptime_s, cgroup)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-             ?18, ?19, ?20, ?21, ?22)
+             ?18, ?19, ?20, ?21, ?22, ?23)
          RETURNING id",
     )
     .and_then(|mut stmt| {
@@ -410,6 +410,9 @@ fn insert_snapshot(tx: &rusqlite::Transaction<'_>, s: &Snapshot, pid: u32) -> Re
                 h.load_5,
                 h.load_15,
                 h.uptime_s as i64,
+                s.cgroup
+                    .as_ref()
+                    .and_then(|c| serde_json::to_string(c).ok()),
             ],
             |r| r.get(0),
         )

@@ -20,25 +20,28 @@ pub(crate) fn start_run(
         .map_err(|e| fail("recording the run", e))?;
     let mut abnormal = 0;
     if let Some(boot) = &run.boot_id {
-        let open: Vec<(i64, u32, Option<i64>)> = tx
+        type Open = (i64, u32, Option<i64>, Option<String>, Option<i64>);
+        let open: Vec<Open> = tx
             .prepare(
-                "SELECT id, pid, process_start FROM runs
+                "SELECT id, pid, process_start, cgroup, oom_kills_at_start FROM runs
                  WHERE status = 'running' AND boot_id = ?1",
             )
             .and_then(|mut s| {
-                s.query_map([boot], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                    .collect()
+                s.query_map([boot], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })?
+                .collect()
             })
             .map_err(|e| fail("reading open runs", e))?;
-        for (id, pid, start) in open {
+        for (id, pid, start, cgroup, oom_then) in open {
             if still_running(pid, start.map(|s| s as u64)) {
                 continue;
             }
             tx.execute(
                 "UPDATE runs SET status = 'abnormal',
-                     ended_at = coalesce(last_seen, started_at)
+                     ended_at = coalesce(last_seen, started_at), end_reason = ?2
                  WHERE id = ?1 AND status = 'running'",
-                [id],
+                params![id, end_reason(cgroup.as_deref(), oom_then)],
             )
             .map_err(|e| fail("judging a run", e))?;
             abnormal += 1;
@@ -47,8 +50,9 @@ pub(crate) fn start_run(
     let id: i64 = tx
         .query_row(
             "INSERT INTO runs (host_id, boot_id, pid, process_start, started_at, last_seen,
-                 app_name, release, build_id, status)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, 'running')
+                 app_name, release, build_id, status, cgroup, oom_kills_at_start,
+                 memory_max_bytes)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, 'running', ?9, ?10, ?11)
              RETURNING id",
             params![
                 host_id,
@@ -59,12 +63,24 @@ pub(crate) fn start_run(
                 run.app_name,
                 run.release,
                 run.build_id,
+                run.cgroup,
+                run.oom_kills.map(|n| n as i64),
+                run.memory_max_bytes.map(|n| n as i64),
             ],
             |r| r.get(0),
         )
         .map_err(|e| fail("recording the run", e))?;
     tx.commit().map_err(|e| fail("recording the run", e))?;
     Ok((id, abnormal))
+}
+
+/// Why a run found gone ended, when its cgroup can tell: the OOM killer
+/// killed a process of the cgroup since the run started. (A cgroup shared
+/// with other processes may have lost another one: the count says a kill
+/// happened there, the run's disappearance says it was most likely this.)
+fn end_reason(cgroup: Option<&str>, oom_kills_at_start: Option<i64>) -> Option<&'static str> {
+    let now = crate::pipeline::cgroup::oom_kills_at(std::path::Path::new(cgroup?))?;
+    (now as i64 > oom_kills_at_start?).then_some("oom-kill")
 }
 
 /// Marks the run of a crashed process as crashed (see `Store::crash_run`).
@@ -132,7 +148,8 @@ pub(crate) fn runs(conn: &Connection, limit: usize) -> Result<Vec<RunRow>> {
     let mut stmt = conn
         .prepare(
             "SELECT r.id, r.status, r.pid, r.started_at, r.ended_at, h.hostname, r.app_name,
-                    r.release, r.build_id, r.last_rss_bytes, r.last_cpu_percent
+                    r.release, r.build_id, r.last_rss_bytes, r.last_cpu_percent,
+                    r.end_reason, r.cgroup, r.memory_max_bytes
              FROM runs r LEFT JOIN hosts h ON h.id = r.host_id
              ORDER BY r.id DESC LIMIT ?1",
         )
@@ -160,6 +177,9 @@ pub(crate) fn runs(conn: &Connection, limit: usize) -> Result<Vec<RunRow>> {
                 build_id: r.get(8)?,
                 last_rss_bytes: r.get::<_, Option<i64>>(9)?.map(|b| b as u64),
                 last_cpu_percent: r.get(10)?,
+                end_reason: r.get(11)?,
+                cgroup: r.get(12)?,
+                memory_max_bytes: r.get::<_, Option<i64>>(13)?.map(|b| b as u64),
             })
         })
         .and_then(|rows| rows.collect())

@@ -150,7 +150,8 @@ pub(crate) const RECORD_META: &str = "INSERT INTO errsnap_meta (key, value) VALU
 /// Native crashes (issue #17): events of kind `crash`. SQLite cannot change
 /// a CHECK constraint, so the events table is rebuilt (rows, ids and the
 /// index kept; legacy renaming leaves the views that name `events` as they
-/// are). Runs gain their cgroup and why they ended.
+/// are). Runs gain their cgroup and why they ended; snapshots their cgroup's
+/// figures (JSON).
 const V5: &str = r#"
 PRAGMA legacy_alter_table = ON;
 CREATE TABLE events_v5 (
@@ -191,6 +192,7 @@ ALTER TABLE runs ADD COLUMN cgroup TEXT;
 ALTER TABLE runs ADD COLUMN oom_kills_at_start INTEGER;
 ALTER TABLE runs ADD COLUMN memory_max_bytes INTEGER;
 ALTER TABLE runs ADD COLUMN end_reason TEXT;
+ALTER TABLE snapshots ADD COLUMN cgroup TEXT;
 "#;
 
 /// Version 2: the compatibility record.

@@ -116,15 +116,16 @@ pub(crate) fn runs(cli: &Cli, a: &RunsArgs, out: &mut Out) -> Result<ExitCode> {
     }
     writeln!(
         out.w,
-        "{:>6}  {:<9} {:>8}  {:<19}  {:<19}  {:>10}  release",
-        "run", "status", "pid", "started (UTC)", "ended (UTC)", "last rss"
+        "{:>6}  {:<9} {:<9} {:>8}  {:<19}  {:<19}  {:>10}  release",
+        "run", "status", "reason", "pid", "started (UTC)", "ended (UTC)", "last rss"
     )?;
     for r in &runs {
         writeln!(
             out.w,
-            "{:>6}  {:<9} {:>8}  {:<19}  {:<19}  {:>10}  {}",
+            "{:>6}  {:<9} {:<9} {:>8}  {:<19}  {:<19}  {:>10}  {}",
             r.id,
             r.status.as_str(),
+            safe_line(r.end_reason.as_deref().unwrap_or("")),
             r.pid,
             time(r.started_at),
             r.ended_at.map(time).unwrap_or_default(),
