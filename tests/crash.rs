@@ -550,3 +550,65 @@ fn i17_an_oom_kill_in_a_small_cgroup_is_abnormal_and_named() {
         detail.row
     );
 }
+
+#[test]
+fn i17_a_crash_loop_of_three_runs_raises_exactly_one_alert() {
+    // See: issue #17 (3) and Tests: "A crash loop of three children raises
+    // exactly one alert on a loopback webhook"
+    let stub = crate::servers::HttpStub::start();
+    let (_d, db) = util::temp_db();
+    let url = stub.url();
+    let crash_loop_alerts = || {
+        stub.requests()
+            .iter()
+            .filter(|r| {
+                r.json()["text"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("crash loop"))
+            })
+            .count()
+    };
+    for i in 0..3 {
+        let out = util::run_child("panic_with_alert", &db, &[("ERRSNAPTEST_SLACK", &url)]);
+        assert!(!out.status.success(), "{i}: {}", util::describe(&out));
+        if i < 2 {
+            assert_eq!(crash_loop_alerts(), 0, "{i}: not a loop yet");
+        }
+    }
+    // The next start sends what is still waiting.
+    let mut config = errsnap::Config::empty();
+    config.set("ERRSNAP_SLACK_WEBHOOK_URL", &url).unwrap();
+    let logger = util::builder(&db, "next")
+        .config(config.clone())
+        .build()
+        .unwrap();
+    logger.info("restarted");
+    assert!(logger.flush(T));
+    drop(logger);
+    assert_eq!(crash_loop_alerts(), 1, "{:?}", stub.requests().len());
+    let text = stub
+        .requests()
+        .iter()
+        .map(|r| r.json()["text"].as_str().unwrap_or("").to_owned())
+        .find(|t| t.contains("crash loop"))
+        .unwrap();
+    assert!(
+        text.contains("3 runs crashed or ended abnormally within 5 min"),
+        "{text}"
+    );
+    // A fourth crash while the loop lasts: held for the digest, no alert.
+    let out = util::run_child("panic_with_alert", &db, &[("ERRSNAPTEST_SLACK", &url)]);
+    assert!(!out.status.success());
+    let logger = util::builder(&db, "next").config(config).build().unwrap();
+    assert!(logger.flush(T));
+    drop(logger);
+    assert_eq!(crash_loop_alerts(), 1, "one alert, then digests");
+    let d = Database::open(&db).unwrap();
+    let loops: Vec<_> = d
+        .events(&EventFilter::default())
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.logger == "crash_loops")
+        .collect();
+    assert_eq!(loops.len(), 2, "one occurrence per crashed run in the loop");
+}

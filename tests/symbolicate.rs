@@ -151,6 +151,7 @@ fn i16_a_schema_2_file_gains_build_ids_when_opened() {
     open(&db)
         .execute_batch(
             "ALTER TABLE frames DROP COLUMN build_id;
+             ALTER TABLE snapshots DROP COLUMN cgroup;
              DROP TABLE runs;
              UPDATE frames SET function = NULL, file = NULL, line = NULL, col = NULL;
              PRAGMA user_version = 2;

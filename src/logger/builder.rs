@@ -36,6 +36,7 @@ use crate::worker::{self, Overflow, WorkerConfig};
 /// | `panic_timeout` | 2 s (within the exit budget) | `ERRSNAP_PANIC_TIMEOUT_MS` |
 /// | `backtrace_level` | `Warn` (events below it carry no backtrace) | |
 /// | `symbol_cache_idle` | 5 min: the writer drops its symbol tables after this long without a new stack (`Duration::ZERO`: never) | `ERRSNAP_SYMBOL_CACHE_IDLE_SECS` |
+/// | `crash_loop` | 3 runs in 5 min | `ERRSNAP_CRASH_LOOP_RUNS`, `ERRSNAP_CRASH_LOOP_WINDOW_SECS` |
 /// | `heartbeat` | 10 s: how often an idle writer notes the run's last sign of life, RSS and CPU (`errsnap runs`; `Duration::ZERO`: never) | `ERRSNAP_HEARTBEAT_SECS` |
 /// | `symbol_cache_budget` | 32 MiB: the memory the writer's symbol tables may hold; past it they are dropped once the stack at hand is resolved | `ERRSNAP_SYMBOL_CACHE_MB` |
 ///
@@ -59,6 +60,7 @@ pub struct EventLoggerBuilder {
     symbol_cache_idle: Option<Duration>,
     symbol_cache_bytes: Option<u64>,
     heartbeat: Option<Duration>,
+    crash_loop: Option<(u32, Duration)>,
     exit_budget: Option<Duration>,
     disabled: Option<bool>,
     backtrace_level: Option<Level>,
@@ -303,6 +305,13 @@ impl EventLoggerBuilder {
         self.heartbeat = Some(every);
         self
     }
+    /// The crash-loop rule: `runs` crashed or abnormal runs within
+    /// `window` raise one "crash loop" alert, then digests while it lasts
+    /// (default 3 in 5 minutes; 0 runs: never).
+    pub fn crash_loop(mut self, runs: u32, window: Duration) -> Self {
+        self.crash_loop = Some((runs, window));
+        self
+    }
     /// Load the program's symbol tables on the writer thread at start, so
     /// the first panic's record is as fast as later ones (see
     /// BENCHMARKS.md). Costs the symbolizer's memory (tens of MiB for a
@@ -449,6 +458,9 @@ impl EventLoggerBuilder {
         put(&mut s.symbol_cache_bytes, &self.symbol_cache_bytes);
         if let Some(d) = self.heartbeat {
             s.heartbeat = (!d.is_zero()).then_some(d);
+        }
+        if let Some((n, w)) = self.crash_loop {
+            s.crash_loop = (n > 0).then_some((u64::from(n), w));
         }
         put(&mut s.disabled, &self.disabled);
         put(&mut s.breadcrumbs, &self.breadcrumbs);
@@ -607,6 +619,7 @@ impl EventLoggerBuilder {
             symbol_cache_idle: s.symbol_cache_idle,
             symbol_cache_bytes: s.symbol_cache_bytes,
             heartbeat: s.heartbeat,
+            crash_loop: s.crash_loop,
             target,
             ..defaults
         };

@@ -274,6 +274,66 @@ pub(crate) fn to_event(
     })
 }
 
+/// The logger the crash-loop events are recorded under.
+pub(crate) const CRASH_LOOP_LOGGER: &str = "crash_loops";
+
+/// One occurrence of the crash-loop group: `runs` runs crashed or ended
+/// abnormally within `window`. Every occurrence has the same fingerprint,
+/// so the group's alert policy gives one alert, then digests while the
+/// loop lasts.
+pub(crate) fn crash_loop_event(
+    runs: u64,
+    window: std::time::Duration,
+    channels: Vec<String>,
+) -> Event {
+    let now = crate::util::time::now_ms();
+    let secs = window.as_secs();
+    let window_text = if secs >= 60 && secs.is_multiple_of(60) {
+        format!("{} min", secs / 60)
+    } else {
+        format!("{secs} s")
+    };
+    let mut extra = Map::new();
+    extra.insert("crashed_runs".to_owned(), json!(runs));
+    extra.insert("window_secs".to_owned(), json!(window.as_secs()));
+    Event {
+        id: EventId::generate(now),
+        timestamp_ms: now,
+        logger: CRASH_LOOP_LOGGER.to_owned(),
+        level: Level::Fatal,
+        kind: EventKind::Message,
+        message: format!(
+            "crash loop: {runs} runs crashed or ended abnormally within {window_text} (errsnap runs)"
+        ),
+        chain: Vec::new(),
+        location: None,
+        thread_name: None,
+        thread_id: 0,
+        pid: std::process::id(),
+        app_name: None,
+        release: None,
+        environment: None,
+        tags: Default::default(),
+        extra,
+        frames: Arc::from(Vec::new()),
+        backtrace_hash: None,
+        symbols_resolved: true,
+        fingerprint: fingerprint::fingerprint(
+            CRASH_LOOP_LOGGER,
+            EventKind::Message,
+            "crash loop",
+            &[],
+            &[],
+            None,
+        ),
+        snapshot: None,
+        alert_channels: channels,
+        breadcrumbs: Vec::new(),
+        redactions: 0,
+        origin: false,
+    }
+}
+
 /// The raw frames of a record: unwound with the modules' unwind tables on
 /// Linux x86_64; elsewhere (or when nothing unwinds) the faulting
 /// instruction alone.

@@ -416,6 +416,23 @@ pub(crate) const KEYS: &[Key] = &[
         "a group alerts again at most once per cooldown",
     ),
     key(
+        "ERRSNAP_CRASH_LOOP_RUNS",
+        Some("alerts.crash_loop_runs"),
+        Kind::Count { min: 0, max: 1000 },
+        "3",
+        "crashed or abnormal runs within the crash-loop window that raise one crash loop alert (0: never)",
+    ),
+    key(
+        "ERRSNAP_CRASH_LOOP_WINDOW_SECS",
+        Some("alerts.crash_loop_window_secs"),
+        Kind::Secs {
+            min_s: 1,
+            max_s: 7 * 86_400,
+        },
+        "300",
+        "the crash-loop rule's window",
+    ),
+    key(
         "ERRSNAP_ALERT_THRESHOLD",
         Some("alerts.threshold"),
         Kind::Count {

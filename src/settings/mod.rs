@@ -80,6 +80,9 @@ pub(crate) struct Settings {
     pub(crate) symbol_cache_bytes: u64,
     /// How often an idle writer notes the run's last sign of life.
     pub(crate) heartbeat: Option<Duration>,
+    /// The crash-loop rule: this many crashed or abnormal runs within this
+    /// window raise one alert (`None`: never).
+    pub(crate) crash_loop: Option<(u64, Duration)>,
     pub(crate) breadcrumbs: usize,
     pub(crate) keep_one_in: u64,
     pub(crate) redact_emails: bool,
@@ -144,6 +147,15 @@ impl Settings {
                 Some(d) if d.is_zero() => None,
                 Some(d) => Some(d),
                 None => Some(Duration::from_secs(10)),
+            },
+            crash_loop: match config.count("ERRSNAP_CRASH_LOOP_RUNS")?.unwrap_or(3) {
+                0 => None,
+                n => Some((
+                    n,
+                    config
+                        .duration("ERRSNAP_CRASH_LOOP_WINDOW_SECS")?
+                        .unwrap_or(Duration::from_secs(300)),
+                )),
             },
             breadcrumbs: count(config, "ERRSNAP_BREADCRUMBS")?.unwrap_or(50),
             keep_one_in: config.count("ERRSNAP_SAMPLE_KEEP_ONE_IN")?.unwrap_or(1),

@@ -127,14 +127,18 @@ pub(crate) trait Store: Send + std::fmt::Debug {
     /// were judged.
     fn start_run(&mut self, run: &runs::RunStart) -> Result<(i64, usize)>;
     /// Ends a run (`exited` only ends a running one; `crashed` also an
-    /// exited one).
-    fn end_run(&mut self, id: i64, status: RunStatus, now_ms: i64) -> Result<()>;
+    /// exited one); `true` when its status changed.
+    fn end_run(&mut self, id: i64, status: RunStatus, now_ms: i64) -> Result<bool>;
+    /// How many runs crashed or ended abnormally at or after `since_ms`
+    /// (the crash-loop rule).
+    fn troubled_runs_since(&mut self, since_ms: i64) -> Result<u64>;
     /// The run's last sign of life, and its application and release when
     /// not known yet.
     fn touch_run(&mut self, id: i64, now_ms: i64, sign: &runs::RunSign<'_>) -> Result<()>;
     /// Marks the run of a process that died by a native crash as crashed,
     /// ended at `at_ms` (found by boot, pid and process start, so a reused
-    /// pid is never taken for it). `false` when no such run is recorded.
+    /// pid is never taken for it). `false` when no such run is recorded or
+    /// it was marked crashed already (by the panic the crash ended).
     fn crash_run(
         &mut self,
         boot_id: Option<&str>,

@@ -28,6 +28,8 @@ pub struct CrashImport {
     pub linked: usize,
     /// Files of processes that ended without a crash, removed.
     pub cleaned: usize,
+    /// Runs marked crashed by these crashes (not already by a panic).
+    pub crashed_runs: usize,
     /// Files of processes still running, left alone.
     pub running: usize,
     /// Files refused (not ours, damaged), with the reason; never read
@@ -80,12 +82,14 @@ pub(crate) fn import(
             }
             if let Some(ce) = crate::pipeline::crash::to_event(&f, tables, &redactor) {
                 let m = &f.meta;
-                store.crash_run(
+                if store.crash_run(
                     m.boot_id.as_deref(),
                     m.pid,
                     m.process_start,
                     ce.event.timestamp_ms,
-                )?;
+                )? {
+                    report.crashed_runs += 1;
+                }
                 let linked = match ce.after_panic {
                     Some(p) => store.attach_crash(&p.to_string(), &ce.details)?,
                     None => false,

@@ -76,6 +76,8 @@ pub(crate) struct WorkerConfig {
     pub(crate) symbol_cache_bytes: u64,
     /// How often an idle writer notes the run's last sign of life.
     pub(crate) heartbeat: Option<Duration>,
+    /// The crash-loop rule: runs and window (`None`: off).
+    pub(crate) crash_loop: Option<(u64, Duration)>,
     /// Where events go.
     pub(crate) target: Target,
 }
@@ -136,6 +138,7 @@ impl Default for WorkerConfig {
             symbol_cache_idle: Some(Duration::from_secs(300)),
             symbol_cache_bytes: DEFAULT_SYMBOL_CACHE_BYTES,
             heartbeat: Some(Duration::from_secs(10)),
+            crash_loop: Some((3, Duration::from_secs(300))),
             target: Target::File,
         }
     }

@@ -17,6 +17,8 @@ use crate::store::spool;
 use crate::store::{AlertRules, Durability, Store};
 use crate::util::internal_log;
 
+mod runs;
+
 /// The writer thread's state besides the queue.
 struct Writer {
     shared: Arc<Shared>,
@@ -362,9 +364,11 @@ impl Writer {
         self.store.as_deref_mut()
     }
 
-    /// After (re)opening: record the host, import the spool.
+    /// After (re)opening: record the host and the run, import the spool and
+    /// the crash files, and check the crash-loop rule.
     fn on_open(&mut self) {
         let host = self.host.clone();
+        let mut loop_check = false;
         if let Some(store) = self.store.as_mut() {
             if let Err(e) = store.register_host(&host, crate::util::time::now_ms()) {
                 internal_log::report("host", &internal_log::chain(&e));
@@ -374,114 +378,18 @@ impl Writer {
                 // judged abnormal here, before this one is recorded.
                 let start = crate::store::runs::RunStart::this_process(None, None);
                 match store.start_run(&start) {
-                    Ok((id, _)) => self.run = Some(id),
+                    Ok((id, abnormal)) => {
+                        self.run = Some(id);
+                        loop_check |= abnormal > 0;
+                    }
                     Err(e) => internal_log::report("runs", &internal_log::chain(&e)),
                 }
             }
         }
         self.import_spool();
-        self.import_crashes();
-    }
-
-    /// Imports the crash files that processes now gone left (after the
-    /// spool: a panic that ended in `SIGABRT` may have been spooled).
-    fn import_crashes(&mut self) {
-        let skip = crate::crash::armed_name();
-        let Some(store) = self.store.as_deref_mut() else {
-            return;
-        };
-        let tables = self.symbolizer.tables_mut();
-        match super::crashes::import(store, tables, skip.as_deref()) {
-            Ok(r) if r.imported > 0 => self.kick_notifier(),
-            Ok(_) => {}
-            Err(e) => internal_log::report("crash import", &internal_log::chain(&e)),
-        }
-    }
-
-    /// Gives the crash file the process's last sign of life, and the
-    /// module list again when a library was loaded or unloaded.
-    fn note_crash_sign(&mut self, rss_bytes: Option<u64>, cpu_percent: Option<f64>) {
-        if crate::crash::armed_name().is_none() {
-            return;
-        }
-        if let Some(rss) = rss_bytes {
-            crate::crash::note_sign(rss, cpu_percent, crate::util::time::now_ms());
-        }
-        let generation = crate::pipeline::modules::generation();
-        if generation != self.modules_generation {
-            self.modules_generation = generation;
-            crate::crash::set_modules(&crate::pipeline::modules::for_crash_file());
-        }
-    }
-
-    /// After a write: a panic marks the run crashed; otherwise its last
-    /// sign of life is noted (at most once a second) with the release the
-    /// events carry.
-    fn note_run(&mut self, events: &[Event]) {
-        let Some(id) = self.run else { return };
-        let now = crate::util::time::now_ms();
-        if events
-            .iter()
-            .any(|e| matches!(e.kind, EventKind::Panic | EventKind::Crash))
-        {
-            self.end_run(crate::store::RunStatus::Crashed);
-            return;
-        }
-        if self
-            .run_seen
-            .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
-        {
-            return;
-        }
-        self.run_seen = Some(Instant::now());
-        let first = events
-            .iter()
-            .find(|e| e.app_name.is_some() || e.release.is_some());
-        let snapshot = events.iter().find_map(|e| e.snapshot.as_ref());
-        let sign = crate::store::runs::RunSign {
-            app: first.and_then(|e| e.app_name.as_deref()),
-            release: first.and_then(|e| e.release.as_deref()),
-            rss_bytes: snapshot.map(|s| s.process.rss_bytes),
-            cpu_percent: snapshot.and_then(|s| s.process.cpu_percent),
-        };
-        if let Some(store) = self.store.as_deref_mut() {
-            let _ = store.touch_run(id, now, &sign);
-        }
-        self.note_crash_sign(sign.rss_bytes, sign.cpu_percent);
-    }
-
-    /// How long until the idle writer's next heartbeat (`None`: no run, or
-    /// no heartbeat).
-    fn heartbeat_due_in(&self) -> Option<Duration> {
-        let every = self.shared.cfg.heartbeat?;
-        self.run?;
-        let last = self.run_seen.unwrap_or(self.last_open);
-        Some((last + every).saturating_duration_since(Instant::now()))
-    }
-
-    /// Notes the run's last sign of life with the process's RSS and CPU
-    /// now (a run killed later keeps what it had here).
-    fn heartbeat(&mut self) {
-        let Some(id) = self.run else { return };
-        let snap = self.sampler.sample();
-        self.run_seen = Some(Instant::now());
-        let sign = crate::store::runs::RunSign {
-            rss_bytes: Some(snap.process.rss_bytes),
-            cpu_percent: snap.process.cpu_percent,
-            ..Default::default()
-        };
-        if let Some(store) = self.store.as_deref_mut() {
-            let _ = store.touch_run(id, crate::util::time::now_ms(), &sign);
-        }
-        self.note_crash_sign(sign.rss_bytes, sign.cpu_percent);
-    }
-
-    fn end_run(&mut self, status: crate::store::RunStatus) {
-        let (Some(id), Some(store)) = (self.run, self.store.as_deref_mut()) else {
-            return;
-        };
-        if let Err(e) = store.end_run(id, status, crate::util::time::now_ms()) {
-            internal_log::report("runs", &internal_log::chain(&e));
+        loop_check |= self.import_crashes();
+        if loop_check {
+            self.check_crash_loop();
         }
     }
 

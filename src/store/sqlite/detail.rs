@@ -135,14 +135,17 @@ impl SqliteReader {
 
     fn snapshot(&self, id: i64) -> Result<Option<Snapshot>> {
         let opt = |v: Option<i64>| v.map(|n| n.max(0) as u64);
+        let cgroup = super::column_or_null(&self.conn, "snapshots", "cgroup");
         self.conn
             .query_row(
-                "SELECT taken_at, proc_cpu_user_ms, proc_cpu_system_ms, proc_cpu_percent,
+                &format!(
+                    "SELECT taken_at, proc_cpu_user_ms, proc_cpu_system_ms, proc_cpu_percent,
                         proc_rss_bytes, proc_virtual_bytes, proc_memory_percent, proc_threads,
                         proc_io_read_bytes, proc_io_write_bytes, proc_open_fds, sys_total_memory,
                         sys_used_memory, sys_available_memory, sys_total_swap, sys_used_swap,
-                        sys_cpu_percent, load_1, load_5, load_15, uptime_s, cgroup
-                 FROM snapshots WHERE id = ?1",
+                        sys_cpu_percent, load_1, load_5, load_15, uptime_s, {cgroup}
+                     FROM snapshots WHERE id = ?1"
+                ),
                 [id],
                 |r| {
                     Ok(Snapshot {

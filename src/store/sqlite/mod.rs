@@ -29,6 +29,24 @@ use crate::store::{validate_logger_name, AlertRules, BatchOutcome, Durability};
 
 /// A storage error from SQLite, classified for the writer (a lock held
 /// elsewhere, a damaged file) so no layer above needs rusqlite's types.
+/// `column` of `table` when the file has it, else `NULL`: a newer reader
+/// on a file no writer has migrated yet reads what is there.
+pub(crate) fn column_or_null(conn: &Connection, table: &str, column: &str) -> String {
+    let has = conn
+        .query_row(
+            "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2",
+            [table, column],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap_or(0)
+        > 0;
+    if has {
+        column.to_owned()
+    } else {
+        "NULL".to_owned()
+    }
+}
+
 pub(crate) fn fail(context: impl Into<String>, e: rusqlite::Error) -> Error {
     use rusqlite::ErrorCode::{DatabaseBusy, DatabaseCorrupt, DatabaseLocked, NotADatabase};
     let fault = match &e {
@@ -343,8 +361,19 @@ impl crate::store::Store for SqliteStore {
     fn start_run(&mut self, run: &crate::store::runs::RunStart) -> Result<(i64, usize)> {
         runs::start_run(&mut self.conn, run, self.host_id)
     }
-    fn end_run(&mut self, id: i64, status: crate::store::RunStatus, now_ms: i64) -> Result<()> {
+    fn end_run(&mut self, id: i64, status: crate::store::RunStatus, now_ms: i64) -> Result<bool> {
         runs::end_run(&self.conn, id, status, now_ms)
+    }
+    fn troubled_runs_since(&mut self, since_ms: i64) -> Result<u64> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM runs
+                 WHERE status IN ('crashed', 'abnormal') AND ended_at >= ?1",
+                [since_ms],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(|e| fail("counting crashed runs", e))
     }
     fn crash_run(
         &mut self,

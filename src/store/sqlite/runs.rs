@@ -95,7 +95,8 @@ pub(crate) fn crash_run(
         .execute(
             "UPDATE runs SET status = 'crashed', ended_at = ?4,
                  last_seen = max(coalesce(last_seen, ?4), ?4)
-             WHERE boot_id IS ?1 AND pid = ?2 AND process_start IS ?3",
+             WHERE boot_id IS ?1 AND pid = ?2 AND process_start IS ?3
+                 AND status != 'crashed'",
             params![boot_id, pid, process_start.map(|s| s as i64), at_ms],
         )
         .map_err(|e| fail("marking a crashed run", e))?;
@@ -104,20 +105,21 @@ pub(crate) fn crash_run(
 
 /// Ends run `id` with `status`: `crashed` overrides a running run; `exited`
 /// only ends one still running (a crashed run stays crashed).
-pub(crate) fn end_run(conn: &Connection, id: i64, status: RunStatus, now: i64) -> Result<()> {
+pub(crate) fn end_run(conn: &Connection, id: i64, status: RunStatus, now: i64) -> Result<bool> {
     let from = match status {
         RunStatus::Exited => "'running'",
         _ => "'running', 'exited'",
     };
-    conn.execute(
-        &format!(
-            "UPDATE runs SET status = ?2, ended_at = ?3, last_seen = ?3
-             WHERE id = ?1 AND status IN ({from})"
-        ),
-        params![id, status.as_str(), now],
-    )
-    .map_err(|e| fail("ending the run", e))?;
-    Ok(())
+    let n = conn
+        .execute(
+            &format!(
+                "UPDATE runs SET status = ?2, ended_at = ?3, last_seen = ?3
+                 WHERE id = ?1 AND status IN ({from})"
+            ),
+            params![id, status.as_str(), now],
+        )
+        .map_err(|e| fail("ending the run", e))?;
+    Ok(n > 0)
 }
 
 /// Notes that run `id` is alive now (its last sign of life, used as its
@@ -145,14 +147,19 @@ pub(crate) fn touch_run(conn: &Connection, id: i64, now: i64, sign: &RunSign<'_>
 
 /// The newest `limit` runs.
 pub(crate) fn runs(conn: &Connection, limit: usize) -> Result<Vec<RunRow>> {
+    // Schema 4 files (not migrated yet) have no cgroup columns.
+    let col = |c: &str| super::column_or_null(conn, "runs", c);
     let mut stmt = conn
-        .prepare(
+        .prepare(&format!(
             "SELECT r.id, r.status, r.pid, r.started_at, r.ended_at, h.hostname, r.app_name,
                     r.release, r.build_id, r.last_rss_bytes, r.last_cpu_percent,
-                    r.end_reason, r.cgroup, r.memory_max_bytes
+                    {}, {}, {}
              FROM runs r LEFT JOIN hosts h ON h.id = r.host_id
              ORDER BY r.id DESC LIMIT ?1",
-        )
+            col("end_reason"),
+            col("cgroup"),
+            col("memory_max_bytes")
+        ))
         .map_err(|e| fail("reading runs", e))?;
     let rows = stmt
         .query_map([limit as i64], |r| {

@@ -1,0 +1,149 @@
+//! The writer's part in the runs ledger and the crash files: the run's
+//! signs of life, how it ends, crash files imported, the crash-loop rule.
+
+use std::time::{Duration, Instant};
+
+use super::Writer;
+use crate::event::{Event, EventKind};
+use crate::util::internal_log;
+
+impl Writer {
+    /// Imports the crash files that processes now gone left (after the
+    /// spool: a panic that ended in `SIGABRT` may have been spooled).
+    /// `true` when a run was marked crashed.
+    pub(super) fn import_crashes(&mut self) -> bool {
+        let skip = crate::crash::armed_name();
+        let Some(store) = self.store.as_deref_mut() else {
+            return false;
+        };
+        let tables = self.symbolizer.tables_mut();
+        match crate::worker::crashes::import(store, tables, skip.as_deref()) {
+            Ok(r) => {
+                if r.imported > 0 {
+                    self.kick_notifier();
+                }
+                r.crashed_runs > 0
+            }
+            Err(e) => {
+                internal_log::report("crash import", &internal_log::chain(&e));
+                false
+            }
+        }
+    }
+
+    /// Gives the crash file the process's last sign of life, and the
+    /// module list again when a library was loaded or unloaded.
+    pub(super) fn note_crash_sign(&mut self, rss_bytes: Option<u64>, cpu_percent: Option<f64>) {
+        if crate::crash::armed_name().is_none() {
+            return;
+        }
+        if let Some(rss) = rss_bytes {
+            crate::crash::note_sign(rss, cpu_percent, crate::util::time::now_ms());
+        }
+        let generation = crate::pipeline::modules::generation();
+        if generation != self.modules_generation {
+            self.modules_generation = generation;
+            crate::crash::set_modules(&crate::pipeline::modules::for_crash_file());
+        }
+    }
+
+    /// After a write: a panic marks the run crashed; otherwise its last
+    /// sign of life is noted (at most once a second) with the release the
+    /// events carry.
+    pub(super) fn note_run(&mut self, events: &[Event]) {
+        let Some(id) = self.run else { return };
+        let now = crate::util::time::now_ms();
+        if events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::Panic | EventKind::Crash))
+        {
+            self.end_run(crate::store::RunStatus::Crashed);
+            return;
+        }
+        if self
+            .run_seen
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+        {
+            return;
+        }
+        self.run_seen = Some(Instant::now());
+        let first = events
+            .iter()
+            .find(|e| e.app_name.is_some() || e.release.is_some());
+        let snapshot = events.iter().find_map(|e| e.snapshot.as_ref());
+        let sign = crate::store::runs::RunSign {
+            app: first.and_then(|e| e.app_name.as_deref()),
+            release: first.and_then(|e| e.release.as_deref()),
+            rss_bytes: snapshot.map(|s| s.process.rss_bytes),
+            cpu_percent: snapshot.and_then(|s| s.process.cpu_percent),
+        };
+        if let Some(store) = self.store.as_deref_mut() {
+            let _ = store.touch_run(id, now, &sign);
+        }
+        self.note_crash_sign(sign.rss_bytes, sign.cpu_percent);
+    }
+
+    /// How long until the idle writer's next heartbeat (`None`: no run, or
+    /// no heartbeat).
+    pub(super) fn heartbeat_due_in(&self) -> Option<Duration> {
+        let every = self.shared.cfg.heartbeat?;
+        self.run?;
+        let last = self.run_seen.unwrap_or(self.last_open);
+        Some((last + every).saturating_duration_since(Instant::now()))
+    }
+
+    /// Notes the run's last sign of life with the process's RSS and CPU
+    /// now (a run killed later keeps what it had here).
+    pub(super) fn heartbeat(&mut self) {
+        let Some(id) = self.run else { return };
+        let snap = self.sampler.sample();
+        self.run_seen = Some(Instant::now());
+        let sign = crate::store::runs::RunSign {
+            rss_bytes: Some(snap.process.rss_bytes),
+            cpu_percent: snap.process.cpu_percent,
+            ..Default::default()
+        };
+        if let Some(store) = self.store.as_deref_mut() {
+            let _ = store.touch_run(id, crate::util::time::now_ms(), &sign);
+        }
+        self.note_crash_sign(sign.rss_bytes, sign.cpu_percent);
+    }
+
+    pub(super) fn end_run(&mut self, status: crate::store::RunStatus) {
+        let (Some(id), Some(store)) = (self.run, self.store.as_deref_mut()) else {
+            return;
+        };
+        match store.end_run(id, status, crate::util::time::now_ms()) {
+            Ok(true) if status == crate::store::RunStatus::Crashed => self.check_crash_loop(),
+            Ok(_) => {}
+            Err(e) => internal_log::report("runs", &internal_log::chain(&e)),
+        }
+    }
+
+    /// After a run crashed or was found gone: when the crash-loop rule's
+    /// count is reached, one more occurrence of the crash-loop group (its
+    /// alert policy sends the first, then digests).
+    pub(super) fn check_crash_loop(&mut self) {
+        let Some((runs, window)) = self.shared.cfg.crash_loop else {
+            return;
+        };
+        let since = crate::util::time::now_ms() - window.as_millis() as i64;
+        let Some(store) = self.store.as_deref_mut() else {
+            return;
+        };
+        let count = match store.troubled_runs_since(since) {
+            Ok(n) => n,
+            Err(e) => {
+                internal_log::report("crash loop", &internal_log::chain(&e));
+                return;
+            }
+        };
+        if count < runs {
+            return;
+        }
+        let channels = self.shared.cfg.rules().channels;
+        let ev = crate::pipeline::crash::crash_loop_event(count, window, channels);
+        self.write(&[ev]);
+        self.kick_notifier();
+    }
+}
