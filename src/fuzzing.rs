@@ -43,7 +43,7 @@ pub fn dotenv(data: &[u8]) {
 
 fn alert(message: &str) -> Alert {
     Alert {
-        kind: AlertKind::New,
+        kind: AlertKind::Regression,
         event_id: "01ARZ3NDEKTSV4RRFFQ69G5FAV".into(),
         timestamp_ms: 1_700_000_000_000,
         level: Level::Error,
@@ -51,6 +51,7 @@ fn alert(message: &str) -> Alert {
         logger: "fuzz".into(),
         app_name: Some(message.chars().take(40).collect()),
         environment: None,
+        release: Some(message.chars().take(20).collect()),
         message: message.into(),
         chain: vec![message.chars().rev().collect()],
         location: Some(format!("{message}:1:1")),

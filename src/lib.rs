@@ -170,7 +170,7 @@ pub use store::Durability;
 pub use store::{
     AlertStatus, CheckReport, Database, DeliveryStatus, EventDetail, EventFilter, EventRow,
     ExportRow, GroupOrder, GroupQuery, GroupRow, GroupStatus, HostRow, MissingModule, PurgeReport,
-    PurgeRule, RunRow, RunStatus, Stats, SymbolicateReport,
+    PurgeRule, ReleaseRow, RunRow, RunStatus, Stats, SymbolicateReport,
 };
 pub use worker::Overflow;
 pub use worker::{import_crashes, CrashImport};

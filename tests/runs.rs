@@ -93,3 +93,119 @@ fn i17_a_killed_process_is_judged_abnormal_by_the_next_start() {
     // Dropping this test's logger ended its own run cleanly.
     assert_eq!(runs(&db)[0]["status"], "exited");
 }
+
+#[test]
+fn i17_a_resolved_group_seen_in_a_newer_release_regresses_and_alerts_once() {
+    // See: issue #17 (4): "regressed in 1.4.2"; groups new in a release
+    let stub = crate::servers::HttpStub::start();
+    let (_d, db) = util::temp_db();
+    let logger_at = |release: &str| {
+        let mut config = errsnap::Config::empty();
+        config.set("ERRSNAP_SLACK_WEBHOOK_URL", stub.url()).unwrap();
+        util::builder(&db, "shop")
+            .release(release)
+            .config(config)
+            .build()
+            .unwrap()
+    };
+    let logger = logger_at("1.4.1");
+    logger.error("the cache is cold");
+    assert!(logger.flush(Duration::from_secs(20)));
+    drop(logger);
+    assert_eq!(stub.wait_for(1, Duration::from_secs(10)).len(), 1);
+    let group = json(&db, &["groups"])[0]["id"].as_i64().unwrap();
+    crate::cli::ok(&db, &["resolve", "--group", &group.to_string()]);
+    // The same failure in the next release: reopened, regressed, one alert.
+    let logger = logger_at("1.4.2");
+    logger.error("the cache is cold");
+    logger.error("the cache is cold");
+    logger.error("a new failure in 1.4.2");
+    assert!(logger.flush(Duration::from_secs(20)));
+    drop(logger);
+    let reqs = stub.wait_for(3, Duration::from_secs(10));
+    let texts: Vec<String> = reqs
+        .iter()
+        .map(|r| r.json()["text"].as_str().unwrap_or("").to_owned())
+        .collect();
+    let regressions: Vec<_> = texts
+        .iter()
+        .filter(|t| t.contains("regressed in 1.4.2"))
+        .collect();
+    assert_eq!(regressions.len(), 1, "alerted once: {texts:#?}");
+    assert_eq!(
+        texts.len(),
+        3,
+        "the first alert, the regression, the new group: {texts:#?}"
+    );
+    let groups = json(&db, &["groups"]);
+    let old = groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["id"] == group)
+        .unwrap();
+    assert_eq!(old["status"], "open");
+    assert_eq!(old["regressed_in"], "1.4.2");
+    assert_eq!(old["first_release"], "1.4.1");
+    let text = crate::cli::ok(&db, &["groups"]);
+    assert!(text.contains("[regressed in 1.4.2]"), "{text}");
+    assert!(text.contains("[new in 1.4.2]"), "{text}");
+    let new = json(&db, &["groups", "--new-in", "1.4.2"]);
+    assert_eq!(new.as_array().unwrap().len(), 1, "{new}");
+    assert_eq!(new[0]["title"], "a new failure in 1.4.2");
+    // Resolving again clears the regression.
+    crate::cli::ok(&db, &["resolve", "--group", &group.to_string()]);
+    let groups = json(&db, &["groups", "--status", "resolved"]);
+    assert!(groups[0]["regressed_in"].is_null(), "{groups}");
+}
+
+#[test]
+fn i17_releases_count_crash_free_runs() {
+    // See: issue #17 (2): "`errsnap releases` shows crash-free runs per release"
+    let (_d, db) = util::temp_db();
+    for _ in 0..3 {
+        let logger = util::builder(&db, "svc").release("2.0.0").build().unwrap();
+        logger.error("a handled failure");
+        assert!(logger.flush(Duration::from_secs(20)));
+    }
+    // A run of 2.0.0 that dies by a native crash, and one by a panic.
+    #[cfg(target_os = "linux")]
+    {
+        let out = util::run_child("native", &db, &[("ERRSNAPTEST_CRASH", "abort")]);
+        assert!(!out.status.success());
+    }
+    panic_then_die(&db, 20000);
+    let logger = util::builder(&db, "svc").release("2.0.1").build().unwrap();
+    logger.error("a handled failure");
+    assert!(logger.flush(Duration::from_secs(20)));
+    drop(logger);
+    let rel = json(&db, &["releases"]);
+    let row = |r: &str| {
+        rel.as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["release"] == r)
+            .unwrap_or_else(|| panic!("{r} in {rel}"))
+            .clone()
+    };
+    let r200 = row("2.0.0");
+    assert_eq!(r200["exited"], 3, "{rel}");
+    #[cfg(target_os = "linux")]
+    {
+        // The native crash (app@2.0.0 in the child) is its own release.
+        let native = row("app@2.0.0");
+        assert_eq!(
+            (native["runs"].clone(), native["crashed"].clone()),
+            (1.into(), 1.into()),
+            "{rel}"
+        );
+        assert_eq!(native["crash_free_percent"], 0.0);
+    }
+    assert_eq!(r200["crash_free_percent"], 100.0, "{rel}");
+    assert_eq!(r200["new_groups"], 1);
+    let r201 = row("2.0.1");
+    assert_eq!(r201["runs"], 1);
+    assert_eq!(r201["new_groups"], 0, "the same failure as 2.0.0");
+    let text = crate::cli::ok(&db, &["releases"]);
+    assert!(text.contains("100.0%"), "{text}");
+}

@@ -152,6 +152,10 @@ fn i16_a_schema_2_file_gains_build_ids_when_opened() {
         .execute_batch(
             "ALTER TABLE frames DROP COLUMN build_id;
              ALTER TABLE snapshots DROP COLUMN cgroup;
+             ALTER TABLE event_groups DROP COLUMN first_release;
+             ALTER TABLE event_groups DROP COLUMN resolved_release;
+             ALTER TABLE event_groups DROP COLUMN regressed_in;
+             ALTER TABLE event_groups DROP COLUMN regressed_at;
              DROP TABLE runs;
              UPDATE frames SET function = NULL, file = NULL, line = NULL, col = NULL;
              PRAGMA user_version = 2;

@@ -68,6 +68,7 @@ impl Alert {
                 [
                     &mut self.app_name,
                     &mut self.environment,
+                    &mut self.release,
                     &mut self.location,
                     &mut self.host,
                 ]
@@ -118,6 +119,9 @@ pub struct Alert {
     pub app_name: Option<String>,
     /// Environment, if configured.
     pub environment: Option<String>,
+    /// The event's release, if known (a regression says which release
+    /// the group came back in).
+    pub release: Option<String>,
     /// The full message (notifiers truncate as their medium requires).
     pub message: String,
     /// The error chain below the message, outermost first.

@@ -87,7 +87,10 @@ fn kind_note(alert: &Alert) -> String {
             format!(" ({} more since the last alert)", alert.suppressed)
         }
         AlertKind::New => String::new(),
-        AlertKind::Regression => " (regression: the group was resolved)".to_owned(),
+        AlertKind::Regression => match &alert.release {
+            Some(r) => format!(" (regressed in {r}: the group was resolved)"),
+            None => " (regression: the group was resolved)".to_owned(),
+        },
         AlertKind::Digest => format!(" (digest: {} more since the last alert)", alert.suppressed),
         AlertKind::Test => " (test alert)".to_owned(),
     }
@@ -274,7 +277,7 @@ pub(crate) fn email_subject(alert: &Alert) -> String {
         header_safe(app(alert)),
         level_label(alert.level),
         header_safe(first_line(&alert.message)),
-        kind_note(alert)
+        header_safe(&kind_note(alert))
     );
     truncate_chars(&s, 180)
 }
@@ -375,6 +378,7 @@ pub(crate) mod tests {
             logger: "payments".into(),
             app_name: Some("shop".into()),
             environment: Some("prod".into()),
+            release: None,
             message: message.into(),
             chain: vec!["connection <refused>".into()],
             location: Some("src/pay.rs:10:5".into()),
@@ -560,6 +564,13 @@ pub(crate) mod tests {
         assert_eq!(kind_note(&a), " (digest: 3 more since the last alert)");
         a.kind = AlertKind::Regression;
         assert!(kind_note(&a).contains("regression"));
+        a.release = Some("1.4.2".into());
+        assert_eq!(
+            kind_note(&a),
+            " (regressed in 1.4.2: the group was resolved)"
+        );
+        a.release = Some("1.4.2\nBcc: x@y.z".into());
+        assert!(!email_subject(&a).contains('\n'), "{}", email_subject(&a));
         a.kind = AlertKind::Test;
         assert_eq!(kind_note(&a), " (test alert)");
         assert!(slack_payload(&a)["text"]

@@ -109,6 +109,7 @@ impl Alert {
             logger: logger.to_owned(),
             app_name,
             environment,
+            release: None,
             message: format!("errsnap test alert: alerts of logger {logger:?} reach this channel"),
             chain: Vec::new(),
             location: None,

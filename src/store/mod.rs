@@ -33,7 +33,7 @@ pub use read::{
     AlertStatus, CheckReport, DeliveryStatus, EventDetail, EventFilter, EventRow, ExportRow,
     GroupOrder, GroupQuery, GroupRow, GroupStatus, HostRow, Stats,
 };
-pub use runs::{RunRow, RunStatus};
+pub use runs::{ReleaseRow, RunRow, RunStatus};
 pub use symbolicate::{MissingModule, SymbolicateReport};
 
 /// What a batch write did.
@@ -136,16 +136,10 @@ pub(crate) trait Store: Send + std::fmt::Debug {
     /// not known yet.
     fn touch_run(&mut self, id: i64, now_ms: i64, sign: &runs::RunSign<'_>) -> Result<()>;
     /// Marks the run of a process that died by a native crash as crashed,
-    /// ended at `at_ms` (found by boot, pid and process start, so a reused
+    /// ended when it crashed, with its release (found by boot, pid and process start, so a reused
     /// pid is never taken for it). `false` when no such run is recorded or
     /// it was marked crashed already (by the panic the crash ended).
-    fn crash_run(
-        &mut self,
-        boot_id: Option<&str>,
-        pid: u32,
-        process_start: Option<u64>,
-        at_ms: i64,
-    ) -> Result<bool>;
+    fn crash_run(&mut self, run: &runs::CrashedRun<'_>) -> Result<bool>;
     /// Adds a native crash's details to the stored event `uid` (the panic
     /// that the crash ended) as its `crash` extra. `false` when no such
     /// event is stored.
@@ -206,6 +200,7 @@ pub(crate) trait Reader: Send + std::fmt::Debug {
     ) -> Result<Vec<(i64, Vec<crate::event::Frame>)>>;
     fn replace_frames(&mut self, id: i64, frames: &[crate::event::Frame]) -> Result<()>;
     fn runs(&self, limit: usize) -> Result<Vec<RunRow>>;
+    fn releases(&self) -> Result<Vec<runs::ReleaseRow>>;
 }
 
 /// Opens the store at `path` for writing, creating and migrating it. With
@@ -334,6 +329,13 @@ impl Database {
     /// still running.
     pub fn runs(&self, limit: usize) -> Result<Vec<RunRow>> {
         self.reader.runs(limit)
+    }
+
+    /// Each release's health, newest first: its runs and how they ended
+    /// (the crash-free share), the groups new in it and those that
+    /// regressed in it.
+    pub fn releases(&self) -> Result<Vec<runs::ReleaseRow>> {
+        self.reader.releases()
     }
 
     /// Sets a group's status; `false` if there is no such group.

@@ -137,6 +137,8 @@ pub struct GroupQuery {
     pub logger: Option<String>,
     /// Only this status.
     pub status: Option<GroupStatus>,
+    /// Only groups first seen in this release.
+    pub new_in: Option<String>,
     /// At most this many (0: no limit).
     pub limit: usize,
 }
@@ -169,6 +171,13 @@ pub struct GroupRow {
     pub status: GroupStatus,
     /// Id of the last event.
     pub last_event: String,
+    /// The release of its first event: the group is new in it.
+    pub first_release: Option<String>,
+    /// The release it came back in after it was resolved (a regression),
+    /// until it is resolved again.
+    pub regressed_in: Option<String>,
+    /// When it came back after it was resolved (ms since the Unix epoch).
+    pub regressed_at: Option<i64>,
 }
 
 /// Which events to list. Every field narrows the selection.

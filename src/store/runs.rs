@@ -79,6 +79,48 @@ pub struct RunRow {
     pub memory_max_bytes: Option<u64>,
 }
 
+/// One release's health, as [`Database::releases`](crate::Database::releases)
+/// reports it: its runs and how they ended, and the groups new in it or
+/// regressed in it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct ReleaseRow {
+    /// The release.
+    pub release: String,
+    /// Runs recorded with it.
+    pub runs: u64,
+    /// ... that ended cleanly.
+    pub exited: u64,
+    /// ... that crashed (a panic or a native crash).
+    pub crashed: u64,
+    /// ... gone without a word (killed, out of memory).
+    pub abnormal: u64,
+    /// ... still running.
+    pub running: u64,
+    /// The share of its runs that neither crashed nor ended abnormally, in
+    /// percent (`None` without runs).
+    pub crash_free_percent: Option<f64>,
+    /// Its first run's start, or its first event (ms since the Unix epoch).
+    pub first_seen: Option<i64>,
+    /// Its last sign of life.
+    pub last_seen: Option<i64>,
+    /// Groups first seen in it.
+    pub new_groups: u64,
+    /// Resolved groups that came back in it.
+    pub regressed_groups: u64,
+}
+
+impl ReleaseRow {
+    /// The crash-free share of `runs` of which `bad` crashed or ended
+    /// abnormally (one decimal).
+    pub(crate) fn crash_free(runs: u64, bad: u64) -> Option<f64> {
+        (runs > 0).then(|| {
+            let pct = runs.saturating_sub(bad) as f64 * 100.0 / runs as f64;
+            (pct * 10.0).round() / 10.0
+        })
+    }
+}
+
 /// A run's sign of life: what the writer notes after a write or on its
 /// heartbeat.
 #[derive(Debug, Clone, Copy, Default)]
@@ -87,6 +129,19 @@ pub(crate) struct RunSign<'a> {
     pub(crate) release: Option<&'a str>,
     pub(crate) rss_bytes: Option<u64>,
     pub(crate) cpu_percent: Option<f64>,
+}
+
+/// A run that ended by a native crash, as its crash file tells: found by
+/// boot, pid and process start (so a reused pid is never taken for it).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CrashedRun<'a> {
+    pub(crate) boot_id: Option<&'a str>,
+    pub(crate) pid: u32,
+    pub(crate) process_start: Option<u64>,
+    /// When it crashed.
+    pub(crate) at_ms: i64,
+    pub(crate) release: Option<&'a str>,
+    pub(crate) app_name: Option<&'a str>,
 }
 
 /// What identifies a run on its host: boot, pid and the process's start
@@ -191,6 +246,14 @@ mod tests {
         let pid = child.id();
         child.wait().unwrap();
         assert!(!still_running(pid, Some(1)));
+    }
+
+    #[test]
+    fn crash_free_share() {
+        assert_eq!(ReleaseRow::crash_free(0, 0), None);
+        assert_eq!(ReleaseRow::crash_free(4, 1), Some(75.0));
+        assert_eq!(ReleaseRow::crash_free(3, 1), Some(66.7));
+        assert_eq!(ReleaseRow::crash_free(3, 0), Some(100.0));
     }
 
     #[test]

@@ -82,12 +82,14 @@ pub(crate) fn import(
             }
             if let Some(ce) = crate::pipeline::crash::to_event(&f, tables, &redactor) {
                 let m = &f.meta;
-                if store.crash_run(
-                    m.boot_id.as_deref(),
-                    m.pid,
-                    m.process_start,
-                    ce.event.timestamp_ms,
-                )? {
+                if store.crash_run(&crate::store::runs::CrashedRun {
+                    boot_id: m.boot_id.as_deref(),
+                    pid: m.pid,
+                    process_start: m.process_start,
+                    at_ms: ce.event.timestamp_ms,
+                    release: m.release.as_deref(),
+                    app_name: m.app_name.as_deref(),
+                })? {
                     report.crashed_runs += 1;
                 }
                 let linked = match ce.after_panic {

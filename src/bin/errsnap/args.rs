@@ -67,6 +67,8 @@ pub(crate) enum Command {
     /// Runs (one per process that opened the database) and how each ended:
     /// exited, crashed, abnormal (killed, out of memory), or running.
     Runs(RunsArgs),
+    /// Each release's crash-free runs, and the groups new or regressed in it.
+    Releases,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -86,6 +88,9 @@ pub(crate) struct GroupsArgs {
     /// Only this status (open, resolved, muted).
     #[arg(long)]
     pub(crate) status: Option<errsnap::GroupStatus>,
+    /// Only groups first seen in this release.
+    #[arg(long, value_name = "RELEASE")]
+    pub(crate) new_in: Option<String>,
     /// At most this many.
     #[arg(long, default_value_t = 50)]
     pub(crate) limit: usize,

@@ -99,6 +99,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Stats(a) => report::stats(&cli, a, out),
         Command::Host => report::host(&cli, out),
         Command::Runs(a) => report::runs(&cli, a, out),
+        Command::Releases => report::releases(&cli, out),
         Command::Export(a) => maintain::export(&cli, a, out),
         Command::Purge(a) => maintain::purge(&cli, a, out),
         Command::Resolve(a) => maintain::resolve(&cli, a, out),

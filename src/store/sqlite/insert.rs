@@ -260,6 +260,8 @@ fn update_groups(tx: &rusqlite::Transaction<'_>, deltas: &HashMap<i64, GroupDelt
                  first_seen = min(first_seen, ?4),
                  last_event_uid = CASE WHEN ?5 >= last_seen THEN ?6 ELSE last_event_uid END,
                  last_seen = max(last_seen, ?5),
+                 regressed_in = CASE status WHEN 'resolved' THEN ?7 ELSE regressed_in END,
+                 regressed_at = CASE status WHEN 'resolved' THEN ?4 ELSE regressed_at END,
                  status = CASE status WHEN 'resolved' THEN 'open' ELSE status END
              WHERE id = ?1",
         )
@@ -270,7 +272,8 @@ fn update_groups(tx: &rusqlite::Transaction<'_>, deltas: &HashMap<i64, GroupDelt
                 d.level,
                 d.first_seen,
                 d.last_seen,
-                d.last_uid
+                d.last_uid,
+                d.release
             ])
         })
         .map_err(|e| fail("updating groups", e))?;
@@ -429,11 +432,17 @@ struct GroupDelta {
     last_uid: String,
     /// The status the group has after an event of this batch changed it.
     status_now: Option<String>,
+    /// The release of the batch's first event of the group: the release a
+    /// resolved group regressed in.
+    release: Option<String>,
 }
 
 impl GroupDelta {
     /// Counts one new event of the group.
     fn add(&mut self, ev: &Event, uid: &str) {
+        if self.count == 0 {
+            self.release.clone_from(&ev.release);
+        }
         self.count += 1;
         self.level = self.level.max(ev.level.as_i64());
         self.first_seen = self.first_seen.min(ev.timestamp_ms);
@@ -451,6 +460,7 @@ impl GroupDelta {
             last_seen: i64::MIN,
             last_uid: String::new(),
             status_now: None,
+            release: None,
         }
     }
 }
@@ -468,8 +478,8 @@ fn ensure_group(
     let culprit = fingerprint::culprit(&ev.frames, ev.location.as_ref());
     tx.prepare_cached(
         "INSERT INTO event_groups (fingerprint, logger_id, kind, level, title, culprit,
-             first_seen, last_seen, count, first_event_uid, last_event_uid)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 0, ?8, ?8)
+             first_seen, last_seen, count, first_event_uid, last_event_uid, first_release)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 0, ?8, ?8, ?9)
          ON CONFLICT(fingerprint) DO NOTHING",
     )
     .and_then(|mut s| {
@@ -482,6 +492,7 @@ fn ensure_group(
             culprit,
             ev.timestamp_ms,
             uid,
+            ev.release,
         ])
     })
     .map_err(err)?;

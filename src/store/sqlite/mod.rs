@@ -375,14 +375,8 @@ impl crate::store::Store for SqliteStore {
             .map(|n| n as u64)
             .map_err(|e| fail("counting crashed runs", e))
     }
-    fn crash_run(
-        &mut self,
-        boot_id: Option<&str>,
-        pid: u32,
-        process_start: Option<u64>,
-        at_ms: i64,
-    ) -> Result<bool> {
-        runs::crash_run(&self.conn, boot_id, pid, process_start, at_ms)
+    fn crash_run(&mut self, run: &crate::store::runs::CrashedRun<'_>) -> Result<bool> {
+        runs::crash_run(&self.conn, run)
     }
     fn attach_crash(&mut self, uid: &str, details: &serde_json::Value) -> Result<bool> {
         let n = self

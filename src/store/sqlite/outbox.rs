@@ -339,7 +339,7 @@ impl SqliteStore {
                 "SELECT o.kind, o.suppressed, e.uid, e.ts, e.level, e.kind, l.name, e.app_name,
                         e.environment, e.message, e.error_chain, e.file, e.line, e.col, h.hostname,
                         e.pid, s.proc_cpu_percent, s.proc_rss_bytes, s.sys_used_memory,
-                        s.sys_total_memory, g.title, g.count, e.backtrace_id
+                        s.sys_total_memory, g.title, g.count, e.backtrace_id, e.release
                  FROM outbox o
                  JOIN events e ON e.uid = o.event_uid
                  JOIN loggers l ON l.id = e.logger_id
@@ -373,6 +373,7 @@ impl SqliteStore {
                             logger: r.get(6)?,
                             app_name: r.get(7)?,
                             environment: r.get(8)?,
+                            release: r.get(23)?,
                             message: r.get(9)?,
                             chain: chain_messages(chain.as_deref()),
                             location,

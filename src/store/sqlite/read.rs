@@ -74,12 +74,22 @@ impl SqliteReader {
 
     /// Lists groups.
     pub(crate) fn groups(&self, q: &GroupQuery) -> Result<Vec<GroupRow>> {
-        let mut sql = String::from(
+        // Files not migrated to schema 5 yet have no release columns.
+        let col = |c: &str| super::column_or_null(&self.conn, "event_groups", c);
+        let first_release = col("first_release");
+        let mut sql = format!(
             "SELECT g.id, g.fingerprint, l.name, g.level, g.kind, g.title, g.culprit,
-                    g.first_seen, g.last_seen, g.count, g.status, g.last_event_uid
+                    g.first_seen, g.last_seen, g.count, g.status, g.last_event_uid,
+                    {first_release}, {}, {}
              FROM event_groups g JOIN loggers l ON l.id = g.logger_id WHERE 1 = 1",
+            col("regressed_in"),
+            col("regressed_at")
         );
         let mut args: Vec<SqlValue> = Vec::new();
+        if let Some(r) = &q.new_in {
+            args.push(r.clone().into());
+            sql.push_str(&format!(" AND {first_release} = ?{}", args.len()));
+        }
         if let Some(l) = &q.logger {
             args.push(l.clone().into());
             sql.push_str(&format!(" AND l.name = ?{}", args.len()));
@@ -288,7 +298,15 @@ impl SqliteReader {
         let n = self
             .conn
             .execute(
-                "UPDATE event_groups SET status = ?2 WHERE id = ?1",
+                // Resolving notes the release it was resolved in (its last
+                // event's) and clears an earlier regression.
+                "UPDATE event_groups SET status = ?2,
+                     resolved_release = CASE ?2 WHEN 'resolved'
+                         THEN (SELECT release FROM events WHERE uid = last_event_uid)
+                         ELSE resolved_release END,
+                     regressed_in = CASE ?2 WHEN 'resolved' THEN NULL ELSE regressed_in END,
+                     regressed_at = CASE ?2 WHEN 'resolved' THEN NULL ELSE regressed_at END
+                 WHERE id = ?1",
                 rusqlite::params![group, status.as_str()],
             )
             .map_err(err("changing a group's status"))?;
@@ -430,6 +448,9 @@ fn group_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<GroupRow> {
         count: r.get(9)?,
         status: named(r, 10, GroupStatus::from_name)?,
         last_event: r.get(11)?,
+        first_release: r.get(12)?,
+        regressed_in: r.get(13)?,
+        regressed_at: r.get(14)?,
     })
 }
 
@@ -523,6 +544,9 @@ impl crate::store::Reader for SqliteReader {
     }
     fn runs(&self, limit: usize) -> Result<Vec<crate::store::RunRow>> {
         super::runs::runs(&self.conn, limit)
+    }
+    fn releases(&self) -> Result<Vec<crate::store::runs::ReleaseRow>> {
+        super::runs::releases(&self.conn)
     }
     fn raw_backtraces(
         &self,

@@ -5,7 +5,7 @@ use rusqlite::{params, Connection};
 
 use super::fail;
 use crate::error::Result;
-use crate::store::runs::{still_running, RunRow, RunSign, RunStart, RunStatus};
+use crate::store::runs::{still_running, ReleaseRow, RunRow, RunSign, RunStart, RunStatus};
 
 /// Records `run` as running, after marking earlier runs of the same boot
 /// whose process is gone as abnormal (ended at their last sign of life).
@@ -86,18 +86,31 @@ fn end_reason(cgroup: Option<&str>, oom_kills_at_start: Option<i64>) -> Option<&
 /// Marks the run of a crashed process as crashed (see `Store::crash_run`).
 pub(crate) fn crash_run(
     conn: &Connection,
-    boot_id: Option<&str>,
-    pid: u32,
-    process_start: Option<u64>,
-    at_ms: i64,
+    run: &crate::store::runs::CrashedRun<'_>,
 ) -> Result<bool> {
+    let crate::store::runs::CrashedRun {
+        boot_id,
+        pid,
+        process_start,
+        at_ms,
+        release,
+        app_name,
+    } = *run;
     let n = conn
         .execute(
             "UPDATE runs SET status = 'crashed', ended_at = ?4,
-                 last_seen = max(coalesce(last_seen, ?4), ?4)
+                 last_seen = max(coalesce(last_seen, ?4), ?4),
+                 release = coalesce(release, ?5), app_name = coalesce(app_name, ?6)
              WHERE boot_id IS ?1 AND pid = ?2 AND process_start IS ?3
                  AND status != 'crashed'",
-            params![boot_id, pid, process_start.map(|s| s as i64), at_ms],
+            params![
+                boot_id,
+                pid,
+                process_start.map(|s| s as i64),
+                at_ms,
+                release,
+                app_name
+            ],
         )
         .map_err(|e| fail("marking a crashed run", e))?;
     Ok(n > 0)
@@ -191,5 +204,69 @@ pub(crate) fn runs(conn: &Connection, limit: usize) -> Result<Vec<RunRow>> {
         })
         .and_then(|rows| rows.collect())
         .map_err(|e| fail("reading runs", e))?;
+    Ok(rows)
+}
+
+/// Each release's runs and groups, the newest release first.
+pub(crate) fn releases(conn: &Connection) -> Result<Vec<ReleaseRow>> {
+    let has = |t: &str, c: &str| super::column_or_null(conn, t, c) != "NULL";
+    if !has("runs", "release") || !has("event_groups", "first_release") {
+        // A file from before the runs ledger and release tracking.
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn
+        .prepare(
+            "WITH names AS (
+                 SELECT release FROM runs WHERE release IS NOT NULL
+                 UNION SELECT first_release FROM event_groups WHERE first_release IS NOT NULL
+                 UNION SELECT regressed_in FROM event_groups WHERE regressed_in IS NOT NULL
+             ),
+             r AS (
+                 SELECT release, count(*) AS runs, sum(status = 'exited') AS exited,
+                        sum(status = 'crashed') AS crashed, sum(status = 'abnormal') AS abnormal,
+                        sum(status = 'running') AS running, min(started_at) AS first_seen,
+                        max(coalesce(ended_at, last_seen, started_at)) AS last_seen
+                 FROM runs WHERE release IS NOT NULL GROUP BY release
+             ),
+             g AS (
+                 SELECT first_release AS release, count(*) AS new_groups,
+                        min(first_seen) AS first_event, max(last_seen) AS last_event
+                 FROM event_groups WHERE first_release IS NOT NULL GROUP BY first_release
+             ),
+             rg AS (
+                 SELECT regressed_in AS release, count(*) AS regressed
+                 FROM event_groups WHERE regressed_in IS NOT NULL GROUP BY regressed_in
+             )
+             SELECT n.release, coalesce(r.runs, 0), coalesce(r.exited, 0),
+                    coalesce(r.crashed, 0), coalesce(r.abnormal, 0), coalesce(r.running, 0),
+                    coalesce(r.first_seen, g.first_event), coalesce(r.last_seen, g.last_event),
+                    coalesce(g.new_groups, 0), coalesce(rg.regressed, 0)
+             FROM names n
+             LEFT JOIN r ON r.release = n.release
+             LEFT JOIN g ON g.release = n.release
+             LEFT JOIN rg ON rg.release = n.release
+             ORDER BY coalesce(r.first_seen, g.first_event) DESC, n.release DESC",
+        )
+        .map_err(|e| fail("reading releases", e))?;
+    let n = |r: &rusqlite::Row<'_>, i| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
+    let rows = stmt
+        .query_map([], |r| {
+            let (runs, crashed, abnormal) = (n(r, 1)?, n(r, 3)?, n(r, 4)?);
+            Ok(ReleaseRow {
+                release: r.get(0)?,
+                runs,
+                exited: n(r, 2)?,
+                crashed,
+                abnormal,
+                running: n(r, 5)?,
+                crash_free_percent: ReleaseRow::crash_free(runs, crashed + abnormal),
+                first_seen: r.get(6)?,
+                last_seen: r.get(7)?,
+                new_groups: n(r, 8)?,
+                regressed_groups: n(r, 9)?,
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(|e| fail("reading releases", e))?;
     Ok(rows)
 }

@@ -151,7 +151,8 @@ pub(crate) const RECORD_META: &str = "INSERT INTO errsnap_meta (key, value) VALU
 /// a CHECK constraint, so the events table is rebuilt (rows, ids and the
 /// index kept; legacy renaming leaves the views that name `events` as they
 /// are). Runs gain their cgroup and why they ended; snapshots their cgroup's
-/// figures (JSON).
+/// figures (JSON); groups the release they were first seen in, resolved in
+/// and regressed in.
 const V5: &str = r#"
 PRAGMA legacy_alter_table = ON;
 CREATE TABLE events_v5 (
@@ -193,6 +194,10 @@ ALTER TABLE runs ADD COLUMN oom_kills_at_start INTEGER;
 ALTER TABLE runs ADD COLUMN memory_max_bytes INTEGER;
 ALTER TABLE runs ADD COLUMN end_reason TEXT;
 ALTER TABLE snapshots ADD COLUMN cgroup TEXT;
+ALTER TABLE event_groups ADD COLUMN first_release TEXT;
+ALTER TABLE event_groups ADD COLUMN resolved_release TEXT;
+ALTER TABLE event_groups ADD COLUMN regressed_in TEXT;
+ALTER TABLE event_groups ADD COLUMN regressed_at INTEGER;
 "#;
 
 /// Version 2: the compatibility record.

@@ -47,22 +47,18 @@ impl Writer {
         }
     }
 
-    /// After a write: a panic marks the run crashed; otherwise its last
-    /// sign of life is noted (at most once a second) with the release the
-    /// events carry.
+    /// After a write: the run's last sign of life is noted (at most once a
+    /// second) with the release the events carry; a panic marks it crashed.
     pub(super) fn note_run(&mut self, events: &[Event]) {
         let Some(id) = self.run else { return };
         let now = crate::util::time::now_ms();
-        if events
+        let crashed = events
             .iter()
-            .any(|e| matches!(e.kind, EventKind::Panic | EventKind::Crash))
-        {
-            self.end_run(crate::store::RunStatus::Crashed);
-            return;
-        }
-        if self
-            .run_seen
-            .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+            .any(|e| matches!(e.kind, EventKind::Panic | EventKind::Crash));
+        if !crashed
+            && self
+                .run_seen
+                .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
         {
             return;
         }
@@ -81,6 +77,11 @@ impl Writer {
             let _ = store.touch_run(id, now, &sign);
         }
         self.note_crash_sign(sign.rss_bytes, sign.cpu_percent);
+        // After the sign: a run that crashes on its first event still
+        // records its release.
+        if crashed {
+            self.end_run(crate::store::RunStatus::Crashed);
+        }
     }
 
     /// How long until the idle writer's next heartbeat (`None`: no run, or

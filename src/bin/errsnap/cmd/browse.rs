@@ -22,6 +22,7 @@ pub(crate) fn groups(cli: &Cli, a: &GroupsArgs, out: &mut Out) -> Result<ExitCod
     };
     q.logger = a.logger.clone();
     q.status = a.status;
+    q.new_in = a.new_in.clone();
     q.limit = a.limit;
     let groups = db.groups(&q)?;
     let now = now_ms();
@@ -38,17 +39,28 @@ pub(crate) fn groups(cli: &Cli, a: &GroupsArgs, out: &mut Out) -> Result<ExitCod
     }
     writeln!(
         out.w,
-        "{:>5}  {:<5}  {:<8}  {:>7}  {:<19}  {:<19}  {:<12}  TITLE  (CULPRIT)",
+        "{:>5}  {:<5}  {:<9}  {:>7}  {:<19}  {:<19}  {:<12}  TITLE  (CULPRIT)",
         "ID", "LEVEL", "STATUS", "COUNT", "LAST SEEN", "FIRST SEEN", "LAST 24H"
     )?;
     for g in &groups {
         let spark = sparkline(&db.histogram(g.id, day_ago, now, 12)?);
         let level = out.level(g.level);
+        // A group that came back after it was resolved says so.
+        let status = if g.regressed_at.is_some() && g.status == errsnap::GroupStatus::Open {
+            "regressed"
+        } else {
+            g.status.as_str()
+        };
+        let badge = match (&g.regressed_in, &g.first_release) {
+            (Some(r), _) if status == "regressed" => format!("[regressed in {}] ", safe_line(r)),
+            (_, Some(r)) => format!("[new in {}] ", safe_line(r)),
+            _ => String::new(),
+        };
         writeln!(
             out.w,
-            "{:>5}  {level}  {:<8}  {:>7}  {}  {}  {spark}  {}  ({})",
+            "{:>5}  {level}  {:<9}  {:>7}  {}  {}  {spark}  {badge}{}  ({})",
             g.id,
-            g.status.as_str(),
+            status,
             g.count,
             time(g.last_seen),
             time(g.first_seen),

@@ -1,4 +1,4 @@
-//! Reports: `stats`, `host`, `runs`.
+//! Reports: `stats`, `host`, `runs`, `releases`.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -131,6 +131,40 @@ pub(crate) fn runs(cli: &Cli, a: &RunsArgs, out: &mut Out) -> Result<ExitCode> {
             r.ended_at.map(time).unwrap_or_default(),
             r.last_rss_bytes.map(bytes).unwrap_or_default(),
             safe_line(r.release.as_deref().unwrap_or("")),
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `errsnap releases`: each release's crash-free runs and new or regressed
+/// groups, newest first.
+pub(crate) fn releases(cli: &Cli, out: &mut Out) -> Result<ExitCode> {
+    let db = open(cli)?;
+    let rows = db.releases()?;
+    if cli.json {
+        out.json(&rows)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(
+        out.w,
+        "{:<24} {:>6} {:>8} {:>8} {:>8} {:>11} {:>5} {:>9}  first seen (UTC)",
+        "release", "runs", "exited", "crashed", "abnormal", "crash-free", "new", "regressed"
+    )?;
+    for r in &rows {
+        writeln!(
+            out.w,
+            "{:<24} {:>6} {:>8} {:>8} {:>8} {:>11} {:>5} {:>9}  {}",
+            safe_line(&r.release),
+            r.runs,
+            r.exited,
+            r.crashed,
+            r.abnormal,
+            r.crash_free_percent
+                .map(|p| format!("{p:.1}%"))
+                .unwrap_or_else(|| "-".to_owned()),
+            r.new_groups,
+            r.regressed_groups,
+            r.first_seen.map(time).unwrap_or_default(),
         )?;
     }
     Ok(ExitCode::SUCCESS)
