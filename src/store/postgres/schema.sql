@@ -68,7 +68,11 @@ CREATE TABLE IF NOT EXISTS event_groups (
     status           TEXT    NOT NULL DEFAULT 'open'
                      CHECK (status IN ('open', 'resolved', 'muted')),
     first_event_uid  TEXT    NOT NULL,
-    last_event_uid   TEXT    NOT NULL
+    last_event_uid   TEXT    NOT NULL,
+    first_release    TEXT,
+    resolved_release TEXT,
+    regressed_in     TEXT,
+    regressed_at     BIGINT
 );
 CREATE INDEX IF NOT EXISTS event_groups_last_seen ON event_groups (last_seen);
 
@@ -95,7 +99,8 @@ CREATE TABLE IF NOT EXISTS snapshots (
     load_1                DOUBLE PRECISION NOT NULL,
     load_5                DOUBLE PRECISION NOT NULL,
     load_15               DOUBLE PRECISION NOT NULL,
-    uptime_s              BIGINT NOT NULL
+    uptime_s              BIGINT NOT NULL,
+    cgroup                JSONB
 );
 
 CREATE TABLE IF NOT EXISTS events (
@@ -178,6 +183,10 @@ CREATE TABLE IF NOT EXISTS runs (
     release        TEXT,
     build_id       TEXT,
     status         TEXT    NOT NULL
-                   CHECK (status IN ('running', 'exited', 'crashed', 'abnormal'))
+                   CHECK (status IN ('running', 'exited', 'crashed', 'abnormal')),
+    cgroup         TEXT,
+    oom_kills_at_start BIGINT,
+    memory_max_bytes BIGINT,
+    end_reason     TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_open ON runs (boot_id) WHERE status = 'running';
