@@ -230,5 +230,89 @@ mod tests {
         assert_eq!(f.records[0].stack.len() as u64, layout::STACK_BYTES);
         assert!(is_crash_name(OsStr::new("crash-1-x.bin")));
         assert!(!is_crash_name(OsStr::new("spool-1.jsonl")));
+        assert!(!is_crash_name(OsStr::new("crash-1.jsonl")));
+        assert!(!is_crash_name(OsStr::new("x-crash-1.bin")));
+    }
+
+    /// A file whose metadata JSON, padded with spaces, is exactly `len`
+    /// bytes long (and says so).
+    fn with_meta_len(len: usize) -> Vec<u8> {
+        let mut b = file(&CrashMeta::default(), &[], &[]);
+        let json = serde_json::to_vec(&CrashMeta::default()).unwrap();
+        let end = (24 + len).min(b.len());
+        b[24..24 + json.len()].copy_from_slice(&json);
+        for x in &mut b[24 + json.len()..end] {
+            *x = b' ';
+        }
+        b[20..24].copy_from_slice(&(len as u32).to_ne_bytes());
+        b
+    }
+
+    /// A file whose module list JSON in slot `slot`, padded with spaces, is
+    /// exactly `len` bytes long.
+    fn with_modules_len(slot: u32, len: usize) -> Vec<u8> {
+        let mut b = file(&CrashMeta::default(), &[], &[]);
+        let at = layout::modules_at(slot) as usize;
+        b[at + 4] = b'[';
+        for x in &mut b[at + 5..at + 4 + len - 1] {
+            *x = b' ';
+        }
+        b[at + 4 + len - 1] = b']';
+        b[at..at + 4].copy_from_slice(&(len as u32).to_ne_bytes());
+        b[16..20].copy_from_slice(&slot.to_ne_bytes());
+        b
+    }
+
+    #[test]
+    fn lengths_are_held_to_their_room_exactly() {
+        let name = OsStr::new("crash-1-x.bin");
+        let meta_room = (layout::HEADER_SIZE - layout::META_AT) as usize;
+        assert!(
+            parse(name, &with_meta_len(meta_room)).is_ok(),
+            "fills its room"
+        );
+        // One byte more reads into the module slot: refused, although the
+        // bytes there (spaces) would still parse.
+        let over = with_meta_len(meta_room + 1);
+        assert!(parse(name, &over).is_err());
+        let module_room = (layout::MODULES_SIZE - 4) as usize;
+        for slot in [1, 2] {
+            let f = parse(name, &with_modules_len(slot, module_room)).unwrap();
+            assert!(f.modules.is_empty(), "slot {slot}: an empty list, padded");
+            let mut b = with_modules_len(slot, module_room);
+            let at = layout::modules_at(slot) as usize;
+            b[at..at + 4].copy_from_slice(&((module_room + 1) as u32).to_ne_bytes());
+            assert!(parse(name, &b).is_err(), "slot {slot}: one byte over");
+        }
+        // A slot number other than 1 or 2 means no list (never read).
+        for slot in [0u32, 3] {
+            let mut b = with_modules_len(2, 10);
+            b[16..20].copy_from_slice(&slot.to_ne_bytes());
+            let at = layout::modules_at(2) as usize;
+            b[at + 4] = b'x'; // would not parse if it were read
+            assert!(parse(name, &b).unwrap().modules.is_empty(), "slot {slot}");
+        }
+        // Slot 1 is read when it is the one in use (not slot 2).
+        let mut b = with_modules_len(1, 2);
+        let at2 = layout::modules_at(2) as usize;
+        b[at2..at2 + 4].copy_from_slice(&1u32.to_ne_bytes());
+        b[at2 + 4] = b'x';
+        assert!(parse(name, &b).is_ok(), "slot 2 is not read");
+    }
+
+    #[test]
+    fn read_checks_the_file_before_parsing_it() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = PrivateDir::open_or_create(&d.path().join("c")).unwrap();
+        let good = file(&CrashMeta::default(), &[], &[]);
+        std::fs::write(dir.path().join("crash-1-a.bin"), &good).unwrap();
+        assert!(read(&dir, OsStr::new("crash-1-a.bin")).is_ok());
+        let mut long = good.clone();
+        long.push(0);
+        std::fs::write(dir.path().join("crash-1-b.bin"), &long).unwrap();
+        let e = read(&dir, OsStr::new("crash-1-b.bin")).unwrap_err();
+        assert!(e.to_string().contains("size"), "{e}");
+        std::fs::write(dir.path().join("crash-1-c.bin"), &good[..100]).unwrap();
+        assert!(read(&dir, OsStr::new("crash-1-c.bin")).is_err());
     }
 }

@@ -169,6 +169,10 @@ mod tests {
         assert!(RawRecord::from_bytes(&r.as_bytes()[..10]).is_none());
         assert_eq!(record_at(0), 4096 + 2 * 65536);
         assert_eq!(FILE_SIZE, record_at(0) + 2 * RECORD_SIZE);
+        assert_eq!(modules_at(1), 4096);
         assert_eq!(modules_at(2), 4096 + 65536);
+        assert_eq!(STACK_BYTES, 65536);
+        assert_eq!(RECORD_SIZE, 4096 + 65536);
+        assert_eq!(FILE_SIZE, 4096 + 2 * 65536 + 2 * (4096 + 65536));
     }
 }

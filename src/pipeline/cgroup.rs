@@ -188,7 +188,7 @@ mod tests {
             ("app.slice/cpu.max", "50000 100000\n"),
             (
                 "app.slice/memory.events",
-                "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n",
+                "low 0\nhigh 0\nmax 3\noom 2\noom_kill 2\n",
             ),
         ]);
         let cg = of_lines("0::/app.slice\n", d.path()).unwrap();
@@ -198,10 +198,48 @@ mod tests {
         assert_eq!(s.memory_current_bytes, Some(1 << 20));
         assert_eq!(s.memory_max_bytes, Some(64 << 20));
         assert_eq!(s.cpu_max.as_deref(), Some("50000 100000"));
-        assert_eq!(s.oom_kills, Some(1));
-        assert_eq!(oom_kills_at(cg.dir()), Some(1));
+        assert_eq!(s.oom_kills, Some(2));
+        assert_eq!(oom_kills_at(cg.dir()), Some(2));
         std::fs::write(d.path().join("app.slice/memory.max"), "max\n").unwrap();
         assert_eq!(cg.stats().memory_max_bytes, None, "no limit");
+        // Found by either file of the memory controller.
+        let d = tree(&[
+            ("a/memory.current", "1"),
+            ("b/memory.events", "oom_kill 0\n"),
+        ]);
+        assert_eq!(of_lines("0::/a\n", d.path()).unwrap().version, 2);
+        assert_eq!(of_lines("0::/b\n", d.path()).unwrap().version, 2);
+        assert!(
+            of_lines("0::/c\n", d.path()).is_none(),
+            "no memory controller"
+        );
+    }
+
+    #[test]
+    fn limits_from_v1s_no_limit_up_are_none() {
+        assert_eq!(limit("67108864"), Some(64 << 20));
+        assert_eq!(limit(&((1u64 << 62) - 1).to_string()), Some((1 << 62) - 1));
+        assert_eq!(limit(&(1u64 << 62).to_string()), None);
+        assert_eq!(limit("max"), None);
+    }
+
+    #[test]
+    fn only_hierarchy_0_is_the_unified_one() {
+        let d = tree(&[
+            ("odd/memory.current", "1"),
+            ("memory/x/memory.usage_in_bytes", "4096"),
+        ]);
+        // A line with no controllers that is not hierarchy 0 is not v2.
+        let cg = of_lines("3::/odd\n4:memory:/x\n", d.path()).unwrap();
+        assert_eq!((cg.version, cg.name.as_str()), (1, "/x"));
+    }
+
+    #[test]
+    fn this_process_is_read_from_proc() {
+        let lines = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+        let expected = of_lines(&lines, Path::new(ROOT));
+        assert_eq!(current(), expected);
+        assert_eq!(of_process(std::process::id()), expected);
     }
 
     #[test]

@@ -121,11 +121,13 @@ pub(crate) fn import(
 /// # Errors
 /// The database cannot be opened or written.
 pub fn import_crashes(db: impl AsRef<Path>) -> crate::error::Result<CrashImport> {
+    // Never moves a damaged file aside: that is for a writer to decide
+    // (`errsnap check` reports it instead).
     let mut store = crate::store::open(
         db.as_ref(),
         crate::store::Durability::Normal,
         std::time::Duration::from_secs(5),
-        true,
+        false,
     )?;
     let mut tables = SymbolTables::default();
     import(
