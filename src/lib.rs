@@ -166,6 +166,8 @@ pub mod snapshot {
     pub use crate::pipeline::sampler::Sampler;
 }
 pub use logger::testing::CapturedEvents;
+#[cfg(feature = "postgres")]
+pub use store::postgres::{migrate_postgres, PgMigration};
 pub use store::Durability;
 pub use store::{
     AlertStatus, CheckReport, Database, DeliveryStatus, EventDetail, EventFilter, EventRow,

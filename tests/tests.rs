@@ -18,6 +18,8 @@ mod crash;
 mod ecosystem;
 mod fallback;
 mod panic;
+#[cfg(all(feature = "postgres", feature = "cli"))]
+mod pg;
 mod reliability;
 mod routing;
 #[cfg(feature = "cli")]

@@ -126,6 +126,16 @@ pub(crate) const KEYS: &[Key] = &[
         "LOGS.db",
         "the database file",
     ),
+    secret(
+        "ERRSNAP_DATABASE_URL",
+        Kind::Text,
+        "a PostgreSQL database for a fleet (postgres://user@host:port/db?sslmode=verify-full), instead of the file (feature postgres)",
+    ),
+    secret(
+        "ERRSNAP_DATABASE_PASSWORD",
+        Kind::Text,
+        "the PostgreSQL password, when the URL has none",
+    ),
     key(
         "ERRSNAP_APP_NAME",
         Some("app.name"),

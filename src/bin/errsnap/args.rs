@@ -60,6 +60,11 @@ pub(crate) enum Command {
     Symbolicate(SymbolicateArgs),
     /// Integrity, schema version, pending and failed alerts, the spool.
     Check,
+    /// Create or upgrade errsnap's schema in a PostgreSQL database
+    /// (`--db postgres://...`; feature postgres). Safe to run from many
+    /// processes at once: one migrates, the others find it done.
+    #[cfg(feature = "postgres")]
+    Migrate,
     /// Send a test alert through every configured channel (.env).
     TestAlert,
     /// The recorded host descriptions.

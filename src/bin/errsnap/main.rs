@@ -105,6 +105,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Resolve(a) => maintain::resolve(&cli, a, out),
         Command::Symbolicate(a) => maintain::symbolicate(&cli, a, out),
         Command::Check => check::check(&cli, out),
+        #[cfg(feature = "postgres")]
+        Command::Migrate => check::migrate(&cli, out),
         Command::TestAlert => check::test_alert(&cli, out),
     }
 }

@@ -9,13 +9,23 @@
 //!
 //! [`Store`]: crate::store::Store
 
-// The SQL is used by the PostgreSQL store; until it lands, only the tests
-// read it.
+// The batch SQL is used by the PostgreSQL store's writer; until it lands,
+// only the tests read it.
 #![cfg_attr(not(test), allow(dead_code))]
+
+#[cfg(feature = "postgres")]
+pub(crate) mod connect;
+#[cfg(feature = "postgres")]
+mod migrate;
+#[cfg(feature = "postgres")]
+pub use migrate::{migrate_postgres, PgMigration};
 
 /// The schema (version 1), applied under `pg_advisory_xact_lock` so that
 /// processes starting together migrate once.
 pub(crate) const SCHEMA: &str = include_str!("schema.sql");
+
+/// The PostgreSQL schema version this build writes.
+pub(crate) const SCHEMA_VERSION: i64 = 1;
 
 /// The key of the migration lock (`'errsnap'` as an integer).
 pub(crate) const MIGRATION_LOCK: i64 = 0x0065_7272_736e_6170;

@@ -1,4 +1,4 @@
-//! Health: `check`, `test-alert`.
+//! Health: `check`, `test-alert`, `migrate`.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -121,4 +121,33 @@ pub(crate) fn test_alert(cli: &Cli, out: &mut Out) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `errsnap migrate --db postgres://...`: creates or upgrades the schema.
+#[cfg(feature = "postgres")]
+pub(crate) fn migrate(cli: &Cli, out: &mut Out) -> Result<ExitCode> {
+    let url = cli.db.to_str().unwrap_or("");
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        anyhow::bail!(
+            "errsnap migrate takes a PostgreSQL URL (--db postgres://...); \
+             a database file is migrated by the first logger that opens it"
+        );
+    }
+    let m = errsnap::migrate_postgres(url, &settings(cli)?)?;
+    if cli.json {
+        out.json(&m)?;
+    } else {
+        writeln!(
+            out.w,
+            "{}: schema version {} ({})",
+            safe_line(&m.database),
+            m.schema_version,
+            if m.migrated {
+                "migrated now"
+            } else {
+                "up to date"
+            }
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
 }

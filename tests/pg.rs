@@ -1,0 +1,425 @@
+//! #18: PostgreSQL for fleets, against a real server the tests start
+//! themselves: Debian's `postgresql` (`initdb` + `pg_ctl`) in a temporary
+//! directory on a free loopback port, as the `postgres` user when root.
+//! `.ci/run` installs it and sets `ERRSNAP_REQUIRE_PG=1`, which makes a
+//! missing server a failure; elsewhere these tests print a skip line.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use crate::servers::TestCa;
+use crate::util;
+
+/// The password of the `postgres` user in every test server.
+const PASSWORD: &str = "pg-s3cret-Xq7";
+
+/// A PostgreSQL server of one test; stopped (immediately) when dropped.
+pub(crate) struct Pg {
+    bin: PathBuf,
+    data: PathBuf,
+    pub(crate) port: u16,
+    as_postgres: bool,
+    _dir: tempfile::TempDir,
+}
+
+/// How a test server is set up.
+#[derive(Default)]
+pub(crate) struct PgOptions<'a> {
+    /// Serve TLS with this CA's server certificate.
+    pub(crate) tls: Option<&'a TestCa>,
+    /// Refuse connections that are not encrypted (`hostssl` only).
+    pub(crate) tls_only: bool,
+}
+
+fn bin_dir() -> Option<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|p| p.join("initdb").exists() && p.join("pg_ctl").exists())
+        .collect();
+    found.sort();
+    found.pop()
+}
+
+fn is_root() -> bool {
+    // SAFETY: a plain query.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Pg {
+    /// Starts a server, or `None` with a skip line when the binaries are
+    /// missing (a failure with `ERRSNAP_REQUIRE_PG=1`).
+    pub(crate) fn start(test: &str, opts: PgOptions<'_>) -> Option<Pg> {
+        let Some(bin) = bin_dir() else {
+            assert!(
+                std::env::var("ERRSNAP_REQUIRE_PG").is_err(),
+                "{test}: ERRSNAP_REQUIRE_PG is set but no PostgreSQL is installed (apt-get install postgresql)"
+            );
+            eprintln!("SKIPPED {test}: no PostgreSQL server binaries (/usr/lib/postgresql/*/bin)");
+            return None;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_owned();
+        let as_postgres = is_root();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let data = root.join("data");
+        std::fs::write(root.join("pw"), PASSWORD).unwrap();
+        std::fs::create_dir(root.join("sock")).unwrap();
+        if let Some(ca) = opts.tls {
+            std::fs::write(root.join("server.crt"), &ca.cert_pem).unwrap();
+            std::fs::write(root.join("server.key"), &ca.key_pem).unwrap();
+            std::fs::set_permissions(
+                root.join("server.key"),
+                std::fs::Permissions::from_mode(0o600),
+            )
+            .unwrap();
+        }
+        if as_postgres {
+            let ok = Command::new("chown")
+                .args(["-R", "postgres:"])
+                .arg(&root)
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "chown to postgres");
+        }
+        let pg = Pg {
+            bin,
+            data: data.clone(),
+            port: free_port(),
+            as_postgres,
+            _dir: dir,
+        };
+        let out = pg.run(
+            "initdb",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-U",
+                "postgres",
+                "--auth=scram-sha-256",
+                "--pwfile",
+                root.join("pw").to_str().unwrap(),
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--no-sync",
+            ],
+        );
+        assert!(out.status.success(), "initdb: {}", util::describe(&out));
+        if opts.tls_only {
+            std::fs::write(
+                data.join("pg_hba.conf"),
+                "local all all scram-sha-256\nhostssl all all 127.0.0.1/32 scram-sha-256\n",
+            )
+            .unwrap();
+        }
+        let mut conf = format!(
+            "listen_addresses = '127.0.0.1'\nport = {}\nunix_socket_directories = '{}'\nfsync = off\nmax_connections = 200\n",
+            pg.port,
+            root.join("sock").display()
+        );
+        if opts.tls.is_some() {
+            conf.push_str(&format!(
+                "ssl = on\nssl_cert_file = '{}'\nssl_key_file = '{}'\n",
+                root.join("server.crt").display(),
+                root.join("server.key").display()
+            ));
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(data.join("postgresql.conf"))
+            .unwrap();
+        std::io::Write::write_all(&mut f, conf.as_bytes()).unwrap();
+        pg.pg_ctl_start();
+        Some(pg)
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) -> Output {
+        let exe = self.bin.join(tool);
+        let mut cmd = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(exe);
+            c
+        } else {
+            Command::new(exe)
+        };
+        cmd.args(args).output().unwrap()
+    }
+
+    fn pg_ctl_start(&self) {
+        let log = self.data.parent().unwrap().join("log");
+        let out = self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                self.data.to_str().unwrap(),
+                "-l",
+                log.to_str().unwrap(),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "pg_ctl start: {}\n{}",
+            util::describe(&out),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+
+    /// Stops the server at once (`-m immediate`: like a crash).
+    pub(crate) fn stop_immediate(&self) {
+        let _ = self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                self.data.to_str().unwrap(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
+        );
+    }
+
+    /// A URL for the `postgres` user with the right password.
+    pub(crate) fn url(&self, query: &str) -> String {
+        format!(
+            "postgres://postgres:{PASSWORD}@127.0.0.1:{}/postgres{query}",
+            self.port
+        )
+    }
+
+    /// Runs SQL with `psql` over the server's socket; its output.
+    pub(crate) fn psql(&self, sql: &str) -> String {
+        self.psql_on("postgres", sql)
+    }
+
+    /// Runs SQL in database `db`.
+    pub(crate) fn psql_on(&self, db: &str, sql: &str) -> String {
+        let sock = self.data.parent().unwrap().join("sock");
+        let mut cmd = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(self.bin.join("psql"));
+            c
+        } else {
+            Command::new(self.bin.join("psql"))
+        };
+        let out = cmd
+            .args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-h"])
+            .arg(&sock)
+            .args([
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                db,
+                "-c",
+                sql,
+            ])
+            .env("PGPASSWORD", PASSWORD)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "psql {sql}: {}", util::describe(&out));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+}
+
+impl Drop for Pg {
+    fn drop(&mut self) {
+        self.stop_immediate();
+    }
+}
+
+fn migrate(url: &str, env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_errsnap"));
+    cmd.args(["--db", url, "migrate", "--json"])
+        .env_remove("ERRSNAP_DATABASE_PASSWORD")
+        .env_remove("ERRSNAP_TLS_CA_FILE")
+        .current_dir(std::env::temp_dir());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn i18_twenty_processes_migrating_at_once_migrate_once() {
+    // See: issue #18 (2), Tests: "20 processes migrating at once"
+    let Some(pg) = Pg::start("i18 migrations", PgOptions::default()) else {
+        return;
+    };
+    let url = pg.url("?sslmode=disable");
+    // Spawned together, waited for after.
+    let spawned: Vec<_> = (0..20)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_errsnap"))
+                .args(["--db", &url, "migrate", "--json"])
+                .current_dir(std::env::temp_dir())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outs: Vec<Output> = spawned
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    for o in &outs {
+        assert!(o.status.success(), "{}", util::describe(o));
+        assert!(!text(o).contains(PASSWORD), "{}", text(o));
+    }
+    assert_eq!(
+        pg.psql("SELECT value FROM errsnap_meta WHERE key = 'schema_version'"),
+        "1"
+    );
+    assert_eq!(
+        pg.psql("SELECT count(*) FROM pg_tables WHERE tablename = 'events'"),
+        "1"
+    );
+}
+
+#[test]
+fn i18_a_fresh_database_is_migrated_once_and_then_up_to_date() {
+    // See: issue #18 (2) and (6): `errsnap migrate`
+    let Some(pg) = Pg::start("i18 migrate", PgOptions::default()) else {
+        return;
+    };
+    let out = migrate(&pg.url("?sslmode=disable"), &[]);
+    assert!(out.status.success(), "{}", util::describe(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["migrated"], true, "{v}");
+    assert_eq!(v["schema_version"], 1);
+    assert_eq!(
+        v["database"],
+        format!("postgres://postgres@127.0.0.1:{}/postgres", pg.port),
+        "named without the password"
+    );
+    let out = migrate(&pg.url("?sslmode=disable"), &[]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["migrated"], false, "{v}");
+    // The password may come apart from the URL.
+    let url = format!(
+        "postgres://postgres@127.0.0.1:{}/postgres?sslmode=disable",
+        pg.port
+    );
+    let out = migrate(&url, &[("ERRSNAP_DATABASE_PASSWORD", PASSWORD)]);
+    assert!(out.status.success(), "{}", util::describe(&out));
+    // A database holding another program's `events` table is not adopted.
+    pg.psql("CREATE DATABASE other");
+    let other = format!(
+        "postgres://postgres:{PASSWORD}@127.0.0.1:{}/other?sslmode=disable",
+        pg.port
+    );
+    pg.psql_on("other", "CREATE TABLE events (id int)");
+    let out = migrate(&other, &[]);
+    assert!(!out.status.success());
+    let t = text(&out);
+    assert!(
+        t.contains("not errsnap's") && t.contains("\"events\""),
+        "{t}"
+    );
+    assert!(!t.contains(PASSWORD), "{t}");
+}
+
+#[test]
+fn i18_a_wrong_password_and_a_refused_tls_say_why_without_the_secret() {
+    // See: issue #18 Tests: "wrong password and TLS-required refusals ->
+    // clear errors with no secret in any output"
+    let ca = TestCa::new();
+    let Some(pg) = Pg::start(
+        "i18 refusals",
+        PgOptions {
+            tls: Some(&ca),
+            tls_only: true,
+        },
+    ) else {
+        return;
+    };
+    let wrong = format!(
+        "postgres://postgres:Wr0ng-Pa55@127.0.0.1:{}/postgres?sslmode=require",
+        pg.port
+    );
+    let out = migrate(&wrong, &[]);
+    assert!(!out.status.success());
+    let t = text(&out);
+    assert!(t.contains("password authentication failed"), "{t}");
+    assert!(
+        t.contains(&format!("127.0.0.1:{}", pg.port)),
+        "names the server: {t}"
+    );
+    assert!(!t.contains("Wr0ng-Pa55"), "{t}");
+    // Unencrypted: refused by the server's hostssl-only rules.
+    let out = migrate(&pg.url("?sslmode=disable"), &[]);
+    assert!(!out.status.success());
+    let t = text(&out);
+    assert!(
+        t.contains("no encryption") || t.contains("pg_hba.conf"),
+        "{t}"
+    );
+    assert!(!t.contains(PASSWORD), "{t}");
+    // require: encrypted, any certificate.
+    let out = migrate(&pg.url("?sslmode=require"), &[]);
+    assert!(out.status.success(), "{}", util::describe(&out));
+    // verify-full: the test CA (sslrootcert, or ERRSNAP_TLS_CA_FILE) and
+    // the host name in the certificate.
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = ca.write(dir.path());
+    let full = format!(
+        "postgres://postgres:{PASSWORD}@localhost:{}/postgres?sslmode=verify-full&sslrootcert={}",
+        pg.port,
+        ca_file.display()
+    );
+    let out = migrate(&full, &[]);
+    assert!(out.status.success(), "{}", util::describe(&out));
+    let out = migrate(
+        &format!(
+            "postgres://postgres:{PASSWORD}@localhost:{}/postgres?sslmode=verify-full",
+            pg.port
+        ),
+        &[("ERRSNAP_TLS_CA_FILE", ca_file.to_str().unwrap())],
+    );
+    assert!(out.status.success(), "{}", util::describe(&out));
+    // Without the CA (the public roots only): the certificate is refused.
+    let out = migrate(
+        &format!(
+            "postgres://postgres:{PASSWORD}@localhost:{}/postgres?sslmode=verify-full",
+            pg.port
+        ),
+        &[],
+    );
+    assert!(!out.status.success());
+    let t = text(&out);
+    assert!(t.to_lowercase().contains("certificate"), "{t}");
+    assert!(!t.contains(PASSWORD), "{t}");
+    // verify-ca ignores the name, not the CA.
+    let ca_only = format!(
+        "postgres://postgres:{PASSWORD}@127.0.0.1:{}/postgres?sslmode=verify-ca&sslrootcert={}",
+        pg.port,
+        ca_file.display()
+    );
+    let out = migrate(&ca_only, &[]);
+    assert!(out.status.success(), "{}", util::describe(&out));
+}
