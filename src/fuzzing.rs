@@ -66,6 +66,7 @@ fn alert(message: &str) -> Alert {
             in_app: true,
         }],
         group_title: message.into(),
+        hosts_seen: Some(3),
         occurrences: 1,
         suppressed: 0,
     }

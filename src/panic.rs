@@ -185,7 +185,14 @@ fn record(logger: &EventLogger, info: &PanicHookInfo<'_>) -> Option<EventId> {
     // of our own (a test logger has no file to write).
     let directly = |ev| {
         w.writes_files()
-            && worker::write_directly(w.path(), w.durability(), w.rules(), vec![ev], deadline)
+            && worker::write_directly(
+                w.path(),
+                w.backend(),
+                w.durability(),
+                w.rules(),
+                vec![ev],
+                deadline,
+            )
     };
     let recorded = if w.is_current_thread() || !w.is_alive() {
         directly(ev)

@@ -488,6 +488,8 @@ fn entry() {
         }
         #[cfg(target_os = "linux")]
         "native" => crate::crash::die(&db),
+        #[cfg(all(feature = "postgres", feature = "cli"))]
+        "pg_writer" => crate::pg::writer_child(&db),
         other => panic!("unknown scenario {other}"),
     }
 }

@@ -194,6 +194,11 @@ impl Pg {
         );
     }
 
+    /// Starts it again after [`Pg::stop_immediate`].
+    pub(crate) fn restart(&self) {
+        self.pg_ctl_start();
+    }
+
     /// A URL for the `postgres` user with the right password.
     pub(crate) fn url(&self, query: &str) -> String {
         format!(
@@ -422,4 +427,207 @@ fn i18_a_wrong_password_and_a_refused_tls_say_why_without_the_secret() {
     );
     let out = migrate(&ca_only, &[]);
     assert!(out.status.success(), "{}", util::describe(&out));
+}
+
+const T: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Played in a child: `ERRSNAPTEST_THREADS` threads each record
+/// `ERRSNAPTEST_COUNT` errors into `ERRSNAPTEST_PG_URL` (optionally with a
+/// Slack webhook), then flush.
+pub(crate) fn writer_child(db: &std::path::Path) {
+    let url = std::env::var("ERRSNAPTEST_PG_URL").unwrap();
+    let threads: usize = std::env::var("ERRSNAPTEST_THREADS").map_or(1, |v| v.parse().unwrap());
+    let count: usize = std::env::var("ERRSNAPTEST_COUNT").map_or(1, |v| v.parse().unwrap());
+    let mut config = errsnap::Config::empty();
+    if let Ok(hook) = std::env::var("ERRSNAPTEST_SLACK") {
+        config.set("ERRSNAP_SLACK_WEBHOOK_URL", hook).unwrap();
+    }
+    let logger = util::builder(db, "fleet")
+        .database_url(url)
+        .config(config)
+        .build()
+        .unwrap();
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let logger = &logger;
+            s.spawn(move || {
+                for i in 0..count {
+                    logger.error(format!("job {} failed on worker {t}", i % 5));
+                }
+            });
+        }
+    });
+    assert!(logger.flush(T), "flushed into PostgreSQL");
+    assert!(logger.flush_alerts(T));
+}
+
+fn pg_count(pg: &Pg, sql: &str) -> i64 {
+    pg.psql(sql).parse().unwrap()
+}
+
+#[test]
+fn i18_events_reach_postgres_with_groups_runs_and_host() {
+    // See: issue #18 (1, 2): the same model as SQLite
+    let Some(pg) = Pg::start("i18 writer", PgOptions::default()) else {
+        return;
+    };
+    let (_d, db) = util::temp_db();
+    let logger = util::builder(&db, "fleet")
+        .database_url(pg.url("?sslmode=disable"))
+        .release("svc@3.1.0")
+        .build()
+        .unwrap();
+    for i in 0..50 {
+        logger.error(format!("job {} failed", i % 5));
+    }
+    logger.warn("a warning");
+    assert!(logger.flush(T));
+    drop(logger);
+    assert_eq!(pg_count(&pg, "SELECT count(*) FROM events"), 51);
+    assert_eq!(
+        pg_count(&pg, "SELECT count(*) FROM event_groups"),
+        2,
+        "numbers are normalized"
+    );
+    assert_eq!(pg_count(&pg, "SELECT sum(count) FROM event_groups"), 51);
+    assert_eq!(pg_count(&pg, "SELECT count(*) FROM hosts"), 1);
+    assert_eq!(pg_count(&pg, "SELECT count(*) FROM frames") > 0, true);
+    assert_eq!(
+        pg.psql("SELECT status || ' ' || release FROM runs"),
+        "exited svc@3.1.0"
+    );
+    assert_eq!(pg_count(&pg, "SELECT count(*) FROM snapshots") >= 1, true);
+    assert!(
+        !db.exists(),
+        "the file is not written: the server is the store"
+    );
+}
+
+#[test]
+fn i18_eight_processes_of_four_threads_store_the_exact_count() {
+    // See: issue #18 Tests: "8 processes x 4 threads -> the exact row count"
+    let Some(pg) = Pg::start("i18 processes", PgOptions::default()) else {
+        return;
+    };
+    let url = pg.url("?sslmode=disable");
+    let dirs: Vec<_> = (0..8).map(|_| util::temp_db()).collect();
+    let children: Vec<_> = dirs
+        .iter()
+        .map(|(_, db)| {
+            Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", "child::entry", "--nocapture", "--test-threads=1"])
+                .env("ERRSNAPTEST_SCENARIO", "pg_writer")
+                .env("ERRSNAPTEST_DB", db)
+                .env("ERRSNAPTEST_PG_URL", &url)
+                .env("ERRSNAPTEST_THREADS", "4")
+                .env("ERRSNAPTEST_COUNT", "250")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", util::describe(&out));
+    }
+    assert_eq!(pg_count(&pg, "SELECT count(*) FROM events"), 8 * 4 * 250);
+    assert_eq!(
+        pg_count(&pg, "SELECT sum(count) FROM event_groups"),
+        8 * 4 * 250
+    );
+    assert_eq!(
+        pg_count(&pg, "SELECT count(*) FROM runs WHERE status = 'exited'"),
+        8
+    );
+}
+
+#[test]
+fn i18_a_server_stopped_mid_stream_loses_nothing_and_stores_nothing_twice() {
+    // See: issue #18 (3) and Tests: "the server stopped (pg_ctl stop -m
+    // immediate) mid-stream and restarted -> nothing lost, nothing twice"
+    let Some(pg) = Pg::start("i18 store-and-forward", PgOptions::default()) else {
+        return;
+    };
+    let (_d, db) = util::temp_db();
+    let logger = util::builder(&db, "fleet")
+        .database_url(pg.url("?sslmode=disable&connect_timeout=2"))
+        .build()
+        .unwrap();
+    let send = |from: usize| {
+        for i in from..from + 200 {
+            logger.error(format!("request {i} failed"));
+        }
+    };
+    send(0);
+    assert!(logger.flush(T));
+    pg.stop_immediate();
+    let started = std::time::Instant::now();
+    send(200);
+    // The caller never waits for the server: 200 events handed over at
+    // once; they wait in the spool beside LOGS.db.
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    assert!(
+        !logger.flush(std::time::Duration::from_secs(3)),
+        "not forwarded while the server is down"
+    );
+    let mut spool = db.as_os_str().to_owned();
+    spool.push(".spool");
+    assert!(std::path::Path::new(&spool).exists(), "held in the spool");
+    pg.restart();
+    send(400);
+    assert!(logger.flush(T), "forwarded once the server answers");
+    drop(logger);
+    assert_eq!(
+        pg_count(&pg, "SELECT count(*) FROM events"),
+        600,
+        "nothing lost"
+    );
+    assert_eq!(
+        pg_count(&pg, "SELECT sum(count) FROM event_groups"),
+        600,
+        "nothing counted twice"
+    );
+    // A second import of the same events (a kill between the insert and
+    // the spool's removal) changes nothing: the uids are stored.
+    assert!(!std::path::Path::new(&spool).join("spool-1.jsonl").exists());
+}
+
+#[test]
+fn i18_a_fleet_alerts_once_per_group() {
+    // See: issue #18 (4): one alert per group across all hosts (processes
+    // here), cooldowns shared
+    let Some(pg) = Pg::start("i18 fleet alerts", PgOptions::default()) else {
+        return;
+    };
+    let stub = crate::servers::HttpStub::start();
+    let url = pg.url("?sslmode=disable");
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            let (d, db) = util::temp_db();
+            let child = Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", "child::entry", "--nocapture", "--test-threads=1"])
+                .env("ERRSNAPTEST_SCENARIO", "pg_writer")
+                .env("ERRSNAPTEST_DB", &db)
+                .env("ERRSNAPTEST_PG_URL", &url)
+                .env("ERRSNAPTEST_SLACK", stub.url())
+                .env("ERRSNAPTEST_COUNT", "1")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            (d, child)
+        })
+        .collect();
+    for (_d, c) in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", util::describe(&out));
+    }
+    let reqs = stub.requests();
+    assert_eq!(reqs.len(), 1, "one alert for the group across the fleet");
+    assert_eq!(pg_count(&pg, "SELECT count(*) FROM events"), 3);
+    assert_eq!(
+        pg.psql("SELECT status FROM outbox WHERE kind = 'new'"),
+        "sent"
+    );
 }

@@ -142,6 +142,9 @@ pub struct Alert {
     pub frames: Vec<AlertFrame>,
     /// The group's title.
     pub group_title: String,
+    /// On how many hosts the group was seen (a fleet's PostgreSQL store;
+    /// `None` for one file).
+    pub hosts_seen: Option<u64>,
     /// How often the group has happened in all.
     pub occurrences: u64,
     /// Occurrences since the previous alert of this group on this channel

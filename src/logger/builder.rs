@@ -56,6 +56,7 @@ pub struct EventLoggerBuilder {
     overflow: Option<Overflow>,
     linger: Option<Duration>,
     panic_timeout: Option<Duration>,
+    database_url: Option<String>,
     end_user_message: Option<EndUserMessage>,
     symbol_cache_idle: Option<Duration>,
     symbol_cache_bytes: Option<u64>,
@@ -152,6 +153,16 @@ impl EventLoggerBuilder {
     /// before writing it itself.
     pub fn panic_timeout(mut self, d: Duration) -> Self {
         self.panic_timeout = Some(d);
+        self
+    }
+    /// Store events in a PostgreSQL database shared by a fleet
+    /// (`postgres://user@host:port/db?sslmode=verify-full`; feature
+    /// `postgres`) instead of the file; the file's place then keeps only
+    /// the spool (events waiting while the server cannot be reached) and
+    /// the crash files. Also `ERRSNAP_DATABASE_URL`; the password may come
+    /// from `ERRSNAP_DATABASE_PASSWORD`.
+    pub fn database_url(mut self, url: impl Into<String>) -> Self {
+        self.database_url = Some(url.into());
         self
     }
     /// What a person running the program sees when it panics or crashes
@@ -452,6 +463,9 @@ impl EventLoggerBuilder {
         put(&mut s.queue_capacity, &self.capacity);
         put(&mut s.exit_budget, &self.exit_budget);
         put(&mut s.panic_timeout, &self.panic_timeout);
+        if self.database_url.is_some() {
+            s.database_url.clone_from(&self.database_url);
+        }
         if let Some(d) = self.symbol_cache_idle {
             s.symbol_cache_idle = (!d.is_zero()).then_some(d);
         }
@@ -620,6 +634,7 @@ impl EventLoggerBuilder {
             symbol_cache_bytes: s.symbol_cache_bytes,
             heartbeat: s.heartbeat,
             crash_loop: s.crash_loop,
+            backend: backend_of(s)?,
             target,
             ..defaults
         };
@@ -638,10 +653,15 @@ impl EventLoggerBuilder {
         // Register the logger now, so `SELECT * FROM <name>` works at once.
         // Best effort: if the database cannot be written right now, the
         // writer registers it with the first event it stores.
-        if in_file {
-            let registered =
-                crate::store::open(&path, s.durability, Duration::from_millis(500), false)
-                    .and_then(|mut st| st.ensure_logger(name));
+        if in_file && cfg.backend.is_file() {
+            let registered = crate::store::open(
+                &path,
+                &cfg.backend,
+                s.durability,
+                Duration::from_millis(500),
+                false,
+            )
+            .and_then(|mut st| st.ensure_logger(name));
             if let Err(e) = registered {
                 if !e.is_refusal() && !matches!(e.kind(), crate::error::ErrorKind::Storage { .. }) {
                     return Err(e);
@@ -649,6 +669,31 @@ impl EventLoggerBuilder {
             }
         }
         Ok(worker)
+    }
+}
+
+/// Where the events go: the file, or the PostgreSQL database the settings
+/// name.
+fn backend_of(s: &Settings) -> Result<crate::store::Backend> {
+    let Some(url) = &s.database_url else {
+        return Ok(crate::store::Backend::File);
+    };
+    #[cfg(feature = "postgres")]
+    {
+        let target = crate::store::postgres::connect::PgTarget::parse(
+            url,
+            s.database_password.as_deref(),
+            s.tls_ca_file.clone(),
+        )?;
+        Ok(crate::store::Backend::Postgres(Arc::new(target)))
+    }
+    #[cfg(not(feature = "postgres"))]
+    {
+        let _ = url;
+        Err(Error::config(
+            "ERRSNAP_DATABASE_URL",
+            "a PostgreSQL database needs errsnap's `postgres` feature",
+        ))
     }
 }
 

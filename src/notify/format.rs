@@ -81,6 +81,14 @@ fn level_emoji(level: Level) -> &'static str {
     }
 }
 
+/// "12", or "12 on 3 hosts" when a fleet saw the group on several.
+fn occurrences(alert: &Alert) -> String {
+    match alert.hosts_seen {
+        Some(h) if h > 1 => format!("{} on {h} hosts", alert.occurrences),
+        _ => alert.occurrences.to_string(),
+    }
+}
+
 fn kind_note(alert: &Alert) -> String {
     match alert.kind {
         AlertKind::New if alert.suppressed > 0 => {
@@ -198,7 +206,7 @@ pub(crate) fn slack_payload(alert: &Alert) -> Value {
     if let Some(m) = memory_text(alert) {
         field("Process", m);
     }
-    field("Occurrences", alert.occurrences.to_string());
+    field("Occurrences", occurrences(alert));
     field("Event", format!("`{}`", alert.event_id));
     field("Time", format_utc(alert.timestamp_ms));
     blocks.push(json!({"type": "section", "fields": fields}));
@@ -305,7 +313,7 @@ pub(crate) fn email_text(alert: &Alert) -> String {
             alert.host.clone().unwrap_or_else(|| "unknown".into()),
         ),
         ("PID", alert.pid.to_string()),
-        ("Occurrences", alert.occurrences.to_string()),
+        ("Occurrences", occurrences(alert)),
         ("Event", alert.event_id.clone()),
         ("Group", alert.group_title.clone()),
     ];
@@ -393,6 +401,7 @@ pub(crate) mod tests {
                 in_app: true,
             }],
             group_title: message.lines().next().unwrap_or("").into(),
+            hosts_seen: None,
             occurrences: 3,
             suppressed: 0,
         }
@@ -564,6 +573,11 @@ pub(crate) mod tests {
         assert_eq!(kind_note(&a), " (digest: 3 more since the last alert)");
         a.kind = AlertKind::Regression;
         assert!(kind_note(&a).contains("regression"));
+        assert_eq!(occurrences(&a), "3");
+        a.hosts_seen = Some(4);
+        assert_eq!(occurrences(&a), "3 on 4 hosts");
+        a.hosts_seen = Some(1);
+        assert_eq!(occurrences(&a), "3");
         a.release = Some("1.4.2".into());
         assert_eq!(
             kind_note(&a),

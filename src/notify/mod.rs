@@ -120,6 +120,7 @@ impl Alert {
             host_memory_percent: None,
             frames: Vec::new(),
             group_title: "errsnap test alert".to_owned(),
+            hosts_seen: None,
             occurrences: 1,
             suppressed: 0,
         }

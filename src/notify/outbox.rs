@@ -75,6 +75,7 @@ impl NotifyHandle {
     pub(crate) fn start(
         path: &Path,
         durability: Durability,
+        backend: crate::store::Backend,
         alerting: Alerting,
     ) -> crate::error::Result<NotifyHandle> {
         let shared = Arc::new(Shared {
@@ -93,7 +94,7 @@ impl NotifyHandle {
         let path = path.to_owned();
         let handle = std::thread::Builder::new()
             .name("errsnap-notify".into())
-            .spawn(move || notify_main(s, path, durability, alerting))
+            .spawn(move || notify_main(s, path, durability, backend, alerting))
             .map_err(|e| crate::error::Error::io("starting the errsnap-notify thread", e))?;
         Ok(NotifyHandle {
             shared,
@@ -212,9 +213,15 @@ struct Notifier {
 // Long by design: the notify thread's whole loop (open, claim, deliver,
 // wait for the next due time or a kick, drain on shutdown) reads best in
 // one place; each step it calls is its own function.
-fn notify_main(shared: Arc<Shared>, path: PathBuf, durability: Durability, alerting: Alerting) {
+fn notify_main(
+    shared: Arc<Shared>,
+    path: PathBuf,
+    durability: Durability,
+    backend: crate::store::Backend,
+    alerting: Alerting,
+) {
     let store = loop {
-        match crate::store::open(&path, durability, Duration::from_secs(5), false) {
+        match crate::store::open(&path, &backend, durability, Duration::from_secs(5), false) {
             Ok(s) => break s,
             Err(e) => {
                 internal_log::report("notify", &internal_log::chain(&e));
@@ -273,7 +280,8 @@ fn notify_main(shared: Arc<Shared>, path: PathBuf, durability: Durability, alert
                 internal_log::report("notify", &internal_log::chain(&e));
                 // The file may have been replaced (a damaged one moved
                 // aside): start again on a fresh connection.
-                if let Ok(s) = crate::store::open(&path, durability, Duration::from_secs(5), false)
+                if let Ok(s) =
+                    crate::store::open(&path, &backend, durability, Duration::from_secs(5), false)
                 {
                     n.store = s;
                 }

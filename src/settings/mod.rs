@@ -66,6 +66,11 @@ impl Limits {
 pub(crate) struct Settings {
     pub(crate) disabled: bool,
     pub(crate) db_path: PathBuf,
+    /// A PostgreSQL database instead of the file (`ERRSNAP_DATABASE_URL`),
+    /// its password when the URL has none, and the CA file for its TLS.
+    pub(crate) database_url: Option<String>,
+    pub(crate) database_password: Option<String>,
+    pub(crate) tls_ca_file: Option<PathBuf>,
     pub(crate) app_name: Option<String>,
     pub(crate) release: Option<String>,
     pub(crate) environment: Option<String>,
@@ -123,6 +128,9 @@ impl Settings {
             db_path: config
                 .string("ERRSNAP_DB_PATH")
                 .map_or_else(|| PathBuf::from(DEFAULT_DB_PATH), PathBuf::from),
+            database_url: config.string("ERRSNAP_DATABASE_URL"),
+            database_password: config.get("ERRSNAP_DATABASE_PASSWORD").map(str::to_owned),
+            tls_ca_file: config.string("ERRSNAP_TLS_CA_FILE").map(PathBuf::from),
             app_name: config.string("ERRSNAP_APP_NAME"),
             release: config.string("ERRSNAP_RELEASE"),
             environment: config.string("ERRSNAP_ENVIRONMENT"),

@@ -203,15 +203,43 @@ pub(crate) trait Reader: Send + std::fmt::Debug {
     fn releases(&self) -> Result<Vec<runs::ReleaseRow>>;
 }
 
-/// Opens the store at `path` for writing, creating and migrating it. With
-/// `recover`, a damaged file is first moved aside (with its `-wal` and
-/// `-shm`) and a new one created.
+/// Where a logger's events are stored: the file at its path, or (feature
+/// `postgres`) a PostgreSQL database shared by a fleet, the file's
+/// directory then keeping only the spool and the crash files.
+#[derive(Debug, Clone, Default)]
+pub(crate) enum Backend {
+    /// The SQLite file at the logger's path.
+    #[default]
+    File,
+    /// A PostgreSQL database.
+    #[cfg(feature = "postgres")]
+    Postgres(std::sync::Arc<postgres::connect::PgTarget>),
+}
+
+impl Backend {
+    /// Whether events go to the file (not to a server).
+    pub(crate) fn is_file(&self) -> bool {
+        matches!(self, Backend::File)
+    }
+}
+
+/// Opens the store at `path` (or the server `backend` names) for writing,
+/// creating and migrating it. With `recover`, a damaged file is first
+/// moved aside (with its `-wal` and `-shm`) and a new one created.
 pub(crate) fn open(
     path: &Path,
+    backend: &Backend,
     durability: Durability,
     busy_timeout: Duration,
     recover: bool,
 ) -> Result<Box<dyn Store>> {
+    match backend {
+        Backend::File => {}
+        #[cfg(feature = "postgres")]
+        Backend::Postgres(target) => {
+            return Ok(Box::new(postgres::PgStore::open(target, path)?));
+        }
+    }
     let store = if recover {
         sqlite::SqliteStore::open_or_recover(path, durability, busy_timeout)?
     } else {

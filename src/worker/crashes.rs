@@ -125,6 +125,7 @@ pub fn import_crashes(db: impl AsRef<Path>) -> crate::error::Result<CrashImport>
     // (`errsnap check` reports it instead).
     let mut store = crate::store::open(
         db.as_ref(),
+        &crate::store::Backend::File,
         crate::store::Durability::Normal,
         std::time::Duration::from_secs(5),
         false,

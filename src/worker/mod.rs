@@ -80,6 +80,8 @@ pub(crate) struct WorkerConfig {
     pub(crate) crash_loop: Option<(u64, Duration)>,
     /// Where events go.
     pub(crate) target: Target,
+    /// The file, or a PostgreSQL server.
+    pub(crate) backend: crate::store::Backend,
 }
 
 /// The symbol tables' default memory budget (32 MiB).
@@ -140,6 +142,7 @@ impl Default for WorkerConfig {
             heartbeat: Some(Duration::from_secs(10)),
             crash_loop: Some((3, Duration::from_secs(300))),
             target: Target::File,
+            backend: crate::store::Backend::File,
         }
     }
 }
@@ -160,6 +163,9 @@ struct State {
     alive: bool,
     /// The writer has imported any spool left by earlier runs.
     ready: bool,
+    /// With a server as the store: events wait in the spool to be
+    /// forwarded (the server could not be reached).
+    unforwarded: bool,
 }
 
 struct Shared {
@@ -263,7 +269,8 @@ fn start(path: &Path, cfg: &WorkerConfig) -> crate::error::Result<Arc<Worker>> {
     if !matches!(cfg.target, Target::File) {
         return Ok(Arc::new(Worker::start(path.to_owned(), cfg.clone(), None)?));
     }
-    let store = match crate::store::open(path, cfg.durability, cfg.busy_timeout, true) {
+    let store = match crate::store::open(path, &cfg.backend, cfg.durability, cfg.busy_timeout, true)
+    {
         Ok(mut s) => {
             s.set_alert_rules(cfg.rules());
             Some(s)
@@ -302,6 +309,7 @@ impl Worker {
             Some(NotifyHandle::start(
                 &path,
                 cfg.durability,
+                cfg.backend.clone(),
                 cfg.alerting.clone(),
             )?)
         };
@@ -319,6 +327,7 @@ impl Worker {
                 shutdown: false,
                 alive: !disabled,
                 ready: disabled,
+                unforwarded: false,
             }),
             wake_writer: Condvar::new(),
             progress: Condvar::new(),
@@ -395,6 +404,11 @@ impl Worker {
 
     pub(crate) fn path(&self) -> &Path {
         &self.shared.path
+    }
+
+    /// Where the events go: the file, or a server.
+    pub(crate) fn backend(&self) -> &crate::store::Backend {
+        &self.shared.cfg.backend
     }
 
     pub(crate) fn exit_budget(&self) -> Duration {
@@ -513,8 +527,24 @@ impl Worker {
         if self.is_stale() {
             return false;
         }
+        let deadline = Instant::now() + timeout;
         let target = self.shared.lock().queued;
-        self.wait_named(target, timeout)
+        if !self.wait_named(target, timeout) {
+            return false;
+        }
+        // With a server as the store, what waits in the spool is forwarded
+        // first (the writer retries every couple of seconds).
+        let mut st = self.shared.lock();
+        while st.unforwarded {
+            if !st.alive {
+                return false;
+            }
+            match self.shared.wait_progress(st, deadline) {
+                Some(g) => st = g,
+                None => return false,
+            }
+        }
+        true
     }
 
     /// Waits until no alert is due on a usable channel (sent, or waiting

@@ -80,6 +80,9 @@ pub(super) fn writer_main(shared: Arc<Shared>, store: Option<Box<dyn Store>>) {
         run_seen: None,
         modules_generation: 0,
     };
+    if w.spooled {
+        w.set_spooled(true);
+    }
     if have_store && !in_memory {
         w.on_open();
     }
@@ -352,7 +355,14 @@ impl Writer {
         if self.store.is_none() && self.last_open.elapsed() >= RETRY_EVERY {
             self.last_open = Instant::now();
             let cfg = &self.shared.cfg;
-            match crate::store::open(&self.shared.path, cfg.durability, cfg.busy_timeout, true) {
+            let opened = crate::store::open(
+                &self.shared.path,
+                &cfg.backend,
+                cfg.durability,
+                cfg.busy_timeout,
+                true,
+            );
+            match opened {
                 Ok(mut s) => {
                     s.set_alert_rules(cfg.rules());
                     self.store = Some(s);
@@ -475,9 +485,22 @@ impl Writer {
         }
     }
 
+    /// Notes whether events wait in the spool; with a server as the store,
+    /// `flush` waits for them to be forwarded.
+    fn set_spooled(&mut self, spooled: bool) {
+        self.spooled = spooled;
+        if !self.shared.cfg.backend.is_file() {
+            let mut st = self.shared.lock();
+            if st.unforwarded != spooled {
+                st.unforwarded = spooled;
+                self.shared.progress.notify_all();
+            }
+        }
+    }
+
     fn spool(&mut self, events: &[Event]) {
         match spool::append(&self.shared.path, events) {
-            Ok(()) => self.spooled = true,
+            Ok(()) => self.set_spooled(true),
             Err(io) => {
                 internal_log::report("spool", &format_args!("{} events lost: {io}", events.len()));
                 self.shared.count_dropped(events.len() as u64);
@@ -490,7 +513,7 @@ impl Writer {
             return;
         }
         let Some(store) = self.store() else {
-            self.spooled = true;
+            self.set_spooled(true);
             return;
         };
         match spool::import(store) {
@@ -498,10 +521,11 @@ impl Writer {
                 if imported.outcome.alerts > 0 {
                     self.kick_notifier();
                 }
-                self.spooled = spool::has_pending(&self.shared.path);
+                let pending = spool::has_pending(&self.shared.path);
+                self.set_spooled(pending);
             }
             Err(e) => {
-                self.spooled = true;
+                self.set_spooled(true);
                 internal_log::report("spool import", &internal_log::chain(&e));
                 self.on_store_error(&e);
             }
@@ -535,6 +559,7 @@ impl Writer {
 /// to the spool when the database cannot be written.
 pub(crate) fn write_directly(
     path: &Path,
+    backend: &crate::store::Backend,
     durability: Durability,
     rules: AlertRules,
     events: Vec<PendingEvent>,
@@ -549,12 +574,21 @@ pub(crate) fn write_directly(
         .into_iter()
         .filter_map(|e| e.process(&mut symbolizer, budget, Some(&snapshot)))
         .collect();
-    let stored = crate::store::open(path, durability, Duration::from_millis(250), false).and_then(
-        |mut s| {
-            s.set_alert_rules(rules);
-            s.insert_batch(&resolved)
-        },
-    );
+    // A server is never reached from the panicking (caller's) thread: the
+    // spool keeps the record and the writer forwards it.
+    let stored = if backend.is_file() {
+        crate::store::open(path, backend, durability, Duration::from_millis(250), false).and_then(
+            |mut s| {
+                s.set_alert_rules(rules);
+                s.insert_batch(&resolved)
+            },
+        )
+    } else {
+        Err(crate::error::Error::config(
+            "ERRSNAP_DATABASE_URL",
+            "no network from a panicking thread",
+        ))
+    };
     match stored {
         Ok(_) => true,
         Err(e) => {

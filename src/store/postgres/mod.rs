@@ -16,9 +16,19 @@
 #[cfg(feature = "postgres")]
 pub(crate) mod connect;
 #[cfg(feature = "postgres")]
+mod insert;
+#[cfg(feature = "postgres")]
 mod migrate;
 #[cfg(feature = "postgres")]
+mod outbox;
+#[cfg(feature = "postgres")]
+mod runs;
+#[cfg(feature = "postgres")]
+mod store;
+#[cfg(feature = "postgres")]
 pub use migrate::{migrate_postgres, PgMigration};
+#[cfg(feature = "postgres")]
+pub(crate) use store::PgStore;
 
 /// The schema (version 1), applied under `pg_advisory_xact_lock` so that
 /// processes starting together migrate once.

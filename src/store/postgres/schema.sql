@@ -154,6 +154,13 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_status_due ON outbox (status, next_attempt);
 
+-- The hosts each group was seen on (alerts say on how many).
+CREATE TABLE IF NOT EXISTS group_hosts (
+    group_id  BIGINT NOT NULL REFERENCES event_groups(id) ON DELETE CASCADE,
+    host_id   BIGINT NOT NULL REFERENCES hosts(id),
+    PRIMARY KEY (group_id, host_id)
+);
+
 CREATE TABLE IF NOT EXISTS alert_state (
     group_id        BIGINT NOT NULL REFERENCES event_groups(id),
     channel         TEXT   NOT NULL,

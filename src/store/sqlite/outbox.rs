@@ -387,6 +387,7 @@ impl SqliteStore {
                             },
                             frames: Vec::new(),
                             group_title: r.get(20)?,
+                            hosts_seen: None,
                             occurrences: r.get::<_, i64>(21)?.max(0) as u64,
                         },
                         r.get::<_, Option<i64>>(22)?,

@@ -1,0 +1,273 @@
+//! The PostgreSQL store: the same model as the SQLite file, written by the
+//! writer thread over one connection (a synchronous client: the writer is
+//! the only thread that waits for it; callers never do). A batch is one
+//! transaction; an event whose uid is stored already is skipped, so a
+//! batch retried after a lost connection, or imported from the spool the
+//! writer kept while the server was away, is stored exactly once. Alert
+//! decisions are made in the same transaction with the group row locked,
+//! so a fleet alerts once per group and shares its cooldowns.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use postgres::Client;
+
+use super::connect::PgTarget;
+use crate::error::Result;
+use crate::event::HostInfo;
+use crate::pipeline::fingerprint::StableHasher;
+use crate::store::runs::{CrashedRun, RunSign, RunStart, RunStatus};
+use crate::store::{validate_logger_name, AlertRules, Store};
+
+/// How long one statement may take before the writer gives up on it (and
+/// spools the batch): a slow server must not hold the queue forever.
+const STATEMENT_TIMEOUT_MS: u32 = 15_000;
+
+/// The PostgreSQL store of one process.
+pub(crate) struct PgStore {
+    pub(super) client: Client,
+    pub(super) target: PgTarget,
+    /// The local database path: where the spool and crash files are kept.
+    path: PathBuf,
+    pub(super) rules: AlertRules,
+    pub(super) host_id: Option<i64>,
+    pub(super) loggers: HashMap<String, i64>,
+    /// Who claims alerts: this host and process.
+    pub(super) claimer: String,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("at", &self.target.display())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgStore {
+    /// Connects, and creates or upgrades the schema.
+    ///
+    /// # Errors
+    /// The server cannot be reached, refuses the login, or its schema
+    /// cannot be used (see [`super::migrate_postgres`]).
+    pub(crate) fn open(target: &PgTarget, local: &Path) -> Result<PgStore> {
+        let mut client = target.connect()?;
+        client
+            .batch_execute(&format!(
+                "SET statement_timeout = {STATEMENT_TIMEOUT_MS}; SET lock_timeout = {STATEMENT_TIMEOUT_MS}"
+            ))
+            .map_err(|e| target.error("configuring the session of", e))?;
+        super::migrate::migrate(&mut client, target)?;
+        let host = sysinfo::System::host_name().unwrap_or_default();
+        Ok(PgStore {
+            client,
+            target: target.clone(),
+            path: local.to_owned(),
+            rules: AlertRules::default(),
+            host_id: None,
+            loggers: HashMap::new(),
+            claimer: format!("{host}:{}", std::process::id()),
+        })
+    }
+}
+
+/// `u64` to a `BIGINT` (saturating).
+pub(super) fn big(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl Store for PgStore {
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn set_alert_rules(&mut self, rules: AlertRules) {
+        self.rules = rules;
+    }
+
+    fn insert_batch(
+        &mut self,
+        events: &[crate::event::Event],
+    ) -> Result<crate::store::BatchOutcome> {
+        super::insert::insert_batch(self, events)
+    }
+
+    fn ensure_logger(&mut self, name: &str) -> Result<i64> {
+        if let Some(&id) = self.loggers.get(name) {
+            return Ok(id);
+        }
+        validate_logger_name(name)?;
+        let target = self.target.clone();
+        let mut tx = self
+            .client
+            .transaction()
+            .map_err(|e| target.error("registering a logger in", e))?;
+        let id = super::insert::logger_id(&mut tx, &target, name)?;
+        tx.commit()
+            .map_err(|e| target.error("registering a logger in", e))?;
+        self.loggers.insert(name.to_owned(), id);
+        Ok(id)
+    }
+
+    fn register_host(&mut self, host: &HostInfo, now_ms: i64) -> Result<i64> {
+        let json = serde_json::to_string(host).unwrap_or_default();
+        let mut h = StableHasher::new();
+        h.field(&json);
+        let key = h.finish_hex();
+        let target = self.target.clone();
+        let row = self
+            .client
+            .query_one(
+                "INSERT INTO hosts (key, hostname, os_name, os_version, kernel_version, arch,
+                     cpu_brand, cpu_count, physical_cores, cpu_frequency_mhz, total_memory,
+                     total_swap, boot_time, first_seen, last_seen)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)
+                 ON CONFLICT (key) DO UPDATE SET last_seen = excluded.last_seen
+                 RETURNING id",
+                &[
+                    &key,
+                    &host.hostname,
+                    &host.os_name,
+                    &host.os_version,
+                    &host.kernel_version,
+                    &host.arch,
+                    &host.cpu_brand,
+                    &i32::try_from(host.cpu_count).unwrap_or(i32::MAX),
+                    &host
+                        .physical_cores
+                        .map(|n| i32::try_from(n).unwrap_or(i32::MAX)),
+                    &host.cpu_frequency_mhz.map(big),
+                    &big(host.total_memory),
+                    &big(host.total_swap),
+                    &big(host.boot_time),
+                    &now_ms,
+                ],
+            )
+            .map_err(|e| target.error("registering the host in", e))?;
+        let id: i64 = row.get(0);
+        self.host_id = Some(id);
+        Ok(id)
+    }
+
+    fn add_counter(&mut self, name: &str, delta: u64) -> Result<()> {
+        let target = self.target.clone();
+        self.client
+            .execute(
+                "INSERT INTO counters (name, value) VALUES ($1, $2)
+                 ON CONFLICT (name) DO UPDATE SET value = counters.value + excluded.value",
+                &[&name, &big(delta)],
+            )
+            .map_err(|e| target.error("updating a counter in", e))?;
+        Ok(())
+    }
+
+    fn name_frames(&mut self, hash: &str, frames: &[crate::event::Frame]) -> Result<bool> {
+        let target = self.target.clone();
+        let fail = |e| target.error("naming frames in", e);
+        let mut tx = self.client.transaction().map_err(fail)?;
+        let id: Option<i64> = tx
+            .query_opt(
+                "SELECT id FROM backtraces WHERE hash = $1 FOR UPDATE",
+                &[&hash],
+            )
+            .map_err(fail)?
+            .map(|r| r.get(0));
+        let Some(id) = id else {
+            return Ok(false);
+        };
+        tx.execute("DELETE FROM frames WHERE backtrace_id = $1", &[&id])
+            .map_err(fail)?;
+        super::insert::insert_frames(&mut tx, &target, id, frames)?;
+        let resolved = frames.iter().all(|f| f.function.is_some());
+        tx.execute(
+            "UPDATE backtraces SET frame_count = $2, resolved = $3 WHERE id = $1",
+            &[&id, &(frames.len() as i32), &resolved],
+        )
+        .map_err(fail)?;
+        tx.commit().map_err(fail)?;
+        Ok(true)
+    }
+
+    fn start_run(&mut self, run: &RunStart) -> Result<(i64, usize)> {
+        super::runs::start_run(self, run)
+    }
+
+    fn end_run(&mut self, id: i64, status: RunStatus, now_ms: i64) -> Result<bool> {
+        super::runs::end_run(self, id, status, now_ms)
+    }
+
+    fn troubled_runs_since(&mut self, since_ms: i64) -> Result<u64> {
+        super::runs::troubled_runs_since(self, since_ms)
+    }
+
+    fn touch_run(&mut self, id: i64, now_ms: i64, sign: &RunSign<'_>) -> Result<()> {
+        super::runs::touch_run(self, id, now_ms, sign)
+    }
+
+    fn crash_run(&mut self, run: &CrashedRun<'_>) -> Result<bool> {
+        super::runs::crash_run(self, run)
+    }
+
+    fn attach_crash(&mut self, uid: &str, details: &serde_json::Value) -> Result<bool> {
+        let target = self.target.clone();
+        let n = self
+            .client
+            .execute(
+                "UPDATE events SET extra = jsonb_set(coalesce(extra, '{}'::jsonb), '{crash}', $2::text::jsonb)
+                 WHERE uid = $1",
+                &[&uid, &details.to_string()],
+            )
+            .map_err(|e| target.error("linking a crash to its panic in", e))?;
+        Ok(n > 0)
+    }
+
+    fn enforce_retention(&mut self, limits: crate::store::Limits) -> Result<u64> {
+        super::runs::enforce_retention(self, limits)
+    }
+
+    fn make_due_digests(&mut self, rules: &AlertRules, now: i64) -> Result<usize> {
+        super::outbox::make_due_digests(self, rules, now)
+    }
+
+    fn next_digest_at(&mut self, rules: &AlertRules) -> Result<Option<i64>> {
+        super::outbox::next_digest_at(self, rules)
+    }
+
+    fn due_alerts(
+        &mut self,
+        channels: &[String],
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<crate::store::DueAlert>> {
+        super::outbox::due_alerts(self, channels, now, limit)
+    }
+
+    fn next_attempt_at(&mut self, channels: &[String]) -> Result<Option<i64>> {
+        super::outbox::next_attempt_at(self, channels)
+    }
+
+    fn claim(&mut self, id: i64, now: i64) -> Result<bool> {
+        super::outbox::claim(self, id, now)
+    }
+
+    fn load_alert(&mut self, id: i64) -> Result<Option<crate::event::Alert>> {
+        super::outbox::load_alert(self, id)
+    }
+
+    fn record_outcome(
+        &mut self,
+        id: i64,
+        outcome: crate::store::Outcome<'_>,
+        now: i64,
+    ) -> Result<()> {
+        super::outbox::record_outcome(self, id, outcome, now)
+    }
+
+    fn release_stale_claims(
+        &mut self,
+        alive: &dyn Fn(u32) -> bool,
+        at_start: bool,
+    ) -> Result<usize> {
+        super::outbox::release_stale_claims(self, alive, at_start)
+    }
+}
