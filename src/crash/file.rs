@@ -282,6 +282,9 @@ mod tests {
             let mut b = with_modules_len(slot, module_room);
             let at = layout::modules_at(slot) as usize;
             b[at..at + 4].copy_from_slice(&((module_room + 1) as u32).to_ne_bytes());
+            // The byte past the room would still parse (a space): only the
+            // length check refuses.
+            b[at + 4 + module_room] = b' ';
             assert!(parse(name, &b).is_err(), "slot {slot}: one byte over");
         }
         // A slot number other than 1 or 2 means no list (never read).
