@@ -197,3 +197,37 @@ CREATE TABLE IF NOT EXISTS runs (
     end_reason     TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_open ON runs (boot_id) WHERE status = 'running';
+
+-- The original design's table: events with their snapshots.
+CREATE OR REPLACE VIEW hw_logs AS
+SELECT e.uid                AS event_id,
+       e.ts                 AS ts,
+       l.name               AS logger,
+       e.message            AS message,
+       e.pid                AS pid,
+       h.hostname           AS hostname,
+       s.taken_at           AS taken_at,
+       s.proc_cpu_user_ms   AS cpu_user_ms,
+       s.proc_cpu_system_ms AS cpu_system_ms,
+       s.proc_cpu_percent   AS cpu_percent,
+       s.proc_rss_bytes     AS rss_bytes,
+       s.proc_virtual_bytes AS virtual_bytes,
+       s.proc_memory_percent AS memory_percent,
+       s.proc_threads       AS threads,
+       s.proc_io_read_bytes AS io_read_bytes,
+       s.proc_io_write_bytes AS io_write_bytes,
+       s.proc_open_fds      AS open_fds,
+       s.sys_total_memory   AS sys_total_memory,
+       s.sys_used_memory    AS sys_used_memory,
+       s.sys_available_memory AS sys_available_memory,
+       s.sys_total_swap     AS sys_total_swap,
+       s.sys_used_swap      AS sys_used_swap,
+       s.sys_cpu_percent    AS sys_cpu_percent,
+       s.load_1             AS load_1,
+       s.load_5             AS load_5,
+       s.load_15            AS load_15,
+       s.uptime_s           AS uptime_s
+FROM events e
+JOIN snapshots s ON s.id = e.snapshot_id
+JOIN loggers l ON l.id = e.logger_id
+LEFT JOIN hosts h ON h.id = e.host_id;
