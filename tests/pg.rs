@@ -1,7 +1,7 @@
 //! #18: PostgreSQL for fleets, against a real server the tests start
 //! themselves: Debian's `postgresql` (`initdb` + `pg_ctl`) in a temporary
 //! directory on a free loopback port, as the `postgres` user when root.
-//! `.ci/run` installs it and sets `ERRSNAP_REQUIRE_PG=1`, which makes a
+//! `.ci/run` installs it and sets `ERRSNAPTEST_REQUIRE_PG=1`, which makes a
 //! missing server a failure; elsewhere these tests print a skip line.
 
 use std::path::PathBuf;
@@ -56,12 +56,12 @@ fn free_port() -> u16 {
 
 impl Pg {
     /// Starts a server, or `None` with a skip line when the binaries are
-    /// missing (a failure with `ERRSNAP_REQUIRE_PG=1`).
+    /// missing (a failure with `ERRSNAPTEST_REQUIRE_PG=1`).
     pub(crate) fn start(test: &str, opts: PgOptions<'_>) -> Option<Pg> {
         let Some(bin) = bin_dir() else {
             assert!(
-                std::env::var("ERRSNAP_REQUIRE_PG").is_err(),
-                "{test}: ERRSNAP_REQUIRE_PG is set but no PostgreSQL is installed (apt-get install postgresql)"
+                std::env::var("ERRSNAPTEST_REQUIRE_PG").is_err(),
+                "{test}: ERRSNAPTEST_REQUIRE_PG is set but no PostgreSQL is installed (apt-get install postgresql)"
             );
             eprintln!("SKIPPED {test}: no PostgreSQL server binaries (/usr/lib/postgresql/*/bin)");
             return None;

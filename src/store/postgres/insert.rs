@@ -1,17 +1,22 @@
-//! Writing a batch into PostgreSQL: one transaction. Events are taken in
-//! the order of their group's fingerprint, so that two processes writing
-//! the same groups lock their rows in the same order (no deadlock); each
-//! group row is locked (`FOR UPDATE`) while its events are counted and its
-//! alerts decided, so a fleet decides each group's alert once and shares
-//! its cooldown. An event whose uid is stored is skipped (`ON CONFLICT DO
-//! NOTHING RETURNING`): only rows actually inserted count or alert.
+//! Writing a batch into PostgreSQL: one transaction of a few statements,
+//! whatever the batch's size. Rows go in as arrays (`unnest`): the new
+//! backtraces and their frames, the new groups, then every event in one
+//! `INSERT ... ON CONFLICT (uid) DO NOTHING RETURNING`, so only rows
+//! actually inserted count or alert and a retried batch changes nothing.
+//! Last, just before the commit, the batch's groups are locked in
+//! fingerprint order (`FOR NO KEY UPDATE`: no deadlock between processes,
+//! no conflict with the events' foreign-key checks), bumped in one
+//! statement, and their alerts decided (`decide.rs`): a fleet decides each
+//! group's alert once and shares its cooldown.
+
+use std::collections::HashMap;
 
 use postgres::Transaction;
 
 use super::connect::PgTarget;
 use super::store::{big, PgStore};
 use crate::error::Result;
-use crate::event::{AlertKind, Event, Frame, Snapshot};
+use crate::event::{Event, Frame, Snapshot};
 use crate::pipeline::fingerprint;
 use crate::store::BatchOutcome;
 
@@ -79,61 +84,57 @@ pub(super) fn insert_frames(
     id: i64,
     frames: &[Frame],
 ) -> Result<()> {
-    let stmt = tx
-        .prepare(
-            "INSERT INTO frames (backtrace_id, idx, function, file, line, col, address,
-                 module, module_offset, in_app, build_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .map_err(|e| target.error("inserting frames in", e))?;
-    for (i, f) in frames.iter().enumerate() {
-        tx.execute(
-            &stmt,
-            &[
-                &id,
-                &(i as i32),
-                &f.function,
-                &f.file,
-                &f.line.map(|n| n as i32),
-                &f.column.map(|n| n as i32),
-                &(f.address as i64),
-                &f.module,
-                &f.module_offset.map(|o| o as i64),
-                &f.in_app,
-                &f.build_id,
-            ],
-        )
-        .map_err(|e| target.error("inserting frames in", e))?;
-    }
-    Ok(())
+    insert_frames_of(tx, target, &[(id, frames)])
 }
 
-fn backtrace_of(tx: &mut Transaction<'_>, target: &PgTarget, ev: &Event) -> Result<Option<i64>> {
-    if ev.frames.is_empty() {
-        return Ok(None);
+/// Writes the frames of several backtraces in one statement.
+fn insert_frames_of(
+    tx: &mut Transaction<'_>,
+    target: &PgTarget,
+    stacks: &[(i64, &[Frame])],
+) -> Result<()> {
+    let n: usize = stacks.iter().map(|(_, f)| f.len()).sum();
+    if n == 0 {
+        return Ok(());
     }
-    let fail = |e| target.error("storing a backtrace in", e);
-    let hash = match &ev.backtrace_hash {
-        Some(h) => h.to_string(),
-        None => fingerprint::backtrace_hash(&ev.frames),
-    };
-    let inserted = tx
-        .query_opt(
-            "INSERT INTO backtraces (hash, frame_count, resolved) VALUES ($1, $2, $3)
-             ON CONFLICT (hash) DO NOTHING RETURNING id",
-            &[&hash, &(ev.frames.len() as i32), &ev.symbols_resolved],
-        )
-        .map_err(fail)?;
-    if let Some(row) = inserted {
-        let id: i64 = row.get(0);
-        insert_frames(tx, target, id, &ev.frames)?;
-        return Ok(Some(id));
+    let mut ids = Vec::with_capacity(n);
+    let mut idx = Vec::with_capacity(n);
+    let mut function = Vec::with_capacity(n);
+    let mut file = Vec::with_capacity(n);
+    let mut line = Vec::with_capacity(n);
+    let mut col = Vec::with_capacity(n);
+    let mut address = Vec::with_capacity(n);
+    let mut module = Vec::with_capacity(n);
+    let mut offset = Vec::with_capacity(n);
+    let mut in_app = Vec::with_capacity(n);
+    let mut build_id = Vec::with_capacity(n);
+    for (id, frames) in stacks {
+        for (i, f) in frames.iter().enumerate() {
+            ids.push(*id);
+            idx.push(i as i32);
+            function.push(f.function.clone());
+            file.push(f.file.clone());
+            line.push(f.line.map(|n| n as i32));
+            col.push(f.column.map(|n| n as i32));
+            address.push(f.address as i64);
+            module.push(f.module.clone());
+            offset.push(f.module_offset.map(|o| o as i64));
+            in_app.push(f.in_app);
+            build_id.push(f.build_id.clone());
+        }
     }
-    Ok(Some(
-        tx.query_one("SELECT id FROM backtraces WHERE hash = $1", &[&hash])
-            .map_err(fail)?
-            .get(0),
-    ))
+    tx.execute(
+        "INSERT INTO frames (backtrace_id, idx, function, file, line, col, address,
+             module, module_offset, in_app, build_id)
+         SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::int[],
+             $6::int[], $7::bigint[], $8::text[], $9::bigint[], $10::bool[], $11::text[])",
+        &[
+            &ids, &idx, &function, &file, &line, &col, &address, &module, &offset, &in_app,
+            &build_id,
+        ],
+    )
+    .map_err(|e| target.error("inserting frames in", e))?;
+    Ok(())
 }
 
 fn insert_snapshot(
@@ -189,285 +190,345 @@ fn insert_snapshot(
     Ok(row.get(0))
 }
 
-/// The group of the event's fingerprint, created if new, and locked for
-/// this transaction; its id and status before this event.
-fn lock_group(
+/// The storage key of an event's stack (`None`: no frames).
+fn hash_of(ev: &Event) -> Option<String> {
+    if ev.frames.is_empty() {
+        return None;
+    }
+    Some(match &ev.backtrace_hash {
+        Some(h) => h.to_string(),
+        None => fingerprint::backtrace_hash(&ev.frames),
+    })
+}
+
+/// The ids of the batch's backtraces, the new ones inserted with their
+/// frames (two statements for the whole batch).
+fn backtraces(
     tx: &mut Transaction<'_>,
     target: &PgTarget,
-    ev: &Event,
-    logger: i64,
-    uid: &str,
-) -> Result<(i64, String)> {
-    let fail = |e| target.error("storing a group in", e);
+    events: &[Event],
+    cache: &HashMap<String, i64>,
+) -> Result<HashMap<String, i64>> {
+    let fail = |e| target.error("storing backtraces in", e);
+    let mut out: HashMap<String, i64> = HashMap::new();
+    let mut first: HashMap<String, &Event> = HashMap::new();
+    for ev in events {
+        if let Some(h) = hash_of(ev) {
+            match cache.get(&h) {
+                Some(&id) => {
+                    out.insert(h, id);
+                }
+                None => {
+                    first.entry(h).or_insert(ev);
+                }
+            }
+        }
+    }
+    if first.is_empty() {
+        return Ok(out);
+    }
+    let mut hashes: Vec<String> = first.keys().cloned().collect();
+    hashes.sort();
+    let counts: Vec<i32> = hashes
+        .iter()
+        .map(|h| first[h].frames.len() as i32)
+        .collect();
+    let resolved: Vec<bool> = hashes.iter().map(|h| first[h].symbols_resolved).collect();
+    let created = tx
+        .query(
+            "INSERT INTO backtraces (hash, frame_count, resolved)
+             SELECT * FROM unnest($1::text[], $2::int[], $3::bool[])
+             ON CONFLICT (hash) DO NOTHING RETURNING id, hash",
+            &[&hashes, &counts, &resolved],
+        )
+        .map_err(fail)?;
+    let mut stacks: Vec<(i64, &[Frame])> = Vec::with_capacity(created.len());
+    for r in &created {
+        let (id, hash): (i64, String) = (r.get(0), r.get(1));
+        stacks.push((id, &first[&hash].frames));
+    }
+    insert_frames_of(tx, target, &stacks)?;
+    for r in tx
+        .query(
+            "SELECT id, hash FROM backtraces WHERE hash = ANY($1)",
+            &[&hashes],
+        )
+        .map_err(fail)?
+    {
+        out.insert(r.get(1), r.get(0));
+    }
+    Ok(out)
+}
+
+/// The ids of the batch's groups, the new ones created with a count of 0
+/// (the batch adds its events), in fingerprint order.
+fn groups(
+    tx: &mut Transaction<'_>,
+    target: &PgTarget,
+    events: &[Event],
+    loggers: &HashMap<String, i64>,
+) -> Result<HashMap<String, i64>> {
+    let fail = |e| target.error("storing groups in", e);
+    let mut first: HashMap<&str, &Event> = HashMap::new();
+    for ev in events {
+        first.entry(ev.fingerprint.as_str()).or_insert(ev);
+    }
+    let mut fps: Vec<&str> = first.keys().copied().collect();
+    fps.sort_unstable();
+    let evs: Vec<&Event> = fps.iter().map(|f| first[f]).collect();
+    let logger: Vec<i64> = evs.iter().map(|e| loggers[&e.logger]).collect();
+    let kind: Vec<&str> = evs.iter().map(|e| e.kind.as_str()).collect();
+    let level: Vec<i16> = evs.iter().map(|e| e.level.as_i64() as i16).collect();
+    let title: Vec<String> = evs.iter().map(|e| fingerprint::title(&e.message)).collect();
+    let culprit: Vec<Option<String>> = evs
+        .iter()
+        .map(|e| fingerprint::culprit(&e.frames, e.location.as_ref()))
+        .collect();
+    let ts: Vec<i64> = evs.iter().map(|e| e.timestamp_ms).collect();
+    let uid: Vec<String> = evs.iter().map(|e| e.id.to_string()).collect();
+    let release: Vec<Option<&str>> = evs.iter().map(|e| e.release.as_deref()).collect();
     tx.execute(
         "INSERT INTO event_groups (fingerprint, logger_id, kind, level, title, culprit,
              first_seen, last_seen, count, first_event_uid, last_event_uid, first_release)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $7, 0, $8, $8, $9)
+         SELECT f, l, k, lv, t, c, ts, ts, 0, u, u, r
+         FROM unnest($1::text[], $2::bigint[], $3::text[], $4::smallint[], $5::text[],
+                     $6::text[], $7::bigint[], $8::text[], $9::text[])
+              AS x(f, l, k, lv, t, c, ts, u, r)
+         ORDER BY f
          ON CONFLICT (fingerprint) DO NOTHING",
         &[
-            &ev.fingerprint,
-            &logger,
-            &ev.kind.as_str(),
-            &(ev.level.as_i64() as i16),
-            &fingerprint::title(&ev.message),
-            &fingerprint::culprit(&ev.frames, ev.location.as_ref()),
-            &ev.timestamp_ms,
-            &uid,
-            &ev.release,
+            &fps, &logger, &kind, &level, &title, &culprit, &ts, &uid, &release,
         ],
     )
     .map_err(fail)?;
-    let row = tx
-        .query_one(
-            "SELECT id, status FROM event_groups WHERE fingerprint = $1 FOR UPDATE",
-            &[&ev.fingerprint],
+    let mut out = HashMap::with_capacity(fps.len());
+    for r in tx
+        .query(
+            "SELECT id, fingerprint FROM event_groups WHERE fingerprint = ANY($1)",
+            &[&fps],
         )
-        .map_err(fail)?;
-    Ok((row.get(0), row.get(1)))
+        .map_err(fail)?
+    {
+        out.insert(r.get(1), r.get(0));
+    }
+    Ok(out)
 }
 
-/// Writes a batch in one transaction; see the module's description.
-pub(super) fn insert_batch(store: &mut PgStore, events: &[Event]) -> Result<BatchOutcome> {
-    let target = store.target.clone();
-    let fail = |e| target.error("writing a batch to", e);
-    let mut order: Vec<&Event> = events.iter().collect();
-    order.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
-    let host_id = store.host_id;
-    let rules = store.rules.clone();
-    let now = crate::util::time::now_ms();
-    let mut out = BatchOutcome::default();
-    let mut tx = store.client.transaction().map_err(fail)?;
-    let mut last_snapshot: Option<(&Snapshot, i64)> = None;
-    let mut new_loggers: Vec<(String, i64)> = Vec::new();
-    for ev in order {
-        let uid = ev.id.to_string();
-        let known = store.loggers.get(&ev.logger).copied().or_else(|| {
-            new_loggers
-                .iter()
-                .find(|(n, _)| *n == ev.logger)
-                .map(|l| l.1)
-        });
-        let logger = match known {
-            Some(id) => id,
-            None => {
-                let id = logger_id(&mut tx, &target, &ev.logger)?;
-                new_loggers.push((ev.logger.clone(), id));
-                id
-            }
-        };
-        let backtrace = backtrace_of(&mut tx, &target, ev)?;
-        let (group, status) = lock_group(&mut tx, &target, ev, logger, &uid)?;
-        let inserted = tx
-            .query_opt(
+/// Inserts the events (1,000 rows a statement); the row id of each one
+/// actually inserted, by its position in `events`.
+fn insert_events(
+    tx: &mut Transaction<'_>,
+    target: &PgTarget,
+    events: &[Event],
+    links: &Links,
+    host_id: Option<i64>,
+) -> Result<Vec<(usize, i64)>> {
+    let mut inserted = Vec::new();
+    for (chunk_no, chunk) in events.chunks(1000).enumerate() {
+        let base = chunk_no * 1000;
+        let uid: Vec<String> = chunk.iter().map(|e| e.id.to_string()).collect();
+        let ts: Vec<i64> = chunk.iter().map(|e| e.timestamp_ms).collect();
+        let logger: Vec<i64> = chunk.iter().map(|e| links.loggers[&e.logger]).collect();
+        let level: Vec<i16> = chunk.iter().map(|e| e.level.as_i64() as i16).collect();
+        let kind: Vec<&str> = chunk.iter().map(|e| e.kind.as_str()).collect();
+        let message: Vec<&str> = chunk.iter().map(|e| e.message.as_str()).collect();
+        let chain: Vec<Option<String>> = chunk
+            .iter()
+            .map(|e| json_unless(e.chain.is_empty(), &e.chain))
+            .collect();
+        let error_type: Vec<Option<&str>> = chunk
+            .iter()
+            .map(|e| e.chain.first().and_then(|c| c.type_name.as_deref()))
+            .collect();
+        let file: Vec<Option<&str>> = chunk
+            .iter()
+            .map(|e| e.location.as_ref().map(|l| l.file.as_str()))
+            .collect();
+        let line: Vec<Option<i32>> = chunk
+            .iter()
+            .map(|e| e.location.as_ref().map(|l| l.line as i32))
+            .collect();
+        let col: Vec<Option<i32>> = chunk
+            .iter()
+            .map(|e| e.location.as_ref().map(|l| l.column as i32))
+            .collect();
+        let thread: Vec<Option<&str>> = chunk.iter().map(|e| e.thread_name.as_deref()).collect();
+        let thread_id: Vec<i64> = chunk.iter().map(|e| e.thread_id as i64).collect();
+        let pid: Vec<i64> = chunk.iter().map(|e| i64::from(e.pid)).collect();
+        let app: Vec<Option<&str>> = chunk.iter().map(|e| e.app_name.as_deref()).collect();
+        let release: Vec<Option<&str>> = chunk.iter().map(|e| e.release.as_deref()).collect();
+        let env: Vec<Option<&str>> = chunk.iter().map(|e| e.environment.as_deref()).collect();
+        let tags: Vec<Option<String>> = chunk
+            .iter()
+            .map(|e| json_unless(e.tags.is_empty(), &e.tags))
+            .collect();
+        let extra: Vec<Option<String>> = chunk
+            .iter()
+            .map(|e| json_unless(e.extra.is_empty(), &e.extra))
+            .collect();
+        let group: Vec<i64> = chunk.iter().map(|e| links.groups[&e.fingerprint]).collect();
+        let backtrace: Vec<Option<i64>> = chunk
+            .iter()
+            .map(|e| hash_of(e).and_then(|h| links.backtraces.get(&h).copied()))
+            .collect();
+        let host: Vec<Option<i64>> = chunk.iter().map(|_| host_id).collect();
+        let channels: Vec<Option<String>> = chunk
+            .iter()
+            .map(|e| (!e.alert_channels.is_empty()).then(|| e.alert_channels.join(",")))
+            .collect();
+        let crumbs: Vec<Option<String>> = chunk
+            .iter()
+            .map(|e| json_unless(e.breadcrumbs.is_empty(), &e.breadcrumbs))
+            .collect();
+        let redactions: Vec<i32> = chunk.iter().map(|e| e.redactions as i32).collect();
+        let ord: Vec<i32> = (0..chunk.len() as i32).collect();
+        let rows = tx
+            .query(
                 "INSERT INTO events (uid, ts, logger_id, level, kind, message, error_chain,
                      error_type, file, line, col, thread_name, thread_id, pid, app_name,
                      release, environment, tags, extra, group_id, backtrace_id, host_id,
                      alert_channels, breadcrumbs, redactions)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb, $8, $9, $10, $11, $12, $13,
-                     $14, $15, $16, $17, $18::text::jsonb, $19::text::jsonb, $20, $21, $22,
-                     $23, $24::text::jsonb, $25)
-                 ON CONFLICT (uid) DO NOTHING RETURNING id",
+                 SELECT uid, ts, lg, lv, k, m, ch::jsonb, et, f, ln, cl, th, tid, pid, app,
+                        rel, env, tg::jsonb, ex::jsonb, g, bt, h, ac, bc::jsonb, rd
+                 FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::smallint[],
+                             $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+                             $10::int[], $11::int[], $12::text[], $13::bigint[],
+                             $14::bigint[], $15::text[], $16::text[], $17::text[],
+                             $18::text[], $19::text[], $20::bigint[], $21::bigint[],
+                             $22::bigint[], $23::text[], $24::text[], $25::int[], $26::int[])
+                      AS x(uid, ts, lg, lv, k, m, ch, et, f, ln, cl, th, tid, pid, app, rel,
+                           env, tg, ex, g, bt, h, ac, bc, rd, ord)
+                 ORDER BY ord
+                 ON CONFLICT (uid) DO NOTHING RETURNING id, uid",
                 &[
                     &uid,
-                    &ev.timestamp_ms,
+                    &ts,
                     &logger,
-                    &(ev.level.as_i64() as i16),
-                    &ev.kind.as_str(),
-                    &ev.message,
-                    &json_unless(ev.chain.is_empty(), &ev.chain),
-                    &ev.chain.first().and_then(|c| c.type_name.as_deref()),
-                    &ev.location.as_ref().map(|l| l.file.as_str()),
-                    &ev.location.as_ref().map(|l| l.line as i32),
-                    &ev.location.as_ref().map(|l| l.column as i32),
-                    &ev.thread_name,
-                    &(ev.thread_id as i64),
-                    &i64::from(ev.pid),
-                    &ev.app_name,
-                    &ev.release,
-                    &ev.environment,
-                    &json_unless(ev.tags.is_empty(), &ev.tags),
-                    &json_unless(ev.extra.is_empty(), &ev.extra),
+                    &level,
+                    &kind,
+                    &message,
+                    &chain,
+                    &error_type,
+                    &file,
+                    &line,
+                    &col,
+                    &thread,
+                    &thread_id,
+                    &pid,
+                    &app,
+                    &release,
+                    &env,
+                    &tags,
+                    &extra,
                     &group,
                     &backtrace,
-                    &host_id,
-                    &(!ev.alert_channels.is_empty()).then(|| ev.alert_channels.join(",")),
-                    &json_unless(ev.breadcrumbs.is_empty(), &ev.breadcrumbs),
-                    &(ev.redactions as i32),
+                    &host,
+                    &channels,
+                    &crumbs,
+                    &redactions,
+                    &ord,
                 ],
             )
-            .map_err(fail)?;
-        let Some(row) = inserted else {
-            // Stored already (a retried batch, a re-imported spool).
-            continue;
-        };
-        let event_row: i64 = row.get(0);
-        out.written += 1;
-        if let Some(s) = &ev.snapshot {
-            let id = match last_snapshot {
-                Some((prev, id)) if prev == s => id,
-                _ => {
-                    let id = insert_snapshot(&mut tx, &target, s, ev.pid)?;
-                    last_snapshot = Some((s, id));
-                    id
-                }
-            };
-            tx.execute(
-                "UPDATE events SET snapshot_id = $2 WHERE id = $1",
-                &[&event_row, &id],
-            )
-            .map_err(fail)?;
-        }
-        tx.execute(
-            "UPDATE event_groups SET
-                 count = count + 1,
-                 level = greatest(level, $2),
-                 first_seen = least(first_seen, $3),
-                 last_event_uid = CASE WHEN $3 >= last_seen THEN $4 ELSE last_event_uid END,
-                 last_seen = greatest(last_seen, $3),
-                 regressed_in = CASE status WHEN 'resolved' THEN $5 ELSE regressed_in END,
-                 regressed_at = CASE status WHEN 'resolved' THEN $3 ELSE regressed_at END,
-                 status = CASE status WHEN 'resolved' THEN 'open' ELSE status END
-             WHERE id = $1",
-            &[
-                &group,
-                &(ev.level.as_i64() as i16),
-                &ev.timestamp_ms,
-                &uid,
-                &ev.release,
-            ],
-        )
-        .map_err(fail)?;
-        if let Some(h) = host_id {
-            tx.execute(
-                "INSERT INTO group_hosts (group_id, host_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                &[&group, &h],
-            )
-            .map_err(fail)?;
-        }
-        for channel in &ev.alert_channels {
-            if decide(
-                &mut tx,
-                &target,
-                &rules,
-                channel,
-                &uid,
-                ev.timestamp_ms,
-                group,
-                &status,
-                now,
-            )? {
-                out.alerts += 1;
+            .map_err(|e| target.error("writing events to", e))?;
+        let at: HashMap<&str, usize> = uid
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (u.as_str(), i))
+            .collect();
+        for r in rows {
+            let (id, u): (i64, String) = (r.get(0), r.get(1));
+            if let Some(&i) = at.get(u.as_str()) {
+                inserted.push((base + i, id));
             }
         }
     }
+    inserted.sort_unstable();
+    Ok(inserted)
+}
+
+/// The rows a batch's events point to.
+struct Links {
+    loggers: HashMap<String, i64>,
+    backtraces: HashMap<String, i64>,
+    groups: HashMap<String, i64>,
+}
+
+/// Writes a batch in one transaction; see the module's description.
+pub(super) fn insert_batch(store: &mut PgStore, events: &[Event]) -> Result<BatchOutcome> {
+    let mut out = BatchOutcome::default();
+    if events.is_empty() {
+        return Ok(out);
+    }
+    let target = store.target.clone();
+    let fail = |e| target.error("writing a batch to", e);
+    let host_id = store.host_id;
+    let rules = store.rules.clone();
+    let now = crate::util::time::now_ms();
+    if store.backtraces.len() > 10_000 {
+        store.backtraces.clear();
+    }
+    let mut tx = store.client.transaction().map_err(fail)?;
+    let mut loggers = HashMap::new();
+    for ev in events {
+        if loggers.contains_key(&ev.logger) {
+            continue;
+        }
+        let id = match store.loggers.get(&ev.logger) {
+            Some(&id) => id,
+            None => logger_id(&mut tx, &target, &ev.logger)?,
+        };
+        loggers.insert(ev.logger.clone(), id);
+    }
+    let backtraces = backtraces(&mut tx, &target, events, &store.backtraces)?;
+    let groups = groups(&mut tx, &target, events, &loggers)?;
+    let links = Links {
+        loggers,
+        backtraces,
+        groups,
+    };
+    let inserted = insert_events(&mut tx, &target, events, &links, host_id)?;
+    out.written = inserted.len();
+    // Snapshots only for events actually inserted (a retried batch leaves
+    // no orphan); events of one batch share theirs.
+    let mut snaps: Vec<(&Snapshot, u32, Vec<i64>)> = Vec::new();
+    for &(i, row) in &inserted {
+        let ev = &events[i];
+        if let Some(s) = &ev.snapshot {
+            match snaps.iter_mut().find(|(prev, _, _)| *prev == s) {
+                Some((_, _, rows)) => rows.push(row),
+                None => snaps.push((s, ev.pid, vec![row])),
+            }
+        }
+    }
+    for (s, pid, rows) in snaps {
+        let id = insert_snapshot(&mut tx, &target, s, pid)?;
+        tx.execute(
+            "UPDATE events SET snapshot_id = $1 WHERE id = ANY($2)",
+            &[&id, &rows],
+        )
+        .map_err(fail)?;
+    }
+    if !inserted.is_empty() {
+        let new: Vec<&Event> = inserted.iter().map(|&(i, _)| &events[i]).collect();
+        out.alerts = super::decide::bump_and_decide(
+            &mut tx,
+            &target,
+            &rules,
+            &new,
+            &links.groups,
+            host_id,
+            now,
+        )?;
+    }
     tx.commit().map_err(fail)?;
-    store.loggers.extend(new_loggers);
+    for (name, id) in links.loggers {
+        store.loggers.insert(name, id);
+    }
+    store.backtraces.extend(links.backtraces);
     Ok(out)
 }
 
 /// A column's JSON text; NULL for an empty value.
 fn json_unless(empty: bool, v: &impl serde::Serialize) -> Option<String> {
     (!empty).then(|| serde_json::to_string(v).unwrap_or_default())
-}
-
-fn ms(d: std::time::Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// The alert decision for one new event and one channel (the SQLite
-/// store's rules: configured channel, muted, threshold, cooldown,
-/// regression, suppression count), with the group row locked by the
-/// caller. Returns whether an outbox row was made pending.
-// Long by design: one decision, read top to bottom in the order the rules
-// apply (as in the SQLite store).
-#[allow(clippy::too_many_arguments)]
-fn decide(
-    tx: &mut Transaction<'_>,
-    target: &PgTarget,
-    rules: &crate::store::AlertRules,
-    channel: &str,
-    uid: &str,
-    ts: i64,
-    group: i64,
-    status_before: &str,
-    now: i64,
-) -> Result<bool> {
-    let fail = |e| target.error("deciding an alert in", e);
-    let insert =
-        |tx: &mut Transaction<'_>, kind: &str, status: &str, sup: i64, err: Option<&str>| {
-            tx.execute(
-                "INSERT INTO outbox (event_uid, group_id, channel, kind, status, suppressed,
-                 created_at, next_attempt, last_error)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)",
-                &[&uid, &group, &channel, &kind, &status, &sup, &now, &err],
-            )
-            .map_err(fail)
-        };
-    if !rules.channels.iter().any(|c| c == channel) {
-        insert(
-            tx,
-            AlertKind::New.as_str(),
-            "dropped",
-            0,
-            Some(&format!("the channel {channel:?} is not configured")),
-        )?;
-        return Ok(false);
-    }
-    if status_before == "muted" {
-        return Ok(false);
-    }
-    let regression = status_before == "resolved";
-    let policy = &rules.policy;
-    if policy.threshold > 1 && !regression {
-        let since = ts.saturating_sub(ms(policy.window));
-        let n: i64 = tx
-            .query_one(
-                "SELECT count(*) FROM events WHERE group_id = $1 AND ts >= $2",
-                &[&group, &since],
-            )
-            .map_err(fail)?
-            .get(0);
-        if n < i64::from(policy.threshold) {
-            return Ok(false);
-        }
-    }
-    let state: Option<(i64, i64)> = tx
-        .query_opt(
-            "SELECT last_alert_at, suppressed FROM alert_state WHERE group_id = $1 AND channel = $2",
-            &[&group, &channel],
-        )
-        .map_err(fail)?
-        .map(|r| (r.get(0), r.get(1)));
-    let kind = match state {
-        None => Some((AlertKind::New, 0)),
-        Some((_, sup)) if regression => Some((AlertKind::Regression, sup)),
-        Some((last, sup)) if ts.saturating_sub(last) >= ms(policy.cooldown) => {
-            Some((AlertKind::New, sup))
-        }
-        Some(_) => None,
-    };
-    match kind {
-        Some((kind, suppressed)) => {
-            insert(tx, kind.as_str(), "pending", suppressed, None)?;
-            tx.execute(
-                "INSERT INTO alert_state (group_id, channel, last_alert_at, suppressed, last_event_uid)
-                 VALUES ($1, $2, $3, 0, $4)
-                 ON CONFLICT (group_id, channel) DO UPDATE SET
-                     last_alert_at = excluded.last_alert_at, suppressed = 0,
-                     last_event_uid = excluded.last_event_uid",
-                &[&group, &channel, &ts, &uid],
-            )
-            .map_err(fail)?;
-            Ok(true)
-        }
-        None => {
-            tx.execute(
-                "UPDATE alert_state SET suppressed = suppressed + 1, last_event_uid = $3
-                 WHERE group_id = $1 AND channel = $2",
-                &[&group, &channel, &uid],
-            )
-            .map_err(fail)?;
-            Ok(false)
-        }
-    }
 }

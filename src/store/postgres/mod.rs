@@ -16,6 +16,8 @@
 #[cfg(feature = "postgres")]
 pub(crate) mod connect;
 #[cfg(feature = "postgres")]
+mod decide;
+#[cfg(feature = "postgres")]
 mod insert;
 #[cfg(feature = "postgres")]
 mod migrate;

@@ -32,6 +32,8 @@ pub(crate) struct PgStore {
     pub(super) rules: AlertRules,
     pub(super) host_id: Option<i64>,
     pub(super) loggers: HashMap<String, i64>,
+    /// Backtrace ids by storage key (bounded: cleared past 10,000).
+    pub(super) backtraces: HashMap<String, i64>,
     /// Who claims alerts: this host and process.
     pub(super) claimer: String,
 }
@@ -66,6 +68,7 @@ impl PgStore {
             rules: AlertRules::default(),
             host_id: None,
             loggers: HashMap::new(),
+            backtraces: HashMap::new(),
             claimer: format!("{host}:{}", std::process::id()),
         })
     }
