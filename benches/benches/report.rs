@@ -11,6 +11,8 @@
 mod common;
 #[path = "report_parts/contended.rs"]
 mod contended;
+#[path = "report_parts/fleet.rs"]
+mod fleet;
 #[path = "report_parts/unwinders.rs"]
 mod unwinders;
 
@@ -489,6 +491,18 @@ fn main() {
             }
         }
     }
+    if let [kind, n, url] = args.as_slice() {
+        if kind == "--pg-child" {
+            println!("{}", fleet::pg_child(n.parse().expect("n"), url));
+            return;
+        }
+    }
+    if args.iter().any(|a| a == "--fleet-only") {
+        // Only `fleet`, printed (results.json untouched).
+        let quick = args.iter().any(|a| a == "--quick");
+        println!("{}", fleet::fleet(quick));
+        return;
+    }
     if args.iter().any(|a| a == "--unwinders-only") {
         // Only `caller_cost.unwinders`, printed (results.json untouched).
         println!("{}", unwinders::unwinders(200_000));
@@ -523,6 +537,8 @@ fn main() {
     let panic_prewarmed = child("--panic-prewarmed-child", s.panics);
     eprintln!("snapshot ...");
     let snap = snapshot_cost(if quick { 500 } else { 5_000 });
+    eprintln!("fleet (PostgreSQL) ...");
+    let fleet = fleet::fleet(quick);
 
     let versions = json!({
         "rustc": String::from_utf8_lossy(&Command::new("rustc").arg("--version").output().map(|o| o.stdout).unwrap_or_default()).trim(),
@@ -537,6 +553,7 @@ fn main() {
         "panic_path": panic,
         "panic_path_prewarmed": panic_prewarmed,
         "snapshot": snap,
+        "fleet": fleet,
     });
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("results.json");
     std::fs::write(&path, serde_json::to_string_pretty(&results).expect("json"))
@@ -599,6 +616,13 @@ fn main() {
     println!(
         "snapshot: writer pays {} per batch (median), caller pays nothing",
         us(&results["snapshot"]["writer_per_batch"]["median_ns"])
+    );
+    let f = &results["fleet"];
+    println!(
+        "fleet (PostgreSQL, local server): one process {:.0} events/s, four processes {:.0} events/s together ({:.2}x)",
+        f["one_process"]["events_per_s"].as_f64().unwrap_or(0.0),
+        f["four_processes"]["events_per_s"].as_f64().unwrap_or(0.0),
+        f["four_vs_one"].as_f64().unwrap_or(0.0)
     );
     eprintln!("wrote {}", path.display());
 }

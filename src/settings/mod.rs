@@ -69,7 +69,9 @@ pub(crate) struct Settings {
     /// A PostgreSQL database instead of the file (`ERRSNAP_DATABASE_URL`),
     /// its password when the URL has none, and the CA file for its TLS.
     pub(crate) database_url: Option<String>,
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) database_password: Option<String>,
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) tls_ca_file: Option<PathBuf>,
     pub(crate) app_name: Option<String>,
     pub(crate) release: Option<String>,

@@ -37,6 +37,7 @@ pub(crate) use store::PgStore;
 pub(crate) const SCHEMA: &str = include_str!("schema.sql");
 
 /// The PostgreSQL schema version this build writes.
+#[cfg(feature = "postgres")]
 pub(crate) const SCHEMA_VERSION: i64 = 1;
 
 /// The key of the migration lock (`'errsnap'` as an integer).
