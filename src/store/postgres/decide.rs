@@ -17,17 +17,49 @@ fn ms(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
+const LOCK: &str = "SELECT id, status FROM event_groups WHERE id = ANY($1)
+     ORDER BY fingerprint FOR NO KEY UPDATE";
+
+const BUMP: &str = "UPDATE event_groups g SET
+             count = g.count + d.n,
+             level = greatest(g.level, d.lv),
+             first_seen = least(g.first_seen, d.f),
+             last_event_uid = CASE WHEN d.l >= g.last_seen THEN d.u ELSE g.last_event_uid END,
+             last_seen = greatest(g.last_seen, d.l),
+             regressed_in = CASE g.status WHEN 'resolved' THEN d.r ELSE g.regressed_in END,
+             regressed_at = CASE g.status WHEN 'resolved' THEN d.f ELSE g.regressed_at END,
+             status = CASE g.status WHEN 'resolved' THEN 'open' ELSE g.status END
+         FROM unnest($1::bigint[], $2::bigint[], $3::smallint[], $4::bigint[], $5::bigint[],
+                     $6::text[], $7::text[]) AS d(id, n, lv, f, l, u, r)
+         WHERE g.id = d.id";
+
+const GROUP_HOSTS: &str = "INSERT INTO group_hosts (group_id, host_id)
+     SELECT unnest($1::bigint[]), $2 ON CONFLICT DO NOTHING";
+
+/// What the batch's end needs to know besides its events.
+pub(super) struct Batch<'a> {
+    pub(super) rules: &'a AlertRules,
+    /// Group ids by fingerprint.
+    pub(super) groups: &'a HashMap<String, i64>,
+    pub(super) host_id: Option<i64>,
+    pub(super) now: i64,
+}
+
 /// Locks, bumps and decides for the events a batch inserted (in batch
 /// order); returns how many alerts were made pending.
 pub(super) fn bump_and_decide(
+    stmts: &mut super::store::Stmts,
     tx: &mut Transaction<'_>,
     target: &PgTarget,
-    rules: &AlertRules,
     new: &[&Event],
-    groups: &HashMap<String, i64>,
-    host_id: Option<i64>,
-    now: i64,
+    batch: &Batch<'_>,
 ) -> Result<usize> {
+    let Batch {
+        rules,
+        groups,
+        host_id,
+        now,
+    } = *batch;
     let fail = |e| target.error("counting a batch's groups in", e);
     // Each group's events, by fingerprint (the lock order).
     let mut by_group: BTreeMap<&str, Vec<&Event>> = BTreeMap::new();
@@ -39,14 +71,8 @@ pub(super) fn bump_and_decide(
     }
     let ids: Vec<i64> = by_group.keys().map(|f| groups[*f]).collect();
     let mut status: HashMap<i64, String> = HashMap::new();
-    for r in tx
-        .query(
-            "SELECT id, status FROM event_groups WHERE id = ANY($1)
-             ORDER BY fingerprint FOR NO KEY UPDATE",
-            &[&ids],
-        )
-        .map_err(fail)?
-    {
+    let st = stmts.get(tx, LOCK).map_err(fail)?;
+    for r in tx.query(&st, &[&ids]).map_err(fail)? {
         status.insert(r.get(0), r.get(1));
     }
     let mut count = Vec::with_capacity(ids.len());
@@ -68,29 +94,15 @@ pub(super) fn bump_and_decide(
         last_uid.push(newest_uid);
         release.push(evs[0].release.as_deref());
     }
+    let st = stmts.get(tx, BUMP).map_err(fail)?;
     tx.execute(
-        "UPDATE event_groups g SET
-             count = g.count + d.n,
-             level = greatest(g.level, d.lv),
-             first_seen = least(g.first_seen, d.f),
-             last_event_uid = CASE WHEN d.l >= g.last_seen THEN d.u ELSE g.last_event_uid END,
-             last_seen = greatest(g.last_seen, d.l),
-             regressed_in = CASE g.status WHEN 'resolved' THEN d.r ELSE g.regressed_in END,
-             regressed_at = CASE g.status WHEN 'resolved' THEN d.f ELSE g.regressed_at END,
-             status = CASE g.status WHEN 'resolved' THEN 'open' ELSE g.status END
-         FROM unnest($1::bigint[], $2::bigint[], $3::smallint[], $4::bigint[], $5::bigint[],
-                     $6::text[], $7::text[]) AS d(id, n, lv, f, l, u, r)
-         WHERE g.id = d.id",
+        &st,
         &[&ids, &count, &level, &first, &last, &last_uid, &release],
     )
     .map_err(fail)?;
     if let Some(h) = host_id {
-        tx.execute(
-            "INSERT INTO group_hosts (group_id, host_id)
-             SELECT unnest($1::bigint[]), $2 ON CONFLICT DO NOTHING",
-            &[&ids, &h],
-        )
-        .map_err(fail)?;
+        let st = stmts.get(tx, GROUP_HOSTS).map_err(fail)?;
+        tx.execute(&st, &[&ids, &h]).map_err(fail)?;
     }
     let mut made = 0;
     for (fp, evs) in &by_group {

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use postgres::Transaction;
 
 use super::connect::PgTarget;
-use super::store::{big, PgStore};
+use super::store::{big, PgStore, Stmts};
 use crate::error::Result;
 use crate::event::{Event, Frame, Snapshot};
 use crate::pipeline::fingerprint;
@@ -137,8 +137,19 @@ fn insert_frames_of(
     Ok(())
 }
 
+const SNAPSHOT_INSERT: &str =
+    "INSERT INTO snapshots (taken_at, pid, proc_cpu_user_ms, proc_cpu_system_ms,
+                 proc_cpu_percent, proc_rss_bytes, proc_virtual_bytes, proc_memory_percent,
+                 proc_threads, proc_io_read_bytes, proc_io_write_bytes, proc_open_fds,
+                 sys_total_memory, sys_used_memory, sys_available_memory, sys_total_swap,
+                 sys_used_swap, sys_cpu_percent, load_1, load_5, load_15, uptime_s, cgroup)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                 $17, $18, $19, $20, $21, $22, $23::text::jsonb)
+             RETURNING id";
+
 fn insert_snapshot(
     tx: &mut Transaction<'_>,
+    stmts: &mut Stmts,
     target: &PgTarget,
     s: &Snapshot,
     pid: u32,
@@ -150,16 +161,12 @@ fn insert_snapshot(
         .cgroup
         .as_ref()
         .and_then(|c| serde_json::to_string(c).ok());
+    let st = stmts
+        .get(tx, SNAPSHOT_INSERT)
+        .map_err(|e| target.error("inserting a snapshot in", e))?;
     let row = tx
         .query_one(
-            "INSERT INTO snapshots (taken_at, pid, proc_cpu_user_ms, proc_cpu_system_ms,
-                 proc_cpu_percent, proc_rss_bytes, proc_virtual_bytes, proc_memory_percent,
-                 proc_threads, proc_io_read_bytes, proc_io_write_bytes, proc_open_fds,
-                 sys_total_memory, sys_used_memory, sys_available_memory, sys_total_swap,
-                 sys_used_swap, sys_cpu_percent, load_1, load_5, load_15, uptime_s, cgroup)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                 $17, $18, $19, $20, $21, $22, $23::text::jsonb)
-             RETURNING id",
+            &st,
             &[
                 &s.taken_at_ms,
                 &i64::from(pid),
@@ -260,18 +267,43 @@ fn backtraces(
     Ok(out)
 }
 
+const GROUPS_INSERT: &str = "INSERT INTO event_groups (fingerprint, logger_id, kind, level,
+         title, culprit, first_seen, last_seen, count, first_event_uid, last_event_uid,
+         first_release)
+     SELECT f, l, k, lv, t, c, ts, ts, 0, u, u, r
+     FROM unnest($1::text[], $2::bigint[], $3::text[], $4::smallint[], $5::text[],
+                 $6::text[], $7::bigint[], $8::text[], $9::text[])
+          AS x(f, l, k, lv, t, c, ts, u, r)
+     ORDER BY f
+     ON CONFLICT (fingerprint) DO NOTHING";
+
+const GROUPS_SELECT: &str = "SELECT id, fingerprint FROM event_groups WHERE fingerprint = ANY($1)";
+
 /// The ids of the batch's groups, the new ones created with a count of 0
 /// (the batch adds its events), in fingerprint order.
 fn groups(
     tx: &mut Transaction<'_>,
+    stmts: &mut Stmts,
     target: &PgTarget,
     events: &[Event],
     loggers: &HashMap<String, i64>,
+    cache: &HashMap<String, i64>,
 ) -> Result<HashMap<String, i64>> {
     let fail = |e| target.error("storing groups in", e);
+    let mut out = HashMap::new();
     let mut first: HashMap<&str, &Event> = HashMap::new();
     for ev in events {
-        first.entry(ev.fingerprint.as_str()).or_insert(ev);
+        match cache.get(&ev.fingerprint) {
+            Some(&id) => {
+                out.insert(ev.fingerprint.clone(), id);
+            }
+            None => {
+                first.entry(ev.fingerprint.as_str()).or_insert(ev);
+            }
+        }
+    }
+    if first.is_empty() {
+        return Ok(out);
     }
     let mut fps: Vec<&str> = first.keys().copied().collect();
     fps.sort_unstable();
@@ -287,37 +319,44 @@ fn groups(
     let ts: Vec<i64> = evs.iter().map(|e| e.timestamp_ms).collect();
     let uid: Vec<String> = evs.iter().map(|e| e.id.to_string()).collect();
     let release: Vec<Option<&str>> = evs.iter().map(|e| e.release.as_deref()).collect();
+    let st = stmts.get(tx, GROUPS_INSERT).map_err(fail)?;
     tx.execute(
-        "INSERT INTO event_groups (fingerprint, logger_id, kind, level, title, culprit,
-             first_seen, last_seen, count, first_event_uid, last_event_uid, first_release)
-         SELECT f, l, k, lv, t, c, ts, ts, 0, u, u, r
-         FROM unnest($1::text[], $2::bigint[], $3::text[], $4::smallint[], $5::text[],
-                     $6::text[], $7::bigint[], $8::text[], $9::text[])
-              AS x(f, l, k, lv, t, c, ts, u, r)
-         ORDER BY f
-         ON CONFLICT (fingerprint) DO NOTHING",
+        &st,
         &[
             &fps, &logger, &kind, &level, &title, &culprit, &ts, &uid, &release,
         ],
     )
     .map_err(fail)?;
-    let mut out = HashMap::with_capacity(fps.len());
-    for r in tx
-        .query(
-            "SELECT id, fingerprint FROM event_groups WHERE fingerprint = ANY($1)",
-            &[&fps],
-        )
-        .map_err(fail)?
-    {
+    let st = stmts.get(tx, GROUPS_SELECT).map_err(fail)?;
+    for r in tx.query(&st, &[&fps]).map_err(fail)? {
         out.insert(r.get(1), r.get(0));
     }
     Ok(out)
 }
 
+const EVENTS_INSERT: &str =
+    "INSERT INTO events (uid, ts, logger_id, level, kind, message, error_chain,
+                     error_type, file, line, col, thread_name, thread_id, pid, app_name,
+                     release, environment, tags, extra, group_id, backtrace_id, host_id,
+                     alert_channels, breadcrumbs, redactions)
+                 SELECT uid, ts, lg, lv, k, m, ch::jsonb, et, f, ln, cl, th, tid, pid, app,
+                        rel, env, tg::jsonb, ex::jsonb, g, bt, h, ac, bc::jsonb, rd
+                 FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::smallint[],
+                             $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+                             $10::int[], $11::int[], $12::text[], $13::bigint[],
+                             $14::bigint[], $15::text[], $16::text[], $17::text[],
+                             $18::text[], $19::text[], $20::bigint[], $21::bigint[],
+                             $22::bigint[], $23::text[], $24::text[], $25::int[], $26::int[])
+                      AS x(uid, ts, lg, lv, k, m, ch, et, f, ln, cl, th, tid, pid, app, rel,
+                           env, tg, ex, g, bt, h, ac, bc, rd, ord)
+                 ORDER BY ord
+                 ON CONFLICT (uid) DO NOTHING RETURNING id, uid";
+
 /// Inserts the events (1,000 rows a statement); the row id of each one
 /// actually inserted, by its position in `events`.
 fn insert_events(
     tx: &mut Transaction<'_>,
+    stmts: &mut Stmts,
     target: &PgTarget,
     events: &[Event],
     links: &Links,
@@ -382,24 +421,12 @@ fn insert_events(
             .collect();
         let redactions: Vec<i32> = chunk.iter().map(|e| e.redactions as i32).collect();
         let ord: Vec<i32> = (0..chunk.len() as i32).collect();
+        let st = stmts
+            .get(tx, EVENTS_INSERT)
+            .map_err(|e| target.error("writing events to", e))?;
         let rows = tx
             .query(
-                "INSERT INTO events (uid, ts, logger_id, level, kind, message, error_chain,
-                     error_type, file, line, col, thread_name, thread_id, pid, app_name,
-                     release, environment, tags, extra, group_id, backtrace_id, host_id,
-                     alert_channels, breadcrumbs, redactions)
-                 SELECT uid, ts, lg, lv, k, m, ch::jsonb, et, f, ln, cl, th, tid, pid, app,
-                        rel, env, tg::jsonb, ex::jsonb, g, bt, h, ac, bc::jsonb, rd
-                 FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::smallint[],
-                             $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
-                             $10::int[], $11::int[], $12::text[], $13::bigint[],
-                             $14::bigint[], $15::text[], $16::text[], $17::text[],
-                             $18::text[], $19::text[], $20::bigint[], $21::bigint[],
-                             $22::bigint[], $23::text[], $24::text[], $25::int[], $26::int[])
-                      AS x(uid, ts, lg, lv, k, m, ch, et, f, ln, cl, th, tid, pid, app, rel,
-                           env, tg, ex, g, bt, h, ac, bc, rd, ord)
-                 ORDER BY ord
-                 ON CONFLICT (uid) DO NOTHING RETURNING id, uid",
+                &st,
                 &[
                     &uid,
                     &ts,
@@ -467,6 +494,9 @@ pub(super) fn insert_batch(store: &mut PgStore, events: &[Event]) -> Result<Batc
     if store.backtraces.len() > 10_000 {
         store.backtraces.clear();
     }
+    if store.groups.len() > 10_000 {
+        store.groups.clear();
+    }
     let mut tx = store.client.transaction().map_err(fail)?;
     let mut loggers = HashMap::new();
     for ev in events {
@@ -480,13 +510,20 @@ pub(super) fn insert_batch(store: &mut PgStore, events: &[Event]) -> Result<Batc
         loggers.insert(ev.logger.clone(), id);
     }
     let backtraces = backtraces(&mut tx, &target, events, &store.backtraces)?;
-    let groups = groups(&mut tx, &target, events, &loggers)?;
+    let groups = groups(
+        &mut tx,
+        &mut store.stmts,
+        &target,
+        events,
+        &loggers,
+        &store.groups,
+    )?;
     let links = Links {
         loggers,
         backtraces,
         groups,
     };
-    let inserted = insert_events(&mut tx, &target, events, &links, host_id)?;
+    let inserted = insert_events(&mut tx, &mut store.stmts, &target, events, &links, host_id)?;
     out.written = inserted.len();
     // Snapshots only for events actually inserted (a retried batch leaves
     // no orphan); events of one batch share theirs.
@@ -501,30 +538,33 @@ pub(super) fn insert_batch(store: &mut PgStore, events: &[Event]) -> Result<Batc
         }
     }
     for (s, pid, rows) in snaps {
-        let id = insert_snapshot(&mut tx, &target, s, pid)?;
-        tx.execute(
-            "UPDATE events SET snapshot_id = $1 WHERE id = ANY($2)",
-            &[&id, &rows],
-        )
-        .map_err(fail)?;
+        let id = insert_snapshot(&mut tx, &mut store.stmts, &target, s, pid)?;
+        let st = store
+            .stmts
+            .get(
+                &mut tx,
+                "UPDATE events SET snapshot_id = $1 WHERE id = ANY($2)",
+            )
+            .map_err(fail)?;
+        tx.execute(&st, &[&id, &rows]).map_err(fail)?;
     }
     if !inserted.is_empty() {
         let new: Vec<&Event> = inserted.iter().map(|&(i, _)| &events[i]).collect();
-        out.alerts = super::decide::bump_and_decide(
-            &mut tx,
-            &target,
-            &rules,
-            &new,
-            &links.groups,
+        let batch = super::decide::Batch {
+            rules: &rules,
+            groups: &links.groups,
             host_id,
             now,
-        )?;
+        };
+        out.alerts =
+            super::decide::bump_and_decide(&mut store.stmts, &mut tx, &target, &new, &batch)?;
     }
     tx.commit().map_err(fail)?;
     for (name, id) in links.loggers {
         store.loggers.insert(name, id);
     }
     store.backtraces.extend(links.backtraces);
+    store.groups.extend(links.groups);
     Ok(out)
 }
 

@@ -34,6 +34,11 @@ pub(crate) struct PgStore {
     pub(super) loggers: HashMap<String, i64>,
     /// Backtrace ids by storage key (bounded: cleared past 10,000).
     pub(super) backtraces: HashMap<String, i64>,
+    /// Group ids by fingerprint (bounded the same way).
+    pub(super) groups: HashMap<String, i64>,
+    /// The batch path's statements, prepared once per connection (one
+    /// round trip per statement instead of two).
+    pub(super) stmts: Stmts,
     /// Who claims alerts: this host and process.
     pub(super) claimer: String,
 }
@@ -69,8 +74,30 @@ impl PgStore {
             host_id: None,
             loggers: HashMap::new(),
             backtraces: HashMap::new(),
+            groups: HashMap::new(),
+            stmts: Stmts::default(),
             claimer: format!("{host}:{}", std::process::id()),
         })
+    }
+}
+
+/// Statements prepared on this connection, by their SQL.
+#[derive(Default)]
+pub(crate) struct Stmts(HashMap<&'static str, postgres::Statement>);
+
+impl Stmts {
+    /// The prepared statement of `sql` (prepared now if new).
+    pub(super) fn get(
+        &mut self,
+        tx: &mut postgres::Transaction<'_>,
+        sql: &'static str,
+    ) -> std::result::Result<postgres::Statement, postgres::Error> {
+        if let Some(s) = self.0.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = tx.prepare(sql)?;
+        self.0.insert(sql, s.clone());
+        Ok(s)
     }
 }
 
