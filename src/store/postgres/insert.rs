@@ -338,17 +338,18 @@ const EVENTS_INSERT: &str =
     "INSERT INTO events (uid, ts, logger_id, level, kind, message, error_chain,
                      error_type, file, line, col, thread_name, thread_id, pid, app_name,
                      release, environment, tags, extra, group_id, backtrace_id, host_id,
-                     alert_channels, breadcrumbs, redactions)
+                     alert_channels, breadcrumbs, redactions, snapshot_id)
                  SELECT uid, ts, lg, lv, k, m, ch::jsonb, et, f, ln, cl, th, tid, pid, app,
-                        rel, env, tg::jsonb, ex::jsonb, g, bt, h, ac, bc::jsonb, rd
+                        rel, env, tg::jsonb, ex::jsonb, g, bt, h, ac, bc::jsonb, rd, sn
                  FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::smallint[],
                              $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
                              $10::int[], $11::int[], $12::text[], $13::bigint[],
                              $14::bigint[], $15::text[], $16::text[], $17::text[],
                              $18::text[], $19::text[], $20::bigint[], $21::bigint[],
-                             $22::bigint[], $23::text[], $24::text[], $25::int[], $26::int[])
+                             $22::bigint[], $23::text[], $24::text[], $25::int[], $26::int[],
+                             $27::bigint[])
                       AS x(uid, ts, lg, lv, k, m, ch, et, f, ln, cl, th, tid, pid, app, rel,
-                           env, tg, ex, g, bt, h, ac, bc, rd, ord)
+                           env, tg, ex, g, bt, h, ac, bc, rd, ord, sn)
                  ORDER BY ord
                  ON CONFLICT (uid) DO NOTHING RETURNING id, uid";
 
@@ -359,7 +360,7 @@ fn insert_events(
     stmts: &mut Stmts,
     target: &PgTarget,
     events: &[Event],
-    links: &Links,
+    links: &Links<'_>,
     host_id: Option<i64>,
 ) -> Result<Vec<(usize, i64)>> {
     let mut inserted = Vec::new();
@@ -421,6 +422,17 @@ fn insert_events(
             .collect();
         let redactions: Vec<i32> = chunk.iter().map(|e| e.redactions as i32).collect();
         let ord: Vec<i32> = (0..chunk.len() as i32).collect();
+        let snapshot: Vec<Option<i64>> = chunk
+            .iter()
+            .map(|e| {
+                let s = e.snapshot.as_ref()?;
+                links
+                    .snapshots
+                    .iter()
+                    .find(|(p, _)| *p == s)
+                    .map(|(_, id)| *id)
+            })
+            .collect();
         let st = stmts
             .get(tx, EVENTS_INSERT)
             .map_err(|e| target.error("writing events to", e))?;
@@ -454,6 +466,7 @@ fn insert_events(
                     &crumbs,
                     &redactions,
                     &ord,
+                    &snapshot,
                 ],
             )
             .map_err(|e| target.error("writing events to", e))?;
@@ -474,10 +487,11 @@ fn insert_events(
 }
 
 /// The rows a batch's events point to.
-struct Links {
+struct Links<'e> {
     loggers: HashMap<String, i64>,
     backtraces: HashMap<String, i64>,
     groups: HashMap<String, i64>,
+    snapshots: Vec<(&'e Snapshot, i64)>,
 }
 
 /// Writes a batch in one transaction; see the module's description.
@@ -518,35 +532,31 @@ pub(super) fn insert_batch(store: &mut PgStore, events: &[Event]) -> Result<Batc
         &loggers,
         &store.groups,
     )?;
-    let links = Links {
+    let mut links = Links {
         loggers,
         backtraces,
         groups,
+        snapshots: Vec::new(),
     };
-    let inserted = insert_events(&mut tx, &mut store.stmts, &target, events, &links, host_id)?;
-    out.written = inserted.len();
-    // Snapshots only for events actually inserted (a retried batch leaves
-    // no orphan); events of one batch share theirs.
-    let mut snaps: Vec<(&Snapshot, u32, Vec<i64>)> = Vec::new();
-    for &(i, row) in &inserted {
-        let ev = &events[i];
-        if let Some(s) = &ev.snapshot {
-            match snaps.iter_mut().find(|(prev, _, _)| *prev == s) {
-                Some((_, _, rows)) => rows.push(row),
-                None => snaps.push((s, ev.pid, vec![row])),
+    // The batch's snapshots first (events of a batch share theirs), so
+    // each event row is written once, with its snapshot.
+    for ev in events {
+        if let Some(snap) = &ev.snapshot {
+            if !links.snapshots.iter().any(|(s, _)| *s == snap) {
+                let id = insert_snapshot(&mut tx, &mut store.stmts, &target, snap, ev.pid)?;
+                links.snapshots.push((snap, id));
             }
         }
     }
-    for (s, pid, rows) in snaps {
-        let id = insert_snapshot(&mut tx, &mut store.stmts, &target, s, pid)?;
-        let st = store
-            .stmts
-            .get(
-                &mut tx,
-                "UPDATE events SET snapshot_id = $1 WHERE id = ANY($2)",
-            )
-            .map_err(fail)?;
-        tx.execute(&st, &[&id, &rows]).map_err(fail)?;
+    let inserted = insert_events(&mut tx, &mut store.stmts, &target, events, &links, host_id)?;
+    out.written = inserted.len();
+    if inserted.is_empty() {
+        // All stored already (a retried batch): its snapshots go again.
+        let ids: Vec<i64> = links.snapshots.iter().map(|(_, id)| *id).collect();
+        if !ids.is_empty() {
+            tx.execute("DELETE FROM snapshots WHERE id = ANY($1)", &[&ids])
+                .map_err(fail)?;
+        }
     }
     if !inserted.is_empty() {
         let new: Vec<&Event> = inserted.iter().map(|&(i, _)| &events[i]).collect();
