@@ -395,3 +395,88 @@ fn i18_a_fleet_alerts_once_per_group() {
         "sent"
     );
 }
+
+fn cli(url: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_errsnap"))
+        .arg("--db")
+        .arg(url)
+        .args(args)
+        .env_remove("ERRSNAP_TLS_CA_FILE")
+        .env("ERRSNAP_DATABASE_PASSWORD", PASSWORD)
+        .current_dir(std::env::temp_dir())
+        .output()
+        .unwrap()
+}
+
+fn cli_json(url: &str, args: &[&str]) -> serde_json::Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let out = cli(url, &all);
+    assert!(out.status.success(), "{args:?}: {}", util::describe(&out));
+    assert!(!text(&out).contains(PASSWORD));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn i18_the_cli_reads_a_url_as_it_reads_a_file() {
+    // See: issue #18 (6): `errsnap --db postgres://... groups|events|show|check|resolve`
+    let Some(pg) = Pg::start("i18 cli", PgOptions::default()) else {
+        return;
+    };
+    let (_d, db) = util::temp_db();
+    let logger = util::builder(&db, "fleet")
+        .database_url(pg.url("?sslmode=disable"))
+        .build()
+        .unwrap();
+    for i in 0..6 {
+        logger.error(format!("payment {} declined", i % 2));
+    }
+    logger.warn("cache cold");
+    assert!(logger.flush(T));
+    drop(logger);
+    // The password from ERRSNAP_DATABASE_PASSWORD, not the URL.
+    let url = format!(
+        "postgres://postgres@127.0.0.1:{}/postgres?sslmode=disable",
+        pg.port
+    );
+    let groups = cli_json(&url, &["groups"]);
+    assert_eq!(groups.as_array().unwrap().len(), 2, "{groups}");
+    let payment = groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["count"] == 6)
+        .unwrap()
+        .clone();
+    let events = cli_json(&url, &["events", "--group", &payment["id"].to_string()]);
+    assert_eq!(events.as_array().unwrap().len(), 6);
+    let id = events[0]["id"].as_str().unwrap();
+    let shown = cli_json(&url, &["show", id]);
+    assert_eq!(shown["message"], events[0]["message"]);
+    assert!(!shown["frames"].as_array().unwrap().is_empty(), "{shown}");
+    assert_eq!(
+        cli_json(&url, &["events", "--level", "warn", "--grep", "CACHE"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    cli_json(&url, &["resolve", "--group", &payment["id"].to_string()]);
+    assert_eq!(
+        pg.psql(&format!(
+            "SELECT status FROM event_groups WHERE id = {}",
+            payment["id"]
+        )),
+        "resolved"
+    );
+    let runs = cli_json(&url, &["runs"]);
+    assert_eq!(runs[0]["status"], "exited");
+    let check = cli_json(&url, &["check"]);
+    assert_eq!(check["schema_version"], 1, "{check}");
+    // What does not read a server yet says so, without the password.
+    let out = cli(&pg.url("?sslmode=disable"), &["stats"]);
+    assert!(!out.status.success());
+    let t = text(&out);
+    assert!(t.contains("not yet a PostgreSQL database"), "{t}");
+    assert!(!t.contains(PASSWORD), "{t}");
+}

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::options::EndUserMessage;
+use super::place::{absolute, backend_of};
 use super::{EventLogger, Inner};
 use crate::error::{Error, Result};
 use crate::event::Event;
@@ -670,48 +671,4 @@ impl EventLoggerBuilder {
         }
         Ok(worker)
     }
-}
-
-/// Where the events go: the file, or the PostgreSQL database the settings
-/// name.
-fn backend_of(s: &Settings) -> Result<crate::store::Backend> {
-    let Some(url) = &s.database_url else {
-        return Ok(crate::store::Backend::File);
-    };
-    #[cfg(feature = "postgres")]
-    {
-        let target = crate::store::postgres::connect::PgTarget::parse(
-            url,
-            s.database_password.as_deref(),
-            s.tls_ca_file.clone(),
-        )?;
-        Ok(crate::store::Backend::Postgres(Arc::new(target)))
-    }
-    #[cfg(not(feature = "postgres"))]
-    {
-        let _ = url;
-        Err(Error::config(
-            "ERRSNAP_DATABASE_URL",
-            "a PostgreSQL database needs errsnap's `postgres` feature",
-        ))
-    }
-}
-
-/// The canonical form of a database path, so two spellings of one file share
-/// one writer. The parent directory must exist.
-fn absolute(path: &Path) -> Result<PathBuf> {
-    let file_name = path.file_name().ok_or_else(|| {
-        Error::config(
-            "ERRSNAP_DB_PATH",
-            format!("{:?}: expected a file path", path.display().to_string()),
-        )
-    })?;
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    let parent = parent
-        .canonicalize()
-        .map_err(|e| Error::io(format!("finding the directory of {}", path.display()), e))?;
-    Ok(parent.join(file_name))
 }

@@ -13,6 +13,7 @@ mod builder;
 mod catch;
 mod event_builder;
 pub(crate) mod options;
+mod place;
 pub(crate) mod testing;
 
 use crate::capture::{self, CallSite, RawBacktrace, ThreadInfo};

@@ -289,6 +289,26 @@ impl Database {
         })
     }
 
+    /// Opens a fleet's PostgreSQL database (`postgres://...`; feature
+    /// `postgres`) for reading, the password and CA file taken from
+    /// `config` when the URL has none (`ERRSNAP_DATABASE_PASSWORD`,
+    /// `ERRSNAP_TLS_CA_FILE`). Groups, events, one event in full, group
+    /// status and runs are read from it; the other listings say they read
+    /// a file only, for now.
+    ///
+    /// # Errors
+    /// The URL is not usable, the server cannot be reached or refuses the
+    /// login, or the database holds no errsnap schema; never with the
+    /// password in the message.
+    #[cfg(feature = "postgres")]
+    pub fn open_url(url: &str, config: &crate::settings::Config) -> Result<Database> {
+        let target = postgres::migrate_target(url, config)?;
+        Ok(Database {
+            reader: Box::new(postgres::read::PgReader::open(&target)?),
+            path: PathBuf::from(target.display()),
+        })
+    }
+
     /// Where it is.
     pub fn path(&self) -> &Path {
         &self.path

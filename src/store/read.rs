@@ -331,7 +331,7 @@ pub struct Stats {
 }
 
 /// The result of `errsnap check`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct CheckReport {
     /// `PRAGMA integrity_check` lines (`["ok"]` when healthy; empty when

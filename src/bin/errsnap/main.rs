@@ -40,6 +40,15 @@ fn main() -> ExitCode {
 }
 
 fn open(cli: &Cli) -> Result<Database> {
+    if let Some(url) = postgres_url(cli) {
+        #[cfg(feature = "postgres")]
+        return Ok(Database::open_url(url, &settings(cli)?)?);
+        #[cfg(not(feature = "postgres"))]
+        {
+            let _ = url;
+            bail!("a PostgreSQL database needs errsnap built with the `postgres` feature");
+        }
+    }
     if std::fs::symlink_metadata(&cli.db).is_err() {
         bail!(
             "no database at {}: run your program once (it creates the file), or point at one \
@@ -48,6 +57,24 @@ fn open(cli: &Cli) -> Result<Database> {
         );
     }
     Database::open(&cli.db).with_context(|| format!("cannot open {}", cli.db.display()))
+}
+
+/// The `--db` value when it is a PostgreSQL URL (never printed: it may
+/// hold a password; messages name `Database::path`, which has none).
+fn postgres_url(cli: &Cli) -> Option<&str> {
+    cli.db
+        .to_str()
+        .filter(|s| s.starts_with("postgres://") || s.starts_with("postgresql://"))
+}
+
+/// What messages call the database: its path, or the server without the
+/// password.
+fn db_name(cli: &Cli, db: &Database) -> String {
+    if postgres_url(cli).is_some() {
+        db.path().display().to_string()
+    } else {
+        cli.db.display().to_string()
+    }
 }
 
 /// The settings: `--env-file`, else `./.env`, with the environment on top.

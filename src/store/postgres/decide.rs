@@ -48,7 +48,7 @@ pub(super) struct Batch<'a> {
 /// Locks, bumps and decides for the events a batch inserted (in batch
 /// order); returns how many alerts were made pending.
 pub(super) fn bump_and_decide(
-    stmts: &mut super::store::Stmts,
+    stmts: &mut super::Stmts,
     tx: &mut Transaction<'_>,
     target: &PgTarget,
     new: &[&Event],

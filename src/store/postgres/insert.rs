@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use postgres::Transaction;
 
 use super::connect::PgTarget;
-use super::store::{big, PgStore, Stmts};
+use super::{big, PgStore, Stmts};
 use crate::error::Result;
 use crate::event::{Event, Frame, Snapshot};
 use crate::pipeline::fingerprint;

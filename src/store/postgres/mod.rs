@@ -24,13 +24,119 @@ mod migrate;
 #[cfg(feature = "postgres")]
 mod outbox;
 #[cfg(feature = "postgres")]
+pub(crate) mod read;
+#[cfg(feature = "postgres")]
 mod runs;
 #[cfg(feature = "postgres")]
 mod store;
 #[cfg(feature = "postgres")]
+pub(crate) use migrate::target_of as migrate_target;
+#[cfg(feature = "postgres")]
 pub use migrate::{migrate_postgres, PgMigration};
 #[cfg(feature = "postgres")]
-pub(crate) use store::PgStore;
+pub(crate) use pg_store::{big, PgStore, Stmts};
+
+/// The PostgreSQL store's state (its `Store` methods are in `store.rs`,
+/// the batch path in `insert.rs` and `decide.rs`, the notify side in
+/// `outbox.rs`, runs and retention in `runs.rs`).
+#[cfg(feature = "postgres")]
+mod pg_store {
+    use std::collections::HashMap;
+    use std::path::{Path, PathBuf};
+
+    use postgres::Client;
+
+    use super::connect::PgTarget;
+    use crate::error::Result;
+    use crate::store::AlertRules;
+
+    /// How long one statement may take before the writer gives up on it (and
+    /// spools the batch): a slow server must not hold the queue forever.
+    const STATEMENT_TIMEOUT_MS: u32 = 15_000;
+
+    /// The PostgreSQL store of one process.
+    pub(crate) struct PgStore {
+        pub(crate) client: Client,
+        pub(crate) target: PgTarget,
+        /// The local database path: where the spool and crash files are kept.
+        pub(crate) path: PathBuf,
+        pub(crate) rules: AlertRules,
+        pub(crate) host_id: Option<i64>,
+        pub(crate) loggers: HashMap<String, i64>,
+        /// Backtrace ids by storage key (bounded: cleared past 10,000).
+        pub(crate) backtraces: HashMap<String, i64>,
+        /// Group ids by fingerprint (bounded the same way).
+        pub(crate) groups: HashMap<String, i64>,
+        /// The batch path's statements, prepared once per connection (one
+        /// round trip per statement instead of two).
+        pub(crate) stmts: Stmts,
+        /// Who claims alerts: this host and process.
+        pub(crate) claimer: String,
+    }
+
+    impl std::fmt::Debug for PgStore {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("PgStore")
+                .field("at", &self.target.display())
+                .finish_non_exhaustive()
+        }
+    }
+
+    impl PgStore {
+        /// Connects, and creates or upgrades the schema.
+        ///
+        /// # Errors
+        /// The server cannot be reached, refuses the login, or its schema
+        /// cannot be used (see [`super::migrate_postgres`]).
+        pub(crate) fn open(target: &PgTarget, local: &Path) -> Result<PgStore> {
+            let mut client = target.connect()?;
+            client
+                .batch_execute(&format!(
+                    "SET statement_timeout = {STATEMENT_TIMEOUT_MS}; SET lock_timeout = {STATEMENT_TIMEOUT_MS}"
+                ))
+                .map_err(|e| target.error("configuring the session of", e))?;
+            super::migrate::migrate(&mut client, target)?;
+            let host = sysinfo::System::host_name().unwrap_or_default();
+            Ok(PgStore {
+                client,
+                target: target.clone(),
+                path: local.to_owned(),
+                rules: AlertRules::default(),
+                host_id: None,
+                loggers: HashMap::new(),
+                backtraces: HashMap::new(),
+                groups: HashMap::new(),
+                stmts: Stmts::default(),
+                claimer: format!("{host}:{}", std::process::id()),
+            })
+        }
+    }
+
+    /// Statements prepared on this connection, by their SQL.
+    #[derive(Default)]
+    pub(crate) struct Stmts(HashMap<&'static str, postgres::Statement>);
+
+    impl Stmts {
+        /// The prepared statement of `sql` (prepared now if new).
+        pub(crate) fn get(
+            &mut self,
+            tx: &mut postgres::Transaction<'_>,
+            sql: &'static str,
+        ) -> std::result::Result<postgres::Statement, postgres::Error> {
+            if let Some(s) = self.0.get(sql) {
+                return Ok(s.clone());
+            }
+            let s = tx.prepare(sql)?;
+            self.0.insert(sql, s.clone());
+            Ok(s)
+        }
+    }
+
+    /// `u64` to a `BIGINT` (saturating).
+    pub(crate) fn big(n: u64) -> i64 {
+        i64::try_from(n).unwrap_or(i64::MAX)
+    }
+}
 
 /// The schema (version 1), applied under `pg_advisory_xact_lock` so that
 /// processes starting together migrate once.

@@ -6,7 +6,7 @@
 //! at most one duplicate, never a loss. Digests are made under the same
 //! advisory lock, so two processes never make the same one.
 
-use super::store::PgStore;
+use super::PgStore;
 use crate::error::Result;
 use crate::event::{Alert, AlertFrame, AlertKind, EventKind, Frame};
 use crate::level::Level;

@@ -3,7 +3,7 @@
 //! the same host and boot (a reused pid told apart by its start time),
 //! never by another host.
 
-use super::store::{big, PgStore};
+use super::{big, PgStore};
 use crate::error::Result;
 use crate::store::runs::{still_running, CrashedRun, RunSign, RunStart, RunStatus};
 use crate::store::Limits;

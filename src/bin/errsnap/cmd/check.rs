@@ -19,7 +19,10 @@ pub(crate) fn check(cli: &Cli, out: &mut Out) -> Result<ExitCode> {
         .db
         .exists()
         .then(|| errsnap::import_crashes(&cli.db).map_err(|e| e.to_string()));
-    let r = Database::check_path(&cli.db);
+    let r = match crate::postgres_url(cli) {
+        Some(_) => crate::open(cli)?.check()?,
+        None => Database::check_path(&cli.db),
+    };
     let mut warnings = match settings(cli) {
         Ok(c) => c.warnings().to_vec(),
         Err(e) => vec![format!("the settings cannot be read: {e}")],

@@ -80,12 +80,12 @@ pub(crate) fn resolve(cli: &Cli, a: &ResolveArgs, out: &mut Out) -> Result<ExitC
         (Some(g), _) => g,
         (None, Some(id)) => match db.group_of(id)? {
             Some(g) => g,
-            None => bail!("no event {id:?} in {}", cli.db.display()),
+            None => bail!("no event {id:?} in {}", crate::db_name(cli, &db)),
         },
         (None, None) => bail!("give an event id or --group"),
     };
     if !db.set_group_status(group, a.status)? {
-        bail!("no group {group} in {}", cli.db.display());
+        bail!("no group {group} in {}", crate::db_name(cli, &db));
     }
     if cli.json {
         out.json(&serde_json::json!({"group": group, "status": a.status}))?;

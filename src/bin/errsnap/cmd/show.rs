@@ -16,7 +16,7 @@ use crate::term::{safe, safe_line};
 pub(crate) fn show(cli: &Cli, a: &ShowArgs, out: &mut Out) -> Result<ExitCode> {
     let db = open(cli)?;
     let Some(mut d) = db.event(&a.id)? else {
-        bail!("no event {:?} in {}", a.id, cli.db.display());
+        bail!("no event {:?} in {}", a.id, crate::db_name(cli, &db));
     };
     if !a.binary.is_empty() {
         d.frames = errsnap::Database::resolve_frames(&d.frames, &a.binary)?;

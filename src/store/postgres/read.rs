@@ -1,0 +1,554 @@
+//! Reading a fleet's PostgreSQL database (`errsnap --db postgres://...`):
+//! groups, events, one event in full, group status, runs and releases,
+//! and a health check. The other listings (stats, export, purge,
+//! symbolicate) answer with an error that says so: they read the file
+//! store only, for now.
+
+use std::sync::Mutex;
+
+use postgres::types::ToSql;
+use postgres::Client;
+
+use super::connect::PgTarget;
+use crate::error::{Error, ErrorKind, Result};
+use crate::event::{AlertKind, EventKind, HostInfo};
+use crate::level::Level;
+use crate::store::read::*;
+use crate::store::runs::{ReleaseRow, RunRow, RunStatus};
+use crate::store::{PurgeReport, PurgeRule, Reader};
+
+/// A connection reading a fleet's database.
+pub(crate) struct PgReader {
+    client: Mutex<Client>,
+    target: PgTarget,
+}
+
+impl std::fmt::Debug for PgReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgReader")
+            .field("at", &self.target.display())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a listing errsnap cannot read from a server yet answers.
+fn not_yet(what: &str) -> Error {
+    Error::new(ErrorKind::Storage {
+        context: format!(
+            "{what} reads a database file only, not yet a PostgreSQL database (issue #18)"
+        ),
+    })
+}
+
+type Params = Vec<Box<dyn ToSql + Sync>>;
+
+fn refs(p: &Params) -> Vec<&(dyn ToSql + Sync)> {
+    p.iter().map(|b| b.as_ref()).collect()
+}
+
+impl PgReader {
+    /// Connects (the schema must be errsnap's: it is checked, not made).
+    ///
+    /// # Errors
+    /// The server cannot be reached or refuses the login, or the database
+    /// holds no errsnap schema.
+    pub(crate) fn open(target: &PgTarget) -> Result<PgReader> {
+        let mut client = target.connect()?;
+        let ours: bool = client
+            .query_one("SELECT to_regclass('errsnap_meta') IS NOT NULL", &[])
+            .map_err(|e| target.error("reading", e))?
+            .get(0);
+        if !ours {
+            return Err(Error::new(ErrorKind::Storage {
+                context: format!(
+                    "{} holds no errsnap schema (run `errsnap --db URL migrate`, or start a logger with it)",
+                    target.display()
+                ),
+            }));
+        }
+        Ok(PgReader {
+            client: Mutex::new(client),
+            target: target.clone(),
+        })
+    }
+
+    fn client(&self) -> std::sync::MutexGuard<'_, Client> {
+        self.client.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn fail(&self, doing: &'static str) -> impl Fn(postgres::Error) -> Error + '_ {
+        move |e| self.target.error(doing, e)
+    }
+
+    fn event_query(f: &EventFilter, select: &str) -> (String, Params) {
+        let mut sql = format!(
+            "SELECT {select} FROM events e JOIN loggers l ON l.id = e.logger_id WHERE true"
+        );
+        let mut args: Params = Vec::new();
+        // Appends condition `c`, its `?` the next parameter, `v`.
+        fn cond(sql: &mut String, args: &mut Params, c: &str, v: Box<dyn ToSql + Sync>) {
+            args.push(v);
+            sql.push_str(&c.replace('?', &format!("${}", args.len())));
+        }
+        let (s, a) = (&mut sql, &mut args);
+        if let Some(g) = f.group {
+            cond(s, a, " AND e.group_id = ?", Box::new(g));
+        }
+        if let Some(l) = &f.logger {
+            cond(s, a, " AND l.name = ?", Box::new(l.clone()));
+        }
+        if let Some(l) = f.min_level {
+            cond(s, a, " AND e.level >= ?", Box::new(l.as_i64() as i16));
+        }
+        if let Some(t) = f.since {
+            cond(s, a, " AND e.ts >= ?", Box::new(t));
+        }
+        if let Some(t) = f.until {
+            cond(s, a, " AND e.ts < ?", Box::new(t));
+        }
+        if let Some(g) = &f.grep {
+            cond(
+                s,
+                a,
+                " AND strpos(lower(e.message), lower(?)) > 0",
+                Box::new(g.clone()),
+            );
+        }
+        if let Some((file, line)) = &f.file {
+            // An exact path, or any path ending in "/<file>" (the `?` is
+            // the one parameter, used three times).
+            cond(
+                s,
+                a,
+                " AND (e.file = ? OR right(e.file, length(?) + 1) = '/' || ?)",
+                Box::new(file.clone()),
+            );
+            if let Some(line) = line {
+                cond(s, a, " AND e.line = ?", Box::new(*line as i32));
+            }
+        }
+        if let Some(r) = f.after_row {
+            cond(s, a, " AND e.id > ?", Box::new(r));
+        }
+        if let Some(r) = f.before_row {
+            cond(s, a, " AND e.id < ?", Box::new(r));
+        }
+        (sql, args)
+    }
+
+    fn event_row(r: &postgres::Row) -> EventRow {
+        EventRow {
+            row: r.get(0),
+            id: r.get(1),
+            ts: r.get(2),
+            logger: r.get(3),
+            level: Level::from_i64(i64::from(r.get::<_, i16>(4))).unwrap_or(Level::Error),
+            kind: EventKind::from_name(&r.get::<_, String>(5)).unwrap_or(EventKind::Message),
+            message: r.get(6),
+            file: r.get(7),
+            line: r.get::<_, Option<i32>>(8).map(|v| v as u32),
+            group: r.get(9),
+            thread: r.get(10),
+            pid: r.get::<_, i64>(11) as u32,
+        }
+    }
+
+    /// The full id of an event given in full or by a unique prefix of at
+    /// least 6 characters.
+    fn full_id(&self, id: &str) -> Result<Option<String>> {
+        let id = id.trim().to_ascii_uppercase();
+        if id.len() == 26 {
+            return Ok(Some(id));
+        }
+        if id.len() < 6 {
+            return Ok(None);
+        }
+        let found: Vec<String> = self
+            .client()
+            .query(
+                "SELECT uid FROM events WHERE uid >= $1 AND uid < $1 || 'ZZZZZZZZZZZZZZZZZZZZZZZZZZ' LIMIT 2",
+                &[&id],
+            )
+            .map_err(self.fail("finding an event in"))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        match found.len() {
+            0 => Ok(None),
+            1 => Ok(found.into_iter().next()),
+            _ => Err(Error::config(
+                "ID",
+                format!("{id:?} matches several events: give more characters"),
+            )),
+        }
+    }
+}
+
+const EVENT_COLUMNS: &str = "e.id, e.uid, e.ts, l.name, e.level, e.kind, e.message, e.file, \
+     e.line, e.group_id, e.thread_name, e.pid";
+
+impl Reader for PgReader {
+    fn groups(&self, q: &GroupQuery) -> Result<Vec<GroupRow>> {
+        let mut sql = String::from(
+            "SELECT g.id, g.fingerprint, l.name, g.level, g.kind, g.title, g.culprit,
+                    g.first_seen, g.last_seen, g.count, g.status, g.last_event_uid,
+                    g.first_release, g.regressed_in, g.regressed_at
+             FROM event_groups g JOIN loggers l ON l.id = g.logger_id WHERE true",
+        );
+        let mut args: Params = Vec::new();
+        if let Some(l) = &q.logger {
+            args.push(Box::new(l.clone()));
+            sql.push_str(&format!(" AND l.name = ${}", args.len()));
+        }
+        if let Some(s) = q.status {
+            args.push(Box::new(s.as_str().to_owned()));
+            sql.push_str(&format!(" AND g.status = ${}", args.len()));
+        }
+        if let Some(r) = &q.new_in {
+            args.push(Box::new(r.clone()));
+            sql.push_str(&format!(" AND g.first_release = ${}", args.len()));
+        }
+        sql.push_str(match q.order {
+            GroupOrder::LastSeen => " ORDER BY g.last_seen DESC, g.id DESC",
+            GroupOrder::Count => " ORDER BY g.count DESC, g.last_seen DESC",
+        });
+        if q.limit > 0 {
+            sql.push_str(&format!(" LIMIT {}", q.limit));
+        }
+        let rows = self
+            .client()
+            .query(&sql, &refs(&args))
+            .map_err(self.fail("listing groups in"))?;
+        Ok(rows
+            .iter()
+            .map(|r| GroupRow {
+                id: r.get(0),
+                fingerprint: r.get(1),
+                logger: r.get(2),
+                level: Level::from_i64(i64::from(r.get::<_, i16>(3))).unwrap_or(Level::Error),
+                kind: EventKind::from_name(&r.get::<_, String>(4)).unwrap_or(EventKind::Message),
+                title: r.get(5),
+                culprit: r.get(6),
+                first_seen: r.get(7),
+                last_seen: r.get(8),
+                count: r.get(9),
+                status: GroupStatus::from_name(&r.get::<_, String>(10))
+                    .unwrap_or(GroupStatus::Open),
+                last_event: r.get(11),
+                first_release: r.get(12),
+                regressed_in: r.get(13),
+                regressed_at: r.get(14),
+            })
+            .collect())
+    }
+
+    fn histogram(&self, group: i64, since: i64, until: i64, buckets: usize) -> Result<Vec<u64>> {
+        let buckets = buckets.max(1);
+        let width = ((until - since) / buckets as i64).max(1);
+        let mut out = vec![0u64; buckets];
+        for r in self
+            .client()
+            .query(
+                "SELECT (ts - $2) / $4, count(*) FROM events
+                 WHERE group_id = $1 AND ts >= $2 AND ts < $3 GROUP BY 1",
+                &[&group, &since, &until, &width],
+            )
+            .map_err(self.fail("counting occurrences in"))?
+        {
+            let (b, n): (i64, i64) = (r.get(0), r.get(1));
+            if let Some(slot) = usize::try_from(b).ok().and_then(|b| out.get_mut(b)) {
+                *slot += n as u64;
+            }
+        }
+        Ok(out)
+    }
+
+    fn for_each_event(
+        &self,
+        f: &EventFilter,
+        each: &mut dyn FnMut(EventRow) -> bool,
+    ) -> Result<()> {
+        let (mut sql, args) = Self::event_query(f, EVENT_COLUMNS);
+        sql.push_str(if f.newest_first {
+            " ORDER BY e.id DESC"
+        } else {
+            " ORDER BY e.id"
+        });
+        if f.limit > 0 {
+            sql.push_str(&format!(" LIMIT {}", f.limit));
+        }
+        let rows = self
+            .client()
+            .query(&sql, &refs(&args))
+            .map_err(self.fail("listing events in"))?;
+        for r in &rows {
+            if !each(Self::event_row(r)) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn count_events(&self, f: &EventFilter) -> Result<u64> {
+        let (sql, args) = Self::event_query(f, "count(*)");
+        let n: i64 = self
+            .client()
+            .query_one(&sql, &refs(&args))
+            .map_err(self.fail("counting events in"))?
+            .get(0);
+        Ok(n.max(0) as u64)
+    }
+
+    fn event(&self, id: &str) -> Result<Option<EventDetail>> {
+        let Some(uid) = self.full_id(id)? else {
+            return Ok(None);
+        };
+        let row = self
+            .client()
+            .query_opt(
+                &format!(
+                    "SELECT {EVENT_COLUMNS},
+                        e.col, e.thread_id, e.error_chain::text, e.app_name, e.release,
+                        e.environment, e.tags::text, e.extra::text, e.breadcrumbs::text,
+                        e.redactions, g.fingerprint, g.title, g.count, g.status,
+                        e.backtrace_id, h.hostname,
+                        (SELECT resolved FROM backtraces b WHERE b.id = e.backtrace_id)
+                     FROM events e JOIN loggers l ON l.id = e.logger_id
+                     JOIN event_groups g ON g.id = e.group_id
+                     LEFT JOIN hosts h ON h.id = e.host_id WHERE e.uid = $1"
+                ),
+                &[&uid],
+            )
+            .map_err(self.fail("reading an event in"))?;
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        let json = |i: usize| r.get::<_, Option<String>>(i);
+        let mut d = EventDetail {
+            row: Self::event_row(&r),
+            column: r.get::<_, Option<i32>>(12).map(|v| v as u32),
+            thread_id: r.get::<_, i64>(13) as u64,
+            chain: json(14)
+                .and_then(|j| serde_json::from_str(&j).ok())
+                .unwrap_or_default(),
+            app_name: r.get(15),
+            release: r.get(16),
+            environment: r.get(17),
+            tags: json(18)
+                .and_then(|j| serde_json::from_str(&j).ok())
+                .unwrap_or_default(),
+            extra: json(19)
+                .and_then(|j| serde_json::from_str(&j).ok())
+                .unwrap_or(serde_json::Value::Object(Default::default())),
+            breadcrumbs: json(20)
+                .and_then(|j| serde_json::from_str(&j).ok())
+                .unwrap_or_default(),
+            redactions: i64::from(r.get::<_, i32>(21)),
+            group_fingerprint: r.get(22),
+            group_title: r.get(23),
+            group_count: r.get(24),
+            group_status: GroupStatus::from_name(&r.get::<_, String>(25))
+                .unwrap_or(GroupStatus::Open),
+            frames: Vec::new(),
+            symbols_resolved: r.get::<_, Option<bool>>(28).unwrap_or(true),
+            snapshot: None,
+            host: r.get::<_, Option<String>>(27).map(|hostname| HostInfo {
+                hostname: Some(hostname),
+                ..Default::default()
+            }),
+            alerts: Vec::new(),
+        };
+        let backtrace: Option<i64> = r.get(26);
+        let mut client = self.client();
+        if let Some(bt) = backtrace {
+            d.frames = client
+                .query(
+                    "SELECT function, file, line, col, address, module, module_offset, in_app, build_id
+                     FROM frames WHERE backtrace_id = $1 ORDER BY idx",
+                    &[&bt],
+                )
+                .map_err(self.fail("reading frames in"))?
+                .iter()
+                .map(|r| crate::event::Frame {
+                    function: r.get(0),
+                    file: r.get(1),
+                    line: r.get::<_, Option<i32>>(2).map(|v| v as u32),
+                    column: r.get::<_, Option<i32>>(3).map(|v| v as u32),
+                    address: r.get::<_, i64>(4) as u64,
+                    module: r.get(5),
+                    module_offset: r.get::<_, Option<i64>>(6).map(|v| v as u64),
+                    in_app: r.get(7),
+                    build_id: r.get(8),
+                })
+                .collect();
+        }
+        d.alerts = client
+            .query(
+                "SELECT channel, kind, status, attempts, last_error, sent_at FROM outbox
+                 WHERE event_uid = $1 ORDER BY id",
+                &[&uid],
+            )
+            .map_err(self.fail("reading alerts in"))?
+            .iter()
+            .filter_map(|r| {
+                Some(AlertStatus {
+                    channel: r.get(0),
+                    kind: AlertKind::from_name(&r.get::<_, String>(1))?,
+                    status: DeliveryStatus::from_name(&r.get::<_, String>(2))?,
+                    attempts: i64::from(r.get::<_, i32>(3)),
+                    last_error: r.get(4),
+                    sent_at: r.get(5),
+                })
+            })
+            .collect();
+        Ok(Some(d))
+    }
+
+    fn hosts(&self) -> Result<Vec<(HostRow, HostInfo)>> {
+        Err(not_yet("errsnap host"))
+    }
+
+    fn stats(&self, _top: usize) -> Result<Stats> {
+        Err(not_yet("errsnap stats"))
+    }
+
+    fn set_group_status(&self, group: i64, status: GroupStatus) -> Result<bool> {
+        let n = self
+            .client()
+            .execute(
+                "UPDATE event_groups SET status = $2,
+                     resolved_release = CASE $2 WHEN 'resolved'
+                         THEN (SELECT release FROM events WHERE uid = last_event_uid)
+                         ELSE resolved_release END,
+                     regressed_in = CASE $2 WHEN 'resolved' THEN NULL ELSE regressed_in END,
+                     regressed_at = CASE $2 WHEN 'resolved' THEN NULL ELSE regressed_at END
+                 WHERE id = $1",
+                &[&group, &status.as_str()],
+            )
+            .map_err(self.fail("changing a group's status in"))?;
+        Ok(n == 1)
+    }
+
+    fn purge_candidates(&self, _rule: PurgeRule) -> Result<Vec<String>> {
+        Err(not_yet("errsnap purge"))
+    }
+
+    fn purge(&mut self, _rule: PurgeRule) -> Result<PurgeReport> {
+        Err(not_yet("errsnap purge"))
+    }
+
+    fn purge_bound(&self, _rule: PurgeRule) -> Result<EventFilter> {
+        Err(not_yet("errsnap purge"))
+    }
+
+    fn vacuum(&self) -> Result<()> {
+        Err(not_yet("errsnap purge --vacuum"))
+    }
+
+    fn check(&self) -> Result<CheckReport> {
+        let mut client = self.client();
+        let fail = self.fail("checking");
+        let version: Option<i64> = client
+            .query_opt(
+                "SELECT value FROM errsnap_meta WHERE key = 'schema_version'",
+                &[],
+            )
+            .map_err(&fail)?
+            .and_then(|r| r.get::<_, String>(0).parse().ok());
+        let count = |client: &mut Client, status: &str| -> Result<i64> {
+            Ok(client
+                .query_one("SELECT count(*) FROM outbox WHERE status = $1", &[&status])
+                .map_err(&fail)?
+                .get(0))
+        };
+        let pending = count(&mut client, "pending")?;
+        let failed = count(&mut client, "failed")?;
+        let mut r = CheckReport {
+            schema_version: version,
+            supported_version: super::SCHEMA_VERSION,
+            pending_alerts: pending,
+            failed_alerts: failed,
+            ..Default::default()
+        };
+        match version {
+            Some(v) if v > super::SCHEMA_VERSION => r.warnings.push(format!(
+                "schema version {v} is newer than this errsnap's ({})",
+                super::SCHEMA_VERSION
+            )),
+            Some(_) => {}
+            None => r
+                .problems
+                .push("no errsnap schema version recorded".to_owned()),
+        }
+        if failed > 0 {
+            r.warnings
+                .push(format!("{failed} alerts could not be delivered"));
+        }
+        Ok(r)
+    }
+
+    fn for_each_export(
+        &self,
+        _f: &EventFilter,
+        _each: &mut dyn FnMut(ExportRow) -> bool,
+    ) -> Result<()> {
+        Err(not_yet("errsnap export"))
+    }
+
+    fn last_row(&self) -> Result<Option<i64>> {
+        Ok(self
+            .client()
+            .query_one("SELECT max(id) FROM events", &[])
+            .map_err(self.fail("reading"))?
+            .get(0))
+    }
+
+    fn raw_backtraces(
+        &self,
+        _after: i64,
+        _limit: usize,
+    ) -> Result<Vec<(i64, Vec<crate::event::Frame>)>> {
+        Err(not_yet("errsnap symbolicate"))
+    }
+
+    fn replace_frames(&mut self, _id: i64, _frames: &[crate::event::Frame]) -> Result<()> {
+        Err(not_yet("errsnap symbolicate"))
+    }
+
+    fn runs(&self, limit: usize) -> Result<Vec<RunRow>> {
+        let rows = self
+            .client()
+            .query(
+                "SELECT r.id, r.status, r.pid, r.started_at, r.ended_at, h.hostname, r.app_name,
+                        r.release, r.build_id, r.last_rss_bytes, r.last_cpu_percent,
+                        r.end_reason, r.cgroup, r.memory_max_bytes
+                 FROM runs r LEFT JOIN hosts h ON h.id = r.host_id
+                 ORDER BY r.id DESC LIMIT $1",
+                &[&(limit as i64)],
+            )
+            .map_err(self.fail("reading runs in"))?;
+        Ok(rows
+            .iter()
+            .map(|r| RunRow {
+                id: r.get(0),
+                status: RunStatus::from_name(&r.get::<_, String>(1)).unwrap_or(RunStatus::Running),
+                pid: r.get::<_, i32>(2) as u32,
+                started_at: r.get(3),
+                ended_at: r.get(4),
+                hostname: r.get(5),
+                app_name: r.get(6),
+                release: r.get(7),
+                build_id: r.get(8),
+                last_rss_bytes: r.get::<_, Option<i64>>(9).map(|v| v as u64),
+                last_cpu_percent: r.get(10),
+                end_reason: r.get(11),
+                cgroup: r.get(12),
+                memory_max_bytes: r.get::<_, Option<i64>>(13).map(|v| v as u64),
+            })
+            .collect())
+    }
+
+    fn releases(&self) -> Result<Vec<ReleaseRow>> {
+        Err(not_yet("errsnap releases"))
+    }
+}
