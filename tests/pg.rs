@@ -414,7 +414,8 @@ fn cli_json(url: &str, args: &[&str]) -> serde_json::Value {
     let out = cli(url, &all);
     assert!(out.status.success(), "{args:?}: {}", util::describe(&out));
     assert!(!text(&out).contains(PASSWORD));
-    serde_json::from_slice(&out.stdout).unwrap()
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", util::describe(&out)))
 }
 
 #[test]
@@ -473,8 +474,39 @@ fn i18_the_cli_reads_a_url_as_it_reads_a_file() {
     assert_eq!(runs[0]["status"], "exited");
     let check = cli_json(&url, &["check"]);
     assert_eq!(check["schema_version"], 1, "{check}");
+    let stats = cli_json(&url, &["stats"]);
+    assert_eq!(stats["events"], 7, "{stats}");
+    assert_eq!(stats["by_level"]["error"], 6, "{stats}");
+    assert_eq!(stats["top_groups"][0]["count"], 6);
+    let hosts = cli_json(&url, &["host"]);
+    assert_eq!(hosts.as_array().map(Vec::len), Some(1), "{hosts}");
+    assert!(cli_json(&url, &["releases"]).as_array().unwrap().is_empty());
+    // Purge keeps each group's first event (and pending alerts).
+    let dry = cli(&url, &["purge", "--keep", "1", "--dry-run"]);
+    assert!(
+        text(&dry).contains("would delete 5 events"),
+        "{}",
+        text(&dry)
+    );
+    let purged = cli_json(&url, &["purge", "--keep", "1"]);
+    assert_eq!(pg_count(&pg, "SELECT count(*) FROM events"), 2, "{purged}");
+    assert_eq!(
+        pg_count(&pg, "SELECT sum(count) FROM event_groups"),
+        7,
+        "groups keep their counts"
+    );
     // What does not read a server yet says so, without the password.
-    let out = cli(&pg.url("?sslmode=disable"), &["stats"]);
+    let dump = tempfile::tempdir().unwrap();
+    let out = cli(
+        &pg.url("?sslmode=disable"),
+        &[
+            "export",
+            "--format",
+            "json",
+            "--out",
+            dump.path().to_str().unwrap(),
+        ],
+    );
     assert!(!out.status.success());
     let t = text(&out);
     assert!(t.contains("not yet a PostgreSQL database"), "{t}");

@@ -292,9 +292,8 @@ impl Database {
     /// Opens a fleet's PostgreSQL database (`postgres://...`; feature
     /// `postgres`) for reading, the password and CA file taken from
     /// `config` when the URL has none (`ERRSNAP_DATABASE_PASSWORD`,
-    /// `ERRSNAP_TLS_CA_FILE`). Groups, events, one event in full, group
-    /// status and runs are read from it; the other listings say they read
-    /// a file only, for now.
+    /// `ERRSNAP_TLS_CA_FILE`). Everything but export and symbolicate reads
+    /// it (those say they read a file only, for now).
     ///
     /// # Errors
     /// The URL is not usable, the server cannot be reached or refuses the

@@ -26,6 +26,8 @@ mod outbox;
 #[cfg(feature = "postgres")]
 pub(crate) mod read;
 #[cfg(feature = "postgres")]
+mod report;
+#[cfg(feature = "postgres")]
 mod runs;
 #[cfg(feature = "postgres")]
 mod store;

@@ -1,7 +1,7 @@
 //! Reading a fleet's PostgreSQL database (`errsnap --db postgres://...`):
-//! groups, events, one event in full, group status, runs and releases,
-//! and a health check. The other listings (stats, export, purge,
-//! symbolicate) answer with an error that says so: they read the file
+//! groups, events, one event in full, group status, runs, releases, hosts,
+//! stats, purge and a health check (`report.rs` holds the reports). Export
+//! and symbolicate answer with an error that says so: they read the file
 //! store only, for now.
 
 use std::sync::Mutex;
@@ -405,11 +405,17 @@ impl Reader for PgReader {
     }
 
     fn hosts(&self) -> Result<Vec<(HostRow, HostInfo)>> {
-        Err(not_yet("errsnap host"))
+        super::report::hosts(&mut self.client(), &self.target)
     }
 
-    fn stats(&self, _top: usize) -> Result<Stats> {
-        Err(not_yet("errsnap stats"))
+    fn stats(&self, top: usize) -> Result<Stats> {
+        let mut s = super::report::stats(&mut self.client(), &self.target)?;
+        s.top_groups = self.groups(&GroupQuery {
+            order: GroupOrder::Count,
+            limit: top,
+            ..GroupQuery::default()
+        })?;
+        Ok(s)
     }
 
     fn set_group_status(&self, group: i64, status: GroupStatus) -> Result<bool> {
@@ -429,20 +435,22 @@ impl Reader for PgReader {
         Ok(n == 1)
     }
 
-    fn purge_candidates(&self, _rule: PurgeRule) -> Result<Vec<String>> {
-        Err(not_yet("errsnap purge"))
+    fn purge_candidates(&self, rule: PurgeRule) -> Result<Vec<String>> {
+        super::report::purge_candidates(&mut self.client(), &self.target, rule)
     }
 
-    fn purge(&mut self, _rule: PurgeRule) -> Result<PurgeReport> {
-        Err(not_yet("errsnap purge"))
+    fn purge(&mut self, rule: PurgeRule) -> Result<PurgeReport> {
+        super::report::purge(&mut self.client(), &self.target, rule)
     }
 
-    fn purge_bound(&self, _rule: PurgeRule) -> Result<EventFilter> {
-        Err(not_yet("errsnap purge"))
+    fn purge_bound(&self, rule: PurgeRule) -> Result<EventFilter> {
+        super::report::purge_bound(&mut self.client(), &self.target, rule)
     }
 
     fn vacuum(&self) -> Result<()> {
-        Err(not_yet("errsnap purge --vacuum"))
+        self.client()
+            .batch_execute("VACUUM ANALYZE")
+            .map_err(self.fail("vacuuming"))
     }
 
     fn check(&self) -> Result<CheckReport> {
@@ -549,6 +557,6 @@ impl Reader for PgReader {
     }
 
     fn releases(&self) -> Result<Vec<ReleaseRow>> {
-        Err(not_yet("errsnap releases"))
+        super::report::releases(&mut self.client(), &self.target)
     }
 }
