@@ -512,3 +512,35 @@ fn i18_the_cli_reads_a_url_as_it_reads_a_file() {
     assert!(t.contains("not yet a PostgreSQL database"), "{t}");
     assert!(!t.contains(PASSWORD), "{t}");
 }
+
+#[test]
+fn i18_events_spooled_by_a_process_are_forwarded_by_the_next_one() {
+    // See: issue #18 (3): "forwarded exactly once ... by the same process
+    // or the next one to start"
+    let Some(pg) = Pg::start("i18 next process", PgOptions::default()) else {
+        return;
+    };
+    let (_d, db) = util::temp_db();
+    let url = pg.url("?sslmode=disable&connect_timeout=2");
+    pg.stop_immediate();
+    {
+        let logger = util::builder(&db, "fleet")
+            .database_url(url.clone())
+            .exit_budget(std::time::Duration::from_millis(500))
+            .build()
+            .unwrap();
+        for i in 0..50 {
+            logger.error(format!("offline failure {i}"));
+        }
+        assert!(!logger.flush(std::time::Duration::from_secs(3)));
+    }
+    pg.restart();
+    let logger = util::builder(&db, "fleet")
+        .database_url(url)
+        .build()
+        .unwrap();
+    assert!(logger.flush(T), "the next start forwards what waited");
+    drop(logger);
+    assert_eq!(pg_count(&pg, "SELECT count(*) FROM events"), 50);
+    assert_eq!(pg_count(&pg, "SELECT sum(count) FROM event_groups"), 50);
+}
