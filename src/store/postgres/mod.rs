@@ -1,17 +1,17 @@
-//! The shape of the PostgreSQL store, written while the [`Store`] trait was
-//! drawn so that it fits a server as well as a file: ids assigned by the
-//! server, one multi-row insert per batch with `ON CONFLICT DO NOTHING
-//! RETURNING` (so group counts and alerts come only from rows actually
-//! inserted, and a retried batch changes nothing), and outbox rows claimed
-//! with `FOR UPDATE SKIP LOCKED` (so a fleet delivers each alert once).
-//! The client and the implementation come with the `postgres` store; this
-//! module holds the SQL they use, tested for its shape.
+//! The PostgreSQL store (feature `postgres`): a fleet's many hosts record
+//! into one database behind the same [`Store`] and [`Reader`] seams as the
+//! file. Ids are assigned by the server; a batch is a few multi-row
+//! statements with `ON CONFLICT DO NOTHING RETURNING` (group counts and
+//! alerts come only from rows actually inserted, so a retried batch
+//! changes nothing); outbox rows are claimed with `FOR UPDATE SKIP LOCKED`
+//! (a fleet delivers each alert once). Without the feature only the schema
+//! is here (its shape is tested).
 //!
 //! [`Store`]: crate::store::Store
+//! [`Reader`]: crate::store::Reader
 
-// The batch SQL is used by the PostgreSQL store's writer; until it lands,
-// only the tests read it.
-#![cfg_attr(not(test), allow(dead_code))]
+// Without the feature, only the schema's test reads the constants.
+#![cfg_attr(not(feature = "postgres"), allow(dead_code))]
 
 #[cfg(feature = "postgres")]
 pub(crate) mod connect;
@@ -151,87 +151,6 @@ pub(crate) const SCHEMA_VERSION: i64 = 1;
 /// The key of the migration lock (`'errsnap'` as an integer).
 pub(crate) const MIGRATION_LOCK: i64 = 0x0065_7272_736e_6170;
 
-/// The columns of one event row, in the order of [`insert_events`]'s
-/// placeholders.
-pub(crate) const EVENT_COLUMNS: &[&str] = &[
-    "uid",
-    "ts",
-    "logger_id",
-    "level",
-    "kind",
-    "message",
-    "error_chain",
-    "error_type",
-    "file",
-    "line",
-    "col",
-    "thread_name",
-    "thread_id",
-    "pid",
-    "app_name",
-    "release",
-    "environment",
-    "tags",
-    "extra",
-    "group_id",
-    "backtrace_id",
-    "snapshot_id",
-    "host_id",
-    "alert_channels",
-    "breadcrumbs",
-    "redactions",
-];
-
-/// One statement inserting `rows` events; it returns the uid and group of
-/// each row actually inserted (a uid stored already is skipped, so a batch
-/// retried after a lost connection changes nothing).
-pub(crate) fn insert_events(rows: usize) -> String {
-    let n = EVENT_COLUMNS.len();
-    let mut sql = format!("INSERT INTO events ({}) VALUES ", EVENT_COLUMNS.join(", "));
-    for r in 0..rows {
-        if r > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        for c in 0..n {
-            if c > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("${}", r * n + c + 1));
-        }
-        sql.push(')');
-    }
-    sql.push_str(" ON CONFLICT (uid) DO NOTHING RETURNING uid, group_id, ts, level");
-    sql
-}
-
-/// Adds what a batch inserted to its groups, one statement for all of
-/// them (arrays of group id, count, newest ts, last uid, highest level).
-pub(crate) const BUMP_GROUPS: &str = "
-UPDATE event_groups g SET
-    count = g.count + d.n,
-    level = greatest(g.level, d.level),
-    last_event_uid = CASE WHEN d.last_seen >= g.last_seen THEN d.last_uid ELSE g.last_event_uid END,
-    last_seen = greatest(g.last_seen, d.last_seen),
-    status = CASE g.status WHEN 'resolved' THEN 'open' ELSE g.status END
-FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::smallint[])
-     AS d(id, n, last_seen, last_uid, level)
-WHERE g.id = d.id";
-
-/// Claims the next due alert on the given channels for one process: a row
-/// another process holds is skipped, not waited for.
-pub(crate) const CLAIM_DUE: &str = "
-UPDATE outbox SET status = 'sending', claimed_by = $3, claimed_at = $2,
-                  attempts = attempts + 1
-WHERE id = (
-    SELECT id FROM outbox
-    WHERE status = 'pending' AND next_attempt <= $2 AND channel = ANY($1)
-    ORDER BY next_attempt, id
-    LIMIT 1
-    FOR UPDATE SKIP LOCKED
-)
-RETURNING id, channel, attempts, created_at";
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,6 +169,8 @@ mod tests {
             "alert_state",
             "counters",
             "errsnap_meta",
+            "runs",
+            "group_hosts",
         ] {
             assert!(
                 SCHEMA.contains(&format!("CREATE TABLE IF NOT EXISTS {table} (")),
@@ -258,17 +179,5 @@ mod tests {
         }
         assert!(SCHEMA.contains("uid            TEXT    NOT NULL UNIQUE"));
         assert_eq!(&MIGRATION_LOCK.to_be_bytes()[1..], b"errsnap");
-    }
-
-    #[test]
-    fn one_insert_per_batch_skips_stored_uids_and_returns_what_it_inserted() {
-        let sql = insert_events(2);
-        let n = EVENT_COLUMNS.len();
-        assert!(sql.contains(&format!("${}", 2 * n)));
-        assert!(!sql.contains(&format!("${}", 2 * n + 1)));
-        assert!(sql.ends_with("ON CONFLICT (uid) DO NOTHING RETURNING uid, group_id, ts, level"));
-        assert_eq!(sql.matches("), (").count(), 1);
-        assert!(CLAIM_DUE.contains("FOR UPDATE SKIP LOCKED"));
-        assert!(BUMP_GROUPS.contains("unnest("));
     }
 }

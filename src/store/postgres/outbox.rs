@@ -1,6 +1,6 @@
 //! The notify side of the PostgreSQL store: the outbox shared by a fleet.
-//! A row is claimed by one process (`UPDATE ... WHERE status = 'pending'`
-//! takes it once; rows another process holds are skipped), claims are
+//! A row is claimed by one process (`FOR UPDATE SKIP LOCKED`: a row another
+//! process is claiming is skipped, not waited for), claims are
 //! named by host and pid, and a claim left by a process that is gone (on
 //! this host) or older than [`STALE_CLAIM_MS`] (on another) is put back:
 //! at most one duplicate, never a loss. Digests are made under the same
@@ -119,8 +119,11 @@ pub(super) fn claim(store: &mut PgStore, id: i64, now: i64) -> Result<bool> {
     let n = store
         .client
         .execute(
+            // A row another process is claiming right now is skipped, not
+            // waited for.
             "UPDATE outbox SET status = 'sending', claimed_by = $2, claimed_at = $3
-             WHERE id = $1 AND status = 'pending'",
+             WHERE id = (SELECT id FROM outbox WHERE id = $1 AND status = 'pending'
+                         FOR UPDATE SKIP LOCKED)",
             &[&id, &store.claimer, &now],
         )
         .map_err(|e| target.error("claiming an alert in", e))?;
