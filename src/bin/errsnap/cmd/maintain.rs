@@ -42,7 +42,11 @@ pub(crate) fn purge(cli: &Cli, a: &PurgeArgs, out: &mut Out) -> Result<ExitCode>
     };
     let candidates = db.purge_candidates(rule)?.len();
     if a.dry_run {
-        writeln!(out.w, "would delete {candidates} events")?;
+        if cli.json {
+            out.json(&serde_json::json!({"dry_run": true, "would_delete": candidates}))?;
+        } else {
+            writeln!(out.w, "would delete {candidates} events")?;
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let archived = match &a.archive {
