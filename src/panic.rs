@@ -86,6 +86,17 @@ pub fn install_panic_hook(logger: &EventLogger) {
         *t = Some(logger.clone());
     }
     INSTALL.call_once(|| {
+        // The hook keeps its logger for good, so no drop ends the writer:
+        // at exit, writers drain and record their run as exited.
+        #[cfg(unix)]
+        {
+            extern "C" fn at_exit() {
+                let _ = std::panic::catch_unwind(worker::shut_down_at_exit);
+            }
+            // SAFETY: registers a function with no arguments that never
+            // unwinds (caught above).
+            unsafe { libc::atexit(at_exit) };
+        }
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             if !on_panic(info) {

@@ -21,6 +21,10 @@ const T: Duration = Duration::from_secs(20);
 /// `ERRSNAPTEST_CRASH` says.
 pub(crate) fn die(db: &Path) {
     let how = std::env::var("ERRSNAPTEST_CRASH").unwrap();
+    if how == "survive" {
+        survive(db);
+        return;
+    }
     if let Ok(cg) = std::env::var("ERRSNAPTEST_CGROUP") {
         // Join the cgroup before any thread of errsnap starts.
         std::fs::write(
@@ -54,6 +58,29 @@ pub(crate) fn die(db: &Path) {
         other => panic!("unknown crash {other}"),
     }
     unreachable!("still alive after {how}");
+}
+
+extern "C" fn on_trap(_: libc::c_int) {}
+
+/// SIGTRAP ignored and SIGUSR-like handled before errsnap arms: a raised
+/// SIGTRAP (ignored) and a raised SIGFPE (handled by the program's own
+/// handler, which returns) end nothing, and leave no crash behind.
+fn survive(db: &Path) {
+    // SAFETY: dispositions set before any thread of errsnap starts.
+    unsafe {
+        libc::signal(libc::SIGTRAP, libc::SIG_IGN);
+        libc::signal(libc::SIGFPE, on_trap as *const () as libc::sighandler_t);
+    }
+    let logger = util::builder(db, "native").build().unwrap();
+    errsnap::install_panic_hook(&logger);
+    // SAFETY: raising signals this process handles or ignores.
+    unsafe {
+        libc::raise(libc::SIGTRAP);
+        libc::raise(libc::SIGFPE);
+    }
+    logger.info("still alive");
+    assert!(logger.flush(T));
+    println!("survived");
 }
 
 fn no_core_dump() {
@@ -262,6 +289,20 @@ fn i17_each_signal_is_recorded_and_imported_by_the_next_start() {
         restart(&db);
         assert_eq!(crashes(&db).len(), 1, "{how}: never twice");
     }
+}
+
+#[test]
+fn i17_signals_the_program_ignores_or_handles_are_no_crash() {
+    // See: issue #17 (1): "chains to the previous handler ... so the exit
+    // status ... stay as they were" (and nothing is recorded when the
+    // program goes on)
+    let (_d, db) = util::temp_db();
+    let out = run("survive", &db, &[]);
+    assert!(out.status.success(), "{}", util::describe(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("survived"));
+    restart(&db);
+    assert!(crashes(&db).is_empty(), "no crash recorded");
+    assert_eq!(run_status(&db)[1], "exited");
 }
 
 #[test]

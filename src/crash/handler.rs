@@ -9,7 +9,7 @@
 //! core dump are what they would have been without errsnap.
 
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
-use std::sync::atomic::{AtomicI32, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize};
+use std::sync::atomic::{AtomicI32, AtomicI64, AtomicPtr, AtomicU32, AtomicU64};
 use std::sync::OnceLock;
 
 use super::layout::{self, RawRecord};
@@ -31,7 +31,7 @@ pub(super) static PID: AtomicU32 = AtomicU32::new(0);
 /// The next record slot to take.
 pub(super) static NEXT_SLOT: AtomicU32 = AtomicU32::new(0);
 /// Bit `i`: record `i` written.
-static DONE: AtomicU32 = AtomicU32::new(0);
+pub(super) static DONE: AtomicU32 = AtomicU32::new(0);
 /// The last panic recorded by the panic hook: its id, thread, and time.
 pub(super) static PANIC_ID: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
 pub(super) static PANIC_TID: AtomicU32 = AtomicU32::new(0);
@@ -40,9 +40,9 @@ pub(super) static PANIC_AT_MS: AtomicI64 = AtomicI64::new(0);
 pub(super) static SIGN_RSS: AtomicU64 = AtomicU64::new(0);
 pub(super) static SIGN_CPU: AtomicU64 = AtomicU64::new(u64::MAX);
 pub(super) static SIGN_AT_MS: AtomicI64 = AtomicI64::new(0);
-/// The end-user message (leaked, never freed), printed once.
-pub(super) static MESSAGE: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
-pub(super) static MESSAGE_LEN: AtomicUsize = AtomicUsize::new(0);
+/// The end-user message (leaked, never freed: a handler may be reading an
+/// older one), printed once. One pointer, so text and length always match.
+pub(super) static MESSAGE: AtomicPtr<&'static [u8]> = AtomicPtr::new(std::ptr::null_mut());
 
 /// A `SIGABRT` this long after a panic on the same thread is that panic's
 /// end (`panic = "abort"`, a panic while panicking).
@@ -131,7 +131,7 @@ unsafe extern "C" fn on_signal(
     // SAFETY: the kernel passes a valid siginfo and ucontext.
     unsafe {
         let errno = *libc::__errno_location();
-        let overflow = record(sig, info, ctx);
+        let (slot, overflow) = record(sig, info, ctx);
         *libc::__errno_location() = errno;
         if overflow && small_alt_stack() {
             // Rust's handler is about to abort: a second signal frame would
@@ -141,7 +141,45 @@ unsafe extern "C" fn on_signal(
             restore(libc::SIGABRT);
         }
         chain(sig, info, ctx);
+        // Still here, and the previous handler left ours installed: it
+        // handled the signal (a runtime that traps SIGSEGV on purpose, a
+        // handler that logs a sent signal): the process goes on, so this
+        // was no crash.
+        if let Some(slot) = slot {
+            if still_ours(sig) {
+                undo(slot);
+            }
+        }
     }
+}
+
+/// Whether our handler is still the one installed for `sig`.
+fn still_ours(sig: libc::c_int) -> bool {
+    // SAFETY: a query into a local.
+    unsafe {
+        let mut cur: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(sig, std::ptr::null(), &mut cur) == 0
+            && cur.sa_sigaction == on_signal as *const () as usize
+    }
+}
+
+/// Takes record `slot` back (its bit cleared in the file's mask).
+fn undo(slot: u32) {
+    let Some(fd) = Some(FD.load(Acquire)).filter(|fd| *fd >= 0) else {
+        return;
+    };
+    DONE.fetch_and(!(1 << slot), AcqRel);
+    let done = DONE.load(Acquire);
+    // SAFETY: writes the mask's 4 bytes at its offset.
+    unsafe {
+        libc::pwrite(
+            fd,
+            (&done as *const u32).cast(),
+            4,
+            layout::DONE_AT as libc::off_t,
+        )
+    };
+    let _ = NEXT_SLOT.compare_exchange(slot + 1, slot, AcqRel, Relaxed);
 }
 
 /// Whether this thread's alternate signal stack is smaller than the one
@@ -182,18 +220,34 @@ fn now_ms() -> i64 {
 }
 
 /// Writes one record (its own frame, so its stack is given back before the
-/// previous handler runs). Returns whether the fault looks like a stack
-/// overflow (a SIGSEGV or SIGBUS within a page of the stack pointer).
+/// previous handler runs). Returns the record's slot, and whether the fault
+/// looks like a stack overflow (a SIGSEGV or SIGBUS within a page of the
+/// stack pointer).
 #[inline(never)]
-unsafe fn record(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) -> bool {
+unsafe fn record(
+    sig: libc::c_int,
+    info: *mut libc::siginfo_t,
+    ctx: *mut libc::c_void,
+) -> (Option<u32>, bool) {
     let fd = FD.load(Acquire);
     // SAFETY: getpid is async-signal-safe.
     if fd < 0 || unsafe { libc::getpid() } as u32 != PID.load(Relaxed) {
-        return false;
+        return (None, false);
+    }
+    // A signal sent to a process that ignored it before errsnap: it still
+    // is ignored, and nothing ends.
+    // SAFETY: the kernel's siginfo.
+    let sent = info.is_null() || unsafe { (*info).si_code } <= 0;
+    let ignored = PREVIOUS
+        .get()
+        .and_then(|p| p.iter().find(|(s, _)| *s == sig))
+        .is_some_and(|(_, a)| a.sa_sigaction == libc::SIG_IGN);
+    if sent && ignored {
+        return (None, false);
     }
     let slot = NEXT_SLOT.fetch_add(1, AcqRel);
     if slot >= layout::RECORDS {
-        return false;
+        return (None, false);
     }
     let mut r = RawRecord::zeroed();
     r.magic = layout::RECORD_MAGIC;
@@ -235,26 +289,38 @@ unsafe fn record(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c
     let bytes = r.as_bytes();
     // SAFETY: writes the record's bytes at its offset.
     unsafe { libc::pwrite(fd, bytes.as_ptr().cast(), bytes.len(), at as libc::off_t) };
-    let done = DONE.fetch_or(1 << slot, AcqRel) | (1 << slot);
-    // SAFETY: as above; the mask is written last, after the record.
-    unsafe {
-        libc::pwrite(
-            fd,
-            (&done as *const u32).cast(),
-            4,
-            layout::DONE_AT as libc::off_t,
-        )
-    };
+    DONE.fetch_or(1 << slot, AcqRel);
+    // The mask is written last, after the record. Two threads crashing at
+    // once each write it; whoever writes last writes the fuller mask (the
+    // loop ends when the mask written is the mask now).
+    loop {
+        let done = DONE.load(Acquire);
+        // SAFETY: as above.
+        unsafe {
+            libc::pwrite(
+                fd,
+                (&done as *const u32).cast(),
+                4,
+                layout::DONE_AT as libc::off_t,
+            )
+        };
+        if DONE.load(Acquire) == done {
+            break;
+        }
+    }
     let msg = MESSAGE.load(Acquire);
     if slot == 0 && !msg.is_null() && r.panic_id == [0, 0] {
-        // SAFETY: a leaked buffer of MESSAGE_LEN bytes, never freed.
-        unsafe { libc::write(2, msg.cast(), MESSAGE_LEN.load(Acquire)) };
+        // SAFETY: a leaked `&'static [u8]`, never freed.
+        let text: &[u8] = unsafe { *msg };
+        // SAFETY: writes the leaked bytes to stderr.
+        unsafe { libc::write(2, text.as_ptr().cast(), text.len()) };
     }
-    (sig == libc::SIGSEGV || sig == libc::SIGBUS)
+    let overflow = (sig == libc::SIGSEGV || sig == libc::SIGBUS)
         && r.code > 0
         && r.fault_addr != 0
         && r.fault_addr.saturating_add(4096) >= r.sp
-        && r.fault_addr <= r.sp.saturating_add(4096)
+        && r.fault_addr <= r.sp.saturating_add(4096);
+    (Some(slot), overflow)
 }
 
 /// Copies the top of the stack (from just below `sp`, the red zone, up to
@@ -268,7 +334,12 @@ unsafe fn copy_stack(fd: libc::c_int, sp: u64, off: u64) -> (u64, u64) {
     }
     let mut from = sp.saturating_sub(128) & !7;
     let end = from.saturating_add(layout::STACK_BYTES);
-    while from < end {
+    // At most one try per page of the window (a wild stack pointer near
+    // the top of the address space must not loop).
+    for _ in 0..=layout::STACK_BYTES / PAGE {
+        if from >= end {
+            break;
+        }
         let len = end - from;
         // SAFETY: the kernel validates the source range.
         let n = unsafe {
@@ -283,7 +354,13 @@ unsafe fn copy_stack(fd: libc::c_int, sp: u64, off: u64) -> (u64, u64) {
             return (from, n as u64);
         }
         // Not readable here: try from the next page.
-        from = (from / PAGE + 1) * PAGE;
+        match (from / PAGE)
+            .checked_add(1)
+            .and_then(|p| p.checked_mul(PAGE))
+        {
+            Some(next) => from = next,
+            None => break,
+        }
     }
     (0, 0)
 }

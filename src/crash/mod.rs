@@ -62,6 +62,8 @@ struct Armed {
     name: OsString,
     file: std::fs::File,
     slot: u32,
+    /// The process that armed it: a forked child is not armed.
+    pid: u32,
 }
 
 static ARMED: Mutex<Option<Armed>> = Mutex::new(None);
@@ -124,24 +126,30 @@ pub(crate) fn arm(
         let _ = dir.remove(&name);
         return Err(e);
     }
-    if let Some(m) = message {
-        let leaked: &'static mut [u8] = m.into_bytes().leak();
-        handler::MESSAGE_LEN.store(leaked.len(), Ordering::Release);
-        handler::MESSAGE.store(leaked.as_mut_ptr(), Ordering::Release);
-    } else {
-        handler::MESSAGE.store(std::ptr::null_mut(), Ordering::Release);
-    }
+    let text: Option<&'static mut &'static [u8]> = message.map(|m| {
+        let bytes: &'static [u8] = m.into_bytes().leak();
+        Box::leak(Box::new(bytes))
+    });
+    handler::MESSAGE.store(
+        text.map_or(std::ptr::null_mut(), |t| t as *mut &'static [u8]),
+        Ordering::Release,
+    );
     handler::PID.store(meta.pid, Ordering::Relaxed);
     handler::NEXT_SLOT.store(0, Ordering::Relaxed);
+    handler::DONE.store(0, Ordering::Relaxed);
     handler::FD.store(file.as_raw_fd(), Ordering::Release);
     if let Some(old) = guard.replace(Armed {
         dir,
         name,
         file,
         slot: 1,
+        pid: meta.pid,
     }) {
         let _ = old.dir.remove(&old.name);
-        drop(old.file);
+        // Never closed: a handler on another thread may still hold its
+        // number, which a new file could otherwise take over. (Arming
+        // again happens once per database a process records into.)
+        std::mem::forget(old.file);
     }
     Ok(())
 }
@@ -160,7 +168,9 @@ pub(crate) fn arm(
 /// Whether this process has an armed crash file (its name).
 pub(crate) fn armed_name() -> Option<OsString> {
     let g = ARMED.lock().unwrap_or_else(|p| p.into_inner());
-    g.as_ref().map(|a| a.name.clone())
+    g.as_ref()
+        .filter(|a| a.pid == std::process::id())
+        .map(|a| a.name.clone())
 }
 
 /// Writes the module list into slot `slot` (1 or 2), then marks it the one
@@ -191,7 +201,8 @@ pub(crate) fn set_modules(modules: &[ModuleEntry]) {
     #[cfg(target_os = "linux")]
     {
         let mut g = ARMED.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(a) = g.as_mut() {
+        // A forked child never writes its parent's file.
+        if let Some(a) = g.as_mut().filter(|a| a.pid == std::process::id()) {
             let next = 3 - a.slot;
             if write_modules(&a.file, next, modules).is_ok() {
                 a.slot = next;

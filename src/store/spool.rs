@@ -184,10 +184,17 @@ fn append_in(dir: &PrivateDir, name: &OsStr, buf: &[u8]) -> std::io::Result<()> 
 }
 
 /// Whether a spool file (one we would read) waits to be imported.
+/// (Files of other live processes are theirs to import: not counted.)
 pub(crate) fn has_pending(db: &Path) -> bool {
+    let me = std::process::id();
     existing_dirs(db).iter().any(|d| {
         d.names()
-            .map(|n| n.iter().any(|n| pid_of(n).is_some() && d.read(n).is_ok()))
+            .map(|n| {
+                n.iter().any(|n| {
+                    pid_of(n).is_some_and(|pid| pid == me || !process_alive(pid))
+                        && d.read(n).is_ok()
+                })
+            })
             .unwrap_or(false)
     })
 }

@@ -233,6 +233,42 @@ impl std::fmt::Debug for Worker {
 
 static WORKERS: Mutex<Vec<(PathBuf, Weak<Worker>)>> = Mutex::new(Vec::new());
 
+/// At the process's exit (`atexit`, registered with the panic hook, which
+/// keeps a logger for good): every writer still running drains its queue
+/// and records its run as exited, within the exit budget.
+pub(crate) fn shut_down_at_exit() {
+    let workers: Vec<Arc<Worker>> = match WORKERS.try_lock() {
+        Ok(w) => w.iter().filter_map(|(_, w)| w.upgrade()).collect(),
+        Err(std::sync::TryLockError::Poisoned(p)) => p
+            .into_inner()
+            .iter()
+            .filter_map(|(_, w)| w.upgrade())
+            .collect(),
+        // Held by a thread that is still registering a writer: nothing is
+        // waited for (the next start judges the run).
+        Err(std::sync::TryLockError::WouldBlock) => return,
+    };
+    for w in workers {
+        if w.is_stale() {
+            continue;
+        }
+        {
+            let mut st = w.shared.lock();
+            st.shutdown = true;
+            st.hurry = true;
+        }
+        w.shared.wake_writer.notify_one();
+        let deadline = exit_deadline(w.shared.cfg.exit_budget);
+        let mut st = w.shared.lock();
+        while st.alive {
+            match w.shared.wait_progress(st, deadline) {
+                Some(g) => st = g,
+                None => break,
+            }
+        }
+    }
+}
+
 /// Returns the writer of `path` (canonical), starting it if none runs.
 /// The first opener's settings win for a file shared by several loggers.
 pub(crate) fn for_path(path: &Path, cfg: &WorkerConfig) -> crate::error::Result<Arc<Worker>> {

@@ -114,6 +114,11 @@ pub(super) fn writer_main(shared: Arc<Shared>, store: Option<Box<dyn Store>>) {
                     if let Some(store) = w.store.as_mut() {
                         let _ = store.add_counter("writer_panics", 1);
                     }
+                    // The panic hook, on this thread, may have spooled the
+                    // panic's own record: import (forward) it.
+                    if !in_memory && spool::has_pending(&shared.path) {
+                        w.set_spooled(true);
+                    }
                 }
             }
         }

@@ -196,7 +196,8 @@ fn decide(
     }
     let mut state: Option<(i64, i64)> = tx
         .query_opt(
-            "SELECT last_alert_at, suppressed FROM alert_state WHERE group_id = $1 AND channel = $2",
+            "SELECT last_alert_at, suppressed FROM alert_state
+             WHERE group_id = $1 AND channel = $2 FOR UPDATE",
             &[&group, &channel],
         )
         .map_err(fail)?

@@ -29,12 +29,22 @@ pub(super) fn make_due_digests(store: &mut PgStore, rules: &AlertRules, now: i64
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&DIGEST_LOCK])
         .map_err(fail)?;
     let cutoff = now.saturating_sub(ms(rules.policy.cooldown));
+    // The groups first, in the batches' order (fingerprint): a batch
+    // deciding for one of them meanwhile waits, or is waited for, whole.
+    tx.query(
+        "SELECT g.id FROM event_groups g
+         WHERE g.id IN (SELECT group_id FROM alert_state WHERE suppressed > 0 AND last_alert_at <= $1)
+         ORDER BY g.fingerprint FOR NO KEY UPDATE",
+        &[&cutoff],
+    )
+    .map_err(fail)?;
     let rows = tx
         .query(
             "SELECT a.group_id, a.channel, a.suppressed, a.last_event_uid
              FROM alert_state a JOIN event_groups g ON g.id = a.group_id
              WHERE a.suppressed > 0 AND a.last_alert_at <= $1 AND g.status != 'muted'
                AND a.channel = ANY($2)
+             ORDER BY g.fingerprint, a.channel
              FOR UPDATE OF a",
             &[&cutoff, &rules.channels],
         )

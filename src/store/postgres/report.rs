@@ -1,7 +1,7 @@
 //! The fleet database's reports and maintenance, for the CLI: `stats`,
 //! `host`, `releases`, and `purge` (with the file store's rules: never a
 //! group's first event, never one whose alert is pending; groups and their
-//! counts stay).
+//! counts stay; backtraces stay too, as writers of the fleet cache them).
 
 use postgres::Client;
 
@@ -262,13 +262,8 @@ pub(super) fn purge(c: &mut Client, t: &PgTarget, rule: PurgeRule) -> Result<Pur
             &[],
         )
         .map_err(fail)?;
-    report.backtraces = tx
-        .execute(
-            "DELETE FROM backtraces b WHERE NOT EXISTS
-                 (SELECT 1 FROM events e WHERE e.backtrace_id = b.id)",
-            &[],
-        )
-        .map_err(fail)?;
+    // Backtraces stay: other processes of the fleet keep their ids in
+    // cache and may be writing events that point to them right now.
     tx.commit().map_err(fail)?;
     Ok(report)
 }

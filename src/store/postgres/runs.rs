@@ -17,10 +17,11 @@ pub(super) fn start_run(store: &mut PgStore, run: &RunStart) -> Result<(i64, usi
     if let Some(boot) = &run.boot_id {
         let open = tx
             .query(
+                // A boot id is this machine's and this boot's alone.
                 "SELECT id, pid, process_start FROM runs
-                 WHERE status = 'running' AND boot_id = $1 AND host_id IS NOT DISTINCT FROM $2
+                 WHERE status = 'running' AND boot_id = $1
                  FOR UPDATE",
-                &[boot, &host],
+                &[boot],
             )
             .map_err(fail)?;
         for r in open {
@@ -120,7 +121,6 @@ pub(super) fn touch_run(store: &mut PgStore, id: i64, now: i64, sign: &RunSign<'
 
 pub(super) fn crash_run(store: &mut PgStore, run: &CrashedRun<'_>) -> Result<bool> {
     let target = store.target.clone();
-    let host = store.host_id;
     let n = store
         .client
         .execute(
@@ -128,8 +128,7 @@ pub(super) fn crash_run(store: &mut PgStore, run: &CrashedRun<'_>) -> Result<boo
                  last_seen = greatest(coalesce(last_seen, $4), $4),
                  release = coalesce(release, $5), app_name = coalesce(app_name, $6)
              WHERE boot_id IS NOT DISTINCT FROM $1 AND pid = $2
-               AND process_start IS NOT DISTINCT FROM $3 AND status != 'crashed'
-               AND host_id IS NOT DISTINCT FROM $7",
+               AND process_start IS NOT DISTINCT FROM $3 AND status != 'crashed'",
             &[
                 &run.boot_id,
                 &(run.pid as i32),
@@ -137,7 +136,6 @@ pub(super) fn crash_run(store: &mut PgStore, run: &CrashedRun<'_>) -> Result<boo
                 &run.at_ms,
                 &run.release,
                 &run.app_name,
-                &host,
             ],
         )
         .map_err(|e| target.error("marking a crashed run in", e))?;
@@ -145,8 +143,8 @@ pub(super) fn crash_run(store: &mut PgStore, run: &CrashedRun<'_>) -> Result<boo
 }
 
 /// Deletes events past the limits, never a group's first event nor one
-/// whose alert is pending (as the SQLite store). `max_bytes` is measured
-/// with `pg_total_relation_size` of the events table.
+/// whose alert is pending (as the SQLite store). `max_bytes` is compared
+/// with the live rows' estimated size (count × the newest rows' width).
 pub(super) fn enforce_retention(store: &mut PgStore, limits: Limits) -> Result<u64> {
     const PROTECTED: &str = "(e.uid IN (SELECT first_event_uid FROM event_groups)
          OR e.uid IN (SELECT event_uid FROM outbox WHERE status IN ('pending', 'sending')))";
@@ -177,13 +175,21 @@ pub(super) fn enforce_retention(store: &mut PgStore, limits: Limits) -> Result<u
             .map_err(fail)?;
     }
     if let Some(max) = limits.max_bytes {
+        // The table's size does not shrink after a DELETE (not without
+        // VACUUM FULL): live bytes are estimated from the newest rows'
+        // average width, and the oldest tenth goes until they fit.
         for _ in 0..10 {
-            let used: i64 = store
+            let row = store
                 .client
-                .query_one("SELECT pg_total_relation_size('events')", &[])
-                .map_err(fail)?
-                .get(0);
-            if used as u64 <= max {
+                .query_one(
+                    "SELECT count(*), coalesce((SELECT avg(pg_column_size(e.*))::bigint
+                         FROM (SELECT * FROM events ORDER BY id DESC LIMIT 1000) e), 0)
+                     FROM events",
+                    &[],
+                )
+                .map_err(fail)?;
+            let (rows, width): (i64, i64) = (row.get(0), row.get(1));
+            if (rows.max(0) as u64).saturating_mul(width.max(0) as u64) <= max {
                 break;
             }
             let n = store
@@ -192,10 +198,10 @@ pub(super) fn enforce_retention(store: &mut PgStore, limits: Limits) -> Result<u
                     &format!(
                         "DELETE FROM events e WHERE e.id IN (
                              SELECT id FROM events ORDER BY id
-                             LIMIT greatest((SELECT count(*) FROM events) / 10, 1))
+                             LIMIT greatest($1 / 10, 1))
                          AND NOT {PROTECTED}"
                     ),
-                    &[],
+                    &[&rows],
                 )
                 .map_err(fail)?;
             deleted += n;

@@ -221,7 +221,13 @@ impl SqliteStore {
 
     /// Records the host description once; events written later point to it.
     pub(crate) fn register_host(&mut self, host: &HostInfo, now_ms: i64) -> Result<i64> {
-        let json = serde_json::to_string(host).unwrap_or_default();
+        // The key leaves out what varies while the machine stays the same
+        // (the CPU's current frequency).
+        let stable = HostInfo {
+            cpu_frequency_mhz: None,
+            ..host.clone()
+        };
+        let json = serde_json::to_string(&stable).unwrap_or_default();
         let mut h = StableHasher::new();
         h.field(&json);
         let key = h.finish_hex();
