@@ -163,22 +163,34 @@ fn still_ours(sig: libc::c_int) -> bool {
     }
 }
 
+/// Writes the done mask into the file. Two threads crashing at once each
+/// write it; the loop ends when the mask written is the mask now, so the
+/// last write is the fullest.
+fn write_mask(fd: libc::c_int) {
+    loop {
+        let done = DONE.load(Acquire);
+        // SAFETY: writes the mask's 4 bytes at its offset.
+        unsafe {
+            libc::pwrite(
+                fd,
+                (&done as *const u32).cast(),
+                4,
+                layout::DONE_AT as libc::off_t,
+            )
+        };
+        if DONE.load(Acquire) == done {
+            break;
+        }
+    }
+}
+
 /// Takes record `slot` back (its bit cleared in the file's mask).
 fn undo(slot: u32) {
     let Some(fd) = Some(FD.load(Acquire)).filter(|fd| *fd >= 0) else {
         return;
     };
     DONE.fetch_and(!(1 << slot), AcqRel);
-    let done = DONE.load(Acquire);
-    // SAFETY: writes the mask's 4 bytes at its offset.
-    unsafe {
-        libc::pwrite(
-            fd,
-            (&done as *const u32).cast(),
-            4,
-            layout::DONE_AT as libc::off_t,
-        )
-    };
+    write_mask(fd);
     let _ = NEXT_SLOT.compare_exchange(slot + 1, slot, AcqRel, Relaxed);
 }
 
@@ -290,24 +302,8 @@ unsafe fn record(
     // SAFETY: writes the record's bytes at its offset.
     unsafe { libc::pwrite(fd, bytes.as_ptr().cast(), bytes.len(), at as libc::off_t) };
     DONE.fetch_or(1 << slot, AcqRel);
-    // The mask is written last, after the record. Two threads crashing at
-    // once each write it; whoever writes last writes the fuller mask (the
-    // loop ends when the mask written is the mask now).
-    loop {
-        let done = DONE.load(Acquire);
-        // SAFETY: as above.
-        unsafe {
-            libc::pwrite(
-                fd,
-                (&done as *const u32).cast(),
-                4,
-                layout::DONE_AT as libc::off_t,
-            )
-        };
-        if DONE.load(Acquire) == done {
-            break;
-        }
-    }
+    // The mask is written last, after the record.
+    write_mask(fd);
     let msg = MESSAGE.load(Acquire);
     if slot == 0 && !msg.is_null() && r.panic_id == [0, 0] {
         // SAFETY: a leaked `&'static [u8]`, never freed.
