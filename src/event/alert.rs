@@ -98,6 +98,27 @@ pub struct AlertFrame {
     pub in_app: bool,
 }
 
+impl AlertFrame {
+    /// A stored frame as an alert shows it (an unnamed one by address).
+    pub(crate) fn of(f: super::Frame) -> AlertFrame {
+        AlertFrame {
+            function: f.function.unwrap_or_else(|| format!("{:#x}", f.address)),
+            location: f.file.map(|file| match f.line {
+                Some(l) => format!("{file}:{l}"),
+                None => file,
+            }),
+            in_app: f.in_app,
+        }
+    }
+}
+
+/// The messages below the outermost of a stored error chain (JSON).
+pub(crate) fn chain_messages(json: Option<&str>) -> Vec<String> {
+    let Some(json) = json else { return Vec::new() };
+    let links: Vec<super::ChainLink> = serde_json::from_str(json).unwrap_or_default();
+    links.into_iter().skip(1).map(|l| l.message).collect()
+}
+
 /// Everything a notifier gets to say about an event.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]

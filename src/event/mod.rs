@@ -1,6 +1,6 @@
 //! Pure data: what one recorded event holds. No I/O, no threads.
 
-mod alert;
+pub(crate) mod alert;
 mod id;
 mod json;
 mod snapshot;

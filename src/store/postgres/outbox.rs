@@ -284,10 +284,7 @@ pub(super) fn load_alert(store: &mut PgStore, id: i64) -> Result<Option<Alert>> 
         environment: r.get(8),
         release: r.get(23),
         message: r.get(9),
-        chain: chain
-            .and_then(|j| serde_json::from_str::<Vec<crate::event::ChainLink>>(&j).ok())
-            .map(|l| l.into_iter().skip(1).map(|l| l.message).collect())
-            .unwrap_or_default(),
+        chain: crate::event::alert::chain_messages(chain.as_deref()),
         location,
         host: r.get(14),
         pid: r.get::<_, i64>(15) as u32,
@@ -303,17 +300,22 @@ pub(super) fn load_alert(store: &mut PgStore, id: i64) -> Result<Option<Alert>> 
         hosts_seen: Some(hosts.max(0) as u64),
     };
     if let Some(bt) = backtrace {
-        alert.frames = frames(store, bt)?.into_iter().map(alert_frame).collect();
+        alert.frames = frames(&mut store.client, &target, bt)?
+            .into_iter()
+            .map(AlertFrame::of)
+            .collect();
     }
     alert.strip_controls();
     Ok(Some(alert))
 }
 
 /// The frames of a stored backtrace, innermost first.
-pub(super) fn frames(store: &mut PgStore, backtrace: i64) -> Result<Vec<Frame>> {
-    let target = store.target.clone();
-    let rows = store
-        .client
+pub(super) fn frames(
+    client: &mut postgres::Client,
+    target: &super::connect::PgTarget,
+    backtrace: i64,
+) -> Result<Vec<Frame>> {
+    let rows = client
         .query(
             "SELECT function, file, line, col, address, module, module_offset, in_app, build_id
              FROM frames WHERE backtrace_id = $1 ORDER BY idx",
@@ -334,15 +336,4 @@ pub(super) fn frames(store: &mut PgStore, backtrace: i64) -> Result<Vec<Frame>> 
             build_id: r.get(8),
         })
         .collect())
-}
-
-fn alert_frame(f: Frame) -> AlertFrame {
-    AlertFrame {
-        function: f.function.unwrap_or_else(|| format!("{:#x}", f.address)),
-        location: f.file.map(|file| match f.line {
-            Some(l) => format!("{file}:{l}"),
-            None => file,
-        }),
-        in_app: f.in_app,
-    }
 }

@@ -361,26 +361,7 @@ impl Reader for PgReader {
         let backtrace: Option<i64> = r.get(26);
         let mut client = self.client();
         if let Some(bt) = backtrace {
-            d.frames = client
-                .query(
-                    "SELECT function, file, line, col, address, module, module_offset, in_app, build_id
-                     FROM frames WHERE backtrace_id = $1 ORDER BY idx",
-                    &[&bt],
-                )
-                .map_err(self.fail("reading frames in"))?
-                .iter()
-                .map(|r| crate::event::Frame {
-                    function: r.get(0),
-                    file: r.get(1),
-                    line: r.get::<_, Option<i32>>(2).map(|v| v as u32),
-                    column: r.get::<_, Option<i32>>(3).map(|v| v as u32),
-                    address: r.get::<_, i64>(4) as u64,
-                    module: r.get(5),
-                    module_offset: r.get::<_, Option<i64>>(6).map(|v| v as u64),
-                    in_app: r.get(7),
-                    build_id: r.get(8),
-                })
-                .collect();
+            d.frames = super::outbox::frames(&mut client, &self.target, bt)?;
         }
         d.alerts = client
             .query(

@@ -375,7 +375,7 @@ impl SqliteStore {
                             environment: r.get(8)?,
                             release: r.get(23)?,
                             message: r.get(9)?,
-                            chain: chain_messages(chain.as_deref()),
+                            chain: crate::event::alert::chain_messages(chain.as_deref()),
                             location,
                             host: r.get(14)?,
                             pid: r.get::<_, i64>(15)? as u32,
@@ -400,7 +400,7 @@ impl SqliteStore {
             return Ok(None);
         };
         if let Some(bt) = backtrace_id {
-            alert.frames = self.frames(bt)?.into_iter().map(alert_frame).collect();
+            alert.frames = self.frames(bt)?.into_iter().map(AlertFrame::of).collect();
         }
         alert.strip_controls();
         Ok(Some(alert))
@@ -447,21 +447,4 @@ pub(crate) fn frames(conn: &rusqlite::Connection, backtrace_id: i64) -> Result<V
         .and_then(|r| r.collect())
         .map_err(|e| fail("reading frames", e))?;
     Ok(rows)
-}
-
-fn chain_messages(json: Option<&str>) -> Vec<String> {
-    let Some(json) = json else { return Vec::new() };
-    let links: Vec<crate::event::ChainLink> = serde_json::from_str(json).unwrap_or_default();
-    links.into_iter().skip(1).map(|l| l.message).collect()
-}
-
-fn alert_frame(f: Frame) -> AlertFrame {
-    AlertFrame {
-        function: f.function.unwrap_or_else(|| format!("{:#x}", f.address)),
-        location: f.file.map(|file| match f.line {
-            Some(l) => format!("{file}:{l}"),
-            None => file,
-        }),
-        in_app: f.in_app,
-    }
 }
