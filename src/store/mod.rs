@@ -17,6 +17,7 @@ pub(crate) mod postgres;
 pub(crate) mod read;
 pub(crate) mod runs;
 pub(crate) mod spool;
+pub(crate) mod summary;
 pub(crate) mod sqlite;
 mod symbolicate;
 

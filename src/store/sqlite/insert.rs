@@ -11,6 +11,7 @@ use super::{fail, outbox, SqliteStore, CACHE_LIMIT};
 use crate::error::Result;
 use crate::event::{Event, Snapshot};
 use crate::pipeline::fingerprint;
+use crate::store::summary::BatchSummary;
 use crate::store::BatchOutcome;
 
 /// The rows an event points to.
@@ -50,6 +51,7 @@ impl SqliteStore {
         // Each group's changes, applied once per batch.
         let mut deltas: HashMap<i64, GroupDelta> = HashMap::new();
         let mut last_snapshot: Option<(&Snapshot, i64)> = None;
+        let mut summary = BatchSummary::default();
         for ev in events {
             let uid = ev.id.to_string();
             let links = Links {
@@ -80,6 +82,13 @@ impl SqliteStore {
                 continue;
             }
             out.written += 1;
+            summary.add(
+                ev,
+                links.group,
+                links.backtrace,
+                self.host_name.as_deref(),
+                &self.texts,
+            );
             let d = deltas
                 .entry(links.group)
                 .or_insert_with(|| GroupDelta::new(ev.timestamp_ms));
@@ -93,8 +102,10 @@ impl SqliteStore {
             }
         }
         update_groups(&tx, &deltas)?;
+        super::summary::write(&tx, &summary)?;
         match tx.commit() {
             Ok(()) => {
+                self.texts.remember(&summary);
                 self.groups.extend(created.groups);
                 Ok(out)
             }

@@ -11,6 +11,7 @@ mod insert;
 pub(crate) mod outbox;
 pub(crate) mod read;
 pub(crate) mod retention;
+mod summary;
 pub(crate) mod runs;
 pub(crate) mod schema;
 
@@ -71,6 +72,10 @@ pub(crate) struct SqliteStore {
     /// Fingerprint -> group id (groups are never deleted).
     groups: HashMap<String, i64>,
     host_id: Option<i64>,
+    /// The registered host's name (a value groups are seen with).
+    host_name: Option<String>,
+    /// Search texts known to be stored.
+    texts: crate::store::summary::KnownTexts,
     rules: AlertRules,
 }
 
@@ -141,6 +146,8 @@ impl SqliteStore {
             backtraces: HashMap::new(),
             groups: HashMap::new(),
             host_id: None,
+            host_name: None,
+            texts: Default::default(),
             rules: AlertRules::default(),
         };
         store.migrate()?;
@@ -196,6 +203,9 @@ impl SqliteStore {
         for (i, m) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
             tx.execute_batch(m.sql)
                 .map_err(|e| fail(format!("migrating {path} to schema version {}", i + 1), e))?;
+        }
+        if (1..6).contains(&version) {
+            summary::backfill_texts(&tx)?;
         }
         let min_writer = schema::MIGRATIONS
             .last()
@@ -260,6 +270,7 @@ impl SqliteStore {
             )
             .map_err(|e| fail("recording the host description", e))?;
         self.host_id = Some(id);
+        self.host_name.clone_from(&host.hostname);
         Ok(id)
     }
 

@@ -48,6 +48,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sql: V5,
         min_writer: 1,
     },
+    // An older writer would store events without their summary rows (the
+    // dashboard's counts, values and search): it may no longer write.
+    Migration {
+        sql: V6,
+        min_writer: 6,
+    },
 ];
 
 /// The newest schema version this build writes.
@@ -146,6 +152,55 @@ fn min_writer_of(conn: &Connection) -> Option<i64> {
 pub(crate) const RECORD_META: &str = "INSERT INTO errsnap_meta (key, value) VALUES
     ('schema_version', ?1), ('min_writer_version', ?2)
     ON CONFLICT(key) DO UPDATE SET value = excluded.value";
+
+/// The dashboard (issue #19): per group, occurrences per hour, the values
+/// it was seen with (release, environment, host) and its distinct texts
+/// with a full-text index, kept by the writer with each batch (see
+/// `store::summary`); and "resolved in the next release". Counts and
+/// values are filled here from the stored events; texts by the writer's
+/// migration (`summary::backfill_texts`).
+const V6: &str = r#"
+CREATE TABLE group_hours (
+    group_id  INTEGER NOT NULL REFERENCES event_groups(id),
+    hour      INTEGER NOT NULL,
+    count     INTEGER NOT NULL,
+    PRIMARY KEY (group_id, hour)
+) WITHOUT ROWID;
+CREATE INDEX group_hours_hour ON group_hours(hour);
+CREATE TABLE group_values (
+    group_id    INTEGER NOT NULL REFERENCES event_groups(id),
+    key         TEXT    NOT NULL CHECK (key IN ('release', 'environment', 'host')),
+    value       TEXT    NOT NULL,
+    count       INTEGER NOT NULL,
+    first_seen  INTEGER NOT NULL,
+    last_seen   INTEGER NOT NULL,
+    PRIMARY KEY (group_id, key, value)
+) WITHOUT ROWID;
+CREATE INDEX group_values_value ON group_values(key, value);
+CREATE TABLE group_texts (
+    id        INTEGER PRIMARY KEY,
+    key       TEXT    NOT NULL UNIQUE,
+    group_id  INTEGER NOT NULL REFERENCES event_groups(id),
+    body      TEXT    NOT NULL
+);
+CREATE VIRTUAL TABLE group_texts_fts USING fts5(
+    body, content = 'group_texts', content_rowid = 'id',
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+ALTER TABLE event_groups ADD COLUMN resolved_next INTEGER NOT NULL DEFAULT 0;
+INSERT INTO group_hours (group_id, hour, count)
+    SELECT group_id, ts / 3600000, count(*) FROM events GROUP BY 1, 2;
+INSERT INTO group_values (group_id, key, value, count, first_seen, last_seen)
+    SELECT group_id, 'release', release, count(*), min(ts), max(ts) FROM events
+    WHERE release <> '' GROUP BY group_id, release;
+INSERT INTO group_values (group_id, key, value, count, first_seen, last_seen)
+    SELECT group_id, 'environment', environment, count(*), min(ts), max(ts) FROM events
+    WHERE environment <> '' GROUP BY group_id, environment;
+INSERT INTO group_values (group_id, key, value, count, first_seen, last_seen)
+    SELECT e.group_id, 'host', h.hostname, count(*), min(e.ts), max(e.ts)
+    FROM events e JOIN hosts h ON h.id = e.host_id
+    WHERE h.hostname <> '' GROUP BY e.group_id, h.hostname;
+"#;
 
 /// Native crashes (issue #17): events of kind `crash`. SQLite cannot change
 /// a CHECK constraint, so the events table is rebuilt (rows, ids and the

@@ -1,0 +1,264 @@
+//! What the dashboard reads instead of scanning every event: per group,
+//! occurrences per hour, the values it was seen with (release,
+//! environment, host), and its distinct texts for search. Each backend
+//! keeps them in the transaction that writes a batch, from a
+//! [`BatchSummary`] built here (no SQL in this file).
+//!
+//! Texts are indexed once per distinct (group, message, chain, backtrace):
+//! a storm of one error adds no search text, so its bytes per occurrence
+//! stay those of the event row (BENCHMARKS.md).
+
+use std::collections::{HashMap, HashSet};
+
+use crate::event::{ChainLink, Event, Frame};
+use crate::pipeline::fingerprint::StableHasher;
+
+/// Milliseconds in an hour: `hour = ts / HOUR_MS`.
+pub(crate) const HOUR_MS: i64 = 3_600_000;
+
+/// The most bytes of one search text (message, chain, frames).
+const TEXT_LIMIT: usize = 8 * 1024;
+
+/// The value kinds a group is seen with.
+pub(crate) const VALUE_KEYS: [&str; 3] = ["release", "environment", "host"];
+
+/// One value a group was seen with, and how often.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ValueCount {
+    pub(crate) count: i64,
+    pub(crate) first_seen: i64,
+    pub(crate) last_seen: i64,
+}
+
+/// One distinct text to index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct NewText {
+    pub(crate) group: i64,
+    pub(crate) key: String,
+    pub(crate) body: String,
+}
+
+/// The summary rows one batch changes.
+#[derive(Debug, Default)]
+pub(crate) struct BatchSummary {
+    /// (group, hour) → occurrences.
+    pub(crate) hours: HashMap<(i64, i64), i64>,
+    /// (group, key, value) → count and times.
+    pub(crate) values: HashMap<(i64, &'static str, String), ValueCount>,
+    /// Texts not yet known to this writer (the store ignores keys it has).
+    pub(crate) texts: Vec<NewText>,
+    /// The keys of `texts`.
+    keys: HashSet<u128>,
+}
+
+/// The texts a writer knows are stored (bounded; forgetting one costs one
+/// ignored insert).
+#[derive(Debug, Default)]
+pub(crate) struct KnownTexts {
+    keys: HashSet<u128>,
+}
+
+/// How many text keys a writer remembers.
+const KNOWN_LIMIT: usize = 50_000;
+
+impl BatchSummary {
+    /// Counts one stored event of `group` (`backtrace`: its backtrace row,
+    /// `host`: the writer's host name).
+    pub(crate) fn add(
+        &mut self,
+        ev: &Event,
+        group: i64,
+        backtrace: Option<i64>,
+        host: Option<&str>,
+        known: &KnownTexts,
+    ) {
+        let ts = ev.timestamp_ms;
+        *self.hours.entry((group, ts.div_euclid(HOUR_MS))).or_insert(0) += 1;
+        let values = [
+            ev.release.as_deref(),
+            ev.environment.as_deref(),
+            host,
+        ];
+        for (key, value) in VALUE_KEYS.into_iter().zip(values) {
+            let Some(value) = value.filter(|v| !v.is_empty()) else {
+                continue;
+            };
+            self.values
+                .entry((group, key, value.to_owned()))
+                .and_modify(|c| {
+                    c.count += 1;
+                    c.first_seen = c.first_seen.min(ts);
+                    c.last_seen = c.last_seen.max(ts);
+                })
+                .or_insert(ValueCount {
+                    count: 1,
+                    first_seen: ts,
+                    last_seen: ts,
+                });
+        }
+        let (key, hex) = text_key(group, &ev.message, &ev.chain, backtrace);
+        if known.keys.contains(&key) || !self.keys.insert(key) {
+            return;
+        }
+        self.texts.push(NewText {
+            group,
+            key: hex,
+            body: search_text(&ev.message, &ev.chain, frame_names(&ev.frames)),
+        });
+    }
+}
+
+impl KnownTexts {
+    /// Remembers the texts of a committed batch.
+    pub(crate) fn remember(&mut self, batch: &BatchSummary) {
+        if self.keys.len() + batch.keys.len() > KNOWN_LIMIT {
+            self.keys.clear();
+        }
+        self.keys.extend(&batch.keys);
+    }
+}
+
+/// The functions and files of frames, for [`search_text`].
+pub(crate) fn frame_names(frames: &[Frame]) -> impl Iterator<Item = (Option<&str>, Option<&str>)> {
+    frames
+        .iter()
+        .map(|f| (f.function.as_deref(), f.file.as_deref()))
+}
+
+/// The text of a stored event, for a backend filling the texts of events
+/// stored before the texts were kept.
+pub(crate) fn text_of<'a>(
+    group: i64,
+    message: &str,
+    chain: &[ChainLink],
+    backtrace: Option<i64>,
+    frames: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>,
+) -> NewText {
+    NewText {
+        group,
+        key: text_key(group, message, chain, backtrace).1,
+        body: search_text(message, chain, frames),
+    }
+}
+
+/// The key of an event's text: its group, message, chain and backtrace.
+fn text_key(
+    group: i64,
+    message: &str,
+    chain: &[ChainLink],
+    backtrace: Option<i64>,
+) -> (u128, String) {
+    let mut h = StableHasher::new();
+    h.write(&group.to_le_bytes());
+    h.field(message);
+    for link in chain {
+        h.field(link.type_name.as_deref().unwrap_or(""));
+        h.field(&link.message);
+    }
+    h.write(&backtrace.unwrap_or(-1).to_le_bytes());
+    let hex = h.finish_hex();
+    (u128::from_str_radix(&hex, 16).unwrap_or(0), hex)
+}
+
+/// What search looks in for one event: the message, the chain (types and
+/// messages) and the frames (functions and files), at most 8 KiB.
+pub(crate) fn search_text<'a>(
+    message: &str,
+    chain: &[ChainLink],
+    frames: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>,
+) -> String {
+    let mut out = String::with_capacity(message.len() + 256);
+    let mut push = |s: &str| {
+        if out.len() < TEXT_LIMIT && !s.is_empty() {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(s);
+        }
+    };
+    push(message);
+    for link in chain {
+        push(link.type_name.as_deref().unwrap_or(""));
+        push(&link.message);
+    }
+    for (function, file) in frames {
+        push(function.unwrap_or(""));
+        push(file.unwrap_or(""));
+    }
+    if out.len() > TEXT_LIMIT {
+        let mut end = TEXT_LIMIT;
+        while !out.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.truncate(end);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(msg: &str) -> Event {
+        let mut ev = Event::sample(msg);
+        ev.timestamp_ms = 7 * HOUR_MS + 5;
+        ev.release = Some("1.0".into());
+        ev
+    }
+
+    #[test]
+    fn a_storm_adds_one_text_and_counts_every_occurrence() {
+        let mut known = KnownTexts::default();
+        let mut s = BatchSummary::default();
+        for _ in 0..100 {
+            s.add(&event("disk full"), 3, Some(9), Some("web-1"), &known);
+        }
+        assert_eq!(s.hours[&(3, 7)], 100);
+        assert_eq!(s.texts.len(), 1);
+        assert_eq!(s.values[&(3, "release", "1.0".to_owned())].count, 100);
+        assert_eq!(s.values[&(3, "host", "web-1".to_owned())].count, 100);
+        assert!(!s.values.contains_key(&(3, "environment", String::new())));
+        // Another group, message or backtrace is another text.
+        s.add(&event("disk full"), 4, Some(9), None, &known);
+        s.add(&event("disk gone"), 3, Some(9), None, &known);
+        s.add(&event("disk full"), 3, None, None, &known);
+        assert_eq!(s.texts.len(), 4);
+        // A batch that did not commit taught nothing: the next one has the
+        // texts again; once committed, they are not repeated.
+        let mut next = BatchSummary::default();
+        next.add(&event("disk full"), 3, Some(9), None, &known);
+        assert_eq!(next.texts.len(), 1);
+        known.remember(&next);
+        let mut last = BatchSummary::default();
+        last.add(&event("disk full"), 3, Some(9), None, &known);
+        assert!(last.texts.is_empty());
+    }
+
+    #[test]
+    fn the_text_holds_message_chain_and_frames_within_the_limit() {
+        let mut ev = event("top");
+        ev.chain = vec![ChainLink {
+            type_name: Some("io::Error".into()),
+            message: "refused".into(),
+        }];
+        ev.frames = vec![Frame {
+            function: Some("app::db::connect".into()),
+            file: Some("src/db.rs".into()),
+            line: Some(3),
+            column: None,
+            address: 1,
+            module: None,
+            module_offset: None,
+            build_id: None,
+            in_app: true,
+        }]
+        .into();
+        assert_eq!(
+            search_text(&ev.message, &ev.chain, frame_names(&ev.frames)),
+            "top\nio::Error\nrefused\napp::db::connect\nsrc/db.rs"
+        );
+        let long = "é".repeat(10_000);
+        let t = search_text(&long, &[], std::iter::empty());
+        assert!(t.len() <= TEXT_LIMIT && t.len() > TEXT_LIMIT - 4);
+    }
+}
