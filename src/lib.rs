@@ -170,9 +170,10 @@ pub use logger::testing::CapturedEvents;
 pub use store::postgres::{migrate_postgres, PgMigration};
 pub use store::Durability;
 pub use store::{
-    AlertStatus, CheckReport, Database, DeliveryStatus, EventDetail, EventFilter, EventRow,
-    ExportRow, GroupOrder, GroupQuery, GroupRow, GroupStatus, HostRow, MissingModule, PurgeReport,
-    PurgeRule, ReleaseRow, RunRow, RunStatus, Stats, SymbolicateReport,
+    AlertStatus, ChannelHealth, CheckReport, Database, DeliveryStatus, EventDetail, EventFilter,
+    EventRow, ExportRow, GroupOrder, GroupQuery, GroupRow, GroupStatus, GroupValue, HostRow,
+    HourCount, MissingModule, PurgeReport, PurgeRule, ReleaseRow, RunRow, RunStatus, Sample,
+    SearchHit, Stats, SymbolicateReport,
 };
 pub use worker::Overflow;
 pub use worker::{import_crashes, CrashImport};

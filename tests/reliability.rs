@@ -210,7 +210,7 @@ fn a_full_disk_spools_elsewhere_and_imports_once_space_returns() {
     };
     // Fill most of the file system, leaving the database little room.
     let filler = mnt.join("filler");
-    std::fs::write(&filler, vec![7u8; 300 * 1024]).unwrap();
+    std::fs::write(&filler, vec![7u8; 200 * 1024]).unwrap();
     let path = mnt.join("LOGS.db");
     let logger = util::builder(&path, "diskfull")
         .backtrace_level(Level::Fatal)

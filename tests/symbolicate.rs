@@ -157,6 +157,11 @@ fn i16_a_schema_2_file_gains_build_ids_when_opened() {
              ALTER TABLE event_groups DROP COLUMN regressed_in;
              ALTER TABLE event_groups DROP COLUMN regressed_at;
              DROP TABLE runs;
+             DROP TABLE group_texts_fts;
+             DROP TABLE group_texts;
+             DROP TABLE group_values;
+             DROP TABLE group_hours;
+             ALTER TABLE event_groups DROP COLUMN resolved_next;
              UPDATE frames SET function = NULL, file = NULL, line = NULL, col = NULL;
              PRAGMA user_version = 2;
              UPDATE errsnap_meta SET value = '2' WHERE key = 'schema_version';",
@@ -175,6 +180,15 @@ fn i16_a_schema_2_file_gains_build_ids_when_opened() {
     assert!(logger.flush(std::time::Duration::from_secs(20)));
     drop(logger);
     let conn = open(&db);
-    assert_eq!(count(&conn, "PRAGMA user_version"), 5);
+    assert_eq!(count(&conn, "PRAGMA user_version"), 6);
+    // The migration indexed the events stored before it for search.
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM group_texts WHERE body LIKE 'before the migration%'"
+        ),
+        1
+    );
+    assert!(count(&conn, "SELECT sum(count) FROM group_hours") >= 2);
     assert!(count(&conn, "SELECT count(build_id) FROM frames") > 0);
 }

@@ -17,8 +17,8 @@ pub(crate) mod postgres;
 pub(crate) mod read;
 pub(crate) mod runs;
 pub(crate) mod spool;
-pub(crate) mod summary;
 pub(crate) mod sqlite;
+pub(crate) mod summary;
 mod symbolicate;
 
 use std::path::{Path, PathBuf};
@@ -31,8 +31,9 @@ pub(crate) use crate::settings::Limits;
 
 pub(crate) use ident::validate_logger_name;
 pub use read::{
-    AlertStatus, CheckReport, DeliveryStatus, EventDetail, EventFilter, EventRow, ExportRow,
-    GroupOrder, GroupQuery, GroupRow, GroupStatus, HostRow, Stats,
+    AlertStatus, ChannelHealth, CheckReport, DeliveryStatus, EventDetail, EventFilter, EventRow,
+    ExportRow, GroupOrder, GroupQuery, GroupRow, GroupStatus, GroupValue, HostRow, HourCount,
+    Sample, SearchHit, Stats,
 };
 pub use runs::{ReleaseRow, RunRow, RunStatus};
 pub use symbolicate::{MissingModule, SymbolicateReport};
@@ -202,6 +203,12 @@ pub(crate) trait Reader: Send + std::fmt::Debug {
     fn replace_frames(&mut self, id: i64, frames: &[crate::event::Frame]) -> Result<()>;
     fn runs(&self, limit: usize) -> Result<Vec<RunRow>>;
     fn releases(&self) -> Result<Vec<runs::ReleaseRow>>;
+    fn hourly(&self, groups: Option<&[i64]>, since: i64, until: i64) -> Result<Vec<HourCount>>;
+    fn group_values(&self, group: i64) -> Result<Vec<GroupValue>>;
+    fn values(&self, key: &str, limit: usize) -> Result<Vec<String>>;
+    fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>>;
+    fn samples(&self, group: i64, limit: usize) -> Result<Vec<Sample>>;
+    fn deliveries(&self) -> Result<Vec<ChannelHealth>>;
 }
 
 /// Where a logger's events are stored: the file at its path, or (feature
@@ -384,6 +391,55 @@ impl Database {
     /// regressed in it.
     pub fn releases(&self) -> Result<Vec<runs::ReleaseRow>> {
         self.reader.releases()
+    }
+
+    /// One group, by id.
+    pub fn group(&self, id: i64) -> Result<Option<GroupRow>> {
+        let q = GroupQuery {
+            id: Some(id),
+            ..GroupQuery::default()
+        };
+        Ok(self.reader.groups(&q)?.into_iter().next())
+    }
+
+    /// Occurrences per hour in `[since, until)` (ms), to the hour: of each
+    /// of `groups`, or (`None`) of every group together. Hours without an
+    /// occurrence are left out. Purging events keeps these counts, as it
+    /// keeps each group's count.
+    pub fn hourly(&self, groups: Option<&[i64]>, since: i64, until: i64) -> Result<Vec<HourCount>> {
+        self.reader.hourly(groups, since, until)
+    }
+
+    /// The releases, environments and hosts a group was seen with, each
+    /// with its count and first and last time.
+    pub fn group_values(&self, group: i64) -> Result<Vec<GroupValue>> {
+        self.reader.group_values(group)
+    }
+
+    /// The values of `key` (`release`, `environment` or `host`) any group
+    /// was seen with, most recently seen first (at most `limit`).
+    pub fn values(&self, key: &str, limit: usize) -> Result<Vec<String>> {
+        self.reader.values(key, limit)
+    }
+
+    /// Groups whose message, error chain or frames (function and file
+    /// names) hold every word of `query` (the last one also as a prefix),
+    /// best match first, at most `limit`. Each distinct text of a group is
+    /// indexed once, however often it occurred.
+    pub fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>> {
+        self.reader.search(query, limit)
+    }
+
+    /// The CPU and memory figures of a group's newest `limit` occurrences
+    /// that have a snapshot, oldest first.
+    pub fn samples(&self, group: i64, limit: usize) -> Result<Vec<Sample>> {
+        self.reader.samples(group, limit)
+    }
+
+    /// Alert deliveries per channel: pending, failed, sent, and the newest
+    /// error.
+    pub fn deliveries(&self) -> Result<Vec<ChannelHealth>> {
+        self.reader.deliveries()
     }
 
     /// Sets a group's status; `false` if there is no such group.

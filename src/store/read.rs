@@ -20,15 +20,31 @@ pub enum GroupStatus {
     Resolved,
     /// Known: stored, never alerted.
     Muted,
+    /// Fixed in the next release: occurrences from the release it was
+    /// resolved in (the newest its events had) are counted quietly; one
+    /// from any other release reopens it and alerts (a regression).
+    #[serde(rename = "resolved-next")]
+    ResolvedInNextRelease,
 }
 
 impl GroupStatus {
-    /// The stored name.
+    /// The name shown and accepted (`open`, `resolved`, `muted`,
+    /// `resolved-next`).
     pub fn as_str(self) -> &'static str {
         match self {
             GroupStatus::Open => "open",
             GroupStatus::Resolved => "resolved",
             GroupStatus::Muted => "muted",
+            GroupStatus::ResolvedInNextRelease => "resolved-next",
+        }
+    }
+
+    /// The stored `status` column (resolved in the next release is stored
+    /// as resolved, with a mark).
+    pub(crate) fn stored(self) -> &'static str {
+        match self {
+            GroupStatus::ResolvedInNextRelease => "resolved",
+            other => other.as_str(),
         }
     }
 }
@@ -40,8 +56,11 @@ impl std::str::FromStr for GroupStatus {
             "open" | "unresolved" | "reopen" => Ok(GroupStatus::Open),
             "resolved" | "resolve" => Ok(GroupStatus::Resolved),
             "muted" | "mute" | "ignored" => Ok(GroupStatus::Muted),
+            "resolved-next" | "next-release" | "resolve-next" | "resolved-in-next-release" => {
+                Ok(GroupStatus::ResolvedInNextRelease)
+            }
             _ => Err(format!(
-                "unknown status {s:?}: expected open, resolved or muted"
+                "unknown status {s:?}: expected open, resolved, resolved-next or muted"
             )),
         }
     }
@@ -55,6 +74,7 @@ impl GroupStatus {
             "open" => Some(GroupStatus::Open),
             "resolved" => Some(GroupStatus::Resolved),
             "muted" => Some(GroupStatus::Muted),
+            "resolved-next" => Some(GroupStatus::ResolvedInNextRelease),
             _ => None,
         }
     }
@@ -125,9 +145,11 @@ pub enum GroupOrder {
     LastSeen,
     /// Most frequent first.
     Count,
+    /// Newest first (by first seen).
+    FirstSeen,
 }
 
-/// Which groups to list.
+/// Which groups to list. Every field narrows the selection.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct GroupQuery {
@@ -135,12 +157,100 @@ pub struct GroupQuery {
     pub order: GroupOrder,
     /// Only this logger.
     pub logger: Option<String>,
-    /// Only this status.
+    /// Only this status (`Resolved` also selects those resolved in the next
+    /// release).
     pub status: Option<GroupStatus>,
     /// Only groups first seen in this release.
     pub new_in: Option<String>,
+    /// Only groups whose highest level is at least this.
+    pub min_level: Option<Level>,
+    /// Only groups seen with this release.
+    pub release: Option<String>,
+    /// Only groups seen in this environment.
+    pub environment: Option<String>,
+    /// Only groups seen on this host (its name).
+    pub host: Option<String>,
+    /// Only groups with an occurrence at or after this time (ms; to the
+    /// hour).
+    pub since: Option<i64>,
+    /// Only groups with an occurrence before this time (ms; to the hour).
+    pub until: Option<i64>,
+    /// Skip this many (paging).
+    pub offset: usize,
     /// At most this many (0: no limit).
     pub limit: usize,
+    /// Only this group (for [`Database::group`](crate::Database::group)).
+    pub(crate) id: Option<i64>,
+}
+
+/// Occurrences in one hour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct HourCount {
+    /// The group (`None` in totals over every group).
+    pub group: Option<i64>,
+    /// Start of the hour (ms since the Unix epoch, UTC).
+    pub hour_ms: i64,
+    /// Occurrences.
+    pub count: u64,
+}
+
+/// A value a group was seen with (a release, an environment, a host).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct GroupValue {
+    /// `release`, `environment` or `host`.
+    pub key: String,
+    /// The value.
+    pub value: String,
+    /// Occurrences with it.
+    pub count: i64,
+    /// First seen with it (ms).
+    pub first_seen: i64,
+    /// Last seen with it (ms).
+    pub last_seen: i64,
+}
+
+/// A group found by [`Database::search`](crate::Database::search).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct SearchHit {
+    /// The group.
+    pub group: GroupRow,
+    /// The best matching text (message, chain, frames), cut short.
+    pub text: String,
+}
+
+/// The process figures of one occurrence (for charts across a group).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Sample {
+    /// When (ms).
+    pub ts: i64,
+    /// Process CPU %.
+    pub cpu_percent: Option<f64>,
+    /// Resident memory (bytes).
+    pub rss_bytes: i64,
+    /// Share of the host's memory (%).
+    pub memory_percent: f64,
+}
+
+/// How alert deliveries on one channel stand.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ChannelHealth {
+    /// The channel.
+    pub channel: String,
+    /// Waiting (first try or a retry), or being sent.
+    pub pending: i64,
+    /// Given up.
+    pub failed: i64,
+    /// Delivered.
+    pub sent: i64,
+    /// The newest error recorded on the channel (already free of secrets).
+    pub last_error: Option<String>,
+    /// When that delivery was created (ms).
+    pub last_error_at: Option<i64>,
 }
 
 /// One group, as listed.

@@ -4,14 +4,17 @@
 //! keeps them in the transaction that writes a batch, from a
 //! [`BatchSummary`] built here (no SQL in this file).
 //!
-//! Texts are indexed once per distinct (group, message, chain, backtrace):
-//! a storm of one error adds no search text, so its bytes per occurrence
-//! stay those of the event row (BENCHMARKS.md).
+//! Texts are indexed once per distinct (group, message, chain, backtrace),
+//! the message normalized as for grouping (numbers and hex ids replaced:
+//! `user 42 not found` is `user <n> not found`): a storm of one error adds
+//! no search text, even when each occurrence names another id, so its bytes
+//! per occurrence stay those of the event row (BENCHMARKS.md). Ids are
+//! found with the events' text filter instead.
 
 use std::collections::{HashMap, HashSet};
 
 use crate::event::{ChainLink, Event, Frame};
-use crate::pipeline::fingerprint::StableHasher;
+use crate::pipeline::fingerprint::{normalize_message, StableHasher};
 
 /// Milliseconds in an hour: `hour = ts / HOUR_MS`.
 pub(crate) const HOUR_MS: i64 = 3_600_000;
@@ -73,12 +76,11 @@ impl BatchSummary {
         known: &KnownTexts,
     ) {
         let ts = ev.timestamp_ms;
-        *self.hours.entry((group, ts.div_euclid(HOUR_MS))).or_insert(0) += 1;
-        let values = [
-            ev.release.as_deref(),
-            ev.environment.as_deref(),
-            host,
-        ];
+        *self
+            .hours
+            .entry((group, ts.div_euclid(HOUR_MS)))
+            .or_insert(0) += 1;
+        let values = [ev.release.as_deref(), ev.environment.as_deref(), host];
         for (key, value) in VALUE_KEYS.into_iter().zip(values) {
             let Some(value) = value.filter(|v| !v.is_empty()) else {
                 continue;
@@ -150,7 +152,7 @@ fn text_key(
 ) -> (u128, String) {
     let mut h = StableHasher::new();
     h.write(&group.to_le_bytes());
-    h.field(message);
+    h.field(&normalize_message(message));
     for link in chain {
         h.field(link.type_name.as_deref().unwrap_or(""));
         h.field(&link.message);
@@ -176,7 +178,7 @@ pub(crate) fn search_text<'a>(
             out.push_str(s);
         }
     };
-    push(message);
+    push(&normalize_message(message));
     for link in chain {
         push(link.type_name.as_deref().unwrap_or(""));
         push(&link.message);
@@ -193,6 +195,33 @@ pub(crate) fn search_text<'a>(
         out.truncate(end);
     }
     out
+}
+
+/// The words of a search as a person typed it (letters and digits; at
+/// most 16 words of 64 characters), as the full-text indexes split text.
+pub(crate) fn words(typed: &str) -> Vec<String> {
+    typed
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(16)
+        .map(|w| w.chars().take(64).collect())
+        .collect()
+}
+
+/// The line of a found text that holds the search's first word (else its
+/// first line), at most 200 characters.
+pub(crate) fn excerpt(body: &str, typed: &str) -> String {
+    let first = words(typed)
+        .into_iter()
+        .next()
+        .unwrap_or_default()
+        .to_lowercase();
+    let line = body
+        .lines()
+        .find(|l| !first.is_empty() && l.to_lowercase().contains(&first))
+        .or_else(|| body.lines().next())
+        .unwrap_or("");
+    line.chars().take(200).collect()
 }
 
 #[cfg(test)]
@@ -223,6 +252,11 @@ mod tests {
         s.add(&event("disk gone"), 3, Some(9), None, &known);
         s.add(&event("disk full"), 3, None, None, &known);
         assert_eq!(s.texts.len(), 4);
+        // Occurrences that differ only by a number share their text.
+        s.add(&event("user 42 gone"), 3, None, None, &known);
+        s.add(&event("user 43 gone"), 3, None, None, &known);
+        assert_eq!(s.texts.len(), 5);
+        assert_eq!(s.texts[4].body, "user <n> gone");
         // A batch that did not commit taught nothing: the next one has the
         // texts again; once committed, they are not repeated.
         let mut next = BatchSummary::default();
@@ -232,6 +266,21 @@ mod tests {
         let mut last = BatchSummary::default();
         last.add(&event("disk full"), 3, Some(9), None, &known);
         assert!(last.texts.is_empty());
+    }
+
+    #[test]
+    fn searches_are_words_and_excerpts_are_the_matching_line() {
+        assert_eq!(
+            words(r#"db::"connect" OR*  é1"#),
+            ["db", "connect", "OR", "é1"]
+        );
+        assert!(words(" -- \" * ").is_empty());
+        assert_eq!(words(&"w ".repeat(40)).len(), 16);
+        assert_eq!(words(&"x".repeat(100))[0].len(), 64);
+        let body = "timeout\nio::Error\nConnection REFUSED by peer";
+        assert_eq!(excerpt(body, "refused"), "Connection REFUSED by peer");
+        assert_eq!(excerpt(body, "nothing"), "timeout");
+        assert_eq!(excerpt(&"a".repeat(300), "a").len(), 200);
     }
 
     #[test]
@@ -257,8 +306,11 @@ mod tests {
             search_text(&ev.message, &ev.chain, frame_names(&ev.frames)),
             "top\nio::Error\nrefused\napp::db::connect\nsrc/db.rs"
         );
-        let long = "é".repeat(10_000);
-        let t = search_text(&long, &[], std::iter::empty());
+        let long = [ChainLink {
+            type_name: None,
+            message: "é".repeat(10_000),
+        }];
+        let t = search_text("top", &long, std::iter::empty());
         assert!(t.len() <= TEXT_LIMIT && t.len() > TEXT_LIMIT - 4);
     }
 }

@@ -17,8 +17,8 @@ fn ms(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-const LOCK: &str = "SELECT id, status FROM event_groups WHERE id = ANY($1)
-     ORDER BY fingerprint FOR NO KEY UPDATE";
+const LOCK: &str = "SELECT id, status, resolved_next, resolved_release FROM event_groups
+     WHERE id = ANY($1) ORDER BY fingerprint FOR NO KEY UPDATE";
 
 const BUMP: &str = "UPDATE event_groups g SET
              count = g.count + d.n,
@@ -26,11 +26,14 @@ const BUMP: &str = "UPDATE event_groups g SET
              first_seen = least(g.first_seen, d.f),
              last_event_uid = CASE WHEN d.l >= g.last_seen THEN d.u ELSE g.last_event_uid END,
              last_seen = greatest(g.last_seen, d.l),
-             regressed_in = CASE g.status WHEN 'resolved' THEN d.r ELSE g.regressed_in END,
-             regressed_at = CASE g.status WHEN 'resolved' THEN d.f ELSE g.regressed_at END,
-             status = CASE g.status WHEN 'resolved' THEN 'open' ELSE g.status END
+             regressed_in = CASE WHEN g.status = 'resolved' AND NOT d.q THEN d.r
+                            ELSE g.regressed_in END,
+             regressed_at = CASE WHEN g.status = 'resolved' AND NOT d.q THEN d.f
+                            ELSE g.regressed_at END,
+             resolved_next = d.q,
+             status = CASE WHEN g.status = 'resolved' AND NOT d.q THEN 'open' ELSE g.status END
          FROM unnest($1::bigint[], $2::bigint[], $3::smallint[], $4::bigint[], $5::bigint[],
-                     $6::text[], $7::text[]) AS d(id, n, lv, f, l, u, r)
+                     $6::text[], $7::text[], $8::boolean[]) AS d(id, n, lv, f, l, u, r, q)
          WHERE g.id = d.id";
 
 const GROUP_HOSTS: &str = "INSERT INTO group_hosts (group_id, host_id)
@@ -70,11 +73,25 @@ pub(super) fn bump_and_decide(
             .push(ev);
     }
     let ids: Vec<i64> = by_group.keys().map(|f| groups[*f]).collect();
-    let mut status: HashMap<i64, String> = HashMap::new();
+    // Each group's status, and whether it was resolved in the next
+    // release, with the release it was resolved in.
+    let mut status: HashMap<i64, (String, bool, Option<String>)> = HashMap::new();
     let st = stmts.get(tx, LOCK).map_err(fail)?;
     for r in tx.query(&st, &[&ids]).map_err(fail)? {
-        status.insert(r.get(0), r.get(1));
+        status.insert(r.get(0), (r.get(1), r.get(2), r.get(3)));
     }
+    // A group resolved in the next release stays quiet (as if muted) for
+    // events of the release it was resolved in (the batch's first event
+    // of the group stands for the batch, as in the file).
+    let quiet_for = |group: i64, evs: &[&Event]| {
+        status.get(&group).is_some_and(|(s, next, rel)| {
+            s == "resolved" && *next && rel.as_deref() == evs[0].release.as_deref()
+        })
+    };
+    let quiet: Vec<bool> = by_group
+        .iter()
+        .map(|(fp, evs)| quiet_for(groups[*fp], evs))
+        .collect();
     let mut count = Vec::with_capacity(ids.len());
     let mut level = Vec::with_capacity(ids.len());
     let mut first = Vec::with_capacity(ids.len());
@@ -97,7 +114,9 @@ pub(super) fn bump_and_decide(
     let st = stmts.get(tx, BUMP).map_err(fail)?;
     tx.execute(
         &st,
-        &[&ids, &count, &level, &first, &last, &last_uid, &release],
+        &[
+            &ids, &count, &level, &first, &last, &last_uid, &release, &quiet,
+        ],
     )
     .map_err(fail)?;
     if let Some(h) = host_id {
@@ -105,9 +124,13 @@ pub(super) fn bump_and_decide(
         tx.execute(&st, &[&ids, &h]).map_err(fail)?;
     }
     let mut made = 0;
-    for (fp, evs) in &by_group {
+    for ((fp, evs), quiet) in by_group.iter().zip(&quiet) {
         let group = groups[*fp];
-        let before = status.get(&group).map_or("open", String::as_str);
+        let before = match status.get(&group) {
+            _ if *quiet => "muted",
+            Some((s, _, _)) => s.as_str(),
+            None => "open",
+        };
         let mut channels: Vec<&str> = evs
             .iter()
             .flat_map(|e| e.alert_channels.iter().map(String::as_str))

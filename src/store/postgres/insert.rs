@@ -18,6 +18,7 @@ use super::{big, PgStore, Stmts};
 use crate::error::Result;
 use crate::event::{Event, Frame, Snapshot};
 use crate::pipeline::fingerprint;
+use crate::store::summary::BatchSummary;
 use crate::store::BatchOutcome;
 
 /// The id of logger `name`, created (with its `SELECT * FROM "<name>"`
@@ -511,6 +512,7 @@ pub(super) fn insert_batch(store: &mut PgStore, events: &[Event]) -> Result<Batc
     if store.groups.len() > 10_000 {
         store.groups.clear();
     }
+    let mut summary = BatchSummary::default();
     let mut tx = store.client.transaction().map_err(fail)?;
     let mut loggers = HashMap::new();
     for ev in events {
@@ -568,8 +570,20 @@ pub(super) fn insert_batch(store: &mut PgStore, events: &[Event]) -> Result<Batc
         };
         out.alerts =
             super::decide::bump_and_decide(&mut store.stmts, &mut tx, &target, &new, &batch)?;
+        for ev in &new {
+            let backtrace = hash_of(ev).and_then(|h| links.backtraces.get(&h).copied());
+            summary.add(
+                ev,
+                links.groups[&ev.fingerprint],
+                backtrace,
+                store.host_name.as_deref(),
+                &store.texts,
+            );
+        }
+        super::summary::write(&mut store.stmts, &mut tx, &target, &summary)?;
     }
     tx.commit().map_err(fail)?;
+    store.texts.remember(&summary);
     for (name, id) in links.loggers {
         store.loggers.insert(name, id);
     }

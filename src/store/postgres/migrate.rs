@@ -5,7 +5,7 @@
 //! errsnap's without errsnap's record are refused, never written.
 
 use super::connect::PgTarget;
-use super::{MIGRATION_LOCK, SCHEMA, SCHEMA_VERSION};
+use super::{MIGRATION_LOCK, MIN_WRITER, SCHEMA, SCHEMA_VERSION};
 use crate::error::{Error, ErrorKind, Result};
 use crate::settings::Config;
 
@@ -98,17 +98,23 @@ pub(crate) fn migrate(client: &mut postgres::Client, target: &PgTarget) -> Resul
                 }));
             }
             tx.batch_execute(SCHEMA).map_err(fail)?;
-            tx.execute(
-                "INSERT INTO errsnap_meta (key, value) VALUES
-                     ('schema_version', $1), ('min_writer_version', $1)
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                &[&SCHEMA_VERSION.to_string()],
-            )
-            .map_err(fail)?;
+            record(&mut tx).map_err(fail)?;
             tx.commit().map_err(fail)?;
             Ok((SCHEMA_VERSION, true))
         }
-        Some(v) if v <= SCHEMA_VERSION => Ok((v, false)),
+        Some(v) if v < SCHEMA_VERSION => {
+            // Every statement of the schema is idempotent: applied again,
+            // it adds what the newer version has; then the summaries of
+            // the events stored so far.
+            tx.batch_execute(SCHEMA).map_err(fail)?;
+            if v < 2 {
+                super::summary::backfill(&mut tx, target)?;
+            }
+            record(&mut tx).map_err(fail)?;
+            tx.commit().map_err(fail)?;
+            Ok((SCHEMA_VERSION, true))
+        }
+        Some(v) if v == SCHEMA_VERSION => Ok((v, false)),
         Some(v) => {
             let min_writer = tx
                 .query_opt(
@@ -130,4 +136,14 @@ pub(crate) fn migrate(client: &mut postgres::Client, target: &PgTarget) -> Resul
             }
         }
     }
+}
+
+/// Records this build's schema version and the oldest writer of it.
+fn record(tx: &mut postgres::Transaction<'_>) -> std::result::Result<u64, postgres::Error> {
+    tx.execute(
+        "INSERT INTO errsnap_meta (key, value) VALUES
+             ('schema_version', $1), ('min_writer_version', $2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        &[&SCHEMA_VERSION.to_string(), &MIN_WRITER.to_string()],
+    )
 }

@@ -32,6 +32,8 @@ mod runs;
 #[cfg(feature = "postgres")]
 mod store;
 #[cfg(feature = "postgres")]
+mod summary;
+#[cfg(feature = "postgres")]
 pub(crate) use migrate::target_of as migrate_target;
 #[cfg(feature = "postgres")]
 pub use migrate::{migrate_postgres, PgMigration};
@@ -74,6 +76,10 @@ mod pg_store {
         pub(crate) stmts: Stmts,
         /// Who claims alerts: this host and process.
         pub(crate) claimer: String,
+        /// The registered host's name (a value groups are seen with).
+        pub(crate) host_name: Option<String>,
+        /// Search texts known to be stored.
+        pub(crate) texts: crate::store::summary::KnownTexts,
     }
 
     impl std::fmt::Debug for PgStore {
@@ -110,6 +116,8 @@ mod pg_store {
                 groups: HashMap::new(),
                 stmts: Stmts::default(),
                 claimer: format!("{host}:{}", std::process::id()),
+                host_name: None,
+                texts: Default::default(),
             })
         }
     }
@@ -140,13 +148,19 @@ mod pg_store {
     }
 }
 
-/// The schema (version 1), applied under `pg_advisory_xact_lock` so that
+/// The schema (version 2; every statement idempotent, so applying it
+/// upgrades version 1), applied under `pg_advisory_xact_lock` so that
 /// processes starting together migrate once.
 pub(crate) const SCHEMA: &str = include_str!("schema.sql");
 
 /// The PostgreSQL schema version this build writes.
 #[cfg(feature = "postgres")]
-pub(crate) const SCHEMA_VERSION: i64 = 1;
+pub(crate) const SCHEMA_VERSION: i64 = 2;
+
+/// The oldest writer that may write this schema (version 1 would leave the
+/// dashboard's summaries behind).
+#[cfg(feature = "postgres")]
+pub(crate) const MIN_WRITER: i64 = 2;
 
 /// The key of the migration lock (`'errsnap'` as an integer).
 pub(crate) const MIGRATION_LOCK: i64 = 0x0065_7272_736e_6170;
@@ -171,6 +185,9 @@ mod tests {
             "errsnap_meta",
             "runs",
             "group_hosts",
+            "group_hours",
+            "group_values",
+            "group_texts",
         ] {
             assert!(
                 SCHEMA.contains(&format!("CREATE TABLE IF NOT EXISTS {table} (")),

@@ -15,6 +15,7 @@ use crate::event::{AlertKind, EventKind, HostInfo};
 use crate::level::Level;
 use crate::store::read::*;
 use crate::store::runs::{ReleaseRow, RunRow, RunStatus};
+use crate::store::summary::HOUR_MS;
 use crate::store::{PurgeReport, PurgeRule, Reader};
 
 /// A connection reading a fleet's database.
@@ -72,11 +73,11 @@ impl PgReader {
         })
     }
 
-    fn client(&self) -> std::sync::MutexGuard<'_, Client> {
+    pub(super) fn client(&self) -> std::sync::MutexGuard<'_, Client> {
         self.client.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn fail(&self, doing: &'static str) -> impl Fn(postgres::Error) -> Error + '_ {
+    pub(super) fn fail(&self, doing: &'static str) -> impl Fn(postgres::Error) -> Error + '_ {
         move |e| self.target.error(doing, e)
     }
 
@@ -191,29 +192,81 @@ impl Reader for PgReader {
     fn groups(&self, q: &GroupQuery) -> Result<Vec<GroupRow>> {
         let mut sql = String::from(
             "SELECT g.id, g.fingerprint, l.name, g.level, g.kind, g.title, g.culprit,
-                    g.first_seen, g.last_seen, g.count, g.status, g.last_event_uid,
-                    g.first_release, g.regressed_in, g.regressed_at
+                    g.first_seen, g.last_seen, g.count,
+                    CASE WHEN g.status = 'resolved' AND g.resolved_next THEN 'resolved-next'
+                         ELSE g.status END,
+                    g.last_event_uid, g.first_release, g.regressed_in, g.regressed_at
              FROM event_groups g JOIN loggers l ON l.id = g.logger_id WHERE true",
         );
         let mut args: Params = Vec::new();
-        if let Some(l) = &q.logger {
-            args.push(Box::new(l.clone()));
-            sql.push_str(&format!(" AND l.name = ${}", args.len()));
+        let mut arg = |v: Box<dyn ToSql + Sync>| {
+            args.push(v);
+            format!("${}", args.len())
+        };
+        if let Some(id) = q.id {
+            sql.push_str(&format!(" AND g.id = {}", arg(Box::new(id))));
         }
-        if let Some(s) = q.status {
-            args.push(Box::new(s.as_str().to_owned()));
-            sql.push_str(&format!(" AND g.status = ${}", args.len()));
+        if let Some(l) = &q.logger {
+            sql.push_str(&format!(" AND l.name = {}", arg(Box::new(l.clone()))));
+        }
+        match q.status {
+            None => {}
+            Some(GroupStatus::ResolvedInNextRelease) => {
+                sql.push_str(" AND g.status = 'resolved' AND g.resolved_next");
+            }
+            Some(s) => {
+                let p = arg(Box::new(s.stored().to_owned()));
+                sql.push_str(&format!(" AND g.status = {p}"));
+            }
         }
         if let Some(r) = &q.new_in {
-            args.push(Box::new(r.clone()));
-            sql.push_str(&format!(" AND g.first_release = ${}", args.len()));
+            sql.push_str(&format!(
+                " AND g.first_release = {}",
+                arg(Box::new(r.clone()))
+            ));
+        }
+        if let Some(l) = q.min_level {
+            sql.push_str(&format!(
+                " AND g.level >= {}",
+                arg(Box::new(l.as_i64() as i16))
+            ));
+        }
+        for (key, value) in [
+            ("release", &q.release),
+            ("environment", &q.environment),
+            ("host", &q.host),
+        ] {
+            let Some(value) = value else { continue };
+            sql.push_str(&format!(
+                " AND g.id IN (SELECT group_id FROM group_values WHERE key = '{key}' AND value = {})",
+                arg(Box::new(value.clone()))
+            ));
+        }
+        if let Some(since) = q.since {
+            sql.push_str(&format!(" AND g.last_seen >= {}", arg(Box::new(since))));
+        }
+        if let Some(until) = q.until {
+            sql.push_str(&format!(" AND g.first_seen < {}", arg(Box::new(until))));
+        }
+        if q.since.is_some() || q.until.is_some() {
+            let from = q.since.map_or(i64::MIN, |t| t.div_euclid(HOUR_MS));
+            let to = q.until.map_or(i64::MAX, |t| (t - 1).div_euclid(HOUR_MS));
+            let (from, to) = (arg(Box::new(from)), arg(Box::new(to)));
+            sql.push_str(&format!(
+                " AND EXISTS (SELECT 1 FROM group_hours h WHERE h.group_id = g.id
+                     AND h.hour BETWEEN {from} AND {to})"
+            ));
         }
         sql.push_str(match q.order {
             GroupOrder::LastSeen => " ORDER BY g.last_seen DESC, g.id DESC",
             GroupOrder::Count => " ORDER BY g.count DESC, g.last_seen DESC",
+            GroupOrder::FirstSeen => " ORDER BY g.first_seen DESC, g.id DESC",
         });
         if q.limit > 0 {
             sql.push_str(&format!(" LIMIT {}", q.limit));
+        }
+        if q.offset > 0 {
+            sql.push_str(&format!(" OFFSET {}", q.offset));
         }
         let rows = self
             .client()
@@ -310,7 +363,9 @@ impl Reader for PgReader {
                     "SELECT {EVENT_COLUMNS},
                         e.col, e.thread_id, e.error_chain::text, e.app_name, e.release,
                         e.environment, e.tags::text, e.extra::text, e.breadcrumbs::text,
-                        e.redactions, g.fingerprint, g.title, g.count, g.status,
+                        e.redactions, g.fingerprint, g.title, g.count,
+                        CASE WHEN g.status = 'resolved' AND g.resolved_next THEN 'resolved-next'
+                             ELSE g.status END,
                         e.backtrace_id, h.hostname,
                         (SELECT resolved FROM backtraces b WHERE b.id = e.backtrace_id)
                      FROM events e JOIN loggers l ON l.id = e.logger_id
@@ -403,14 +458,23 @@ impl Reader for PgReader {
         let n = self
             .client()
             .execute(
-                "UPDATE event_groups SET status = $2,
-                     resolved_release = CASE $2 WHEN 'resolved'
-                         THEN (SELECT release FROM events WHERE uid = last_event_uid)
+                // As in the file: the release it was resolved in (in the
+                // next release: the newest it was seen with).
+                "UPDATE event_groups SET status = $2, resolved_next = $3,
+                     resolved_release = CASE $2 WHEN 'resolved' THEN coalesce(
+                         CASE WHEN $3 THEN (SELECT value FROM group_values
+                             WHERE group_id = $1 AND key = 'release'
+                             ORDER BY last_seen DESC LIMIT 1) END,
+                         (SELECT release FROM events WHERE uid = last_event_uid))
                          ELSE resolved_release END,
                      regressed_in = CASE $2 WHEN 'resolved' THEN NULL ELSE regressed_in END,
                      regressed_at = CASE $2 WHEN 'resolved' THEN NULL ELSE regressed_at END
                  WHERE id = $1",
-                &[&group, &status.as_str()],
+                &[
+                    &group,
+                    &status.stored(),
+                    &(status == GroupStatus::ResolvedInNextRelease),
+                ],
             )
             .map_err(self.fail("changing a group's status in"))?;
         Ok(n == 1)
@@ -539,5 +603,23 @@ impl Reader for PgReader {
 
     fn releases(&self) -> Result<Vec<ReleaseRow>> {
         super::report::releases(&mut self.client(), &self.target)
+    }
+    fn hourly(&self, groups: Option<&[i64]>, since: i64, until: i64) -> Result<Vec<HourCount>> {
+        self.hourly_of(groups, since, until)
+    }
+    fn group_values(&self, group: i64) -> Result<Vec<GroupValue>> {
+        self.group_values_of(group)
+    }
+    fn values(&self, key: &str, limit: usize) -> Result<Vec<String>> {
+        self.values_of(key, limit)
+    }
+    fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>> {
+        self.search_of(query, limit)
+    }
+    fn samples(&self, group: i64, limit: usize) -> Result<Vec<Sample>> {
+        self.samples_of(group, limit)
+    }
+    fn deliveries(&self) -> Result<Vec<ChannelHealth>> {
+        self.deliveries_of()
     }
 }

@@ -75,6 +75,9 @@ CREATE TABLE IF NOT EXISTS event_groups (
     regressed_at     BIGINT
 );
 CREATE INDEX IF NOT EXISTS event_groups_last_seen ON event_groups (last_seen);
+-- Version 2: resolved in the next release (quiet for the release it was
+-- resolved in).
+ALTER TABLE event_groups ADD COLUMN IF NOT EXISTS resolved_next BOOLEAN NOT NULL DEFAULT false;
 
 CREATE TABLE IF NOT EXISTS snapshots (
     id                    BIGSERIAL PRIMARY KEY,
@@ -235,3 +238,32 @@ FROM events e
 JOIN snapshots s ON s.id = e.snapshot_id
 JOIN loggers l ON l.id = e.logger_id
 LEFT JOIN hosts h ON h.id = e.host_id;
+
+-- Version 2 (the dashboard): per group, occurrences per hour, the values
+-- it was seen with, and its distinct texts with a full-text index; kept by
+-- the writer with each batch (store/summary.rs).
+CREATE TABLE IF NOT EXISTS group_hours (
+    group_id  BIGINT NOT NULL REFERENCES event_groups(id) ON DELETE CASCADE,
+    hour      BIGINT NOT NULL,
+    count     BIGINT NOT NULL,
+    PRIMARY KEY (group_id, hour)
+);
+CREATE INDEX IF NOT EXISTS group_hours_hour ON group_hours (hour);
+CREATE TABLE IF NOT EXISTS group_values (
+    group_id    BIGINT NOT NULL REFERENCES event_groups(id) ON DELETE CASCADE,
+    key         TEXT   NOT NULL CHECK (key IN ('release', 'environment', 'host')),
+    value       TEXT   NOT NULL,
+    count       BIGINT NOT NULL,
+    first_seen  BIGINT NOT NULL,
+    last_seen   BIGINT NOT NULL,
+    PRIMARY KEY (group_id, key, value)
+);
+CREATE INDEX IF NOT EXISTS group_values_value ON group_values (key, value);
+CREATE TABLE IF NOT EXISTS group_texts (
+    id        BIGSERIAL PRIMARY KEY,
+    key       TEXT   NOT NULL UNIQUE,
+    group_id  BIGINT NOT NULL REFERENCES event_groups(id) ON DELETE CASCADE,
+    body      TEXT   NOT NULL,
+    words     tsvector GENERATED ALWAYS AS (to_tsvector('simple', body)) STORED
+);
+CREATE INDEX IF NOT EXISTS group_texts_words ON group_texts USING gin (words);

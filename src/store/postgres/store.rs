@@ -92,6 +92,7 @@ impl Store for PgStore {
             .map_err(|e| target.error("registering the host in", e))?;
         let id: i64 = row.get(0);
         self.host_id = Some(id);
+        self.host_name.clone_from(&host.hostname);
         Ok(id)
     }
 

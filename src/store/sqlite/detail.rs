@@ -13,18 +13,23 @@ impl SqliteReader {
         let Some(uid) = self.full_id(id)? else {
             return Ok(None);
         };
+        let next = super::column_or_null(&self.conn, "event_groups", "resolved_next");
         let row = self
             .conn
             .query_row(
-                "SELECT e.id, e.uid, e.ts, l.name, e.level, e.kind, e.message, e.file, e.line,
+                &format!(
+                    "SELECT e.id, e.uid, e.ts, l.name, e.level, e.kind, e.message, e.file, e.line,
                         e.group_id, e.thread_name, e.pid,
                         e.col, e.thread_id, e.error_chain, e.app_name, e.release, e.environment,
                         e.tags, e.extra, e.breadcrumbs, e.redactions,
-                        g.fingerprint, g.title, g.count, g.status,
+                        g.fingerprint, g.title, g.count,
+                        CASE WHEN g.status = 'resolved' AND {next} = 1 THEN 'resolved-next'
+                             ELSE g.status END,
                         e.backtrace_id, e.snapshot_id, e.host_id,
                         (SELECT resolved FROM backtraces b WHERE b.id = e.backtrace_id)
                  FROM events e JOIN loggers l ON l.id = e.logger_id
-                 JOIN event_groups g ON g.id = e.group_id WHERE e.uid = ?1",
+                 JOIN event_groups g ON g.id = e.group_id WHERE e.uid = ?1"
+                ),
                 [&uid],
                 |r| {
                     let json = |i: usize| -> rusqlite::Result<Option<String>> { r.get(i) };

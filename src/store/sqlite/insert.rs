@@ -73,7 +73,7 @@ impl SqliteStore {
                         Some(status) => outbox::GroupBefore {
                             status: Some(status),
                         },
-                        None => outbox::group_status(&tx, links.group)?,
+                        None => outbox::group_status(&tx, links.group, ev.release.as_deref())?,
                     },
                 )
             };
@@ -271,9 +271,14 @@ fn update_groups(tx: &rusqlite::Transaction<'_>, deltas: &HashMap<i64, GroupDelt
                  first_seen = min(first_seen, ?4),
                  last_event_uid = CASE WHEN ?5 >= last_seen THEN ?6 ELSE last_event_uid END,
                  last_seen = max(last_seen, ?5),
-                 regressed_in = CASE status WHEN 'resolved' THEN ?7 ELSE regressed_in END,
-                 regressed_at = CASE status WHEN 'resolved' THEN ?4 ELSE regressed_at END,
-                 status = CASE status WHEN 'resolved' THEN 'open' ELSE status END
+                 regressed_in = CASE WHEN status = 'resolved' AND NOT q.quiet THEN ?7
+                                ELSE regressed_in END,
+                 regressed_at = CASE WHEN status = 'resolved' AND NOT q.quiet THEN ?4
+                                ELSE regressed_at END,
+                 resolved_next = q.quiet,
+                 status = CASE WHEN status = 'resolved' AND NOT q.quiet THEN 'open' ELSE status END
+             FROM (SELECT resolved_next = 1 AND status = 'resolved' AND resolved_release IS ?7
+                          AS quiet FROM event_groups WHERE id = ?1) AS q
              WHERE id = ?1",
         )
         .and_then(|mut s| {

@@ -11,9 +11,9 @@ mod insert;
 pub(crate) mod outbox;
 pub(crate) mod read;
 pub(crate) mod retention;
-mod summary;
 pub(crate) mod runs;
 pub(crate) mod schema;
+mod summary;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -16,10 +16,24 @@ pub(crate) struct GroupBefore {
     pub(crate) status: Option<String>,
 }
 
-pub(crate) fn group_status(tx: &Transaction<'_>, group_id: i64) -> Result<GroupBefore> {
+/// The group's status as an event of `release` finds it: a group resolved
+/// in the next release is quiet (as if muted) for events of the release it
+/// was resolved in.
+pub(crate) fn group_status(
+    tx: &Transaction<'_>,
+    group_id: i64,
+    release: Option<&str>,
+) -> Result<GroupBefore> {
     let status = tx
-        .prepare_cached("SELECT status FROM event_groups WHERE id = ?1")
-        .and_then(|mut s| s.query_row([group_id], |r| r.get(0)).optional())
+        .prepare_cached(
+            "SELECT CASE WHEN status = 'resolved' AND resolved_next = 1
+                          AND resolved_release IS ?2 THEN 'muted' ELSE status END
+             FROM event_groups WHERE id = ?1",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![group_id, release], |r| r.get(0))
+                .optional()
+        })
         .map_err(|e| fail("reading a group's status", e))?;
     Ok(GroupBefore { status })
 }

@@ -16,6 +16,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::event::{EventKind, HostInfo};
 use crate::level::Level;
 use crate::store::read::*;
+use crate::store::summary::HOUR_MS;
 use crate::store::{PurgeReport, PurgeRule};
 
 /// An open SQLite database for reading and administration.
@@ -74,36 +75,90 @@ impl SqliteReader {
 
     /// Lists groups.
     pub(crate) fn groups(&self, q: &GroupQuery) -> Result<Vec<GroupRow>> {
-        // Files not migrated to schema 5 yet have no release columns.
+        // Files not migrated to schema 5 (6) yet have no release columns
+        // (summaries): a filter on them selects nothing.
         let col = |c: &str| super::column_or_null(&self.conn, "event_groups", c);
         let first_release = col("first_release");
+        let next = col("resolved_next");
         let mut sql = format!(
             "SELECT g.id, g.fingerprint, l.name, g.level, g.kind, g.title, g.culprit,
-                    g.first_seen, g.last_seen, g.count, g.status, g.last_event_uid,
-                    {first_release}, {}, {}
+                    g.first_seen, g.last_seen, g.count,
+                    CASE WHEN g.status = 'resolved' AND {next} = 1 THEN 'resolved-next'
+                         ELSE g.status END,
+                    g.last_event_uid, {first_release}, {}, {}
              FROM event_groups g JOIN loggers l ON l.id = g.logger_id WHERE 1 = 1",
             col("regressed_in"),
             col("regressed_at")
         );
         let mut args: Vec<SqlValue> = Vec::new();
+        let mut arg = |v: SqlValue| {
+            args.push(v);
+            format!("?{}", args.len())
+        };
+        if let Some(id) = q.id {
+            sql.push_str(&format!(" AND g.id = {}", arg(id.into())));
+        }
         if let Some(r) = &q.new_in {
-            args.push(r.clone().into());
-            sql.push_str(&format!(" AND {first_release} = ?{}", args.len()));
+            sql.push_str(&format!(" AND {first_release} = {}", arg(r.clone().into())));
         }
         if let Some(l) = &q.logger {
-            args.push(l.clone().into());
-            sql.push_str(&format!(" AND l.name = ?{}", args.len()));
+            sql.push_str(&format!(" AND l.name = {}", arg(l.clone().into())));
         }
-        if let Some(s) = q.status {
-            args.push(s.as_str().to_owned().into());
-            sql.push_str(&format!(" AND g.status = ?{}", args.len()));
+        match q.status {
+            None => {}
+            Some(GroupStatus::ResolvedInNextRelease) => {
+                sql.push_str(&format!(" AND g.status = 'resolved' AND {next} = 1"));
+            }
+            Some(s) => {
+                sql.push_str(&format!(
+                    " AND g.status = {}",
+                    arg(s.stored().to_owned().into())
+                ));
+            }
+        }
+        if let Some(l) = q.min_level {
+            sql.push_str(&format!(" AND g.level >= {}", arg(l.as_i64().into())));
+        }
+        let summaries = next != "NULL";
+        for (key, value) in [
+            ("release", &q.release),
+            ("environment", &q.environment),
+            ("host", &q.host),
+        ] {
+            let Some(value) = value else { continue };
+            if !summaries {
+                return Ok(Vec::new());
+            }
+            sql.push_str(&format!(
+                " AND g.id IN (SELECT group_id FROM group_values WHERE key = '{key}' AND value = {})",
+                arg(value.clone().into())
+            ));
+        }
+        if let Some(since) = q.since {
+            sql.push_str(&format!(" AND g.last_seen >= {}", arg(since.into())));
+        }
+        if let Some(until) = q.until {
+            sql.push_str(&format!(" AND g.first_seen < {}", arg(until.into())));
+        }
+        if summaries && (q.since.is_some() || q.until.is_some()) {
+            // An occurrence in the range, to the hour.
+            let from = q.since.map_or(i64::MIN, |t| t.div_euclid(HOUR_MS));
+            let to = q.until.map_or(i64::MAX, |t| (t - 1).div_euclid(HOUR_MS));
+            sql.push_str(&format!(
+                " AND EXISTS (SELECT 1 FROM group_hours h WHERE h.group_id = g.id
+                     AND h.hour BETWEEN {} AND {})",
+                arg(from.into()),
+                arg(to.into())
+            ));
         }
         sql.push_str(match q.order {
             GroupOrder::LastSeen => " ORDER BY g.last_seen DESC, g.id DESC",
             GroupOrder::Count => " ORDER BY g.count DESC, g.last_seen DESC",
+            GroupOrder::FirstSeen => " ORDER BY g.first_seen DESC, g.id DESC",
         });
-        if q.limit > 0 {
-            sql.push_str(&format!(" LIMIT {}", q.limit));
+        if q.limit > 0 || q.offset > 0 {
+            let limit = if q.limit == 0 { -1 } else { q.limit as i64 };
+            sql.push_str(&format!(" LIMIT {limit} OFFSET {}", q.offset));
         }
         let mut stmt = self.conn.prepare(&sql).map_err(err("listing groups"))?;
         let rows = stmt
@@ -295,19 +350,42 @@ impl SqliteReader {
 
     /// Sets the status of a group. Returns whether it existed.
     pub(crate) fn set_group_status(&self, group: i64, status: GroupStatus) -> Result<bool> {
+        let next = status == GroupStatus::ResolvedInNextRelease;
+        let v6 = super::column_or_null(&self.conn, "event_groups", "resolved_next") != "NULL";
+        if next && !v6 {
+            return Err(Error::new(ErrorKind::Storage {
+                context: format!(
+                    "{} has schema version 5: resolving in the next release needs version 6 \
+                     (run the program, or any errsnap writer, once to upgrade it)",
+                    self.path.display()
+                ),
+            }));
+        }
+        let (next_col, newest) = if v6 {
+            (
+                "resolved_next = ?3,",
+                "CASE ?3 WHEN 1 THEN (SELECT value FROM group_values
+                     WHERE group_id = ?1 AND key = 'release' ORDER BY last_seen DESC LIMIT 1) END",
+            )
+        } else {
+            ("", "NULL")
+        };
         let n = self
             .conn
             .execute(
                 // Resolving notes the release it was resolved in (its last
-                // event's) and clears an earlier regression.
-                "UPDATE event_groups SET status = ?2,
-                     resolved_release = CASE ?2 WHEN 'resolved'
-                         THEN (SELECT release FROM events WHERE uid = last_event_uid)
+                // event's; in the next release: the newest it was seen
+                // with) and clears an earlier regression.
+                &format!(
+                    "UPDATE event_groups SET status = ?2, {next_col}
+                     resolved_release = CASE ?2 WHEN 'resolved' THEN coalesce({newest},
+                         (SELECT release FROM events WHERE uid = last_event_uid))
                          ELSE resolved_release END,
                      regressed_in = CASE ?2 WHEN 'resolved' THEN NULL ELSE regressed_in END,
                      regressed_at = CASE ?2 WHEN 'resolved' THEN NULL ELSE regressed_at END
-                 WHERE id = ?1",
-                rusqlite::params![group, status.as_str()],
+                     WHERE id = ?1"
+                ),
+                rusqlite::params![group, status.stored(), next],
             )
             .map_err(err("changing a group's status"))?;
         Ok(n == 1)
@@ -434,7 +512,7 @@ fn wal_path(p: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-fn group_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<GroupRow> {
+pub(super) fn group_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<GroupRow> {
     Ok(GroupRow {
         id: r.get(0)?,
         fingerprint: r.get(1)?,
@@ -547,6 +625,24 @@ impl crate::store::Reader for SqliteReader {
     }
     fn releases(&self) -> Result<Vec<crate::store::runs::ReleaseRow>> {
         super::runs::releases(&self.conn)
+    }
+    fn hourly(&self, groups: Option<&[i64]>, since: i64, until: i64) -> Result<Vec<HourCount>> {
+        SqliteReader::hourly(self, groups, since, until)
+    }
+    fn group_values(&self, group: i64) -> Result<Vec<GroupValue>> {
+        SqliteReader::group_values(self, group)
+    }
+    fn values(&self, key: &str, limit: usize) -> Result<Vec<String>> {
+        SqliteReader::values(self, key, limit)
+    }
+    fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>> {
+        SqliteReader::search(self, query, limit)
+    }
+    fn samples(&self, group: i64, limit: usize) -> Result<Vec<Sample>> {
+        SqliteReader::samples(self, group, limit)
+    }
+    fn deliveries(&self) -> Result<Vec<ChannelHealth>> {
+        SqliteReader::deliveries(self)
     }
     fn raw_backtraces(
         &self,

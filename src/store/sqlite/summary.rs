@@ -6,7 +6,8 @@ use rusqlite::{params, OptionalExtension, Transaction};
 use super::fail;
 use crate::error::Result;
 use crate::event::ChainLink;
-use crate::store::summary::{self, BatchSummary, NewText};
+use crate::store::read::{ChannelHealth, GroupQuery, GroupValue, HourCount, Sample, SearchHit};
+use crate::store::summary::{self, BatchSummary, NewText, HOUR_MS};
 
 /// Adds a batch's summary.
 pub(super) fn write(tx: &Transaction<'_>, s: &BatchSummary) -> Result<()> {
@@ -32,7 +33,14 @@ pub(super) fn write(tx: &Transaction<'_>, s: &BatchSummary) -> Result<()> {
         .map_err(err)?;
     for ((group, key, value), c) in &s.values {
         values
-            .execute(params![group, key, value, c.count, c.first_seen, c.last_seen])
+            .execute(params![
+                group,
+                key,
+                value,
+                c.count,
+                c.first_seen,
+                c.last_seen
+            ])
             .map_err(err)?;
     }
     for t in &s.texts {
@@ -101,4 +109,223 @@ pub(super) fn backfill_texts(tx: &Transaction<'_>) -> Result<()> {
         add_text(tx, &text)?;
     }
     Ok(())
+}
+
+impl super::read::SqliteReader {
+    /// Whether the file has the summaries (schema 6).
+    fn has_summaries(&self) -> bool {
+        super::column_or_null(&self.conn, "event_groups", "resolved_next") != "NULL"
+    }
+
+    /// Occurrences per hour in `[since, until)`: of each of `groups`, or
+    /// (`None`) of all groups together.
+    pub(crate) fn hourly(
+        &self,
+        groups: Option<&[i64]>,
+        since: i64,
+        until: i64,
+    ) -> Result<Vec<HourCount>> {
+        if !self.has_summaries() {
+            return Ok(Vec::new());
+        }
+        let err = |e| fail("counting occurrences per hour", e);
+        let from = since.div_euclid(HOUR_MS);
+        let to = (until - 1).div_euclid(HOUR_MS);
+        let row = |r: &rusqlite::Row<'_>| -> rusqlite::Result<HourCount> {
+            Ok(HourCount {
+                group: r.get(0)?,
+                hour_ms: r.get::<_, i64>(1)? * HOUR_MS,
+                count: r.get::<_, i64>(2)?.max(0) as u64,
+            })
+        };
+        match groups {
+            None => self
+                .conn
+                .prepare_cached(
+                    "SELECT NULL, hour, sum(count) FROM group_hours
+                     WHERE hour BETWEEN ?1 AND ?2 GROUP BY hour ORDER BY hour",
+                )
+                .and_then(|mut s| s.query_map(params![from, to], row)?.collect())
+                .map_err(err),
+            Some(ids) => {
+                let mut out = Vec::new();
+                let mut stmt = self
+                    .conn
+                    .prepare_cached(
+                        "SELECT group_id, hour, count FROM group_hours
+                         WHERE group_id = ?1 AND hour BETWEEN ?2 AND ?3 ORDER BY hour",
+                    )
+                    .map_err(err)?;
+                for id in ids {
+                    let rows = stmt.query_map(params![id, from, to], row).map_err(err)?;
+                    for r in rows {
+                        out.push(r.map_err(err)?);
+                    }
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// The releases, environments and hosts a group was seen with, most
+    /// recent first.
+    pub(crate) fn group_values(&self, group: i64) -> Result<Vec<GroupValue>> {
+        if !self.has_summaries() {
+            return Ok(Vec::new());
+        }
+        self.conn
+            .prepare_cached(
+                "SELECT key, value, count, first_seen, last_seen FROM group_values
+                 WHERE group_id = ?1 ORDER BY key, last_seen DESC LIMIT 300",
+            )
+            .and_then(|mut s| {
+                s.query_map([group], |r| {
+                    Ok(GroupValue {
+                        key: r.get(0)?,
+                        value: r.get(1)?,
+                        count: r.get(2)?,
+                        first_seen: r.get(3)?,
+                        last_seen: r.get(4)?,
+                    })
+                })?
+                .collect()
+            })
+            .map_err(|e| fail("reading a group's values", e))
+    }
+
+    /// The values of `key` (`release`, `environment`, `host`) seen,
+    /// most recently seen first.
+    pub(crate) fn values(&self, key: &str, limit: usize) -> Result<Vec<String>> {
+        if !self.has_summaries() {
+            return Ok(Vec::new());
+        }
+        self.conn
+            .prepare_cached(
+                "SELECT value FROM group_values WHERE key = ?1
+                 GROUP BY value ORDER BY max(last_seen) DESC LIMIT ?2",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![key, limit as i64], |r| r.get(0))?
+                    .collect()
+            })
+            .map_err(|e| fail("listing values", e))
+    }
+
+    /// Groups whose message, chain or frames hold every word of `query`
+    /// (the last one as a prefix), best match first.
+    pub(crate) fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>> {
+        let Some(fts) = fts_query(query) else {
+            return Ok(Vec::new());
+        };
+        if !self.has_summaries() {
+            return Ok(Vec::new());
+        }
+        let err = |e| fail("searching", e);
+        let found: Vec<(i64, String)> = self
+            .conn
+            .prepare_cached(
+                "SELECT t.group_id, t.body, min(f.rank) AS best
+                 FROM group_texts_fts f JOIN group_texts t ON t.id = f.rowid
+                 WHERE group_texts_fts MATCH ?1
+                 GROUP BY t.group_id ORDER BY best LIMIT ?2",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![fts, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect()
+            })
+            .map_err(err)?;
+        let mut out = Vec::with_capacity(found.len());
+        for (group, body) in found {
+            let q = GroupQuery {
+                id: Some(group),
+                ..GroupQuery::default()
+            };
+            if let Some(g) = self.groups(&q)?.into_iter().next() {
+                out.push(SearchHit {
+                    group: g,
+                    text: summary::excerpt(&body, query),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The process figures of a group's newest occurrences that have a
+    /// snapshot, oldest first.
+    pub(crate) fn samples(&self, group: i64, limit: usize) -> Result<Vec<Sample>> {
+        let mut v: Vec<Sample> = self
+            .conn
+            .prepare_cached(
+                "SELECT e.ts, s.proc_cpu_percent, s.proc_rss_bytes, s.proc_memory_percent
+                 FROM events e JOIN snapshots s ON s.id = e.snapshot_id
+                 WHERE e.group_id = ?1 ORDER BY e.ts DESC LIMIT ?2",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![group, limit as i64], |r| {
+                    Ok(Sample {
+                        ts: r.get(0)?,
+                        cpu_percent: r.get(1)?,
+                        rss_bytes: r.get(2)?,
+                        memory_percent: r.get(3)?,
+                    })
+                })?
+                .collect()
+            })
+            .map_err(|e| fail("reading a group's snapshots", e))?;
+        v.reverse();
+        Ok(v)
+    }
+
+    /// Alert deliveries per channel, with the newest error.
+    pub(crate) fn deliveries(&self) -> Result<Vec<ChannelHealth>> {
+        self.conn
+            .prepare_cached(
+                "SELECT o.channel,
+                        sum(o.status IN ('pending', 'sending')),
+                        sum(o.status = 'failed'), sum(o.status = 'sent'),
+                        (SELECT last_error FROM outbox x WHERE x.channel = o.channel
+                           AND x.last_error IS NOT NULL AND x.status <> 'dropped'
+                           ORDER BY x.id DESC LIMIT 1),
+                        (SELECT created_at FROM outbox x WHERE x.channel = o.channel
+                           AND x.last_error IS NOT NULL AND x.status <> 'dropped'
+                           ORDER BY x.id DESC LIMIT 1)
+                 FROM outbox o GROUP BY o.channel ORDER BY o.channel",
+            )
+            .and_then(|mut s| {
+                s.query_map([], |r| {
+                    Ok(ChannelHealth {
+                        channel: r.get(0)?,
+                        pending: r.get(1)?,
+                        failed: r.get(2)?,
+                        sent: r.get(3)?,
+                        last_error: r.get(4)?,
+                        last_error_at: r.get(5)?,
+                    })
+                })?
+                .collect()
+            })
+            .map_err(|e| fail("reading alert deliveries", e))
+    }
+}
+
+/// The FTS5 query for what a person typed: each word a quoted term (so
+/// FTS5's operators in the text are plain words), the last one a prefix;
+/// `None` when it holds no word.
+pub(crate) fn fts_query(typed: &str) -> Option<String> {
+    let words = summary::words(typed);
+    let n = words.len();
+    (n > 0).then(|| {
+        words
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                if i + 1 == n {
+                    format!("\"{w}\"*")
+                } else {
+                    format!("\"{w}\"")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    })
 }
