@@ -136,6 +136,11 @@ pub(crate) const KEYS: &[Key] = &[
         Kind::Text,
         "the PostgreSQL password, when the URL has none",
     ),
+    secret(
+        "ERRSNAP_DASHBOARD_TOKEN",
+        Kind::Text,
+        "the access token of `errsnap serve` (default: a random one, printed at start)",
+    ),
     key(
         "ERRSNAP_APP_NAME",
         Some("app.name"),

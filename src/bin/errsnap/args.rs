@@ -74,6 +74,36 @@ pub(crate) enum Command {
     Runs(RunsArgs),
     /// Each release's crash-free runs, and the groups new or regressed in it.
     Releases,
+    /// A local web dashboard: groups with sparklines, a group's history,
+    /// events, search, stats, live updates, resolve and mute. Prints a URL
+    /// with a token; every page needs it.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Where to listen. A non-loopback address also needs --allow-remote.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub(crate) listen: std::net::SocketAddr,
+    /// The access token (default: a random one, printed in the URL).
+    #[arg(long, env = "ERRSNAP_DASHBOARD_TOKEN", hide_env_values = true)]
+    pub(crate) token: Option<String>,
+    /// Show only: no resolve or mute buttons, and status changes refused.
+    #[arg(long)]
+    pub(crate) read_only: bool,
+    /// Listen on an address other hosts can reach (plain HTTP: put a TLS
+    /// proxy in front).
+    #[arg(long)]
+    pub(crate) allow_remote: bool,
+    /// Also answer requests addressed to this host name (repeatable; e.g.
+    /// the name a proxy forwards). Others are refused (DNS rebinding).
+    #[arg(long = "host-name", value_name = "NAME")]
+    pub(crate) host_names: Vec<String>,
+    /// Show the source lines of in-app frames whose file is under this
+    /// directory (repeatable; default: the current directory). Files
+    /// elsewhere are never read, whatever a stored frame says.
+    #[arg(long = "source-root", value_name = "DIR")]
+    pub(crate) source_roots: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -7,6 +7,7 @@ mod args;
 mod cmd;
 mod export;
 mod output;
+mod serve;
 mod term;
 
 use std::process::ExitCode;
@@ -39,38 +40,46 @@ fn main() -> ExitCode {
     }
 }
 
-fn open(cli: &Cli) -> Result<Database> {
-    if let Some(url) = postgres_url(cli) {
+pub(crate) fn open(cli: &Cli) -> Result<Database> {
+    open_at(&cli.db, cli.env_file.as_deref())
+}
+
+/// Opens the database at `db` (a path, or a PostgreSQL URL whose settings
+/// come from `env_file`, else `./.env`).
+pub(crate) fn open_at(
+    db: &std::path::Path,
+    env_file: Option<&std::path::Path>,
+) -> Result<Database> {
+    if let Some(url) = postgres_url(db) {
         #[cfg(feature = "postgres")]
-        return Ok(Database::open_url(url, &settings(cli)?)?);
+        return Ok(Database::open_url(url, &settings_from(env_file)?)?);
         #[cfg(not(feature = "postgres"))]
         {
-            let _ = url;
+            let _ = (url, env_file);
             bail!("a PostgreSQL database needs errsnap built with the `postgres` feature");
         }
     }
-    if std::fs::symlink_metadata(&cli.db).is_err() {
+    if std::fs::symlink_metadata(db).is_err() {
         bail!(
             "no database at {}: run your program once (it creates the file), or point at one \
              with --db PATH or ERRSNAP_DB_PATH",
-            cli.db.display()
+            db.display()
         );
     }
-    Database::open(&cli.db).with_context(|| format!("cannot open {}", cli.db.display()))
+    Database::open(db).with_context(|| format!("cannot open {}", db.display()))
 }
 
 /// The `--db` value when it is a PostgreSQL URL (never printed: it may
 /// hold a password; messages name `Database::path`, which has none).
-fn postgres_url(cli: &Cli) -> Option<&str> {
-    cli.db
-        .to_str()
+fn postgres_url(db: &std::path::Path) -> Option<&str> {
+    db.to_str()
         .filter(|s| s.starts_with("postgres://") || s.starts_with("postgresql://"))
 }
 
 /// What messages call the database: its path, or the server without the
 /// password.
-fn db_name(cli: &Cli, db: &Database) -> String {
-    if postgres_url(cli).is_some() {
+pub(crate) fn db_name(cli: &Cli, db: &Database) -> String {
+    if postgres_url(&cli.db).is_some() {
         db.path().display().to_string()
     } else {
         cli.db.display().to_string()
@@ -79,7 +88,11 @@ fn db_name(cli: &Cli, db: &Database) -> String {
 
 /// The settings: `--env-file`, else `./.env`, with the environment on top.
 fn settings(cli: &Cli) -> Result<errsnap::Config> {
-    Ok(match &cli.env_file {
+    settings_from(cli.env_file.as_deref())
+}
+
+fn settings_from(env_file: Option<&std::path::Path>) -> Result<errsnap::Config> {
+    Ok(match env_file {
         Some(p) => errsnap::Config::from_dotenv_path(p)?,
         None => errsnap::Config::from_env()?,
     })
@@ -135,5 +148,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
         #[cfg(feature = "postgres")]
         Command::Migrate => check::migrate(&cli, out),
         Command::TestAlert => check::test_alert(&cli, out),
+        Command::Serve(a) => serve::serve(&cli, a),
     }
 }

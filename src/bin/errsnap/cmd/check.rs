@@ -19,7 +19,7 @@ pub(crate) fn check(cli: &Cli, out: &mut Out) -> Result<ExitCode> {
         .db
         .exists()
         .then(|| errsnap::import_crashes(&cli.db).map_err(|e| e.to_string()));
-    let r = match crate::postgres_url(cli) {
+    let r = match crate::postgres_url(&cli.db) {
         Some(_) => crate::open(cli)?.check()?,
         None => Database::check_path(&cli.db),
     };

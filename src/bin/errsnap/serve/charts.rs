@@ -1,0 +1,107 @@
+//! Charts drawn by the server as inline SVG (no script, no external
+//! resource): bars for counts, a line for a measure over time. Every
+//! label goes through the template, so it is escaped.
+
+use maud::{html, Markup};
+
+/// Bars of `counts`, `w` × `h` pixels, each bar titled with its label and
+/// count (a tooltip); `name` is the chart's accessible name.
+pub(crate) fn bars(counts: &[u64], labels: &[String], w: u32, h: u32, name: &str) -> Markup {
+    let n = counts.len().max(1) as f64;
+    let max = counts.iter().copied().max().unwrap_or(0);
+    let slot = f64::from(w) / n;
+    let bar = (slot - 1.0).max(1.0);
+    let total: u64 = counts.iter().sum();
+    html! {
+        svg.chart width=(w) height=(h) viewBox={"0 0 " (w) " " (h)} role="img"
+            aria-label={(name) ": " (total) " in all, at most " (max)} {
+            @for (i, &c) in counts.iter().enumerate() {
+                @let bh = if max == 0 || c == 0 { 0.0 } else { (c as f64 / max as f64 * f64::from(h - 1)).max(1.0) };
+                rect x={(format!("{:.1}", i as f64 * slot))} y={(format!("{:.1}", f64::from(h) - bh))}
+                    width={(format!("{bar:.1}"))} height={(format!("{bh:.1}"))} {
+                    title { (labels.get(i).map_or("", String::as_str)) ": " (c) }
+                }
+            }
+        }
+    }
+}
+
+/// A line through `(time, value)` points scaled to `w` × `h`, titled with
+/// the highest value as `fmt` writes it.
+pub(crate) fn line(
+    points: &[(i64, f64)],
+    w: u32,
+    h: u32,
+    name: &str,
+    fmt: fn(f64) -> String,
+) -> Markup {
+    if points.is_empty() {
+        return html! { p.muted { "no " (name) " recorded" } };
+    }
+    let (t0, t1) = (points[0].0, points[points.len() - 1].0.max(points[0].0 + 1));
+    let max = points
+        .iter()
+        .map(|p| p.1)
+        .fold(0.0_f64, f64::max)
+        .max(f64::MIN_POSITIVE);
+    let x = |t: i64| (t - t0) as f64 / (t1 - t0) as f64 * f64::from(w - 2) + 1.0;
+    let y = |v: f64| f64::from(h - 2) - v / max * f64::from(h - 4) + 1.0;
+    let path: Vec<String> = points
+        .iter()
+        .map(|&(t, v)| format!("{:.1},{:.1}", x(t), y(v)))
+        .collect();
+    html! {
+        svg.chart.line width=(w) height=(h) viewBox={"0 0 " (w) " " (h)} role="img"
+            aria-label={(name) ", highest " (fmt(max))} {
+            title { (name) ": highest " (fmt(max)) }
+            polyline points=(path.join(" ")) {}
+        }
+    }
+}
+
+/// Counts per bucket: `buckets` slices of `width` ms ending at `end`
+/// (exclusive), from `(start ms, count)` pairs.
+pub(crate) fn bucket(pairs: &[(i64, u64)], end: i64, width: i64, buckets: usize) -> Vec<u64> {
+    let start = end - width * buckets as i64;
+    let mut out = vec![0u64; buckets];
+    for &(t, c) in pairs {
+        if t >= start && t < end {
+            out[((t - start) / width) as usize] += c;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_sum_what_falls_inside() {
+        let h = 3_600_000;
+        let pairs = [(0, 5), (h, 1), (2 * h, 2), (3 * h, 9), (-h, 4)];
+        assert_eq!(bucket(&pairs, 3 * h, h, 3), [5, 1, 2]);
+        assert_eq!(bucket(&pairs, 3 * h, 3 * h, 1), [8]);
+    }
+
+    #[test]
+    fn bars_are_escaped_and_scaled() {
+        let svg = bars(
+            &[1, 4, 0],
+            &["<a>".into(), "b".into(), "c".into()],
+            30,
+            10,
+            "x&y",
+        )
+        .into_string();
+        assert!(svg.contains("&lt;a&gt;: 1"), "{svg}");
+        assert!(
+            svg.contains("aria-label=\"x&amp;y: 5 in all, at most 4\""),
+            "{svg}"
+        );
+        assert!(svg.contains("height=\"9.0\""), "{svg}");
+        assert!(!svg.contains("<a>"));
+        let l = line(&[(0, 1.0), (10, 3.0)], 100, 20, "rss", |v| format!("{v}")).into_string();
+        assert!(l.contains("polyline points=\"1.0,17.7 99.0,2.0\""), "{l}");
+    }
+}
