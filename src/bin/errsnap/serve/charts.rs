@@ -102,6 +102,6 @@ mod tests {
         assert!(svg.contains("height=\"9.0\""), "{svg}");
         assert!(!svg.contains("<a>"));
         let l = line(&[(0, 1.0), (10, 3.0)], 100, 20, "rss", |v| format!("{v}")).into_string();
-        assert!(l.contains("polyline points=\"1.0,17.7 99.0,2.0\""), "{l}");
+        assert!(l.contains("polyline points=\"1.0,13.7 99.0,3.0\""), "{l}");
     }
 }
