@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
+#[cfg(feature = "cli")]
+mod dash;
 mod servers;
 mod util;
 
@@ -25,6 +27,8 @@ mod routing;
 #[cfg(feature = "cli")]
 mod runs;
 mod security;
+#[cfg(feature = "cli")]
+mod serve;
 mod store;
 #[cfg(feature = "cli")]
 mod symbolicate;
