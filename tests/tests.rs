@@ -12,6 +12,8 @@ mod util;
 
 mod alerts;
 mod alerts_setup;
+#[cfg(feature = "cli")]
+mod browser;
 mod child;
 #[cfg(feature = "cli")]
 mod cli;

@@ -26,8 +26,9 @@ pub(crate) fn bars(counts: &[u64], labels: &[String], w: u32, h: u32, name: &str
     }
 }
 
-/// A line through `(time, value)` points scaled to `w` × `h`, titled with
-/// the highest value as `fmt` writes it.
+/// A line through the values of `points` (in their order: one step per
+/// occurrence), scaled to `w` × `h` from zero to the highest value, which
+/// `fmt` writes in the title; a single point is a dot.
 pub(crate) fn line(
     points: &[(i64, f64)],
     w: u32,
@@ -38,23 +39,28 @@ pub(crate) fn line(
     if points.is_empty() {
         return html! { p.muted { "no " (name) " recorded" } };
     }
-    let (t0, t1) = (points[0].0, points[points.len() - 1].0.max(points[0].0 + 1));
     let max = points
         .iter()
         .map(|p| p.1)
         .fold(0.0_f64, f64::max)
         .max(f64::MIN_POSITIVE);
-    let x = |t: i64| (t - t0) as f64 / (t1 - t0) as f64 * f64::from(w - 2) + 1.0;
-    let y = |v: f64| f64::from(h - 2) - v / max * f64::from(h - 4) + 1.0;
+    let steps = (points.len() - 1).max(1) as f64;
+    let x = |i: usize| i as f64 / steps * f64::from(w - 4) + 2.0;
+    let y = |v: f64| f64::from(h - 2) - v / max * f64::from(h - 4);
     let path: Vec<String> = points
         .iter()
-        .map(|&(t, v)| format!("{:.1},{:.1}", x(t), y(v)))
+        .enumerate()
+        .map(|(i, &(_, v))| format!("{:.1},{:.1}", x(i), y(v)))
         .collect();
     html! {
         svg.chart.line width=(w) height=(h) viewBox={"0 0 " (w) " " (h)} role="img"
-            aria-label={(name) ", highest " (fmt(max))} {
+            aria-label={(name) " across " (points.len()) " occurrences, highest " (fmt(max))} {
             title { (name) ": highest " (fmt(max)) }
-            polyline points=(path.join(" ")) {}
+            @if points.len() == 1 {
+                circle cx={(format!("{:.1}", x(0)))} cy={(format!("{:.1}", y(points[0].1)))} r="2.5" {}
+            } @else {
+                polyline points=(path.join(" ")) {}
+            }
         }
     }
 }
@@ -101,7 +107,19 @@ mod tests {
         );
         assert!(svg.contains("height=\"9.0\""), "{svg}");
         assert!(!svg.contains("<a>"));
-        let l = line(&[(0, 1.0), (10, 3.0)], 100, 20, "rss", |v| format!("{v}")).into_string();
-        assert!(l.contains("polyline points=\"1.0,13.7 99.0,3.0\""), "{l}");
+        let l = line(&[(0, 1.0), (10, 3.0), (10, 0.0)], 100, 20, "rss", |v| {
+            format!("{v}")
+        })
+        .into_string();
+        assert!(
+            l.contains("polyline points=\"2.0,12.7 50.0,2.0 98.0,18.0\""),
+            "{l}"
+        );
+        assert!(
+            l.contains("aria-label=\"rss across 3 occurrences, highest 3\""),
+            "{l}"
+        );
+        let dot = line(&[(5, 2.0)], 100, 20, "cpu", |v| format!("{v}")).into_string();
+        assert!(dot.contains("<circle cx=\"2.0\" cy=\"2.0\""), "{dot}");
     }
 }

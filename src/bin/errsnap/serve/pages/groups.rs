@@ -207,7 +207,7 @@ pub(crate) fn rows(db: &Database, groups: &[GroupRow], now: i64) -> anyhow::Resu
             @let fortnight = charts::bucket(pairs, end, DAY, 14);
             tr data-group=(g.id) {
                 td { (status_badge(g.status)) }
-                td.level { span class={"level " (g.level.as_str())} { (g.level.as_str()) } }
+                td.lvl { span class={"level " (g.level.as_str())} { (g.level.as_str()) } }
                 td.title {
                     a href={"/groups/" (g.id)} { (clean_line(&g.title, 140)) }
                     @if now - g.first_seen < DAY { " " span.badge.new title="first seen in the last 24 hours" { "new" } }
