@@ -544,3 +544,99 @@ fn i18_events_spooled_by_a_process_are_forwarded_by_the_next_one() {
     assert_eq!(pg_count(&pg, "SELECT count(*) FROM events"), 50);
     assert_eq!(pg_count(&pg, "SELECT sum(count) FROM event_groups"), 50);
 }
+
+#[test]
+fn i19_the_dashboard_reads_and_changes_a_fleet_database() {
+    // See: issue #19: the dashboard works on the PostgreSQL store alike
+    let Some(pg) = Pg::start("i19 dashboard", PgOptions::default()) else {
+        return;
+    };
+    let (_d, db) = util::temp_db();
+    let logger = util::builder(&db, "fleet")
+        .database_url(pg.url("?sslmode=disable"))
+        .release("4.0")
+        .environment("prod")
+        .build()
+        .unwrap();
+    for i in 0..6 {
+        logger.error(format!("payment {i} declined"));
+    }
+    logger.warn("cache cold");
+    let e = std::io::Error::new(
+        std::io::ErrorKind::ConnectionRefused,
+        "ledger refused the connection",
+    );
+    logger.capture_error(&e);
+    assert!(logger.flush(T));
+    let dash = crate::dash::Dash::start_db(&pg.url("?sslmode=disable"), &[]);
+    let cookie = dash.login();
+    let get = |p: &str| {
+        let r = dash.get(p, Some(&cookie));
+        assert_eq!(r.status, 200, "{p}: {}", r.body);
+        assert!(!r.body.contains(PASSWORD), "{p} shows no password");
+        r.body
+    };
+    let rows = |p: &str| get(p).matches("<tr data-group=").count();
+    assert_eq!(rows("/"), 3);
+    assert_eq!(rows("/?release=4.0"), 3);
+    assert_eq!(rows("/?environment=prod&level=error"), 2);
+    assert_eq!(rows("/?environment=staging"), 0);
+    assert_eq!(rows("/?range=1h&sort=first"), 3);
+    let by_count = get("/?sort=count");
+    let g = crate::dash::first_group(&by_count);
+    assert!(
+        by_count.contains("aria-label=\"last 24 hours: 6 in all, at most 6\""),
+        "{by_count}"
+    );
+    let page = get(&format!("/groups/{g}"));
+    for want in [
+        "aria-label=\"per hour: 6 in all",
+        "<th>4.0</th>",
+        "<th>prod</th>",
+        "<h3>Stack</h3>",
+        "id=\"count\">6<",
+    ] {
+        assert!(page.contains(want), "{want}");
+    }
+    let hits = |q: &str| {
+        get(&format!("/search?q={q}"))
+            .matches("<li><span class=\"status")
+            .count()
+    };
+    assert_eq!(hits("ledger"), 1);
+    assert_eq!(hits("declin"), 1);
+    assert_eq!(hits("refused+connection"), 1);
+    assert_eq!(hits("nowhere"), 0);
+    assert_eq!(
+        pg_count(
+            &pg,
+            "SELECT count(*) FROM group_texts WHERE body LIKE 'payment%'"
+        ),
+        1
+    );
+    assert!(get("/stats").contains("Events per hour"));
+    assert!(get("/events").contains("payment 5 declined"));
+    // Resolve in the next release: quiet for 4.0, as in the file.
+    let csrf = crate::dash::csrf(&page);
+    let r = dash.post(
+        &format!("/groups/{g}/status"),
+        &cookie,
+        &format!("status=resolved-next&csrf={csrf}"),
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let state = |pg: &Pg| {
+        pg.psql(&format!("SELECT status || ' ' || resolved_next || ' ' || coalesce(resolved_release, '-') FROM event_groups WHERE id = {g}"))
+    };
+    assert_eq!(state(&pg), "resolved true 4.0");
+    logger.error("payment 9 declined");
+    assert!(logger.flush(T));
+    assert_eq!(state(&pg), "resolved true 4.0");
+    assert!(get(&format!("/groups/{g}")).contains("resolved (next release)"));
+    let r = dash.post(
+        &format!("/groups/{g}/status"),
+        &cookie,
+        &format!("status=open&csrf={csrf}"),
+    );
+    assert_eq!(r.status, 303);
+    assert_eq!(state(&pg), "open false 4.0");
+}
