@@ -142,3 +142,130 @@ pub fn prepare_stack_walk() {
 pub fn stack_walk(ips: &mut Vec<usize>) {
     ips.extend(crate::capture::RawBacktrace::capture().ips);
 }
+
+/// For the dashboard benchmark: writes `n` error events of `groups`
+/// distinct errors into the store at `path` through the writer's batch
+/// path (`Store::insert_batch`, batches of 1,000: event rows, groups,
+/// backtraces, snapshots, summaries and search texts, as the writer
+/// writes them), their times spread evenly over the `span_ms` before now
+/// (the writer's own clock cannot be set). Each group has its own
+/// ten-frame stack; each occurrence names another order id (normalized
+/// away, as ids are); releases and environments vary by group. Returns
+/// the events written.
+pub fn write_history(path: &std::path::Path, n: u64, groups: u64, span_ms: i64) -> u64 {
+    use crate::event::{ChainLink, Event, EventId, Frame, Location};
+    use crate::pipeline::fingerprint;
+    use std::sync::Arc;
+    let backend = crate::store::Backend::File;
+    let mut store = crate::store::open(
+        path,
+        &backend,
+        crate::store::Durability::Normal,
+        std::time::Duration::from_secs(10),
+        false,
+    )
+    .unwrap();
+    store
+        .register_host(
+            &crate::event::HostInfo::collect(),
+            crate::util::time::now_ms(),
+        )
+        .unwrap();
+    let mut sampler = crate::pipeline::sampler::Sampler::new();
+    // Words of letters past `f` (never read as hex ids): one per group.
+    let word = |g: u64| -> String {
+        let mut w = String::new();
+        let mut v = g;
+        for _ in 0..4 {
+            w.push((b'g' + (v % 20) as u8) as char);
+            v /= 20;
+        }
+        w
+    };
+    let stacks: Vec<Arc<[Frame]>> = (0..groups)
+        .map(|g| {
+            (0..10u32)
+                .map(|i| Frame {
+                    function: Some(if i < 3 {
+                        format!("shop::{}::step_{i}", word(g))
+                    } else {
+                        format!("tokio::runtime::task::poll_{i}")
+                    }),
+                    file: Some(if i < 3 {
+                        format!("src/{}.rs", word(g))
+                    } else {
+                        "/cargo/registry/tokio/src/runtime/task.rs".into()
+                    }),
+                    line: Some(10 + i),
+                    column: Some(5),
+                    address: 0x5555_0000 + u64::from(i) * 16,
+                    module: None,
+                    module_offset: None,
+                    build_id: None,
+                    in_app: i < 3,
+                })
+                .collect::<Vec<_>>()
+                .into()
+        })
+        .collect();
+    let now = crate::util::time::now_ms();
+    let start = now - span_ms;
+    let mut written = 0;
+    let mut batch = Vec::with_capacity(1000);
+    let snapshot = sampler.sample();
+    for i in 0..n {
+        // Occurrences cycle through the groups, heavier on the first ones.
+        let g = (i * i + i / 3) % groups;
+        let ts = start + (span_ms as u128 * u128::from(i) / u128::from(n.max(1))) as i64;
+        let message = format!("payment for order {i} failed in step {}", word(g));
+        let chain = vec![
+            ChainLink {
+                message: message.clone(),
+                type_name: Some("shop::PaymentError".into()),
+            },
+            ChainLink {
+                message: format!("gateway {} refused the connection", word(g % 97)),
+                type_name: None,
+            },
+        ];
+        let frames = Arc::clone(&stacks[g as usize]);
+        let location = Location {
+            file: format!("src/{}.rs", word(g)),
+            line: 42,
+            column: 9,
+        };
+        let fp = fingerprint::fingerprint("shop", EventKind::Error, &message, &chain, &frames, Some(&location));
+        batch.push(Event {
+            id: EventId::generate(ts),
+            timestamp_ms: ts,
+            logger: "shop".into(),
+            level: if g % 10 == 0 { Level::Fatal } else { Level::Error },
+            kind: EventKind::Error,
+            message,
+            chain,
+            location: Some(location),
+            thread_name: Some("worker-3".into()),
+            thread_id: 3,
+            pid: std::process::id(),
+            app_name: Some("shop".into()),
+            release: Some(format!("1.{}.0", g % 5)),
+            environment: Some(if g % 4 == 0 { "staging" } else { "production" }.into()),
+            tags: std::collections::BTreeMap::new(),
+            extra: serde_json::Map::new(),
+            frames,
+            backtrace_hash: None,
+            symbols_resolved: true,
+            fingerprint: fp,
+            snapshot: Some(snapshot.clone()),
+            alert_channels: Vec::new(),
+            breadcrumbs: Vec::new(),
+            redactions: 0,
+            origin: false,
+        });
+        if batch.len() == 1000 || i + 1 == n {
+            written += store.insert_batch(&batch).unwrap().written as u64;
+            batch.clear();
+        }
+    }
+    written
+}

@@ -11,6 +11,8 @@
 mod common;
 #[path = "report_parts/contended.rs"]
 mod contended;
+#[path = "report_parts/dashboard.rs"]
+mod dashboard;
 #[path = "report_parts/fleet.rs"]
 mod fleet;
 #[path = "report_parts/unwinders.rs"]
@@ -503,6 +505,12 @@ fn main() {
         println!("{}", fleet::fleet(quick));
         return;
     }
+    if args.iter().any(|a| a == "--dashboard-only") {
+        // Only `dashboard`, printed (results.json untouched).
+        let quick = args.iter().any(|a| a == "--quick");
+        println!("{}", dashboard::dashboard(quick));
+        return;
+    }
     if args.iter().any(|a| a == "--unwinders-only") {
         // Only `caller_cost.unwinders`, printed (results.json untouched).
         println!("{}", unwinders::unwinders(200_000));
@@ -539,6 +547,8 @@ fn main() {
     let snap = snapshot_cost(if quick { 500 } else { 5_000 });
     eprintln!("fleet (PostgreSQL) ...");
     let fleet = fleet::fleet(quick);
+    eprintln!("dashboard ...");
+    let dashboard = dashboard::dashboard(quick);
 
     let versions = json!({
         "rustc": String::from_utf8_lossy(&Command::new("rustc").arg("--version").output().map(|o| o.stdout).unwrap_or_default()).trim(),
@@ -554,6 +564,7 @@ fn main() {
         "panic_path_prewarmed": panic_prewarmed,
         "snapshot": snap,
         "fleet": fleet,
+        "dashboard": dashboard,
     });
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("results.json");
     std::fs::write(&path, serde_json::to_string_pretty(&results).expect("json"))

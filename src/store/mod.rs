@@ -396,7 +396,7 @@ impl Database {
     /// One group, by id.
     pub fn group(&self, id: i64) -> Result<Option<GroupRow>> {
         let q = GroupQuery {
-            id: Some(id),
+            ids: vec![id],
             ..GroupQuery::default()
         };
         Ok(self.reader.groups(&q)?.into_iter().next())

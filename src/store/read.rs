@@ -179,8 +179,9 @@ pub struct GroupQuery {
     pub offset: usize,
     /// At most this many (0: no limit).
     pub limit: usize,
-    /// Only this group (for [`Database::group`](crate::Database::group)).
-    pub(crate) id: Option<i64>,
+    /// Only these groups (for [`Database::group`](crate::Database::group)
+    /// and search hits; empty: no such filter).
+    pub(crate) ids: Vec<i64>,
 }
 
 /// Occurrences in one hour.

@@ -5,7 +5,7 @@
 //! [`BatchSummary`] built here (no SQL in this file).
 //!
 //! Texts are indexed once per distinct (group, message, chain, backtrace),
-//! the message normalized as for grouping (numbers and hex ids replaced:
+//! the message and the chain's messages normalized as for grouping (numbers and hex ids replaced:
 //! `user 42 not found` is `user <n> not found`): a storm of one error adds
 //! no search text, even when each occurrence names another id, so its bytes
 //! per occurrence stay those of the event row (BENCHMARKS.md). Ids are
@@ -155,7 +155,7 @@ fn text_key(
     h.field(&normalize_message(message));
     for link in chain {
         h.field(link.type_name.as_deref().unwrap_or(""));
-        h.field(&link.message);
+        h.field(&normalize_message(&link.message));
     }
     h.write(&backtrace.unwrap_or(-1).to_le_bytes());
     let hex = h.finish_hex();
@@ -181,7 +181,7 @@ pub(crate) fn search_text<'a>(
     push(&normalize_message(message));
     for link in chain {
         push(link.type_name.as_deref().unwrap_or(""));
-        push(&link.message);
+        push(&normalize_message(&link.message));
     }
     for (function, file) in frames {
         push(function.unwrap_or(""));
@@ -195,6 +195,40 @@ pub(crate) fn search_text<'a>(
         out.truncate(end);
     }
     out
+}
+
+/// Search hits from found `(group, text)` pairs, best first: each group
+/// once (with its best text), at most `limit`, their rows read in one call.
+pub(crate) fn hits(
+    found: Vec<(i64, String)>,
+    limit: usize,
+    typed: &str,
+    rows: impl FnOnce(&[i64]) -> crate::error::Result<Vec<crate::store::read::GroupRow>>,
+) -> crate::error::Result<Vec<crate::store::read::SearchHit>> {
+    let mut order: Vec<(i64, String)> = Vec::new();
+    for (g, body) in found {
+        if order.len() == limit {
+            break;
+        }
+        if !order.iter().any(|(o, _)| *o == g) {
+            order.push((g, body));
+        }
+    }
+    let ids: Vec<i64> = order.iter().map(|(g, _)| *g).collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut by_id: HashMap<i64, crate::store::read::GroupRow> =
+        rows(&ids)?.into_iter().map(|g| (g.id, g)).collect();
+    Ok(order
+        .into_iter()
+        .filter_map(|(g, body)| {
+            Some(crate::store::read::SearchHit {
+                group: by_id.remove(&g)?,
+                text: excerpt(&body, typed),
+            })
+        })
+        .collect())
 }
 
 /// The words of a search as a person typed it (letters and digits; at
@@ -252,11 +286,20 @@ mod tests {
         s.add(&event("disk gone"), 3, Some(9), None, &known);
         s.add(&event("disk full"), 3, None, None, &known);
         assert_eq!(s.texts.len(), 4);
-        // Occurrences that differ only by a number share their text.
-        s.add(&event("user 42 gone"), 3, None, None, &known);
-        s.add(&event("user 43 gone"), 3, None, None, &known);
+        // Occurrences that differ only by a number share their text, in
+        // the message and in the chain.
+        let with_chain = |msg: &str| {
+            let mut e = event(msg);
+            e.chain = vec![ChainLink {
+                type_name: Some("E".into()),
+                message: msg.into(),
+            }];
+            e
+        };
+        s.add(&with_chain("user 42 gone"), 3, None, None, &known);
+        s.add(&with_chain("user 43 gone"), 3, None, None, &known);
         assert_eq!(s.texts.len(), 5);
-        assert_eq!(s.texts[4].body, "user <n> gone");
+        assert_eq!(s.texts[4].body, "user <n> gone\nE\nuser <n> gone");
         // A batch that did not commit taught nothing: the next one has the
         // texts again; once committed, they are not repeated.
         let mut next = BatchSummary::default();

@@ -203,8 +203,8 @@ impl Reader for PgReader {
             args.push(v);
             format!("${}", args.len())
         };
-        if let Some(id) = q.id {
-            sql.push_str(&format!(" AND g.id = {}", arg(Box::new(id))));
+        if !q.ids.is_empty() {
+            sql.push_str(&format!(" AND g.id = ANY({})", arg(Box::new(q.ids.clone()))));
         }
         if let Some(l) = &q.logger {
             sql.push_str(&format!(" AND l.name = {}", arg(Box::new(l.clone()))));

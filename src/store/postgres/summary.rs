@@ -148,14 +148,6 @@ pub(super) fn backfill(tx: &mut Transaction<'_>, target: &PgTarget) -> Result<()
     Ok(())
 }
 
-/// The row of one group (`Database::group`, search hits).
-fn group(reader: &PgReader, id: i64) -> Result<Option<crate::store::read::GroupRow>> {
-    let q = GroupQuery {
-        id: Some(id),
-        ..GroupQuery::default()
-    };
-    Ok(reader.groups(&q)?.into_iter().next())
-}
 
 impl PgReader {
     pub(super) fn hourly_of(
@@ -243,33 +235,22 @@ impl PgReader {
             })
             .collect::<Vec<_>>()
             .join(" & ");
+        // The best texts, then their groups, each once.
         let found = self
             .client()
             .query(
-                "SELECT DISTINCT ON (t.group_id) t.group_id, t.body,
-                        ts_rank(t.words, q) AS rank
-                 FROM group_texts t, to_tsquery('simple', $1) q
-                 WHERE t.words @@ q
-                 ORDER BY t.group_id, rank DESC",
-                &[&query],
+                "SELECT t.group_id, t.body FROM group_texts t, to_tsquery('simple', $1) q
+                 WHERE t.words @@ q ORDER BY ts_rank(t.words, q) DESC, t.id LIMIT $2",
+                &[&query, &((limit * 8).max(64) as i64)],
             )
             .map_err(self.fail("searching"))?;
-        let mut best: Vec<(f32, i64, String)> = found
-            .iter()
-            .map(|r| (r.get(2), r.get(0), r.get(1)))
-            .collect();
-        best.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        best.truncate(limit);
-        let mut out = Vec::with_capacity(best.len());
-        for (_, id, body) in best {
-            if let Some(g) = group(self, id)? {
-                out.push(SearchHit {
-                    group: g,
-                    text: summary::excerpt(&body, typed),
-                });
-            }
-        }
-        Ok(out)
+        let found: Vec<(i64, String)> = found.iter().map(|r| (r.get(0), r.get(1))).collect();
+        summary::hits(found, limit, typed, |ids| {
+            self.groups(&GroupQuery {
+                ids: ids.to_vec(),
+                ..GroupQuery::default()
+            })
+        })
     }
 
     pub(super) fn samples_of(&self, group: i64, limit: usize) -> Result<Vec<Sample>> {

@@ -13,7 +13,11 @@ impl SqliteReader {
         let Some(uid) = self.full_id(id)? else {
             return Ok(None);
         };
-        let next = super::column_or_null(&self.conn, "event_groups", "resolved_next");
+        let next = if self.has_summaries() {
+            "resolved_next".to_owned()
+        } else {
+            "NULL".to_owned()
+        };
         let row = self
             .conn
             .query_row(

@@ -23,6 +23,8 @@ use crate::store::{PurgeReport, PurgeRule};
 pub(crate) struct SqliteReader {
     pub(super) conn: Connection,
     pub(super) path: PathBuf,
+    /// Set once the file is seen at schema 6 or later (it never goes back).
+    pub(super) summaries: std::cell::Cell<bool>,
 }
 
 impl std::fmt::Debug for SqliteReader {
@@ -70,6 +72,7 @@ impl SqliteReader {
         Ok(SqliteReader {
             conn,
             path: path.to_owned(),
+            summaries: std::cell::Cell::new(false),
         })
     }
 
@@ -77,7 +80,14 @@ impl SqliteReader {
     pub(crate) fn groups(&self, q: &GroupQuery) -> Result<Vec<GroupRow>> {
         // Files not migrated to schema 5 (6) yet have no release columns
         // (summaries): a filter on them selects nothing.
-        let col = |c: &str| super::column_or_null(&self.conn, "event_groups", c);
+        let v6 = self.has_summaries();
+        let col = |c: &str| {
+            if v6 {
+                c.to_owned()
+            } else {
+                super::column_or_null(&self.conn, "event_groups", c)
+            }
+        };
         let first_release = col("first_release");
         let next = col("resolved_next");
         let mut sql = format!(
@@ -95,8 +105,9 @@ impl SqliteReader {
             args.push(v);
             format!("?{}", args.len())
         };
-        if let Some(id) = q.id {
-            sql.push_str(&format!(" AND g.id = {}", arg(id.into())));
+        if !q.ids.is_empty() {
+            let list: Vec<String> = q.ids.iter().map(i64::to_string).collect();
+            sql.push_str(&format!(" AND g.id IN ({})", list.join(", ")));
         }
         if let Some(r) = &q.new_in {
             sql.push_str(&format!(" AND {first_release} = {}", arg(r.clone().into())));
@@ -351,7 +362,7 @@ impl SqliteReader {
     /// Sets the status of a group. Returns whether it existed.
     pub(crate) fn set_group_status(&self, group: i64, status: GroupStatus) -> Result<bool> {
         let next = status == GroupStatus::ResolvedInNextRelease;
-        let v6 = super::column_or_null(&self.conn, "event_groups", "resolved_next") != "NULL";
+        let v6 = self.has_summaries();
         if next && !v6 {
             return Err(Error::new(ErrorKind::Storage {
                 context: format!(

@@ -112,9 +112,14 @@ pub(super) fn backfill_texts(tx: &Transaction<'_>) -> Result<()> {
 }
 
 impl super::read::SqliteReader {
-    /// Whether the file has the summaries (schema 6).
-    fn has_summaries(&self) -> bool {
-        super::column_or_null(&self.conn, "event_groups", "resolved_next") != "NULL"
+    /// Whether the file has the summaries (schema 6; remembered once seen).
+    pub(super) fn has_summaries(&self) -> bool {
+        if self.summaries.get() {
+            return true;
+        }
+        let has = super::column_or_null(&self.conn, "event_groups", "resolved_next") != "NULL";
+        self.summaries.set(has);
+        has
     }
 
     /// Occurrences per hour in `[since, until)`: of each of `groups`, or
@@ -221,33 +226,28 @@ impl super::read::SqliteReader {
             return Ok(Vec::new());
         }
         let err = |e| fail("searching", e);
+        // The best texts (FTS5 ranks with a bounded heap), then their
+        // groups, each once, in the order of their best text.
         let found: Vec<(i64, String)> = self
             .conn
             .prepare_cached(
-                "SELECT t.group_id, t.body, min(f.rank) AS best
+                "SELECT t.group_id, t.body
                  FROM group_texts_fts f JOIN group_texts t ON t.id = f.rowid
-                 WHERE group_texts_fts MATCH ?1
-                 GROUP BY t.group_id ORDER BY best LIMIT ?2",
+                 WHERE group_texts_fts MATCH ?1 ORDER BY f.rank LIMIT ?2",
             )
             .and_then(|mut s| {
-                s.query_map(params![fts, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect()
+                s.query_map(params![fts, (limit * 8).max(64) as i64], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?
+                .collect()
             })
             .map_err(err)?;
-        let mut out = Vec::with_capacity(found.len());
-        for (group, body) in found {
-            let q = GroupQuery {
-                id: Some(group),
+        summary::hits(found, limit, query, |ids| {
+            self.groups(&GroupQuery {
+                ids: ids.to_vec(),
                 ..GroupQuery::default()
-            };
-            if let Some(g) = self.groups(&q)?.into_iter().next() {
-                out.push(SearchHit {
-                    group: g,
-                    text: summary::excerpt(&body, query),
-                });
-            }
-        }
-        Ok(out)
+            })
+        })
     }
 
     /// The process figures of a group's newest occurrences that have a
