@@ -234,12 +234,23 @@ pub fn write_history(path: &std::path::Path, n: u64, groups: u64, span_ms: i64) 
             line: 42,
             column: 9,
         };
-        let fp = fingerprint::fingerprint("shop", EventKind::Error, &message, &chain, &frames, Some(&location));
+        let fp = fingerprint::fingerprint(
+            "shop",
+            EventKind::Error,
+            &message,
+            &chain,
+            &frames,
+            Some(&location),
+        );
         batch.push(Event {
             id: EventId::generate(ts),
             timestamp_ms: ts,
             logger: "shop".into(),
-            level: if g % 10 == 0 { Level::Fatal } else { Level::Error },
+            level: if g % 10 == 0 {
+                Level::Fatal
+            } else {
+                Level::Error
+            },
             kind: EventKind::Error,
             message,
             chain,

@@ -640,3 +640,82 @@ fn i19_the_dashboard_reads_and_changes_a_fleet_database() {
     assert_eq!(r.status, 303);
     assert_eq!(state(&pg), "open false 4.0");
 }
+
+#[test]
+fn i19_a_schema_1_fleet_database_is_read_as_it_is_then_upgraded_with_its_events_summarized() {
+    // See: issue #19: schema 2 of the fleet store (the dashboard's summaries)
+    let Some(pg) = Pg::start("i19 upgrade", PgOptions::default()) else {
+        return;
+    };
+    let (_d, db) = util::temp_db();
+    let logger = util::builder(&db, "fleet")
+        .database_url(pg.url("?sslmode=disable"))
+        .release("3.1")
+        .build()
+        .unwrap();
+    for i in 0..5 {
+        logger.error(format!("payment {i} declined"));
+    }
+    let e = std::io::Error::new(
+        std::io::ErrorKind::ConnectionRefused,
+        "ledger refused the connection",
+    );
+    logger.capture_error(&e);
+    assert!(logger.flush(T));
+    drop(logger);
+    // Back to schema 1, as a fleet of the previous version left it.
+    pg.psql(
+        "DROP TABLE group_texts; DROP TABLE group_values; DROP TABLE group_hours;
+         ALTER TABLE event_groups DROP COLUMN resolved_next;
+         UPDATE errsnap_meta SET value = '1' WHERE key IN ('schema_version', 'min_writer_version')",
+    );
+    let url = pg.url("?sslmode=disable");
+    // This CLI reads it without the summaries.
+    let groups = cli_json(&url, &["groups"]);
+    assert_eq!(groups.as_array().unwrap().len(), 2, "{groups}");
+    let id = groups[0]["id"].to_string();
+    let out = cli(
+        &url,
+        &["resolve", "--group", &id, "--status", "resolved-next"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("schema version 1"),
+        "{}",
+        util::describe(&out)
+    );
+    cli_json(&url, &["resolve", "--group", &id, "--status", "muted"]);
+    // The upgrade fills the summaries from the stored events.
+    let out = migrate(&url, &[]);
+    assert!(out.status.success(), "{}", util::describe(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v["migrated"].as_bool(), v["schema_version"].as_i64()),
+        (Some(true), Some(2))
+    );
+    assert_eq!(
+        pg_count(&pg, "SELECT sum(count)::bigint FROM group_hours"),
+        6
+    );
+    assert_eq!(
+        pg_count(&pg, "SELECT count(*) FROM group_texts"),
+        2,
+        "one text per group: ids normalized"
+    );
+    assert_eq!(
+        pg_count(
+            &pg,
+            "SELECT count(*) FROM group_values WHERE key = 'release' AND value = '3.1'"
+        ),
+        2
+    );
+    assert_eq!(
+        pg_count(
+            &pg,
+            "SELECT count(*) FROM group_texts WHERE words @@ to_tsquery('simple', 'ledger')"
+        ),
+        1
+    );
+    let found = cli_json(&url, &["groups", "--status", "muted"]);
+    assert_eq!(found.as_array().unwrap().len(), 1);
+}

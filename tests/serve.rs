@@ -92,6 +92,14 @@ fn i19_every_page_needs_the_token_and_the_token_gives_a_strict_session() {
         "{set}"
     );
     assert!(!set.contains(&dash.token), "the cookie is not the token");
+    // However the key is spelled, the token leaves the URL; never another host.
+    let r = dash.get(&format!("/events?tok%65n={}&level=warn", dash.token), None);
+    assert_eq!(
+        (r.status, r.header("location")),
+        (303, Some("/events?level=warn"))
+    );
+    let r = dash.get(&format!("//evil.example/?token={}", dash.token), None);
+    assert_eq!(r.header("location"), Some("/"));
     let cookie = dash.login();
     for path in ["/", "/events", "/stats", "/search?q=payment", "/login"] {
         let r = dash.get(path, Some(&cookie));
@@ -291,8 +299,10 @@ fn i19_status_actions_need_the_csrf_token_and_use_the_store() {
         "no actions: {page}"
     );
     assert!(page.contains("read-only"));
+    // Refused for being read-only (before any token is looked at).
     let r = ro.post(&path, &cookie, &format!("status=muted&csrf={token}"));
     assert_eq!(r.status, 403);
+    assert!(r.body.contains("read-only (--read-only)"), "{}", r.body);
     assert_eq!(status_of(&db, g), GroupStatus::Open);
 }
 

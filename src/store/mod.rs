@@ -15,6 +15,7 @@
 mod ident;
 pub(crate) mod postgres;
 pub(crate) mod read;
+pub(crate) mod reopen;
 pub(crate) mod runs;
 pub(crate) mod spool;
 pub(crate) mod sqlite;
@@ -411,7 +412,8 @@ impl Database {
     }
 
     /// The releases, environments and hosts a group was seen with, each
-    /// with its count and first and last time.
+    /// with its count and first and last time (the 50 most recently seen
+    /// of each kind).
     pub fn group_values(&self, group: i64) -> Result<Vec<GroupValue>> {
         self.reader.group_values(group)
     }

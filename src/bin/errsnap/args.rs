@@ -53,7 +53,8 @@ pub(crate) enum Command {
     Export(ExportArgs),
     /// Delete old events (retention), optionally archiving them first.
     Purge(PurgeArgs),
-    /// Change a group's status: open, resolved or muted.
+    /// Change a group's status: open, resolved, resolved-next (quiet for
+    /// its current release) or muted.
     Resolve(ResolveArgs),
     /// Name the stored frames that have only an address (a stripped binary,
     /// a panic's raw stack), against the binaries that recorded them.
@@ -120,7 +121,7 @@ pub(crate) struct GroupsArgs {
     /// Only this logger.
     #[arg(long)]
     pub(crate) logger: Option<String>,
-    /// Only this status (open, resolved, muted).
+    /// Only this status (open, resolved, resolved-next, muted).
     #[arg(long)]
     pub(crate) status: Option<errsnap::GroupStatus>,
     /// Only groups first seen in this release.

@@ -80,24 +80,33 @@ pub(super) fn bump_and_decide(
     for r in tx.query(&st, &[&ids]).map_err(fail)? {
         status.insert(r.get(0), (r.get(1), r.get(2), r.get(3)));
     }
-    // A group resolved in the next release stays quiet (as if muted) for
-    // events of the release it was resolved in (the batch's first event
-    // of the group stands for the batch, as in the file).
-    let quiet_for = |group: i64, evs: &[&Event]| {
-        status.get(&group).is_some_and(|(s, next, rel)| {
-            s == "resolved" && *next && rel.as_deref() == evs[0].release.as_deref()
-        })
-    };
-    let quiet: Vec<bool> = by_group
+    // A resolved group reopens, or (resolved in the next release, every
+    // new event from the release it was resolved in) stays quiet, as if
+    // muted: `store::reopen`, as in the file.
+    let reopen: Vec<(bool, Option<&str>)> = by_group
         .iter()
-        .map(|(fp, evs)| quiet_for(groups[*fp], evs))
+        .map(|(fp, evs)| {
+            let (status, next, resolved) = status
+                .get(&groups[*fp])
+                .map_or(("open", false, None), |(s, n, r)| {
+                    (s.as_str(), *n, r.as_deref())
+                });
+            let mut releases: Vec<Option<&str>> = Vec::new();
+            for e in evs {
+                if !releases.contains(&e.release.as_deref()) {
+                    releases.push(e.release.as_deref());
+                }
+            }
+            crate::store::reopen::reopening(status, next, resolved, releases)
+        })
         .collect();
+    let quiet: Vec<bool> = reopen.iter().map(|r| r.0).collect();
     let mut count = Vec::with_capacity(ids.len());
     let mut level = Vec::with_capacity(ids.len());
     let mut first = Vec::with_capacity(ids.len());
     let mut last = Vec::with_capacity(ids.len());
     let mut last_uid = Vec::with_capacity(ids.len());
-    let mut release: Vec<Option<&str>> = Vec::with_capacity(ids.len());
+    let release: Vec<Option<&str>> = reopen.iter().map(|r| r.1).collect();
     for evs in by_group.values() {
         count.push(evs.len() as i64);
         level.push(evs.iter().map(|e| e.level.as_i64()).max().unwrap_or(0) as i16);
@@ -109,7 +118,6 @@ pub(super) fn bump_and_decide(
             .map_or((0, String::new()), |e| (e.timestamp_ms, e.id.to_string()));
         last.push(newest_ts);
         last_uid.push(newest_uid);
-        release.push(evs[0].release.as_deref());
     }
     let st = stmts.get(tx, BUMP).map_err(fail)?;
     tx.execute(

@@ -22,6 +22,9 @@ use crate::store::{PurgeReport, PurgeRule, Reader};
 pub(crate) struct PgReader {
     client: Mutex<Client>,
     target: PgTarget,
+    /// Whether the schema has the summaries (version 2; a database no new
+    /// writer has upgraded yet is read without them).
+    pub(super) summaries: bool,
 }
 
 impl std::fmt::Debug for PgReader {
@@ -67,10 +70,29 @@ impl PgReader {
                 ),
             }));
         }
+        let version: i64 = client
+            .query_opt(
+                "SELECT value FROM errsnap_meta WHERE key = 'schema_version'",
+                &[],
+            )
+            .map_err(|e| target.error("reading", e))?
+            .and_then(|r| r.get::<_, String>(0).parse().ok())
+            .unwrap_or(0);
         Ok(PgReader {
             client: Mutex::new(client),
             target: target.clone(),
+            summaries: version >= 2,
         })
+    }
+
+    /// A group's status as `GroupStatus` names it (schema 1 has no
+    /// resolved-in-next-release mark).
+    fn status_expr(&self) -> &'static str {
+        if self.summaries {
+            "CASE WHEN g.status = 'resolved' AND g.resolved_next THEN 'resolved-next' ELSE g.status END"
+        } else {
+            "g.status"
+        }
     }
 
     pub(super) fn client(&self) -> std::sync::MutexGuard<'_, Client> {
@@ -190,13 +212,12 @@ const EVENT_COLUMNS: &str = "e.id, e.uid, e.ts, l.name, e.level, e.kind, e.messa
 
 impl Reader for PgReader {
     fn groups(&self, q: &GroupQuery) -> Result<Vec<GroupRow>> {
-        let mut sql = String::from(
+        let mut sql = format!(
             "SELECT g.id, g.fingerprint, l.name, g.level, g.kind, g.title, g.culprit,
-                    g.first_seen, g.last_seen, g.count,
-                    CASE WHEN g.status = 'resolved' AND g.resolved_next THEN 'resolved-next'
-                         ELSE g.status END,
+                    g.first_seen, g.last_seen, g.count, {},
                     g.last_event_uid, g.first_release, g.regressed_in, g.regressed_at
              FROM event_groups g JOIN loggers l ON l.id = g.logger_id WHERE true",
+            self.status_expr()
         );
         let mut args: Params = Vec::new();
         let mut arg = |v: Box<dyn ToSql + Sync>| {
@@ -204,10 +225,19 @@ impl Reader for PgReader {
             format!("${}", args.len())
         };
         if !q.ids.is_empty() {
-            sql.push_str(&format!(" AND g.id = ANY({})", arg(Box::new(q.ids.clone()))));
+            sql.push_str(&format!(
+                " AND g.id = ANY({})",
+                arg(Box::new(q.ids.clone()))
+            ));
         }
         if let Some(l) = &q.logger {
             sql.push_str(&format!(" AND l.name = {}", arg(Box::new(l.clone()))));
+        }
+        let values_asked = q.release.is_some() || q.environment.is_some() || q.host.is_some();
+        if !self.summaries && (values_asked || q.status == Some(GroupStatus::ResolvedInNextRelease))
+        {
+            // Schema 1 records neither.
+            return Ok(Vec::new());
         }
         match q.status {
             None => {}
@@ -248,7 +278,7 @@ impl Reader for PgReader {
         if let Some(until) = q.until {
             sql.push_str(&format!(" AND g.first_seen < {}", arg(Box::new(until))));
         }
-        if q.since.is_some() || q.until.is_some() {
+        if self.summaries && (q.since.is_some() || q.until.is_some()) {
             let from = q.since.map_or(i64::MIN, |t| t.div_euclid(HOUR_MS));
             let to = q.until.map_or(i64::MAX, |t| (t - 1).div_euclid(HOUR_MS));
             let (from, to) = (arg(Box::new(from)), arg(Box::new(to)));
@@ -363,14 +393,13 @@ impl Reader for PgReader {
                     "SELECT {EVENT_COLUMNS},
                         e.col, e.thread_id, e.error_chain::text, e.app_name, e.release,
                         e.environment, e.tags::text, e.extra::text, e.breadcrumbs::text,
-                        e.redactions, g.fingerprint, g.title, g.count,
-                        CASE WHEN g.status = 'resolved' AND g.resolved_next THEN 'resolved-next'
-                             ELSE g.status END,
+                        e.redactions, g.fingerprint, g.title, g.count, {status},
                         e.backtrace_id, h.hostname,
                         (SELECT resolved FROM backtraces b WHERE b.id = e.backtrace_id)
                      FROM events e JOIN loggers l ON l.id = e.logger_id
                      JOIN event_groups g ON g.id = e.group_id
-                     LEFT JOIN hosts h ON h.id = e.host_id WHERE e.uid = $1"
+                     LEFT JOIN hosts h ON h.id = e.host_id WHERE e.uid = $1",
+                    status = self.status_expr()
                 ),
                 &[&uid],
             )
@@ -455,6 +484,32 @@ impl Reader for PgReader {
     }
 
     fn set_group_status(&self, group: i64, status: GroupStatus) -> Result<bool> {
+        let next = status == GroupStatus::ResolvedInNextRelease;
+        if !self.summaries {
+            if next {
+                return Err(Error::new(ErrorKind::Storage {
+                    context: format!(
+                        "{} has schema version 1: resolving in the next release needs version 2 \
+                         (run `errsnap --db URL migrate`, or start a writer of this version)",
+                        self.target.display()
+                    ),
+                }));
+            }
+            let n = self
+                .client()
+                .execute(
+                    "UPDATE event_groups SET status = $2,
+                         resolved_release = CASE $2 WHEN 'resolved'
+                             THEN (SELECT release FROM events WHERE uid = last_event_uid)
+                             ELSE resolved_release END,
+                         regressed_in = CASE $2 WHEN 'resolved' THEN NULL ELSE regressed_in END,
+                         regressed_at = CASE $2 WHEN 'resolved' THEN NULL ELSE regressed_at END
+                     WHERE id = $1",
+                    &[&group, &status.stored()],
+                )
+                .map_err(self.fail("changing a group's status in"))?;
+            return Ok(n == 1);
+        }
         let n = self
             .client()
             .execute(
@@ -470,11 +525,7 @@ impl Reader for PgReader {
                      regressed_in = CASE $2 WHEN 'resolved' THEN NULL ELSE regressed_in END,
                      regressed_at = CASE $2 WHEN 'resolved' THEN NULL ELSE regressed_at END
                  WHERE id = $1",
-                &[
-                    &group,
-                    &status.stored(),
-                    &(status == GroupStatus::ResolvedInNextRelease),
-                ],
+                &[&group, &status.stored(), &next],
             )
             .map_err(self.fail("changing a group's status in"))?;
         Ok(n == 1)

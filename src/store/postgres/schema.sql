@@ -264,6 +264,9 @@ CREATE TABLE IF NOT EXISTS group_texts (
     key       TEXT   NOT NULL UNIQUE,
     group_id  BIGINT NOT NULL REFERENCES event_groups(id) ON DELETE CASCADE,
     body      TEXT   NOT NULL,
-    words     tsvector GENERATED ALWAYS AS (to_tsvector('simple', body)) STORED
+    -- Split on what is not a letter or digit, as SQLite's FTS5 (unicode61)
+    -- splits: `src/db.rs` and `app::db::connect` are found by `db`.
+    words     tsvector GENERATED ALWAYS AS
+              (to_tsvector('simple', regexp_replace(body, '[^[:alnum:]]+', ' ', 'g'))) STORED
 );
 CREATE INDEX IF NOT EXISTS group_texts_words ON group_texts USING gin (words);

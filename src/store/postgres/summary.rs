@@ -111,9 +111,12 @@ pub(super) fn backfill(tx: &mut Transaction<'_>, target: &PgTarget) -> Result<()
              WHERE h.hostname <> '' GROUP BY e.group_id, h.hostname ON CONFLICT DO NOTHING;",
     )
     .map_err(fail)?;
-    let rows = tx
-        .query(
-            "SELECT DISTINCT e.group_id, e.message, e.error_chain, e.backtrace_id,
+    // Streamed through a portal, 1,000 rows at a time (a large database
+    // has about one distinct row per event: the ids are normalized only
+    // here), each chunk's texts inserted before the next is read.
+    let portal = tx
+        .bind(
+            "SELECT DISTINCT e.group_id, e.message, e.error_chain::text, e.backtrace_id,
                     (SELECT array_agg(f.function ORDER BY f.idx) FROM frames f
                       WHERE f.backtrace_id = e.backtrace_id),
                     (SELECT array_agg(f.file ORDER BY f.idx) FROM frames f
@@ -122,32 +125,38 @@ pub(super) fn backfill(tx: &mut Transaction<'_>, target: &PgTarget) -> Result<()
             &[],
         )
         .map_err(fail)?;
-    let mut texts = Vec::with_capacity(rows.len());
-    for r in &rows {
-        let chain: Vec<ChainLink> = r
-            .get::<_, Option<String>>(2)
-            .and_then(|j| serde_json::from_str(&j).ok())
-            .unwrap_or_default();
-        let functions: Vec<Option<String>> = r.get::<_, Option<Vec<_>>>(4).unwrap_or_default();
-        let files: Vec<Option<String>> = r.get::<_, Option<Vec<_>>>(5).unwrap_or_default();
-        texts.push(summary::text_of(
-            r.get(0),
-            r.get(1),
-            &chain,
-            r.get(3),
-            functions
-                .iter()
-                .zip(&files)
-                .map(|(f, l)| (f.as_deref(), l.as_deref())),
-        ));
-    }
     let mut stmts = super::Stmts::default();
-    for chunk in texts.chunks(1000) {
-        add_texts(&mut stmts, tx, target, chunk)?;
+    loop {
+        let rows = tx.query_portal(&portal, 1000).map_err(fail)?;
+        if rows.is_empty() {
+            break;
+        }
+        let mut texts = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let chain: Vec<ChainLink> = r
+                .get::<_, Option<String>>(2)
+                .and_then(|j| serde_json::from_str(&j).ok())
+                .unwrap_or_default();
+            let functions: Vec<Option<String>> = r.get::<_, Option<Vec<_>>>(4).unwrap_or_default();
+            let files: Vec<Option<String>> = r.get::<_, Option<Vec<_>>>(5).unwrap_or_default();
+            texts.push(summary::text_of(
+                r.get(0),
+                r.get(1),
+                &chain,
+                r.get(3),
+                functions
+                    .iter()
+                    .zip(&files)
+                    .map(|(f, l)| (f.as_deref(), l.as_deref())),
+            ));
+        }
+        // One key may come from several rows of a chunk (ids normalized).
+        texts.sort_by(|a, b| a.key.cmp(&b.key));
+        texts.dedup_by(|a, b| a.key == b.key);
+        add_texts(&mut stmts, tx, target, &texts)?;
     }
     Ok(())
 }
-
 
 impl PgReader {
     pub(super) fn hourly_of(
@@ -156,6 +165,9 @@ impl PgReader {
         since: i64,
         until: i64,
     ) -> Result<Vec<HourCount>> {
+        if !self.summaries {
+            return Ok(Vec::new());
+        }
         let from = since.div_euclid(HOUR_MS);
         let to = (until - 1).div_euclid(HOUR_MS);
         let rows = match groups {
@@ -182,11 +194,18 @@ impl PgReader {
     }
 
     pub(super) fn group_values_of(&self, group: i64) -> Result<Vec<GroupValue>> {
+        if !self.summaries {
+            return Ok(Vec::new());
+        }
         let rows = self
             .client()
             .query(
-                "SELECT key, value, count, first_seen, last_seen FROM group_values
-                 WHERE group_id = $1 ORDER BY key, last_seen DESC LIMIT 300",
+                // The 50 most recent of each key.
+                "SELECT key, value, count, first_seen, last_seen FROM (
+                     SELECT key, value, count, first_seen, last_seen, row_number() OVER (
+                         PARTITION BY key ORDER BY last_seen DESC) AS n
+                     FROM group_values WHERE group_id = $1) AS v
+                 WHERE n <= 50 ORDER BY key, last_seen DESC",
                 &[&group],
             )
             .map_err(self.fail("reading a group's values in"))?;
@@ -203,6 +222,9 @@ impl PgReader {
     }
 
     pub(super) fn values_of(&self, key: &str, limit: usize) -> Result<Vec<String>> {
+        if !self.summaries {
+            return Ok(Vec::new());
+        }
         let rows = self
             .client()
             .query(
@@ -216,7 +238,7 @@ impl PgReader {
 
     pub(super) fn search_of(&self, typed: &str, limit: usize) -> Result<Vec<SearchHit>> {
         let words = summary::words(typed);
-        if words.is_empty() {
+        if words.is_empty() || !self.summaries {
             return Ok(Vec::new());
         }
         // Every word, the last one as a prefix; each one lowercased and

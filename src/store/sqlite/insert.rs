@@ -261,9 +261,23 @@ fn json_unless(empty: bool, v: &impl serde::Serialize) -> Option<String> {
     (!empty).then(|| serde_json::to_string(v).unwrap_or_default())
 }
 
-/// Each group's changes from the batch, in one statement per group.
+/// Each group's changes from the batch, in one statement per group (a
+/// resolved group reopens or stays quiet as `store::reopen` decides).
 fn update_groups(tx: &rusqlite::Transaction<'_>, deltas: &HashMap<i64, GroupDelta>) -> Result<()> {
+    let err = |e| fail("updating groups", e);
     for (group_id, d) in deltas {
+        let (status, next, resolved): (String, bool, Option<String>) = tx
+            .prepare_cached(
+                "SELECT status, resolved_next, resolved_release FROM event_groups WHERE id = ?1",
+            )
+            .and_then(|mut s| s.query_row([group_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))))
+            .map_err(err)?;
+        let (quiet, regressed_in) = crate::store::reopen::reopening(
+            &status,
+            next,
+            resolved.as_deref(),
+            d.releases.iter().map(Option::as_deref),
+        );
         tx.prepare_cached(
             "UPDATE event_groups SET
                  count = count + ?2,
@@ -271,14 +285,12 @@ fn update_groups(tx: &rusqlite::Transaction<'_>, deltas: &HashMap<i64, GroupDelt
                  first_seen = min(first_seen, ?4),
                  last_event_uid = CASE WHEN ?5 >= last_seen THEN ?6 ELSE last_event_uid END,
                  last_seen = max(last_seen, ?5),
-                 regressed_in = CASE WHEN status = 'resolved' AND NOT q.quiet THEN ?7
+                 regressed_in = CASE WHEN status = 'resolved' AND NOT ?8 THEN ?7
                                 ELSE regressed_in END,
-                 regressed_at = CASE WHEN status = 'resolved' AND NOT q.quiet THEN ?4
+                 regressed_at = CASE WHEN status = 'resolved' AND NOT ?8 THEN ?4
                                 ELSE regressed_at END,
-                 resolved_next = q.quiet,
-                 status = CASE WHEN status = 'resolved' AND NOT q.quiet THEN 'open' ELSE status END
-             FROM (SELECT resolved_next = 1 AND status = 'resolved' AND resolved_release IS ?7
-                          AS quiet FROM event_groups WHERE id = ?1) AS q
+                 resolved_next = ?8,
+                 status = CASE WHEN status = 'resolved' AND NOT ?8 THEN 'open' ELSE status END
              WHERE id = ?1",
         )
         .and_then(|mut s| {
@@ -289,10 +301,11 @@ fn update_groups(tx: &rusqlite::Transaction<'_>, deltas: &HashMap<i64, GroupDelt
                 d.first_seen,
                 d.last_seen,
                 d.last_uid,
-                d.release
+                regressed_in,
+                quiet
             ])
         })
-        .map_err(|e| fail("updating groups", e))?;
+        .map_err(err)?;
     }
     Ok(())
 }
@@ -448,16 +461,16 @@ struct GroupDelta {
     last_uid: String,
     /// The status the group has after an event of this batch changed it.
     status_now: Option<String>,
-    /// The release of the batch's first event of the group: the release a
-    /// resolved group regressed in.
-    release: Option<String>,
+    /// The releases of the batch's events of the group, each once, in
+    /// order (what reopens a resolved group, or leaves it quiet).
+    releases: Vec<Option<String>>,
 }
 
 impl GroupDelta {
     /// Counts one new event of the group.
     fn add(&mut self, ev: &Event, uid: &str) {
-        if self.count == 0 {
-            self.release.clone_from(&ev.release);
+        if !self.releases.contains(&ev.release) {
+            self.releases.push(ev.release.clone());
         }
         self.count += 1;
         self.level = self.level.max(ev.level.as_i64());
@@ -476,7 +489,7 @@ impl GroupDelta {
             last_seen: i64::MIN,
             last_uid: String::new(),
             status_now: None,
-            release: None,
+            releases: Vec::new(),
         }
     }
 }

@@ -185,7 +185,7 @@ CREATE TABLE group_texts (
 );
 CREATE VIRTUAL TABLE group_texts_fts USING fts5(
     body, content = 'group_texts', content_rowid = 'id',
-    tokenize = 'unicode61 remove_diacritics 2'
+    tokenize = 'unicode61 remove_diacritics 0'
 );
 ALTER TABLE event_groups ADD COLUMN resolved_next INTEGER NOT NULL DEFAULT 0;
 INSERT INTO group_hours (group_id, hour, count)

@@ -180,8 +180,12 @@ impl super::read::SqliteReader {
         }
         self.conn
             .prepare_cached(
-                "SELECT key, value, count, first_seen, last_seen FROM group_values
-                 WHERE group_id = ?1 ORDER BY key, last_seen DESC LIMIT 300",
+                // The 50 most recent of each key.
+                "SELECT key, value, count, first_seen, last_seen FROM (
+                     SELECT key, value, count, first_seen, last_seen, row_number() OVER (
+                         PARTITION BY key ORDER BY last_seen DESC) AS n
+                     FROM group_values WHERE group_id = ?1) AS v
+                 WHERE n <= 50 ORDER BY key, last_seen DESC",
             )
             .and_then(|mut s| {
                 s.query_map([group], |r| {

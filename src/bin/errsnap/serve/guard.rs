@@ -97,15 +97,23 @@ fn logged_in(app: &App, to: &str) -> Response {
     resp
 }
 
-/// The request's path and query without the `token` parameter.
+/// Where to go after a login by URL: the request's path (one leading
+/// `/`: never another host) and its query without the `token` parameter,
+/// however it was spelled.
 fn without_token(req: &Request) -> String {
     let path = req.uri().path();
-    let rest: Vec<&str> = req
-        .uri()
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter(|kv| !kv.is_empty() && !kv.starts_with("token="))
+    let path = if path.starts_with('/') && !path.starts_with("//") {
+        path
+    } else {
+        "/"
+    };
+    let pairs: Vec<(String, String)> = Query::<Vec<(String, String)>>::try_from_uri(req.uri())
+        .map(|q| q.0)
+        .unwrap_or_default();
+    let rest: Vec<String> = pairs
+        .iter()
+        .filter(|(k, _)| k != "token")
+        .map(|(k, v)| format!("{}={}", pages::groups::enc(k), pages::groups::enc(v)))
         .collect();
     if rest.is_empty() {
         path.to_owned()

@@ -40,7 +40,9 @@ struct Pool {
 }
 
 impl Pool {
-    /// Runs `f` with a connection (an idle one, else a new one).
+    /// Runs `f` with a connection (an idle one, else a new one). A
+    /// connection whose call failed is closed, not kept (a server that
+    /// restarted leaves it dead).
     fn with<T>(&self, f: impl FnOnce(&Database) -> Result<T>) -> Result<T> {
         let idle = self.idle.lock().map(|mut v| v.pop()).unwrap_or(None);
         let db = match idle {
@@ -48,9 +50,11 @@ impl Pool {
             None => (self.open)()?,
         };
         let out = f(&db);
-        if let Ok(mut v) = self.idle.lock() {
-            if v.len() < POOL_IDLE {
-                v.push(db);
+        if out.is_ok() {
+            if let Ok(mut v) = self.idle.lock() {
+                if v.len() < POOL_IDLE {
+                    v.push(db);
+                }
             }
         }
         out
@@ -107,6 +111,23 @@ fn random_hex() -> Result<String> {
     let mut b = [0u8; 32];
     getrandom::getrandom(&mut b).map_err(|e| anyhow::anyhow!("no random numbers: {e}"))?;
     Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+/// A token given with `--token` or `ERRSNAP_DASHBOARD_TOKEN`: at least 16
+/// characters, each one that a URL carries as it is (letters, digits,
+/// `-._~`), so the printed URL works. Never echoed back.
+fn checked_token(t: &str) -> Result<String> {
+    let t = t.trim();
+    if t.len() < 16 {
+        bail!("--token (or ERRSNAP_DASHBOARD_TOKEN): at least 16 characters");
+    }
+    if !t
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+    {
+        bail!("--token (or ERRSNAP_DASHBOARD_TOKEN): only letters, digits and - . _ ~");
+    }
+    Ok(t.to_owned())
 }
 
 /// The Host header values a listener answers.
@@ -178,10 +199,7 @@ pub(crate) fn serve(cli: &Cli, a: &ServeArgs) -> Result<std::process::ExitCode> 
         );
     }
     let token = match &a.token {
-        Some(t) if t.trim().len() < 16 => {
-            bail!("--token (or ERRSNAP_DASHBOARD_TOKEN): at least 16 characters")
-        }
-        Some(t) => t.trim().to_owned(),
+        Some(t) => checked_token(t)?,
         None => random_hex()?,
     };
     // Open once now, so a wrong path or URL fails here, not on a page.
@@ -288,6 +306,24 @@ mod tests {
         assert!(!h.iter().any(|x| x == "evil.example:8080"));
         let remote = allowed_hosts("10.0.0.5:9000".parse().unwrap(), &[]);
         assert_eq!(remote, ["10.0.0.5:9000"]);
+    }
+
+    #[test]
+    fn given_tokens_are_long_and_url_safe() {
+        assert_eq!(
+            checked_token(" abcdefgh-12345678 ").unwrap(),
+            "abcdefgh-12345678"
+        );
+        assert!(checked_token("short").is_err());
+        for bad in [
+            "abcdefgh12345678&x",
+            "abcdefgh12345678#",
+            "abcdefgh 12345678",
+            "abcdefgh%12345678",
+        ] {
+            let e = checked_token(bad).unwrap_err().to_string();
+            assert!(e.contains("--token") && !e.contains(bad), "{e}");
+        }
     }
 
     #[test]

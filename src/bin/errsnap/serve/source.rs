@@ -11,8 +11,29 @@ const MAX_FILE: u64 = 4 * 1024 * 1024;
 /// Lines shown before and after the frame's line.
 const AROUND: u32 = 3;
 
+/// The extensions of source files shown (a stored frame naming `.env`, a
+/// key or a database under the root shows nothing).
+const SOURCE: [&str; 14] = [
+    "rs", "c", "h", "cc", "cpp", "cxx", "hpp", "hh", "s", "S", "go", "zig", "m", "mm",
+];
+
+/// Whether `p` looks like a source file: a known extension, no part of the
+/// path hidden (`.git`, `.env`).
+fn source_like(p: &Path) -> bool {
+    let ext_ok = p
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| SOURCE.contains(&e));
+    let hidden = p.components().any(|c| {
+        c.as_os_str()
+            .to_str()
+            .is_some_and(|s| s.starts_with('.') && s != "." && s != "..")
+    });
+    ext_ok && !hidden
+}
+
 /// The file `stored` names, if it lies under one of `roots`: an absolute
-/// path as is, a relative one against each root.
+/// path as is, a relative one against each root; only source files.
 pub(crate) fn resolve(roots: &[PathBuf], stored: &str) -> Option<PathBuf> {
     if stored.is_empty() || stored.contains('\0') {
         return None;
@@ -26,8 +47,11 @@ pub(crate) fn resolve(roots: &[PathBuf], stored: &str) -> Option<PathBuf> {
     candidates.into_iter().find_map(|c| {
         let real = c.canonicalize().ok()?;
         let meta = std::fs::metadata(&real).ok()?;
-        (meta.is_file() && meta.len() <= MAX_FILE && roots.iter().any(|r| real.starts_with(r)))
-            .then_some(real)
+        let inside = roots
+            .iter()
+            .find(|r| real.starts_with(r))
+            .and_then(|r| real.strip_prefix(r).ok())?;
+        (meta.is_file() && meta.len() <= MAX_FILE && source_like(inside)).then_some(real)
     })
 }
 
@@ -86,5 +110,21 @@ mod tests {
         assert!(context(&roots, "", 1).is_none());
         assert!(context(&roots, "src/main.rs", 0).is_none());
         assert!(context(&roots, "src", 1).is_none(), "a directory");
+        // Under the root but not source: settings, keys, hidden files.
+        for (name, text) in [
+            (".env", "ERRSNAP_SMTP_PASSWORD=x\n"),
+            ("LOGS.db", "x\n"),
+            ("key.pem", "x\n"),
+        ] {
+            std::fs::write(root.join(name), text).unwrap();
+            assert!(context(&roots, name, 1).is_none(), "{name}");
+        }
+        std::fs::create_dir_all(root.join(".git")).unwrap();
+        std::fs::write(root.join(".git/hook.rs"), "x\n").unwrap();
+        assert!(context(&roots, ".git/hook.rs", 1).is_none());
+        std::fs::write(root.join("src/.hidden.rs"), "x\n").unwrap();
+        assert!(context(&roots, "src/.hidden.rs", 1).is_none());
+        std::fs::write(root.join("src/lib.c"), "int x;\n").unwrap();
+        assert!(context(&roots, "src/lib.c", 1).is_some());
     }
 }
