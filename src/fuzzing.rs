@@ -246,7 +246,7 @@ pub fn write_history(path: &std::path::Path, n: u64, groups: u64, span_ms: i64) 
             id: EventId::generate(ts),
             timestamp_ms: ts,
             logger: "shop".into(),
-            level: if g % 10 == 0 {
+            level: if g.is_multiple_of(10) {
                 Level::Fatal
             } else {
                 Level::Error
@@ -260,7 +260,14 @@ pub fn write_history(path: &std::path::Path, n: u64, groups: u64, span_ms: i64) 
             pid: std::process::id(),
             app_name: Some("shop".into()),
             release: Some(format!("1.{}.0", g % 5)),
-            environment: Some(if g % 4 == 0 { "staging" } else { "production" }.into()),
+            environment: Some(
+                if g.is_multiple_of(4) {
+                    "staging"
+                } else {
+                    "production"
+                }
+                .into(),
+            ),
             tags: std::collections::BTreeMap::new(),
             extra: serde_json::Map::new(),
             frames,
