@@ -67,7 +67,18 @@ fn i19_every_page_needs_the_token_and_the_token_gives_a_strict_session() {
             "{path} shows no data: {}",
             r.body
         );
+        // Pages answer with the login form; the event stream in plain text.
+        let form = r.body.contains("<form method=\"post\" action=\"/login\">");
+        assert_eq!(form, path != "/live", "{path}: {}", r.body);
+        assert_eq!(r.body.contains("log in first"), path == "/live", "{path}");
     }
+    let login = dash.get("/login", None);
+    assert_eq!(login.status, 200);
+    assert!(login.body.contains("name=\"token\"") && !login.body.contains("payment"));
+    // A POST without a session is refused in plain text.
+    let r = dash.post("/groups/1/status", "x=y", "status=muted");
+    assert_eq!(r.status, 401);
+    assert!(r.body.contains("log in first"), "{}", r.body);
     let wrong = dash.get(
         "/?token=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
         None,

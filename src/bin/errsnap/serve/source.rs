@@ -35,9 +35,8 @@ fn source_like(p: &Path) -> bool {
 /// The file `stored` names, if it lies under one of `roots`: an absolute
 /// path as is, a relative one against each root; only source files.
 pub(crate) fn resolve(roots: &[PathBuf], stored: &str) -> Option<PathBuf> {
-    if stored.is_empty() || stored.contains('\0') {
-        return None;
-    }
+    // (An empty path names the root, a directory; one with a NUL cannot be
+    // made canonical: both find nothing below.)
     let p = Path::new(stored);
     let candidates: Vec<PathBuf> = if p.is_absolute() {
         vec![p.to_path_buf()]
@@ -126,5 +125,12 @@ mod tests {
         assert!(context(&roots, "src/.hidden.rs", 1).is_none());
         std::fs::write(root.join("src/lib.c"), "int x;\n").unwrap();
         assert!(context(&roots, "src/lib.c", 1).is_some());
+        // Files up to 4 MiB are read; larger ones are not.
+        let big = "// padding padding padding padding padding padding padding\n".repeat(40_000);
+        assert!(big.len() > 2 * 1024 * 1024 && big.len() < 4 * 1024 * 1024);
+        std::fs::write(root.join("src/big.rs"), &big).unwrap();
+        assert!(context(&roots, "src/big.rs", 3).is_some());
+        std::fs::write(root.join("src/huge.rs"), big.repeat(2)).unwrap();
+        assert!(context(&roots, "src/huge.rs", 3).is_none());
     }
 }
