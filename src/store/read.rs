@@ -236,6 +236,14 @@ pub struct Sample {
     pub memory_percent: f64,
 }
 
+/// The newest error recorded on channel `o.channel` and when its delivery
+/// was made (two columns; the same SQL in both dialects).
+pub(crate) const NEWEST_CHANNEL_ERROR: &str =
+    "(SELECT last_error FROM outbox x WHERE x.channel = o.channel
+       AND x.last_error IS NOT NULL AND x.status <> 'dropped' ORDER BY x.id DESC LIMIT 1),
+    (SELECT created_at FROM outbox x WHERE x.channel = o.channel
+       AND x.last_error IS NOT NULL AND x.status <> 'dropped' ORDER BY x.id DESC LIMIT 1)";
+
 /// How alert deliveries on one channel stand.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[non_exhaustive]

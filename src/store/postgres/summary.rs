@@ -8,7 +8,9 @@ use super::connect::PgTarget;
 use super::read::PgReader;
 use crate::error::Result;
 use crate::event::ChainLink;
-use crate::store::read::{ChannelHealth, GroupQuery, GroupValue, HourCount, Sample, SearchHit};
+use crate::store::read::{
+    ChannelHealth, GroupQuery, GroupValue, HourCount, Sample, SearchHit, NEWEST_CHANNEL_ERROR,
+};
 use crate::store::summary::{self, BatchSummary, NewText, HOUR_MS};
 use crate::store::Reader;
 
@@ -302,17 +304,13 @@ impl PgReader {
         let rows = self
             .client()
             .query(
-                "SELECT o.channel,
-                        count(*) FILTER (WHERE o.status IN ('pending', 'sending')),
-                        count(*) FILTER (WHERE o.status = 'failed'),
-                        count(*) FILTER (WHERE o.status = 'sent'),
-                        (SELECT last_error FROM outbox x WHERE x.channel = o.channel
-                           AND x.last_error IS NOT NULL AND x.status <> 'dropped'
-                           ORDER BY x.id DESC LIMIT 1),
-                        (SELECT created_at FROM outbox x WHERE x.channel = o.channel
-                           AND x.last_error IS NOT NULL AND x.status <> 'dropped'
-                           ORDER BY x.id DESC LIMIT 1)
-                 FROM outbox o GROUP BY o.channel ORDER BY o.channel",
+                &format!(
+                    "SELECT o.channel,
+                            count(*) FILTER (WHERE o.status IN ('pending', 'sending')),
+                            count(*) FILTER (WHERE o.status = 'failed'),
+                            count(*) FILTER (WHERE o.status = 'sent'), {NEWEST_CHANNEL_ERROR}
+                     FROM outbox o GROUP BY o.channel ORDER BY o.channel"
+                ),
                 &[],
             )
             .map_err(self.fail("reading alert deliveries in"))?;

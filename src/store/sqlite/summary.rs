@@ -6,7 +6,9 @@ use rusqlite::{params, OptionalExtension, Transaction};
 use super::fail;
 use crate::error::Result;
 use crate::event::ChainLink;
-use crate::store::read::{ChannelHealth, GroupQuery, GroupValue, HourCount, Sample, SearchHit};
+use crate::store::read::{
+    ChannelHealth, GroupQuery, GroupValue, HourCount, Sample, SearchHit, NEWEST_CHANNEL_ERROR,
+};
 use crate::store::summary::{self, BatchSummary, NewText, HOUR_MS};
 
 /// Adds a batch's summary.
@@ -283,18 +285,12 @@ impl super::read::SqliteReader {
     /// Alert deliveries per channel, with the newest error.
     pub(crate) fn deliveries(&self) -> Result<Vec<ChannelHealth>> {
         self.conn
-            .prepare_cached(
+            .prepare_cached(&format!(
                 "SELECT o.channel,
                         sum(o.status IN ('pending', 'sending')),
-                        sum(o.status = 'failed'), sum(o.status = 'sent'),
-                        (SELECT last_error FROM outbox x WHERE x.channel = o.channel
-                           AND x.last_error IS NOT NULL AND x.status <> 'dropped'
-                           ORDER BY x.id DESC LIMIT 1),
-                        (SELECT created_at FROM outbox x WHERE x.channel = o.channel
-                           AND x.last_error IS NOT NULL AND x.status <> 'dropped'
-                           ORDER BY x.id DESC LIMIT 1)
-                 FROM outbox o GROUP BY o.channel ORDER BY o.channel",
-            )
+                        sum(o.status = 'failed'), sum(o.status = 'sent'), {NEWEST_CHANNEL_ERROR}
+                 FROM outbox o GROUP BY o.channel ORDER BY o.channel"
+            ))
             .and_then(|mut s| {
                 s.query_map([], |r| {
                     Ok(ChannelHealth {
