@@ -110,6 +110,18 @@ fn entry() {
                 assert!(logger.flush(Duration::from_secs(20)));
             }
         }
+        "panic_into_url" => {
+            // A panic recorded into the database at ERRSNAPTEST_DATABASE_URL
+            // (its stack stored raw first, then named by the writer).
+            let url = std::env::var("ERRSNAPTEST_DATABASE_URL").unwrap();
+            let logger = util::builder(&db, "fleet_panics")
+                .database_url(url)
+                .build()
+                .unwrap();
+            errsnap::install_panic_hook(&logger);
+            let _ = std::panic::catch_unwind(|| panic_in_named_function(3));
+            assert!(logger.flush(Duration::from_secs(60)));
+        }
         "panic_then_die" => {
             // A cold process (no symbol table loaded) panics, and dies right
             // after the hook returns: what is in the file is what the hook

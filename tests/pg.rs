@@ -719,3 +719,21 @@ fn i19_a_schema_1_fleet_database_is_read_as_it_is_then_upgraded_with_its_events_
     let found = cli_json(&url, &["groups", "--status", "muted"]);
     assert_eq!(found.as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn i19_a_panics_named_frames_are_searchable_in_a_fleet_database() {
+    // See: issue #19: search texts follow frames named after they were stored
+    let Some(pg) = Pg::start("i19 panic search", PgOptions::default()) else {
+        return;
+    };
+    let (_d, db) = util::temp_db();
+    let url = pg.url("?sslmode=disable");
+    let out = util::run_child("panic_into_url", &db, &[("ERRSNAPTEST_DATABASE_URL", &url)]);
+    assert!(out.status.success(), "{}", util::describe(&out));
+    let found = errsnap::Database::open_url(&url, &errsnap::Config::empty())
+        .unwrap()
+        .search("panic_in_named_function", 10)
+        .unwrap();
+    assert_eq!(found.len(), 1, "the panicking function is found by name");
+    assert_eq!(found[0].group.kind, errsnap::EventKind::Panic);
+}

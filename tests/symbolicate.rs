@@ -113,6 +113,12 @@ fn i16_a_stripped_binary_stores_raw_frames_that_symbolicate_names_by_build_id() 
     );
     assert!(file.ends_with("tests/child.rs"), "{file}");
     assert!(line > 0);
+    // The named frames are searchable (issue #19: texts follow the names).
+    let hits = errsnap::Database::open(&db)
+        .unwrap()
+        .search("fail_where_symbols_are_gone", 10)
+        .unwrap();
+    assert_eq!(hits.len(), 1, "the named function is found");
     // Named frames keep their raw identity, the stack is marked resolved,
     // errsnap's own frames above the app are trimmed once named.
     assert_eq!(

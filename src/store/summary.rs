@@ -39,6 +39,11 @@ pub(crate) struct NewText {
     pub(crate) group: i64,
     pub(crate) key: String,
     pub(crate) body: String,
+    /// Bytes of `body` before the frames (kept, so that frames named
+    /// later can replace theirs: [`renamed`]).
+    pub(crate) head_len: i64,
+    /// The stack whose frames the text holds.
+    pub(crate) backtrace: Option<i64>,
 }
 
 /// The summary rows one batch changes.
@@ -102,10 +107,13 @@ impl BatchSummary {
         if known.keys.contains(&key) || !self.keys.insert(key) {
             return;
         }
+        let (body, head_len) = search_text(&ev.message, &ev.chain, frame_names(&ev.frames));
         self.texts.push(NewText {
             group,
             key: hex,
-            body: search_text(&ev.message, &ev.chain, frame_names(&ev.frames)),
+            body,
+            head_len,
+            backtrace,
         });
     }
 }
@@ -136,10 +144,13 @@ pub(crate) fn text_of<'a>(
     backtrace: Option<i64>,
     frames: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>,
 ) -> NewText {
+    let (body, head_len) = search_text(message, chain, frames);
     NewText {
         group,
         key: text_key(group, message, chain, backtrace).1,
-        body: search_text(message, chain, frames),
+        body,
+        head_len,
+        backtrace,
     }
 }
 
@@ -163,30 +174,63 @@ fn text_key(
 }
 
 /// What search looks in for one event: the message, the chain (types and
-/// messages) and the frames (functions and files), at most 8 KiB.
+/// messages) and the frames (functions and files), at most 8 KiB; with the
+/// length of the part before the frames.
 pub(crate) fn search_text<'a>(
     message: &str,
     chain: &[ChainLink],
     frames: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>,
-) -> String {
+) -> (String, i64) {
     let mut out = String::with_capacity(message.len() + 256);
-    let mut push = |s: &str| {
-        if out.len() < TEXT_LIMIT && !s.is_empty() {
-            if !out.is_empty() {
-                out.push('\n');
-            }
-            out.push_str(s);
-        }
-    };
-    push(&normalize_message(message));
+    push_line(&mut out, &normalize_message(message));
     for link in chain {
-        push(link.type_name.as_deref().unwrap_or(""));
-        push(&normalize_message(&link.message));
+        push_line(&mut out, link.type_name.as_deref().unwrap_or(""));
+        push_line(&mut out, &normalize_message(&link.message));
     }
+    cut(&mut out);
+    let head = out.len();
+    push_frames(&mut out, frames);
+    (out, head as i64)
+}
+
+/// A stored text with its frames replaced by `frames` (named after the
+/// text was stored): its first `head_len` bytes, then the new frames.
+pub(crate) fn renamed<'a>(
+    body: &str,
+    head_len: i64,
+    frames: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>,
+) -> String {
+    let mut end = usize::try_from(head_len).unwrap_or(0).min(body.len());
+    while !body.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut out = body[..end].to_owned();
+    push_frames(&mut out, frames);
+    out
+}
+
+fn push_line(out: &mut String, s: &str) {
+    if out.len() < TEXT_LIMIT && !s.is_empty() {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(s);
+    }
+}
+
+fn push_frames<'a>(
+    out: &mut String,
+    frames: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>,
+) {
     for (function, file) in frames {
-        push(function.unwrap_or(""));
-        push(file.unwrap_or(""));
+        push_line(out, function.unwrap_or(""));
+        push_line(out, file.unwrap_or(""));
     }
+    cut(out);
+}
+
+/// Cuts `out` to the limit, at a character boundary.
+fn cut(out: &mut String) {
     if out.len() > TEXT_LIMIT {
         let mut end = TEXT_LIMIT;
         while !out.is_char_boundary(end) {
@@ -194,7 +238,6 @@ pub(crate) fn search_text<'a>(
         }
         out.truncate(end);
     }
-    out
 }
 
 /// Search hits from found `(group, text)` pairs, best first: each group
@@ -300,6 +343,8 @@ mod tests {
         s.add(&with_chain("user 43 gone"), 3, None, None, &known);
         assert_eq!(s.texts.len(), 5);
         assert_eq!(s.texts[4].body, "user <n> gone\nE\nuser <n> gone");
+        assert_eq!(s.texts[4].head_len, s.texts[4].body.len() as i64);
+        assert_eq!(s.texts[0].backtrace, Some(9));
         // A batch that did not commit taught nothing: the next one has the
         // texts again; once committed, they are not repeated.
         let mut next = BatchSummary::default();
@@ -345,13 +390,20 @@ mod tests {
             in_app: true,
         }]
         .into();
+        let (body, head) = search_text(&ev.message, &ev.chain, frame_names(&ev.frames));
+        assert_eq!(body, "top\nio::Error\nrefused\napp::db::connect\nsrc/db.rs");
+        assert_eq!(&body[..head as usize], "top\nio::Error\nrefused");
+        // Frames named later replace the stored ones, the head kept.
+        let named = [(Some("app::db::reconnect"), Some("src/db2.rs"))];
         assert_eq!(
-            search_text(&ev.message, &ev.chain, frame_names(&ev.frames)),
-            "top\nio::Error\nrefused\napp::db::connect\nsrc/db.rs"
+            renamed(&body, head, named.into_iter()),
+            "top\nio::Error\nrefused\napp::db::reconnect\nsrc/db2.rs"
         );
+        assert_eq!(renamed(&body, 999, std::iter::empty()), body);
         let name = "é".repeat(50);
         let many = (0..200).map(|_| (Some(name.as_str()), Some("src/x.rs")));
-        let t = search_text("top", &[], many);
+        let (t, head) = search_text("top", &[], many);
+        assert_eq!(head, 3);
         assert!(t.len() <= TEXT_LIMIT && t.len() > TEXT_LIMIT - 4);
     }
 }

@@ -263,6 +263,8 @@ CREATE TABLE IF NOT EXISTS group_texts (
     id        BIGSERIAL PRIMARY KEY,
     key       TEXT   NOT NULL UNIQUE,
     group_id  BIGINT NOT NULL REFERENCES event_groups(id) ON DELETE CASCADE,
+    backtrace_id BIGINT,
+    head_len  BIGINT NOT NULL,
     body      TEXT   NOT NULL,
     -- Split on what is not a letter or digit, as SQLite's FTS5 (unicode61)
     -- splits: `src/db.rs` and `app::db::connect` are found by `db`.
@@ -270,3 +272,5 @@ CREATE TABLE IF NOT EXISTS group_texts (
               (to_tsvector('simple', regexp_replace(body, '[^[:alnum:]]+', ' ', 'g'))) STORED
 );
 CREATE INDEX IF NOT EXISTS group_texts_words ON group_texts USING gin (words);
+CREATE INDEX IF NOT EXISTS group_texts_backtrace ON group_texts (backtrace_id)
+    WHERE backtrace_id IS NOT NULL;

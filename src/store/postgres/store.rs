@@ -125,6 +125,7 @@ impl Store for PgStore {
         tx.execute("DELETE FROM frames WHERE backtrace_id = $1", &[&id])
             .map_err(fail)?;
         super::insert::insert_frames(&mut tx, &target, id, frames)?;
+        super::summary::refresh_texts(&mut tx, &target, id, frames)?;
         let resolved = frames.iter().all(|f| f.function.is_some());
         tx.execute(
             "UPDATE backtraces SET frame_count = $2, resolved = $3 WHERE id = $1",

@@ -28,8 +28,8 @@ const VALUES: &str = "INSERT INTO group_values (group_id, key, value, count, fir
          first_seen = least(group_values.first_seen, excluded.first_seen),
          last_seen = greatest(group_values.last_seen, excluded.last_seen)";
 
-const TEXTS: &str = "INSERT INTO group_texts (key, group_id, body)
-     SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[])
+const TEXTS: &str = "INSERT INTO group_texts (key, group_id, backtrace_id, head_len, body)
+     SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[])
      ON CONFLICT (key) DO NOTHING";
 
 /// Adds a batch's summary (rows in key order, so that writers adding to
@@ -87,9 +87,49 @@ fn add_texts(
     let fail = |e| target.error("indexing search texts in", e);
     let keys: Vec<&str> = texts.iter().map(|t| t.key.as_str()).collect();
     let groups: Vec<i64> = texts.iter().map(|t| t.group).collect();
+    let stacks: Vec<Option<i64>> = texts.iter().map(|t| t.backtrace).collect();
+    let heads: Vec<i64> = texts.iter().map(|t| t.head_len).collect();
     let bodies: Vec<&str> = texts.iter().map(|t| t.body.as_str()).collect();
     let st = stmts.get(tx, TEXTS).map_err(fail)?;
-    tx.execute(&st, &[&keys, &groups, &bodies]).map_err(fail)?;
+    tx.execute(&st, &[&keys, &groups, &stacks, &heads, &bodies])
+        .map_err(fail)?;
+    Ok(())
+}
+
+/// The search texts holding stack `backtrace`, their frames replaced by
+/// `frames` (named after they were stored raw: a panic's stack), in the
+/// caller's transaction; the word vector follows the body.
+pub(super) fn refresh_texts(
+    tx: &mut Transaction<'_>,
+    target: &PgTarget,
+    backtrace: i64,
+    frames: &[crate::event::Frame],
+) -> Result<()> {
+    let fail = |e| target.error("indexing named frames for search in", e);
+    let rows = tx
+        .query(
+            "SELECT id, body, head_len FROM group_texts WHERE backtrace_id = $1",
+            &[&backtrace],
+        )
+        .map_err(fail)?;
+    let mut ids = Vec::new();
+    let mut bodies = Vec::new();
+    for r in &rows {
+        let body: String = r.get(1);
+        let new = summary::renamed(&body, r.get(2), summary::frame_names(frames));
+        if new != body {
+            ids.push(r.get::<_, i64>(0));
+            bodies.push(new);
+        }
+    }
+    if !ids.is_empty() {
+        tx.execute(
+            "UPDATE group_texts t SET body = n.body
+             FROM unnest($1::bigint[], $2::text[]) AS n(id, body) WHERE t.id = n.id",
+            &[&ids, &bodies],
+        )
+        .map_err(fail)?;
+    }
     Ok(())
 }
 

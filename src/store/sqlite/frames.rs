@@ -53,6 +53,10 @@ pub(crate) fn replace_frames(
     tx.execute("DELETE FROM frames WHERE backtrace_id = ?1", [id])
         .map_err(err("replacing frames"))?;
     super::insert::insert_frames(&tx, id, frames)?;
+    // The file may predate the summaries (a newer CLI on an old file).
+    if super::column_or_null(&tx, "event_groups", "resolved_next") != "NULL" {
+        super::summary::refresh_texts(&tx, id, frames)?;
+    }
     let resolved = !frames.iter().any(crate::pipeline::symbolicate::is_raw);
     tx.execute(
         "UPDATE backtraces SET frame_count = ?2, resolved = ?3 WHERE id = ?1",

@@ -178,11 +178,14 @@ CREATE TABLE group_values (
 ) WITHOUT ROWID;
 CREATE INDEX group_values_value ON group_values(key, value);
 CREATE TABLE group_texts (
-    id        INTEGER PRIMARY KEY,
-    key       TEXT    NOT NULL UNIQUE,
-    group_id  INTEGER NOT NULL REFERENCES event_groups(id),
-    body      TEXT    NOT NULL
+    id            INTEGER PRIMARY KEY,
+    key           TEXT    NOT NULL UNIQUE,
+    group_id      INTEGER NOT NULL REFERENCES event_groups(id),
+    backtrace_id  INTEGER,
+    head_len      INTEGER NOT NULL,
+    body          TEXT    NOT NULL
 );
+CREATE INDEX group_texts_backtrace ON group_texts(backtrace_id) WHERE backtrace_id IS NOT NULL;
 CREATE VIRTUAL TABLE group_texts_fts USING fts5(
     body, content = 'group_texts', content_rowid = 'id',
     tokenize = 'unicode61 remove_diacritics 0'

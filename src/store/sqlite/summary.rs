@@ -56,12 +56,16 @@ fn add_text(tx: &Transaction<'_>, t: &NewText) -> Result<()> {
     let err = |e| fail("indexing a search text", e);
     let id: Option<i64> = tx
         .prepare_cached(
-            "INSERT INTO group_texts (key, group_id, body) VALUES (?1, ?2, ?3)
+            "INSERT INTO group_texts (key, group_id, backtrace_id, head_len, body)
+             VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (key) DO NOTHING RETURNING id",
         )
         .and_then(|mut st| {
-            st.query_row(params![t.key, t.group, t.body], |r| r.get(0))
-                .optional()
+            st.query_row(
+                params![t.key, t.group, t.backtrace, t.head_len, t.body],
+                |r| r.get(0),
+            )
+            .optional()
         })
         .map_err(err)?;
     if let Some(id) = id {
@@ -328,4 +332,41 @@ pub(crate) fn fts_query(typed: &str) -> Option<String> {
             .collect::<Vec<_>>()
             .join(" ")
     })
+}
+
+/// The search texts holding stack `backtrace`, their frames replaced by
+/// `frames` (named after they were stored raw: a panic's stack, `errsnap
+/// symbolicate`), in the caller's transaction.
+pub(super) fn refresh_texts(
+    tx: &Transaction<'_>,
+    backtrace: i64,
+    frames: &[crate::event::Frame],
+) -> Result<()> {
+    let err = |e| fail("indexing named frames for search", e);
+    let rows: Vec<(i64, String, i64)> = tx
+        .prepare_cached("SELECT id, body, head_len FROM group_texts WHERE backtrace_id = ?1")
+        .and_then(|mut s| {
+            s.query_map([backtrace], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect()
+        })
+        .map_err(err)?;
+    for (id, body, head_len) in rows {
+        let new = summary::renamed(&body, head_len, summary::frame_names(frames));
+        if new == body {
+            continue;
+        }
+        // An external-content index forgets a text by its old body.
+        tx.prepare_cached(
+            "INSERT INTO group_texts_fts (group_texts_fts, rowid, body) VALUES ('delete', ?1, ?2)",
+        )
+        .and_then(|mut s| s.execute(params![id, body]))
+        .map_err(err)?;
+        tx.prepare_cached("UPDATE group_texts SET body = ?2 WHERE id = ?1")
+            .and_then(|mut s| s.execute(params![id, new]))
+            .map_err(err)?;
+        tx.prepare_cached("INSERT INTO group_texts_fts (rowid, body) VALUES (?1, ?2)")
+            .and_then(|mut s| s.execute(params![id, new]))
+            .map_err(err)?;
+    }
+    Ok(())
 }
