@@ -111,6 +111,8 @@ fn i19_every_page_needs_the_token_and_the_token_gives_a_strict_session() {
     );
     let r = dash.get(&format!("//evil.example/?token={}", dash.token), None);
     assert_eq!(r.header("location"), Some("/"));
+    let r = dash.get(&format!("/\\evil.example/?token={}", dash.token), None);
+    assert_eq!(r.header("location"), Some("/"));
     let cookie = dash.login();
     for path in ["/", "/events", "/stats", "/search?q=payment", "/login"] {
         let r = dash.get(path, Some(&cookie));
@@ -658,4 +660,43 @@ fn i19_live_updates_reach_an_open_page() {
         let n = s.read(&mut buf).unwrap();
         got.extend_from_slice(&buf[..n]);
     }
+}
+
+#[test]
+fn i19_a_schema_5_file_is_read_and_changed_by_this_cli() {
+    // See: issue #19: the reader on a file no writer has migrated yet
+    let (_d, db) = recorded();
+    util::open(&db)
+        .execute_batch(
+            "DROP TABLE group_texts_fts; DROP TABLE group_texts; DROP TABLE group_values;
+             DROP TABLE group_hours; ALTER TABLE event_groups DROP COLUMN resolved_next;
+             PRAGMA user_version = 5;
+             UPDATE errsnap_meta SET value = '5' WHERE key = 'schema_version';
+             UPDATE errsnap_meta SET value = '1' WHERE key = 'min_writer_version';",
+        )
+        .unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_errsnap"))
+            .arg("--db")
+            .arg(&db)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["resolve", "--group", "1", "--status", "muted"]);
+    assert!(out.status.success(), "{}", util::describe(&out));
+    assert_eq!(status_of(&db, 1), GroupStatus::Muted);
+    let out = run(&["resolve", "--group", "1", "--status", "resolved"]);
+    assert!(out.status.success(), "{}", util::describe(&out));
+    let out = run(&["resolve", "--group", "1", "--status", "resolved-next"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("schema version 5"));
+    // The dashboard shows it without the summaries.
+    let dash = Dash::start(&db, &[]);
+    let cookie = dash.login();
+    let r = dash.get("/", Some(&cookie));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body.matches("<tr data-group=").count(), 3);
+    assert_eq!(dash.get("/search?q=payment", Some(&cookie)).status, 200);
+    assert_eq!(dash.get("/groups/1", Some(&cookie)).status, 200);
 }

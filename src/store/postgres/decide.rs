@@ -134,11 +134,27 @@ pub(super) fn bump_and_decide(
     let mut made = 0;
     for ((fp, evs), quiet) in by_group.iter().zip(&quiet) {
         let group = groups[*fp];
-        let before = match status.get(&group) {
-            _ if *quiet => "muted",
-            Some((s, _, _)) => s.as_str(),
-            None => "open",
+        let (stored, next, resolved) = status
+            .get(&group)
+            .map_or(("open", false, None), |(s, n, r)| {
+                (s.as_str(), *n, r.as_deref())
+            });
+        // As the file decides: a group resolved in the next release is
+        // quiet (muted) for the events of its release before the first from
+        // another one, which reopens it; from there, each channel's first
+        // event alerts the regression (the rest count towards its digest).
+        let (before, from) = if *quiet {
+            ("muted", evs.len())
+        } else if stored == "resolved" && next {
+            let at = evs
+                .iter()
+                .position(|e| e.release.as_deref() != resolved)
+                .unwrap_or(evs.len());
+            ("resolved", at)
+        } else {
+            (stored, 0)
         };
+        let evs = &evs[from..];
         let mut channels: Vec<&str> = evs
             .iter()
             .flat_map(|e| e.alert_channels.iter().map(String::as_str))

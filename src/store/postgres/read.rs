@@ -23,8 +23,9 @@ pub(crate) struct PgReader {
     client: Mutex<Client>,
     target: PgTarget,
     /// Whether the schema has the summaries (version 2; a database no new
-    /// writer has upgraded yet is read without them).
-    pub(super) summaries: bool,
+    /// writer has upgraded yet is read without them). Looked up again while
+    /// false: a writer may upgrade the database under a long-lived reader.
+    summaries: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for PgReader {
@@ -45,6 +46,17 @@ fn not_yet(what: &str) -> Error {
 }
 
 type Params = Vec<Box<dyn ToSql + Sync>>;
+
+/// The `schema_version` recorded in the database (0 without one).
+fn schema_version(client: &mut Client) -> std::result::Result<i64, postgres::Error> {
+    Ok(client
+        .query_opt(
+            "SELECT value FROM errsnap_meta WHERE key = 'schema_version'",
+            &[],
+        )?
+        .and_then(|r| r.get::<_, String>(0).parse().ok())
+        .unwrap_or(0))
+}
 
 fn refs(p: &Params) -> Vec<&(dyn ToSql + Sync)> {
     p.iter().map(|b| b.as_ref()).collect()
@@ -70,25 +82,30 @@ impl PgReader {
                 ),
             }));
         }
-        let version: i64 = client
-            .query_opt(
-                "SELECT value FROM errsnap_meta WHERE key = 'schema_version'",
-                &[],
-            )
-            .map_err(|e| target.error("reading", e))?
-            .and_then(|r| r.get::<_, String>(0).parse().ok())
-            .unwrap_or(0);
+        let version = schema_version(&mut client).map_err(|e| target.error("reading", e))?;
         Ok(PgReader {
             client: Mutex::new(client),
             target: target.clone(),
-            summaries: version >= 2,
+            summaries: std::sync::atomic::AtomicBool::new(version >= 2),
         })
+    }
+
+    /// Whether the database has the summaries (schema 2), remembered once
+    /// seen.
+    pub(super) fn has_summaries(&self) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        if self.summaries.load(Relaxed) {
+            return true;
+        }
+        let now = schema_version(&mut self.client()).is_ok_and(|v| v >= 2);
+        self.summaries.store(now, Relaxed);
+        now
     }
 
     /// A group's status as `GroupStatus` names it (schema 1 has no
     /// resolved-in-next-release mark).
     fn status_expr(&self) -> &'static str {
-        if self.summaries {
+        if self.has_summaries() {
             "CASE WHEN g.status = 'resolved' AND g.resolved_next THEN 'resolved-next' ELSE g.status END"
         } else {
             "g.status"
@@ -234,7 +251,8 @@ impl Reader for PgReader {
             sql.push_str(&format!(" AND l.name = {}", arg(Box::new(l.clone()))));
         }
         let values_asked = q.release.is_some() || q.environment.is_some() || q.host.is_some();
-        if !self.summaries && (values_asked || q.status == Some(GroupStatus::ResolvedInNextRelease))
+        if !self.has_summaries()
+            && (values_asked || q.status == Some(GroupStatus::ResolvedInNextRelease))
         {
             // Schema 1 records neither.
             return Ok(Vec::new());
@@ -278,7 +296,7 @@ impl Reader for PgReader {
         if let Some(until) = q.until {
             sql.push_str(&format!(" AND g.first_seen < {}", arg(Box::new(until))));
         }
-        if self.summaries && (q.since.is_some() || q.until.is_some()) {
+        if self.has_summaries() && (q.since.is_some() || q.until.is_some()) {
             let from = q.since.map_or(i64::MIN, |t| t.div_euclid(HOUR_MS));
             let to = q.until.map_or(i64::MAX, |t| (t - 1).div_euclid(HOUR_MS));
             let (from, to) = (arg(Box::new(from)), arg(Box::new(to)));
@@ -386,6 +404,8 @@ impl Reader for PgReader {
         let Some(uid) = self.full_id(id)? else {
             return Ok(None);
         };
+        // Before the connection is taken: the lookup may need it.
+        let status = self.status_expr();
         let row = self
             .client()
             .query_opt(
@@ -398,8 +418,7 @@ impl Reader for PgReader {
                         (SELECT resolved FROM backtraces b WHERE b.id = e.backtrace_id)
                      FROM events e JOIN loggers l ON l.id = e.logger_id
                      JOIN event_groups g ON g.id = e.group_id
-                     LEFT JOIN hosts h ON h.id = e.host_id WHERE e.uid = $1",
-                    status = self.status_expr()
+                     LEFT JOIN hosts h ON h.id = e.host_id WHERE e.uid = $1"
                 ),
                 &[&uid],
             )
@@ -485,7 +504,7 @@ impl Reader for PgReader {
 
     fn set_group_status(&self, group: i64, status: GroupStatus) -> Result<bool> {
         let next = status == GroupStatus::ResolvedInNextRelease;
-        if !self.summaries {
+        if !self.has_summaries() {
             if next {
                 return Err(Error::new(ErrorKind::Storage {
                     context: format!(

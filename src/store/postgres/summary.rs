@@ -207,7 +207,7 @@ impl PgReader {
         since: i64,
         until: i64,
     ) -> Result<Vec<HourCount>> {
-        if !self.summaries {
+        if !self.has_summaries() {
             return Ok(Vec::new());
         }
         let from = since.div_euclid(HOUR_MS);
@@ -236,7 +236,7 @@ impl PgReader {
     }
 
     pub(super) fn group_values_of(&self, group: i64) -> Result<Vec<GroupValue>> {
-        if !self.summaries {
+        if !self.has_summaries() {
             return Ok(Vec::new());
         }
         let rows = self
@@ -264,7 +264,7 @@ impl PgReader {
     }
 
     pub(super) fn values_of(&self, key: &str, limit: usize) -> Result<Vec<String>> {
-        if !self.summaries {
+        if !self.has_summaries() {
             return Ok(Vec::new());
         }
         let rows = self
@@ -280,7 +280,7 @@ impl PgReader {
 
     pub(super) fn search_of(&self, typed: &str, limit: usize) -> Result<Vec<SearchHit>> {
         let words = summary::words(typed);
-        if words.is_empty() || !self.summaries {
+        if words.is_empty() || !self.has_summaries() {
             return Ok(Vec::new());
         }
         // Every word, the last one as a prefix; each one lowercased and

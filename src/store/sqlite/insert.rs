@@ -52,6 +52,7 @@ impl SqliteStore {
         let mut deltas: HashMap<i64, GroupDelta> = HashMap::new();
         let mut last_snapshot: Option<(&Snapshot, i64)> = None;
         let mut summary = BatchSummary::default();
+        let mut states: HashMap<i64, outbox::GroupState> = HashMap::new();
         for ev in events {
             let uid = ev.id.to_string();
             let links = Links {
@@ -63,19 +64,6 @@ impl SqliteStore {
             let links = Links {
                 group: group_of(&tx, &self.groups, &mut created, ev, links.logger, &uid)?,
                 ..links
-            };
-            // Alert decisions need the group's status as of this event.
-            let before = if ev.alert_channels.is_empty() {
-                None
-            } else {
-                Some(
-                    match deltas.get(&links.group).and_then(|d| d.status_now.clone()) {
-                        Some(status) => outbox::GroupBefore {
-                            status: Some(status),
-                        },
-                        None => outbox::group_status(&tx, links.group, ev.release.as_deref())?,
-                    },
-                )
             };
             // A retried or re-imported event (same id) is written once.
             if insert_event(&tx, ev, &uid, &links, self.host_id)? == 0 {
@@ -93,13 +81,17 @@ impl SqliteStore {
                 .entry(links.group)
                 .or_insert_with(|| GroupDelta::new(ev.timestamp_ms));
             d.add(ev, &uid);
-            if let Some(before) = &before {
-                if before.status.as_deref() == Some("resolved") {
-                    // This event reopens it: later ones in the batch see it open.
-                    d.status_now = Some("open".to_owned());
+            // The group's status as this event finds it (every event,
+            // routed or not: one that reopens the group reopens it for the
+            // events after it), read once per group and batch.
+            let state = match states.entry(links.group) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(outbox::GroupState::read(&tx, links.group)?)
                 }
-                out.alerts += decide_alerts(&tx, &self.rules, ev, &uid, links.group, before, now)?;
-            }
+            };
+            let before = state.see(ev.release.as_deref(), &ev.alert_channels);
+            out.alerts += decide_alerts(&tx, &self.rules, ev, &uid, links.group, &before, now)?;
         }
         update_groups(&tx, &deltas)?;
         super::summary::write(&tx, &summary)?;
@@ -132,11 +124,11 @@ fn decide_alerts(
     ev: &Event,
     uid: &str,
     group: i64,
-    before: &outbox::GroupBefore,
+    before: &[outbox::GroupBefore],
     now: i64,
 ) -> Result<usize> {
     let mut made = 0;
-    for channel in &ev.alert_channels {
+    for (channel, before) in ev.alert_channels.iter().zip(before) {
         let d = outbox::Decision {
             channel,
             uid,
@@ -459,8 +451,6 @@ struct GroupDelta {
     first_seen: i64,
     last_seen: i64,
     last_uid: String,
-    /// The status the group has after an event of this batch changed it.
-    status_now: Option<String>,
     /// The releases of the batch's events of the group, each once, in
     /// order (what reopens a resolved group, or leaves it quiet).
     releases: Vec<Option<String>>,
@@ -488,7 +478,6 @@ impl GroupDelta {
             first_seen: ts,
             last_seen: i64::MIN,
             last_uid: String::new(),
-            status_now: None,
             releases: Vec::new(),
         }
     }

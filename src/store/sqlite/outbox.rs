@@ -16,26 +16,80 @@ pub(crate) struct GroupBefore {
     pub(crate) status: Option<String>,
 }
 
-/// The group's status as an event of `release` finds it: a group resolved
-/// in the next release is quiet (as if muted) for events of the release it
-/// was resolved in.
-pub(crate) fn group_status(
-    tx: &Transaction<'_>,
-    group_id: i64,
-    release: Option<&str>,
-) -> Result<GroupBefore> {
-    let status = tx
-        .prepare_cached(
-            "SELECT CASE WHEN status = 'resolved' AND resolved_next = 1
-                          AND resolved_release IS ?2 THEN 'muted' ELSE status END
-             FROM event_groups WHERE id = ?1",
-        )
-        .and_then(|mut s| {
-            s.query_row(params![group_id, release], |r| r.get(0))
-                .optional()
+/// A group's stored state at the start of a batch, as each new event of
+/// the batch finds it (`store::reopen`'s rule, event by event).
+pub(crate) struct GroupState {
+    status: Option<String>,
+    next: bool,
+    release: Option<String>,
+    /// Whether an event of this batch reopened it, and the channels that
+    /// have had an event since (the first one per channel alerts the
+    /// regression).
+    reopened: bool,
+    told: Vec<String>,
+}
+
+impl GroupState {
+    pub(crate) fn read(tx: &Transaction<'_>, group_id: i64) -> Result<GroupState> {
+        let row: Option<(String, bool, Option<String>)> = tx
+            .prepare_cached(
+                "SELECT status, resolved_next, resolved_release FROM event_groups WHERE id = ?1",
+            )
+            .and_then(|mut s| {
+                s.query_row([group_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .optional()
+            })
+            .map_err(|e| fail("reading a group's status", e))?;
+        let (status, next, release) = match row {
+            Some((s, n, r)) => (Some(s), n, r),
+            None => (None, false, None),
+        };
+        Ok(GroupState {
+            status,
+            next,
+            release,
+            reopened: false,
+            told: Vec::new(),
         })
-        .map_err(|e| fail("reading a group's status", e))?;
-    Ok(GroupBefore { status })
+    }
+
+    /// The status an event of `release` finds, for each of `channels`: a
+    /// group resolved in the next release is quiet (as if muted) for the
+    /// release it was resolved in; the first event from another release
+    /// (any event, for a plainly resolved group) reopens it, and each
+    /// channel's first event from there finds it resolved (a regression),
+    /// the later ones open.
+    pub(crate) fn see(&mut self, release: Option<&str>, channels: &[String]) -> Vec<GroupBefore> {
+        let resolved = self.status.as_deref() == Some("resolved");
+        if resolved && self.next && release == self.release.as_deref() {
+            return channels
+                .iter()
+                .map(|_| GroupBefore {
+                    status: Some("muted".to_owned()),
+                })
+                .collect();
+        }
+        if resolved {
+            self.status = Some("open".to_owned());
+            self.reopened = true;
+        }
+        channels
+            .iter()
+            .map(|c| {
+                let first = self.reopened && !self.told.contains(c);
+                if first {
+                    self.told.push(c.clone());
+                }
+                GroupBefore {
+                    status: if first {
+                        Some("resolved".to_owned())
+                    } else {
+                        self.status.clone()
+                    },
+                }
+            })
+            .collect()
+    }
 }
 
 fn ms(d: std::time::Duration) -> i64 {
@@ -461,4 +515,55 @@ pub(crate) fn frames(conn: &rusqlite::Connection, backtrace_id: i64) -> Result<V
         .and_then(|r| r.collect())
         .map_err(|e| fail("reading frames", e))?;
     Ok(rows)
+}
+
+#[cfg(test)]
+mod state_tests {
+    use super::GroupState;
+
+    fn state(status: &str, next: bool, release: Option<&str>) -> GroupState {
+        GroupState {
+            status: Some(status.to_owned()),
+            next,
+            release: release.map(str::to_owned),
+            reopened: false,
+            told: Vec::new(),
+        }
+    }
+
+    fn seen(s: &mut GroupState, release: Option<&str>, channels: &[&str]) -> Vec<String> {
+        let channels: Vec<String> = channels.iter().map(|c| (*c).to_owned()).collect();
+        s.see(release, &channels)
+            .into_iter()
+            .map(|b| b.status.unwrap_or_default())
+            .collect()
+    }
+
+    #[test]
+    fn resolved_in_the_next_release_is_quiet_until_another_release_reopens_it() {
+        let mut s = state("resolved", true, Some("1.0"));
+        assert_eq!(seen(&mut s, Some("1.0"), &["slack"]), ["muted"]);
+        // Another release without a channel reopens it all the same.
+        assert_eq!(seen(&mut s, Some("1.1"), &[]), Vec::<String>::new());
+        // Each channel's first event from there is the regression.
+        assert_eq!(
+            seen(&mut s, Some("1.0"), &["slack", "email"]),
+            ["resolved", "resolved"]
+        );
+        assert_eq!(
+            seen(&mut s, Some("1.1"), &["slack", "webhook"]),
+            ["open", "resolved"]
+        );
+    }
+
+    #[test]
+    fn open_muted_and_plainly_resolved_groups() {
+        let mut open = state("open", false, None);
+        assert_eq!(seen(&mut open, Some("1.0"), &["slack"]), ["open"]);
+        let mut muted = state("muted", false, None);
+        assert_eq!(seen(&mut muted, Some("1.0"), &["slack"]), ["muted"]);
+        let mut resolved = state("resolved", false, Some("1.0"));
+        assert_eq!(seen(&mut resolved, Some("1.0"), &["slack"]), ["resolved"]);
+        assert_eq!(seen(&mut resolved, Some("1.0"), &["slack"]), ["open"]);
+    }
 }

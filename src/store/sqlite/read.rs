@@ -381,24 +381,27 @@ impl SqliteReader {
         } else {
             ("", "NULL")
         };
-        let n = self
-            .conn
-            .execute(
-                // Resolving notes the release it was resolved in (its last
-                // event's; in the next release: the newest it was seen
-                // with) and clears an earlier regression.
-                &format!(
-                    "UPDATE event_groups SET status = ?2, {next_col}
-                     resolved_release = CASE ?2 WHEN 'resolved' THEN coalesce({newest},
-                         (SELECT release FROM events WHERE uid = last_event_uid))
-                         ELSE resolved_release END,
-                     regressed_in = CASE ?2 WHEN 'resolved' THEN NULL ELSE regressed_in END,
-                     regressed_at = CASE ?2 WHEN 'resolved' THEN NULL ELSE regressed_at END
-                     WHERE id = ?1"
-                ),
-                rusqlite::params![group, status.stored(), next],
-            )
-            .map_err(err("changing a group's status"))?;
+        // Resolving notes the release it was resolved in (its last event's;
+        // in the next release: the newest it was seen with) and clears an
+        // earlier regression.
+        let sql = format!(
+            "UPDATE event_groups SET status = ?2, {next_col}
+             resolved_release = CASE ?2 WHEN 'resolved' THEN coalesce({newest},
+                 (SELECT release FROM events WHERE uid = last_event_uid))
+                 ELSE resolved_release END,
+             regressed_in = CASE ?2 WHEN 'resolved' THEN NULL ELSE regressed_in END,
+             regressed_at = CASE ?2 WHEN 'resolved' THEN NULL ELSE regressed_at END
+             WHERE id = ?1"
+        );
+        // A schema 5 file's statement has no third parameter.
+        let n = if v6 {
+            self.conn
+                .execute(&sql, rusqlite::params![group, status.stored(), next])
+        } else {
+            self.conn
+                .execute(&sql, rusqlite::params![group, status.stored()])
+        }
+        .map_err(err("changing a group's status"))?;
         Ok(n == 1)
     }
 }

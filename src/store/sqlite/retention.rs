@@ -105,6 +105,16 @@ pub(crate) fn purge(conn: &mut Connection, rule: PurgeRule) -> Result<PurgeRepor
             [],
         )
         .map_err(err)? as u64;
+    // A deleted stack's id may be given to a new one: the search texts
+    // that held it no longer follow it (schema 6).
+    if super::column_or_null(&tx, "group_texts", "backtrace_id") != "NULL" {
+        tx.execute(
+            "UPDATE group_texts SET backtrace_id = NULL WHERE backtrace_id IS NOT NULL
+               AND backtrace_id NOT IN (SELECT id FROM backtraces)",
+            [],
+        )
+        .map_err(err)?;
+    }
     tx.commit().map_err(err)?;
     Ok(report)
 }

@@ -98,11 +98,11 @@ fn logged_in(app: &App, to: &str) -> Response {
 }
 
 /// Where to go after a login by URL: the request's path (one leading
-/// `/`: never another host) and its query without the `token` parameter,
+/// `/`, not followed by `/` or `\`, which browsers read as another host) and its query without the `token` parameter,
 /// however it was spelled.
 fn without_token(req: &Request) -> String {
     let path = req.uri().path();
-    let path = if path.starts_with('/') && !path.starts_with("//") {
+    let path = if path.starts_with('/') && !path.starts_with("//") && !path.starts_with("/\\") {
         path
     } else {
         "/"
