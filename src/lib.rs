@@ -71,7 +71,7 @@
 //! | `eyre` | no | `.report(&logger)` on `eyre::Result`, `EventLogger::capture_eyre` | eyre |
 //! | `tracing` | no | `ErrsnapLayer`, a `tracing_subscriber::Layer` | tracing, tracing-subscriber |
 //! | `log` | no | `LogBridge`, a `log::Log` implementation | log |
-//! | `cli` | no | the `errsnap` command (`cargo install errsnap --features cli`) | clap, anyhow, indicatif, csv |
+//! | `cli` | no | the `errsnap` command (`cargo install errsnap --features cli`), the `errsnap serve` dashboard included | clap, anyhow, indicatif, csv, axum, tokio, maud |
 //! | `fuzzing` | no | entry points for the fuzz targets and the benchmarks (not a stable API) | nothing |
 //!
 //! Always pulled in: rusqlite (SQLite bundled), backtrace, sysinfo, and for
