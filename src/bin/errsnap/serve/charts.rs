@@ -4,6 +4,29 @@
 
 use maud::{html, Markup};
 
+/// An hour and a day, in ms.
+pub(crate) const HOUR: i64 = 3_600_000;
+pub(crate) const DAY: i64 = 24 * HOUR;
+
+/// The end of the current hour: charts end there, so the last bucket holds
+/// what happened this hour.
+pub(crate) fn hour_end(now: i64) -> i64 {
+    (now.div_euclid(HOUR) + 1) * HOUR
+}
+
+/// The labels of `n` buckets of `width` ms ending at `end`: their start
+/// time, its first `chars` characters (`YYYY-MM-DD HH:MM` or a date).
+pub(crate) fn labels(end: i64, width: i64, n: i64, chars: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            crate::output::time(end - (n - i) * width)
+                .chars()
+                .take(chars)
+                .collect()
+        })
+        .collect()
+}
+
 /// Bars of `counts`, `w` × `h` pixels, each bar titled with its label and
 /// count (a tooltip); `name` is the chart's accessible name.
 pub(crate) fn bars(counts: &[u64], labels: &[String], w: u32, h: u32, name: &str) -> Markup {
@@ -81,6 +104,14 @@ pub(crate) fn bucket(pairs: &[(i64, u64)], end: i64, width: i64, buckets: usize)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_name_each_bucket_start() {
+        assert_eq!(hour_end(1), HOUR);
+        assert_eq!(hour_end(HOUR), 2 * HOUR);
+        assert_eq!(labels(2 * DAY, DAY, 2, 10), ["1970-01-01", "1970-01-02"]);
+        assert_eq!(labels(HOUR, HOUR, 1, 16), ["1970-01-01 00:00"]);
+    }
 
     #[test]
     fn buckets_sum_what_falls_inside() {

@@ -113,7 +113,7 @@ fn without_token(req: &Request) -> String {
     let rest: Vec<String> = pairs
         .iter()
         .filter(|(k, _)| k != "token")
-        .map(|(k, v)| format!("{}={}", pages::groups::enc(k), pages::groups::enc(v)))
+        .map(|(k, v)| format!("{}={}", pages::enc(k), pages::enc(v)))
         .collect();
     if rest.is_empty() {
         path.to_owned()

@@ -112,14 +112,26 @@ pub(crate) fn event(app: &App, e: &EventDetail, now: i64) -> Markup {
 /// The frames, innermost first; in-app frames emphasised, the first few
 /// with their source lines.
 fn stack(app: &App, frames: &[Frame]) -> Markup {
-    let mut with_source = 0;
+    // The source lines of the first in-app frames that have them.
+    let mut shown = 0;
+    let sources: Vec<Option<Vec<(u32, String)>>> = frames
+        .iter()
+        .map(|f| {
+            if !f.in_app || shown == SOURCE_FRAMES {
+                return None;
+            }
+            let lines = f
+                .file
+                .as_deref()
+                .zip(f.line)
+                .and_then(|(file, line)| source::context(&app.roots, file, line));
+            shown += usize::from(lines.is_some());
+            lines
+        })
+        .collect();
     html! {
         ol.stack {
-            @for f in frames {
-                @let lines = if f.in_app && with_source < SOURCE_FRAMES {
-                    f.file.as_deref().zip(f.line).and_then(|(file, line)| source::context(&app.roots, file, line))
-                } else { None };
-                @if lines.is_some() { (count(&mut with_source)) }
+            @for (f, lines) in frames.iter().zip(sources) {
                 li class=(if f.in_app { "frame in-app" } else { "frame" }) {
                     code.fn { (clean_line(f.function.as_deref().unwrap_or("?"), 300)) }
                     @if let Some(file) = &f.file {
@@ -138,9 +150,4 @@ fn stack(app: &App, frames: &[Frame]) -> Markup {
             }
         }
     }
-}
-
-fn count(n: &mut usize) -> Markup {
-    *n += 1;
-    html! {}
 }

@@ -10,7 +10,7 @@ use axum::response::{Html, IntoResponse, Response};
 use errsnap::{EventFilter, EventRow, Level};
 use maud::html;
 
-use super::groups::enc;
+use super::enc;
 use super::layout::{self, Nav};
 use super::{bad_request, clean_line, error_page, when};
 use crate::serve::Shared;

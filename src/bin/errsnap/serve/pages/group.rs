@@ -16,11 +16,9 @@ use super::groups::status_badge;
 use super::layout::{self, Nav};
 use super::{clean_line, error_page, time, when};
 use crate::output::bytes;
+use crate::serve::charts::{self, DAY, HOUR};
 use crate::serve::guard::same;
-use crate::serve::{charts, App, Shared};
-
-const HOUR: i64 = 3_600_000;
-const DAY: i64 = 24 * HOUR;
+use crate::serve::{App, Shared};
 
 /// `GET /groups/{id}`.
 pub(crate) async fn page(State(app): State<Shared>, Path(id): Path<String>) -> Response {
@@ -32,7 +30,7 @@ pub(crate) async fn page(State(app): State<Shared>, Path(id): Path<String>) -> R
         let Some(g) = db.group(id)? else {
             return Ok(error_page(StatusCode::NOT_FOUND, &format!("no group {id}")));
         };
-        let end = (now / HOUR + 1) * HOUR;
+        let end = charts::hour_end(now);
         let pairs: Vec<(i64, u64)> = db
             .hourly(Some(&[id]), end - 30 * DAY, end)?
             .iter()
@@ -45,9 +43,9 @@ pub(crate) async fn page(State(app): State<Shared>, Path(id): Path<String>) -> R
             (header(app, &g, now))
             section.charts {
                 figure { figcaption { "Occurrences per hour, last 48 hours" }
-                    (charts::bars(&charts::bucket(&pairs, end, HOUR, 48), &labels(end, HOUR, 48, 16), 480, 60, "per hour")) }
+                    (charts::bars(&charts::bucket(&pairs, end, HOUR, 48), &charts::labels(end, HOUR, 48, 16), 480, 60, "per hour")) }
                 figure { figcaption { "Occurrences per day, last 30 days" }
-                    (charts::bars(&charts::bucket(&pairs, end, DAY, 30), &labels(end, DAY, 30, 10), 480, 60, "per day")) }
+                    (charts::bars(&charts::bucket(&pairs, end, DAY, 30), &charts::labels(end, DAY, 30, 10), 480, 60, "per day")) }
             }
             (value_tables(&values, now))
             (resources(&samples))
@@ -60,12 +58,6 @@ pub(crate) async fn page(State(app): State<Shared>, Path(id): Path<String>) -> R
         Ok(Html(layout::page(app, &title, Nav::Groups, "", body).into_string()).into_response())
     })
     .await
-}
-
-fn labels(end: i64, width: i64, n: i64, chars: usize) -> Vec<String> {
-    (0..n)
-        .map(|i| time(end - (n - i) * width)[..chars].to_owned())
-        .collect()
 }
 
 fn header(app: &App, g: &GroupRow, now: i64) -> Markup {

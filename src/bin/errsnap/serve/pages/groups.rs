@@ -10,14 +10,12 @@ use errsnap::{Database, GroupOrder, GroupQuery, GroupRow, GroupStatus, Level};
 use maud::{html, Markup};
 
 use super::layout::{self, Nav};
-use super::{bad_request, clean_line, when};
-use crate::serve::charts;
+use super::{bad_request, clean_line, enc, when};
+use crate::serve::charts::{self, DAY, HOUR};
 use crate::serve::{App, Shared};
 
 /// Groups per page.
 pub(crate) const PAGE: usize = 50;
-const HOUR: i64 = 3_600_000;
-const DAY: i64 = 24 * HOUR;
 
 /// The time ranges offered.
 const RANGES: [(&str, i64); 5] = [
@@ -131,20 +129,6 @@ fn link(f: &Filters, changes: &[(&str, String)]) -> String {
     format!("/?{}", q.join("&"))
 }
 
-/// Percent-encodes a query component.
-pub(crate) fn enc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
 /// `GET /`.
 pub(crate) async fn page(
     State(app): State<Shared>,
@@ -193,7 +177,7 @@ impl Choices {
 /// The table rows (also the live fragment).
 pub(crate) fn rows(db: &Database, groups: &[GroupRow], now: i64) -> anyhow::Result<Markup> {
     let ids: Vec<i64> = groups.iter().map(|g| g.id).collect();
-    let end = (now / HOUR + 1) * HOUR;
+    let end = charts::hour_end(now);
     let mut by_group: HashMap<i64, Vec<(i64, u64)>> = HashMap::new();
     for h in db.hourly(Some(&ids), end - 14 * DAY, end)? {
         if let Some(g) = h.group {
@@ -220,23 +204,11 @@ pub(crate) fn rows(db: &Database, groups: &[GroupRow], now: i64) -> anyhow::Resu
                 td.num { (g.count) }
                 td { (super::when(g.last_seen, now)) }
                 td { (when(g.first_seen, now)) }
-                td.spark { (charts::bars(&day, &hour_labels(end, 24), 72, 18, "last 24 hours")) }
-                td.spark { (charts::bars(&fortnight, &day_labels(end, 14), 56, 18, "last 14 days")) }
+                td.spark { (charts::bars(&day, &charts::labels(end, HOUR, 24, 16), 72, 18, "last 24 hours")) }
+                td.spark { (charts::bars(&fortnight, &charts::labels(end, DAY, 14, 10), 56, 18, "last 14 days")) }
             }
         }
     })
-}
-
-fn hour_labels(end: i64, n: i64) -> Vec<String> {
-    (0..n)
-        .map(|i| super::time(end - (n - i) * HOUR)[..16].to_owned())
-        .collect()
-}
-
-fn day_labels(end: i64, n: i64) -> Vec<String> {
-    (0..n)
-        .map(|i| super::time(end - (n - i) * DAY)[..10].to_owned())
-        .collect()
 }
 
 /// A group's status as a badge.
@@ -370,10 +342,5 @@ mod tests {
             1
         );
         assert!(link(&f, &[("page", "4".into())]).contains("host=web-1"));
-    }
-
-    #[test]
-    fn query_parts_are_encoded() {
-        assert_eq!(enc("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
     }
 }

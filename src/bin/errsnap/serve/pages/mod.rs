@@ -27,6 +27,11 @@ pub(crate) fn clean_line(s: &str, max: usize) -> String {
     crate::output::one_line(s, max)
 }
 
+/// A query component, percent-encoded (`application/x-www-form-urlencoded`).
+pub(crate) fn enc(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
 /// `YYYY-MM-DD HH:MM:SS` UTC.
 pub(crate) fn time(ms: i64) -> String {
     crate::output::time(ms)
@@ -90,6 +95,11 @@ pub(crate) async fn js() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_parts_are_encoded() {
+        assert_eq!(enc("a b&c=d/é"), "a+b%26c%3Dd%2F%C3%A9");
+    }
 
     #[test]
     fn ages_read_naturally() {

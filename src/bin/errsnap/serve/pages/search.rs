@@ -7,7 +7,8 @@ use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Response};
 use maud::html;
 
-use super::groups::{enc, status_badge};
+use super::enc;
+use super::groups::status_badge;
 use super::layout::{self, Nav};
 use super::{clean_line, when};
 use crate::serve::Shared;

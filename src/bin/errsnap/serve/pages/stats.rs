@@ -8,24 +8,23 @@ use maud::html;
 
 use super::groups::status_badge;
 use super::layout::{self, Nav};
-use super::{clean_line, time, when};
+use super::{clean_line, when};
 use crate::output::bytes;
-use crate::serve::{charts, Shared};
-
-const HOUR: i64 = 3_600_000;
+use crate::serve::charts::{self, HOUR};
+use crate::serve::Shared;
 
 /// `GET /stats`.
 pub(crate) async fn page(State(app): State<Shared>) -> Response {
     let now = crate::output::now_ms();
     app.page(move |db, app| {
-        let end = (now / HOUR + 1) * HOUR;
+        let end = charts::hour_end(now);
         let hourly: Vec<(i64, u64)> = db
             .hourly(None, end - 48 * HOUR, end)?
             .iter()
             .map(|h| (h.hour_ms, h.count))
             .collect();
         let per_hour = charts::bucket(&hourly, end, HOUR, 48);
-        let labels: Vec<String> = (0..48).map(|i| time(end - (48 - i) * HOUR)[..16].to_owned()).collect();
+        let labels = charts::labels(end, HOUR, 48, 16);
         let s = db.stats(10)?;
         let deliveries = db.deliveries()?;
         let body = html! {
