@@ -73,6 +73,13 @@ impl Driver {
     }
 
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        self.try_call(method, path, body)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    /// One WebDriver command; an error answer (such as a stale element
+    /// after a live update replaced the rows) is returned, not a panic.
+    fn try_call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, String> {
         let body = body.map(|b| b.to_string()).unwrap_or_default();
         let mut h = vec![("Host", self.addr.clone())];
         if method == "POST" {
@@ -80,8 +87,11 @@ impl Driver {
         }
         let r = request(&self.addr, method, path, &h, &body);
         let v: Value = serde_json::from_str(&r.body).unwrap_or(Value::Null);
-        assert!(r.status < 400, "{method} {path}: {} {}", r.status, r.body);
-        v
+        if r.status < 400 {
+            Ok(v)
+        } else {
+            Err(format!("{} {}", r.status, r.body))
+        }
     }
 
     fn s(&self, rest: &str) -> String {
@@ -108,32 +118,65 @@ impl Driver {
     }
 
     fn text(&self, element: &str) -> String {
-        self.call("GET", &self.s(&format!("/element/{element}/text")), None)["value"]
-            .as_str()
-            .unwrap_or("")
-            .to_owned()
+        self.try_text(element)
+            .unwrap_or_else(|e| panic!("text of {element}: {e}"))
     }
 
-    fn click(&self, element: &str) {
-        self.call(
+    fn try_text(&self, element: &str) -> Result<String, String> {
+        let v = self.try_call("GET", &self.s(&format!("/element/{element}/text")), None)?;
+        Ok(v["value"].as_str().unwrap_or("").to_owned())
+    }
+
+    fn try_click(&self, element: &str) -> Result<(), String> {
+        self.try_call(
             "POST",
             &self.s(&format!("/element/{element}/click")),
             Some(json!({})),
-        );
+        )
+        .map(drop)
+    }
+
+    /// The texts of every element matching `css`, read again from the
+    /// start when the live update replaced the rows while reading.
+    fn texts(&self, css: &str) -> Vec<String> {
+        let deadline = Instant::now() + T;
+        loop {
+            let read: Result<Vec<String>, String> =
+                self.all(css).iter().map(|e| self.try_text(e)).collect();
+            match read {
+                Ok(texts) => return texts,
+                Err(e) => assert!(Instant::now() < deadline, "{css}: {e}"),
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// Waits until `css` matches an element whose text satisfies `ok`.
+    /// Elements replaced while looking (stale) are looked up again.
     fn wait_for(&self, css: &str, ok: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + T;
         loop {
             for e in self.all(css) {
-                let t = self.text(&e);
-                if ok(&t) {
+                if self.try_text(&e).is_ok_and(|t| ok(&t)) {
                     return e;
                 }
             }
             assert!(Instant::now() < deadline, "nothing matched {css}");
             std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Clicks the element `css` whose text satisfies `ok`, finding it again
+    /// when a live update replaced it between finding and clicking.
+    fn click_on(&self, css: &str, ok: impl Fn(&str) -> bool) {
+        let deadline = Instant::now() + T;
+        loop {
+            let e = self.wait_for(css, &ok);
+            match self.try_click(&e) {
+                Ok(()) => return,
+                Err(err) => assert!(Instant::now() < deadline, "click {css}: {err}"),
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 
@@ -209,7 +252,7 @@ fn i19_a_browser_opens_groups_sees_a_live_update_opens_a_group_and_resolves_it()
         .unwrap()
         .to_owned();
     assert!(!url.contains("token="), "{url}");
-    let titles: Vec<String> = d.all("td.title > a").iter().map(|e| d.text(e)).collect();
+    let titles = d.texts("td.title > a");
     assert_eq!(titles.len(), 4, "{titles:?}");
     assert!(
         titles
@@ -224,8 +267,7 @@ fn i19_a_browser_opens_groups_sees_a_live_update_opens_a_group_and_resolves_it()
     d.screenshot("dashboard-groups.png");
     // Open the most frequent group.
     d.go(&format!("http://{}/?sort=count", dash.addr));
-    let link = d.wait_for("td.title > a", |t| t.contains("payment"));
-    d.click(&link);
+    d.click_on("td.title > a", |t| t.contains("payment"));
     d.wait_for("h1.group-title", |t| t.contains("payment"));
     let count = d.text(&d.all("#count")[0]);
     assert_eq!(count, "12");
@@ -234,7 +276,7 @@ fn i19_a_browser_opens_groups_sees_a_live_update_opens_a_group_and_resolves_it()
     // Resolve it.
     let resolve = d.all("div.actions button[value=\"resolved\"]");
     assert_eq!(resolve.len(), 1);
-    d.click(&resolve[0]);
+    d.try_click(&resolve[0]).unwrap();
     d.wait_for("p.group-status .status", |t| t == "resolved");
     d.screenshot("dashboard-resolved.png");
     let g = Database::open(&db)
