@@ -206,6 +206,23 @@ impl EventLoggerBuilder {
         self.alerts.custom.push(Arc::new(channel));
         self
     }
+    /// Forwards every stored event at or above `ERRSNAP_SENTRY_MIN_LEVEL`
+    /// (default error) to a Sentry-compatible server (Sentry, GlitchTip,
+    /// Bugsink) through the outbox; feature `sentry`. The same as
+    /// `ERRSNAP_SENTRY_DSN`, which it overrides. The DSN is a secret: never
+    /// shown.
+    pub fn sentry_dsn(mut self, dsn: impl Into<String>) -> Self {
+        self.alerts.keys.insert("ERRSNAP_SENTRY_DSN", dsn.into());
+        self
+    }
+    /// Forwards every stored event at or above `ERRSNAP_OTLP_MIN_LEVEL`
+    /// (default error) to an OpenTelemetry collector as an OTLP/HTTP log
+    /// record (`http://127.0.0.1:4318`: `/v1/logs` is added) through the
+    /// outbox; feature `otlp`. The same as `ERRSNAP_OTLP_ENDPOINT`.
+    pub fn otlp_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.alerts.keys.insert("ERRSNAP_OTLP_ENDPOINT", url.into());
+        self
+    }
     /// This logger's lowest level alerted on the channel `name` (a custom
     /// channel's, or `slack`, `email`, `webhook`); `LevelFilter::Off` for
     /// none.

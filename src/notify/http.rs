@@ -1,5 +1,6 @@
-//! One HTTP POST for the webhook channels (Slack and the generic JSON
-//! webhook), with what they share: a blocking client per notify thread,
+//! One HTTP POST for the HTTP channels (Slack, the generic JSON webhook,
+//! Sentry and OTLP forwarding), with what they share: a blocking client per
+//! notify thread,
 //! the extra trusted roots, errors that never carry the URL (it is the
 //! secret), and the common reading of an answer.
 
@@ -60,6 +61,12 @@ pub(crate) struct Answer {
     /// The body, trimmed, at most 4 KiB read.
     pub(crate) text: String,
     pub(crate) retry_after: Option<Duration>,
+    /// `X-Sentry-Rate-Limits`, when the server sent it.
+    #[cfg_attr(not(feature = "sentry"), allow(dead_code))]
+    pub(crate) rate_limits: Option<String>,
+    /// The body's first bytes (at most 4 KiB), for binary answers.
+    #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+    pub(crate) bytes: Vec<u8>,
 }
 
 impl Answer {
@@ -71,6 +78,7 @@ impl Answer {
     /// The reading shared by the webhooks: 2xx delivered; 429 later (after
     /// `Retry-After`); 400, 401, 403, 404, 410 a channel that cannot work;
     /// anything else later.
+    #[cfg_attr(not(any(feature = "slack", feature = "webhook")), allow(dead_code))]
     pub(crate) fn outcome(&self, who: &str) -> Result<(), NotifyError> {
         let (status, shown) = (self.status, self.shown());
         match status {
@@ -91,6 +99,7 @@ impl Answer {
 }
 
 /// POSTs `body` as JSON to `url`, with an optional extra header.
+#[cfg_attr(not(any(feature = "slack", feature = "webhook")), allow(dead_code))]
 pub(crate) fn post_json(
     who: &str,
     url: &reqwest::Url,
@@ -99,12 +108,33 @@ pub(crate) fn post_json(
     timeout: Duration,
     roots: &ExtraRoots,
 ) -> Result<Answer, NotifyError> {
+    let headers: Vec<(&str, &str)> = header.into_iter().collect();
+    post(
+        who,
+        url,
+        "application/json; charset=utf-8",
+        &headers,
+        body.into_bytes(),
+        timeout,
+        roots,
+    )
+}
+
+/// POSTs `body` to `url` as `content_type`, with extra headers (their
+/// values may be secrets: they never reach an error message).
+pub(crate) fn post(
+    who: &str,
+    url: &reqwest::Url,
+    content_type: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+    timeout: Duration,
+    roots: &ExtraRoots,
+) -> Result<Answer, NotifyError> {
     let response = with_client(timeout, roots, |c| {
-        let mut req = c
-            .post(url.clone())
-            .header("content-type", "application/json; charset=utf-8");
-        if let Some((name, value)) = header {
-            req = req.header(name, value);
+        let mut req = c.post(url.clone()).header("content-type", content_type);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
         }
         req.body(body).send()
     })?;
@@ -128,19 +158,36 @@ pub(crate) fn post_json(
         NotifyError::transient(format!("{who}: {what}: {e}"), None)
     })?;
     let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
-    let mut text = String::new();
-    let _ = (&mut response).take(4096).read_to_string(&mut text);
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_owned())
+    };
+    let retry_after = header("retry-after").and_then(|v| retry_after(&v));
+    let rate_limits = header("x-sentry-rate-limits");
+    let mut bytes = Vec::new();
+    let _ = (&mut response).take(4096).read_to_end(&mut bytes);
     Ok(Answer {
         status,
-        text: text.trim().to_owned(),
+        text: String::from_utf8_lossy(&bytes).trim().to_owned(),
         retry_after,
+        rate_limits,
+        bytes,
     })
+}
+
+/// A `Retry-After` value: seconds, or an HTTP date (RFC 9110).
+fn retry_after(v: &str) -> Option<Duration> {
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(v).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 /// Checks a webhook URL: it parses, has a host, and is `https` (or `http`
@@ -160,5 +207,23 @@ pub(crate) fn webhook_url(key: &str, url: &str) -> crate::error::Result<reqwest:
             key,
             "the URL must use https (http only to a loopback address; value not shown)",
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        assert_eq!(retry_after("7"), Some(Duration::from_secs(7)));
+        assert_eq!(
+            retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        let later = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(90));
+        let d = retry_after(&later).unwrap();
+        assert!(d > Duration::from_secs(80) && d <= Duration::from_secs(90), "{d:?}");
+        assert_eq!(retry_after("soon"), None);
     }
 }

@@ -10,7 +10,8 @@
 
 #[cfg(feature = "email")]
 pub(crate) mod email;
-#[cfg(any(feature = "slack", feature = "webhook"))]
+pub(crate) mod forward;
+#[cfg(any(feature = "slack", feature = "webhook", feature = "sentry", feature = "otlp"))]
 mod http;
 // The formatting is pure and shared by the built-in notifiers; without
 // their features parts of it go unused.
@@ -18,7 +19,13 @@ mod http;
 pub(crate) mod format;
 pub(crate) mod outbox;
 pub(crate) mod setup;
-#[cfg(any(feature = "slack", feature = "email", feature = "webhook"))]
+#[cfg(any(
+    feature = "slack",
+    feature = "email",
+    feature = "webhook",
+    feature = "sentry",
+    feature = "otlp"
+))]
 pub(crate) mod tls;
 #[cfg(feature = "webhook")]
 mod webhook;
@@ -52,6 +59,12 @@ pub(crate) const EMAIL: &str = "email";
 /// See [`SLACK`].
 #[cfg_attr(not(feature = "webhook"), allow(dead_code))]
 pub(crate) const WEBHOOK: &str = "webhook";
+/// See [`SLACK`]: forwarding to a Sentry-compatible server.
+#[cfg_attr(not(feature = "sentry"), allow(dead_code))]
+pub(crate) const SENTRY: &str = "sentry";
+/// See [`SLACK`]: forwarding to an OpenTelemetry collector.
+#[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+pub(crate) const OTLP: &str = "otlp";
 
 impl crate::settings::Config {
     /// Sends a test alert through every channel these settings set up
@@ -79,7 +92,13 @@ impl crate::settings::Config {
 
 /// Whether `host` names this machine (127.0.0.0/8, ::1, localhost).
 #[cfg_attr(
-    not(any(feature = "slack", feature = "email", feature = "webhook")),
+    not(any(
+        feature = "slack",
+        feature = "email",
+        feature = "webhook",
+        feature = "sentry",
+        feature = "otlp"
+    )),
     allow(dead_code)
 )]
 pub(crate) fn is_loopback(host: &str) -> bool {
@@ -137,6 +156,9 @@ pub struct NotifyError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Retry {
     Later(Option<Duration>),
+    /// The server limits the whole channel: nothing is sent on it for this
+    /// long (this alert included).
+    Paused(Duration),
     NeverThisAlert,
     NeverThisChannel,
 }
@@ -148,6 +170,16 @@ impl NotifyError {
         NotifyError {
             message: message.into(),
             retry: Retry::Later(retry_after),
+        }
+    }
+
+    /// The server rate-limits the channel (`429`, `Retry-After`,
+    /// `X-Sentry-Rate-Limits`): this alert is retried, and nothing else is
+    /// sent on the channel, after `pause`.
+    pub fn rate_limited(message: impl Into<String>, pause: Duration) -> Self {
+        NotifyError {
+            message: message.into(),
+            retry: Retry::Paused(pause),
         }
     }
 
@@ -172,7 +204,15 @@ impl NotifyError {
 
     /// Whether trying again later may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self.retry, Retry::Later(_))
+        matches!(self.retry, Retry::Later(_) | Retry::Paused(_))
+    }
+
+    /// How long the whole channel must wait, when the server said so.
+    pub fn pause(&self) -> Option<Duration> {
+        match self.retry {
+            Retry::Paused(d) => Some(d),
+            _ => None,
+        }
     }
 
     /// Whether the whole channel should stop.
@@ -184,6 +224,7 @@ impl NotifyError {
     pub fn retry_after(&self) -> Option<Duration> {
         match self.retry {
             Retry::Later(d) => d,
+            Retry::Paused(d) => Some(d),
             _ => None,
         }
     }
@@ -292,6 +333,9 @@ impl<C: Channel + ?Sized> Channel for Arc<C> {
 #[derive(Clone)]
 pub(crate) struct ChannelEntry {
     pub(crate) channel: Arc<dyn Channel>,
+    /// For a forwarding channel (Sentry, OTLP): what sends each stored
+    /// event in full; every routed event is queued, with no alert policy.
+    pub(crate) forward: Option<Arc<dyn forward::Forward>>,
     pub(crate) name: Arc<str>,
     /// The channel's default filter; each logger may set its own.
     pub(crate) min_level: crate::level::LevelFilter,
@@ -309,6 +353,7 @@ impl ChannelEntry {
             min_level: channel.min_level().into(),
             per_minute: channel.per_minute().max(1),
             app_name: None,
+            forward: None,
             channel,
         }
     }
@@ -320,6 +365,7 @@ impl fmt::Debug for ChannelEntry {
             .field("name", &self.name)
             .field("min_level", &self.min_level)
             .field("per_minute", &self.per_minute)
+            .field("forwards", &self.forward.is_some())
             .finish()
     }
 }
@@ -332,6 +378,21 @@ pub(crate) struct Alerting {
 }
 
 impl Alerting {
+    /// What the store needs to decide: the channels, which of them
+    /// forward every event, and the policy.
+    pub(crate) fn rules(&self) -> crate::store::AlertRules {
+        crate::store::AlertRules {
+            channels: self.channels.iter().map(|c| c.name.to_string()).collect(),
+            forward: self
+                .channels
+                .iter()
+                .filter(|c| c.forward.is_some())
+                .map(|c| c.name.to_string())
+                .collect(),
+            policy: self.policy.clone(),
+        }
+    }
+
     /// Sends a test alert through every channel, on a short-lived thread of
     /// its own (so it works from async code too), and returns each answer.
     pub(crate) fn send_test(&self, alert: Alert) -> Vec<(String, Result<(), NotifyError>)> {

@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::{Alerting, ChannelEntry, NotifyError};
-use crate::store::{AlertRules, Durability, Outcome, Store};
+use crate::store::{AlertRules, Durability, EventDetail, Outcome, Reader, Store};
 use crate::util::internal_log;
 use crate::util::time::now_ms;
 
@@ -208,6 +208,11 @@ struct Notifier {
     buckets: HashMap<String, Bucket>,
     broken: HashSet<String>,
     last_stale_check: Instant,
+    /// The read side, opened when a forwarding channel first needs an
+    /// event in full (and again after an error).
+    reader: Option<Box<dyn Reader>>,
+    path: PathBuf,
+    backend: crate::store::Backend,
 }
 
 // Long by design: the notify thread's whole loop (open, claim, deliver,
@@ -235,14 +240,7 @@ fn notify_main(
             }
         }
     };
-    let rules = AlertRules {
-        channels: alerting
-            .channels
-            .iter()
-            .map(|c| c.name.to_string())
-            .collect(),
-        policy: alerting.policy.clone(),
-    };
+    let rules = alerting.rules();
     let mut n = Notifier {
         shared: shared.clone(),
         store,
@@ -258,6 +256,9 @@ fn notify_main(
         rules,
         broken: HashSet::new(),
         last_stale_check: Instant::now(),
+        reader: None,
+        path: path.clone(),
+        backend: backend.clone(),
     };
     if let Err(e) = n
         .store
@@ -395,6 +396,22 @@ impl Notifier {
         Ok((idle, next))
     }
 
+    /// The event of an outbox row in full, for a forwarding channel.
+    fn load_event(&mut self, uid: &str) -> crate::error::Result<Option<EventDetail>> {
+        let reader = match &mut self.reader {
+            Some(r) => r,
+            None => self
+                .reader
+                .insert(crate::store::open_reader(&self.path, &self.backend)?),
+        };
+        let found = reader.event(uid);
+        if found.is_err() {
+            // Opened again at the next try (the file may have moved).
+            self.reader = None;
+        }
+        found
+    }
+
     // Long by design: one delivery and every outcome of it (sent, retry with
     // backoff, failed for good, rate-limited, channel gone) recorded in one
     // place, so no outcome is left unrecorded.
@@ -407,31 +424,43 @@ impl Notifier {
         else {
             return Ok(());
         };
-        let alert = match self.store.load_alert(row.id)? {
-            Some(mut a) => {
-                if let Some(app) = &channel.app_name {
-                    a.app_name = Some(app.clone());
-                }
-                a
+        let gone = Outcome::Failed {
+            error: "the event is no longer stored",
+        };
+        let send: Box<dyn FnOnce() -> Result<(), NotifyError>> = match &channel.forward {
+            Some(forward) => {
+                let Some(event) = self.load_event(&row.event_uid)? else {
+                    return self.store.record_outcome(row.id, gone, now_ms());
+                };
+                let forward = forward.clone();
+                Box::new(move || forward.forward(&event))
             }
             None => {
-                return self.store.record_outcome(
-                    row.id,
-                    Outcome::Failed {
-                        error: "the event is no longer stored",
-                    },
-                    now_ms(),
-                )
+                let Some(mut alert) = self.store.load_alert(row.id)? else {
+                    return self.store.record_outcome(row.id, gone, now_ms());
+                };
+                if let Some(app) = &channel.app_name {
+                    alert.app_name = Some(app.clone());
+                }
+                let c = channel.channel.clone();
+                Box::new(move || c.send(&alert))
             }
         };
-        let result = std::panic::catch_unwind(AssertUnwindSafe(|| channel.channel.send(&alert)))
-            .unwrap_or_else(|_| {
-                Err(NotifyError::transient(
-                    format!("{}: the notifier panicked", row.channel),
-                    None,
-                ))
-            });
+        let result = std::panic::catch_unwind(AssertUnwindSafe(send)).unwrap_or_else(|_| {
+            Err(NotifyError::transient(
+                format!("{}: the notifier panicked", row.channel),
+                None,
+            ))
+        });
         let now = now_ms();
+        if let Some(pause) = result.as_ref().err().and_then(NotifyError::pause) {
+            // The server limits the whole channel: nothing is sent on it
+            // before the pause ends (the rows wait in the outbox).
+            if let Some(b) = self.buckets.get_mut(&row.channel) {
+                let until = now.saturating_add(i64::try_from(pause.as_millis()).unwrap_or(i64::MAX / 2));
+                b.next_free = b.next_free.max(until);
+            }
+        }
         match result {
             Ok(()) => self.store.record_outcome(row.id, Outcome::Sent, now),
             Err(e) if e.breaks_channel() => {

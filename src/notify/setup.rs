@@ -1,6 +1,7 @@
 //! The registry: every alert channel of a logger's file is set up here, in
-//! one place. The built-in ones (Slack, e-mail, the generic webhook) come
-//! from settings; custom ones from the builder. Each gets its limits as
+//! one place. The built-in ones (Slack, e-mail, the generic webhook, and
+//! the forwarding channels: Sentry, OTLP) come from settings and the
+//! builder; custom ones from the builder. Each gets its limits as
 //! data: the channel's defaults, then the settings
 //! (`ERRSNAP_<NAME>_MAX_PER_MINUTE`, `ERRSNAP_<NAME>_APP_NAME`).
 
@@ -8,6 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::forward::Forward;
 use super::{AlertPolicy, Alerting, Channel, ChannelEntry};
 use crate::error::{Error, Result};
 use crate::level::LevelFilter;
@@ -23,6 +25,9 @@ pub(crate) struct AlertOverrides {
     pub(crate) threshold: Option<(u32, Duration)>,
     pub(crate) retry_base: Option<Duration>,
     pub(crate) panic_wait: Option<Duration>,
+    /// Settings of the built-in channels given to the builder
+    /// (`ERRSNAP_SENTRY_DSN`, `ERRSNAP_OTLP_ENDPOINT`): secrets, never shown.
+    pub(crate) keys: BTreeMap<&'static str, String>,
 }
 
 impl std::fmt::Debug for AlertOverrides {
@@ -39,6 +44,7 @@ impl std::fmt::Debug for AlertOverrides {
             .field("min_levels", &self.min_levels)
             .field("cooldown", &self.cooldown)
             .field("threshold", &self.threshold)
+            .field("keys", &self.keys.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
 }
@@ -49,9 +55,21 @@ impl std::fmt::Debug for AlertOverrides {
 /// A channel's setting is invalid (named), a key of a channel whose feature
 /// is off is set, or two channels share a name.
 pub(crate) fn alerting(config: &Config, s: &Settings, o: &AlertOverrides) -> Result<Alerting> {
+    let mut given;
+    let config = if o.keys.is_empty() {
+        config
+    } else {
+        given = config.clone();
+        for (k, v) in &o.keys {
+            given.set(k, v.clone())?;
+        }
+        &given
+    };
     let mut channels = Vec::new();
-    for channel in builtin(config, s)? {
-        channels.push(entry(config, channel)?);
+    for (channel, forward) in builtin(config, s)? {
+        let mut e = entry(config, channel)?;
+        e.forward = forward;
+        channels.push(e);
     }
     for channel in &o.custom {
         let name = channel.name().to_owned();
@@ -86,14 +104,28 @@ fn entry(config: &Config, channel: Arc<dyn Channel>) -> Result<ChannelEntry> {
     Ok(e)
 }
 
+/// A built-in channel, and what forwards events to it when it is a
+/// forwarding channel.
+type Builtin = (Arc<dyn Channel>, Option<Arc<dyn Forward>>);
+
 /// The built-in channels the settings ask for.
-fn builtin(config: &Config, s: &Settings) -> Result<Vec<Arc<dyn Channel>>> {
+// Long by design: one block per built-in channel, each with its feature's
+// two sides (set up, or say the feature is off).
+fn builtin(config: &Config, s: &Settings) -> Result<Vec<Builtin>> {
     #[cfg_attr(
         not(any(feature = "slack", feature = "email", feature = "webhook")),
         allow(unused_mut)
     )]
     let mut out: Vec<Arc<dyn Channel>> = Vec::new();
-    #[cfg(any(feature = "slack", feature = "email", feature = "webhook"))]
+    #[cfg_attr(not(any(feature = "sentry", feature = "otlp")), allow(unused_mut))]
+    let mut forwarders: Vec<Builtin> = Vec::new();
+    #[cfg(any(
+        feature = "slack",
+        feature = "email",
+        feature = "webhook",
+        feature = "sentry",
+        feature = "otlp"
+    ))]
     let roots = super::tls::ExtraRoots::from_config(config)?;
     let _ = s;
     if let Some(url) = config.string("ERRSNAP_SLACK_WEBHOOK_URL") {
@@ -139,7 +171,43 @@ fn builtin(config: &Config, s: &Settings) -> Result<Vec<Arc<dyn Channel>>> {
             "missing, but ERRSNAP_WEBHOOK_HEADER is set",
         ));
     }
-    Ok(out)
+    if let Some(dsn) = config.string("ERRSNAP_SENTRY_DSN") {
+        #[cfg(feature = "sentry")]
+        {
+            use super::forward::sentry::{Dsn, SentryForwarder, KEY};
+            let dsn = Dsn::parse(KEY, &dsn).map_err(|e| config.rename(e))?;
+            let f = Arc::new(SentryForwarder::new(dsn, s.alert_timeout, roots.clone()));
+            forwarders.push((f.clone(), Some(f)));
+        }
+        #[cfg(not(feature = "sentry"))]
+        return Err(feature_off("ERRSNAP_SENTRY_DSN", "sentry", &dsn));
+    }
+    if let Some(url) = config.string("ERRSNAP_OTLP_ENDPOINT") {
+        #[cfg(feature = "otlp")]
+        {
+            let headers = config.string("ERRSNAP_OTLP_HEADERS");
+            let f = Arc::new(
+                super::forward::otlp::OtlpForwarder::new(
+                    &url,
+                    headers.as_deref(),
+                    s.alert_timeout,
+                    roots.clone(),
+                )
+                .map_err(|e| config.rename(e))?,
+            );
+            forwarders.push((f.clone(), Some(f)));
+        }
+        #[cfg(not(feature = "otlp"))]
+        return Err(feature_off("ERRSNAP_OTLP_ENDPOINT", "otlp", &url));
+    } else if config.string("ERRSNAP_OTLP_HEADERS").is_some() {
+        return Err(Error::config(
+            "ERRSNAP_OTLP_ENDPOINT",
+            "missing, but ERRSNAP_OTLP_HEADERS is set",
+        ));
+    }
+    let mut all: Vec<Builtin> = out.into_iter().map(|c| (c, None)).collect();
+    all.extend(forwarders);
+    Ok(all)
 }
 
 /// The keys that configure e-mail; any of them without a host is an error.
@@ -150,7 +218,13 @@ const EMAIL_KEYS: &[&str] = &[
     "ERRSNAP_EMAIL_TO",
 ];
 
-#[cfg(not(all(feature = "slack", feature = "email", feature = "webhook")))]
+#[cfg(not(all(
+    feature = "slack",
+    feature = "email",
+    feature = "webhook",
+    feature = "sentry",
+    feature = "otlp"
+)))]
 fn feature_off(key: &str, feature: &str, _value: &str) -> Error {
     Error::config(
         key,

@@ -420,6 +420,49 @@ pub(crate) const KEYS: &[Key] = &[
         "60",
         "its requests per minute",
     ),
+    secret(
+        "ERRSNAP_SENTRY_DSN",
+        Kind::Url,
+        "forward events to a Sentry-compatible server (feature sentry)",
+    ),
+    key(
+        "ERRSNAP_SENTRY_MIN_LEVEL",
+        Some("levels.sentry"),
+        Kind::Level,
+        "error",
+        "the lowest level forwarded to it",
+    ),
+    key(
+        "ERRSNAP_SENTRY_MAX_PER_MINUTE",
+        Some("alerts.sentry_max_per_minute"),
+        MINUTE_MAX,
+        "6000",
+        "events sent to it per minute",
+    ),
+    secret(
+        "ERRSNAP_OTLP_ENDPOINT",
+        Kind::Url,
+        "forward events to an OpenTelemetry collector, OTLP/HTTP (feature otlp)",
+    ),
+    secret(
+        "ERRSNAP_OTLP_HEADERS",
+        Kind::Text,
+        "headers sent to it: name=value,name=value",
+    ),
+    key(
+        "ERRSNAP_OTLP_MIN_LEVEL",
+        Some("levels.otlp"),
+        Kind::Level,
+        "error",
+        "the lowest level forwarded to it",
+    ),
+    key(
+        "ERRSNAP_OTLP_MAX_PER_MINUTE",
+        Some("alerts.otlp_max_per_minute"),
+        MINUTE_MAX,
+        "6000",
+        "records sent to it per minute",
+    ),
     key(
         "ERRSNAP_ALERT_COOLDOWN_SECS",
         Some("alerts.cooldown_secs"),
@@ -502,6 +545,8 @@ pub(crate) const CHANNEL_PREFIXES: &[(&str, &str)] = &[
     ("slack", "ERRSNAP_SLACK"),
     ("email", "ERRSNAP_EMAIL"),
     ("webhook", "ERRSNAP_WEBHOOK"),
+    ("sentry", "ERRSNAP_SENTRY"),
+    ("otlp", "ERRSNAP_OTLP"),
 ];
 
 /// A channel's key: `ERRSNAP_SLACK_MIN_LEVEL` for `("slack", "MIN_LEVEL")`;

@@ -52,7 +52,17 @@ pub(crate) struct BatchOutcome {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct AlertRules {
     pub(crate) channels: Vec<String>,
+    /// The channels among them that forward every routed event (Sentry,
+    /// OTLP): one outbox row per event, no threshold, cooldown or mute.
+    pub(crate) forward: Vec<String>,
     pub(crate) policy: AlertPolicy,
+}
+
+impl AlertRules {
+    /// Whether `channel` forwards every routed event.
+    pub(crate) fn forwards(&self, channel: &str) -> bool {
+        self.forward.iter().any(|c| c == channel)
+    }
 }
 
 /// One outbox row to deliver.
@@ -60,6 +70,8 @@ pub(crate) struct AlertRules {
 pub(crate) struct DueAlert {
     pub(crate) id: i64,
     pub(crate) channel: String,
+    /// The event's id (what a forwarding channel sends).
+    pub(crate) event_uid: String,
     pub(crate) attempts: i64,
     pub(crate) created_at: i64,
 }
@@ -255,6 +267,16 @@ pub(crate) fn open(
         sqlite::SqliteStore::open(path, durability, busy_timeout)?
     };
     Ok(Box::new(store))
+}
+
+/// Opens the read side of the store at `path` (or on the server `backend`
+/// names): what a forwarding channel reads each event from, in full.
+pub(crate) fn open_reader(path: &Path, backend: &Backend) -> Result<Box<dyn Reader>> {
+    match backend {
+        Backend::File => Ok(Box::new(sqlite::read::SqliteReader::open(path)?)),
+        #[cfg(feature = "postgres")]
+        Backend::Postgres(target) => Ok(Box::new(postgres::read::PgReader::open(target)?)),
+    }
 }
 
 /// Moves a damaged store aside (no connection of this process may be open

@@ -551,6 +551,7 @@ mod tests {
             &mut s,
             crate::store::AlertRules {
                 channels: vec!["slack".to_owned()],
+                forward: Vec::new(),
                 policy: Default::default(),
             },
         );

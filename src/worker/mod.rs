@@ -111,15 +111,7 @@ impl std::fmt::Debug for Target {
 
 impl WorkerConfig {
     fn rules(&self) -> AlertRules {
-        AlertRules {
-            channels: self
-                .alerting
-                .channels
-                .iter()
-                .map(|c| c.name.to_string())
-                .collect(),
-            policy: self.alerting.policy.clone(),
-        }
+        self.alerting.rules()
     }
 }
 

@@ -139,6 +139,7 @@ pub(super) fn bump_and_decide(
             .map_or(("open", false, None), |(s, n, r)| {
                 (s.as_str(), *n, r.as_deref())
             });
+        made += forward(tx, target, rules, group, evs, now)?;
         // As the file decides: a group resolved in the next release is
         // quiet (muted) for the events of its release before the first from
         // another one, which reopens it; from there, each channel's first
@@ -161,7 +162,7 @@ pub(super) fn bump_and_decide(
             .collect();
         channels.sort_unstable();
         channels.dedup();
-        for channel in channels {
+        for channel in channels.into_iter().filter(|c| !rules.forwards(c)) {
             let mut routed: Vec<&Event> = evs
                 .iter()
                 .copied()
@@ -169,6 +170,34 @@ pub(super) fn bump_and_decide(
                 .collect();
             routed.sort_by_key(|e| e.timestamp_ms);
             made += decide(tx, target, rules, channel, group, before, &routed, now)?;
+        }
+    }
+    Ok(made)
+}
+
+/// One pending row per new event and forwarding channel it is routed to
+/// (as the file does: every event, whatever the group's status); returns
+/// how many were made.
+fn forward(
+    tx: &mut Transaction<'_>,
+    target: &PgTarget,
+    rules: &AlertRules,
+    group: i64,
+    events: &[&Event],
+    now: i64,
+) -> Result<usize> {
+    let mut made = 0;
+    for ev in events {
+        let uid = ev.id.to_string();
+        for channel in ev.alert_channels.iter().filter(|c| rules.forwards(c)) {
+            tx.execute(
+                "INSERT INTO outbox (event_uid, group_id, channel, kind, status, suppressed,
+                     created_at, next_attempt)
+                 VALUES ($1, $2, $3, 'new', 'pending', 0, $4, $4)",
+                &[&uid, &group, channel, &now],
+            )
+            .map_err(|e| target.error("queueing an event to forward in", e))?;
+            made += 1;
         }
     }
     Ok(made)

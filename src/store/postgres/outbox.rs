@@ -95,7 +95,7 @@ pub(super) fn due_alerts(
     let rows = store
         .client
         .query(
-            "SELECT id, channel, attempts, created_at FROM outbox
+            "SELECT id, channel, attempts, created_at, event_uid FROM outbox
              WHERE status = 'pending' AND next_attempt <= $1 AND channel = ANY($2)
              ORDER BY id LIMIT $3",
             &[&now, &channels, &(limit as i64)],
@@ -108,6 +108,7 @@ pub(super) fn due_alerts(
             channel: r.get(1),
             attempts: i64::from(r.get::<_, i32>(2)),
             created_at: r.get(3),
+            event_uid: r.get(4),
         })
         .collect())
 }

@@ -145,6 +145,12 @@ pub(crate) fn decide(tx: &Transaction<'_>, rules: &AlertRules, d: &Decision<'_>)
         )?;
         return Ok(false);
     }
+    // A forwarding channel copies every routed event to its server (which
+    // groups and mutes on its own): one row each, no policy.
+    if rules.forwards(channel) {
+        insert(AlertKind::New.as_str(), "pending", 0, None)?;
+        return Ok(true);
+    }
     if before.status.as_deref() == Some("muted") {
         return Ok(false);
     }
@@ -270,7 +276,7 @@ impl SqliteStore {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT id, channel, attempts, created_at FROM outbox
+                "SELECT id, channel, attempts, created_at, event_uid FROM outbox
                  WHERE status = 'pending' AND next_attempt <= ?1 ORDER BY id LIMIT ?2",
             )
             .map_err(|e| fail("reading the outbox", e))?;
@@ -281,6 +287,7 @@ impl SqliteStore {
                     channel: r.get(1)?,
                     attempts: r.get(2)?,
                     created_at: r.get(3)?,
+                    event_uid: r.get(4)?,
                 })
             })
             .map_err(|e| fail("reading the outbox", e))?;

@@ -1,0 +1,619 @@
+//! A stored event as a Sentry event payload (the JSON of an envelope's
+//! `event` item): pure, no I/O. Field names and orders follow the Relay
+//! event schema: exception values oldest (the root cause) first, stack
+//! frames caller first, addresses as `"0x…"` strings, the message as
+//! `logentry.formatted`.
+//!
+//! The payload stays within Sentry's 1 MiB per event: when it would not,
+//! parts are cut in a fixed order (large extra values, the middle of the
+//! stack, breadcrumbs and extra, the message) and `extra.errsnap.truncated`
+//! names what was cut.
+
+use serde_json::{json, Map, Value};
+
+use super::{cut, hex_id, trace_ids};
+use crate::event::{EventKind, Frame};
+use crate::level::Level;
+use crate::store::EventDetail;
+
+/// The largest payload sent: under Sentry's 1 MiB, with room for the
+/// envelope's headers.
+pub(crate) const MAX_EVENT_BYTES: usize = 1_000_000;
+/// Sentry's own limits (data-handling): message and exception values,
+/// tag values, breadcrumbs kept, one extra value.
+const MAX_MESSAGE: usize = 8192;
+const MAX_TAG_VALUE: usize = 200;
+const MAX_BREADCRUMBS: usize = 100;
+const MAX_EXTRA_VALUE: usize = 16 * 1024;
+/// Frames kept from each end of a stack that does not fit.
+const KEEP_FRAMES: usize = 25;
+
+/// Sentry's name for a level.
+pub(crate) fn level_name(l: Level) -> &'static str {
+    match l {
+        Level::Trace | Level::Debug => "debug",
+        Level::Info => "info",
+        Level::Warn => "warning",
+        Level::Error => "error",
+        Level::Fatal => "fatal",
+    }
+}
+
+/// The event as Sentry's JSON, at most [`MAX_EVENT_BYTES`] long.
+pub(crate) fn payload(d: &EventDetail) -> Vec<u8> {
+    let mut cuts: Vec<&'static str> = Vec::new();
+    let mut ev = event(d, &mut cuts);
+    let mut step = 0;
+    loop {
+        if !cuts.is_empty() {
+            mark(&mut ev, &cuts);
+        }
+        let bytes = serde_json::to_vec(&ev).unwrap_or_default();
+        if bytes.len() <= MAX_EVENT_BYTES || step > 3 {
+            return bytes;
+        }
+        shrink(&mut ev, step, &mut cuts);
+        step += 1;
+    }
+}
+
+/// One step of making an oversized payload fit, in order.
+fn shrink(ev: &mut Value, step: usize, cuts: &mut Vec<&'static str>) {
+    match step {
+        0 => {
+            // Large extra values become a note of their size.
+            if let Some(extra) = ev.get_mut("extra").and_then(Value::as_object_mut) {
+                for (k, v) in extra.iter_mut() {
+                    if k == "errsnap.truncated" {
+                        continue;
+                    }
+                    let n = serde_json::to_vec(v).map_or(0, |b| b.len());
+                    if n > MAX_EXTRA_VALUE {
+                        *v = Value::String(format!("[cut by errsnap: {n} bytes]"));
+                        push(cuts, "extra");
+                    }
+                }
+            }
+        }
+        1 => {
+            // The middle of each stack.
+            for stack in stacks(ev) {
+                let Some(frames) = stack.get_mut("frames").and_then(Value::as_array_mut) else {
+                    continue;
+                };
+                if frames.len() > 2 * KEEP_FRAMES {
+                    let end = frames.len() - KEEP_FRAMES;
+                    frames.drain(KEEP_FRAMES..end);
+                    stack["frames_omitted"] = json!([KEEP_FRAMES, end]);
+                    push(cuts, "frames");
+                }
+            }
+        }
+        2 => {
+            for key in ["breadcrumbs", "extra"] {
+                if ev.as_object_mut().and_then(|o| o.remove(key)).is_some() {
+                    push(cuts, key);
+                }
+            }
+        }
+        _ => {
+            // Last: the texts themselves.
+            let short = |v: &mut Value| {
+                if let Some(s) = v.as_str() {
+                    *v = Value::String(cut(s, 1024).0);
+                }
+            };
+            short(&mut ev["logentry"]["formatted"]);
+            if let Some(values) = ev
+                .pointer_mut("/exception/values")
+                .and_then(Value::as_array_mut)
+            {
+                for v in values {
+                    short(&mut v["value"]);
+                }
+            }
+            push(cuts, "message");
+        }
+    }
+}
+
+fn push(cuts: &mut Vec<&'static str>, what: &'static str) {
+    if !cuts.contains(&what) {
+        cuts.push(what);
+    }
+}
+
+/// Says what was cut in `extra` (visible in every Sentry-like UI).
+fn mark(ev: &mut Value, cuts: &[&'static str]) {
+    let Some(o) = ev.as_object_mut() else { return };
+    let extra = o.entry("extra").or_insert_with(|| json!({}));
+    if let Some(extra) = extra.as_object_mut() {
+        extra.insert("errsnap.truncated".to_owned(), json!(cuts));
+    }
+}
+
+/// Every stack trace in the payload.
+fn stacks(ev: &mut Value) -> Vec<&mut Value> {
+    let mut out = Vec::new();
+    let Some(o) = ev.as_object_mut() else {
+        return out;
+    };
+    for (key, v) in o.iter_mut() {
+        if key != "exception" && key != "threads" {
+            continue;
+        }
+        if let Some(values) = v.get_mut("values").and_then(Value::as_array_mut) {
+            for item in values {
+                if let Some(s) = item.get_mut("stacktrace") {
+                    out.push(s);
+                }
+            }
+        }
+    }
+    out
+}
+
+// Long by design: one payload, field by field as the Relay schema lists
+// them; each part with a shape of its own is its own function.
+fn event(d: &EventDetail, cuts: &mut Vec<&'static str>) -> Value {
+    let (message, cut_message) = cut(&d.row.message, MAX_MESSAGE);
+    if cut_message {
+        push(cuts, "message");
+    }
+    let Value::Object(mut o) = json!({
+        "event_id": hex_id(&d.row.id),
+        "timestamp": crate::util::time::rfc3339(d.row.ts),
+        "platform": "native",
+        "level": level_name(d.row.level),
+        "logger": d.row.logger,
+        "logentry": { "formatted": message },
+        "fingerprint": [d.group_fingerprint],
+        "sdk": { "name": "errsnap", "version": env!("CARGO_PKG_VERSION") },
+    }) else {
+        return Value::Null;
+    };
+    let mut put = |k: &str, v: Option<&String>| {
+        if let Some(v) = v.filter(|v| !v.is_empty()) {
+            o.insert(k.to_owned(), Value::String(v.clone()));
+        }
+    };
+    put("release", d.release.as_ref());
+    put("environment", d.environment.as_ref());
+    put(
+        "server_name",
+        d.host.as_ref().and_then(|h| h.hostname.as_ref()),
+    );
+    let stack = stacktrace(&d.frames);
+    if let Some(values) = exceptions(d, stack.clone(), cuts) {
+        o.insert("exception".into(), json!({ "values": values }));
+    }
+    let mut thread = json!({
+        "id": d.thread_id,
+        "current": true,
+        "crashed": matches!(d.row.kind, EventKind::Panic | EventKind::Crash),
+    });
+    if let Some(name) = &d.row.thread {
+        thread["name"] = json!(name);
+    }
+    if d.row.kind == EventKind::Message {
+        if let Some(s) = stack {
+            thread["stacktrace"] = s;
+        }
+    }
+    o.insert("threads".into(), json!({ "values": [thread] }));
+    if let Some(images) = images(&d.frames, d.host.as_ref().map(|h| h.arch.as_str())) {
+        o.insert("debug_meta".into(), json!({ "images": images }));
+    }
+    o.insert("tags".into(), Value::Object(tags(d, cuts)));
+    o.insert("contexts".into(), Value::Object(contexts(d)));
+    let extra = match &d.extra {
+        Value::Object(m) => m.clone(),
+        Value::Null => Map::new(),
+        other => Map::from_iter([("extra".to_owned(), other.clone())]),
+    };
+    if !extra.is_empty() {
+        o.insert("extra".into(), Value::Object(extra));
+    }
+    let crumbs = &d.breadcrumbs[d.breadcrumbs.len().saturating_sub(MAX_BREADCRUMBS)..];
+    if crumbs.len() < d.breadcrumbs.len() {
+        push(cuts, "breadcrumbs");
+    }
+    if !crumbs.is_empty() {
+        let values: Vec<Value> = crumbs
+            .iter()
+            .map(|b| {
+                json!({
+                    "timestamp": crate::util::time::rfc3339(b.timestamp_ms),
+                    "category": b.category,
+                    "level": level_name(b.level),
+                    "message": cut(&b.message, MAX_MESSAGE).0,
+                })
+            })
+            .collect();
+        o.insert("breadcrumbs".into(), json!({ "values": values }));
+    }
+    Value::Object(o)
+}
+
+/// The exception values, root cause first; the outermost (last) carries
+/// the stack and how it was caught. `None` for a plain message.
+fn exceptions(
+    d: &EventDetail,
+    stack: Option<Value>,
+    cuts: &mut Vec<&'static str>,
+) -> Option<Vec<Value>> {
+    let (outer_type, mechanism, handled) = match d.row.kind {
+        EventKind::Message => return None,
+        EventKind::Error => (None, "generic", true),
+        EventKind::Panic => (Some("panic"), "panic", false),
+        EventKind::Crash => (Some("crash"), "signalhandler", false),
+    };
+    let mut text = |s: &str| {
+        let (v, was_cut) = cut(s, MAX_MESSAGE);
+        if was_cut {
+            push(cuts, "message");
+        }
+        v
+    };
+    let mut values: Vec<Value> = Vec::new();
+    if d.row.kind == EventKind::Error && !d.chain.is_empty() {
+        for (i, link) in d.chain.iter().enumerate().rev() {
+            let mut v = json!({ "value": text(&link.message) });
+            if i == 0 {
+                v["type"] = json!(link.type_name.as_deref().unwrap_or("Error"));
+            }
+            values.push(v);
+        }
+    } else {
+        // A panic or crash: its causes (when a chain was kept), then
+        // itself.
+        for link in d.chain.iter().rev() {
+            values.push(json!({ "value": text(&link.message) }));
+        }
+        values.push(json!({
+            "type": outer_type.unwrap_or("Error"),
+            "value": text(&d.row.message),
+        }));
+    }
+    let last = values.last_mut()?;
+    last["mechanism"] = json!({ "type": mechanism, "handled": handled });
+    if let Some(s) = stack {
+        last["stacktrace"] = s;
+    }
+    Some(values)
+}
+
+/// The frames, caller first (stored innermost first).
+fn stacktrace(frames: &[Frame]) -> Option<Value> {
+    if frames.is_empty() {
+        return None;
+    }
+    let frames: Vec<Value> = frames.iter().rev().map(frame).collect();
+    Some(json!({ "frames": frames }))
+}
+
+fn frame(f: &Frame) -> Value {
+    let mut v = json!({
+        "in_app": f.in_app,
+        "instruction_addr": format!("{:#x}", f.address),
+    });
+    if let Some(func) = &f.function {
+        v["function"] = json!(func);
+    }
+    if let Some(file) = &f.file {
+        v["filename"] = json!(file);
+        if file.starts_with('/') {
+            v["abs_path"] = json!(file);
+        }
+    }
+    if let Some(l) = f.line.filter(|l| *l > 0) {
+        v["lineno"] = json!(l);
+    }
+    if let Some(c) = f.column.filter(|c| *c > 0) {
+        v["colno"] = json!(c);
+    }
+    if let Some(m) = &f.module {
+        v["package"] = json!(m);
+    }
+    if let Some(off) = f.module_offset.filter(|o| *o <= f.address) {
+        v["image_addr"] = json!(format!("{:#x}", f.address - off));
+    }
+    v
+}
+
+/// The modules of frames stored without a name (raw), as `elf` debug
+/// images, so a server with the debug files can name them.
+fn images(frames: &[Frame], arch: Option<&str>) -> Option<Vec<Value>> {
+    let mut out: Vec<Value> = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
+    for f in frames.iter().filter(|f| f.function.is_none()) {
+        let (Some(module), Some(build_id), Some(off)) = (&f.module, &f.build_id, f.module_offset)
+        else {
+            continue;
+        };
+        if seen.contains(&module.as_str()) || off > f.address {
+            continue;
+        }
+        seen.push(module);
+        let mut image = json!({
+            "type": "elf",
+            "code_file": module,
+            "code_id": build_id,
+            "debug_id": debug_id(build_id),
+            "image_addr": format!("{:#x}", f.address - off),
+        });
+        if let Some(a) = arch.filter(|a| !a.is_empty()) {
+            image["arch"] = json!(a);
+        }
+        out.push(image);
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// Sentry's debug id of an ELF build id: its first 16 bytes as a
+/// little-endian UUID (the first three fields byte-swapped).
+pub(crate) fn debug_id(build_id: &str) -> String {
+    let mut b = [0u8; 16];
+    let hex = build_id.as_bytes();
+    for (i, slot) in b.iter_mut().enumerate() {
+        let pair = hex.get(2 * i..2 * i + 2).unwrap_or(b"00");
+        *slot = std::str::from_utf8(pair)
+            .ok()
+            .and_then(|p| u8::from_str_radix(p, 16).ok())
+            .unwrap_or(0);
+    }
+    b[0..4].reverse();
+    b[4..6].reverse();
+    b[6..8].reverse();
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+fn tags(d: &EventDetail, cuts: &mut Vec<&'static str>) -> Map<String, Value> {
+    let mut out = Map::new();
+    for (k, v) in &d.tags {
+        let (v, was_cut) = cut(v, MAX_TAG_VALUE);
+        if was_cut {
+            push(cuts, "tags");
+        }
+        out.insert(k.clone(), Value::String(v));
+    }
+    out.insert("errsnap.kind".into(), json!(d.row.kind.as_str()));
+    out
+}
+
+/// `os`, `device`, `runtime`, `app` (RSS), `trace` when the event has
+/// trace ids, and `errsnap`: the whole snapshot and where it came from.
+fn contexts(d: &EventDetail) -> Map<String, Value> {
+    let mut c = Map::new();
+    c.insert("runtime".into(), json!({ "name": "rust" }));
+    if let Some(h) = &d.host {
+        let mut os = json!({});
+        for (k, v) in [
+            ("name", &h.os_name),
+            ("version", &h.os_version),
+            ("kernel_version", &h.kernel_version),
+        ] {
+            if let Some(v) = v {
+                os[k] = json!(v);
+            }
+        }
+        c.insert("os".into(), os);
+        let mut device = json!({
+            "arch": h.arch,
+            "processor_count": h.cpu_count,
+            "memory_size": h.total_memory,
+        });
+        if let Some(b) = &h.cpu_brand {
+            device["cpu_description"] = json!(b);
+        }
+        if let Some(s) = &d.snapshot {
+            device["free_memory"] = json!(s.host.available_memory);
+        }
+        if h.boot_time > 0 {
+            let ms = i64::try_from(h.boot_time).unwrap_or(0).saturating_mul(1000);
+            device["boot_time"] = json!(crate::util::time::rfc3339(ms));
+        }
+        c.insert("device".into(), device);
+    }
+    let mut errsnap = json!({
+        "type": "default",
+        "pid": d.row.pid,
+        "group_title": d.group_title,
+        "group_count": d.group_count,
+    });
+    if let (Some(file), Some(line)) = (&d.row.file, d.row.line) {
+        errsnap["location"] = json!(format!("{file}:{line}"));
+    }
+    if let Some(s) = &d.snapshot {
+        c.insert("app".into(), json!({ "app_memory": s.process.rss_bytes }));
+        errsnap["snapshot"] = serde_json::to_value(s).unwrap_or(Value::Null);
+    }
+    c.insert("errsnap".into(), errsnap);
+    if let Some((trace, span)) = trace_ids(d) {
+        let mut t = json!({ "trace_id": trace });
+        if let Some(s) = span {
+            t["span_id"] = json!(s);
+        }
+        c.insert("trace".into(), t);
+    }
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::ChainLink;
+
+    fn detail() -> EventDetail {
+        let mut d = crate::notify::forward::test_event(&crate::event::Alert::test(
+            "web",
+            Some("shop".into()),
+            Some("production".into()),
+        ));
+        d.row.kind = EventKind::Error;
+        d.row.message = "loading config".into();
+        d.chain = vec![
+            ChainLink {
+                message: "loading config".into(),
+                type_name: Some("app::ConfigError".into()),
+            },
+            ChainLink {
+                message: "permission denied".into(),
+                type_name: None,
+            },
+        ];
+        d.frames = vec![
+            Frame {
+                function: Some("app::load".into()),
+                file: Some("/src/app.rs".into()),
+                line: Some(12),
+                column: Some(5),
+                address: 0x5000,
+                module: Some("/usr/bin/app".into()),
+                module_offset: Some(0x1000),
+                build_id: Some("0011223344556677889900aabbccddeeff001122".into()),
+                in_app: true,
+            },
+            Frame {
+                function: None,
+                file: None,
+                line: None,
+                column: None,
+                address: 0x6000,
+                module: Some("/usr/bin/app".into()),
+                module_offset: Some(0x2000),
+                build_id: Some("0011223344556677889900aabbccddeeff001122".into()),
+                in_app: false,
+            },
+        ];
+        d
+    }
+
+    fn parse(d: &EventDetail) -> Value {
+        serde_json::from_slice(&payload(d)).unwrap()
+    }
+
+    #[test]
+    fn the_chain_is_root_cause_first_and_the_stack_caller_first() {
+        let v = parse(&detail());
+        let values = v["exception"]["values"].as_array().unwrap();
+        assert_eq!(values[0]["value"], "permission denied");
+        assert!(values[0].get("type").is_none());
+        assert_eq!(values[1]["type"], "app::ConfigError");
+        assert_eq!(values[1]["mechanism"]["handled"], true);
+        let frames = values[1]["stacktrace"]["frames"].as_array().unwrap();
+        assert_eq!(frames[1]["function"], "app::load");
+        assert_eq!(frames[1]["instruction_addr"], "0x5000");
+        assert_eq!(frames[1]["image_addr"], "0x4000");
+        assert_eq!(frames[1]["lineno"], 12);
+        assert_eq!(frames[1]["in_app"], true);
+        assert!(frames[0].get("function").is_none());
+        let image = &v["debug_meta"]["images"][0];
+        assert_eq!(image["code_id"], "0011223344556677889900aabbccddeeff001122");
+        assert_eq!(image["debug_id"], "33221100-5544-7766-8899-00aabbccddee");
+        assert_eq!(v["level"], "error");
+        assert_eq!(v["environment"], "production");
+        assert_eq!(v["event_id"].as_str().unwrap().len(), 32);
+    }
+
+    #[test]
+    fn levels_are_sentrys() {
+        assert_eq!(level_name(Level::Warn), "warning");
+        assert_eq!(level_name(Level::Trace), "debug");
+        assert_eq!(level_name(Level::Fatal), "fatal");
+        assert_eq!(level_name(Level::Info), "info");
+        assert_eq!(level_name(Level::Error), "error");
+    }
+
+    #[test]
+    fn a_panic_is_unhandled_and_a_message_has_no_exception() {
+        let mut d = detail();
+        d.row.kind = EventKind::Panic;
+        d.chain.clear();
+        d.row.message = "index out of bounds".into();
+        let v = parse(&d);
+        let values = v["exception"]["values"].as_array().unwrap();
+        assert_eq!(values.len(), 1);
+        assert_eq!(values[0]["type"], "panic");
+        assert_eq!(values[0]["mechanism"]["handled"], false);
+        assert_eq!(v["threads"]["values"][0]["crashed"], true);
+        d.row.kind = EventKind::Message;
+        let v = parse(&d);
+        assert!(v.get("exception").is_none());
+        assert_eq!(v["logentry"]["formatted"], "index out of bounds");
+        assert_eq!(
+            v["threads"]["values"][0]["stacktrace"]["frames"][1]["function"],
+            "app::load"
+        );
+    }
+
+    #[test]
+    fn an_oversized_event_is_cut_to_fit_and_says_so() {
+        let mut d = detail();
+        d.extra = json!({ "config": "x".repeat(3_000_000), "small": 1 });
+        d.tags.insert("long".into(), "t".repeat(500));
+        d.row.message = "m".repeat(20_000);
+        d.chain[0].message = d.row.message.clone();
+        let bytes = payload(&d);
+        assert!(bytes.len() <= MAX_EVENT_BYTES, "{}", bytes.len());
+        let v: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v["extra"]["small"], 1);
+        assert!(v["extra"]["config"].as_str().unwrap().starts_with("[cut by errsnap"));
+        let cut: Vec<&str> = v["extra"]["errsnap.truncated"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(cut, ["message", "tags", "extra"]);
+        assert_eq!(v["tags"]["long"].as_str().unwrap().chars().count(), 201);
+        assert_eq!(
+            v["logentry"]["formatted"].as_str().unwrap().chars().count(),
+            MAX_MESSAGE + 1
+        );
+    }
+
+    #[test]
+    fn a_huge_stack_loses_its_middle_then_breadcrumbs_and_extra() {
+        let mut d = detail();
+        let f = d.frames[0].clone();
+        d.frames = (0..5000)
+            .map(|i| Frame {
+                function: Some(format!("f{i}_{}", "x".repeat(300))),
+                ..f.clone()
+            })
+            .collect();
+        let v: Value = serde_json::from_slice(&payload(&d)).unwrap();
+        let st = &v["exception"]["values"][1]["stacktrace"];
+        assert_eq!(st["frames"].as_array().unwrap().len(), 2 * KEEP_FRAMES);
+        assert_eq!(st["frames_omitted"], json!([KEEP_FRAMES, 5000 - KEEP_FRAMES]));
+        assert_eq!(v["extra"]["errsnap.truncated"], json!(["frames"]));
+        // Caller first: the outermost frame (stored last) leads.
+        assert!(st["frames"][0]["function"]
+            .as_str()
+            .unwrap()
+            .starts_with("f4999_"));
+    }
+
+    #[test]
+    fn trace_ids_come_from_valid_tags_only() {
+        let mut d = detail();
+        d.tags.insert("trace_id".into(), "4BF92F3577B34DA6A3CE929D0E0E4736".into());
+        d.tags.insert("span_id".into(), "00f067aa0ba902b7".into());
+        let v = parse(&d);
+        assert_eq!(v["contexts"]["trace"]["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(v["contexts"]["trace"]["span_id"], "00f067aa0ba902b7");
+        d.tags.insert("trace_id".into(), "0".repeat(32));
+        assert!(parse(&d)["contexts"].get("trace").is_none());
+        d.tags.insert("trace_id".into(), "xyz".into());
+        assert!(parse(&d)["contexts"].get("trace").is_none());
+    }
+}
