@@ -7,6 +7,8 @@
 
 #[cfg(feature = "cli")]
 mod dash;
+#[cfg(all(feature = "sentry", feature = "otlp"))]
+mod peers;
 mod servers;
 mod util;
 
@@ -21,6 +23,8 @@ mod cli;
 mod crash;
 mod ecosystem;
 mod fallback;
+#[cfg(all(feature = "sentry", feature = "otlp"))]
+mod forward;
 mod panic;
 #[cfg(all(feature = "postgres", feature = "cli"))]
 mod pg;

@@ -223,7 +223,10 @@ mod tests {
         );
         let later = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(90));
         let d = retry_after(&later).unwrap();
-        assert!(d > Duration::from_secs(80) && d <= Duration::from_secs(90), "{d:?}");
+        assert!(
+            d > Duration::from_secs(80) && d <= Duration::from_secs(90),
+            "{d:?}"
+        );
         assert_eq!(retry_after("soon"), None);
     }
 }

@@ -11,7 +11,12 @@
 #[cfg(feature = "email")]
 pub(crate) mod email;
 pub(crate) mod forward;
-#[cfg(any(feature = "slack", feature = "webhook", feature = "sentry", feature = "otlp"))]
+#[cfg(any(
+    feature = "slack",
+    feature = "webhook",
+    feature = "sentry",
+    feature = "otlp"
+))]
 mod http;
 // The formatting is pure and shared by the built-in notifiers; without
 // their features parts of it go unused.

@@ -457,7 +457,8 @@ impl Notifier {
             // The server limits the whole channel: nothing is sent on it
             // before the pause ends (the rows wait in the outbox).
             if let Some(b) = self.buckets.get_mut(&row.channel) {
-                let until = now.saturating_add(i64::try_from(pause.as_millis()).unwrap_or(i64::MAX / 2));
+                let until =
+                    now.saturating_add(i64::try_from(pause.as_millis()).unwrap_or(i64::MAX / 2));
                 b.next_free = b.next_free.max(until);
             }
         }

@@ -287,7 +287,12 @@ pub(crate) fn request(d: &EventDetail, now_ms: i64) -> Vec<u8> {
     if let Some(h) = d.host.as_ref().and_then(|h| h.hostname.as_deref()) {
         res.text("host.name", h);
     }
-    if let Some(a) = d.host.as_ref().map(|h| h.arch.as_str()).filter(|a| !a.is_empty()) {
+    if let Some(a) = d
+        .host
+        .as_ref()
+        .map(|h| h.arch.as_str())
+        .filter(|a| !a.is_empty())
+    {
         res.text("host.arch", a);
     }
     res.int("process.pid", Some(u64::from(d.row.pid)));
@@ -302,9 +307,7 @@ pub(crate) fn request(d: &EventDetail, now_ms: i64) -> Vec<u8> {
     let mut scope_logs = Msg::default();
     scope_logs.message(1, &scope).message(2, &record(d, now_ms));
     let mut resource_logs = Msg::default();
-    resource_logs
-        .message(1, &resource)
-        .message(2, &scope_logs);
+    resource_logs.message(1, &resource).message(2, &scope_logs);
     let mut req = Msg::default();
     req.message(1, &resource_logs);
     req.0
@@ -360,7 +363,10 @@ fn record(d: &EventDetail, now_ms: i64) -> Msg {
         if let Some(c) = p.cpu_percent {
             a.put("errsnap.process.cpu_percent", Any::Double(c));
         }
-        a.put("errsnap.process.memory_percent", Any::Double(p.memory_percent));
+        a.put(
+            "errsnap.process.memory_percent",
+            Any::Double(p.memory_percent),
+        );
         a.int("errsnap.process.threads", p.threads);
         a.int("errsnap.process.open_fds", p.open_fds);
         a.int("errsnap.host.memory_used_bytes", Some(s.host.used_memory));
@@ -369,7 +375,10 @@ fn record(d: &EventDetail, now_ms: i64) -> Msg {
             a.put("errsnap.host.cpu_percent", Any::Double(c));
         }
         if let Some(cg) = &s.cgroup {
-            a.int("errsnap.cgroup.memory_current_bytes", cg.memory_current_bytes);
+            a.int(
+                "errsnap.cgroup.memory_current_bytes",
+                cg.memory_current_bytes,
+            );
             a.int("errsnap.cgroup.memory_max_bytes", cg.memory_max_bytes);
         }
     }
@@ -475,11 +484,11 @@ mod tests {
         let t = Duration::from_secs(1);
         let f = OtlpForwarder::new("http://127.0.0.1:4318", None, t, roots.clone()).unwrap();
         assert_eq!(f.url.as_str(), "http://127.0.0.1:4318/v1/logs");
-        let f = OtlpForwarder::new("https://otel.example.com/otlp/", None, t, roots.clone())
-            .unwrap();
+        let f =
+            OtlpForwarder::new("https://otel.example.com/otlp/", None, t, roots.clone()).unwrap();
         assert_eq!(f.url.as_str(), "https://otel.example.com/otlp/v1/logs");
-        let f = OtlpForwarder::new("https://otel.example.com/v1/logs", None, t, roots.clone())
-            .unwrap();
+        let f =
+            OtlpForwarder::new("https://otel.example.com/v1/logs", None, t, roots.clone()).unwrap();
         assert_eq!(f.url.as_str(), "https://otel.example.com/v1/logs");
         let e = OtlpForwarder::new("https://u:hunter2@otel.example.com", None, t, roots.clone())
             .unwrap_err()
@@ -503,8 +512,13 @@ mod tests {
         assert!(parse_headers("").unwrap().is_empty());
         let e = parse_headers("novalue").unwrap_err().to_string();
         assert!(e.contains(HEADERS_KEY) && !e.contains("novalue"), "{e}");
-        let e = parse_headers("Authorization: Bearer hunter2=x").unwrap_err().to_string();
-        assert!(e.contains("not a header name") && !e.contains("hunter2"), "{e}");
+        let e = parse_headers("Authorization: Bearer hunter2=x")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("not a header name") && !e.contains("hunter2"),
+            "{e}"
+        );
         let e = parse_headers("a=hunter2\u{1}x").unwrap_err().to_string();
         assert!(e.contains("not shown") && !e.contains("hunter2"), "{e}");
     }

@@ -94,7 +94,12 @@ fn fields(buf: &[u8]) -> Option<Vec<Field<'_>>> {
             FIXED64 => {
                 let b = buf.get(at..at + 8)?;
                 at += 8;
-                out.push((field, wire, u64::from_le_bytes(b.try_into().ok()?), &buf[..0]));
+                out.push((
+                    field,
+                    wire,
+                    u64::from_le_bytes(b.try_into().ok()?),
+                    &buf[..0],
+                ));
             }
             LEN => {
                 let n = usize::try_from(read_varint(buf, &mut at)?).ok()?;

@@ -566,7 +566,10 @@ mod tests {
         assert!(bytes.len() <= MAX_EVENT_BYTES, "{}", bytes.len());
         let v: Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(v["extra"]["small"], 1);
-        assert!(v["extra"]["config"].as_str().unwrap().starts_with("[cut by errsnap"));
+        assert!(v["extra"]["config"]
+            .as_str()
+            .unwrap()
+            .starts_with("[cut by errsnap"));
         let cut: Vec<&str> = v["extra"]["errsnap.truncated"]
             .as_array()
             .unwrap()
@@ -594,7 +597,10 @@ mod tests {
         let v: Value = serde_json::from_slice(&payload(&d)).unwrap();
         let st = &v["exception"]["values"][1]["stacktrace"];
         assert_eq!(st["frames"].as_array().unwrap().len(), 2 * KEEP_FRAMES);
-        assert_eq!(st["frames_omitted"], json!([KEEP_FRAMES, 5000 - KEEP_FRAMES]));
+        assert_eq!(
+            st["frames_omitted"],
+            json!([KEEP_FRAMES, 5000 - KEEP_FRAMES])
+        );
         assert_eq!(v["extra"]["errsnap.truncated"], json!(["frames"]));
         // Caller first: the outermost frame (stored last) leads.
         assert!(st["frames"][0]["function"]
@@ -606,10 +612,14 @@ mod tests {
     #[test]
     fn trace_ids_come_from_valid_tags_only() {
         let mut d = detail();
-        d.tags.insert("trace_id".into(), "4BF92F3577B34DA6A3CE929D0E0E4736".into());
+        d.tags
+            .insert("trace_id".into(), "4BF92F3577B34DA6A3CE929D0E0E4736".into());
         d.tags.insert("span_id".into(), "00f067aa0ba902b7".into());
         let v = parse(&d);
-        assert_eq!(v["contexts"]["trace"]["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(
+            v["contexts"]["trace"]["trace_id"],
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
         assert_eq!(v["contexts"]["trace"]["span_id"], "00f067aa0ba902b7");
         d.tags.insert("trace_id".into(), "0".repeat(32));
         assert!(parse(&d)["contexts"].get("trace").is_none());

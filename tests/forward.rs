@@ -1,0 +1,608 @@
+//! Forwarding (issue #20) against real peers on loopback: Bugsink for the
+//! Sentry envelopes, an OTLP/HTTP receiver decoding with the official
+//! protobuf definitions, and a fault-injecting proxy in front of either
+//! (429 with Retry-After, 5xx, dropped connections, 413). See `peers.rs`.
+
+use std::time::{Duration, Instant};
+
+use errsnap::{Config, Database, DeliveryStatus, EventFilter, Level};
+use serde_json::Value;
+
+use crate::peers::{free_port, Bugsink, FaultProxy, OtlpReceiver};
+use crate::util;
+
+const T: Duration = Duration::from_secs(60);
+
+/// An error with a cause, as applications have them.
+#[derive(Debug)]
+struct ConfigError(std::io::Error);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("loading /etc/shop/config.toml")
+    }
+}
+
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+fn config_error() -> ConfigError {
+    ConfigError(std::io::Error::new(
+        std::io::ErrorKind::PermissionDenied,
+        "permission denied",
+    ))
+}
+
+/// The stored events, oldest first.
+fn stored(db: &std::path::Path) -> Vec<errsnap::EventRow> {
+    Database::open(db)
+        .unwrap()
+        .events(&EventFilter::default())
+        .unwrap()
+}
+
+/// The hex event id Sentry sees for a stored event id.
+fn hex(uid: &str) -> String {
+    format!(
+        "{:032x}",
+        uid.parse::<errsnap::EventId>().unwrap().as_u128()
+    )
+}
+
+/// The delivery status of each stored event on `channel`.
+fn statuses(db: &std::path::Path, channel: &str) -> Vec<(String, DeliveryStatus, Option<String>)> {
+    let d = Database::open(db).unwrap();
+    stored(db)
+        .iter()
+        .filter_map(|e| {
+            let full = d.event(&e.id).unwrap().unwrap();
+            full.alerts
+                .iter()
+                .find(|a| a.channel == channel)
+                .map(|a| (e.message.clone(), a.status, a.last_error.clone()))
+        })
+        .collect()
+}
+
+/// Waits until every row of `channel` is neither pending nor sending.
+fn settle(db: &std::path::Path, channel: &str, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let h = Database::open(db).unwrap().deliveries().unwrap();
+        let busy = h
+            .iter()
+            .find(|c| c.channel == channel)
+            .map_or(0, |c| c.pending);
+        if busy == 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{channel} still has {busy} pending: {h:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn events_of(q: &Value) -> Vec<Value> {
+    q["events"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn i20_events_reach_bugsink_grouped_as_errsnap_groups_them() {
+    // See: issue #20 (1, Tests: normal delivery)
+    let Some(bugsink) = Bugsink::start("i20_events_reach_bugsink") else {
+        return;
+    };
+    let (_d, db) = util::temp_db();
+    let log = util::builder(&db, "shop")
+        .app_name("shop")
+        .release("2.0.1")
+        .environment("staging")
+        .tag("region", "eu-west")
+        .sentry_dsn(&bugsink.dsn)
+        .build()
+        .unwrap();
+    log.add_breadcrumb(Level::Info, "http", "GET /cart 200");
+    log.capture_error(&config_error());
+    log.capture_error(&config_error());
+    log.warn("below the forwarding level");
+    log.event(Level::Error, "payment declined by the issuer")
+        .tag("trace_id", "4bf92f3577b34da6a3ce929d0e0e4736")
+        .tag("span_id", "00f067aa0ba902b7")
+        .extra("order", serde_json::json!({"id": 42, "items": 3}))
+        .emit();
+    let caught = log.catch(|| -> Result<(), std::io::Error> { panic!("index out of bounds") });
+    assert!(caught.is_err());
+    assert!(log.flush(T));
+    let q = bugsink.wait_events(4, T);
+    let events = events_of(&q);
+    assert_eq!(events.len(), 4, "{q}");
+    let rows = stored(&db);
+    let forwarded: Vec<&errsnap::EventRow> =
+        rows.iter().filter(|r| r.level >= Level::Error).collect();
+    assert_eq!(forwarded.len(), 4);
+    for r in &forwarded {
+        assert!(
+            events.iter().any(|e| e["event_id"] == hex(&r.id)),
+            "{} not in Bugsink",
+            r.id
+        );
+    }
+    // The two captures of one error are one errsnap group and one issue.
+    let errors: Vec<&Value> = events
+        .iter()
+        .filter(|e| {
+            e["type"] == "ConfigError" || e["type"].as_str().unwrap().ends_with("ConfigError")
+        })
+        .collect();
+    assert_eq!(errors.len(), 2, "{events:#?}");
+    assert_eq!(errors[0]["issue"], errors[1]["issue"]);
+    let issue = q["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == errors[0]["issue"])
+        .unwrap();
+    assert_eq!(issue["count"], 2);
+    let group = Database::open(&db)
+        .unwrap()
+        .event(&forwarded[0].id)
+        .unwrap()
+        .unwrap()
+        .group_fingerprint;
+    assert!(
+        issue["groupings"][0].as_str().unwrap().contains(&group),
+        "grouped by errsnap's fingerprint: {issue}"
+    );
+    let e = &errors[0]["data"];
+    assert_eq!(errors[0]["value"], "loading /etc/shop/config.toml");
+    assert_eq!(e["exception"]["values"][0]["value"], "permission denied");
+    assert_eq!(e["release"], "2.0.1");
+    assert_eq!(errors[0]["environment"], "staging");
+    assert_eq!(e["tags"]["region"], "eu-west");
+    assert_eq!(e["platform"], "native");
+    assert_eq!(e["breadcrumbs"]["values"][0]["message"], "GET /cart 200");
+    assert!(
+        e["contexts"]["errsnap"]["snapshot"]["process"]["rss_bytes"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert!(e["contexts"]["app"]["app_memory"].as_u64().unwrap() > 0);
+    assert!(e["contexts"]["os"]["name"].is_string(), "{}", e["contexts"]);
+    assert!(!errors[0]["server_name"].as_str().unwrap_or("").is_empty());
+    let frames = e["exception"]["values"][1]["stacktrace"]["frames"]
+        .as_array()
+        .unwrap();
+    let ours = frames
+        .iter()
+        .rfind(|f| f["in_app"] == true)
+        .expect("an in-app frame");
+    assert!(
+        ours["filename"].as_str().unwrap().ends_with("forward.rs"),
+        "{ours}"
+    );
+    assert!(ours["lineno"].as_u64().unwrap() > 0);
+    assert!(ours["instruction_addr"].as_str().unwrap().starts_with("0x"));
+    // A message, its trace, its extra; a panic, unhandled.
+    let msg = events
+        .iter()
+        .find(|e| e["value"] == "payment declined by the issuer")
+        .unwrap();
+    assert_eq!(msg["type"], "Log Message");
+    assert_eq!(
+        msg["data"]["contexts"]["trace"]["trace_id"],
+        "4bf92f3577b34da6a3ce929d0e0e4736"
+    );
+    assert_eq!(msg["data"]["extra"]["order"]["id"], 42);
+    let panic = events.iter().find(|e| e["type"] == "panic").unwrap();
+    assert_eq!(panic["value"], "index out of bounds");
+    assert_eq!(panic["level"], "fatal");
+    assert_eq!(
+        panic["data"]["exception"]["values"][0]["mechanism"]["handled"],
+        false
+    );
+    for (m, s, _) in statuses(&db, "sentry") {
+        assert_eq!(s, DeliveryStatus::Sent, "{m}");
+    }
+    assert!(!statuses(&db, "sentry")
+        .iter()
+        .any(|(m, _, _)| m.contains("below the forwarding level")));
+    drop(log);
+
+    // A retry after a kill sends the same event ids again: the rows are
+    // made pending as a killed sender leaves them, and the next process
+    // sends them; the server keeps each event once.
+    let conn = util::open(&db);
+    let n = conn
+        .execute(
+            "UPDATE outbox SET status = 'pending', next_attempt = 0 WHERE channel = 'sentry'",
+            [],
+        )
+        .unwrap();
+    assert_eq!(n, 4);
+    drop(conn);
+    let again = util::builder(&db, "shop")
+        .sentry_dsn(&bugsink.dsn)
+        .build()
+        .unwrap();
+    assert!(again.flush(T));
+    settle(&db, "sentry", T);
+    let q = bugsink.query();
+    assert_eq!(events_of(&q).len(), 4, "stored once: {q}");
+    assert_eq!(issue_count(&q, &errors[0]["issue"]), 2);
+    assert!(statuses(&db, "sentry")
+        .iter()
+        .all(|(_, s, _)| *s == DeliveryStatus::Sent));
+}
+
+fn issue_count(q: &Value, id: &Value) -> u64 {
+    q["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| &i["id"] == id)
+        .and_then(|i| i["count"].as_u64())
+        .unwrap_or(0)
+}
+
+#[test]
+fn i20_events_recorded_while_the_servers_are_down_arrive_once_when_they_are_back() {
+    // See: issue #20 (3, Tests: the server down then back)
+    let Some(mut bugsink) = Bugsink::prepare("i20_down_then_back", None) else {
+        return;
+    };
+    let otlp_port = free_port();
+    let (_d, db) = util::temp_db();
+    let build = || {
+        util::builder(&db, "shop")
+            .sentry_dsn(&bugsink.dsn)
+            .otlp_endpoint(format!("http://127.0.0.1:{otlp_port}"))
+            .alert_retry_base(Duration::from_millis(200))
+            .exit_budget(Duration::from_millis(500))
+            .build()
+            .unwrap()
+    };
+    // The first process records while both servers are down, and exits.
+    let first = build();
+    first.error("order 1 failed");
+    first.error("order 2 failed");
+    assert!(first.flush(T));
+    drop(first);
+    let h = Database::open(&db).unwrap().deliveries().unwrap();
+    for channel in ["sentry", "otlp"] {
+        let c = h.iter().find(|c| c.channel == channel).unwrap();
+        assert_eq!((c.pending, c.sent), (2, 0), "{c:?}");
+        let err = c.last_error.as_deref().unwrap();
+        assert!(err.contains("could not connect"), "{err}");
+        assert!(!err.contains(&bugsink.key()), "no key in {err}");
+    }
+    // The next process records one more while they are still down ...
+    let second = build();
+    second.error("order 3 failed");
+    assert!(second.flush(T));
+    std::thread::sleep(Duration::from_millis(500));
+    // ... and they come back.
+    bugsink.run();
+    let Some(otlp) = OtlpReceiver::start_on("i20_down_then_back", otlp_port) else {
+        return;
+    };
+    let q = bugsink.wait_events(3, T);
+    let records = otlp.wait_for(3, T);
+    settle(&db, "sentry", T);
+    settle(&db, "otlp", T);
+    let ids: Vec<String> = stored(&db).iter().map(|r| hex(&r.id)).collect();
+    let mut got: Vec<String> = events_of(&q)
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap().to_owned())
+        .collect();
+    got.sort();
+    let mut want = ids.clone();
+    want.sort();
+    assert_eq!(got, want, "each event once in Bugsink");
+    let mut bodies: Vec<String> = records
+        .iter()
+        .map(|r| r["body_text"].as_str().unwrap().to_owned())
+        .collect();
+    bodies.sort();
+    assert_eq!(
+        bodies,
+        ["order 1 failed", "order 2 failed", "order 3 failed"]
+    );
+    drop(second);
+}
+
+#[test]
+fn i20_a_429_pauses_the_channel_for_its_retry_after_and_5xx_is_retried() {
+    // See: issue #20 (1: 429 with Retry-After, retry with backoff; Tests: 429, 5xx)
+    let Some(bugsink) = Bugsink::start("i20_429_and_5xx") else {
+        return;
+    };
+    let python = crate::peers::python_with("i20_429_and_5xx", "bugsink", "bugsink").unwrap();
+    let proxy = FaultProxy::start(&python, bugsink.port, "429:2,503,drop,pass");
+    let (_d, db) = util::temp_db();
+    let log = util::builder(&db, "shop")
+        .sentry_dsn(bugsink.dsn_via(proxy.port))
+        .alert_retry_base(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    for i in 0..3 {
+        log.error(format!("checkout {i} failed"));
+    }
+    assert!(log.flush(T));
+    let q = bugsink.wait_events(3, T);
+    settle(&db, "sentry", T);
+    assert_eq!(events_of(&q).len(), 3, "{q}");
+    let r = proxy.requests();
+    assert_eq!(r[0]["answered"], 429);
+    assert_eq!(r[1]["answered"], 503);
+    assert_eq!(r[2]["answered"], "drop");
+    let gap = r[1]["t"].as_f64().unwrap() - r[0]["t"].as_f64().unwrap();
+    assert!(
+        gap >= 1.9,
+        "nothing sent during the 2 s pause (gap {gap:.2} s)"
+    );
+    // Three events, three successful requests: nothing sent twice.
+    let passed = r.iter().filter(|x| x["answered"] == 200).count();
+    assert_eq!(passed, 3, "{r:#?}");
+    for req in &r {
+        let auth = req["headers"]["x-sentry-auth"].as_str().unwrap();
+        assert!(auth.contains("sentry_version=7") && auth.contains(&bugsink.key()));
+    }
+    drop(log);
+}
+
+#[test]
+fn i20_bugsinks_own_rate_limit_pauses_the_channel_and_its_transaction_limit_does_not() {
+    // See: issue #20 (1: X-Sentry-Rate-Limits)
+    let Some(mut bugsink) = Bugsink::prepare("i20_bugsink_quota", Some(2)) else {
+        return;
+    };
+    bugsink.run();
+    let python = crate::peers::python_with("i20_bugsink_quota", "bugsink", "bugsink").unwrap();
+    let proxy = FaultProxy::start(&python, bugsink.port, "");
+    let (_d, db) = util::temp_db();
+    let log = util::builder(&db, "shop")
+        .sentry_dsn(bugsink.dsn_via(proxy.port))
+        .build()
+        .unwrap();
+    for i in 0..5 {
+        log.error(format!("job {i} failed"));
+    }
+    assert!(log.flush(T));
+    let deadline = Instant::now() + T;
+    while proxy.requests().len() < 3 {
+        assert!(Instant::now() < deadline, "{:?}", proxy.requests());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Given time, nothing more is tried while the 60 s limit lasts.
+    std::thread::sleep(Duration::from_secs(3));
+    let r = proxy.requests();
+    assert_eq!(r.len(), 3, "{r:#?}");
+    assert_eq!(r[0]["answered"], 200);
+    assert_eq!(r[1]["answered"], 200);
+    let limits = r[0]["upstream"]["x-sentry-rate-limits"].as_str().unwrap();
+    assert!(limits.contains("transaction"), "{limits}");
+    assert_eq!(r[2]["answered"], 429);
+    assert!(r[2]["upstream"]["x-sentry-rate-limits"]
+        .as_str()
+        .unwrap()
+        .contains("60::"));
+    let h = Database::open(&db).unwrap().deliveries().unwrap();
+    let c = h.iter().find(|c| c.channel == "sentry").unwrap();
+    assert_eq!((c.sent, c.pending, c.failed), (2, 3, 0), "{c:?}");
+    assert!(
+        c.last_error.as_deref().unwrap().contains("rate limited"),
+        "{c:?}"
+    );
+    assert_eq!(events_of(&bugsink.query()).len(), 2);
+    drop(log);
+}
+
+#[test]
+fn i20_an_oversized_event_is_cut_to_fit_and_a_413_is_not_retried() {
+    // See: issue #20 (1: within Sentry's size limits, truncation marked; Tests: oversized)
+    let Some(bugsink) = Bugsink::start("i20_oversized") else {
+        return;
+    };
+    let python = crate::peers::python_with("i20_oversized", "bugsink", "bugsink").unwrap();
+    let proxy = FaultProxy::start(&python, bugsink.port, "pass,413");
+    let (_d, db) = util::temp_db();
+    let log = util::builder(&db, "shop")
+        .sentry_dsn(bugsink.dsn_via(proxy.port))
+        .alert_retry_base(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let huge = "x".repeat(3 << 20);
+    log.event(
+        Level::Error,
+        format!("import failed: {}", "y".repeat(20_000)),
+    )
+    .extra("payload", huge.as_str())
+    .extra("rows", 17)
+    .emit();
+    assert!(log.flush(T));
+    settle(&db, "sentry", T);
+    log.error("refused by the server");
+    log.error("after the refusal");
+    assert!(log.flush(T));
+    let q = bugsink.wait_events(2, T);
+    settle(&db, "sentry", T);
+    std::thread::sleep(Duration::from_millis(500));
+    let events = events_of(&q);
+    assert_eq!(events.len(), 2, "{q}");
+    let big = events
+        .iter()
+        .find(|e| e["value"].as_str().unwrap().starts_with("import failed"))
+        .unwrap();
+    let data = &big["data"];
+    assert_eq!(data["extra"]["rows"], 17);
+    assert!(data["extra"]["payload"]
+        .as_str()
+        .unwrap()
+        .starts_with("[cut by errsnap"));
+    let cut: Vec<&str> = data["extra"]["errsnap.truncated"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        cut.contains(&"message") && cut.contains(&"extra"),
+        "{cut:?}"
+    );
+    assert_eq!(
+        proxy.requests().len(),
+        3,
+        "the refused event was tried once: {:#?}",
+        proxy.requests()
+    );
+    let s = statuses(&db, "sentry");
+    let refused = s
+        .iter()
+        .find(|(m, _, _)| m == "refused by the server")
+        .unwrap();
+    assert_eq!(refused.1, DeliveryStatus::Failed);
+    assert!(refused.2.as_deref().unwrap().contains("413"), "{refused:?}");
+    assert!(events.iter().any(|e| e["value"] == "after the refusal"));
+    drop(log);
+}
+
+#[test]
+fn i20_otlp_records_carry_severity_exception_attributes_trace_ids_and_resource() {
+    // See: issue #20 (2)
+    let Some(otlp) = OtlpReceiver::start("i20_otlp_records") else {
+        return;
+    };
+    let (_d, db) = util::temp_db();
+    let mut cfg = Config::empty();
+    cfg.set("ERRSNAP_OTLP_HEADERS", "x-honeycomb-team=team-secret")
+        .unwrap();
+    cfg.set("ERRSNAP_OTLP_MIN_LEVEL", "warn").unwrap();
+    let log = util::builder(&db, "shop")
+        .config(cfg)
+        .app_name("shop")
+        .release("2.0.1")
+        .environment("staging")
+        .otlp_endpoint(format!("http://127.0.0.1:{}", otlp.port))
+        .build()
+        .unwrap();
+    log.capture_error(&config_error());
+    log.event(Level::Warn, "cache 93% full")
+        .tag("trace_id", "4bf92f3577b34da6a3ce929d0e0e4736")
+        .tag("span_id", "00f067aa0ba902b7")
+        .emit();
+    log.info("below the level");
+    log.error(format!("dump: {}", "z".repeat(100_000)));
+    assert!(log.flush(T));
+    let records = otlp.wait_for(3, T);
+    settle(&db, "otlp", T);
+    assert_eq!(records.len(), 3, "{records:#?}");
+    let err = records
+        .iter()
+        .find(|r| r["attrs"]["exception.type"].is_string())
+        .unwrap();
+    assert_eq!(err["severity"], 17);
+    assert_eq!(err["severity_text"], "ERROR");
+    assert_eq!(err["body_text"], "loading /etc/shop/config.toml");
+    let a = &err["attrs"];
+    assert!(
+        a["exception.type"]
+            .as_str()
+            .unwrap()
+            .ends_with("ConfigError"),
+        "{a}"
+    );
+    assert_eq!(a["exception.message"], "loading /etc/shop/config.toml");
+    let st = a["exception.stacktrace"].as_str().unwrap();
+    assert!(st.contains("Caused by: permission denied"), "{st}");
+    assert!(st.contains("forward.rs"), "{st}");
+    assert!(a["errsnap.process.rss_bytes"].as_i64().unwrap() > 0);
+    assert!(a["code.file.path"]
+        .as_str()
+        .unwrap()
+        .ends_with("forward.rs"));
+    let rows = stored(&db);
+    assert!(rows
+        .iter()
+        .any(|r| r.id == a["errsnap.event_id"].as_str().unwrap()));
+    let res = &err["resource"];
+    assert_eq!(res["service.name"], "shop");
+    assert_eq!(res["service.version"], "2.0.1");
+    assert_eq!(res["deployment.environment.name"], "staging");
+    assert_eq!(res["process.pid"], i64::from(std::process::id()));
+    assert!(res["host.name"].is_string());
+    assert_eq!(err["scope"]["name"], "errsnap");
+    assert_eq!(err["headers"]["x-honeycomb-team"], "team-secret");
+    assert!(err["time_ns"].as_u64().unwrap() / 1_000_000 == rows[0].ts as u64);
+    let warn = records.iter().find(|r| r["severity"] == 13).unwrap();
+    assert_eq!(warn["trace_id_hex"], "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(warn["span_id_hex"], "00f067aa0ba902b7");
+    assert!(warn["attrs"].get("exception.type").is_none());
+    let dump = records
+        .iter()
+        .find(|r| r["body_text"].as_str().unwrap().starts_with("dump"))
+        .unwrap();
+    assert_eq!(
+        dump["body_text"].as_str().unwrap().chars().count(),
+        32 * 1024 + 1
+    );
+    assert_eq!(dump["attrs"]["errsnap.truncated"][0], "body");
+    drop(log);
+}
+
+#[test]
+fn i20_otlp_retries_503_and_429_and_drops_what_the_collector_rejects() {
+    // See: issue #20 (2: same outbox, retry and exactly-once rules; Tests: 429, 5xx)
+    let Some(otlp) = OtlpReceiver::start("i20_otlp_faults") else {
+        return;
+    };
+    let python = crate::peers::python_with(
+        "i20_otlp_faults",
+        "opentelemetry.proto",
+        "opentelemetry-proto",
+    )
+    .unwrap();
+    let proxy = FaultProxy::start(&python, otlp.port, "503:1,429:1,500,pass");
+    let (_d, db) = util::temp_db();
+    let log = util::builder(&db, "shop")
+        .otlp_endpoint(format!("http://127.0.0.1:{}", proxy.port))
+        .alert_retry_base(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    log.error("first");
+    log.error("second");
+    log.error("a record the collector refuses [reject]");
+    assert!(log.flush(T));
+    let records = otlp.wait_for(3, T);
+    settle(&db, "otlp", T);
+    std::thread::sleep(Duration::from_millis(300));
+    let records_now = otlp.records();
+    assert_eq!(records_now.len(), 3, "each once: {records:#?}");
+    let r = proxy.requests();
+    assert_eq!(r[0]["answered"], 503);
+    assert_eq!(r[1]["answered"], 429);
+    assert_eq!(r[2]["answered"], 500);
+    let gap = r[2]["t"].as_f64().unwrap() - r[1]["t"].as_f64().unwrap();
+    assert!(
+        gap >= 0.9,
+        "the 429's Retry-After was honoured (gap {gap:.2} s)"
+    );
+    let s = statuses(&db, "otlp");
+    let refused = s.iter().find(|(m, _, _)| m.contains("[reject]")).unwrap();
+    assert_eq!(refused.1, DeliveryStatus::Failed);
+    assert!(
+        refused.2.as_deref().unwrap().contains("rejected 1 record"),
+        "{refused:?}"
+    );
+    assert_eq!(
+        s.iter().filter(|x| x.1 == DeliveryStatus::Sent).count(),
+        2,
+        "{s:?}"
+    );
+    drop(log);
+}
