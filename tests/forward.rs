@@ -606,3 +606,93 @@ fn i20_otlp_retries_503_and_429_and_drops_what_the_collector_rejects() {
     );
     drop(log);
 }
+
+#[cfg(feature = "cli")]
+#[test]
+fn i20_test_alert_and_check_cover_the_forwarding_channels() {
+    // See: issue #20 (4)
+    let Some(bugsink) = Bugsink::start("i20_cli") else {
+        return;
+    };
+    let Some(otlp) = OtlpReceiver::start("i20_cli") else {
+        return;
+    };
+    let (dir, db) = util::temp_db();
+    let errsnap = |env: &str, args: &[&str]| {
+        std::fs::write(dir.path().join(".env"), env).unwrap();
+        std::process::Command::new(env!("CARGO_BIN_EXE_errsnap"))
+            .current_dir(dir.path())
+            .arg("--db")
+            .arg(&db)
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env_remove("ERRSNAP_DB_PATH")
+            .output()
+            .unwrap()
+    };
+    let env = format!(
+        "ERRSNAP_SENTRY_DSN={}\nERRSNAP_OTLP_ENDPOINT=http://127.0.0.1:{}\n",
+        bugsink.dsn, otlp.port
+    );
+    let out = errsnap(&env, &["test-alert"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", util::describe(&out));
+    assert!(text.contains("sentry: delivered"), "{text}");
+    assert!(text.contains("otlp: delivered"), "{text}");
+    let q = bugsink.wait_events(1, T);
+    assert!(events_of(&q)[0]["value"]
+        .as_str()
+        .unwrap()
+        .contains("errsnap test alert"));
+    let r = otlp.wait_for(1, T);
+    assert!(r[0]["body_text"]
+        .as_str()
+        .unwrap()
+        .contains("errsnap test alert"));
+    assert_eq!(r[0]["attrs"]["errsnap.test"], "true");
+
+    // Events recorded while the Sentry server is unreachable: `check`
+    // counts them per channel and shows the last error, without the key.
+    let dead = bugsink.dsn_via(free_port());
+    let log = util::builder(&db, "shop")
+        .sentry_dsn(&dead)
+        .otlp_endpoint(format!("http://127.0.0.1:{}", otlp.port))
+        .exit_budget(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    log.error("order 7 failed");
+    log.error("order 8 failed");
+    assert!(log.flush(T));
+    settle(&db, "otlp", T);
+    drop(log);
+    let out = errsnap(&env, &["check"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    // Deliveries that do not get through make the database unhealthy.
+    assert_eq!(out.status.code(), Some(2), "{}", util::describe(&out));
+    assert!(text.contains("problem: alerts on channel sentry are not getting through"));
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(&format!("{name}:")))
+            .unwrap_or_else(|| panic!("no {name} line in {text}"))
+            .to_owned()
+    };
+    let sentry = line("sentry");
+    assert!(sentry.contains("2 pending, 0 failed, 0 sent"), "{sentry}");
+    assert!(sentry.contains("could not connect"), "{sentry}");
+    assert!(
+        !text.contains(&bugsink.key()),
+        "the key is never shown: {text}"
+    );
+    assert!(
+        line("otlp").contains("0 pending, 0 failed, 2 sent"),
+        "{text}"
+    );
+    let out = errsnap(&env, &["check", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let d = v["deliveries"].as_array().unwrap();
+    assert!(
+        d.iter()
+            .any(|c| c["channel"] == "sentry" && c["pending"] == 2),
+        "{v}"
+    );
+}

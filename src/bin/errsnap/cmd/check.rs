@@ -23,6 +23,16 @@ pub(crate) fn check(cli: &Cli, out: &mut Out) -> Result<ExitCode> {
         Some(_) => crate::open(cli)?.check()?,
         None => Database::check_path(&cli.db),
     };
+    // Each channel's deliveries (alerts and forwarded events), when the
+    // database can be read.
+    let deliveries = if r.schema_version.is_some() {
+        crate::open(cli)
+            .ok()
+            .and_then(|d| d.deliveries().ok())
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     let mut warnings = match settings(cli) {
         Ok(c) => c.warnings().to_vec(),
         Err(e) => vec![format!("the settings cannot be read: {e}")],
@@ -41,6 +51,7 @@ pub(crate) fn check(cli: &Cli, out: &mut Out) -> Result<ExitCode> {
         if let Some(Ok(c)) = &crashes {
             v["crashes"] = serde_json::to_value(c)?;
         }
+        v["deliveries"] = serde_json::to_value(&deliveries)?;
         out.json(&v)?;
     } else {
         let w = &mut out.w;
@@ -65,6 +76,25 @@ pub(crate) fn check(cli: &Cli, out: &mut Out) -> Result<ExitCode> {
             "alerts:         {} pending, {} failed",
             r.pending_alerts, r.failed_alerts
         )?;
+        for c in &deliveries {
+            write!(
+                w,
+                "  {:<14}{} pending, {} failed, {} sent",
+                format!("{}:", safe_line(&c.channel)),
+                c.pending,
+                c.failed,
+                c.sent
+            )?;
+            if let (Some(e), Some(at)) = (&c.last_error, c.last_error_at) {
+                write!(
+                    w,
+                    "; last error ({}): {}",
+                    crate::output::time(at),
+                    safe_line(e)
+                )?;
+            }
+            writeln!(w)?;
+        }
         writeln!(
             w,
             "spool:          {} files, {} events waiting to be imported",
