@@ -66,12 +66,14 @@
 //! | `slack` | yes | [`SlackWebhook`], Slack alerts from `.env` | reqwest (blocking, rustls + ring), rustls |
 //! | `email` | yes | [`SmtpMailer`], e-mail alerts from `.env` | lettre (SMTP, rustls + ring), rustls |
 //! | `webhook` | yes | a generic JSON webhook channel from `.env` | reqwest (blocking, rustls + ring), rustls |
+//! | `sentry` | no | forwarding every event to a Sentry-compatible server (`ERRSNAP_SENTRY_DSN`, [`EventLoggerBuilder::sentry_dsn`]) through the outbox | reqwest (blocking, rustls + ring), rustls |
+//! | `otlp` | no | forwarding every event to an OpenTelemetry collector as OTLP/HTTP log records (`ERRSNAP_OTLP_ENDPOINT`, [`EventLoggerBuilder::otlp_endpoint`]) | reqwest (blocking, rustls + ring), rustls |
 //! | `native-roots` | no | trust the operating system's certificate store too, for SMTP and webhooks | rustls-native-certs |
 //! | `anyhow` | no | `.report(&logger)` on `anyhow::Result`, `EventLogger::capture_anyhow` | anyhow |
 //! | `eyre` | no | `.report(&logger)` on `eyre::Result`, `EventLogger::capture_eyre` | eyre |
 //! | `tracing` | no | `ErrsnapLayer`, a `tracing_subscriber::Layer` | tracing, tracing-subscriber |
 //! | `log` | no | `LogBridge`, a `log::Log` implementation | log |
-//! | `cli` | no | the `errsnap` command (`cargo install errsnap --features cli`), the `errsnap serve` dashboard included | clap, anyhow, indicatif, csv, axum, tokio, maud |
+//! | `cli` | no | the `errsnap` command (`cargo install errsnap --features cli`), the `errsnap serve` dashboard included; enables `sentry` and `otlp` | clap, anyhow, indicatif, csv, axum, tokio, maud |
 //! | `fuzzing` | no | entry points for the fuzz targets and the benchmarks (not a stable API) | nothing |
 //!
 //! Always pulled in: rusqlite (SQLite bundled), backtrace, sysinfo, and for

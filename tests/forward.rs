@@ -148,9 +148,13 @@ fn i20_events_reach_bugsink_grouped_as_errsnap_groups_them() {
         .find(|i| i["id"] == errors[0]["issue"])
         .unwrap();
     assert_eq!(issue["count"], 2);
+    let first = rows
+        .iter()
+        .find(|r| errors[0]["event_id"] == hex(&r.id))
+        .unwrap();
     let group = Database::open(&db)
         .unwrap()
-        .event(&forwarded[0].id)
+        .event(&first.id)
         .unwrap()
         .unwrap()
         .group_fingerprint;
