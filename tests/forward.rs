@@ -87,6 +87,14 @@ fn settle(db: &std::path::Path, channel: &str, timeout: Duration) {
     }
 }
 
+/// A Bugsink behind the fault proxy answering as `schedule` says.
+fn behind_proxy(test: &str, schedule: &str) -> Option<(Bugsink, FaultProxy)> {
+    let bugsink = Bugsink::start(test)?;
+    let python = crate::peers::python_with(test, "bugsink", "bugsink")?;
+    let proxy = FaultProxy::start(&python, bugsink.port, schedule);
+    Some((bugsink, proxy))
+}
+
 fn events_of(q: &Value) -> Vec<Value> {
     q["events"].as_array().cloned().unwrap_or_default()
 }
@@ -323,11 +331,9 @@ fn i20_events_recorded_while_the_servers_are_down_arrive_once_when_they_are_back
 #[test]
 fn i20_a_429_pauses_the_channel_for_its_retry_after_and_5xx_is_retried() {
     // See: issue #20 (1: 429 with Retry-After, retry with backoff; Tests: 429, 5xx)
-    let Some(bugsink) = Bugsink::start("i20_429_and_5xx") else {
+    let Some((bugsink, proxy)) = behind_proxy("i20_429_and_5xx", "429:2,503,drop,pass") else {
         return;
     };
-    let python = crate::peers::python_with("i20_429_and_5xx", "bugsink", "bugsink").unwrap();
-    let proxy = FaultProxy::start(&python, bugsink.port, "429:2,503,drop,pass");
     let (_d, db) = util::temp_db();
     let log = util::builder(&db, "shop")
         .sentry_dsn(bugsink.dsn_via(proxy.port))
@@ -410,11 +416,9 @@ fn i20_bugsinks_own_rate_limit_pauses_the_channel_and_its_transaction_limit_does
 #[test]
 fn i20_an_oversized_event_is_cut_to_fit_and_a_413_is_not_retried() {
     // See: issue #20 (1: within Sentry's size limits, truncation marked; Tests: oversized)
-    let Some(bugsink) = Bugsink::start("i20_oversized") else {
+    let Some((bugsink, proxy)) = behind_proxy("i20_oversized", "pass,413") else {
         return;
     };
-    let python = crate::peers::python_with("i20_oversized", "bugsink", "bugsink").unwrap();
-    let proxy = FaultProxy::start(&python, bugsink.port, "pass,413");
     let (_d, db) = util::temp_db();
     let log = util::builder(&db, "shop")
         .sentry_dsn(bugsink.dsn_via(proxy.port))
@@ -699,4 +703,86 @@ fn i20_test_alert_and_check_cover_the_forwarding_channels() {
             .any(|c| c["channel"] == "sentry" && c["pending"] == 2),
         "{v}"
     );
+}
+
+#[test]
+fn i20_alert_channels_keep_their_rules_and_pace_next_to_a_paused_forwarder() {
+    // See: issue #20 (each destination a channel on the durable outbox):
+    // a forwarder paused by its server holds back no alert, and alerts keep
+    // their cooldown.
+    let Some((bugsink, proxy)) = behind_proxy("i20_paused_forwarder", "429:30") else {
+        return;
+    };
+    let slack = crate::servers::HttpStub::start();
+    let (_d, db) = util::temp_db();
+    let mut cfg = Config::empty();
+    cfg.set("ERRSNAP_SLACK_WEBHOOK_URL", slack.url()).unwrap();
+    let log = util::builder(&db, "shop")
+        .config(cfg)
+        .sentry_dsn(bugsink.dsn_via(proxy.port))
+        .build()
+        .unwrap();
+    log.error("disk full on /var");
+    assert!(log.flush(T));
+    let deadline = Instant::now() + T;
+    while proxy.requests().is_empty() {
+        assert!(Instant::now() < deadline, "no request reached the proxy");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Sentry now pauses the channel for 30 s. Meanwhile:
+    log.error("disk full on /var");
+    log.error("database unreachable");
+    assert!(log.flush(T));
+    let t = Instant::now();
+    let alerts = slack.wait_for(2, Duration::from_secs(20));
+    assert_eq!(alerts.len(), 2, "both groups alerted while Sentry waits");
+    assert!(t.elapsed() < Duration::from_secs(20));
+    // Nothing due until the pause ends: waiting for the alerts ends now.
+    assert!(log.flush_alerts(Duration::from_secs(5)));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        slack.requests().len(),
+        2,
+        "the repeat waits for its cooldown"
+    );
+    assert_eq!(proxy.requests().len(), 1, "no request during the pause");
+    let h = Database::open(&db).unwrap().deliveries().unwrap();
+    let s = h.iter().find(|c| c.channel == "sentry").unwrap();
+    assert_eq!((s.pending, s.sent), (3, 0), "{s:?}");
+    drop(log);
+}
+
+#[test]
+fn i20_muted_and_resolved_groups_still_forward_every_event() {
+    // See: issue #20 (1: each stored event ... is queued): the server
+    // groups and mutes on its own; errsnap's mute is for its alerts.
+    let Some(otlp) = OtlpReceiver::start("i20_muted_forward") else {
+        return;
+    };
+    let slack = crate::servers::HttpStub::start();
+    let (_d, db) = util::temp_db();
+    let mut cfg = Config::empty();
+    cfg.set("ERRSNAP_SLACK_WEBHOOK_URL", slack.url()).unwrap();
+    let log = util::builder(&db, "shop")
+        .config(cfg)
+        .otlp_endpoint(format!("http://127.0.0.1:{}", otlp.port))
+        .build()
+        .unwrap();
+    log.error("cache node 3 down");
+    assert!(log.flush(T));
+    assert_eq!(otlp.wait_for(1, T).len(), 1);
+    assert_eq!(slack.wait_for(1, T).len(), 1);
+    let database = Database::open(&db).unwrap();
+    let group = database.group_of(&stored(&db)[0].id).unwrap().unwrap();
+    assert!(database
+        .set_group_status(group, errsnap::GroupStatus::Muted)
+        .unwrap());
+    log.error("cache node 3 down");
+    log.error("cache node 3 down");
+    assert!(log.flush(T));
+    let records = otlp.wait_for(3, T);
+    assert_eq!(records.len(), 3, "muted, still forwarded");
+    assert!(log.flush_alerts(T));
+    assert_eq!(slack.requests().len(), 1, "muted: no alert");
+    drop(log);
 }

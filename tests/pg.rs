@@ -737,3 +737,55 @@ fn i19_a_panics_named_frames_are_searchable_in_a_fleet_database() {
     assert_eq!(found.len(), 1, "the panicking function is found by name");
     assert_eq!(found[0].group.kind, errsnap::EventKind::Panic);
 }
+
+#[test]
+fn i20_a_fleet_forwards_each_event_once_muted_or_not() {
+    // See: issue #20 (1, 2) on the PostgreSQL store: one outbox row per
+    // forwarded event, read back through the fleet's reader.
+    let Some(pg) = Pg::start("i20 fleet forwarding", PgOptions::default()) else {
+        return;
+    };
+    let Some(otlp) = crate::peers::OtlpReceiver::start("i20 fleet forwarding") else {
+        return;
+    };
+    let slack = crate::servers::HttpStub::start();
+    let url = pg.url("?sslmode=disable");
+    let (_d, db) = util::temp_db();
+    let mut cfg = errsnap::Config::empty();
+    cfg.set("ERRSNAP_SLACK_WEBHOOK_URL", slack.url()).unwrap();
+    let logger = util::builder(&db, "fleet")
+        .config(cfg)
+        .database_url(&url)
+        .release("svc@3.2.0")
+        .otlp_endpoint(format!("http://127.0.0.1:{}", otlp.port))
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        logger.error("job 7 failed: lease lost");
+    }
+    logger.warn("below the level");
+    assert!(logger.flush(T));
+    let records = otlp.wait_for(3, T);
+    assert_eq!(records.len(), 3);
+    assert!(records
+        .iter()
+        .all(|r| r["resource"]["service.version"] == "svc@3.2.0"));
+    let fleet = errsnap::Database::open_url(&url, &errsnap::Config::empty()).unwrap();
+    let group = fleet.groups(&errsnap::GroupQuery::default()).unwrap()[0].id;
+    assert!(fleet
+        .set_group_status(group, errsnap::GroupStatus::Muted)
+        .unwrap());
+    logger.error("job 7 failed: lease lost");
+    assert!(logger.flush(T));
+    assert_eq!(otlp.wait_for(4, T).len(), 4, "muted, still forwarded");
+    assert!(logger.flush_alerts(T));
+    drop(logger);
+    assert_eq!(otlp.records().len(), 4, "each once");
+    assert_eq!(slack.requests().len(), 1, "one alert: cooldown, then muted");
+    assert_eq!(
+        pg.psql(
+            "SELECT status || ' ' || count(*) FROM outbox WHERE channel = 'otlp' GROUP BY status"
+        ),
+        "sent 4"
+    );
+}

@@ -15,6 +15,8 @@ mod contended;
 mod dashboard;
 #[path = "report_parts/fleet.rs"]
 mod fleet;
+#[path = "report_parts/forward.rs"]
+mod forward;
 #[path = "report_parts/unwinders.rs"]
 mod unwinders;
 
@@ -505,6 +507,12 @@ fn main() {
         println!("{}", fleet::fleet(quick));
         return;
     }
+    if args.iter().any(|a| a == "--forward-only") {
+        // Only `forward`, printed (results.json untouched).
+        let quick = args.iter().any(|a| a == "--quick");
+        println!("{}", forward::forward(quick));
+        return;
+    }
     if args.iter().any(|a| a == "--dashboard-only") {
         // Only `dashboard`, printed (results.json untouched).
         let quick = args.iter().any(|a| a == "--quick");
@@ -549,6 +557,8 @@ fn main() {
     let fleet = fleet::fleet(quick);
     eprintln!("dashboard ...");
     let dashboard = dashboard::dashboard(quick);
+    eprintln!("forwarding ...");
+    let forwarding = forward::forward(quick);
 
     let versions = json!({
         "rustc": String::from_utf8_lossy(&Command::new("rustc").arg("--version").output().map(|o| o.stdout).unwrap_or_default()).trim(),
@@ -565,6 +575,7 @@ fn main() {
         "snapshot": snap,
         "fleet": fleet,
         "dashboard": dashboard,
+        "forwarding": forwarding,
     });
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("results.json");
     std::fs::write(&path, serde_json::to_string_pretty(&results).expect("json"))
@@ -635,5 +646,13 @@ fn main() {
         f["four_processes"]["events_per_s"].as_f64().unwrap_or(0.0),
         f["four_vs_one"].as_f64().unwrap_or(0.0)
     );
+    for r in results["forwarding"]["ratios"].as_array().into_iter().flatten() {
+        println!(
+            "forwarding to {}: write throughput {:.2}x of none, {:.0} outbox bytes per event",
+            r["mode"].as_str().unwrap_or("?"),
+            r["write_throughput_vs_none"].as_f64().unwrap_or(0.0),
+            r["outbox_bytes_per_event"].as_f64().unwrap_or(0.0)
+        );
+    }
     eprintln!("wrote {}", path.display());
 }

@@ -151,6 +151,10 @@ impl Alert {
     }
 }
 
+/// The shortest and longest pause a rate limit imposes on a channel.
+const MIN_PAUSE: Duration = Duration::from_secs(1);
+const MAX_PAUSE: Duration = Duration::from_secs(24 * 3600);
+
 /// Why a notifier could not deliver.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotifyError {
@@ -181,10 +185,12 @@ impl NotifyError {
     /// The server rate-limits the channel (`429`, `Retry-After`,
     /// `X-Sentry-Rate-Limits`): this alert is retried, and nothing else is
     /// sent on the channel, after `pause`.
+    ///
+    /// The pause is kept within 1 s and 24 h, whatever the server said.
     pub fn rate_limited(message: impl Into<String>, pause: Duration) -> Self {
         NotifyError {
             message: message.into(),
-            retry: Retry::Paused(pause),
+            retry: Retry::Paused(pause.clamp(MIN_PAUSE, MAX_PAUSE)),
         }
     }
 

@@ -22,6 +22,8 @@ use crate::util::time::now_ms;
 const MAX_SLEEP: Duration = Duration::from_secs(30);
 /// Longest retry delay.
 const MAX_BACKOFF_MS: i64 = 5 * 60 * 1000;
+/// Longest delay a server may ask for (`Retry-After`, rate limits).
+const MAX_PAUSE_MS: i64 = 24 * 3600 * 1000;
 const BATCH: usize = 50;
 
 struct State {
@@ -164,10 +166,13 @@ impl NotifyHandle {
     }
 }
 
-/// At most `per_minute` sends per channel, one at a time.
+/// At most `per_minute` sends per channel, one at a time; and the pause a
+/// channel's server imposed (a rate limit), or that its failures earned (a
+/// forwarding channel whose server is down).
 struct Bucket {
     interval_ms: i64,
     next_free: i64,
+    paused_until: i64,
 }
 
 impl Bucket {
@@ -175,16 +180,26 @@ impl Bucket {
         Bucket {
             interval_ms: 60_000 / i64::from(per_minute.max(1)),
             next_free: 0,
+            paused_until: 0,
         }
     }
 
+    /// When the channel may send next.
+    fn free_at(&self) -> i64 {
+        self.next_free.max(self.paused_until)
+    }
+
     fn take(&mut self, now: i64) -> bool {
-        if now >= self.next_free {
+        if now >= self.free_at() {
             self.next_free = now + self.interval_ms;
             true
         } else {
             false
         }
+    }
+
+    fn pause(&mut self, until: i64) {
+        self.paused_until = self.paused_until.max(until);
     }
 }
 
@@ -285,6 +300,7 @@ fn notify_main(
                     crate::store::open(&path, &backend, durability, Duration::from_secs(5), false)
                 {
                     n.store = s;
+                    n.reader = None;
                 }
                 (false, Some(now_ms() + 2_000))
             }
@@ -349,11 +365,20 @@ impl Notifier {
                 .release_stale_claims(&crate::store::spool::process_alive, false)?;
         }
         self.store.make_due_digests(&self.rules, now_ms())?;
-        let usable = self.usable();
-        let mut blocked_until: Option<i64> = None;
         loop {
             let now = now_ms();
-            let due = self.store.due_alerts(&usable, now, BATCH)?;
+            // Only channels that may send now: a channel waiting for its
+            // per-minute spacing or paused by its server holds back none
+            // of the others' rows.
+            let open: Vec<String> = self
+                .usable()
+                .into_iter()
+                .filter(|c| self.buckets.get(c).is_some_and(|b| b.free_at() <= now))
+                .collect();
+            if open.is_empty() {
+                break;
+            }
+            let due = self.store.due_alerts(&open, now, BATCH)?;
             if due.is_empty() {
                 break;
             }
@@ -370,8 +395,6 @@ impl Notifier {
                     continue;
                 };
                 if !bucket.take(now) {
-                    let at = bucket.next_free;
-                    blocked_until = Some(blocked_until.map_or(at, |b: i64| b.min(at)));
                     continue;
                 }
                 if !self.store.claim(row.id, now)? {
@@ -384,15 +407,28 @@ impl Notifier {
                 break;
             }
         }
-        let usable = self.usable();
-        let next_retry = self.store.next_attempt_at(&usable)?;
-        let next_digest = self.store.next_digest_at(&self.rules)?;
+        // When each channel has work next. A row due before the horizon
+        // is work still to do (also while it only waits for its channel's
+        // per-minute spacing), unless its server paused the channel past
+        // the horizon.
         let now = now_ms();
-        let idle = blocked_until.is_none() && next_retry.is_none_or(|t| t > now.max(horizon));
-        let next = [blocked_until, next_retry, next_digest]
-            .into_iter()
-            .flatten()
-            .min();
+        let until = now.max(horizon);
+        let mut idle = true;
+        let mut next = self.store.next_digest_at(&self.rules)?;
+        for c in self.usable() {
+            let Some(at) = self.store.next_attempt_at(std::slice::from_ref(&c))? else {
+                continue;
+            };
+            let (free, paused) = self
+                .buckets
+                .get(&c)
+                .map_or((0, 0), |b| (b.free_at(), b.paused_until));
+            let when = at.max(free);
+            next = Some(next.map_or(when, |n: i64| n.min(when)));
+            if at <= until && paused <= until {
+                idle = false;
+            }
+        }
         Ok((idle, next))
     }
 
@@ -404,12 +440,22 @@ impl Notifier {
                 .reader
                 .insert(crate::store::open_reader(&self.path, &self.backend)?),
         };
-        let found = reader.event(uid);
-        if found.is_err() {
-            // Opened again at the next try (the file may have moved).
-            self.reader = None;
+        match reader.event(uid) {
+            Ok(Some(e)) => Ok(Some(e)),
+            // Not there: perhaps the file was replaced under this reader
+            // (a damaged one moved aside); look once more on a fresh one.
+            Ok(None) => {
+                let fresh = crate::store::open_reader(&self.path, &self.backend)?;
+                let found = fresh.event(uid);
+                self.reader = Some(fresh);
+                found
+            }
+            Err(e) => {
+                // Opened again at the next try.
+                self.reader = None;
+                Err(e)
+            }
         }
-        found
     }
 
     // Long by design: one delivery and every outcome of it (sent, retry with
@@ -429,8 +475,20 @@ impl Notifier {
         };
         let send: Box<dyn FnOnce() -> Result<(), NotifyError>> = match &channel.forward {
             Some(forward) => {
-                let Some(event) = self.load_event(&row.event_uid)? else {
-                    return self.store.record_outcome(row.id, gone, now_ms());
+                let event = match self.load_event(&row.event_uid) {
+                    Ok(Some(e)) => e,
+                    Ok(None) => return self.store.record_outcome(row.id, gone, now_ms()),
+                    Err(e) => {
+                        // The row is this process's claim: put it back.
+                        let error =
+                            format!("reading the event to forward: {}", internal_log::chain(&e));
+                        let at = now_ms() + backoff_ms(self.retry_base, row.attempts);
+                        return self.store.record_outcome(
+                            row.id,
+                            Outcome::Retry { at, error: &error },
+                            now_ms(),
+                        );
+                    }
                 };
                 let forward = forward.clone();
                 Box::new(move || forward.forward(&event))
@@ -453,15 +511,6 @@ impl Notifier {
             ))
         });
         let now = now_ms();
-        if let Some(pause) = result.as_ref().err().and_then(NotifyError::pause) {
-            // The server limits the whole channel: nothing is sent on it
-            // before the pause ends (the rows wait in the outbox).
-            if let Some(b) = self.buckets.get_mut(&row.channel) {
-                let until =
-                    now.saturating_add(i64::try_from(pause.as_millis()).unwrap_or(i64::MAX / 2));
-                b.next_free = b.next_free.max(until);
-            }
-        }
         match result {
             Ok(()) => self.store.record_outcome(row.id, Outcome::Sent, now),
             Err(e) if e.breaks_channel() => {
@@ -491,13 +540,25 @@ impl Notifier {
                     );
                 }
                 let delay = match e.retry_after() {
-                    Some(d) => i64::try_from(d.as_millis()).unwrap_or(MAX_BACKOFF_MS),
+                    Some(d) => i64::try_from(d.as_millis())
+                        .unwrap_or(MAX_PAUSE_MS)
+                        .min(MAX_PAUSE_MS),
                     None => backoff_ms(self.retry_base, row.attempts),
                 };
+                // A server that limits the whole channel, or a forwarding
+                // channel's server failing: nothing more is sent on the
+                // channel until then (its rows wait in the outbox), so
+                // neither the server nor the other channels' alerts are
+                // kept busy by one row after another failing.
+                if e.pause().is_some() || channel.forward.is_some() {
+                    if let Some(b) = self.buckets.get_mut(&row.channel) {
+                        b.pause(now.saturating_add(delay));
+                    }
+                }
                 self.store.record_outcome(
                     row.id,
                     Outcome::Retry {
-                        at: now + delay,
+                        at: now.saturating_add(delay),
                         error: &error,
                     },
                     now,

@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::forward::Forward;
+#[cfg(any(feature = "sentry", feature = "otlp"))]
+use super::forward::Forwarding;
 use super::{AlertPolicy, Alerting, Channel, ChannelEntry};
 use crate::error::{Error, Result};
 use crate::level::LevelFilter;
@@ -177,7 +179,8 @@ fn builtin(config: &Config, s: &Settings) -> Result<Vec<Builtin>> {
             use super::forward::sentry::{Dsn, SentryForwarder, KEY};
             let dsn = Dsn::parse(KEY, &dsn).map_err(|e| config.rename(e))?;
             let f = Arc::new(SentryForwarder::new(dsn, s.alert_timeout, roots.clone()));
-            forwarders.push((f.clone(), Some(f)));
+            let channel = Forwarding::new(super::SENTRY, f.clone());
+            forwarders.push((Arc::new(channel), Some(f)));
         }
         #[cfg(not(feature = "sentry"))]
         return Err(feature_off("ERRSNAP_SENTRY_DSN", "sentry", &dsn));
@@ -195,7 +198,8 @@ fn builtin(config: &Config, s: &Settings) -> Result<Vec<Builtin>> {
                 )
                 .map_err(|e| config.rename(e))?,
             );
-            forwarders.push((f.clone(), Some(f)));
+            let channel = Forwarding::new(super::OTLP, f.clone());
+            forwarders.push((Arc::new(channel), Some(f)));
         }
         #[cfg(not(feature = "otlp"))]
         return Err(feature_off("ERRSNAP_OTLP_ENDPOINT", "otlp", &url));

@@ -108,6 +108,11 @@ const fn secret(name: &'static str, kind: Kind, doc: &'static str) -> Key {
 }
 
 const MINUTE_MAX: Kind = Kind::Count { min: 1, max: 6000 };
+/// A forwarding channel's requests per minute: up to 10,000 a second.
+const FORWARD_MAX: Kind = Kind::Count {
+    min: 1,
+    max: 600_000,
+};
 
 /// Every key errsnap reads. Unknown `ERRSNAP_*` keys are errors, so a typo
 /// does not silently leave a setting at its default.
@@ -435,8 +440,8 @@ pub(crate) const KEYS: &[Key] = &[
     key(
         "ERRSNAP_SENTRY_MAX_PER_MINUTE",
         Some("alerts.sentry_max_per_minute"),
-        MINUTE_MAX,
-        "6000",
+        FORWARD_MAX,
+        "60000",
         "events sent to it per minute",
     ),
     secret(
@@ -459,8 +464,8 @@ pub(crate) const KEYS: &[Key] = &[
     key(
         "ERRSNAP_OTLP_MAX_PER_MINUTE",
         Some("alerts.otlp_max_per_minute"),
-        MINUTE_MAX,
-        "6000",
+        FORWARD_MAX,
+        "60000",
         "records sent to it per minute",
     ),
     key(

@@ -19,7 +19,10 @@ pub(crate) mod sentry;
 #[cfg(feature = "sentry")]
 mod sentry_event;
 
-use super::NotifyError;
+use std::sync::Arc;
+
+use super::{Alert, Channel, NotifyError};
+use crate::level::Level;
 use crate::store::EventDetail;
 
 /// What sends one stored event, in full, to a forwarding channel's server.
@@ -27,6 +30,48 @@ pub(crate) trait Forward: Send + Sync + 'static {
     /// Sends the event; the errors are read as a channel's are
     /// ([`NotifyError::rate_limited`] pauses the whole channel).
     fn forward(&self, event: &EventDetail) -> Result<(), NotifyError>;
+
+    /// The event as the server would receive it, for previews.
+    fn preview(&self, event: &EventDetail) -> String;
+}
+
+/// A forwarding channel as the registry and `test-alert` see it: its
+/// name, its defaults, and a test alert sent as an event.
+pub(crate) struct Forwarding {
+    name: &'static str,
+    pub(crate) forward: Arc<dyn Forward>,
+}
+
+impl Forwarding {
+    #[cfg_attr(not(any(feature = "sentry", feature = "otlp")), allow(dead_code))]
+    pub(crate) fn new(name: &'static str, forward: Arc<dyn Forward>) -> Forwarding {
+        Forwarding { name, forward }
+    }
+}
+
+impl Channel for Forwarding {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    /// A test alert goes out as an event (`errsnap test-alert`).
+    fn send(&self, alert: &Alert) -> Result<(), NotifyError> {
+        self.forward.forward(&test_event(alert))
+    }
+
+    fn min_level(&self) -> Level {
+        Level::Error
+    }
+
+    /// Forwarding keeps pace with a burst: the server's rate limits, not
+    /// this bucket, are what normally slows it.
+    fn per_minute(&self) -> u32 {
+        60_000
+    }
+
+    fn render(&self, alert: &Alert) -> String {
+        self.forward.preview(&test_event(alert))
+    }
 }
 
 /// The event id as 32 lowercase hex digits (a ULID is 128 bits, as a
@@ -72,7 +117,6 @@ pub(crate) fn cut(s: &str, max: usize) -> (String, bool) {
 
 /// The event a test alert stands for (`errsnap test-alert` through a
 /// forwarding channel sends it as an event).
-#[cfg(any(feature = "sentry", feature = "otlp"))]
 pub(crate) fn test_event(alert: &crate::event::Alert) -> EventDetail {
     use crate::store::{EventRow, GroupStatus};
     let mut tags = std::collections::BTreeMap::new();

@@ -20,7 +20,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::super::tls::ExtraRoots;
-use super::super::{http, Alert, Channel, NotifyError};
+use super::super::{http, NotifyError};
 use super::proto::{self, Msg};
 use super::{cut, trace_ids, Forward};
 use crate::error::{Error, Result};
@@ -47,7 +47,7 @@ pub(crate) struct OtlpForwarder {
 impl fmt::Debug for OtlpForwarder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OtlpForwarder")
-            .field("url", &self.url.as_str())
+            .field("server", &self.who())
             .field(
                 "headers",
                 &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>(),
@@ -184,24 +184,12 @@ impl Forward for OtlpForwarder {
             )),
         }
     }
-}
 
-impl Channel for OtlpForwarder {
-    fn name(&self) -> &str {
-        super::super::OTLP
-    }
-
-    /// A test alert goes out as a log record (`errsnap test-alert`).
-    fn send(&self, alert: &Alert) -> std::result::Result<(), NotifyError> {
-        self.forward(&super::test_event(alert))
-    }
-
-    fn min_level(&self) -> Level {
-        Level::Error
-    }
-
-    fn per_minute(&self) -> u32 {
-        6000
+    /// The record's severity, then the chain and stack as
+    /// `exception.stacktrace` holds them (the request itself is binary).
+    fn preview(&self, event: &EventDetail) -> String {
+        let (_, text) = severity(event.row.level);
+        format!("{text} {}", stacktrace(event, None))
     }
 }
 
@@ -535,7 +523,7 @@ mod tests {
 
     #[test]
     fn the_stacktrace_reads_like_rusts() {
-        let mut d = super::super::test_event(&Alert::test("web", None, None));
+        let mut d = super::super::test_event(&crate::Alert::test("web", None, None));
         d.row.message = "loading config".into();
         d.chain = vec![
             crate::event::ChainLink {

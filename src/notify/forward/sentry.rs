@@ -14,10 +14,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::super::tls::ExtraRoots;
-use super::super::{http, Alert, Channel, NotifyError};
+use super::super::{http, NotifyError};
 use super::{sentry_event, Forward};
 use crate::error::{Error, Result};
-use crate::level::Level;
 use crate::store::EventDetail;
 
 /// The key of the DSN.
@@ -124,7 +123,7 @@ impl SentryForwarder {
 
     fn pause(&self, d: Duration) {
         let mut p = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
-        let until = Instant::now() + d.min(MAX_PAUSE);
+        let until = Instant::now() + d.clamp(Duration::from_secs(1), MAX_PAUSE);
         *p = Some(p.map_or(until, |old| old.max(until)));
     }
 
@@ -185,7 +184,8 @@ impl Forward for SentryForwarder {
             429 => {
                 let d = limited
                     .or(answer.retry_after)
-                    .unwrap_or(Duration::from_secs(60));
+                    .unwrap_or(Duration::from_secs(60))
+                    .clamp(Duration::from_secs(1), MAX_PAUSE);
                 self.pause(d);
                 Err(NotifyError::rate_limited(
                     format!("{who}: rate limited (429 {shown}); paused for {}", secs(d)),
@@ -208,30 +208,9 @@ impl Forward for SentryForwarder {
             )),
         }
     }
-}
 
-impl Channel for SentryForwarder {
-    fn name(&self) -> &str {
-        super::super::SENTRY
-    }
-
-    /// A test alert goes out as a message event (`errsnap test-alert`).
-    fn send(&self, alert: &Alert) -> std::result::Result<(), NotifyError> {
-        self.forward(&super::test_event(alert))
-    }
-
-    fn min_level(&self) -> Level {
-        Level::Error
-    }
-
-    /// Forwarding keeps pace with a burst: the server's rate limits, not
-    /// this bucket, are what normally slows it.
-    fn per_minute(&self) -> u32 {
-        6000
-    }
-
-    fn render(&self, alert: &Alert) -> String {
-        String::from_utf8_lossy(&sentry_event::payload(&super::test_event(alert))).into_owned()
+    fn preview(&self, event: &EventDetail) -> String {
+        String::from_utf8_lossy(&sentry_event::payload(event)).into_owned()
     }
 }
 

@@ -49,7 +49,7 @@ pub(crate) fn payload(d: &EventDetail) -> Vec<u8> {
             mark(&mut ev, &cuts);
         }
         let bytes = serde_json::to_vec(&ev).unwrap_or_default();
-        if bytes.len() <= MAX_EVENT_BYTES || step > 3 {
+        if bytes.len() <= MAX_EVENT_BYTES || step > 4 {
             return bytes;
         }
         shrink(&mut ev, step, &mut cuts);
@@ -96,8 +96,8 @@ fn shrink(ev: &mut Value, step: usize, cuts: &mut Vec<&'static str>) {
                 }
             }
         }
-        _ => {
-            // Last: the texts themselves.
+        3 => {
+            // The texts themselves.
             let short = |v: &mut Value| {
                 if let Some(s) = v.as_str() {
                     *v = Value::String(cut(s, 1024).0);
@@ -113,6 +113,41 @@ fn shrink(ev: &mut Value, step: usize, cuts: &mut Vec<&'static str>) {
                 }
             }
             push(cuts, "message");
+        }
+        _ => {
+            // Whatever is left beyond the essentials (many tags, many
+            // links with long stacks): only they are sent, each text
+            // short.
+            const KEEP: [&str; 11] = [
+                "event_id",
+                "timestamp",
+                "platform",
+                "level",
+                "logger",
+                "release",
+                "environment",
+                "server_name",
+                "fingerprint",
+                "sdk",
+                "logentry",
+            ];
+            if let Some(o) = ev.as_object_mut() {
+                let exception = o.remove("exception");
+                o.retain(|k, _| KEEP.contains(&k.as_str()));
+                if let Some(mut exc) = exception {
+                    if let Some(values) = exc.get_mut("values").and_then(Value::as_array_mut) {
+                        for v in values.iter_mut() {
+                            if let Some(v) = v.as_object_mut() {
+                                v.remove("stacktrace");
+                            }
+                        }
+                        let n = values.len();
+                        values.drain(..n.saturating_sub(10));
+                    }
+                    o.insert("exception".into(), exc);
+                }
+            }
+            push(cuts, "all but the essentials");
         }
     }
 }
@@ -607,6 +642,24 @@ mod tests {
             .as_str()
             .unwrap()
             .starts_with("f4999_"));
+    }
+
+    #[test]
+    fn whatever_the_event_holds_it_fits() {
+        let mut d = detail();
+        for i in 0..20_000 {
+            d.tags.insert(format!("tag{i}"), "v".repeat(300));
+        }
+        let bytes = payload(&d);
+        assert!(bytes.len() <= MAX_EVENT_BYTES, "{}", bytes.len());
+        let v: Value = serde_json::from_slice(&bytes).unwrap();
+        assert!(v.get("tags").is_none());
+        assert_eq!(v["exception"]["values"][1]["type"], "app::ConfigError");
+        assert!(v["exception"]["values"][1].get("stacktrace").is_none());
+        assert_eq!(v["fingerprint"][0], d.group_fingerprint);
+        // The mark stays visible: extra holds only it.
+        let cut = v["extra"]["errsnap.truncated"].as_array().unwrap();
+        assert!(cut.contains(&json!("all but the essentials")), "{cut:?}");
     }
 
     #[test]

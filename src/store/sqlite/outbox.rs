@@ -272,16 +272,18 @@ impl SqliteStore {
         now: i64,
         limit: usize,
     ) -> Result<Vec<DueAlert>> {
-        let mut out = Vec::new();
+        let names = serde_json::to_string(channels).unwrap_or_else(|_| "[]".to_owned());
         let mut stmt = self
             .conn
             .prepare_cached(
                 "SELECT id, channel, attempts, created_at, event_uid FROM outbox
-                 WHERE status = 'pending' AND next_attempt <= ?1 ORDER BY id LIMIT ?2",
+                 WHERE status = 'pending' AND next_attempt <= ?1
+                   AND channel IN (SELECT value FROM json_each(?3))
+                 ORDER BY id LIMIT ?2",
             )
             .map_err(|e| fail("reading the outbox", e))?;
         let rows = stmt
-            .query_map(params![now, (limit * 4) as i64], |r| {
+            .query_map(params![now, limit as i64, names], |r| {
                 Ok(DueAlert {
                     id: r.get(0)?,
                     channel: r.get(1)?,
@@ -291,16 +293,8 @@ impl SqliteStore {
                 })
             })
             .map_err(|e| fail("reading the outbox", e))?;
-        for row in rows {
-            let row = row.map_err(|e| fail("reading the outbox", e))?;
-            if channels.contains(&row.channel) {
-                out.push(row);
-                if out.len() >= limit {
-                    break;
-                }
-            }
-        }
-        Ok(out)
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| fail("reading the outbox", e))
     }
 
     /// The earliest `next_attempt` of a pending row on these channels.
