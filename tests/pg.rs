@@ -770,6 +770,15 @@ fn i20_a_fleet_forwards_each_event_once_muted_or_not() {
     assert!(records
         .iter()
         .all(|r| r["resource"]["service.version"] == "svc@3.2.0"));
+    // The fleet's reader gives the whole event: snapshot and host.
+    assert!(
+        records[0]["attrs"]["errsnap.process.rss_bytes"]
+            .as_i64()
+            .unwrap()
+            > 0
+    );
+    assert!(records[0]["resource"]["host.name"].is_string());
+    assert!(records[0]["resource"]["host.arch"].is_string());
     let fleet = errsnap::Database::open_url(&url, &errsnap::Config::empty()).unwrap();
     let group = fleet.groups(&errsnap::GroupQuery::default()).unwrap()[0].id;
     assert!(fleet

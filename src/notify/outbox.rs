@@ -440,13 +440,13 @@ impl Notifier {
                 .reader
                 .insert(crate::store::open_reader(&self.path, &self.backend)?),
         };
-        match reader.event(uid) {
+        match reader.event_to_forward(uid) {
             Ok(Some(e)) => Ok(Some(e)),
             // Not there: perhaps the file was replaced under this reader
             // (a damaged one moved aside); look once more on a fresh one.
             Ok(None) => {
                 let fresh = crate::store::open_reader(&self.path, &self.backend)?;
-                let found = fresh.event(uid);
+                let found = fresh.event_to_forward(uid);
                 self.reader = Some(fresh);
                 found
             }

@@ -194,6 +194,9 @@ pub(crate) trait Reader: Send + std::fmt::Debug {
         -> Result<()>;
     fn count_events(&self, f: &EventFilter) -> Result<u64>;
     fn event(&self, id: &str) -> Result<Option<EventDetail>>;
+    /// One event in full, by its full id, without its alerts' deliveries
+    /// (what a forwarding channel sends).
+    fn event_to_forward(&self, uid: &str) -> Result<Option<EventDetail>>;
     fn hosts(&self) -> Result<Vec<(HostRow, HostInfo)>>;
     fn stats(&self, top: usize) -> Result<Stats>;
     fn set_group_status(&self, group: i64, status: GroupStatus) -> Result<bool>;

@@ -18,6 +18,8 @@ pub(crate) mod connect;
 #[cfg(feature = "postgres")]
 mod decide;
 #[cfg(feature = "postgres")]
+mod detail;
+#[cfg(feature = "postgres")]
 mod insert;
 #[cfg(feature = "postgres")]
 mod migrate;

@@ -97,7 +97,7 @@ pub(super) fn due_alerts(
         .query(
             "SELECT id, channel, attempts, created_at, event_uid FROM outbox
              WHERE status = 'pending' AND next_attempt <= $1 AND channel = ANY($2)
-             ORDER BY id LIMIT $3",
+             ORDER BY next_attempt, id LIMIT $3",
             &[&now, &channels, &(limit as i64)],
         )
         .map_err(|e| target.error("reading the outbox of", e))?;
@@ -117,12 +117,13 @@ pub(super) fn next_attempt_at(store: &mut PgStore, channels: &[String]) -> Resul
     let target = store.target.clone();
     Ok(store
         .client
-        .query_one(
-            "SELECT min(next_attempt) FROM outbox WHERE status = 'pending' AND channel = ANY($1)",
+        .query_opt(
+            "SELECT next_attempt FROM outbox WHERE status = 'pending' AND channel = ANY($1)
+             ORDER BY next_attempt LIMIT 1",
             &[&channels],
         )
         .map_err(|e| target.error("reading the outbox of", e))?
-        .get(0))
+        .map(|r| r.get(0)))
 }
 
 pub(super) fn claim(store: &mut PgStore, id: i64, now: i64) -> Result<bool> {

@@ -11,7 +11,7 @@ use postgres::Client;
 
 use super::connect::PgTarget;
 use crate::error::{Error, ErrorKind, Result};
-use crate::event::{AlertKind, EventKind, HostInfo};
+use crate::event::{EventKind, HostInfo};
 use crate::level::Level;
 use crate::store::read::*;
 use crate::store::runs::{ReleaseRow, RunRow, RunStatus};
@@ -21,7 +21,7 @@ use crate::store::{PurgeReport, PurgeRule, Reader};
 /// A connection reading a fleet's database.
 pub(crate) struct PgReader {
     client: Mutex<Client>,
-    target: PgTarget,
+    pub(super) target: PgTarget,
     /// Whether the schema has the summaries (version 2; a database no new
     /// writer has upgraded yet is read without them). Looked up again while
     /// false: a writer may upgrade the database under a long-lived reader.
@@ -104,7 +104,7 @@ impl PgReader {
 
     /// A group's status as `GroupStatus` names it (schema 1 has no
     /// resolved-in-next-release mark).
-    fn status_expr(&self) -> &'static str {
+    pub(super) fn status_expr(&self) -> &'static str {
         if self.has_summaries() {
             "CASE WHEN g.status = 'resolved' AND g.resolved_next THEN 'resolved-next' ELSE g.status END"
         } else {
@@ -176,7 +176,7 @@ impl PgReader {
         (sql, args)
     }
 
-    fn event_row(r: &postgres::Row) -> EventRow {
+    pub(super) fn event_row(r: &postgres::Row) -> EventRow {
         EventRow {
             row: r.get(0),
             id: r.get(1),
@@ -195,7 +195,7 @@ impl PgReader {
 
     /// The full id of an event given in full or by a unique prefix of at
     /// least 6 characters.
-    fn full_id(&self, id: &str) -> Result<Option<String>> {
+    pub(super) fn full_id(&self, id: &str) -> Result<Option<String>> {
         let id = id.trim().to_ascii_uppercase();
         if id.len() == 26 {
             return Ok(Some(id));
@@ -224,7 +224,8 @@ impl PgReader {
     }
 }
 
-const EVENT_COLUMNS: &str = "e.id, e.uid, e.ts, l.name, e.level, e.kind, e.message, e.file, \
+pub(super) const EVENT_COLUMNS: &str =
+    "e.id, e.uid, e.ts, l.name, e.level, e.kind, e.message, e.file, \
      e.line, e.group_id, e.thread_name, e.pid";
 
 impl Reader for PgReader {
@@ -401,91 +402,11 @@ impl Reader for PgReader {
     }
 
     fn event(&self, id: &str) -> Result<Option<EventDetail>> {
-        let Some(uid) = self.full_id(id)? else {
-            return Ok(None);
-        };
-        // Before the connection is taken: the lookup may need it.
-        let status = self.status_expr();
-        let row = self
-            .client()
-            .query_opt(
-                &format!(
-                    "SELECT {EVENT_COLUMNS},
-                        e.col, e.thread_id, e.error_chain::text, e.app_name, e.release,
-                        e.environment, e.tags::text, e.extra::text, e.breadcrumbs::text,
-                        e.redactions, g.fingerprint, g.title, g.count, {status},
-                        e.backtrace_id, h.hostname,
-                        (SELECT resolved FROM backtraces b WHERE b.id = e.backtrace_id)
-                     FROM events e JOIN loggers l ON l.id = e.logger_id
-                     JOIN event_groups g ON g.id = e.group_id
-                     LEFT JOIN hosts h ON h.id = e.host_id WHERE e.uid = $1"
-                ),
-                &[&uid],
-            )
-            .map_err(self.fail("reading an event in"))?;
-        let Some(r) = row else {
-            return Ok(None);
-        };
-        let json = |i: usize| r.get::<_, Option<String>>(i);
-        let mut d = EventDetail {
-            row: Self::event_row(&r),
-            column: r.get::<_, Option<i32>>(12).map(|v| v as u32),
-            thread_id: r.get::<_, i64>(13) as u64,
-            chain: json(14)
-                .and_then(|j| serde_json::from_str(&j).ok())
-                .unwrap_or_default(),
-            app_name: r.get(15),
-            release: r.get(16),
-            environment: r.get(17),
-            tags: json(18)
-                .and_then(|j| serde_json::from_str(&j).ok())
-                .unwrap_or_default(),
-            extra: json(19)
-                .and_then(|j| serde_json::from_str(&j).ok())
-                .unwrap_or(serde_json::Value::Object(Default::default())),
-            breadcrumbs: json(20)
-                .and_then(|j| serde_json::from_str(&j).ok())
-                .unwrap_or_default(),
-            redactions: i64::from(r.get::<_, i32>(21)),
-            group_fingerprint: r.get(22),
-            group_title: r.get(23),
-            group_count: r.get(24),
-            group_status: GroupStatus::from_name(&r.get::<_, String>(25))
-                .unwrap_or(GroupStatus::Open),
-            frames: Vec::new(),
-            symbols_resolved: r.get::<_, Option<bool>>(28).unwrap_or(true),
-            snapshot: None,
-            host: r.get::<_, Option<String>>(27).map(|hostname| HostInfo {
-                hostname: Some(hostname),
-                ..Default::default()
-            }),
-            alerts: Vec::new(),
-        };
-        let backtrace: Option<i64> = r.get(26);
-        let mut client = self.client();
-        if let Some(bt) = backtrace {
-            d.frames = super::outbox::frames(&mut client, &self.target, bt)?;
-        }
-        d.alerts = client
-            .query(
-                "SELECT channel, kind, status, attempts, last_error, sent_at FROM outbox
-                 WHERE event_uid = $1 ORDER BY id",
-                &[&uid],
-            )
-            .map_err(self.fail("reading alerts in"))?
-            .iter()
-            .filter_map(|r| {
-                Some(AlertStatus {
-                    channel: r.get(0),
-                    kind: AlertKind::from_name(&r.get::<_, String>(1))?,
-                    status: DeliveryStatus::from_name(&r.get::<_, String>(2))?,
-                    attempts: i64::from(r.get::<_, i32>(3)),
-                    last_error: r.get(4),
-                    sent_at: r.get(5),
-                })
-            })
-            .collect();
-        Ok(Some(d))
+        self.detail(id, true)
+    }
+
+    fn event_to_forward(&self, uid: &str) -> Result<Option<EventDetail>> {
+        self.detail(uid, false)
     }
 
     fn hosts(&self) -> Result<Vec<(HostRow, HostInfo)>> {

@@ -67,13 +67,25 @@ pub(super) fn stats(c: &mut Client, t: &PgTarget) -> Result<Stats> {
 
 /// The recorded hosts, most recent first.
 pub(super) fn hosts(c: &mut Client, t: &PgTarget) -> Result<Vec<(HostRow, HostInfo)>> {
+    hosts_where(c, t, None)
+}
+
+/// One host, by id.
+pub(super) fn host(c: &mut Client, t: &PgTarget, id: i64) -> Result<Option<HostInfo>> {
+    Ok(hosts_where(c, t, Some(id))?
+        .into_iter()
+        .next()
+        .map(|(_, h)| h))
+}
+
+fn hosts_where(c: &mut Client, t: &PgTarget, id: Option<i64>) -> Result<Vec<(HostRow, HostInfo)>> {
     let rows = c
         .query(
             "SELECT id, hostname, os_name, os_version, kernel_version, arch, cpu_brand, cpu_count,
                     physical_cores, cpu_frequency_mhz, total_memory, total_swap, boot_time,
                     first_seen, last_seen
-             FROM hosts ORDER BY last_seen DESC",
-            &[],
+             FROM hosts WHERE $1::bigint IS NULL OR id = $1 ORDER BY last_seen DESC",
+            &[&id],
         )
         .map_err(|e| t.error("reading hosts in", e))?;
     Ok(rows

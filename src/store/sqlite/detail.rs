@@ -8,8 +8,10 @@ use crate::event::{AlertKind, HostInfo, HostStats, ProcessStats, Snapshot};
 use crate::store::read::*;
 
 impl SqliteReader {
-    /// One event in full, by id (or a unique prefix of at least 6 characters).
-    pub(crate) fn event(&self, id: &str) -> Result<Option<EventDetail>> {
+    /// One event in full, by id (or a unique prefix of at least 6
+    /// characters); with its alerts' deliveries when `alerts` (a
+    /// forwarding channel needs none).
+    pub(crate) fn event(&self, id: &str, alerts: bool) -> Result<Option<EventDetail>> {
         let Some(uid) = self.full_id(id)? else {
             return Ok(None);
         };
@@ -18,11 +20,11 @@ impl SqliteReader {
         } else {
             "NULL".to_owned()
         };
+        // Cached: a forwarding channel reads one event after another.
         let row = self
             .conn
-            .query_row(
-                &format!(
-                    "SELECT e.id, e.uid, e.ts, l.name, e.level, e.kind, e.message, e.file, e.line,
+            .prepare_cached(&format!(
+                "SELECT e.id, e.uid, e.ts, l.name, e.level, e.kind, e.message, e.file, e.line,
                         e.group_id, e.thread_name, e.pid,
                         e.col, e.thread_id, e.error_chain, e.app_name, e.release, e.environment,
                         e.tags, e.extra, e.breadcrumbs, e.redactions,
@@ -33,9 +35,9 @@ impl SqliteReader {
                         (SELECT resolved FROM backtraces b WHERE b.id = e.backtrace_id)
                  FROM events e JOIN loggers l ON l.id = e.logger_id
                  JOIN event_groups g ON g.id = e.group_id WHERE e.uid = ?1"
-                ),
-                [&uid],
-                |r| {
+            ))
+            .and_then(|mut st| {
+                st.query_row([&uid], |r| {
                     let json = |i: usize| -> rusqlite::Result<Option<String>> { r.get(i) };
                     Ok((
                         EventDetail {
@@ -72,9 +74,9 @@ impl SqliteReader {
                         r.get::<_, Option<i64>>(27)?,
                         r.get::<_, Option<i64>>(28)?,
                     ))
-                },
-            )
-            .optional()
+                })
+                .optional()
+            })
             .map_err(err("reading an event"))?;
         let Some((mut d, bt, snap, host)) = row else {
             return Ok(None);
@@ -88,7 +90,9 @@ impl SqliteReader {
         if let Some(h) = host {
             d.host = self.host(h)?;
         }
-        d.alerts = self.alerts_of(&uid)?;
+        if alerts {
+            d.alerts = self.alerts_of(&uid)?;
+        }
         Ok(Some(d))
     }
 
@@ -101,7 +105,7 @@ impl SqliteReader {
         } else if id.len() >= 6 {
             let found: Vec<String> = self
                 .conn
-                .prepare("SELECT uid FROM events WHERE uid >= ?1 AND uid < ?1 || 'ZZZZZZZZZZZZZZZZZZZZZZZZZZ' LIMIT 2")
+                .prepare_cached("SELECT uid FROM events WHERE uid >= ?1 AND uid < ?1 || 'ZZZZZZZZZZZZZZZZZZZZZZZZZZ' LIMIT 2")
                 .and_then(|mut s| s.query_map([&id], |r| r.get(0))?.collect())
                 .map_err(err("finding an event"))?;
             match found.len() {
@@ -122,7 +126,7 @@ impl SqliteReader {
     /// The alerts of one event and their delivery, oldest first.
     fn alerts_of(&self, uid: &str) -> Result<Vec<AlertStatus>> {
         self.conn
-            .prepare(
+            .prepare_cached(
                 "SELECT channel, kind, status, attempts, last_error, sent_at FROM outbox
                  WHERE event_uid = ?1 ORDER BY id",
             )
@@ -146,17 +150,16 @@ impl SqliteReader {
         let opt = |v: Option<i64>| v.map(|n| n.max(0) as u64);
         let cgroup = super::column_or_null(&self.conn, "snapshots", "cgroup");
         self.conn
-            .query_row(
-                &format!(
-                    "SELECT taken_at, proc_cpu_user_ms, proc_cpu_system_ms, proc_cpu_percent,
+            .prepare_cached(&format!(
+                "SELECT taken_at, proc_cpu_user_ms, proc_cpu_system_ms, proc_cpu_percent,
                         proc_rss_bytes, proc_virtual_bytes, proc_memory_percent, proc_threads,
                         proc_io_read_bytes, proc_io_write_bytes, proc_open_fds, sys_total_memory,
                         sys_used_memory, sys_available_memory, sys_total_swap, sys_used_swap,
                         sys_cpu_percent, load_1, load_5, load_15, uptime_s, {cgroup}
                      FROM snapshots WHERE id = ?1"
-                ),
-                [id],
-                |r| {
+            ))
+            .and_then(|mut st| {
+                st.query_row([id], |r| {
                     Ok(Snapshot {
                         taken_at_ms: r.get(0)?,
                         process: ProcessStats {
@@ -187,9 +190,9 @@ impl SqliteReader {
                             .get::<_, Option<String>>(21)?
                             .and_then(|j| serde_json::from_str(&j).ok()),
                     })
-                },
-            )
-            .optional()
+                })
+                .optional()
+            })
             .map_err(err("reading a snapshot"))
     }
 
@@ -208,7 +211,10 @@ impl SqliteReader {
                     first_seen, last_seen
              FROM hosts {cond} ORDER BY last_seen DESC"
         );
-        let mut stmt = self.conn.prepare(&sql).map_err(err("reading hosts"))?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(&sql)
+            .map_err(err("reading hosts"))?;
         let map = |r: &rusqlite::Row<'_>| {
             Ok((
                 HostRow {

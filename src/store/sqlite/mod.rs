@@ -34,11 +34,8 @@ use crate::store::{validate_logger_name, AlertRules, BatchOutcome, Durability};
 /// on a file no writer has migrated yet reads what is there.
 pub(crate) fn column_or_null(conn: &Connection, table: &str, column: &str) -> String {
     let has = conn
-        .query_row(
-            "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2",
-            [table, column],
-            |r| r.get::<_, i64>(0),
-        )
+        .prepare_cached("SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2")
+        .and_then(|mut s| s.query_row([table, column], |r| r.get::<_, i64>(0)))
         .unwrap_or(0)
         > 0;
     if has {

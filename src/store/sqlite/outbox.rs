@@ -265,7 +265,8 @@ impl SqliteStore {
             .map_err(|e| fail("looking for digests", e))
     }
 
-    /// Pending rows due now on the given channels, oldest first.
+    /// Pending rows due now on the given channels, the earliest due first
+    /// (in the order of the `(status, next_attempt)` index: no sort).
     pub(crate) fn due_alerts(
         &mut self,
         channels: &[String],
@@ -279,7 +280,7 @@ impl SqliteStore {
                 "SELECT id, channel, attempts, created_at, event_uid FROM outbox
                  WHERE status = 'pending' AND next_attempt <= ?1
                    AND channel IN (SELECT value FROM json_each(?3))
-                 ORDER BY id LIMIT ?2",
+                 ORDER BY next_attempt, id LIMIT ?2",
             )
             .map_err(|e| fail("reading the outbox", e))?;
         let rows = stmt
@@ -299,53 +300,55 @@ impl SqliteStore {
 
     /// The earliest `next_attempt` of a pending row on these channels.
     pub(crate) fn next_attempt_at(&mut self, channels: &[String]) -> Result<Option<i64>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT channel, min(next_attempt) FROM outbox WHERE status = 'pending' GROUP BY channel")
-            .map_err(|e| fail("reading the outbox", e))?;
-        let rows: Vec<(String, i64)> = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .and_then(|r| r.collect())
-            .map_err(|e| fail("reading the outbox", e))?;
-        Ok(rows
-            .into_iter()
-            .filter(|(c, _)| channels.contains(c))
-            .map(|(_, t)| t)
-            .min())
+        // In the order of the (status, next_attempt) index: the first row of
+        // these channels ends the scan.
+        let names = serde_json::to_string(channels).unwrap_or_else(|_| "[]".to_owned());
+        self.conn
+            .prepare_cached(
+                "SELECT next_attempt FROM outbox
+                 WHERE status = 'pending' AND channel IN (SELECT value FROM json_each(?1))
+                 ORDER BY next_attempt LIMIT 1",
+            )
+            .and_then(|mut s| s.query_row([names], |r| r.get(0)).optional())
+            .map_err(|e| fail("reading the outbox", e))
     }
 
     /// Claims a pending row for this process; `false` if another took it.
     pub(crate) fn claim(&mut self, id: i64, now: i64) -> Result<bool> {
         let n = self
             .conn
-            .execute(
+            .prepare_cached(
                 "UPDATE outbox SET status = 'sending', claimed_by = ?2, claimed_at = ?3
                  WHERE id = ?1 AND status = 'pending'",
-                params![id, std::process::id(), now],
             )
+            .and_then(|mut s| s.execute(params![id, std::process::id(), now]))
             .map_err(|e| fail("claiming an alert", e))?;
         Ok(n == 1)
     }
 
     /// Records what a delivery attempt did.
     pub(crate) fn record_outcome(&mut self, id: i64, outcome: Outcome<'_>, now: i64) -> Result<()> {
+        let conn = &self.conn;
+        let run = |sql: &str, p: &[&dyn rusqlite::ToSql]| {
+            conn.prepare_cached(sql).and_then(|mut s| s.execute(p))
+        };
         let r = match outcome {
-            Outcome::Sent => self.conn.execute(
+            Outcome::Sent => run(
                 "UPDATE outbox SET status = 'sent', sent_at = ?2, attempts = attempts + 1,
                      last_error = NULL WHERE id = ?1",
                 params![id, now],
             ),
-            Outcome::Retry { at, error } => self.conn.execute(
+            Outcome::Retry { at, error } => run(
                 "UPDATE outbox SET status = 'pending', attempts = attempts + 1, next_attempt = ?2,
                      last_error = ?3, claimed_by = NULL, claimed_at = NULL WHERE id = ?1",
                 params![id, at, error],
             ),
-            Outcome::Failed { error } => self.conn.execute(
+            Outcome::Failed { error } => run(
                 "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ?2
                  WHERE id = ?1",
                 params![id, error],
             ),
-            Outcome::Parked { error } => self.conn.execute(
+            Outcome::Parked { error } => run(
                 "UPDATE outbox SET status = 'pending', attempts = attempts + 1, last_error = ?2,
                      claimed_by = NULL, claimed_at = NULL WHERE id = ?1",
                 params![id, error],

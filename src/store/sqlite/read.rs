@@ -598,7 +598,10 @@ impl crate::store::Reader for SqliteReader {
         SqliteReader::count_events(self, f)
     }
     fn event(&self, id: &str) -> Result<Option<EventDetail>> {
-        SqliteReader::event(self, id)
+        SqliteReader::event(self, id, true)
+    }
+    fn event_to_forward(&self, uid: &str) -> Result<Option<EventDetail>> {
+        SqliteReader::event(self, uid, false)
     }
     fn hosts(&self) -> Result<Vec<(HostRow, HostInfo)>> {
         SqliteReader::hosts(self)
