@@ -1,6 +1,7 @@
 //! `forward`: what forwarding costs (issue #20). One producer records N
-//! errors; the same run is made without forwarding, with Sentry, with
-//! OTLP and with both, each to a loopback sink that answers at once
+//! errors; the same run is made without forwarding, with Sentry while its
+//! server is down (the write path's own cost), with Sentry, with OTLP and
+//! with both, each to a loopback sink that answers at once
 //! (keep-alive HTTP/1.1, like a real server). Measured: the write
 //! throughput (until `flush`: every event committed with its outbox rows),
 //! its ratio to the run without forwarding, the delivery rate of the notify
@@ -78,7 +79,7 @@ fn file_bytes(path: &Path) -> u64 {
 }
 
 fn run(dir: &Path, mode: &str, n: u64) -> Value {
-    let path = dir.join(format!("forward-{mode}.db"));
+    let path = dir.join(format!("forward-{}.db", mode.replace([' ', ','], "-")));
     let (port, count) = sink();
     let mut config = errsnap::Config::empty();
     // The channels' own spacing (default 1,000 a second) lifted to its
@@ -92,6 +93,20 @@ fn run(dir: &Path, mode: &str, n: u64) -> Value {
         "both" => 2,
         _ => 0,
     };
+    if mode == "sentry, server down" {
+        // Nothing listens there: the channel pauses after the first
+        // failure, so this is the write path's own cost (the outbox rows).
+        let closed = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("port")
+            .port();
+        config
+            .set(
+                "ERRSNAP_SENTRY_DSN",
+                format!("http://0123456789abcdef0123456789abcdef@127.0.0.1:{closed}/1"),
+            )
+            .expect("config");
+    }
     if mode == "sentry" || mode == "both" {
         config
             .set(
@@ -144,7 +159,7 @@ fn run(dir: &Path, mode: &str, n: u64) -> Value {
 pub fn forward(quick: bool) -> Value {
     let n = if quick { 5_000 } else { 20_000 };
     let dir = tempfile::tempdir().expect("tempdir");
-    let runs: Vec<Value> = ["none", "sentry", "otlp", "both"]
+    let runs: Vec<Value> = ["none", "sentry, server down", "sentry", "otlp", "both"]
         .iter()
         .map(|m| run(dir.path(), m, n))
         .collect();

@@ -25,10 +25,22 @@ fn ms(d: std::time::Duration) -> i64 {
 pub(super) fn make_due_digests(store: &mut PgStore, rules: &AlertRules, now: i64) -> Result<usize> {
     let target = store.target.clone();
     let fail = |e| target.error("making digest alerts in", e);
+    let cutoff = now.saturating_sub(ms(rules.policy.cooldown));
+    // Most passes have none: a read first, without the lock.
+    let any: bool = store
+        .client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM alert_state WHERE suppressed > 0 AND last_alert_at <= $1)",
+            &[&cutoff],
+        )
+        .map_err(fail)?
+        .get(0);
+    if !any {
+        return Ok(0);
+    }
     let mut tx = store.client.transaction().map_err(fail)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&DIGEST_LOCK])
         .map_err(fail)?;
-    let cutoff = now.saturating_sub(ms(rules.policy.cooldown));
     // The groups first, in the batches' order (fingerprint): a batch
     // deciding for one of them meanwhile waits, or is waited for, whole.
     tx.query(

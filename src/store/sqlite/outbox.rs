@@ -214,8 +214,20 @@ impl SqliteStore {
     /// alerts. Returns how many were made.
     pub(crate) fn make_due_digests(&mut self, rules: &AlertRules, now: i64) -> Result<usize> {
         let err = |e| fail("making digest alerts", e);
-        let tx = self.immediate()?;
         let cutoff = now.saturating_sub(ms(rules.policy.cooldown));
+        // Most passes have none: a read first, so the writer is not kept
+        // waiting for a write lock taken for nothing.
+        let any: bool = self
+            .conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM alert_state WHERE suppressed > 0 AND last_alert_at <= ?1)",
+            )
+            .and_then(|mut s| s.query_row([cutoff], |r| r.get(0)))
+            .map_err(err)?;
+        if !any {
+            return Ok(0);
+        }
+        let tx = self.immediate()?;
         let rows: Vec<(i64, String, i64, String)> = tx
             .prepare_cached(
                 "SELECT a.group_id, a.channel, a.suppressed, a.last_event_uid
