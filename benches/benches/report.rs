@@ -646,7 +646,11 @@ fn main() {
         f["four_processes"]["events_per_s"].as_f64().unwrap_or(0.0),
         f["four_vs_one"].as_f64().unwrap_or(0.0)
     );
-    for r in results["forwarding"]["ratios"].as_array().into_iter().flatten() {
+    for r in results["forwarding"]["ratios"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         println!(
             "forwarding to {}: write throughput {:.2}x of none, {:.0} outbox bytes per event",
             r["mode"].as_str().unwrap_or("?"),

@@ -54,8 +54,7 @@ fn sink() -> (u16, Arc<AtomicU64>) {
                         return;
                     }
                     c.fetch_add(1, Ordering::SeqCst);
-                    if w
-                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                    if w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
                         .is_err()
                     {
                         return;
@@ -84,7 +83,10 @@ fn run(dir: &Path, mode: &str, n: u64) -> Value {
     let mut config = errsnap::Config::empty();
     // The channels' own spacing (default 1,000 a second) lifted to its
     // maximum, so the figure is what the notify thread can do.
-    for key in ["ERRSNAP_SENTRY_MAX_PER_MINUTE", "ERRSNAP_OTLP_MAX_PER_MINUTE"] {
+    for key in [
+        "ERRSNAP_SENTRY_MAX_PER_MINUTE",
+        "ERRSNAP_OTLP_MAX_PER_MINUTE",
+    ] {
         config.set(key, "600000").expect("config");
     }
     let channels = match mode {
