@@ -177,6 +177,18 @@ mod tests {
     }
 
     #[test]
+    fn a_test_alert_becomes_an_event_of_its_host_and_logger() {
+        let mut alert = crate::event::Alert::test("web", Some("shop".into()), None);
+        alert.host = Some("web-1".into());
+        let e = test_event(&alert);
+        assert_eq!(e.host.unwrap().hostname.as_deref(), Some("web-1"));
+        assert_eq!(e.row.id, alert.event_id);
+        assert_eq!(e.row.logger, "web");
+        assert_eq!(e.app_name.as_deref(), Some("shop"));
+        assert_eq!(e.tags["errsnap.test"], "true");
+    }
+
+    #[test]
     fn cut_counts_characters() {
         assert_eq!(cut("héllo", 5), ("héllo".to_owned(), false));
         assert_eq!(cut("héllo", 2), ("hé…".to_owned(), true));

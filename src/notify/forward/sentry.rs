@@ -232,7 +232,8 @@ pub(crate) fn rate_limit(header: &str) -> Option<Duration> {
         let Ok(secs) = secs.trim().parse::<f64>() else {
             continue;
         };
-        if !secs.is_finite() || secs < 0.0 {
+        // A limit of 0 s (or less) limits nothing.
+        if !secs.is_finite() || secs <= 0.0 {
             continue;
         }
         let covers = categories.trim().is_empty()
@@ -299,6 +300,8 @@ mod tests {
         );
         assert_eq!(rate_limit("30:error"), Some(Duration::from_secs(30)));
         assert_eq!(rate_limit("garbage, :error, -1:error"), None);
+        assert_eq!(rate_limit("0:error"), None);
+        assert_eq!(rate_limit("0.2:error"), Some(Duration::from_secs(1)));
         assert_eq!(rate_limit("9999999:error"), Some(MAX_PAUSE));
     }
 

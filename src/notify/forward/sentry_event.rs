@@ -43,19 +43,23 @@ pub(crate) fn level_name(l: Level) -> &'static str {
 pub(crate) fn payload(d: &EventDetail) -> Vec<u8> {
     let mut cuts: Vec<&'static str> = Vec::new();
     let mut ev = event(d, &mut cuts);
-    let mut step = 0;
-    loop {
+    // Steps 0 to 4 (the last keeps only the essentials, which always fit).
+    for step in 0..SHRINK_STEPS {
         if !cuts.is_empty() {
             mark(&mut ev, &cuts);
         }
         let bytes = serde_json::to_vec(&ev).unwrap_or_default();
-        if bytes.len() <= MAX_EVENT_BYTES || step > 4 {
+        if bytes.len() <= MAX_EVENT_BYTES {
             return bytes;
         }
         shrink(&mut ev, step, &mut cuts);
-        step += 1;
     }
+    mark(&mut ev, &cuts);
+    serde_json::to_vec(&ev).unwrap_or_default()
 }
+
+/// How many ways [`shrink`] has.
+const SHRINK_STEPS: usize = 5;
 
 /// One step of making an oversized payload fit, in order.
 fn shrink(ev: &mut Value, step: usize, cuts: &mut Vec<&'static str>) {
@@ -90,10 +94,18 @@ fn shrink(ev: &mut Value, step: usize, cuts: &mut Vec<&'static str>) {
             }
         }
         2 => {
-            for key in ["breadcrumbs", "extra"] {
-                if ev.as_object_mut().and_then(|o| o.remove(key)).is_some() {
-                    push(cuts, key);
-                }
+            let Some(o) = ev.as_object_mut() else { return };
+            if o.remove("breadcrumbs").is_some() {
+                push(cuts, "breadcrumbs");
+            }
+            // (An extra holding only the mark of what was cut is no extra.)
+            let has_extra = o
+                .get("extra")
+                .and_then(Value::as_object)
+                .is_some_and(|m| m.keys().any(|k| k != "errsnap.truncated"));
+            if has_extra {
+                o.remove("extra");
+                push(cuts, "extra");
             }
         }
         3 => {
@@ -642,6 +654,91 @@ mod tests {
             .as_str()
             .unwrap()
             .starts_with("f4999_"));
+    }
+
+    fn cuts_of(v: &Value) -> Vec<String> {
+        v["extra"]["errsnap.truncated"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|c| c.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn many_medium_extras_go_whole_and_a_stack_of_fifty_stays() {
+        let mut d = detail();
+        let f = d.frames[0].clone();
+        d.frames = vec![f; 2 * KEEP_FRAMES];
+        // 100 values of 15 KiB: none over the per-value limit, 1.5 MB in all.
+        let mut extra = serde_json::Map::new();
+        for i in 0..100 {
+            extra.insert(format!("v{i}"), json!("e".repeat(15 * 1024)));
+        }
+        d.extra = Value::Object(extra);
+        d.breadcrumbs = vec![crate::event::Breadcrumb {
+            timestamp_ms: 1,
+            level: Level::Info,
+            category: "http".into(),
+            message: "GET /".into(),
+        }];
+        let bytes = payload(&d);
+        assert!(bytes.len() <= MAX_EVENT_BYTES);
+        let v: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(cuts_of(&v), ["breadcrumbs", "extra"]);
+        assert!(v.get("breadcrumbs").is_none());
+        assert_eq!(v["extra"].as_object().unwrap().len(), 1, "only the mark");
+        let st = &v["exception"]["values"][1]["stacktrace"];
+        assert_eq!(st["frames"].as_array().unwrap().len(), 2 * KEEP_FRAMES);
+        assert!(st.get("frames_omitted").is_none());
+        assert_eq!(v["logentry"]["formatted"], "loading config");
+    }
+
+    #[test]
+    fn extra_values_are_cut_only_past_their_limit() {
+        let mut d = detail();
+        let at = |n: usize| json!("x".repeat(n - 2)); // serialized: n bytes
+        d.extra = json!({
+            "big": "b".repeat(2_000_000),
+            "edge": at(MAX_EXTRA_VALUE),
+            "over": at(MAX_EXTRA_VALUE + 1),
+        });
+        let v: Value = serde_json::from_slice(&payload(&d)).unwrap();
+        assert_eq!(cuts_of(&v), ["extra"]);
+        assert_eq!(
+            v["extra"]["edge"].as_str().unwrap().len(),
+            MAX_EXTRA_VALUE - 2
+        );
+        assert!(v["extra"]["over"]
+            .as_str()
+            .unwrap()
+            .starts_with("[cut by errsnap"));
+        assert!(v["extra"]["big"]
+            .as_str()
+            .unwrap()
+            .starts_with("[cut by errsnap"));
+    }
+
+    #[test]
+    fn long_chains_are_cut_to_short_texts_before_the_essentials() {
+        let mut d = detail();
+        d.chain = (0..200)
+            .map(|i| ChainLink {
+                message: format!("{i} {}", "c".repeat(9000)),
+                type_name: None,
+            })
+            .collect();
+        let v: Value = serde_json::from_slice(&payload(&d)).unwrap();
+        assert_eq!(cuts_of(&v), ["message"]);
+        let values = v["exception"]["values"].as_array().unwrap();
+        assert_eq!(values.len(), 200);
+        assert_eq!(values[0]["value"].as_str().unwrap().chars().count(), 1025);
+        assert!(
+            values[199].get("stacktrace").is_some(),
+            "not the essentials"
+        );
     }
 
     #[test]
