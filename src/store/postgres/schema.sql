@@ -160,6 +160,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     last_error    TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_status_due ON outbox (status, next_attempt);
+-- Each channel's pending rows by due time (#20; in databases made since).
+CREATE INDEX IF NOT EXISTS outbox_channel_due ON outbox (status, channel, next_attempt);
 
 -- The hosts each group was seen on (alerts say on how many).
 CREATE TABLE IF NOT EXISTS group_hosts (

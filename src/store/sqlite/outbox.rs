@@ -277,52 +277,68 @@ impl SqliteStore {
             .map_err(|e| fail("looking for digests", e))
     }
 
-    /// Pending rows due now on the given channels, the earliest due first
-    /// (in the order of the `(status, next_attempt)` index: no sort).
+    /// Pending rows due now on the given channels, the earliest due first.
+    /// One query per channel, each in the order of the `(status, channel,
+    /// next_attempt)` index: a channel's backlog is never read through to
+    /// find another's rows, and nothing is sorted but the few rows read.
     pub(crate) fn due_alerts(
         &mut self,
         channels: &[String],
         now: i64,
         limit: usize,
     ) -> Result<Vec<DueAlert>> {
-        let names = serde_json::to_string(channels).unwrap_or_else(|_| "[]".to_owned());
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT id, channel, attempts, created_at, event_uid FROM outbox
-                 WHERE status = 'pending' AND next_attempt <= ?1
-                   AND channel IN (SELECT value FROM json_each(?3))
-                 ORDER BY next_attempt, id LIMIT ?2",
+                "SELECT id, channel, attempts, created_at, event_uid, next_attempt FROM outbox
+                 WHERE status = 'pending' AND channel = ?1 AND next_attempt <= ?2
+                 ORDER BY next_attempt, id LIMIT ?3",
             )
             .map_err(|e| fail("reading the outbox", e))?;
-        let rows = stmt
-            .query_map(params![now, limit as i64, names], |r| {
-                Ok(DueAlert {
-                    id: r.get(0)?,
-                    channel: r.get(1)?,
-                    attempts: r.get(2)?,
-                    created_at: r.get(3)?,
-                    event_uid: r.get(4)?,
+        let mut rows: Vec<(i64, DueAlert)> = Vec::new();
+        for channel in channels {
+            let found = stmt
+                .query_map(params![channel, now, limit as i64], |r| {
+                    Ok((
+                        r.get(5)?,
+                        DueAlert {
+                            id: r.get(0)?,
+                            channel: r.get(1)?,
+                            attempts: r.get(2)?,
+                            created_at: r.get(3)?,
+                            event_uid: r.get(4)?,
+                        },
+                    ))
                 })
-            })
-            .map_err(|e| fail("reading the outbox", e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| fail("reading the outbox", e))
+                .and_then(|r| r.collect::<rusqlite::Result<Vec<_>>>())
+                .map_err(|e| fail("reading the outbox", e))?;
+            rows.extend(found);
+        }
+        rows.sort_by_key(|(at, row)| (*at, row.id));
+        rows.truncate(limit);
+        Ok(rows.into_iter().map(|(_, row)| row).collect())
     }
 
-    /// The earliest `next_attempt` of a pending row on these channels.
+    /// The earliest `next_attempt` of a pending row on these channels (one
+    /// index lookup per channel).
     pub(crate) fn next_attempt_at(&mut self, channels: &[String]) -> Result<Option<i64>> {
-        // In the order of the (status, next_attempt) index: the first row of
-        // these channels ends the scan.
-        let names = serde_json::to_string(channels).unwrap_or_else(|_| "[]".to_owned());
-        self.conn
+        let mut stmt = self
+            .conn
             .prepare_cached(
-                "SELECT next_attempt FROM outbox
-                 WHERE status = 'pending' AND channel IN (SELECT value FROM json_each(?1))
-                 ORDER BY next_attempt LIMIT 1",
+                "SELECT min(next_attempt) FROM outbox WHERE status = 'pending' AND channel = ?1",
             )
-            .and_then(|mut s| s.query_row([names], |r| r.get(0)).optional())
-            .map_err(|e| fail("reading the outbox", e))
+            .map_err(|e| fail("reading the outbox", e))?;
+        let mut first: Option<i64> = None;
+        for channel in channels {
+            let at: Option<i64> = stmt
+                .query_row([channel], |r| r.get(0))
+                .map_err(|e| fail("reading the outbox", e))?;
+            first = match (first, at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        Ok(first)
     }
 
     /// Claims a pending row for this process; `false` if another took it.

@@ -54,6 +54,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sql: V6,
         min_writer: 6,
     },
+    // An index only: a version-6 writer still writes the same rows.
+    Migration {
+        sql: V7,
+        min_writer: 6,
+    },
 ];
 
 /// The newest schema version this build writes.
@@ -152,6 +157,13 @@ fn min_writer_of(conn: &Connection) -> Option<i64> {
 pub(crate) const RECORD_META: &str = "INSERT INTO errsnap_meta (key, value) VALUES
     ('schema_version', ?1), ('min_writer_version', ?2)
     ON CONFLICT(key) DO UPDATE SET value = excluded.value";
+
+/// Version 7 (#20): each channel's pending rows by due time, so that the
+/// notify thread finds a channel's rows without reading past another
+/// channel's backlog (a forwarding channel's server down for hours).
+const V7: &str = r#"
+CREATE INDEX IF NOT EXISTS outbox_channel_due ON outbox(status, channel, next_attempt);
+"#;
 
 /// The dashboard (issue #19): per group, occurrences per hour, the values
 /// it was seen with (release, environment, host) and its distinct texts
