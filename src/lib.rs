@@ -143,13 +143,17 @@ pub use ecosystem::EyreResultExt;
 pub use error::{Error, ErrorKind, Result};
 pub use event::Snapshot;
 pub use event::{
-    Breadcrumb, ChainLink, Event, EventId, EventKind, Frame, Location, ParseEventIdError,
+    Breadcrumb, ChainLink, Event, EventId, EventKind, Frame, Location, ParseEventIdError, Request,
+    User,
 };
 pub use ext::{OptionExt, ResultExt};
 pub use guard::{init, Guard};
 pub use level::{Level, LevelFilter, ParseLevelError};
 pub use logger::options::{EndUserMessage, PushOptions, DEFAULT_FINGERPRINT};
-pub use logger::{CatchError, EventBuilder, EventLogger, EventLoggerBuilder};
+pub use logger::{
+    bind_scope, CatchError, EventBuilder, EventLogger, EventLoggerBuilder, Scope, ScopeGuard,
+    Scoped,
+};
 #[cfg(feature = "email")]
 pub use notify::email::SmtpMailerBuilder;
 #[cfg(feature = "slack")]

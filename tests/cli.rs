@@ -448,7 +448,7 @@ fn check_reports_integrity_schema_alerts_and_the_spool() {
     let (_d, path) = sample_db();
     let r = json(&path, &["check"]);
     assert_eq!(r["integrity"][0], "ok");
-    assert_eq!(r["schema_version"], 7);
+    assert_eq!(r["schema_version"], 8);
     assert_eq!(r["spool_files"], 0);
     // A spool left by a process that is gone.
     let spool = path.with_file_name("LOGS.db.spool");

@@ -80,7 +80,7 @@ fn i18_a_fresh_database_is_migrated_once_and_then_up_to_date() {
     assert!(out.status.success(), "{}", util::describe(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["migrated"], true, "{v}");
-    assert_eq!(v["schema_version"], 2);
+    assert_eq!(v["schema_version"], 3);
     assert_eq!(
         v["database"],
         format!("postgres://postgres@127.0.0.1:{}/postgres", pg.port),
@@ -473,7 +473,7 @@ fn i18_the_cli_reads_a_url_as_it_reads_a_file() {
     let runs = cli_json(&url, &["runs"]);
     assert_eq!(runs[0]["status"], "exited");
     let check = cli_json(&url, &["check"]);
-    assert_eq!(check["schema_version"], 2, "{check}");
+    assert_eq!(check["schema_version"], 3, "{check}");
     let stats = cli_json(&url, &["stats"]);
     assert_eq!(stats["events"], 7, "{stats}");
     assert_eq!(stats["by_level"]["error"], 6, "{stats}");
@@ -691,7 +691,7 @@ fn i19_a_schema_1_fleet_database_is_read_as_it_is_then_upgraded_with_its_events_
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         (v["migrated"].as_bool(), v["schema_version"].as_i64()),
-        (Some(true), Some(2))
+        (Some(true), Some(3))
     );
     assert_eq!(
         pg_count(&pg, "SELECT sum(count)::bigint FROM group_hours"),

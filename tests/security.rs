@@ -576,8 +576,8 @@ fn i12_a_newer_schema_is_written_when_compatible_and_refused_when_not() {
     open(&db)
         .execute_batch(
             "CREATE TABLE from_the_future (x);
-             PRAGMA user_version = 8;
-             UPDATE errsnap_meta SET value = '8' WHERE key = 'schema_version';",
+             PRAGMA user_version = 9;
+             UPDATE errsnap_meta SET value = '9' WHERE key = 'schema_version';",
         )
         .unwrap();
     let logger = util::logger(&db, "t");
@@ -588,18 +588,18 @@ fn i12_a_newer_schema_is_written_when_compatible_and_refused_when_not() {
     assert_eq!(count(&conn, "SELECT count(*) FROM events"), 1);
     assert_eq!(
         count(&conn, "PRAGMA user_version"),
-        8,
+        9,
         "never migrated down"
     );
     assert!(Database::check_path(&db).healthy());
     // A later one changed the schema in a way older writers cannot follow.
     conn.execute_batch(
-        "PRAGMA user_version = 9;
+        "PRAGMA user_version = 10;
          UPDATE errsnap_meta SET value = '9' WHERE key = 'min_writer_version';",
     )
     .unwrap();
     drop(conn);
-    assert_refused_untouched(&db, &db, &["schema version 9", "writer of schema 9"]);
+    assert_refused_untouched(&db, &db, &["schema version 10", "writer of schema 9"]);
 }
 
 #[test]

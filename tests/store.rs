@@ -419,7 +419,7 @@ fn seed_queries_work_right_after_new() {
     let ver: i64 = db
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(ver, 7);
+    assert_eq!(ver, 8);
     let mode: String = db
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();

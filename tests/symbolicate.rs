@@ -186,7 +186,7 @@ fn i16_a_schema_2_file_gains_build_ids_when_opened() {
     assert!(logger.flush(std::time::Duration::from_secs(20)));
     drop(logger);
     let conn = open(&db);
-    assert_eq!(count(&conn, "PRAGMA user_version"), 7);
+    assert_eq!(count(&conn, "PRAGMA user_version"), 8);
     // The migration indexed the events stored before it for search.
     assert_eq!(
         count(

@@ -1,6 +1,7 @@
 //! Pure data: what one recorded event holds. No I/O, no threads.
 
 pub(crate) mod alert;
+mod context;
 mod id;
 mod json;
 mod snapshot;
@@ -12,6 +13,8 @@ use serde::{Deserialize, Serialize};
 
 pub(crate) use alert::AlertPolicy;
 pub use alert::{Alert, AlertFrame, AlertKind};
+pub(crate) use context::EventContext;
+pub use context::{Request, User};
 pub(crate) use id::random_u64;
 pub use id::{EventId, ParseEventIdError};
 pub(crate) use json::{bound_json_depth, bound_map_depth, drop_json};
@@ -194,6 +197,9 @@ pub struct Event {
     /// rather than the stack where it was reported.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub(crate) origin: bool,
+    /// The transaction, user and request (from the scope it was raised in).
+    #[serde(default, skip_serializing_if = "EventContext::is_empty")]
+    pub(crate) context: EventContext,
 }
 
 impl Event {
@@ -286,6 +292,20 @@ impl Event {
     pub fn redactions(&self) -> u32 {
         self.redactions
     }
+    /// The transaction (for a web request: `METHOD /route`), from the
+    /// scope the event was raised in.
+    pub fn transaction(&self) -> Option<&str> {
+        self.context.transaction.as_deref()
+    }
+    /// The user, from the scope the event was raised in (e-mail and IP
+    /// only when their storing is enabled).
+    pub fn user(&self) -> Option<&User> {
+        self.context.user.as_ref()
+    }
+    /// The HTTP request it was raised while handling.
+    pub fn request(&self) -> Option<&Request> {
+        self.context.request.as_ref()
+    }
     /// The message, to change in a `before_save` hook.
     pub fn message_mut(&mut self) -> &mut String {
         &mut self.message
@@ -331,6 +351,7 @@ impl Event {
             breadcrumbs: Vec::new(),
             redactions: 0,
             origin: false,
+            context: EventContext::default(),
         }
     }
 }

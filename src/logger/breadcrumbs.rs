@@ -6,9 +6,17 @@ use crate::event::Breadcrumb;
 use crate::level::Level;
 
 impl EventLogger {
-    pub(super) fn take_breadcrumbs(&self) -> Vec<Breadcrumb> {
+    /// The breadcrumbs for an event: its scope's when it was raised in
+    /// one, else the logger's ring.
+    pub(super) fn take_breadcrumbs(
+        &self,
+        scope: Option<&super::scope::ScopeData>,
+    ) -> Vec<Breadcrumb> {
         if self.inner.breadcrumb_capacity == 0 {
             return Vec::new();
+        }
+        if let Some(scope) = scope {
+            return scope.take_breadcrumbs(self.inner.breadcrumb_capacity);
         }
         let mut ring = self
             .inner
@@ -24,7 +32,10 @@ impl EventLogger {
     /// Keeps a lower-level record in this logger's ring (the last
     /// `breadcrumbs` of them, default 50); the next stored event carries
     /// them, oldest first. The `log` and `tracing` bridges call this for
-    /// records below their capture level.
+    /// records below their capture level. Inside a
+    /// [scope](EventLogger::scope) the breadcrumb is kept in the scope's
+    /// own ring instead, for the events raised in that scope, so that
+    /// concurrent requests do not mix their trails.
     ///
     /// ```
     /// # fn main() -> errsnap::Result<()> {
@@ -47,6 +58,10 @@ impl EventLogger {
             category: category.to_owned(),
             message: message.into(),
         };
+        if let Some(scope) = crate::capture::scope::current() {
+            scope.add_breadcrumb(crumb, cap);
+            return;
+        }
         let mut ring = self
             .inner
             .breadcrumbs

@@ -74,6 +74,7 @@ pub struct EventLoggerBuilder {
     console_level: Option<LevelFilter>,
     keep_one_in: Option<u64>,
     redact_emails: Option<bool>,
+    personal: (Option<bool>, Option<bool>),
     redact_patterns: Vec<String>,
     before_save: Option<Hook>,
     breadcrumbs: Option<usize>,
@@ -259,6 +260,13 @@ impl EventLoggerBuilder {
     /// Also redact e-mail addresses (default off).
     pub fn redact_emails(mut self, on: bool) -> Self {
         self.redact_emails = Some(on);
+        self
+    }
+    /// Stores a scope user's e-mail address and IP addresses (a user's, a
+    /// request's peer); both off by default (`ERRSNAP_STORE_USER_EMAIL`,
+    /// `ERRSNAP_STORE_USER_IP`). Redaction still runs over them.
+    pub fn store_user_pii(mut self, email: bool, ip: bool) -> Self {
+        self.personal = (Some(email), Some(ip));
         self
     }
     /// Adds a redaction rule: every match of the regular expression is
@@ -498,6 +506,8 @@ impl EventLoggerBuilder {
         put(&mut s.breadcrumbs, &self.breadcrumbs);
         put(&mut s.keep_one_in, &self.keep_one_in);
         put(&mut s.redact_emails, &self.redact_emails);
+        put(&mut s.store_user_email, &self.personal.0);
+        put(&mut s.store_user_ip, &self.personal.1);
         s.redact_patterns
             .extend(self.redact_patterns.iter().cloned());
         if let Some(age) = self.retain_for {
@@ -606,6 +616,8 @@ impl EventLoggerBuilder {
             tags: self.tags,
             redactor: Arc::new(redactor),
             before_save: self.before_save.map(|h| h.0),
+            store_user_email: s.store_user_email,
+            store_user_ip: s.store_user_ip,
         };
         Ok(EventLogger {
             inner: Arc::new(Inner {

@@ -14,6 +14,7 @@ mod catch;
 mod event_builder;
 pub(crate) mod options;
 mod place;
+pub(crate) mod scope;
 pub(crate) mod testing;
 
 use crate::capture::{self, CallSite, RawBacktrace, ThreadInfo};
@@ -28,6 +29,7 @@ use crate::worker::Worker;
 pub use builder::EventLoggerBuilder;
 pub use catch::CatchError;
 pub use event_builder::EventBuilder;
+pub use scope::{bind_scope, Scope, ScopeGuard, Scoped};
 pub(crate) use event_builder::Extras;
 use options::PushOptions;
 
@@ -545,8 +547,13 @@ impl EventLogger {
             } else {
                 None
             };
+        let scope = if store {
+            crate::capture::scope::current()
+        } else {
+            None
+        };
         let breadcrumbs = if store {
-            self.take_breadcrumbs()
+            self.take_breadcrumbs(scope.as_deref())
         } else {
             Vec::new()
         };
@@ -570,6 +577,7 @@ impl EventLogger {
             extra: extras.extra,
             fingerprint: extras.fingerprint,
             origin: if store { extras.origin } else { None },
+            scope,
         })
     }
 

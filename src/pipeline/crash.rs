@@ -265,6 +265,7 @@ pub(crate) fn to_event(
         breadcrumbs: Vec::new(),
         redactions: 0,
         origin: false,
+        context: Default::default(),
     };
     event.redactions = redactor.event(&mut event);
     Some(CrashEvent {
@@ -331,6 +332,7 @@ pub(crate) fn crash_loop_event(
         breadcrumbs: Vec::new(),
         redactions: 0,
         origin: false,
+        context: Default::default(),
     }
 }
 

@@ -23,6 +23,10 @@ pub(crate) struct Context {
     pub(crate) tags: BTreeMap<String, String>,
     pub(crate) redactor: Arc<Redactor>,
     pub(crate) before_save: Option<BeforeSave>,
+    /// Whether a user's e-mail address is stored (else dropped).
+    pub(crate) store_user_email: bool,
+    /// Whether IP addresses (a user's, a request's peer) are stored.
+    pub(crate) store_user_ip: bool,
 }
 
 impl std::fmt::Debug for Context {
@@ -61,6 +65,8 @@ pub(crate) struct PendingEvent {
     pub(crate) fingerprint: Option<Vec<String>>,
     /// The error's own backtrace as text (replaces `backtrace`).
     pub(crate) origin: Option<String>,
+    /// The scope it was raised in (merged by the writer).
+    pub(crate) scope: Option<Arc<crate::capture::scope::ScopeData>>,
 }
 
 impl PendingEvent {
@@ -90,5 +96,6 @@ impl PendingEvent {
                 .fingerprint
                 .as_ref()
                 .map_or(0, |f| f.iter().map(|p| p.len() + 24).sum())
+            + self.scope.as_ref().map_or(0, |s| s.approx_bytes())
     }
 }

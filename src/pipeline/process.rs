@@ -83,7 +83,20 @@ impl PendingEvent {
         if let Some(parts) = &self.fingerprint {
             fingerprint = fingerprint::custom_fingerprint(parts, &fingerprint);
         }
+        // The logger's tags, then the scope's, then the event's own.
         let mut tags = self.context.tags.clone();
+        let mut extra = self.extra;
+        let mut context = crate::event::EventContext::default();
+        if let Some(scope) = &self.scope {
+            tags.extend(scope.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+            for (k, v) in &scope.extra {
+                if !extra.contains_key(k) {
+                    extra.insert(k.clone(), v.clone());
+                }
+            }
+            context = scope.context.clone();
+            context.keep_personal(self.context.store_user_email, self.context.store_user_ip);
+        }
         tags.extend(self.tags);
         Event {
             id: self.id,
@@ -101,7 +114,7 @@ impl PendingEvent {
             release: self.context.release.clone(),
             environment: self.context.environment.clone(),
             tags,
-            extra: self.extra,
+            extra,
             frames,
             backtrace_hash,
             symbols_resolved,
@@ -115,6 +128,7 @@ impl PendingEvent {
             breadcrumbs: self.breadcrumbs,
             redactions,
             origin: self.origin.is_some(),
+            context,
         }
     }
 }

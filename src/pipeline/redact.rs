@@ -204,6 +204,19 @@ impl Redactor {
         for b in &mut ev.breadcrumbs {
             self.field(&mut b.message, &mut n);
         }
+        for t in ev.context.texts_mut() {
+            self.field(t, &mut n);
+        }
+        if let Some(r) = &mut ev.context.request {
+            for (k, v) in r.headers.iter_mut() {
+                if is_secret_key(k) {
+                    *v = MARK.to_owned();
+                    n += 1;
+                } else {
+                    self.field(v, &mut n);
+                }
+            }
+        }
         n
     }
 
@@ -475,6 +488,13 @@ mod tests {
             category: "http".into(),
             message: "GET /?token=t0k".into(),
         }];
+        ev.context.transaction = Some("GET /login".into());
+        ev.context.request = Some(
+            crate::event::Request::new("GET", "/home/alice/x")
+                .query("token=q7k&page=2")
+                .header("X-Api-Token", "h3d")
+                .header("user-agent", "curl/8"),
+        );
         ev
     }
 
@@ -483,15 +503,19 @@ mod tests {
         let mut ev = event_with_secrets();
         let n = r().event(&mut ev);
         // message, chain link, tag by key, tag by value, extra by key (twice),
-        // home in the location, breadcrumb.
-        assert_eq!(n, 8);
+        // home in the location, breadcrumb; the request's query, header by
+        // key and home in its path.
+        assert_eq!(n, 11);
         let all = format!("{ev:?}");
         for secret in [
-            "hunter2", "abc.def", "tok-1", "p4ss", "p455", "s3\"", "t0k", "alice",
+            "hunter2", "abc.def", "tok-1", "p4ss", "p455", "s3\"", "t0k", "alice", "q7k", "h3d",
         ] {
             assert!(!all.contains(secret), "{secret} left in {all}");
         }
         assert_eq!(ev.tags["region"], "eu-1");
+        let req = ev.context.request.as_ref().expect("request");
+        assert!(req.query.as_deref().is_some_and(|q| q.ends_with("&page=2")));
+        assert_eq!(req.headers["user-agent"], "curl/8");
         assert_eq!(ev.chain[0].message, "outer");
         assert_eq!(ev.extra["nothing"], serde_json::Value::Null);
         assert_eq!(ev.extra["n"], 1);

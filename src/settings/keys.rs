@@ -277,6 +277,20 @@ pub(crate) const KEYS: &[Key] = &[
         "also replace e-mail addresses",
     ),
     key(
+        "ERRSNAP_STORE_USER_EMAIL",
+        Some("privacy.store_user_email"),
+        Kind::Flag,
+        "false",
+        "store a scope user's e-mail address",
+    ),
+    key(
+        "ERRSNAP_STORE_USER_IP",
+        Some("privacy.store_user_ip"),
+        Kind::Flag,
+        "false",
+        "store IP addresses (a scope user's, a request's peer)",
+    ),
+    key(
         "ERRSNAP_REDACT_PATTERNS",
         Some("redaction.patterns"),
         Kind::Patterns,

@@ -93,6 +93,10 @@ pub(crate) struct Settings {
     pub(crate) breadcrumbs: usize,
     pub(crate) keep_one_in: u64,
     pub(crate) redact_emails: bool,
+    /// Whether a scope user's e-mail address is stored.
+    pub(crate) store_user_email: bool,
+    /// Whether IP addresses (a user's, a request's peer) are stored.
+    pub(crate) store_user_ip: bool,
     /// Extra redaction rules, and the key they came from (for errors).
     pub(crate) redact_patterns: Vec<String>,
     pub(crate) retention: Limits,
@@ -171,6 +175,12 @@ impl Settings {
             keep_one_in: config.count("ERRSNAP_SAMPLE_KEEP_ONE_IN")?.unwrap_or(1),
             redact_emails: config
                 .value::<Flag>("ERRSNAP_REDACT_EMAILS")?
+                .is_some_and(|f| f.0),
+            store_user_email: config
+                .value::<Flag>("ERRSNAP_STORE_USER_EMAIL")?
+                .is_some_and(|f| f.0),
+            store_user_ip: config
+                .value::<Flag>("ERRSNAP_STORE_USER_IP")?
                 .is_some_and(|f| f.0),
             redact_patterns: patterns,
             retention: Limits {

@@ -421,6 +421,29 @@ pub struct EventDetail {
     pub host: Option<HostInfo>,
     /// Alerts and their delivery.
     pub alerts: Vec<AlertStatus>,
+    /// The transaction (`GET /users/{id}`), from the scope it was raised in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transaction: Option<String>,
+    /// The user, from the scope it was raised in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<crate::event::User>,
+    /// The HTTP request it was raised while handling.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<crate::event::Request>,
+}
+
+impl EventDetail {
+    /// Fills the transaction, user and request from the stored `context`
+    /// column's JSON.
+    pub(crate) fn set_context(&mut self, json: Option<&str>) {
+        let Some(ctx) = json.and_then(|j| serde_json::from_str::<crate::event::EventContext>(j).ok())
+        else {
+            return;
+        };
+        self.transaction = ctx.transaction;
+        self.user = ctx.user;
+        self.request = ctx.request;
+    }
 }
 
 /// Counts for `errsnap stats`.

@@ -158,6 +158,9 @@ pub(crate) fn test_event(alert: &crate::event::Alert) -> EventDetail {
             ..crate::event::HostInfo::default()
         }),
         alerts: Vec::new(),
+        transaction: None,
+        user: None,
+        request: None,
     }
 }
 

@@ -29,7 +29,7 @@ impl PgReader {
                         e.redactions, g.fingerprint, g.title, g.count, {status},
                         e.backtrace_id, e.host_id,
                         (SELECT resolved FROM backtraces b WHERE b.id = e.backtrace_id),
-                        e.snapshot_id
+                        e.snapshot_id, e.context::text
                      FROM events e JOIN loggers l ON l.id = e.logger_id
                      JOIN event_groups g ON g.id = e.group_id WHERE e.uid = $1"
                 ),
@@ -70,7 +70,11 @@ impl PgReader {
             snapshot: None,
             host: None,
             alerts: Vec::new(),
+            transaction: None,
+            user: None,
+            request: None,
         };
+        d.set_context(json(30).as_deref());
         let backtrace: Option<i64> = r.get(26);
         let host: Option<i64> = r.get(27);
         let snapshot: Option<i64> = r.get(29);

@@ -339,18 +339,19 @@ const EVENTS_INSERT: &str =
     "INSERT INTO events (uid, ts, logger_id, level, kind, message, error_chain,
                      error_type, file, line, col, thread_name, thread_id, pid, app_name,
                      release, environment, tags, extra, group_id, backtrace_id, host_id,
-                     alert_channels, breadcrumbs, redactions, snapshot_id)
+                     alert_channels, breadcrumbs, redactions, snapshot_id, context)
                  SELECT uid, ts, lg, lv, k, m, ch::jsonb, et, f, ln, cl, th, tid, pid, app,
-                        rel, env, tg::jsonb, ex::jsonb, g, bt, h, ac, bc::jsonb, rd, sn
+                        rel, env, tg::jsonb, ex::jsonb, g, bt, h, ac, bc::jsonb, rd, sn,
+                        cx::jsonb
                  FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::smallint[],
                              $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
                              $10::int[], $11::int[], $12::text[], $13::bigint[],
                              $14::bigint[], $15::text[], $16::text[], $17::text[],
                              $18::text[], $19::text[], $20::bigint[], $21::bigint[],
                              $22::bigint[], $23::text[], $24::text[], $25::int[], $26::int[],
-                             $27::bigint[])
+                             $27::bigint[], $28::text[])
                       AS x(uid, ts, lg, lv, k, m, ch, et, f, ln, cl, th, tid, pid, app, rel,
-                           env, tg, ex, g, bt, h, ac, bc, rd, ord, sn)
+                           env, tg, ex, g, bt, h, ac, bc, rd, ord, sn, cx)
                  ORDER BY ord
                  ON CONFLICT (uid) DO NOTHING RETURNING id, uid";
 
@@ -422,6 +423,10 @@ fn insert_events(
             .map(|e| json_unless(e.breadcrumbs.is_empty(), &e.breadcrumbs))
             .collect();
         let redactions: Vec<i32> = chunk.iter().map(|e| e.redactions as i32).collect();
+        let context: Vec<Option<String>> = chunk
+            .iter()
+            .map(|e| json_unless(e.context.is_empty(), &e.context))
+            .collect();
         let ord: Vec<i32> = (0..chunk.len() as i32).collect();
         let snapshot: Vec<Option<i64>> = chunk
             .iter()
@@ -468,6 +473,7 @@ fn insert_events(
                     &redactions,
                     &ord,
                     &snapshot,
+                    &context,
                 ],
             )
             .map_err(|e| target.error("writing events to", e))?;

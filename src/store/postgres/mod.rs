@@ -150,14 +150,14 @@ mod pg_store {
     }
 }
 
-/// The schema (version 2; every statement idempotent, so applying it
-/// upgrades version 1), applied under `pg_advisory_xact_lock` so that
+/// The schema (version 3; every statement idempotent, so applying it
+/// upgrades versions 1 and 2), applied under `pg_advisory_xact_lock` so that
 /// processes starting together migrate once.
 pub(crate) const SCHEMA: &str = include_str!("schema.sql");
 
 /// The PostgreSQL schema version this build writes.
 #[cfg(feature = "postgres")]
-pub(crate) const SCHEMA_VERSION: i64 = 2;
+pub(crate) const SCHEMA_VERSION: i64 = 3;
 
 /// The oldest writer that may write this schema (version 1 would leave the
 /// dashboard's summaries behind).

@@ -140,6 +140,21 @@ CREATE TABLE IF NOT EXISTS events (
     redactions     INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS events_group_ts ON events (group_id, ts);
+-- Version 3 (#21): the request-scoped context (transaction, user, request).
+ALTER TABLE events ADD COLUMN IF NOT EXISTS context JSONB;
+
+-- Version 3 (#21): attachments, kept with their event and deleted with it;
+-- data is NULL when a cap dropped the bytes (dropped says which).
+CREATE TABLE IF NOT EXISTS attachments (
+    id            BIGSERIAL PRIMARY KEY,
+    event_uid     TEXT    NOT NULL,
+    name          TEXT    NOT NULL,
+    content_type  TEXT,
+    size          BIGINT  NOT NULL,
+    data          BYTEA,
+    dropped       TEXT
+);
+CREATE INDEX IF NOT EXISTS attachments_event ON attachments (event_uid);
 
 -- Alerts to deliver; claimed row by row with FOR UPDATE SKIP LOCKED, so
 -- every process of a fleet can deliver and none sends a row twice.

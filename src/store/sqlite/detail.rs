@@ -15,6 +15,7 @@ impl SqliteReader {
         let Some(uid) = self.full_id(id)? else {
             return Ok(None);
         };
+        let context = super::column_or_null(&self.conn, "events", "context");
         let next = if self.has_summaries() {
             "resolved_next".to_owned()
         } else {
@@ -32,7 +33,8 @@ impl SqliteReader {
                         CASE WHEN g.status = 'resolved' AND {next} = 1 THEN 'resolved-next'
                              ELSE g.status END,
                         e.backtrace_id, e.snapshot_id, e.host_id,
-                        (SELECT resolved FROM backtraces b WHERE b.id = e.backtrace_id)
+                        (SELECT resolved FROM backtraces b WHERE b.id = e.backtrace_id),
+                        {context}
                  FROM events e JOIN loggers l ON l.id = e.logger_id
                  JOIN event_groups g ON g.id = e.group_id WHERE e.uid = ?1"
             ))
@@ -69,18 +71,23 @@ impl SqliteReader {
                             snapshot: None,
                             host: None,
                             alerts: Vec::new(),
+                            transaction: None,
+                            user: None,
+                            request: None,
                         },
                         r.get::<_, Option<i64>>(26)?,
                         r.get::<_, Option<i64>>(27)?,
                         r.get::<_, Option<i64>>(28)?,
+                        r.get::<_, Option<String>>(30)?,
                     ))
                 })
                 .optional()
             })
             .map_err(err("reading an event"))?;
-        let Some((mut d, bt, snap, host)) = row else {
+        let Some((mut d, bt, snap, host, context)) = row else {
             return Ok(None);
         };
+        d.set_context(context.as_deref());
         if let Some(bt) = bt {
             d.frames = super::outbox::frames(&self.conn, bt)?;
         }

@@ -206,13 +206,14 @@ fn insert_event(
     let tags = json_unless(ev.tags.is_empty(), &ev.tags);
     let extra = json_unless(ev.extra.is_empty(), &ev.extra);
     let breadcrumbs = json_unless(ev.breadcrumbs.is_empty(), &ev.breadcrumbs);
+    let context = json_unless(ev.context.is_empty(), &ev.context);
     tx.prepare_cached(
         "INSERT INTO events (uid, ts, logger_id, level, kind, message, error_chain,
              error_type, file, line, col, thread_name, thread_id, pid, app_name,
              release, environment, tags, extra, group_id, backtrace_id, snapshot_id,
-             host_id, alert_channels, breadcrumbs, redactions)
+             host_id, alert_channels, breadcrumbs, redactions, context)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-             ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)
+             ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)
          ON CONFLICT(uid) DO NOTHING",
     )
     .and_then(|mut s| {
@@ -243,6 +244,7 @@ fn insert_event(
             (!ev.alert_channels.is_empty()).then(|| ev.alert_channels.join(",")),
             breadcrumbs,
             ev.redactions,
+            context,
         ])
     })
     .map_err(|e| fail("inserting an event", e))

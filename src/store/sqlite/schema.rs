@@ -59,6 +59,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sql: V7,
         min_writer: 6,
     },
+    // A new column and a new table: an older writer stores events without
+    // their context and attachments, rows otherwise the same.
+    Migration {
+        sql: V8,
+        min_writer: 6,
+    },
 ];
 
 /// The newest schema version this build writes.
@@ -157,6 +163,24 @@ fn min_writer_of(conn: &Connection) -> Option<i64> {
 pub(crate) const RECORD_META: &str = "INSERT INTO errsnap_meta (key, value) VALUES
     ('schema_version', ?1), ('min_writer_version', ?2)
     ON CONFLICT(key) DO UPDATE SET value = excluded.value";
+
+/// Version 8 (#21): each event's request-scoped context (transaction,
+/// user, HTTP request) as JSON, and attachments: small blobs kept with
+/// their event (`data` NULL when a cap dropped the bytes; `dropped` says
+/// which), deleted with it.
+const V8: &str = r#"
+ALTER TABLE events ADD COLUMN context TEXT;
+CREATE TABLE attachments (
+    id            INTEGER PRIMARY KEY,
+    event_uid     TEXT    NOT NULL,
+    name          TEXT    NOT NULL,
+    content_type  TEXT,
+    size          INTEGER NOT NULL,
+    data          BLOB,
+    dropped       TEXT
+);
+CREATE INDEX attachments_event ON attachments(event_uid);
+"#;
 
 /// Version 7 (#20): each channel's pending rows by due time, so that the
 /// notify thread finds a channel's rows without reading past another
