@@ -134,6 +134,12 @@ mod worker;
 
 #[cfg(feature = "log")]
 pub use bridge::log::LogBridge;
+/// A tower layer for HTTP services: [`tower::HttpLayer`] (feature `tower`).
+#[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+pub mod tower {
+    pub use crate::bridge::tower::{HttpLayer, HttpService, ResponseError, ResponseFuture};
+}
 #[cfg(feature = "tracing")]
 pub use bridge::tracing::ErrsnapLayer;
 #[cfg(feature = "anyhow")]

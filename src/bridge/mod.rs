@@ -9,6 +9,8 @@
 
 #[cfg(feature = "log")]
 pub(crate) mod log;
+#[cfg(feature = "tower")]
+pub(crate) mod tower;
 #[cfg(feature = "tracing")]
 pub(crate) mod tracing;
 

@@ -7,9 +7,9 @@
 //! happen later on the writer thread (`pipeline`).
 
 mod chain;
-pub(crate) mod scope;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod fast_walk;
+pub(crate) mod scope;
 mod stack;
 
 use std::sync::Arc;

@@ -29,9 +29,9 @@ use crate::worker::Worker;
 pub use builder::EventLoggerBuilder;
 pub use catch::CatchError;
 pub use event_builder::EventBuilder;
-pub use scope::{bind_scope, Scope, ScopeGuard, Scoped};
 pub(crate) use event_builder::Extras;
 use options::PushOptions;
+pub use scope::{bind_scope, Scope, ScopeGuard, Scoped};
 
 /// Records events into one logger (table) of a `LOGS.db` file.
 ///

@@ -107,7 +107,12 @@ impl Scope {
         if self.request.is_some() {
             context.request = self.request;
         }
-        Some(Arc::new(ScopeData::new(tags, extra, context, parent.cloned())))
+        Some(Arc::new(ScopeData::new(
+            tags,
+            extra,
+            context,
+            parent.cloned(),
+        )))
     }
 }
 

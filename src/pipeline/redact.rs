@@ -72,7 +72,7 @@ const BUILT_IN: &[(&str, &str)] = &[
     ),
     // key=value / key: value pairs whose key names a secret.
     (
-        r#"(?i)(["']?[A-Za-z0-9_.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|client[_-]?secret|credentials?)["']?)(\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s&,;"'}\])]+)"#,
+        r#"(?i)(["']?[A-Za-z0-9_.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|client[_-]?secret|credentials?)["']?)(\s*[=:]\s*)(\[REDACTED\]|"[^"]*"|'[^']*'|[^\s&,;"'}\])]+)"#,
         "$1$2[REDACTED]",
     ),
 ];
@@ -132,10 +132,20 @@ impl Redactor {
             let mut n = 0u32;
             let mut cur: Cow<'_, str> = Cow::Borrowed(s);
             for rule in &self.rules {
-                let hits = rule.re.find_iter(&cur).count() as u32;
+                // A match whose replacement is itself (a value redacted
+                // already, by errsnap or by the caller) is not counted.
+                let mut hits = 0u32;
+                let out = rule.re.replace_all(&cur, |caps: &regex::Captures<'_>| {
+                    let mut with = String::new();
+                    caps.expand(rule.with, &mut with);
+                    if caps.get(0).is_none_or(|m| m.as_str() != with) {
+                        hits += 1;
+                    }
+                    with
+                });
                 if hits > 0 {
                     n += hits;
-                    cur = Cow::Owned(rule.re.replace_all(&cur, rule.with).into_owned());
+                    cur = Cow::Owned(out.into_owned());
                 }
             }
             if let Some(home) = &self.home {
@@ -549,6 +559,17 @@ mod tests {
         assert_eq!(frames[0].file.as_deref(), Some("~/app/src/run.rs"));
         assert_eq!(frames[3].file.as_deref(), Some("/usr/src/y.rs"));
         assert!(format!("{:?}", r()).contains("rules"));
+    }
+
+    #[test]
+    fn redacting_twice_changes_and_counts_nothing_more() {
+        let r = r();
+        let (once, n) = r.text("GET /x?token=abc&page=2 password=hunter2");
+        assert_eq!(once, "GET /x?token=[REDACTED]&page=2 password=[REDACTED]");
+        assert_eq!(n, 2);
+        let (twice, n) = r.text(&once);
+        assert_eq!(twice, once);
+        assert_eq!(n, 0);
     }
 
     #[test]

@@ -291,7 +291,9 @@ impl Config {
     fn read_process_env(&mut self) -> Result<()> {
         for (k, v) in std::env::vars_os() {
             let Some(k) = k.to_str() else { continue };
-            if !k.starts_with("ERRSNAP_") {
+            // `ERRSNAP_EXAMPLE_*` belongs to the examples (their listen
+            // address and such), not to the library.
+            if !k.starts_with("ERRSNAP_") || k.starts_with("ERRSNAP_EXAMPLE_") {
                 continue;
             }
             check_known(k, &Source::Env)?;

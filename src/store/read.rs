@@ -436,7 +436,8 @@ impl EventDetail {
     /// Fills the transaction, user and request from the stored `context`
     /// column's JSON.
     pub(crate) fn set_context(&mut self, json: Option<&str>) {
-        let Some(ctx) = json.and_then(|j| serde_json::from_str::<crate::event::EventContext>(j).ok())
+        let Some(ctx) =
+            json.and_then(|j| serde_json::from_str::<crate::event::EventContext>(j).ok())
         else {
             return;
         };
