@@ -52,6 +52,8 @@ fn entry() {
             fail_where_symbols_are_gone(&logger);
             assert!(logger.flush(Duration::from_secs(20)));
         }
+        #[cfg(feature = "tower")]
+        "tower_panic_with_hook" => crate::context::tower_panic_with_hook(&db),
         "same_error" => {
             let logger = util::logger(&db, "runs");
             raise_the_same_error(&logger);

@@ -19,6 +19,7 @@ mod browser;
 mod child;
 #[cfg(feature = "cli")]
 mod cli;
+mod context;
 #[cfg(target_os = "linux")]
 mod crash;
 mod ecosystem;

@@ -31,6 +31,17 @@ pub(crate) fn open(path: &Path) -> Connection {
     Connection::open(path).unwrap()
 }
 
+/// The bytes of a database file and its WAL, to look for what must not be
+/// stored.
+pub(crate) fn file_bytes(path: &Path) -> Vec<u8> {
+    let mut out = std::fs::read(path).unwrap();
+    let wal = path.with_extension("db-wal");
+    if let Ok(more) = std::fs::read(wal) {
+        out.extend(more);
+    }
+    out
+}
+
 pub(crate) fn count(db: &Connection, sql: &str) -> i64 {
     db.query_row(sql, [], |r| r.get(0)).unwrap()
 }
