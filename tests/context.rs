@@ -421,3 +421,66 @@ pub(crate) fn tower_panic_with_hook(db: &Path) {
     assert!(logger.flush(T));
     drop(rt);
 }
+
+#[cfg(feature = "tower")]
+#[test]
+fn i21_the_axum_example_serves_records_and_flushes_on_sigterm() {
+    use std::io::BufRead;
+    let (dir, db) = util::temp_db();
+    let mut child = std::process::Command::new(util::example("axum_service"))
+        .current_dir(dir.path())
+        .env("ERRSNAP_EXAMPLE_LISTEN", "127.0.0.1:0")
+        .env("ERRSNAP_DB_PATH", &db)
+        .env_remove("RUST_BACKTRACE")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let addr: std::net::SocketAddr = first
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("{first}"))
+        .parse()
+        .unwrap();
+    assert_eq!(http::call(addr, "/ok", &[]), 200);
+    assert_eq!(http::call(addr, "/fail", &[]), 500);
+    assert_eq!(http::call(addr, "/panic", &[]), 0);
+    assert_eq!(http::call(addr, "/users/42", &[]), 200);
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(rest.iter().any(|l| l.contains("flushing")), "{rest:?}");
+    // A panic's batch is committed at once: it may be stored first.
+    let mut events = details(&db);
+    events.sort_by_key(|e| e.row.message.clone());
+    let got: Vec<(&str, Option<&str>)> = events
+        .iter()
+        .map(|e| (e.row.message.as_str(), e.transaction.as_deref()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("loading the price table", Some("GET /fail")),
+            ("the price table is empty", Some("GET /panic")),
+        ]
+    );
+    assert_eq!(events[0].chain.len(), 2);
+    assert_eq!(events[0].request.as_ref().and_then(|r| r.status), Some(500));
+    #[cfg(feature = "cli")]
+    {
+        let id = events[0].row.id.clone();
+        let text = crate::cli::ok(&db, &["show", &id]);
+        for want in [
+            "transaction  GET /fail",
+            "request\n  GET /fail\n  route     /fail\n  status    500 after",
+        ] {
+            assert!(text.contains(want), "{want:?} not in:\n{text}");
+        }
+        let json = crate::cli::json(&db, &["show", &id]);
+        assert_eq!(json["request"]["route"], "/fail");
+        assert_eq!(json["request"]["status"], 500);
+    }
+}

@@ -69,6 +69,7 @@ fn print_detail(out: &mut Out, d: &errsnap::EventDetail, all_frames: bool) -> Re
             writeln!(w, "  - {}", safe(&link.message).replace('\n', "\n    "))?;
         }
     }
+    print_context(w, d)?;
     if !d.tags.is_empty() {
         writeln!(w, "\ntags")?;
         for (k, v) in &d.tags {
@@ -109,6 +110,58 @@ fn print_detail(out: &mut Out, d: &errsnap::EventDetail, all_frames: bool) -> Re
         )?;
     }
     print_alerts(w, &d.alerts)
+}
+
+/// The transaction, user and request the event was raised for.
+fn print_context(w: &mut impl Write, d: &errsnap::EventDetail) -> Result<()> {
+    if let Some(t) = &d.transaction {
+        writeln!(w, "\ntransaction  {}", safe_line(t))?;
+    }
+    if let Some(u) = &d.user {
+        let parts: Vec<String> = [
+            ("id", &u.id),
+            ("username", &u.username),
+            ("email", &u.email),
+            ("ip", &u.ip_address),
+        ]
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k} {}", safe_line(v))))
+        .collect();
+        writeln!(w, "\nuser    {}", parts.join(", "))?;
+    }
+    if let Some(r) = &d.request {
+        writeln!(w, "\nrequest")?;
+        let query = r
+            .query
+            .as_ref()
+            .map(|q| format!("?{q}"))
+            .unwrap_or_default();
+        writeln!(
+            w,
+            "  {} {}{}",
+            safe_line(&r.method),
+            safe_line(&r.path),
+            safe_line(&query)
+        )?;
+        if let Some(route) = &r.route {
+            writeln!(w, "  route     {}", safe_line(route))?;
+        }
+        match (r.status, r.duration_ms) {
+            (Some(s), Some(ms)) => writeln!(w, "  status    {s} after {ms} ms")?,
+            (Some(s), None) => writeln!(w, "  status    {s}")?,
+            _ => {}
+        }
+        if let Some(h) = &r.host {
+            writeln!(w, "  host      {}", safe_line(h))?;
+        }
+        if let Some(p) = &r.peer {
+            writeln!(w, "  peer      {}", safe_line(p))?;
+        }
+        for (k, v) in &r.headers {
+            writeln!(w, "  {}: {}", safe_line(k), safe_line(v))?;
+        }
+    }
+    Ok(())
 }
 
 /// The backtrace: application frames (or all of them), innermost first.
