@@ -786,3 +786,72 @@ fn i20_muted_and_resolved_groups_still_forward_every_event() {
     assert_eq!(slack.requests().len(), 1, "muted: no alert");
     drop(log);
 }
+
+#[test]
+fn i21_scoped_events_forward_their_request_user_and_transaction() {
+    // See: issue #21 (3: "forwarding (Sentry request interface) sends")
+    let Some(bugsink) = Bugsink::start("i21_scoped_events_forward") else {
+        return;
+    };
+    let Some(otlp) = OtlpReceiver::start("i21_scoped_events_forward") else {
+        return;
+    };
+    let (_d, db) = util::temp_db();
+    let log = util::builder(&db, "web")
+        .sentry_dsn(&bugsink.dsn)
+        .otlp_endpoint(format!("http://127.0.0.1:{}", otlp.port))
+        .store_user_pii(false, true)
+        .build()
+        .unwrap();
+    let mut request = errsnap::Request::new("GET", "/carts/7")
+        .route("/carts/{id}")
+        .query("token=abc&page=2")
+        .header("User-Agent", "it/1.0")
+        .peer("127.0.0.1")
+        .host("shop.local");
+    request.status = Some(500);
+    log.scope(
+        |s| {
+            s.set_transaction("GET /carts/{id}")
+                .set_user(
+                    errsnap::User::new()
+                        .id("42")
+                        .username("ann")
+                        .email("ann@example.com"),
+                )
+                .set_request(request);
+        },
+        || log.error("cart 7 is corrupt"),
+    );
+    assert!(log.flush(T));
+    let q = bugsink.wait_events(1, T);
+    let events = events_of(&q);
+    assert_eq!(events.len(), 1, "{q}");
+    let e = &events[0]["data"];
+    assert_eq!(e["transaction"], "GET /carts/{id}", "{e}");
+    assert_eq!(e["user"]["id"], "42", "{e}");
+    assert_eq!(e["user"]["username"], "ann");
+    assert!(e["user"]["email"].is_null(), "e-mail storing is off: {e}");
+    let r = &e["request"];
+    assert_eq!(r["method"], "GET", "{e}");
+    assert_eq!(r["url"], "http://shop.local/carts/7");
+    assert_eq!(r["query_string"], "token=[REDACTED]&page=2");
+    assert_eq!(r["env"]["REMOTE_ADDR"], "127.0.0.1");
+    assert!(r["headers"].to_string().contains("it/1.0"), "{r}");
+    assert_eq!(e["contexts"]["response"]["status_code"], 500);
+    assert!(
+        !e.to_string().contains("abc"),
+        "the query's secret was sent: {e}"
+    );
+    let records = otlp.wait_for(1, T);
+    let a = &records[0]["attrs"];
+    assert_eq!(a["http.route"], "/carts/{id}", "{a}");
+    assert_eq!(a["http.request.method"], "GET");
+    assert_eq!(a["url.path"], "/carts/7");
+    assert_eq!(a["url.query"], "token=[REDACTED]&page=2");
+    assert_eq!(a["http.response.status_code"], 500);
+    assert_eq!(a["client.address"], "127.0.0.1");
+    assert_eq!(a["user.id"], "42");
+    assert!(a["user.email"].is_null());
+    assert_eq!(a["errsnap.transaction"], "GET /carts/{id}");
+}

@@ -301,6 +301,47 @@ pub(crate) fn request(d: &EventDetail, now_ms: i64) -> Vec<u8> {
     req.0
 }
 
+/// The request and user, as OpenTelemetry's semantic conventions name
+/// them (`http.request.method`, `http.route`, `url.path`, `url.query`,
+/// `http.response.status_code`, `client.address`, `user.id`, ...).
+fn scope_attrs(d: &EventDetail, a: &mut Attrs) {
+    if let Some(t) = &d.transaction {
+        a.text("errsnap.transaction", t);
+    }
+    if let Some(r) = &d.request {
+        a.text("http.request.method", &r.method);
+        a.text("url.path", &r.path);
+        if let Some(route) = &r.route {
+            a.text("http.route", route);
+        }
+        if let Some(q) = &r.query {
+            a.text("url.query", q);
+        }
+        if let Some(h) = &r.host {
+            a.text("server.address", h);
+        }
+        a.int("http.response.status_code", r.status.map(u64::from));
+        a.int("errsnap.http.duration_ms", r.duration_ms);
+        if let Some(p) = &r.peer {
+            a.text("client.address", p);
+        }
+        if let Some(ua) = r.headers.get("user-agent") {
+            a.text("user_agent.original", ua);
+        }
+    }
+    if let Some(u) = &d.user {
+        for (k, v) in [
+            ("user.id", &u.id),
+            ("user.name", &u.username),
+            ("user.email", &u.email),
+        ] {
+            if let Some(v) = v {
+                a.text(k, v);
+            }
+        }
+    }
+}
+
 fn nanos(ms: i64) -> u64 {
     u64::try_from(ms).unwrap_or(0).saturating_mul(1_000_000)
 }
@@ -340,6 +381,7 @@ fn record(d: &EventDetail, now_ms: i64) -> Msg {
     if let Some(t) = &d.row.thread {
         a.text("thread.name", t);
     }
+    scope_attrs(d, &mut a);
     a.text("errsnap.event_id", &d.row.id);
     a.text("errsnap.logger", &d.row.logger);
     a.text("errsnap.kind", d.row.kind.as_str());

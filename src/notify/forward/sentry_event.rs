@@ -130,7 +130,8 @@ fn shrink(ev: &mut Value, step: usize, cuts: &mut Vec<&'static str>) {
             // Whatever is left beyond the essentials (many tags, many
             // links with long stacks): only they are sent, each text
             // short.
-            const KEEP: [&str; 11] = [
+            const KEEP: [&str; 12] = [
+                "transaction",
                 "event_id",
                 "timestamp",
                 "platform",
@@ -253,6 +254,7 @@ fn event(d: &EventDetail, cuts: &mut Vec<&'static str>) -> Value {
     }
     o.insert("tags".into(), Value::Object(tags(d, cuts)));
     o.insert("contexts".into(), Value::Object(contexts(d)));
+    scope_parts(d, &mut o);
     let extra = match &d.extra {
         Value::Object(m) => m.clone(),
         Value::Null => Map::new(),
@@ -280,6 +282,55 @@ fn event(d: &EventDetail, cuts: &mut Vec<&'static str>) -> Value {
         o.insert("breadcrumbs".into(), json!({ "values": values }));
     }
     Value::Object(o)
+}
+
+/// The transaction, user and request interfaces (from the event's scope;
+/// personal data only as stored: e-mail and IP only when enabled).
+fn scope_parts(d: &EventDetail, o: &mut Map<String, Value>) {
+    if let Some(t) = &d.transaction {
+        o.insert("transaction".into(), json!(cut(t, 200).0));
+    }
+    if let Some(u) = &d.user {
+        let mut user = Map::new();
+        for (k, v) in [
+            ("id", &u.id),
+            ("username", &u.username),
+            ("email", &u.email),
+            ("ip_address", &u.ip_address),
+        ] {
+            if let Some(v) = v {
+                user.insert(k.into(), json!(cut(v, 200).0));
+            }
+        }
+        if !user.is_empty() {
+            o.insert("user".into(), Value::Object(user));
+        }
+    }
+    let Some(r) = &d.request else { return };
+    let host = r.host.as_deref().unwrap_or("localhost");
+    let mut req = json!({
+        "method": r.method,
+        "url": format!("http://{host}{}", r.path),
+    });
+    if let Some(q) = &r.query {
+        req["query_string"] = json!(q);
+    }
+    if !r.headers.is_empty() {
+        req["headers"] = json!(r.headers);
+    }
+    // Sentry takes the user's IP from REMOTE_ADDR: only when stored.
+    if let Some(peer) = &r.peer {
+        req["env"] = json!({ "REMOTE_ADDR": peer });
+    }
+    o.insert("request".into(), req);
+    if let Some(status) = r.status {
+        if let Some(Value::Object(c)) = o.get_mut("contexts") {
+            c.insert(
+                "response".into(),
+                json!({ "type": "response", "status_code": status }),
+            );
+        }
+    }
 }
 
 /// The exception values, root cause first; the outermost (last) carries
