@@ -280,6 +280,7 @@ pub fn write_history(path: &std::path::Path, n: u64, groups: u64, span_ms: i64) 
             redactions: 0,
             origin: false,
             context: Default::default(),
+            attachments: Vec::new(),
         });
         if batch.len() == 1000 || i + 1 == n {
             written += store.insert_batch(&batch).unwrap().written as u64;

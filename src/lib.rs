@@ -149,8 +149,8 @@ pub use ecosystem::EyreResultExt;
 pub use error::{Error, ErrorKind, Result};
 pub use event::Snapshot;
 pub use event::{
-    Breadcrumb, ChainLink, Event, EventId, EventKind, Frame, Location, ParseEventIdError, Request,
-    User,
+    Attachment, Breadcrumb, ChainLink, Event, EventId, EventKind, Frame, Location,
+    ParseEventIdError, Request, StoredAttachment, User,
 };
 pub use ext::{OptionExt, ResultExt};
 pub use guard::{init, Guard};

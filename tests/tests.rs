@@ -14,6 +14,7 @@ mod util;
 
 mod alerts;
 mod alerts_setup;
+mod attachments;
 #[cfg(feature = "cli")]
 mod browser;
 mod child;

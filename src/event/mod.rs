@@ -1,6 +1,7 @@
 //! Pure data: what one recorded event holds. No I/O, no threads.
 
 pub(crate) mod alert;
+mod attachment;
 mod context;
 mod id;
 mod json;
@@ -13,6 +14,8 @@ use serde::{Deserialize, Serialize};
 
 pub(crate) use alert::AlertPolicy;
 pub use alert::{Alert, AlertFrame, AlertKind};
+pub(crate) use attachment::{clean_name, Source as AttachmentSource};
+pub use attachment::{Attachment, StoredAttachment};
 pub(crate) use context::EventContext;
 pub use context::{Request, User};
 pub(crate) use id::random_u64;
@@ -200,6 +203,9 @@ pub struct Event {
     /// The transaction, user and request (from the scope it was raised in).
     #[serde(default, skip_serializing_if = "EventContext::is_empty")]
     pub(crate) context: EventContext,
+    /// Blobs kept with it (stored in their own table).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) attachments: Vec<StoredAttachment>,
 }
 
 impl Event {
@@ -306,6 +312,10 @@ impl Event {
     pub fn request(&self) -> Option<&Request> {
         self.context.request.as_ref()
     }
+    /// Its attachments (what a cap dropped has no data).
+    pub fn attachments(&self) -> &[StoredAttachment] {
+        &self.attachments
+    }
     /// The message, to change in a `before_save` hook.
     pub fn message_mut(&mut self) -> &mut String {
         &mut self.message
@@ -352,6 +362,7 @@ impl Event {
             redactions: 0,
             origin: false,
             context: EventContext::default(),
+            attachments: Vec::new(),
         }
     }
 }

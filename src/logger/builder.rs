@@ -618,6 +618,7 @@ impl EventLoggerBuilder {
             before_save: self.before_save.map(|h| h.0),
             store_user_email: s.store_user_email,
             store_user_ip: s.store_user_ip,
+            attachment_cap: s.attachment_event_cap,
         };
         Ok(EventLogger {
             inner: Arc::new(Inner {

@@ -24,6 +24,7 @@ pub(crate) struct Extras {
     pub(crate) origin: Option<String>,
     /// The level asked for with the options.
     pub(crate) level: Level,
+    pub(crate) attachments: Vec<crate::event::Attachment>,
 }
 
 impl Default for Extras {
@@ -36,6 +37,7 @@ impl Default for Extras {
             fingerprint: None,
             origin: None,
             level: Level::Error,
+            attachments: Vec::new(),
         }
     }
 }
@@ -53,6 +55,7 @@ impl From<PushOptions> for Extras {
             fingerprint: o.fingerprint,
             origin: None,
             level: o.level,
+            attachments: Vec::new(),
         }
     }
 }
@@ -101,6 +104,27 @@ impl EventBuilder<'_> {
         S: Into<String>,
     {
         self.extras.fingerprint = Some(parts.into_iter().map(Into::into).collect());
+        self
+    }
+    /// Keeps a blob or file with the event (see [`Attachment`] for the
+    /// caps; a file is read on the writer thread).
+    ///
+    /// ```
+    /// # fn main() -> errsnap::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let logger = errsnap::EventLogger::builder().name("t").path(dir.path().join("L.db")).config(errsnap::Config::empty()).build()?;
+    /// use errsnap::{Attachment, Level};
+    /// logger
+    ///     .event(Level::Error, "import failed")
+    ///     .attach(Attachment::text("row.csv", "7,ann,,"))
+    ///     .attach(Attachment::file_tail("/var/log/app.log", 64 * 1024))
+    ///     .emit();
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// [`Attachment`]: crate::Attachment
+    pub fn attach(mut self, attachment: crate::event::Attachment) -> Self {
+        self.extras.attachments.push(attachment);
         self
     }
     /// Whether to take the CPU/memory snapshot (default: yes).

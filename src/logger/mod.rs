@@ -578,6 +578,11 @@ impl EventLogger {
             fingerprint: extras.fingerprint,
             origin: if store { extras.origin } else { None },
             scope,
+            attachments: if store && !extras.attachments.is_empty() {
+                crate::pipeline::attach::cap(extras.attachments, inner.context.attachment_cap)
+            } else {
+                Vec::new()
+            },
         })
     }
 

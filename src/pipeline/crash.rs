@@ -266,6 +266,7 @@ pub(crate) fn to_event(
         redactions: 0,
         origin: false,
         context: Default::default(),
+        attachments: Vec::new(),
     };
     event.redactions = redactor.event(&mut event);
     Some(CrashEvent {
@@ -333,6 +334,7 @@ pub(crate) fn crash_loop_event(
         redactions: 0,
         origin: false,
         context: Default::default(),
+        attachments: Vec::new(),
     }
 }
 

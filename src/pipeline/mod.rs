@@ -4,6 +4,7 @@
 //! drop repeated reports of one failure (`dedupe`). Runs only on errsnap's
 //! writer thread (and in the panic hook's fallback), never on the caller's.
 
+pub(crate) mod attach;
 pub(crate) mod cgroup;
 pub(crate) mod crash;
 pub(crate) mod dedupe;

@@ -27,6 +27,8 @@ pub(crate) struct Context {
     pub(crate) store_user_email: bool,
     /// Whether IP addresses (a user's, a request's peer) are stored.
     pub(crate) store_user_ip: bool,
+    /// The bytes of attachments one event may carry.
+    pub(crate) attachment_cap: u64,
 }
 
 impl std::fmt::Debug for Context {
@@ -67,6 +69,8 @@ pub(crate) struct PendingEvent {
     pub(crate) origin: Option<String>,
     /// The scope it was raised in (merged by the writer).
     pub(crate) scope: Option<Arc<crate::capture::scope::ScopeData>>,
+    /// Blobs and files to keep with it (capped; files not read yet).
+    pub(crate) attachments: Vec<crate::event::Attachment>,
 }
 
 impl PendingEvent {
@@ -97,5 +101,10 @@ impl PendingEvent {
                 .as_ref()
                 .map_or(0, |f| f.iter().map(|p| p.len() + 24).sum())
             + self.scope.as_ref().map_or(0, |s| s.approx_bytes())
+            + self
+                .attachments
+                .iter()
+                .map(|a| a.held_bytes() + a.name().len() + 64)
+                .sum::<usize>()
     }
 }

@@ -129,6 +129,11 @@ impl PendingEvent {
             redactions,
             origin: self.origin.is_some(),
             context,
+            attachments: if self.attachments.is_empty() {
+                Vec::new()
+            } else {
+                crate::pipeline::attach::read(self.attachments, self.context.attachment_cap)
+            },
         }
     }
 }

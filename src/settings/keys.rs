@@ -328,6 +328,23 @@ pub(crate) const KEYS: &[Key] = &[
         "keep the file under this size",
     ),
     key(
+        "ERRSNAP_ATTACHMENTS_MAX_KB_PER_EVENT",
+        Some("attachments.max_kb_per_event"),
+        Kind::Count {
+            min: 0,
+            max: 100 * 1024,
+        },
+        "1024",
+        "attachments one event may carry (0: none)",
+    ),
+    key(
+        "ERRSNAP_ATTACHMENTS_MAX_MB",
+        Some("attachments.max_mb"),
+        Kind::Count { min: 0, max: 1 << 20 },
+        "100",
+        "attachment bytes kept in the database (oldest dropped first)",
+    ),
+    key(
         "ERRSNAP_TLS_CA_FILE",
         Some("tls.ca_file"),
         Kind::Path,

@@ -52,11 +52,16 @@ pub(crate) struct Limits {
     pub(crate) max_age_ms: Option<i64>,
     pub(crate) max_events: Option<u64>,
     pub(crate) max_bytes: Option<u64>,
+    /// The attachments' bytes kept at most (the oldest dropped first).
+    pub(crate) attachments_max_bytes: Option<u64>,
 }
 
 impl Limits {
     pub(crate) fn any(&self) -> bool {
-        self.max_age_ms.is_some() || self.max_events.is_some() || self.max_bytes.is_some()
+        self.max_age_ms.is_some()
+            || self.max_events.is_some()
+            || self.max_bytes.is_some()
+            || self.attachments_max_bytes.is_some()
     }
 }
 
@@ -100,6 +105,8 @@ pub(crate) struct Settings {
     /// Extra redaction rules, and the key they came from (for errors).
     pub(crate) redact_patterns: Vec<String>,
     pub(crate) retention: Limits,
+    /// The bytes of attachments one event may carry.
+    pub(crate) attachment_event_cap: u64,
     /// Connect and total timeout of one delivery.
     #[cfg_attr(
         not(any(feature = "slack", feature = "email", feature = "webhook")),
@@ -191,7 +198,17 @@ impl Settings {
                 max_bytes: config
                     .count("ERRSNAP_RETENTION_MAX_MB")?
                     .map(|mb| mb.saturating_mul(1 << 20)),
+                attachments_max_bytes: Some(
+                    config
+                        .count("ERRSNAP_ATTACHMENTS_MAX_MB")?
+                        .unwrap_or(100)
+                        .saturating_mul(1 << 20),
+                ),
             },
+            attachment_event_cap: config
+                .count("ERRSNAP_ATTACHMENTS_MAX_KB_PER_EVENT")?
+                .unwrap_or(1024)
+                .saturating_mul(1024),
             alert_timeout: config
                 .duration("ERRSNAP_ALERT_TIMEOUT_SECS")?
                 .unwrap_or(Duration::from_secs(10)),

@@ -197,6 +197,8 @@ pub(crate) trait Reader: Send + std::fmt::Debug {
     /// One event in full, by its full id, without its alerts' deliveries
     /// (what a forwarding channel sends).
     fn event_to_forward(&self, uid: &str) -> Result<Option<EventDetail>>;
+    /// An event's attachments (by id or prefix), with their bytes.
+    fn attachments(&self, uid: &str) -> Result<Vec<crate::event::StoredAttachment>>;
     fn hosts(&self) -> Result<Vec<(HostRow, HostInfo)>>;
     fn stats(&self, top: usize) -> Result<Stats>;
     fn set_group_status(&self, group: i64, status: GroupStatus) -> Result<bool>;
@@ -392,6 +394,63 @@ impl Database {
     /// One event in full, by id (or a unique prefix of at least 6 characters).
     pub fn event(&self, id: &str) -> Result<Option<EventDetail>> {
         self.reader.event(id)
+    }
+
+    /// The attachments of an event (given in full or by a unique prefix of
+    /// at least 6 characters), with their bytes; empty when it has none
+    /// or is not stored.
+    pub fn attachments(&self, id: &str) -> Result<Vec<crate::event::StoredAttachment>> {
+        self.reader.attachments(id)
+    }
+
+    /// Writes an event's attachments into `dir`, one file each, and
+    /// returns the files written (those a cap dropped have no bytes and
+    /// are skipped). `dir` is created (0700) when missing and must be
+    /// yours and not writable by others; each file is created new (never
+    /// over an existing file, never through a link), mode 0600, named after
+    /// the attachment with any path and control characters removed
+    /// (`-2`, `-3`, ... before the extension on a clash).
+    ///
+    /// # Errors
+    /// The event cannot be read, `dir` is refused, or a file cannot be
+    /// written.
+    pub fn save_attachments(&self, id: &str, dir: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
+        let dir = dir.as_ref();
+        let attachments = self.attachments(id)?;
+        if attachments.iter().all(|a| a.data().is_none()) {
+            return Ok(Vec::new());
+        }
+        let io = |what: String| move |e| crate::error::Error::io(what, e);
+        let target = crate::util::private_dir::PrivateDir::open_or_create(dir)
+            .map_err(io(format!("opening {}", dir.display())))?;
+        let mut written = Vec::new();
+        for a in &attachments {
+            let Some(data) = a.data() else { continue };
+            let name = crate::event::clean_name(a.name());
+            let (stem, ext) = match name.rsplit_once('.') {
+                Some((s, e)) if !s.is_empty() => (s.to_owned(), format!(".{e}")),
+                _ => (name.clone(), String::new()),
+            };
+            let mut n = 1;
+            let mut file = loop {
+                let candidate = if n == 1 {
+                    name.clone()
+                } else {
+                    format!("{stem}-{n}{ext}")
+                };
+                match target.create_rw(std::ffi::OsStr::new(&candidate)) {
+                    Ok(f) => break (f, candidate),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 1000 => n += 1,
+                    Err(e) => {
+                        return Err(io(format!("creating {candidate} in {}", dir.display()))(e))
+                    }
+                }
+            };
+            std::io::Write::write_all(&mut file.0, data)
+                .map_err(io(format!("writing {}", file.1)))?;
+            written.push(dir.join(&file.1));
+        }
+        Ok(written)
     }
 
     /// The hosts recorded, with their descriptions.

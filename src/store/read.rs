@@ -430,6 +430,10 @@ pub struct EventDetail {
     /// The HTTP request it was raised while handling.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request: Option<crate::event::Request>,
+    /// Its attachments, without their bytes (see
+    /// [`Database::attachments`](crate::Database::attachments)).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<crate::event::StoredAttachment>,
 }
 
 impl EventDetail {

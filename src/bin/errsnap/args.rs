@@ -180,6 +180,10 @@ pub(crate) struct ShowArgs {
     /// Show every frame, not only the application's.
     #[arg(long)]
     pub(crate) all_frames: bool,
+    /// Write the event's attachments into this directory (created 0700;
+    /// each file new, 0600, never over an existing one).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) save_attachments: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

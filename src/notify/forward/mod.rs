@@ -161,6 +161,7 @@ pub(crate) fn test_event(alert: &crate::event::Alert) -> EventDetail {
         transaction: None,
         user: None,
         request: None,
+        attachments: Vec::new(),
     }
 }
 

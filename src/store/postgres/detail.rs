@@ -73,6 +73,7 @@ impl PgReader {
             transaction: None,
             user: None,
             request: None,
+            attachments: Vec::new(),
         };
         d.set_context(json(30).as_deref());
         let backtrace: Option<i64> = r.get(26);
@@ -91,8 +92,34 @@ impl PgReader {
         if alerts {
             d.alerts = alerts_of(&mut client, &self.target, &uid)?;
         }
+        d.attachments = attachments_of(&mut client, &self.target, &uid, false)?;
         Ok(Some(d))
     }
+}
+
+/// An event's attachments, oldest first; their bytes when `data`.
+pub(super) fn attachments_of(
+    c: &mut Client,
+    t: &PgTarget,
+    uid: &str,
+    data: bool,
+) -> Result<Vec<crate::event::StoredAttachment>> {
+    let sql = format!(
+        "SELECT name, content_type, size, {}, dropped FROM attachments
+         WHERE event_uid = $1 ORDER BY id",
+        if data { "data" } else { "NULL::bytea" }
+    );
+    Ok(c.query(&sql, &[&uid])
+        .map_err(|e| t.error("reading attachments in", e))?
+        .iter()
+        .map(|r| crate::event::StoredAttachment {
+            name: r.get(0),
+            content_type: r.get(1),
+            size: u64::try_from(r.get::<_, i64>(2)).unwrap_or(0),
+            data: r.get(3),
+            dropped: r.get(4),
+        })
+        .collect())
 }
 
 fn alerts_of(c: &mut Client, t: &PgTarget, uid: &str) -> Result<Vec<AlertStatus>> {

@@ -355,6 +355,33 @@ const EVENTS_INSERT: &str =
                  ORDER BY ord
                  ON CONFLICT (uid) DO NOTHING RETURNING id, uid";
 
+/// The new events' attachments (rare: one statement each).
+fn insert_attachments(
+    tx: &mut Transaction<'_>,
+    target: &PgTarget,
+    events: &[&Event],
+) -> Result<()> {
+    for ev in events {
+        let uid = ev.id.to_string();
+        for a in &ev.attachments {
+            tx.execute(
+                "INSERT INTO attachments (event_uid, name, content_type, size, data, dropped)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    &uid,
+                    &a.name,
+                    &a.content_type,
+                    &i64::try_from(a.size).unwrap_or(i64::MAX),
+                    &a.data,
+                    &a.dropped,
+                ],
+            )
+            .map_err(|e| target.error("writing attachments to", e))?;
+        }
+    }
+    Ok(())
+}
+
 /// Inserts the events (1,000 rows a statement); the row id of each one
 /// actually inserted, by its position in `events`.
 fn insert_events(
@@ -568,6 +595,7 @@ pub(super) fn insert_batch(store: &mut PgStore, events: &[Event]) -> Result<Batc
     }
     if !inserted.is_empty() {
         let new: Vec<&Event> = inserted.iter().map(|&(i, _)| &events[i]).collect();
+        insert_attachments(&mut tx, &target, &new)?;
         let batch = super::decide::Batch {
             rules: &rules,
             groups: &links.groups,

@@ -409,6 +409,13 @@ impl Reader for PgReader {
         self.detail(uid, false)
     }
 
+    fn attachments(&self, uid: &str) -> Result<Vec<crate::event::StoredAttachment>> {
+        let Some(uid) = self.full_id(uid)? else {
+            return Ok(Vec::new());
+        };
+        super::detail::attachments_of(&mut self.client(), &self.target, &uid, true)
+    }
+
     fn hosts(&self) -> Result<Vec<(HostRow, HostInfo)>> {
         super::report::hosts(&mut self.client(), &self.target)
     }

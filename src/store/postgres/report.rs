@@ -260,6 +260,8 @@ pub(super) fn purge(c: &mut Client, t: &PgTarget, rule: PurgeRule) -> Result<Pur
             &[],
         )
         .map_err(fail)?;
+        tx.execute(super::runs::ORPHAN_ATTACHMENTS, &[])
+            .map_err(fail)?;
         tx.commit().map_err(fail)?;
         report.events += n;
         if n < 5000 {

@@ -217,6 +217,29 @@ pub(super) fn enforce_retention(store: &mut PgStore, limits: Limits) -> Result<u
                 "DELETE FROM snapshots s WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.snapshot_id = s.id)",
             )
             .map_err(fail)?;
+        store
+            .client
+            .batch_execute(ORPHAN_ATTACHMENTS)
+            .map_err(fail)?;
+    }
+    if let Some(max) = limits.attachments_max_bytes {
+        // The oldest lose their bytes until the rest fit (as in SQLite).
+        store
+            .client
+            .execute(
+                "UPDATE attachments SET data = NULL, dropped = 'over the database cap'
+                 WHERE id IN (
+                     SELECT id FROM (
+                         SELECT id, sum(size) OVER (ORDER BY id DESC) AS newer
+                         FROM attachments WHERE data IS NOT NULL) a
+                     WHERE a.newer > $1)",
+                &[&i64::try_from(max).unwrap_or(i64::MAX)],
+            )
+            .map_err(fail)?;
     }
     Ok(deleted)
 }
+
+/// Deletes the attachments whose event is gone.
+pub(super) const ORPHAN_ATTACHMENTS: &str = "DELETE FROM attachments a
+    WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.uid = a.event_uid)";

@@ -74,6 +74,7 @@ impl SqliteReader {
                             transaction: None,
                             user: None,
                             request: None,
+                            attachments: Vec::new(),
                         },
                         r.get::<_, Option<i64>>(26)?,
                         r.get::<_, Option<i64>>(27)?,
@@ -100,12 +101,45 @@ impl SqliteReader {
         if alerts {
             d.alerts = self.alerts_of(&uid)?;
         }
+        d.attachments = self.attachments_of(&uid, false)?;
         Ok(Some(d))
+    }
+
+    /// An event's attachments, oldest first; their bytes when `data`
+    /// (none in a file older than schema 8).
+    pub(crate) fn attachments_of(
+        &self,
+        uid: &str,
+        data: bool,
+    ) -> Result<Vec<crate::event::StoredAttachment>> {
+        if super::column_or_null(&self.conn, "attachments", "event_uid") == "NULL" {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT name, content_type, size, {}, dropped FROM attachments
+             WHERE event_uid = ?1 ORDER BY id",
+            if data { "data" } else { "NULL" }
+        );
+        self.conn
+            .prepare_cached(&sql)
+            .and_then(|mut s| {
+                s.query_map([uid], |r| {
+                    Ok(crate::event::StoredAttachment {
+                        name: r.get(0)?,
+                        content_type: r.get(1)?,
+                        size: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                        data: r.get(3)?,
+                        dropped: r.get(4)?,
+                    })
+                })?
+                .collect()
+            })
+            .map_err(err("reading attachments"))
     }
 
     /// The full id of an event given in full or by a unique prefix of at
     /// least 6 characters (case does not matter).
-    fn full_id(&self, id: &str) -> Result<Option<String>> {
+    pub(super) fn full_id(&self, id: &str) -> Result<Option<String>> {
         let id = id.trim().to_ascii_uppercase();
         Ok(if id.len() == 26 {
             Some(id)

@@ -69,6 +69,7 @@ impl SqliteStore {
             if insert_event(&tx, ev, &uid, &links, self.host_id)? == 0 {
                 continue;
             }
+            insert_attachments(&tx, ev, &uid)?;
             out.written += 1;
             summary.add(
                 ev,
@@ -248,6 +249,28 @@ fn insert_event(
         ])
     })
     .map_err(|e| fail("inserting an event", e))
+}
+
+/// The event's attachments, in its transaction.
+fn insert_attachments(tx: &rusqlite::Transaction<'_>, ev: &Event, uid: &str) -> Result<()> {
+    for a in &ev.attachments {
+        tx.prepare_cached(
+            "INSERT INTO attachments (event_uid, name, content_type, size, data, dropped)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                uid,
+                a.name,
+                a.content_type,
+                i64::try_from(a.size).unwrap_or(i64::MAX),
+                a.data,
+                a.dropped,
+            ])
+        })
+        .map_err(|e| fail("inserting an attachment", e))?;
+    }
+    Ok(())
 }
 
 /// A column's JSON text; NULL for an empty value.

@@ -603,6 +603,12 @@ impl crate::store::Reader for SqliteReader {
     fn event_to_forward(&self, uid: &str) -> Result<Option<EventDetail>> {
         SqliteReader::event(self, uid, false)
     }
+    fn attachments(&self, uid: &str) -> Result<Vec<crate::event::StoredAttachment>> {
+        match self.full_id(uid)? {
+            Some(uid) => SqliteReader::attachments_of(self, &uid, true),
+            None => Ok(Vec::new()),
+        }
+    }
     fn hosts(&self) -> Result<Vec<(HostRow, HostInfo)>> {
         SqliteReader::hosts(self)
     }

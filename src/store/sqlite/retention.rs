@@ -76,6 +76,13 @@ pub(crate) fn purge(conn: &mut Connection, rule: PurgeRule) -> Result<PurgeRepor
             [],
         )
         .map_err(err)?;
+        if super::column_or_null(&tx, "attachments", "event_uid") != "NULL" {
+            tx.execute(
+                "DELETE FROM attachments WHERE event_uid NOT IN (SELECT uid FROM events)",
+                [],
+            )
+            .map_err(err)?;
+        }
         tx.commit().map_err(err)?;
         report.events += n as u64;
         if n < 5000 {
@@ -129,6 +136,57 @@ pub(crate) fn used_bytes(conn: &Connection) -> Result<u64> {
     Ok(used as u64)
 }
 
+/// The database's cap on attachments: when their bytes add up to more
+/// than `max`, the oldest lose their bytes (name, size and the reason
+/// kept) until the rest fit. Returns how many were dropped.
+pub(crate) fn cap_attachments(conn: &mut Connection, max: u64) -> Result<u64> {
+    let err = |e| fail("capping attachments", e);
+    if super::column_or_null(conn, "attachments", "event_uid") == "NULL" {
+        return Ok(0);
+    }
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(err)?;
+    let total: i64 = tx
+        .query_row(
+            "SELECT coalesce(sum(size), 0) FROM attachments WHERE data IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(err)?;
+    let mut over = (total.max(0) as u64).saturating_sub(max);
+    if over == 0 {
+        return Ok(0);
+    }
+    let mut last = None;
+    {
+        let mut st = tx
+            .prepare("SELECT id, size FROM attachments WHERE data IS NOT NULL ORDER BY id")
+            .map_err(err)?;
+        let mut rows = st.query([]).map_err(err)?;
+        while let Some(r) = rows.next().map_err(err)? {
+            let (id, len): (i64, i64) = (r.get(0).map_err(err)?, r.get(1).map_err(err)?);
+            last = Some(id);
+            over = over.saturating_sub(len.max(0) as u64);
+            if over == 0 {
+                break;
+            }
+        }
+    }
+    let n = match last {
+        Some(id) => tx
+            .execute(
+                "UPDATE attachments SET data = NULL, dropped = 'over the database cap'
+                 WHERE id <= ?1 AND data IS NOT NULL",
+                [id],
+            )
+            .map_err(err)?,
+        None => 0,
+    };
+    tx.commit().map_err(err)?;
+    Ok(n as u64)
+}
+
 /// Applies the limits; returns how many events were deleted.
 pub(crate) fn enforce(conn: &mut Connection, limits: Limits, now: i64) -> Result<u64> {
     let mut deleted = 0;
@@ -137,6 +195,9 @@ pub(crate) fn enforce(conn: &mut Connection, limits: Limits, now: i64) -> Result
     }
     if let Some(n) = limits.max_events {
         deleted += purge(conn, PurgeRule::KeepNewest(n))?.events;
+    }
+    if let Some(max) = limits.attachments_max_bytes {
+        cap_attachments(conn, max)?;
     }
     if let Some(max) = limits.max_bytes {
         // Free pages are reused, so deleting the oldest tenth at a time

@@ -21,6 +21,20 @@ pub(crate) fn show(cli: &Cli, a: &ShowArgs, out: &mut Out) -> Result<ExitCode> {
     if !a.binary.is_empty() {
         d.frames = errsnap::Database::resolve_frames(&d.frames, &a.binary)?;
     }
+    if let Some(dir) = &a.save_attachments {
+        let files = db.save_attachments(&d.row.id, dir)?;
+        if cli.json {
+            out.json(&serde_json::json!({ "saved": files }))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        for f in &files {
+            writeln!(out.w, "saved {}", safe_line(&f.display().to_string()))?;
+        }
+        if files.is_empty() {
+            writeln!(out.w, "no attachment with data")?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     if cli.json {
         out.json(&d)?;
     } else {
@@ -93,6 +107,19 @@ fn print_detail(out: &mut Out, d: &errsnap::EventDetail, all_frames: bool) -> Re
                 safe_line(&b.category),
                 safe_line(&b.message)
             )?;
+        }
+    }
+    if !d.attachments.is_empty() {
+        writeln!(w, "\nattachments (--save-attachments DIR writes them)")?;
+        for a in &d.attachments {
+            let what = match a.dropped() {
+                Some(why) => format!("not kept: {}", safe_line(why)),
+                None => a
+                    .content_type()
+                    .map(|c| safe_line(c).into_owned())
+                    .unwrap_or_default(),
+            };
+            writeln!(w, "  {}  {}  {what}", safe_line(a.name()), bytes(a.size()))?;
         }
     }
     print_frames(w, d, all_frames)?;
