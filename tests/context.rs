@@ -484,3 +484,63 @@ fn i21_the_axum_example_serves_records_and_flushes_on_sigterm() {
         assert_eq!(json["request"]["status"], 500);
     }
 }
+
+#[cfg(feature = "tracing")]
+#[test]
+fn i21_direct_events_inside_a_span_carry_its_name_and_fields() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let (_d, db) = util::temp_db();
+    let logger = util::logger(&db, "spans");
+    let subscriber =
+        tracing_subscriber::registry().with(errsnap::ErrsnapLayer::new(logger.clone()));
+    tracing::subscriber::with_default(subscriber, || {
+        let outer = tracing::info_span!("request", route = "/carts/{id}");
+        let _o = outer.enter();
+        let inner = tracing::info_span!("load_cart", cart_id = 7);
+        let _i = inner.enter();
+        logger.error("cart unreadable");
+    });
+    logger.error("outside any span");
+    assert!(logger.flush(T));
+    let events = details(&db);
+    let e = &events[0];
+    assert_eq!(e.tags["span"], "load_cart");
+    assert_eq!(e.extra["spans"][0]["name"], "request");
+    assert_eq!(e.extra["spans"][0]["fields"]["route"], "/carts/{id}");
+    assert_eq!(e.extra["spans"][1]["fields"]["cart_id"], 7);
+    assert!(events[1].extra.get("spans").is_none());
+    assert!(!events[1].tags.contains_key("span"));
+}
+
+#[cfg(all(feature = "tracing", feature = "opentelemetry"))]
+#[test]
+fn i21_events_link_to_the_opentelemetry_trace_of_the_current_span() {
+    use opentelemetry::trace::{TraceContextExt, TracerProvider};
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    use tracing_subscriber::layer::SubscriberExt;
+    let (_d, db) = util::temp_db();
+    let logger = util::logger(&db, "otel");
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("errsnap-test")))
+        .with(errsnap::ErrsnapLayer::new(logger.clone()));
+    let ids = tracing::subscriber::with_default(subscriber, || {
+        let span = tracing::info_span!("checkout");
+        let _e = span.enter();
+        tracing::error!("payment declined"); // through the layer
+        logger.error("stock check failed"); // direct
+        let cx = span.context();
+        let sc = cx.span().span_context().clone();
+        (sc.trace_id().to_string(), sc.span_id().to_string())
+    });
+    logger.error("outside any span");
+    assert!(logger.flush(T));
+    assert_eq!(ids.0.len(), 32);
+    let events = details(&db);
+    assert_eq!(events.len(), 3);
+    for e in &events[..2] {
+        assert_eq!(e.tags.get("trace_id"), Some(&ids.0), "{}", e.row.message);
+        assert_eq!(e.tags.get("span_id"), Some(&ids.1), "{}", e.row.message);
+    }
+    assert!(!events[2].tags.contains_key("trace_id"));
+}

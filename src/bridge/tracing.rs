@@ -9,6 +9,7 @@ use tracing::Subscriber;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
+use crate::capture::trace::SpanLookup;
 use crate::capture::{error_chain, CallSite};
 use crate::event::{ChainLink, EventKind, Location};
 use crate::level::{Level, LevelFilter};
@@ -134,10 +135,61 @@ impl Visit for Fields {
 /// A span's recorded fields, kept in its extensions.
 struct SpanFields(Map<String, Value>);
 
+/// The span lookup errsnap's capture path finds through `downcast_raw`,
+/// for the subscriber type `S`.
+struct Lookup<S>(std::marker::PhantomData<S>);
+
+impl<S> Lookup<S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    const LOOKUP: SpanLookup = SpanLookup(spans_of::<S>);
+}
+
+/// The span `id` and its parents in the subscriber `S` of `dispatch`.
+fn spans_of<S>(dispatch: &tracing::Dispatch, id: &Id) -> Vec<Value>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let Some(subscriber) = dispatch.downcast_ref::<S>() else {
+        return Vec::new();
+    };
+    let Some(span) = subscriber.span(id) else {
+        return Vec::new();
+    };
+    span.scope().from_root().map(|s| describe(&s)).collect()
+}
+
+/// One span as `{name, fields}`.
+fn describe<'a, R: LookupSpan<'a>>(span: &tracing_subscriber::registry::SpanRef<'a, R>) -> Value {
+    let mut entry = Map::new();
+    entry.insert("name".into(), span.name().into());
+    if let Some(SpanFields(fields)) = span.extensions().get::<SpanFields>() {
+        if !fields.is_empty() {
+            entry.insert("fields".into(), Value::Object(fields.clone()));
+        }
+    }
+    Value::Object(entry)
+}
+
 impl<S> tracing_subscriber::Layer<S> for ErrsnapLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    // SAFETY: each pointer returned is to a value of the type asked for:
+    // `self` for `ErrsnapLayer`, a `'static` promoted constant for
+    // `SpanLookup`.
+    unsafe fn downcast_raw(&self, id: std::any::TypeId) -> Option<*const ()> {
+        if id == std::any::TypeId::of::<Self>() {
+            Some(self as *const Self as *const ())
+        } else if id == std::any::TypeId::of::<SpanLookup>() {
+            let lookup: &'static SpanLookup = &Lookup::<S>::LOOKUP;
+            Some(lookup as *const SpanLookup as *const ())
+        } else {
+            None
+        }
+    }
+
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         if super::ignored(attrs.metadata().target()) {
             return;
@@ -187,16 +239,7 @@ where
             .insert("target".into(), meta.target().to_owned());
         let mut spans = Vec::new();
         if let Some(scope) = ctx.event_scope(event) {
-            for span in scope.from_root() {
-                let mut entry = Map::new();
-                entry.insert("name".into(), span.name().into());
-                if let Some(SpanFields(fields)) = span.extensions().get::<SpanFields>() {
-                    if !fields.is_empty() {
-                        entry.insert("fields".into(), Value::Object(fields.clone()));
-                    }
-                }
-                spans.push(Value::Object(entry));
-            }
+            spans.extend(scope.from_root().map(|span| describe(&span)));
         }
         if let Some(inner) = spans.last().and_then(|s| s["name"].as_str()) {
             extras.tags.insert("span".into(), inner.to_owned());

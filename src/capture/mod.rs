@@ -11,6 +11,7 @@ mod chain;
 mod fast_walk;
 pub(crate) mod scope;
 mod stack;
+pub(crate) mod trace;
 
 use std::sync::Arc;
 

@@ -552,6 +552,12 @@ impl EventLogger {
         } else {
             None
         };
+        let (mut tags, mut extra) = (extras.tags, extras.extra);
+        // Never from the panic hook: a panic inside tracing or
+        // OpenTelemetry could be holding what these lookups take.
+        if store && !panic {
+            crate::capture::trace::add_to(&mut tags, &mut extra);
+        }
         let breadcrumbs = if store {
             self.take_breadcrumbs(scope.as_deref())
         } else {
@@ -573,8 +579,8 @@ impl EventLogger {
             store,
             console,
             breadcrumbs,
-            tags: extras.tags,
-            extra: extras.extra,
+            tags,
+            extra,
             fingerprint: extras.fingerprint,
             origin: if store { extras.origin } else { None },
             scope,
