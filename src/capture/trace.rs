@@ -43,10 +43,7 @@ pub(crate) fn otel_ids() -> Option<(String, String)> {
 
 /// Adds the trace context to an event's tags and extra (what the event
 /// already has wins).
-#[cfg_attr(
-    not(any(feature = "tracing", feature = "opentelemetry")),
-    allow(unused_variables)
-)]
+#[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
 pub(crate) fn add_to(
     tags: &mut std::collections::BTreeMap<String, String>,
     extra: &mut serde_json::Map<String, serde_json::Value>,

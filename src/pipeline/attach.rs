@@ -113,10 +113,8 @@ fn read_file(
         Some(t) => t.min(len),
         None => len,
     };
-    if want > left {
-        if tail.is_none() {
-            return Err((len, "over the per-event cap".into()));
-        }
+    if want > left && tail.is_none() {
+        return Err((len, "over the per-event cap".into()));
     }
     let want = want.min(left);
     if tail.is_some() {
