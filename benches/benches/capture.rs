@@ -93,5 +93,67 @@ fn caller_cost(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, caller_cost);
+/// Scopes (issue #21): entering and leaving one, and capturing inside one,
+/// against sentry's `with_scope` in the same run.
+fn scope_cost(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logger = errsnap_logger(&dir.path().join("LOGS.db"), errsnap::Durability::Normal);
+    let mut g = c.benchmark_group("scope_cost");
+    g.measurement_time(Duration::from_secs(3));
+    g.bench_function("errsnap_enter_empty_scope", |b| {
+        b.iter(|| logger.scope(|_| {}, || std::hint::black_box(1)))
+    });
+    g.bench_function("errsnap_enter_scope_2_tags_and_user", |b| {
+        b.iter(|| {
+            logger.scope(
+                |s| {
+                    s.set_tag("route", "/carts/{id}")
+                        .set_tag("tenant", "acme")
+                        .set_user(errsnap::User::new().id("42"));
+                },
+                || std::hint::black_box(1),
+            )
+        })
+    });
+    let _sentry = sentry_init();
+    g.bench_function("sentry_with_scope_2_tags_and_user", |b| {
+        b.iter(|| {
+            sentry::with_scope(
+                |s| {
+                    s.set_tag("route", "/carts/{id}");
+                    s.set_tag("tenant", "acme");
+                    s.set_user(Some(sentry::User {
+                        id: Some("42".into()),
+                        ..Default::default()
+                    }));
+                },
+                || std::hint::black_box(1),
+            )
+        })
+    });
+    drop(_sentry);
+    g.bench_function("errsnap_error_outside_scope", |b| {
+        b.iter_custom(|iters| {
+            timed_chunks(iters, &logger, || {
+                deep(DEPTH, &mut || logger.error("payment provider timed out"));
+            })
+        })
+    });
+    let _in = logger.push_scope(|s| {
+        s.set_tag("route", "/carts/{id}")
+            .set_tag("tenant", "acme")
+            .set_user(errsnap::User::new().id("42"));
+    });
+    g.bench_function("errsnap_error_inside_scope", |b| {
+        b.iter_custom(|iters| {
+            timed_chunks(iters, &logger, || {
+                deep(DEPTH, &mut || logger.error("payment provider timed out"));
+            })
+        })
+    });
+    drop(_in);
+    g.finish();
+}
+
+criterion_group!(benches, caller_cost, scope_cost);
 criterion_main!(benches);

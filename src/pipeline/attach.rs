@@ -153,8 +153,9 @@ mod tests {
             (stored[1].data(), stored[1].size(), stored[1].dropped()),
             (None, 20, Some("over the per-event cap"))
         );
-        assert_eq!(stored[2].data(), Some(&b"line 3\n"[..]));
-        // 17 of 16 bytes used: the whole file no longer fits.
+        // A tail is cut to what is left of the cap (6 bytes), from its end.
+        assert_eq!(stored[2].data(), Some(&b"ine 3\n"[..]));
+        // Nothing left: the whole file no longer fits.
         assert_eq!(stored[3].dropped(), Some("over the per-event cap"));
         assert_eq!(stored[3].size(), 21);
     }
