@@ -74,8 +74,9 @@ async fn panics() -> &'static str {
 }
 
 async fn user(Path(id): Path<u64>, logger: axum::extract::State<errsnap::EventLogger>) -> String {
-    // Everything recorded from here on carries the request and this user.
-    let _user = logger.push_scope(|s| {
+    // Everything recorded for this request from here on (the layer's
+    // events too) carries this user.
+    errsnap::configure_scope(|s| {
         s.set_user(errsnap::User::new().id(id.to_string()));
     });
     logger.add_breadcrumb(errsnap::Level::Info, "db", format!("loaded user {id}"));

@@ -157,8 +157,8 @@ pub use guard::{init, Guard};
 pub use level::{Level, LevelFilter, ParseLevelError};
 pub use logger::options::{EndUserMessage, PushOptions, DEFAULT_FINGERPRINT};
 pub use logger::{
-    bind_scope, CatchError, EventBuilder, EventLogger, EventLoggerBuilder, Scope, ScopeGuard,
-    Scoped,
+    bind_scope, configure_scope, CatchError, EventBuilder, EventLogger, EventLoggerBuilder, Scope,
+    ScopeGuard, Scoped,
 };
 #[cfg(feature = "email")]
 pub use notify::email::SmtpMailerBuilder;

@@ -49,7 +49,7 @@ fn i21_attachments_are_stored_capped_read_back_and_deleted_with_their_event() {
         detail.attachments.iter().all(|a| a.data().is_none()),
         "a listing holds no bytes"
     );
-    let full = d.attachments(&id.to_string()[..10]).unwrap();
+    let full = d.attachments(&id.to_string()).unwrap();
     assert_eq!(full[0].data(), Some(&b"7,ann,,"[..]));
     assert_eq!(full[0].content_type(), Some("text/csv"));
     assert_eq!(full[1].data(), Some(&b"query failed\n"[..]));

@@ -789,7 +789,7 @@ fn i12_check_exits_2_naming_a_foreign_file_or_an_unknown_version() {
     assert_eq!(out.status.code(), Some(2), "{}", util::describe(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("schema version -1") && text.contains("knows versions 1 to 7"),
+        text.contains("schema version -1") && text.contains("knows versions 1 to 8"),
         "{text}"
     );
 }

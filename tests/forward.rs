@@ -800,7 +800,8 @@ fn i21_scoped_events_forward_their_request_user_and_transaction() {
     let log = util::builder(&db, "web")
         .sentry_dsn(&bugsink.dsn)
         .otlp_endpoint(format!("http://127.0.0.1:{}", otlp.port))
-        .store_user_pii(false, true)
+        .store_user_email(false)
+        .store_user_ip(true)
         .build()
         .unwrap();
     let mut request = errsnap::Request::new("GET", "/carts/7")

@@ -62,7 +62,7 @@ fn i18_twenty_processes_migrating_at_once_migrate_once() {
     }
     assert_eq!(
         pg.psql("SELECT value FROM errsnap_meta WHERE key = 'schema_version'"),
-        "2"
+        "3"
     );
     assert_eq!(
         pg.psql("SELECT count(*) FROM pg_tables WHERE tablename = 'events'"),

@@ -557,7 +557,7 @@ fn i12_an_unknown_schema_version_is_refused_untouched() {
     open(&db)
         .execute_batch("PRAGMA user_version = -1;")
         .unwrap();
-    assert_refused_untouched(&db, &db, &["schema version -1", "1 to 7"]);
+    assert_refused_untouched(&db, &db, &["schema version -1", "1 to 8"]);
     // errsnap's mark with a version no errsnap wrote.
     let (_d, db) = util::temp_db();
     drop(util::logger(&db, "t"));

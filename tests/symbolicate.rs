@@ -156,7 +156,10 @@ fn i16_a_schema_2_file_gains_build_ids_when_opened() {
     // before the runs ledger).
     open(&db)
         .execute_batch(
-            "ALTER TABLE frames DROP COLUMN build_id;
+            "DROP TRIGGER attachments_follow_events;
+             DROP TABLE attachments;
+             ALTER TABLE events DROP COLUMN context;
+             ALTER TABLE frames DROP COLUMN build_id;
              ALTER TABLE snapshots DROP COLUMN cgroup;
              ALTER TABLE event_groups DROP COLUMN first_release;
              ALTER TABLE event_groups DROP COLUMN resolved_release;

@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use crate::capture::scope::{swap, ScopeData};
 use crate::capture::CallSite;
+use crate::event::context::{IP_HEADERS, SECRET_HEADERS};
 use crate::event::{ChainLink, EventKind, Request};
 use crate::level::Level;
 use crate::logger::{payload_text, EventLogger, Extras, Scope, ScopeGuard};
@@ -26,20 +27,6 @@ const DEFAULT_HEADERS: &[&str] = &[
     "traceparent",
     "content-type",
     "content-length",
-];
-
-/// Headers never kept, whatever [`HttpLayer::header`] is given.
-const NEVER_HEADERS: &[&str] = &[
-    "cookie",
-    "set-cookie",
-    "authorization",
-    "proxy-authorization",
-    "x-api-key",
-    "x-auth-token",
-    "x-csrf-token",
-    "x-forwarded-for",
-    "x-real-ip",
-    "forwarded",
 ];
 
 /// Query parameter names whose values are replaced (any name containing
@@ -152,7 +139,10 @@ impl HttpLayer {
     #[must_use]
     pub fn header(self, name: &str) -> HttpLayer {
         let name = name.trim().to_ascii_lowercase();
-        if name.is_empty() || NEVER_HEADERS.contains(&name.as_str()) {
+        if name.is_empty()
+            || SECRET_HEADERS.contains(&name.as_str())
+            || IP_HEADERS.contains(&name.as_str())
+        {
             return self;
         }
         self.with(|c| {
@@ -274,12 +264,14 @@ where
                 on_panic(&self.config, payload.as_ref());
                 drop(restore);
                 self.config.breadcrumb(&transaction, "panicked", start);
+                // Recorded: a catcher further out must not record it again.
+                crate::util::unwind::mark_recorded();
                 resume_unwind(payload)
             }
         };
         drop(restore);
         ResponseFuture {
-            inner: future,
+            inner: Some(future),
             state: Some(Box::new(State {
                 scope,
                 config: self.config.clone(),
@@ -300,13 +292,42 @@ struct State {
 }
 
 pin_project_lite::pin_project! {
-    /// The response future of [`HttpService`]: the inner one, polled in
-    /// the request's scope.
+    /// The response future of [`HttpService`]: the inner one, polled (and,
+    /// when the request is cancelled, dropped) in the request's scope.
     #[derive(Debug)]
     pub struct ResponseFuture<F> {
+        // `None` only while it is dropped.
         #[pin]
-        inner: F,
+        inner: Option<F>,
+        // `None` once the response (or a panic) came out.
         state: Option<Box<State>>,
+    }
+
+    impl<F> PinnedDrop for ResponseFuture<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let mut this = this.project();
+            match this.state.take() {
+                Some(state) => {
+                    // Cancelled (the client went away): its destructors run
+                    // in the request's scope, and it leaves a breadcrumb.
+                    let restore = Restore(Some(swap(state.scope.clone())));
+                    this.inner.set(None);
+                    drop(restore);
+                    state
+                        .config
+                        .breadcrumb(&state.transaction, "cancelled", state.start);
+                }
+                None => this.inner.set(None),
+            }
+        }
+    }
+}
+
+/// Polls the inner future (present until the response future is dropped).
+fn poll_inner<F: Future>(inner: Pin<&mut Option<F>>, cx: &mut Context<'_>) -> Poll<F::Output> {
+    match inner.as_pin_mut() {
+        Some(f) => f.poll(cx),
+        None => unreachable!("the inner future is taken only when dropped"),
     }
 }
 
@@ -329,13 +350,14 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
+        let mut inner = this.inner;
         let Some(state) = this.state.as_ref() else {
             // Polled after completion: the inner future decides.
-            return this.inner.poll(cx);
+            return poll_inner(inner.as_mut(), cx);
         };
         let restore = Restore(Some(swap(state.scope.clone())));
         crate::util::unwind::take_recorded();
-        let polled = catch_unwind(AssertUnwindSafe(|| this.inner.poll(cx)));
+        let polled = catch_unwind(AssertUnwindSafe(|| poll_inner(inner.as_mut(), cx)));
         let out = match polled {
             Ok(Poll::Pending) => return Poll::Pending,
             Ok(Poll::Ready(out)) => out,
@@ -346,6 +368,8 @@ where
                     .config
                     .breadcrumb(&state.transaction, "panicked", state.start);
                 *this.state = None;
+                // Recorded: a catcher further out must not record it again.
+                crate::util::unwind::mark_recorded();
                 resume_unwind(payload)
             }
         };
@@ -457,7 +481,7 @@ fn elapsed_ms(start: Instant) -> u64 {
 /// The request as stored, and the trace it continues (from `traceparent`).
 fn describe<B>(req: &http::Request<B>, headers: &[String]) -> (Request, Option<(String, String)>) {
     let uri = original_uri(req).unwrap_or_else(|| req.uri());
-    let mut out = Request::new(req.method().as_str(), cut(uri.path()));
+    let mut out = Request::new(cut(req.method().as_str()), cut(uri.path()));
     out.route = matched_path(req);
     out.query = uri
         .query()
@@ -467,8 +491,8 @@ fn describe<B>(req: &http::Request<B>, headers: &[String]) -> (Request, Option<(
         .headers()
         .get(http::header::HOST)
         .and_then(|h| h.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| uri.authority().map(|a| a.to_string()));
+        .map(cut)
+        .or_else(|| uri.authority().map(|a| cut(a.as_str())));
     for name in headers {
         if let Some(v) = req.headers().get(name.as_str()) {
             if v.is_sensitive() {

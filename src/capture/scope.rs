@@ -5,6 +5,7 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::event::{Breadcrumb, EventContext};
@@ -23,6 +24,28 @@ pub(crate) struct ScopeData {
     /// Breadcrumbs raised in this scope (not in a nested one).
     crumbs: Mutex<VecDeque<Breadcrumb>>,
     parent: Option<Arc<ScopeData>>,
+    /// Its guard was dropped: restoring it would revive an ended scope.
+    closed: AtomicBool,
+    /// What `configure_scope` set on it after it was entered (an auth
+    /// middleware's user, say): over the rest, under the event's own.
+    late: Mutex<Late>,
+}
+
+/// Values set on a scope after it was entered.
+#[derive(Debug, Default)]
+pub(crate) struct Late {
+    pub(crate) tags: BTreeMap<String, String>,
+    pub(crate) extra: serde_json::Map<String, serde_json::Value>,
+    pub(crate) user: Option<crate::event::User>,
+    pub(crate) transaction: Option<String>,
+}
+
+/// A scope's values, the late ones applied.
+#[derive(Debug, Default)]
+pub(crate) struct Effective {
+    pub(crate) tags: BTreeMap<String, String>,
+    pub(crate) extra: serde_json::Map<String, serde_json::Value>,
+    pub(crate) context: EventContext,
 }
 
 impl ScopeData {
@@ -38,7 +61,51 @@ impl ScopeData {
             context,
             crumbs: Mutex::new(VecDeque::new()),
             parent,
+            closed: AtomicBool::new(false),
+            late: Mutex::new(Late::default()),
         }
+    }
+
+    /// Applies `f` to the values set late (see `configure_scope`).
+    pub(crate) fn configure_late(&self, f: impl FnOnce(&mut Late)) {
+        f(&mut self.late.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    /// Its values with the late ones applied (copies).
+    pub(crate) fn effective(&self) -> Effective {
+        let mut out = Effective {
+            tags: self.tags.clone(),
+            extra: self.extra.clone(),
+            context: self.context.clone(),
+        };
+        let late = self.late.lock().unwrap_or_else(|p| p.into_inner());
+        out.tags
+            .extend(late.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+        out.extra
+            .extend(late.extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+        if late.user.is_some() {
+            out.context.user = late.user.clone();
+        }
+        if late.transaction.is_some() {
+            out.context.transaction = late.transaction.clone();
+        }
+        out
+    }
+
+    /// Marks the scope ended (its guard was dropped).
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Relaxed);
+    }
+
+    /// `scope`, or its nearest parent whose guard is still alive.
+    pub(crate) fn live(mut scope: Option<Arc<ScopeData>>) -> Option<Arc<ScopeData>> {
+        while let Some(s) = &scope {
+            if !s.closed.load(Ordering::Relaxed) {
+                break;
+            }
+            scope = s.parent.clone();
+        }
+        scope
     }
 
     /// Rough heap size, for the queue's byte budget.

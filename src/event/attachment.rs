@@ -97,12 +97,15 @@ impl Attachment {
     pub fn name(&self) -> &str {
         &self.name
     }
-    /// Bytes held in memory until it is stored (a file: none).
-    pub(crate) fn held_bytes(&self) -> usize {
-        match &self.source {
-            Source::Bytes(b) => b.len(),
-            _ => 0,
-        }
+    /// Bytes it will hold on the writer at most, under a per-event cap
+    /// (a file is read there): what the queue's byte budget counts.
+    pub(crate) fn queued_bytes(&self, cap: u64) -> usize {
+        let n = match &self.source {
+            Source::Bytes(b) => b.len() as u64,
+            Source::File { tail, .. } => tail.unwrap_or(cap).min(cap),
+            Source::Dropped { .. } => 0,
+        };
+        usize::try_from(n).unwrap_or(usize::MAX)
     }
 }
 

@@ -5,6 +5,21 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+/// Request headers never stored: cookies and credentials.
+pub(crate) const SECRET_HEADERS: &[&str] = &[
+    "cookie",
+    "set-cookie",
+    "authorization",
+    "proxy-authorization",
+    "x-api-key",
+    "x-auth-token",
+    "x-csrf-token",
+];
+
+/// Request headers that carry a client's IP address (stored only when IP
+/// addresses are).
+pub(crate) const IP_HEADERS: &[&str] = &["x-forwarded-for", "x-real-ip", "forwarded"];
+
 /// The user an event was raised for (set on a scope with
 /// [`Scope::set_user`](crate::Scope::set_user)).
 ///
@@ -131,7 +146,8 @@ impl Request {
         self.query = Some(query.into());
         self
     }
-    /// Adds a header.
+    /// Adds a header (cookies and credentials are never stored; headers
+    /// holding a client's IP only when IP addresses are).
     #[must_use]
     pub fn header(mut self, name: &str, value: impl Into<String>) -> Request {
         self.headers.insert(name.to_ascii_lowercase(), value.into());
@@ -182,6 +198,11 @@ impl EventContext {
             }
         }
         if let Some(r) = &mut self.request {
+            r.headers.retain(|name, _| {
+                let name = name.to_ascii_lowercase();
+                !SECRET_HEADERS.contains(&name.as_str())
+                    && (ip || !IP_HEADERS.contains(&name.as_str()))
+            });
             if !ip {
                 r.peer = None;
             }

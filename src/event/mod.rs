@@ -2,7 +2,7 @@
 
 pub(crate) mod alert;
 mod attachment;
-mod context;
+pub(crate) mod context;
 mod id;
 mod json;
 mod snapshot;
@@ -315,6 +315,18 @@ impl Event {
     /// Its attachments (what a cap dropped has no data).
     pub fn attachments(&self) -> &[StoredAttachment] {
         &self.attachments
+    }
+    /// The user, to change or remove in a `before_save` hook.
+    pub fn user_mut(&mut self) -> &mut Option<User> {
+        &mut self.context.user
+    }
+    /// The request, to change or remove in a `before_save` hook.
+    pub fn request_mut(&mut self) -> &mut Option<Request> {
+        &mut self.context.request
+    }
+    /// The attachments, to remove in a `before_save` hook.
+    pub fn attachments_mut(&mut self) -> &mut Vec<StoredAttachment> {
+        &mut self.attachments
     }
     /// The message, to change in a `before_save` hook.
     pub fn message_mut(&mut self) -> &mut String {

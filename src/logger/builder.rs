@@ -262,11 +262,16 @@ impl EventLoggerBuilder {
         self.redact_emails = Some(on);
         self
     }
-    /// Stores a scope user's e-mail address and IP addresses (a user's, a
-    /// request's peer); both off by default (`ERRSNAP_STORE_USER_EMAIL`,
-    /// `ERRSNAP_STORE_USER_IP`). Redaction still runs over them.
-    pub fn store_user_pii(mut self, email: bool, ip: bool) -> Self {
-        self.personal = (Some(email), Some(ip));
+    /// Stores a scope user's e-mail address (default off,
+    /// `ERRSNAP_STORE_USER_EMAIL`). Redaction still runs over it.
+    pub fn store_user_email(mut self, on: bool) -> Self {
+        self.personal.0 = Some(on);
+        self
+    }
+    /// Stores IP addresses: a scope user's, a request's peer and its
+    /// forwarding headers (default off, `ERRSNAP_STORE_USER_IP`).
+    pub fn store_user_ip(mut self, on: bool) -> Self {
+        self.personal.1 = Some(on);
         self
     }
     /// Adds a redaction rule: every match of the regular expression is

@@ -31,7 +31,7 @@ pub use catch::CatchError;
 pub use event_builder::EventBuilder;
 pub(crate) use event_builder::Extras;
 use options::PushOptions;
-pub use scope::{bind_scope, Scope, ScopeGuard, Scoped};
+pub use scope::{bind_scope, configure_scope, Scope, ScopeGuard, Scoped};
 
 /// Records events into one logger (table) of a `LOGS.db` file.
 ///

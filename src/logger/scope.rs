@@ -89,15 +89,16 @@ impl Scope {
         if self.is_empty() {
             return None;
         }
-        let mut tags = parent.map(|p| p.tags.clone()).unwrap_or_default();
+        let base = parent.map(|p| p.effective()).unwrap_or_default();
+        let mut tags = base.tags;
         tags.extend(self.tags);
         if let Some((t, s)) = self.trace {
             tags.insert("trace_id".into(), t);
             tags.insert("span_id".into(), s);
         }
-        let mut extra = parent.map(|p| p.extra.clone()).unwrap_or_default();
+        let mut extra = base.extra;
         extra.extend(self.extra);
-        let mut context = parent.map(|p| p.context.clone()).unwrap_or_default();
+        let mut context = base.context;
         if self.user.is_some() {
             context.user = self.user;
         }
@@ -135,15 +136,17 @@ pub(crate) fn enter_data(configure: impl FnOnce(&mut Scope)) -> Option<Arc<Scope
 /// scope that was current before (see
 /// [`EventLogger::push_scope`](crate::EventLogger::push_scope)).
 ///
-/// It cannot be sent to another thread, so it cannot be held across an
-/// `.await` in a future that moves between threads; use
-/// [`EventLogger::scoped`](crate::EventLogger::scoped) there. Guards
-/// dropped out of order restore what each saw; nothing panics.
+/// It cannot be sent to another thread. Do not hold it across an `.await`:
+/// while the task waits, other tasks polled on the thread would run in its
+/// scope; use [`EventLogger::scoped`](crate::EventLogger::scoped) for
+/// futures (clippy's `await_holding_invalid_type` can forbid it:
+/// `await-holding-invalid-types = ["errsnap::ScopeGuard"]`). Guards
+/// dropped out of order never revive an ended scope, and nothing panics.
 #[must_use = "the scope ends when the guard is dropped"]
 #[derive(Debug)]
 pub struct ScopeGuard {
-    /// `Some(previous)` when something was pushed.
-    previous: Option<Option<Arc<ScopeData>>>,
+    /// What it pushed and what was current before.
+    pushed: Option<(Arc<ScopeData>, Option<Arc<ScopeData>>)>,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -151,16 +154,13 @@ impl ScopeGuard {
     pub(crate) fn push(configure: impl FnOnce(&mut Scope)) -> ScopeGuard {
         let mut scope = Scope::default();
         configure(&mut scope);
-        if scope.is_empty() {
-            return ScopeGuard {
-                previous: None,
-                _not_send: PhantomData,
-            };
-        }
         let parent = current();
-        let data = scope.merge(parent.as_ref());
+        let pushed = scope.merge(parent.as_ref()).map(|data| {
+            let previous = swap(Some(data.clone()));
+            (data, previous)
+        });
         ScopeGuard {
-            previous: Some(swap(data)),
+            pushed,
             _not_send: PhantomData,
         }
     }
@@ -168,29 +168,48 @@ impl ScopeGuard {
 
 impl Drop for ScopeGuard {
     fn drop(&mut self) {
-        if let Some(previous) = self.previous.take() {
-            swap(previous);
+        let Some((data, previous)) = self.pushed.take() else {
+            return;
+        };
+        data.close();
+        // Dropped out of order (a scope pushed after it is still current):
+        // that one goes on, and skips this one when it ends.
+        if current().is_some_and(|c| Arc::ptr_eq(&c, &data)) {
+            swap(ScopeData::live(previous));
         }
     }
 }
 
 pin_project_lite::pin_project! {
     /// A future that runs inside a scope: the scope is current while the
-    /// future is polled, on whichever thread polls it. Made by
+    /// future is polled, and while it is dropped (a cancelled task's
+    /// destructors log in it too), on whichever thread does it. Made by
     /// [`EventLogger::scoped`](crate::EventLogger::scoped) or
     /// [`bind_scope`](crate::bind_scope).
     #[derive(Debug)]
     #[must_use = "futures do nothing unless polled"]
     pub struct Scoped<F> {
         scope: Option<Arc<ScopeData>>,
+        // `None` only while it is dropped.
         #[pin]
-        future: F,
+        future: Option<F>,
+    }
+
+    impl<F> PinnedDrop for Scoped<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let mut this = this.project();
+            let _restore = Restore(Some(swap(this.scope.clone())));
+            this.future.set(None);
+        }
     }
 }
 
 impl<F> Scoped<F> {
     pub(crate) fn new(scope: Option<Arc<ScopeData>>, future: F) -> Scoped<F> {
-        Scoped { scope, future }
+        Scoped {
+            scope,
+            future: Some(future),
+        }
     }
 }
 
@@ -211,8 +230,49 @@ impl<F: Future> Future for Scoped<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         let _restore = Restore(Some(swap(this.scope.clone())));
-        this.future.poll(cx)
+        match this.future.as_pin_mut() {
+            Some(future) => future.poll(cx),
+            None => unreachable!("a Scoped future is emptied only when it is dropped"),
+        }
     }
+}
+
+/// Changes the scope current on this thread in place: what `configure`
+/// sets (tags, extra, the user, the transaction) applies to every event
+/// raised in that scope from now on, also those the scope's owner records
+/// after the code that set it returned. An auth middleware or a handler
+/// sets the request's user this way, and the [tower](crate::tower)
+/// layer's 5xx event carries it. A request or trace set here is ignored
+/// (enter a scope for those). Returns `false` when no scope is current
+/// (nothing is changed).
+///
+/// ```
+/// # fn main() -> errsnap::Result<()> {
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let logger = errsnap::EventLogger::builder().name("t").path(dir.path().join("L.db")).config(errsnap::Config::empty()).build()?;
+/// logger.scope(|s| { s.set_transaction("GET /cart"); }, || {
+///     // deep in the handler, once the session is known:
+///     errsnap::configure_scope(|s| { s.set_user(errsnap::User::new().id("42")); });
+/// });
+/// # Ok(()) }
+/// ```
+pub fn configure_scope(configure: impl FnOnce(&mut Scope)) -> bool {
+    let Some(current) = current() else {
+        return false;
+    };
+    let mut scope = Scope::default();
+    configure(&mut scope);
+    current.configure_late(|late| {
+        late.tags.extend(scope.tags);
+        late.extra.extend(scope.extra);
+        if scope.user.is_some() {
+            late.user = scope.user;
+        }
+        if scope.transaction.is_some() {
+            late.transaction = scope.transaction;
+        }
+    });
+    true
 }
 
 /// Binds the scope current on this thread to `future`, so that it applies
@@ -266,7 +326,8 @@ impl crate::EventLogger {
     /// Wraps `future` so that it runs inside a scope (built now, over the
     /// scope current here): the scope is current while the future is polled,
     /// on any executor, so tasks interleaved on one thread keep their own.
-    /// A panic raised while it is polled is recorded with it.
+    /// With the panic hook installed, a panic raised while it is polled is
+    /// recorded with its scope.
     ///
     /// ```
     /// # fn main() -> errsnap::Result<()> {
@@ -314,7 +375,10 @@ mod tests {
     }
 
     #[test]
-    fn guards_dropped_out_of_order_do_not_panic() {
+    fn guards_dropped_out_of_order_never_revive_an_ended_scope() {
+        let outer = ScopeGuard::push(|s| {
+            s.set_tag("outer", "1");
+        });
         let a = ScopeGuard::push(|s| {
             s.set_tag("a", "1");
         });
@@ -322,10 +386,14 @@ mod tests {
             s.set_tag("b", "1");
         });
         drop(a);
+        // b goes on (with what it inherited).
+        assert!(current().is_some_and(|s| s.tags.contains_key("b")));
         drop(b);
-        // b restored what it saw (a's scope); a restored nothing current.
-        assert!(current().is_some_and(|s| s.tags.contains_key("a")));
-        swap(None);
+        // Not a's scope: the one before it.
+        let now = current().expect("outer");
+        assert!(now.tags.contains_key("outer") && !now.tags.contains_key("a"));
+        drop(outer);
+        assert!(current().is_none());
     }
 
     #[test]

@@ -91,6 +91,11 @@ fn read_file(
     tail: Option<u64>,
     left: u64,
 ) -> Result<Vec<u8>, (u64, String)> {
+    // Only regular files are opened (a device's open may act on it).
+    let unreadable = |e: std::io::Error| (0, format!("unreadable: {}", e.kind()));
+    if !std::fs::metadata(path).map_err(unreadable)?.is_file() {
+        return Err((0, "not a regular file".into()));
+    }
     let mut opts = std::fs::OpenOptions::new();
     opts.read(true);
     #[cfg(unix)]
@@ -117,6 +122,9 @@ fn read_file(
         return Err((len, "over the per-event cap".into()));
     }
     let want = want.min(left);
+    if want == 0 && len > 0 {
+        return Err((len, "over the per-event cap".into()));
+    }
     if tail.is_some() {
         f.seek(SeekFrom::Start(len - want))
             .map_err(|e| (len, format!("unreadable: {}", e.kind())))?;
@@ -146,7 +154,9 @@ mod tests {
             ],
             16,
         );
-        assert_eq!(queued[1].held_bytes(), 0, "dropped before the queue");
+        assert_eq!(queued[1].queued_bytes(16), 0, "dropped before the queue");
+        assert_eq!(queued[2].queued_bytes(16), 7);
+        assert_eq!(queued[3].queued_bytes(16), 16, "a file counts as the cap");
         let stored = read(queued, 16);
         assert_eq!(stored[0].data(), Some(&[1u8; 10][..]));
         assert_eq!(

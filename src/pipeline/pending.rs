@@ -104,7 +104,7 @@ impl PendingEvent {
             + self
                 .attachments
                 .iter()
-                .map(|a| a.held_bytes() + a.name().len() + 64)
+                .map(|a| a.queued_bytes(self.context.attachment_cap) + a.name().len() + 64)
                 .sum::<usize>()
     }
 }

@@ -88,13 +88,14 @@ impl PendingEvent {
         let mut extra = self.extra;
         let mut context = crate::event::EventContext::default();
         if let Some(scope) = &self.scope {
-            tags.extend(scope.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
-            for (k, v) in &scope.extra {
-                if !extra.contains_key(k) {
-                    extra.insert(k.clone(), v.clone());
+            let scope = scope.effective();
+            tags.extend(scope.tags);
+            for (k, v) in scope.extra {
+                if !extra.contains_key(&k) {
+                    extra.insert(k, v);
                 }
             }
-            context = scope.context.clone();
+            context = scope.context;
             context.keep_personal(self.context.store_user_email, self.context.store_user_ip);
         }
         tags.extend(self.tags);

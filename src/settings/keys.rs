@@ -330,9 +330,11 @@ pub(crate) const KEYS: &[Key] = &[
     key(
         "ERRSNAP_ATTACHMENTS_MAX_KB_PER_EVENT",
         Some("attachments.max_kb_per_event"),
+        // Under the writer queue's byte budget (64 MiB), so an event with
+        // attachments always fits in it.
         Kind::Count {
             min: 0,
-            max: 100 * 1024,
+            max: 16 * 1024,
         },
         "1024",
         "attachments one event may carry (0: none)",

@@ -19,6 +19,12 @@ impl PgReader {
         };
         // Before the connection is taken: the lookup may need it.
         let status = self.status_expr();
+        let has_context = self.has_context();
+        let context = if has_context {
+            "e.context::text"
+        } else {
+            "NULL::text"
+        };
         let row = self
             .client()
             .query_opt(
@@ -29,7 +35,7 @@ impl PgReader {
                         e.redactions, g.fingerprint, g.title, g.count, {status},
                         e.backtrace_id, e.host_id,
                         (SELECT resolved FROM backtraces b WHERE b.id = e.backtrace_id),
-                        e.snapshot_id, e.context::text
+                        e.snapshot_id, {context}
                      FROM events e JOIN loggers l ON l.id = e.logger_id
                      JOIN event_groups g ON g.id = e.group_id WHERE e.uid = $1"
                 ),
@@ -92,7 +98,9 @@ impl PgReader {
         if alerts {
             d.alerts = alerts_of(&mut client, &self.target, &uid)?;
         }
-        d.attachments = attachments_of(&mut client, &self.target, &uid, false)?;
+        if has_context {
+            d.attachments = attachments_of(&mut client, &self.target, &uid, false)?;
+        }
         Ok(Some(d))
     }
 }

@@ -26,6 +26,9 @@ pub(crate) struct PgReader {
     /// writer has upgraded yet is read without them). Looked up again while
     /// false: a writer may upgrade the database under a long-lived reader.
     summaries: std::sync::atomic::AtomicBool,
+    /// Whether the schema has events' context and attachments (version 3),
+    /// looked up again while false, like `summaries`.
+    context: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for PgReader {
@@ -87,6 +90,7 @@ impl PgReader {
             client: Mutex::new(client),
             target: target.clone(),
             summaries: std::sync::atomic::AtomicBool::new(version >= 2),
+            context: std::sync::atomic::AtomicBool::new(version >= 3),
         })
     }
 
@@ -99,6 +103,18 @@ impl PgReader {
         }
         let now = schema_version(&mut self.client()).is_ok_and(|v| v >= 2);
         self.summaries.store(now, Relaxed);
+        now
+    }
+
+    /// Whether the database has events' context and attachments (schema
+    /// 3), remembered once seen.
+    pub(super) fn has_context(&self) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        if self.context.load(Relaxed) {
+            return true;
+        }
+        let now = schema_version(&mut self.client()).is_ok_and(|v| v >= 3);
+        self.context.store(now, Relaxed);
         now
     }
 
@@ -413,6 +429,9 @@ impl Reader for PgReader {
         let Some(uid) = self.full_id(uid)? else {
             return Ok(Vec::new());
         };
+        if !self.has_context() {
+            return Ok(Vec::new());
+        }
         super::detail::attachments_of(&mut self.client(), &self.target, &uid, true)
     }
 

@@ -234,6 +234,11 @@ pub(super) fn purge(c: &mut Client, t: &PgTarget, rule: PurgeRule) -> Result<Pur
     let Some((cond, v)) = selection(c, t, rule)? else {
         return Ok(report);
     };
+    // Schema 3 and up keep attachments, deleted with their event.
+    let attachments: bool = c
+        .query_one("SELECT to_regclass('attachments') IS NOT NULL", &[])
+        .map_err(fail)?
+        .get(0);
     let kept: i64 = c
         .query_one(
             &format!("SELECT count(*) FROM events e WHERE {cond} AND {PROTECTED}"),
@@ -260,8 +265,10 @@ pub(super) fn purge(c: &mut Client, t: &PgTarget, rule: PurgeRule) -> Result<Pur
             &[],
         )
         .map_err(fail)?;
-        tx.execute(super::runs::ORPHAN_ATTACHMENTS, &[])
-            .map_err(fail)?;
+        if attachments {
+            tx.execute(super::runs::ORPHAN_ATTACHMENTS, &[])
+                .map_err(fail)?;
+        }
         tx.commit().map_err(fail)?;
         report.events += n;
         if n < 5000 {

@@ -76,13 +76,7 @@ pub(crate) fn purge(conn: &mut Connection, rule: PurgeRule) -> Result<PurgeRepor
             [],
         )
         .map_err(err)?;
-        if super::column_or_null(&tx, "attachments", "event_uid") != "NULL" {
-            tx.execute(
-                "DELETE FROM attachments WHERE event_uid NOT IN (SELECT uid FROM events)",
-                [],
-            )
-            .map_err(err)?;
-        }
+        // Attachments go with their event (a trigger, schema 8).
         tx.commit().map_err(err)?;
         report.events += n as u64;
         if n < 5000 {
@@ -141,7 +135,8 @@ pub(crate) fn used_bytes(conn: &Connection) -> Result<u64> {
 /// kept) until the rest fit. Returns how many were dropped.
 pub(crate) fn cap_attachments(conn: &mut Connection, max: u64) -> Result<u64> {
     let err = |e| fail("capping attachments", e);
-    if super::column_or_null(conn, "attachments", "event_uid") == "NULL" {
+    // Read first: the write lock only when something is over.
+    if attachment_bytes(conn)? <= max {
         return Ok(0);
     }
     let tx = conn
@@ -187,6 +182,20 @@ pub(crate) fn cap_attachments(conn: &mut Connection, max: u64) -> Result<u64> {
     Ok(n as u64)
 }
 
+/// The bytes of the attachments kept (0 before schema 8).
+fn attachment_bytes(conn: &Connection) -> Result<u64> {
+    if super::column_or_null(conn, "attachments", "event_uid") == "NULL" {
+        return Ok(0);
+    }
+    conn.query_row(
+        "SELECT coalesce(sum(size), 0) FROM attachments WHERE data IS NOT NULL",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n.max(0) as u64)
+    .map_err(|e| fail("measuring attachments", e))
+}
+
 /// Applies the limits; returns how many events were deleted.
 pub(crate) fn enforce(conn: &mut Connection, limits: Limits, now: i64) -> Result<u64> {
     let mut deleted = 0;
@@ -200,6 +209,12 @@ pub(crate) fn enforce(conn: &mut Connection, limits: Limits, now: i64) -> Result
         cap_attachments(conn, max)?;
     }
     if let Some(max) = limits.max_bytes {
+        // Attachments' bytes go before events do.
+        let over = used_bytes(conn)?.saturating_sub(max);
+        if over > 0 {
+            let keep = attachment_bytes(conn)?.saturating_sub(over);
+            cap_attachments(conn, keep)?;
+        }
         // Free pages are reused, so deleting the oldest tenth at a time
         // brings the used size down without a VACUUM.
         for _ in 0..10 {

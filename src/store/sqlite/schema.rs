@@ -180,6 +180,10 @@ CREATE TABLE attachments (
     dropped       TEXT
 );
 CREATE INDEX attachments_event ON attachments(event_uid);
+-- Deleted with their event, whoever deletes it (older writers too).
+CREATE TRIGGER attachments_follow_events AFTER DELETE ON events BEGIN
+    DELETE FROM attachments WHERE event_uid = old.uid;
+END;
 "#;
 
 /// Version 7 (#20): each channel's pending rows by due time, so that the
