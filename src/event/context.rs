@@ -229,3 +229,90 @@ impl EventContext {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> EventContext {
+        EventContext {
+            transaction: Some("GET /me".into()),
+            user: Some(
+                User::new()
+                    .id("7")
+                    .email("ann@example.com")
+                    .ip_address("192.0.2.1"),
+            ),
+            request: Some(
+                Request::new("GET", "/me")
+                    .peer("192.0.2.1")
+                    .header("Cookie", "sid=1")
+                    .header("Authorization", "Bearer x")
+                    .header("X-Forwarded-For", "192.0.2.1")
+                    .header("User-Agent", "ua"),
+            ),
+        }
+    }
+
+    #[test]
+    fn personal_data_is_kept_only_as_allowed() {
+        let mut c = ctx();
+        c.keep_personal(false, false);
+        let u = c.user.as_ref().expect("user");
+        assert_eq!((u.email.as_deref(), u.ip_address.as_deref()), (None, None));
+        let r = c.request.as_ref().expect("request");
+        assert_eq!(r.peer, None);
+        assert_eq!(r.headers.keys().collect::<Vec<_>>(), ["user-agent"]);
+
+        let mut c = ctx();
+        c.keep_personal(true, true);
+        let u = c.user.as_ref().expect("user");
+        assert_eq!(u.email.as_deref(), Some("ann@example.com"));
+        assert_eq!(u.ip_address.as_deref(), Some("192.0.2.1"));
+        let r = c.request.as_ref().expect("request");
+        assert_eq!(r.peer.as_deref(), Some("192.0.2.1"));
+        // Credentials never, whatever is allowed.
+        assert_eq!(
+            r.headers.keys().collect::<Vec<_>>(),
+            ["user-agent", "x-forwarded-for"]
+        );
+
+        let mut c = ctx();
+        c.keep_personal(true, false);
+        assert!(c
+            .user
+            .as_ref()
+            .is_some_and(|u| u.email.is_some() && u.ip_address.is_none()));
+        let mut c = ctx();
+        c.keep_personal(false, true);
+        assert!(c
+            .user
+            .as_ref()
+            .is_some_and(|u| u.email.is_none() && u.ip_address.is_some()));
+    }
+
+    #[test]
+    fn a_user_left_with_nothing_is_no_user() {
+        let mut c = EventContext {
+            user: Some(User::new().email("a@b.c")),
+            ..EventContext::default()
+        };
+        assert!(!c.is_empty());
+        c.keep_personal(false, false);
+        assert!(c.user.is_none());
+        assert!(c.is_empty());
+        assert!(User::new().is_empty() && !User::new().id("1").is_empty());
+        assert!(!User::new().username("a").is_empty());
+        assert!(!User::new().ip_address("::1").is_empty());
+    }
+
+    #[test]
+    fn every_text_is_handed_to_redaction() {
+        let mut c = ctx();
+        c.request = c.request.map(|r| r.route("/r").query("q=1").host("h"));
+        c.user = c.user.map(|u| u.username("ann"));
+        let n = c.texts_mut().len();
+        // transaction; user id, username, email, ip; path, route, query, host, peer.
+        assert_eq!(n, 10);
+    }
+}

@@ -293,7 +293,7 @@ pub fn bind_scope<F: Future>(future: F) -> Scoped<F> {
     Scoped::new(current(), future)
 }
 
-impl crate::EventLogger {
+impl super::EventLogger {
     /// Runs `f` inside a scope that `configure` fills: every event, panic
     /// and breadcrumb raised in `f` on this thread carries its tags, extra,
     /// user, transaction and request. Scopes nest; the inner one overrides.

@@ -32,6 +32,10 @@ struct Writer {
     /// Set when a batch went to the spool: import it once writes work again.
     spooled: bool,
     last_retention: Option<Instant>,
+    /// Attachments were written since the database's cap on them was last
+    /// applied (a writer that stores none never takes the write lock for
+    /// it).
+    attachments_written: bool,
     /// While a panic's raw row is written: new alerts wait for its names
     /// (the notify thread reads the frames when it sends).
     hold_alerts: bool,
@@ -74,6 +78,7 @@ pub(super) fn writer_main(shared: Arc<Shared>, store: Option<Box<dyn Store>>) {
         dedupe: crate::pipeline::dedupe::Dedupe::default(),
         spooled: !in_memory && (spool::has_pending(&shared.path) || !have_store),
         last_retention: None,
+        attachments_written: false,
         hold_alerts: false,
         alerts_held: false,
         run: None,
@@ -410,7 +415,10 @@ impl Writer {
 
     /// Runs automatic retention at most once a minute, and at shutdown.
     fn retention(&mut self, now: bool) {
-        let limits = self.shared.cfg.retention;
+        let mut limits = self.shared.cfg.retention;
+        if !self.attachments_written {
+            limits.attachments_max_bytes = None;
+        }
         if !limits.any()
             || (!now
                 && self
@@ -421,8 +429,9 @@ impl Writer {
         }
         self.last_retention = Some(Instant::now());
         if let Some(store) = self.store() {
-            if let Err(e) = store.enforce_retention(limits) {
-                internal_log::report("retention", &internal_log::chain(&e));
+            match store.enforce_retention(limits) {
+                Ok(_) => self.attachments_written = false,
+                Err(e) => internal_log::report("retention", &internal_log::chain(&e)),
             }
         }
     }
@@ -439,6 +448,9 @@ impl Writer {
                 .unwrap_or_else(|p| p.into_inner())
                 .extend_from_slice(events);
             return;
+        }
+        if events.iter().any(|e| !e.attachments.is_empty()) {
+            self.attachments_written = true;
         }
         let result = match self.store() {
             Some(store) => store.insert_batch(events),

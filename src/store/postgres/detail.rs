@@ -105,6 +105,22 @@ impl PgReader {
     }
 }
 
+impl PgReader {
+    /// An event's attachments with their bytes, by id or prefix.
+    pub(super) fn attachments_by_id(
+        &self,
+        id: &str,
+    ) -> Result<Vec<crate::event::StoredAttachment>> {
+        let Some(uid) = self.full_id(id)? else {
+            return Ok(Vec::new());
+        };
+        if !self.has_context() {
+            return Ok(Vec::new());
+        }
+        attachments_of(&mut self.client(), &self.target, &uid, true)
+    }
+}
+
 /// An event's attachments, oldest first; their bytes when `data`.
 pub(super) fn attachments_of(
     c: &mut Client,

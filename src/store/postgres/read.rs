@@ -426,13 +426,7 @@ impl Reader for PgReader {
     }
 
     fn attachments(&self, uid: &str) -> Result<Vec<crate::event::StoredAttachment>> {
-        let Some(uid) = self.full_id(uid)? else {
-            return Ok(Vec::new());
-        };
-        if !self.has_context() {
-            return Ok(Vec::new());
-        }
-        super::detail::attachments_of(&mut self.client(), &self.target, &uid, true)
+        self.attachments_by_id(uid)
     }
 
     fn hosts(&self) -> Result<Vec<(HostRow, HostInfo)>> {
