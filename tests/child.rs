@@ -500,10 +500,68 @@ fn entry() {
             logger.error("parent after fork");
             assert!(logger.flush(Duration::from_secs(20)));
         }
+        "fork_busy" => fork_while_sqlite_allocates(&db),
         #[cfg(target_os = "linux")]
         "native" => crate::crash::die(&db),
         #[cfg(all(feature = "postgres", feature = "cli"))]
         "pg_writer" => crate::pg::writer_child(&db),
         other => panic!("unknown scenario {other}"),
     }
+}
+
+/// Forks 30 times while another thread allocates in SQLite without a
+/// pause; each child records an event. A child that inherited SQLite's
+/// allocator mutex locked would hang: it is killed after 20 s and counted.
+fn fork_while_sqlite_allocates(db: &std::path::Path) {
+    let logger = util::logger(db, "forked");
+    logger.error("parent before forks");
+    assert!(logger.flush(Duration::from_secs(20)));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let busy = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let c = rusqlite::Connection::open_in_memory().unwrap();
+                c.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (randomblob(64));")
+                    .unwrap();
+            }
+        })
+    };
+    let (mut ok, mut hung) = (0, 0);
+    for _ in 0..30 {
+        // SAFETY: the child records, flushes and leaves with `_exit`.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            logger.error("child event");
+            let done = logger.flush(Duration::from_secs(20));
+            // SAFETY: ends the child without running destructors.
+            unsafe { libc::_exit(if done { 0 } else { 3 }) };
+        }
+        let started = std::time::Instant::now();
+        let mut status = 0;
+        loop {
+            // SAFETY: polls our own child.
+            let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+            if r == pid {
+                if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
+                    ok += 1;
+                }
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(20) {
+                // SAFETY: our own child, stuck.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                    libc::waitpid(pid, &mut status, 0);
+                }
+                hung += 1;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    busy.join().unwrap();
+    println!("forks_ok={ok} forks_hung={hung}");
 }

@@ -709,6 +709,29 @@ fn i12_a_panicking_display_is_recorded_as_a_placeholder() {
 }
 
 #[test]
+fn i21_a_child_forked_while_sqlite_allocates_never_hangs() {
+    // Found in #21: a child opened SQLite while the parent's writer held
+    // SQLite's allocator mutex at the fork, and waited for it forever.
+    let (_d, db) = util::temp_db();
+    let out = run_child("fork_busy", &db, &[]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("forks_ok=30 forks_hung=0"),
+        "{}",
+        describe(&out)
+    );
+    let conn = open(&db);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM events WHERE message = 'child event'"
+        ),
+        30
+    );
+}
+
+#[test]
 fn i12_a_forked_child_records_its_own_events() {
     // See: issue #12 (6)
     let (_d, db) = util::temp_db();

@@ -1,5 +1,7 @@
 //! `fork()` support: a child process never touches the parent's writer
-//! (its thread does not exist there and its locks may be held forever).
+//! (its thread does not exist there and its locks may be held forever),
+//! and SQLite's global mutexes are held by the forking thread across the
+//! fork, so the child's own connection never finds one locked for good.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -12,6 +14,7 @@ pub(super) static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
 
 #[cfg(unix)]
 extern "C" fn after_fork_in_child() {
+    crate::store::sqlite::fork::release();
     FORK_GENERATION.fetch_add(1, Ordering::SeqCst);
 }
 
@@ -20,8 +23,15 @@ pub(super) fn watch_forks() {
     {
         static ONCE: std::sync::Once = std::sync::Once::new();
         ONCE.call_once(|| {
-            // SAFETY: registers a handler that only does an atomic add.
-            let rc = unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
+            // SAFETY: registers handlers that only take and release one
+            // SQLite mutex and do an atomic add.
+            let rc = unsafe {
+                libc::pthread_atfork(
+                    Some(crate::store::sqlite::fork::prepare),
+                    Some(crate::store::sqlite::fork::release),
+                    Some(after_fork_in_child),
+                )
+            };
             if rc != 0 {
                 internal_log::report(
                     "fork",

@@ -32,6 +32,71 @@ use crate::store::{validate_logger_name, AlertRules, BatchOutcome, Durability};
 /// elsewhere, a damaged file) so no layer above needs rusqlite's types.
 /// `column` of `table` when the file has it, else `NULL`: a newer reader
 /// on a file no writer has migrated yet reads what is there.
+/// Around `fork()`: the forking thread holds SQLite's global (static)
+/// mutexes, so that a child never inherits one locked by a thread that does
+/// not exist there (a child that records opens a connection of its own,
+/// which takes them: the allocator's, the random generator's, the VFS's).
+/// They are taken in SQLite's own order (the outer ones first, the
+/// allocator's last), after the random generator's one-time set-up, the
+/// one place where SQLite takes an outer one inside an inner one.
+#[cfg(unix)]
+pub(crate) mod fork {
+    use std::cell::RefCell;
+
+    use rusqlite::ffi;
+
+    /// Outer to inner.
+    const ORDER: [std::os::raw::c_int; 9] = [
+        ffi::SQLITE_MUTEX_STATIC_MAIN,
+        ffi::SQLITE_MUTEX_STATIC_OPEN,
+        ffi::SQLITE_MUTEX_STATIC_VFS1,
+        ffi::SQLITE_MUTEX_STATIC_VFS2,
+        ffi::SQLITE_MUTEX_STATIC_VFS3,
+        ffi::SQLITE_MUTEX_STATIC_LRU,
+        ffi::SQLITE_MUTEX_STATIC_PMEM,
+        ffi::SQLITE_MUTEX_STATIC_PRNG,
+        ffi::SQLITE_MUTEX_STATIC_MEM,
+    ];
+
+    thread_local! {
+        /// The mutexes `prepare` entered on this (the forking) thread, as
+        /// addresses, released in reverse by `release` (two threads may
+        /// fork at once: each keeps its own).
+        static HELD: RefCell<[usize; ORDER.len()]> = const { RefCell::new([0; ORDER.len()]) };
+    }
+
+    /// `pthread_atfork`'s prepare handler.
+    pub(crate) extern "C" fn prepare() {
+        let mut held = [0usize; ORDER.len()];
+        // SAFETY: static SQLite mutexes (allocated once, never freed),
+        // entered by this thread and left by `release` in both processes;
+        // the random call sets the generator up outside any of them.
+        unsafe {
+            let mut byte = 0u8;
+            ffi::sqlite3_randomness(1, (&mut byte as *mut u8).cast());
+            for (slot, id) in held.iter_mut().zip(ORDER) {
+                let m = ffi::sqlite3_mutex_alloc(id);
+                if !m.is_null() {
+                    ffi::sqlite3_mutex_enter(m);
+                    *slot = m as usize;
+                }
+            }
+        }
+        let _ = HELD.try_with(|h| *h.borrow_mut() = held);
+    }
+
+    /// `pthread_atfork`'s parent and child handler.
+    pub(crate) extern "C" fn release() {
+        let held = HELD
+            .try_with(|h| std::mem::replace(&mut *h.borrow_mut(), [0; ORDER.len()]))
+            .unwrap_or([0; ORDER.len()]);
+        for &m in held.iter().rev().filter(|&&m| m != 0) {
+            // SAFETY: a mutex `prepare` entered on this same thread.
+            unsafe { ffi::sqlite3_mutex_leave(m as *mut ffi::sqlite3_mutex) };
+        }
+    }
+}
+
 pub(crate) fn column_or_null(conn: &Connection, table: &str, column: &str) -> String {
     let has = conn
         .prepare_cached("SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2")
