@@ -369,13 +369,30 @@ fn i19_hostile_stored_text_renders_as_inert_text() {
         "javascript:alert(4)",
     ];
     for h in hostile {
-        l.event(Level::Error, h)
-            .tag("t<script>", "<script>alert(5)</script>")
-            .extra(
-                "x",
-                serde_json::json!({"<img src=y>": "</pre><script>alert(6)</script>"}),
-            )
-            .emit();
+        // The scope's user, request and transaction, and an attachment's
+        // name, are stored text too (#21).
+        l.scope(
+            |s| {
+                s.set_transaction(h)
+                    .set_user(errsnap::User::new().id(h).username(h))
+                    .set_request(
+                        errsnap::Request::new("GET", h)
+                            .route(h)
+                            .query(h)
+                            .header("user-agent", h),
+                    );
+            },
+            || {
+                l.event(Level::Error, h)
+                    .tag("t<script>", "<script>alert(5)</script>")
+                    .extra(
+                        "x",
+                        serde_json::json!({"<img src=y>": "</pre><script>alert(6)</script>"}),
+                    )
+                    .attach(errsnap::Attachment::text(h, "x"))
+                    .emit();
+            },
+        );
     }
     assert!(l.flush(T));
     drop(l);
@@ -413,6 +430,7 @@ fn i19_hostile_stored_text_renders_as_inert_text() {
         }
     }
     let all = pages.join("\n");
+    assert!(all.contains("<h3>Request</h3>") && all.contains("<h3>Attachments</h3>"));
     assert!(all.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
     assert!(
         all.contains("\\x1b]0;owned\\x07"),

@@ -607,6 +607,27 @@ mod tests {
     }
 
     #[test]
+    fn escaped_names_are_read_as_ascii() {
+        for (escaped, plain) in [
+            ("%74oken", "token"),
+            ("pass%77ord", "password"),
+            ("a%4B", "ak"),
+            ("%41%42", "ab"),
+            ("x%", "x%"),
+            ("x%4", "x%4"),
+            ("%4", "%4"),
+            ("%zz1", "%zz1"),
+            ("%C3%A9", "%C3%A9"),
+        ] {
+            assert_eq!(percent_lower(escaped), plain, "{escaped}");
+        }
+        assert_eq!(
+            redact_query("%74oken=abc&pass%77ord=p&%41=1"),
+            "%74oken=[REDACTED]&pass%77ord=[REDACTED]&%41=1"
+        );
+    }
+
+    #[test]
     fn headers_are_kept_only_when_selected_and_never_credentials() {
         let req = http::Request::builder()
             .method("POST")

@@ -171,6 +171,71 @@ mod tests {
     }
 
     #[test]
+    fn the_caps_hold_at_their_exact_edges() {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = |name: &str, n: usize| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, vec![b'x'; n]).expect("write");
+            p
+        };
+        let kept = |s: &StoredAttachment| s.data().map(<[u8]>::len);
+        // Caller side: exactly the cap fits; what is used counts.
+        let q = cap(
+            vec![
+                Attachment::bytes("a", vec![0; 10]),
+                Attachment::bytes("b", vec![0; 6]),
+            ],
+            10,
+        );
+        assert_eq!((q[0].queued_bytes(10), q[1].queued_bytes(10)), (10, 0));
+        let q = cap(
+            vec![
+                Attachment::bytes("a", vec![0; 6]),
+                Attachment::bytes("b", vec![0; 6]),
+            ],
+            10,
+        );
+        assert_eq!((q[0].queued_bytes(10), q[1].queued_bytes(10)), (6, 0));
+        // Writer side, bytes: the same edges.
+        let s = read(
+            vec![
+                Attachment::bytes("a", vec![0; 10]),
+                Attachment::bytes("b", vec![0; 10]),
+            ],
+            16,
+        );
+        assert_eq!((kept(&s[0]), kept(&s[1])), (Some(10), None));
+        let s = read(vec![Attachment::bytes("a", vec![0; 16])], 16);
+        assert_eq!(kept(&s[0]), Some(16));
+        // A file read counts toward the cap.
+        let s = read(
+            vec![
+                Attachment::file(file("eight", 8)),
+                Attachment::bytes("b", vec![0; 10]),
+            ],
+            16,
+        );
+        assert_eq!((kept(&s[0]), kept(&s[1])), (Some(8), None));
+        // A whole file: exactly what is left fits; one byte more does not
+        // (never cut: only a tail is).
+        let s = read(vec![Attachment::file(file("sixteen", 16))], 16);
+        assert_eq!(kept(&s[0]), Some(16));
+        let s = read(vec![Attachment::file(file("seventeen", 17))], 16);
+        assert_eq!((kept(&s[0]), s[0].size()), (None, 17));
+        // A tail with nothing left is dropped; an empty file is kept empty.
+        let s = read(
+            vec![
+                Attachment::bytes("a", vec![0; 16]),
+                Attachment::file_tail(file("log", 5), 3),
+                Attachment::file(file("empty", 0)),
+            ],
+            16,
+        );
+        assert_eq!(s[1].dropped(), Some("over the per-event cap"));
+        assert_eq!((kept(&s[2]), s[2].dropped()), (Some(0), None));
+    }
+
+    #[test]
     fn missing_files_fifos_and_directories_are_named_not_read() {
         let dir = tempfile::tempdir().expect("dir");
         let fifo = dir.path().join("fifo");

@@ -45,6 +45,7 @@ pub(crate) fn event(app: &App, e: &EventDetail, now: i64) -> Markup {
                     }
                 }
             }
+            (context(e))
             @if !e.frames.is_empty() {
                 h3 { "Stack" @if !e.symbols_resolved { " " span.muted { "(some frames unresolved)" } } }
                 (stack(app, &e.frames))
@@ -105,6 +106,43 @@ pub(crate) fn event(app: &App, e: &EventDetail, now: i64) -> Markup {
                     } }
                 }
             }
+        }
+    }
+}
+
+/// The transaction, user, request and attachments of the event's scope.
+fn context(e: &EventDetail) -> Markup {
+    html! {
+        @if e.transaction.is_some() || e.user.is_some() || e.request.is_some() {
+            h3 { "Request" }
+            dl.facts {
+                @if let Some(t) = &e.transaction { dt { "Transaction" } dd { code { (clean_line(t, 200)) } } }
+                @if let Some(u) = &e.user {
+                    dt { "User" } dd {
+                        @for (k, v) in [("id", &u.id), ("username", &u.username), ("email", &u.email), ("ip", &u.ip_address)] {
+                            @if let Some(v) = v { span.kv { (k) " " code { (clean_line(v, 120)) } } " " }
+                        }
+                    }
+                }
+                @if let Some(r) = &e.request {
+                    dt { "Request" } dd { code { (clean_line(&r.method, 16)) " " (clean_line(&r.path, 300))
+                        @if let Some(q) = &r.query { "?" (clean_line(q, 300)) } } }
+                    @if let Some(route) = &r.route { dt { "Route" } dd { code { (clean_line(route, 200)) } } }
+                    @if let Some(s) = r.status { dt { "Status" } dd { (s) @if let Some(ms) = r.duration_ms { " after " (ms) " ms" } } }
+                    @if let Some(h) = &r.host { dt { "Host" } dd { (clean_line(h, 120)) } }
+                    @if let Some(p) = &r.peer { dt { "Peer" } dd { (clean_line(p, 60)) } }
+                    @for (k, v) in &r.headers { dt { (clean_line(k, 60)) } dd { (clean_line(v, 300)) } }
+                }
+            }
+        }
+        @if !e.attachments.is_empty() {
+            h3 { "Attachments" }
+            table.kv { tbody { @for a in &e.attachments {
+                tr { th { (clean_line(a.name(), 120)) } td { (bytes(a.size()))
+                    @if let Some(why) = a.dropped() { " · not kept: " (clean_line(why, 120)) }
+                    @else if let Some(c) = a.content_type() { " · " (clean_line(c, 80)) } } }
+            } } }
+            p.muted { "errsnap show " (e.row.id) " --save-attachments DIR writes them." }
         }
     }
 }
