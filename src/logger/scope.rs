@@ -154,6 +154,13 @@ impl ScopeGuard {
     pub(crate) fn push(configure: impl FnOnce(&mut Scope)) -> ScopeGuard {
         let mut scope = Scope::default();
         configure(&mut scope);
+        if scope.is_empty() {
+            // Nothing pushed: not even the current scope is looked at.
+            return ScopeGuard {
+                pushed: None,
+                _not_send: PhantomData,
+            };
+        }
         let parent = current();
         let pushed = scope.merge(parent.as_ref()).map(|data| {
             let previous = swap(Some(data.clone()));
