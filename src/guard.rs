@@ -7,16 +7,16 @@ use crate::logger::{EventLogger, EventLoggerBuilder};
 /// Keeps errsnap running; flushes on drop.
 ///
 /// Returned by [`init`]. Hold it in `main` (`let _guard = ...`; not `let _ =`,
-/// which drops it at once). When it drops, it waits for every event handed
-/// over so far to be committed, then for due alerts to be delivered (a
-/// failed delivery is retried when its backoff fits), all within the exit
-/// budget (default 3 s, `ERRSNAP_EXIT_BUDGET_MS`), which a panic on its way
-/// out shares: what cannot go out in time stays in the outbox and is sent at
-/// the next start.
+/// which drops it at once). When it drops, it flushes as
+/// [`EventLogger::flush`] does: every event handed over so far is
+/// committed and its alerts are delivered (a failed delivery is retried
+/// when its backoff fits), all within the exit budget (default 3 s,
+/// `ERRSNAP_EXIT_BUDGET_MS`), which a panic on its way out shares: what
+/// cannot go out in time stays in the outbox and is sent at the next start.
 ///
-/// `std::process::exit` skips destructors: call [`Guard::shutdown`] (or
-/// [`EventLogger::flush`]) before it. Panics need no guard: the panic hook
-/// commits their record itself.
+/// `std::process::exit` skips destructors, but not errsnap's exit hook:
+/// it does the same within the same budget. Panics need no guard either:
+/// the panic hook commits their record itself.
 #[must_use = "dropping the guard flushes and stops waiting for events; bind it with `let _guard = ...`"]
 #[derive(Debug)]
 pub struct Guard {
@@ -31,32 +31,25 @@ impl Guard {
         &self.logger
     }
 
-    /// Waits until everything handed over so far is committed.
+    /// Flushes as [`EventLogger::flush`] does: everything handed over so
+    /// far committed, and its alerts delivered.
     pub fn flush(&self, timeout: Duration) -> bool {
         self.logger.flush(timeout)
     }
 
-    /// Flushes events and then due alerts within `timeout`, and consumes
-    /// the guard; `false` if the timeout passed first.
+    /// Flushes as [`flush`](Self::flush) does, and consumes the guard
+    /// (dropping it then waits for nothing more).
     pub fn shutdown(mut self, timeout: Duration) -> bool {
         self.done = true;
-        flush_all(&self.logger, timeout)
+        self.logger.flush(timeout)
     }
-}
-
-fn flush_all(logger: &EventLogger, timeout: Duration) -> bool {
-    flush_until(logger, std::time::Instant::now() + timeout)
-}
-
-fn flush_until(logger: &EventLogger, deadline: std::time::Instant) -> bool {
-    logger.flush(deadline.saturating_duration_since(std::time::Instant::now()))
-        && logger.worker().drain_alerts(deadline)
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
         if !self.done {
-            flush_until(&self.logger, crate::worker::exit_deadline(self.timeout));
+            let deadline = crate::worker::exit_deadline(self.timeout);
+            self.logger.worker().flush_until(deadline);
         }
     }
 }

@@ -87,16 +87,8 @@ pub fn install_panic_hook(logger: &EventLogger) {
     }
     INSTALL.call_once(|| {
         // The hook keeps its logger for good, so no drop ends the writer:
-        // at exit, writers drain and record their run as exited.
-        #[cfg(unix)]
-        {
-            extern "C" fn at_exit() {
-                let _ = std::panic::catch_unwind(worker::shut_down_at_exit);
-            }
-            // SAFETY: registers a function with no arguments that never
-            // unwinds (caught above).
-            unsafe { libc::atexit(at_exit) };
-        }
+        // at exit, the exit hook (registered with the first writer) drains
+        // it and records the run as exited.
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             if !on_panic(info) {
@@ -224,12 +216,12 @@ fn record(logger: &EventLogger, info: &PanicHookInfo<'_>) -> Option<EventId> {
             _ => directly(copy),
         }
     };
-    // Give the fatal alert a bounded chance to go out before the process
-    // may die (retried if a failure's backoff fits). Sending happens on the
-    // notify thread, not here.
+    // Give the fatal alert (and the alerts of events before it) a bounded
+    // chance to go out before the process may die (retried if a failure's
+    // backoff fits). Sending happens on the notify thread, not here.
     let wait = w.panic_alert_wait().min(left());
     if recorded && alerts && !wait.is_zero() && !w.is_current_thread() {
-        w.drain_alerts(std::time::Instant::now() + wait);
+        w.flush_until(std::time::Instant::now() + wait);
     }
     recorded.then_some(id)
 }

@@ -45,7 +45,7 @@ fn slack_alert_has_the_expected_shape_and_escapes_user_text() {
         .unwrap();
     let hostile = "db down <!channel> see <https://evil.example|bank> & ```rm -rf```";
     let id = logger.error(hostile);
-    assert!(logger.flush(T) && logger.flush_alerts(T));
+    assert!(logger.flush(T));
     let reqs = stub.requests();
     assert_eq!(reqs.len(), 1);
     let r = &reqs[0];
@@ -103,7 +103,7 @@ fn levels_route_and_push_options_override() {
         "no email channel",
         PushOptions::new().email(true).slack(false),
     );
-    assert!(logger.flush(T) && logger.flush_alerts(T));
+    assert!(logger.flush(T));
     let reqs = stub.requests();
     assert_eq!(reqs.len(), 1);
     assert!(reqs[0].json()["text"]
@@ -127,7 +127,7 @@ fn server_errors_are_retried_with_backoff_until_delivered() {
     assert!(logger.flush(T));
     let reqs = stub.wait_for(3, T);
     assert_eq!(reqs.len(), 3);
-    assert!(logger.flush_alerts(T));
+    assert!(logger.flush(T));
     // Backoff: the second retry waits longer than the first (base 50 ms).
     let gap1 = reqs[1].at - reqs[0].at;
     let gap2 = reqs[2].at - reqs[1].at;
@@ -158,7 +158,7 @@ fn a_429_is_retried_after_retry_after() {
     assert_eq!(reqs.len(), 2);
     let gap = reqs[1].at - reqs[0].at;
     assert!(gap >= Duration::from_millis(950), "retried after {gap:?}");
-    assert!(logger.flush_alerts(T));
+    assert!(logger.flush(T));
     assert_eq!(outbox(&path)[0].1, "sent");
 }
 
@@ -173,7 +173,7 @@ fn a_removed_webhook_stops_the_channel_and_keeps_the_alerts() {
     stub.wait_for(1, T);
     logger.error("second, a different group");
     assert!(logger.flush(T));
-    logger.flush_alerts(Duration::from_millis(500));
+    logger.flush(Duration::from_millis(500));
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(stub.requests().len(), 1, "no retry on a broken channel");
     let rows = outbox(&path);
@@ -199,7 +199,7 @@ fn a_bad_payload_fails_only_that_alert() {
     assert!(logger.flush(T));
     stub.wait_for(1, T);
     logger.error("another group");
-    assert!(logger.flush(T) && logger.flush_alerts(T));
+    assert!(logger.flush(T));
     let rows = outbox(&path);
     assert_eq!(rows[0].1, "failed");
     assert_eq!(rows[1].1, "sent");
@@ -232,7 +232,7 @@ fn a_hanging_webhook_times_out_and_the_caller_never_waits() {
     assert!(logger.flush(T));
     let reqs = stub.wait_for(2, T);
     assert!(reqs.len() >= 2);
-    assert!(logger.flush_alerts(T));
+    assert!(logger.flush(T));
     let rows = outbox(&path);
     assert_eq!(rows.len(), 1, "one group, one alert");
     assert_eq!(rows[0].1, "sent");
@@ -256,7 +256,7 @@ fn ten_thousand_identical_errors_make_one_alert_and_digests() {
     let elapsed = start.elapsed();
     // The last cooldown ends, its digest goes out, then all is quiet.
     std::thread::sleep(Duration::from_millis(1_500));
-    assert!(logger.flush_alerts(T));
+    assert!(logger.flush(T));
     let reqs = stub.requests();
     let cooldowns = elapsed.as_secs() + 2;
     assert!(
@@ -299,10 +299,10 @@ fn the_threshold_rule_waits_for_n_within_the_window() {
     for _ in 0..4 {
         logger.error("disk nearly full");
     }
-    assert!(logger.flush(T) && logger.flush_alerts(T));
+    assert!(logger.flush(T));
     assert_eq!(stub.requests().len(), 0);
     logger.error("disk nearly full");
-    assert!(logger.flush(T) && logger.flush_alerts(T));
+    assert!(logger.flush(T));
     assert_eq!(stub.requests().len(), 1);
 }
 
@@ -313,7 +313,7 @@ fn resolved_groups_alert_again_and_muted_ones_never() {
     let logger = slack_logger(&path, &stub).build().unwrap();
     logger.error("payment gateway timeout");
     logger.error("search index stale");
-    assert!(logger.flush(T) && logger.flush_alerts(T));
+    assert!(logger.flush(T));
     assert_eq!(stub.requests().len(), 2);
     let db = open(&path);
     db.execute(
@@ -328,7 +328,7 @@ fn resolved_groups_alert_again_and_muted_ones_never() {
     .unwrap();
     logger.error("payment gateway timeout");
     logger.error("search index stale");
-    assert!(logger.flush(T) && logger.flush_alerts(T));
+    assert!(logger.flush(T));
     let reqs = stub.requests();
     assert_eq!(
         reqs.len(),
@@ -380,9 +380,12 @@ fn alerts_pending_at_a_kill_are_sent_once_at_the_next_start() {
     // Killed while retrying or in the middle of a delivery attempt.
     assert!(rows[0].1 == "pending" || rows[0].1 == "sending", "{rows:?}");
 
+    // The earlier run's alert goes out at the next start (a flush waits
+    // only for the alerts of its own process's events: there are none).
     for _ in 0..2 {
         let logger = slack_logger(&path, &stub).build().unwrap();
-        assert!(logger.flush_alerts(T));
+        assert!(logger.flush(T));
+        stub.wait_for(1, T);
         drop(logger);
     }
     assert_eq!(stub.requests().len(), 1, "sent once, not once per start");
@@ -491,7 +494,7 @@ fn email_has_headers_both_bodies_recipients_and_auth() {
         .unwrap();
     let hostile = "card declined\r\nBcc: victim@evil.test <!channel> </script><script>x()</script>";
     let id = logger.error(hostile);
-    assert!(logger.flush(T) && logger.flush_alerts(T));
+    assert!(logger.flush(T));
     let mails = sink.wait_for(1, T);
     assert_eq!(mails.len(), 1);
     let m = &mails[0];
@@ -539,7 +542,7 @@ fn a_ten_megabyte_message_is_truncated_in_alerts_and_kept_whole() {
     let logger = util::builder(&path, "big").config(config).build().unwrap();
     let big = "x".repeat(10 * 1024 * 1024);
     logger.error(big.clone());
-    assert!(logger.flush(T) && logger.flush_alerts(T));
+    assert!(logger.flush(T));
     let req = &stub.requests()[0];
     assert!(
         req.body.len() < 40_000,
@@ -568,7 +571,7 @@ fn refused_smtp_auth_breaks_the_channel_and_keeps_the_alert() {
     let logger = util::builder(&path, "auth").config(config).build().unwrap();
     logger.error("cannot log in");
     assert!(logger.flush(T));
-    logger.flush_alerts(Duration::from_secs(2));
+    logger.flush(Duration::from_secs(2));
     let rows = outbox(&path);
     assert_eq!(rows[0].1, "pending");
     assert!(rows[0].3.as_deref().unwrap().contains("535"), "{rows:?}");
@@ -588,7 +591,6 @@ fn an_smtp_server_closing_mid_data_is_retried() {
         .build()
         .unwrap();
     logger.error("half a mail");
-    assert!(logger.flush(T));
     let start = Instant::now();
     while sink.connections() < 1 && start.elapsed() < T {
         std::thread::sleep(Duration::from_millis(10));
@@ -596,7 +598,7 @@ fn an_smtp_server_closing_mid_data_is_retried() {
     std::thread::sleep(Duration::from_millis(200));
     sink.set_mode(SmtpMode::Accept);
     assert_eq!(sink.wait_for(1, T).len(), 1);
-    assert!(logger.flush_alerts(T));
+    assert!(logger.flush(T));
     assert_eq!(outbox(&path)[0].1, "sent");
 }
 
@@ -604,7 +606,7 @@ fn run_in_runtime(stub: &HttpStub) {
     let (_d, path) = util::temp_db();
     let logger = slack_logger(&path, stub).build().unwrap();
     logger.error("from inside tokio");
-    assert!(logger.flush(T) && logger.flush_alerts(T));
+    assert!(logger.flush(T));
     drop(logger); // the notify thread and its HTTP client stop off the runtime
 }
 

@@ -62,7 +62,7 @@ fn i18_twenty_processes_migrating_at_once_migrate_once() {
     }
     assert_eq!(
         pg.psql("SELECT value FROM errsnap_meta WHERE key = 'schema_version'"),
-        "3"
+        "4"
     );
     assert_eq!(
         pg.psql("SELECT count(*) FROM pg_tables WHERE tablename = 'events'"),
@@ -80,7 +80,7 @@ fn i18_a_fresh_database_is_migrated_once_and_then_up_to_date() {
     assert!(out.status.success(), "{}", util::describe(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["migrated"], true, "{v}");
-    assert_eq!(v["schema_version"], 3);
+    assert_eq!(v["schema_version"], 4);
     assert_eq!(
         v["database"],
         format!("postgres://postgres@127.0.0.1:{}/postgres", pg.port),
@@ -222,7 +222,7 @@ pub(crate) fn writer_child(db: &std::path::Path) {
         }
     });
     assert!(logger.flush(T), "flushed into PostgreSQL");
-    assert!(logger.flush_alerts(T));
+    assert!(logger.flush(T));
 }
 
 fn pg_count(pg: &Pg, sql: &str) -> i64 {
@@ -473,7 +473,7 @@ fn i18_the_cli_reads_a_url_as_it_reads_a_file() {
     let runs = cli_json(&url, &["runs"]);
     assert_eq!(runs[0]["status"], "exited");
     let check = cli_json(&url, &["check"]);
-    assert_eq!(check["schema_version"], 3, "{check}");
+    assert_eq!(check["schema_version"], 4, "{check}");
     let stats = cli_json(&url, &["stats"]);
     assert_eq!(stats["events"], 7, "{stats}");
     assert_eq!(stats["by_level"]["error"], 6, "{stats}");
@@ -691,7 +691,7 @@ fn i19_a_schema_1_fleet_database_is_read_as_it_is_then_upgraded_with_its_events_
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         (v["migrated"].as_bool(), v["schema_version"].as_i64()),
-        (Some(true), Some(3))
+        (Some(true), Some(4))
     );
     assert_eq!(
         pg_count(&pg, "SELECT sum(count)::bigint FROM group_hours"),
@@ -787,7 +787,7 @@ fn i20_a_fleet_forwards_each_event_once_muted_or_not() {
     logger.error("job 7 failed: lease lost");
     assert!(logger.flush(T));
     assert_eq!(otlp.wait_for(4, T).len(), 4, "muted, still forwarded");
-    assert!(logger.flush_alerts(T));
+    assert!(logger.flush(T));
     drop(logger);
     assert_eq!(otlp.records().len(), 4, "each once");
     assert_eq!(slack.requests().len(), 1, "one alert: cooldown, then muted");

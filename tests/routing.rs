@@ -85,7 +85,7 @@ fn every_level_reaches_the_destinations_its_level_allows() {
         }
         assert!(logger.flush(T));
     }
-    assert!(defaults.flush_alerts(T));
+    assert!(defaults.flush(T));
     let yes = true;
     let no = false;
     let table = |rows: &[(bool, bool, bool)]| -> Vec<(String, bool, bool, bool)> {
@@ -372,7 +372,7 @@ fn secrets_are_redacted_before_storage_and_alerts() {
             serde_json::json!({"headers": {"x-api-key": "LEAKED6"}, "aws": "AKIAIOSFODNN7LEAKED7"}),
         )
         .emit();
-    assert!(logger.flush(T) && logger.flush_alerts(T));
+    assert!(logger.flush(T));
     let db = open(&path);
     let (msg, chain, tags, extra, n): (String, String, String, String, i64) = db
         .query_row(

@@ -557,7 +557,7 @@ fn i12_an_unknown_schema_version_is_refused_untouched() {
     open(&db)
         .execute_batch("PRAGMA user_version = -1;")
         .unwrap();
-    assert_refused_untouched(&db, &db, &["schema version -1", "1 to 8"]);
+    assert_refused_untouched(&db, &db, &["schema version -1", "1 to 9"]);
     // errsnap's mark with a version no errsnap wrote.
     let (_d, db) = util::temp_db();
     drop(util::logger(&db, "t"));
@@ -576,8 +576,8 @@ fn i12_a_newer_schema_is_written_when_compatible_and_refused_when_not() {
     open(&db)
         .execute_batch(
             "CREATE TABLE from_the_future (x);
-             PRAGMA user_version = 9;
-             UPDATE errsnap_meta SET value = '9' WHERE key = 'schema_version';",
+             PRAGMA user_version = 10;
+             UPDATE errsnap_meta SET value = '10' WHERE key = 'schema_version';",
         )
         .unwrap();
     let logger = util::logger(&db, "t");
@@ -588,18 +588,18 @@ fn i12_a_newer_schema_is_written_when_compatible_and_refused_when_not() {
     assert_eq!(count(&conn, "SELECT count(*) FROM events"), 1);
     assert_eq!(
         count(&conn, "PRAGMA user_version"),
-        9,
+        10,
         "never migrated down"
     );
     assert!(Database::check_path(&db).healthy());
     // A later one changed the schema in a way older writers cannot follow.
     conn.execute_batch(
-        "PRAGMA user_version = 10;
-         UPDATE errsnap_meta SET value = '9' WHERE key = 'min_writer_version';",
+        "PRAGMA user_version = 11;
+         UPDATE errsnap_meta SET value = '10' WHERE key = 'min_writer_version';",
     )
     .unwrap();
     drop(conn);
-    assert_refused_untouched(&db, &db, &["schema version 10", "writer of schema 9"]);
+    assert_refused_untouched(&db, &db, &["schema version 11", "writer of schema 10"]);
 }
 
 #[test]

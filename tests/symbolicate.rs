@@ -171,6 +171,8 @@ fn i16_a_schema_2_file_gains_build_ids_when_opened() {
              DROP TABLE group_values;
              DROP TABLE group_hours;
              ALTER TABLE event_groups DROP COLUMN resolved_next;
+             ALTER TABLE outbox DROP COLUMN origin_run;
+             ALTER TABLE outbox DROP COLUMN claim_run;
              UPDATE frames SET function = NULL, file = NULL, line = NULL, col = NULL;
              PRAGMA user_version = 2;
              UPDATE errsnap_meta SET value = '2' WHERE key = 'schema_version';",
@@ -189,7 +191,7 @@ fn i16_a_schema_2_file_gains_build_ids_when_opened() {
     assert!(logger.flush(std::time::Duration::from_secs(20)));
     drop(logger);
     let conn = open(&db);
-    assert_eq!(count(&conn, "PRAGMA user_version"), 8);
+    assert_eq!(count(&conn, "PRAGMA user_version"), 9);
     // The migration indexed the events stored before it for search.
     assert_eq!(
         count(

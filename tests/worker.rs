@@ -59,11 +59,17 @@ fn the_guard_flushes_on_drop() {
 }
 
 #[test]
-fn process_exit_without_flush_loses_the_queue_as_documented() {
+fn process_exit_without_flush_loses_nothing_handed_over() {
     let (_d, path) = util::temp_db();
     let out = util::run_child("exit_without_flush", &path, &[]);
     assert!(out.status.success(), "{}", util::describe(&out));
-    assert_eq!(count(&open(&path), "SELECT count(*) FROM events"), 0);
+    let db = open(&path);
+    assert_eq!(count(&db, "SELECT count(*) FROM unflushed"), 1);
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM runs WHERE status = 'exited'"),
+        1,
+        "the exit hook records the run as exited"
+    );
 }
 
 #[test]

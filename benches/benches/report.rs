@@ -333,7 +333,7 @@ fn storm_child(n: u64) -> Value {
     }
     assert!(logger.flush(Duration::from_secs(900)));
     let secs = t.elapsed().as_secs_f64();
-    logger.flush_alerts(Duration::from_secs(10));
+    logger.flush(Duration::from_secs(10));
     let peak = peak_rss();
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let field = |name: &str| -> u64 {

@@ -8,6 +8,7 @@
 //! channel's name; the notify thread works from the outbox, so an alert
 //! pending when the process exits is sent at the next start.
 
+pub(crate) mod delivery;
 #[cfg(feature = "email")]
 pub(crate) mod email;
 pub(crate) mod forward;

@@ -5,6 +5,11 @@
 //! sharing a file never send the same row twice), sends, and records the
 //! outcome. A kill between a server's "ok" and the "sent" commit can cause
 //! one duplicate; nothing is ever dropped.
+//!
+//! While a flush waits, each pass also counts what became of the rows this
+//! run's events made (`delivery::tally`), wherever in a fleet they are
+//! sent; the flush returns once none of them can be delivered before its
+//! deadline any more.
 
 use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
@@ -13,6 +18,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::delivery::{self, ChannelDelivery};
 use super::{Alerting, ChannelEntry, NotifyError};
 use crate::store::{AlertRules, Durability, EventDetail, Outcome, Reader, Store};
 use crate::util::internal_log;
@@ -25,19 +31,42 @@ const MAX_BACKOFF_MS: i64 = 5 * 60 * 1000;
 /// Longest delay a server may ask for (`Retry-After`, rate limits).
 const MAX_PAUSE_MS: i64 = 24 * 3600 * 1000;
 const BATCH: usize = 50;
+/// How often a pass runs while a flush waits for rows that are being sent
+/// (perhaps by another process of a fleet).
+const POLL_WHILE_WAITED: Duration = Duration::from_millis(50);
 
 struct State {
     kicks: u64,
-    done: u64,
-    /// After the last pass, nothing was due on a usable channel (before
-    /// `horizon`).
-    idle: bool,
-    /// While the process exits: the end of its exit budget (ms since the
-    /// epoch). A retry due before it counts as work still to do, so a
-    /// failed delivery is retried on the way out when its backoff fits.
+    /// While a flush waits: its deadline (ms since the epoch). A row due
+    /// before it is still worth waiting for (a retry whose backoff fits).
     horizon: i64,
     shutdown: bool,
     alive: bool,
+    /// This process's run, and the outbox's highest id before it started:
+    /// the rows its events make come after.
+    run: Option<(i64, i64)>,
+    /// The highest outbox id a flush waits for.
+    wanted: i64,
+    /// Every row this run made up to this id is delivered or failed for
+    /// good, as `settled_counts` counts them.
+    settled: i64,
+    settled_counts: Vec<ChannelDelivery>,
+    /// Flushes waiting now.
+    waiting: usize,
+    /// The last count of this run's rows.
+    tally: Tally,
+}
+
+/// A count of this run's rows, made by a pass.
+#[derive(Debug, Clone, Default)]
+struct Tally {
+    /// The kick the pass answered.
+    pass: u64,
+    /// The rows counted: ids up to this one.
+    upto: i64,
+    channels: Vec<ChannelDelivery>,
+    /// Some could still be delivered before the horizon.
+    waitable: bool,
 }
 
 struct Shared {
@@ -65,6 +94,8 @@ impl Shared {
 pub(crate) struct NotifyHandle {
     shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// The thread's `pthread_t` (0: none).
+    pthread: u64,
 }
 
 impl std::fmt::Debug for NotifyHandle {
@@ -83,11 +114,15 @@ impl NotifyHandle {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 kicks: 1,
-                done: 0,
-                idle: false,
                 horizon: 0,
                 shutdown: false,
                 alive: true,
+                run: None,
+                wanted: 0,
+                settled: 0,
+                settled_counts: Vec::new(),
+                waiting: 0,
+                tally: Tally::default(),
             }),
             wake: Condvar::new(),
             progress: Condvar::new(),
@@ -100,8 +135,14 @@ impl NotifyHandle {
             .map_err(|e| crate::error::Error::io("starting the errsnap-notify thread", e))?;
         Ok(NotifyHandle {
             shared,
+            pthread: crate::worker::pthread_of(&handle),
             thread: Mutex::new(Some(handle)),
         })
+    }
+
+    /// The thread's `pthread_t` (0: none).
+    pub(crate) fn pthread(&self) -> u64 {
+        self.pthread
     }
 
     /// Asks for a pass; returns its number for [`wait_idle`](Self::wait_idle).
@@ -114,52 +155,82 @@ impl NotifyHandle {
         k
     }
 
-    /// Waits until a pass started after kick `k` left nothing due. Work
-    /// that remains (a retry due soon, a rate limit) is done by the thread
-    /// when it comes due; this only waits for its reports.
-    pub(crate) fn wait_idle(&self, k: u64, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
+    /// This process's run, once the writer recorded it, and the outbox's
+    /// highest id before it (see [`wait_delivered`](Self::wait_delivered)).
+    pub(crate) fn set_run(&self, run: i64, floor: i64) {
         let mut st = self.shared.lock();
+        if st.run.is_none() {
+            st.run = Some((run, floor));
+            st.settled = floor;
+        }
+    }
+
+    /// Waits until no row that this run's events made, up to outbox id
+    /// `mark`, can still be delivered before `deadline`: each was
+    /// delivered, failed for good, or is held by its channel (see
+    /// [`delivery::tally`]); retries whose backoff ends before the
+    /// deadline are made meanwhile. Returns the rows' count per channel
+    /// (the last one made when the deadline passed first), and whether the
+    /// count covers `mark`.
+    pub(crate) fn wait_delivered(
+        &self,
+        mark: i64,
+        deadline: Instant,
+    ) -> (Vec<ChannelDelivery>, bool) {
+        let mut st = self.shared.lock();
+        if mark <= st.settled {
+            return (st.settled_counts.clone(), true);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        let horizon = now_ms() + i64::try_from(left.as_millis()).unwrap_or(i64::MAX / 2);
+        st.horizon = st.horizon.max(horizon);
+        st.wanted = st.wanted.max(mark);
+        st.waiting += 1;
+        st.kicks += 1;
+        let k = st.kicks;
+        self.shared.wake.notify_one();
         loop {
-            if st.done >= k && st.idle {
-                return true;
+            let t = &st.tally;
+            if (t.pass >= k && t.upto >= mark && !t.waitable) || st.settled >= mark || !st.alive {
+                break;
             }
-            if !st.alive {
-                return false;
+            match self.shared.wait_progress(st, deadline) {
+                Some(g) => st = g,
+                None => {
+                    st = self.shared.lock();
+                    break;
+                }
             }
+        }
+        st.waiting -= 1;
+        if st.settled >= mark {
+            return (st.settled_counts.clone(), true);
+        }
+        (st.tally.channels.clone(), st.tally.upto >= mark)
+    }
+
+    /// Claims nothing more (the process is on its way out), and waits
+    /// until the delivery in progress has finished, at most until
+    /// `deadline`. Returns whether it has (`false`: a delivery may still
+    /// be in flight, its claim held).
+    pub(crate) fn stop(&self, deadline: Instant) -> bool {
+        let mut st = self.shared.lock();
+        st.shutdown = true;
+        self.shared.wake.notify_one();
+        while st.alive {
             match self.shared.wait_progress(st, deadline) {
                 Some(g) => st = g,
                 None => return false,
             }
         }
-    }
-
-    /// On the way out: delivers what is due, retrying failed deliveries
-    /// whose backoff ends before `deadline`; waits at most until then.
-    pub(crate) fn drain_until(&self, deadline: Instant) -> bool {
-        let left = deadline.saturating_duration_since(Instant::now());
-        {
-            let mut st = self.shared.lock();
-            let horizon = now_ms() + i64::try_from(left.as_millis()).unwrap_or(i64::MAX / 2);
-            st.horizon = st.horizon.max(horizon);
-        }
-        let k = self.kick();
-        self.wait_idle(k, left)
+        true
     }
 
     /// Stops the thread after its current delivery, waiting at most `timeout`.
     pub(crate) fn shutdown(&self, timeout: Duration) {
-        self.shared.lock().shutdown = true;
-        self.shared.wake.notify_one();
-        let deadline = Instant::now() + timeout;
-        let mut st = self.shared.lock();
-        while st.alive {
-            match self.shared.wait_progress(st, deadline) {
-                Some(g) => st = g,
-                None => return,
-            }
+        if !self.stop(Instant::now() + timeout) {
+            return;
         }
-        drop(st);
         if let Some(h) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
             let _ = h.join();
         }
@@ -200,6 +271,21 @@ impl Bucket {
 
     fn pause(&mut self, until: i64) {
         self.paused_until = self.paused_until.max(until);
+    }
+}
+
+impl delivery::ChannelState for Notifier {
+    fn held_until_after(&self, channel: &str, horizon: i64) -> bool {
+        self.broken.contains(channel)
+            || !self.rules.channels.iter().any(|c| c == channel)
+            || self
+                .buckets
+                .get(channel)
+                .is_some_and(|b| b.paused_until > horizon)
+    }
+
+    fn free_at(&self, channel: &str) -> i64 {
+        self.buckets.get(channel).map_or(0, |b| b.next_free)
     }
 }
 
@@ -275,10 +361,7 @@ fn notify_main(
         path: path.clone(),
         backend: backend.clone(),
     };
-    if let Err(e) = n
-        .store
-        .release_stale_claims(&crate::store::spool::process_alive, true)
-    {
+    if let Err(e) = release_stale(&mut *n.store, true) {
         internal_log::report("notify", &internal_log::chain(&e));
     }
     loop {
@@ -289,8 +372,7 @@ fn notify_main(
             }
             (st.kicks, st.horizon)
         };
-        let (idle, next_wake) = match std::panic::catch_unwind(AssertUnwindSafe(|| n.pass(horizon)))
-        {
+        let next_wake = match std::panic::catch_unwind(AssertUnwindSafe(|| n.pass())) {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => {
                 internal_log::report("notify", &internal_log::chain(&e));
@@ -302,19 +384,18 @@ fn notify_main(
                     n.store = s;
                     n.reader = None;
                 }
-                (false, Some(now_ms() + 2_000))
+                Some(now_ms() + 2_000)
             }
             Err(_) => {
                 internal_log::report(
                     "notify",
                     &"a notifier panicked; its alert stays in the outbox",
                 );
-                (false, Some(now_ms() + 2_000))
+                Some(now_ms() + 2_000)
             }
         };
-        let mut st = shared.lock();
-        st.done = st.done.max(kick);
-        st.idle = idle;
+        let waitable = n.count_own_rows(kick, horizon);
+        let st = shared.lock();
         shared.progress.notify_all();
         if st.shutdown {
             break;
@@ -322,6 +403,12 @@ fn notify_main(
         if st.kicks > kick {
             continue;
         }
+        let next_wake = if waitable && st.waiting > 0 {
+            let poll = now_ms() + POLL_WHILE_WAITED.as_millis() as i64;
+            Some(next_wake.map_or(poll, |t| t.min(poll)))
+        } else {
+            next_wake
+        };
         let sleep = next_wake
             .map(|t| Duration::from_millis(u64::try_from(t - now_ms()).unwrap_or(0)))
             .unwrap_or(MAX_SLEEP)
@@ -334,6 +421,12 @@ fn notify_main(
         }
     }
     finish(&shared);
+}
+
+/// Puts back stale claims (see `store::claims`): of runs that ended, and
+/// on this boot of processes that are gone.
+fn release_stale(store: &mut dyn Store, at_start: bool) -> crate::error::Result<usize> {
+    crate::store::claims::release_stale(store, &crate::store::runs::still_running, at_start)
 }
 
 fn finish(shared: &Shared) {
@@ -356,13 +449,49 @@ impl Notifier {
         self.shared.lock().shutdown
     }
 
-    /// One pass. Returns whether nothing is left due now (or, while the
-    /// process exits, before `horizon`), and when to wake.
-    fn pass(&mut self, horizon: i64) -> crate::error::Result<(bool, Option<i64>)> {
+    /// While a flush waits: counts the rows this run's events made (see
+    /// [`NotifyHandle::wait_delivered`]) and publishes the count for the
+    /// pass answering kick `kick`. Returns whether some could still be
+    /// delivered before `horizon`.
+    fn count_own_rows(&mut self, kick: u64, horizon: i64) -> bool {
+        let (run, after, upto) = {
+            let st = self.shared.lock();
+            match st.run {
+                Some((run, _)) if st.wanted > st.settled => (run, st.settled, st.wanted),
+                _ => return false,
+            }
+        };
+        let rows = match self.store.own_rows(run, after, upto) {
+            Ok(r) => r,
+            Err(e) => {
+                internal_log::report("notify", &internal_log::chain(&e));
+                return true;
+            }
+        };
+        let (counted, waitable) = delivery::tally(&rows, self, horizon);
+        let fin = counted.iter().all(|c| c.pending == 0 && c.held == 0);
+        let mut st = self.shared.lock();
+        let mut channels = st.settled_counts.clone();
+        delivery::merge(&mut channels, &counted);
+        if fin && st.settled == after {
+            // Final rows stay final: never counted again.
+            st.settled = upto;
+            st.settled_counts = channels.clone();
+        }
+        st.tally = Tally {
+            pass: kick,
+            upto,
+            channels,
+            waitable,
+        };
+        waitable
+    }
+
+    /// One pass: delivers what is due. Returns when to wake next.
+    fn pass(&mut self) -> crate::error::Result<Option<i64>> {
         if self.last_stale_check.elapsed() >= MAX_SLEEP {
             self.last_stale_check = Instant::now();
-            self.store
-                .release_stale_claims(&crate::store::spool::process_alive, false)?;
+            release_stale(&mut *self.store, false)?;
         }
         self.store.make_due_digests(&self.rules, now_ms())?;
         loop {
@@ -385,7 +514,7 @@ impl Notifier {
             let mut progressed = false;
             for row in due {
                 if self.stopping() {
-                    return Ok((false, None));
+                    return Ok(None);
                 }
                 if self.broken.contains(&row.channel) {
                     continue;
@@ -407,29 +536,18 @@ impl Notifier {
                 break;
             }
         }
-        // When each channel has work next. A row due before the horizon
-        // is work still to do (also while it only waits for its channel's
-        // per-minute spacing), unless its server paused the channel past
-        // the horizon.
-        let now = now_ms();
-        let until = now.max(horizon);
-        let mut idle = true;
+        // When each channel has work next (also while it only waits for
+        // its per-minute spacing or its server's pause).
         let mut next = self.store.next_digest_at(&self.rules)?;
         for c in self.usable() {
             let Some(at) = self.store.next_attempt_at(std::slice::from_ref(&c))? else {
                 continue;
             };
-            let (free, paused) = self
-                .buckets
-                .get(&c)
-                .map_or((0, 0), |b| (b.free_at(), b.paused_until));
+            let free = self.buckets.get(&c).map_or(0, Bucket::free_at);
             let when = at.max(free);
             next = Some(next.map_or(when, |n: i64| n.min(when)));
-            if at <= until && paused <= until {
-                idle = false;
-            }
         }
-        Ok((idle, next))
+        Ok(next)
     }
 
     /// The event of an outbox row in full, for a forwarding channel.

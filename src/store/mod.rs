@@ -12,6 +12,7 @@
 //! The spool (`spool`) is the store's fallback when it cannot be written,
 //! and the logger-name rules (`ident`) are shared by every backend.
 
+pub(crate) mod claims;
 mod ident;
 pub(crate) mod postgres;
 pub(crate) mod read;
@@ -46,6 +47,21 @@ pub(crate) struct BatchOutcome {
     pub(crate) written: usize,
     /// Alerts made pending in the outbox.
     pub(crate) alerts: usize,
+    /// With alerts: the outbox's highest row id after them (every row this
+    /// batch made has an id at most this; 0 without alerts).
+    pub(crate) outbox_mark: i64,
+}
+
+/// Rows of this run's own alerts, per channel and status, as
+/// [`Store::own_rows`] counts them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OwnRows {
+    pub(crate) channel: String,
+    /// `pending`, `sending`, `sent`, `failed` or `dropped`.
+    pub(crate) status: String,
+    pub(crate) count: u64,
+    /// The earliest `next_attempt` among them.
+    pub(crate) next_attempt: Option<i64>,
 }
 
 /// What the writer knows about alerting for the file.
@@ -176,13 +192,23 @@ pub(crate) trait Store: Send + std::fmt::Debug {
     fn load_alert(&mut self, id: i64) -> Result<Option<Alert>>;
     /// Records how a delivery went.
     fn record_outcome(&mut self, id: i64, outcome: Outcome<'_>, now: i64) -> Result<()>;
-    /// Puts back claims of processes that are gone (or, at start, of this
-    /// one): at most one duplicate, never a loss.
-    fn release_stale_claims(
-        &mut self,
-        alive: &dyn Fn(u32) -> bool,
-        at_start: bool,
-    ) -> Result<usize>;
+    /// Who this store's claims name: this process's run (see
+    /// [`claims`]).
+    fn claimant(&self) -> &claims::Claimant;
+    /// The rows being sent, with their claims.
+    fn claims_in_flight(&mut self) -> Result<Vec<claims::Claim>>;
+    /// How the runs ledger records the run `c` names (`None`: unknown).
+    fn run_status_of(&mut self, c: &claims::Claimant) -> Result<Option<RunStatus>>;
+    /// Puts a claimed row back to pending; `false` if it was no longer
+    /// being sent.
+    fn put_back(&mut self, id: i64) -> Result<bool>;
+    /// Makes every pending row due now.
+    fn retry_pending_now(&mut self, now: i64) -> Result<()>;
+    /// The outbox's highest row id (0 when empty).
+    fn outbox_mark(&mut self) -> Result<i64>;
+    /// This run's own rows (made by events the run `run` wrote) with ids in
+    /// `(after, upto]`, counted per channel and status.
+    fn own_rows(&mut self, run: i64, after: i64, upto: i64) -> Result<Vec<OwnRows>>;
 }
 
 /// The read side of a store, behind [`Database`]; each method is what the

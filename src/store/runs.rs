@@ -207,7 +207,7 @@ pub(crate) fn boot_id() -> Option<String> {
 }
 
 /// Field 22 of `/proc/<pid>/stat`: the start time in clock ticks since boot.
-fn process_start(pid: u32) -> Option<u64> {
+pub(crate) fn process_start(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) is in parentheses and may hold spaces.
     let rest = &stat[stat.rfind(')')? + 1..];

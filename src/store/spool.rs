@@ -360,6 +360,7 @@ fn import_dir(
 fn add(total: &mut BatchOutcome, o: BatchOutcome) {
     total.written += o.written;
     total.alerts += o.alerts;
+    total.outbox_mark = total.outbox_mark.max(o.outbox_mark);
 }
 
 /// Appends unreadable lines to `rejected-<pid>.jsonl` (fsynced).

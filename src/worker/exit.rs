@@ -47,3 +47,102 @@ pub(crate) fn exit_deadline(budget: Duration) -> Instant {
         }
     }
 }
+
+/// Registers [`shut_down_at_exit`] with `atexit`, once per process (when
+/// the first writer starts): `std::process::exit`, and a return from
+/// `main` while a logger is still alive, then lose nothing handed over.
+pub(crate) fn register_exit_hook() {
+    static REGISTER: std::sync::Once = std::sync::Once::new();
+    REGISTER.call_once(|| {
+        #[cfg(unix)]
+        {
+            extern "C" fn at_exit() {
+                // Nothing may unwind out of an `extern "C"` function (and
+                // with panic = "abort" a panic here would be a fake crash):
+                // every step below handles its failure, and this is the
+                // last guard.
+                let _ = std::panic::catch_unwind(shut_down_at_exit);
+            }
+            // SAFETY: registers a function with no arguments that never
+            // unwinds (caught above).
+            unsafe { libc::atexit(at_exit) };
+        }
+    });
+}
+
+/// At the process's exit (`atexit`): every writer still running commits
+/// its queue and delivers the alerts of this process's events within the
+/// exit budget, puts back a delivery cut short, and records its run as
+/// exited; what does not fit waits in the outbox.
+///
+/// Touches no thread-local (they may be gone by now), starts no thread,
+/// and only waits on the writers (which wait on their notify threads)
+/// until the budget's deadline. Does nothing in a forked child (its
+/// workers are the parent's, see `fork`) or when `exit` is called from one
+/// of errsnap's own threads (a `before_save` hook, a custom channel):
+/// those would wait for themselves.
+pub(crate) fn shut_down_at_exit() {
+    let workers = super::running_workers();
+    let me = current_pthread();
+    if workers.iter().any(|w| w.runs_on(me)) {
+        return;
+    }
+    let live: Vec<_> = workers.into_iter().filter(|w| !w.is_stale()).collect();
+    let Some(budget) = live.iter().map(|w| w.exit_budget()).max() else {
+        return;
+    };
+    let deadline = exit_deadline(budget);
+    for w in &live {
+        w.request_stop(deadline);
+    }
+    for w in &live {
+        w.wait_stopped(deadline);
+    }
+}
+
+impl super::Worker {
+    /// Whether `pthread` is this worker's writer or notify thread.
+    fn runs_on(&self, pthread: u64) -> bool {
+        pthread != 0
+            && (self.pthread == pthread
+                || self
+                    .shared
+                    .notify
+                    .as_ref()
+                    .is_some_and(|n| n.pthread() == pthread))
+    }
+}
+
+/// The calling thread's `pthread_t` (0 where there is none): read from
+/// the thread pointer, never from a thread-local.
+pub(crate) fn current_pthread() -> u64 {
+    #[cfg(unix)]
+    {
+        // SAFETY: pthread_self has no preconditions. (`pthread_t` is an
+        // integer on Linux, a pointer elsewhere.)
+        #[allow(clippy::unnecessary_cast)]
+        let id = unsafe { libc::pthread_self() } as u64;
+        id
+    }
+    #[cfg(not(unix))]
+    {
+        0
+    }
+}
+
+/// The `pthread_t` of a thread errsnap started (0 where there is none).
+pub(crate) fn pthread_of<T>(handle: &std::thread::JoinHandle<T>) -> u64 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::thread::JoinHandleExt;
+        // `pthread_t` is an integer on Linux, a pointer elsewhere.
+        #[allow(clippy::unnecessary_cast)]
+        let id = handle.as_pthread_t() as u64;
+        id
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = handle;
+        0
+    }
+}

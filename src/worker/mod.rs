@@ -9,6 +9,7 @@
 
 mod crashes;
 mod exit;
+mod flush;
 mod fork;
 mod writer;
 
@@ -30,7 +31,7 @@ use crate::util::internal_log;
 use writer::writer_main;
 
 pub use crashes::{import_crashes, CrashImport};
-pub(crate) use exit::{exit_deadline, start_exit, DEFAULT_EXIT_BUDGET};
+pub(crate) use exit::{exit_deadline, pthread_of, start_exit, DEFAULT_EXIT_BUDGET};
 use fork::{watch_forks, FORK_GENERATION};
 pub(crate) use writer::write_directly;
 
@@ -158,6 +159,12 @@ struct State {
     /// With a server as the store: events wait in the spool to be
     /// forwarded (the server could not be reached).
     unforwarded: bool,
+    /// The outbox's highest id after the last batch that made alerts:
+    /// every alert of an event handled so far has an id at most this.
+    outbox_mark: i64,
+    /// When stopping: the end of the exit budget (the writer delivers
+    /// alerts until shortly before it).
+    stop_by: Option<Instant>,
 }
 
 struct Shared {
@@ -213,6 +220,9 @@ pub(crate) struct Worker {
     generation: u64,
     /// The worker that replaces this one in a forked child.
     successor: std::sync::OnceLock<Arc<Worker>>,
+    /// The writer thread's `pthread_t` (0: none), told apart at exit
+    /// without thread-locals.
+    pthread: u64,
 }
 
 impl std::fmt::Debug for Worker {
@@ -225,39 +235,17 @@ impl std::fmt::Debug for Worker {
 
 static WORKERS: Mutex<Vec<(PathBuf, Weak<Worker>)>> = Mutex::new(Vec::new());
 
-/// At the process's exit (`atexit`, registered with the panic hook, which
-/// keeps a logger for good): every writer still running drains its queue
-/// and records its run as exited, within the exit budget.
-pub(crate) fn shut_down_at_exit() {
-    let workers: Vec<Arc<Worker>> = match WORKERS.try_lock() {
+/// Every running writer (none while another thread holds the registry:
+/// the lock is never waited for, so that an exit cannot hang on it).
+fn running_workers() -> Vec<Arc<Worker>> {
+    match WORKERS.try_lock() {
         Ok(w) => w.iter().filter_map(|(_, w)| w.upgrade()).collect(),
         Err(std::sync::TryLockError::Poisoned(p)) => p
             .into_inner()
             .iter()
             .filter_map(|(_, w)| w.upgrade())
             .collect(),
-        // Held by a thread that is still registering a writer: nothing is
-        // waited for (the next start judges the run).
-        Err(std::sync::TryLockError::WouldBlock) => return,
-    };
-    for w in workers {
-        if w.is_stale() {
-            continue;
-        }
-        {
-            let mut st = w.shared.lock();
-            st.shutdown = true;
-            st.hurry = true;
-        }
-        w.shared.wake_writer.notify_one();
-        let deadline = exit_deadline(w.shared.cfg.exit_budget);
-        let mut st = w.shared.lock();
-        while st.alive {
-            match w.shared.wait_progress(st, deadline) {
-                Some(g) => st = g,
-                None => break,
-            }
-        }
+        Err(std::sync::TryLockError::WouldBlock) => Vec::new(),
     }
 }
 
@@ -265,6 +253,7 @@ pub(crate) fn shut_down_at_exit() {
 /// The first opener's settings win for a file shared by several loggers.
 pub(crate) fn for_path(path: &Path, cfg: &WorkerConfig) -> crate::error::Result<Arc<Worker>> {
     watch_forks();
+    exit::register_exit_hook();
     let generation = FORK_GENERATION.load(Ordering::SeqCst);
     let mut workers = match WORKERS.try_lock() {
         Ok(w) => w,
@@ -356,6 +345,8 @@ impl Worker {
                 alive: !disabled,
                 ready: disabled,
                 unforwarded: false,
+                outbox_mark: 0,
+                stop_by: None,
             }),
             wake_writer: Condvar::new(),
             progress: Condvar::new(),
@@ -372,6 +363,7 @@ impl Worker {
                 thread_id: std::thread::current().id(),
                 generation: FORK_GENERATION.load(Ordering::SeqCst),
                 successor: std::sync::OnceLock::new(),
+                pthread: 0,
             });
         }
         let s = shared.clone();
@@ -380,12 +372,14 @@ impl Worker {
             .spawn(move || writer_main(s, store))
             .map_err(|e| crate::error::Error::io("starting the errsnap-writer thread", e))?;
         let thread_id = handle.thread().id();
+        let pthread = exit::pthread_of(&handle);
         Ok(Worker {
             shared,
             thread: Mutex::new(Some(handle)),
             thread_id,
             generation: FORK_GENERATION.load(Ordering::SeqCst),
             successor: std::sync::OnceLock::new(),
+            pthread,
         })
     }
 
@@ -547,61 +541,6 @@ impl Worker {
         }
     }
 
-    /// Waits until everything queued so far was handled.
-    pub(crate) fn flush(&self, timeout: Duration) -> bool {
-        if self.is_disabled() {
-            return true;
-        }
-        if self.is_stale() {
-            return false;
-        }
-        let deadline = Instant::now() + timeout;
-        let target = self.shared.lock().queued;
-        if !self.wait_named(target, timeout) {
-            return false;
-        }
-        // With a server as the store, what waits in the spool is forwarded
-        // first (the writer retries every couple of seconds).
-        let mut st = self.shared.lock();
-        while st.unforwarded {
-            if !st.alive {
-                return false;
-            }
-            match self.shared.wait_progress(st, deadline) {
-                Some(g) => st = g,
-                None => return false,
-            }
-        }
-        true
-    }
-
-    /// Waits until no alert is due on a usable channel (sent, or waiting
-    /// for a later retry). `true` when there are no channels.
-    pub(crate) fn flush_alerts(&self, timeout: Duration) -> bool {
-        if self.is_stale() {
-            return false;
-        }
-        match &self.shared.notify {
-            Some(n) => {
-                let k = n.kick();
-                n.wait_idle(k, timeout)
-            }
-            None => true,
-        }
-    }
-
-    /// On the way out: delivers due alerts, retrying failed deliveries whose
-    /// backoff ends before `deadline`. `true` when nothing is left to do.
-    pub(crate) fn drain_alerts(&self, deadline: Instant) -> bool {
-        if self.is_stale() {
-            return false;
-        }
-        match &self.shared.notify {
-            Some(n) => n.drain_until(deadline),
-            None => true,
-        }
-    }
-
     /// How long the panic hook waits for a fatal alert.
     pub(crate) fn panic_alert_wait(&self) -> Duration {
         self.shared.cfg.alerting.policy.panic_wait
@@ -645,27 +584,18 @@ impl Drop for Worker {
             std::mem::forget(handle.take());
             return;
         }
-        {
-            let mut st = self.shared.lock();
-            st.shutdown = true;
-            st.hurry = true;
-        }
-        self.shared.wake_writer.notify_one();
         let timeout = self.shared.cfg.exit_budget;
         let deadline = exit_deadline(timeout);
-        let mut st = self.shared.lock();
-        while st.alive {
-            match self.shared.wait_progress(st, deadline) {
-                Some(g) => st = g,
-                None => {
-                    st = self.shared.lock();
-                    break;
-                }
+        self.request_stop(deadline);
+        if self.wait_stopped(deadline) {
+            if let Some(handle) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                // The thread has finished its loop; joining cannot block
+                // long, and a panic inside it was already reported by the
+                // hook.
+                let _ = handle.join();
             }
-        }
-        let (alive, pending) = (st.alive, st.queue.len());
-        drop(st);
-        if alive {
+        } else {
+            let pending = self.shared.lock().queue.len();
             internal_log::report(
                 "shutdown",
                 &format_args!(
@@ -676,15 +606,10 @@ impl Drop for Worker {
                     pending
                 ),
             );
-        } else if let Some(handle) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            // The thread has finished its loop; joining cannot block long,
-            // and a panic inside it was already reported by the hook.
-            let _ = handle.join();
         }
         if let Some(n) = &self.shared.notify {
-            // Give due alerts (and retries that fit) the rest of the budget,
-            // then stop; what is left stays in the outbox for the next start.
-            n.drain_until(deadline);
+            // The writer delivered what fit in the budget; what is left
+            // stays in the outbox for the next start.
             n.shutdown(deadline.saturating_duration_since(Instant::now()));
         }
     }

@@ -153,6 +153,9 @@ pub(super) fn writer_main(shared: Arc<Shared>, store: Option<Box<dyn Store>>) {
     }
     w.retention(true);
     w.record_dropped();
+    if super::Worker::deliver_before_stop(&shared) {
+        w.put_back_own_claims();
+    }
     w.end_run(crate::store::RunStatus::Exited);
     let mut st = shared.lock();
     st.alive = false;
@@ -401,6 +404,15 @@ impl Writer {
                     Ok((id, abnormal)) => {
                         self.run = Some(id);
                         loop_check |= abnormal > 0;
+                        // The rows this run's events make come after these.
+                        match store.outbox_mark() {
+                            Ok(floor) => {
+                                if let Some(n) = &self.shared.notify {
+                                    n.set_run(id, floor);
+                                }
+                            }
+                            Err(e) => internal_log::report("outbox", &internal_log::chain(&e)),
+                        }
                     }
                     Err(e) => internal_log::report("runs", &internal_log::chain(&e)),
                 }
@@ -436,6 +448,26 @@ impl Writer {
         }
     }
 
+    /// After a write: a flush from now on waits for the alerts it made.
+    fn note_outbox(&self, outcome: crate::store::BatchOutcome) {
+        if outcome.outbox_mark > 0 {
+            let mut st = self.shared.lock();
+            st.outbox_mark = st.outbox_mark.max(outcome.outbox_mark);
+        }
+    }
+
+    /// On the way out, once the notify thread claims nothing more: its
+    /// delivery still in progress (cut short by the exit budget) is put
+    /// back, so the row is not left `sending` (sent again by the next
+    /// start: at most one duplicate).
+    fn put_back_own_claims(&mut self) {
+        if let Some(store) = self.store.as_deref_mut() {
+            if let Err(e) = crate::store::claims::release_own(store) {
+                internal_log::report("outbox", &internal_log::chain(&e));
+            }
+        }
+    }
+
     fn kick_notifier(&self) {
         if let Some(n) = &self.shared.notify {
             n.kick();
@@ -461,6 +493,7 @@ impl Writer {
         };
         match result {
             Ok(outcome) => {
+                self.note_outbox(outcome);
                 self.note_run(events);
                 if outcome.alerts > 0 {
                     if self.hold_alerts {
@@ -535,6 +568,7 @@ impl Writer {
         };
         match spool::import(store) {
             Ok(imported) => {
+                self.note_outbox(imported.outcome);
                 if imported.outcome.alerts > 0 {
                     self.kick_notifier();
                 }

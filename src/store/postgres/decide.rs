@@ -46,6 +46,8 @@ pub(super) struct Batch<'a> {
     pub(super) groups: &'a HashMap<String, i64>,
     pub(super) host_id: Option<i64>,
     pub(super) now: i64,
+    /// The run whose events these are (`origin_run` of the rows made).
+    pub(super) origin: Option<i64>,
 }
 
 /// Locks, bumps and decides for the events a batch inserted (in batch
@@ -61,7 +63,7 @@ pub(super) fn bump_and_decide(
         rules,
         groups,
         host_id,
-        now,
+        ..
     } = *batch;
     let fail = |e| target.error("counting a batch's groups in", e);
     // Each group's events, by fingerprint (the lock order).
@@ -139,7 +141,7 @@ pub(super) fn bump_and_decide(
             .map_or(("open", false, None), |(s, n, r)| {
                 (s.as_str(), *n, r.as_deref())
             });
-        made += forward(tx, target, rules, group, evs, now)?;
+        made += forward(tx, target, batch, group, evs)?;
         // As the file decides: a group resolved in the next release is
         // quiet (muted) for the events of its release before the first from
         // another one, which reopens it; from there, each channel's first
@@ -169,7 +171,7 @@ pub(super) fn bump_and_decide(
                 .filter(|e| e.alert_channels.iter().any(|c| c == channel))
                 .collect();
             routed.sort_by_key(|e| e.timestamp_ms);
-            made += decide(tx, target, rules, channel, group, before, &routed, now)?;
+            made += decide(tx, target, batch, channel, group, before, &routed)?;
         }
     }
     Ok(made)
@@ -181,11 +183,11 @@ pub(super) fn bump_and_decide(
 fn forward(
     tx: &mut Transaction<'_>,
     target: &PgTarget,
-    rules: &AlertRules,
+    batch: &Batch<'_>,
     group: i64,
     events: &[&Event],
-    now: i64,
 ) -> Result<usize> {
+    let (rules, now) = (batch.rules, batch.now);
     let mut uids: Vec<String> = Vec::new();
     let mut channels: Vec<&str> = Vec::new();
     for ev in events {
@@ -201,10 +203,10 @@ fn forward(
     // the group's lock that much longer).
     tx.execute(
         "INSERT INTO outbox (event_uid, group_id, channel, kind, status, suppressed,
-             created_at, next_attempt)
-         SELECT u, $3, c, 'new', 'pending', 0, $4, $4
+             created_at, next_attempt, origin_run)
+         SELECT u, $3, c, 'new', 'pending', 0, $4, $4, $5
          FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(u, c, n) ORDER BY n",
-        &[&uids, &channels, &group, &now],
+        &[&uids, &channels, &group, &now, &batch.origin],
     )
     .map_err(|e| target.error("queueing events to forward in", e))?;
     Ok(uids.len())
@@ -214,17 +216,16 @@ fn forward(
 /// order); returns how many outbox rows were made pending.
 // Long by design: one decision, read top to bottom in the order the rules
 // apply (as in the SQLite store's `outbox::decide`).
-#[allow(clippy::too_many_arguments)]
 fn decide(
     tx: &mut Transaction<'_>,
     target: &PgTarget,
-    rules: &AlertRules,
+    batch: &Batch<'_>,
     channel: &str,
     group: i64,
     status_before: &str,
     events: &[&Event],
-    now: i64,
 ) -> Result<usize> {
+    let (rules, now, origin) = (batch.rules, batch.now, batch.origin);
     let fail = |e| target.error("deciding an alert in", e);
     let insert = |tx: &mut Transaction<'_>,
                   uid: &str,
@@ -234,9 +235,11 @@ fn decide(
                   err: Option<&str>| {
         tx.execute(
             "INSERT INTO outbox (event_uid, group_id, channel, kind, status, suppressed,
-                 created_at, next_attempt, last_error)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)",
-            &[&uid, &group, &channel, &kind, &status, &sup, &now, &err],
+                 created_at, next_attempt, last_error, origin_run)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9)",
+            &[
+                &uid, &group, &channel, &kind, &status, &sup, &now, &err, &origin,
+            ],
         )
         .map_err(fail)
     };

@@ -601,9 +601,13 @@ pub(super) fn insert_batch(store: &mut PgStore, events: &[Event]) -> Result<Batc
             groups: &links.groups,
             host_id,
             now,
+            origin: store.run,
         };
         out.alerts =
             super::decide::bump_and_decide(&mut store.stmts, &mut tx, &target, &new, &batch)?;
+        if out.alerts > 0 {
+            out.outbox_mark = super::outbox::mark(&mut tx, &target)?;
+        }
         for ev in &new {
             let backtrace = hash_of(ev).and_then(|h| links.backtraces.get(&h).copied());
             summary.add(

@@ -76,8 +76,13 @@ mod pg_store {
         /// The batch path's statements, prepared once per connection (one
         /// round trip per statement instead of two).
         pub(crate) stmts: Stmts,
-        /// Who claims alerts: this host and process.
+        /// This host and process, in `claimed_by` (what older builds read).
         pub(crate) claimer: String,
+        /// Who this connection's claims name (`claim_run`).
+        pub(crate) claimant: crate::store::claims::Claimant,
+        /// This process's run, once recorded: the origin of the outbox
+        /// rows its events make.
+        pub(crate) run: Option<i64>,
         /// The registered host's name (a value groups are seen with).
         pub(crate) host_name: Option<String>,
         /// Search texts known to be stored.
@@ -118,6 +123,8 @@ mod pg_store {
                 groups: HashMap::new(),
                 stmts: Stmts::default(),
                 claimer: format!("{host}:{}", std::process::id()),
+                claimant: crate::store::claims::Claimant::this_process(),
+                run: None,
                 host_name: None,
                 texts: Default::default(),
             })
@@ -150,14 +157,14 @@ mod pg_store {
     }
 }
 
-/// The schema (version 3; every statement idempotent, so applying it
-/// upgrades versions 1 and 2), applied under `pg_advisory_xact_lock` so that
+/// The schema (version 4; every statement idempotent, so applying it
+/// upgrades versions 1 to 3), applied under `pg_advisory_xact_lock` so that
 /// processes starting together migrate once.
 pub(crate) const SCHEMA: &str = include_str!("schema.sql");
 
 /// The PostgreSQL schema version this build writes.
 #[cfg(feature = "postgres")]
-pub(crate) const SCHEMA_VERSION: i64 = 3;
+pub(crate) const SCHEMA_VERSION: i64 = 4;
 
 /// The oldest writer that may write this schema (version 1 would leave the
 /// dashboard's summaries behind).

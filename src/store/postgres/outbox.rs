@@ -1,19 +1,16 @@
 //! The notify side of the PostgreSQL store: the outbox shared by a fleet.
 //! A row is claimed by one process (`FOR UPDATE SKIP LOCKED`: a row another
-//! process is claiming is skipped, not waited for), claims are
-//! named by host and pid, and a claim left by a process that is gone (on
-//! this host) or older than [`STALE_CLAIM_MS`] (on another) is put back:
-//! at most one duplicate, never a loss. Digests are made under the same
-//! advisory lock, so two processes never make the same one.
+//! process is claiming is skipped, not waited for), claims name their run
+//! and are put back by the rule of `store::claims` (at most one duplicate,
+//! never a loss). Digests are made under the same advisory lock, so two
+//! processes never make the same one.
 
 use super::PgStore;
 use crate::error::Result;
 use crate::event::{Alert, AlertFrame, AlertKind, EventKind, Frame};
 use crate::level::Level;
-use crate::store::{AlertRules, DueAlert, Outcome};
-
-/// A claim this old, by a process of another host, is taken for lost.
-const STALE_CLAIM_MS: i64 = 10 * 60 * 1000;
+use crate::store::claims::Claim;
+use crate::store::{AlertRules, DueAlert, Outcome, OwnRows};
 
 /// The advisory lock under which digests are made (`'errsnap-d'`).
 const DIGEST_LOCK: i64 = 0x6572_7273_6e61_7064;
@@ -145,10 +142,11 @@ pub(super) fn claim(store: &mut PgStore, id: i64, now: i64) -> Result<bool> {
         .execute(
             // A row another process is claiming right now is skipped, not
             // waited for.
-            "UPDATE outbox SET status = 'sending', claimed_by = $2, claimed_at = $3
+            "UPDATE outbox SET status = 'sending', claimed_by = $2, claimed_at = $3,
+                 claim_run = $4
              WHERE id = (SELECT id FROM outbox WHERE id = $1 AND status = 'pending'
                          FOR UPDATE SKIP LOCKED)",
-            &[&id, &store.claimer, &now],
+            &[&id, &store.claimer, &now, &store.claimant.key()],
         )
         .map_err(|e| target.error("claiming an alert in", e))?;
     Ok(n == 1)
@@ -170,7 +168,8 @@ pub(super) fn record_outcome(
         ),
         Outcome::Retry { at, error } => c.execute(
             "UPDATE outbox SET status = 'pending', attempts = attempts + 1, next_attempt = $2,
-                 last_error = $3, claimed_by = NULL, claimed_at = NULL WHERE id = $1",
+                 last_error = $3, claimed_by = NULL, claimed_at = NULL, claim_run = NULL
+             WHERE id = $1",
             &[&id, &at, &error],
         ),
         Outcome::Failed { error } => c.execute(
@@ -180,7 +179,7 @@ pub(super) fn record_outcome(
         ),
         Outcome::Parked { error } => c.execute(
             "UPDATE outbox SET status = 'pending', attempts = attempts + 1, last_error = $2,
-                 claimed_by = NULL, claimed_at = NULL WHERE id = $1",
+                 claimed_by = NULL, claimed_at = NULL, claim_run = NULL WHERE id = $1",
             &[&id, &error],
         ),
     };
@@ -188,63 +187,90 @@ pub(super) fn record_outcome(
         .map_err(|e| target.error("recording an alert's delivery in", e))
 }
 
-pub(super) fn release_stale_claims(
-    store: &mut PgStore,
-    alive: &dyn Fn(u32) -> bool,
-    at_start: bool,
-) -> Result<usize> {
+pub(super) fn claims_in_flight(store: &mut PgStore) -> Result<Vec<Claim>> {
     let target = store.target.clone();
-    let fail = |e| target.error("releasing claimed alerts in", e);
-    let now = crate::util::time::now_ms();
-    if at_start {
-        store
-            .client
-            .execute(
-                "UPDATE outbox SET next_attempt = $1 WHERE status = 'pending' AND next_attempt > $1",
-                &[&now],
-            )
-            .map_err(fail)?;
-    }
     let rows = store
         .client
         .query(
-            "SELECT id, claimed_by, claimed_at FROM outbox WHERE status = 'sending'",
+            "SELECT id, claim_run, claimed_at FROM outbox WHERE status = 'sending'",
             &[],
         )
-        .map_err(fail)?;
-    let (host, me) = store
-        .claimer
-        .rsplit_once(':')
-        .map_or((String::new(), 0), |(h, p)| {
-            (h.to_owned(), p.parse().unwrap_or(0))
-        });
-    let mut released = 0;
-    for r in rows {
-        let (id, by, at): (i64, Option<String>, Option<i64>) = (r.get(0), r.get(1), r.get(2));
-        let stale = match by.as_deref().and_then(|b| b.rsplit_once(':')) {
-            None => true,
-            Some((h, pid)) if h == host => {
-                let pid: u32 = pid.parse().unwrap_or(0);
-                if pid == me {
-                    at_start
-                } else {
-                    !alive(pid)
-                }
-            }
-            Some(_) => at.is_none_or(|t| now - t > STALE_CLAIM_MS),
-        };
-        if stale {
-            released += store
-                .client
-                .execute(
-                    "UPDATE outbox SET status = 'pending', claimed_by = NULL, claimed_at = NULL
-                     WHERE id = $1 AND status = 'sending'",
-                    &[&id],
-                )
-                .map_err(fail)? as usize;
-        }
-    }
-    Ok(released)
+        .map_err(|e| target.error("reading claimed alerts in", e))?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Claim {
+            id: r.get(0),
+            run: r.get(1),
+            claimed_at: r.get(2),
+        })
+        .collect())
+}
+
+pub(super) fn put_back(store: &mut PgStore, id: i64) -> Result<bool> {
+    let target = store.target.clone();
+    let n = store
+        .client
+        .execute(
+            "UPDATE outbox SET status = 'pending', claimed_by = NULL, claimed_at = NULL,
+                 claim_run = NULL
+             WHERE id = $1 AND status = 'sending'",
+            &[&id],
+        )
+        .map_err(|e| target.error("releasing a claimed alert in", e))?;
+    Ok(n == 1)
+}
+
+pub(super) fn retry_pending_now(store: &mut PgStore, now: i64) -> Result<()> {
+    let target = store.target.clone();
+    store
+        .client
+        .execute(
+            "UPDATE outbox SET next_attempt = $1 WHERE status = 'pending' AND next_attempt > $1",
+            &[&now],
+        )
+        .map(|_| ())
+        .map_err(|e| target.error("rescheduling pending alerts in", e))
+}
+
+/// The outbox's highest row id (0 when empty), in `client`'s view (a
+/// batch's own transaction sees its rows).
+pub(super) fn mark(
+    client: &mut impl postgres::GenericClient,
+    target: &super::connect::PgTarget,
+) -> Result<i64> {
+    client
+        .query_one("SELECT coalesce(max(id), 0)::BIGINT FROM outbox", &[])
+        .map(|r| r.get(0))
+        .map_err(|e| target.error("reading the outbox of", e))
+}
+
+/// The rows that events of run `run` made, with ids in `(after, upto]`,
+/// per channel and status.
+pub(super) fn own_rows(
+    store: &mut PgStore,
+    run: i64,
+    after: i64,
+    upto: i64,
+) -> Result<Vec<OwnRows>> {
+    let target = store.target.clone();
+    let rows = store
+        .client
+        .query(
+            "SELECT channel, status, count(*), min(next_attempt) FROM outbox
+             WHERE id > $2 AND id <= $3 AND origin_run = $1
+             GROUP BY channel, status",
+            &[&run, &after, &upto],
+        )
+        .map_err(|e| target.error("reading this run's alerts in", e))?;
+    Ok(rows
+        .into_iter()
+        .map(|r| OwnRows {
+            channel: r.get(0),
+            status: r.get(1),
+            count: r.get::<_, i64>(2).max(0) as u64,
+            next_attempt: r.get(3),
+        })
+        .collect())
 }
 
 /// Builds the alert of an outbox row from its stored event, with the

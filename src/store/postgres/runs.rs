@@ -5,6 +5,7 @@
 
 use super::{big, PgStore};
 use crate::error::Result;
+use crate::store::claims::Claimant;
 use crate::store::runs::{still_running, CrashedRun, RunSign, RunStart, RunStatus};
 use crate::store::Limits;
 
@@ -62,7 +63,24 @@ pub(super) fn start_run(store: &mut PgStore, run: &RunStart) -> Result<(i64, usi
         .map_err(fail)?
         .get(0);
     tx.commit().map_err(fail)?;
+    store.run = Some(id);
     Ok((id, abnormal))
+}
+
+/// How the ledger records the run that `c` names (its latest row).
+pub(super) fn status_of(store: &mut PgStore, c: &Claimant) -> Result<Option<RunStatus>> {
+    let target = store.target.clone();
+    let row = store
+        .client
+        .query_opt(
+            "SELECT status FROM runs
+             WHERE boot_id IS NOT DISTINCT FROM $1 AND pid = $2
+               AND process_start IS NOT DISTINCT FROM $3
+             ORDER BY id DESC LIMIT 1",
+            &[&c.boot_id, &(c.pid as i32), &c.process_start.map(big)],
+        )
+        .map_err(|e| target.error("reading the runs ledger of", e))?;
+    Ok(row.and_then(|r| RunStatus::from_name(r.get::<_, &str>(0))))
 }
 
 pub(super) fn end_run(store: &mut PgStore, id: i64, status: RunStatus, now: i64) -> Result<bool> {

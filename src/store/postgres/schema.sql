@@ -175,6 +175,11 @@ CREATE TABLE IF NOT EXISTS outbox (
     last_error    TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_status_due ON outbox (status, next_attempt);
+-- The run whose event made the row (a flush waits for its own alerts,
+-- whoever sends them), and the run that holds a claim (boot id, pid and
+-- process start: any host can tell a claim of a run that has ended) (#27).
+ALTER TABLE outbox ADD COLUMN IF NOT EXISTS origin_run BIGINT;
+ALTER TABLE outbox ADD COLUMN IF NOT EXISTS claim_run TEXT;
 -- Each channel's pending rows by due time (#20; in databases made since).
 CREATE INDEX IF NOT EXISTS outbox_channel_due ON outbox (status, channel, next_attempt);
 

@@ -211,11 +211,32 @@ impl Store for PgStore {
         super::outbox::record_outcome(self, id, outcome, now)
     }
 
-    fn release_stale_claims(
-        &mut self,
-        alive: &dyn Fn(u32) -> bool,
-        at_start: bool,
-    ) -> Result<usize> {
-        super::outbox::release_stale_claims(self, alive, at_start)
+    fn claimant(&self) -> &crate::store::claims::Claimant {
+        &self.claimant
+    }
+
+    fn claims_in_flight(&mut self) -> Result<Vec<crate::store::claims::Claim>> {
+        super::outbox::claims_in_flight(self)
+    }
+
+    fn run_status_of(&mut self, c: &crate::store::claims::Claimant) -> Result<Option<RunStatus>> {
+        super::runs::status_of(self, c)
+    }
+
+    fn put_back(&mut self, id: i64) -> Result<bool> {
+        super::outbox::put_back(self, id)
+    }
+
+    fn retry_pending_now(&mut self, now: i64) -> Result<()> {
+        super::outbox::retry_pending_now(self, now)
+    }
+
+    fn outbox_mark(&mut self) -> Result<i64> {
+        let target = self.target.clone();
+        super::outbox::mark(&mut self.client, &target)
+    }
+
+    fn own_rows(&mut self, run: i64, after: i64, upto: i64) -> Result<Vec<crate::store::OwnRows>> {
+        super::outbox::own_rows(self, run, after, upto)
     }
 }

@@ -92,9 +92,20 @@ impl SqliteStore {
                 }
             };
             let before = state.see(ev.release.as_deref(), &ev.alert_channels);
-            out.alerts += decide_alerts(&tx, &self.rules, ev, &uid, links.group, &before, now)?;
+            out.alerts += decide_alerts(
+                &tx,
+                &self.rules,
+                ev,
+                &uid,
+                links.group,
+                &before,
+                (now, self.run),
+            )?;
         }
         update_groups(&tx, &deltas)?;
+        if out.alerts > 0 {
+            out.outbox_mark = outbox::mark(&tx)?;
+        }
         super::summary::write(&tx, &summary)?;
         match tx.commit() {
             Ok(()) => {
@@ -126,7 +137,7 @@ fn decide_alerts(
     uid: &str,
     group: i64,
     before: &[outbox::GroupBefore],
-    now: i64,
+    (now, origin): (i64, Option<i64>),
 ) -> Result<usize> {
     let mut made = 0;
     for (channel, before) in ev.alert_channels.iter().zip(before) {
@@ -137,6 +148,7 @@ fn decide_alerts(
             group,
             before,
             now,
+            origin,
         };
         if outbox::decide(tx, rules, &d)? {
             made += 1;

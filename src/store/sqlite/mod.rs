@@ -139,6 +139,11 @@ pub(crate) struct SqliteStore {
     /// Search texts known to be stored.
     texts: crate::store::summary::KnownTexts,
     rules: AlertRules,
+    /// This process's run, once recorded: the origin of the outbox rows
+    /// its events make.
+    run: Option<i64>,
+    /// Who this connection's claims name.
+    claimant: crate::store::claims::Claimant,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -211,6 +216,8 @@ impl SqliteStore {
             host_name: None,
             texts: Default::default(),
             rules: AlertRules::default(),
+            run: None,
+            claimant: crate::store::claims::Claimant::this_process(),
         };
         store.migrate()?;
         Ok(store)
@@ -438,7 +445,9 @@ impl crate::store::Store for SqliteStore {
         SqliteStore::insert_batch(self, events)
     }
     fn start_run(&mut self, run: &crate::store::runs::RunStart) -> Result<(i64, usize)> {
-        runs::start_run(&mut self.conn, run, self.host_id)
+        let started = runs::start_run(&mut self.conn, run, self.host_id)?;
+        self.run = Some(started.0);
+        Ok(started)
     }
     fn end_run(&mut self, id: i64, status: crate::store::RunStatus, now_ms: i64) -> Result<bool> {
         runs::end_run(&self.conn, id, status, now_ms)
@@ -532,12 +541,29 @@ impl crate::store::Store for SqliteStore {
     ) -> Result<()> {
         SqliteStore::record_outcome(self, id, outcome, now)
     }
-    fn release_stale_claims(
+    fn claimant(&self) -> &crate::store::claims::Claimant {
+        &self.claimant
+    }
+    fn claims_in_flight(&mut self) -> Result<Vec<crate::store::claims::Claim>> {
+        SqliteStore::claims_in_flight(self)
+    }
+    fn run_status_of(
         &mut self,
-        alive: &dyn Fn(u32) -> bool,
-        at_start: bool,
-    ) -> Result<usize> {
-        SqliteStore::release_stale_claims(self, alive, at_start)
+        c: &crate::store::claims::Claimant,
+    ) -> Result<Option<crate::store::RunStatus>> {
+        runs::status_of(&self.conn, c)
+    }
+    fn put_back(&mut self, id: i64) -> Result<bool> {
+        SqliteStore::put_back(self, id)
+    }
+    fn retry_pending_now(&mut self, now: i64) -> Result<()> {
+        SqliteStore::retry_pending_now(self, now)
+    }
+    fn outbox_mark(&mut self) -> Result<i64> {
+        outbox::mark(&self.conn)
+    }
+    fn own_rows(&mut self, run: i64, after: i64, upto: i64) -> Result<Vec<crate::store::OwnRows>> {
+        SqliteStore::own_rows(self, run, after, upto)
     }
 }
 

@@ -9,7 +9,8 @@ use crate::error::Result;
 use crate::event::{Alert, AlertFrame, AlertKind};
 use crate::event::{EventKind, Frame};
 use crate::level::Level;
-use crate::store::{AlertRules, DueAlert, Outcome};
+use crate::store::claims::Claim;
+use crate::store::{AlertRules, DueAlert, Outcome, OwnRows};
 
 /// The group's state before this event touched it.
 pub(crate) struct GroupBefore {
@@ -92,6 +93,13 @@ impl GroupState {
     }
 }
 
+/// The outbox's highest row id (0 when empty).
+pub(crate) fn mark(conn: &rusqlite::Connection) -> Result<i64> {
+    conn.prepare_cached("SELECT coalesce(max(id), 0) FROM outbox")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .map_err(|e| fail("reading the outbox", e))
+}
+
 fn ms(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -106,6 +114,8 @@ pub(crate) struct Decision<'a> {
     /// The group's status before this event.
     pub(crate) before: &'a GroupBefore,
     pub(crate) now: i64,
+    /// The run whose event this is (see `origin_run`).
+    pub(crate) origin: Option<i64>,
 }
 
 /// Decides, for one new event and one channel, whether an alert is due, and
@@ -121,17 +131,18 @@ pub(crate) fn decide(tx: &Transaction<'_>, rules: &AlertRules, d: &Decision<'_>)
         group: group_id,
         before,
         now,
+        origin,
     } = *d;
     let err = |e| fail("recording an alert decision", e);
     let insert = |kind: &str, status: &str, suppressed: i64, last_error: Option<&str>| {
         tx.prepare_cached(
             "INSERT INTO outbox (event_uid, group_id, channel, kind, status, suppressed,
-                 created_at, next_attempt, last_error)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
+                 created_at, next_attempt, last_error, origin_run)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9)",
         )
         .and_then(|mut s| {
             s.execute(params![
-                event_uid, group_id, channel, kind, status, suppressed, now, last_error
+                event_uid, group_id, channel, kind, status, suppressed, now, last_error, origin
             ])
         })
         .map_err(err)
@@ -341,15 +352,17 @@ impl SqliteStore {
         Ok(first)
     }
 
-    /// Claims a pending row for this process; `false` if another took it.
+    /// Claims a pending row for this process's run; `false` if another
+    /// took it.
     pub(crate) fn claim(&mut self, id: i64, now: i64) -> Result<bool> {
         let n = self
             .conn
             .prepare_cached(
-                "UPDATE outbox SET status = 'sending', claimed_by = ?2, claimed_at = ?3
+                "UPDATE outbox SET status = 'sending', claimed_by = ?2, claimed_at = ?3,
+                     claim_run = ?4
                  WHERE id = ?1 AND status = 'pending'",
             )
-            .and_then(|mut s| s.execute(params![id, std::process::id(), now]))
+            .and_then(|mut s| s.execute(params![id, self.claimant.pid, now, self.claimant.key()]))
             .map_err(|e| fail("claiming an alert", e))?;
         Ok(n == 1)
     }
@@ -368,7 +381,8 @@ impl SqliteStore {
             ),
             Outcome::Retry { at, error } => run(
                 "UPDATE outbox SET status = 'pending', attempts = attempts + 1, next_attempt = ?2,
-                     last_error = ?3, claimed_by = NULL, claimed_at = NULL WHERE id = ?1",
+                     last_error = ?3, claimed_by = NULL, claimed_at = NULL, claim_run = NULL
+                 WHERE id = ?1",
                 params![id, at, error],
             ),
             Outcome::Failed { error } => run(
@@ -378,7 +392,7 @@ impl SqliteStore {
             ),
             Outcome::Parked { error } => run(
                 "UPDATE outbox SET status = 'pending', attempts = attempts + 1, last_error = ?2,
-                     claimed_by = NULL, claimed_at = NULL WHERE id = ?1",
+                     claimed_by = NULL, claimed_at = NULL, claim_run = NULL WHERE id = ?1",
                 params![id, error],
             ),
         };
@@ -386,48 +400,70 @@ impl SqliteStore {
             .map_err(|e| fail("recording an alert's delivery", e))
     }
 
-    /// Puts back rows claimed by processes that are gone (or by this one,
-    /// at start): at most one duplicate, never a loss.
-    pub(crate) fn release_stale_claims(
-        &mut self,
-        alive: impl Fn(u32) -> bool,
-        at_start: bool,
-    ) -> Result<usize> {
-        let rows: Vec<(i64, Option<i64>)> = self
+    /// The rows being sent, with their claims.
+    pub(crate) fn claims_in_flight(&mut self) -> Result<Vec<Claim>> {
+        self.conn
+            .prepare_cached("SELECT id, claim_run, claimed_at FROM outbox WHERE status = 'sending'")
+            .and_then(|mut s| {
+                s.query_map([], |r| {
+                    Ok(Claim {
+                        id: r.get(0)?,
+                        run: r.get(1)?,
+                        claimed_at: r.get(2)?,
+                    })
+                })?
+                .collect()
+            })
+            .map_err(|e| fail("reading claimed alerts", e))
+    }
+
+    /// Puts a claimed row back to pending.
+    pub(crate) fn put_back(&mut self, id: i64) -> Result<bool> {
+        let n = self
             .conn
-            .prepare("SELECT id, claimed_by FROM outbox WHERE status = 'sending'")
-            .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
-            .map_err(|e| fail("reading claimed alerts", e))?;
-        let me = i64::from(std::process::id());
-        let mut released = 0;
-        if at_start {
-            // A start (often after a configuration fix) retries pending
-            // alerts at once instead of waiting out their backoff.
-            self.conn
-                .execute(
-                    "UPDATE outbox SET next_attempt = ?1 WHERE status = 'pending' AND next_attempt > ?1",
-                    [crate::util::time::now_ms()],
-                )
-                .map_err(|e| fail("rescheduling pending alerts", e))?;
-        }
-        for (id, by) in rows {
-            let stale = match by {
-                None => true,
-                Some(pid) if pid == me => at_start,
-                Some(pid) => !alive(u32::try_from(pid).unwrap_or(0)),
-            };
-            if stale {
-                released += self
-                    .conn
-                    .execute(
-                        "UPDATE outbox SET status = 'pending', claimed_by = NULL, claimed_at = NULL
-                         WHERE id = ?1 AND status = 'sending'",
-                        [id],
-                    )
-                    .map_err(|e| fail("releasing a claimed alert", e))?;
-            }
-        }
-        Ok(released)
+            .prepare_cached(
+                "UPDATE outbox SET status = 'pending', claimed_by = NULL, claimed_at = NULL,
+                     claim_run = NULL
+                 WHERE id = ?1 AND status = 'sending'",
+            )
+            .and_then(|mut s| s.execute([id]))
+            .map_err(|e| fail("releasing a claimed alert", e))?;
+        Ok(n == 1)
+    }
+
+    /// Makes every pending row due now.
+    pub(crate) fn retry_pending_now(&mut self, now: i64) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE outbox SET next_attempt = ?1 WHERE status = 'pending' AND next_attempt > ?1",
+                [now],
+            )
+            .map(|_| ())
+            .map_err(|e| fail("rescheduling pending alerts", e))
+    }
+
+    /// The rows that events of run `run` made, with ids in `(after,
+    /// upto]`, per channel and status (a range of the primary key: only the
+    /// rows made since are read).
+    pub(crate) fn own_rows(&mut self, run: i64, after: i64, upto: i64) -> Result<Vec<OwnRows>> {
+        self.conn
+            .prepare_cached(
+                "SELECT channel, status, count(*), min(next_attempt) FROM outbox
+                 WHERE id > ?2 AND id <= ?3 AND origin_run = ?1
+                 GROUP BY channel, status",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![run, after, upto], |r| {
+                    Ok(OwnRows {
+                        channel: r.get(0)?,
+                        status: r.get(1)?,
+                        count: r.get::<_, i64>(2)?.max(0) as u64,
+                        next_attempt: r.get(3)?,
+                    })
+                })?
+                .collect()
+            })
+            .map_err(|e| fail("reading this run's alerts", e))
     }
 
     /// Builds the alert for an outbox row from the stored event.

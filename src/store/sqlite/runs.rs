@@ -5,6 +5,7 @@ use rusqlite::{params, Connection};
 
 use super::fail;
 use crate::error::Result;
+use crate::store::claims::Claimant;
 use crate::store::runs::{still_running, ReleaseRow, RunRow, RunSign, RunStart, RunStatus};
 
 /// Records `run` as running, after marking earlier runs of the same boot
@@ -133,6 +134,26 @@ pub(crate) fn end_run(conn: &Connection, id: i64, status: RunStatus, now: i64) -
         )
         .map_err(|e| fail("ending the run", e))?;
     Ok(n > 0)
+}
+
+/// How the ledger records the run that `c` names (its latest row, should
+/// one run have opened the file twice).
+pub(crate) fn status_of(conn: &Connection, c: &Claimant) -> Result<Option<RunStatus>> {
+    use rusqlite::OptionalExtension;
+    let status: Option<String> = conn
+        .prepare_cached(
+            "SELECT status FROM runs WHERE boot_id IS ?1 AND pid = ?2 AND process_start IS ?3
+             ORDER BY id DESC LIMIT 1",
+        )
+        .and_then(|mut s| {
+            s.query_row(
+                params![c.boot_id, c.pid, c.process_start.map(|t| t as i64)],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+        .map_err(|e| fail("reading the runs ledger", e))?;
+    Ok(status.as_deref().and_then(RunStatus::from_name))
 }
 
 /// Notes that run `id` is alive now (its last sign of life, used as its

@@ -65,6 +65,13 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sql: V8,
         min_writer: 6,
     },
+    // New nullable columns: an older writer's rows name no origin (its
+    // flush does not look for them) and its claims no run (put back after
+    // ten minutes, as before).
+    Migration {
+        sql: V9,
+        min_writer: 6,
+    },
 ];
 
 /// The newest schema version this build writes.
@@ -163,6 +170,16 @@ fn min_writer_of(conn: &Connection) -> Option<i64> {
 pub(crate) const RECORD_META: &str = "INSERT INTO errsnap_meta (key, value) VALUES
     ('schema_version', ?1), ('min_writer_version', ?2)
     ON CONFLICT(key) DO UPDATE SET value = excluded.value";
+
+/// Version 9 (#27): each outbox row names the run whose event made it
+/// (`origin_run`, a `runs` id: a flush waits for its own process's alerts,
+/// whoever sends them), and a claim names the run that holds it
+/// (`claim_run`: boot id, pid and process start, so that any process can
+/// tell a claim of a run that has ended).
+const V9: &str = r#"
+ALTER TABLE outbox ADD COLUMN origin_run INTEGER;
+ALTER TABLE outbox ADD COLUMN claim_run TEXT;
+"#;
 
 /// Version 8 (#21): each event's request-scoped context (transaction,
 /// user, HTTP request) as JSON, and attachments: small blobs kept with
