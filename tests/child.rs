@@ -68,6 +68,10 @@ fn entry() {
             drop(guard); // must flush: the writer would otherwise linger 3 s
             std::process::exit(0);
         }
+        #[cfg(all(feature = "sentry", feature = "otlp"))]
+        "original_design" => crate::delivery::original_design(),
+        #[cfg(all(feature = "sentry", feature = "otlp"))]
+        "exit_from_before_save" => crate::delivery::exit_from_before_save(db.clone()),
         "exit_without_flush" => {
             let logger = util::builder(&db, "unflushed")
                 .linger(Duration::from_secs(3))

@@ -23,6 +23,8 @@ mod cli;
 mod context;
 #[cfg(target_os = "linux")]
 mod crash;
+#[cfg(all(unix, feature = "sentry", feature = "otlp"))]
+mod delivery;
 mod ecosystem;
 mod fallback;
 #[cfg(all(feature = "sentry", feature = "otlp"))]

@@ -13,6 +13,8 @@ mod common;
 mod contended;
 #[path = "report_parts/dashboard.rs"]
 mod dashboard;
+#[path = "report_parts/exit.rs"]
+mod exit;
 #[path = "report_parts/fleet.rs"]
 mod fleet;
 #[path = "report_parts/forward.rs"]
@@ -495,6 +497,12 @@ fn main() {
             }
         }
     }
+    if let [kind, mode] = args.as_slice() {
+        if kind == "--exit-child" {
+            exit::exit_child(mode);
+            return;
+        }
+    }
     if let [kind, n, url] = args.as_slice() {
         if kind == "--pg-child" {
             println!("{}", fleet::pg_child(n.parse().expect("n"), url));
@@ -517,6 +525,12 @@ fn main() {
         // Only `dashboard`, printed (results.json untouched).
         let quick = args.iter().any(|a| a == "--quick");
         println!("{}", dashboard::dashboard(quick));
+        return;
+    }
+    if args.iter().any(|a| a == "--exit-only") {
+        // Only `exit`, printed (results.json untouched).
+        let quick = args.iter().any(|a| a == "--quick");
+        println!("{}", exit::exit_costs(quick));
         return;
     }
     if args.iter().any(|a| a == "--unwinders-only") {
@@ -559,6 +573,8 @@ fn main() {
     let dashboard = dashboard::dashboard(quick);
     eprintln!("forwarding ...");
     let forwarding = forward::forward(quick);
+    eprintln!("short-lived programs ...");
+    let exit_costs = exit::exit_costs(quick);
 
     let versions = json!({
         "rustc": String::from_utf8_lossy(&Command::new("rustc").arg("--version").output().map(|o| o.stdout).unwrap_or_default()).trim(),
@@ -576,6 +592,7 @@ fn main() {
         "fleet": fleet,
         "dashboard": dashboard,
         "forwarding": forwarding,
+        "exit": exit_costs,
     });
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("results.json");
     std::fs::write(&path, serde_json::to_string_pretty(&results).expect("json"))

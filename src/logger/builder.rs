@@ -36,7 +36,8 @@ mod privacy;
 /// | `durability` | `Normal` | `ERRSNAP_DURABILITY` (`normal`/`full`) |
 /// | `queue_capacity` | 10,000 events (and 64 MiB) | `ERRSNAP_QUEUE_CAPACITY` |
 /// | `overflow` | `Overflow::Drop` | |
-/// | `exit_budget` | 3 s: everything done on the way out (the panic hook's waits for the commit and the alert, then the guard's and the writer's drain, retries that fit included) | `ERRSNAP_EXIT_BUDGET_MS` |
+/// | `exit_budget` | 3 s: everything done on the way out (the panic hook's waits for the commit and the alert, then the drain of the queue and the delivery of its alerts by the guard, the last logger's drop or the exit hook, retries that fit included) | `ERRSNAP_EXIT_BUDGET_MS` |
+/// | `drain_on_termination` | off: SIGTERM and SIGINT end the process at once (on: drain within the exit budget, then end by the signal; Linux) | `ERRSNAP_DRAIN_ON_SIGTERM` |
 /// | `panic_timeout` | 2 s (within the exit budget) | `ERRSNAP_PANIC_TIMEOUT_MS` |
 /// | `backtrace_level` | `Warn` (events below it carry no backtrace) | |
 /// | `symbol_cache_idle` | 5 min: the writer drops its symbol tables after this long without a new stack (`Duration::ZERO`: never) | `ERRSNAP_SYMBOL_CACHE_IDLE_SECS` |
@@ -65,6 +66,7 @@ pub struct EventLoggerBuilder {
     symbol_cache_idle: Option<Duration>,
     symbol_cache_bytes: Option<u64>,
     heartbeat: Option<Duration>,
+    drain_on_termination: Option<bool>,
     crash_loop: Option<(u32, Duration)>,
     exit_budget: Option<Duration>,
     disabled: Option<bool>,
@@ -295,6 +297,15 @@ impl EventLoggerBuilder {
         self.symbol_cache_bytes = Some(bytes.max(1 << 20));
         self
     }
+    /// On SIGTERM or SIGINT (`docker stop`, systemd, Kubernetes, Ctrl-C),
+    /// drain the queue and deliver the alerts within the exit budget, then
+    /// end by the same signal (same exit status). Taken only for a signal
+    /// the application installed no handler for; Linux. Default off: the
+    /// signal ends the process at once and what is queued is lost.
+    pub fn drain_on_termination(mut self, on: bool) -> Self {
+        self.drain_on_termination = Some(on);
+        self
+    }
     /// How often an idle writer notes the run's last sign of life with the
     /// process's RSS and CPU (what `errsnap runs` shows for a run that
     /// was killed). Default 10 s; `Duration::ZERO` never.
@@ -448,6 +459,7 @@ impl EventLoggerBuilder {
         put(&mut s.durability, &self.durability);
         put(&mut s.queue_capacity, &self.capacity);
         put(&mut s.exit_budget, &self.exit_budget);
+        put(&mut s.drain_on_termination, &self.drain_on_termination);
         put(&mut s.panic_timeout, &self.panic_timeout);
         if self.database_url.is_some() {
             s.database_url.clone_from(&self.database_url);
@@ -567,7 +579,14 @@ impl EventLoggerBuilder {
         } else {
             target
         };
+        let in_file = matches!(target, worker::Target::File);
         let worker = self.start_worker(&name, &s, alerting, target)?;
+        #[cfg(target_os = "linux")]
+        if s.drain_on_termination && in_file {
+            worker::drain_on_termination();
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = in_file;
         let context = Context {
             logger: name,
             app_name: s.app_name.clone(),

@@ -237,32 +237,49 @@ impl NotifyHandle {
     }
 }
 
-/// At most `per_minute` sends per channel, one at a time; and the pause a
-/// channel's server imposed (a rate limit), or that its failures earned (a
+/// How many sends a channel may make at once before its per-minute pace
+/// applies: a short-lived program's few alerts go out before it exits,
+/// while a storm of new groups is still paced.
+const BURST: i64 = 5;
+
+/// At most `per_minute` sends per channel on average, in bursts of up to
+/// [`BURST`] (the generic cell rate algorithm: `tat` is when the channel
+/// would be idle again had it sent at its pace); and the pause a channel's
+/// server imposed (a rate limit), or that its failures earned (a
 /// forwarding channel whose server is down).
 struct Bucket {
     interval_ms: i64,
-    next_free: i64,
+    /// How far ahead of its pace the channel may run.
+    burst_ms: i64,
+    tat: i64,
     paused_until: i64,
 }
 
 impl Bucket {
     fn new(per_minute: u32) -> Bucket {
+        let per_minute = i64::from(per_minute.max(1));
+        let interval_ms = 60_000 / per_minute;
         Bucket {
-            interval_ms: 60_000 / i64::from(per_minute.max(1)),
-            next_free: 0,
+            interval_ms,
+            burst_ms: (per_minute.min(BURST) - 1) * interval_ms,
+            tat: 0,
             paused_until: 0,
         }
     }
 
+    /// When its pace lets the channel send next.
+    fn paced_until(&self) -> i64 {
+        self.tat - self.burst_ms
+    }
+
     /// When the channel may send next.
     fn free_at(&self) -> i64 {
-        self.next_free.max(self.paused_until)
+        self.paced_until().max(self.paused_until)
     }
 
     fn take(&mut self, now: i64) -> bool {
         if now >= self.free_at() {
-            self.next_free = now + self.interval_ms;
+            self.tat = self.tat.max(now) + self.interval_ms;
             true
         } else {
             false
@@ -285,7 +302,7 @@ impl delivery::ChannelState for Notifier {
     }
 
     fn free_at(&self, channel: &str) -> i64 {
-        self.buckets.get(channel).map_or(0, |b| b.next_free)
+        self.buckets.get(channel).map_or(0, Bucket::paced_until)
     }
 }
 
@@ -708,10 +725,30 @@ mod tests {
     }
 
     #[test]
-    fn bucket_spaces_sends() {
+    fn a_bucket_sends_a_burst_then_keeps_its_pace() {
         let mut b = Bucket::new(60);
-        assert!(b.take(0));
-        assert!(!b.take(500));
-        assert!(b.take(1000));
+        for i in 0..BURST {
+            assert!(b.take(1_000_000 + i), "send {i} of the burst");
+        }
+        assert!(!b.take(1_000_010), "past the burst");
+        assert_eq!(b.free_at(), 1_001_000);
+        assert!(b.take(1_001_000));
+        assert!(!b.take(1_001_500));
+        // Idle for a while: a whole burst again, never more.
+        let later = 2_000_000;
+        for i in 0..BURST {
+            assert!(b.take(later + i));
+        }
+        assert!(!b.take(later + BURST));
+        // A slow channel (one a minute) has no burst at all.
+        let mut slow = Bucket::new(1);
+        assert!(slow.take(0));
+        assert!(!slow.take(59_999));
+        assert!(slow.take(60_000));
+        // A pause holds it whatever its pace.
+        let mut p = Bucket::new(60);
+        p.pause(5_000);
+        assert_eq!(p.free_at(), 5_000);
+        assert!(!p.take(4_999) && p.take(5_000));
     }
 }

@@ -192,6 +192,13 @@ pub(crate) const KEYS: &[Key] = &[
         "one budget for everything done on the way out",
     ),
     key(
+        "ERRSNAP_DRAIN_ON_SIGTERM",
+        Some("storage.drain_on_sigterm"),
+        Kind::Flag,
+        "0",
+        "on SIGTERM or SIGINT (without a handler of the application's), drain within the exit budget, then end by the signal",
+    ),
+    key(
         "ERRSNAP_PANIC_TIMEOUT_MS",
         Some("storage.panic_timeout_ms"),
         Kind::Millis { max_ms: 600_000 },

@@ -84,6 +84,8 @@ pub(crate) struct Settings {
     pub(crate) durability: Durability,
     pub(crate) queue_capacity: usize,
     pub(crate) exit_budget: Duration,
+    /// Drain on SIGTERM and SIGINT, then end by the signal (Linux).
+    pub(crate) drain_on_termination: bool,
     pub(crate) panic_timeout: Duration,
     /// How long the writer keeps its symbol tables without a new stack to
     /// resolve (`None`: for good).
@@ -152,6 +154,9 @@ impl Settings {
             exit_budget: config
                 .duration("ERRSNAP_EXIT_BUDGET_MS")?
                 .unwrap_or(Duration::from_secs(3)),
+            drain_on_termination: config
+                .value::<Flag>("ERRSNAP_DRAIN_ON_SIGTERM")?
+                .is_some_and(|f| f.0),
             panic_timeout: config
                 .duration("ERRSNAP_PANIC_TIMEOUT_MS")?
                 .unwrap_or(Duration::from_secs(2)),

@@ -48,7 +48,7 @@ pub(crate) fn exit_deadline(budget: Duration) -> Instant {
     }
 }
 
-/// Registers [`shut_down_at_exit`] with `atexit`, once per process (when
+/// Registers [`drain_all`] with `atexit`, once per process (when
 /// the first writer starts): `std::process::exit`, and a return from
 /// `main` while a logger is still alive, then lose nothing handed over.
 pub(crate) fn register_exit_hook() {
@@ -61,7 +61,7 @@ pub(crate) fn register_exit_hook() {
                 // with panic = "abort" a panic here would be a fake crash):
                 // every step below handles its failure, and this is the
                 // last guard.
-                let _ = std::panic::catch_unwind(shut_down_at_exit);
+                let _ = std::panic::catch_unwind(drain_all);
             }
             // SAFETY: registers a function with no arguments that never
             // unwinds (caught above).
@@ -70,10 +70,11 @@ pub(crate) fn register_exit_hook() {
     });
 }
 
-/// At the process's exit (`atexit`): every writer still running commits
-/// its queue and delivers the alerts of this process's events within the
-/// exit budget, puts back a delivery cut short, and records its run as
-/// exited; what does not fit waits in the outbox.
+/// At the process's exit (`atexit`, or a termination signal with
+/// `drain_on_termination`): every writer still running commits its queue
+/// and delivers the alerts of this process's events within the exit
+/// budget, puts back a delivery cut short, and records its run as exited;
+/// what does not fit waits in the outbox.
 ///
 /// Touches no thread-local (they may be gone by now), starts no thread,
 /// and only waits on the writers (which wait on their notify threads)
@@ -81,7 +82,7 @@ pub(crate) fn register_exit_hook() {
 /// workers are the parent's, see `fork`) or when `exit` is called from one
 /// of errsnap's own threads (a `before_save` hook, a custom channel):
 /// those would wait for themselves.
-pub(crate) fn shut_down_at_exit() {
+pub(crate) fn drain_all() {
     let workers = super::running_workers();
     let me = current_pthread();
     if workers.iter().any(|w| w.runs_on(me)) {

@@ -11,6 +11,8 @@ mod crashes;
 mod exit;
 mod flush;
 mod fork;
+#[cfg(target_os = "linux")]
+mod signals;
 mod writer;
 
 use std::collections::VecDeque;
@@ -33,6 +35,8 @@ use writer::writer_main;
 pub use crashes::{import_crashes, CrashImport};
 pub(crate) use exit::{exit_deadline, pthread_of, start_exit, DEFAULT_EXIT_BUDGET};
 use fork::{watch_forks, FORK_GENERATION};
+#[cfg(target_os = "linux")]
+pub(crate) use signals::drain_on_termination;
 pub(crate) use writer::write_directly;
 
 /// What a caller does when the queue is full.

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 /// A loopback HTTP/1.1 server answering 200 to every POST, counting them.
-fn sink() -> (u16, Arc<AtomicU64>) {
+pub fn sink() -> (u16, Arc<AtomicU64>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let count = Arc::new(AtomicU64::new(0));

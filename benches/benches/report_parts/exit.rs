@@ -1,0 +1,170 @@
+//! `exit`: what errsnap adds to a short-lived program (issue #27). The
+//! report binary re-runs itself as a child in each mode, many times, and
+//! times each whole process (spawn to exit): an empty program, the
+//! original design's `EventLogger::new` then a return or
+//! `std::process::exit`, `errsnap::init`, sentry's `init` (a DSN, nothing
+//! sent), and `push_to_table(.., slack(true))` then `std::process::exit`
+//! with the Slack webhook on a loopback server that answers at once, or
+//! one that never answers. Added time = a mode's median minus the empty
+//! program's median, in the same run.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use serde_json::{json, Value};
+
+/// The child side: one mode, then the process ends as the mode says.
+pub fn exit_child(mode: &str) {
+    match mode {
+        "empty" => {}
+        "new-return" => {
+            let logger = errsnap::EventLogger::new("error_table").expect("logger");
+            drop(logger);
+        }
+        "new-exit" => {
+            let _logger = errsnap::EventLogger::new("error_table").expect("logger");
+            std::process::exit(0);
+        }
+        "init-return" => {
+            let guard = errsnap::init(errsnap::EventLogger::builder().name("error_table"))
+                .expect("init");
+            drop(guard);
+        }
+        "sentry-init" => {
+            let dsn = std::env::var("BENCH_SENTRY_DSN").expect("dsn");
+            let guard = sentry::init((
+                dsn,
+                sentry::ClientOptions {
+                    release: Some("bench@1".into()),
+                    ..Default::default()
+                },
+            ));
+            drop(guard);
+        }
+        "alert-exit" => {
+            let logger = errsnap::EventLogger::new("error_table").expect("logger");
+            logger.push_to_table(
+                "Error: division by zero",
+                errsnap::PushOptions::new().slack(true).email(false),
+            );
+            std::process::exit(0);
+        }
+        other => panic!("unknown exit mode {other}"),
+    }
+}
+
+/// A loopback server that accepts connections and never answers.
+fn hung_server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    port
+}
+
+/// Wall times (ms) of `runs` runs of a mode, after one warm-up, each in
+/// `dir` (its LOGS.db kept between runs, as a program run again finds it).
+fn time_mode(mode: &str, runs: usize, dir: &Path, env: &[(&str, String)]) -> Vec<f64> {
+    let exe = std::env::current_exe().expect("exe");
+    let mut times = Vec::with_capacity(runs);
+    for i in 0..=runs {
+        let mut cmd = Command::new(&exe);
+        cmd.args(["--exit-child", mode]).current_dir(dir);
+        cmd.env("ERRSNAP_HEARTBEAT_SECS", "0");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let t = Instant::now();
+        let out = cmd.output().expect("child");
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        assert!(
+            out.status.success(),
+            "{mode}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if i > 0 {
+            times.push(ms);
+        }
+    }
+    times
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn summary(mut v: Vec<f64>) -> Value {
+    let med = median(&mut v);
+    json!({
+        "median_ms": med,
+        "min_ms": v.first().copied().unwrap_or(0.0),
+        "max_ms": v.last().copied().unwrap_or(0.0),
+        "runs": v.len(),
+    })
+}
+
+pub fn exit_costs(quick: bool) -> Value {
+    let runs = if quick { 8 } else { 30 };
+    let (port, delivered) = crate::forward::sink();
+    let hung = hung_server();
+    let dead = {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let mut out = serde_json::Map::new();
+    let plain: Vec<(&str, String)> = Vec::new();
+    for mode in ["empty", "new-return", "new-exit", "init-return"] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        out.insert(mode.into(), summary(time_mode(mode, runs, dir.path(), &plain)));
+    }
+    {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let env = [(
+            "BENCH_SENTRY_DSN",
+            format!("http://0123456789abcdef0123456789abcdef@127.0.0.1:{dead}/1"),
+        )];
+        out.insert(
+            "sentry-init".into(),
+            summary(time_mode("sentry-init", runs, dir.path(), &env)),
+        );
+    }
+    let before = delivered.load(std::sync::atomic::Ordering::SeqCst);
+    for (name, url) in [
+        ("alert-exit", format!("http://127.0.0.1:{port}/hook")),
+        ("alert-exit-hung", format!("http://127.0.0.1:{hung}/hook")),
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let env = [
+            ("ERRSNAP_SLACK_WEBHOOK_URL", url),
+            // Every run alerts (no cooldown between runs).
+            ("ERRSNAP_ALERT_COOLDOWN_SECS", "0".to_owned()),
+        ];
+        let n = if name.ends_with("hung") { runs.min(5) } else { runs };
+        out.insert(name.into(), summary(time_mode("alert-exit", n, dir.path(), &env)));
+    }
+    let sent = delivered.load(std::sync::atomic::Ordering::SeqCst) - before;
+    let base = out["empty"]["median_ms"].as_f64().unwrap_or(0.0);
+    let added = |k: &str| out[k]["median_ms"].as_f64().unwrap_or(0.0) - base;
+    let added_json = json!({
+        "new_then_return_ms": added("new-return"),
+        "new_then_exit_ms": added("new-exit"),
+        "init_then_return_ms": added("init-return"),
+        "sentry_init_ms": added("sentry-init"),
+        "one_alert_then_exit_ms": added("alert-exit"),
+        "hung_webhook_then_exit_ms": added("alert-exit-hung"),
+    });
+    out.insert("added_over_empty".into(), added_json);
+    out.insert("alerts_delivered_during_runs".into(), json!(sent));
+    out.insert(
+        "alert_runs".into(),
+        json!(runs + 1), // the warm-up alerts too
+    );
+    Value::Object(out)
+}
