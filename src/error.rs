@@ -173,11 +173,6 @@ impl Error {
         )
     }
 
-    /// A copy without the source (errors are not `Clone` because of it).
-    pub(crate) fn clone_kind_only(&self) -> Error {
-        Error::new(self.kind.clone()).with_fault(self.fault)
-    }
-
     /// Whether another connection held the database locked.
     pub(crate) fn is_busy(&self) -> bool {
         self.fault == Fault::Busy

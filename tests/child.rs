@@ -202,7 +202,9 @@ fn entry() {
                 .build()
                 .unwrap();
             errsnap::install_panic_hook(&logger);
-            // Another connection holds the write lock: the writer is stuck.
+            // Once the writer has the file (schema made, run recorded),
+            // another connection takes the write lock: the writer is stuck.
+            assert!(logger.flush(Duration::from_secs(20)));
             let locker = rusqlite::Connection::open(&db).unwrap();
             locker.execute_batch("BEGIN EXCLUSIVE;").unwrap();
             // Keep the lock while the panic unwinds, until the process ends.

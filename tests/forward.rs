@@ -729,7 +729,11 @@ fn i20_alert_channels_keep_their_rules_and_pace_next_to_a_paused_forwarder() {
     assert!(report.is_complete(), "{report:?}");
     let sentry = report.channels.iter().find(|c| c.channel == "sentry");
     assert_eq!(sentry.map(|c| c.held), Some(1), "{report:?}");
-    assert_eq!(proxy.requests().len(), 1);
+    let deadline = Instant::now() + T;
+    while proxy.requests().is_empty() {
+        assert!(Instant::now() < deadline, "no request reached the proxy");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     // Sentry now pauses the channel for 30 s. Meanwhile:
     log.error("disk full on /var");
     log.error("database unreachable");
@@ -841,8 +845,9 @@ fn i21_scoped_events_forward_their_request_user_and_transaction() {
     assert_eq!(r["env"]["REMOTE_ADDR"], "127.0.0.1");
     assert!(r["headers"].to_string().contains("it/1.0"), "{r}");
     assert_eq!(e["contexts"]["response"]["status_code"], 500);
+    // (Not a bare "abc": a hexadecimal address may hold those letters.)
     assert!(
-        !e.to_string().contains("abc"),
+        !e.to_string().contains("token=abc"),
         "the query's secret was sent: {e}"
     );
     let records = otlp.wait_for(1, T);

@@ -398,7 +398,9 @@ fn two_loggers_share_one_file() {
 fn seed_queries_work_right_after_new() {
     let (_d, path) = util::temp_db();
     let logger = util::logger(&path, "error_table");
-    // The view exists before any push.
+    // The view exists once the logger has started (the writer makes it;
+    // `flush` waits for that), before any push.
+    assert!(logger.flush(T));
     let db = open(&path);
     assert_eq!(count(&db, "SELECT count(*) FROM error_table"), 0);
     logger.push_to_table("Error: division by zero", PushOptions::new());

@@ -660,23 +660,12 @@ impl EventLoggerBuilder {
             ))
         };
         let worker = worker::for_path(&path, &cfg)?;
-        // Register the logger now, so `SELECT * FROM <name>` works at once.
-        // Best effort: if the database cannot be written right now, the
-        // writer registers it with the first event it stores.
-        if in_file && cfg.backend.is_file() {
-            let registered = crate::store::open(
-                &path,
-                &cfg.backend,
-                s.durability,
-                Duration::from_millis(500),
-                false,
-            )
-            .and_then(|mut st| st.ensure_logger(name));
-            if let Err(e) = registered {
-                if !e.is_refusal() && !matches!(e.kind(), crate::error::ErrorKind::Storage { .. }) {
-                    return Err(e);
-                }
-            }
+        // The writer registers the logger as soon as it has the store open
+        // (`SELECT * FROM <name>` works from then on; `flush` waits for
+        // it), so the caller's thread never opens the database. If it
+        // cannot be written right now, the first event stored registers it.
+        if in_file {
+            worker.register_logger(name);
         }
         Ok(worker)
     }

@@ -25,19 +25,28 @@ struct Rule {
     with: &'static str,
 }
 
-/// The compiled rules.
+/// The rules, compiled when first needed (a program that records nothing
+/// never pays for them; a user's own patterns are compiled at once, so a
+/// bad one is an error of `build`).
 pub(crate) struct Redactor {
+    emails: bool,
+    user: Vec<String>,
+    compiled: std::sync::OnceLock<Option<Compiled>>,
+    home: Option<String>,
+}
+
+struct Compiled {
     rules: Vec<Rule>,
     /// All patterns at once: text that matches none (the usual case) costs
     /// one scan.
     any: regex::RegexSet,
-    home: Option<String>,
 }
 
 impl std::fmt::Debug for Redactor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Redactor")
-            .field("rules", &self.rules.len())
+            .field("emails", &self.emails)
+            .field("user_rules", &self.user.len())
             .finish()
     }
 }
@@ -80,58 +89,49 @@ const BUILT_IN: &[(&str, &str)] = &[
 const EMAIL_RULE: &str = r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b";
 
 impl Redactor {
-    /// Compiles the built-in rules, e-mail redaction if asked, and the
-    /// user's patterns (each replaced whole by `[REDACTED]`). `key` names
-    /// where the patterns came from, for errors.
+    /// The built-in rules, e-mail redaction if asked, and the user's
+    /// patterns (each replaced whole by `[REDACTED]`). `key` names where the
+    /// patterns came from, for errors: the user's patterns are compiled
+    /// here; without any, compiling waits for the first text to redact.
     pub(crate) fn new(emails: bool, user: &[String], key: &str) -> Result<Redactor> {
-        let mut rules = Vec::new();
-        for (p, with) in BUILT_IN {
-            let re = Regex::new(p)
-                .map_err(|e| Error::config("redaction", format!("built-in rule: {e}")))?;
-            rules.push(Rule { re, with });
-        }
-        if emails {
-            let re = Regex::new(EMAIL_RULE)
-                .map_err(|e| Error::config("redaction", format!("built-in rule: {e}")))?;
-            rules.push(Rule {
-                re,
-                with: "[EMAIL]",
-            });
-        }
-        for p in user {
-            let re = regex::RegexBuilder::new(p)
-                .size_limit(1 << 20)
-                .build()
-                .map_err(|e| {
-                    let first = e.to_string().lines().last().unwrap_or("").trim().to_owned();
-                    Error::config(
-                        key,
-                        format!("{p:?}: not a valid regular expression ({first})"),
-                    )
-                })?;
-            rules.push(Rule { re, with: MARK });
-        }
-        let any = regex::RegexSetBuilder::new(rules.iter().map(|r| r.re.as_str()))
-            .size_limit(8 << 20)
-            .build()
-            .map_err(|e| Error::config(key, format!("the rules together are too large ({e})")))?;
         let home = std::env::var("HOME")
             .ok()
             .filter(|h| h.len() > 1 && h.starts_with('/'))
             .map(|h| h.trim_end_matches('/').to_owned());
-        Ok(Redactor { rules, any, home })
+        let r = Redactor {
+            emails,
+            user: user.to_vec(),
+            compiled: std::sync::OnceLock::new(),
+            home,
+        };
+        if !user.is_empty() {
+            let c = compile(emails, user, key)?;
+            let _ = r.compiled.set(Some(c));
+        }
+        Ok(r)
+    }
+
+    /// The compiled rules (`None`: they could not be compiled, and every
+    /// field is replaced by [`FAILED`]: redaction fails closed).
+    fn compiled(&self) -> Option<&Compiled> {
+        self.compiled
+            .get_or_init(|| compile(self.emails, &self.user, "redaction").ok())
+            .as_ref()
     }
 
     /// Redacts one text; returns it and the number of replacements.
     fn text(&self, s: &str) -> (String, u32) {
+        let Some(c) = self.compiled() else {
+            return (FAILED.to_owned(), 1);
+        };
         let home_present = self.home.as_deref().is_some_and(|h| s.contains(h));
-        if !home_present && !self.any.is_match(s) {
+        if !home_present && !c.any.is_match(s) {
             return (s.to_owned(), 0);
         }
         let run = || {
             let mut n = 0u32;
             let mut cur: Cow<'_, str> = Cow::Borrowed(s);
-            for rule in &self.rules {
+            for rule in &c.rules {
                 // A match whose replacement is itself (a value redacted
                 // already, by errsnap or by the caller) is not counted.
                 let mut hits = 0u32;
@@ -248,6 +248,43 @@ impl Redactor {
     }
 }
 
+/// Compiles the built-in rules, e-mail redaction if asked, and the user's
+/// patterns.
+fn compile(emails: bool, user: &[String], key: &str) -> Result<Compiled> {
+    let mut rules = Vec::new();
+    for (p, with) in BUILT_IN {
+        let re =
+            Regex::new(p).map_err(|e| Error::config("redaction", format!("built-in rule: {e}")))?;
+        rules.push(Rule { re, with });
+    }
+    if emails {
+        let re = Regex::new(EMAIL_RULE)
+            .map_err(|e| Error::config("redaction", format!("built-in rule: {e}")))?;
+        rules.push(Rule {
+            re,
+            with: "[EMAIL]",
+        });
+    }
+    for p in user {
+        let re = regex::RegexBuilder::new(p)
+            .size_limit(1 << 20)
+            .build()
+            .map_err(|e| {
+                let first = e.to_string().lines().last().unwrap_or("").trim().to_owned();
+                Error::config(
+                    key,
+                    format!("{p:?}: not a valid regular expression ({first})"),
+                )
+            })?;
+        rules.push(Rule { re, with: MARK });
+    }
+    let any = regex::RegexSetBuilder::new(rules.iter().map(|r| r.re.as_str()))
+        .size_limit(8 << 20)
+        .build()
+        .map_err(|e| Error::config(key, format!("the rules together are too large ({e})")))?;
+    Ok(Compiled { rules, any })
+}
+
 fn is_secret_key(k: &str) -> bool {
     let k = k.to_ascii_lowercase().replace('-', "_");
     [
@@ -315,6 +352,24 @@ mod tests {
         for m in must {
             assert!(out.contains(m), "{out:?} lacks {m:?}");
         }
+    }
+
+    #[test]
+    fn the_built_in_rules_compile_on_first_use() {
+        let red = Redactor::new(false, &[], "test").unwrap();
+        assert!(
+            red.compiled.get().is_none(),
+            "nothing compiled before a text"
+        );
+        let (out, n) = red.text("token=abc123 for bob");
+        assert_eq!((out.as_str(), n), ("token=[REDACTED] for bob", 1));
+        assert!(red.compiled.get().is_some_and(Option::is_some));
+        // A user's pattern is compiled at once: a bad one is refused now.
+        let bad = Redactor::new(false, &["(".into()], "ERRSNAP_REDACT_PATTERNS");
+        assert!(bad
+            .unwrap_err()
+            .to_string()
+            .contains("ERRSNAP_REDACT_PATTERNS"));
     }
 
     #[test]

@@ -300,6 +300,18 @@ pub(crate) fn open(
     Ok(Box::new(store))
 }
 
+/// What the caller's thread checks before a writer starts, without opening
+/// anything: the database file can be made where it should be (a missing
+/// directory is an error of `build`, not a silent spool). Opening, which
+/// reads the schema or reaches a server, is the writer's.
+pub(crate) fn prepare(path: &Path, backend: &Backend) -> Result<()> {
+    match backend {
+        Backend::File => sqlite::create_private(path),
+        #[cfg(feature = "postgres")]
+        Backend::Postgres(_) => Ok(()),
+    }
+}
+
 /// Opens the read side of the store at `path` (or on the server `backend`
 /// names): what a forwarding channel reads each event from, in full.
 pub(crate) fn open_reader(path: &Path, backend: &Backend) -> Result<Box<dyn Reader>> {

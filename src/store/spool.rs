@@ -132,18 +132,6 @@ fn existing_dirs(db: &Path) -> Vec<PrivateDir> {
     dirs
 }
 
-/// Creates a usable spool directory (beside the database, else per user)
-/// and returns its path.
-pub(crate) fn ensure_dir(db: &Path) -> std::io::Result<PathBuf> {
-    match PrivateDir::open_or_create(&dir_for(db)) {
-        Ok(d) => Ok(d.path().to_owned()),
-        Err(e) => {
-            internal_log::report("spool directory", &e);
-            fallback_dir(db).map(|d| d.path().to_owned())
-        }
-    }
-}
-
 fn own_file() -> OsString {
     OsString::from(format!("spool-{}.jsonl", std::process::id()))
 }
@@ -529,15 +517,6 @@ mod tests {
     fn ensure_dir_makes_the_private_spool_and_imports_count_alerts() {
         let t = tempfile::tempdir().unwrap();
         let db = t.path().join("LOGS.db");
-        assert_eq!(ensure_dir(&db).unwrap(), dir_for(&db));
-        assert_eq!(
-            std::fs::metadata(dir_for(&db))
-                .unwrap()
-                .permissions()
-                .mode()
-                & 0o777,
-            0o700
-        );
         // Two groups routed to a channel: two first-sight alerts.
         let mut events = Vec::new();
         for (i, fp) in ["a", "b", "b"].iter().enumerate() {
@@ -547,6 +526,14 @@ mod tests {
             events.push(e);
         }
         append(&db, &events).unwrap();
+        assert_eq!(
+            std::fs::metadata(dir_for(&db))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o700
+        );
         let mut s = store(t.path());
         crate::store::Store::set_alert_rules(
             &mut s,

@@ -30,14 +30,15 @@ impl Worker {
     }
 
     /// Waits until everything queued so far was handled (and, with a
-    /// server as the store, what waits in the spool was forwarded).
+    /// server as the store, what waits in the spool was forwarded; and the
+    /// loggers started so far are registered).
     fn wait_committed(&self, deadline: Instant) -> bool {
         let target = self.shared.lock().queued;
         if !self.wait_named(target, deadline.saturating_duration_since(Instant::now())) {
             return false;
         }
         let mut st = self.shared.lock();
-        while st.unforwarded {
+        while st.unforwarded || !st.new_loggers.is_empty() {
             if !st.alive {
                 return false;
             }

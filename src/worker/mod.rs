@@ -27,8 +27,7 @@ use crate::event::Event;
 use crate::notify::outbox::NotifyHandle;
 use crate::notify::Alerting;
 use crate::pipeline::PendingEvent;
-use crate::store::spool;
-use crate::store::{AlertRules, Durability, Store};
+use crate::store::{AlertRules, Durability};
 use crate::util::internal_log;
 use writer::writer_main;
 
@@ -169,6 +168,8 @@ struct State {
     /// When stopping: the end of the exit budget (the writer delivers
     /// alerts until shortly before it).
     stop_by: Option<Instant>,
+    /// Loggers whose views the writer is to make (see `register_logger`).
+    new_loggers: Vec<String>,
 }
 
 struct Shared {
@@ -285,44 +286,24 @@ pub(crate) fn for_path(path: &Path, cfg: &WorkerConfig) -> crate::error::Result<
     Ok(worker)
 }
 
-/// Opens the store (or falls back to the spool) and starts a writer.
+/// Starts a writer; it opens the store itself (or falls back to the
+/// spool), so the caller's thread never reads a schema or reaches a
+/// server. A database file that cannot even be made (a missing directory)
+/// is an error here.
 fn start(path: &Path, cfg: &WorkerConfig) -> crate::error::Result<Arc<Worker>> {
-    if !matches!(cfg.target, Target::File) {
-        return Ok(Arc::new(Worker::start(path.to_owned(), cfg.clone(), None)?));
-    }
-    let store = match crate::store::open(path, &cfg.backend, cfg.durability, cfg.busy_timeout, true)
-    {
-        Ok(mut s) => {
-            s.set_alert_rules(cfg.rules());
-            Some(s)
-        }
-        // Locked, read-only, full, unreadable; another program's file or a
-        // schema this build cannot write (refused, left untouched): events
-        // go to the spool and the writer keeps retrying the database. If
-        // even the spool cannot be written, the error stands.
-        Err(e) if e.is_refusal() || matches!(e.kind(), ErrorKind::Storage { .. }) => {
-            internal_log::report("open", &internal_log::chain(&e));
-            if let Err(io) = spool::ensure_dir(path) {
-                internal_log::report("spool", &io);
-                return Err(e.clone_kind_only());
+    if matches!(cfg.target, Target::File) {
+        if let Err(e) = crate::store::prepare(path, &cfg.backend) {
+            // Refused files and storage errors are the spool's to handle.
+            if !e.is_refusal() && !matches!(e.kind(), ErrorKind::Storage { .. }) {
+                return Err(e);
             }
-            None
         }
-        Err(e) => return Err(e),
-    };
-    Ok(Arc::new(Worker::start(
-        path.to_owned(),
-        cfg.clone(),
-        store,
-    )?))
+    }
+    Ok(Arc::new(Worker::start(path.to_owned(), cfg.clone())?))
 }
 
 impl Worker {
-    fn start(
-        path: PathBuf,
-        cfg: WorkerConfig,
-        store: Option<Box<dyn Store>>,
-    ) -> crate::error::Result<Worker> {
+    fn start(path: PathBuf, cfg: WorkerConfig) -> crate::error::Result<Worker> {
         let disabled = matches!(cfg.target, Target::Disabled);
         let notify = if cfg.alerting.channels.is_empty() || !matches!(cfg.target, Target::File) {
             None
@@ -351,6 +332,7 @@ impl Worker {
                 unforwarded: false,
                 outbox_mark: 0,
                 stop_by: None,
+                new_loggers: Vec::new(),
             }),
             wake_writer: Condvar::new(),
             progress: Condvar::new(),
@@ -373,7 +355,7 @@ impl Worker {
         let s = shared.clone();
         let handle = std::thread::Builder::new()
             .name("errsnap-writer".into())
-            .spawn(move || writer_main(s, store))
+            .spawn(move || writer_main(s))
             .map_err(|e| crate::error::Error::io("starting the errsnap-writer thread", e))?;
         let thread_id = handle.thread().id();
         let pthread = exit::pthread_of(&handle);
@@ -506,6 +488,21 @@ impl Worker {
             self.shared.wake_writer.notify_one();
         }
         Some(seq)
+    }
+
+    /// Asks the writer to register logger `name` (its row and its
+    /// `SELECT * FROM <name>` view) as soon as it has the store.
+    pub(crate) fn register_logger(&self, name: &str) {
+        if self.is_disabled() || self.is_stale() {
+            return;
+        }
+        let mut st = self.shared.lock();
+        if !st.new_loggers.iter().any(|n| n == name) {
+            st.new_loggers.push(name.to_owned());
+        }
+        st.hurry = true;
+        drop(st);
+        self.shared.wake_writer.notify_one();
     }
 
     /// Waits until the event numbered `seq` (and all before it) was handled.

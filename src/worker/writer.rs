@@ -47,7 +47,15 @@ struct Writer {
     run_seen: Option<Instant>,
     /// The loaded modules' generation last given to the crash file.
     modules_generation: u64,
+    /// When the unwind tables (and prewarmed symbols) are read if no
+    /// event came first (`None`: read).
+    tables_due: Option<Instant>,
 }
+
+/// How long a new writer waits, idle, before it reads the unwind tables:
+/// a program that reports nothing and ends within it never pays for them
+/// (BENCHMARKS.md, the exit section); the first event reads them at once.
+const TABLES_AFTER: Duration = Duration::from_millis(20);
 
 /// How often automatic retention runs.
 const RETENTION_EVERY: Duration = Duration::from_secs(60);
@@ -60,13 +68,15 @@ pub(super) struct RawStack {
     hash: Arc<str>,
 }
 
-pub(super) fn writer_main(shared: Arc<Shared>, store: Option<Box<dyn Store>>) {
+pub(super) fn writer_main(shared: Arc<Shared>) {
     let in_memory = matches!(shared.cfg.target, Target::Memory(_));
-    let have_store = store.is_some() || in_memory;
     let mut w = Writer {
         shared: shared.clone(),
-        store,
-        last_open: Instant::now(),
+        store: None,
+        // The first `store()` opens at once.
+        last_open: Instant::now()
+            .checked_sub(RETRY_EVERY)
+            .unwrap_or_else(Instant::now),
         host: HostInfo::collect(),
         sampler: Sampler::new(),
         // Prewarmed tables are kept for good, whatever they cost.
@@ -76,7 +86,7 @@ pub(super) fn writer_main(shared: Arc<Shared>, store: Option<Box<dyn Store>>) {
             shared.cfg.symbol_cache_bytes
         }),
         dedupe: crate::pipeline::dedupe::Dedupe::default(),
-        spooled: !in_memory && (spool::has_pending(&shared.path) || !have_store),
+        spooled: false,
         last_retention: None,
         attachments_written: false,
         hold_alerts: false,
@@ -84,27 +94,35 @@ pub(super) fn writer_main(shared: Arc<Shared>, store: Option<Box<dyn Store>>) {
         run: None,
         run_seen: None,
         modules_generation: 0,
+        tables_due: None,
     };
-    if w.spooled {
+    // Opened here, not on the caller's thread (`on_open` records the host
+    // and the run, then imports the spool and crash files). Locked,
+    // read-only, full, unreadable; another program's file or a schema this
+    // build cannot write (refused, left untouched): events go to the spool
+    // and the store is retried every couple of seconds.
+    if !in_memory && w.store().is_none() && matches!(shared.cfg.target, Target::File) {
         w.set_spooled(true);
     }
-    if have_store && !in_memory {
-        w.on_open();
+    if !in_memory && !w.spooled && spool::has_pending(&shared.path) {
+        w.set_spooled(true);
     }
-    // The callers' stack walk needs the modules' unwind tables: read here,
-    // not on a caller's thread.
-    crate::capture::refresh_unwind_tables();
-    if shared.cfg.prewarm_symbols {
-        w.symbolizer.prewarm();
-    }
+    w.register_loggers();
     {
         let mut st = shared.lock();
         st.ready = true;
         shared.progress.notify_all();
     }
+    // The callers' stack walk needs the modules' unwind tables (read here,
+    // not on a caller's thread): with the first batch, or once the writer
+    // has been idle a moment; never by a program that ends at once with
+    // nothing to record (see `TABLES_AFTER`).
+    w.tables_due = Some(Instant::now() + TABLES_AFTER);
     loop {
         let (batch, last_seq, stop) = w.next_batch();
-        crate::capture::refresh_unwind_tables();
+        if !batch.is_empty() {
+            w.load_tables();
+        }
         let mut raw_stacks = Vec::new();
         if !batch.is_empty() {
             let n = batch.len();
@@ -170,7 +188,12 @@ impl Writer {
         let shared = self.shared.clone();
         let cfg = &shared.cfg;
         let mut st = shared.lock();
-        while st.queue.is_empty() && !st.shutdown {
+        if !st.new_loggers.is_empty() {
+            drop(st);
+            self.register_loggers();
+            st = shared.lock();
+        }
+        while st.queue.is_empty() && !st.shutdown && st.new_loggers.is_empty() {
             st.writer_idle = true;
             st.hurry = false;
             let mut wait = if self.spooled {
@@ -178,7 +201,10 @@ impl Writer {
             } else {
                 Duration::from_secs(3600)
             };
-            for d in [self.symbols_due_in(), self.heartbeat_due_in()]
+            let tables = self
+                .tables_due
+                .map(|t| t.saturating_duration_since(Instant::now()));
+            for d in [self.symbols_due_in(), self.heartbeat_due_in(), tables]
                 .into_iter()
                 .flatten()
             {
@@ -192,9 +218,13 @@ impl Writer {
             if timeout.timed_out() && st.queue.is_empty() {
                 let release = self.symbols_due_in().is_some_and(|d| d.is_zero());
                 let beat = self.heartbeat_due_in().is_some_and(|d| d.is_zero());
-                if self.spooled || release || beat {
+                let tables = self.tables_due.is_some_and(|t| t <= Instant::now());
+                if self.spooled || release || beat || tables {
                     // Never with the queue's lock held: callers need it.
                     drop(st);
+                    if tables {
+                        self.load_tables();
+                    }
                     if self.spooled {
                         self.import_spool();
                     }
@@ -237,6 +267,16 @@ impl Writer {
         };
         let stop = st.shutdown && st.queue.is_empty();
         (batch, last_seq, stop)
+    }
+
+    /// Reads the unwind tables the callers' walk uses (again, when a walk
+    /// found a module it did not know), and the first time the symbol
+    /// tables when they are to be prewarmed.
+    fn load_tables(&mut self) {
+        crate::capture::refresh_unwind_tables();
+        if self.tables_due.take().is_some() && self.shared.cfg.prewarm_symbols {
+            self.symbolizer.prewarm();
+        }
     }
 
     /// How long until the symbol tables count as idle and are dropped
@@ -385,6 +425,20 @@ impl Writer {
             }
         }
         self.store.as_deref_mut()
+    }
+
+    /// Registers the loggers started since (their rows and views), when
+    /// the store can be written: otherwise their first event does it.
+    fn register_loggers(&mut self) {
+        let names = std::mem::take(&mut self.shared.lock().new_loggers);
+        if let Some(store) = self.store() {
+            for name in names {
+                if let Err(e) = store.ensure_logger(&name) {
+                    internal_log::report("logger", &internal_log::chain(&e));
+                }
+            }
+        }
+        self.shared.progress.notify_all();
     }
 
     /// After (re)opening: record the host and the run, import the spool and
@@ -552,7 +606,10 @@ impl Writer {
         match spool::append(&self.shared.path, events) {
             Ok(()) => self.set_spooled(true),
             Err(io) => {
-                internal_log::report("spool", &format_args!("{} events lost: {io}", events.len()));
+                internal_log::report(
+                    "events lost",
+                    &format_args!("{} events could not be spooled: {io}", events.len()),
+                );
                 self.shared.count_dropped(events.len() as u64);
             }
         }

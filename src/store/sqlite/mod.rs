@@ -156,7 +156,7 @@ impl std::fmt::Debug for SqliteStore {
 
 /// Creates the file with owner-only permissions (0600) on Unix if it does not
 /// exist yet, so that SQLite (and its `-wal`/`-shm` files) inherit them.
-fn create_private(path: &Path) -> Result<()> {
+pub(crate) fn create_private(path: &Path) -> Result<()> {
     if path.exists() {
         return Ok(());
     }
@@ -206,6 +206,16 @@ impl SqliteStore {
              PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;"
         ))
         .map_err(|e| fail(ctx("setting pragmas"), e))?;
+        // Closing the last connection would checkpoint the WAL into the
+        // file (fsyncs) and delete it: a short-lived program would pay that
+        // at every exit, and the next start would make the WAL again. The
+        // WAL is checkpointed as it grows instead (`wal_autocheckpoint`,
+        // on a commit), and read by every SQLite reader meanwhile.
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+            true,
+        )
+        .map_err(|e| fail(ctx("setting the close behaviour"), e))?;
         let mut store = SqliteStore {
             conn,
             path: path.to_owned(),
@@ -349,6 +359,19 @@ impl SqliteStore {
             return Ok(id);
         }
         validate_logger_name(name)?;
+        // Registered already (every start but the first): a read, never
+        // the write lock.
+        let known: Option<i64> = self
+            .conn
+            .query_row("SELECT id FROM loggers WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| fail(format!("registering logger {name:?}"), e))?;
+        if let Some(id) = known {
+            self.loggers.insert(name.to_owned(), id);
+            return Ok(id);
+        }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
