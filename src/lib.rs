@@ -54,10 +54,15 @@
 //! # Durability and shutdown
 //!
 //! Commits use WAL with `synchronous = NORMAL` (they survive a crash of the
-//! process); [`Durability::Full`] also survives power loss. Events still in
-//! the queue when the process ends are lost unless they were flushed: keep
-//! the [`Guard`] alive in `main`, or call [`EventLogger::flush`].
-//! `std::process::exit` runs no destructors, so flush before it.
+//! process); [`Durability::Full`] also survives power loss.
+//! [`EventLogger::flush`] waits until what was handed over is committed and
+//! its alerts are delivered ([`EventLogger::flush_report`] says per channel
+//! what became of them). When the process ends, by a return from `main` (the
+//! [`Guard`] or the last logger dropped) or by `std::process::exit` (an exit
+//! hook errsnap registers), the queue is committed and its alerts delivered
+//! within one exit budget (3 s); with
+//! [`drain_on_termination`](EventLoggerBuilder::drain_on_termination), a
+//! SIGTERM or SIGINT too. SIGKILL and `_exit` lose what is still queued.
 //!
 //! # Feature flags
 //!
@@ -160,6 +165,7 @@ pub use logger::{
     bind_scope, configure_scope, CatchError, EventBuilder, EventLogger, EventLoggerBuilder, Scope,
     ScopeGuard, Scoped,
 };
+pub use notify::delivery::{ChannelDelivery, FlushReport};
 #[cfg(feature = "email")]
 pub use notify::email::SmtpMailerBuilder;
 #[cfg(feature = "slack")]

@@ -10,7 +10,7 @@ use crate::servers::TestCa;
 use crate::util;
 
 #[path = "support/pg_server.rs"]
-mod pg_server;
+pub(crate) mod pg_server;
 use pg_server::{Pg, PgOptions, PASSWORD};
 
 fn migrate(url: &str, env: &[(&str, &str)]) -> Output {

@@ -18,6 +18,8 @@ mod attachments;
 #[cfg(feature = "cli")]
 mod browser;
 mod child;
+#[cfg(target_os = "linux")]
+mod claims;
 #[cfg(feature = "cli")]
 mod cli;
 mod context;

@@ -118,13 +118,7 @@ pub(crate) fn release_stale(
     at_start: bool,
 ) -> Result<usize> {
     let now = crate::util::time::now_ms();
-    if at_start {
-        store.retry_pending_now(now)?;
-    }
     let claims = store.claims_in_flight()?;
-    if claims.is_empty() {
-        return Ok(0);
-    }
     let me = store.claimant().clone();
     // The ledger is asked once per claiming run.
     let mut asked: Vec<(Claimant, bool)> = Vec::new();
@@ -150,6 +144,10 @@ pub(crate) fn release_stale(
     let mut released = 0;
     for id in stale {
         released += usize::from(store.put_back(id)?);
+    }
+    if at_start {
+        // After the put-backs: they are retried at once too.
+        store.retry_pending_now(now)?;
     }
     Ok(released)
 }
