@@ -544,13 +544,15 @@ impl EventLogger {
     /// What the crash file records about this logger's process.
     pub(crate) fn crash_meta(&self, id: crate::event::EventId) -> crate::crash::CrashMeta {
         let ctx = &self.inner.context;
-        let run = crate::store::runs::RunStart::this_process(None, None);
+        // Only what names the run (the executable's build-id and the
+        // cgroup are the writer's to read, not the caller's).
+        let run = crate::store::claims::Claimant::this_process();
         crate::crash::CrashMeta {
             id: id.to_string(),
             pid: run.pid,
             process_start: run.process_start,
             boot_id: run.boot_id,
-            armed_at_ms: run.started_at,
+            armed_at_ms: crate::util::time::now_ms(),
             logger: ctx.logger.clone(),
             app_name: ctx.app_name.clone(),
             release: ctx.release.clone(),
