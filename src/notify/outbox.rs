@@ -135,7 +135,7 @@ impl NotifyHandle {
             .map_err(|e| crate::error::Error::io("starting the errsnap-notify thread", e))?;
         Ok(NotifyHandle {
             shared,
-            pthread: crate::worker::pthread_of(&handle),
+            pthread: crate::util::sync::pthread_of(&handle),
             thread: Mutex::new(Some(handle)),
         })
     }

@@ -84,7 +84,7 @@ pub(crate) fn register_exit_hook() {
 /// those would wait for themselves.
 pub(crate) fn drain_all() {
     let workers = super::running_workers();
-    let me = current_pthread();
+    let me = crate::util::sync::current_pthread();
     if workers.iter().any(|w| w.runs_on(me)) {
         return;
     }
@@ -111,39 +111,5 @@ impl super::Worker {
                     .notify
                     .as_ref()
                     .is_some_and(|n| n.pthread() == pthread))
-    }
-}
-
-/// The calling thread's `pthread_t` (0 where there is none): read from
-/// the thread pointer, never from a thread-local.
-pub(crate) fn current_pthread() -> u64 {
-    #[cfg(unix)]
-    {
-        // SAFETY: pthread_self has no preconditions. (`pthread_t` is an
-        // integer on Linux, a pointer elsewhere.)
-        #[allow(clippy::unnecessary_cast)]
-        let id = unsafe { libc::pthread_self() } as u64;
-        id
-    }
-    #[cfg(not(unix))]
-    {
-        0
-    }
-}
-
-/// The `pthread_t` of a thread errsnap started (0 where there is none).
-pub(crate) fn pthread_of<T>(handle: &std::thread::JoinHandle<T>) -> u64 {
-    #[cfg(unix)]
-    {
-        use std::os::unix::thread::JoinHandleExt;
-        // `pthread_t` is an integer on Linux, a pointer elsewhere.
-        #[allow(clippy::unnecessary_cast)]
-        let id = handle.as_pthread_t() as u64;
-        id
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = handle;
-        0
     }
 }

@@ -32,7 +32,7 @@ use crate::util::internal_log;
 use writer::writer_main;
 
 pub use crashes::{import_crashes, CrashImport};
-pub(crate) use exit::{exit_deadline, pthread_of, start_exit, DEFAULT_EXIT_BUDGET};
+pub(crate) use exit::{exit_deadline, start_exit, DEFAULT_EXIT_BUDGET};
 use fork::{watch_forks, FORK_GENERATION};
 #[cfg(target_os = "linux")]
 pub(crate) use signals::drain_on_termination;
@@ -358,7 +358,7 @@ impl Worker {
             .spawn(move || writer_main(s))
             .map_err(|e| crate::error::Error::io("starting the errsnap-writer thread", e))?;
         let thread_id = handle.thread().id();
-        let pthread = exit::pthread_of(&handle);
+        let pthread = crate::util::sync::pthread_of(&handle);
         Ok(Worker {
             shared,
             thread: Mutex::new(Some(handle)),
