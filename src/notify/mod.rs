@@ -24,6 +24,7 @@ mod http;
 #[cfg_attr(not(all(feature = "slack", feature = "email")), allow(dead_code))]
 pub(crate) mod format;
 pub(crate) mod outbox;
+mod pace;
 pub(crate) mod setup;
 #[cfg(any(
     feature = "slack",

@@ -19,6 +19,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::delivery::{self, ChannelDelivery};
+use super::pace::{backoff_ms, Bucket};
 use super::{Alerting, ChannelEntry, NotifyError};
 use crate::store::{AlertRules, Durability, EventDetail, Outcome, Reader, Store};
 use crate::util::internal_log;
@@ -26,8 +27,6 @@ use crate::util::time::now_ms;
 
 /// Longest sleep between passes (stale claims and digests are checked then).
 const MAX_SLEEP: Duration = Duration::from_secs(30);
-/// Longest retry delay.
-const MAX_BACKOFF_MS: i64 = 5 * 60 * 1000;
 /// Longest delay a server may ask for (`Retry-After`, rate limits).
 const MAX_PAUSE_MS: i64 = 24 * 3600 * 1000;
 const BATCH: usize = 50;
@@ -237,60 +236,6 @@ impl NotifyHandle {
     }
 }
 
-/// How many sends a channel may make at once before its per-minute pace
-/// applies: a short-lived program's few alerts go out before it exits,
-/// while a storm of new groups is still paced.
-const BURST: i64 = 5;
-
-/// At most `per_minute` sends per channel on average, in bursts of up to
-/// [`BURST`] (the generic cell rate algorithm: `tat` is when the channel
-/// would be idle again had it sent at its pace); and the pause a channel's
-/// server imposed (a rate limit), or that its failures earned (a
-/// forwarding channel whose server is down).
-struct Bucket {
-    interval_ms: i64,
-    /// How far ahead of its pace the channel may run.
-    burst_ms: i64,
-    tat: i64,
-    paused_until: i64,
-}
-
-impl Bucket {
-    fn new(per_minute: u32) -> Bucket {
-        let per_minute = i64::from(per_minute.max(1));
-        let interval_ms = 60_000 / per_minute;
-        Bucket {
-            interval_ms,
-            burst_ms: (per_minute.min(BURST) - 1) * interval_ms,
-            tat: 0,
-            paused_until: 0,
-        }
-    }
-
-    /// When its pace lets the channel send next.
-    fn paced_until(&self) -> i64 {
-        self.tat - self.burst_ms
-    }
-
-    /// When the channel may send next.
-    fn free_at(&self) -> i64 {
-        self.paced_until().max(self.paused_until)
-    }
-
-    fn take(&mut self, now: i64) -> bool {
-        if now >= self.free_at() {
-            self.tat = self.tat.max(now) + self.interval_ms;
-            true
-        } else {
-            false
-        }
-    }
-
-    fn pause(&mut self, until: i64) {
-        self.paused_until = self.paused_until.max(until);
-    }
-}
-
 impl delivery::ChannelState for Notifier {
     fn held_until_after(&self, channel: &str, horizon: i64) -> bool {
         self.broken.contains(channel)
@@ -304,16 +249,6 @@ impl delivery::ChannelState for Notifier {
     fn free_at(&self, channel: &str) -> i64 {
         self.buckets.get(channel).map_or(0, Bucket::paced_until)
     }
-}
-
-/// Exponential backoff with ±20 % jitter, capped at five minutes.
-fn backoff_ms(base: Duration, attempts: i64) -> i64 {
-    let base = i64::try_from(base.as_millis()).unwrap_or(1000).max(1);
-    let exp = base
-        .saturating_mul(1i64 << attempts.clamp(0, 20))
-        .min(MAX_BACKOFF_MS);
-    let jitter = (crate::event::random_u64() % 401) as i64 - 200; // -200..=200 per mille
-    (exp + exp * jitter / 1000).max(1)
 }
 
 struct Notifier {
@@ -707,48 +642,5 @@ impl Notifier {
                 now,
             ),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let base = Duration::from_secs(1);
-        let a = backoff_ms(base, 0);
-        assert!((800..=1200).contains(&a), "{a}");
-        let c = backoff_ms(base, 3);
-        assert!((6400..=9600).contains(&c), "{c}");
-        assert!(backoff_ms(base, 40) <= MAX_BACKOFF_MS * 12 / 10);
-    }
-
-    #[test]
-    fn a_bucket_sends_a_burst_then_keeps_its_pace() {
-        let mut b = Bucket::new(60);
-        for i in 0..BURST {
-            assert!(b.take(1_000_000 + i), "send {i} of the burst");
-        }
-        assert!(!b.take(1_000_010), "past the burst");
-        assert_eq!(b.free_at(), 1_001_000);
-        assert!(b.take(1_001_000));
-        assert!(!b.take(1_001_500));
-        // Idle for a while: a whole burst again, never more.
-        let later = 2_000_000;
-        for i in 0..BURST {
-            assert!(b.take(later + i));
-        }
-        assert!(!b.take(later + BURST));
-        // A slow channel (one a minute) has no burst at all.
-        let mut slow = Bucket::new(1);
-        assert!(slow.take(0));
-        assert!(!slow.take(59_999));
-        assert!(slow.take(60_000));
-        // A pause holds it whatever its pace.
-        let mut p = Bucket::new(60);
-        p.pause(5_000);
-        assert_eq!(p.free_at(), 5_000);
-        assert!(!p.take(4_999) && p.take(5_000));
     }
 }
