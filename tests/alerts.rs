@@ -63,6 +63,13 @@ fn slack_alert_has_the_expected_shape_and_escapes_user_text() {
     );
     let blocks = body["blocks"].as_array().unwrap();
     assert!(!blocks.is_empty() && blocks.len() <= 50);
+    // What the real server receives: no link, mention or preview made of
+    // the logged text.
+    assert_eq!(
+        (&body["unfurl_links"], &body["unfurl_media"]),
+        (&serde_json::json!(false), &serde_json::json!(false))
+    );
+    assert_eq!(blocks[0]["text"]["verbatim"], true, "{body}");
     assert!(!r.body.contains("<!channel>") && !r.body.contains("<https://"));
     let all = r.body.clone();
     assert!(

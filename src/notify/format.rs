@@ -151,8 +151,17 @@ fn memory_text(alert: &Alert) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(" · "))
 }
 
+/// A Block Kit text object of errsnap's markup around stored text: sent
+/// `verbatim`, so Slack turns no URL, `#channel` or `@name` of the logged
+/// text into a link or a mention (the text is escaped as well).
+fn mrkdwn(text: String) -> Value {
+    json!({"type": "mrkdwn", "text": text, "verbatim": true})
+}
+
 /// The Slack incoming-webhook payload: a `text` fallback and Block Kit
-/// blocks, every piece of user text escaped and within Slack's limits.
+/// blocks, every piece of user text escaped and within Slack's limits,
+/// every text object verbatim, and nothing unfurled (a URL in an error
+/// message never becomes a preview in the alert).
 // Long by design: the Block Kit message is built block by block in the
 // order Slack shows them; each block's limits are applied where it is made.
 pub(crate) fn slack_payload(alert: &Alert) -> Value {
@@ -181,13 +190,13 @@ pub(crate) fn slack_payload(alert: &Alert) -> Value {
     let message = truncate_chars(&slack_escape(&alert.message), room);
     let mut blocks = vec![json!({
         "type": "section",
-        "text": {"type": "mrkdwn", "text": format!("{header}{message}")}
+        "text": mrkdwn(format!("{header}{message}"))
     })];
 
     let mut fields = Vec::new();
     let mut field = |title: &str, value: String| {
         let v = truncate_chars(&format!("*{title}*\n{value}"), SLACK_FIELD_MAX);
-        fields.push(json!({"type": "mrkdwn", "text": v}));
+        fields.push(mrkdwn(v));
     };
     if let Some(l) = &alert.location {
         field(
@@ -220,7 +229,7 @@ pub(crate) fn slack_payload(alert: &Alert) -> Value {
             .join("\n");
         blocks.push(json!({
             "type": "section",
-            "text": {"type": "mrkdwn", "text": truncate_chars(&format!("*Caused by*\n{chain}"), SLACK_SECTION_MAX)}
+            "text": mrkdwn(truncate_chars(&format!("*Caused by*\n{chain}"), SLACK_SECTION_MAX))
         }));
     }
     if !alert.frames.is_empty() {
@@ -229,16 +238,23 @@ pub(crate) fn slack_payload(alert: &Alert) -> Value {
         let room = SLACK_SECTION_MAX - title.len() - 3;
         blocks.push(json!({
             "type": "section",
-            "text": {"type": "mrkdwn", "text": format!("{title}{}```", truncate_chars(&body, room))}
+            "text": mrkdwn(format!("{title}{}```", truncate_chars(&body, room)))
         }));
     }
     blocks.push(json!({
         "type": "context",
-        "elements": [{"type": "mrkdwn", "text": truncate_chars(&format!(
-            "errsnap · group: {}", slack_escape(&alert.group_title)), SLACK_FIELD_MAX)}]
+        "elements": [mrkdwn(truncate_chars(&format!(
+            "errsnap · group: {}", slack_escape(&alert.group_title)), SLACK_FIELD_MAX))]
     }));
     blocks.truncate(SLACK_MAX_BLOCKS);
-    json!({"text": text, "blocks": blocks})
+    json!({
+        "text": text,
+        // The fallback (notifications) as plain text: no markup, no links.
+        "mrkdwn": false,
+        "unfurl_links": false,
+        "unfurl_media": false,
+        "blocks": blocks,
+    })
 }
 
 /// Every string inside a JSON value (for checks of what Slack receives).
@@ -416,6 +432,41 @@ pub(crate) mod tests {
         assert!(p["text"].as_str().unwrap().contains("&lt;!channel&gt;"));
         let code = p["blocks"][3]["text"]["text"].as_str().unwrap();
         assert_eq!(code.matches("```").count(), 2, "{code}");
+    }
+
+    /// Every text object of the payload, wherever it stands.
+    fn text_objects(v: &Value, out: &mut Vec<Value>) {
+        match v {
+            Value::Object(o) => {
+                if o.get("type").and_then(Value::as_str) == Some("mrkdwn") {
+                    out.push(v.clone());
+                }
+                o.values().for_each(|x| text_objects(x, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| text_objects(x, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn slack_sends_every_text_verbatim_and_unfurls_nothing() {
+        let mut a = sample("see https://evil.example/login and #general @here");
+        a.chain = vec!["at https://evil.example/x".into(), "#random".into()];
+        a.environment = Some("prod #ops".into());
+        let p = slack_payload(&a);
+        assert_eq!(p["unfurl_links"], false);
+        assert_eq!(p["unfurl_media"], false);
+        assert_eq!(p["mrkdwn"], false, "the fallback text is plain");
+        let mut objects = Vec::new();
+        text_objects(&p, &mut objects);
+        // The message, six fields, the chain, the backtrace, the context.
+        assert_eq!(objects.len(), 10, "{p}");
+        for o in &objects {
+            assert_eq!(o["verbatim"], true, "not verbatim: {o}");
+        }
+        // Text objects are nothing but mrkdwn: no plain_text that Slack
+        // would render with emoji and links of its own.
+        assert!(!p.to_string().contains("plain_text"), "{p}");
     }
 
     /// Found by fuzzing (slack_payload): backticks at the edges of a code
