@@ -1,7 +1,8 @@
 //! errsnap's integration tests: one binary (one link on 2 cores), a module
 //! per topic. Tests that need a process of their own (panics, a second run)
 //! re-run this binary with `ERRSNAPTEST_SCENARIO` set, or run an example or
-//! the `tests/fixtures/abort_app` crate.
+//! the `tests/fixtures/abort_app` crate. Modules that use Unix APIs
+//! (signals, `/proc`, permissions, `fork`) are built on Unix only.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
@@ -14,14 +15,17 @@ mod util;
 
 mod alerts;
 mod alerts_setup;
+#[cfg(unix)]
 mod attachments;
 #[cfg(feature = "cli")]
 mod browser;
+#[cfg(unix)]
 mod child;
 #[cfg(target_os = "linux")]
 mod claims;
 #[cfg(feature = "cli")]
 mod cli;
+#[cfg(unix)]
 mod context;
 #[cfg(target_os = "linux")]
 mod crash;
@@ -31,16 +35,20 @@ mod ecosystem;
 mod fallback;
 #[cfg(all(feature = "sentry", feature = "otlp"))]
 mod forward;
+#[cfg(unix)]
 mod panic;
 #[cfg(all(feature = "postgres", feature = "cli"))]
 mod pg;
+#[cfg(unix)]
 mod reliability;
 mod routing;
 #[cfg(feature = "cli")]
 mod runs;
+#[cfg(unix)]
 mod security;
 #[cfg(feature = "cli")]
 mod serve;
+#[cfg(unix)]
 mod store;
 #[cfg(feature = "cli")]
 mod symbolicate;

@@ -62,8 +62,9 @@ impl ThreadInfo {
 
 #[cfg(target_os = "linux")]
 fn os_thread_id() -> Option<u64> {
-    // SAFETY: gettid has no preconditions.
-    Some(unsafe { libc::gettid() } as u64)
+    // SAFETY: a plain system call without arguments (not libc's `gettid`
+    // wrapper, which glibc has only since 2.30).
+    Some(unsafe { libc::syscall(libc::SYS_gettid) } as u64)
 }
 
 #[cfg(not(target_os = "linux"))]

@@ -44,6 +44,29 @@ pub(super) static SIGN_AT_MS: AtomicI64 = AtomicI64::new(0);
 /// older one), printed once. One pointer, so text and length always match.
 pub(super) static MESSAGE: AtomicPtr<&'static [u8]> = AtomicPtr::new(std::ptr::null_mut());
 
+/// The system's page size, read at arming (`sysconf` is not
+/// async-signal-safe): 4 KiB on x86_64, 4, 16 or 64 KiB on aarch64.
+static PAGE_SIZE: AtomicU64 = AtomicU64::new(4096);
+
+/// The page size (read once, outside any handler).
+fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(n).ok().filter(|&n| n >= 4096).unwrap_or(4096)
+}
+
+/// The alternate stack errsnap gives a thread: room for a stack overflow's
+/// two nested signal frames (Rust's report and ours) whatever the page
+/// size and the kernel's own minimum for a signal frame (`AT_MINSIGSTKSZ`,
+/// large with SVE on aarch64).
+fn alt_stack_size(page: u64) -> usize {
+    // SAFETY: getauxval has no preconditions (0 when the kernel gives none).
+    let min_frame = unsafe { libc::getauxval(libc::AT_MINSIGSTKSZ) };
+    let size = (64 * 1024u64).max(4 * page).max(8 * min_frame);
+    // Whole pages.
+    size.div_ceil(page).saturating_mul(page) as usize
+}
+
 /// A `SIGABRT` this long after a panic on the same thread is that panic's
 /// end (`panic = "abort"`, a panic while panicking).
 const PANIC_LINK_MS: i64 = 60_000;
@@ -56,6 +79,7 @@ static PREVIOUS: OnceLock<[(libc::c_int, libc::sigaction); SIGNALS.len()]> = Onc
 pub(super) fn install() -> std::io::Result<()> {
     static RESULT: OnceLock<Result<(), i32>> = OnceLock::new();
     let r = RESULT.get_or_init(|| {
+        PAGE_SIZE.store(page_size(), Relaxed);
         // SAFETY: plain libc calls on zero-initialised, then filled,
         // sigaction structs.
         unsafe {
@@ -83,14 +107,16 @@ pub(super) fn install() -> std::io::Result<()> {
     r.map_err(std::io::Error::from_raw_os_error)
 }
 
-/// Gives the calling thread an alternate signal stack of 64 KiB if it has
-/// none (a thread Rust did not start) or a smaller one (Rust's own is
-/// `SIGSTKSZ`, 8 KiB: too small for a stack overflow's two nested signal
-/// frames, Rust's report and ours). Rust frees only the stack it made, so
-/// replacing it is safe.
+/// Gives the calling thread an alternate signal stack (64 KiB, more with
+/// large pages: [`alt_stack_size`]) if it has none (a thread Rust did not
+/// start) or a smaller one (Rust's own is `SIGSTKSZ`, 8 KiB: too small for
+/// a stack overflow's two nested signal frames, Rust's report and ours),
+/// with a guard page of the system's size below it. Rust frees only the
+/// stack it made, so replacing it is safe.
 fn ensure_alt_stack() {
-    const SIZE: usize = 64 * 1024;
-    const GUARD: usize = 4096;
+    let page = page_size();
+    let size = alt_stack_size(page);
+    let guard = page as usize;
     // SAFETY: queries, then installs a fresh anonymous mapping (a guard
     // page below it) that is never unmapped: the thread may use it until
     // the process ends.
@@ -98,13 +124,13 @@ fn ensure_alt_stack() {
         let mut cur: libc::stack_t = std::mem::zeroed();
         if libc::sigaltstack(std::ptr::null(), &mut cur) != 0
             || cur.ss_flags & libc::SS_ONSTACK != 0
-            || (cur.ss_flags & libc::SS_DISABLE == 0 && cur.ss_size >= SIZE)
+            || (cur.ss_flags & libc::SS_DISABLE == 0 && cur.ss_size >= size)
         {
             return;
         }
         let mem = libc::mmap(
             std::ptr::null_mut(),
-            SIZE + GUARD,
+            size + guard,
             libc::PROT_READ | libc::PROT_WRITE,
             libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
             -1,
@@ -113,11 +139,11 @@ fn ensure_alt_stack() {
         if mem == libc::MAP_FAILED {
             return;
         }
-        libc::mprotect(mem, GUARD, libc::PROT_NONE);
+        libc::mprotect(mem, guard, libc::PROT_NONE);
         let st = libc::stack_t {
-            ss_sp: mem.cast::<u8>().add(GUARD).cast(),
+            ss_sp: mem.cast::<u8>().add(guard).cast(),
             ss_flags: 0,
-            ss_size: SIZE,
+            ss_size: size,
         };
         libc::sigaltstack(&st, std::ptr::null_mut());
     }
@@ -311,11 +337,12 @@ unsafe fn record(
         // SAFETY: writes the leaked bytes to stderr.
         unsafe { libc::write(2, text.as_ptr().cast(), text.len()) };
     }
+    let page = PAGE_SIZE.load(Relaxed);
     let overflow = (sig == libc::SIGSEGV || sig == libc::SIGBUS)
         && r.code > 0
         && r.fault_addr != 0
-        && r.fault_addr.saturating_add(4096) >= r.sp
-        && r.fault_addr <= r.sp.saturating_add(4096);
+        && r.fault_addr.saturating_add(page) >= r.sp
+        && r.fault_addr <= r.sp.saturating_add(page);
     (Some(slot), overflow)
 }
 
@@ -324,7 +351,7 @@ unsafe fn record(
 /// is not mapped (the guard page hit by a stack overflow) makes `pwrite`
 /// fail or stop short instead of faulting, and the copy starts past it.
 unsafe fn copy_stack(fd: libc::c_int, sp: u64, off: u64) -> (u64, u64) {
-    const PAGE: u64 = 4096;
+    let page = PAGE_SIZE.load(Relaxed);
     if sp == 0 {
         return (0, 0);
     }
@@ -332,7 +359,7 @@ unsafe fn copy_stack(fd: libc::c_int, sp: u64, off: u64) -> (u64, u64) {
     let end = from.saturating_add(layout::STACK_BYTES);
     // At most one try per page of the window (a wild stack pointer near
     // the top of the address space must not loop).
-    for _ in 0..=layout::STACK_BYTES / PAGE {
+    for _ in 0..=layout::STACK_BYTES / page {
         if from >= end {
             break;
         }
@@ -350,9 +377,9 @@ unsafe fn copy_stack(fd: libc::c_int, sp: u64, off: u64) -> (u64, u64) {
             return (from, n as u64);
         }
         // Not readable here: try from the next page.
-        match (from / PAGE)
+        match (from / page)
             .checked_add(1)
-            .and_then(|p| p.checked_mul(PAGE))
+            .and_then(|p| p.checked_mul(page))
         {
             Some(next) => from = next,
             None => break,
@@ -452,5 +479,23 @@ unsafe fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_
             let f: extern "C" fn(libc::c_int) = std::mem::transmute(h);
             f(sig);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_alternate_stack_grows_with_the_page_size_and_stays_whole_pages() {
+        for page in [4096u64, 16 * 1024, 64 * 1024] {
+            let size = alt_stack_size(page) as u64;
+            assert!(size >= 64 * 1024, "{page}: {size}");
+            assert!(size >= 4 * page, "{page}: four pages at least: {size}");
+            assert_eq!(size % page, 0, "{page}: whole pages");
+        }
+        // This machine's page, as the handler reads it.
+        assert_eq!(page_size() % 4096, 0);
+        assert!(alt_stack_size(page_size()) >= 64 * 1024);
     }
 }
