@@ -203,3 +203,84 @@ fn i16_a_schema_2_file_gains_build_ids_when_opened() {
     assert!(count(&conn, "SELECT sum(count) FROM group_hours") >= 2);
     assert!(count(&conn, "SELECT count(build_id) FROM frames") > 0);
 }
+
+/// `errsnap symbolicate` on a forged row (a fleet's shared database is
+/// enough to forge one): the paths a row names are opened only as regular
+/// files, without blocking, and used only if their build-id is the
+/// recorded one, or if the user named the file with `--binary`.
+#[test]
+fn forged_frames_never_make_symbolicate_hang_or_read_a_file_nobody_vouched_for() {
+    let (dir, db) = util::temp_db();
+    let stripped = stripped_copy(dir.path());
+    let out = util::run_child_of(&stripped, "raw_frames", &db, &[]);
+    assert!(out.status.success(), "{}", util::describe(&out));
+    let exe = std::env::current_exe().unwrap();
+    let fifo = dir.path().join("a-fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    // The app's frames now name the unstripped binary without a build-id
+    // (it would name them, if it were opened); one frame names the FIFO
+    // with the real build-id (opening it for reading would block).
+    let conn = open(&db);
+    conn.execute(
+        "UPDATE frames SET module = ?1, build_id = NULL WHERE module LIKE '%stripped-app'",
+        [exe.to_str().unwrap()],
+    )
+    .unwrap();
+    let fifo_frames = conn
+        .execute(
+            "UPDATE frames SET module = ?1, build_id = 'abcdef0123456789'
+             WHERE (backtrace_id, idx) = (SELECT backtrace_id, idx FROM frames
+                 WHERE module_offset IS NOT NULL AND function IS NULL AND module = ?2
+                 ORDER BY backtrace_id, idx DESC LIMIT 1)",
+            [fifo.to_str().unwrap(), exe.to_str().unwrap()],
+        )
+        .unwrap();
+    assert_eq!(fifo_frames, 1);
+    drop(conn);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_errsnap"))
+        .arg("--db")
+        .arg(&db)
+        .args(["symbolicate", "--json"])
+        .env_remove("ERRSNAP_DB_PATH")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("errsnap symbolicate hung on a FIFO a stored frame named");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success());
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut text).unwrap();
+    let r: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        r["frames_resolved"], 0,
+        "nothing named from files nobody vouched for: {r}"
+    );
+    assert_eq!(
+        count(
+            &open(&db),
+            "SELECT count(*) FROM frames WHERE function LIKE '%fail_where_symbols_are_gone'"
+        ),
+        0
+    );
+    // The user names the binary: its frames (no build-id recorded, same
+    // file name) are named from it.
+    let r = json(&db, &["symbolicate", "--binary", exe.to_str().unwrap()]);
+    assert!(r["frames_resolved"].as_u64().unwrap() > 0, "{r}");
+    assert_eq!(
+        count(
+            &open(&db),
+            "SELECT count(*) FROM frames WHERE function LIKE '%fail_where_symbols_are_gone'"
+        ),
+        1
+    );
+}

@@ -34,19 +34,21 @@ impl Binaries {
         Ok(Binaries { files })
     }
 
-    /// The file to resolve a frame of `module` (build-id `build_id`) with:
-    /// an offered binary with that build-id; with no build-id recorded, an
-    /// offered binary of the same file name; else the module's own path
-    /// (its build-id is checked when it is opened).
-    fn for_module(&self, module: &str, build_id: Option<&str>) -> Arc<str> {
+    /// The file to resolve a frame of `module` (build-id `build_id`) with,
+    /// and whether the user named it: an offered binary with that
+    /// build-id; with no build-id recorded, an offered binary of the same
+    /// file name; else the module's own path, which is used only if its
+    /// build-id is the recorded one (a path read from a database is never
+    /// trusted on its own: a forged row could name any file).
+    fn for_module(&self, module: &str, build_id: Option<&str>) -> (Arc<str>, bool) {
         let name = |p: &str| p.rsplit('/').next().unwrap_or(p).to_owned();
         let offered = self.files.iter().find(|(path, id)| match build_id {
             Some(want) => id.as_deref() == Some(want),
             None => name(path) == name(module),
         });
         match offered {
-            Some((path, _)) => path.clone(),
-            None => Arc::from(module),
+            Some((path, _)) => (path.clone(), true),
+            None => (Arc::from(module), false),
         }
     }
 }
@@ -86,11 +88,16 @@ pub(crate) fn resolve_stack(
             out.push(f.clone());
             continue;
         };
-        let file = binaries.for_module(module, f.build_id.as_deref());
+        let (file, named) = binaries.for_module(module, f.build_id.as_deref());
         // Stored stacks are trimmed only once named: the innermost raw
         // frame is the faulting instruction only when it is the walk's
-        // first, which a raw stack keeps at index 0.
-        let syms = tables.lookup(&file, f.build_id.as_deref(), offset, i == 0);
+        // first, which a raw stack keeps at index 0. A stored path without
+        // a recorded build-id is never opened (nothing could vouch for it).
+        let syms = if named || f.build_id.is_some() {
+            tables.lookup(&file, f.build_id.as_deref(), offset, i == 0)
+        } else {
+            Vec::new()
+        };
         if syms
             .iter()
             .all(|s| s.function.is_none() && s.file.is_none())
