@@ -617,9 +617,9 @@ fn show_resolves_stored_addresses_against_the_binary() {
 }
 
 /// What a terminal acts on: ESC, BEL, CR, BS, C1 CSI, a bidi override.
-const HOSTILE: &str = "boom \x1b]0;owned\x07\x1b[2J\rfake ok\x08\u{9b}31m\u{202e}txet";
+pub(crate) const HOSTILE: &str = "boom \x1b]0;owned\x07\x1b[2J\rfake ok\x08\u{9b}31m\u{202e}txet";
 
-fn assert_inert(what: &str, out: &[u8]) {
+pub(crate) fn assert_inert(what: &str, out: &[u8]) {
     let text = String::from_utf8_lossy(out);
     for bad in ['\x1b', '\x07', '\r', '\x08', '\u{9b}', '\u{202e}'] {
         assert!(

@@ -27,15 +27,36 @@ impl Dash {
 
     /// The same for a `--db` that is a URL.
     pub(crate) fn start_db(db: &str, args: &[&str]) -> Dash {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_errsnap"))
-            .args(["--db", db, "serve", "--listen", "127.0.0.1:0"])
+        Self::start_limited(db, args, None)
+    }
+
+    /// The same, with at most `nofile` open descriptors (`ulimit -n`).
+    pub(crate) fn start_limited(db: &str, args: &[&str], nofile: Option<u64>) -> Dash {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_errsnap"));
+        cmd.args(["--db", db, "serve", "--listen", "127.0.0.1:0"])
             .args(args)
             .env_remove("ERRSNAP_DB_PATH")
             .env_remove("ERRSNAP_DASHBOARD_TOKEN")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
+            .stderr(Stdio::inherit());
+        if let Some(n) = nofile {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setrlimit is async-signal-safe; it runs in the child
+            // between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let r = libc::rlimit {
+                        rlim_cur: n,
+                        rlim_max: n,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &r) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let mut child = cmd.spawn().unwrap();
         let mut out = BufReader::new(child.stdout.take().unwrap());
         let mut url = String::new();
         for _ in 0..3 {

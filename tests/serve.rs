@@ -718,3 +718,46 @@ fn i19_a_schema_5_file_is_read_and_changed_by_this_cli() {
     assert_eq!(dash.get("/search?q=payment", Some(&cookie)).status, 200);
     assert_eq!(dash.get("/groups/1", Some(&cookie)).status, 200);
 }
+
+/// Slow clients (slowloris): 300 connections that send half a request and
+/// wait, against a server allowed 128 descriptors. The connections that
+/// waited longest are closed to make room, and a logged-in request still
+/// answers at once.
+#[test]
+fn half_sent_requests_cannot_take_the_dashboard_down() {
+    use std::io::{Read, Write};
+    let (_d, db) = recorded();
+    let dash = Dash::start_limited(db.to_str().unwrap(), &[], Some(128));
+    let cookie = dash.login();
+    let mut held = Vec::new();
+    for _ in 0..300 {
+        let Ok(mut s) = std::net::TcpStream::connect(&dash.addr) else {
+            continue;
+        };
+        let _ = write!(s, "GET / HTTP/1.1\r\nHost: {}\r\nX-Slow: ", dash.addr);
+        held.push(s);
+    }
+    assert!(held.len() >= 250, "only {} connections made", held.len());
+    let started = std::time::Instant::now();
+    let r = dash.get("/stats", Some(&cookie));
+    let took = started.elapsed();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        took < Duration::from_secs(5),
+        "a logged-in page took {took:?} beside 300 half-sent requests"
+    );
+    // The oldest half-sent ones were closed to make room for it.
+    let mut closed = 0;
+    for s in held.iter_mut().take(50) {
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let mut b = [0u8; 1];
+        if matches!(s.read(&mut b), Ok(0)) {
+            closed += 1;
+        }
+    }
+    assert!(
+        closed > 0,
+        "none of the oldest half-sent connections was closed"
+    );
+}

@@ -33,6 +33,8 @@ mod crash;
 mod delivery;
 mod ecosystem;
 mod fallback;
+#[cfg(feature = "cli")]
+mod forged;
 #[cfg(all(feature = "sentry", feature = "otlp"))]
 mod forward;
 #[cfg(unix)]

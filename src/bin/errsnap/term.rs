@@ -11,10 +11,15 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 
 /// Whether a terminal could act on `c`: C0 controls, DEL, C1 controls, and
-/// the Unicode bidirectional controls.
+/// the Unicode bidirectional controls (the marks U+061C, U+200E, U+200F,
+/// the embeddings and overrides U+202A-U+202E, the isolates
+/// U+2066-U+2069).
 fn is_dangerous(c: char) -> bool {
     c.is_control()
-        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        || matches!(
+            c,
+            '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        )
 }
 
 fn escape(s: &str, keep: impl Fn(char) -> bool) -> Cow<'_, str> {
@@ -64,13 +69,18 @@ mod tests {
         assert_eq!(safe("rtl\u{202e}txt"), "rtl\\u{202e}txt");
         assert_eq!(safe("\u{200e}\u{200f}"), "\\u{200e}\\u{200f}");
         assert_eq!(
+            safe("alm\u{061c}x"),
+            "alm\\u{61c}x",
+            "the Arabic letter mark"
+        );
+        assert_eq!(
             safe("\u{202a}\u{2066}\u{2069}"),
             "\\u{202a}\\u{2066}\\u{2069}"
         );
         // Next to the bidi controls, ordinary characters stay.
         assert_eq!(
-            safe("\u{200d}\u{2065}\u{206a}\u{2029}"),
-            "\u{200d}\u{2065}\u{206a}\u{2029}"
+            safe("\u{200d}\u{2065}\u{206a}\u{2029}\u{061b}\u{061d}"),
+            "\u{200d}\u{2065}\u{206a}\u{2029}\u{061b}\u{061d}"
         );
         assert_eq!(safe("line 1\n\tline 2"), "line 1\n\tline 2");
         assert_eq!(safe_line("line 1\n\tline 2"), "line 1\\x0a\\x09line 2");

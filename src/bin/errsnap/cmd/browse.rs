@@ -130,7 +130,7 @@ fn print_event_line(out: &mut Out, e: &errsnap::EventRow) -> Result<()> {
         "{}  {level}  {:<14}  {}  {}  {}",
         time(e.ts),
         one_line(&e.logger, 14),
-        e.id,
+        safe_line(&e.id),
         one_line(&e.message, 100),
         out.paint("2", &location(e))
     )?;

@@ -47,7 +47,7 @@ fn print_detail(out: &mut Out, d: &errsnap::EventDetail, all_frames: bool) -> Re
     let e = &d.row;
     let level = out.level(e.level);
     let w = &mut out.w;
-    writeln!(w, "event   {}", e.id)?;
+    writeln!(w, "event   {}", safe_line(&e.id))?;
     writeln!(w, "time    {} UTC", time(e.ts))?;
     writeln!(w, "level   {level} ({})", e.kind.as_str())?;
     writeln!(w, "logger  {}", safe_line(&e.logger))?;

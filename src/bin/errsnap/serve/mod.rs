@@ -11,6 +11,7 @@
 //! by the templates and its control characters are shown as escapes.
 
 mod charts;
+mod conns;
 mod guard;
 mod live;
 mod pages;
@@ -79,6 +80,9 @@ pub(crate) struct App {
     roots: Vec<PathBuf>,
     /// The database, as pages name it (never with a password).
     db_name: String,
+    /// Live-update streams open now, and at most.
+    streams: std::sync::atomic::AtomicUsize,
+    max_streams: usize,
 }
 
 type Shared = Arc<App>;
@@ -217,6 +221,7 @@ pub(crate) fn serve(cli: &Cli, a: &ServeArgs) -> Result<std::process::ExitCode> 
         .enable_time()
         .build()
         .context("starting the server's runtime")?;
+    let limits = conns::Limits::for_this_process();
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(a.listen)
             .await
@@ -235,6 +240,8 @@ pub(crate) fn serve(cli: &Cli, a: &ServeArgs) -> Result<std::process::ExitCode> 
             roots: roots(&a.source_roots)?,
             db_name,
             token: token.clone(),
+            streams: std::sync::atomic::AtomicUsize::new(0),
+            max_streams: limits.max_streams,
         });
         {
             use std::io::Write as _;
@@ -246,13 +253,7 @@ pub(crate) fn serve(cli: &Cli, a: &ServeArgs) -> Result<std::process::ExitCode> 
             }
             out.flush()?;
         }
-        axum::serve(
-            listener,
-            router(app).into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(stopped())
-        .await
-        .context("serving")?;
+        conns::serve(listener, router(app), limits, stopped()).await;
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(std::process::ExitCode::SUCCESS)
