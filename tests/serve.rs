@@ -144,7 +144,13 @@ fn i19_every_page_needs_the_token_and_the_token_gives_a_strict_session() {
         &format!("token={}", dash.token),
     );
     assert_eq!(r.status, 303);
-    assert!(r.header("set-cookie").unwrap().starts_with(&cookie));
+    // A session of its own, under the same cookie name.
+    let (name, _) = cookie.split_once('=').unwrap();
+    let set = r.header("set-cookie").unwrap();
+    assert!(
+        set.starts_with(&format!("{name}=")) && !set.starts_with(&cookie),
+        "{set}"
+    );
     let r = request(
         &dash.addr,
         "POST",
@@ -717,47 +723,4 @@ fn i19_a_schema_5_file_is_read_and_changed_by_this_cli() {
     assert_eq!(r.body.matches("<tr data-group=").count(), 3);
     assert_eq!(dash.get("/search?q=payment", Some(&cookie)).status, 200);
     assert_eq!(dash.get("/groups/1", Some(&cookie)).status, 200);
-}
-
-/// Slow clients (slowloris): 300 connections that send half a request and
-/// wait, against a server allowed 128 descriptors. The connections that
-/// waited longest are closed to make room, and a logged-in request still
-/// answers at once.
-#[test]
-fn half_sent_requests_cannot_take_the_dashboard_down() {
-    use std::io::{Read, Write};
-    let (_d, db) = recorded();
-    let dash = Dash::start_limited(db.to_str().unwrap(), &[], Some(128));
-    let cookie = dash.login();
-    let mut held = Vec::new();
-    for _ in 0..300 {
-        let Ok(mut s) = std::net::TcpStream::connect(&dash.addr) else {
-            continue;
-        };
-        let _ = write!(s, "GET / HTTP/1.1\r\nHost: {}\r\nX-Slow: ", dash.addr);
-        held.push(s);
-    }
-    assert!(held.len() >= 250, "only {} connections made", held.len());
-    let started = std::time::Instant::now();
-    let r = dash.get("/stats", Some(&cookie));
-    let took = started.elapsed();
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert!(
-        took < Duration::from_secs(5),
-        "a logged-in page took {took:?} beside 300 half-sent requests"
-    );
-    // The oldest half-sent ones were closed to make room for it.
-    let mut closed = 0;
-    for s in held.iter_mut().take(50) {
-        s.set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
-        let mut b = [0u8; 1];
-        if matches!(s.read(&mut b), Ok(0)) {
-            closed += 1;
-        }
-    }
-    assert!(
-        closed > 0,
-        "none of the oldest half-sent connections was closed"
-    );
 }

@@ -15,6 +15,8 @@ mod util;
 
 mod alerts;
 mod alerts_setup;
+#[cfg(all(unix, feature = "cli"))]
+mod argv;
 #[cfg(unix)]
 mod attachments;
 #[cfg(feature = "cli")]
@@ -50,6 +52,8 @@ mod runs;
 mod security;
 #[cfg(feature = "cli")]
 mod serve;
+#[cfg(all(unix, feature = "cli"))]
+mod serve_guard;
 #[cfg(unix)]
 mod store;
 #[cfg(feature = "cli")]

@@ -214,6 +214,42 @@ mod tests {
         let (c, waitable) = tally(&[row("sentry", "sending", 1, 0)], &FREE, 100);
         assert!(waitable);
         assert_eq!(c[0].pending, 1);
+        // Whatever its due time said before it was claimed.
+        let (_, waitable) = tally(&[row("sentry", "sending", 1, 500)], &FREE, 100);
+        assert!(waitable, "a claimed row is being sent now");
+        // Even on a channel held here: another process may be sending it.
+        let held = Chans {
+            held: &["sentry"],
+            spaced_until: 0,
+        };
+        let (c, waitable) = tally(&[row("sentry", "sending", 2, 500)], &held, 100);
+        assert!(waitable);
+        assert_eq!((c[0].pending, c[0].held), (2, 0));
+    }
+
+    #[test]
+    fn counts_add_up_channel_by_channel_in_name_order() {
+        let d = |channel: &str, n: u64| ChannelDelivery {
+            channel: channel.into(),
+            delivered: n,
+            failed: n + 1,
+            held: n + 2,
+            pending: n + 3,
+        };
+        let mut into = vec![d("slack", 1)];
+        merge(&mut into, &[d("slack", 10), d("email", 5)]);
+        assert_eq!(
+            into,
+            vec![d("email", 5), {
+                let mut s = d("slack", 11);
+                s.failed = 13;
+                s.held = 15;
+                s.pending = 17;
+                s
+            }]
+        );
+        merge(&mut into, &[]);
+        assert_eq!(into.len(), 2);
     }
 
     #[test]

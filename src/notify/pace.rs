@@ -82,7 +82,23 @@ mod tests {
         assert!((800..=1200).contains(&a), "{a}");
         let c = backoff_ms(base, 3);
         assert!((6400..=9600).contains(&c), "{c}");
-        assert!(backoff_ms(base, 40) <= MAX_BACKOFF_MS * 12 / 10);
+        // Five minutes, ±20 %.
+        assert_eq!(MAX_BACKOFF_MS, 300_000);
+        let capped = backoff_ms(base, 40);
+        assert!((240_000..=360_000).contains(&capped), "{capped}");
+    }
+
+    #[test]
+    fn the_jitter_spreads_both_ways_by_up_to_a_fifth() {
+        let samples: Vec<i64> = (0..400)
+            .map(|_| backoff_ms(Duration::from_secs(1), 0))
+            .collect();
+        let (lo, hi) = (
+            *samples.iter().min().unwrap_or(&0),
+            *samples.iter().max().unwrap_or(&0),
+        );
+        assert!((800..900).contains(&lo), "some well below a second: {lo}");
+        assert!((1100..=1200).contains(&hi), "some well above: {hi}");
     }
 
     #[test]

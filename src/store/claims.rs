@@ -110,13 +110,12 @@ pub(crate) fn is_stale(
 
 /// Puts back the claims that are stale (see [`is_stale`]); at start, also
 /// retries pending rows at once instead of waiting out their backoff (a
-/// start often follows a configuration fix). Returns how many were put
-/// back.
+/// start often follows a configuration fix).
 pub(crate) fn release_stale(
     store: &mut dyn Store,
     alive: &dyn Fn(u32, Option<u64>) -> bool,
     at_start: bool,
-) -> Result<usize> {
+) -> Result<()> {
     let now = crate::util::time::now_ms();
     let claims = store.claims_in_flight()?;
     let me = store.claimant().clone();
@@ -141,29 +140,27 @@ pub(crate) fn release_stale(
             }
         }
     }
-    let mut released = 0;
     for id in stale {
-        released += usize::from(store.put_back(id)?);
+        store.put_back(id)?;
     }
     if at_start {
         // After the put-backs: they are retried at once too.
         store.retry_pending_now(now)?;
     }
-    Ok(released)
+    Ok(())
 }
 
 /// Puts back this process's own claims: a delivery the exit budget cut
 /// short (its row would otherwise stay `sending` until another process
-/// judged the run). Returns how many were put back.
-pub(crate) fn release_own(store: &mut dyn Store) -> Result<usize> {
+/// judged the run).
+pub(crate) fn release_own(store: &mut dyn Store) -> Result<()> {
     let me = store.claimant().key();
-    let mut released = 0;
     for claim in store.claims_in_flight()? {
         if claim.run.as_deref() == Some(me.as_str()) {
-            released += usize::from(store.put_back(claim.id)?);
+            store.put_back(claim.id)?;
         }
     }
-    Ok(released)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -187,6 +184,11 @@ mod tests {
     }
 
     const NOW: i64 = 100 * STALE_CLAIM_MS;
+
+    #[test]
+    fn a_claim_is_old_after_ten_minutes() {
+        assert_eq!(STALE_CLAIM_MS, 600_000);
+    }
 
     #[test]
     fn keys_round_trip_with_and_without_their_parts() {

@@ -13,7 +13,8 @@ pub(crate) struct Cli {
         long,
         global = true,
         default_value = "LOGS.db",
-        env = "ERRSNAP_DB_PATH"
+        env = "ERRSNAP_DB_PATH",
+        hide_env_values = true
     )]
     pub(crate) db: PathBuf,
     /// Read settings from this `.env` file instead of `./.env` (for
@@ -86,9 +87,19 @@ pub(crate) struct ServeArgs {
     /// Where to listen. A non-loopback address also needs --allow-remote.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub(crate) listen: std::net::SocketAddr,
-    /// The access token (default: a random one, printed in the URL).
+    /// The access token (default: a random one, printed in the URL). Other
+    /// local users can read it in the process list: prefer --token-file or
+    /// ERRSNAP_DASHBOARD_TOKEN.
     #[arg(long, env = "ERRSNAP_DASHBOARD_TOKEN", hide_env_values = true)]
     pub(crate) token: Option<String>,
+    /// Read the access token from this file's first line (mode 600).
+    #[arg(long, value_name = "PATH", conflicts_with = "token")]
+    pub(crate) token_file: Option<PathBuf>,
+    /// The dashboard is reached through a TLS-terminating proxy: the
+    /// session cookie is marked Secure (it is also when the proxy sends
+    /// `X-Forwarded-Proto: https`).
+    #[arg(long)]
+    pub(crate) behind_tls: bool,
     /// Show only: no resolve or mute buttons, and status changes refused.
     #[arg(long)]
     pub(crate) read_only: bool,

@@ -7,6 +7,7 @@ mod args;
 mod cmd;
 mod export;
 mod output;
+mod secrets;
 mod serve;
 mod term;
 
@@ -129,6 +130,14 @@ fn filter(f: &Filters) -> Result<EventFilter> {
     Ok(out)
 }
 fn run(cli: Cli) -> Result<ExitCode> {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let long_lived = matches!(cli.command, Command::Serve(_));
+    if let Some(warning) = secrets::check_db_arg(&argv, &cli.db, long_lived)? {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("errsnap: warning: {warning}");
+        }
+    }
     use cmd::{browse, check, maintain, report, show};
     let out = &mut Out::new(cli.color);
     match &cli.command {

@@ -612,4 +612,90 @@ mod tests {
             assert_eq!(mode, "wal");
         }
     }
+
+    /// Three alerts claimed by three runs: another host's ended run, a
+    /// gone process of this boot, and this process; what each rule of
+    /// `store::claims` puts back.
+    #[test]
+    fn claims_are_put_back_by_the_shared_rules() {
+        use crate::store::claims::{self, Claimant};
+        use crate::store::Store;
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(
+            &dir.path().join("c.db"),
+            Durability::Normal,
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        store.set_alert_rules(AlertRules {
+            channels: vec!["slack".into()],
+            ..Default::default()
+        });
+        let events: Vec<Event> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|fp| {
+                let mut e = Event::sample(&format!("failure {fp}"));
+                e.fingerprint = (*fp).to_owned();
+                e.alert_channels = vec!["slack".into()];
+                e
+            })
+            .collect();
+        assert_eq!(store.insert_batch(&events).unwrap().alerts, 4);
+        let me = store.claimant().clone();
+        let gone = Claimant {
+            boot_id: me.boot_id.clone(),
+            pid: me.pid,
+            process_start: me.process_start.map(|s| s + 1),
+        };
+        let now = crate::util::time::now_ms();
+        store
+            .conn
+            .execute_batch(&format!(
+                "INSERT INTO runs (boot_id, pid, process_start, started_at, status)
+                     VALUES ('far', 7, 7, 1, 'crashed'), ('far', 8, 8, 1, 'running');
+                 UPDATE outbox SET status = 'sending', claimed_at = {now}, claim_run = CASE id
+                     WHEN 1 THEN 'far/7/7' WHEN 2 THEN '{}' WHEN 3 THEN '{}'
+                     ELSE 'far/8/8' END;",
+                gone.key(),
+                me.key()
+            ))
+            .unwrap();
+        let status = |store: &SqliteStore| -> Vec<String> {
+            store
+                .conn
+                .prepare("SELECT status FROM outbox ORDER BY id")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap()
+        };
+        // This boot's gone process: asked about with its own pid and start.
+        let alive = |pid: u32, start: Option<u64>| (pid, start) != (gone.pid, gone.process_start);
+        claims::release_stale(&mut store, &alive, false).unwrap();
+        assert_eq!(
+            status(&store),
+            ["pending", "pending", "sending", "sending"],
+            "the ended run's and the gone process's claims, not this one's or a live run's"
+        );
+        claims::release_own(&mut store).unwrap();
+        assert_eq!(status(&store), ["pending", "pending", "pending", "sending"]);
+        // At start, what is pending is retried at once.
+        store
+            .conn
+            .execute(
+                "UPDATE outbox SET next_attempt = ?1 WHERE id = 1",
+                [now + 3_600_000],
+            )
+            .unwrap();
+        claims::release_stale(&mut store, &alive, true).unwrap();
+        let due: i64 = store
+            .conn
+            .query_row("SELECT next_attempt FROM outbox WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert!(due <= crate::util::time::now_ms(), "{due}");
+        assert_eq!(status(&store)[3], "sending", "a live run's claim stays");
+    }
 }

@@ -27,6 +27,10 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tower_service::Service;
 
+/// The client's address, in each request's extensions.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Peer(pub(crate) std::net::IpAddr);
+
 /// Descriptors kept for everything but the connections: the database pool
 /// and its files (a SQLite connection holds the file, its WAL and its
 /// shared memory), the listener, standard streams, the runtime's own.
@@ -140,9 +144,9 @@ pub(crate) async fn serve(
     let conns: Conns = Arc::default();
     tokio::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
-                Ok((s, _)) => s,
+                Ok((s, addr)) => (s, Peer(addr.ip())),
                 Err(_) => {
                     // Out of descriptors (or another transient failure):
                     // make room, wait a moment, go on.
@@ -172,6 +176,7 @@ pub(crate) async fn serve(
         };
         let task = tokio::spawn(connection(
             stream,
+            peer,
             router.clone(),
             limits,
             conns.clone(),
@@ -191,6 +196,7 @@ pub(crate) async fn serve(
 /// One connection, to its end.
 async fn connection(
     stream: tokio::net::TcpStream,
+    peer: Peer,
     router: Router,
     limits: Limits,
     conns: Conns,
@@ -198,9 +204,10 @@ async fn connection(
 ) {
     let service = {
         let conns = conns.clone();
-        hyper::service::service_fn(move |req: Request<Incoming>| {
+        hyper::service::service_fn(move |mut req: Request<Incoming>| {
             let mut router = router.clone();
             let conns = conns.clone();
+            req.extensions_mut().insert(peer);
             async move {
                 mark(&conns, id, true);
                 let post = req.method() == Method::POST;

@@ -67,8 +67,12 @@ pub(crate) struct App {
     pool: Pool,
     /// The access token.
     token: String,
-    /// The session cookie's value (random per start).
-    session: String,
+    /// The open sessions (random per login, 12 hours each).
+    sessions: guard::Sessions,
+    /// Wrong tokens per client address.
+    wrong_tokens: guard::WrongTokens,
+    /// Reached through a TLS proxy: the cookie is `Secure`.
+    behind_tls: bool,
     /// The cookie's name (per port: browsers share cookies across ports).
     cookie: String,
     /// The token every form carries (random per start).
@@ -134,16 +138,22 @@ fn checked_token(t: &str) -> Result<String> {
     Ok(t.to_owned())
 }
 
-/// The Host header values a listener answers.
+/// The Host header values a listener answers: `name:port` for its
+/// address (and the loopback names when it is loopback), and the bare
+/// name too on port 80, where browsers leave the port out.
 fn allowed_hosts(addr: SocketAddr, names: &[String]) -> Vec<String> {
     let port = addr.port();
-    let mut hosts = vec![addr.to_string()];
+    let ip = match addr.ip() {
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+        v4 => v4.to_string(),
+    };
+    let mut bare = vec![ip];
     if addr.ip().is_loopback() {
-        hosts.extend([
-            format!("localhost:{port}"),
-            format!("127.0.0.1:{port}"),
-            format!("[::1]:{port}"),
-        ]);
+        bare.extend(["localhost".into(), "127.0.0.1".into(), "[::1]".into()]);
+    }
+    let mut hosts: Vec<String> = bare.iter().map(|h| format!("{h}:{port}")).collect();
+    if port == 80 {
+        hosts.extend(bare);
     }
     for n in names {
         let n = n.trim().to_ascii_lowercase();
@@ -152,7 +162,9 @@ fn allowed_hosts(addr: SocketAddr, names: &[String]) -> Vec<String> {
             hosts.push(n);
         }
     }
-    hosts.iter().map(|h| h.to_ascii_lowercase()).collect()
+    let mut hosts: Vec<String> = hosts.iter().map(|h| h.to_ascii_lowercase()).collect();
+    hosts.dedup();
+    hosts
 }
 
 /// The source roots, made canonical (a missing one is an error that names
@@ -183,6 +195,7 @@ fn router(app: Shared) -> Router {
         .route("/stats", get(pages::stats::page))
         .route("/live", get(live::stream))
         .route("/login", get(guard::login_form).post(guard::login))
+        .route("/logout", post(guard::logout))
         .route("/static/app.css", get(pages::css))
         .route("/static/app.js", get(pages::js))
         .fallback(|| async { pages::error_page(StatusCode::NOT_FOUND, "no such page") })
@@ -202,9 +215,19 @@ pub(crate) fn serve(cli: &Cli, a: &ServeArgs) -> Result<std::process::ExitCode> 
             a.listen
         );
     }
-    let token = match &a.token {
-        Some(t) => checked_token(t)?,
-        None => random_hex()?,
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let token = match (&a.token, &a.token_file) {
+        (_, Some(path)) => checked_token(&crate::secrets::read_token_file(path)?)?,
+        (Some(t), None) => {
+            if crate::secrets::given_in_args(&argv, "--token") {
+                #[allow(clippy::print_stderr)]
+                {
+                    eprintln!("errsnap: warning: {}", crate::secrets::TOKEN_IN_ARGS);
+                }
+            }
+            checked_token(t)?
+        }
+        (None, None) => random_hex()?,
     };
     // Open once now, so a wrong path or URL fails here, not on a page.
     let first = crate::open(cli)?;
@@ -233,7 +256,9 @@ pub(crate) fn serve(cli: &Cli, a: &ServeArgs) -> Result<std::process::ExitCode> 
                 idle: Mutex::new(vec![first]),
             },
             cookie: format!("errsnap_session_{}", addr.port()),
-            session: random_hex()?,
+            sessions: guard::Sessions::default(),
+            wrong_tokens: guard::WrongTokens::default(),
+            behind_tls: a.behind_tls,
             csrf: random_hex()?,
             read_only: a.read_only,
             hosts: allowed_hosts(addr, &a.host_names),
@@ -307,6 +332,17 @@ mod tests {
         assert!(!h.iter().any(|x| x == "evil.example:8080"));
         let remote = allowed_hosts("10.0.0.5:9000".parse().unwrap(), &[]);
         assert_eq!(remote, ["10.0.0.5:9000"]);
+        // Port 80: browsers send the bare name.
+        let web = allowed_hosts("127.0.0.1:80".parse().unwrap(), &[]);
+        for ok in ["127.0.0.1", "localhost", "[::1]", "localhost:80"] {
+            assert!(web.iter().any(|x| x == ok), "{ok} in {web:?}");
+        }
+        assert!(
+            !h.iter().any(|x| x == "localhost"),
+            "not on another port: {h:?}"
+        );
+        let v6 = allowed_hosts("[::1]:8080".parse().unwrap(), &[]);
+        assert!(v6.iter().any(|x| x == "[::1]:8080"), "{v6:?}");
     }
 
     #[test]

@@ -42,6 +42,10 @@ pub(crate) fn page(app: &App, title: &str, nav: Nav, search: &str, body: Markup)
                     }
                     span.db title="database" { (super::clean_line(&app.db_name, 80)) }
                     @if app.read_only { span.badge.readonly { "read-only" } }
+                    form.logout method="post" action="/logout" {
+                        input type="hidden" name="csrf" value=(app.csrf);
+                        button type="submit" { "Log out" }
+                    }
                 }
                 main { (body) }
             }
