@@ -223,6 +223,8 @@ pub(crate) mod http {
                 "/search",
                 get(|| async { (StatusCode::SERVICE_UNAVAILABLE, "search is down") }),
             )
+            // No route template here (no MatchedPath): the layer makes one.
+            .fallback(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "no such link") })
             .layer(errsnap::tower::HttpLayer::new(logger).header("x-tenant"))
     }
 
@@ -298,6 +300,16 @@ fn i21_tower_layer_records_5xx_errors_and_panics_with_the_request_and_no_secret(
         http::call(addr, "/search?q=shoes&token=s3cr3t&api_key=k3y&page=2", &ua),
         503
     );
+    // A path no route matched, a reset token in it and SSO names in the
+    // query: the route is made from the path, the token stored nowhere.
+    assert_eq!(
+        http::call(
+            addr,
+            "/reset/Zk3qP9xLmW2vT8rY42?ticket=t1ck3t&SAMLResponse=s4ml&PHPSESSID=phps3ss",
+            &ua
+        ),
+        500
+    );
     // The server still serves, and a handler that does not panic is fine.
     assert_eq!(http::call(addr, "/panic/0", &ua), 200);
     assert!(logger.flush(T));
@@ -308,12 +320,31 @@ fn i21_tower_layer_records_5xx_errors_and_panics_with_the_request_and_no_secret(
     assert_eq!(
         msgs,
         [
+            "HTTP 500 GET /reset/{token}",
             "HTTP 500 GET /status",
             "HTTP 503 GET /search",
             "invariant 1 broken",
             "loading the cart",
         ]
     );
+    let reset = events
+        .iter()
+        .find(|e| e.row.message == "HTTP 500 GET /reset/{token}")
+        .unwrap();
+    let r = reset.request.as_ref().unwrap();
+    assert_eq!(r.route.as_deref(), Some("/reset/{token}"));
+    assert_eq!(r.path, "/reset/[REDACTED]");
+    assert_eq!(
+        r.query.as_deref(),
+        Some("ticket=[REDACTED]&SAMLResponse=[REDACTED]&PHPSESSID=[REDACTED]")
+    );
+    let everything = format!("{reset:?}");
+    for secret in ["Zk3qP9", "t1ck3t", "s4ml", "phps3ss"] {
+        assert!(
+            !everything.contains(secret),
+            "{secret} stored: {everything}"
+        );
+    }
     let by = |m: &str| events.iter().find(|e| e.row.message == m).unwrap();
     for (msg, route, path, status) in [
         ("HTTP 500 GET /status", "/status", "/status", Some(500)),
@@ -383,7 +414,9 @@ fn i21_tower_layer_records_5xx_errors_and_panics_with_the_request_and_no_secret(
     );
     // No secret anywhere in the database.
     let bytes = util::file_bytes(&db);
-    for secret in ["s3cr3t", "k3y", "c00kie", "b3arer"] {
+    for secret in [
+        "s3cr3t", "k3y", "c00kie", "b3arer", "Zk3qP9", "t1ck3t", "s4ml", "phps3ss",
+    ] {
         assert!(!contains(&bytes, secret.as_bytes()), "{secret} stored");
     }
     // Each request left a breadcrumb outside the requests' scopes: the next
@@ -396,7 +429,11 @@ fn i21_tower_layer_records_5xx_errors_and_panics_with_the_request_and_no_secret(
         .iter()
         .map(|b| b.message.as_str())
         .collect();
-    assert_eq!(crumbs.len(), 6, "{crumbs:?}");
+    assert_eq!(crumbs.len(), 7, "{crumbs:?}");
+    assert!(
+        crumbs[5].starts_with("GET /reset/{token} 500 ("),
+        "{crumbs:?}"
+    );
     assert!(crumbs[0].starts_with("GET /ok 200 ("), "{crumbs:?}");
     assert!(
         crumbs[3].starts_with("GET /panic/{n} panicked ("),

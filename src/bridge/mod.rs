@@ -10,6 +10,8 @@
 #[cfg(feature = "log")]
 pub(crate) mod log;
 #[cfg(feature = "tower")]
+mod redact_http;
+#[cfg(feature = "tower")]
 pub(crate) mod tower;
 #[cfg(feature = "tracing")]
 pub(crate) mod tracing;

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use super::redact_http::{redact_path, redact_query, route_of_path};
 use crate::capture::scope::{swap, ScopeData};
 use crate::capture::CallSite;
 use crate::event::context::{IP_HEADERS, SECRET_HEADERS};
@@ -28,27 +29,6 @@ const DEFAULT_HEADERS: &[&str] = &[
     "content-type",
     "content-length",
 ];
-
-/// Query parameter names whose values are replaced (any name containing
-/// one of these, case-insensitive); the event's redaction rules run over
-/// the query again before it is stored.
-const SECRET_PARAMS: &[&str] = &[
-    "token",
-    "key",
-    "pass",
-    "pwd",
-    "secret",
-    "auth",
-    "session",
-    "sig",
-    "credential",
-    "jwt",
-    "otp",
-    "code",
-];
-
-/// What replaces a secret query value.
-const MARK: &str = "[REDACTED]";
 
 /// Longest header value or query kept (characters).
 const MAX_VALUE: usize = 1024;
@@ -481,8 +461,14 @@ fn elapsed_ms(start: Instant) -> u64 {
 /// The request as stored, and the trace it continues (from `traceparent`).
 fn describe<B>(req: &http::Request<B>, headers: &[String]) -> (Request, Option<(String, String)>) {
     let uri = original_uri(req).unwrap_or_else(|| req.uri());
-    let mut out = Request::new(cut(req.method().as_str()), cut(uri.path()));
-    out.route = matched_path(req);
+    // Token-like path segments never stored (`/reset/<token>`); without a
+    // route template (a layer outside the router, plain hyper, tonic, a
+    // fallback 404), one is made from the path: ids and tokens become
+    // `{id}` and `{token}`, so the message, the group and the alert do
+    // not vary with them (or carry them).
+    let path = uri.path();
+    let mut out = Request::new(cut(req.method().as_str()), cut(&redact_path(path)));
+    out.route = matched_path(req).or_else(|| Some(cut(&route_of_path(path))));
     out.query = uri
         .query()
         .filter(|q| !q.is_empty())
@@ -540,48 +526,6 @@ fn peer<B>(req: &http::Request<B>) -> Option<SocketAddr> {
         .or_else(|| req.extensions().get::<SocketAddr>().copied())
 }
 
-/// The query with the values of secret-looking parameters replaced.
-pub(crate) fn redact_query(query: &str) -> String {
-    query
-        .split('&')
-        .map(|pair| {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let decoded = name.replace('+', " ").to_ascii_lowercase();
-            let decoded = percent_lower(&decoded);
-            if !value.is_empty() && SECRET_PARAMS.iter().any(|s| decoded.contains(s)) {
-                format!("{name}={MARK}")
-            } else {
-                pair.to_owned()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-/// `%xx` escapes decoded (ASCII only), so `api%5Fkey` is seen as
-/// `api_key`.
-fn percent_lower(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = String::with_capacity(s.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            let hex = |c: u8| (c as char).to_digit(16);
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                let v = (h * 16 + l) as u8;
-                if v.is_ascii() {
-                    out.push(v.to_ascii_lowercase() as char);
-                    i += 3;
-                    continue;
-                }
-            }
-        }
-        out.push(b[i] as char);
-        i += 1;
-    }
-    out
-}
-
 fn cut(s: &str) -> String {
     match s.char_indices().nth(MAX_VALUE) {
         Some((i, _)) => format!("{}…", &s[..i]),
@@ -592,40 +536,6 @@ fn cut(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn secret_query_values_are_replaced_by_name() {
-        assert_eq!(
-            redact_query("page=2&token=abc&API_KEY=k1&api%5Fkey=k2&q=shoes&password=&sort"),
-            "page=2&token=[REDACTED]&API_KEY=[REDACTED]&api%5Fkey=[REDACTED]&q=shoes&password=&sort"
-        );
-        assert_eq!(
-            redact_query("sessionid=s&x-auth=t&signature=z"),
-            "sessionid=[REDACTED]&x-auth=[REDACTED]&signature=[REDACTED]"
-        );
-        assert_eq!(redact_query("name=ann"), "name=ann");
-    }
-
-    #[test]
-    fn escaped_names_are_read_as_ascii() {
-        for (escaped, plain) in [
-            ("%74oken", "token"),
-            ("pass%77ord", "password"),
-            ("a%4B", "ak"),
-            ("%41%42", "ab"),
-            ("x%", "x%"),
-            ("x%4", "x%4"),
-            ("%4", "%4"),
-            ("%zz1", "%zz1"),
-            ("%C3%A9", "%C3%A9"),
-        ] {
-            assert_eq!(percent_lower(escaped), plain, "{escaped}");
-        }
-        assert_eq!(
-            redact_query("%74oken=abc&pass%77ord=p&%41=1"),
-            "%74oken=[REDACTED]&pass%77ord=[REDACTED]&%41=1"
-        );
-    }
 
     #[test]
     fn headers_are_kept_only_when_selected_and_never_credentials() {
