@@ -72,6 +72,8 @@ fn entry() {
         "original_design" => crate::delivery::original_design(),
         #[cfg(all(feature = "sentry", feature = "otlp"))]
         "exit_from_before_save" => crate::delivery::exit_from_before_save(db.clone()),
+        #[cfg(feature = "cli")]
+        "default_settings" => crate::planted::default_settings(&db),
         "exit_without_flush" => {
             let logger = util::builder(&db, "unflushed")
                 .linger(Duration::from_secs(3))

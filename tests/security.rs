@@ -17,7 +17,7 @@ use crate::util::{self, count, describe, open, run_child};
 const T: Duration = Duration::from_secs(20);
 
 /// `nobody`'s uid and gid when this test runs as root; else a skip line.
-fn nobody(test: &str) -> Option<(u32, u32)> {
+pub(crate) fn nobody(test: &str) -> Option<(u32, u32)> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         eprintln!("skip {test}: needs root to run the attacker as another user");

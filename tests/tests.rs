@@ -43,6 +43,8 @@ mod forward;
 mod panic;
 #[cfg(all(feature = "postgres", feature = "cli"))]
 mod pg;
+#[cfg(all(unix, feature = "cli"))]
+mod planted;
 #[cfg(unix)]
 mod reliability;
 mod routing;

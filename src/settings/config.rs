@@ -140,7 +140,7 @@ impl Config {
     pub fn from_env() -> Result<Config> {
         let mut c = Config::default();
         let path = Path::new(".env");
-        if path.is_file() {
+        if path.is_file() && c.trusted_default(path) {
             c.read_dotenv(path)?;
         }
         c.read_process_env()?;
@@ -189,11 +189,28 @@ impl Config {
             Some(p) => self.read_toml(Path::new(&p)),
             None => {
                 let p = Path::new(DEFAULT_CONFIG_FILE);
-                if p.is_file() {
+                if p.is_file() && self.trusted_default(p) {
                     self.read_toml(p)
                 } else {
                     Ok(())
                 }
+            }
+        }
+    }
+
+    /// Whether a settings file found by default (not named by the program)
+    /// may be obeyed (see `settings::trust`); if not, a warning says why
+    /// (`errsnap check` and the logger's build show it) and it is skipped.
+    fn trusted_default(&mut self, path: &Path) -> bool {
+        match super::trust::refusal(path) {
+            None => true,
+            Some(why) => {
+                self.warnings.push(format!(
+                    "ignoring {}: {why}; another user could have put it there (make it yours and \
+                     not writable by others, or name it with ERRSNAP_CONFIG_FILE / --env-file)",
+                    path.display()
+                ));
+                false
             }
         }
     }

@@ -7,6 +7,7 @@ pub(crate) mod config;
 pub(crate) mod dotenv;
 pub(crate) mod keys;
 mod toml_file;
+mod trust;
 
 use std::path::PathBuf;
 use std::time::Duration;
