@@ -31,6 +31,8 @@ mod cli;
 mod context;
 #[cfg(target_os = "linux")]
 mod crash;
+#[cfg(target_os = "linux")]
+mod crash_settings;
 #[cfg(all(unix, feature = "sentry", feature = "otlp"))]
 mod delivery;
 mod ecosystem;

@@ -43,6 +43,17 @@ pub(crate) struct CrashMeta {
     pub(crate) environment: Option<String>,
     /// The alert channels a fatal event of that logger goes to.
     pub(crate) channels: Vec<String>,
+    /// The logger's redaction settings, so that whoever imports the crash
+    /// (the next start, `errsnap check`) redacts as the application did.
+    #[serde(default)]
+    pub(crate) redact_emails: bool,
+    #[serde(default)]
+    pub(crate) redact_patterns: Vec<String>,
+    /// Only the application may import it: its logger has a `before_save`
+    /// hook (which only it can run), or its redaction patterns did not fit
+    /// in the file.
+    #[serde(default)]
+    pub(crate) needs_app: bool,
 }
 
 /// One loaded module, as the crashed process had it.
@@ -103,8 +114,18 @@ pub(crate) fn arm(
         if rc != 0 && rc != libc::EOPNOTSUPP && rc != libc::EINVAL {
             return Err(std::io::Error::from_raw_os_error(rc));
         }
-        let json = serde_json::to_vec(meta).map_err(std::io::Error::other)?;
         let room = (layout::HEADER_SIZE - layout::META_AT) as usize;
+        let mut json = serde_json::to_vec(meta).map_err(std::io::Error::other)?;
+        if json.len() > room && !meta.redact_patterns.is_empty() {
+            // The patterns do not fit: only the application itself, with
+            // its patterns, may import the crash.
+            let lean = CrashMeta {
+                redact_patterns: Vec::new(),
+                needs_app: true,
+                ..meta.clone()
+            };
+            json = serde_json::to_vec(&lean).map_err(std::io::Error::other)?;
+        }
         if json.len() > room {
             return Err(std::io::Error::other(format!(
                 "crash metadata too long ({} bytes)",

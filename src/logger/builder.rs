@@ -580,13 +580,11 @@ impl EventLoggerBuilder {
             target
         };
         let in_file = matches!(target, worker::Target::File);
-        let worker = self.start_worker(&name, &s, alerting, target)?;
+        let worker = self.start_worker(&s, alerting, target)?;
         #[cfg(target_os = "linux")]
         if s.drain_on_termination && in_file {
             worker::drain_on_termination();
         }
-        #[cfg(not(target_os = "linux"))]
-        let _ = in_file;
         let context = Context {
             logger: name,
             app_name: s.app_name.clone(),
@@ -599,9 +597,17 @@ impl EventLoggerBuilder {
             store_user_ip: s.store_user_ip,
             attachment_cap: s.attachment_event_cap,
         };
+        let context = Arc::new(context);
+        // The writer registers the logger as soon as it has the store open
+        // (`SELECT * FROM <name>` works from then on; `flush` waits for
+        // it), so the caller's thread never opens the database. If it
+        // cannot be written right now, the first event stored registers it.
+        if in_file {
+            worker.register_logger(&context);
+        }
         Ok(EventLogger {
             inner: Arc::new(Inner {
-                context: Arc::new(context),
+                context,
                 routes,
                 db_level,
                 console_level,
@@ -621,7 +627,6 @@ impl EventLoggerBuilder {
     /// logger registered in it.
     fn start_worker(
         &self,
-        name: &str,
         s: &Settings,
         alerting: Alerting,
         target: worker::Target,
@@ -660,13 +665,6 @@ impl EventLoggerBuilder {
             ))
         };
         let worker = worker::for_path(&path, &cfg)?;
-        // The writer registers the logger as soon as it has the store open
-        // (`SELECT * FROM <name>` works from then on; `flush` waits for
-        // it), so the caller's thread never opens the database. If it
-        // cannot be written right now, the first event stored registers it.
-        if in_file {
-            worker.register_logger(name);
-        }
         Ok(worker)
     }
 }

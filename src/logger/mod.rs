@@ -494,6 +494,9 @@ impl EventLogger {
             release: ctx.release.clone(),
             environment: ctx.environment.clone(),
             channels: self.route(Level::Fatal, &[]),
+            redact_emails: ctx.redactor.settings().0,
+            redact_patterns: ctx.redactor.settings().1.to_vec(),
+            needs_app: ctx.before_save.is_some(),
         }
     }
 

@@ -111,6 +111,25 @@ impl Redactor {
         Ok(r)
     }
 
+    /// A redactor whose rules never compile: every field it is given is
+    /// replaced by [`FAILED`] (redaction fails closed).
+    pub(crate) fn fail_closed() -> Redactor {
+        let r = Redactor {
+            emails: false,
+            user: Vec::new(),
+            compiled: std::sync::OnceLock::new(),
+            home: None,
+        };
+        let _ = r.compiled.set(None);
+        r
+    }
+
+    /// Whether e-mail addresses are redacted, and the user's own patterns
+    /// (what a crash file records, for whoever imports it).
+    pub(crate) fn settings(&self) -> (bool, &[String]) {
+        (self.emails, &self.user)
+    }
+
     /// The compiled rules (`None`: they could not be compiled, and every
     /// field is replaced by [`FAILED`]: redaction fails closed).
     fn compiled(&self) -> Option<&Compiled> {

@@ -9,10 +9,12 @@
 
 use std::ffi::OsStr;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::crash::file::{self, CrashFile};
 use crate::pipeline::redact::Redactor;
 use crate::pipeline::symbols::SymbolTables;
+use crate::pipeline::Context;
 use crate::store::runs::still_running;
 use crate::store::spool::{self, Private};
 use crate::store::Store;
@@ -32,6 +34,10 @@ pub struct CrashImport {
     pub crashed_runs: usize,
     /// Files of processes still running, left alone.
     pub running: usize,
+    /// Crashes of a logger with a `before_save` hook (or redaction
+    /// patterns too long for the file), left for the application's next
+    /// start: only it can run them.
+    pub waiting: usize,
     /// Files refused (not ours, damaged), with the reason; never read
     /// further, never removed.
     pub refused: Vec<String>,
@@ -45,8 +51,52 @@ fn gone(f: &CrashFile, boot_now: Option<&str>) -> bool {
     }
 }
 
+/// The application's loggers, by name, when the importer is the
+/// application itself (its writer); `errsnap check` has none.
+pub(crate) type Loggers<'a> = Option<&'a dyn Fn(&str) -> Option<Arc<Context>>>;
+
+/// How a crash is redacted and kept: by the application's logger when the
+/// importer has it (its `before_save` hook too), else by the redaction
+/// settings the crash file recorded.
+fn redaction(f: &CrashFile, logger: Option<&Context>) -> Arc<Redactor> {
+    if let Some(c) = logger {
+        return c.redactor.clone();
+    }
+    let m = &f.meta;
+    Redactor::new(
+        m.redact_emails,
+        &m.redact_patterns,
+        "the crash file's redaction",
+    )
+    .or_else(|_| Redactor::new(m.redact_emails, &[], "redaction"))
+    .map(Arc::new)
+    .unwrap_or_else(|_| Arc::new(Redactor::fail_closed()))
+}
+
+/// Runs the logger's `before_save` hook on a crash event, then redacts
+/// again what it added; `false` when the hook dropped the event.
+fn keep(event: &mut crate::event::Event, logger: Option<&Context>, redactor: &Redactor) -> bool {
+    let Some(hook) = logger.and_then(|c| c.before_save.as_ref()) else {
+        return true;
+    };
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(event))) {
+        Ok(false) => return false,
+        Ok(true) => {}
+        Err(_) => {
+            event
+                .tags
+                .insert("errsnap.before_save".into(), "panicked".into());
+        }
+    }
+    crate::event::bound_map_depth(&mut event.extra);
+    event.redactions += redactor.event(event);
+    true
+}
+
 /// Imports the crash files of the store's database, except `skip` (this
-/// process's own armed file).
+/// process's own armed file). `loggers` are the importing application's:
+/// a crash that only the application may import (its logger has a
+/// `before_save` hook) waits until one of that name is there.
 ///
 /// # Errors
 /// The store failed; the files not yet imported stay for the next time.
@@ -54,6 +104,7 @@ pub(crate) fn import(
     store: &mut dyn Store,
     tables: &mut SymbolTables,
     skip: Option<&OsStr>,
+    loggers: Loggers<'_>,
 ) -> crate::error::Result<CrashImport> {
     let mut report = CrashImport::default();
     let (dirs, refused) = spool::existing_private_dirs(store.path(), Private::Crash);
@@ -61,7 +112,6 @@ pub(crate) fn import(
         .refused
         .extend(refused.iter().map(ToString::to_string));
     let boot_now = crate::store::runs::boot_id();
-    let redactor = Redactor::new(false, &[], "redaction")?;
     for dir in dirs {
         let names = dir.names().unwrap_or_default();
         for name in names {
@@ -80,7 +130,14 @@ pub(crate) fn import(
                 report.running += 1;
                 continue;
             }
-            if let Some(ce) = crate::pipeline::crash::to_event(&f, tables, &redactor) {
+            let logger = loggers.and_then(|find| find(&f.meta.logger));
+            if f.meta.needs_app && logger.is_none() {
+                report.waiting += 1;
+                continue;
+            }
+            let redactor = redaction(&f, logger.as_deref());
+            if let Some(mut ce) = crate::pipeline::crash::to_event(&f, tables, &redactor) {
+                let kept = keep(&mut ce.event, logger.as_deref(), &redactor);
                 let m = &f.meta;
                 if store.crash_run(&crate::store::runs::CrashedRun {
                     boot_id: m.boot_id.as_deref(),
@@ -98,7 +155,7 @@ pub(crate) fn import(
                 };
                 if linked {
                     report.linked += 1;
-                } else {
+                } else if kept {
                     store.insert_batch(std::slice::from_ref(&ce.event))?;
                     report.imported += 1;
                 }
@@ -135,5 +192,6 @@ pub fn import_crashes(db: impl AsRef<Path>) -> crate::error::Result<CrashImport>
         &mut *store,
         &mut tables,
         crate::crash::armed_name().as_deref(),
+        None,
     )
 }

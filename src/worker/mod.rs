@@ -170,6 +170,9 @@ struct State {
     stop_by: Option<Instant>,
     /// Loggers whose views the writer is to make (see `register_logger`).
     new_loggers: Vec<String>,
+    /// The loggers of this process, by name (their redaction and
+    /// `before_save` hook, for crash files only the application may import).
+    loggers: Vec<Arc<crate::pipeline::Context>>,
 }
 
 struct Shared {
@@ -333,6 +336,7 @@ impl Worker {
                 outbox_mark: 0,
                 stop_by: None,
                 new_loggers: Vec::new(),
+                loggers: Vec::new(),
             }),
             wake_writer: Condvar::new(),
             progress: Condvar::new(),
@@ -490,16 +494,20 @@ impl Worker {
         Some(seq)
     }
 
-    /// Asks the writer to register logger `name` (its row and its
-    /// `SELECT * FROM <name>` view) as soon as it has the store.
-    pub(crate) fn register_logger(&self, name: &str) {
+    /// Asks the writer to register the logger of `context` (its row and
+    /// its `SELECT * FROM <name>` view) as soon as it has the store, and
+    /// keeps its context for crash files only the application may import.
+    pub(crate) fn register_logger(&self, context: &Arc<crate::pipeline::Context>) {
         if self.is_disabled() || self.is_stale() {
             return;
         }
+        let name = &context.logger;
         let mut st = self.shared.lock();
         if !st.new_loggers.iter().any(|n| n == name) {
-            st.new_loggers.push(name.to_owned());
+            st.new_loggers.push(name.clone());
         }
+        st.loggers.retain(|c| c.logger != *name);
+        st.loggers.push(Arc::clone(context));
         st.hurry = true;
         drop(st);
         self.shared.wake_writer.notify_one();

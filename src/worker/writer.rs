@@ -51,6 +51,9 @@ struct Writer {
     /// When the unwind tables (and prewarmed symbols) are read if no
     /// event came first (`None`: read).
     tables_due: Option<Instant>,
+    /// Crash files wait for a logger of the application (see
+    /// `crashes::import`).
+    crashes_waiting: bool,
 }
 
 /// How long a new writer waits, idle, before it reads the unwind tables:
@@ -96,6 +99,7 @@ pub(super) fn writer_main(shared: Arc<Shared>) {
         run_seen: None,
         modules_generation: 0,
         tables_due: None,
+        crashes_waiting: false,
     };
     // Opened here, not on the caller's thread (`on_open` records the host
     // and the run, then imports the spool and crash files). Locked,
@@ -433,11 +437,14 @@ impl Writer {
     fn register_loggers(&mut self) {
         let names = std::mem::take(&mut self.shared.lock().new_loggers);
         if let Some(store) = self.store() {
-            for name in names {
-                if let Err(e) = store.ensure_logger(&name) {
+            for name in &names {
+                if let Err(e) = store.ensure_logger(name) {
                     internal_log::report("logger", &internal_log::chain(&e));
                 }
             }
+        }
+        if !names.is_empty() && self.crashes_waiting && self.import_crashes() {
+            self.check_crash_loop();
         }
         self.shared.progress.notify_all();
     }

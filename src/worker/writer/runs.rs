@@ -13,15 +13,28 @@ impl Writer {
     /// `true` when a run was marked crashed.
     pub(super) fn import_crashes(&mut self) -> bool {
         let skip = crate::crash::armed_name();
+        let shared = self.shared.clone();
         let Some(store) = self.store.as_deref_mut() else {
             return false;
         };
         let tables = self.symbolizer.tables_mut();
-        match crate::worker::crashes::import(store, tables, skip.as_deref()) {
+        // This application's loggers (for crashes only it may import).
+        let find = |name: &str| {
+            shared
+                .lock()
+                .loggers
+                .iter()
+                .find(|c| c.logger == name)
+                .cloned()
+        };
+        match crate::worker::crashes::import(store, tables, skip.as_deref(), Some(&find)) {
             Ok(r) => {
                 if r.imported > 0 {
                     self.kick_notifier();
                 }
+                // Waiting for a logger of theirs: tried again when one is
+                // registered.
+                self.crashes_waiting = r.waiting > 0;
                 r.crashed_runs > 0
             }
             Err(e) => {

@@ -39,7 +39,14 @@ pub(crate) fn check(cli: &Cli, out: &mut Out) -> Result<ExitCode> {
     };
     match &crashes {
         Some(Ok(c)) => {
-            warnings.extend(c.refused.iter().map(|r| format!("crash file refused: {r}")))
+            warnings.extend(c.refused.iter().map(|r| format!("crash file refused: {r}")));
+            if c.waiting > 0 {
+                warnings.push(format!(
+                    "{} crash files wait for the application's next start (its logger has a \
+                     before_save hook only it can run)",
+                    c.waiting
+                ));
+            }
         }
         // A database that cannot be opened is already a problem below.
         Some(Err(e)) if r.healthy() => warnings.push(format!("crash files not imported: {e}")),
