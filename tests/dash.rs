@@ -30,8 +30,18 @@ impl Dash {
         Self::start_limited(db, args, None)
     }
 
+    /// `errsnap serve` of a database whose password is given apart, in
+    /// `ERRSNAP_DATABASE_PASSWORD` (serve refuses one in `--db`).
+    pub(crate) fn start_with_password(db: &str, password: &str) -> Dash {
+        Self::start_full(db, &[], None, Some(password))
+    }
+
     /// The same, with at most `nofile` open descriptors (`ulimit -n`).
     pub(crate) fn start_limited(db: &str, args: &[&str], nofile: Option<u64>) -> Dash {
+        Self::start_full(db, args, nofile, None)
+    }
+
+    fn start_full(db: &str, args: &[&str], nofile: Option<u64>, password: Option<&str>) -> Dash {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_errsnap"));
         cmd.args(["--db", db, "serve", "--listen", "127.0.0.1:0"])
             .args(args)
@@ -39,6 +49,10 @@ impl Dash {
             .env_remove("ERRSNAP_DASHBOARD_TOKEN")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
+        match password {
+            Some(p) => cmd.env("ERRSNAP_DATABASE_PASSWORD", p),
+            None => cmd.env_remove("ERRSNAP_DATABASE_PASSWORD"),
+        };
         if let Some(n) = nofile {
             use std::os::unix::process::CommandExt;
             // SAFETY: setrlimit is async-signal-safe; it runs in the child

@@ -25,7 +25,8 @@ fn migrate(url: &str, env: &[(&str, &str)]) -> Output {
     cmd.output().unwrap()
 }
 
-fn text(out: &Output) -> String {
+/// What a command printed, both streams.
+pub(crate) fn text(out: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -171,7 +172,8 @@ fn i18_a_wrong_password_and_a_refused_tls_say_why_without_the_secret() {
         &[("ERRSNAP_TLS_CA_FILE", ca_file.to_str().unwrap())],
     );
     assert!(out.status.success(), "{}", util::describe(&out));
-    // Without the CA (the public roots only): the certificate is refused.
+    // Without a root file (libpq refuses verify-* then; errsnap used to
+    // fall back to the public roots, which never sign a private server).
     let out = migrate(
         &format!(
             "postgres://postgres:{PASSWORD}@localhost:{}/postgres?sslmode=verify-full",
@@ -568,7 +570,13 @@ fn i19_the_dashboard_reads_and_changes_a_fleet_database() {
     );
     logger.capture_error(&e);
     assert!(logger.flush(T));
-    let dash = crate::dash::Dash::start_db(&pg.url("?sslmode=disable"), &[]);
+    let dash = crate::dash::Dash::start_with_password(
+        &format!(
+            "postgres://postgres@127.0.0.1:{}/postgres?sslmode=disable",
+            pg.port
+        ),
+        PASSWORD,
+    );
     let cookie = dash.login();
     let get = |p: &str| {
         let r = dash.get(p, Some(&cookie));

@@ -45,6 +45,8 @@ mod forward;
 mod panic;
 #[cfg(all(feature = "postgres", feature = "cli"))]
 mod pg;
+#[cfg(all(feature = "postgres", feature = "cli"))]
+mod pg_tls;
 #[cfg(all(unix, feature = "cli"))]
 mod planted;
 #[cfg(unix)]

@@ -171,7 +171,7 @@ impl SmtpMailerBuilder {
     /// The bundle holds no certificate, or one that cannot be a root.
     pub fn add_root_certificates_pem(mut self, pem: &[u8]) -> Result<Self> {
         self.roots = crate::notify::tls::ExtraRoots::from_pem(pem)
-            .map_err(|why| Error::config(crate::notify::tls::CA_FILE_KEY, why))?;
+            .map_err(|why| Error::config(crate::settings::TLS_CA_FILE_KEY, why))?;
         Ok(self)
     }
     pub(crate) fn with_roots(mut self, roots: crate::notify::tls::ExtraRoots) -> Self {
@@ -246,7 +246,7 @@ impl SmtpMailerBuilder {
             let mut b = TlsParameters::builder(host.clone());
             if let Some(pem) = self.roots.pem() {
                 let certs = lettre::transport::smtp::client::Certificate::from_pem(pem)
-                    .map_err(|e| Error::config(crate::notify::tls::CA_FILE_KEY, format!("{e}")))?;
+                    .map_err(|e| Error::config(crate::settings::TLS_CA_FILE_KEY, format!("{e}")))?;
                 b = b.add_root_certificate(certs);
             }
             b.build_rustls().map_err(|e| {

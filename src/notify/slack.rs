@@ -67,8 +67,8 @@ impl SlackWebhook {
     /// # Errors
     /// The bundle holds no certificate, or one that cannot be a root.
     pub fn add_root_certificates_pem(mut self, pem: &[u8]) -> Result<Self> {
-        self.roots =
-            ExtraRoots::from_pem(pem).map_err(|why| Error::config(super::tls::CA_FILE_KEY, why))?;
+        self.roots = ExtraRoots::from_pem(pem)
+            .map_err(|why| Error::config(crate::settings::TLS_CA_FILE_KEY, why))?;
         Ok(self)
     }
 

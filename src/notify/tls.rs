@@ -12,10 +12,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 
 use crate::error::{Error, Result};
-use crate::settings::Config;
-
-/// The settings key of the CA bundle.
-pub(crate) const CA_FILE_KEY: &str = "ERRSNAP_TLS_CA_FILE";
+use crate::settings::{Config, TLS_CA_FILE_KEY};
 
 /// Extra trusted roots: a validated PEM bundle, shared by the clients.
 #[derive(Clone, Default)]
@@ -38,7 +35,7 @@ impl ExtraRoots {
     /// The file cannot be read, or holds no PEM certificate, or a damaged
     /// one (the error names the key and the path).
     pub(crate) fn from_config(config: &Config) -> Result<ExtraRoots> {
-        match config.string(CA_FILE_KEY) {
+        match config.string(TLS_CA_FILE_KEY) {
             Some(path) => ExtraRoots::from_file(Path::new(&path)).map_err(|e| config.rename(e)),
             None => Ok(ExtraRoots::default()),
         }
@@ -48,13 +45,13 @@ impl ExtraRoots {
     pub(crate) fn from_file(path: &Path) -> Result<ExtraRoots> {
         let bytes = std::fs::read(path).map_err(|e| {
             Error::config(
-                CA_FILE_KEY,
+                TLS_CA_FILE_KEY,
                 format!("{:?}: cannot be read ({e})", path.display().to_string()),
             )
         })?;
         ExtraRoots::from_pem(&bytes).map_err(|why| {
             Error::config(
-                CA_FILE_KEY,
+                TLS_CA_FILE_KEY,
                 format!("{:?}: {why}", path.display().to_string()),
             )
         })
@@ -139,7 +136,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains(CA_FILE_KEY) && err.contains("missing.pem"),
+            err.contains(TLS_CA_FILE_KEY) && err.contains("missing.pem"),
             "{err}"
         );
     }

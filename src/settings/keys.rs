@@ -358,7 +358,7 @@ pub(crate) const KEYS: &[Key] = &[
         Some("tls.ca_file"),
         Kind::Path,
         "",
-        "a PEM bundle of CAs trusted besides the built-in roots",
+        "a PEM bundle of CAs trusted besides the built-in roots (PostgreSQL: instead of them)",
     ),
     secret(
         "ERRSNAP_SLACK_WEBHOOK_URL",

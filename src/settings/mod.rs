@@ -15,6 +15,11 @@ use std::time::Duration;
 pub(crate) use config::{edit_distance, Flag};
 pub use config::{Config, KeyDescription, DEFAULT_CONFIG_FILE};
 
+/// The setting naming a PEM bundle of CAs every TLS client trusts (SMTP,
+/// webhooks, forwarding: besides the built-in roots; PostgreSQL: instead of
+/// them, see `store::postgres::tls`).
+pub(crate) const TLS_CA_FILE_KEY: &str = "ERRSNAP_TLS_CA_FILE";
+
 /// The database file used when no path is configured: `LOGS.db` in the
 /// working directory, as in the original design.
 pub const DEFAULT_DB_PATH: &str = "LOGS.db";

@@ -1,69 +1,27 @@
 //! Where the PostgreSQL store is and how to reach it: the URL (or
 //! `key=value` string) parsed, the password taken from it or from
-//! `ERRSNAP_DATABASE_PASSWORD`, and `sslmode` given the meaning libpq users
-//! know. tokio-postgres itself accepts only `disable`, `prefer` and
-//! `require`; errsnap strips `verify-ca` / `verify-full` and `sslrootcert`
-//! and checks the certificate with rustls.
-//!
-//! | sslmode | TLS | certificate |
-//! | --- | --- | --- |
-//! | `disable` | never | |
-//! | `prefer` (default) | if the server offers it | not checked |
-//! | `require` | always | not checked (encrypted only) |
-//! | `verify-ca` | always | signed by a trusted CA |
-//! | `verify-full` | always | signed by a trusted CA, for this host name |
-//!
-//! Trusted CAs: `sslrootcert` (or `ERRSNAP_TLS_CA_FILE`) when given, else
-//! the Mozilla roots (webpki-roots). The password never appears in an error,
-//! a log line or [`PgTarget::display`].
+//! `ERRSNAP_DATABASE_PASSWORD`. `sslmode` and `sslrootcert` are taken out
+//! of it and given libpq's meaning in [`super::tls`] (tokio-postgres itself
+//! knows only `disable`, `prefer` and `require`). The password never
+//! appears in an error, a log line or [`PgTarget::display`].
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use postgres::config::SslMode as ClientSslMode;
 
 use crate::error::{Error, ErrorKind, Result};
 
+use super::tls::{LibpqEnv, SslMode, Trust};
+
 /// The setting that names the database.
 pub(crate) const URL_KEY: &str = "ERRSNAP_DATABASE_URL";
-
-/// How TLS is used (libpq's `sslmode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SslMode {
-    Disable,
-    Prefer,
-    Require,
-    VerifyCa,
-    VerifyFull,
-}
-
-impl SslMode {
-    fn parse(s: &str) -> Result<SslMode> {
-        Ok(match s {
-            "disable" => SslMode::Disable,
-            "prefer" | "allow" => SslMode::Prefer,
-            "require" => SslMode::Require,
-            "verify-ca" => SslMode::VerifyCa,
-            "verify-full" => SslMode::VerifyFull,
-            other => {
-                return Err(Error::config(
-                    URL_KEY,
-                    format!(
-                        "sslmode={other:?} is not one of disable, prefer, require, verify-ca, verify-full"
-                    ),
-                ))
-            }
-        })
-    }
-}
 
 /// A PostgreSQL database to connect to.
 #[derive(Clone)]
 pub(crate) struct PgTarget {
     config: postgres::Config,
-    pub(crate) ssl: SslMode,
-    ca_file: Option<PathBuf>,
+    pub(crate) trust: Trust,
     display: String,
 }
 
@@ -71,7 +29,7 @@ impl std::fmt::Debug for PgTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgTarget")
             .field("at", &self.display)
-            .field("ssl", &self.ssl)
+            .field("ssl", &self.trust.mode)
             .finish_non_exhaustive()
     }
 }
@@ -84,15 +42,27 @@ pub(crate) fn is_postgres_url(s: &str) -> bool {
 impl PgTarget {
     /// Parses a `postgres://` URL. `password` (from
     /// `ERRSNAP_DATABASE_PASSWORD`) is used when the URL has none;
-    /// `ca_file` (from `ERRSNAP_TLS_CA_FILE`) when it has no `sslrootcert`.
+    /// `ca_file` (from `ERRSNAP_TLS_CA_FILE`) when it has no `sslrootcert`,
+    /// then libpq's `PGSSLROOTCERT` and `~/.postgresql/root.crt`.
     ///
     /// # Errors
-    /// A value that is not a PostgreSQL URL, an unknown `sslmode`, or
-    /// options the client refuses; the message never holds the password.
+    /// A value that is not a PostgreSQL URL, an unknown `sslmode`,
+    /// `sslrootcert=system` without `verify-full`, or options the client
+    /// refuses; the message never holds the password.
     pub(crate) fn parse(
         url: &str,
         password: Option<&str>,
         ca_file: Option<PathBuf>,
+    ) -> Result<PgTarget> {
+        Self::parse_with(url, password, ca_file, &LibpqEnv::from_process())
+    }
+
+    /// [`PgTarget::parse`] with libpq's environment given.
+    pub(crate) fn parse_with(
+        url: &str,
+        password: Option<&str>,
+        ca_file: Option<PathBuf>,
+        env: &LibpqEnv,
     ) -> Result<PgTarget> {
         if !is_postgres_url(url) {
             return Err(Error::config(
@@ -104,13 +74,13 @@ impl PgTarget {
             Some((b, q)) => (b, q),
             None => (url, ""),
         };
-        let mut ssl = SslMode::Prefer;
+        let mut ssl = None;
         let mut rootcert = None;
         let mut kept = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             match k {
-                "sslmode" => ssl = SslMode::parse(v)?,
+                "sslmode" => ssl = Some(SslMode::parse(v)?),
                 "sslrootcert" => rootcert = Some(PathBuf::from(percent_decode(v))),
                 _ => kept.push(pair),
             }
@@ -132,7 +102,13 @@ impl PgTarget {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(5));
         }
-        config.ssl_mode(match ssl {
+        let trust = Trust::resolve(
+            ssl,
+            rootcert,
+            ca_file.filter(|p| !p.as_os_str().is_empty()),
+            env,
+        )?;
+        config.ssl_mode(match trust.mode {
             SslMode::Disable => ClientSslMode::Disable,
             SslMode::Prefer => ClientSslMode::Prefer,
             _ => ClientSslMode::Require,
@@ -141,8 +117,7 @@ impl PgTarget {
         let display = display_of(&config);
         Ok(PgTarget {
             config,
-            ssl,
-            ca_file: rootcert.or(ca_file),
+            trust,
             display,
         })
     }
@@ -160,12 +135,11 @@ impl PgTarget {
     /// asks for; the message names the server and the reason, never the
     /// password.
     pub(crate) fn connect(&self) -> Result<postgres::Client> {
-        let connected = match self.ssl {
-            SslMode::Disable => self.config.connect(postgres::NoTls),
-            mode => {
-                let tls = tokio_postgres_rustls::MakeRustlsConnect::new(self.tls_config(mode)?);
-                self.config.connect(tls)
-            }
+        let connected = match self.trust.client_config()? {
+            None => self.config.connect(postgres::NoTls),
+            Some(tls) => self
+                .config
+                .connect(tokio_postgres_rustls::MakeRustlsConnect::new(tls)),
         };
         connected.map_err(|e| self.error("connecting to", e))
     }
@@ -193,59 +167,6 @@ impl PgTarget {
         Error::new(ErrorKind::Storage {
             context: format!("{doing} {}: {message}", self.display),
         })
-    }
-
-    fn tls_config(&self, mode: SslMode) -> Result<rustls::ClientConfig> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| Error::config(URL_KEY, format!("TLS: {e}")))?;
-        let config = match mode {
-            SslMode::Prefer | SslMode::Require | SslMode::Disable => builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(verify::Encrypted(provider)))
-                .with_no_client_auth(),
-            SslMode::VerifyCa | SslMode::VerifyFull => {
-                let roots = Arc::new(self.roots()?);
-                let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
-                    roots,
-                    provider.clone(),
-                )
-                .build()
-                .map_err(|e| Error::config(URL_KEY, format!("TLS: {e}")))?;
-                if mode == SslMode::VerifyFull {
-                    builder.with_webpki_verifier(webpki).with_no_client_auth()
-                } else {
-                    builder
-                        .dangerous()
-                        .with_custom_certificate_verifier(Arc::new(verify::AnyName(webpki)))
-                        .with_no_client_auth()
-                }
-            }
-        };
-        Ok(config)
-    }
-
-    fn roots(&self) -> Result<rustls::RootCertStore> {
-        let mut roots = rustls::RootCertStore::empty();
-        match &self.ca_file {
-            Some(path) => {
-                use rustls_pki_types::pem::PemObject;
-                let key = "sslrootcert";
-                let certs: Vec<_> = rustls_pki_types::CertificateDer::pem_file_iter(path)
-                    .and_then(|it| it.collect::<std::result::Result<Vec<_>, _>>())
-                    .map_err(|e| Error::config(key, format!("{}: {e}", path.display())))?;
-                let (added, _) = roots.add_parsable_certificates(certs);
-                if added == 0 {
-                    return Err(Error::config(
-                        key,
-                        format!("{}: no certificate in it", path.display()),
-                    ));
-                }
-            }
-            None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-        }
-        Ok(roots)
     }
 }
 
@@ -301,100 +222,6 @@ fn display_of(c: &postgres::Config) -> String {
     )
 }
 
-/// The certificate checks of `require` / `prefer` (encrypted, any
-/// certificate: libpq's meaning) and `verify-ca` (a trusted CA, any name).
-mod verify {
-    use std::sync::Arc;
-
-    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-    use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
-    use rustls::{DigitallySignedStruct, SignatureScheme};
-    use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
-
-    /// Any certificate; the handshake's signatures are still checked.
-    #[derive(Debug)]
-    pub(super) struct Encrypted(pub(super) Arc<CryptoProvider>);
-
-    impl ServerCertVerifier for Encrypted {
-        fn verify_server_cert(
-            &self,
-            _: &CertificateDer<'_>,
-            _: &[CertificateDer<'_>],
-            _: &ServerName<'_>,
-            _: &[u8],
-            _: UnixTime,
-        ) -> Result<ServerCertVerified, rustls::Error> {
-            Ok(ServerCertVerified::assertion())
-        }
-        fn verify_tls12_signature(
-            &self,
-            m: &[u8],
-            c: &CertificateDer<'_>,
-            d: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
-        }
-        fn verify_tls13_signature(
-            &self,
-            m: &[u8],
-            c: &CertificateDer<'_>,
-            d: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
-        }
-        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-            self.0.signature_verification_algorithms.supported_schemes()
-        }
-    }
-
-    /// A certificate signed by a trusted CA, whatever name it is for.
-    #[derive(Debug)]
-    pub(super) struct AnyName(pub(super) Arc<rustls::client::WebPkiServerVerifier>);
-
-    impl ServerCertVerifier for AnyName {
-        fn verify_server_cert(
-            &self,
-            end: &CertificateDer<'_>,
-            intermediates: &[CertificateDer<'_>],
-            name: &ServerName<'_>,
-            ocsp: &[u8],
-            now: UnixTime,
-        ) -> Result<ServerCertVerified, rustls::Error> {
-            match self
-                .0
-                .verify_server_cert(end, intermediates, name, ocsp, now)
-            {
-                Err(rustls::Error::InvalidCertificate(
-                    rustls::CertificateError::NotValidForName,
-                ))
-                | Err(rustls::Error::InvalidCertificate(
-                    rustls::CertificateError::NotValidForNameContext { .. },
-                )) => Ok(ServerCertVerified::assertion()),
-                other => other,
-            }
-        }
-        fn verify_tls12_signature(
-            &self,
-            m: &[u8],
-            c: &CertificateDer<'_>,
-            d: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            self.0.verify_tls12_signature(m, c, d)
-        }
-        fn verify_tls13_signature(
-            &self,
-            m: &[u8],
-            c: &CertificateDer<'_>,
-            d: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            self.0.verify_tls13_signature(m, c, d)
-        }
-        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-            self.0.supported_verify_schemes()
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -407,10 +234,13 @@ mod tests {
             None,
         )
         .unwrap();
-        assert_eq!(t.ssl, SslMode::VerifyFull);
+        assert_eq!(t.trust.mode, SslMode::VerifyFull);
         assert_eq!(
-            t.ca_file.as_deref(),
-            Some(std::path::Path::new("/etc/ca.pem"))
+            t.trust.roots,
+            super::super::tls::Roots::Named {
+                key: "sslrootcert",
+                path: PathBuf::from("/etc/ca.pem")
+            }
         );
         assert_eq!(t.display(), "postgres://app@db.internal:6432/errs");
         assert!(!format!("{t:?}").contains("s3cret"));
@@ -420,7 +250,7 @@ mod tests {
         );
         let t = PgTarget::parse("postgres://app@h/d", Some("fromenv"), None).unwrap();
         assert_eq!(t.config.get_password(), Some(&b"fromenv"[..]));
-        assert_eq!(t.ssl, SslMode::Prefer);
+        assert_eq!(t.trust.mode, SslMode::Prefer);
         assert_eq!(
             t.config.get_connect_timeout(),
             Some(&Duration::from_secs(5))

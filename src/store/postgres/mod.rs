@@ -36,6 +36,8 @@ mod store;
 #[cfg(feature = "postgres")]
 mod summary;
 #[cfg(feature = "postgres")]
+pub(crate) mod tls;
+#[cfg(feature = "postgres")]
 pub(crate) use migrate::target_of as migrate_target;
 #[cfg(feature = "postgres")]
 pub use migrate::{migrate_postgres, PgMigration};
