@@ -151,7 +151,7 @@ impl ModuleDwarf {
     /// Maps and indexes a module file. `None` for a file that is not an
     /// object file errsnap can read.
     pub(crate) fn open(path: &Path) -> Option<ModuleDwarf> {
-        let file = super::symbols::open_regular(path).ok()?;
+        let file = crate::util::regular::open_regular(path).ok()?;
         // SAFETY: the mapping is read-only; a module file replaced while
         // mapped keeps its old inode (the build-id was checked before).
         let map = Arc::new(unsafe { memmap2::Mmap::map(&file) }.ok()?);

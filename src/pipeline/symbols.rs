@@ -171,33 +171,12 @@ fn debug_file_under(root: &Path, build_id: &str) -> Option<std::path::PathBuf> {
     p.is_file().then_some(p)
 }
 
-/// Opens `path` read-only if it is a regular file: without blocking (a FIFO
-/// or a device named by a stored row opens at once and is refused on its
-/// type, never read), without following it to a terminal.
-pub(crate) fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
-    }
-    let file = opts.open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!("{} is not a regular file", path.display()),
-        ));
-    }
-    Ok(file)
-}
-
 /// The GNU build-id of an ELF file (64-bit, native byte order), read from
 /// its note segments; `None` for a file without one or not such an ELF.
 pub(crate) fn build_id_of_file(path: &Path) -> std::io::Result<Option<String>> {
     use std::io::{Seek, SeekFrom};
     const PT_NOTE: u32 = 4;
-    let mut file = open_regular(path)?;
+    let mut file = crate::util::regular::open_regular(path)?;
     let mut header = [0u8; 64];
     if file.read_exact(&mut header).is_err()
         || &header[..4] != b"\x7fELF"

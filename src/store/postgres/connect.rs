@@ -12,10 +12,8 @@ use postgres::config::SslMode as ClientSslMode;
 
 use crate::error::{Error, ErrorKind, Result};
 
+pub(crate) use super::tls::URL_KEY;
 use super::tls::{LibpqEnv, SslMode, Trust};
-
-/// The setting that names the database.
-pub(crate) const URL_KEY: &str = "ERRSNAP_DATABASE_URL";
 
 /// A PostgreSQL database to connect to.
 #[derive(Clone)]

@@ -30,7 +30,8 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 
-use super::connect::URL_KEY;
+/// The setting that names the database.
+pub(crate) const URL_KEY: &str = "ERRSNAP_DATABASE_URL";
 
 /// How TLS is used (libpq's `sslmode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
