@@ -1,7 +1,8 @@
 //! The bottom layer: small tools every other layer may use, and none of
 //! errsnap's own types. errsnap's own failure reports (`internal_log`),
 //! bounded waits (`sync`), private directories (`private_dir`), files a
-//! stored row names opened safely (`regular`), time (`time`), and running user code that may panic (`unwind`).
+//! stored row names opened safely (`regular`), time (`time`), and running
+//! user code that may panic (`unwind`).
 
 pub(crate) mod internal_log;
 #[cfg(target_os = "linux")]
