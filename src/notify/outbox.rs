@@ -378,7 +378,7 @@ fn notify_main(
 /// Puts back stale claims (see `store::claims`): of runs that ended, and
 /// on this boot of processes that are gone.
 fn release_stale(store: &mut dyn Store, at_start: bool) -> crate::error::Result<()> {
-    crate::store::claims::release_stale(store, &crate::store::runs::still_running, at_start)
+    store.release_stale(&crate::store::runs::still_running, at_start)
 }
 
 fn finish(shared: &Shared) {

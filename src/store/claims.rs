@@ -10,9 +10,6 @@
 //! so a row is delivered at most twice (a kill between the server's "ok"
 //! and the "sent" commit), never lost.
 
-use super::{RunStatus, Store};
-use crate::error::Result;
-
 /// A claim older than this is stale whatever its run: no delivery takes
 /// that long (every channel has timeouts of seconds), so its process is
 /// gone or stuck. Also the rule for claims made by an older errsnap, which
@@ -70,7 +67,7 @@ impl Claimant {
     }
 }
 
-/// One row being sent, as [`Store::claims_in_flight`] lists it.
+/// One row being sent, as `Outbox::claims_in_flight` lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Claim {
     /// The outbox row.
@@ -99,68 +96,13 @@ pub(crate) fn is_stale(
     };
     if by == *me {
         // Still sending: this process puts it back itself if the delivery
-        // is cut short (see `release_own`).
+        // is cut short (see `Store::release_own`).
         return false;
     }
     if by.boot_id.is_some() && by.boot_id == me.boot_id && !alive(by.pid, by.process_start) {
         return true;
     }
     old || ended(&by)
-}
-
-/// Puts back the claims that are stale (see [`is_stale`]); at start, also
-/// retries pending rows at once instead of waiting out their backoff (a
-/// start often follows a configuration fix).
-pub(crate) fn release_stale(
-    store: &mut dyn Store,
-    alive: &dyn Fn(u32, Option<u64>) -> bool,
-    at_start: bool,
-) -> Result<()> {
-    let now = crate::util::time::now_ms();
-    let claims = store.claims_in_flight()?;
-    let me = store.claimant().clone();
-    // The ledger is asked once per claiming run.
-    let mut asked: Vec<(Claimant, bool)> = Vec::new();
-    let mut stale = Vec::new();
-    {
-        let mut ended = |c: &Claimant| -> bool {
-            if let Some((_, e)) = asked.iter().find(|(k, _)| k == c) {
-                return *e;
-            }
-            let e = matches!(
-                store.run_status_of(c),
-                Ok(Some(s)) if s != RunStatus::Running
-            );
-            asked.push((c.clone(), e));
-            e
-        };
-        for claim in &claims {
-            if is_stale(claim, &me, &mut ended, alive, now) {
-                stale.push(claim.id);
-            }
-        }
-    }
-    for id in stale {
-        store.put_back(id)?;
-    }
-    if at_start {
-        // After the put-backs: they are retried at once too.
-        store.retry_pending_now(now)?;
-    }
-    Ok(())
-}
-
-/// Puts back this process's own claims: a delivery the exit budget cut
-/// short (its row would otherwise stay `sending` until another process
-/// judged the run).
-pub(crate) fn release_own(store: &mut dyn Store) -> Result<()> {
-    let me = store.claimant().key();
-    for claim in store.claims_in_flight()? {
-        if claim.run.as_deref() == Some(me.as_str()) {
-            store.put_back(claim.id)?;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

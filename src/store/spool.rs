@@ -535,7 +535,7 @@ mod tests {
             0o700
         );
         let mut s = store(t.path());
-        crate::store::Store::set_alert_rules(
+        crate::store::Writer::set_alert_rules(
             &mut s,
             crate::store::AlertRules {
                 channels: vec!["slack".to_owned()],

@@ -524,7 +524,7 @@ impl Writer {
     /// start: at most one duplicate).
     fn put_back_own_claims(&mut self) {
         if let Some(store) = self.store.as_deref_mut() {
-            if let Err(e) = crate::store::claims::release_own(store) {
+            if let Err(e) = store.release_own() {
                 internal_log::report("outbox", &internal_log::chain(&e));
             }
         }

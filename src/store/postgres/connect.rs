@@ -162,9 +162,26 @@ impl PgTarget {
                 m
             }
         };
-        Error::new(ErrorKind::Storage {
+        // A serialization failure, a deadlock or a lock wait that timed
+        // out rolled back only the transaction: worth another try soon, on
+        // the same connection.
+        use postgres::error::SqlState;
+        let busy = e.code().is_some_and(|c| {
+            [
+                SqlState::T_R_SERIALIZATION_FAILURE,
+                SqlState::T_R_DEADLOCK_DETECTED,
+                SqlState::LOCK_NOT_AVAILABLE,
+            ]
+            .contains(c)
+        });
+        let e = Error::new(ErrorKind::Storage {
             context: format!("{doing} {}: {message}", self.display),
-        })
+        });
+        if busy {
+            e.with_fault(crate::error::Fault::Busy)
+        } else {
+            e
+        }
     }
 }
 

@@ -87,7 +87,7 @@ impl PgReader {
         let snapshot: Option<i64> = r.get(29);
         let mut client = self.client();
         if let Some(bt) = backtrace {
-            d.frames = super::outbox::frames(&mut client, &self.target, bt)?;
+            d.frames = self.sql(&mut client, |c| crate::store::sql::outbox::frames(c, bt))?;
         }
         if let Some(h) = host {
             d.host = super::report::host(&mut client, &self.target, h)?;

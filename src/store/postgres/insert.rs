@@ -606,7 +606,11 @@ pub(super) fn insert_batch(store: &mut PgStore, events: &[Event]) -> Result<Batc
         out.alerts =
             super::decide::bump_and_decide(&mut store.stmts, &mut tx, &target, &new, &batch)?;
         if out.alerts > 0 {
-            out.outbox_mark = super::outbox::mark(&mut tx, &target)?;
+            out.outbox_mark = crate::store::sql::outbox::mark(&mut super::conn::PgConn {
+                client: &mut tx,
+                stmts: &mut store.stmts,
+                target: &target,
+            })?;
         }
         for ev in &new {
             let backtrace = hash_of(ev).and_then(|h| links.backtraces.get(&h).copied());

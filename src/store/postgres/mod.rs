@@ -14,6 +14,8 @@
 #![cfg_attr(not(feature = "postgres"), allow(dead_code))]
 
 #[cfg(feature = "postgres")]
+pub(crate) mod conn;
+#[cfg(feature = "postgres")]
 pub(crate) mod connect;
 #[cfg(feature = "postgres")]
 mod decide;
@@ -23,8 +25,6 @@ mod detail;
 mod insert;
 #[cfg(feature = "postgres")]
 mod migrate;
-#[cfg(feature = "postgres")]
-mod outbox;
 #[cfg(feature = "postgres")]
 pub(crate) mod read;
 #[cfg(feature = "postgres")]
@@ -133,22 +133,26 @@ mod pg_store {
         }
     }
 
-    /// Statements prepared on this connection, by their SQL.
+    /// Statements prepared on this connection, by their SQL (bounded: a
+    /// listing's filters make many texts; cleared past 1,000).
     #[derive(Default)]
-    pub(crate) struct Stmts(HashMap<&'static str, postgres::Statement>);
+    pub(crate) struct Stmts(HashMap<String, postgres::Statement>);
 
     impl Stmts {
         /// The prepared statement of `sql` (prepared now if new).
         pub(crate) fn get(
             &mut self,
-            tx: &mut postgres::Transaction<'_>,
-            sql: &'static str,
+            client: &mut impl postgres::GenericClient,
+            sql: &str,
         ) -> std::result::Result<postgres::Statement, postgres::Error> {
             if let Some(s) = self.0.get(sql) {
                 return Ok(s.clone());
             }
-            let s = tx.prepare(sql)?;
-            self.0.insert(sql, s.clone());
+            let s = client.prepare(sql)?;
+            if self.0.len() >= 1000 {
+                self.0.clear();
+            }
+            self.0.insert(sql.to_owned(), s.clone());
             Ok(s)
         }
     }

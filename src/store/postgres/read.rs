@@ -66,6 +66,20 @@ fn refs(p: &Params) -> Vec<&(dyn ToSql + Sync)> {
 }
 
 impl PgReader {
+    /// Runs `f` on the shared SQL layer's view of `client`.
+    pub(super) fn sql<R>(
+        &self,
+        client: &mut Client,
+        f: impl FnOnce(&mut dyn crate::store::sql::Conn) -> Result<R>,
+    ) -> Result<R> {
+        let mut stmts = super::Stmts::default();
+        f(&mut super::conn::PgConn {
+            client,
+            stmts: &mut stmts,
+            target: &self.target,
+        })
+    }
+
     /// Connects (the schema must be errsnap's: it is checked, not made).
     ///
     /// # Errors
@@ -443,70 +457,12 @@ impl Reader for PgReader {
         Ok(s)
     }
 
-    fn set_group_status(&self, group: i64, status: GroupStatus) -> Result<bool> {
-        let next = status == GroupStatus::ResolvedInNextRelease;
-        if !self.has_summaries() {
-            if next {
-                return Err(Error::new(ErrorKind::Storage {
-                    context: format!(
-                        "{} has schema version 1: resolving in the next release needs version 2 \
-                         (run `errsnap --db URL migrate`, or start a writer of this version)",
-                        self.target.display()
-                    ),
-                }));
-            }
-            let n = self
-                .client()
-                .execute(
-                    "UPDATE event_groups SET status = $2,
-                         resolved_release = CASE $2 WHEN 'resolved'
-                             THEN (SELECT release FROM events WHERE uid = last_event_uid)
-                             ELSE resolved_release END,
-                         regressed_in = CASE $2 WHEN 'resolved' THEN NULL ELSE regressed_in END,
-                         regressed_at = CASE $2 WHEN 'resolved' THEN NULL ELSE regressed_at END
-                     WHERE id = $1",
-                    &[&group, &status.stored()],
-                )
-                .map_err(self.fail("changing a group's status in"))?;
-            return Ok(n == 1);
-        }
-        let n = self
-            .client()
-            .execute(
-                // As in the file: the release it was resolved in (in the
-                // next release: the newest it was seen with).
-                "UPDATE event_groups SET status = $2, resolved_next = $3,
-                     resolved_release = CASE $2 WHEN 'resolved' THEN coalesce(
-                         CASE WHEN $3 THEN (SELECT value FROM group_values
-                             WHERE group_id = $1 AND key = 'release'
-                             ORDER BY last_seen DESC LIMIT 1) END,
-                         (SELECT release FROM events WHERE uid = last_event_uid))
-                         ELSE resolved_release END,
-                     regressed_in = CASE $2 WHEN 'resolved' THEN NULL ELSE regressed_in END,
-                     regressed_at = CASE $2 WHEN 'resolved' THEN NULL ELSE regressed_at END
-                 WHERE id = $1",
-                &[&group, &status.stored(), &next],
-            )
-            .map_err(self.fail("changing a group's status in"))?;
-        Ok(n == 1)
-    }
-
     fn purge_candidates(&self, rule: PurgeRule) -> Result<Vec<String>> {
         super::report::purge_candidates(&mut self.client(), &self.target, rule)
     }
 
-    fn purge(&mut self, rule: PurgeRule) -> Result<PurgeReport> {
-        super::report::purge(&mut self.client(), &self.target, rule)
-    }
-
     fn purge_bound(&self, rule: PurgeRule) -> Result<EventFilter> {
         super::report::purge_bound(&mut self.client(), &self.target, rule)
-    }
-
-    fn vacuum(&self) -> Result<()> {
-        self.client()
-            .batch_execute("VACUUM ANALYZE")
-            .map_err(self.fail("vacuuming"))
     }
 
     fn check(&self) -> Result<CheckReport> {
@@ -567,18 +523,6 @@ impl Reader for PgReader {
             .get(0))
     }
 
-    fn raw_backtraces(
-        &self,
-        _after: i64,
-        _limit: usize,
-    ) -> Result<Vec<(i64, Vec<crate::event::Frame>)>> {
-        Err(not_yet("errsnap symbolicate"))
-    }
-
-    fn replace_frames(&mut self, _id: i64, _frames: &[crate::event::Frame]) -> Result<()> {
-        Err(not_yet("errsnap symbolicate"))
-    }
-
     fn runs(&self, limit: usize) -> Result<Vec<RunRow>> {
         let rows = self
             .client()
@@ -632,5 +576,77 @@ impl Reader for PgReader {
     }
     fn deliveries(&self) -> Result<Vec<ChannelHealth>> {
         self.deliveries_of()
+    }
+}
+
+impl crate::store::Maintenance for PgReader {
+    fn set_group_status(&self, group: i64, status: GroupStatus) -> Result<bool> {
+        let next = status == GroupStatus::ResolvedInNextRelease;
+        if !self.has_summaries() {
+            if next {
+                return Err(Error::new(ErrorKind::Storage {
+                    context: format!(
+                        "{} has schema version 1: resolving in the next release needs version 2 \
+                         (run `errsnap --db URL migrate`, or start a writer of this version)",
+                        self.target.display()
+                    ),
+                }));
+            }
+            let n = self
+                .client()
+                .execute(
+                    "UPDATE event_groups SET status = $2,
+                         resolved_release = CASE $2 WHEN 'resolved'
+                             THEN (SELECT release FROM events WHERE uid = last_event_uid)
+                             ELSE resolved_release END,
+                         regressed_in = CASE $2 WHEN 'resolved' THEN NULL ELSE regressed_in END,
+                         regressed_at = CASE $2 WHEN 'resolved' THEN NULL ELSE regressed_at END
+                     WHERE id = $1",
+                    &[&group, &status.stored()],
+                )
+                .map_err(self.fail("changing a group's status in"))?;
+            return Ok(n == 1);
+        }
+        let n = self
+            .client()
+            .execute(
+                // As in the file: the release it was resolved in (in the
+                // next release: the newest it was seen with).
+                "UPDATE event_groups SET status = $2, resolved_next = $3,
+                     resolved_release = CASE $2 WHEN 'resolved' THEN coalesce(
+                         CASE WHEN $3 THEN (SELECT value FROM group_values
+                             WHERE group_id = $1 AND key = 'release'
+                             ORDER BY last_seen DESC LIMIT 1) END,
+                         (SELECT release FROM events WHERE uid = last_event_uid))
+                         ELSE resolved_release END,
+                     regressed_in = CASE $2 WHEN 'resolved' THEN NULL ELSE regressed_in END,
+                     regressed_at = CASE $2 WHEN 'resolved' THEN NULL ELSE regressed_at END
+                 WHERE id = $1",
+                &[&group, &status.stored(), &next],
+            )
+            .map_err(self.fail("changing a group's status in"))?;
+        Ok(n == 1)
+    }
+
+    fn purge(&mut self, rule: PurgeRule) -> Result<PurgeReport> {
+        super::report::purge(&mut self.client(), &self.target, rule)
+    }
+
+    fn vacuum(&self) -> Result<()> {
+        self.client()
+            .batch_execute("VACUUM ANALYZE")
+            .map_err(self.fail("vacuuming"))
+    }
+
+    fn raw_backtraces(
+        &self,
+        _after: i64,
+        _limit: usize,
+    ) -> Result<Vec<(i64, Vec<crate::event::Frame>)>> {
+        Err(not_yet("errsnap symbolicate"))
+    }
+
+    fn replace_frames(&mut self, _id: i64, _frames: &[crate::event::Frame]) -> Result<()> {
+        Err(not_yet("errsnap symbolicate"))
     }
 }

@@ -14,9 +14,24 @@ use crate::error::Result;
 use crate::event::HostInfo;
 use crate::pipeline::fingerprint::StableHasher;
 use crate::store::runs::{CrashedRun, RunSign, RunStart, RunStatus};
-use crate::store::{validate_logger_name, AlertRules, Store};
+use crate::store::{validate_logger_name, AlertRules};
 
-impl Store for PgStore {
+impl crate::store::sql::outbox::SqlStore for PgStore {
+    fn conn(&mut self) -> Box<dyn crate::store::sql::Conn + '_> {
+        Box::new(super::conn::PgConn {
+            client: &mut self.client,
+            stmts: &mut self.stmts,
+            target: &self.target,
+        })
+    }
+
+    fn claims_as(&self) -> (&crate::store::claims::Claimant, crate::store::sql::Value) {
+        let by = crate::store::sql::Value::Text(self.claimer.clone());
+        (&self.claimant, by)
+    }
+}
+
+impl crate::store::Writer for PgStore {
     fn path(&self) -> &Path {
         &self.path
     }
@@ -136,6 +151,25 @@ impl Store for PgStore {
         Ok(true)
     }
 
+    fn attach_crash(&mut self, uid: &str, details: &serde_json::Value) -> Result<bool> {
+        let target = self.target.clone();
+        let n = self
+            .client
+            .execute(
+                "UPDATE events SET extra = jsonb_set(coalesce(extra, '{}'::jsonb), '{crash}', $2::text::jsonb)
+                 WHERE uid = $1",
+                &[&uid, &details.to_string()],
+            )
+            .map_err(|e| target.error("linking a crash to its panic in", e))?;
+        Ok(n > 0)
+    }
+
+    fn enforce_retention(&mut self, limits: crate::store::Limits) -> Result<u64> {
+        super::runs::enforce_retention(self, limits)
+    }
+}
+
+impl crate::store::Runs for PgStore {
     fn start_run(&mut self, run: &RunStart) -> Result<(i64, usize)> {
         super::runs::start_run(self, run)
     }
@@ -156,87 +190,7 @@ impl Store for PgStore {
         super::runs::crash_run(self, run)
     }
 
-    fn attach_crash(&mut self, uid: &str, details: &serde_json::Value) -> Result<bool> {
-        let target = self.target.clone();
-        let n = self
-            .client
-            .execute(
-                "UPDATE events SET extra = jsonb_set(coalesce(extra, '{}'::jsonb), '{crash}', $2::text::jsonb)
-                 WHERE uid = $1",
-                &[&uid, &details.to_string()],
-            )
-            .map_err(|e| target.error("linking a crash to its panic in", e))?;
-        Ok(n > 0)
-    }
-
-    fn enforce_retention(&mut self, limits: crate::store::Limits) -> Result<u64> {
-        super::runs::enforce_retention(self, limits)
-    }
-
-    fn make_due_digests(&mut self, rules: &AlertRules, now: i64) -> Result<usize> {
-        super::outbox::make_due_digests(self, rules, now)
-    }
-
-    fn next_digest_at(&mut self, rules: &AlertRules) -> Result<Option<i64>> {
-        super::outbox::next_digest_at(self, rules)
-    }
-
-    fn due_alerts(
-        &mut self,
-        channels: &[String],
-        now: i64,
-        limit: usize,
-    ) -> Result<Vec<crate::store::DueAlert>> {
-        super::outbox::due_alerts(self, channels, now, limit)
-    }
-
-    fn next_attempt_at(&mut self, channels: &[String]) -> Result<Option<i64>> {
-        super::outbox::next_attempt_at(self, channels)
-    }
-
-    fn claim(&mut self, id: i64, now: i64) -> Result<bool> {
-        super::outbox::claim(self, id, now)
-    }
-
-    fn load_alert(&mut self, id: i64) -> Result<Option<crate::event::Alert>> {
-        super::outbox::load_alert(self, id)
-    }
-
-    fn record_outcome(
-        &mut self,
-        id: i64,
-        outcome: crate::store::Outcome<'_>,
-        now: i64,
-    ) -> Result<()> {
-        super::outbox::record_outcome(self, id, outcome, now)
-    }
-
-    fn claimant(&self) -> &crate::store::claims::Claimant {
-        &self.claimant
-    }
-
-    fn claims_in_flight(&mut self) -> Result<Vec<crate::store::claims::Claim>> {
-        super::outbox::claims_in_flight(self)
-    }
-
     fn run_status_of(&mut self, c: &crate::store::claims::Claimant) -> Result<Option<RunStatus>> {
         super::runs::status_of(self, c)
-    }
-
-    fn put_back(&mut self, id: i64) -> Result<bool> {
-        super::outbox::put_back(self, id)
-    }
-
-    fn retry_pending_now(&mut self, now: i64) -> Result<()> {
-        super::outbox::retry_pending_now(self, now)
-    }
-
-    fn outbox_mark(&mut self) -> Result<i64> {
-        let target = self.target.clone();
-        super::outbox::mark(&mut self.client, &target)
-    }
-
-    fn own_rows(&mut self, run: i64, after: i64, upto: i64) -> Result<Vec<crate::store::OwnRows>> {
-        super::outbox::own_rows(self, run, after, upto)
     }
 }

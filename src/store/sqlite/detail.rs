@@ -90,7 +90,7 @@ impl SqliteReader {
         };
         d.set_context(context.as_deref());
         if let Some(bt) = bt {
-            d.frames = super::outbox::frames(&self.conn, bt)?;
+            d.frames = crate::store::sql::outbox::frames(&mut super::conn::Lite(&self.conn), bt)?;
         }
         if let Some(s) = snap {
             d.snapshot = self.snapshot(s)?;

@@ -28,7 +28,12 @@ impl SqliteReader {
             })
             .map_err(err("finding raw stacks"))?;
         ids.into_iter()
-            .map(|id| Ok((id, super::outbox::frames(&self.conn, id)?)))
+            .map(|id| {
+                Ok((
+                    id,
+                    crate::store::sql::outbox::frames(&mut super::conn::Lite(&self.conn), id)?,
+                ))
+            })
             .collect()
     }
 

@@ -104,7 +104,7 @@ impl SqliteStore {
         }
         update_groups(&tx, &deltas)?;
         if out.alerts > 0 {
-            out.outbox_mark = outbox::mark(&tx)?;
+            out.outbox_mark = crate::store::sql::outbox::mark(&mut super::conn::Lite(&tx))?;
         }
         super::summary::write(&tx, &summary)?;
         match tx.commit() {

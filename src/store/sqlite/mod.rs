@@ -5,6 +5,7 @@
 //! side.
 
 mod check;
+pub(crate) mod conn;
 mod detail;
 mod frames;
 mod insert;
@@ -301,13 +302,6 @@ impl SqliteStore {
             .map_err(|e| fail(format!("committing the migration of {path}"), e))
     }
 
-    /// Starts a `BEGIN IMMEDIATE` transaction.
-    pub(crate) fn immediate(&mut self) -> Result<rusqlite::Transaction<'_>> {
-        self.conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| fail("starting a write transaction", e))
-    }
-
     /// Records the host description once; events written later point to it.
     pub(crate) fn register_host(&mut self, host: &HostInfo, now_ms: i64) -> Result<i64> {
         // The key leaves out what varies while the machine stays the same
@@ -457,7 +451,18 @@ pub(crate) fn move_aside(path: &Path) -> Result<PathBuf> {
     Ok(target)
 }
 
-impl crate::store::Store for SqliteStore {
+impl crate::store::sql::outbox::SqlStore for SqliteStore {
+    fn conn(&mut self) -> Box<dyn crate::store::sql::Conn + '_> {
+        Box::new(conn::Lite(&self.conn))
+    }
+
+    fn claims_as(&self) -> (&crate::store::claims::Claimant, crate::store::sql::Value) {
+        let pid = crate::store::sql::Value::Int(i64::from(self.claimant.pid));
+        (&self.claimant, pid)
+    }
+}
+
+impl crate::store::Writer for SqliteStore {
     fn path(&self) -> &Path {
         &self.path
     }
@@ -466,28 +471,6 @@ impl crate::store::Store for SqliteStore {
     }
     fn insert_batch(&mut self, events: &[Event]) -> Result<BatchOutcome> {
         SqliteStore::insert_batch(self, events)
-    }
-    fn start_run(&mut self, run: &crate::store::runs::RunStart) -> Result<(i64, usize)> {
-        let started = runs::start_run(&mut self.conn, run, self.host_id)?;
-        self.run = Some(started.0);
-        Ok(started)
-    }
-    fn end_run(&mut self, id: i64, status: crate::store::RunStatus, now_ms: i64) -> Result<bool> {
-        runs::end_run(&self.conn, id, status, now_ms)
-    }
-    fn troubled_runs_since(&mut self, since_ms: i64) -> Result<u64> {
-        self.conn
-            .query_row(
-                "SELECT count(*) FROM runs
-                 WHERE status IN ('crashed', 'abnormal') AND ended_at >= ?1",
-                [since_ms],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|n| n as u64)
-            .map_err(|e| fail("counting crashed runs", e))
-    }
-    fn crash_run(&mut self, run: &crate::store::runs::CrashedRun<'_>) -> Result<bool> {
-        runs::crash_run(&self.conn, run)
     }
     fn attach_crash(&mut self, uid: &str, details: &serde_json::Value) -> Result<bool> {
         let n = self
@@ -499,14 +482,6 @@ impl crate::store::Store for SqliteStore {
             )
             .map_err(|e| fail("linking a crash to its panic", e))?;
         Ok(n > 0)
-    }
-    fn touch_run(
-        &mut self,
-        id: i64,
-        now_ms: i64,
-        sign: &crate::store::runs::RunSign<'_>,
-    ) -> Result<()> {
-        runs::touch_run(&self.conn, id, now_ms, sign)
     }
     fn name_frames(&mut self, hash: &str, frames: &[crate::event::Frame]) -> Result<bool> {
         let id: Option<i64> = self
@@ -533,60 +508,44 @@ impl crate::store::Store for SqliteStore {
     fn enforce_retention(&mut self, limits: crate::store::Limits) -> Result<u64> {
         retention::enforce(&mut self.conn, limits, crate::util::time::now_ms())
     }
-    fn make_due_digests(&mut self, rules: &AlertRules, now: i64) -> Result<usize> {
-        SqliteStore::make_due_digests(self, rules, now)
+}
+
+impl crate::store::Runs for SqliteStore {
+    fn start_run(&mut self, run: &crate::store::runs::RunStart) -> Result<(i64, usize)> {
+        let started = runs::start_run(&mut self.conn, run, self.host_id)?;
+        self.run = Some(started.0);
+        Ok(started)
     }
-    fn next_digest_at(&mut self, rules: &AlertRules) -> Result<Option<i64>> {
-        SqliteStore::next_digest_at(self, rules)
+    fn end_run(&mut self, id: i64, status: crate::store::RunStatus, now_ms: i64) -> Result<bool> {
+        runs::end_run(&self.conn, id, status, now_ms)
     }
-    fn due_alerts(
-        &mut self,
-        channels: &[String],
-        now: i64,
-        limit: usize,
-    ) -> Result<Vec<crate::store::DueAlert>> {
-        SqliteStore::due_alerts(self, channels, now, limit)
+    fn troubled_runs_since(&mut self, since_ms: i64) -> Result<u64> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM runs
+                 WHERE status IN ('crashed', 'abnormal') AND ended_at >= ?1",
+                [since_ms],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(|e| fail("counting crashed runs", e))
     }
-    fn next_attempt_at(&mut self, channels: &[String]) -> Result<Option<i64>> {
-        SqliteStore::next_attempt_at(self, channels)
+    fn crash_run(&mut self, run: &crate::store::runs::CrashedRun<'_>) -> Result<bool> {
+        runs::crash_run(&self.conn, run)
     }
-    fn claim(&mut self, id: i64, now: i64) -> Result<bool> {
-        SqliteStore::claim(self, id, now)
-    }
-    fn load_alert(&mut self, id: i64) -> Result<Option<crate::event::Alert>> {
-        SqliteStore::load_alert(self, id)
-    }
-    fn record_outcome(
+    fn touch_run(
         &mut self,
         id: i64,
-        outcome: crate::store::Outcome<'_>,
-        now: i64,
+        now_ms: i64,
+        sign: &crate::store::runs::RunSign<'_>,
     ) -> Result<()> {
-        SqliteStore::record_outcome(self, id, outcome, now)
-    }
-    fn claimant(&self) -> &crate::store::claims::Claimant {
-        &self.claimant
-    }
-    fn claims_in_flight(&mut self) -> Result<Vec<crate::store::claims::Claim>> {
-        SqliteStore::claims_in_flight(self)
+        runs::touch_run(&self.conn, id, now_ms, sign)
     }
     fn run_status_of(
         &mut self,
         c: &crate::store::claims::Claimant,
     ) -> Result<Option<crate::store::RunStatus>> {
         runs::status_of(&self.conn, c)
-    }
-    fn put_back(&mut self, id: i64) -> Result<bool> {
-        SqliteStore::put_back(self, id)
-    }
-    fn retry_pending_now(&mut self, now: i64) -> Result<()> {
-        SqliteStore::retry_pending_now(self, now)
-    }
-    fn outbox_mark(&mut self) -> Result<i64> {
-        outbox::mark(&self.conn)
-    }
-    fn own_rows(&mut self, run: i64, after: i64, upto: i64) -> Result<Vec<crate::store::OwnRows>> {
-        SqliteStore::own_rows(self, run, after, upto)
     }
 }
 
@@ -618,8 +577,8 @@ mod tests {
     /// `store::claims` puts back.
     #[test]
     fn claims_are_put_back_by_the_shared_rules() {
-        use crate::store::claims::{self, Claimant};
-        use crate::store::Store;
+        use crate::store::claims::Claimant;
+        use crate::store::seam::{Outbox, Store, Writer};
         let dir = tempfile::tempdir().unwrap();
         let mut store = SqliteStore::open(
             &dir.path().join("c.db"),
@@ -672,13 +631,13 @@ mod tests {
         };
         // This boot's gone process: asked about with its own pid and start.
         let alive = |pid: u32, start: Option<u64>| (pid, start) != (gone.pid, gone.process_start);
-        claims::release_stale(&mut store, &alive, false).unwrap();
+        store.release_stale(&alive, false).unwrap();
         assert_eq!(
             status(&store),
             ["pending", "pending", "sending", "sending"],
             "the ended run's and the gone process's claims, not this one's or a live run's"
         );
-        claims::release_own(&mut store).unwrap();
+        store.release_own().unwrap();
         assert_eq!(status(&store), ["pending", "pending", "pending", "sending"]);
         // At start, what is pending is retried at once.
         store
@@ -688,7 +647,7 @@ mod tests {
                 [now + 3_600_000],
             )
             .unwrap();
-        claims::release_stale(&mut store, &alive, true).unwrap();
+        store.release_stale(&alive, true).unwrap();
         let due: i64 = store
             .conn
             .query_row("SELECT next_attempt FROM outbox WHERE id = 1", [], |r| {

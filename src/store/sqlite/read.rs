@@ -615,20 +615,11 @@ impl crate::store::Reader for SqliteReader {
     fn stats(&self, top: usize) -> Result<Stats> {
         SqliteReader::stats(self, top)
     }
-    fn set_group_status(&self, group: i64, status: GroupStatus) -> Result<bool> {
-        SqliteReader::set_group_status(self, group, status)
-    }
     fn purge_candidates(&self, rule: PurgeRule) -> Result<Vec<String>> {
         retention::matching_uids(&self.conn, rule)
     }
-    fn purge(&mut self, rule: PurgeRule) -> Result<PurgeReport> {
-        retention::purge(&mut self.conn, rule)
-    }
     fn purge_bound(&self, rule: PurgeRule) -> Result<EventFilter> {
         SqliteReader::purge_bound(self, rule)
-    }
-    fn vacuum(&self) -> Result<()> {
-        self.conn.execute_batch("VACUUM").map_err(err("vacuuming"))
     }
     fn check(&self) -> Result<CheckReport> {
         Ok(SqliteReader::check_path(&self.path))
@@ -666,6 +657,18 @@ impl crate::store::Reader for SqliteReader {
     }
     fn deliveries(&self) -> Result<Vec<ChannelHealth>> {
         SqliteReader::deliveries(self)
+    }
+}
+
+impl crate::store::Maintenance for SqliteReader {
+    fn set_group_status(&self, group: i64, status: GroupStatus) -> Result<bool> {
+        SqliteReader::set_group_status(self, group, status)
+    }
+    fn purge(&mut self, rule: PurgeRule) -> Result<PurgeReport> {
+        retention::purge(&mut self.conn, rule)
+    }
+    fn vacuum(&self) -> Result<()> {
+        self.conn.execute_batch("VACUUM").map_err(err("vacuuming"))
     }
     fn raw_backtraces(
         &self,

@@ -1,0 +1,327 @@
+//! [`Database`]: an errsnap database opened for reading and
+//! administration, what the `errsnap` command shows, for programs too.
+
+use std::path::{Path, PathBuf};
+
+use super::read::*;
+use super::runs::{self, RunRow};
+use super::seam::{Admin, PurgeReport, PurgeRule};
+use crate::error::Result;
+use crate::event::HostInfo;
+
+/// An errsnap database, opened for reading and administration: what the
+/// `errsnap` command shows, available to programs.
+///
+/// ```
+/// # fn main() -> errsnap::Result<()> {
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let path = dir.path().join("LOGS.db");
+/// # let logger = errsnap::EventLogger::builder().name("t").path(&path).config(errsnap::Config::empty()).build()?;
+/// # logger.error("disk full"); logger.flush(std::time::Duration::from_secs(10));
+/// let db = errsnap::Database::open(&path)?;
+/// let groups = db.groups(&errsnap::GroupQuery::default())?;
+/// assert_eq!(groups[0].title, "disk full");
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Database {
+    pub(super) reader: Box<dyn Admin>,
+    path: PathBuf,
+}
+
+impl Database {
+    /// Opens an existing errsnap database.
+    ///
+    /// # Errors
+    /// The file does not exist, is not an errsnap database (another
+    /// program's, an unknown schema), or was written by a newer errsnap this
+    /// build cannot read.
+    pub fn open(path: impl AsRef<Path>) -> Result<Database> {
+        let path = path.as_ref();
+        Ok(Database {
+            reader: super::open::admin(path)?,
+            path: path.to_owned(),
+        })
+    }
+
+    /// Opens a fleet's PostgreSQL database (`postgres://...`; feature
+    /// `postgres`) for reading, the password and CA file taken from
+    /// `config` when the URL has none (`ERRSNAP_DATABASE_PASSWORD`,
+    /// `ERRSNAP_TLS_CA_FILE`). Everything but export and symbolicate reads
+    /// it (those say they read a file only, for now).
+    ///
+    /// # Errors
+    /// The URL is not usable, the server cannot be reached or refuses the
+    /// login, or the database holds no errsnap schema; never with the
+    /// password in the message.
+    #[cfg(feature = "postgres")]
+    pub fn open_url(url: &str, config: &crate::settings::Config) -> Result<Database> {
+        let (reader, shown) = super::open::admin_url(url, config)?;
+        Ok(Database {
+            reader,
+            path: PathBuf::from(shown),
+        })
+    }
+
+    /// Where it is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Lists groups.
+    pub fn groups(&self, q: &GroupQuery) -> Result<Vec<GroupRow>> {
+        self.reader.groups(q)
+    }
+
+    /// Occurrences of a group in `buckets` equal slices of `[since, until)`.
+    pub fn histogram(
+        &self,
+        group: i64,
+        since: i64,
+        until: i64,
+        buckets: usize,
+    ) -> Result<Vec<u64>> {
+        self.reader.histogram(group, since, until, buckets)
+    }
+
+    /// Lists events.
+    pub fn events(&self, f: &EventFilter) -> Result<Vec<EventRow>> {
+        let mut out = Vec::new();
+        self.reader.for_each_event(f, &mut |e| {
+            out.push(e);
+            true
+        })?;
+        Ok(out)
+    }
+
+    /// Calls `each` for every event the filter selects, streaming. The
+    /// callback's error type only needs `From<errsnap::Error>` (as
+    /// `anyhow::Error` has); its first error stops the walk and is returned.
+    pub fn for_each_event<E: From<crate::error::Error>>(
+        &self,
+        f: &EventFilter,
+        each: impl FnMut(EventRow) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        until_error(|cb| self.reader.for_each_event(f, cb), each)
+    }
+
+    /// Counts the events a filter selects.
+    pub fn count_events(&self, f: &EventFilter) -> Result<u64> {
+        self.reader.count_events(f)
+    }
+
+    /// One event in full, by id (or a unique prefix of at least 6 characters).
+    pub fn event(&self, id: &str) -> Result<Option<EventDetail>> {
+        self.reader.event(id)
+    }
+
+    /// The attachments of an event (given in full or by a unique prefix of
+    /// at least 6 characters), with their bytes; empty when it has none
+    /// or is not stored.
+    pub fn attachments(&self, id: &str) -> Result<Vec<crate::event::StoredAttachment>> {
+        self.reader.attachments(id)
+    }
+
+    /// Writes an event's attachments into `dir`, one file each, and
+    /// returns the files written (those a cap dropped have no bytes and
+    /// are skipped). `dir` is created (0700) when missing and must be
+    /// yours and not writable by others; each file is created new (never
+    /// over an existing file, never through a link), mode 0600, named after
+    /// the attachment with any path and control characters removed
+    /// (`-2`, `-3`, ... before the extension on a clash).
+    ///
+    /// # Errors
+    /// The event cannot be read, `dir` is refused, or a file cannot be
+    /// written.
+    pub fn save_attachments(&self, id: &str, dir: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
+        let dir = dir.as_ref();
+        let attachments = self.attachments(id)?;
+        if attachments.iter().all(|a| a.data().is_none()) {
+            return Ok(Vec::new());
+        }
+        let io = |what: String| move |e| crate::error::Error::io(what, e);
+        let target = crate::util::private_dir::PrivateDir::open_or_create(dir)
+            .map_err(io(format!("opening {}", dir.display())))?;
+        let mut written = Vec::new();
+        for a in &attachments {
+            let Some(data) = a.data() else { continue };
+            let name = crate::event::clean_name(a.name());
+            let (stem, ext) = match name.rsplit_once('.') {
+                Some((s, e)) if !s.is_empty() => (s.to_owned(), format!(".{e}")),
+                _ => (name.clone(), String::new()),
+            };
+            let mut n = 1;
+            let mut file = loop {
+                let candidate = if n == 1 {
+                    name.clone()
+                } else {
+                    format!("{stem}-{n}{ext}")
+                };
+                match target.create_rw(std::ffi::OsStr::new(&candidate)) {
+                    Ok(f) => break (f, candidate),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 1000 => n += 1,
+                    Err(e) => {
+                        return Err(io(format!("creating {candidate} in {}", dir.display()))(e))
+                    }
+                }
+            };
+            std::io::Write::write_all(&mut file.0, data)
+                .map_err(io(format!("writing {}", file.1)))?;
+            written.push(dir.join(&file.1));
+        }
+        Ok(written)
+    }
+
+    /// The hosts recorded, with their descriptions.
+    pub fn hosts(&self) -> Result<Vec<(HostRow, HostInfo)>> {
+        self.reader.hosts()
+    }
+
+    /// Counts per level, logger and day, the top groups, alerts, losses and
+    /// the file's size.
+    pub fn stats(&self, top: usize) -> Result<Stats> {
+        self.reader.stats(top)
+    }
+
+    /// The newest `limit` runs (one per process that opened the store), with
+    /// how each ended: exited, crashed, abnormal (gone without a word), or
+    /// still running.
+    pub fn runs(&self, limit: usize) -> Result<Vec<RunRow>> {
+        self.reader.runs(limit)
+    }
+
+    /// Each release's health, newest first: its runs and how they ended
+    /// (the crash-free share), the groups new in it and those that
+    /// regressed in it.
+    pub fn releases(&self) -> Result<Vec<runs::ReleaseRow>> {
+        self.reader.releases()
+    }
+
+    /// One group, by id.
+    pub fn group(&self, id: i64) -> Result<Option<GroupRow>> {
+        let q = GroupQuery {
+            ids: vec![id],
+            ..GroupQuery::default()
+        };
+        Ok(self.reader.groups(&q)?.into_iter().next())
+    }
+
+    /// Occurrences per hour in `[since, until)` (ms), to the hour: of each
+    /// of `groups`, or (`None`) of every group together. Hours without an
+    /// occurrence are left out. Purging events keeps these counts, as it
+    /// keeps each group's count.
+    pub fn hourly(&self, groups: Option<&[i64]>, since: i64, until: i64) -> Result<Vec<HourCount>> {
+        self.reader.hourly(groups, since, until)
+    }
+
+    /// The releases, environments and hosts a group was seen with, each
+    /// with its count and first and last time (the 50 most recently seen
+    /// of each kind).
+    pub fn group_values(&self, group: i64) -> Result<Vec<GroupValue>> {
+        self.reader.group_values(group)
+    }
+
+    /// The values of `key` (`release`, `environment` or `host`) any group
+    /// was seen with, most recently seen first (at most `limit`).
+    pub fn values(&self, key: &str, limit: usize) -> Result<Vec<String>> {
+        self.reader.values(key, limit)
+    }
+
+    /// Groups whose message, error chain or frames (function and file
+    /// names) hold every word of `query` (the last one also as a prefix),
+    /// best match first, at most `limit`. Each distinct text of a group is
+    /// indexed once, however often it occurred.
+    pub fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>> {
+        self.reader.search(query, limit)
+    }
+
+    /// The CPU and memory figures of a group's newest `limit` occurrences
+    /// that have a snapshot, oldest first.
+    pub fn samples(&self, group: i64, limit: usize) -> Result<Vec<Sample>> {
+        self.reader.samples(group, limit)
+    }
+
+    /// Alert deliveries per channel: pending, failed, sent, and the newest
+    /// error.
+    pub fn deliveries(&self) -> Result<Vec<ChannelHealth>> {
+        self.reader.deliveries()
+    }
+
+    /// Sets a group's status; `false` if there is no such group.
+    pub fn set_group_status(&self, group: i64, status: GroupStatus) -> Result<bool> {
+        self.reader.set_group_status(group, status)
+    }
+
+    /// The group of an event (id or unique prefix).
+    pub fn group_of(&self, event: &str) -> Result<Option<i64>> {
+        Ok(self.reader.event(event)?.map(|d| d.row.group))
+    }
+
+    /// The ids of the events a purge would delete.
+    pub fn purge_candidates(&self, rule: PurgeRule) -> Result<Vec<String>> {
+        self.reader.purge_candidates(rule)
+    }
+
+    /// Deletes events (never the first of a group, nor one with an alert
+    /// pending) and what only they used.
+    pub fn purge(&mut self, rule: PurgeRule) -> Result<PurgeReport> {
+        self.reader.purge(rule)
+    }
+
+    /// The filter selecting what a purge would delete (to archive it first).
+    pub fn purge_bound(&self, rule: PurgeRule) -> Result<EventFilter> {
+        self.reader.purge_bound(rule)
+    }
+
+    /// Gives free space back to the file system.
+    pub fn vacuum(&self) -> Result<()> {
+        self.reader.vacuum()
+    }
+
+    /// Integrity, schema version, alerts waiting or failed, and the spool
+    /// (see [`check_path`](Self::check_path)).
+    pub fn check(&self) -> Result<CheckReport> {
+        self.reader.check()
+    }
+
+    /// Checks the database at `path` without changing it: whether errsnap
+    /// can use it at all (another program's file, an unknown schema), its
+    /// integrity, alerts waiting or failed, the spool, lines that could not
+    /// be imported, and the file's permissions. Never fails: what cannot be
+    /// checked is a problem in the report.
+    pub fn check_path(path: impl AsRef<Path>) -> CheckReport {
+        super::open::check_path(path.as_ref())
+    }
+
+    /// Calls `each` for every event the filter selects, in full export
+    /// form, oldest first; the callback's first error stops the walk.
+    pub fn for_each_export<E: From<crate::error::Error>>(
+        &self,
+        f: &EventFilter,
+        each: impl FnMut(ExportRow) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        until_error(|cb| self.reader.for_each_export(f, cb), each)
+    }
+
+    /// The row id of the newest event, if any (for following new events).
+    pub fn last_row(&self) -> Result<Option<i64>> {
+        self.reader.last_row()
+    }
+}
+
+/// Runs a streaming walk with a fallible callback: the callback's first
+/// error stops the walk and is returned; the walk's own error converts.
+fn until_error<R, E: From<crate::error::Error>>(
+    walk: impl FnOnce(&mut dyn FnMut(R) -> bool) -> Result<()>,
+    mut each: impl FnMut(R) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
+    let mut failed = None;
+    walk(&mut |row| match each(row) {
+        Ok(()) => true,
+        Err(e) => {
+            failed = Some(e);
+            false
+        }
+    })?;
+    failed.map_or(Ok(()), Err)
+}

@@ -1,0 +1,251 @@
+//! The SQL layer every backend shares: a connection ([`Conn`]) that runs
+//! statements with errsnap's own values ([`Value`]) and returns rows of
+//! them, and a [`Dialect`] for the little that differs in the text of a
+//! statement. Statements are written once, with numbered `?N` parameters
+//! (PostgreSQL's connection turns them into `$N`); the queries, row
+//! mappings, outbox and read side written over it serve every backend.
+//! A backend keeps only what truly differs: its schema and migrations,
+//! connecting, and the batch insert.
+
+pub(crate) mod outbox;
+mod value;
+
+pub(crate) use value::{params, FromValue, Row, ToValue, Value};
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// A connection (or a transaction on one) that runs errsnap's statements.
+/// Errors name what was being done (`doing`) and the database, never a
+/// secret; each backend classifies its own (a lock held elsewhere, a
+/// serialization failure, a damaged file) for the writer.
+pub(crate) trait Conn {
+    /// Which SQL the database speaks.
+    fn dialect(&self) -> Dialect;
+    /// Runs a statement; the number of rows it changed.
+    fn execute(&mut self, doing: &str, sql: &str, params: &[Value]) -> Result<u64>;
+    /// Runs a query and calls `each` with every row, as they come, until it
+    /// returns `false`.
+    fn each(
+        &mut self,
+        doing: &str,
+        sql: &str,
+        params: &[Value],
+        each: &mut dyn FnMut(Row) -> Result<bool>,
+    ) -> Result<()>;
+    /// Runs `f` in a transaction, committed when it returns `Ok`.
+    fn transaction(
+        &mut self,
+        doing: &str,
+        f: &mut dyn FnMut(&mut dyn Conn) -> Result<()>,
+    ) -> Result<()>;
+}
+
+impl dyn Conn + '_ {
+    /// Every row of a query.
+    pub(crate) fn query(&mut self, doing: &str, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        let mut rows = Vec::new();
+        self.each(doing, sql, params, &mut |r| {
+            rows.push(r);
+            Ok(true)
+        })?;
+        Ok(rows)
+    }
+
+    /// Every row of a query, mapped.
+    pub(crate) fn map<T>(
+        &mut self,
+        doing: &str,
+        sql: &str,
+        params: &[Value],
+        mut f: impl FnMut(&Row) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        self.each(doing, sql, params, &mut |r| {
+            out.push(f(&r)?);
+            Ok(true)
+        })?;
+        Ok(out)
+    }
+
+    /// The first row of a query, if any.
+    pub(crate) fn query_opt(
+        &mut self,
+        doing: &str,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Option<Row>> {
+        let mut first = None;
+        self.each(doing, sql, params, &mut |r| {
+            first = Some(r);
+            Ok(false)
+        })?;
+        Ok(first)
+    }
+
+    /// The first column of the first row: a count, a `max`, an `EXISTS`.
+    ///
+    /// # Errors
+    /// The query fails or returns no row.
+    pub(crate) fn one<T: FromValue>(
+        &mut self,
+        doing: &str,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<T> {
+        match self.query_opt(doing, sql, params)? {
+            Some(r) => r.get(0),
+            None => Err(Error::new(ErrorKind::Storage {
+                context: format!("{doing}: the query returned no row"),
+            })),
+        }
+    }
+
+    /// Runs `f` in a transaction and returns what it made.
+    pub(crate) fn in_transaction<T>(
+        &mut self,
+        doing: &str,
+        f: impl FnOnce(&mut dyn Conn) -> Result<T>,
+    ) -> Result<T> {
+        let mut f = Some(f);
+        let mut out = None;
+        self.transaction(doing, &mut |c| {
+            if let Some(f) = f.take() {
+                out = Some(f(c)?);
+            }
+            Ok(())
+        })?;
+        out.ok_or_else(|| {
+            Error::new(ErrorKind::Storage {
+                context: format!("{doing}: the transaction did not run"),
+            })
+        })
+    }
+}
+
+/// Which SQL a database speaks, for the parts of a statement that differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// A row lock a statement takes where the database has them (SQLite's
+/// writer holds the whole file instead).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lock {
+    /// `FOR NO KEY UPDATE`: a row whose key others still reference.
+    NoKeyUpdate,
+    /// `FOR UPDATE SKIP LOCKED`: rows another process holds are skipped.
+    SkipLocked,
+    /// `FOR UPDATE OF alias`: only that table's rows of a join.
+    UpdateOf(&'static str),
+}
+
+impl Dialect {
+    /// `col` is one of the list given as parameter `n`.
+    pub(crate) fn any(self, col: &str, n: usize) -> String {
+        match self {
+            Dialect::Sqlite => format!("{col} IN (SELECT value FROM json_each(?{n}))"),
+            Dialect::Postgres => format!("{col} = ANY(?{n})"),
+        }
+    }
+
+    /// The lock clause ending a `SELECT` (empty where there is none).
+    pub(crate) fn lock(self, lock: Lock) -> String {
+        match (self, lock) {
+            (Dialect::Sqlite, _) => String::new(),
+            (Dialect::Postgres, Lock::NoKeyUpdate) => " FOR NO KEY UPDATE".into(),
+            (Dialect::Postgres, Lock::SkipLocked) => " FOR UPDATE SKIP LOCKED".into(),
+            (Dialect::Postgres, Lock::UpdateOf(alias)) => format!(" FOR UPDATE OF {alias}"),
+        }
+    }
+
+    /// Whether rows can be locked one by one (else a writer holds the
+    /// whole database, as SQLite's does).
+    pub(crate) fn has_row_locks(self) -> bool {
+        self != Dialect::Sqlite
+    }
+
+    /// A statement taking a lock, named by the integer parameter `?1`, for
+    /// the rest of the transaction (none where the writer holds the whole
+    /// database).
+    pub(crate) fn advisory_lock(self) -> Option<&'static str> {
+        match self {
+            Dialect::Sqlite => None,
+            Dialect::Postgres => Some("SELECT pg_advisory_xact_lock(?1)"),
+        }
+    }
+}
+
+/// Milliseconds of a duration, saturating.
+pub(crate) fn ms(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// `?N` parameters as PostgreSQL's `$N`, outside quoted text.
+pub(crate) fn dollar_params(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut quote: Option<char> = None;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        match quote {
+            Some(q) => {
+                out.push(c);
+                if c == q {
+                    quote = None;
+                }
+            }
+            None if c == '\'' || c == '"' => {
+                quote = Some(c);
+                out.push(c);
+            }
+            None if c == '?' && chars.peek().is_some_and(char::is_ascii_digit) => out.push('$'),
+            None => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbered_parameters_become_dollars_outside_quotes() {
+        assert_eq!(
+            dollar_params(
+                "SELECT a FROM t WHERE x = ?1 AND y IN (?2, ?12) AND z = '?3' AND \"?4\" = ?5"
+            ),
+            "SELECT a FROM t WHERE x = $1 AND y IN ($2, $12) AND z = '?3' AND \"?4\" = $5"
+        );
+        assert_eq!(dollar_params("a ? b"), "a ? b", "a bare ? is left alone");
+        assert_eq!(dollar_params("'it''s ?1' ?2"), "'it''s ?1' $2");
+    }
+
+    #[test]
+    fn the_dialects_differ_only_where_they_must() {
+        assert_eq!(
+            Dialect::Sqlite.any("channel", 2),
+            "channel IN (SELECT value FROM json_each(?2))"
+        );
+        assert_eq!(Dialect::Postgres.any("channel", 2), "channel = ANY(?2)");
+        assert_eq!(Dialect::Sqlite.lock(Lock::SkipLocked), "");
+        assert_eq!(
+            Dialect::Postgres.lock(Lock::SkipLocked),
+            " FOR UPDATE SKIP LOCKED"
+        );
+        assert_eq!(
+            Dialect::Postgres.lock(Lock::UpdateOf("a")),
+            " FOR UPDATE OF a"
+        );
+        assert!(Dialect::Postgres.has_row_locks() && !Dialect::Sqlite.has_row_locks());
+        assert!(Dialect::Sqlite.advisory_lock().is_none());
+        assert!(Dialect::Postgres.advisory_lock().unwrap().contains("?1"));
+        assert_eq!(
+            Dialect::Postgres.lock(Lock::NoKeyUpdate),
+            " FOR NO KEY UPDATE"
+        );
+        assert_eq!(ms(std::time::Duration::from_secs(2)), 2000);
+        assert_eq!(ms(std::time::Duration::MAX), i64::MAX);
+    }
+}
