@@ -1,8 +1,8 @@
 //! Where events are kept, in layers (each imports only those below it):
 //!
 //! - the values and rules every backend shares: the rows a reader returns
-//!   (`read`, `runs`), claims (`claims`), the alert policy (`policy`,
-//!   `reopen`), summaries (`summary`), logger names (`ident`);
+//!   (`read`, `runs`), claims (`claims`), the alert policy (`policy`),
+//!   summaries (`summary`), logger names (`ident`);
 //! - the seams (`seam`): [`Writer`], [`Runs`] and [`Outbox`] make a
 //!   [`Store`], owned by one thread at a time (the writer, the notify
 //!   thread, or the panic hook's fallback); [`Reader`] and [`Maintenance`]
@@ -22,9 +22,9 @@ pub(crate) mod claims;
 mod database;
 mod ident;
 mod open;
+pub(crate) mod policy;
 pub(crate) mod postgres;
 pub(crate) mod read;
-pub(crate) mod reopen;
 pub(crate) mod runs;
 mod seam;
 pub(crate) mod spool;

@@ -504,11 +504,12 @@ fn insert_events(
                 ],
             )
             .map_err(|e| target.error("writing events to", e))?;
-        let at: HashMap<&str, usize> = uid
-            .iter()
-            .enumerate()
-            .map(|(i, u)| (u.as_str(), i))
-            .collect();
+        // An id sent twice in one batch is the first one's (as it is
+        // stored), so the policy sees the events in the order they came.
+        let mut at: HashMap<&str, usize> = HashMap::new();
+        for (i, u) in uid.iter().enumerate() {
+            at.entry(u.as_str()).or_insert(i);
+        }
         for r in rows {
             let (id, u): (i64, String) = (r.get(0), r.get(1));
             if let Some(&i) = at.get(u.as_str()) {

@@ -7,6 +7,9 @@
 //! A backend keeps only what truly differs: its schema and migrations,
 //! connecting, and the batch insert.
 
+pub(crate) mod alerts;
+#[cfg(all(test, feature = "postgres", unix))]
+mod differential;
 pub(crate) mod outbox;
 mod value;
 
@@ -133,6 +136,8 @@ pub(crate) enum Dialect {
 /// writer holds the whole file instead).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Lock {
+    /// `FOR UPDATE`.
+    Update,
     /// `FOR NO KEY UPDATE`: a row whose key others still reference.
     NoKeyUpdate,
     /// `FOR UPDATE SKIP LOCKED`: rows another process holds are skipped.
@@ -154,6 +159,7 @@ impl Dialect {
     pub(crate) fn lock(self, lock: Lock) -> String {
         match (self, lock) {
             (Dialect::Sqlite, _) => String::new(),
+            (Dialect::Postgres, Lock::Update) => " FOR UPDATE".into(),
             (Dialect::Postgres, Lock::NoKeyUpdate) => " FOR NO KEY UPDATE".into(),
             (Dialect::Postgres, Lock::SkipLocked) => " FOR UPDATE SKIP LOCKED".into(),
             (Dialect::Postgres, Lock::UpdateOf(alias)) => format!(" FOR UPDATE OF {alias}"),

@@ -7,10 +7,11 @@ use std::collections::HashMap;
 
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
-use super::{fail, outbox, SqliteStore, CACHE_LIMIT};
+use super::{fail, SqliteStore, CACHE_LIMIT};
 use crate::error::Result;
 use crate::event::{Event, Snapshot};
 use crate::pipeline::fingerprint;
+use crate::store::policy::{GroupState, NewEvent};
 use crate::store::summary::BatchSummary;
 use crate::store::BatchOutcome;
 
@@ -52,8 +53,9 @@ impl SqliteStore {
         let mut deltas: HashMap<i64, GroupDelta> = HashMap::new();
         let mut last_snapshot: Option<(&Snapshot, i64)> = None;
         let mut summary = BatchSummary::default();
-        let mut states: HashMap<i64, outbox::GroupState> = HashMap::new();
-        for ev in events {
+        // The groups in the order the batch first names them.
+        let mut order: Vec<i64> = Vec::new();
+        for (at, ev) in events.iter().enumerate() {
             let uid = ev.id.to_string();
             let links = Links {
                 logger: logger_of(&tx, &mut self.loggers, &mut created, &ev.logger)?,
@@ -78,30 +80,20 @@ impl SqliteStore {
                 self.host_name.as_deref(),
                 &self.texts,
             );
-            let d = deltas
-                .entry(links.group)
-                .or_insert_with(|| GroupDelta::new(ev.timestamp_ms));
-            d.add(ev, &uid);
-            // The group's status as this event finds it (every event,
-            // routed or not: one that reopens the group reopens it for the
-            // events after it), read once per group and batch.
-            let state = match states.entry(links.group) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    v.insert(outbox::GroupState::read(&tx, links.group)?)
-                }
-            };
-            let before = state.see(ev.release.as_deref(), &ev.alert_channels);
-            out.alerts += decide_alerts(
-                &tx,
-                &self.rules,
-                ev,
-                &uid,
-                links.group,
-                &before,
-                (now, self.run),
-            )?;
+            let d = deltas.entry(links.group).or_insert_with(|| {
+                order.push(links.group);
+                GroupDelta::new(ev.timestamp_ms)
+            });
+            d.add(ev, at, &uid);
         }
+        out.alerts = decide(
+            &tx,
+            &self.rules,
+            events,
+            &order,
+            &mut deltas,
+            (now, self.run),
+        )?;
         update_groups(&tx, &deltas)?;
         if out.alerts > 0 {
             out.outbox_mark = crate::store::sql::outbox::mark(&mut super::conn::Lite(&tx))?;
@@ -128,31 +120,58 @@ impl SqliteStore {
     }
 }
 
-/// The alert decisions for one new event, one per channel it is routed
-/// to; returns how many alerts were made pending.
-fn decide_alerts(
+/// The alert decisions of each group's new events (`store::policy`), in
+/// the order the batch first names the groups; how many rows were made
+/// pending. Each group's delta learns whether it stays quiet or reopened.
+fn decide(
     tx: &rusqlite::Transaction<'_>,
     rules: &crate::store::AlertRules,
-    ev: &Event,
-    uid: &str,
-    group: i64,
-    before: &[outbox::GroupBefore],
+    events: &[Event],
+    order: &[i64],
+    deltas: &mut HashMap<i64, GroupDelta>,
     (now, origin): (i64, Option<i64>),
 ) -> Result<usize> {
     let mut made = 0;
-    for (channel, before) in ev.alert_channels.iter().zip(before) {
-        let d = outbox::Decision {
-            channel,
-            uid,
-            ts: ev.timestamp_ms,
-            group,
-            before,
-            now,
-            origin,
+    let c = &mut super::conn::Lite(tx);
+    for group in order {
+        let Some(d) = deltas.get_mut(group) else {
+            continue;
         };
-        if outbox::decide(tx, rules, &d)? {
-            made += 1;
-        }
+        let state: Option<(String, bool, Option<String>)> = tx
+            .prepare_cached(
+                "SELECT status, resolved_next, resolved_release FROM event_groups WHERE id = ?1",
+            )
+            .and_then(|mut s| {
+                s.query_row([group], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .optional()
+            })
+            .map_err(|e| fail("reading a group's status", e))?;
+        let (status, next, resolved) = state.unwrap_or_else(|| ("open".to_owned(), false, None));
+        let new: Vec<NewEvent<'_>> = d
+            .new
+            .iter()
+            .map(|(at, uid)| NewEvent {
+                uid,
+                ts: events[*at].timestamp_ms,
+                release: events[*at].release.as_deref(),
+                channels: &events[*at].alert_channels,
+            })
+            .collect();
+        let plan = crate::store::sql::alerts::decide_group(
+            c,
+            *group,
+            GroupState {
+                status: &status,
+                resolved_next: next,
+                resolved_release: resolved.as_deref(),
+            },
+            &new,
+            rules,
+            crate::store::sql::alerts::Stamp { now, origin },
+        )?;
+        made += plan.pending();
+        d.quiet = plan.quiet;
+        d.reopened = plan.reopened;
     }
     Ok(made)
 }
@@ -291,22 +310,13 @@ fn json_unless(empty: bool, v: &impl serde::Serialize) -> Option<String> {
 }
 
 /// Each group's changes from the batch, in one statement per group (a
-/// resolved group reopens or stays quiet as `store::reopen` decides).
+/// resolved group reopens or stays quiet as the alert policy found).
 fn update_groups(tx: &rusqlite::Transaction<'_>, deltas: &HashMap<i64, GroupDelta>) -> Result<()> {
-    let err = |e| fail("updating groups", e);
     for (group_id, d) in deltas {
-        let (status, next, resolved): (String, bool, Option<String>) = tx
-            .prepare_cached(
-                "SELECT status, resolved_next, resolved_release FROM event_groups WHERE id = ?1",
-            )
-            .and_then(|mut s| s.query_row([group_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))))
-            .map_err(err)?;
-        let (quiet, regressed_in) = crate::store::reopen::reopening(
-            &status,
-            next,
-            resolved.as_deref(),
-            d.releases.iter().map(Option::as_deref),
-        );
+        let (regressed_in, regressed_at) = match &d.reopened {
+            Some((release, at)) => (release.as_deref(), Some(*at)),
+            None => (None, None),
+        };
         tx.prepare_cached(
             "UPDATE event_groups SET
                  count = count + ?2,
@@ -314,12 +324,10 @@ fn update_groups(tx: &rusqlite::Transaction<'_>, deltas: &HashMap<i64, GroupDelt
                  first_seen = min(first_seen, ?4),
                  last_event_uid = CASE WHEN ?5 >= last_seen THEN ?6 ELSE last_event_uid END,
                  last_seen = max(last_seen, ?5),
-                 regressed_in = CASE WHEN status = 'resolved' AND NOT ?8 THEN ?7
-                                ELSE regressed_in END,
-                 regressed_at = CASE WHEN status = 'resolved' AND NOT ?8 THEN ?4
-                                ELSE regressed_at END,
-                 resolved_next = ?8,
-                 status = CASE WHEN status = 'resolved' AND NOT ?8 THEN 'open' ELSE status END
+                 regressed_in = CASE WHEN ?7 THEN ?8 ELSE regressed_in END,
+                 regressed_at = CASE WHEN ?7 THEN ?9 ELSE regressed_at END,
+                 resolved_next = ?10,
+                 status = CASE WHEN ?7 THEN 'open' ELSE status END
              WHERE id = ?1",
         )
         .and_then(|mut s| {
@@ -330,11 +338,13 @@ fn update_groups(tx: &rusqlite::Transaction<'_>, deltas: &HashMap<i64, GroupDelt
                 d.first_seen,
                 d.last_seen,
                 d.last_uid,
+                d.reopened.is_some(),
                 regressed_in,
-                quiet
+                regressed_at,
+                d.quiet
             ])
         })
-        .map_err(err)?;
+        .map_err(|e| fail("updating groups", e))?;
     }
     Ok(())
 }
@@ -488,17 +498,19 @@ struct GroupDelta {
     first_seen: i64,
     last_seen: i64,
     last_uid: String,
-    /// The releases of the batch's events of the group, each once, in
-    /// order (what reopens a resolved group, or leaves it quiet).
-    releases: Vec<Option<String>>,
+    /// The batch's new events of the group, in order: their place in the
+    /// batch and their id.
+    new: Vec<(usize, String)>,
+    /// What the alert policy found: still quiet (resolved in the next
+    /// release), or reopened by an event (its release and time).
+    quiet: bool,
+    reopened: Option<(Option<String>, i64)>,
 }
 
 impl GroupDelta {
-    /// Counts one new event of the group.
-    fn add(&mut self, ev: &Event, uid: &str) {
-        if !self.releases.contains(&ev.release) {
-            self.releases.push(ev.release.clone());
-        }
+    /// Counts one new event of the group (at `at` in the batch).
+    fn add(&mut self, ev: &Event, at: usize, uid: &str) {
+        self.new.push((at, uid.to_owned()));
         self.count += 1;
         self.level = self.level.max(ev.level.as_i64());
         self.first_seen = self.first_seen.min(ev.timestamp_ms);
@@ -515,7 +527,9 @@ impl GroupDelta {
             first_seen: ts,
             last_seen: i64::MIN,
             last_uid: String::new(),
-            releases: Vec::new(),
+            new: Vec::new(),
+            quiet: false,
+            reopened: None,
         }
     }
 }

@@ -9,7 +9,6 @@ pub(crate) mod conn;
 mod detail;
 mod frames;
 mod insert;
-pub(crate) mod outbox;
 pub(crate) mod read;
 pub(crate) mod retention;
 pub(crate) mod runs;
