@@ -242,6 +242,12 @@ mod tests {
         assert_eq!(segment("internationalization"), Segment::Word);
         assert_eq!(segment("abc123def456ghi"), Segment::Word);
         assert_eq!(segment("abcdefg"), Segment::Word, "short hex-looking word");
+        // Hex letters without a digit are a word ("deadbeef", "facade"s).
+        assert_eq!(segment("deadbeefcafe"), Segment::Word);
+        assert_eq!(segment("deadbeefcafe1"), Segment::Id);
+        // Digits and separators without a letter: a number, never a token.
+        assert_eq!(segment("1234-5678-9012-3456"), Segment::Word);
+        assert_eq!(segment("1234-5678-9012-345a"), Segment::Token);
     }
 
     #[test]

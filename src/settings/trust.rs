@@ -112,15 +112,19 @@ fn group_is_private(uid: u32, gid: u32) -> bool {
         {
             return false;
         }
+        let mut members: Vec<&[u8]> = Vec::new();
         let mut member = gr.gr_mem;
         while !member.is_null() && !(*member).is_null() {
-            if CStr::from_ptr(*member).to_bytes() != owner.as_slice() {
-                return false;
-            }
+            members.push(CStr::from_ptr(*member).to_bytes());
             member = member.add(1);
         }
-        true
+        only_owner(&owner, &members)
     }
+}
+
+/// Whether a group's listed members are its owner at most.
+fn only_owner(owner: &[u8], members: &[&[u8]]) -> bool {
+    members.iter().all(|m| *m == owner)
 }
 
 #[cfg(test)]
@@ -148,6 +152,35 @@ mod tests {
         );
         let world_dir_bit = judge(&f(ME, 1000, 0o602), ME, &never).unwrap();
         assert!(world_dir_bit.contains("every user"));
+    }
+
+    #[test]
+    fn a_private_group_lists_no_one_but_its_owner() {
+        assert!(only_owner(b"alice", &[]));
+        assert!(only_owner(b"alice", &[b"alice"]));
+        assert!(!only_owner(b"alice", &[b"alice", b"bob"]));
+        assert!(!only_owner(b"alice", &[b"bob"]));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_system_says_whose_group_is_private() {
+        // root's primary group is 0, never nogroup.
+        assert!(!group_is_private(0, 65534));
+        assert!(!group_is_private(u32::MAX - 7, 0), "no such user");
+        // Group 0 is private exactly when the group file lists no member
+        // of it but root.
+        let listed = std::fs::read_to_string("/etc/group").unwrap_or_default();
+        let members = listed
+            .lines()
+            .find_map(|l| l.strip_prefix("root:x:0:"))
+            .unwrap_or("");
+        let only_root = members.split(',').all(|m| m.is_empty() || m == "root");
+        assert_eq!(
+            group_is_private(0, 0),
+            only_root,
+            "root's group: {members:?}"
+        );
     }
 
     #[test]

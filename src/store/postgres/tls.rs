@@ -28,6 +28,8 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use rustls::client::danger::ServerCertVerifier;
+
 use crate::error::{Error, Result};
 
 /// The setting that names the database.
@@ -97,12 +99,17 @@ pub(crate) struct LibpqEnv {
 impl LibpqEnv {
     /// This process's.
     pub(crate) fn from_process() -> LibpqEnv {
+        Self::from_vars(&|k| std::env::var_os(k))
+    }
+
+    /// From the variables `var` gives.
+    fn from_vars(var: &dyn Fn(&str) -> Option<OsString>) -> LibpqEnv {
         #[cfg(windows)]
-        let home = std::env::var_os("APPDATA").map(|h| PathBuf::from(h).join("postgresql"));
+        let home = var("APPDATA").map(|h| PathBuf::from(h).join("postgresql"));
         #[cfg(not(windows))]
-        let home = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".postgresql"));
+        let home = var("HOME").map(|h| PathBuf::from(h).join(".postgresql"));
         LibpqEnv {
-            sslrootcert: std::env::var_os("PGSSLROOTCERT").filter(|v| !v.is_empty()),
+            sslrootcert: var("PGSSLROOTCERT").filter(|v| !v.is_empty()),
             default_root: home.map(|d| d.join("root.crt")),
         }
     }
@@ -209,45 +216,61 @@ impl Trust {
     /// A named root file that cannot be read or holds no certificate; a
     /// `verify-*` mode with no roots at all; an empty system store.
     pub(crate) fn client_config(&self) -> Result<Option<rustls::ClientConfig>> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let Some(verifier) = self.verifier(&provider)? else {
+            return Ok(None);
+        };
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::config(URL_KEY, format!("TLS: {e}")))?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_no_client_auth();
+        Ok(Some(config))
+    }
+
+    /// What a handshake checks now (whether libpq's default root file is
+    /// there is looked at each time).
+    fn check_now(&self) -> Check {
         let default_exists = match &self.roots {
             Roots::Default(p) => p.exists(),
             _ => false,
         };
-        let check = self.check(default_exists);
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| Error::config(URL_KEY, format!("TLS: {e}")))?;
-        let config = match check {
-            Check::Plain => return Ok(None),
-            Check::Encrypted => builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(verify::Encrypted(provider)))
-                .with_no_client_auth(),
-            Check::Chain | Check::ChainAndName => {
-                let roots = Arc::new(self.root_store(default_exists)?);
-                let webpki =
-                    rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider)
-                        .build()
-                        .map_err(|e| Error::config(URL_KEY, format!("TLS: {e}")))?;
-                if check == Check::ChainAndName {
-                    builder.with_webpki_verifier(webpki).with_no_client_auth()
-                } else {
-                    builder
-                        .dangerous()
-                        .with_custom_certificate_verifier(Arc::new(verify::AnyName(webpki)))
-                        .with_no_client_auth()
-                }
-            }
-        };
-        Ok(Some(config))
+        self.check(default_exists)
     }
 
-    fn root_store(&self, default_exists: bool) -> Result<rustls::RootCertStore> {
+    /// The check of the server's certificate; `None` for no TLS.
+    fn verifier(
+        &self,
+        provider: &Arc<rustls::crypto::CryptoProvider>,
+    ) -> Result<Option<Arc<dyn ServerCertVerifier>>> {
+        let check = self.check_now();
+        Ok(Some(match check {
+            Check::Plain => return Ok(None),
+            Check::Encrypted => Arc::new(verify::Encrypted(provider.clone())),
+            Check::Chain | Check::ChainAndName => {
+                let roots = Arc::new(self.root_store()?);
+                let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                    roots,
+                    provider.clone(),
+                )
+                .build()
+                .map_err(|e| Error::config(URL_KEY, format!("TLS: {e}")))?;
+                if check == Check::ChainAndName {
+                    webpki
+                } else {
+                    Arc::new(verify::AnyName(webpki))
+                }
+            }
+        }))
+    }
+
+    /// The roots of a checking handshake.
+    fn root_store(&self) -> Result<rustls::RootCertStore> {
         let mut store = rustls::RootCertStore::empty();
         let (key, path) = match &self.roots {
             Roots::Named { key, path } => (*key, path),
-            Roots::Default(path) if default_exists => ("sslrootcert", path),
+            Roots::Default(path) if path.exists() => ("sslrootcert", path),
             Roots::System => {
                 let found = rustls_native_certs::load_native_certs();
                 let (added, _) = store.add_parsable_certificates(found.certs);
@@ -480,11 +503,20 @@ mod tests {
                     .unwrap_err()
                     .to_string();
                 assert!(
-                    e.contains("sslrootcert=system") && e.contains(weak.name()),
+                    e.contains("sslrootcert=system")
+                        && e.contains(&format!("not {}:", weak.name())),
                     "{e}"
                 );
             }
         }
+        let full = Trust::resolve(
+            Some(SslMode::VerifyFull),
+            Some("system".into()),
+            None,
+            &env(None, None),
+        )
+        .unwrap();
+        assert_eq!(full.mode, SslMode::VerifyFull);
         // ERRSNAP_TLS_CA_FILE is a file for every client, never `system`.
         let t = Trust::resolve(None, None, Some("system".into()), &env(None, None)).unwrap();
         assert_eq!(t.roots, named("ERRSNAP_TLS_CA_FILE", "system"));
@@ -535,11 +567,141 @@ mod tests {
             .unwrap();
             let e = t.client_config().unwrap_err().to_string();
             assert!(
-                e.contains(mode.name()) && e.contains("root.crt") && e.contains("system"),
+                e.contains(&format!("sslmode={} needs", mode.name()))
+                    && e.contains("root.crt")
+                    && e.contains("system"),
                 "{e}"
             );
         }
         let t = Trust::resolve(Some(SslMode::Disable), None, None, &LibpqEnv::default()).unwrap();
         assert!(t.client_config().unwrap().is_none());
+    }
+
+    #[test]
+    fn libpqs_variables_name_the_root_file() {
+        let vars = |pg: Option<&str>, home: Option<&str>| {
+            LibpqEnv::from_vars(&move |k: &str| match k {
+                "PGSSLROOTCERT" => pg.map(OsString::from),
+                "HOME" | "APPDATA" => home.map(OsString::from),
+                _ => None,
+            })
+        };
+        let e = vars(Some("/ca.pem"), Some("/home/u"));
+        assert_eq!(e.sslrootcert, Some(OsString::from("/ca.pem")));
+        #[cfg(not(windows))]
+        assert_eq!(
+            e.default_root,
+            Some(PathBuf::from("/home/u/.postgresql/root.crt"))
+        );
+        let e = vars(Some(""), None);
+        assert_eq!(e.sslrootcert, None, "an empty PGSSLROOTCERT is none");
+        assert_eq!(e.default_root, None);
+        #[cfg(not(windows))]
+        assert_eq!(
+            LibpqEnv::from_process().default_root,
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".postgresql/root.crt"))
+        );
+    }
+
+    /// A CA, and a certificate it signed for `localhost`.
+    fn signed() -> (String, rustls_pki_types::CertificateDer<'static>) {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(ca, ca_key);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let leaf = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .unwrap()
+            .signed_by(&key, &issuer)
+            .unwrap();
+        (ca_cert.pem(), leaf.der().clone())
+    }
+
+    #[test]
+    fn each_check_accepts_what_libpq_accepts() {
+        use rustls_pki_types::{ServerName, UnixTime};
+        let dir = tempfile::tempdir().unwrap();
+        let (ca, cert) = signed();
+        let (other_ca, _) = signed();
+        std::fs::write(dir.path().join("ca.pem"), ca).unwrap();
+        std::fs::write(dir.path().join("other.pem"), other_ca).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verdict = |mode, file: &str, name: &str| {
+            let t = Trust {
+                mode,
+                roots: named("sslrootcert", dir.path().join(file).to_str().unwrap()),
+            };
+            let v = t.verifier(&provider).unwrap().unwrap();
+            assert!(!v.supported_verify_schemes().is_empty());
+            v.verify_server_cert(
+                &cert,
+                &[],
+                &ServerName::try_from(name.to_owned()).unwrap(),
+                &[],
+                UnixTime::now(),
+            )
+            .is_ok()
+        };
+        assert!(verdict(SslMode::VerifyFull, "ca.pem", "localhost"));
+        assert!(
+            !verdict(SslMode::VerifyFull, "ca.pem", "db.example"),
+            "the name is checked"
+        );
+        assert!(
+            verdict(SslMode::VerifyCa, "ca.pem", "db.example"),
+            "any name"
+        );
+        assert!(verdict(SslMode::Require, "ca.pem", "db.example"));
+        for mode in [SslMode::VerifyFull, SslMode::VerifyCa, SslMode::Require] {
+            assert!(
+                !verdict(mode, "other.pem", "localhost"),
+                "{mode:?}: another CA"
+            );
+        }
+        assert!(
+            verdict(SslMode::Prefer, "other.pem", "db.example"),
+            "prefer checks nothing"
+        );
+        let plain = Trust {
+            mode: SslMode::Disable,
+            roots: Roots::Nothing,
+        };
+        assert!(plain.verifier(&provider).unwrap().is_none());
+    }
+
+    #[test]
+    fn libpqs_default_root_file_is_obeyed_when_it_is_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root.crt");
+        let t = Trust {
+            mode: SslMode::Require,
+            roots: Roots::Default(root.clone()),
+        };
+        assert_eq!(t.check_now(), Check::Encrypted);
+        std::fs::write(&root, signed().0).unwrap();
+        assert_eq!(t.check_now(), Check::Chain);
+        assert!(t.client_config().unwrap().is_some());
+        let ca = Trust {
+            mode: SslMode::VerifyCa,
+            roots: Roots::Default(root),
+        };
+        assert!(ca.client_config().unwrap().is_some());
+    }
+
+    #[test]
+    fn the_system_store_is_used_when_it_has_certificates() {
+        let t = Trust {
+            mode: SslMode::VerifyFull,
+            roots: Roots::System,
+        };
+        let found = !rustls_native_certs::load_native_certs().certs.is_empty();
+        match t.client_config() {
+            Ok(c) => assert!(found && c.is_some()),
+            Err(e) => {
+                assert!(!found, "{e}");
+                assert!(e.to_string().contains("empty or unreadable"), "{e}");
+            }
+        }
     }
 }
