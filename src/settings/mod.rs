@@ -151,7 +151,7 @@ impl Settings {
                 .map_or_else(|| PathBuf::from(DEFAULT_DB_PATH), PathBuf::from),
             database_url: config.string("ERRSNAP_DATABASE_URL"),
             database_password: config.get("ERRSNAP_DATABASE_PASSWORD").map(str::to_owned),
-            tls_ca_file: config.string("ERRSNAP_TLS_CA_FILE").map(PathBuf::from),
+            tls_ca_file: config.string(TLS_CA_FILE_KEY).map(PathBuf::from),
             app_name: config.string("ERRSNAP_APP_NAME"),
             release: config.string("ERRSNAP_RELEASE"),
             environment: config.string("ERRSNAP_ENVIRONMENT"),

@@ -4,8 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+#[cfg(feature = "postgres")]
+use super::postgres;
 use super::seam::{Admin, Reader, Store};
-use super::{postgres, sqlite};
+use super::sqlite;
 use crate::error::Result;
 use crate::settings::Durability;
 

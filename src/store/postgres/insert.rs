@@ -78,16 +78,6 @@ WHERE e.logger_id = {logger_id}"#
     )
 }
 
-/// Writes `frames` as the frames of backtrace `id`.
-pub(super) fn insert_frames(
-    tx: &mut Transaction<'_>,
-    target: &PgTarget,
-    id: i64,
-    frames: &[Frame],
-) -> Result<()> {
-    insert_frames_of(tx, target, &[(id, frames)])
-}
-
 /// Writes the frames of several backtraces in one statement.
 fn insert_frames_of(
     tx: &mut Transaction<'_>,

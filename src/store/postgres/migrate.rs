@@ -47,7 +47,7 @@ pub fn migrate_postgres(url: &str, config: &Config) -> Result<PgMigration> {
 pub(crate) fn target_of(url: &str, config: &Config) -> Result<PgTarget> {
     let password = config.get("ERRSNAP_DATABASE_PASSWORD");
     let ca = config
-        .get("ERRSNAP_TLS_CA_FILE")
+        .get(crate::settings::TLS_CA_FILE_KEY)
         .filter(|s| !s.is_empty())
         .map(std::path::PathBuf::from);
     PgTarget::parse(url, password, ca)

@@ -20,15 +20,11 @@ pub(crate) mod connect;
 #[cfg(feature = "postgres")]
 mod decide;
 #[cfg(feature = "postgres")]
-mod detail;
-#[cfg(feature = "postgres")]
 mod insert;
 #[cfg(feature = "postgres")]
 mod migrate;
 #[cfg(feature = "postgres")]
 pub(crate) mod read;
-#[cfg(feature = "postgres")]
-mod report;
 #[cfg(feature = "postgres")]
 mod runs;
 #[cfg(feature = "postgres")]

@@ -124,31 +124,8 @@ impl crate::store::Writer for PgStore {
     }
 
     fn name_frames(&mut self, hash: &str, frames: &[crate::event::Frame]) -> Result<bool> {
-        let target = self.target.clone();
-        let fail = |e| target.error("naming frames in", e);
-        let mut tx = self.client.transaction().map_err(fail)?;
-        let id: Option<i64> = tx
-            .query_opt(
-                "SELECT id FROM backtraces WHERE hash = $1 FOR UPDATE",
-                &[&hash],
-            )
-            .map_err(fail)?
-            .map(|r| r.get(0));
-        let Some(id) = id else {
-            return Ok(false);
-        };
-        tx.execute("DELETE FROM frames WHERE backtrace_id = $1", &[&id])
-            .map_err(fail)?;
-        super::insert::insert_frames(&mut tx, &target, id, frames)?;
-        super::summary::refresh_texts(&mut tx, &target, id, frames)?;
-        let resolved = frames.iter().all(|f| f.function.is_some());
-        tx.execute(
-            "UPDATE backtraces SET frame_count = $2, resolved = $3 WHERE id = $1",
-            &[&id, &(frames.len() as i32), &resolved],
-        )
-        .map_err(fail)?;
-        tx.commit().map_err(fail)?;
-        Ok(true)
+        let mut c = crate::store::sql::outbox::SqlStore::conn(self);
+        crate::store::sql::maintenance::name_frames(&mut *c, hash, frames)
     }
 
     fn attach_crash(&mut self, uid: &str, details: &serde_json::Value) -> Result<bool> {
@@ -165,7 +142,30 @@ impl crate::store::Writer for PgStore {
     }
 
     fn enforce_retention(&mut self, limits: crate::store::Limits) -> Result<u64> {
-        super::runs::enforce_retention(self, limits)
+        // A table's size does not shrink after a DELETE (not without
+        // VACUUM FULL): the rows' bytes are estimated from the newest
+        // rows' average width.
+        let used = |c: &mut dyn crate::store::sql::Conn| {
+            c.one(
+                "measuring",
+                "SELECT (count(*) * coalesce((SELECT avg(pg_column_size(e.*))
+                     FROM (SELECT * FROM events ORDER BY id DESC LIMIT 1000) e), 0))::bigint
+                 FROM events",
+                crate::store::sql::params![],
+            )
+        };
+        let tables = crate::store::sql::maintenance::Tables {
+            attachments: true,
+            texts: true,
+        };
+        let mut c = crate::store::sql::outbox::SqlStore::conn(self);
+        crate::store::sql::maintenance::enforce(
+            &mut *c,
+            limits,
+            crate::util::time::now_ms(),
+            tables,
+            &used,
+        )
     }
 }
 

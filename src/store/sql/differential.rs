@@ -20,9 +20,10 @@ use crate::level::Level;
 use crate::store::postgres::connect::PgTarget;
 use crate::store::postgres::read::PgReader;
 use crate::store::postgres::PgStore;
+use crate::store::seam::Maintenance;
 use crate::store::sqlite::read::SqliteReader;
 use crate::store::sqlite::SqliteStore;
-use crate::store::{AlertRules, Durability, GroupStatus, Maintenance, Writer};
+use crate::store::{AlertRules, Durability, GroupStatus, Writer};
 
 const MIN: i64 = 60_000;
 

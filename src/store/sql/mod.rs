@@ -8,9 +8,15 @@
 //! connecting, and the batch insert.
 
 pub(crate) mod alerts;
+mod detail;
 #[cfg(all(test, feature = "postgres", unix))]
 mod differential;
+pub(crate) mod maintenance;
 pub(crate) mod outbox;
+mod query;
+pub(crate) mod read;
+pub(crate) mod report;
+mod rows;
 mod value;
 
 pub(crate) use value::{params, FromValue, Row, ToValue, Value};
@@ -129,6 +135,7 @@ impl dyn Conn + '_ {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Dialect {
     Sqlite,
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     Postgres,
 }
 
@@ -166,6 +173,24 @@ impl Dialect {
         }
     }
 
+    /// `haystack` holds the text parameter `p`, whatever the case.
+    pub(crate) fn contains_ci(self, haystack: &str, p: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("instr(lower({haystack}), lower({p})) > 0"),
+            Dialect::Postgres => format!("strpos(lower({haystack}), lower({p})) > 0"),
+        }
+    }
+
+    /// The UTC day (`YYYY-MM-DD`) of a time in milliseconds.
+    pub(crate) fn day_of(self, ms: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("strftime('%Y-%m-%d', {ms} / 1000, 'unixepoch')"),
+            Dialect::Postgres => {
+                format!("to_char(to_timestamp({ms} / 1000) AT TIME ZONE 'UTC', 'YYYY-MM-DD')")
+            }
+        }
+    }
+
     /// Whether rows can be locked one by one (else a writer holds the
     /// whole database, as SQLite's does).
     pub(crate) fn has_row_locks(self) -> bool {
@@ -189,6 +214,7 @@ pub(crate) fn ms(d: std::time::Duration) -> i64 {
 }
 
 /// `?N` parameters as PostgreSQL's `$N`, outside quoted text.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) fn dollar_params(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len());
     let mut quote: Option<char> = None;

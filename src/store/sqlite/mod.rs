@@ -4,13 +4,9 @@
 //! `BEGIN IMMEDIATE` transactions; [`read::SqliteReader`] answers the read
 //! side.
 
-mod check;
 pub(crate) mod conn;
-mod detail;
-mod frames;
 mod insert;
 pub(crate) mod read;
-pub(crate) mod retention;
 pub(crate) mod runs;
 pub(crate) mod schema;
 mod summary;
@@ -121,6 +117,19 @@ pub(crate) fn fail(context: impl Into<String>, e: rusqlite::Error) -> Error {
         _ => Fault::Other,
     };
     Error::storage(context, e).with_fault(fault)
+}
+
+/// Bytes the database uses (pages in use, not free pages).
+pub(crate) fn used_bytes(c: &mut dyn crate::store::sql::Conn) -> Result<u64> {
+    let mut pragma = |p: &str| -> Result<i64> {
+        c.one(
+            "measuring the database",
+            &format!("PRAGMA {p}"),
+            crate::store::sql::params![],
+        )
+    };
+    let used = (pragma("page_count")? - pragma("freelist_count")?).max(0) * pragma("page_size")?;
+    Ok(used as u64)
 }
 
 /// Bounded caches cleared when they grow past this many entries.
@@ -483,17 +492,7 @@ impl crate::store::Writer for SqliteStore {
         Ok(n > 0)
     }
     fn name_frames(&mut self, hash: &str, frames: &[crate::event::Frame]) -> Result<bool> {
-        let id: Option<i64> = self
-            .conn
-            .query_row("SELECT id FROM backtraces WHERE hash = ?1", [hash], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(|e| fail("looking up a backtrace", e))?;
-        match id {
-            Some(id) => frames::replace_frames(&mut self.conn, id, frames).map(|()| true),
-            None => Ok(false),
-        }
+        crate::store::sql::maintenance::name_frames(&mut conn::Lite(&self.conn), hash, frames)
     }
     fn ensure_logger(&mut self, name: &str) -> Result<i64> {
         SqliteStore::ensure_logger(self, name)
@@ -505,7 +504,17 @@ impl crate::store::Writer for SqliteStore {
         SqliteStore::add_counter(self, name, delta)
     }
     fn enforce_retention(&mut self, limits: crate::store::Limits) -> Result<u64> {
-        retention::enforce(&mut self.conn, limits, crate::util::time::now_ms())
+        let tables = crate::store::sql::maintenance::Tables {
+            attachments: true,
+            texts: true,
+        };
+        crate::store::sql::maintenance::enforce(
+            &mut conn::Lite(&self.conn),
+            limits,
+            crate::util::time::now_ms(),
+            tables,
+            &used_bytes,
+        )
     }
 }
 

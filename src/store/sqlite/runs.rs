@@ -6,7 +6,7 @@ use rusqlite::{params, Connection};
 use super::fail;
 use crate::error::Result;
 use crate::store::claims::Claimant;
-use crate::store::runs::{still_running, ReleaseRow, RunRow, RunSign, RunStart, RunStatus};
+use crate::store::runs::{still_running, RunSign, RunStart, RunStatus};
 
 /// Records `run` as running, after marking earlier runs of the same boot
 /// whose process is gone as abnormal (ended at their last sign of life).
@@ -177,117 +177,4 @@ pub(crate) fn touch_run(conn: &Connection, id: i64, now: i64, sign: &RunSign<'_>
     )
     .map_err(|e| fail("updating the run", e))?;
     Ok(())
-}
-
-/// The newest `limit` runs.
-pub(crate) fn runs(conn: &Connection, limit: usize) -> Result<Vec<RunRow>> {
-    // Schema 4 files (not migrated yet) have no cgroup columns.
-    let col = |c: &str| super::column_or_null(conn, "runs", c);
-    let mut stmt = conn
-        .prepare(&format!(
-            "SELECT r.id, r.status, r.pid, r.started_at, r.ended_at, h.hostname, r.app_name,
-                    r.release, r.build_id, r.last_rss_bytes, r.last_cpu_percent,
-                    {}, {}, {}
-             FROM runs r LEFT JOIN hosts h ON h.id = r.host_id
-             ORDER BY r.id DESC LIMIT ?1",
-            col("end_reason"),
-            col("cgroup"),
-            col("memory_max_bytes")
-        ))
-        .map_err(|e| fail("reading runs", e))?;
-    let rows = stmt
-        .query_map([limit as i64], |r| {
-            Ok(RunRow {
-                id: r.get(0)?,
-                status: {
-                    let s: String = r.get(1)?;
-                    RunStatus::from_name(&s).ok_or_else(|| {
-                        rusqlite::Error::FromSqlConversionFailure(
-                            1,
-                            rusqlite::types::Type::Text,
-                            format!("unknown run status {s:?}").into(),
-                        )
-                    })?
-                },
-                pid: r.get(2)?,
-                started_at: r.get(3)?,
-                ended_at: r.get(4)?,
-                hostname: r.get(5)?,
-                app_name: r.get(6)?,
-                release: r.get(7)?,
-                build_id: r.get(8)?,
-                last_rss_bytes: r.get::<_, Option<i64>>(9)?.map(|b| b as u64),
-                last_cpu_percent: r.get(10)?,
-                end_reason: r.get(11)?,
-                cgroup: r.get(12)?,
-                memory_max_bytes: r.get::<_, Option<i64>>(13)?.map(|b| b as u64),
-            })
-        })
-        .and_then(|rows| rows.collect())
-        .map_err(|e| fail("reading runs", e))?;
-    Ok(rows)
-}
-
-/// Each release's runs and groups, the newest release first.
-pub(crate) fn releases(conn: &Connection) -> Result<Vec<ReleaseRow>> {
-    let has = |t: &str, c: &str| super::column_or_null(conn, t, c) != "NULL";
-    if !has("runs", "release") || !has("event_groups", "first_release") {
-        // A file from before the runs ledger and release tracking.
-        return Ok(Vec::new());
-    }
-    let mut stmt = conn
-        .prepare(
-            "WITH names AS (
-                 SELECT release FROM runs WHERE release IS NOT NULL
-                 UNION SELECT first_release FROM event_groups WHERE first_release IS NOT NULL
-                 UNION SELECT regressed_in FROM event_groups WHERE regressed_in IS NOT NULL
-             ),
-             r AS (
-                 SELECT release, count(*) AS runs, sum(status = 'exited') AS exited,
-                        sum(status = 'crashed') AS crashed, sum(status = 'abnormal') AS abnormal,
-                        sum(status = 'running') AS running, min(started_at) AS first_seen,
-                        max(coalesce(ended_at, last_seen, started_at)) AS last_seen
-                 FROM runs WHERE release IS NOT NULL GROUP BY release
-             ),
-             g AS (
-                 SELECT first_release AS release, count(*) AS new_groups,
-                        min(first_seen) AS first_event, max(last_seen) AS last_event
-                 FROM event_groups WHERE first_release IS NOT NULL GROUP BY first_release
-             ),
-             rg AS (
-                 SELECT regressed_in AS release, count(*) AS regressed
-                 FROM event_groups WHERE regressed_in IS NOT NULL GROUP BY regressed_in
-             )
-             SELECT n.release, coalesce(r.runs, 0), coalesce(r.exited, 0),
-                    coalesce(r.crashed, 0), coalesce(r.abnormal, 0), coalesce(r.running, 0),
-                    coalesce(r.first_seen, g.first_event), coalesce(r.last_seen, g.last_event),
-                    coalesce(g.new_groups, 0), coalesce(rg.regressed, 0)
-             FROM names n
-             LEFT JOIN r ON r.release = n.release
-             LEFT JOIN g ON g.release = n.release
-             LEFT JOIN rg ON rg.release = n.release
-             ORDER BY coalesce(r.first_seen, g.first_event) DESC, n.release DESC",
-        )
-        .map_err(|e| fail("reading releases", e))?;
-    let n = |r: &rusqlite::Row<'_>, i| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
-    let rows = stmt
-        .query_map([], |r| {
-            let (runs, crashed, abnormal) = (n(r, 1)?, n(r, 3)?, n(r, 4)?);
-            Ok(ReleaseRow {
-                release: r.get(0)?,
-                runs,
-                exited: n(r, 2)?,
-                crashed,
-                abnormal,
-                running: n(r, 5)?,
-                crash_free_percent: ReleaseRow::crash_free(runs, crashed + abnormal),
-                first_seen: r.get(6)?,
-                last_seen: r.get(7)?,
-                new_groups: n(r, 8)?,
-                regressed_groups: n(r, 9)?,
-            })
-        })
-        .and_then(|rows| rows.collect())
-        .map_err(|e| fail("reading releases", e))?;
-    Ok(rows)
 }

@@ -1,0 +1,197 @@
+//! The read side and maintenance written once over the shared SQL layer:
+//! a backend gives a connection and says which columns its database has
+//! (one a writer has not migrated yet is read as it is), its size, health
+//! and how it compacts; every [`Reader`] and [`Maintenance`] method is
+//! here.
+
+use super::maintenance::{self, Columns, Tables};
+use super::{detail, params, query, report, Conn};
+use crate::error::Result;
+use crate::event::{Frame, HostInfo, StoredAttachment};
+use crate::store::read::*;
+use crate::store::runs::{ReleaseRow, RunRow};
+use crate::store::seam::{Maintenance, PurgeReport, PurgeRule, Reader};
+
+/// What a SQL backend gives the shared read side.
+pub(crate) trait SqlReader: Send + std::fmt::Debug {
+    /// The connection, for one call (never held across another call of
+    /// this trait).
+    fn conn(&self) -> Box<dyn Conn + '_>;
+    /// `column` (as it is named in a statement) when `table` has it, else
+    /// `NULL`.
+    fn column(&self, table: &str, column: &str) -> String;
+    /// Bytes the database takes, and bytes its rows use.
+    fn size(&self) -> Result<(u64, u64)>;
+    /// Integrity, schema, alerts waiting or failed (see
+    /// [`crate::Database::check`]).
+    fn health(&self) -> Result<CheckReport>;
+    /// Gives free space back.
+    fn compact(&self) -> Result<()>;
+    /// What messages call the database.
+    fn place(&self) -> String;
+    /// The schema version the database records.
+    fn schema_version(&self) -> Result<Option<i64>>;
+}
+
+/// Whether the database has the summaries (hours, values, search texts).
+fn summaries(r: &(impl SqlReader + ?Sized)) -> bool {
+    r.column("event_groups", "resolved_next") != "NULL"
+}
+
+impl<T: SqlReader> Reader for T {
+    fn groups(&self, q: &GroupQuery) -> Result<Vec<GroupRow>> {
+        query::groups(self, q)
+    }
+
+    fn histogram(&self, group: i64, since: i64, until: i64, buckets: usize) -> Result<Vec<u64>> {
+        query::histogram(&mut *self.conn(), group, since, until, buckets)
+    }
+
+    fn for_each_event(
+        &self,
+        f: &EventFilter,
+        each: &mut dyn FnMut(EventRow) -> bool,
+    ) -> Result<()> {
+        query::for_each_event(&mut *self.conn(), f, each)
+    }
+
+    fn count_events(&self, f: &EventFilter) -> Result<u64> {
+        query::count_events(&mut *self.conn(), f)
+    }
+
+    fn event(&self, id: &str) -> Result<Option<EventDetail>> {
+        detail::event(self, id, true)
+    }
+
+    fn event_to_forward(&self, uid: &str) -> Result<Option<EventDetail>> {
+        detail::event(self, uid, false)
+    }
+
+    fn attachments(&self, uid: &str) -> Result<Vec<StoredAttachment>> {
+        detail::attachments(self, uid)
+    }
+
+    fn hosts(&self) -> Result<Vec<(HostRow, HostInfo)>> {
+        detail::hosts_where(&mut *self.conn(), None)
+    }
+
+    fn stats(&self, top: usize) -> Result<Stats> {
+        report::stats(self, top)
+    }
+
+    fn purge_candidates(&self, rule: PurgeRule) -> Result<Vec<String>> {
+        maintenance::purge_candidates(&mut *self.conn(), rule)
+    }
+
+    fn purge_bound(&self, rule: PurgeRule) -> Result<EventFilter> {
+        maintenance::purge_bound(&mut *self.conn(), rule)
+    }
+
+    fn check(&self) -> Result<CheckReport> {
+        self.health()
+    }
+
+    fn for_each_export(
+        &self,
+        f: &EventFilter,
+        each: &mut dyn FnMut(ExportRow) -> bool,
+    ) -> Result<()> {
+        query::for_each_export(&mut *self.conn(), f, each)
+    }
+
+    fn last_row(&self) -> Result<Option<i64>> {
+        self.conn().one(
+            "reading the newest event",
+            "SELECT max(id) FROM events",
+            params![],
+        )
+    }
+
+    fn runs(&self, limit: usize) -> Result<Vec<RunRow>> {
+        report::runs(self, limit)
+    }
+
+    fn releases(&self) -> Result<Vec<ReleaseRow>> {
+        report::releases(self)
+    }
+
+    fn hourly(&self, groups: Option<&[i64]>, since: i64, until: i64) -> Result<Vec<HourCount>> {
+        if !summaries(self) {
+            return Ok(Vec::new());
+        }
+        report::hourly(&mut *self.conn(), groups, since, until)
+    }
+
+    fn group_values(&self, group: i64) -> Result<Vec<GroupValue>> {
+        if !summaries(self) {
+            return Ok(Vec::new());
+        }
+        report::group_values(&mut *self.conn(), group)
+    }
+
+    fn values(&self, key: &str, limit: usize) -> Result<Vec<String>> {
+        if !summaries(self) {
+            return Ok(Vec::new());
+        }
+        report::values(&mut *self.conn(), key, limit)
+    }
+
+    fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>> {
+        if !summaries(self) {
+            return Ok(Vec::new());
+        }
+        report::search(self, query, limit)
+    }
+
+    fn samples(&self, group: i64, limit: usize) -> Result<Vec<Sample>> {
+        report::samples(&mut *self.conn(), group, limit)
+    }
+
+    fn deliveries(&self) -> Result<Vec<ChannelHealth>> {
+        report::deliveries(&mut *self.conn())
+    }
+}
+
+impl<T: SqlReader> Maintenance for T {
+    fn set_group_status(&self, group: i64, status: GroupStatus) -> Result<bool> {
+        let older = if summaries(self) {
+            None
+        } else {
+            let v = self.schema_version()?;
+            Some(match v {
+                Some(v) => format!("{} has schema version {v}", self.place()),
+                None => format!("{} has an older schema", self.place()),
+            })
+        };
+        maintenance::set_group_status(&mut *self.conn(), group, status, older.as_deref())
+    }
+
+    fn purge(&mut self, rule: PurgeRule) -> Result<PurgeReport> {
+        let tables = tables(self);
+        maintenance::purge(&mut *self.conn(), rule, tables)
+    }
+
+    fn vacuum(&self) -> Result<()> {
+        self.compact()
+    }
+
+    fn raw_backtraces(&self, after: i64, limit: usize) -> Result<Vec<(i64, Vec<Frame>)>> {
+        maintenance::raw_backtraces(&mut *self.conn(), after, limit)
+    }
+
+    fn replace_frames(&mut self, id: i64, frames: &[Frame]) -> Result<()> {
+        let columns = Columns {
+            build_ids: self.column("frames", "build_id") != "NULL",
+            texts: summaries(self),
+        };
+        maintenance::replace_frames(&mut *self.conn(), id, frames, columns)
+    }
+}
+
+/// What a purge of `r`'s database also cleans up.
+pub(crate) fn tables(r: &(impl SqlReader + ?Sized)) -> Tables {
+    Tables {
+        attachments: r.column("attachments", "event_uid") != "NULL",
+        texts: r.column("group_texts", "backtrace_id") != "NULL",
+    }
+}
