@@ -46,7 +46,7 @@ pub use read::{
 };
 pub use runs::{ReleaseRow, RunRow, RunStatus};
 pub(crate) use seam::{
-    AlertRules, BatchOutcome, DueAlert, Outcome, OwnRows, Reader, Runs, Store, Writer,
+    AlertRules, BatchOutcome, DueAlert, Outcome, OwnRows, Reader, Store, Writer,
 };
 pub use seam::{PurgeReport, PurgeRule};
 pub use symbolicate::{MissingModule, SymbolicateReport};

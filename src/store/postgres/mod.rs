@@ -26,7 +26,6 @@ mod migrate;
 #[cfg(feature = "postgres")]
 pub(crate) mod read;
 #[cfg(feature = "postgres")]
-mod runs;
 #[cfg(feature = "postgres")]
 mod store;
 #[cfg(feature = "postgres")]

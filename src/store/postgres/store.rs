@@ -13,7 +13,6 @@ use super::{big, PgStore};
 use crate::error::Result;
 use crate::event::HostInfo;
 use crate::pipeline::fingerprint::StableHasher;
-use crate::store::runs::{CrashedRun, RunSign, RunStart, RunStatus};
 use crate::store::{validate_logger_name, AlertRules};
 
 impl crate::store::sql::outbox::SqlStore for PgStore {
@@ -169,28 +168,11 @@ impl crate::store::Writer for PgStore {
     }
 }
 
-impl crate::store::Runs for PgStore {
-    fn start_run(&mut self, run: &RunStart) -> Result<(i64, usize)> {
-        super::runs::start_run(self, run)
+impl crate::store::sql::runs::SqlRuns for PgStore {
+    fn host(&self) -> Option<i64> {
+        self.host_id
     }
-
-    fn end_run(&mut self, id: i64, status: RunStatus, now_ms: i64) -> Result<bool> {
-        super::runs::end_run(self, id, status, now_ms)
-    }
-
-    fn troubled_runs_since(&mut self, since_ms: i64) -> Result<u64> {
-        super::runs::troubled_runs_since(self, since_ms)
-    }
-
-    fn touch_run(&mut self, id: i64, now_ms: i64, sign: &RunSign<'_>) -> Result<()> {
-        super::runs::touch_run(self, id, now_ms, sign)
-    }
-
-    fn crash_run(&mut self, run: &CrashedRun<'_>) -> Result<bool> {
-        super::runs::crash_run(self, run)
-    }
-
-    fn run_status_of(&mut self, c: &crate::store::claims::Claimant) -> Result<Option<RunStatus>> {
-        super::runs::status_of(self, c)
+    fn set_run(&mut self, id: i64) {
+        self.run = Some(id);
     }
 }

@@ -17,6 +17,7 @@ mod query;
 pub(crate) mod read;
 pub(crate) mod report;
 mod rows;
+pub(crate) mod runs;
 mod value;
 
 pub(crate) use value::{params, FromValue, Row, ToValue, Value};
@@ -178,6 +179,22 @@ impl Dialect {
         match self {
             Dialect::Sqlite => format!("instr(lower({haystack}), lower({p})) > 0"),
             Dialect::Postgres => format!("strpos(lower({haystack}), lower({p})) > 0"),
+        }
+    }
+
+    /// `a` equals `b`, a NULL equal to a NULL.
+    pub(crate) fn same(self, a: &str, b: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("{a} IS {b}"),
+            Dialect::Postgres => format!("{a} IS NOT DISTINCT FROM {b}"),
+        }
+    }
+
+    /// The greater of two values.
+    pub(crate) fn greatest(self, a: &str, b: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("max({a}, {b})"),
+            Dialect::Postgres => format!("greatest({a}, {b})"),
         }
     }
 

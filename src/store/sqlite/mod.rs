@@ -7,7 +7,6 @@
 pub(crate) mod conn;
 mod insert;
 pub(crate) mod read;
-pub(crate) mod runs;
 pub(crate) mod schema;
 mod summary;
 
@@ -518,42 +517,12 @@ impl crate::store::Writer for SqliteStore {
     }
 }
 
-impl crate::store::Runs for SqliteStore {
-    fn start_run(&mut self, run: &crate::store::runs::RunStart) -> Result<(i64, usize)> {
-        let started = runs::start_run(&mut self.conn, run, self.host_id)?;
-        self.run = Some(started.0);
-        Ok(started)
+impl crate::store::sql::runs::SqlRuns for SqliteStore {
+    fn host(&self) -> Option<i64> {
+        self.host_id
     }
-    fn end_run(&mut self, id: i64, status: crate::store::RunStatus, now_ms: i64) -> Result<bool> {
-        runs::end_run(&self.conn, id, status, now_ms)
-    }
-    fn troubled_runs_since(&mut self, since_ms: i64) -> Result<u64> {
-        self.conn
-            .query_row(
-                "SELECT count(*) FROM runs
-                 WHERE status IN ('crashed', 'abnormal') AND ended_at >= ?1",
-                [since_ms],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|n| n as u64)
-            .map_err(|e| fail("counting crashed runs", e))
-    }
-    fn crash_run(&mut self, run: &crate::store::runs::CrashedRun<'_>) -> Result<bool> {
-        runs::crash_run(&self.conn, run)
-    }
-    fn touch_run(
-        &mut self,
-        id: i64,
-        now_ms: i64,
-        sign: &crate::store::runs::RunSign<'_>,
-    ) -> Result<()> {
-        runs::touch_run(&self.conn, id, now_ms, sign)
-    }
-    fn run_status_of(
-        &mut self,
-        c: &crate::store::claims::Claimant,
-    ) -> Result<Option<crate::store::RunStatus>> {
-        runs::status_of(&self.conn, c)
+    fn set_run(&mut self, id: i64) {
+        self.run = Some(id);
     }
 }
 

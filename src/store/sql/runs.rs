@@ -1,0 +1,188 @@
+//! The runs ledger written once over the shared SQL layer: each process's
+//! run, and the judgement of earlier runs of the same boot whose process
+//! is gone. Runs are judged per host: a boot id is one machine's and one
+//! boot's alone, so a run still open is judged by the next start on the
+//! same host and boot (a reused pid told apart by its start time), never
+//! by another host.
+
+use super::outbox::SqlStore;
+use super::{params, Conn, Lock};
+use crate::error::Result;
+use crate::store::claims::Claimant;
+use crate::store::runs::{still_running, CrashedRun, RunSign, RunStart, RunStatus};
+use crate::store::seam::Runs;
+
+/// What a SQL store gives the shared runs ledger besides its connection.
+pub(crate) trait SqlRuns: SqlStore {
+    /// The host this store registered (`register_host`), if any yet.
+    fn host(&self) -> Option<i64>;
+    /// Notes the run this process started.
+    fn set_run(&mut self, id: i64);
+}
+
+impl<T: SqlRuns> Runs for T {
+    fn start_run(&mut self, run: &RunStart) -> Result<(i64, usize)> {
+        let host = self.host();
+        let started = self
+            .conn()
+            .in_transaction("recording the run", |c| start_run(c, run, host))?;
+        self.set_run(started.0);
+        Ok(started)
+    }
+
+    fn end_run(&mut self, id: i64, status: RunStatus, now_ms: i64) -> Result<bool> {
+        // `crashed` overrides a running or exited run; `exited` only ends
+        // one still running (a crashed run stays crashed).
+        let from = match status {
+            RunStatus::Exited => "'running'",
+            _ => "'running', 'exited'",
+        };
+        let n = self.conn().execute(
+            "ending the run",
+            &format!(
+                "UPDATE runs SET status = ?2, ended_at = ?3, last_seen = ?3
+                 WHERE id = ?1 AND status IN ({from})"
+            ),
+            params![id, status.as_str(), now_ms],
+        )?;
+        Ok(n > 0)
+    }
+
+    fn troubled_runs_since(&mut self, since_ms: i64) -> Result<u64> {
+        self.conn().one(
+            "counting crashed runs",
+            "SELECT count(*) FROM runs WHERE status IN ('crashed', 'abnormal') AND ended_at >= ?1",
+            params![since_ms],
+        )
+    }
+
+    fn touch_run(&mut self, id: i64, now_ms: i64, sign: &RunSign<'_>) -> Result<()> {
+        self.conn().execute(
+            "updating the run",
+            "UPDATE runs SET last_seen = ?2, app_name = coalesce(app_name, ?3),
+                 release = coalesce(release, ?4),
+                 last_rss_bytes = coalesce(?5, last_rss_bytes),
+                 last_cpu_percent = coalesce(?6, last_cpu_percent)
+             WHERE id = ?1",
+            params![
+                id,
+                now_ms,
+                sign.app,
+                sign.release,
+                sign.rss_bytes,
+                sign.cpu_percent
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn crash_run(&mut self, run: &CrashedRun<'_>) -> Result<bool> {
+        let mut c = self.conn();
+        let d = c.dialect();
+        let sql = format!(
+            "UPDATE runs SET status = 'crashed', ended_at = ?4,
+                 last_seen = {}, release = coalesce(release, ?5),
+                 app_name = coalesce(app_name, ?6)
+             WHERE {} AND pid = ?2 AND {} AND status != 'crashed'",
+            d.greatest("coalesce(last_seen, ?4)", "?4"),
+            d.same("boot_id", "?1"),
+            d.same("process_start", "?3"),
+        );
+        let n = c.execute(
+            "marking a crashed run",
+            &sql,
+            params![
+                run.boot_id,
+                run.pid,
+                run.process_start,
+                run.at_ms,
+                run.release,
+                run.app_name
+            ],
+        )?;
+        Ok(n > 0)
+    }
+
+    fn run_status_of(&mut self, who: &Claimant) -> Result<Option<RunStatus>> {
+        let mut c = self.conn();
+        let d = c.dialect();
+        let sql = format!(
+            "SELECT status FROM runs WHERE {} AND pid = ?2 AND {}
+             ORDER BY id DESC LIMIT 1",
+            d.same("boot_id", "?1"),
+            d.same("process_start", "?3"),
+        );
+        let status: Option<String> = c
+            .query_opt(
+                "reading the runs ledger",
+                &sql,
+                params![who.boot_id, who.pid, who.process_start],
+            )?
+            .map(|r| r.get(0))
+            .transpose()?;
+        Ok(status.as_deref().and_then(RunStatus::from_name))
+    }
+}
+
+/// Records `run` as running, after marking earlier runs of the same boot
+/// whose process is gone as abnormal (ended at their last sign of life,
+/// with the reason when the cgroup can tell). Returns the new run's id and
+/// how many runs were judged abnormal.
+fn start_run(c: &mut dyn Conn, run: &RunStart, host: Option<i64>) -> Result<(i64, usize)> {
+    let mut abnormal = 0;
+    if let Some(boot) = &run.boot_id {
+        let sql = format!(
+            "SELECT id, pid, process_start, cgroup, oom_kills_at_start FROM runs
+             WHERE status = 'running' AND boot_id = ?1{}",
+            c.dialect().lock(Lock::Update)
+        );
+        type Open = (i64, u32, Option<u64>, Option<String>, Option<i64>);
+        let open: Vec<Open> = c.map("reading open runs", &sql, params![boot], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?;
+        for (id, pid, start, cgroup, oom_then) in open {
+            if still_running(pid, start) {
+                continue;
+            }
+            c.execute(
+                "judging a run",
+                "UPDATE runs SET status = 'abnormal',
+                     ended_at = coalesce(last_seen, started_at), end_reason = ?2
+                 WHERE id = ?1 AND status = 'running'",
+                params![id, end_reason(cgroup.as_deref(), oom_then)],
+            )?;
+            abnormal += 1;
+        }
+    }
+    let id: i64 = c.one(
+        "recording the run",
+        "INSERT INTO runs (host_id, boot_id, pid, process_start, started_at, last_seen,
+             app_name, release, build_id, status, cgroup, oom_kills_at_start,
+             memory_max_bytes)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, 'running', ?9, ?10, ?11)
+         RETURNING id",
+        params![
+            host,
+            run.boot_id,
+            run.pid,
+            run.process_start,
+            run.started_at,
+            run.app_name,
+            run.release,
+            run.build_id,
+            run.cgroup,
+            run.oom_kills,
+            run.memory_max_bytes
+        ],
+    )?;
+    Ok((id, abnormal))
+}
+
+/// Why a run found gone ended, when its cgroup can tell: the OOM killer
+/// killed a process of the cgroup since the run started. (A cgroup shared
+/// with other processes may have lost another one: the count says a kill
+/// happened there, the run's disappearance says it was most likely this.)
+fn end_reason(cgroup: Option<&str>, oom_kills_at_start: Option<i64>) -> Option<&'static str> {
+    let now = crate::pipeline::cgroup::oom_kills_at(std::path::Path::new(cgroup?))?;
+    (i64::try_from(now).unwrap_or(i64::MAX) > oom_kills_at_start?).then_some("oom-kill")
+}
