@@ -9,10 +9,11 @@
 
 use std::path::Path;
 
-use super::{big, PgStore};
+use super::PgStore;
 use crate::error::Result;
 use crate::event::HostInfo;
-use crate::pipeline::fingerprint::StableHasher;
+use crate::store::sql::outbox::SqlStore;
+use crate::store::sql::writer;
 use crate::store::{validate_logger_name, AlertRules};
 
 impl crate::store::sql::outbox::SqlStore for PgStore {
@@ -64,62 +65,14 @@ impl crate::store::Writer for PgStore {
     }
 
     fn register_host(&mut self, host: &HostInfo, now_ms: i64) -> Result<i64> {
-        // The key leaves out what varies while the machine stays the same
-        // (the CPU's current frequency).
-        let stable = HostInfo {
-            cpu_frequency_mhz: None,
-            ..host.clone()
-        };
-        let json = serde_json::to_string(&stable).unwrap_or_default();
-        let mut h = StableHasher::new();
-        h.field(&json);
-        let key = h.finish_hex();
-        let target = self.target.clone();
-        let row = self
-            .client
-            .query_one(
-                "INSERT INTO hosts (key, hostname, os_name, os_version, kernel_version, arch,
-                     cpu_brand, cpu_count, physical_cores, cpu_frequency_mhz, total_memory,
-                     total_swap, boot_time, first_seen, last_seen)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)
-                 ON CONFLICT (key) DO UPDATE SET last_seen = excluded.last_seen
-                 RETURNING id",
-                &[
-                    &key,
-                    &host.hostname,
-                    &host.os_name,
-                    &host.os_version,
-                    &host.kernel_version,
-                    &host.arch,
-                    &host.cpu_brand,
-                    &i32::try_from(host.cpu_count).unwrap_or(i32::MAX),
-                    &host
-                        .physical_cores
-                        .map(|n| i32::try_from(n).unwrap_or(i32::MAX)),
-                    &host.cpu_frequency_mhz.map(big),
-                    &big(host.total_memory),
-                    &big(host.total_swap),
-                    &big(host.boot_time),
-                    &now_ms,
-                ],
-            )
-            .map_err(|e| target.error("registering the host in", e))?;
-        let id: i64 = row.get(0);
+        let id = writer::register_host(&mut *SqlStore::conn(self), host, now_ms)?;
         self.host_id = Some(id);
         self.host_name.clone_from(&host.hostname);
         Ok(id)
     }
 
     fn add_counter(&mut self, name: &str, delta: u64) -> Result<()> {
-        let target = self.target.clone();
-        self.client
-            .execute(
-                "INSERT INTO counters (name, value) VALUES ($1, $2)
-                 ON CONFLICT (name) DO UPDATE SET value = counters.value + excluded.value",
-                &[&name, &big(delta)],
-            )
-            .map_err(|e| target.error("updating a counter in", e))?;
-        Ok(())
+        writer::add_counter(&mut *SqlStore::conn(self), name, delta)
     }
 
     fn name_frames(&mut self, hash: &str, frames: &[crate::event::Frame]) -> Result<bool> {
@@ -128,16 +81,7 @@ impl crate::store::Writer for PgStore {
     }
 
     fn attach_crash(&mut self, uid: &str, details: &serde_json::Value) -> Result<bool> {
-        let target = self.target.clone();
-        let n = self
-            .client
-            .execute(
-                "UPDATE events SET extra = jsonb_set(coalesce(extra, '{}'::jsonb), '{crash}', $2::text::jsonb)
-                 WHERE uid = $1",
-                &[&uid, &details.to_string()],
-            )
-            .map_err(|e| target.error("linking a crash to its panic in", e))?;
-        Ok(n > 0)
+        writer::attach_crash(&mut *SqlStore::conn(self), uid, details)
     }
 
     fn enforce_retention(&mut self, limits: crate::store::Limits) -> Result<u64> {

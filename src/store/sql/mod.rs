@@ -19,6 +19,7 @@ pub(crate) mod report;
 mod rows;
 pub(crate) mod runs;
 mod value;
+pub(crate) mod writer;
 
 pub(crate) use value::{params, FromValue, Row, ToValue, Value};
 

@@ -19,7 +19,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBeha
 use crate::error::{Error, Fault, Result};
 use crate::event::Event;
 use crate::event::HostInfo;
-use crate::pipeline::fingerprint::StableHasher;
+use crate::store::sql::writer;
 
 use crate::store::{validate_logger_name, AlertRules, BatchOutcome, Durability};
 
@@ -309,51 +309,6 @@ impl SqliteStore {
             .map_err(|e| fail(format!("committing the migration of {path}"), e))
     }
 
-    /// Records the host description once; events written later point to it.
-    pub(crate) fn register_host(&mut self, host: &HostInfo, now_ms: i64) -> Result<i64> {
-        // The key leaves out what varies while the machine stays the same
-        // (the CPU's current frequency).
-        let stable = HostInfo {
-            cpu_frequency_mhz: None,
-            ..host.clone()
-        };
-        let json = serde_json::to_string(&stable).unwrap_or_default();
-        let mut h = StableHasher::new();
-        h.field(&json);
-        let key = h.finish_hex();
-        let id: i64 = self
-            .conn
-            .query_row(
-                "INSERT INTO hosts (key, hostname, os_name, os_version, kernel_version, arch,
-                     cpu_brand, cpu_count, physical_cores, cpu_frequency_mhz, total_memory,
-                     total_swap, boot_time, first_seen, last_seen)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14)
-                 ON CONFLICT(key) DO UPDATE SET last_seen = excluded.last_seen
-                 RETURNING id",
-                params![
-                    key,
-                    host.hostname,
-                    host.os_name,
-                    host.os_version,
-                    host.kernel_version,
-                    host.arch,
-                    host.cpu_brand,
-                    host.cpu_count as i64,
-                    host.physical_cores.map(|n| n as i64),
-                    host.cpu_frequency_mhz.map(|n| n as i64),
-                    host.total_memory as i64,
-                    host.total_swap as i64,
-                    host.boot_time as i64,
-                    now_ms,
-                ],
-                |r| r.get(0),
-            )
-            .map_err(|e| fail("recording the host description", e))?;
-        self.host_id = Some(id);
-        self.host_name.clone_from(&host.hostname);
-        Ok(id)
-    }
-
     /// Makes sure the logger exists, with its `SELECT * FROM <name>` view.
     pub(crate) fn ensure_logger(&mut self, name: &str) -> Result<i64> {
         if let Some(&id) = self.loggers.get(name) {
@@ -415,18 +370,6 @@ impl SqliteStore {
         Ok(id)
     }
 
-    /// Adds `delta` to a named counter (e.g. `dropped_events`).
-    pub(crate) fn add_counter(&mut self, name: &str, delta: u64) -> Result<()> {
-        self.conn
-            .execute(
-                "INSERT INTO counters (name, value) VALUES (?1, ?2)
-                 ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
-                params![name, delta as i64],
-            )
-            .map_err(|e| fail(format!("updating counter {name}"), e))?;
-        Ok(())
-    }
-
     /// One integer from a query, for unit tests.
     #[cfg(test)]
     pub(crate) fn count(&self, sql: &str) -> i64 {
@@ -480,15 +423,7 @@ impl crate::store::Writer for SqliteStore {
         SqliteStore::insert_batch(self, events)
     }
     fn attach_crash(&mut self, uid: &str, details: &serde_json::Value) -> Result<bool> {
-        let n = self
-            .conn
-            .execute(
-                "UPDATE events SET extra = json_set(coalesce(extra, '{}'), '$.crash', json(?2))
-                 WHERE uid = ?1",
-                rusqlite::params![uid, details.to_string()],
-            )
-            .map_err(|e| fail("linking a crash to its panic", e))?;
-        Ok(n > 0)
+        writer::attach_crash(&mut conn::Lite(&self.conn), uid, details)
     }
     fn name_frames(&mut self, hash: &str, frames: &[crate::event::Frame]) -> Result<bool> {
         crate::store::sql::maintenance::name_frames(&mut conn::Lite(&self.conn), hash, frames)
@@ -497,10 +432,13 @@ impl crate::store::Writer for SqliteStore {
         SqliteStore::ensure_logger(self, name)
     }
     fn register_host(&mut self, host: &HostInfo, now_ms: i64) -> Result<i64> {
-        SqliteStore::register_host(self, host, now_ms)
+        let id = writer::register_host(&mut conn::Lite(&self.conn), host, now_ms)?;
+        self.host_id = Some(id);
+        self.host_name.clone_from(&host.hostname);
+        Ok(id)
     }
     fn add_counter(&mut self, name: &str, delta: u64) -> Result<()> {
-        SqliteStore::add_counter(self, name, delta)
+        writer::add_counter(&mut conn::Lite(&self.conn), name, delta)
     }
     fn enforce_retention(&mut self, limits: crate::store::Limits) -> Result<u64> {
         let tables = crate::store::sql::maintenance::Tables {
