@@ -27,6 +27,8 @@ use crate::event::HostInfo;
 pub struct Database {
     pub(super) reader: Box<dyn Admin>,
     path: PathBuf,
+    /// Opened from a file (with a spool beside it), not a server.
+    file: bool,
 }
 
 impl Database {
@@ -41,14 +43,14 @@ impl Database {
         Ok(Database {
             reader: super::open::admin(path)?,
             path: path.to_owned(),
+            file: true,
         })
     }
 
     /// Opens a fleet's PostgreSQL database (`postgres://...`; feature
     /// `postgres`) for reading, the password and CA file taken from
     /// `config` when the URL has none (`ERRSNAP_DATABASE_PASSWORD`,
-    /// `ERRSNAP_TLS_CA_FILE`). Everything but export and symbolicate reads
-    /// it (those say they read a file only, for now).
+    /// `ERRSNAP_TLS_CA_FILE`). Everything reads it as it reads a file.
     ///
     /// # Errors
     /// The URL is not usable, the server cannot be reached or refuses the
@@ -60,6 +62,7 @@ impl Database {
         Ok(Database {
             reader,
             path: PathBuf::from(shown),
+            file: false,
         })
     }
 
@@ -281,7 +284,11 @@ impl Database {
     /// Integrity, schema version, alerts waiting or failed, and the spool
     /// (see [`check_path`](Self::check_path)).
     pub fn check(&self) -> Result<CheckReport> {
-        self.reader.check()
+        let mut r = self.reader.check()?;
+        if self.file {
+            super::open::add_spool(&mut r, &self.path);
+        }
+        Ok(r)
     }
 
     /// Checks the database at `path` without changing it: whether errsnap

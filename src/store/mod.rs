@@ -14,12 +14,16 @@
 //!   server), each only its schema and migrations, connecting, and the
 //!   batch insert;
 //! - opening by location (`open`), [`Database`], the spool (`spool`, the
-//!   fallback when the store cannot be written) and `symbolicate`.
+//!   fallback when the store cannot be written) and `symbolicate`; above
+//!   them all, the test that runs the same streams through both backends
+//!   (`differential`).
 //!
 //! Nothing outside this folder names a database library.
 
 pub(crate) mod claims;
 mod database;
+#[cfg(all(test, feature = "postgres", unix))]
+mod differential;
 mod ident;
 mod open;
 pub(crate) mod policy;
@@ -45,8 +49,6 @@ pub use read::{
     Sample, SearchHit, Stats,
 };
 pub use runs::{ReleaseRow, RunRow, RunStatus};
-pub(crate) use seam::{
-    AlertRules, BatchOutcome, DueAlert, Outcome, OwnRows, Reader, Store, Writer,
-};
+pub(crate) use seam::{AlertRules, BatchOutcome, DueAlert, Outcome, OwnRows, Reader, Store};
 pub use seam::{PurgeReport, PurgeRule};
 pub use symbolicate::{MissingModule, SymbolicateReport};

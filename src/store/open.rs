@@ -104,5 +104,32 @@ pub(crate) fn admin_url(
 /// Checks the file at `path` without changing it (see
 /// [`crate::Database::check_path`]).
 pub(crate) fn check_path(path: &Path) -> crate::store::read::CheckReport {
-    sqlite::read::SqliteReader::check_path(path)
+    let mut r = sqlite::read::SqliteReader::check_path(path);
+    add_spool(&mut r, path);
+    r
+}
+
+/// Adds the spool beside the database file at `path` to a check: events
+/// waiting to be imported, and lines that could not be.
+pub(crate) fn add_spool(r: &mut crate::store::read::CheckReport, path: &Path) {
+    let spool = super::spool::state(path);
+    r.spool_files = spool.files;
+    r.spool_events = spool.events;
+    if spool.files > 0 {
+        r.problems.push(format!(
+            "{} events in {} spool files wait to be imported (the database could not be \
+             written)",
+            spool.events, spool.files
+        ));
+    }
+    for reason in spool.refused {
+        r.problems.push(format!("spool: {reason}"));
+    }
+    for (file, lines) in spool.rejected {
+        r.problems.push(format!(
+            "{lines} spool lines could not be imported; they are kept in {}",
+            file.display()
+        ));
+        r.rejected.push((file.display().to_string(), lines));
+    }
 }

@@ -117,8 +117,8 @@ pub(crate) fn decide(
     stored_in_window: &mut dyn FnMut(i64, i64) -> Result<u64>,
 ) -> Result<Plan> {
     let policy = &rules.policy;
-    let cooldown = crate::store::sql::ms(policy.cooldown);
-    let window = crate::store::sql::ms(policy.window);
+    let cooldown = crate::util::time::duration_ms(policy.cooldown);
+    let window = crate::util::time::duration_ms(policy.window);
     let mut plan = Plan::default();
     // The status each event finds, as the events come; the event that
     // reopens the group alerts the regression to each of its channels.

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use crate::event::Event;
-use crate::store::{BatchOutcome, Store};
+use crate::store::seam::{BatchOutcome, Store};
 use crate::util::internal_log;
 use crate::util::private_dir::{self, PrivateDir};
 
@@ -380,7 +380,7 @@ mod tests {
     fn store(dir: &Path) -> crate::store::sqlite::SqliteStore {
         crate::store::sqlite::SqliteStore::open(
             &dir.join("LOGS.db"),
-            crate::store::Durability::Normal,
+            crate::settings::Durability::Normal,
             Duration::from_secs(5),
         )
         .unwrap()
@@ -535,9 +535,9 @@ mod tests {
             0o700
         );
         let mut s = store(t.path());
-        crate::store::Writer::set_alert_rules(
+        crate::store::seam::Writer::set_alert_rules(
             &mut s,
-            crate::store::AlertRules {
+            crate::store::seam::AlertRules {
                 channels: vec!["slack".to_owned()],
                 forward: Vec::new(),
                 policy: Default::default(),

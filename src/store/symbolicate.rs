@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::Database;
+use super::database::Database;
 use crate::error::Result;
 use crate::event::Frame;
 use crate::pipeline::redact::Redactor;

@@ -1,6 +1,11 @@
 //! Time: the clock in milliseconds since the Unix epoch (as stored), and
 //! its human forms, through jiff.
 
+/// Milliseconds of a duration, saturating.
+pub(crate) fn duration_ms(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
 /// Milliseconds since the Unix epoch (UTC).
 pub(crate) fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
@@ -47,6 +52,12 @@ pub(crate) fn seconds(d: std::time::Duration) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_duration_in_milliseconds_saturates() {
+        assert_eq!(super::duration_ms(std::time::Duration::from_secs(2)), 2000);
+        assert_eq!(super::duration_ms(std::time::Duration::MAX), i64::MAX);
+    }
+
     use super::*;
 
     #[test]

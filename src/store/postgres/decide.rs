@@ -10,8 +10,8 @@ use super::connect::PgTarget;
 use crate::error::Result;
 use crate::event::Event;
 use crate::store::policy::{GroupState, NewEvent};
+use crate::store::seam::AlertRules;
 use crate::store::sql::alerts::{decide_group, Stamp};
-use crate::store::AlertRules;
 
 const LOCK: &str = "SELECT id, status, resolved_next, resolved_release FROM event_groups
      WHERE id = ANY($1) ORDER BY fingerprint FOR NO KEY UPDATE";

@@ -18,8 +18,8 @@ use super::{big, PgStore, Stmts};
 use crate::error::Result;
 use crate::event::{Event, Frame, Snapshot};
 use crate::pipeline::fingerprint;
+use crate::store::seam::BatchOutcome;
 use crate::store::summary::BatchSummary;
-use crate::store::BatchOutcome;
 
 /// The id of logger `name`, created (with its `SELECT * FROM "<name>"`
 /// view, as in the file) if new.
@@ -37,7 +37,7 @@ pub(super) fn logger_id(tx: &mut Transaction<'_>, target: &PgTarget, name: &str)
         // The name was validated as an identifier when its logger was built;
         // checked again, as it is spliced into the statement. A table of
         // that name (not ours) keeps its place: the view is skipped.
-        if crate::store::validate_logger_name(name).is_ok() {
+        if crate::store::ident::validate_logger_name(name).is_ok() {
             let mut sp = tx.savepoint("logger_view").map_err(fail)?;
             if sp.batch_execute(&logger_view_sql(name, id)).is_ok() {
                 sp.commit().map_err(fail)?;

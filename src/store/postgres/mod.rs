@@ -7,8 +7,8 @@
 //! (a fleet delivers each alert once). Without the feature only the schema
 //! is here (its shape is tested).
 //!
-//! [`Store`]: crate::store::Store
-//! [`Reader`]: crate::store::Reader
+//! [`Store`]: crate::store::seam::Store
+//! [`Reader`]: crate::store::seam::Reader
 
 // Without the feature, only the schema's test reads the constants.
 #![cfg_attr(not(feature = "postgres"), allow(dead_code))]
@@ -51,7 +51,7 @@ mod pg_store {
 
     use super::connect::PgTarget;
     use crate::error::Result;
-    use crate::store::AlertRules;
+    use crate::store::seam::AlertRules;
 
     /// How long one statement may take before the writer gives up on it (and
     /// spools the batch): a slow server must not hold the queue forever.

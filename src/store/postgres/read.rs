@@ -13,7 +13,7 @@ use super::connect::PgTarget;
 use super::Stmts;
 use crate::error::{Error, ErrorKind, Result};
 use crate::store::read::CheckReport;
-use crate::store::sql::read::SqlReader;
+use crate::store::sql::backend::SqlReader;
 use crate::store::sql::{params, Conn, Dialect, Row, Value};
 
 /// A connection reading a fleet's database.

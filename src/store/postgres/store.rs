@@ -12,11 +12,12 @@ use std::path::Path;
 use super::PgStore;
 use crate::error::Result;
 use crate::event::HostInfo;
-use crate::store::sql::outbox::SqlStore;
+use crate::store::ident::validate_logger_name;
+use crate::store::seam::AlertRules;
+use crate::store::sql::backend::SqlStore;
 use crate::store::sql::writer;
-use crate::store::{validate_logger_name, AlertRules};
 
-impl crate::store::sql::outbox::SqlStore for PgStore {
+impl crate::store::sql::backend::SqlStore for PgStore {
     fn conn(&mut self) -> Box<dyn crate::store::sql::Conn + '_> {
         Box::new(super::conn::PgConn {
             client: &mut self.client,
@@ -31,7 +32,7 @@ impl crate::store::sql::outbox::SqlStore for PgStore {
     }
 }
 
-impl crate::store::Writer for PgStore {
+impl crate::store::seam::Writer for PgStore {
     fn path(&self) -> &Path {
         &self.path
     }
@@ -43,7 +44,7 @@ impl crate::store::Writer for PgStore {
     fn insert_batch(
         &mut self,
         events: &[crate::event::Event],
-    ) -> Result<crate::store::BatchOutcome> {
+    ) -> Result<crate::store::seam::BatchOutcome> {
         super::insert::insert_batch(self, events)
     }
 
@@ -76,7 +77,7 @@ impl crate::store::Writer for PgStore {
     }
 
     fn name_frames(&mut self, hash: &str, frames: &[crate::event::Frame]) -> Result<bool> {
-        let mut c = crate::store::sql::outbox::SqlStore::conn(self);
+        let mut c = crate::store::sql::backend::SqlStore::conn(self);
         crate::store::sql::maintenance::name_frames(&mut *c, hash, frames)
     }
 
@@ -84,7 +85,7 @@ impl crate::store::Writer for PgStore {
         writer::attach_crash(&mut *SqlStore::conn(self), uid, details)
     }
 
-    fn enforce_retention(&mut self, limits: crate::store::Limits) -> Result<u64> {
+    fn enforce_retention(&mut self, limits: crate::settings::Limits) -> Result<u64> {
         // A table's size does not shrink after a DELETE (not without
         // VACUUM FULL): the rows' bytes are estimated from the newest
         // rows' average width.
@@ -101,7 +102,7 @@ impl crate::store::Writer for PgStore {
             attachments: true,
             texts: true,
         };
-        let mut c = crate::store::sql::outbox::SqlStore::conn(self);
+        let mut c = crate::store::sql::backend::SqlStore::conn(self);
         crate::store::sql::maintenance::enforce(
             &mut *c,
             limits,
@@ -112,7 +113,7 @@ impl crate::store::Writer for PgStore {
     }
 }
 
-impl crate::store::sql::runs::SqlRuns for PgStore {
+impl crate::store::sql::backend::SqlRuns for PgStore {
     fn host(&self) -> Option<i64> {
         self.host_id
     }

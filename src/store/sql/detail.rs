@@ -1,7 +1,7 @@
 //! One event in full: its row, chain, frames, snapshot, host, alerts and
 //! attachments; and the hosts recorded.
 
-use super::read::SqlReader;
+use super::backend::SqlReader;
 use super::rows::{event_row, json, named, EVENT_COLUMNS};
 use super::{params, Conn, Row};
 use crate::error::{Error, ErrorKind, Result};

@@ -6,10 +6,10 @@
 use super::{params, Conn, Dialect, Lock, ToValue, Value};
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::Frame;
+use crate::settings::Limits;
 use crate::store::read::{EventFilter, GroupStatus};
 use crate::store::seam::{PurgeReport, PurgeRule};
 use crate::store::summary;
-use crate::store::Limits;
 
 const PROTECTED: &str = "(e.uid IN (SELECT first_event_uid FROM event_groups)
      OR e.uid IN (SELECT event_uid FROM outbox WHERE status IN ('pending', 'sending')))";

@@ -8,9 +8,8 @@
 //! connecting, and the batch insert.
 
 pub(crate) mod alerts;
+pub(crate) mod backend;
 mod detail;
-#[cfg(all(test, feature = "postgres", unix))]
-mod differential;
 pub(crate) mod maintenance;
 pub(crate) mod outbox;
 mod query;
@@ -226,11 +225,6 @@ impl Dialect {
     }
 }
 
-/// Milliseconds of a duration, saturating.
-pub(crate) fn ms(d: std::time::Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
 /// `?N` parameters as PostgreSQL's `$N`, outside quoted text.
 #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) fn dollar_params(sql: &str) -> String {
@@ -295,7 +289,5 @@ mod tests {
             Dialect::Postgres.lock(Lock::NoKeyUpdate),
             " FOR NO KEY UPDATE"
         );
-        assert_eq!(ms(std::time::Duration::from_secs(2)), 2000);
-        assert_eq!(ms(std::time::Duration::MAX), i64::MAX);
     }
 }

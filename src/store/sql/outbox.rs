@@ -8,23 +8,14 @@
 //! groups locked in the batches' order), so two processes never make the
 //! same one.
 
-use super::{ms, params, Conn, Lock, Row, Value};
+use super::backend::SqlStore;
+use super::{params, Conn, Lock, Row};
 use crate::error::Result;
 use crate::event::{Alert, AlertFrame, AlertKind, EventKind, Frame};
 use crate::level::Level;
 use crate::store::claims::{Claim, Claimant};
 use crate::store::seam::{AlertRules, DueAlert, Outbox, Outcome, OwnRows};
-
-/// What a SQL store gives the shared outbox: a connection for one call,
-/// and who its claims name.
-pub(crate) trait SqlStore {
-    /// The store's connection.
-    fn conn(&mut self) -> Box<dyn Conn + '_>;
-    /// This process's run (`claim_run`) and what `claimed_by` holds for
-    /// it (read by older builds: a pid in SQLite, `host:pid` in
-    /// PostgreSQL).
-    fn claims_as(&self) -> (&Claimant, Value);
-}
+use crate::util::time::duration_ms;
 
 /// The key of the advisory lock digests are made under (`'errsnap-d'`).
 const DIGEST_LOCK: i64 = 0x6572_7273_6e61_7064;
@@ -40,7 +31,7 @@ impl<T: SqlStore> Outbox for T {
             "SELECT min(last_alert_at) FROM alert_state WHERE suppressed > 0",
             params![],
         )?;
-        Ok(t.map(|t| t.saturating_add(ms(rules.policy.cooldown))))
+        Ok(t.map(|t| t.saturating_add(duration_ms(rules.policy.cooldown))))
     }
 
     fn due_alerts(&mut self, channels: &[String], now: i64, limit: usize) -> Result<Vec<DueAlert>> {
@@ -213,7 +204,7 @@ pub(crate) fn mark(c: &mut dyn Conn) -> Result<i64> {
 /// alerts; how many were made.
 fn make_due_digests(c: &mut dyn Conn, rules: &AlertRules, now: i64) -> Result<usize> {
     const DOING: &str = "making digest alerts";
-    let cutoff = now.saturating_sub(ms(rules.policy.cooldown));
+    let cutoff = now.saturating_sub(duration_ms(rules.policy.cooldown));
     // Most passes have none: a read first, so no lock is taken for nothing.
     let any: bool = c.one(
         DOING,

@@ -1,7 +1,7 @@
 //! Listing groups and events: the filters of [`GroupQuery`] and
 //! [`EventFilter`] built once, in the shared SQL, for every backend.
 
-use super::read::SqlReader;
+use super::backend::SqlReader;
 use super::rows::{self, event_row, group_row, json, EVENT_COLUMNS};
 use super::{params, Conn, ToValue, Value};
 use crate::error::Result;

@@ -4,34 +4,14 @@
 //! and how it compacts; every [`Reader`] and [`Maintenance`] method is
 //! here.
 
+use super::backend::SqlReader;
 use super::maintenance::{self, Columns, Tables};
-use super::{detail, params, query, report, Conn};
+use super::{detail, params, query, report};
 use crate::error::Result;
 use crate::event::{Frame, HostInfo, StoredAttachment};
 use crate::store::read::*;
 use crate::store::runs::{ReleaseRow, RunRow};
 use crate::store::seam::{Maintenance, PurgeReport, PurgeRule, Reader};
-
-/// What a SQL backend gives the shared read side.
-pub(crate) trait SqlReader: Send + std::fmt::Debug {
-    /// The connection, for one call (never held across another call of
-    /// this trait).
-    fn conn(&self) -> Box<dyn Conn + '_>;
-    /// `column` (as it is named in a statement) when `table` has it, else
-    /// `NULL`.
-    fn column(&self, table: &str, column: &str) -> String;
-    /// Bytes the database takes, and bytes its rows use.
-    fn size(&self) -> Result<(u64, u64)>;
-    /// Integrity, schema, alerts waiting or failed (see
-    /// [`crate::Database::check`]).
-    fn health(&self) -> Result<CheckReport>;
-    /// Gives free space back.
-    fn compact(&self) -> Result<()>;
-    /// What messages call the database.
-    fn place(&self) -> String;
-    /// The schema version the database records.
-    fn schema_version(&self) -> Result<Option<i64>>;
-}
 
 /// Whether the database has the summaries (hours, values, search texts).
 fn summaries(r: &(impl SqlReader + ?Sized)) -> bool {

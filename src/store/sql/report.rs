@@ -2,7 +2,7 @@
 //! releases, hourly counts, the values and samples of a group, search, and
 //! how deliveries stand.
 
-use super::read::SqlReader;
+use super::backend::SqlReader;
 use super::{params, Conn, Dialect};
 use crate::error::Result;
 use crate::level::Level;

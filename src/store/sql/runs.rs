@@ -5,20 +5,12 @@
 //! same host and boot (a reused pid told apart by its start time), never
 //! by another host.
 
-use super::outbox::SqlStore;
+use super::backend::SqlRuns;
 use super::{params, Conn, Lock};
 use crate::error::Result;
 use crate::store::claims::Claimant;
 use crate::store::runs::{still_running, CrashedRun, RunSign, RunStart, RunStatus};
 use crate::store::seam::Runs;
-
-/// What a SQL store gives the shared runs ledger besides its connection.
-pub(crate) trait SqlRuns: SqlStore {
-    /// The host this store registered (`register_host`), if any yet.
-    fn host(&self) -> Option<i64>;
-    /// Notes the run this process started.
-    fn set_run(&mut self, id: i64);
-}
 
 impl<T: SqlRuns> Runs for T {
     fn start_run(&mut self, run: &RunStart) -> Result<(i64, usize)> {

@@ -12,8 +12,8 @@ use crate::error::Result;
 use crate::event::{Event, Snapshot};
 use crate::pipeline::fingerprint;
 use crate::store::policy::{GroupState, NewEvent};
+use crate::store::seam::BatchOutcome;
 use crate::store::summary::BatchSummary;
-use crate::store::BatchOutcome;
 
 /// The rows an event points to.
 struct Links {
@@ -125,7 +125,7 @@ impl SqliteStore {
 /// pending. Each group's delta learns whether it stays quiet or reopened.
 fn decide(
     tx: &rusqlite::Transaction<'_>,
-    rules: &crate::store::AlertRules,
+    rules: &crate::store::seam::AlertRules,
     events: &[Event],
     order: &[i64],
     deltas: &mut HashMap<i64, GroupDelta>,

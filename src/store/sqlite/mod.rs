@@ -21,7 +21,9 @@ use crate::event::Event;
 use crate::event::HostInfo;
 use crate::store::sql::writer;
 
-use crate::store::{validate_logger_name, AlertRules, BatchOutcome, Durability};
+use crate::settings::Durability;
+use crate::store::ident::validate_logger_name;
+use crate::store::seam::{AlertRules, BatchOutcome};
 
 /// A storage error from SQLite, classified for the writer (a lock held
 /// elsewhere, a damaged file) so no layer above needs rusqlite's types.
@@ -401,7 +403,7 @@ pub(crate) fn move_aside(path: &Path) -> Result<PathBuf> {
     Ok(target)
 }
 
-impl crate::store::sql::outbox::SqlStore for SqliteStore {
+impl crate::store::sql::backend::SqlStore for SqliteStore {
     fn conn(&mut self) -> Box<dyn crate::store::sql::Conn + '_> {
         Box::new(conn::Lite(&self.conn))
     }
@@ -412,7 +414,7 @@ impl crate::store::sql::outbox::SqlStore for SqliteStore {
     }
 }
 
-impl crate::store::Writer for SqliteStore {
+impl crate::store::seam::Writer for SqliteStore {
     fn path(&self) -> &Path {
         &self.path
     }
@@ -440,7 +442,7 @@ impl crate::store::Writer for SqliteStore {
     fn add_counter(&mut self, name: &str, delta: u64) -> Result<()> {
         writer::add_counter(&mut conn::Lite(&self.conn), name, delta)
     }
-    fn enforce_retention(&mut self, limits: crate::store::Limits) -> Result<u64> {
+    fn enforce_retention(&mut self, limits: crate::settings::Limits) -> Result<u64> {
         let tables = crate::store::sql::maintenance::Tables {
             attachments: true,
             texts: true,
@@ -455,7 +457,7 @@ impl crate::store::Writer for SqliteStore {
     }
 }
 
-impl crate::store::sql::runs::SqlRuns for SqliteStore {
+impl crate::store::sql::backend::SqlRuns for SqliteStore {
     fn host(&self) -> Option<i64> {
         self.host_id
     }

@@ -12,7 +12,7 @@ use rusqlite::{Connection, OpenFlags};
 use super::{fail, schema};
 use crate::error::{Error, ErrorKind, Result};
 use crate::store::read::CheckReport;
-use crate::store::sql::read::SqlReader;
+use crate::store::sql::backend::SqlReader;
 use crate::store::sql::{params, Conn};
 
 /// An open SQLite database for reading and administration.
@@ -91,8 +91,8 @@ impl SqliteReader {
 
     /// Checks the database at `path` without changing it: whether errsnap
     /// can use it at all (another program's file, an unknown schema), its
-    /// integrity, alerts waiting or failed, the spool, lines that could not
-    /// be imported, and the file's permissions. Never fails: what cannot be
+    /// integrity, alerts waiting or failed, and the file's permissions
+    /// (the spool beside it: `store::open::check_path`). Never fails: what cannot be
     /// checked is a problem in the report.
     pub(crate) fn check_path(path: impl AsRef<Path>) -> CheckReport {
         let path = path.as_ref();
@@ -127,26 +127,6 @@ impl SqliteReader {
                     path.display()
                 ));
             }
-        }
-        let spool = crate::store::spool::state(path);
-        r.spool_files = spool.files;
-        r.spool_events = spool.events;
-        if spool.files > 0 {
-            r.problems.push(format!(
-                "{} events in {} spool files wait to be imported (the database could not be \
-                 written)",
-                spool.events, spool.files
-            ));
-        }
-        for reason in spool.refused {
-            r.problems.push(format!("spool: {reason}"));
-        }
-        for (file, lines) in spool.rejected {
-            r.problems.push(format!(
-                "{lines} spool lines could not be imported; they are kept in {}",
-                file.display()
-            ));
-            r.rejected.push((file.display().to_string(), lines));
         }
         r
     }

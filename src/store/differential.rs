@@ -10,20 +10,22 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-#[path = "../../../tests/support/pg_server.rs"]
+#[path = "../../tests/support/pg_server.rs"]
 mod pg_server;
 
-use super::outbox::SqlStore;
-use super::{params, Conn, Value};
+use super::sql::backend::SqlStore;
+use super::sql::{params, Conn, Value};
 use crate::event::{AlertKind, AlertPolicy, Event, EventId};
 use crate::level::Level;
+use crate::settings::Durability;
 use crate::store::postgres::connect::PgTarget;
 use crate::store::postgres::read::PgReader;
 use crate::store::postgres::PgStore;
+use crate::store::read::GroupStatus;
 use crate::store::seam::Maintenance;
+use crate::store::seam::{AlertRules, Writer};
 use crate::store::sqlite::read::SqliteReader;
 use crate::store::sqlite::SqliteStore;
-use crate::store::{AlertRules, Durability, GroupStatus, Writer};
 
 const MIN: i64 = 60_000;
 
