@@ -432,6 +432,21 @@ mod tests {
     }
 
     #[test]
+    fn a_mode_is_named_as_libpq_names_it() {
+        for (name, mode) in [
+            ("disable", SslMode::Disable),
+            ("prefer", SslMode::Prefer),
+            ("require", SslMode::Require),
+            ("verify-ca", SslMode::VerifyCa),
+            ("verify-full", SslMode::VerifyFull),
+        ] {
+            assert_eq!(mode.name(), name);
+            assert_eq!(SslMode::parse(name).unwrap(), mode);
+        }
+        assert_eq!(SslMode::parse("allow").unwrap(), SslMode::Prefer);
+    }
+
+    #[test]
     fn the_root_file_is_found_in_libpqs_order_after_the_url_and_errsnaps_setting() {
         let all = env(Some("/pg/env.pem"), Some("/home/u"));
         let t = Trust::resolve(
