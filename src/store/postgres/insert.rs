@@ -13,12 +13,14 @@ use std::collections::HashMap;
 
 use postgres::Transaction;
 
+use super::conn::PgConn;
 use super::connect::PgTarget;
-use super::{big, PgStore, Stmts};
+use super::{PgStore, Stmts};
 use crate::error::Result;
 use crate::event::{Event, Frame, Snapshot};
 use crate::pipeline::fingerprint;
 use crate::store::seam::BatchOutcome;
+use crate::store::sql;
 use crate::store::summary::BatchSummary;
 
 /// The id of logger `name`, created (with its `SELECT * FROM "<name>"`
@@ -126,66 +128,6 @@ fn insert_frames_of(
     )
     .map_err(|e| target.error("inserting frames in", e))?;
     Ok(())
-}
-
-const SNAPSHOT_INSERT: &str =
-    "INSERT INTO snapshots (taken_at, pid, proc_cpu_user_ms, proc_cpu_system_ms,
-                 proc_cpu_percent, proc_rss_bytes, proc_virtual_bytes, proc_memory_percent,
-                 proc_threads, proc_io_read_bytes, proc_io_write_bytes, proc_open_fds,
-                 sys_total_memory, sys_used_memory, sys_available_memory, sys_total_swap,
-                 sys_used_swap, sys_cpu_percent, load_1, load_5, load_15, uptime_s, cgroup)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                 $17, $18, $19, $20, $21, $22, $23::text::jsonb)
-             RETURNING id";
-
-fn insert_snapshot(
-    tx: &mut Transaction<'_>,
-    stmts: &mut Stmts,
-    target: &PgTarget,
-    s: &Snapshot,
-    pid: u32,
-) -> Result<i64> {
-    let p = &s.process;
-    let h = &s.host;
-    let opt = |v: Option<u64>| v.map(big);
-    let cgroup = s
-        .cgroup
-        .as_ref()
-        .and_then(|c| serde_json::to_string(c).ok());
-    let st = stmts
-        .get(tx, SNAPSHOT_INSERT)
-        .map_err(|e| target.error("inserting a snapshot in", e))?;
-    let row = tx
-        .query_one(
-            &st,
-            &[
-                &s.taken_at_ms,
-                &i64::from(pid),
-                &opt(p.cpu_user_ms),
-                &opt(p.cpu_system_ms),
-                &p.cpu_percent,
-                &big(p.rss_bytes),
-                &big(p.virtual_bytes),
-                &p.memory_percent,
-                &opt(p.threads),
-                &opt(p.io_read_bytes),
-                &opt(p.io_write_bytes),
-                &opt(p.open_fds),
-                &big(h.total_memory),
-                &big(h.used_memory),
-                &big(h.available_memory),
-                &big(h.total_swap),
-                &big(h.used_swap),
-                &h.cpu_percent,
-                &h.load_1,
-                &h.load_5,
-                &h.load_15,
-                &big(h.uptime_s),
-                &cgroup,
-            ],
-        )
-        .map_err(|e| target.error("inserting a snapshot in", e))?;
-    Ok(row.get(0))
 }
 
 /// The storage key of an event's stack (`None`: no frames).
@@ -345,33 +287,6 @@ const EVENTS_INSERT: &str =
                  ORDER BY ord
                  ON CONFLICT (uid) DO NOTHING RETURNING id, uid";
 
-/// The new events' attachments (rare: one statement each).
-fn insert_attachments(
-    tx: &mut Transaction<'_>,
-    target: &PgTarget,
-    events: &[&Event],
-) -> Result<()> {
-    for ev in events {
-        let uid = ev.id.to_string();
-        for a in &ev.attachments {
-            tx.execute(
-                "INSERT INTO attachments (event_uid, name, content_type, size, data, dropped)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-                &[
-                    &uid,
-                    &a.name,
-                    &a.content_type,
-                    &i64::try_from(a.size).unwrap_or(i64::MAX),
-                    &a.data,
-                    &a.dropped,
-                ],
-            )
-            .map_err(|e| target.error("writing attachments to", e))?;
-        }
-    }
-    Ok(())
-}
-
 /// Inserts the events (1,000 rows a statement); the row id of each one
 /// actually inserted, by its position in `events`.
 fn insert_events(
@@ -393,7 +308,7 @@ fn insert_events(
         let message: Vec<&str> = chunk.iter().map(|e| e.message.as_str()).collect();
         let chain: Vec<Option<String>> = chunk
             .iter()
-            .map(|e| json_unless(e.chain.is_empty(), &e.chain))
+            .map(|e| sql::insert::json_unless(e.chain.is_empty(), &e.chain))
             .collect();
         let error_type: Vec<Option<&str>> = chunk
             .iter()
@@ -419,11 +334,11 @@ fn insert_events(
         let env: Vec<Option<&str>> = chunk.iter().map(|e| e.environment.as_deref()).collect();
         let tags: Vec<Option<String>> = chunk
             .iter()
-            .map(|e| json_unless(e.tags.is_empty(), &e.tags))
+            .map(|e| sql::insert::json_unless(e.tags.is_empty(), &e.tags))
             .collect();
         let extra: Vec<Option<String>> = chunk
             .iter()
-            .map(|e| json_unless(e.extra.is_empty(), &e.extra))
+            .map(|e| sql::insert::json_unless(e.extra.is_empty(), &e.extra))
             .collect();
         let group: Vec<i64> = chunk.iter().map(|e| links.groups[&e.fingerprint]).collect();
         let backtrace: Vec<Option<i64>> = chunk
@@ -437,12 +352,12 @@ fn insert_events(
             .collect();
         let crumbs: Vec<Option<String>> = chunk
             .iter()
-            .map(|e| json_unless(e.breadcrumbs.is_empty(), &e.breadcrumbs))
+            .map(|e| sql::insert::json_unless(e.breadcrumbs.is_empty(), &e.breadcrumbs))
             .collect();
         let redactions: Vec<i32> = chunk.iter().map(|e| e.redactions as i32).collect();
         let context: Vec<Option<String>> = chunk
             .iter()
-            .map(|e| json_unless(e.context.is_empty(), &e.context))
+            .map(|e| sql::insert::json_unless(e.context.is_empty(), &e.context))
             .collect();
         let ord: Vec<i32> = (0..chunk.len() as i32).collect();
         let snapshot: Vec<Option<i64>> = chunk
@@ -569,7 +484,12 @@ pub(super) fn insert_batch(store: &mut PgStore, events: &[Event]) -> Result<Batc
     for ev in events {
         if let Some(snap) = &ev.snapshot {
             if !links.snapshots.iter().any(|(s, _)| *s == snap) {
-                let id = insert_snapshot(&mut tx, &mut store.stmts, &target, snap, ev.pid)?;
+                let mut c = PgConn {
+                    client: &mut tx,
+                    stmts: &mut store.stmts,
+                    target: &target,
+                };
+                let id = sql::insert::snapshot(&mut c, snap, ev.pid)?;
                 links.snapshots.push((snap, id));
             }
         }
@@ -586,7 +506,14 @@ pub(super) fn insert_batch(store: &mut PgStore, events: &[Event]) -> Result<Batc
     }
     if !inserted.is_empty() {
         let new: Vec<&Event> = inserted.iter().map(|&(i, _)| &events[i]).collect();
-        insert_attachments(&mut tx, &target, &new)?;
+        let mut c = PgConn {
+            client: &mut tx,
+            stmts: &mut store.stmts,
+            target: &target,
+        };
+        for ev in &new {
+            sql::insert::attachments(&mut c, &ev.id.to_string(), &ev.attachments)?;
+        }
         let batch = super::decide::Batch {
             rules: &rules,
             groups: &links.groups,
@@ -623,9 +550,4 @@ pub(super) fn insert_batch(store: &mut PgStore, events: &[Event]) -> Result<Batc
     store.backtraces.extend(links.backtraces);
     store.groups.extend(links.groups);
     Ok(out)
-}
-
-/// A column's JSON text; NULL for an empty value.
-fn json_unless(empty: bool, v: &impl serde::Serialize) -> Option<String> {
-    (!empty).then(|| serde_json::to_string(v).unwrap_or_default())
 }

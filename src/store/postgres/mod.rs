@@ -37,7 +37,7 @@ pub(crate) use migrate::target_of as migrate_target;
 #[cfg(feature = "postgres")]
 pub use migrate::{migrate_postgres, PgMigration};
 #[cfg(feature = "postgres")]
-pub(crate) use pg_store::{big, PgStore, Stmts};
+pub(crate) use pg_store::{PgStore, Stmts};
 
 /// The PostgreSQL store's state (its `Store` methods are in `store.rs`,
 /// the batch path in `insert.rs` and `decide.rs`, the notify side in
@@ -150,11 +150,6 @@ mod pg_store {
             self.0.insert(sql.to_owned(), s.clone());
             Ok(s)
         }
-    }
-
-    /// `u64` to a `BIGINT` (saturating).
-    pub(crate) fn big(n: u64) -> i64 {
-        i64::try_from(n).unwrap_or(i64::MAX)
     }
 }
 

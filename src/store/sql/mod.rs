@@ -10,6 +10,7 @@
 pub(crate) mod alerts;
 pub(crate) mod backend;
 mod detail;
+pub(crate) mod insert;
 pub(crate) mod maintenance;
 pub(crate) mod outbox;
 mod query;

@@ -7,12 +7,14 @@ use std::collections::HashMap;
 
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
+use super::conn::Lite;
 use super::{fail, SqliteStore, CACHE_LIMIT};
 use crate::error::Result;
 use crate::event::{Event, Snapshot};
 use crate::pipeline::fingerprint;
 use crate::store::policy::{GroupState, NewEvent};
 use crate::store::seam::BatchOutcome;
+use crate::store::sql;
 use crate::store::summary::BatchSummary;
 
 /// The rows an event points to.
@@ -71,7 +73,7 @@ impl SqliteStore {
             if insert_event(&tx, ev, &uid, &links, self.host_id)? == 0 {
                 continue;
             }
-            insert_attachments(&tx, ev, &uid)?;
+            sql::insert::attachments(&mut Lite(&tx), &uid, &ev.attachments)?;
             out.written += 1;
             summary.add(
                 ev,
@@ -200,7 +202,7 @@ fn snapshot_of<'e>(
         (None, _) => None,
         (Some(s), Some((prev, id))) if prev == s => Some(id),
         (Some(s), _) => {
-            let id = insert_snapshot(tx, s, ev.pid)?;
+            let id = sql::insert::snapshot(&mut Lite(tx), s, ev.pid)?;
             *last = Some((s, id));
             Some(id)
         }
@@ -234,11 +236,11 @@ fn insert_event(
     links: &Links,
     host_id: Option<i64>,
 ) -> Result<usize> {
-    let chain = json_unless(ev.chain.is_empty(), &ev.chain);
-    let tags = json_unless(ev.tags.is_empty(), &ev.tags);
-    let extra = json_unless(ev.extra.is_empty(), &ev.extra);
-    let breadcrumbs = json_unless(ev.breadcrumbs.is_empty(), &ev.breadcrumbs);
-    let context = json_unless(ev.context.is_empty(), &ev.context);
+    let chain = sql::insert::json_unless(ev.chain.is_empty(), &ev.chain);
+    let tags = sql::insert::json_unless(ev.tags.is_empty(), &ev.tags);
+    let extra = sql::insert::json_unless(ev.extra.is_empty(), &ev.extra);
+    let breadcrumbs = sql::insert::json_unless(ev.breadcrumbs.is_empty(), &ev.breadcrumbs);
+    let context = sql::insert::json_unless(ev.context.is_empty(), &ev.context);
     tx.prepare_cached(
         "INSERT INTO events (uid, ts, logger_id, level, kind, message, error_chain,
              error_type, file, line, col, thread_name, thread_id, pid, app_name,
@@ -280,33 +282,6 @@ fn insert_event(
         ])
     })
     .map_err(|e| fail("inserting an event", e))
-}
-
-/// The event's attachments, in its transaction.
-fn insert_attachments(tx: &rusqlite::Transaction<'_>, ev: &Event, uid: &str) -> Result<()> {
-    for a in &ev.attachments {
-        tx.prepare_cached(
-            "INSERT INTO attachments (event_uid, name, content_type, size, data, dropped)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )
-        .and_then(|mut s| {
-            s.execute(params![
-                uid,
-                a.name,
-                a.content_type,
-                i64::try_from(a.size).unwrap_or(i64::MAX),
-                a.data,
-                a.dropped,
-            ])
-        })
-        .map_err(|e| fail("inserting an attachment", e))?;
-    }
-    Ok(())
-}
-
-/// A column's JSON text; NULL for an empty value.
-fn json_unless(empty: bool, v: &impl serde::Serialize) -> Option<String> {
-    (!empty).then(|| serde_json::to_string(v).unwrap_or_default())
 }
 
 /// Each group's changes from the batch, in one statement per group (a
@@ -440,55 +415,6 @@ pub(super) fn insert_frames(
         done.map_err(|e| fail("inserting frames", e))?;
     }
     Ok(())
-}
-
-fn insert_snapshot(tx: &rusqlite::Transaction<'_>, s: &Snapshot, pid: u32) -> Result<i64> {
-    let p = &s.process;
-    let h = &s.host;
-    let opt = |v: Option<u64>| v.map(|n| n as i64);
-    tx.prepare_cached(
-        "INSERT INTO snapshots (taken_at, pid, proc_cpu_user_ms, proc_cpu_system_ms,
-             proc_cpu_percent, proc_rss_bytes, proc_virtual_bytes, proc_memory_percent,
-             proc_threads, proc_io_read_bytes, proc_io_write_bytes, proc_open_fds,
-             sys_total_memory, sys_used_memory, sys_available_memory, sys_total_swap,
-             sys_used_swap, sys_cpu_percent, load_1, load_5, load_15, uptime_s, cgroup)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-             ?18, ?19, ?20, ?21, ?22, ?23)
-         RETURNING id",
-    )
-    .and_then(|mut stmt| {
-        stmt.query_row(
-            params![
-                s.taken_at_ms,
-                pid,
-                opt(p.cpu_user_ms),
-                opt(p.cpu_system_ms),
-                p.cpu_percent,
-                p.rss_bytes as i64,
-                p.virtual_bytes as i64,
-                p.memory_percent,
-                opt(p.threads),
-                opt(p.io_read_bytes),
-                opt(p.io_write_bytes),
-                opt(p.open_fds),
-                h.total_memory as i64,
-                h.used_memory as i64,
-                h.available_memory as i64,
-                h.total_swap as i64,
-                h.used_swap as i64,
-                h.cpu_percent,
-                h.load_1,
-                h.load_5,
-                h.load_15,
-                h.uptime_s as i64,
-                s.cgroup
-                    .as_ref()
-                    .and_then(|c| serde_json::to_string(c).ok()),
-            ],
-            |r| r.get(0),
-        )
-    })
-    .map_err(|e| fail("inserting a snapshot", e))
 }
 
 /// What a batch adds to one group.
