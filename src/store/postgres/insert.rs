@@ -23,63 +23,6 @@ use crate::store::seam::BatchOutcome;
 use crate::store::sql;
 use crate::store::summary::BatchSummary;
 
-/// The id of logger `name`, created (with its `SELECT * FROM "<name>"`
-/// view, as in the file) if new.
-pub(super) fn logger_id(tx: &mut Transaction<'_>, target: &PgTarget, name: &str) -> Result<i64> {
-    let fail = |e| target.error("registering a logger in", e);
-    let created = tx
-        .query_opt(
-            "INSERT INTO loggers (name, created_at) VALUES ($1, $2)
-             ON CONFLICT (name) DO NOTHING RETURNING id",
-            &[&name, &crate::util::time::now_ms()],
-        )
-        .map_err(fail)?;
-    if let Some(row) = created {
-        let id: i64 = row.get(0);
-        // The name was validated as an identifier when its logger was built;
-        // checked again, as it is spliced into the statement. A table of
-        // that name (not ours) keeps its place: the view is skipped.
-        if crate::store::ident::validate_logger_name(name).is_ok() {
-            let mut sp = tx.savepoint("logger_view").map_err(fail)?;
-            if sp.batch_execute(&logger_view_sql(name, id)).is_ok() {
-                sp.commit().map_err(fail)?;
-            }
-        }
-        return Ok(id);
-    }
-    let id: i64 = tx
-        .query_one("SELECT id FROM loggers WHERE name = $1", &[&name])
-        .map_err(fail)?
-        .get(0);
-    Ok(id)
-}
-
-/// The per-logger view (`SELECT * FROM error_table`, the original design's
-/// query), with the host of each event.
-fn logger_view_sql(name: &str, logger_id: i64) -> String {
-    format!(
-        r#"CREATE OR REPLACE VIEW "{name}" AS
-SELECT e.uid AS event_id,
-       e.ts AS ts,
-       to_char(to_timestamp(e.ts / 1000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS time,
-       CASE e.level WHEN 0 THEN 'trace' WHEN 1 THEN 'debug' WHEN 2 THEN 'info'
-                    WHEN 3 THEN 'warn' WHEN 4 THEN 'error' ELSE 'fatal' END AS level,
-       e.kind AS kind,
-       e.message AS message,
-       e.error_chain AS error_chain,
-       e.file AS file,
-       e.line AS line,
-       e.thread_name AS thread_name,
-       e.pid AS pid,
-       h.hostname AS hostname,
-       g.fingerprint AS fingerprint,
-       e.snapshot_id AS snapshot_id
-FROM events e JOIN event_groups g ON g.id = e.group_id
-LEFT JOIN hosts h ON h.id = e.host_id
-WHERE e.logger_id = {logger_id}"#
-    )
-}
-
 /// Writes the frames of several backtraces in one statement.
 fn insert_frames_of(
     tx: &mut Transaction<'_>,
@@ -460,7 +403,14 @@ pub(super) fn insert_batch(store: &mut PgStore, events: &[Event]) -> Result<Batc
         }
         let id = match store.loggers.get(&ev.logger) {
             Some(&id) => id,
-            None => logger_id(&mut tx, &target, &ev.logger)?,
+            None => sql::writer::logger_id(
+                &mut PgConn {
+                    client: &mut tx,
+                    stmts: &mut store.stmts,
+                    target: &target,
+                },
+                &ev.logger,
+            )?,
         };
         loggers.insert(ev.logger.clone(), id);
     }

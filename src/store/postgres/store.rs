@@ -12,7 +12,6 @@ use std::path::Path;
 use super::PgStore;
 use crate::error::Result;
 use crate::event::HostInfo;
-use crate::store::ident::validate_logger_name;
 use crate::store::seam::AlertRules;
 use crate::store::sql::backend::SqlStore;
 use crate::store::sql::writer;
@@ -52,15 +51,8 @@ impl crate::store::seam::Writer for PgStore {
         if let Some(&id) = self.loggers.get(name) {
             return Ok(id);
         }
-        validate_logger_name(name)?;
-        let target = self.target.clone();
-        let mut tx = self
-            .client
-            .transaction()
-            .map_err(|e| target.error("registering a logger in", e))?;
-        let id = super::insert::logger_id(&mut tx, &target, name)?;
-        tx.commit()
-            .map_err(|e| target.error("registering a logger in", e))?;
+        let id = SqlStore::conn(self)
+            .in_transaction("registering a logger", |c| writer::logger_id(c, name))?;
         self.loggers.insert(name.to_owned(), id);
         Ok(id)
     }

@@ -187,7 +187,7 @@ fn logger_of(
     if let Some(&id) = cache.get(name) {
         return Ok(id);
     }
-    let id = SqliteStore::logger_id_tx(tx, name)?;
+    let id = sql::writer::logger_id(&mut Lite(tx), name)?;
     created.loggers.push(name.to_owned());
     cache.insert(name.to_owned(), id);
     Ok(id)

@@ -22,7 +22,6 @@ use crate::event::HostInfo;
 use crate::store::sql::writer;
 
 use crate::settings::Durability;
-use crate::store::ident::validate_logger_name;
 use crate::store::seam::{AlertRules, BatchOutcome};
 
 /// A storage error from SQLite, classified for the writer (a lock held
@@ -316,7 +315,6 @@ impl SqliteStore {
         if let Some(&id) = self.loggers.get(name) {
             return Ok(id);
         }
-        validate_logger_name(name)?;
         // Registered already (every start but the first): a read, never
         // the write lock.
         let known: Option<i64> = self
@@ -326,49 +324,12 @@ impl SqliteStore {
             })
             .optional()
             .map_err(|e| fail(format!("registering logger {name:?}"), e))?;
-        if let Some(id) = known {
-            self.loggers.insert(name.to_owned(), id);
-            return Ok(id);
-        }
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| fail(format!("registering logger {name:?}"), e))?;
-        let id = Self::logger_id_tx(&tx, name)?;
-        tx.commit()
-            .map_err(|e| fail(format!("registering logger {name:?}"), e))?;
+        let id = match known {
+            Some(id) => id,
+            None => (&mut conn::Lite(&self.conn) as &mut dyn crate::store::sql::Conn)
+                .in_transaction("registering a logger", |c| writer::logger_id(c, name))?,
+        };
         self.loggers.insert(name.to_owned(), id);
-        Ok(id)
-    }
-
-    fn logger_id_tx(tx: &rusqlite::Transaction<'_>, name: &str) -> Result<i64> {
-        let ctx = || format!("registering logger {name:?}");
-        let existing: Option<i64> = tx
-            .query_row("SELECT id FROM loggers WHERE name = ?1", [name], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(|e| fail(ctx(), e))?;
-        if let Some(id) = existing {
-            return Ok(id);
-        }
-        let id: i64 = tx
-            .query_row(
-                "INSERT INTO loggers (name, created_at) VALUES (?1, ?2) RETURNING id",
-                params![name, crate::util::time::now_ms()],
-                |r| r.get(0),
-            )
-            .map_err(|e| fail(ctx(), e))?;
-        validate_logger_name(name)?;
-        tx.execute_batch(&schema::logger_view_sql(name, id))
-            .map_err(|e| {
-                fail(
-                    format!(
-                        "creating the view {name:?} (is a table of that name already in the file?)"
-                    ),
-                    e,
-                )
-            })?;
         Ok(id)
     }
 
@@ -487,6 +448,48 @@ mod tests {
                 .unwrap();
             assert_eq!(mode, "wal");
         }
+    }
+
+    /// A logger's view lists its events with their host; a table of the
+    /// logger's name that is not ours keeps its place and its rows, and
+    /// the events are still stored.
+    #[test]
+    fn a_loggers_view_has_the_host_and_never_replaces_a_table() {
+        use crate::store::seam::Writer;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.db");
+        let mut store =
+            SqliteStore::open(&path, Durability::Normal, Duration::from_secs(1)).unwrap();
+        store
+            .conn
+            .execute_batch("CREATE TABLE theirs (note TEXT); INSERT INTO theirs VALUES ('kept');")
+            .unwrap();
+        let host = crate::event::HostInfo {
+            hostname: Some("build-7".into()),
+            ..crate::event::HostInfo::default()
+        };
+        store.register_host(&host, 1).unwrap();
+        for logger in ["mine", "theirs"] {
+            let mut e = Event::sample("disk full");
+            e.logger = logger.into();
+            assert_eq!(store.insert_batch(&[e]).unwrap().written, 1, "{logger}");
+        }
+        let (message, hostname): (String, String) = store
+            .conn
+            .query_row("SELECT message, hostname FROM mine", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(
+            (message.as_str(), hostname.as_str()),
+            ("disk full", "build-7")
+        );
+        let note: String = store
+            .conn
+            .query_row("SELECT note FROM theirs", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(note, "kept");
+        assert_eq!(store.count("SELECT count(*) FROM events"), 2);
     }
 
     /// Three alerts claimed by three runs: another host's ended run, a

@@ -545,27 +545,3 @@ FROM events e
 JOIN snapshots s ON s.id = e.snapshot_id
 JOIN loggers l ON l.id = e.logger_id;
 "#;
-
-/// The per-logger view (`SELECT * FROM error_table`). `name` must already be
-/// validated as an identifier; `logger_id` is an integer from the database.
-pub(crate) fn logger_view_sql(name: &str, logger_id: i64) -> String {
-    format!(
-        r#"CREATE VIEW IF NOT EXISTS "{name}" AS
-SELECT e.uid AS event_id,
-       e.ts AS ts,
-       strftime('%Y-%m-%dT%H:%M:%fZ', e.ts / 1000.0, 'unixepoch') AS time,
-       CASE e.level WHEN 0 THEN 'trace' WHEN 1 THEN 'debug' WHEN 2 THEN 'info'
-                    WHEN 3 THEN 'warn' WHEN 4 THEN 'error' ELSE 'fatal' END AS level,
-       e.kind AS kind,
-       e.message AS message,
-       e.error_chain AS error_chain,
-       e.file AS file,
-       e.line AS line,
-       e.thread_name AS thread_name,
-       e.pid AS pid,
-       g.fingerprint AS fingerprint,
-       e.snapshot_id AS snapshot_id
-FROM events e JOIN event_groups g ON g.id = e.group_id
-WHERE e.logger_id = {logger_id}"#
-    )
-}
