@@ -360,10 +360,23 @@ pub(crate) fn replace_frames(
     })
 }
 
-/// Frames inserted, many to a statement.
-fn insert_frames(c: &mut dyn Conn, id: i64, frames: &[Frame], build_ids: bool) -> Result<()> {
+/// Frames inserted, many to a statement (`build_ids`: the table has
+/// that column).
+pub(crate) fn insert_frames(
+    c: &mut dyn Conn,
+    id: i64,
+    frames: &[Frame],
+    build_ids: bool,
+) -> Result<()> {
     let width = if build_ids { 11 } else { 10 };
-    for (n, chunk) in frames.chunks(64).enumerate() {
+    // Many rows a statement save a server round trips; SQLite has none to
+    // save, and one statement text stays prepared.
+    let per = if c.dialect() == Dialect::Sqlite {
+        1
+    } else {
+        64
+    };
+    for (n, chunk) in frames.chunks(per).enumerate() {
         let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * width);
         let mut rows = Vec::with_capacity(chunk.len());
         for (i, f) in chunk.iter().enumerate() {
@@ -377,7 +390,7 @@ fn insert_frames(c: &mut dyn Conn, id: i64, frames: &[Frame], build_ids: bool) -
             ));
             values.extend([
                 id.to_value(),
-                (n * 64 + i).to_value(),
+                (n * per + i).to_value(),
                 f.function.to_value(),
                 f.file.to_value(),
                 f.line.to_value(),

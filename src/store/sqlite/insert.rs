@@ -363,58 +363,9 @@ fn insert_backtrace(tx: &rusqlite::Transaction<'_>, hash: &str, ev: &Event) -> R
             |r| r.get(0),
         )
         .map_err(|e| fail("inserting a backtrace", e))?;
-    insert_frames(tx, id, &ev.frames)?;
+    // The writer's file is migrated: it has the build-id column.
+    sql::maintenance::insert_frames(&mut Lite(tx), id, &ev.frames, true)?;
     Ok(id)
-}
-
-/// Writes `frames` as the frames of backtrace `id`.
-pub(super) fn insert_frames(
-    tx: &rusqlite::Transaction<'_>,
-    id: i64,
-    frames: &[crate::event::Frame],
-) -> Result<()> {
-    // A file of schema 2 (`errsnap symbolicate` by a newer CLI; reading
-    // never migrates) has no build-id column.
-    let with_build_id = tx.prepare_cached(
-        "INSERT INTO frames (backtrace_id, idx, function, file, line, col, address,
-             module, module_offset, in_app, build_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    );
-    let (mut stmt, build_ids) = match with_build_id {
-        Ok(s) => (s, true),
-        Err(_) => (
-            tx.prepare_cached(
-                "INSERT INTO frames (backtrace_id, idx, function, file, line, col, address,
-                     module, module_offset, in_app)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )
-            .map_err(|e| fail("inserting frames", e))?,
-            false,
-        ),
-    };
-    for (i, f) in frames.iter().enumerate() {
-        let common = params![
-            id,
-            i as i64,
-            f.function,
-            f.file,
-            f.line,
-            f.column,
-            f.address as i64,
-            f.module,
-            f.module_offset.map(|o| o as i64),
-            f.in_app,
-        ];
-        let done = if build_ids {
-            let mut all = common.to_vec();
-            all.push(&f.build_id);
-            stmt.execute(all.as_slice())
-        } else {
-            stmt.execute(common)
-        };
-        done.map_err(|e| fail("inserting frames", e))?;
-    }
-    Ok(())
 }
 
 /// What a batch adds to one group.
