@@ -161,14 +161,10 @@ impl<C: GenericClient> Conn for PgConn<'_, C> {
             .query_raw(&stmt, params.iter())
             .map_err(|e| target.error(doing, e))?;
         while let Some(r) = rows.next().map_err(|e| target.error(doing, e))? {
-            let mut values = Vec::with_capacity(r.len());
-            for i in 0..r.len() {
-                values.push(
-                    r.try_get::<_, Value>(i)
-                        .map_err(|e| target.error(doing, e))?,
-                );
-            }
-            if !each(Row(values))? {
+            let row = Row::read(r.len(), |i| {
+                r.try_get::<_, Value>(i).map_err(|e| target.error(doing, e))
+            })?;
+            if !each(row)? {
                 break;
             }
         }

@@ -246,6 +246,11 @@ impl<T: FromValue> FromValue for Option<T> {
 pub(crate) struct Row(pub(crate) Vec<Value>);
 
 impl Row {
+    /// A row of `columns` values read one by one.
+    pub(crate) fn read(columns: usize, mut get: impl FnMut(usize) -> Result<Value>) -> Result<Row> {
+        (0..columns).map(&mut get).collect::<Result<_>>().map(Row)
+    }
+
     /// Column `i` as a `T`.
     ///
     /// # Errors

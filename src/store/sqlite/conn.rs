@@ -64,11 +64,10 @@ impl Conn for Lite<'_> {
             .query(rusqlite::params_from_iter(params))
             .map_err(|e| fail(doing, e))?;
         while let Some(r) = rows.next().map_err(|e| fail(doing, e))? {
-            let mut values = Vec::with_capacity(columns);
-            for i in 0..columns {
-                values.push(value_of(r.get_ref(i).map_err(|e| fail(doing, e))?));
-            }
-            if !each(Row(values))? {
+            let row = Row::read(columns, |i| {
+                r.get_ref(i).map(value_of).map_err(|e| fail(doing, e))
+            })?;
+            if !each(row)? {
                 break;
             }
         }
