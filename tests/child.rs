@@ -52,6 +52,17 @@ fn entry() {
             fail_where_symbols_are_gone(&logger);
             assert!(logger.flush(Duration::from_secs(20)));
         }
+        #[cfg(feature = "postgres")]
+        "raw_frames_pg" => {
+            // The same, into the PostgreSQL database the test names.
+            let url = std::env::var("ERRSNAPTEST_PG_URL").unwrap();
+            let logger = util::builder(&db, "stripped")
+                .database_url(url)
+                .build()
+                .unwrap();
+            fail_where_symbols_are_gone(&logger);
+            assert!(logger.flush(Duration::from_secs(20)));
+        }
         #[cfg(feature = "tower")]
         "tower_panic_with_hook" => crate::context::tower_panic_with_hook(&db),
         "same_error" => {

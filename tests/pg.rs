@@ -520,6 +520,55 @@ fn i18_the_cli_reads_a_url_as_it_reads_a_file() {
     assert_eq!(lines, 2, "one line per event");
 }
 
+/// Raw frames stored in a fleet database (a stripped build) are named by
+/// `errsnap --db URL symbolicate`, only against a file with their build-id,
+/// as in a file.
+#[test]
+fn a_fleets_raw_frames_are_named_by_symbolicate() {
+    let Some(pg) = Pg::start("symbolicate", PgOptions::default()) else {
+        return;
+    };
+    let (dir, db) = util::temp_db();
+    let stripped = crate::symbolicate::stripped_copy(dir.path());
+    let url = pg.url("?sslmode=disable");
+    let out = util::run_child_of(
+        &stripped,
+        "raw_frames_pg",
+        &db,
+        &[("ERRSNAPTEST_PG_URL", url.as_str())],
+    );
+    assert!(out.status.success(), "{}", util::describe(&out));
+    let named = "SELECT count(*) FROM frames WHERE function LIKE '%fail_where_symbols_are_gone'";
+    assert_eq!(pg_count(&pg, named), 0, "stored raw");
+    let exe = std::env::current_exe().unwrap();
+    let id = crate::symbolicate::readelf_build_id(&exe);
+    assert!(
+        pg_count(
+            &pg,
+            &format!(
+                "SELECT count(*) FROM frames WHERE build_id = '{id}' AND module_offset IS NOT NULL"
+            )
+        ) >= 3
+    );
+    // Another build-id (the CLI's binary) names nothing.
+    let r = cli_json(
+        &url,
+        &["symbolicate", "--binary", env!("CARGO_BIN_EXE_errsnap")],
+    );
+    assert_eq!(r["frames_resolved"], 0, "{r}");
+    let r = cli_json(&url, &["symbolicate", "--binary", exe.to_str().unwrap()]);
+    assert_eq!(r["stacks_updated"], 1, "{r}");
+    assert_eq!(pg_count(&pg, named), 1, "{r}");
+    assert_eq!(
+        pg_count(&pg, "SELECT count(*) FROM backtraces WHERE NOT resolved"),
+        0
+    );
+    // The named function is searchable.
+    let fleet = errsnap::Database::open_url(&url, &errsnap::Config::empty()).unwrap();
+    let hits = fleet.search("fail_where_symbols_are_gone", 10).unwrap();
+    assert_eq!(hits.len(), 1, "{hits:?}");
+}
+
 #[test]
 fn i18_events_spooled_by_a_process_are_forwarded_by_the_next_one() {
     // See: issue #18 (3): "forwarded exactly once ... by the same process

@@ -10,7 +10,7 @@ use crate::cli::{json, ok};
 use crate::util::{self, count, open};
 
 /// A stripped copy of this test binary (same build-id, no symbols at all).
-fn stripped_copy(dir: &Path) -> PathBuf {
+pub(crate) fn stripped_copy(dir: &Path) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let copy = dir.join("stripped-app");
     let out = Command::new("strip")
@@ -24,7 +24,7 @@ fn stripped_copy(dir: &Path) -> PathBuf {
     copy
 }
 
-fn readelf_build_id(file: &Path) -> String {
+pub(crate) fn readelf_build_id(file: &Path) -> String {
     let out = Command::new("readelf")
         .arg("-n")
         .arg(file)
