@@ -6,12 +6,122 @@
 use std::cell::RefCell;
 
 use super::{params, Conn, Lock, ToValue};
+use crate::error::Result;
+use crate::event::Event;
+use crate::store::policy::{self, ChannelMemory, GroupState, NewEvent, Plan, RowStatus};
+use crate::store::seam::AlertRules;
 
 /// Outbox rows written by one statement.
 const ROWS_PER_STATEMENT: usize = 64;
-use crate::error::Result;
-use crate::store::policy::{self, ChannelMemory, GroupState, NewEvent, Plan, RowStatus};
-use crate::store::seam::AlertRules;
+
+/// What a batch adds to one group, and what the alert policy found for
+/// it: the group's row is then updated once.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct GroupDelta {
+    pub(crate) group: i64,
+    pub(crate) count: i64,
+    pub(crate) level: i64,
+    pub(crate) first_seen: i64,
+    pub(crate) last_seen: i64,
+    /// The newest event's id (the later one of two at the same time).
+    pub(crate) last_uid: String,
+    /// Still quiet (resolved in the next release, not seen in a newer one).
+    pub(crate) quiet: bool,
+    /// Reopened by an event: its release and time.
+    pub(crate) reopened: Option<(Option<String>, i64)>,
+}
+
+/// A batch's new events by group, the groups in the order the batch
+/// first names them, each group's events in the batch's order.
+pub(crate) fn by_group<'e>(
+    events: impl IntoIterator<Item = (i64, &'e Event)>,
+) -> Vec<(i64, Vec<&'e Event>)> {
+    let mut groups: Vec<(i64, Vec<&'e Event>)> = Vec::new();
+    let mut at: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
+    for (group, ev) in events {
+        let i = *at.entry(group).or_insert_with(|| {
+            groups.push((group, Vec::new()));
+            groups.len() - 1
+        });
+        groups[i].1.push(ev);
+    }
+    groups
+}
+
+/// Decides the alerts of a batch's new events (all inserted already),
+/// group by group in the order `groups` gives (see [`by_group`]: the
+/// outbox rows follow the events). The groups' rows are locked first, all
+/// at once in fingerprint order, so two writers never wait for each other
+/// in a circle. Returns how many rows were made pending, and each group's
+/// delta.
+pub(crate) fn decide_batch(
+    c: &mut dyn Conn,
+    groups: &[(i64, Vec<&Event>)],
+    rules: &AlertRules,
+    stamp: Stamp,
+) -> Result<(usize, Vec<GroupDelta>)> {
+    let ids: Vec<i64> = groups.iter().map(|(g, _)| *g).collect();
+    let d = c.dialect();
+    let sql = format!(
+        "SELECT id, status, resolved_next, resolved_release FROM event_groups
+         WHERE {} ORDER BY fingerprint{}",
+        d.any("id", 1),
+        d.lock(Lock::NoKeyUpdate)
+    );
+    type State = (i64, String, bool, Option<String>);
+    let states: Vec<State> = c.map("reading the groups' status", &sql, params![ids], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+    })?;
+    let mut made = 0;
+    let mut deltas = Vec::with_capacity(groups.len());
+    for (group, evs) in groups {
+        let (status, next, resolved) = states
+            .iter()
+            .find(|s| s.0 == *group)
+            .map_or(("open", false, None), |s| {
+                (s.1.as_str(), s.2, s.3.as_deref())
+            });
+        let uids: Vec<String> = evs.iter().map(|e| e.id.to_string()).collect();
+        let new: Vec<NewEvent<'_>> = evs
+            .iter()
+            .zip(&uids)
+            .map(|(e, uid)| NewEvent {
+                uid,
+                ts: e.timestamp_ms,
+                release: e.release.as_deref(),
+                channels: &e.alert_channels,
+            })
+            .collect();
+        let state = GroupState {
+            status,
+            resolved_next: next,
+            resolved_release: resolved,
+        };
+        let plan = decide_group(c, *group, state, &new, rules, stamp)?;
+        made += plan.pending();
+        let mut delta = GroupDelta {
+            group: *group,
+            count: 0,
+            level: 0,
+            first_seen: i64::MAX,
+            last_seen: i64::MIN,
+            last_uid: String::new(),
+            quiet: plan.quiet,
+            reopened: plan.reopened,
+        };
+        for (e, uid) in evs.iter().zip(uids) {
+            delta.count += 1;
+            delta.level = delta.level.max(e.level.as_i64());
+            delta.first_seen = delta.first_seen.min(e.timestamp_ms);
+            if e.timestamp_ms >= delta.last_seen {
+                delta.last_seen = e.timestamp_ms;
+                delta.last_uid = uid;
+            }
+        }
+        deltas.push(delta);
+    }
+    Ok((made, deltas))
+}
 
 /// What the rows a batch makes carry besides the plan.
 #[derive(Debug, Clone, Copy)]

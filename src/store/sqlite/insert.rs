@@ -12,9 +12,9 @@ use super::{fail, SqliteStore, CACHE_LIMIT};
 use crate::error::Result;
 use crate::event::{Event, Snapshot};
 use crate::pipeline::fingerprint;
-use crate::store::policy::{GroupState, NewEvent};
 use crate::store::seam::BatchOutcome;
 use crate::store::sql;
+use crate::store::sql::alerts::{by_group, decide_batch, GroupDelta, Stamp};
 use crate::store::summary::BatchSummary;
 
 /// The rows an event points to.
@@ -51,13 +51,11 @@ impl SqliteStore {
         let mut out = BatchOutcome::default();
         let now = crate::util::time::now_ms();
         let mut created = Created::default();
-        // Each group's changes, applied once per batch.
-        let mut deltas: HashMap<i64, GroupDelta> = HashMap::new();
+        // Each new event with its group.
+        let mut new: Vec<(i64, &Event)> = Vec::new();
         let mut last_snapshot: Option<(&Snapshot, i64)> = None;
         let mut summary = BatchSummary::default();
-        // The groups in the order the batch first names them.
-        let mut order: Vec<i64> = Vec::new();
-        for (at, ev) in events.iter().enumerate() {
+        for ev in events {
             let uid = ev.id.to_string();
             let links = Links {
                 logger: logger_of(&tx, &mut self.loggers, &mut created, &ev.logger)?,
@@ -82,20 +80,15 @@ impl SqliteStore {
                 self.host_name.as_deref(),
                 &self.texts,
             );
-            let d = deltas.entry(links.group).or_insert_with(|| {
-                order.push(links.group);
-                GroupDelta::new(ev.timestamp_ms)
-            });
-            d.add(ev, at, &uid);
+            new.push((links.group, ev));
         }
-        out.alerts = decide(
-            &tx,
-            &self.rules,
-            events,
-            &order,
-            &mut deltas,
-            (now, self.run),
-        )?;
+        let groups = by_group(new);
+        let stamp = Stamp {
+            now,
+            origin: self.run,
+        };
+        let (alerts, deltas) = decide_batch(&mut Lite(&tx), &groups, &self.rules, stamp)?;
+        out.alerts = alerts;
         update_groups(&tx, &deltas)?;
         if out.alerts > 0 {
             out.outbox_mark = crate::store::sql::outbox::mark(&mut super::conn::Lite(&tx))?;
@@ -120,62 +113,6 @@ impl SqliteStore {
             }
         }
     }
-}
-
-/// The alert decisions of each group's new events (`store::policy`), in
-/// the order the batch first names the groups; how many rows were made
-/// pending. Each group's delta learns whether it stays quiet or reopened.
-fn decide(
-    tx: &rusqlite::Transaction<'_>,
-    rules: &crate::store::seam::AlertRules,
-    events: &[Event],
-    order: &[i64],
-    deltas: &mut HashMap<i64, GroupDelta>,
-    (now, origin): (i64, Option<i64>),
-) -> Result<usize> {
-    let mut made = 0;
-    let c = &mut super::conn::Lite(tx);
-    for group in order {
-        let Some(d) = deltas.get_mut(group) else {
-            continue;
-        };
-        let state: Option<(String, bool, Option<String>)> = tx
-            .prepare_cached(
-                "SELECT status, resolved_next, resolved_release FROM event_groups WHERE id = ?1",
-            )
-            .and_then(|mut s| {
-                s.query_row([group], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                    .optional()
-            })
-            .map_err(|e| fail("reading a group's status", e))?;
-        let (status, next, resolved) = state.unwrap_or_else(|| ("open".to_owned(), false, None));
-        let new: Vec<NewEvent<'_>> = d
-            .new
-            .iter()
-            .map(|(at, uid)| NewEvent {
-                uid,
-                ts: events[*at].timestamp_ms,
-                release: events[*at].release.as_deref(),
-                channels: &events[*at].alert_channels,
-            })
-            .collect();
-        let plan = crate::store::sql::alerts::decide_group(
-            c,
-            *group,
-            GroupState {
-                status: &status,
-                resolved_next: next,
-                resolved_release: resolved.as_deref(),
-            },
-            &new,
-            rules,
-            crate::store::sql::alerts::Stamp { now, origin },
-        )?;
-        made += plan.pending();
-        d.quiet = plan.quiet;
-        d.reopened = plan.reopened;
-    }
-    Ok(made)
 }
 
 fn logger_of(
@@ -286,8 +223,8 @@ fn insert_event(
 
 /// Each group's changes from the batch, in one statement per group (a
 /// resolved group reopens or stays quiet as the alert policy found).
-fn update_groups(tx: &rusqlite::Transaction<'_>, deltas: &HashMap<i64, GroupDelta>) -> Result<()> {
-    for (group_id, d) in deltas {
+fn update_groups(tx: &rusqlite::Transaction<'_>, deltas: &[GroupDelta]) -> Result<()> {
+    for d in deltas {
         let (regressed_in, regressed_at) = match &d.reopened {
             Some((release, at)) => (release.as_deref(), Some(*at)),
             None => (None, None),
@@ -307,7 +244,7 @@ fn update_groups(tx: &rusqlite::Transaction<'_>, deltas: &HashMap<i64, GroupDelt
         )
         .and_then(|mut s| {
             s.execute(params![
-                group_id,
+                d.group,
                 d.count,
                 d.level,
                 d.first_seen,
@@ -366,49 +303,6 @@ fn insert_backtrace(tx: &rusqlite::Transaction<'_>, hash: &str, ev: &Event) -> R
     // The writer's file is migrated: it has the build-id column.
     sql::maintenance::insert_frames(&mut Lite(tx), id, &ev.frames, true)?;
     Ok(id)
-}
-
-/// What a batch adds to one group.
-struct GroupDelta {
-    count: i64,
-    level: i64,
-    first_seen: i64,
-    last_seen: i64,
-    last_uid: String,
-    /// The batch's new events of the group, in order: their place in the
-    /// batch and their id.
-    new: Vec<(usize, String)>,
-    /// What the alert policy found: still quiet (resolved in the next
-    /// release), or reopened by an event (its release and time).
-    quiet: bool,
-    reopened: Option<(Option<String>, i64)>,
-}
-
-impl GroupDelta {
-    /// Counts one new event of the group (at `at` in the batch).
-    fn add(&mut self, ev: &Event, at: usize, uid: &str) {
-        self.new.push((at, uid.to_owned()));
-        self.count += 1;
-        self.level = self.level.max(ev.level.as_i64());
-        self.first_seen = self.first_seen.min(ev.timestamp_ms);
-        if ev.timestamp_ms >= self.last_seen {
-            self.last_seen = ev.timestamp_ms;
-            uid.clone_into(&mut self.last_uid);
-        }
-    }
-
-    fn new(ts: i64) -> Self {
-        GroupDelta {
-            count: 0,
-            level: 0,
-            first_seen: ts,
-            last_seen: i64::MIN,
-            last_uid: String::new(),
-            new: Vec::new(),
-            quiet: false,
-            reopened: None,
-        }
-    }
 }
 
 /// The group of an event's fingerprint, created (with a count of 0: the
