@@ -42,7 +42,7 @@ fn readme_env_blocks() -> Vec<String> {
 }
 
 #[test]
-fn i13_every_env_line_of_the_docs_is_accepted() {
+fn every_env_line_of_the_docs_is_accepted() {
     // See: issue #13 (1)
     let dir = tempfile::tempdir().unwrap();
     let blocks = readme_env_blocks();
@@ -74,7 +74,7 @@ fn i13_every_env_line_of_the_docs_is_accepted() {
 }
 
 #[test]
-fn i13_python_dotenv_style_values_work() {
+fn python_dotenv_style_values_work() {
     // See: issue #13 (1): unquoted values with spaces, as python-dotenv reads them
     let dir = tempfile::tempdir().unwrap();
     let env = write_env(
@@ -113,7 +113,7 @@ fn i13_python_dotenv_style_values_work() {
 }
 
 #[test]
-fn i13_original_design_keys_are_named_as_written() {
+fn original_design_keys_are_named_as_written() {
     // See: issue #13 (6)
     let dir = tempfile::tempdir().unwrap();
     let env = write_env(
@@ -171,11 +171,11 @@ fn email_env(dir: &Path, port: u16, extra: &str) -> Config {
 }
 
 #[test]
-fn i13_starttls_smtp_with_a_private_ca_delivers() {
+fn starttls_smtp_with_a_private_ca_delivers() {
     // See: issue #13 (2, 5)
     let ca = TestCa::new();
     let Some(smtp) = RealSmtp::start(
-        "i13_starttls_smtp_with_a_private_ca_delivers",
+        "starttls_smtp_with_a_private_ca_delivers",
         SmtpOptions {
             tls: Some(&ca),
             auth: Some(("alerts", "s3cret-pass")),
@@ -220,11 +220,11 @@ fn i13_starttls_smtp_with_a_private_ca_delivers() {
 }
 
 #[test]
-fn i13_an_untrusted_certificate_breaks_the_channel_and_check_says_so() {
+fn an_untrusted_certificate_breaks_the_channel_and_check_says_so() {
     // See: issue #13 (2, 3)
     let ca = TestCa::new();
     let Some(smtp) = RealSmtp::start(
-        "i13_an_untrusted_certificate_breaks_the_channel_and_check_says_so",
+        "an_untrusted_certificate_breaks_the_channel_and_check_says_so",
         SmtpOptions {
             tls: Some(&ca),
             auth: Some(("alerts", "s3cret-pass")),
@@ -257,11 +257,11 @@ fn i13_an_untrusted_certificate_breaks_the_channel_and_check_says_so() {
 }
 
 #[test]
-fn i13_a_refused_login_makes_check_exit_non_zero() {
+fn a_refused_login_makes_check_exit_non_zero() {
     // See: issue #13 (3)
     let ca = TestCa::new();
     let Some(smtp) = RealSmtp::start(
-        "i13_a_refused_login_makes_check_exit_non_zero",
+        "a_refused_login_makes_check_exit_non_zero",
         SmtpOptions {
             tls: Some(&ca),
             auth: Some(("alerts", "the-right-one")),
@@ -321,7 +321,7 @@ fn i13_a_refused_login_makes_check_exit_non_zero() {
 }
 
 #[test]
-fn i13_a_webhook_behind_a_private_ca() {
+fn a_webhook_behind_a_private_ca() {
     // See: issue #13 (2, 3)
     let ca = TestCa::new();
     let stub = HttpStub::start_tls(&ca);
@@ -404,7 +404,7 @@ fn now_ms() -> u128 {
 }
 
 #[test]
-fn i13_a_panic_while_slack_hangs_exits_within_the_budget() {
+fn a_panic_while_slack_hangs_exits_within_the_budget() {
     // See: issue #13 (4): 7.7 s before (2.6 s in the hook, then 5 s more)
     let stub = HttpStub::start();
     stub.set_default(Reply::Hang(Duration::from_secs(30)));
@@ -443,7 +443,7 @@ fn i13_a_panic_while_slack_hangs_exits_within_the_budget() {
 }
 
 #[test]
-fn i13_a_failed_delivery_at_exit_is_retried_when_its_backoff_fits() {
+fn a_failed_delivery_at_exit_is_retried_when_its_backoff_fits() {
     // See: issue #13 (4)
     let stub = HttpStub::start();
     stub.script([Reply::status(500, "try again")]);
@@ -468,7 +468,7 @@ fn i13_a_failed_delivery_at_exit_is_retried_when_its_backoff_fits() {
 }
 
 #[test]
-fn i13_control_characters_never_reach_an_alert() {
+fn control_characters_never_reach_an_alert() {
     // See: issue #13 (6): a NUL went to Slack as \u0000
     let stub = HttpStub::start();
     let (_d, path) = util::temp_db();
@@ -491,7 +491,7 @@ fn i13_control_characters_never_reach_an_alert() {
 }
 
 #[test]
-fn i13_a_stalled_smtp_server_times_out_with_a_clear_error() {
+fn a_stalled_smtp_server_times_out_with_a_clear_error() {
     // See: issue #13 (6): "Resource temporarily unavailable (os error 11)"
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -547,7 +547,7 @@ fn i13_a_stalled_smtp_server_times_out_with_a_clear_error() {
 }
 
 #[test]
-fn i13_the_first_event_of_a_process_has_a_cpu_figure() {
+fn the_first_event_of_a_process_has_a_cpu_figure() {
     // See: issue #13 (5): `cpu: ?` for the first event
     let (_d, path) = util::temp_db();
     let out = run_child("same_error", &path, &[]);
@@ -561,7 +561,7 @@ fn i13_the_first_event_of_a_process_has_a_cpu_figure() {
 }
 
 #[test]
-fn i15_the_generic_webhook_posts_the_alert_as_json_with_its_header() {
+fn the_generic_webhook_posts_the_alert_as_json_with_its_header() {
     // See: issue #15: a channel besides Slack and e-mail
     let stub = HttpStub::start();
     let (_d, path) = util::temp_db();

@@ -12,7 +12,7 @@ use crate::util;
 const T: Duration = Duration::from_secs(20);
 
 #[test]
-fn i21_attachments_are_stored_capped_read_back_and_deleted_with_their_event() {
+fn attachments_are_stored_capped_read_back_and_deleted_with_their_event() {
     let (dir, db) = util::temp_db();
     let log_file = dir.path().join("app.log");
     std::fs::write(&log_file, "boot\nconnect\nquery failed\n").unwrap();
@@ -116,7 +116,7 @@ fn i21_attachments_are_stored_capped_read_back_and_deleted_with_their_event() {
 }
 
 #[test]
-fn i21_the_database_cap_drops_the_oldest_attachments_bytes_first() {
+fn the_database_cap_drops_the_oldest_attachments_bytes_first() {
     let (_d, db) = util::temp_db();
     let mut cfg = Config::empty();
     cfg.set("ERRSNAP_ATTACHMENTS_MAX_MB", "1").unwrap();
@@ -154,7 +154,7 @@ fn i21_the_database_cap_drops_the_oldest_attachments_bytes_first() {
 
 #[cfg(feature = "cli")]
 #[test]
-fn i21_show_lists_attachments_and_saves_them() {
+fn show_lists_attachments_and_saves_them() {
     let (dir, db) = util::temp_db();
     let logger = util::logger(&db, "cli");
     let id = logger

@@ -211,7 +211,7 @@ impl Drop for Driver {
 }
 
 #[test]
-fn i19_a_browser_opens_groups_sees_a_live_update_opens_a_group_and_resolves_it() {
+fn a_browser_opens_groups_sees_a_live_update_opens_a_group_and_resolves_it() {
     // See: issue #19 (Tests): a real headless Chromium
     let driver = find(&["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]);
     let browser = find(&["/usr/bin/chromium", "/usr/lib/chromium/chromium"]);

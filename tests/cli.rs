@@ -658,7 +658,7 @@ impl std::fmt::Display for Cause {
 impl std::error::Error for Cause {}
 
 #[test]
-fn i12_every_human_output_escapes_stored_control_characters() {
+fn every_human_output_escapes_stored_control_characters() {
     // See: issue #12 (5)
     let (_d, path) = util::temp_db();
     let logger = util::logger(&path, "hostile");
@@ -768,7 +768,7 @@ fn i12_every_human_output_escapes_stored_control_characters() {
 }
 
 #[test]
-fn i12_check_exits_2_naming_a_foreign_file_or_an_unknown_version() {
+fn check_exits_2_naming_a_foreign_file_or_an_unknown_version() {
     // See: issue #12 (3, 4)
     let (_d, path) = util::temp_db();
     open(&path)
@@ -795,7 +795,7 @@ fn i12_check_exits_2_naming_a_foreign_file_or_an_unknown_version() {
 }
 
 #[test]
-fn i13_env_file_and_a_missing_database_are_explained() {
+fn env_file_and_a_missing_database_are_explained() {
     // See: issue #13 (6)
     let stub = crate::servers::HttpStub::start();
     let elsewhere = tempfile::tempdir().unwrap();

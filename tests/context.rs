@@ -22,7 +22,7 @@ pub(crate) fn details(db: &Path) -> Vec<EventDetail> {
 }
 
 #[test]
-fn i21_scopes_across_await_keep_their_own_context_on_one_thread() {
+fn scopes_across_await_keep_their_own_context_on_one_thread() {
     let (_d, db) = util::temp_db();
     let logger = util::logger(&db, "tasks");
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -90,7 +90,7 @@ fn i21_scopes_across_await_keep_their_own_context_on_one_thread() {
 }
 
 #[test]
-fn i21_thread_scopes_nest_and_personal_data_is_kept_only_when_enabled() {
+fn thread_scopes_nest_and_personal_data_is_kept_only_when_enabled() {
     for (pii, name) in [(false, "private"), (true, "pii")] {
         let (_d, db) = util::temp_db();
         let logger = util::builder(&db, name)
@@ -274,7 +274,7 @@ pub(crate) mod http {
 
 #[cfg(feature = "tower")]
 #[test]
-fn i21_tower_layer_records_5xx_errors_and_panics_with_the_request_and_no_secret() {
+fn tower_layer_records_5xx_errors_and_panics_with_the_request_and_no_secret() {
     let (_d, db) = util::temp_db();
     let logger = util::builder(&db, "web")
         .store_user_email(false)
@@ -445,7 +445,7 @@ fn i21_tower_layer_records_5xx_errors_and_panics_with_the_request_and_no_secret(
 
 #[cfg(feature = "tower")]
 #[test]
-fn i21_a_handler_panic_is_recorded_once_by_the_hook_with_the_request() {
+fn a_handler_panic_is_recorded_once_by_the_hook_with_the_request() {
     // The panic hook is process-wide: in a child process of its own.
     let (_d, db) = util::temp_db();
     let out = util::run_child("tower_panic_with_hook", &db, &[]);
@@ -478,7 +478,7 @@ pub(crate) fn tower_panic_with_hook(db: &Path) {
 
 #[cfg(feature = "tower")]
 #[test]
-fn i21_the_axum_example_serves_records_and_flushes_on_sigterm() {
+fn the_axum_example_serves_records_and_flushes_on_sigterm() {
     use std::io::BufRead;
     let (dir, db) = util::temp_db();
     let mut child = std::process::Command::new(util::example("axum_service"))
@@ -541,7 +541,7 @@ fn i21_the_axum_example_serves_records_and_flushes_on_sigterm() {
 
 #[cfg(feature = "tracing")]
 #[test]
-fn i21_direct_events_inside_a_span_carry_its_name_and_fields() {
+fn direct_events_inside_a_span_carry_its_name_and_fields() {
     use tracing_subscriber::layer::SubscriberExt;
     let (_d, db) = util::temp_db();
     let logger = util::logger(&db, "spans");
@@ -568,7 +568,7 @@ fn i21_direct_events_inside_a_span_carry_its_name_and_fields() {
 
 #[cfg(all(feature = "tracing", feature = "opentelemetry"))]
 #[test]
-fn i21_events_link_to_the_opentelemetry_trace_of_the_current_span() {
+fn events_link_to_the_opentelemetry_trace_of_the_current_span() {
     use opentelemetry::trace::{TraceContextExt, TracerProvider};
     use tracing_opentelemetry::OpenTelemetrySpanExt;
     use tracing_subscriber::layer::SubscriberExt;

@@ -233,7 +233,7 @@ fn crash_dir_files(db: &Path) -> usize {
 }
 
 #[test]
-fn i17_each_signal_is_recorded_and_imported_by_the_next_start() {
+fn each_signal_is_recorded_and_imported_by_the_next_start() {
     // See: issue #17 (1): SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP
     let cases = [
         ("segv", libc::SIGSEGV, "SIGSEGV at 0x0 (address not mapped)"),
@@ -292,7 +292,7 @@ fn i17_each_signal_is_recorded_and_imported_by_the_next_start() {
 }
 
 #[test]
-fn i17_signals_the_program_ignores_or_handles_are_no_crash() {
+fn signals_the_program_ignores_or_handles_are_no_crash() {
     // See: issue #17 (1): "chains to the previous handler ... so the exit
     // status ... stay as they were" (and nothing is recorded when the
     // program goes on)
@@ -306,7 +306,7 @@ fn i17_signals_the_program_ignores_or_handles_are_no_crash() {
 }
 
 #[test]
-fn i17_a_segfault_in_a_real_binary_names_its_callers_up_to_main() {
+fn a_segfault_in_a_real_binary_names_its_callers_up_to_main() {
     // See: issue #17 (1): "the frames name the faulting function and its
     // callers up to main"
     let bin = util::abort_fixture();
@@ -334,7 +334,7 @@ fn i17_a_segfault_in_a_real_binary_names_its_callers_up_to_main() {
 }
 
 #[test]
-fn i17_a_stack_overflow_is_one_failure_with_both_signals_linked() {
+fn a_stack_overflow_is_one_failure_with_both_signals_linked() {
     // See: issue #17 (1): Rust's stack-overflow abort; two records, one failure
     let bin = util::abort_fixture();
     for how in ["overflow", "overflow-thread"] {
@@ -373,7 +373,7 @@ fn i17_a_stack_overflow_is_one_failure_with_both_signals_linked() {
 }
 
 #[test]
-fn i17_a_panic_under_panic_abort_and_its_sigabrt_are_one_failure() {
+fn a_panic_under_panic_abort_and_its_sigabrt_are_one_failure() {
     // See: issue #17 (1): a panic under `panic = "abort"` followed by SIGABRT
     let bin = util::abort_fixture();
     let (_d, db) = util::temp_db();
@@ -402,7 +402,7 @@ fn i17_a_panic_under_panic_abort_and_its_sigabrt_are_one_failure() {
 }
 
 #[test]
-fn i17_an_allocation_refused_under_setrlimit_aborts_and_counts_as_crashed() {
+fn an_allocation_refused_under_setrlimit_aborts_and_counts_as_crashed() {
     // See: issue #17 Tests: "a child that caps its address space with
     // setrlimit dies by abort and counts as crashed"
     let (_d, db) = util::temp_db();
@@ -429,7 +429,7 @@ fn i17_an_allocation_refused_under_setrlimit_aborts_and_counts_as_crashed() {
 }
 
 #[test]
-fn i17_the_end_user_message_names_the_saved_report() {
+fn the_end_user_message_names_the_saved_report() {
     // See: issue #17 (5)
     let (_d, db) = util::temp_db();
     let out = run("segv", &db, &[("ERRSNAPTEST_END_USER", "1")]);
@@ -462,7 +462,7 @@ fn i17_the_end_user_message_names_the_saved_report() {
 }
 
 #[test]
-fn i17_crash_files_that_are_not_ours_are_refused_and_kept() {
+fn crash_files_that_are_not_ours_are_refused_and_kept() {
     // See: issue #17 (1) with the security rules: never adopt a file that
     // is not ours
     let (_d, db) = util::temp_db();
@@ -489,7 +489,7 @@ fn i17_crash_files_that_are_not_ours_are_refused_and_kept() {
 
 #[cfg(feature = "cli")]
 #[test]
-fn i17_errsnap_check_imports_crash_files() {
+fn errsnap_check_imports_crash_files() {
     // See: issue #17 (1): "At the next start (any process opening the same
     // store, and `errsnap check`)"
     let (_d, db) = util::temp_db();
@@ -550,7 +550,7 @@ fn memory_cgroup(bytes: u64) -> Option<std::path::PathBuf> {
 }
 
 #[test]
-fn i17_an_oom_kill_in_a_small_cgroup_is_abnormal_and_named() {
+fn an_oom_kill_in_a_small_cgroup_is_abnormal_and_named() {
     // See: issue #17 Tests: "by OOM: a child placed in a cgroup with a small
     // memory.max, killed by the kernel (abnormal, named an OOM kill)"
     let Some(cg) = memory_cgroup(160 << 20) else {
@@ -593,7 +593,7 @@ fn i17_an_oom_kill_in_a_small_cgroup_is_abnormal_and_named() {
 }
 
 #[test]
-fn i17_a_crash_loop_of_three_runs_raises_exactly_one_alert() {
+fn a_crash_loop_of_three_runs_raises_exactly_one_alert() {
     // See: issue #17 (3) and Tests: "A crash loop of three children raises
     // exactly one alert on a loopback webhook"
     let stub = crate::servers::HttpStub::start();

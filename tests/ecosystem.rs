@@ -40,7 +40,7 @@ pub(crate) fn load_settings(logger: &EventLogger) -> anyhow::Result<()> {
 
 #[cfg(feature = "anyhow")]
 #[test]
-fn i14_an_anyhow_error_keeps_its_chain_and_its_own_backtrace() {
+fn an_anyhow_error_keeps_its_chain_and_its_own_backtrace() {
     // See: issue #14 (1, 6)
     let (_d, db) = util::temp_db();
     let out = run_child("anyhow_chain", &db, &[("RUST_LIB_BACKTRACE", "1")]);
@@ -93,7 +93,7 @@ fn i14_an_anyhow_error_keeps_its_chain_and_its_own_backtrace() {
 
 #[cfg(feature = "anyhow")]
 #[test]
-fn i14_capture_anyhow_without_a_backtrace_walks_this_stack() {
+fn capture_anyhow_without_a_backtrace_walks_this_stack() {
     use anyhow::Context;
     let (logger, captured) = EventLogger::for_tests();
     let err = std::fs::read("/nonexistent/x")
@@ -111,7 +111,7 @@ fn i14_capture_anyhow_without_a_backtrace_walks_this_stack() {
 
 #[cfg(feature = "eyre")]
 #[test]
-fn i14_an_eyre_report_keeps_its_chain() {
+fn an_eyre_report_keeps_its_chain() {
     // See: issue #14 (1)
     use eyre::WrapErr;
     #[inline(never)]
@@ -158,7 +158,7 @@ impl std::fmt::Display for Timeout {
 impl std::error::Error for Timeout {}
 
 #[test]
-fn i14_a_custom_fingerprint_merges_different_errors() {
+fn a_custom_fingerprint_merges_different_errors() {
     // See: issue #14 (2)
     let (_d, db) = util::temp_db();
     let logger = util::logger(&db, "grouped");
@@ -222,7 +222,7 @@ fn run(logger: &EventLogger) -> std::io::Result<Vec<u8>> {
 }
 
 #[test]
-fn i14_an_error_reported_at_three_layers_is_one_event() {
+fn an_error_reported_at_three_layers_is_one_event() {
     // See: issue #14 (6)
     let (logger, captured) = EventLogger::for_tests();
     assert!(run(&logger).is_err());
@@ -256,7 +256,7 @@ fn two_files(logger: &EventLogger) {
 }
 
 #[test]
-fn i14_the_test_mode_writes_no_file_and_shows_what_was_recorded() {
+fn the_test_mode_writes_no_file_and_shows_what_was_recorded() {
     // See: issue #14 (7)
     let (logger, captured) = EventLogger::for_tests();
     logger.warn("low disk");
@@ -296,7 +296,7 @@ fn i14_the_test_mode_writes_no_file_and_shows_what_was_recorded() {
 }
 
 #[test]
-fn i14_errsnap_disabled_turns_everything_off() {
+fn errsnap_disabled_turns_everything_off() {
     // See: issue #14 (7)
     let (dir, db) = util::temp_db();
     let out = run_child("disabled_by_env", &db, &[("ERRSNAP_DISABLED", "1")]);

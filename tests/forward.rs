@@ -100,7 +100,7 @@ fn events_of(q: &Value) -> Vec<Value> {
 }
 
 #[test]
-fn i20_events_reach_bugsink_grouped_as_errsnap_groups_them() {
+fn events_reach_bugsink_grouped_as_errsnap_groups_them() {
     // See: issue #20 (1, Tests: normal delivery)
     let Some(bugsink) = Bugsink::start("i20_events_reach_bugsink") else {
         return;
@@ -263,7 +263,7 @@ fn issue_count(q: &Value, id: &Value) -> u64 {
 }
 
 #[test]
-fn i20_events_recorded_while_the_servers_are_down_arrive_once_when_they_are_back() {
+fn events_recorded_while_the_servers_are_down_arrive_once_when_they_are_back() {
     // See: issue #20 (3, Tests: the server down then back)
     let Some(mut bugsink) = Bugsink::prepare("i20_down_then_back", None) else {
         return;
@@ -329,7 +329,7 @@ fn i20_events_recorded_while_the_servers_are_down_arrive_once_when_they_are_back
 }
 
 #[test]
-fn i20_a_429_pauses_the_channel_for_its_retry_after_and_5xx_is_retried() {
+fn a_429_pauses_the_channel_for_its_retry_after_and_5xx_is_retried() {
     // See: issue #20 (1: 429 with Retry-After, retry with backoff; Tests: 429, 5xx)
     let Some((bugsink, proxy)) = behind_proxy("i20_429_and_5xx", "429:2,503,drop,pass") else {
         return;
@@ -367,7 +367,7 @@ fn i20_a_429_pauses_the_channel_for_its_retry_after_and_5xx_is_retried() {
 }
 
 #[test]
-fn i20_bugsinks_own_rate_limit_pauses_the_channel_and_its_transaction_limit_does_not() {
+fn bugsinks_own_rate_limit_pauses_the_channel_and_its_transaction_limit_does_not() {
     // See: issue #20 (1: X-Sentry-Rate-Limits)
     let Some(mut bugsink) = Bugsink::prepare("i20_bugsink_quota", Some(2)) else {
         return;
@@ -414,7 +414,7 @@ fn i20_bugsinks_own_rate_limit_pauses_the_channel_and_its_transaction_limit_does
 }
 
 #[test]
-fn i20_an_oversized_event_is_cut_to_fit_and_a_413_is_not_retried() {
+fn an_oversized_event_is_cut_to_fit_and_a_413_is_not_retried() {
     // See: issue #20 (1: within Sentry's size limits, truncation marked; Tests: oversized)
     let Some((bugsink, proxy)) = behind_proxy("i20_oversized", "pass,413") else {
         return;
@@ -481,7 +481,7 @@ fn i20_an_oversized_event_is_cut_to_fit_and_a_413_is_not_retried() {
 }
 
 #[test]
-fn i20_otlp_records_carry_severity_exception_attributes_trace_ids_and_resource() {
+fn otlp_records_carry_severity_exception_attributes_trace_ids_and_resource() {
     // See: issue #20 (2)
     let Some(otlp) = OtlpReceiver::start("i20_otlp_records") else {
         return;
@@ -564,7 +564,7 @@ fn i20_otlp_records_carry_severity_exception_attributes_trace_ids_and_resource()
 }
 
 #[test]
-fn i20_otlp_retries_503_and_429_and_drops_what_the_collector_rejects() {
+fn otlp_retries_503_and_429_and_drops_what_the_collector_rejects() {
     // See: issue #20 (2: same outbox, retry and exactly-once rules; Tests: 429, 5xx)
     let Some(otlp) = OtlpReceiver::start("i20_otlp_faults") else {
         return;
@@ -617,7 +617,7 @@ fn i20_otlp_retries_503_and_429_and_drops_what_the_collector_rejects() {
 
 #[cfg(feature = "cli")]
 #[test]
-fn i20_test_alert_and_check_cover_the_forwarding_channels() {
+fn test_alert_and_check_cover_the_forwarding_channels() {
     // See: issue #20 (4)
     let Some(bugsink) = Bugsink::start("i20_cli") else {
         return;
@@ -706,7 +706,7 @@ fn i20_test_alert_and_check_cover_the_forwarding_channels() {
 }
 
 #[test]
-fn i20_alert_channels_keep_their_rules_and_pace_next_to_a_paused_forwarder() {
+fn alert_channels_keep_their_rules_and_pace_next_to_a_paused_forwarder() {
     // See: issue #20 (each destination a channel on the durable outbox):
     // a forwarder paused by its server holds back no alert, and alerts keep
     // their cooldown.
@@ -758,7 +758,7 @@ fn i20_alert_channels_keep_their_rules_and_pace_next_to_a_paused_forwarder() {
 }
 
 #[test]
-fn i20_muted_and_resolved_groups_still_forward_every_event() {
+fn muted_and_resolved_groups_still_forward_every_event() {
     // See: issue #20 (1: each stored event ... is queued): the server
     // groups and mutes on its own; errsnap's mute is for its alerts.
     let Some(otlp) = OtlpReceiver::start("i20_muted_forward") else {
@@ -793,7 +793,7 @@ fn i20_muted_and_resolved_groups_still_forward_every_event() {
 }
 
 #[test]
-fn i21_scoped_events_forward_their_request_user_and_transaction() {
+fn scoped_events_forward_their_request_user_and_transaction() {
     // See: issue #21 (3: "forwarding (Sentry request interface) sends")
     let Some(bugsink) = Bugsink::start("i21_scoped_events_forward") else {
         return;

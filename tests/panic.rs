@@ -276,7 +276,7 @@ fn a_panic_inside_the_writer_itself_is_recorded() {
 /// s), the process that dies right after the hook still leaves the panic,
 /// and `symbolicate` names its stack later.
 #[test]
-fn i16_a_cold_panic_is_durable_raw_before_its_stack_is_named() {
+fn a_cold_panic_is_durable_raw_before_its_stack_is_named() {
     let (_d, db) = util::temp_db();
     let out = panic_then_die(&db, 60);
     let rows = panic_rows(&db);
@@ -307,7 +307,7 @@ fn i16_a_cold_panic_is_durable_raw_before_its_stack_is_named() {
 /// #16 (2): with time to spare, the hook also waits for the names: the
 /// same dying process leaves its panic's stack named.
 #[test]
-fn i16_a_panic_hook_with_time_left_waits_for_the_names() {
+fn a_panic_hook_with_time_left_waits_for_the_names() {
     let (_d, db) = util::temp_db();
     panic_then_die(&db, 20000);
     assert_eq!(panic_rows(&db).len(), 1);
@@ -330,7 +330,7 @@ fn i16_a_panic_hook_with_time_left_waits_for_the_names() {
 /// same error written alone later, and the panic's own stack keeps its
 /// application frames once named.
 #[test]
-fn i16_an_error_beside_a_panic_is_grouped_as_usual() {
+fn an_error_beside_a_panic_is_grouped_as_usual() {
     let (_d, db) = util::temp_db();
     let out = util::run_child("error_beside_panic", &db, &[]);
     assert!(out.status.success(), "{}", util::describe(&out));

@@ -35,7 +35,7 @@ pub(crate) fn text(out: &Output) -> String {
 }
 
 #[test]
-fn i18_twenty_processes_migrating_at_once_migrate_once() {
+fn twenty_processes_migrating_at_once_migrate_once() {
     // See: issue #18 (2), Tests: "20 processes migrating at once"
     let Some(pg) = Pg::start("i18 migrations", PgOptions::default()) else {
         return;
@@ -72,7 +72,7 @@ fn i18_twenty_processes_migrating_at_once_migrate_once() {
 }
 
 #[test]
-fn i18_a_fresh_database_is_migrated_once_and_then_up_to_date() {
+fn a_fresh_database_is_migrated_once_and_then_up_to_date() {
     // See: issue #18 (2) and (6): `errsnap migrate`
     let Some(pg) = Pg::start("i18 migrate", PgOptions::default()) else {
         return;
@@ -115,7 +115,7 @@ fn i18_a_fresh_database_is_migrated_once_and_then_up_to_date() {
 }
 
 #[test]
-fn i18_a_wrong_password_and_a_refused_tls_say_why_without_the_secret() {
+fn a_wrong_password_and_a_refused_tls_say_why_without_the_secret() {
     // See: issue #18 Tests: "wrong password and TLS-required refusals ->
     // clear errors with no secret in any output"
     let ca = TestCa::new();
@@ -232,7 +232,7 @@ fn pg_count(pg: &Pg, sql: &str) -> i64 {
 }
 
 #[test]
-fn i18_events_reach_postgres_with_groups_runs_and_host() {
+fn events_reach_postgres_with_groups_runs_and_host() {
     // See: issue #18 (1, 2): the same model as SQLite
     let Some(pg) = Pg::start("i18 writer", PgOptions::default()) else {
         return;
@@ -270,7 +270,7 @@ fn i18_events_reach_postgres_with_groups_runs_and_host() {
 }
 
 #[test]
-fn i18_eight_processes_of_four_threads_store_the_exact_count() {
+fn eight_processes_of_four_threads_store_the_exact_count() {
     // See: issue #18 Tests: "8 processes x 4 threads -> the exact row count"
     let Some(pg) = Pg::start("i18 processes", PgOptions::default()) else {
         return;
@@ -309,7 +309,7 @@ fn i18_eight_processes_of_four_threads_store_the_exact_count() {
 }
 
 #[test]
-fn i18_a_server_stopped_mid_stream_loses_nothing_and_stores_nothing_twice() {
+fn a_server_stopped_mid_stream_loses_nothing_and_stores_nothing_twice() {
     // See: issue #18 (3) and Tests: "the server stopped (pg_ctl stop -m
     // immediate) mid-stream and restarted -> nothing lost, nothing twice"
     let Some(pg) = Pg::start("i18 store-and-forward", PgOptions::default()) else {
@@ -360,7 +360,7 @@ fn i18_a_server_stopped_mid_stream_loses_nothing_and_stores_nothing_twice() {
 }
 
 #[test]
-fn i18_a_fleet_alerts_once_per_group() {
+fn a_fleet_alerts_once_per_group() {
     // See: issue #18 (4): one alert per group across all hosts (processes
     // here), cooldowns shared
     let Some(pg) = Pg::start("i18 fleet alerts", PgOptions::default()) else {
@@ -421,7 +421,7 @@ fn cli_json(url: &str, args: &[&str]) -> serde_json::Value {
 }
 
 #[test]
-fn i18_the_cli_reads_a_url_as_it_reads_a_file() {
+fn the_cli_reads_a_url_as_it_reads_a_file() {
     // See: issue #18 (6): `errsnap --db postgres://... groups|events|show|check|resolve`
     let Some(pg) = Pg::start("i18 cli", PgOptions::default()) else {
         return;
@@ -570,7 +570,7 @@ fn a_fleets_raw_frames_are_named_by_symbolicate() {
 }
 
 #[test]
-fn i18_events_spooled_by_a_process_are_forwarded_by_the_next_one() {
+fn events_spooled_by_a_process_are_forwarded_by_the_next_one() {
     // See: issue #18 (3): "forwarded exactly once ... by the same process
     // or the next one to start"
     let Some(pg) = Pg::start("i18 next process", PgOptions::default()) else {
@@ -602,7 +602,7 @@ fn i18_events_spooled_by_a_process_are_forwarded_by_the_next_one() {
 }
 
 #[test]
-fn i19_the_dashboard_reads_and_changes_a_fleet_database() {
+fn the_dashboard_reads_and_changes_a_fleet_database() {
     // See: issue #19: the dashboard works on the PostgreSQL store alike
     let Some(pg) = Pg::start("i19 dashboard", PgOptions::default()) else {
         return;
@@ -704,7 +704,7 @@ fn i19_the_dashboard_reads_and_changes_a_fleet_database() {
 }
 
 #[test]
-fn i19_a_schema_1_fleet_database_is_read_as_it_is_then_upgraded_with_its_events_summarized() {
+fn a_schema_1_fleet_database_is_read_as_it_is_then_upgraded_with_its_events_summarized() {
     // See: issue #19: schema 2 of the fleet store (the dashboard's summaries)
     let Some(pg) = Pg::start("i19 upgrade", PgOptions::default()) else {
         return;
@@ -783,7 +783,7 @@ fn i19_a_schema_1_fleet_database_is_read_as_it_is_then_upgraded_with_its_events_
 }
 
 #[test]
-fn i19_a_panics_named_frames_are_searchable_in_a_fleet_database() {
+fn a_panics_named_frames_are_searchable_in_a_fleet_database() {
     // See: issue #19: search texts follow frames named after they were stored
     let Some(pg) = Pg::start("i19 panic search", PgOptions::default()) else {
         return;
@@ -801,7 +801,7 @@ fn i19_a_panics_named_frames_are_searchable_in_a_fleet_database() {
 }
 
 #[test]
-fn i20_a_fleet_forwards_each_event_once_muted_or_not() {
+fn a_fleet_forwards_each_event_once_muted_or_not() {
     // See: issue #20 (1, 2) on the PostgreSQL store: one outbox row per
     // forwarded event, read back through the fleet's reader.
     let Some(pg) = Pg::start("i20 fleet forwarding", PgOptions::default()) else {

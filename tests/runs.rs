@@ -16,7 +16,7 @@ fn runs(db: &std::path::Path) -> Vec<serde_json::Value> {
 }
 
 #[test]
-fn i17_a_clean_exit_is_exited_with_its_release() {
+fn a_clean_exit_is_exited_with_its_release() {
     let (_d, db) = util::temp_db();
     let out = util::run_child("run_and_exit", &db, &[]);
     assert!(out.status.success(), "{}", util::describe(&out));
@@ -29,7 +29,7 @@ fn i17_a_clean_exit_is_exited_with_its_release() {
 }
 
 #[test]
-fn i17_a_panic_makes_the_run_crashed() {
+fn a_panic_makes_the_run_crashed() {
     let (_d, db) = util::temp_db();
     // Dies by `_exit` right after the panic hook: no clean exit follows.
     panic_then_die(&db, 20000);
@@ -39,7 +39,7 @@ fn i17_a_panic_makes_the_run_crashed() {
 }
 
 #[test]
-fn i17_a_killed_process_is_judged_abnormal_by_the_next_start() {
+fn a_killed_process_is_judged_abnormal_by_the_next_start() {
     let (_d, db) = util::temp_db();
     let exe = std::env::current_exe().unwrap();
     let mut child = Command::new(exe)
@@ -95,7 +95,7 @@ fn i17_a_killed_process_is_judged_abnormal_by_the_next_start() {
 }
 
 #[test]
-fn i17_a_resolved_group_seen_in_a_newer_release_regresses_and_alerts_once() {
+fn a_resolved_group_seen_in_a_newer_release_regresses_and_alerts_once() {
     // See: issue #17 (4): "regressed in 1.4.2"; groups new in a release
     let stub = crate::servers::HttpStub::start();
     let (_d, db) = util::temp_db();
@@ -160,7 +160,7 @@ fn i17_a_resolved_group_seen_in_a_newer_release_regresses_and_alerts_once() {
 }
 
 #[test]
-fn i17_releases_count_crash_free_runs() {
+fn releases_count_crash_free_runs() {
     // See: issue #17 (2): "`errsnap releases` shows crash-free runs per release"
     let (_d, db) = util::temp_db();
     for _ in 0..3 {

@@ -126,7 +126,7 @@ fn forged_line(state: &Path) -> (String, String) {
 /// The spool falls back to a per-user directory (`$XDG_STATE_HOME/errsnap`)
 /// created 0700, with files created 0600.
 #[test]
-fn i12_the_fallback_spool_is_per_user_and_private() {
+fn the_fallback_spool_is_per_user_and_private() {
     // See: issue #12 (1)
     let (_d, db) = util::temp_db();
     foreign_db(&db);
@@ -166,10 +166,9 @@ fn i12_the_fallback_spool_is_per_user_and_private() {
 }
 
 #[test]
-fn i12_a_fallback_directory_planted_by_another_user_is_refused() {
+fn a_fallback_directory_planted_by_another_user_is_refused() {
     // See: issue #12 (1)
-    let Some(attacker) = nobody("i12_a_fallback_directory_planted_by_another_user_is_refused")
-    else {
+    let Some(attacker) = nobody("a_fallback_directory_planted_by_another_user_is_refused") else {
         return;
     };
     let (_d, db) = util::temp_db();
@@ -249,9 +248,9 @@ fn i12_a_fallback_directory_planted_by_another_user_is_refused() {
 }
 
 #[test]
-fn i12_a_fallback_directory_that_is_a_symlink_is_refused() {
+fn a_fallback_directory_that_is_a_symlink_is_refused() {
     // See: issue #12 (1)
-    let Some(attacker) = nobody("i12_a_fallback_directory_that_is_a_symlink_is_refused") else {
+    let Some(attacker) = nobody("a_fallback_directory_that_is_a_symlink_is_refused") else {
         return;
     };
     let (_d, db) = util::temp_db();
@@ -281,7 +280,7 @@ fn i12_a_fallback_directory_that_is_a_symlink_is_refused() {
 }
 
 #[test]
-fn i12_a_symlinked_spool_directory_beside_the_database_is_refused() {
+fn a_symlinked_spool_directory_beside_the_database_is_refused() {
     // See: issue #12 (1): a hostile working directory
     let (dir, db) = util::temp_db();
     foreign_db(&db);
@@ -330,7 +329,7 @@ fn i12_a_symlinked_spool_directory_beside_the_database_is_refused() {
 }
 
 #[test]
-fn i12_spool_files_that_are_not_ours_are_never_imported() {
+fn spool_files_that_are_not_ours_are_never_imported() {
     // See: issue #12 (1): import reads only regular files we own
     let (_d, db) = util::temp_db();
     // A real spooled line, from a run whose database was refused.
@@ -365,7 +364,7 @@ fn i12_spool_files_that_are_not_ours_are_never_imported() {
     // SAFETY: a valid NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
     // A file of another user's (needs root to give it away).
-    let other_user = nobody("i12_spool_files_that_are_not_ours_are_never_imported (chown)");
+    let other_user = nobody("spool_files_that_are_not_ours_are_never_imported (chown)");
     if let Some((uid, gid)) = other_user {
         let p = spool.join("spool-999996.jsonl");
         std::fs::write(&p, forged.replace("a link", "another user")).unwrap();
@@ -400,7 +399,7 @@ fn i12_spool_files_that_are_not_ours_are_never_imported() {
 }
 
 #[test]
-fn i12_lines_that_cannot_be_imported_are_kept_and_counted() {
+fn lines_that_cannot_be_imported_are_kept_and_counted() {
     // See: issue #12 (2)
     let (_d, db) = util::temp_db();
     foreign_db(&db);
@@ -465,7 +464,7 @@ fn i12_lines_that_cannot_be_imported_are_kept_and_counted() {
 }
 
 #[test]
-fn i12_a_30000_deep_extra_is_cut_not_a_crash() {
+fn a_30000_deep_extra_is_cut_not_a_crash() {
     // See: issue #12 (2)
     let (_d, db) = util::temp_db();
     let logger = util::logger(&db, "deep");
@@ -515,7 +514,7 @@ fn assert_refused_untouched(db: &Path, reads_as: &Path, expected: &[&str]) {
 }
 
 #[test]
-fn i12_another_programs_database_is_refused_untouched() {
+fn another_programs_database_is_refused_untouched() {
     // See: issue #12 (3)
     let (dir, db) = util::temp_db();
     foreign_db(&db);
@@ -551,7 +550,7 @@ fn i12_another_programs_database_is_refused_untouched() {
 }
 
 #[test]
-fn i12_an_unknown_schema_version_is_refused_untouched() {
+fn an_unknown_schema_version_is_refused_untouched() {
     // See: issue #12 (4)
     let (_d, db) = util::temp_db();
     open(&db)
@@ -568,7 +567,7 @@ fn i12_an_unknown_schema_version_is_refused_untouched() {
 }
 
 #[test]
-fn i12_a_newer_schema_is_written_when_compatible_and_refused_when_not() {
+fn a_newer_schema_is_written_when_compatible_and_refused_when_not() {
     // See: issue #12 (4): rolling upgrades and rollbacks
     let (_d, db) = util::temp_db();
     drop(util::logger(&db, "t"));
@@ -603,7 +602,7 @@ fn i12_a_newer_schema_is_written_when_compatible_and_refused_when_not() {
 }
 
 #[test]
-fn i12_check_warns_about_a_database_others_can_read() {
+fn check_warns_about_a_database_others_can_read() {
     // See: issue #12 (6)
     let (_d, db) = util::temp_db();
     drop(util::logger(&db, "t"));
@@ -636,7 +635,7 @@ impl std::error::Error for Deep {
 }
 
 #[test]
-fn i12_a_chain_cut_at_65_links_says_how_many_causes_are_left() {
+fn a_chain_cut_at_65_links_says_how_many_causes_are_left() {
     // See: issue #12 (6)
     let (_d, db) = util::temp_db();
     let logger = util::logger(&db, "chains");
@@ -683,7 +682,7 @@ impl std::fmt::Display for PanickyError {
 impl std::error::Error for PanickyError {}
 
 #[test]
-fn i12_a_panicking_display_is_recorded_as_a_placeholder() {
+fn a_panicking_display_is_recorded_as_a_placeholder() {
     // See: issue #12 (6)
     let (_d, db) = util::temp_db();
     let out = run_child("display_panics", &db, &[]);
@@ -709,7 +708,7 @@ fn i12_a_panicking_display_is_recorded_as_a_placeholder() {
 }
 
 #[test]
-fn i21_a_child_forked_while_sqlite_allocates_never_hangs() {
+fn a_child_forked_while_sqlite_allocates_never_hangs() {
     // Found in #21: a child opened SQLite while the parent's writer held
     // SQLite's allocator mutex at the fork, and waited for it forever.
     let (_d, db) = util::temp_db();
@@ -732,7 +731,7 @@ fn i21_a_child_forked_while_sqlite_allocates_never_hangs() {
 }
 
 #[test]
-fn i12_a_forked_child_records_its_own_events() {
+fn a_forked_child_records_its_own_events() {
     // See: issue #12 (6)
     let (_d, db) = util::temp_db();
     let out = run_child("fork", &db, &[]);

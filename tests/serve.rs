@@ -47,7 +47,7 @@ fn status_of(db: &std::path::Path, group: i64) -> GroupStatus {
 }
 
 #[test]
-fn i19_every_page_needs_the_token_and_the_token_gives_a_strict_session() {
+fn every_page_needs_the_token_and_the_token_gives_a_strict_session() {
     // See: issue #19 (1) and (4)
     let (_d, db) = recorded();
     let dash = Dash::start(&db, &[]);
@@ -168,7 +168,7 @@ fn i19_every_page_needs_the_token_and_the_token_gives_a_strict_session() {
 }
 
 #[test]
-fn i19_a_fixed_token_and_the_host_header_are_checked() {
+fn a_fixed_token_and_the_host_header_are_checked() {
     // See: issue #19 (1): DNS rebinding, --token, --host-name
     let (_d, db) = recorded();
     let dash = Dash::start(
@@ -235,7 +235,7 @@ fn i19_a_fixed_token_and_the_host_header_are_checked() {
 }
 
 #[test]
-fn i19_status_actions_need_the_csrf_token_and_use_the_store() {
+fn status_actions_need_the_csrf_token_and_use_the_store() {
     // See: issue #19 (3)
     let (_d, db) = recorded();
     let dash = Dash::start(&db, &[]);
@@ -326,7 +326,7 @@ fn i19_status_actions_need_the_csrf_token_and_use_the_store() {
 }
 
 #[test]
-fn i19_a_group_resolved_in_the_next_release_stays_quiet_for_its_release() {
+fn a_group_resolved_in_the_next_release_stays_quiet_for_its_release() {
     // See: issue #19 (3): resolve in next release
     let (_d, db) = util::temp_db();
     let v1 = util::builder(&db, "app").release("1.0").build().unwrap();
@@ -360,7 +360,7 @@ fn i19_a_group_resolved_in_the_next_release_stays_quiet_for_its_release() {
 }
 
 #[test]
-fn i19_hostile_stored_text_renders_as_inert_text() {
+fn hostile_stored_text_renders_as_inert_text() {
     // See: issue #19 (4); the reliability suite's hostile inputs
     let (_d, db) = util::temp_db();
     let l = util::builder(&db, "web")
@@ -456,7 +456,7 @@ fn i19_hostile_stored_text_renders_as_inert_text() {
 }
 
 #[test]
-fn i19_filters_sort_paging_and_sparklines() {
+fn filters_sort_paging_and_sparklines() {
     // See: issue #19 (2): the groups page
     let (_d, db) = recorded();
     let many = util::builder(&db, "batch").release("3.0").build().unwrap();
@@ -538,7 +538,7 @@ fn i19_filters_sort_paging_and_sparklines() {
 }
 
 #[test]
-fn i19_a_group_page_has_history_values_resources_and_its_latest_event() {
+fn a_group_page_has_history_values_resources_and_its_latest_event() {
     // See: issue #19 (2): a group; source lines only under the roots
     let (_d, db) = recorded();
     let dash = Dash::start(&db, &["--source-root", env!("CARGO_MANIFEST_DIR")]);
@@ -601,7 +601,7 @@ fn i19_a_group_page_has_history_values_resources_and_its_latest_event() {
 }
 
 #[test]
-fn i19_search_finds_message_chain_and_frames_and_indexes_a_storm_once() {
+fn search_finds_message_chain_and_frames_and_indexes_a_storm_once() {
     // See: issue #19 (2): search, distinct texts
     let (_d, db) = recorded();
     let storm = util::logger(&db, "storm");
@@ -649,7 +649,7 @@ fn i19_search_finds_message_chain_and_frames_and_indexes_a_storm_once() {
 }
 
 #[test]
-fn i19_live_updates_reach_an_open_page() {
+fn live_updates_reach_an_open_page() {
     // See: issue #19 (2): server-sent events
     let (_d, db) = recorded();
     let dash = Dash::start(&db, &[]);
@@ -687,7 +687,7 @@ fn i19_live_updates_reach_an_open_page() {
 }
 
 #[test]
-fn i19_a_schema_5_file_is_read_and_changed_by_this_cli() {
+fn a_schema_5_file_is_read_and_changed_by_this_cli() {
     // See: issue #19: the reader on a file no writer has migrated yet
     let (_d, db) = recorded();
     util::open(&db)

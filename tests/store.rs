@@ -308,7 +308,7 @@ fn hw_monitor_off_stores_no_snapshot() {
 
 /// See: issue #2 (table-name injection).
 #[test]
-fn i2_logger_name_injection_is_rejected() {
+fn logger_name_injection_is_rejected() {
     let (_d, path) = util::temp_db();
     let ok = util::logger(&path, "error_table");
     ok.error("before");

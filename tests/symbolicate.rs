@@ -37,7 +37,7 @@ pub(crate) fn readelf_build_id(file: &Path) -> String {
 }
 
 #[test]
-fn i16_a_stripped_binary_stores_raw_frames_that_symbolicate_names_by_build_id() {
+fn a_stripped_binary_stores_raw_frames_that_symbolicate_names_by_build_id() {
     let (dir, db) = util::temp_db();
     let stripped = stripped_copy(dir.path());
     let out = util::run_child_of(&stripped, "raw_frames", &db, &[]);
@@ -146,7 +146,7 @@ fn i16_a_stripped_binary_stores_raw_frames_that_symbolicate_names_by_build_id() 
 }
 
 #[test]
-fn i16_a_schema_2_file_gains_build_ids_when_opened() {
+fn a_schema_2_file_gains_build_ids_when_opened() {
     let (_d, db) = util::temp_db();
     let logger = util::logger(&db, "t");
     logger.error("before the migration");

@@ -174,7 +174,7 @@ fn identical_backtraces_are_stored_once() {
 /// caller, the capture waited until the lock was released (here: never,
 /// within the 10 s); neither errsnap's walk nor its fallback takes it.
 #[test]
-fn i16_a_capture_never_waits_for_symbolization() {
+fn a_capture_never_waits_for_symbolization() {
     let (logger, captured) = errsnap::EventLogger::for_tests();
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     let mut inside = false;
@@ -219,7 +219,7 @@ fn i16_a_capture_never_waits_for_symbolization() {
 /// idle period (counted as `symbol_tables_released`), and the next new
 /// stack is resolved again in full.
 #[test]
-fn i16_idle_symbol_tables_are_released_and_reloaded() {
+fn idle_symbol_tables_are_released_and_reloaded() {
     let (_d, path) = util::temp_db();
     let logger = util::builder(&path, "idle")
         .symbol_cache_idle(Duration::from_millis(100))
@@ -274,7 +274,7 @@ fn i16_idle_symbol_tables_are_released_and_reloaded() {
 /// next new stack needs; every stack is still resolved to file and line,
 /// and the frames carry their module's build-id.
 #[test]
-fn i16_symbol_tables_over_their_budget_are_dropped_and_stacks_still_resolve() {
+fn symbol_tables_over_their_budget_are_dropped_and_stacks_still_resolve() {
     let (_d, path) = util::temp_db();
     // The smallest budget (1 MiB): a cold parse of this debug binary's
     // units is over it.

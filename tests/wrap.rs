@@ -128,7 +128,7 @@ fn catch_returns_what_the_closure_returned() {
 /// #14 (2): per-call tags, extra and level on the `Option` and `catch`
 /// paths too.
 #[test]
-fn i14_option_report_and_catch_take_per_call_options() {
+fn option_report_and_catch_take_per_call_options() {
     let (logger, captured) = errsnap::EventLogger::for_tests();
     let none: Option<u8> = None;
     let got = none.report_with_options(
@@ -176,7 +176,7 @@ fn i14_option_report_and_catch_take_per_call_options() {
 
 /// #14 (3): `release_name!` names the calling crate, not errsnap.
 #[test]
-fn i14_release_name_is_the_calling_crates() {
+fn release_name_is_the_calling_crates() {
     assert_eq!(
         errsnap::release_name!(),
         concat!(env!("CARGO_PKG_NAME"), "@", env!("CARGO_PKG_VERSION"))
