@@ -33,6 +33,8 @@ mod summary;
 #[cfg(feature = "postgres")]
 pub(crate) mod tls;
 #[cfg(feature = "postgres")]
+mod verify;
+#[cfg(feature = "postgres")]
 pub(crate) use migrate::target_of as migrate_target;
 #[cfg(feature = "postgres")]
 pub use migrate::{migrate_postgres, PgMigration};

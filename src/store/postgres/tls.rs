@@ -247,7 +247,7 @@ impl Trust {
         let check = self.check_now();
         Ok(Some(match check {
             Check::Plain => return Ok(None),
-            Check::Encrypted => Arc::new(verify::Encrypted(provider.clone())),
+            Check::Encrypted => Arc::new(super::verify::Encrypted(provider.clone())),
             Check::Chain | Check::ChainAndName => {
                 let roots = Arc::new(self.root_store()?);
                 let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
@@ -259,7 +259,7 @@ impl Trust {
                 if check == Check::ChainAndName {
                     webpki
                 } else {
-                    Arc::new(verify::AnyName(webpki))
+                    Arc::new(super::verify::AnyName(webpki))
                 }
             }
         }))
@@ -316,101 +316,6 @@ fn no_roots(mode: SslMode, default: Option<&PathBuf>) -> Error {
             crate::settings::TLS_CA_FILE_KEY,
         ),
     )
-}
-
-/// The certificate checks rustls has no ready verifier for: any
-/// certificate (libpq's `prefer` / plain `require`) and a trusted CA for
-/// any name (`verify-ca`).
-mod verify {
-    use std::sync::Arc;
-
-    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-    use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
-    use rustls::{DigitallySignedStruct, SignatureScheme};
-    use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
-
-    /// Any certificate; the handshake's signatures are still checked.
-    #[derive(Debug)]
-    pub(super) struct Encrypted(pub(super) Arc<CryptoProvider>);
-
-    impl ServerCertVerifier for Encrypted {
-        fn verify_server_cert(
-            &self,
-            _: &CertificateDer<'_>,
-            _: &[CertificateDer<'_>],
-            _: &ServerName<'_>,
-            _: &[u8],
-            _: UnixTime,
-        ) -> Result<ServerCertVerified, rustls::Error> {
-            Ok(ServerCertVerified::assertion())
-        }
-        fn verify_tls12_signature(
-            &self,
-            m: &[u8],
-            c: &CertificateDer<'_>,
-            d: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
-        }
-        fn verify_tls13_signature(
-            &self,
-            m: &[u8],
-            c: &CertificateDer<'_>,
-            d: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
-        }
-        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-            self.0.signature_verification_algorithms.supported_schemes()
-        }
-    }
-
-    /// A certificate signed by a trusted CA, whatever name it is for.
-    #[derive(Debug)]
-    pub(super) struct AnyName(pub(super) Arc<rustls::client::WebPkiServerVerifier>);
-
-    impl ServerCertVerifier for AnyName {
-        fn verify_server_cert(
-            &self,
-            end: &CertificateDer<'_>,
-            intermediates: &[CertificateDer<'_>],
-            name: &ServerName<'_>,
-            ocsp: &[u8],
-            now: UnixTime,
-        ) -> Result<ServerCertVerified, rustls::Error> {
-            match self
-                .0
-                .verify_server_cert(end, intermediates, name, ocsp, now)
-            {
-                Err(rustls::Error::InvalidCertificate(
-                    rustls::CertificateError::NotValidForName,
-                ))
-                | Err(rustls::Error::InvalidCertificate(
-                    rustls::CertificateError::NotValidForNameContext { .. },
-                )) => Ok(ServerCertVerified::assertion()),
-                other => other,
-            }
-        }
-        fn verify_tls12_signature(
-            &self,
-            m: &[u8],
-            c: &CertificateDer<'_>,
-            d: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            self.0.verify_tls12_signature(m, c, d)
-        }
-        fn verify_tls13_signature(
-            &self,
-            m: &[u8],
-            c: &CertificateDer<'_>,
-            d: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            self.0.verify_tls13_signature(m, c, d)
-        }
-        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-            self.0.supported_verify_schemes()
-        }
-    }
 }
 
 #[cfg(test)]
