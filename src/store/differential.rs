@@ -15,7 +15,7 @@ mod pg_server;
 
 use super::sql::backend::SqlStore;
 use super::sql::{params, Conn, Value};
-use crate::event::{AlertKind, AlertPolicy, Event, EventId};
+use crate::event::{AlertKind, Event, EventId};
 use crate::level::Level;
 use crate::settings::Durability;
 use crate::store::postgres::connect::PgTarget;
@@ -118,19 +118,6 @@ fn stream(seed: u64) -> Vec<Op> {
     ops
 }
 
-fn rules(threshold: u32) -> AlertRules {
-    AlertRules {
-        channels: vec!["slack".into(), "email".into(), "sentry".into()],
-        forward: vec!["sentry".into()],
-        policy: AlertPolicy {
-            cooldown: Duration::from_secs(600),
-            threshold,
-            window: Duration::from_secs(3600),
-            ..AlertPolicy::default()
-        },
-    }
-}
-
 /// One store under test and the reader that changes group status.
 trait Backend {
     fn store(&mut self) -> &mut dyn Writer;
@@ -138,23 +125,10 @@ trait Backend {
     fn set_status(&mut self, group: i64, status: GroupStatus);
 }
 
-struct Lite(SqliteStore, SqliteReader);
+/// A store and its reader.
+struct Both<S, R>(S, R);
 
-impl Backend for Lite {
-    fn store(&mut self) -> &mut dyn Writer {
-        &mut self.0
-    }
-    fn conn(&mut self) -> Box<dyn Conn + '_> {
-        SqlStore::conn(&mut self.0)
-    }
-    fn set_status(&mut self, group: i64, status: GroupStatus) {
-        assert!(self.1.set_group_status(group, status).unwrap());
-    }
-}
-
-struct Pg(PgStore, PgReader);
-
-impl Backend for Pg {
+impl<S: Writer + SqlStore, R: Maintenance> Backend for Both<S, R> {
     fn store(&mut self) -> &mut dyn Writer {
         &mut self.0
     }
@@ -250,7 +224,7 @@ fn every_backend_and_every_batching_makes_the_same_alerts() {
     let mut n = 0;
     for seed in 1..=6u64 {
         let threshold = if seed % 2 == 0 { 3 } else { 1 };
-        let rules = rules(threshold);
+        let rules = crate::store::policy::tests::rules(threshold);
         let ops = stream(seed);
         let mut results = Vec::new();
         for (label, cut) in [("one", usize::MAX), ("many", 1 + seed as usize % 4)] {
@@ -258,7 +232,7 @@ fn every_backend_and_every_batching_makes_the_same_alerts() {
             let path = dir.path().join(format!("s{n}.db"));
             let store =
                 SqliteStore::open(&path, Durability::Normal, Duration::from_secs(5)).unwrap();
-            let mut lite = Lite(store, SqliteReader::open(&path).unwrap());
+            let mut lite = Both(store, SqliteReader::open(&path).unwrap());
             results.push((
                 format!("sqlite {label}"),
                 feed(&mut lite, &ops, &rules, cut),
@@ -272,7 +246,7 @@ fn every_backend_and_every_batching_makes_the_same_alerts() {
             );
             let target = PgTarget::parse(&url, None, None).unwrap();
             let store = PgStore::open(&target, &dir.path().join(format!("p{n}.db"))).unwrap();
-            let mut fleet = Pg(store, PgReader::open(&target).unwrap());
+            let mut fleet = Both(store, PgReader::open(&target).unwrap());
             results.push((
                 format!("postgres {label}"),
                 feed(&mut fleet, &ops, &rules, cut),

@@ -221,7 +221,7 @@ pub(crate) fn decide(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::time::Duration;
 
     use super::*;
@@ -229,7 +229,9 @@ mod tests {
 
     const MIN: i64 = 60_000;
 
-    fn rules(threshold: u32) -> AlertRules {
+    /// Three channels (one forwarding), a 10-minute cooldown, `threshold`
+    /// events in an hour.
+    pub(crate) fn rules(threshold: u32) -> AlertRules {
         AlertRules {
             channels: vec!["slack".into(), "email".into(), "sentry".into()],
             forward: vec!["sentry".into()],
