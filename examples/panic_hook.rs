@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut db = PathBuf::from(errsnap::DEFAULT_DB_PATH);
+    let mut db = PathBuf::from(errsnap::db::Database::DEFAULT_PATH);
     let mut on_thread = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {

@@ -14,7 +14,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let guard = errsnap::init(errsnap::EventLogger::builder().name("service"))?;
     tracing_subscriber::registry()
-        .with(errsnap::ErrsnapLayer::new(guard.logger().clone()))
+        .with(errsnap::tracing::ErrsnapLayer::new(guard.logger().clone()))
         .init();
 
     let handles: Vec<_> = (0..4)

@@ -5,9 +5,9 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use crate::channels::{format, Alert, AlertFrame, AlertKind};
 use crate::event::EventKind;
 use crate::level::Level;
-use crate::notify::{format, Alert, AlertFrame, AlertKind};
 
 /// `.env` parsing: never panics, and an error is always one of errsnap's
 /// fixed messages, carrying at most a key name and a line number from the

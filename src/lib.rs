@@ -68,16 +68,16 @@
 //!
 //! | feature | default | adds | pulls in |
 //! | --- | --- | --- | --- |
-//! | `slack` | yes | [`SlackWebhook`], Slack alerts from `.env` | reqwest (blocking, rustls + ring), rustls |
-//! | `email` | yes | [`SmtpMailer`], e-mail alerts from `.env` | lettre (SMTP, rustls + ring), rustls |
+//! | `slack` | yes | [`channels::SlackChannel`], Slack alerts from `.env` | reqwest (blocking, rustls + ring), rustls |
+//! | `email` | yes | [`channels::EmailChannel`], e-mail alerts from `.env` | lettre (SMTP, rustls + ring), rustls |
 //! | `webhook` | yes | a generic JSON webhook channel from `.env` | reqwest (blocking, rustls + ring), rustls |
 //! | `sentry` | no | forwarding every event to a Sentry-compatible server (`ERRSNAP_SENTRY_DSN`, [`EventLoggerBuilder::sentry_dsn`]) through the outbox | reqwest (blocking, rustls + ring), rustls |
 //! | `otlp` | no | forwarding every event to an OpenTelemetry collector as OTLP/HTTP log records (`ERRSNAP_OTLP_ENDPOINT`, [`EventLoggerBuilder::otlp_endpoint`]) | reqwest (blocking, rustls + ring), rustls |
 //! | `native-roots` | no | trust the operating system's certificate store too, for SMTP and webhooks | rustls-native-certs |
 //! | `anyhow` | no | `.report(&logger)` on `anyhow::Result`, `EventLogger::capture_anyhow` | anyhow |
 //! | `eyre` | no | `.report(&logger)` on `eyre::Result`, `EventLogger::capture_eyre` | eyre |
-//! | `tracing` | no | `ErrsnapLayer`, a `tracing_subscriber::Layer` | tracing, tracing-subscriber |
-//! | `log` | no | `LogBridge`, a `log::Log` implementation | log |
+//! | `tracing` | no | [`tracing::ErrsnapLayer`], a `tracing_subscriber::Layer` | tracing, tracing-subscriber |
+//! | `log` | no | [`log::LogBridge`], a `log::Log` implementation | log |
 //! | `cli` | no | the `errsnap` command (`cargo install errsnap --features cli`), the `errsnap serve` dashboard included; enables `sentry` and `otlp` | clap, anyhow, indicatif, csv, axum, tokio, maud |
 //! | `fuzzing` | no | entry points for the fuzz targets and the benchmarks (not a stable API) | nothing |
 //!
@@ -86,7 +86,7 @@
 //! Linux x86_64 framehop (the callers' stack walk).
 //!
 //! With `default-features = false` errsnap keeps storage, capture, the
-//! panic hook, custom [`Channel`]s and the test mode; no OpenSSL is ever
+//! panic hook, custom [`channels::Channel`]s and the test mode; no OpenSSL is ever
 //! needed.
 //!
 //! # Testing your application
@@ -117,10 +117,11 @@
 
 mod bridge;
 mod capture;
+pub mod channels;
 mod crash;
 mod ecosystem;
 mod error;
-mod event;
+pub mod event;
 mod ext;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
@@ -128,7 +129,6 @@ pub mod fuzzing;
 mod guard;
 mod level;
 mod logger;
-mod notify;
 mod panic;
 mod pipeline;
 pub mod prelude;
@@ -137,64 +137,121 @@ mod store;
 mod util;
 mod worker;
 
+// What an application calls: starting, capturing, scopes, levels, errors.
+pub use channels::delivery::FlushReport;
+#[cfg(feature = "anyhow")]
+#[cfg_attr(docsrs, doc(cfg(feature = "anyhow")))]
+pub use ecosystem::AnyhowResultExt;
+#[cfg(feature = "eyre")]
+#[cfg_attr(docsrs, doc(cfg(feature = "eyre")))]
+pub use ecosystem::EyreResultExt;
+pub use error::{Error, ErrorKind, Result};
+pub use event::attachment::Attachment;
+pub use event::context::User;
+pub use event::id::EventId;
+pub use ext::{OptionExt, ResultExt};
+pub use guard::{init, Guard};
+pub use level::{Level, LevelFilter, ParseLevelError};
+pub use logger::options::{EndUserMessage, PushOptions};
+pub use logger::{
+    bind_scope, configure_scope, CatchError, EventBuilder, EventLogger, EventLoggerBuilder, Scope,
+    ScopeGuard, Scoped,
+};
+pub use panic::install_panic_hook;
+pub use settings::{Config, Durability};
+pub use worker::Overflow;
+
+/// Reading and keeping a database errsnap wrote: [`Database`](db::Database)
+/// (what the `errsnap` command and its dashboard use), the rows and queries
+/// it answers with, crash files imported after the fact, and PostgreSQL's
+/// schema.
+pub mod db {
+    #[cfg(feature = "postgres")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+    pub use crate::store::postgres::{migrate_postgres, PgMigration};
+    pub use crate::store::{
+        AlertStatus, ChannelHealth, CheckReport, Database, DeliveryStatus, EventDetail,
+        EventFilter, EventRow, ExportRow, GroupOrder, GroupQuery, GroupRow, GroupStatus,
+        GroupValue, HostRow, HourCount, MissingModule, PurgeReport, PurgeRule, ReleaseRow, RunRow,
+        RunStatus, Sample, SearchHit, Stats, SymbolicateReport,
+    };
+    pub use crate::worker::{import_crashes, CrashImport};
+}
+
+/// The process and host picture stored with an event.
+pub mod snapshot {
+    pub use crate::event::snapshot::{CgroupStats, HostInfo, HostStats, ProcessStats, Snapshot};
+}
+
+/// Asserting on what your application records, in its own tests (see
+/// [`EventLogger::for_tests`]).
+pub mod testing {
+    pub use crate::logger::testing::CapturedEvents;
+}
+
+/// A `log::Log` that records log records as events (feature `log`).
 #[cfg(feature = "log")]
-pub use bridge::log::LogBridge;
+#[cfg_attr(docsrs, doc(cfg(feature = "log")))]
+pub mod log {
+    pub use crate::bridge::log::LogBridge;
+}
+
+/// A `tracing_subscriber` layer that records `tracing` events as events
+/// (feature `tracing`).
+#[cfg(feature = "tracing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
+pub mod tracing {
+    pub use crate::bridge::tracing::ErrsnapLayer;
+}
+
 /// A tower layer for HTTP services: [`tower::HttpLayer`] (feature `tower`).
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod tower {
     pub use crate::bridge::tower::{HttpLayer, HttpService, ResponseError, ResponseFuture};
 }
-#[cfg(feature = "tracing")]
-pub use bridge::tracing::ErrsnapLayer;
-#[cfg(feature = "anyhow")]
-pub use ecosystem::AnyhowResultExt;
-#[cfg(feature = "eyre")]
-pub use ecosystem::EyreResultExt;
-pub use error::{Error, ErrorKind, Result};
-pub use event::Snapshot;
-pub use event::{
-    Attachment, Breadcrumb, ChainLink, Event, EventId, EventKind, Frame, Location,
-    ParseEventIdError, Request, StoredAttachment, User,
-};
-pub use ext::{OptionExt, ResultExt};
-pub use guard::{init, Guard};
-pub use level::{Level, LevelFilter, ParseLevelError};
-pub use logger::options::{EndUserMessage, PushOptions, DEFAULT_FINGERPRINT};
-pub use logger::{
-    bind_scope, configure_scope, CatchError, EventBuilder, EventLogger, EventLoggerBuilder, Scope,
-    ScopeGuard, Scoped,
-};
-pub use notify::delivery::{ChannelDelivery, FlushReport};
-#[cfg(feature = "email")]
-pub use notify::email::SmtpMailerBuilder;
+
+// The names of errsnap 0.1, kept for a release (CHANGELOG.md lists every
+// move). A trait cannot be aliased with a deprecation: `Channel` stays
+// reachable here, hidden.
+#[doc(hidden)]
+pub use channels::Channel;
+/// Moved: [`db::Database`].
+#[deprecated(since = "0.2.0", note = "moved to `errsnap::db::Database`")]
+#[doc(hidden)]
+pub type Database = db::Database;
+/// Moved: [`snapshot::Snapshot`].
+#[deprecated(since = "0.2.0", note = "moved to `errsnap::snapshot::Snapshot`")]
+#[doc(hidden)]
+pub type Snapshot = snapshot::Snapshot;
+/// Moved: [`channels::Alert`].
+#[deprecated(since = "0.2.0", note = "moved to `errsnap::channels::Alert`")]
+#[doc(hidden)]
+pub type Alert = channels::Alert;
+/// Renamed: [`channels::ChannelError`].
+#[deprecated(since = "0.2.0", note = "renamed `errsnap::channels::ChannelError`")]
+#[doc(hidden)]
+pub type NotifyError = channels::ChannelError;
+/// Renamed: [`channels::SlackChannel`].
 #[cfg(feature = "slack")]
-pub use notify::SlackWebhook;
-#[cfg(feature = "webhook")]
-pub use notify::WebhookChannel;
-pub use notify::{Alert, AlertFrame, AlertKind, Channel, NotifyError};
+#[deprecated(since = "0.2.0", note = "renamed `errsnap::channels::SlackChannel`")]
+#[doc(hidden)]
+pub type SlackWebhook = channels::SlackChannel;
+/// Renamed: [`channels::EmailChannel`].
 #[cfg(feature = "email")]
-pub use notify::{SmtpMailer, SmtpTls};
-pub use panic::install_panic_hook;
-pub use settings::{Config, KeyDescription, DEFAULT_CONFIG_FILE, DEFAULT_DB_PATH};
-/// The process and host picture stored with an event, and taking one
-/// yourself.
-pub mod snapshot {
-    pub use crate::event::{CgroupStats, HostInfo, HostStats, ProcessStats, Snapshot};
-    pub use crate::pipeline::sampler::Sampler;
-}
-pub use logger::testing::CapturedEvents;
-#[cfg(feature = "postgres")]
-pub use store::postgres::{migrate_postgres, PgMigration};
-pub use store::Durability;
-pub use store::{
-    AlertStatus, ChannelHealth, CheckReport, Database, DeliveryStatus, EventDetail, EventFilter,
-    EventRow, ExportRow, GroupOrder, GroupQuery, GroupRow, GroupStatus, GroupValue, HostRow,
-    HourCount, MissingModule, PurgeReport, PurgeRule, ReleaseRow, RunRow, RunStatus, Sample,
-    SearchHit, Stats, SymbolicateReport,
-};
-pub use worker::Overflow;
-pub use worker::{import_crashes, CrashImport};
+#[deprecated(since = "0.2.0", note = "renamed `errsnap::channels::EmailChannel`")]
+#[doc(hidden)]
+pub type SmtpMailer = channels::EmailChannel;
+/// Moved: [`tracing::ErrsnapLayer`].
+#[cfg(feature = "tracing")]
+#[deprecated(since = "0.2.0", note = "moved to `errsnap::tracing::ErrsnapLayer`")]
+#[doc(hidden)]
+pub type ErrsnapLayer = tracing::ErrsnapLayer;
+/// Moved: [`log::LogBridge`].
+#[cfg(feature = "log")]
+#[deprecated(since = "0.2.0", note = "moved to `errsnap::log::LogBridge`")]
+#[doc(hidden)]
+pub type LogBridge = log::LogBridge;
 
 /// The release of the crate that calls it, as `name@version` from its
 /// `Cargo.toml` (`CARGO_PKG_NAME` and `CARGO_PKG_VERSION`), as sentry-rust's

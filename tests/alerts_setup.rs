@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use errsnap::{Config, Database, Level};
+use errsnap::{db::Database, Config, Level};
 
 use crate::servers::{HttpStub, RealSmtp, Reply, SmtpOptions, TestCa};
 use crate::util::{self, count, describe, open, run_child};

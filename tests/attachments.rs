@@ -4,7 +4,10 @@
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use errsnap::{Attachment, Config, Database, Level, PurgeRule};
+use errsnap::{
+    db::{Database, PurgeRule},
+    Attachment, Config, Level,
+};
 
 use crate::context::details;
 use crate::util;

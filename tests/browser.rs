@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use errsnap::{Database, GroupStatus};
+use errsnap::db::{Database, GroupStatus};
 use serde_json::{json, Value};
 
 use crate::dash::{request, Dash};
@@ -281,7 +281,7 @@ fn a_browser_opens_groups_sees_a_live_update_opens_a_group_and_resolves_it() {
     d.screenshot("dashboard-resolved.png");
     let g = Database::open(&db)
         .unwrap()
-        .groups(&errsnap::GroupQuery::default())
+        .groups(&errsnap::db::GroupQuery::default())
         .unwrap();
     let payments = g.iter().find(|g| g.title.starts_with("payment")).unwrap();
     assert_eq!(payments.status, GroupStatus::Resolved);

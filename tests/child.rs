@@ -365,7 +365,7 @@ fn entry() {
                 fn flush(&self) {}
             }
             let logger = util::logger(&db, "logged");
-            errsnap::LogBridge::new(logger.clone())
+            errsnap::log::LogBridge::new(logger.clone())
                 .forward_to(Box::new(Inner))
                 .install()
                 .unwrap();

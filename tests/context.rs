@@ -5,7 +5,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use errsnap::{Database, EventDetail, EventFilter, PushOptions, User};
+use errsnap::{
+    db::{Database, EventDetail, EventFilter},
+    PushOptions, User,
+};
 
 use crate::util;
 
@@ -383,7 +386,7 @@ fn tower_layer_records_5xx_errors_and_panics_with_the_request_and_no_secret() {
     }
     // The error's chain, from the response's extension.
     let cart = by("loading the cart");
-    assert_eq!(cart.row.kind, errsnap::EventKind::Error);
+    assert_eq!(cart.row.kind, errsnap::event::EventKind::Error);
     let chain: Vec<&str> = cart.chain.iter().map(|c| c.message.as_str()).collect();
     assert_eq!(chain, ["loading the cart", "cart 7 row is corrupt"]);
     assert_eq!(
@@ -398,7 +401,7 @@ fn tower_layer_records_5xx_errors_and_panics_with_the_request_and_no_secret() {
     // The panic: recorded by the layer (no hook here), with the request and
     // the breadcrumb raised in the handler before it.
     let panic = by("invariant 1 broken");
-    assert_eq!(panic.row.kind, errsnap::EventKind::Panic);
+    assert_eq!(panic.row.kind, errsnap::event::EventKind::Panic);
     assert_eq!(panic.row.level, errsnap::Level::Fatal);
     let crumbs: Vec<&str> = panic
         .breadcrumbs
@@ -453,7 +456,7 @@ fn a_handler_panic_is_recorded_once_by_the_hook_with_the_request() {
     let events = details(&db);
     assert_eq!(events.len(), 1, "recorded once: {events:?}");
     let e = &events[0];
-    assert_eq!(e.row.kind, errsnap::EventKind::Panic);
+    assert_eq!(e.row.kind, errsnap::event::EventKind::Panic);
     assert_eq!(e.row.message, "invariant 2 broken");
     let r = e
         .request
@@ -546,7 +549,7 @@ fn direct_events_inside_a_span_carry_its_name_and_fields() {
     let (_d, db) = util::temp_db();
     let logger = util::logger(&db, "spans");
     let subscriber =
-        tracing_subscriber::registry().with(errsnap::ErrsnapLayer::new(logger.clone()));
+        tracing_subscriber::registry().with(errsnap::tracing::ErrsnapLayer::new(logger.clone()));
     tracing::subscriber::with_default(subscriber, || {
         let outer = tracing::info_span!("request", route = "/carts/{id}");
         let _o = outer.enter();
@@ -577,7 +580,7 @@ fn events_link_to_the_opentelemetry_trace_of_the_current_span() {
     let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
     let subscriber = tracing_subscriber::registry()
         .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("errsnap-test")))
-        .with(errsnap::ErrsnapLayer::new(logger.clone()));
+        .with(errsnap::tracing::ErrsnapLayer::new(logger.clone()));
     let ids = tracing::subscriber::with_default(subscriber, || {
         let span = tracing::info_span!("checkout");
         let _e = span.enter();

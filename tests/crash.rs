@@ -9,7 +9,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use errsnap::{Database, EventFilter, EventKind};
+use errsnap::{
+    db::{Database, EventFilter},
+    event::EventKind,
+};
 
 use crate::util;
 
@@ -202,7 +205,7 @@ fn restart(db: &Path) {
     assert!(logger.flush(T));
 }
 
-fn crashes(db: &Path) -> Vec<errsnap::EventDetail> {
+fn crashes(db: &Path) -> Vec<errsnap::db::EventDetail> {
     let d = Database::open(db).unwrap();
     d.events(&EventFilter::default())
         .unwrap()
@@ -222,7 +225,7 @@ fn run_status(db: &Path) -> Vec<String> {
         .collect()
 }
 
-fn functions(e: &errsnap::EventDetail) -> Vec<String> {
+fn functions(e: &errsnap::db::EventDetail) -> Vec<String> {
     e.frames.iter().filter_map(|f| f.function.clone()).collect()
 }
 
@@ -318,7 +321,7 @@ fn a_segfault_in_a_real_binary_names_its_callers_up_to_main() {
         "{}",
         util::describe(&out)
     );
-    errsnap::import_crashes(&db).unwrap();
+    errsnap::db::import_crashes(&db).unwrap();
     let c = crashes(&db);
     assert_eq!(c.len(), 1);
     assert_eq!(c[0].row.message, "SIGSEGV at 0x0 (address not mapped)");
@@ -351,7 +354,7 @@ fn a_stack_overflow_is_one_failure_with_both_signals_linked() {
             stderr.contains("has overflowed its stack"),
             "{how}: Rust's own handler still reports: {stderr}"
         );
-        errsnap::import_crashes(&db).unwrap();
+        errsnap::db::import_crashes(&db).unwrap();
         let c = crashes(&db);
         assert_eq!(c.len(), 1, "{how}: counted once");
         let m = &c[0].row.message;
@@ -384,7 +387,7 @@ fn a_panic_under_panic_abort_and_its_sigabrt_are_one_failure() {
         "{}",
         util::describe(&out)
     );
-    let report = errsnap::import_crashes(&db).unwrap();
+    let report = errsnap::db::import_crashes(&db).unwrap();
     assert_eq!((report.imported, report.linked), (0, 1), "{report:?}");
     assert!(crashes(&db).is_empty(), "no second event");
     let d = Database::open(&db).unwrap();
@@ -473,7 +476,7 @@ fn crash_files_that_are_not_ours_are_refused_and_kept() {
     let dir = std::path::PathBuf::from(dir);
     std::fs::write(dir.join("crash-1-forged.bin"), b"ESNPCRSH garbage").unwrap();
     std::os::unix::fs::symlink("/etc/passwd", dir.join("crash-2-link.bin")).unwrap();
-    let report = errsnap::import_crashes(&db).unwrap();
+    let report = errsnap::db::import_crashes(&db).unwrap();
     assert_eq!(report.refused.len(), 2, "{report:?}");
     assert!(
         report.refused.iter().any(|r| r.contains("symbolic link")),
@@ -570,7 +573,7 @@ fn an_oom_kill_in_a_small_cgroup_is_abnormal_and_named() {
     let runs = Database::open(&db).unwrap().runs(10).unwrap();
     assert_eq!(runs.len(), 2);
     let r = &runs[1];
-    assert_eq!(r.status, errsnap::RunStatus::Abnormal, "{r:?}");
+    assert_eq!(r.status, errsnap::db::RunStatus::Abnormal, "{r:?}");
     assert_eq!(r.end_reason.as_deref(), Some("oom-kill"), "{r:?}");
     assert_eq!(r.memory_max_bytes, Some(160 << 20), "{r:?}");
     assert!(crashes(&db).is_empty(), "a SIGKILL leaves no crash record");

@@ -26,7 +26,7 @@ fn an_imported_crash_is_redacted_by_the_applications_own_patterns() {
     );
     // `errsnap check` (here: the library call it makes) has no settings of
     // the application: the crash file brought them.
-    let r = errsnap::import_crashes(&db).unwrap();
+    let r = errsnap::db::import_crashes(&db).unwrap();
     assert_eq!(r.imported, 1, "{r:?}");
     let conn = open(&db);
     assert_eq!(
@@ -61,7 +61,7 @@ fn a_crash_of_a_logger_with_a_before_save_hook_waits_for_the_application() {
         "{}",
         util::describe(&out)
     );
-    let r = errsnap::import_crashes(&db).unwrap();
+    let r = errsnap::db::import_crashes(&db).unwrap();
     assert_eq!((r.imported, r.waiting), (0, 1), "{r:?}");
     // `errsnap check` says so.
     #[cfg(feature = "cli")]

@@ -5,7 +5,10 @@
 
 use std::time::{Duration, Instant};
 
-use errsnap::{Config, Database, DeliveryStatus, EventFilter, Level};
+use errsnap::{
+    db::{Database, DeliveryStatus, EventFilter},
+    Config, Level,
+};
 use serde_json::Value;
 
 use crate::peers::{free_port, Bugsink, FaultProxy, OtlpReceiver};
@@ -37,7 +40,7 @@ fn config_error() -> ConfigError {
 }
 
 /// The stored events, oldest first.
-fn stored(db: &std::path::Path) -> Vec<errsnap::EventRow> {
+fn stored(db: &std::path::Path) -> Vec<errsnap::db::EventRow> {
     Database::open(db)
         .unwrap()
         .events(&EventFilter::default())
@@ -130,7 +133,7 @@ fn events_reach_bugsink_grouped_as_errsnap_groups_them() {
     let events = events_of(&q);
     assert_eq!(events.len(), 4, "{q}");
     let rows = stored(&db);
-    let forwarded: Vec<&errsnap::EventRow> =
+    let forwarded: Vec<&errsnap::db::EventRow> =
         rows.iter().filter(|r| r.level >= Level::Error).collect();
     assert_eq!(forwarded.len(), 4);
     for r in &forwarded {
@@ -780,7 +783,7 @@ fn muted_and_resolved_groups_still_forward_every_event() {
     let database = Database::open(&db).unwrap();
     let group = database.group_of(&stored(&db)[0].id).unwrap().unwrap();
     assert!(database
-        .set_group_status(group, errsnap::GroupStatus::Muted)
+        .set_group_status(group, errsnap::db::GroupStatus::Muted)
         .unwrap());
     log.error("cache node 3 down");
     log.error("cache node 3 down");
@@ -809,7 +812,7 @@ fn scoped_events_forward_their_request_user_and_transaction() {
         .store_user_ip(true)
         .build()
         .unwrap();
-    let mut request = errsnap::Request::new("GET", "/carts/7")
+    let mut request = errsnap::event::Request::new("GET", "/carts/7")
         .route("/carts/{id}")
         .query("token=abc&page=2")
         .header("User-Agent", "it/1.0")

@@ -292,7 +292,7 @@ fn a_cold_panic_is_durable_raw_before_its_stack_is_named() {
     assert!(raw >= 3, "raw frames with build-ids: {raw}");
     assert!(in_app_functions(&db).is_empty(), "nothing named yet");
     // The binary is still there with the same build-id: named from it.
-    let mut database = errsnap::Database::open(&db).unwrap();
+    let mut database = errsnap::db::Database::open(&db).unwrap();
     let report = database.symbolicate(&[]).unwrap();
     assert!(report.frames_resolved >= 3, "{report:?}");
     assert!(

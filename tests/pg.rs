@@ -564,7 +564,7 @@ fn a_fleets_raw_frames_are_named_by_symbolicate() {
         0
     );
     // The named function is searchable.
-    let fleet = errsnap::Database::open_url(&url, &errsnap::Config::empty()).unwrap();
+    let fleet = errsnap::db::Database::open_url(&url, &errsnap::Config::empty()).unwrap();
     let hits = fleet.search("fail_where_symbols_are_gone", 10).unwrap();
     assert_eq!(hits.len(), 1, "{hits:?}");
 }
@@ -792,12 +792,12 @@ fn a_panics_named_frames_are_searchable_in_a_fleet_database() {
     let url = pg.url("?sslmode=disable");
     let out = util::run_child("panic_into_url", &db, &[("ERRSNAPTEST_DATABASE_URL", &url)]);
     assert!(out.status.success(), "{}", util::describe(&out));
-    let found = errsnap::Database::open_url(&url, &errsnap::Config::empty())
+    let found = errsnap::db::Database::open_url(&url, &errsnap::Config::empty())
         .unwrap()
         .search("panic_in_named_function", 10)
         .unwrap();
     assert_eq!(found.len(), 1, "the panicking function is found by name");
-    assert_eq!(found[0].group.kind, errsnap::EventKind::Panic);
+    assert_eq!(found[0].group.kind, errsnap::event::EventKind::Panic);
 }
 
 #[test]
@@ -841,10 +841,10 @@ fn a_fleet_forwards_each_event_once_muted_or_not() {
     );
     assert!(records[0]["resource"]["host.name"].is_string());
     assert!(records[0]["resource"]["host.arch"].is_string());
-    let fleet = errsnap::Database::open_url(&url, &errsnap::Config::empty()).unwrap();
-    let group = fleet.groups(&errsnap::GroupQuery::default()).unwrap()[0].id;
+    let fleet = errsnap::db::Database::open_url(&url, &errsnap::Config::empty()).unwrap();
+    let group = fleet.groups(&errsnap::db::GroupQuery::default()).unwrap()[0].id;
     assert!(fleet
-        .set_group_status(group, errsnap::GroupStatus::Muted)
+        .set_group_status(group, errsnap::db::GroupStatus::Muted)
         .unwrap());
     logger.error("job 7 failed: lease lost");
     assert!(logger.flush(T));

@@ -281,11 +281,14 @@ fn a_full_disk_spools_elsewhere_and_imports_once_space_returns() {
 #[test]
 fn a_panicking_channel_keeps_the_alert_and_the_process() {
     struct Boom;
-    impl errsnap::Channel for Boom {
+    impl errsnap::channels::Channel for Boom {
         fn name(&self) -> &str {
             "boom"
         }
-        fn send(&self, _: &errsnap::Alert) -> Result<(), errsnap::NotifyError> {
+        fn send(
+            &self,
+            _: &errsnap::channels::Alert,
+        ) -> Result<(), errsnap::channels::ChannelError> {
             panic!("the channel itself fails");
         }
     }

@@ -246,7 +246,7 @@ fn bad_levels_and_files_are_named_errors() {
         .to_string();
     assert!(err.contains("missing.toml"), "{err}");
     // The default file is optional: this test's working directory has none.
-    assert!(!std::path::Path::new(errsnap::DEFAULT_CONFIG_FILE).exists());
+    assert!(!std::path::Path::new(errsnap::Config::DEFAULT_FILE).exists());
     let mut c = Config::empty();
     c.set("ERRSNAP_DB_LEVEL", "sometimes").unwrap();
     let err = util::builder(&path, "t")
@@ -434,8 +434,8 @@ mod tracing_bridge {
     async fn tracing_errors_become_events_with_fields_spans_and_breadcrumbs() {
         let (_d, path) = util::temp_db();
         let logger = util::logger(&path, "traced");
-        let subscriber =
-            tracing_subscriber::registry().with(errsnap::ErrsnapLayer::new(logger.clone()));
+        let subscriber = tracing_subscriber::registry()
+            .with(errsnap::tracing::ErrsnapLayer::new(logger.clone()));
         let _default = tracing::subscriber::set_default(subscriber);
         let request = tracing::info_span!("request", route = "/checkout", user_id = 7u64);
         let _r = request.enter();

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use errsnap::{Database, ErrorKind};
+use errsnap::{db::Database, ErrorKind};
 
 use crate::util::{self, count, describe, open, run_child};
 

@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use errsnap::{Database, GroupStatus, Level};
+use errsnap::{
+    db::{Database, GroupStatus},
+    Level,
+};
 
 use crate::dash::{csrf, first_group, request, Dash};
 use crate::util;
@@ -382,7 +385,7 @@ fn hostile_stored_text_renders_as_inert_text() {
                 s.set_transaction(h)
                     .set_user(errsnap::User::new().id(h).username(h))
                     .set_request(
-                        errsnap::Request::new("GET", h)
+                        errsnap::event::Request::new("GET", h)
                             .route(h)
                             .query(h)
                             .header("user-agent", h),

@@ -487,7 +487,7 @@ fn a_database_from_a_newer_errsnap_is_refused_untouched() {
         .unwrap();
     }
     let before = std::fs::read(&path).unwrap();
-    let err = errsnap::Database::open(&path).unwrap_err();
+    let err = errsnap::db::Database::open(&path).unwrap_err();
     assert!(
         matches!(
             err.kind(),

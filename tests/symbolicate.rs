@@ -114,7 +114,7 @@ fn a_stripped_binary_stores_raw_frames_that_symbolicate_names_by_build_id() {
     assert!(file.ends_with("tests/child.rs"), "{file}");
     assert!(line > 0);
     // The named frames are searchable (issue #19: texts follow the names).
-    let hits = errsnap::Database::open(&db)
+    let hits = errsnap::db::Database::open(&db)
         .unwrap()
         .search("fail_where_symbols_are_gone", 10)
         .unwrap();

@@ -349,10 +349,10 @@ fn storm_child(n: u64) -> Value {
     drop(logger);
     // After the last connection closed (WAL checkpointed into the file).
     let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-    let db = errsnap::Database::open(&path).expect("db");
-    let groups = db.groups(&errsnap::GroupQuery::default()).expect("groups");
+    let db = errsnap::db::Database::open(&path).expect("db");
+    let groups = db.groups(&errsnap::db::GroupQuery::default()).expect("groups");
     // The goal holds only with file:line still resolved.
-    let mut newest = errsnap::EventFilter::default();
+    let mut newest = errsnap::db::EventFilter::default();
     newest.newest_first = true;
     newest.limit = 1;
     let last = db.events(&newest).expect("events");
@@ -417,10 +417,10 @@ fn panic_child(n: u64, prewarm: bool) -> Value {
     let poller = {
         let path = path.clone();
         std::thread::spawn(move || {
-            let db = errsnap::Database::open(&path).expect("db");
+            let db = errsnap::db::Database::open(&path).expect("db");
             loop {
                 let n = db
-                    .count_events(&errsnap::EventFilter::default())
+                    .count_events(&errsnap::db::EventFilter::default())
                     .expect("count");
                 if n >= 1 {
                     return base.elapsed().as_nanos() as u64;
@@ -436,9 +436,9 @@ fn panic_child(n: u64, prewarm: bool) -> Value {
     for _ in 0..n {
         h.record(one()).expect("record");
     }
-    let db = errsnap::Database::open(&path).expect("db");
+    let db = errsnap::db::Database::open(&path).expect("db");
     let stored = db
-        .count_events(&errsnap::EventFilter::default())
+        .count_events(&errsnap::db::EventFilter::default())
         .expect("count");
     assert_eq!(
         stored,
@@ -449,11 +449,11 @@ fn panic_child(n: u64, prewarm: bool) -> Value {
 }
 
 fn snapshot_cost(n: u64) -> Value {
-    let mut sampler = errsnap::snapshot::Sampler::new();
+    // The writer's sampler, shared (one uncontended lock per take).
     let h = latency(
         n,
         || {
-            std::hint::black_box(sampler.sample());
+            std::hint::black_box(errsnap::snapshot::Snapshot::take());
         },
         || {},
     );

@@ -16,7 +16,7 @@ use crate::logger::{EventLogger, Extras};
 /// ```no_run
 /// # fn main() -> errsnap::Result<()> {
 /// let logger = errsnap::EventLogger::new("service")?;
-/// errsnap::LogBridge::new(logger).install()?;
+/// errsnap::log::LogBridge::new(logger).install()?;
 /// log::info!("starting");           // a breadcrumb
 /// log::error!("cannot bind :8080"); // an event, with the breadcrumb
 /// # Ok(()) }

@@ -33,7 +33,7 @@ use crate::logger::{EventLogger, Extras};
 ///     .name("service")
 ///     # .path(dir.path().join("L.db")).config(errsnap::Config::empty())
 ///     .build()?;
-/// let subscriber = tracing_subscriber::registry().with(errsnap::ErrsnapLayer::new(logger.clone()));
+/// let subscriber = tracing_subscriber::registry().with(errsnap::tracing::ErrsnapLayer::new(logger.clone()));
 /// tracing::subscriber::with_default(subscriber, || {
 ///     tracing::info!("loading the cart");               // a breadcrumb
 ///     tracing::error!(order_id = 42, "payment failed"); // an event, with the breadcrumb

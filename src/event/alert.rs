@@ -59,7 +59,7 @@ fn strip_controls(s: &mut String) {
 
 impl Alert {
     /// Strips control characters from every text of the alert (done before
-    /// any notifier sees it).
+    /// any channel sees it).
     pub(crate) fn strip_controls(&mut self) {
         for s in [&mut self.message, &mut self.logger, &mut self.group_title]
             .into_iter()
@@ -119,7 +119,7 @@ pub(crate) fn chain_messages(json: Option<&str>) -> Vec<String> {
     links.into_iter().skip(1).map(|l| l.message).collect()
 }
 
-/// Everything a notifier gets to say about an event.
+/// Everything a channel gets to say about an event.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Alert {
@@ -143,7 +143,7 @@ pub struct Alert {
     /// The event's release, if known (a regression says which release
     /// the group came back in).
     pub release: Option<String>,
-    /// The full message (notifiers truncate as their medium requires).
+    /// The full message (channels truncate as their medium requires).
     pub message: String,
     /// The error chain below the message, outermost first.
     pub chain: Vec<String>,

@@ -1,11 +1,11 @@
 //! Pure data: what one recorded event holds. No I/O, no threads.
 
 pub(crate) mod alert;
-mod attachment;
+pub(crate) mod attachment;
 pub(crate) mod context;
-mod id;
+pub(crate) mod id;
 mod json;
-mod snapshot;
+pub(crate) mod snapshot;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -13,15 +13,18 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 pub(crate) use alert::AlertPolicy;
-pub use alert::{Alert, AlertFrame, AlertKind};
+pub(crate) use alert::{Alert, AlertFrame, AlertKind};
+pub(crate) use attachment::Attachment;
+pub use attachment::StoredAttachment;
 pub(crate) use attachment::{clean_name, Source as AttachmentSource};
-pub use attachment::{Attachment, StoredAttachment};
 pub(crate) use context::EventContext;
-pub use context::{Request, User};
+pub use context::Request;
+pub(crate) use context::User;
 pub(crate) use id::random_u64;
-pub use id::{EventId, ParseEventIdError};
+pub(crate) use id::EventId;
+pub use id::ParseEventIdError;
 pub(crate) use json::{bound_json_depth, bound_map_depth, drop_json};
-pub use snapshot::{CgroupStats, HostInfo, HostStats, ProcessStats, Snapshot};
+pub(crate) use snapshot::{CgroupStats, HostInfo, HostStats, ProcessStats, Snapshot};
 
 use crate::level::Level;
 

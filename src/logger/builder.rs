@@ -10,10 +10,10 @@ use std::time::Duration;
 use super::options::EndUserMessage;
 use super::place::{absolute, backend_of};
 use super::{EventLogger, Inner};
+use crate::channels::setup::AlertOverrides;
+use crate::channels::{Alerting, Channel};
 use crate::error::{Error, Result};
 use crate::level::{Level, LevelFilter};
-use crate::notify::setup::AlertOverrides;
-use crate::notify::{Alerting, Channel};
 use crate::pipeline::redact::Redactor;
 use crate::pipeline::{BeforeSave, Context};
 use crate::settings::{Config, Durability, Settings};
@@ -239,11 +239,11 @@ impl EventLoggerBuilder {
     /// This logger's lowest level alerted on Slack (default error;
     /// `LevelFilter::Off` for none).
     pub fn slack_min_level(self, level: impl Into<LevelFilter>) -> Self {
-        self.channel_min_level(crate::notify::SLACK, level)
+        self.channel_min_level(crate::channels::SLACK, level)
     }
     /// This logger's lowest level alerted by e-mail (default fatal).
     pub fn email_min_level(self, level: impl Into<LevelFilter>) -> Self {
-        self.channel_min_level(crate::notify::EMAIL, level)
+        self.channel_min_level(crate::channels::EMAIL, level)
     }
     /// This logger's lowest level stored in the database (default warn).
     /// Panics, and events routed to an alert channel, are always stored.
@@ -558,7 +558,7 @@ impl EventLoggerBuilder {
         let config = self.read_config()?;
         let mut s = Settings::from_config(&config)?;
         self.apply(&mut s);
-        let alerting = crate::notify::setup::alerting(&config, &s, &self.alerts)?;
+        let alerting = crate::channels::setup::alerting(&config, &s, &self.alerts)?;
         let routes = self.routes(&config, &name, &alerting)?;
         let db_level = match self.db_level {
             Some(l) => l,

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::EventLogger;
-use crate::notify::delivery::FlushReport;
+use crate::channels::delivery::FlushReport;
 
 impl EventLogger {
     /// Waits until every event handed over so far is committed, and the

@@ -19,10 +19,10 @@ pub(crate) mod scope;
 pub(crate) mod testing;
 
 use crate::capture::{self, CallSite, RawBacktrace, ThreadInfo};
+use crate::channels::{Alert, ChannelError};
 use crate::error::Result;
 use crate::event::{Breadcrumb, ChainLink, EventId, EventKind};
 use crate::level::{Level, LevelFilter};
-use crate::notify::{Alert, NotifyError};
 use crate::pipeline::{Context, PendingEvent};
 use crate::settings::Config;
 use crate::worker::Worker;
@@ -442,7 +442,7 @@ impl EventLogger {
     /// assert!(logger.send_test_alert().is_empty()); // no channel configured
     /// # Ok(()) }
     /// ```
-    pub fn send_test_alert(&self) -> Vec<(String, std::result::Result<(), NotifyError>)> {
+    pub fn send_test_alert(&self) -> Vec<(String, std::result::Result<(), ChannelError>)> {
         let ctx = &self.inner.context;
         let alert = Alert::test(&ctx.logger, ctx.app_name.clone(), ctx.environment.clone());
         self.inner.worker.alerting().send_test(alert)

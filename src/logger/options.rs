@@ -51,8 +51,6 @@ impl Default for PushOptions {
     }
 }
 
-pub use crate::event::DEFAULT_FINGERPRINT;
-
 impl PushOptions {
     /// Level error, with a hardware snapshot, alerts routed by level.
     pub fn new() -> Self {
@@ -105,7 +103,7 @@ impl PushOptions {
     /// Groups the event by these parts instead of errsnap's own
     /// fingerprint, as Sentry's fingerprint rules do: events with the same
     /// parts share a group whatever their message or stack. A part equal to
-    /// [`DEFAULT_FINGERPRINT`] (`"{{ default }}"`) stands for errsnap's own
+    /// [`DEFAULT_FINGERPRINT`](crate::event::DEFAULT_FINGERPRINT) (`"{{ default }}"`) stands for errsnap's own
     /// fingerprint, to split a group further rather than merge groups.
     ///
     /// ```

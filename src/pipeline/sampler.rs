@@ -12,6 +12,26 @@ use sysinfo::{MemoryRefreshKind, Pid, ProcessRefreshKind, ProcessesToUpdate, Sys
 
 use crate::event::{HostInfo, HostStats, ProcessStats, Snapshot};
 
+impl Snapshot {
+    /// Takes the same picture errsnap stores with an event: the process's
+    /// CPU and memory, the host's, the cgroup's limits. Its CPU
+    /// percentages are over the time since the previous `take` in this
+    /// process (the first one: since the process started).
+    ///
+    /// ```
+    /// let snap = errsnap::snapshot::Snapshot::take();
+    /// assert!(snap.process.rss_bytes > 0);
+    /// assert!(snap.host.total_memory > 0);
+    /// ```
+    pub fn take() -> Snapshot {
+        static SHARED: std::sync::Mutex<Option<Sampler>> = std::sync::Mutex::new(None);
+        let mut s = SHARED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        s.get_or_insert_with(Sampler::new).sample()
+    }
+}
+
 impl HostInfo {
     /// Reads the host description (tens of milliseconds: done once).
     pub fn collect() -> HostInfo {
@@ -45,18 +65,9 @@ const MIN_WINDOW_MS: u128 = 50;
 /// The CPU-% window restarts after this long, so the figure stays recent.
 const MAX_WINDOW_MS: u128 = 1_000;
 
-/// Takes snapshots, keeping what is needed for correct CPU percentages.
-///
-/// errsnap's writer owns one; it is public for programs that want the same
-/// picture themselves (and for the benchmarks).
-///
-/// ```
-/// let mut sampler = errsnap::snapshot::Sampler::new();
-/// let snap = sampler.sample();
-/// assert!(snap.process.rss_bytes > 0);
-/// assert!(snap.host.total_memory > 0);
-/// ```
-pub struct Sampler {
+/// Takes snapshots, keeping what is needed for correct CPU percentages
+/// (the writer owns one; [`Snapshot::take`] shares another).
+pub(crate) struct Sampler {
     sys: System,
     pid: Pid,
     // Process CPU %: the start of the current window and the last value.
@@ -83,7 +94,7 @@ impl Default for Sampler {
 
 impl Sampler {
     /// A sampler; its first CPU-time reading starts the first window.
-    pub fn new() -> Sampler {
+    pub(crate) fn new() -> Sampler {
         let mut sys = System::new();
         sys.refresh_cpu_usage();
         let now = Instant::now();
@@ -102,7 +113,7 @@ impl Sampler {
     /// BENCHMARKS.md for its cost).
     // Long by design: one field of the snapshot per line, read from one
     // refresh of the system tables.
-    pub fn sample(&mut self) -> Snapshot {
+    pub(crate) fn sample(&mut self) -> Snapshot {
         let now = Instant::now();
         let taken_at_ms = crate::util::time::now_ms();
 

@@ -18,7 +18,7 @@ use super::keys::{self, Kind, KEYS};
 use crate::error::{Error, Result};
 
 /// The default location of the optional settings file.
-pub const DEFAULT_CONFIG_FILE: &str = "config/errsnap.toml";
+pub(crate) const DEFAULT_CONFIG_FILE: &str = "config/errsnap.toml";
 
 /// Where a value came from (for error messages).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,24 +48,6 @@ impl fmt::Display for Source {
             Source::Env => f.write_str("the environment"),
         }
     }
-}
-
-/// One key, as [`Config::describe`] tells it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[non_exhaustive]
-pub struct KeyDescription {
-    /// The `.env` / environment name.
-    pub name: &'static str,
-    /// Its `section.field` in the settings file, if it may stand there.
-    pub file_key: Option<&'static str>,
-    /// The default (empty: none).
-    pub default: &'static str,
-    /// What it does.
-    pub doc: &'static str,
-    /// Whether its value is a secret.
-    pub secret: bool,
-    /// Its value in these settings (a secret's as `<redacted>`).
-    pub value: Option<String>,
 }
 
 /// A yes/no setting: `1`, `true`, `yes`, `on` or `0`, `false`, `no`, `off`.
@@ -125,6 +107,12 @@ fn is_secret(key: &str) -> bool {
 }
 
 impl Config {
+    /// The settings file read when none is named: `config/errsnap.toml`
+    /// (optional; `ERRSNAP_CONFIG_FILE` or
+    /// [`EventLoggerBuilder::config_file`](crate::EventLoggerBuilder::config_file)
+    /// name another, which must exist).
+    pub const DEFAULT_FILE: &'static str = DEFAULT_CONFIG_FILE;
+
     /// No settings at all (every default).
     pub fn empty() -> Config {
         Config::default()
@@ -265,28 +253,6 @@ impl Config {
     /// secret.
     pub fn keys() -> impl Iterator<Item = (&'static str, bool)> {
         KEYS.iter().map(|k| (k.name, k.secret))
-    }
-
-    /// Every key with its default, its place in the settings file, and what
-    /// it does, and its value here (a secret's shown as `<redacted>`): what
-    /// `errsnap settings` prints.
-    pub fn describe(&self) -> Vec<KeyDescription> {
-        KEYS.iter()
-            .map(|k| KeyDescription {
-                name: k.name,
-                file_key: k.toml,
-                default: k.default,
-                doc: k.doc,
-                secret: k.secret,
-                value: self.get(k.name).map(|v| {
-                    if k.secret {
-                        "<redacted>".to_owned()
-                    } else {
-                        v.to_owned()
-                    }
-                }),
-            })
-            .collect()
     }
 
     /// The raw value of a key, if set.

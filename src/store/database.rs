@@ -18,8 +18,8 @@ use crate::event::HostInfo;
 /// # let path = dir.path().join("LOGS.db");
 /// # let logger = errsnap::EventLogger::builder().name("t").path(&path).config(errsnap::Config::empty()).build()?;
 /// # logger.error("disk full"); logger.flush(std::time::Duration::from_secs(10));
-/// let db = errsnap::Database::open(&path)?;
-/// let groups = db.groups(&errsnap::GroupQuery::default())?;
+/// let db = errsnap::db::Database::open(&path)?;
+/// let groups = db.groups(&errsnap::db::GroupQuery::default())?;
 /// assert_eq!(groups[0].title, "disk full");
 /// # Ok(()) }
 /// ```
@@ -32,6 +32,10 @@ pub struct Database {
 }
 
 impl Database {
+    /// The file a logger writes when no path is configured: `LOGS.db` in
+    /// the working directory, as in the original design.
+    pub const DEFAULT_PATH: &'static str = crate::settings::DEFAULT_DB_PATH;
+
     /// Opens an existing errsnap database.
     ///
     /// # Errors

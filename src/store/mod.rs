@@ -37,7 +37,7 @@ pub(crate) mod sqlite;
 pub(crate) mod summary;
 mod symbolicate;
 
-pub use crate::settings::Durability;
+pub(crate) use crate::settings::Durability;
 pub(crate) use crate::settings::Limits;
 
 pub use database::Database;

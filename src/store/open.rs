@@ -102,7 +102,7 @@ pub(crate) fn admin_url(
 }
 
 /// Checks the file at `path` without changing it (see
-/// [`crate::Database::check_path`]).
+/// [`crate::db::Database::check_path`]).
 pub(crate) fn check_path(path: &Path) -> crate::store::read::CheckReport {
     let mut r = sqlite::read::SqliteReader::check_path(path);
     add_spool(&mut r, path);

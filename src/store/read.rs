@@ -136,7 +136,7 @@ impl std::fmt::Display for DeliveryStatus {
     }
 }
 
-/// Order of [`Database::groups`](crate::Database::groups).
+/// Order of [`Database::groups`](crate::db::Database::groups).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum GroupOrder {
@@ -179,7 +179,7 @@ pub struct GroupQuery {
     pub offset: usize,
     /// At most this many (0: no limit).
     pub limit: usize,
-    /// Only these groups (for [`Database::group`](crate::Database::group)
+    /// Only these groups (for [`Database::group`](crate::db::Database::group)
     /// and search hits; empty: no such filter).
     pub(crate) ids: Vec<i64>,
 }
@@ -212,7 +212,7 @@ pub struct GroupValue {
     pub last_seen: i64,
 }
 
-/// A group found by [`Database::search`](crate::Database::search).
+/// A group found by [`Database::search`](crate::db::Database::search).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct SearchHit {
@@ -431,7 +431,7 @@ pub struct EventDetail {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request: Option<crate::event::Request>,
     /// Its attachments, without their bytes (see
-    /// [`Database::attachments`](crate::Database::attachments)).
+    /// [`Database::attachments`](crate::db::Database::attachments)).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<crate::event::StoredAttachment>,
 }

@@ -43,7 +43,7 @@ impl RunStatus {
     }
 }
 
-/// One recorded run, as [`Database::runs`](crate::Database::runs) lists it.
+/// One recorded run, as [`Database::runs`](crate::db::Database::runs) lists it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct RunRow {
@@ -79,7 +79,7 @@ pub struct RunRow {
     pub memory_max_bytes: Option<u64>,
 }
 
-/// One release's health, as [`Database::releases`](crate::Database::releases)
+/// One release's health, as [`Database::releases`](crate::db::Database::releases)
 /// reports it: its runs and how they ended, and the groups new in it or
 /// regressed in it.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -1,7 +1,7 @@
 //! The seams between the store and the rest of errsnap: what a backend
 //! is asked to do, in four parts, and the values that cross them. The
 //! writer holds a [`Store`] ([`Writer`], [`Runs`] and [`Outbox`] together),
-//! the notify thread another; [`crate::Database`] holds a [`Reader`] and
+//! the notify thread another; [`crate::db::Database`] holds a [`Reader`] and
 //! [`Maintenance`]. Every backend implements them; the SQL backends through
 //! the shared layer in `sql/`.
 
@@ -255,7 +255,7 @@ pub(crate) trait Store: Writer + Runs + Outbox {
 
 impl<T: Writer + Runs + Outbox> Store for T {}
 
-/// The read side of a store, behind [`crate::Database`]; each method is
+/// The read side of a store, behind [`crate::db::Database`]; each method is
 /// what the `Database` method of the same name documents.
 pub(crate) trait Reader: Send + std::fmt::Debug {
     fn groups(&self, q: &GroupQuery) -> Result<Vec<GroupRow>>;

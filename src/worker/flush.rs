@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use super::Worker;
-use crate::notify::delivery::FlushReport;
+use crate::channels::delivery::FlushReport;
 
 impl Worker {
     /// Waits until every event handed over so far is committed (or spooled)

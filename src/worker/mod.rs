@@ -22,10 +22,10 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::channels::outbox::NotifyHandle;
+use crate::channels::Alerting;
 use crate::error::ErrorKind;
 use crate::event::Event;
-use crate::notify::outbox::NotifyHandle;
-use crate::notify::Alerting;
 use crate::pipeline::PendingEvent;
 use crate::store::{AlertRules, Durability};
 use crate::util::internal_log;

@@ -167,7 +167,7 @@ pub(super) fn writer_main(shared: Arc<Shared>) {
             shared.progress.notify_all();
         }
         if std::mem::take(&mut w.alerts_held) {
-            w.kick_notifier();
+            w.kick_delivery();
         }
         w.retention(false);
         if stop {
@@ -530,7 +530,7 @@ impl Writer {
         }
     }
 
-    fn kick_notifier(&self) {
+    fn kick_delivery(&self) {
         if let Some(n) = &self.shared.notify {
             n.kick();
         }
@@ -561,7 +561,7 @@ impl Writer {
                     if self.hold_alerts {
                         self.alerts_held = true;
                     } else {
-                        self.kick_notifier();
+                        self.kick_delivery();
                     }
                 }
                 if self.spooled {

@@ -173,9 +173,9 @@ fn summary_bytes(db: &Path, dir: &Path) -> (u64, u64) {
 /// reads) and from the events themselves (`Database::histogram`, what a
 /// dashboard without summaries would read); median ms of each.
 fn sparklines(db: &Path) -> (f64, f64) {
-    let d = errsnap::Database::open(db).expect("open");
-    let mut q = errsnap::GroupQuery::default();
-    q.order = errsnap::GroupOrder::Count;
+    let d = errsnap::db::Database::open(db).expect("open");
+    let mut q = errsnap::db::GroupQuery::default();
+    q.order = errsnap::db::GroupOrder::Count;
     q.limit = 50;
     let ids: Vec<i64> = d.groups(&q).expect("groups").iter().map(|g| g.id).collect();
     let now = std::time::SystemTime::now()

@@ -134,7 +134,7 @@ pub(crate) struct GroupsArgs {
     pub(crate) logger: Option<String>,
     /// Only this status (open, resolved, resolved-next, muted).
     #[arg(long)]
-    pub(crate) status: Option<errsnap::GroupStatus>,
+    pub(crate) status: Option<errsnap::db::GroupStatus>,
     /// Only groups first seen in this release.
     #[arg(long, value_name = "RELEASE")]
     pub(crate) new_in: Option<String>,
@@ -271,7 +271,7 @@ pub(crate) struct ResolveArgs {
     pub(crate) group: Option<i64>,
     /// The new status.
     #[arg(long, default_value = "resolved")]
-    pub(crate) status: errsnap::GroupStatus,
+    pub(crate) status: errsnap::db::GroupStatus,
 }
 
 #[derive(Debug, Args)]

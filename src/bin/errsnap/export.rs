@@ -9,7 +9,7 @@ use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use errsnap::{Database, EventFilter, ExportRow};
+use errsnap::db::{Database, EventFilter, ExportRow};
 
 use crate::args::Format;
 

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use errsnap::{Database, EventFilter};
+use errsnap::db::{Database, EventFilter};
 
 use crate::args::{Cli, Command, Filters};
 use crate::output::{now_ms, parse_time, Out};

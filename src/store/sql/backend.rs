@@ -40,7 +40,7 @@ pub(crate) trait SqlReader: Send + std::fmt::Debug {
     /// Bytes the database takes, and bytes its rows use.
     fn size(&self) -> Result<(u64, u64)>;
     /// Integrity, schema, alerts waiting or failed (see
-    /// [`crate::Database::check`]).
+    /// [`crate::db::Database::check`]).
     fn health(&self) -> Result<CheckReport>;
     /// Gives free space back.
     fn compact(&self) -> Result<()>;

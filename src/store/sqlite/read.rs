@@ -1,5 +1,5 @@
 //! The read and administration side of a SQLite store, behind
-//! [`crate::Database`]: the file opened (never migrated by reading), its
+//! [`crate::db::Database`]: the file opened (never migrated by reading), its
 //! columns, size, health and `VACUUM`; everything read or changed through
 //! it is the shared SQL layer's (`sql::read`).
 

@@ -30,7 +30,7 @@ impl Writer {
         match crate::worker::crashes::import(store, tables, skip.as_deref(), Some(&find)) {
             Ok(r) => {
                 if r.imported > 0 {
-                    self.kick_notifier();
+                    self.kick_delivery();
                 }
                 // Waiting for a logger of theirs: tried again when one is
                 // registered.
@@ -158,6 +158,6 @@ impl Writer {
         let channels = self.shared.cfg.rules().channels;
         let ev = crate::pipeline::crash::crash_loop_event(count, window, channels);
         self.write(&[ev]);
-        self.kick_notifier();
+        self.kick_delivery();
     }
 }

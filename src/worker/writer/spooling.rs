@@ -45,7 +45,7 @@ impl Writer {
             Ok(imported) => {
                 self.note_outbox(imported.outcome);
                 if imported.outcome.alerts > 0 {
-                    self.kick_notifier();
+                    self.kick_delivery();
                 }
                 let pending = spool::has_pending(&self.shared.path);
                 self.set_spooled(pending);

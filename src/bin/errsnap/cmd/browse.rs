@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Result;
-use errsnap::{GroupOrder, GroupQuery};
+use errsnap::db::{GroupOrder, GroupQuery};
 
 use crate::args::{Cli, EventsArgs, GroupSort, GroupsArgs, TailArgs};
 use crate::output::{now_ms, one_line, sparkline, time, Out};
@@ -46,7 +46,7 @@ pub(crate) fn groups(cli: &Cli, a: &GroupsArgs, out: &mut Out) -> Result<ExitCod
         let spark = sparkline(&db.histogram(g.id, day_ago, now, 12)?);
         let level = out.level(g.level);
         // A group that came back after it was resolved says so.
-        let status = if g.regressed_at.is_some() && g.status == errsnap::GroupStatus::Open {
+        let status = if g.regressed_at.is_some() && g.status == errsnap::db::GroupStatus::Open {
             "regressed"
         } else {
             g.status.as_str()
@@ -115,7 +115,7 @@ pub(crate) fn tail(cli: &Cli, a: &TailArgs, out: &mut Out) -> Result<ExitCode> {
     }
 }
 
-pub(crate) fn location(e: &errsnap::EventRow) -> String {
+pub(crate) fn location(e: &errsnap::db::EventRow) -> String {
     match (&e.file, e.line) {
         (Some(f), Some(l)) => format!("{}:{l}", safe_line(f)),
         (Some(f), None) => safe_line(f).into_owned(),
@@ -123,7 +123,7 @@ pub(crate) fn location(e: &errsnap::EventRow) -> String {
     }
 }
 
-fn print_event_line(out: &mut Out, e: &errsnap::EventRow) -> Result<()> {
+fn print_event_line(out: &mut Out, e: &errsnap::db::EventRow) -> Result<()> {
     let level = out.level(e.level);
     writeln!(
         out.w,
@@ -137,7 +137,7 @@ fn print_event_line(out: &mut Out, e: &errsnap::EventRow) -> Result<()> {
     Ok(())
 }
 
-fn tail_line(out: &mut Out, e: &errsnap::EventRow, json: bool) -> Result<()> {
+fn tail_line(out: &mut Out, e: &errsnap::db::EventRow, json: bool) -> Result<()> {
     if json {
         serde_json::to_writer(&mut out.w, e)?;
         writeln!(out.w)?;

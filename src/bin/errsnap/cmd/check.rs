@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use errsnap::Database;
+use errsnap::db::Database;
 
 use crate::args::Cli;
 use crate::output::Out;
@@ -18,7 +18,7 @@ pub(crate) fn check(cli: &Cli, out: &mut Out) -> Result<ExitCode> {
     let crashes = cli
         .db
         .exists()
-        .then(|| errsnap::import_crashes(&cli.db).map_err(|e| e.to_string()));
+        .then(|| errsnap::db::import_crashes(&cli.db).map_err(|e| e.to_string()));
     let r = match crate::postgres_url(&cli.db) {
         Some(_) => crate::open(cli)?.check()?,
         None => Database::check_path(&cli.db),
@@ -173,7 +173,7 @@ pub(crate) fn migrate(cli: &Cli, out: &mut Out) -> Result<ExitCode> {
              a database file is migrated by the first logger that opens it"
         );
     }
-    let m = errsnap::migrate_postgres(url, &settings(cli)?)?;
+    let m = errsnap::db::migrate_postgres(url, &settings(cli)?)?;
     if cli.json {
         out.json(&m)?;
     } else {

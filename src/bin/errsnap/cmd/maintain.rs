@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use errsnap::PurgeRule;
+use errsnap::db::PurgeRule;
 
 use crate::args::{self, Cli, ExportArgs, PurgeArgs, ResolveArgs, SymbolicateArgs};
 use crate::output::{self, now_ms, Out};

@@ -19,7 +19,7 @@ pub(crate) fn show(cli: &Cli, a: &ShowArgs, out: &mut Out) -> Result<ExitCode> {
         bail!("no event {:?} in {}", a.id, crate::db_name(cli, &db));
     };
     if !a.binary.is_empty() {
-        d.frames = errsnap::Database::resolve_frames(&d.frames, &a.binary)?;
+        d.frames = errsnap::db::Database::resolve_frames(&d.frames, &a.binary)?;
     }
     if let Some(dir) = &a.save_attachments {
         let files = db.save_attachments(&d.row.id, dir)?;
@@ -43,7 +43,7 @@ pub(crate) fn show(cli: &Cli, a: &ShowArgs, out: &mut Out) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_detail(out: &mut Out, d: &errsnap::EventDetail, all_frames: bool) -> Result<()> {
+fn print_detail(out: &mut Out, d: &errsnap::db::EventDetail, all_frames: bool) -> Result<()> {
     let e = &d.row;
     let level = out.level(e.level);
     let w = &mut out.w;
@@ -140,7 +140,7 @@ fn print_detail(out: &mut Out, d: &errsnap::EventDetail, all_frames: bool) -> Re
 }
 
 /// The transaction, user and request the event was raised for.
-fn print_context(w: &mut impl Write, d: &errsnap::EventDetail) -> Result<()> {
+fn print_context(w: &mut impl Write, d: &errsnap::db::EventDetail) -> Result<()> {
     if let Some(t) = &d.transaction {
         writeln!(w, "\ntransaction  {}", safe_line(t))?;
     }
@@ -192,7 +192,7 @@ fn print_context(w: &mut impl Write, d: &errsnap::EventDetail) -> Result<()> {
 }
 
 /// The backtrace: application frames (or all of them), innermost first.
-fn print_frames(w: &mut impl Write, d: &errsnap::EventDetail, all_frames: bool) -> Result<()> {
+fn print_frames(w: &mut impl Write, d: &errsnap::db::EventDetail, all_frames: bool) -> Result<()> {
     if !d.frames.is_empty() {
         let shown: Vec<_> = d
             .frames
@@ -236,7 +236,7 @@ fn print_frames(w: &mut impl Write, d: &errsnap::EventDetail, all_frames: bool) 
 }
 
 /// The process and host figures taken when the event was recorded.
-fn print_snapshot(w: &mut impl Write, s: &errsnap::Snapshot) -> Result<()> {
+fn print_snapshot(w: &mut impl Write, s: &errsnap::snapshot::Snapshot) -> Result<()> {
     {
         let p = &s.process;
         let h = &s.host;
@@ -292,7 +292,7 @@ fn print_snapshot(w: &mut impl Write, s: &errsnap::Snapshot) -> Result<()> {
 }
 
 /// Each alert of the event and where its delivery stands.
-fn print_alerts(w: &mut impl Write, alerts: &[errsnap::AlertStatus]) -> Result<()> {
+fn print_alerts(w: &mut impl Write, alerts: &[errsnap::db::AlertStatus]) -> Result<()> {
     if !alerts.is_empty() {
         writeln!(w, "\nalerts")?;
         for a in alerts {

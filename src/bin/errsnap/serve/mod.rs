@@ -27,7 +27,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use errsnap::Database;
+use errsnap::db::Database;
 
 use crate::args::{Cli, ServeArgs};
 

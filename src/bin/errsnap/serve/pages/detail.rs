@@ -3,7 +3,7 @@
 //! from under the source roots), breadcrumbs, tags, extra, the snapshot,
 //! the host and the alerts.
 
-use errsnap::{EventDetail, Frame};
+use errsnap::{db::EventDetail, event::Frame};
 use maud::{html, Markup};
 
 use super::{clean, clean_line, time, when};

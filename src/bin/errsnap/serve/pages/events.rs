@@ -7,7 +7,10 @@ use std::str::FromStr;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use errsnap::{EventFilter, EventRow, Level};
+use errsnap::{
+    db::{EventFilter, EventRow},
+    Level,
+};
 use maud::html;
 
 use super::enc;

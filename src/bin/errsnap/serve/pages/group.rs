@@ -9,7 +9,7 @@ use std::str::FromStr;
 use axum::extract::{Form, Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use errsnap::{GroupRow, GroupStatus, GroupValue, Sample};
+use errsnap::db::{GroupRow, GroupStatus, GroupValue, Sample};
 use maud::{html, Markup};
 
 use super::groups::status_badge;

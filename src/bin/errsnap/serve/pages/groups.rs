@@ -6,7 +6,10 @@ use std::str::FromStr;
 
 use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Response};
-use errsnap::{Database, GroupOrder, GroupQuery, GroupRow, GroupStatus, Level};
+use errsnap::{
+    db::{Database, GroupOrder, GroupQuery, GroupRow, GroupStatus},
+    Level,
+};
 use maud::{html, Markup};
 
 use super::layout::{self, Nav};

@@ -133,7 +133,7 @@ fn builtin(config: &Config, s: &Settings) -> Result<Vec<Builtin>> {
     if let Some(url) = config.string("ERRSNAP_SLACK_WEBHOOK_URL") {
         #[cfg(feature = "slack")]
         out.push(Arc::new(
-            super::SlackWebhook::new(&url)
+            super::SlackChannel::new(&url)
                 .map_err(|e| config.rename(e))?
                 .timeout(s.alert_timeout)
                 .with_roots(roots.clone()),

@@ -21,15 +21,15 @@ mod sentry_event;
 
 use std::sync::Arc;
 
-use super::{Alert, Channel, NotifyError};
+use super::{Alert, Channel, ChannelError};
 use crate::level::Level;
 use crate::store::EventDetail;
 
 /// What sends one stored event, in full, to a forwarding channel's server.
 pub(crate) trait Forward: Send + Sync + 'static {
     /// Sends the event; the errors are read as a channel's are
-    /// ([`NotifyError::rate_limited`] pauses the whole channel).
-    fn forward(&self, event: &EventDetail) -> Result<(), NotifyError>;
+    /// ([`ChannelError::rate_limited`] pauses the whole channel).
+    fn forward(&self, event: &EventDetail) -> Result<(), ChannelError>;
 
     /// The event as the server would receive it, for previews.
     fn preview(&self, event: &EventDetail) -> String;
@@ -55,7 +55,7 @@ impl Channel for Forwarding {
     }
 
     /// A test alert goes out as an event (`errsnap test-alert`).
-    fn send(&self, alert: &Alert) -> Result<(), NotifyError> {
+    fn send(&self, alert: &Alert) -> Result<(), ChannelError> {
         self.forward.forward(&test_event(alert))
     }
 

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::super::tls::ExtraRoots;
-use super::super::{http, NotifyError};
+use super::super::{http, ChannelError};
 use super::{sentry_event, Forward};
 use crate::error::{Error, Result};
 use crate::store::EventDetail;
@@ -151,12 +151,12 @@ impl SentryForwarder {
 }
 
 impl Forward for SentryForwarder {
-    fn forward(&self, event: &EventDetail) -> std::result::Result<(), NotifyError> {
+    fn forward(&self, event: &EventDetail) -> std::result::Result<(), ChannelError> {
         let who = self.who();
         if let Some(until) = *self.paused_until.lock().unwrap_or_else(|e| e.into_inner()) {
             let left = until.saturating_duration_since(Instant::now());
             if !left.is_zero() {
-                return Err(NotifyError::rate_limited(
+                return Err(ChannelError::rate_limited(
                     format!("{who}: rate limited by the server for {} more", secs(left)),
                     left,
                 ));
@@ -187,22 +187,22 @@ impl Forward for SentryForwarder {
                     .unwrap_or(Duration::from_secs(60))
                     .clamp(Duration::from_secs(1), MAX_PAUSE);
                 self.pause(d);
-                Err(NotifyError::rate_limited(
+                Err(ChannelError::rate_limited(
                     format!("{who}: rate limited (429 {shown}); paused for {}", secs(d)),
                     d,
                 ))
             }
-            413 => Err(NotifyError::rejected(format!(
+            413 => Err(ChannelError::rejected(format!(
                 "{who}: the event is too large for the server (413 {shown})"
             ))),
-            400 => Err(NotifyError::rejected(format!(
+            400 => Err(ChannelError::rejected(format!(
                 "{who}: the server refused the event (400 {shown})"
             ))),
-            401 | 403 | 404 => Err(NotifyError::channel_broken(format!(
+            401 | 403 | 404 => Err(ChannelError::channel_broken(format!(
                 "{who}: the DSN is not accepted ({} {shown}); check ERRSNAP_SENTRY_DSN",
                 answer.status
             ))),
-            s => Err(NotifyError::transient(
+            s => Err(ChannelError::transient(
                 format!("{who}: server error ({s} {shown})"),
                 answer.retry_after,
             )),

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::tls::ExtraRoots;
-use super::{http, Alert, Channel, NotifyError};
+use super::{http, Alert, Channel, ChannelError};
 use crate::error::{Error, Result};
 
 /// The key of the webhook URL.
@@ -34,7 +34,7 @@ const HEADER_KEY: &str = "ERRSNAP_WEBHOOK_HEADER";
 /// ```
 ///
 /// ```
-/// let hook = errsnap::WebhookChannel::new("https://alerts.example.com/in")
+/// let hook = errsnap::channels::WebhookChannel::new("https://alerts.example.com/in")
 ///     .unwrap()
 ///     .header("Authorization: Bearer s3cret")
 ///     .unwrap();
@@ -154,7 +154,7 @@ impl Channel for WebhookChannel {
         document(alert).to_string()
     }
 
-    fn send(&self, alert: &Alert) -> std::result::Result<(), NotifyError> {
+    fn send(&self, alert: &Alert) -> std::result::Result<(), ChannelError> {
         let header = self.header.as_ref().map(|(n, v)| (n.as_str(), v.as_str()));
         http::post_json(
             "webhook",

@@ -8,8 +8,8 @@ use std::cell::RefCell;
 use std::io::Read;
 use std::time::Duration;
 
-use super::NotifyError;
-use crate::notify::tls::ExtraRoots;
+use super::ChannelError;
+use crate::channels::tls::ExtraRoots;
 
 /// What a cached client was built for: its timeout and its extra roots.
 type ClientKey = (Duration, Option<usize>);
@@ -24,14 +24,14 @@ fn with_client<T>(
     timeout: Duration,
     roots: &ExtraRoots,
     f: impl FnOnce(&reqwest::blocking::Client) -> T,
-) -> Result<T, NotifyError> {
+) -> Result<T, ChannelError> {
     let key: ClientKey = (timeout, roots.pem().map(|p| p.as_ptr() as usize));
     CLIENT
         .try_with(|cell| {
             let mut slot = cell.borrow_mut();
             if slot.as_ref().is_none_or(|(k, _)| *k != key) {
                 let broken = |e: reqwest::Error| {
-                    NotifyError::transient(
+                    ChannelError::transient(
                         format!("building the HTTP client: {}", e.without_url()),
                         None,
                     )
@@ -49,10 +49,10 @@ fn with_client<T>(
             }
             match slot.as_ref() {
                 Some((_, c)) => Ok(f(c)),
-                None => Err(NotifyError::transient("no HTTP client", None)),
+                None => Err(ChannelError::transient("no HTTP client", None)),
             }
         })
-        .map_err(|_| NotifyError::transient("the notify thread is shutting down", None))?
+        .map_err(|_| ChannelError::transient("the notify thread is shutting down", None))?
 }
 
 /// A server's answer.
@@ -79,18 +79,18 @@ impl Answer {
     /// `Retry-After`); 400, 401, 403, 404, 410 a channel that cannot work;
     /// anything else later.
     #[cfg_attr(not(any(feature = "slack", feature = "webhook")), allow(dead_code))]
-    pub(crate) fn outcome(&self, who: &str) -> Result<(), NotifyError> {
+    pub(crate) fn outcome(&self, who: &str) -> Result<(), ChannelError> {
         let (status, shown) = (self.status, self.shown());
         match status {
             200..=299 => Ok(()),
-            429 => Err(NotifyError::transient(
+            429 => Err(ChannelError::transient(
                 format!("{who}: rate limited (429 {shown})"),
                 self.retry_after,
             )),
-            400 | 401 | 403 | 404 | 410 => Err(NotifyError::channel_broken(format!(
+            400 | 401 | 403 | 404 | 410 => Err(ChannelError::channel_broken(format!(
                 "{who}: the webhook is not usable ({status} {shown})"
             ))),
-            _ => Err(NotifyError::transient(
+            _ => Err(ChannelError::transient(
                 format!("{who}: server error ({status} {shown})"),
                 self.retry_after,
             )),
@@ -107,7 +107,7 @@ pub(crate) fn post_json(
     header: Option<(&str, &str)>,
     timeout: Duration,
     roots: &ExtraRoots,
-) -> Result<Answer, NotifyError> {
+) -> Result<Answer, ChannelError> {
     let headers: Vec<(&str, &str)> = header.into_iter().collect();
     post(
         who,
@@ -130,7 +130,7 @@ pub(crate) fn post(
     body: Vec<u8>,
     timeout: Duration,
     roots: &ExtraRoots,
-) -> Result<Answer, NotifyError> {
+) -> Result<Answer, ChannelError> {
     let response = with_client(timeout, roots, |c| {
         let mut req = c.post(url.clone()).header("content-type", content_type);
         for (name, value) in headers {
@@ -141,8 +141,8 @@ pub(crate) fn post(
     let mut response = response.map_err(|e| {
         // reqwest errors carry the URL, which is the secret.
         let e = e.without_url();
-        if crate::notify::tls::is_certificate_error(&e) {
-            return NotifyError::channel_broken(format!(
+        if crate::channels::tls::is_certificate_error(&e) {
+            return ChannelError::channel_broken(format!(
                 "{who}: the server's certificate was refused: {}; trust its CA with \
                  ERRSNAP_TLS_CA_FILE",
                 crate::util::internal_log::chain(&e)
@@ -155,7 +155,7 @@ pub(crate) fn post(
         } else {
             "request failed".to_owned()
         };
-        NotifyError::transient(format!("{who}: {what}: {e}"), None)
+        ChannelError::transient(format!("{who}: {what}: {e}"), None)
     })?;
     let status = response.status().as_u16();
     let header = |name: &str| {

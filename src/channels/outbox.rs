@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use super::delivery::{self, ChannelDelivery};
 use super::pace::{backoff_ms, Bucket};
-use super::{Alerting, ChannelEntry, NotifyError};
+use super::{Alerting, ChannelEntry, ChannelError};
 use crate::store::{AlertRules, Durability, EventDetail, Outcome, Reader, Store};
 use crate::util::internal_log;
 use crate::util::time::now_ms;
@@ -236,7 +236,7 @@ impl NotifyHandle {
     }
 }
 
-impl delivery::ChannelState for Notifier {
+impl delivery::ChannelState for DeliveryThread {
     fn held_until_after(&self, channel: &str, horizon: i64) -> bool {
         self.broken.contains(channel)
             || !self.rules.channels.iter().any(|c| c == channel)
@@ -251,7 +251,7 @@ impl delivery::ChannelState for Notifier {
     }
 }
 
-struct Notifier {
+struct DeliveryThread {
     shared: Arc<Shared>,
     store: Box<dyn Store>,
     rules: AlertRules,
@@ -294,7 +294,7 @@ fn notify_main(
         }
     };
     let rules = alerting.rules();
-    let mut n = Notifier {
+    let mut n = DeliveryThread {
         shared: shared.clone(),
         store,
         buckets: alerting
@@ -341,7 +341,7 @@ fn notify_main(
             Err(_) => {
                 internal_log::report(
                     "notify",
-                    &"a notifier panicked; its alert stays in the outbox",
+                    &"a channel panicked; its alert stays in the outbox",
                 );
                 Some(now_ms() + 2_000)
             }
@@ -387,7 +387,7 @@ fn finish(shared: &Shared) {
     shared.progress.notify_all();
 }
 
-impl Notifier {
+impl DeliveryThread {
     fn usable(&self) -> Vec<String> {
         self.rules
             .channels
@@ -543,7 +543,7 @@ impl Notifier {
         let gone = Outcome::Failed {
             error: "the event is no longer stored",
         };
-        let send: Box<dyn FnOnce() -> Result<(), NotifyError>> = match &channel.forward {
+        let send: Box<dyn FnOnce() -> Result<(), ChannelError>> = match &channel.forward {
             Some(forward) => {
                 let event = match self.load_event(&row.event_uid) {
                     Ok(Some(e)) => e,
@@ -575,8 +575,8 @@ impl Notifier {
             }
         };
         let result = std::panic::catch_unwind(AssertUnwindSafe(send)).unwrap_or_else(|_| {
-            Err(NotifyError::transient(
-                format!("{}: the notifier panicked", row.channel),
+            Err(ChannelError::transient(
+                format!("{}: the channel panicked", row.channel),
                 None,
             ))
         });

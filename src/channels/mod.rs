@@ -19,7 +19,7 @@ pub(crate) mod forward;
     feature = "otlp"
 ))]
 mod http;
-// The formatting is pure and shared by the built-in notifiers; without
+// The formatting is pure and shared by the built-in channels; without
 // their features parts of it go unused.
 #[cfg_attr(not(all(feature = "slack", feature = "email")), allow(dead_code))]
 pub(crate) mod format;
@@ -37,8 +37,9 @@ pub(crate) mod tls;
 #[cfg(feature = "webhook")]
 mod webhook;
 
+pub use crate::event::alert::{Alert, AlertFrame, AlertKind};
 pub(crate) use crate::event::AlertPolicy;
-pub use crate::event::{Alert, AlertFrame, AlertKind};
+pub use delivery::ChannelDelivery;
 #[cfg(feature = "slack")]
 mod slack;
 
@@ -51,10 +52,10 @@ use crate::level::Level;
 
 #[cfg(feature = "email")]
 #[cfg_attr(docsrs, doc(cfg(feature = "email")))]
-pub use email::{SmtpMailer, SmtpTls};
+pub use email::{EmailChannel, EmailChannelBuilder, SmtpTls};
 #[cfg(feature = "slack")]
 #[cfg_attr(docsrs, doc(cfg(feature = "slack")))]
-pub use slack::SlackWebhook;
+pub use slack::SlackChannel;
 #[cfg(feature = "webhook")]
 #[cfg_attr(docsrs, doc(cfg(feature = "webhook")))]
 pub use webhook::WebhookChannel;
@@ -85,7 +86,7 @@ impl crate::settings::Config {
     /// let results = errsnap::Config::empty().send_test_alert().unwrap();
     /// assert!(results.is_empty()); // nothing configured
     /// ```
-    pub fn send_test_alert(&self) -> crate::error::Result<Vec<(String, Result<(), NotifyError>)>> {
+    pub fn send_test_alert(&self) -> crate::error::Result<Vec<(String, Result<(), ChannelError>)>> {
         let settings = crate::settings::Settings::from_config(self)?;
         let alerting = setup::alerting(self, &settings, &setup::AlertOverrides::default())?;
         let alert = Alert::test(
@@ -157,9 +158,9 @@ impl Alert {
 const MIN_PAUSE: Duration = Duration::from_secs(1);
 const MAX_PAUSE: Duration = Duration::from_secs(24 * 3600);
 
-/// Why a notifier could not deliver.
+/// Why a channel could not deliver.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NotifyError {
+pub struct ChannelError {
     message: String,
     retry: Retry,
 }
@@ -174,11 +175,11 @@ enum Retry {
     NeverThisChannel,
 }
 
-impl NotifyError {
+impl ChannelError {
     /// A passing failure (timeout, 5xx, connection refused): retried with
     /// backoff, or after `retry_after` when the server said so.
     pub fn transient(message: impl Into<String>, retry_after: Option<Duration>) -> Self {
-        NotifyError {
+        ChannelError {
             message: message.into(),
             retry: Retry::Later(retry_after),
         }
@@ -190,7 +191,7 @@ impl NotifyError {
     ///
     /// The pause is kept within 1 s and 24 h, whatever the server said.
     pub fn rate_limited(message: impl Into<String>, pause: Duration) -> Self {
-        NotifyError {
+        ChannelError {
             message: message.into(),
             retry: Retry::Paused(pause.clamp(MIN_PAUSE, MAX_PAUSE)),
         }
@@ -199,7 +200,7 @@ impl NotifyError {
     /// This alert can never be delivered (the server rejected its content);
     /// other alerts still can.
     pub fn rejected(message: impl Into<String>) -> Self {
-        NotifyError {
+        ChannelError {
             message: message.into(),
             retry: Retry::NeverThisAlert,
         }
@@ -209,7 +210,7 @@ impl NotifyError {
     /// alert is attempted on it again until the next start; pending alerts
     /// stay in the outbox.
     pub fn channel_broken(message: impl Into<String>) -> Self {
-        NotifyError {
+        ChannelError {
             message: message.into(),
             retry: Retry::NeverThisChannel,
         }
@@ -243,21 +244,21 @@ impl NotifyError {
     }
 }
 
-impl fmt::Display for NotifyError {
+impl fmt::Display for ChannelError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
     }
 }
 
-impl std::error::Error for NotifyError {}
+impl std::error::Error for ChannelError {}
 
 /// A destination for alerts.
 ///
 /// Called only on errsnap's `errsnap-notify` thread, one alert at a time, so
 /// an implementation may block (with a timeout of its own: a channel that
-/// never returns stalls every channel). Return [`NotifyError::transient`]
-/// for failures worth retrying, [`NotifyError::rejected`] for an alert that
-/// can never be delivered, and [`NotifyError::channel_broken`] when nothing
+/// never returns stalls every channel). Return [`ChannelError::transient`]
+/// for failures worth retrying, [`ChannelError::rejected`] for an alert that
+/// can never be delivered, and [`ChannelError::channel_broken`] when nothing
 /// will get through until the configuration changes. A channel must never
 /// put a secret (a webhook URL, a password) into its error messages: they
 /// are stored in the `outbox` table.
@@ -266,12 +267,12 @@ impl std::error::Error for NotifyError {}
 /// limits are defaults: settings and each logger may change them.
 ///
 /// ```
-/// use errsnap::{Alert, Channel, Level, NotifyError};
+/// use errsnap::{Level, channels::{Alert, Channel, ChannelError}};
 ///
 /// struct Stdout;
 /// impl Channel for Stdout {
 ///     fn name(&self) -> &str { "stdout" }
-///     fn send(&self, alert: &Alert) -> Result<(), NotifyError> {
+///     fn send(&self, alert: &Alert) -> Result<(), ChannelError> {
 ///         println!("{}", self.render(alert));
 ///         Ok(())
 ///     }
@@ -285,7 +286,7 @@ pub trait Channel: Send + Sync + 'static {
     fn name(&self) -> &str;
 
     /// Delivers one alert.
-    fn send(&self, alert: &Alert) -> Result<(), NotifyError>;
+    fn send(&self, alert: &Alert) -> Result<(), ChannelError>;
 
     /// The lowest level alerted, unless settings or the logger say
     /// otherwise (default: error).
@@ -309,7 +310,7 @@ impl<C: Channel + ?Sized> Channel for Box<C> {
     fn name(&self) -> &str {
         (**self).name()
     }
-    fn send(&self, alert: &Alert) -> Result<(), NotifyError> {
+    fn send(&self, alert: &Alert) -> Result<(), ChannelError> {
         (**self).send(alert)
     }
     fn min_level(&self) -> Level {
@@ -327,7 +328,7 @@ impl<C: Channel + ?Sized> Channel for Arc<C> {
     fn name(&self) -> &str {
         (**self).name()
     }
-    fn send(&self, alert: &Alert) -> Result<(), NotifyError> {
+    fn send(&self, alert: &Alert) -> Result<(), ChannelError> {
         (**self).send(alert)
     }
     fn min_level(&self) -> Level {
@@ -408,7 +409,7 @@ impl Alerting {
 
     /// Sends a test alert through every channel, on a short-lived thread of
     /// its own (so it works from async code too), and returns each answer.
-    pub(crate) fn send_test(&self, alert: Alert) -> Vec<(String, Result<(), NotifyError>)> {
+    pub(crate) fn send_test(&self, alert: Alert) -> Vec<(String, Result<(), ChannelError>)> {
         let channels = self.channels.clone();
         let run = move || {
             channels

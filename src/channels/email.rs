@@ -1,4 +1,4 @@
-//! The SMTP e-mail notifier.
+//! The SMTP e-mail channel.
 
 use std::fmt;
 use std::str::FromStr;
@@ -11,7 +11,7 @@ use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{Message, SmtpTransport, Transport};
 
 use super::format::{email_html, email_subject, email_text};
-use super::{Alert, Channel, NotifyError};
+use super::{Alert, Channel, ChannelError};
 use crate::error::{Error, Result};
 
 /// How the SMTP connection is protected.
@@ -55,8 +55,8 @@ impl FromStr for SmtpTls {
 /// `Debug` never shows the password.
 ///
 /// ```
-/// use errsnap::{SmtpMailer, SmtpTls};
-/// let mailer = SmtpMailer::builder("smtp.example.com", 587)
+/// use errsnap::channels::{EmailChannel, SmtpTls};
+/// let mailer = EmailChannel::builder("smtp.example.com", 587)
 ///     .tls(SmtpTls::StartTls)
 ///     .credentials("alerts@example.com", "app-password")
 ///     .from("Alerts <alerts@example.com>")
@@ -65,7 +65,7 @@ impl FromStr for SmtpTls {
 ///     .unwrap();
 /// assert!(!format!("{mailer:?}").contains("app-password"));
 /// ```
-pub struct SmtpMailer {
+pub struct EmailChannel {
     transport: SmtpTransport,
     timeout: Duration,
     host: String,
@@ -76,9 +76,9 @@ pub struct SmtpMailer {
     authenticated: bool,
 }
 
-impl fmt::Debug for SmtpMailer {
+impl fmt::Debug for EmailChannel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SmtpMailer")
+        f.debug_struct("EmailChannel")
             .field("host", &self.host)
             .field("port", &self.port)
             .field("tls", &self.tls)
@@ -99,9 +99,9 @@ impl fmt::Debug for SmtpMailer {
     }
 }
 
-/// Settings for an [`SmtpMailer`].
+/// Settings for an [`EmailChannel`].
 #[must_use = "a builder does nothing until `build` is called"]
-pub struct SmtpMailerBuilder {
+pub struct EmailChannelBuilder {
     host: String,
     port: u16,
     tls: Option<SmtpTls>,
@@ -109,12 +109,12 @@ pub struct SmtpMailerBuilder {
     from: Option<String>,
     to: Option<String>,
     timeout: Duration,
-    roots: crate::notify::tls::ExtraRoots,
+    roots: crate::channels::tls::ExtraRoots,
 }
 
-impl fmt::Debug for SmtpMailerBuilder {
+impl fmt::Debug for EmailChannelBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SmtpMailerBuilder")
+        f.debug_struct("EmailChannelBuilder")
             .field("host", &self.host)
             .field("port", &self.port)
             .field("tls", &self.tls)
@@ -122,10 +122,10 @@ impl fmt::Debug for SmtpMailerBuilder {
     }
 }
 
-impl SmtpMailer {
+impl EmailChannel {
     /// Starts the settings for a server.
-    pub fn builder(host: impl Into<String>, port: u16) -> SmtpMailerBuilder {
-        SmtpMailerBuilder {
+    pub fn builder(host: impl Into<String>, port: u16) -> EmailChannelBuilder {
+        EmailChannelBuilder {
             host: host.into(),
             port,
             tls: None,
@@ -133,12 +133,12 @@ impl SmtpMailer {
             from: None,
             to: None,
             timeout: Duration::from_secs(10),
-            roots: crate::notify::tls::ExtraRoots::default(),
+            roots: crate::channels::tls::ExtraRoots::default(),
         }
     }
 }
 
-impl SmtpMailerBuilder {
+impl EmailChannelBuilder {
     /// TLS mode (default: from the port, see [`SmtpTls::for_port`]).
     pub fn tls(mut self, tls: SmtpTls) -> Self {
         self.tls = Some(tls);
@@ -170,11 +170,11 @@ impl SmtpMailerBuilder {
     /// # Errors
     /// The bundle holds no certificate, or one that cannot be a root.
     pub fn add_root_certificates_pem(mut self, pem: &[u8]) -> Result<Self> {
-        self.roots = crate::notify::tls::ExtraRoots::from_pem(pem)
+        self.roots = crate::channels::tls::ExtraRoots::from_pem(pem)
             .map_err(|why| Error::config(crate::settings::TLS_CA_FILE_KEY, why))?;
         Ok(self)
     }
-    pub(crate) fn with_roots(mut self, roots: crate::notify::tls::ExtraRoots) -> Self {
+    pub(crate) fn with_roots(mut self, roots: crate::channels::tls::ExtraRoots) -> Self {
         self.roots = roots;
         self
     }
@@ -187,7 +187,7 @@ impl SmtpMailerBuilder {
     /// credentials to a host that is not a loopback address.
     // Long by design: every setting of the builder is checked here, in the
     // order the errors name them; one check per block.
-    pub fn build(self) -> Result<SmtpMailer> {
+    pub fn build(self) -> Result<EmailChannel> {
         let host = self.host.trim().to_owned();
         if host.is_empty() || host.contains(char::is_whitespace) {
             return Err(Error::config(
@@ -268,7 +268,7 @@ impl SmtpMailerBuilder {
         if let Some((user, pass)) = self.credentials {
             builder = builder.credentials(Credentials::new(user, pass));
         }
-        Ok(SmtpMailer {
+        Ok(EmailChannel {
             transport: builder.build(),
             timeout: self.timeout,
             host,
@@ -281,7 +281,7 @@ impl SmtpMailerBuilder {
     }
 }
 
-impl Channel for SmtpMailer {
+impl Channel for EmailChannel {
     fn name(&self) -> &str {
         super::EMAIL
     }
@@ -298,7 +298,7 @@ impl Channel for SmtpMailer {
         format!("Subject: {}\n\n{}", email_subject(alert), email_text(alert))
     }
 
-    fn send(&self, alert: &Alert) -> std::result::Result<(), NotifyError> {
+    fn send(&self, alert: &Alert) -> std::result::Result<(), ChannelError> {
         let mut to = Mailboxes::new();
         for m in &self.to {
             to.push(m.clone());
@@ -328,7 +328,7 @@ impl Channel for SmtpMailer {
                             .body(email_html(alert)),
                     ),
             )
-            .map_err(|e| NotifyError::rejected(format!("email: cannot build the message: {e}")))?;
+            .map_err(|e| ChannelError::rejected(format!("email: cannot build the message: {e}")))?;
         self.transport
             .send(&message)
             .map(|_| ())
@@ -342,8 +342,8 @@ pub(crate) fn from_settings(
     config: &crate::settings::Config,
     host: &str,
     s: &crate::settings::Settings,
-    roots: &crate::notify::tls::ExtraRoots,
-) -> Result<SmtpMailer> {
+    roots: &crate::channels::tls::ExtraRoots,
+) -> Result<EmailChannel> {
     let port: u16 = config.value("ERRSNAP_SMTP_PORT")?.unwrap_or(587);
     if port == 0 {
         return Err(config.rename(Error::config(
@@ -351,7 +351,7 @@ pub(crate) fn from_settings(
             "\"0\": expected a port from 1 to 65535",
         )));
     }
-    let mut b = SmtpMailer::builder(host, port)
+    let mut b = EmailChannel::builder(host, port)
         .timeout(s.alert_timeout)
         .with_roots(roots.clone());
     if let Some(tls) = config.value::<SmtpTls>("ERRSNAP_SMTP_TLS")? {
@@ -381,16 +381,16 @@ pub(crate) fn from_settings(
     b.build().map_err(|e| config.rename(e))
 }
 
-fn classify(e: lettre::transport::smtp::Error, timeout: Duration) -> NotifyError {
-    if crate::notify::tls::is_certificate_error(&e) {
-        return NotifyError::channel_broken(format!(
+fn classify(e: lettre::transport::smtp::Error, timeout: Duration) -> ChannelError {
+    if crate::channels::tls::is_certificate_error(&e) {
+        return ChannelError::channel_broken(format!(
             "email: the server's certificate was refused: {}; trust its CA with \
              ERRSNAP_TLS_CA_FILE",
             crate::util::internal_log::chain(&e)
         ));
     }
     if timed_out(&e) {
-        return NotifyError::transient(
+        return ChannelError::transient(
             format!(
                 "email: timed out after {} (the server did not answer)",
                 crate::util::time::seconds(timeout)
@@ -403,12 +403,12 @@ fn classify(e: lettre::transport::smtp::Error, timeout: Duration) -> NotifyError
     if e.is_permanent() {
         match code.as_str() {
             // Message too big / rejected for its content: only this alert.
-            "552" | "554" => NotifyError::rejected(text),
+            "552" | "554" => ChannelError::rejected(text),
             // Authentication, sender or recipient refused: the channel.
-            _ => NotifyError::channel_broken(text),
+            _ => ChannelError::channel_broken(text),
         }
     } else {
-        NotifyError::transient(text, None)
+        ChannelError::transient(text, None)
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::format::slack_payload;
 use super::tls::ExtraRoots;
-use super::{http, Alert, Channel, NotifyError};
+use super::{http, Alert, Channel, ChannelError};
 use crate::error::{Error, Result};
 
 /// Bodies Slack returns for a payload it cannot accept: only that alert fails.
@@ -28,33 +28,33 @@ const KEY: &str = "ERRSNAP_SLACK_WEBHOOK_URL";
 /// outbox. `https` is required, except for loopback addresses (tests).
 ///
 /// ```
-/// let hook = errsnap::SlackWebhook::new("https://hooks.slack.com/services/T000/B000/XXXX").unwrap();
+/// let hook = errsnap::channels::SlackChannel::new("https://hooks.slack.com/services/T000/B000/XXXX").unwrap();
 /// assert!(!format!("{hook:?}").contains("XXXX"));
-/// assert!(errsnap::SlackWebhook::new("http://hooks.slack.com/x").is_err());
+/// assert!(errsnap::channels::SlackChannel::new("http://hooks.slack.com/x").is_err());
 /// ```
-pub struct SlackWebhook {
+pub struct SlackChannel {
     url: reqwest::Url,
     timeout: Duration,
     roots: ExtraRoots,
 }
 
-impl fmt::Debug for SlackWebhook {
+impl fmt::Debug for SlackChannel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SlackWebhook")
+        f.debug_struct("SlackChannel")
             .field("url", &"<redacted>")
             .field("timeout", &self.timeout)
             .finish()
     }
 }
 
-impl SlackWebhook {
+impl SlackChannel {
     /// A channel for the webhook `url`, with a 10 s timeout.
     ///
     /// # Errors
     /// The URL does not parse, is not `https` (or `http` to a loopback
     /// address), or has no host. The message never repeats the URL.
-    pub fn new(url: &str) -> Result<SlackWebhook> {
-        Ok(SlackWebhook {
+    pub fn new(url: &str) -> Result<SlackChannel> {
+        Ok(SlackChannel {
             url: http::webhook_url(KEY, url)?,
             timeout: Duration::from_secs(10),
             roots: ExtraRoots::default(),
@@ -85,7 +85,7 @@ impl SlackWebhook {
     }
 }
 
-impl Channel for SlackWebhook {
+impl Channel for SlackChannel {
     fn name(&self) -> &str {
         super::SLACK
     }
@@ -94,7 +94,7 @@ impl Channel for SlackWebhook {
         slack_payload(alert).to_string()
     }
 
-    fn send(&self, alert: &Alert) -> std::result::Result<(), NotifyError> {
+    fn send(&self, alert: &Alert) -> std::result::Result<(), ChannelError> {
         let answer = http::post_json(
             "slack",
             &self.url,
@@ -104,7 +104,7 @@ impl Channel for SlackWebhook {
             &self.roots,
         )?;
         if answer.status == 400 && PAYLOAD_ERRORS.contains(&answer.text.as_str()) {
-            return Err(NotifyError::rejected(format!(
+            return Err(ChannelError::rejected(format!(
                 "slack: rejected this message (400 {})",
                 answer.shown()
             )));

@@ -20,7 +20,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::super::tls::ExtraRoots;
-use super::super::{http, NotifyError};
+use super::super::{http, ChannelError};
 use super::proto::{self, Msg};
 use super::{cut, trace_ids, Forward};
 use crate::error::{Error, Result};
@@ -125,7 +125,7 @@ fn parse_headers(text: &str) -> Result<Vec<(String, String)>> {
 }
 
 impl Forward for OtlpForwarder {
-    fn forward(&self, event: &EventDetail) -> std::result::Result<(), NotifyError> {
+    fn forward(&self, event: &EventDetail) -> std::result::Result<(), ChannelError> {
         let who = self.who();
         let body = request(event, crate::util::time::now_ms());
         let headers: Vec<(&str, &str)> = self
@@ -151,34 +151,34 @@ impl Forward for OtlpForwarder {
         };
         match answer.status {
             200..=299 => match proto::rejected(&answer.bytes) {
-                Some((n, why)) => Err(NotifyError::rejected(format!(
+                Some((n, why)) => Err(ChannelError::rejected(format!(
                     "{who}: the collector rejected {n} record(s): {}",
                     cut(&why, 200).0
                 ))),
                 None => Ok(()),
             },
             429 => match answer.retry_after {
-                Some(d) => Err(NotifyError::rate_limited(
+                Some(d) => Err(ChannelError::rate_limited(
                     format!("{who}: rate limited (429{})", shown()),
                     d,
                 )),
-                None => Err(NotifyError::transient(
+                None => Err(ChannelError::transient(
                     format!("{who}: rate limited (429{})", shown()),
                     None,
                 )),
             },
-            400 | 413 => Err(NotifyError::rejected(format!(
+            400 | 413 => Err(ChannelError::rejected(format!(
                 "{who}: the collector refused the record ({}{})",
                 answer.status,
                 shown()
             ))),
-            401 | 403 | 404 => Err(NotifyError::channel_broken(format!(
+            401 | 403 | 404 => Err(ChannelError::channel_broken(format!(
                 "{who}: the endpoint is not usable ({}{}); check ERRSNAP_OTLP_ENDPOINT and \
                  ERRSNAP_OTLP_HEADERS",
                 answer.status,
                 shown()
             ))),
-            s => Err(NotifyError::transient(
+            s => Err(ChannelError::transient(
                 format!("{who}: server error ({s}{})", shown()),
                 answer.retry_after,
             )),
@@ -565,7 +565,7 @@ mod tests {
 
     #[test]
     fn the_stacktrace_reads_like_rusts() {
-        let mut d = super::super::test_event(&crate::Alert::test("web", None, None));
+        let mut d = super::super::test_event(&crate::channels::Alert::test("web", None, None));
         d.row.message = "loading config".into();
         d.chain = vec![
             crate::event::ChainLink {

@@ -5,7 +5,7 @@ use super::*;
 use crate::event::ChainLink;
 
 fn detail() -> EventDetail {
-    let mut d = crate::notify::forward::test_event(&crate::event::Alert::test(
+    let mut d = crate::channels::forward::test_event(&crate::event::Alert::test(
         "web",
         Some("shop".into()),
         Some("production".into()),
