@@ -8,7 +8,7 @@ use std::sync::{Mutex, Once, RwLock};
 use crate::capture::CallSite;
 use crate::event::{EventId, EventKind, Location};
 use crate::level::Level;
-use crate::logger::{payload_text, EventLogger, Extras};
+use crate::logger::{payload_text, EventLogger, PushOptions};
 use crate::store::spool::{self, Private};
 use crate::util::internal_log;
 use crate::worker;
@@ -173,7 +173,7 @@ fn record(logger: &EventLogger, info: &PanicHookInfo<'_>) -> Option<EventId> {
         message,
         Vec::new(),
         site,
-        Extras::default(),
+        PushOptions::default(),
     )?;
     let id = ev.id;
     // A SIGABRT on this thread soon after (panic = "abort") ends this panic.

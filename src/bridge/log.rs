@@ -4,7 +4,7 @@ use crate::capture::CallSite;
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::{EventKind, Location};
 use crate::level::{Level, LevelFilter};
-use crate::logger::{EventLogger, Extras};
+use crate::logger::{EventLogger, PushOptions};
 
 /// Records `log` records into an [`EventLogger`], optionally forwarding
 /// every record to another logger (your usual `env_logger`, say) first.
@@ -135,12 +135,12 @@ impl log::Log for LogBridge {
         }
         let level = level_of(record.level());
         if level >= self.capture {
-            let mut extras = Extras::default();
-            extras
+            let mut options = PushOptions::default();
+            options
                 .tags
                 .insert("target".into(), record.target().to_owned());
             if let Some(m) = record.module_path() {
-                extras.tags.insert("module".into(), m.to_owned());
+                options.tags.insert("module".into(), m.to_owned());
             }
             let site = record.file().map(|file| {
                 CallSite::Owned(Location {
@@ -155,7 +155,7 @@ impl log::Log for LogBridge {
                 record.args().to_string(),
                 Vec::new(),
                 site,
-                extras,
+                options,
             );
         } else if self.breadcrumbs.allows(level) {
             self.logger

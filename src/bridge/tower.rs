@@ -17,7 +17,7 @@ use crate::capture::CallSite;
 use crate::event::context::{IP_HEADERS, SECRET_HEADERS};
 use crate::event::{ChainLink, EventKind, Request};
 use crate::level::Level;
-use crate::logger::{payload_text, EventLogger, Extras, Scope, ScopeGuard};
+use crate::logger::{payload_text, EventLogger, PushOptions, Scope, ScopeGuard};
 
 /// Headers kept by default (lower-case).
 const DEFAULT_HEADERS: &[&str] = &[
@@ -388,8 +388,10 @@ impl Config {
                 s.set_request(req);
             }
         });
-        let mut extras = Extras::default();
-        extras.tags.insert("http.status".into(), status.to_string());
+        let mut options = PushOptions::default();
+        options
+            .tags
+            .insert("http.status".into(), status.to_string());
         match error {
             Some(e) => {
                 let message = e
@@ -402,7 +404,7 @@ impl Config {
                     message,
                     e.chain.clone(),
                     Some(CallSite::Static(e.site)),
-                    extras,
+                    options,
                 );
             }
             None => {
@@ -413,7 +415,7 @@ impl Config {
                     message,
                     Vec::new(),
                     None,
-                    extras,
+                    options,
                 );
             }
         }
@@ -450,7 +452,7 @@ fn on_panic(config: &Config, payload: &(dyn std::any::Any + Send)) {
         payload_text(payload),
         Vec::new(),
         None,
-        Extras::default(),
+        PushOptions::default(),
     );
 }
 

@@ -13,7 +13,7 @@ use crate::capture::trace::SpanLookup;
 use crate::capture::{error_chain, CallSite};
 use crate::event::{ChainLink, EventKind, Location};
 use crate::level::{Level, LevelFilter};
-use crate::logger::{EventLogger, Extras};
+use crate::logger::{EventLogger, PushOptions};
 
 /// Records `tracing` events into an [`EventLogger`].
 ///
@@ -233,8 +233,8 @@ where
             self.logger.add_breadcrumb(level, meta.target(), text);
             return;
         }
-        let mut extras = Extras::default();
-        extras
+        let mut options = PushOptions::default();
+        options
             .tags
             .insert("target".into(), meta.target().to_owned());
         let mut spans = Vec::new();
@@ -242,13 +242,13 @@ where
             spans.extend(scope.from_root().map(|span| describe(&span)));
         }
         if let Some(inner) = spans.last().and_then(|s| s["name"].as_str()) {
-            extras.tags.insert("span".into(), inner.to_owned());
+            options.tags.insert("span".into(), inner.to_owned());
         }
         if !spans.is_empty() {
-            extras.extra.insert("spans".into(), Value::Array(spans));
+            options.extra.insert("spans".into(), Value::Array(spans));
         }
         if !f.fields.is_empty() {
-            extras
+            options
                 .extra
                 .insert("fields".into(), Value::Object(f.fields));
         }
@@ -265,6 +265,6 @@ where
             EventKind::Error
         };
         self.logger
-            .record(level, kind, message, f.chain, site, extras);
+            .record(level, kind, message, f.chain, site, options);
     }
 }

@@ -4,7 +4,6 @@
 
 use std::any::Any;
 
-use super::event_builder::Extras;
 use super::options::PushOptions;
 use super::payload_text;
 use crate::capture::CallSite;
@@ -103,12 +102,11 @@ impl super::EventLogger {
     {
         let site = std::panic::Location::caller();
         let level = options.level;
-        let extras = Extras::from(options);
         crate::util::unwind::take_recorded();
         match std::panic::catch_unwind(f) {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => {
-                self.submit_error(level, &e, site, extras);
+                self.submit_error(level, &e, site, options);
                 Err(CatchError::Err(e))
             }
             Err(payload) => {
@@ -121,7 +119,7 @@ impl super::EventLogger {
                         message.clone(),
                         Vec::new(),
                         Some(CallSite::Static(site)),
-                        extras,
+                        options,
                     );
                 }
                 Err(CatchError::Panic { message, payload })

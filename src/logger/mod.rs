@@ -30,8 +30,8 @@ use crate::worker::Worker;
 pub use builder::EventLoggerBuilder;
 pub use catch::CatchError;
 pub use event_builder::EventBuilder;
-pub(crate) use event_builder::Extras;
-use options::PushOptions;
+
+pub(crate) use options::PushOptions;
 pub use scope::{bind_scope, configure_scope, Scope, ScopeGuard, Scoped};
 
 /// Records events into one logger (table) of a `LOGS.db` file.
@@ -183,7 +183,7 @@ impl EventLogger {
             message.into(),
             Vec::new(),
             Some(CallSite::Static(std::panic::Location::caller())),
-            Extras::default(),
+            PushOptions::default(),
         )
     }
 
@@ -202,9 +202,9 @@ impl EventLogger {
     #[track_caller]
     pub fn log_os(&self, level: Level, message: &std::ffi::OsStr) -> EventId {
         let lossy = message.to_string_lossy();
-        let mut extras = Extras::default();
+        let mut options = PushOptions::default();
         if let std::borrow::Cow::Owned(_) = lossy {
-            extras
+            options
                 .tags
                 .insert("errsnap.invalid_utf8".into(), "true".into());
         }
@@ -214,7 +214,7 @@ impl EventLogger {
             lossy.into_owned(),
             Vec::new(),
             Some(CallSite::Static(std::panic::Location::caller())),
-            extras,
+            options,
         )
     }
 
@@ -282,7 +282,7 @@ impl EventLogger {
             level,
             err,
             std::panic::Location::caller(),
-            Extras::default(),
+            PushOptions::default(),
         )
     }
 
@@ -292,7 +292,7 @@ impl EventLogger {
         level: Level,
         err: &E,
         site: &'static std::panic::Location<'static>,
-        extras: Extras,
+        options: PushOptions,
     ) -> EventId
     where
         E: std::error::Error + ?Sized + 'static,
@@ -305,7 +305,7 @@ impl EventLogger {
             message,
             chain,
             Some(CallSite::Static(site)),
-            extras,
+            options,
         )
     }
 
@@ -330,7 +330,7 @@ impl EventLogger {
             message,
             chain,
             Some(site),
-            Extras::default(),
+            PushOptions::default(),
         )
     }
 
@@ -345,7 +345,7 @@ impl EventLogger {
             msg.into(),
             Vec::new(),
             Some(CallSite::Static(std::panic::Location::caller())),
-            Extras::from(options),
+            options,
         )
     }
 
@@ -369,12 +369,7 @@ impl EventLogger {
     where
         E: std::error::Error + ?Sized + 'static,
     {
-        self.submit_error(
-            options.level,
-            err,
-            std::panic::Location::caller(),
-            Extras::from(options),
-        )
+        self.submit_error(options.level, err, std::panic::Location::caller(), options)
     }
 
     /// Records an error whose chain and origin were read already (the
@@ -388,15 +383,15 @@ impl EventLogger {
         options: PushOptions,
     ) -> EventId {
         let message = chain.first().map(|c| c.message.clone()).unwrap_or_default();
-        let mut extras = Extras::from(options);
-        extras.origin = origin;
+        let mut options = options;
+        options.origin = origin;
         self.submit(
-            extras.level,
+            options.level,
             EventKind::Error,
             message,
             chain,
             Some(site),
-            extras,
+            options,
         )
     }
 
@@ -417,12 +412,11 @@ impl EventLogger {
     pub fn event(&self, level: Level, message: impl Into<String>) -> EventBuilder<'_> {
         EventBuilder {
             logger: self,
-            level,
             kind: EventKind::Message,
             message: message.into(),
             chain: Vec::new(),
             call_site: CallSite::Static(std::panic::Location::caller()),
-            extras: Extras::default(),
+            options: PushOptions::new().level(level),
         }
     }
 
@@ -512,10 +506,10 @@ impl EventLogger {
         message: String,
         chain: Vec<ChainLink>,
         call_site: Option<CallSite>,
-        extras: Extras,
+        options: PushOptions,
     ) -> Option<PendingEvent> {
         let inner = &*self.inner;
-        let alert_channels = self.route(level, &extras.channels);
+        let alert_channels = self.route(level, &options.channels);
         let panic = kind == EventKind::Panic;
         let store = panic || inner.db_level.allows(level) || !alert_channels.is_empty();
         let console = inner.console_level.allows(level);
@@ -533,7 +527,7 @@ impl EventLogger {
         // An error that brings its own backtrace (where it was made) needs
         // no walk of this stack.
         let backtrace =
-            if store && extras.origin.is_none() && (panic || level >= inner.backtrace_level) {
+            if store && options.origin.is_none() && (panic || level >= inner.backtrace_level) {
                 Some(RawBacktrace::capture())
             } else {
                 None
@@ -543,7 +537,7 @@ impl EventLogger {
         } else {
             None
         };
-        let (mut tags, mut extra) = (extras.tags, extras.extra);
+        let (mut tags, mut extra) = (options.tags, options.extra);
         // Never from the panic hook: a panic inside tracing or
         // OpenTelemetry could be holding what these lookups take.
         if store && !panic {
@@ -565,18 +559,18 @@ impl EventLogger {
             call_site,
             thread: ThreadInfo::current(),
             backtrace,
-            snapshot: extras.snapshot.unwrap_or(true),
+            snapshot: options.snapshot.unwrap_or(true),
             alert_channels,
             store,
             console,
             breadcrumbs,
             tags,
             extra,
-            fingerprint: extras.fingerprint,
-            origin: if store { extras.origin } else { None },
+            fingerprint: options.fingerprint,
+            origin: if store { options.origin } else { None },
             scope,
-            attachments: if store && !extras.attachments.is_empty() {
-                crate::pipeline::attach::cap(extras.attachments, inner.context.attachment_cap)
+            attachments: if store && !options.attachments.is_empty() {
+                crate::pipeline::attach::cap(options.attachments, inner.context.attachment_cap)
             } else {
                 Vec::new()
             },
@@ -624,9 +618,9 @@ impl EventLogger {
         message: String,
         chain: Vec<ChainLink>,
         call_site: Option<CallSite>,
-        extras: Extras,
+        options: PushOptions,
     ) -> EventId {
-        self.submit(level, kind, message, chain, call_site, extras)
+        self.submit(level, kind, message, chain, call_site, options)
     }
 
     pub(super) fn submit(
@@ -636,9 +630,9 @@ impl EventLogger {
         message: String,
         chain: Vec<ChainLink>,
         call_site: Option<CallSite>,
-        extras: Extras,
+        options: PushOptions,
     ) -> EventId {
-        match self.pending(level, kind, message, chain, call_site, extras) {
+        match self.pending(level, kind, message, chain, call_site, options) {
             Some(ev) => {
                 let id = ev.id;
                 self.worker().submit(ev, false);

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::event::Attachment;
 use crate::level::Level;
 
 /// The seed's three switches for [`EventLogger::push_to_table`], the level,
@@ -25,28 +26,35 @@ use crate::level::Level;
 /// [`EventLogger::push_to_table`]: crate::EventLogger::push_to_table
 /// [`push_to_table`]: crate::EventLogger::push_to_table
 /// [`capture_error_with`]: crate::EventLogger::capture_error_with
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct PushOptions {
-    pub(crate) slack: Option<bool>,
-    pub(crate) email: Option<bool>,
-    pub(crate) hw_monitor: bool,
-    pub(crate) level: Level,
+    /// Whether to take the snapshot (`None`: yes).
+    pub(crate) snapshot: Option<bool>,
+    /// Explicit per-event choices: `(channel, on)`, one per channel.
+    pub(crate) channels: Vec<(&'static str, bool)>,
     pub(crate) tags: BTreeMap<String, String>,
     pub(crate) extra: serde_json::Map<String, serde_json::Value>,
+    /// Custom grouping parts (see [`PushOptions::fingerprint`]).
     pub(crate) fingerprint: Option<Vec<String>>,
+    /// The error's own backtrace, as text (`anyhow`, `eyre`): where it was
+    /// made, rather than where it was reported.
+    pub(crate) origin: Option<String>,
+    pub(crate) level: Level,
+    pub(crate) attachments: Vec<Attachment>,
 }
 
 impl Default for PushOptions {
     fn default() -> Self {
         PushOptions {
-            slack: None,
-            email: None,
-            hw_monitor: true,
-            level: Level::Error,
+            snapshot: None,
+            channels: Vec::new(),
             tags: BTreeMap::new(),
             extra: serde_json::Map::new(),
             fingerprint: None,
+            origin: None,
+            level: Level::Error,
+            attachments: Vec::new(),
         }
     }
 }
@@ -59,21 +67,25 @@ impl PushOptions {
     /// `true` asks for a Slack alert whatever the level; `false` prevents
     /// one. Unset, the level decides (Slack gets error and above).
     #[must_use]
-    pub fn slack(mut self, on: bool) -> Self {
-        self.slack = Some(on);
-        self
+    pub fn slack(self, on: bool) -> Self {
+        self.channel(crate::channels::SLACK, on)
     }
     /// `true` asks for an e-mail alert whatever the level; `false` prevents
     /// one. Unset, the level decides (e-mail gets fatal).
     #[must_use]
-    pub fn email(mut self, on: bool) -> Self {
-        self.email = Some(on);
+    pub fn email(self, on: bool) -> Self {
+        self.channel(crate::channels::EMAIL, on)
+    }
+    /// The one choice per channel: a later call replaces an earlier one.
+    fn channel(mut self, name: &'static str, on: bool) -> Self {
+        self.channels.retain(|(c, _)| *c != name);
+        self.channels.push((name, on));
         self
     }
     /// Record the CPU/memory snapshot (the seed's `hw_logs`) with the event.
     #[must_use]
     pub fn hw_monitor(mut self, on: bool) -> Self {
-        self.hw_monitor = on;
+        self.snapshot = Some(on);
         self
     }
     /// The event's level (default: error). Errors captured with
@@ -123,9 +135,28 @@ impl PushOptions {
         self.fingerprint = Some(parts.into_iter().map(Into::into).collect());
         self
     }
+    /// Keeps a blob or file with the event (see [`Attachment`] for the
+    /// caps; a file is read on the writer thread).
+    ///
+    /// ```
+    /// # fn main() -> errsnap::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let logger = errsnap::EventLogger::builder().name("t").path(dir.path().join("L.db")).config(errsnap::Config::empty()).build()?;
+    /// use errsnap::{Attachment, Level, PushOptions};
+    /// let options = PushOptions::new()
+    ///     .level(Level::Warn)
+    ///     .attach(Attachment::text("row.csv", "7,ann,,"));
+    /// logger.push_to_table("import failed", options);
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn attach(mut self, attachment: Attachment) -> Self {
+        self.attachments.push(attachment);
+        self
+    }
     /// Whether a snapshot is recorded.
     pub fn hw_monitor_enabled(&self) -> bool {
-        self.hw_monitor
+        self.snapshot.unwrap_or(true)
     }
 }
 
