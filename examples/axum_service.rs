@@ -88,7 +88,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let guard = errsnap::init(
         errsnap::EventLogger::builder()
             .name("axum_service")
-            .path(path),
+            .db_path(path),
     )?;
     let logger = guard.logger().clone();
     let listen: SocketAddr = std::env::var("ERRSNAP_EXAMPLE_LISTEN")

@@ -21,7 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             other => return Err(format!("unknown argument {other:?}").into()),
         }
     }
-    let _guard = errsnap::init(errsnap::EventLogger::builder().name("crashes").path(&db))?;
+    let _guard = errsnap::init(errsnap::EventLogger::builder().name("crashes").db_path(&db))?;
     println!("recording panics into {}", db.display());
     if on_thread {
         let handle = std::thread::Builder::new()

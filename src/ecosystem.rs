@@ -63,7 +63,7 @@ impl EventLogger {
     /// ```
     /// # fn main() -> errsnap::Result<()> {
     /// # let dir = tempfile::tempdir().unwrap();
-    /// # let logger = errsnap::EventLogger::builder().name("t").path(dir.path().join("L.db")).build()?;
+    /// # let logger = errsnap::EventLogger::builder().name("t").db_path(dir.path().join("L.db")).build()?;
     /// use anyhow::Context;
     /// let err = std::fs::read("/nonexistent/app.toml")
     ///     .context("loading the settings")

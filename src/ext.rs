@@ -20,7 +20,7 @@ pub(crate) use sealed::Sealed;
 /// ```
 /// # fn main() -> errsnap::Result<()> {
 /// # let dir = tempfile::tempdir().unwrap();
-/// # let logger = errsnap::EventLogger::builder().name("t").path(dir.path().join("L.db")).build()?;
+/// # let logger = errsnap::EventLogger::builder().name("t").db_path(dir.path().join("L.db")).build()?;
 /// use errsnap::prelude::*;
 ///
 /// fn parse(s: &str, logger: &errsnap::EventLogger) -> Result<u16, std::num::ParseIntError> {
@@ -54,7 +54,7 @@ pub trait ResultExt<T, E>: Sealed {
     /// ```
     /// # fn main() -> errsnap::Result<()> {
     /// # let dir = tempfile::tempdir().unwrap();
-    /// # let logger = errsnap::EventLogger::builder().name("t").path(dir.path().join("L.db")).build()?;
+    /// # let logger = errsnap::EventLogger::builder().name("t").db_path(dir.path().join("L.db")).build()?;
     /// use errsnap::prelude::*;
     /// use errsnap::PushOptions;
     /// let port = "http"
@@ -114,7 +114,7 @@ where
 /// ```
 /// # fn main() -> errsnap::Result<()> {
 /// # let dir = tempfile::tempdir().unwrap();
-/// # let logger = errsnap::EventLogger::builder().name("t").path(dir.path().join("L.db")).build()?;
+/// # let logger = errsnap::EventLogger::builder().name("t").db_path(dir.path().join("L.db")).build()?;
 /// use errsnap::prelude::*;
 /// let user: Option<&str> = None;
 /// assert_eq!(user.report(&logger, "no user in session"), None);

@@ -263,7 +263,7 @@ pub type LogBridge = log::LogBridge;
 /// let logger = errsnap::EventLogger::builder()
 ///     .name("app")
 ///     .release(errsnap::release_name!())
-/// #   .path(dir.path().join("LOGS.db"))
+/// #   .db_path(dir.path().join("LOGS.db"))
 ///     .build()?;
 /// assert_eq!(errsnap::release_name!(), concat!("errsnap@", env!("CARGO_PKG_VERSION")));
 /// # Ok(()) }

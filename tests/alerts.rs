@@ -743,7 +743,7 @@ fn configuration_errors_name_the_key_and_never_the_secret() {
         assert!(!format!("{c:?}").contains("SECRETTOKEN"), "{c:?}");
         let err = EventLogger::builder()
             .name("t")
-            .path(&path)
+            .db_path(&path)
             .config(c)
             .build()
             .expect_err(&format!("{pairs:?} should be refused"));

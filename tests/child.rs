@@ -293,7 +293,7 @@ fn entry() {
             // See ecosystem.rs: ERRSNAP_DISABLED=1 in the environment.
             let logger = errsnap::EventLogger::builder()
                 .name("off")
-                .path(&db)
+                .db_path(&db)
                 .build()
                 .unwrap();
             errsnap::install_panic_hook(&logger);
@@ -382,7 +382,7 @@ fn entry() {
                 // This debug test binary's tables are far over the default
                 // budget: keep them, so the kills land in steady writing
                 // rather than in a reload.
-                .symbol_cache_budget(u64::MAX)
+                .symbol_cache_bytes(u64::MAX)
                 .overflow(errsnap::Overflow::Block(Duration::from_secs(30)))
                 .build()
                 .unwrap();

@@ -5,7 +5,7 @@
 //! and a real Sentry-compatible server (Bugsink), in every way a program
 //! ends: a return from `main`, `flush` then `std::process::exit`,
 //! `std::process::exit` alone, a panic, a `panic = "abort"` build, and
-//! SIGTERM with `ERRSNAP_DRAIN_ON_SIGTERM`. Each stored event that alerts
+//! SIGTERM with `ERRSNAP_DRAIN_ON_TERMINATION`. Each stored event that alerts
 //! gives one Slack message, one e-mail and one Bugsink event *during the
 //! run*: the peers are read after the child has exited, and no other
 //! process ever opens its database.
@@ -219,7 +219,7 @@ fn the_original_design_delivers_in_every_ending() {
     let before = peers.received();
     let dir = tempfile::tempdir().unwrap();
     let mut env_term = env.clone();
-    env_term.push(("ERRSNAP_DRAIN_ON_SIGTERM", "1".into()));
+    env_term.push(("ERRSNAP_DRAIN_ON_TERMINATION", "1".into()));
     let out = run(dir.path(), "sigterm", &env_term);
     assert_eq!(
         out.status.signal(),

@@ -79,7 +79,7 @@ fn a_read_only_database_spools_and_the_spool_is_imported_once() {
 fn a_locked_database_spools_at_runtime_then_imports() {
     let (_d, path) = util::temp_db();
     let logger = util::builder(&path, "locked")
-        .shutdown_timeout(Duration::from_secs(30))
+        .exit_budget(Duration::from_secs(30))
         .build()
         .unwrap();
     logger.error("before the lock");
@@ -154,7 +154,7 @@ fn automatic_retention_keeps_the_newest_and_every_first_event() {
     let (_d, path) = util::temp_db();
     {
         let logger = util::builder(&path, "kept")
-            .retain_events(10)
+            .retention_max_events(10)
             .build()
             .unwrap();
         logger.error("the first of its group");

@@ -15,7 +15,7 @@ use crate::util;
 pub(crate) fn default_settings(db: &Path) {
     let logger = errsnap::EventLogger::builder()
         .name("planted")
-        .path(db)
+        .db_path(db)
         .build()
         .unwrap();
     logger.error("a failure the settings decide where to send");

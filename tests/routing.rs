@@ -276,7 +276,7 @@ fn the_documented_example_file_loads() {
 fn sampling_keeps_one_in_n_below_error_and_counts_the_rest() {
     let (_d, path) = util::temp_db();
     let logger = util::builder(&path, "sampled")
-        .sample_below_error(10)
+        .sample_keep_one_in(10)
         .build()
         .unwrap();
     for i in 0..100 {
@@ -353,7 +353,7 @@ fn secrets_are_redacted_before_storage_and_alerts() {
     let logger = util::builder(&path, "secrets")
         .config(config)
         .redact_emails(true)
-        .redact("card=[0-9]{16}")
+        .redact_patterns(["card=[0-9]{16}"])
         .build()
         .unwrap();
     let err = Wrapped(std::io::Error::other(

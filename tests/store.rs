@@ -530,7 +530,7 @@ fn bad_settings_name_the_key() {
     std::fs::write(&env, "ERRSNAP_DURABILITY=sometimes\n").unwrap();
     let err = EventLogger::builder()
         .name("t")
-        .path(&path)
+        .db_path(&path)
         .config(errsnap::Config::from_dotenv_path(&env).unwrap())
         .build()
         .unwrap_err();

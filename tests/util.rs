@@ -18,7 +18,7 @@ pub(crate) fn temp_db() -> (tempfile::TempDir, PathBuf) {
 pub(crate) fn builder(path: &Path, name: &str) -> EventLoggerBuilder {
     EventLogger::builder()
         .name(name)
-        .path(path)
+        .db_path(path)
         .config(Config::empty())
 }
 

@@ -37,7 +37,7 @@ fn flush_really_waits_for_the_commit() {
 fn flush_reports_a_timeout() {
     let (_d, path) = util::temp_db();
     let logger = util::builder(&path, "stuck")
-        .shutdown_timeout(Duration::from_millis(100))
+        .exit_budget(Duration::from_millis(100))
         .build()
         .unwrap();
     // Hold the write lock so the writer cannot commit.
@@ -224,7 +224,7 @@ fn idle_symbol_tables_are_released_and_reloaded() {
     let logger = util::builder(&path, "idle")
         .symbol_cache_idle(Duration::from_millis(100))
         // Only the idle period drops them here.
-        .symbol_cache_budget(u64::MAX)
+        .symbol_cache_bytes(u64::MAX)
         .build()
         .unwrap();
     #[inline(never)]
@@ -279,7 +279,7 @@ fn symbol_tables_over_their_budget_are_dropped_and_stacks_still_resolve() {
     // The smallest budget (1 MiB): a cold parse of this debug binary's
     // units is over it.
     let logger = util::builder(&path, "budget")
-        .symbol_cache_budget(1)
+        .symbol_cache_bytes(1)
         .build()
         .unwrap();
     #[inline(never)]

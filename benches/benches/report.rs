@@ -324,7 +324,7 @@ fn storm_child(n: u64) -> Value {
         .expect("config");
     let logger = errsnap::EventLogger::builder()
         .name("storm")
-        .path(&path)
+        .db_path(&path)
         .config(config)
         .overflow(errsnap::Overflow::Block(Duration::from_secs(60)))
         .build()
@@ -391,7 +391,7 @@ fn panic_child(n: u64, prewarm: bool) -> Value {
     std::panic::set_hook(Box::new(|_| {})); // the "previous" hook: silent
     let logger = errsnap::EventLogger::builder()
         .name("panics")
-        .path(&path)
+        .db_path(&path)
         .config(errsnap::Config::empty())
         .prewarm_symbols(prewarm)
         .build()

@@ -31,7 +31,7 @@ fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let logger = errsnap::EventLogger::builder()
         .name("idle")
-        .path(dir.path().join("LOGS.db"))
+        .db_path(dir.path().join("LOGS.db"))
         .config(errsnap::Config::empty())
         .symbol_cache_idle(Duration::from_secs(2))
         .build()

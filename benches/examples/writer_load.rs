@@ -15,7 +15,7 @@ fn main() {
         .unwrap_or(20_000);
     let logger = errsnap::EventLogger::builder()
         .name("bench")
-        .path(
+        .db_path(
             keep.clone()
                 .map(std::path::PathBuf::from)
                 .unwrap_or_else(|| dir.path().join("LOGS.db")),

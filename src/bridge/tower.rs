@@ -72,7 +72,7 @@ struct Config {
 /// ```
 /// # fn main() -> errsnap::Result<()> {
 /// # let dir = tempfile::tempdir().unwrap();
-/// # let logger = errsnap::EventLogger::builder().name("t").path(dir.path().join("L.db")).config(errsnap::Config::empty()).build()?;
+/// # let logger = errsnap::EventLogger::builder().name("t").db_path(dir.path().join("L.db")).config(errsnap::Config::empty()).build()?;
 /// use axum::{routing::get, Router};
 ///
 /// let app: Router = Router::new()

@@ -31,7 +31,7 @@ use crate::logger::{EventLogger, PushOptions};
 ///
 /// let logger = errsnap::EventLogger::builder()
 ///     .name("service")
-///     # .path(dir.path().join("L.db")).config(errsnap::Config::empty())
+///     # .db_path(dir.path().join("L.db")).config(errsnap::Config::empty())
 ///     .build()?;
 /// let subscriber = tracing_subscriber::registry().with(errsnap::tracing::ErrsnapLayer::new(logger.clone()));
 /// tracing::subscriber::with_default(subscriber, || {

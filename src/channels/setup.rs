@@ -23,13 +23,8 @@ pub(crate) struct AlertOverrides {
     pub(crate) custom: Vec<Arc<dyn Channel>>,
     /// This logger's level per channel name.
     pub(crate) min_levels: BTreeMap<String, LevelFilter>,
-    pub(crate) cooldown: Option<Duration>,
-    pub(crate) threshold: Option<(u32, Duration)>,
+    /// The first retry delay of a failed delivery (no key: code only).
     pub(crate) retry_base: Option<Duration>,
-    pub(crate) panic_wait: Option<Duration>,
-    /// Settings of the built-in channels given to the builder
-    /// (`ERRSNAP_SENTRY_DSN`, `ERRSNAP_OTLP_ENDPOINT`): secrets, never shown.
-    pub(crate) keys: BTreeMap<&'static str, String>,
 }
 
 impl std::fmt::Debug for AlertOverrides {
@@ -44,9 +39,7 @@ impl std::fmt::Debug for AlertOverrides {
                     .collect::<Vec<_>>(),
             )
             .field("min_levels", &self.min_levels)
-            .field("cooldown", &self.cooldown)
-            .field("threshold", &self.threshold)
-            .field("keys", &self.keys.keys().collect::<Vec<_>>())
+            .field("retry_base", &self.retry_base)
             .finish_non_exhaustive()
     }
 }
@@ -57,16 +50,6 @@ impl std::fmt::Debug for AlertOverrides {
 /// A channel's setting is invalid (named), a key of a channel whose feature
 /// is off is set, or two channels share a name.
 pub(crate) fn alerting(config: &Config, s: &Settings, o: &AlertOverrides) -> Result<Alerting> {
-    let mut given;
-    let config = if o.keys.is_empty() {
-        config
-    } else {
-        given = config.clone();
-        for (k, v) in &o.keys {
-            given.set(k, v.clone())?;
-        }
-        &given
-    };
     let mut channels = Vec::new();
     for (channel, forward) in builtin(config, s)? {
         let mut e = entry(config, channel)?;

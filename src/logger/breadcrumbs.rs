@@ -40,7 +40,7 @@ impl EventLogger {
     /// ```
     /// # fn main() -> errsnap::Result<()> {
     /// # let dir = tempfile::tempdir().unwrap();
-    /// # let logger = errsnap::EventLogger::builder().name("t").path(dir.path().join("L.db")).config(errsnap::Config::empty()).build()?;
+    /// # let logger = errsnap::EventLogger::builder().name("t").db_path(dir.path().join("L.db")).config(errsnap::Config::empty()).build()?;
     /// use errsnap::Level;
     /// logger.add_breadcrumb(Level::Info, "http", "GET /cart 200");
     /// logger.add_breadcrumb(Level::Info, "http", "POST /checkout");

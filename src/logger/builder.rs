@@ -16,76 +16,70 @@ use crate::error::{Error, Result};
 use crate::level::{Level, LevelFilter};
 use crate::pipeline::redact::Redactor;
 use crate::pipeline::{BeforeSave, Context};
-use crate::settings::{Config, Durability, Settings};
+use crate::settings::{Config, Settings};
 use crate::store::validate_logger_name;
 use crate::worker::{self, Overflow, WorkerConfig};
 
-// What is kept of personal data and secrets: redaction, personal data, the
-// `before_save` hook.
+// The `before_save` hook.
 mod privacy;
+// The setters of the settings that have a key.
+pub(crate) mod settings;
 
 /// Settings for an [`EventLogger`]; every setting has a default.
 ///
-/// | setting | default | `.env` / environment key |
-/// | --- | --- | --- |
-/// | `name` | `events_log` | |
-/// | `path` | `./LOGS.db` | `ERRSNAP_DB_PATH` |
-/// | `app_name` | none | `ERRSNAP_APP_NAME` |
-/// | `release` | none | `ERRSNAP_RELEASE` |
-/// | `environment` | none | `ERRSNAP_ENVIRONMENT` |
-/// | `durability` | `Normal` | `ERRSNAP_DURABILITY` (`normal`/`full`) |
-/// | `queue_capacity` | 10,000 events (and 64 MiB) | `ERRSNAP_QUEUE_CAPACITY` |
-/// | `overflow` | `Overflow::Drop` | |
-/// | `exit_budget` | 3 s: everything done on the way out (the panic hook's waits for the commit and the alert, then the drain of the queue and the delivery of its alerts by the guard, the last logger's drop or the exit hook, retries that fit included) | `ERRSNAP_EXIT_BUDGET_MS` |
-/// | `drain_on_termination` | off: SIGTERM and SIGINT end the process at once (on: drain within the exit budget, then end by the signal; Linux) | `ERRSNAP_DRAIN_ON_SIGTERM` |
-/// | `panic_timeout` | 2 s (within the exit budget) | `ERRSNAP_PANIC_TIMEOUT_MS` |
-/// | `backtrace_level` | `Warn` (events below it carry no backtrace) | |
-/// | `symbol_cache_idle` | 5 min: the writer drops its symbol tables after this long without a new stack (`Duration::ZERO`: never) | `ERRSNAP_SYMBOL_CACHE_IDLE_SECS` |
-/// | `crash_loop` | 3 runs in 5 min | `ERRSNAP_CRASH_LOOP_RUNS`, `ERRSNAP_CRASH_LOOP_WINDOW_SECS` |
-/// | `heartbeat` | 10 s: how often an idle writer notes the run's last sign of life, RSS and CPU (`errsnap runs`; `Duration::ZERO`: never) | `ERRSNAP_HEARTBEAT_SECS` |
-/// | `symbol_cache_budget` | 32 MiB: the memory the writer's symbol tables may hold; past it they are dropped once the stack at hand is resolved | `ERRSNAP_SYMBOL_CACHE_MB` |
+/// The builder is the top layer of errsnap's settings: a setter wins over
+/// the environment, which wins over `.env`, which wins over the settings
+/// file (`config/errsnap.toml`). Every key of `.env.example` that is not
+/// a channel's has a setter of the same name, without `ERRSNAP_` and the
+/// unit, which the argument's type carries: `ERRSNAP_QUEUE_CAPACITY` is
+/// [`queue_capacity`](Self::queue_capacity), `ERRSNAP_EXIT_BUDGET_MS` is
+/// [`exit_budget`](Self::exit_budget) (a [`Duration`]),
+/// `ERRSNAP_SYMBOL_CACHE_MB` is
+/// [`symbol_cache_bytes`](Self::symbol_cache_bytes) (bytes). A value is
+/// checked where the other sources' are: out of range, [`build`](Self::build)
+/// fails naming the key and the setter.
 ///
-/// Builder calls win over the environment, which wins over `.env`.
+/// ```
+/// # fn main() -> errsnap::Result<()> {
+/// # let dir = tempfile::tempdir().unwrap();
+/// use std::time::Duration;
+/// let logger = errsnap::EventLogger::builder()
+///     .name("billing")
+///     .db_path(dir.path().join("LOGS.db"))
+/// #   .config(errsnap::Config::empty())
+///     .release(errsnap::release_name!())
+///     .exit_budget(Duration::from_secs(5))
+///     .retention_max_age(Duration::from_secs(30 * 86_400))
+///     .build()?;
+/// # Ok(()) }
+/// ```
+///
+/// Settings only code can give: [`name`](Self::name) (default
+/// `events_log`), [`tag`](Self::tag), [`overflow`](Self::overflow)
+/// (default [`Overflow::Drop`]), [`linger`](Self::linger),
+/// [`max_queue_bytes`](Self::max_queue_bytes) (64 MiB),
+/// [`backtrace_level`](Self::backtrace_level) (`Warn`),
+/// [`end_user_message`](Self::end_user_message), [`channel`](Self::channel),
+/// [`before_save`](Self::before_save).
 #[derive(Debug, Clone, Default)]
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct EventLoggerBuilder {
     name: Option<String>,
-    path: Option<PathBuf>,
-    app_name: Option<String>,
-    release: Option<String>,
-    environment: Option<String>,
     tags: BTreeMap<String, String>,
-    durability: Option<Durability>,
-    capacity: Option<usize>,
+    /// The settings given here, by key: `(value, setter)`; the top layer of
+    /// the settings (`settings` writes it).
+    layer: settings::Layer,
+    // Settings only code can give (no key).
     max_queue_bytes: Option<usize>,
     overflow: Option<Overflow>,
     linger: Option<Duration>,
-    panic_timeout: Option<Duration>,
-    database_url: Option<String>,
     end_user_message: Option<EndUserMessage>,
-    symbol_cache_idle: Option<Duration>,
-    symbol_cache_bytes: Option<u64>,
-    heartbeat: Option<Duration>,
-    drain_on_termination: Option<bool>,
-    crash_loop: Option<(u32, Duration)>,
-    exit_budget: Option<Duration>,
-    disabled: Option<bool>,
     backtrace_level: Option<Level>,
     config: Option<Config>,
     dotenv_path: Option<PathBuf>,
     config_file: Option<PathBuf>,
     alerts: AlertOverrides,
-    db_level: Option<LevelFilter>,
-    console_level: Option<LevelFilter>,
-    keep_one_in: Option<u64>,
-    redact_emails: Option<bool>,
-    personal: (Option<bool>, Option<bool>),
-    redact_patterns: Vec<String>,
     before_save: Option<Hook>,
-    breadcrumbs: Option<usize>,
-    retain_for: Option<Duration>,
-    retain_events: Option<u64>,
-    retain_bytes: Option<u64>,
     prewarm_symbols: bool,
     busy_timeout: Option<Duration>,
 }
@@ -106,39 +100,9 @@ impl EventLoggerBuilder {
         self.name = Some(name.into());
         self
     }
-    /// The database file (default `./LOGS.db`).
-    pub fn path(mut self, path: impl AsRef<Path>) -> Self {
-        self.path = Some(path.as_ref().to_owned());
-        self
-    }
-    /// The application's name, stored with each event.
-    pub fn app_name(mut self, v: impl Into<String>) -> Self {
-        self.app_name = Some(v.into());
-        self
-    }
-    /// The release (version), stored with each event.
-    pub fn release(mut self, v: impl Into<String>) -> Self {
-        self.release = Some(v.into());
-        self
-    }
-    /// The environment (`production`, `staging`, ...).
-    pub fn environment(mut self, v: impl Into<String>) -> Self {
-        self.environment = Some(v.into());
-        self
-    }
     /// A tag added to every event of this logger.
     pub fn tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.tags.insert(key.into(), value.into());
-        self
-    }
-    /// Durability of commits (see [`Durability`]).
-    pub fn durability(mut self, d: Durability) -> Self {
-        self.durability = Some(d);
-        self
-    }
-    /// How many events may wait for the writer.
-    pub fn queue_capacity(mut self, n: usize) -> Self {
-        self.capacity = Some(n.max(1));
         self
     }
     /// How many bytes of events may wait for the writer.
@@ -156,22 +120,6 @@ impl EventLoggerBuilder {
         self.linger = Some(d);
         self
     }
-    /// How long the panic hook waits for the panic's record to be committed
-    /// before writing it itself.
-    pub fn panic_timeout(mut self, d: Duration) -> Self {
-        self.panic_timeout = Some(d);
-        self
-    }
-    /// Store events in a PostgreSQL database shared by a fleet
-    /// (`postgres://user@host:port/db?sslmode=verify-full`; feature
-    /// `postgres`) instead of the file; the file's place then keeps only
-    /// the spool (events waiting while the server cannot be reached) and
-    /// the crash files. Also `ERRSNAP_DATABASE_URL`; the password may come
-    /// from `ERRSNAP_DATABASE_PASSWORD`.
-    pub fn database_url(mut self, url: impl Into<String>) -> Self {
-        self.database_url = Some(url.into());
-        self
-    }
     /// What a person running the program sees when it panics or crashes
     /// (default [`EndUserMessage::Off`]: Rust's usual message and
     /// backtrace). With it on, the panic hook and the crash handler print
@@ -180,19 +128,6 @@ impl EventLoggerBuilder {
     pub fn end_user_message(mut self, when: EndUserMessage) -> Self {
         self.end_user_message = Some(when);
         self
-    }
-    /// The one budget for everything done on the way out (default 3 s):
-    /// the panic hook's waits for the commit and for the fatal alert, then
-    /// the guard's or the last logger's drain of the queue and the outbox.
-    /// A failed delivery is retried within it when its backoff fits; what
-    /// does not fit waits in the outbox for the next start.
-    pub fn exit_budget(mut self, d: Duration) -> Self {
-        self.exit_budget = Some(d);
-        self
-    }
-    /// The same as [`exit_budget`](Self::exit_budget) (its former name).
-    pub fn shutdown_timeout(self, d: Duration) -> Self {
-        self.exit_budget(d)
     }
     /// Events at or above this level carry a backtrace (panics always do).
     pub fn backtrace_level(mut self, level: Level) -> Self {
@@ -212,112 +147,21 @@ impl EventLoggerBuilder {
         self.alerts.custom.push(Arc::new(channel));
         self
     }
-    /// Forwards every stored event at or above `ERRSNAP_SENTRY_MIN_LEVEL`
-    /// (default error) to a Sentry-compatible server (Sentry, GlitchTip,
-    /// Bugsink) through the outbox; feature `sentry`. The same as
-    /// `ERRSNAP_SENTRY_DSN`, which it overrides. The DSN is a secret: never
-    /// shown.
-    pub fn sentry_dsn(mut self, dsn: impl Into<String>) -> Self {
-        self.alerts.keys.insert("ERRSNAP_SENTRY_DSN", dsn.into());
-        self
-    }
-    /// Forwards every stored event at or above `ERRSNAP_OTLP_MIN_LEVEL`
-    /// (default error) to an OpenTelemetry collector as an OTLP/HTTP log
-    /// record (`http://127.0.0.1:4318`: `/v1/logs` is added) through the
-    /// outbox; feature `otlp`. The same as `ERRSNAP_OTLP_ENDPOINT`.
-    pub fn otlp_endpoint(mut self, url: impl Into<String>) -> Self {
-        self.alerts.keys.insert("ERRSNAP_OTLP_ENDPOINT", url.into());
-        self
-    }
     /// This logger's lowest level alerted on the channel `name` (a custom
     /// channel's, or `slack`, `email`, `webhook`); `LevelFilter::Off` for
     /// none.
     pub fn channel_min_level(mut self, name: &str, level: impl Into<LevelFilter>) -> Self {
-        self.alerts.min_levels.insert(name.to_owned(), level.into());
-        self
-    }
-    /// This logger's lowest level alerted on Slack (default error;
-    /// `LevelFilter::Off` for none).
-    pub fn slack_min_level(self, level: impl Into<LevelFilter>) -> Self {
-        self.channel_min_level(crate::channels::SLACK, level)
-    }
-    /// This logger's lowest level alerted by e-mail (default fatal).
-    pub fn email_min_level(self, level: impl Into<LevelFilter>) -> Self {
-        self.channel_min_level(crate::channels::EMAIL, level)
-    }
-    /// This logger's lowest level stored in the database (default warn).
-    /// Panics, and events routed to an alert channel, are always stored.
-    pub fn db_level(mut self, level: impl Into<LevelFilter>) -> Self {
-        self.db_level = Some(level.into());
-        self
-    }
-    /// This logger's lowest level printed on stderr (default off).
-    pub fn console_level(mut self, level: impl Into<LevelFilter>) -> Self {
-        self.console_level = Some(level.into());
-        self
-    }
-    /// Keep one in `n` events below error (default 1: all). What sampling
-    /// leaves out is counted in the `counters` table as `sampled_out`.
-    pub fn sample_below_error(mut self, n: u64) -> Self {
-        self.keep_one_in = Some(n.max(1));
-        self
-    }
-    /// Automatic retention: the writer deletes events older than this (a
-    /// group's first event, and events with a pending alert, are kept).
-    pub fn retain_for(mut self, age: Duration) -> Self {
-        self.retain_for = Some(age);
-        self
-    }
-    /// Automatic retention: keep at most this many events (the newest).
-    pub fn retain_events(mut self, n: u64) -> Self {
-        self.retain_events = Some(n.max(1));
-        self
-    }
-    /// Automatic retention: keep the database's used size under this many
-    /// bytes, deleting the oldest events first.
-    pub fn retain_bytes(mut self, n: u64) -> Self {
-        self.retain_bytes = Some(n);
-        self
-    }
-    /// How long the writer keeps its symbol tables (the parsed debug
-    /// information, tens of MiB for a binary with debug info) without a new
-    /// stack to resolve; then it drops them and the next new stack loads
-    /// them again. `Duration::ZERO` keeps them for good. Default 5 min.
-    pub fn symbol_cache_idle(mut self, d: Duration) -> Self {
-        self.symbol_cache_idle = Some(d);
-        self
-    }
-    /// The memory the writer's symbol tables (errsnap's own, parsed one
-    /// DWARF unit at a time) may hold, in bytes: estimated from the heap
-    /// allocated while each unit is parsed and searched. Past it, the
-    /// writer finishes the stack at hand and drops its cached names and
-    /// parsed units, least recently used first; a later stack parses again
-    /// what it needs. Default 32 MiB; at least 1 MiB.
-    pub fn symbol_cache_budget(mut self, bytes: u64) -> Self {
-        self.symbol_cache_bytes = Some(bytes.max(1 << 20));
-        self
-    }
-    /// On SIGTERM or SIGINT (`docker stop`, systemd, Kubernetes, Ctrl-C),
-    /// drain the queue and deliver the alerts within the exit budget, then
-    /// end by the same signal (same exit status). Taken only for a signal
-    /// the application installed no handler for; Linux. Default off: the
-    /// signal ends the process at once and what is queued is lost.
-    pub fn drain_on_termination(mut self, on: bool) -> Self {
-        self.drain_on_termination = Some(on);
-        self
-    }
-    /// How often an idle writer notes the run's last sign of life with the
-    /// process's RSS and CPU (what `errsnap runs` shows for a run that
-    /// was killed). Default 10 s; `Duration::ZERO` never.
-    pub fn heartbeat(mut self, every: Duration) -> Self {
-        self.heartbeat = Some(every);
-        self
-    }
-    /// The crash-loop rule: `runs` crashed or abnormal runs within
-    /// `window` raise one "crash loop" alert, then digests while it lasts
-    /// (default 3 in 5 minutes; 0 runs: never).
-    pub fn crash_loop(mut self, runs: u32, window: Duration) -> Self {
-        self.crash_loop = Some((runs, window));
+        let level = level.into();
+        match crate::settings::keys::channel_key(name, "MIN_LEVEL") {
+            // A built-in channel's: its key, as `slack_min_level` writes it.
+            Some(key) => {
+                self.layer
+                    .insert(key, (Some(level.to_string()), "channel_min_level"));
+            }
+            None => {
+                self.alerts.min_levels.insert(name.to_owned(), level);
+            }
+        }
         self
     }
     /// Load the program's symbol tables on the writer thread at start, so
@@ -336,39 +180,16 @@ impl EventLoggerBuilder {
         self.busy_timeout = Some(d);
         self
     }
-    /// How many breadcrumbs the ring keeps (default 50; 0 disables).
-    pub fn breadcrumbs(mut self, n: usize) -> Self {
-        self.breadcrumbs = Some(n);
-        self
-    }
     /// Read this TOML settings file (it must exist) instead of the optional
     /// `config/errsnap.toml`.
     pub fn config_file(mut self, path: impl AsRef<Path>) -> Self {
         self.config_file = Some(path.as_ref().to_owned());
         self
     }
-    /// After alerting, a group alerts again at most once per `cooldown`
-    /// (default 10 min), with a digest of what it held back.
-    pub fn alert_cooldown(mut self, cooldown: Duration) -> Self {
-        self.alerts.cooldown = Some(cooldown);
-        self
-    }
-    /// Alert only once a group happened `count` times within `window`
-    /// (default: on first sight).
-    pub fn alert_threshold(mut self, count: u32, window: Duration) -> Self {
-        self.alerts.threshold = Some((count.max(1), window));
-        self
-    }
     /// The first retry delay of a failed delivery (default 2 s; doubles
     /// each attempt, with jitter, up to 5 min).
     pub fn alert_retry_base(mut self, base: Duration) -> Self {
         self.alerts.retry_base = Some(base);
-        self
-    }
-    /// How long the panic hook waits for a fatal alert to go out (default
-    /// 2 s, within the exit budget; zero disables).
-    pub fn panic_alert_wait(mut self, wait: Duration) -> Self {
-        self.alerts.panic_wait = Some(wait);
         self
     }
     /// Read this `.env` file (it must exist) instead of `./.env`.
@@ -413,17 +234,9 @@ impl EventLoggerBuilder {
         Ok((logger, captured))
     }
 
-    /// Switches errsnap off for this logger: it records nothing, creates no
-    /// file, starts no thread and sends nothing; every call returns at once.
-    /// `ERRSNAP_DISABLED=1` does the same from the environment or `.env`
-    /// (for a test run of your application, say).
-    pub fn disabled(mut self, off: bool) -> Self {
-        self.disabled = Some(off);
-        self
-    }
-
-    /// The settings as read (builder's `.config`, else `.env` and the
-    /// environment), with the settings file below them.
+    /// The settings: the builder's layer over what was read (the
+    /// builder's `.config`, else the environment over `.env`), with the
+    /// settings file below them.
     fn read_config(&self) -> Result<Config> {
         let mut config = match (&self.config, &self.dotenv_path) {
             (Some(c), _) => c.clone(),
@@ -433,73 +246,19 @@ impl EventLoggerBuilder {
         if let Some(file) = &self.config_file {
             config = config.with_file(file)?;
         }
+        for (key, (value, setter)) in self.layer.iter() {
+            let Some(value) = value else {
+                return Err(Error::config(
+                    *key,
+                    format!("the builder's `.{setter}(..)`: the path is not valid UTF-8"),
+                ));
+            };
+            config.set_by_builder(key, value.clone(), setter);
+        }
         if !config.warnings().is_empty() {
             crate::util::internal_log::report("settings", &config.warnings().join("; "));
         }
         Ok(config)
-    }
-
-    /// The builder's calls, over the settings read.
-    fn apply(&self, s: &mut Settings) {
-        fn put<T: Clone>(slot: &mut T, v: &Option<T>) {
-            if let Some(v) = v {
-                *slot = v.clone();
-            }
-        }
-        put(&mut s.db_path, &self.path);
-        if self.app_name.is_some() {
-            s.app_name.clone_from(&self.app_name);
-        }
-        if self.release.is_some() {
-            s.release.clone_from(&self.release);
-        }
-        if self.environment.is_some() {
-            s.environment.clone_from(&self.environment);
-        }
-        put(&mut s.durability, &self.durability);
-        put(&mut s.queue_capacity, &self.capacity);
-        put(&mut s.exit_budget, &self.exit_budget);
-        put(&mut s.drain_on_termination, &self.drain_on_termination);
-        put(&mut s.panic_timeout, &self.panic_timeout);
-        if self.database_url.is_some() {
-            s.database_url.clone_from(&self.database_url);
-        }
-        if let Some(d) = self.symbol_cache_idle {
-            s.symbol_cache_idle = (!d.is_zero()).then_some(d);
-        }
-        put(&mut s.symbol_cache_bytes, &self.symbol_cache_bytes);
-        if let Some(d) = self.heartbeat {
-            s.heartbeat = (!d.is_zero()).then_some(d);
-        }
-        if let Some((n, w)) = self.crash_loop {
-            s.crash_loop = (n > 0).then_some((u64::from(n), w));
-        }
-        put(&mut s.disabled, &self.disabled);
-        put(&mut s.breadcrumbs, &self.breadcrumbs);
-        put(&mut s.keep_one_in, &self.keep_one_in);
-        put(&mut s.redact_emails, &self.redact_emails);
-        put(&mut s.store_user_email, &self.personal.0);
-        put(&mut s.store_user_ip, &self.personal.1);
-        s.redact_patterns
-            .extend(self.redact_patterns.iter().cloned());
-        if let Some(age) = self.retain_for {
-            s.retention.max_age_ms = Some(i64::try_from(age.as_millis()).unwrap_or(i64::MAX));
-        }
-        if self.retain_events.is_some() {
-            s.retention.max_events = self.retain_events;
-        }
-        if self.retain_bytes.is_some() {
-            s.retention.max_bytes = self.retain_bytes;
-        }
-        let p = &mut s.policy;
-        put(&mut p.cooldown, &self.alerts.cooldown);
-        if let Some((count, window)) = self.alerts.threshold {
-            p.threshold = count.max(1);
-            p.window = window;
-        }
-        put(&mut p.retry_base, &self.alerts.retry_base);
-        put(&mut p.panic_wait, &self.alerts.panic_wait);
-        s.breadcrumbs = s.breadcrumbs.min(10_000);
     }
 
     /// Each alert channel with this logger's level for it: the builder,
@@ -557,17 +316,13 @@ impl EventLoggerBuilder {
         validate_logger_name(&name)?;
         let config = self.read_config()?;
         let mut s = Settings::from_config(&config)?;
-        self.apply(&mut s);
+        if let Some(base) = self.alerts.retry_base {
+            s.policy.retry_base = base;
+        }
         let alerting = crate::channels::setup::alerting(&config, &s, &self.alerts)?;
         let routes = self.routes(&config, &name, &alerting)?;
-        let db_level = match self.db_level {
-            Some(l) => l,
-            None => config.level_for(&name, "database", LevelFilter::Warn)?,
-        };
-        let console_level = match self.console_level {
-            Some(l) => l,
-            None => config.level_for(&name, "console", LevelFilter::Off)?,
-        };
+        let db_level = config.level_for(&name, "database", LevelFilter::Warn)?;
+        let console_level = config.level_for(&name, "console", LevelFilter::Off)?;
         let patterns_key = if config.get("ERRSNAP_REDACT_PATTERNS").is_some() {
             "ERRSNAP_REDACT_PATTERNS"
         } else {

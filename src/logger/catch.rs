@@ -60,7 +60,7 @@ impl super::EventLogger {
     /// ```
     /// # fn main() -> errsnap::Result<()> {
     /// # let dir = tempfile::tempdir().unwrap();
-    /// # let logger = errsnap::EventLogger::builder().name("t").path(dir.path().join("L.db")).build()?;
+    /// # let logger = errsnap::EventLogger::builder().name("t").db_path(dir.path().join("L.db")).build()?;
     /// let r: Result<u32, errsnap::CatchError<std::num::ParseIntError>> =
     ///     logger.catch(|| "42".parse::<u32>());
     /// assert_eq!(r.unwrap(), 42);
@@ -82,7 +82,7 @@ impl super::EventLogger {
     /// ```
     /// # fn main() -> errsnap::Result<()> {
     /// # let dir = tempfile::tempdir().unwrap();
-    /// # let logger = errsnap::EventLogger::builder().name("t").path(dir.path().join("L.db")).build()?;
+    /// # let logger = errsnap::EventLogger::builder().name("t").db_path(dir.path().join("L.db")).build()?;
     /// let r: Result<u32, _> = logger.catch_with(
     ///     errsnap::PushOptions::new().tag("job", "import"),
     ///     || "x".parse::<u32>(),

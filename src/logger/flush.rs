@@ -50,7 +50,7 @@ impl EventLogger {
     /// # let dir = tempfile::tempdir().unwrap();
     /// let logger = errsnap::EventLogger::builder()
     ///     .name("jobs")
-    ///     .path(dir.path().join("LOGS.db"))
+    ///     .db_path(dir.path().join("LOGS.db"))
     ///     .config(errsnap::Config::empty())
     ///     .build()?;
     /// logger.error("the nightly export failed");

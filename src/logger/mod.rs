@@ -52,7 +52,7 @@ pub use scope::{bind_scope, configure_scope, Scope, ScopeGuard, Scoped};
 /// use std::time::Duration;
 /// use errsnap::{EventLogger, PushOptions};
 ///
-/// let logger = EventLogger::builder().name("error_table").path(&path).build()?;
+/// let logger = EventLogger::builder().name("error_table").db_path(&path).build()?;
 /// let id = logger.push_to_table("Error: division by zero", PushOptions::new().hw_monitor(true));
 /// logger.error("something else failed");
 /// assert!(logger.flush(Duration::from_secs(5)));
@@ -194,7 +194,7 @@ impl EventLogger {
     /// ```
     /// # fn main() -> errsnap::Result<()> {
     /// # let dir = tempfile::tempdir().unwrap();
-    /// # let logger = errsnap::EventLogger::builder().name("t").path(dir.path().join("L.db")).config(errsnap::Config::empty()).build()?;
+    /// # let logger = errsnap::EventLogger::builder().name("t").db_path(dir.path().join("L.db")).config(errsnap::Config::empty()).build()?;
     /// let arg = std::env::args_os().next().unwrap_or_default();
     /// logger.log_os(errsnap::Level::Warn, &arg);
     /// # Ok(()) }
@@ -257,7 +257,7 @@ impl EventLogger {
     /// ```
     /// # fn main() -> errsnap::Result<()> {
     /// # let dir = tempfile::tempdir().unwrap();
-    /// # let logger = errsnap::EventLogger::builder().name("t").path(dir.path().join("L.db")).build()?;
+    /// # let logger = errsnap::EventLogger::builder().name("t").db_path(dir.path().join("L.db")).build()?;
     /// let err = std::fs::read("/nonexistent/file").unwrap_err();
     /// logger.capture_error(&err);
     /// let boxed: Box<dyn std::error::Error + Send + Sync> = "boxed failure".into();
@@ -355,7 +355,7 @@ impl EventLogger {
     /// ```
     /// # fn main() -> errsnap::Result<()> {
     /// # let dir = tempfile::tempdir().unwrap();
-    /// # let logger = errsnap::EventLogger::builder().name("t").path(dir.path().join("L.db")).build()?;
+    /// # let logger = errsnap::EventLogger::builder().name("t").db_path(dir.path().join("L.db")).build()?;
     /// use errsnap::{Level, PushOptions};
     /// let err = std::fs::read("/nonexistent/file").unwrap_err();
     /// logger.capture_error_with(
@@ -400,7 +400,7 @@ impl EventLogger {
     /// ```
     /// # fn main() -> errsnap::Result<()> {
     /// # let dir = tempfile::tempdir().unwrap();
-    /// # let logger = errsnap::EventLogger::builder().name("t").path(dir.path().join("L.db")).build()?;
+    /// # let logger = errsnap::EventLogger::builder().name("t").db_path(dir.path().join("L.db")).build()?;
     /// logger
     ///     .event(errsnap::Level::Warn, "slow request")
     ///     .tag("route", "/checkout")
@@ -430,7 +430,7 @@ impl EventLogger {
     /// # let dir = tempfile::tempdir().unwrap();
     /// let logger = errsnap::EventLogger::builder()
     ///     .name("t")
-    ///     .path(dir.path().join("L.db"))
+    ///     .db_path(dir.path().join("L.db"))
     ///     .config(errsnap::Config::empty())
     ///     .build()?;
     /// assert!(logger.send_test_alert().is_empty()); // no channel configured

@@ -141,7 +141,7 @@ impl PushOptions {
     /// ```
     /// # fn main() -> errsnap::Result<()> {
     /// # let dir = tempfile::tempdir().unwrap();
-    /// # let logger = errsnap::EventLogger::builder().name("t").path(dir.path().join("L.db")).config(errsnap::Config::empty()).build()?;
+    /// # let logger = errsnap::EventLogger::builder().name("t").db_path(dir.path().join("L.db")).config(errsnap::Config::empty()).build()?;
     /// use errsnap::{Attachment, Level, PushOptions};
     /// let options = PushOptions::new()
     ///     .level(Level::Warn)

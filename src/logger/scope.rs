@@ -256,7 +256,7 @@ impl<F: Future> Future for Scoped<F> {
 /// ```
 /// # fn main() -> errsnap::Result<()> {
 /// # let dir = tempfile::tempdir().unwrap();
-/// # let logger = errsnap::EventLogger::builder().name("t").path(dir.path().join("L.db")).config(errsnap::Config::empty()).build()?;
+/// # let logger = errsnap::EventLogger::builder().name("t").db_path(dir.path().join("L.db")).config(errsnap::Config::empty()).build()?;
 /// logger.scope(|s| { s.set_transaction("GET /cart"); }, || {
 ///     // deep in the handler, once the session is known:
 ///     errsnap::configure_scope(|s| { s.set_user(errsnap::User::new().id("42")); });
@@ -288,7 +288,7 @@ pub fn configure_scope(configure: impl FnOnce(&mut Scope)) -> bool {
 /// ```
 /// # fn main() -> errsnap::Result<()> {
 /// # let dir = tempfile::tempdir().unwrap();
-/// # let logger = errsnap::EventLogger::builder().name("t").path(dir.path().join("L.db")).config(errsnap::Config::empty()).build()?;
+/// # let logger = errsnap::EventLogger::builder().name("t").db_path(dir.path().join("L.db")).config(errsnap::Config::empty()).build()?;
 /// let _g = logger.push_scope(|s| {
 ///     s.set_tag("job", "nightly");
 /// });
@@ -310,7 +310,7 @@ impl super::EventLogger {
     /// ```
     /// # fn main() -> errsnap::Result<()> {
     /// # let dir = tempfile::tempdir().unwrap();
-    /// # let logger = errsnap::EventLogger::builder().name("t").path(dir.path().join("L.db")).config(errsnap::Config::empty()).build()?;
+    /// # let logger = errsnap::EventLogger::builder().name("t").db_path(dir.path().join("L.db")).config(errsnap::Config::empty()).build()?;
     /// logger.scope(
     ///     |s| {
     ///         s.set_tag("job", "import").set_user(errsnap::User::new().id("42"));
@@ -339,7 +339,7 @@ impl super::EventLogger {
     /// ```
     /// # fn main() -> errsnap::Result<()> {
     /// # let dir = tempfile::tempdir().unwrap();
-    /// # let logger = errsnap::EventLogger::builder().name("t").path(dir.path().join("L.db")).config(errsnap::Config::empty()).build()?;
+    /// # let logger = errsnap::EventLogger::builder().name("t").db_path(dir.path().join("L.db")).config(errsnap::Config::empty()).build()?;
     /// let task = logger.scoped(|s| { s.set_transaction("sync-orders"); }, async {
     ///     // ... .await ...; events raised here carry the transaction
     /// });

@@ -36,6 +36,10 @@ pub(crate) enum Source {
         line: usize,
     },
     Env,
+    /// A call of the builder's setter.
+    Builder {
+        setter: &'static str,
+    },
 }
 
 impl fmt::Display for Source {
@@ -46,6 +50,7 @@ impl fmt::Display for Source {
                 write!(f, "{} {key} (line {line})", path.display())
             }
             Source::Env => f.write_str("the environment"),
+            Source::Builder { setter } => write!(f, "the builder's `.{setter}(..)`"),
         }
     }
 }
@@ -265,10 +270,18 @@ impl Config {
     /// # Errors
     /// The key is not one errsnap reads.
     pub fn set(&mut self, key: &str, value: impl Into<String>) -> Result<()> {
+        let key = self.current_name(key, "Config::set");
         check_known(key, &Source::Env)?;
         self.values
             .insert(key.to_owned(), (value.into(), Source::Env));
         Ok(())
+    }
+
+    /// Sets a key from the builder's setter `setter`: above every other
+    /// source.
+    pub(crate) fn set_by_builder(&mut self, key: &str, value: String, setter: &'static str) {
+        self.values
+            .insert(key.to_owned(), (value, Source::Builder { setter }));
     }
 
     fn read_process_env(&mut self) -> Result<()> {
@@ -279,6 +292,7 @@ impl Config {
             if !k.starts_with("ERRSNAP_") || k.starts_with("ERRSNAP_EXAMPLE_") {
                 continue;
             }
+            let k = self.current_name(k, "the environment");
             check_known(k, &Source::Env)?;
             let v = v.into_string().map_err(|_| {
                 Error::config(k, "the value is not valid UTF-8 (in the environment)")
@@ -324,6 +338,9 @@ impl Config {
                 written,
             };
             if key.starts_with("ERRSNAP_") {
+                let key = self
+                    .current_name(&key, &format!("{}:{}", path.display(), entry.line))
+                    .to_owned();
                 let source = source(None);
                 check_known(&key, &source)?;
                 self.values.insert(key, (entry.value, source));
@@ -344,6 +361,20 @@ impl Config {
                 .or_insert((value, source));
         }
         Ok(())
+    }
+
+    /// The name a key has now: a renamed key's former name is still read,
+    /// with a warning naming where it stands.
+    pub(crate) fn current_name<'k>(&mut self, key: &'k str, place: &str) -> &'k str {
+        match keys::renamed(key) {
+            Some(now) => {
+                self.warnings.push(format!(
+                    "{key} (in {place}) is now called {now}; it is still read"
+                ));
+                now
+            }
+            None => key,
+        }
     }
 
     /// Things in the settings that do not stop errsnap but are probably
@@ -449,6 +480,11 @@ impl Config {
                 Duration::from_secs(min_s),
                 Duration::from_secs(max_s),
             ),
+            Kind::Days { max_d } => (
+                Duration::from_secs(86_400),
+                Duration::from_nanos(1),
+                Duration::from_secs(max_d * 86_400),
+            ),
             _ => return Ok(None),
         };
         let d = match t.parse::<u32>() {
@@ -461,6 +497,27 @@ impl Config {
         }
     }
 
+    /// A size in bytes: a bare number in the key's unit (KiB or MiB), or
+    /// a number with a unit (`B`, `KiB`, `MiB`, `GiB`; `KB`, `MB`, `GB` are
+    /// read as the same binary units), within the key's range.
+    pub(crate) fn bytes(&self, key: &str) -> Result<Option<u64>> {
+        let Some(k) = keys::find(key) else {
+            return Ok(None);
+        };
+        let Kind::Size { unit, min, max } = k.kind else {
+            return Ok(None);
+        };
+        let Some((v, source)) = self.values.get(key).filter(|(v, _)| !v.trim().is_empty()) else {
+            return Ok(None);
+        };
+        match parse_size(v.trim(), unit) {
+            Some(n) if n >= min.saturating_mul(unit) && n <= max.saturating_mul(unit) => {
+                Ok(Some(n))
+            }
+            _ => Err(self.invalid(key, v, source, &k.kind.expected())),
+        }
+    }
+
     /// A non-empty string value.
     pub(crate) fn string(&self, key: &str) -> Option<String> {
         self.get(key)
@@ -468,6 +525,22 @@ impl Config {
             .filter(|v| !v.is_empty())
             .map(str::to_owned)
     }
+}
+
+/// `512`, `512KiB`, `2 GiB`, `4096B`: bytes, a bare number counting `unit`s.
+fn parse_size(v: &str, unit: u64) -> Option<u64> {
+    let digits = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let n: u64 = v[..digits].parse().ok()?;
+    let scale = match v[digits..].trim().to_ascii_lowercase().as_str() {
+        "" => unit,
+        "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        _ => return None,
+    };
+    n.checked_mul(scale)
 }
 
 fn truncate100(v: &str) -> String {
@@ -542,6 +615,50 @@ mod tests {
         let p = dir.path().join(".env");
         std::fs::write(&p, content).unwrap();
         (dir, p)
+    }
+
+    /// A renamed key's former name is still read, in `.env` and in the
+    /// settings file, and a warning names it and the new one.
+    #[test]
+    fn a_renamed_keys_former_name_is_read_with_a_warning() {
+        let (d, p) = write("ERRSNAP_DRAIN_ON_SIGTERM=1\n");
+        let file = d.path().join("errsnap.toml");
+        std::fs::write(&file, "[alerts]\nwindow_secs = 120\n").unwrap();
+        let c = Config::from_dotenv_path(&p)
+            .unwrap()
+            .with_file(&file)
+            .unwrap();
+        assert_eq!(c.get("ERRSNAP_DRAIN_ON_TERMINATION"), Some("1"));
+        assert_eq!(c.get("ERRSNAP_ALERT_THRESHOLD_WINDOW_SECS"), Some("120"));
+        let w = c.warnings().join("\n");
+        assert!(
+            w.contains("ERRSNAP_DRAIN_ON_SIGTERM") && w.contains("ERRSNAP_DRAIN_ON_TERMINATION"),
+            "{w}"
+        );
+        assert!(
+            w.contains("alerts.window_secs") && w.contains("alerts.threshold_window_secs"),
+            "{w}"
+        );
+    }
+
+    #[test]
+    fn sizes_read_in_the_keys_unit_or_with_their_own() {
+        assert_eq!(parse_size("32", 1 << 20), Some(32 << 20));
+        assert_eq!(parse_size("512KiB", 1 << 20), Some(512 << 10));
+        assert_eq!(parse_size("2 GiB", 1024), Some(2 << 30));
+        assert_eq!(parse_size("4096B", 1 << 20), Some(4096));
+        assert_eq!(parse_size("1.5MiB", 1 << 20), None);
+        assert_eq!(parse_size("12 parsecs", 1), None);
+        assert_eq!(parse_size("99999999999999999999", 1), None);
+        let mut c = Config::empty();
+        c.set("ERRSNAP_SYMBOL_CACHE_MB", "512KiB").unwrap();
+        let e = c.bytes("ERRSNAP_SYMBOL_CACHE_MB").unwrap_err().to_string();
+        assert!(
+            e.contains("ERRSNAP_SYMBOL_CACHE_MB") && e.contains("1 to"),
+            "{e}"
+        );
+        c.set("ERRSNAP_SYMBOL_CACHE_MB", "2GiB").unwrap();
+        assert_eq!(c.bytes("ERRSNAP_SYMBOL_CACHE_MB").unwrap(), Some(2 << 30));
     }
 
     #[test]

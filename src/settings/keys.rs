@@ -19,6 +19,11 @@ pub(crate) enum Kind {
     Millis { max_ms: u64 },
     /// A duration: a number of seconds, or `10m`, `2h`.
     Secs { min_s: u64, max_s: u64 },
+    /// A positive duration: a number of days, or `12h`, `30d`.
+    Days { max_d: u64 },
+    /// A size: a number of `unit`s (1,024 bytes or 1 MiB), or with a unit
+    /// (`512KiB`, `2GiB`, `4096B`); `min`/`max` in `unit`s.
+    Size { unit: u64, min: u64, max: u64 },
     /// `trace`, `debug`, `info`, `warn`, `error`, `fatal` or `off`.
     Level,
     /// `normal` or `full`.
@@ -51,6 +56,13 @@ impl Kind {
                 "seconds as a whole number, or a duration such as 10m ({min_s} s to {})",
                 humantime::format_duration(std::time::Duration::from_secs(max_s))
             ),
+            Kind::Days { max_d } => format!(
+                "days as a whole number, or a duration such as 12h (more than 0, at most {max_d} days)"
+            ),
+            Kind::Size { unit, min, max } => {
+                let u = if unit == 1024 { "KiB" } else { "MiB" };
+                format!("{u} as a whole number, or a size such as 512KiB or 2GiB ({min} to {max} {u})")
+            }
             Kind::Level => "one of trace, debug, info, warn, error, fatal, off".into(),
             Kind::Durability => "normal or full".into(),
             Kind::SmtpTls => "implicit, starttls or none".into(),
@@ -195,8 +207,8 @@ pub(crate) const KEYS: &[Key] = &[
         "one budget for everything done on the way out",
     ),
     key(
-        "ERRSNAP_DRAIN_ON_SIGTERM",
-        Some("storage.drain_on_sigterm"),
+        "ERRSNAP_DRAIN_ON_TERMINATION",
+        Some("storage.drain_on_termination"),
         Kind::Flag,
         "0",
         "on SIGTERM or SIGINT (without a handler of the application's), drain within the exit budget, then end by the signal",
@@ -221,7 +233,8 @@ pub(crate) const KEYS: &[Key] = &[
     key(
         "ERRSNAP_SYMBOL_CACHE_MB",
         Some("storage.symbol_cache_mb"),
-        Kind::Count {
+        Kind::Size {
+            unit: 1 << 20,
             min: 1,
             max: 1 << 20,
         },
@@ -310,10 +323,7 @@ pub(crate) const KEYS: &[Key] = &[
     key(
         "ERRSNAP_RETENTION_MAX_AGE_DAYS",
         Some("retention.max_age_days"),
-        Kind::Count {
-            min: 1,
-            max: 100_000,
-        },
+        Kind::Days { max_d: 100_000 },
         "",
         "delete events older than this",
     ),
@@ -330,7 +340,8 @@ pub(crate) const KEYS: &[Key] = &[
     key(
         "ERRSNAP_RETENTION_MAX_MB",
         Some("retention.max_mb"),
-        Kind::Count {
+        Kind::Size {
+            unit: 1 << 20,
             min: 1,
             max: 1 << 40,
         },
@@ -342,7 +353,8 @@ pub(crate) const KEYS: &[Key] = &[
         Some("attachments.max_kb_per_event"),
         // Under the writer queue's byte budget (64 MiB), so an event with
         // attachments always fits in it.
-        Kind::Count {
+        Kind::Size {
+            unit: 1024,
             min: 0,
             max: 16 * 1024,
         },
@@ -352,7 +364,11 @@ pub(crate) const KEYS: &[Key] = &[
     key(
         "ERRSNAP_ATTACHMENTS_MAX_MB",
         Some("attachments.max_mb"),
-        Kind::Count { min: 0, max: 1 << 20 },
+        Kind::Size {
+            unit: 1 << 20,
+            min: 0,
+            max: 1 << 20,
+        },
         "100",
         "attachment bytes kept in the database (oldest dropped first)",
     ),
@@ -549,8 +565,8 @@ pub(crate) const KEYS: &[Key] = &[
         "alert once a group happened this many times ...",
     ),
     key(
-        "ERRSNAP_ALERT_WINDOW_SECS",
-        Some("alerts.window_secs"),
+        "ERRSNAP_ALERT_THRESHOLD_WINDOW_SECS",
+        Some("alerts.threshold_window_secs"),
         Kind::Secs {
             min_s: 1,
             max_s: 30 * 86_400,
@@ -576,6 +592,28 @@ pub(crate) const KEYS: &[Key] = &[
         "how long a panic waits for its alert",
     ),
 ];
+
+/// Keys renamed so that a key, its place in the settings file and the
+/// builder's setter say one name: `(former, now)` for the environment and
+/// `.env`, and for the settings file. The former names are still read,
+/// with a warning.
+pub(crate) const RENAMED: &[(&str, &str)] = &[
+    ("ERRSNAP_DRAIN_ON_SIGTERM", "ERRSNAP_DRAIN_ON_TERMINATION"),
+    (
+        "ERRSNAP_ALERT_WINDOW_SECS",
+        "ERRSNAP_ALERT_THRESHOLD_WINDOW_SECS",
+    ),
+    ("storage.drain_on_sigterm", "storage.drain_on_termination"),
+    ("alerts.window_secs", "alerts.threshold_window_secs"),
+];
+
+/// The name a renamed key has now, if `name` is a former one.
+pub(crate) fn renamed(name: &str) -> Option<&'static str> {
+    RENAMED
+        .iter()
+        .find(|(old, _)| *old == name)
+        .map(|(_, new)| *new)
+}
 
 /// The key named `name`.
 pub(crate) fn find(name: &str) -> Option<&'static Key> {

@@ -161,7 +161,7 @@ impl Settings {
                 .duration("ERRSNAP_EXIT_BUDGET_MS")?
                 .unwrap_or(Duration::from_secs(3)),
             drain_on_termination: config
-                .value::<Flag>("ERRSNAP_DRAIN_ON_SIGTERM")?
+                .value::<Flag>("ERRSNAP_DRAIN_ON_TERMINATION")?
                 .is_some_and(|f| f.0),
             panic_timeout: config
                 .duration("ERRSNAP_PANIC_TIMEOUT_MS")?
@@ -171,10 +171,7 @@ impl Settings {
                 Some(d) => Some(d),
                 None => Some(Duration::from_secs(300)),
             },
-            symbol_cache_bytes: config
-                .count("ERRSNAP_SYMBOL_CACHE_MB")?
-                .unwrap_or(32)
-                .saturating_mul(1 << 20),
+            symbol_cache_bytes: config.bytes("ERRSNAP_SYMBOL_CACHE_MB")?.unwrap_or(32 << 20),
             heartbeat: match config.duration("ERRSNAP_HEARTBEAT_SECS")? {
                 Some(d) if d.is_zero() => None,
                 Some(d) => Some(d),
@@ -203,23 +200,19 @@ impl Settings {
             redact_patterns: patterns,
             retention: Limits {
                 max_age_ms: config
-                    .count("ERRSNAP_RETENTION_MAX_AGE_DAYS")?
-                    .map(|d| i64::try_from(d.saturating_mul(86_400_000)).unwrap_or(i64::MAX)),
+                    .duration("ERRSNAP_RETENTION_MAX_AGE_DAYS")?
+                    .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
                 max_events: config.count("ERRSNAP_RETENTION_MAX_EVENTS")?,
-                max_bytes: config
-                    .count("ERRSNAP_RETENTION_MAX_MB")?
-                    .map(|mb| mb.saturating_mul(1 << 20)),
+                max_bytes: config.bytes("ERRSNAP_RETENTION_MAX_MB")?,
                 attachments_max_bytes: Some(
                     config
-                        .count("ERRSNAP_ATTACHMENTS_MAX_MB")?
-                        .unwrap_or(100)
-                        .saturating_mul(1 << 20),
+                        .bytes("ERRSNAP_ATTACHMENTS_MAX_MB")?
+                        .unwrap_or(100 << 20),
                 ),
             },
             attachment_event_cap: config
-                .count("ERRSNAP_ATTACHMENTS_MAX_KB_PER_EVENT")?
-                .unwrap_or(1024)
-                .saturating_mul(1024),
+                .bytes("ERRSNAP_ATTACHMENTS_MAX_KB_PER_EVENT")?
+                .unwrap_or(1 << 20),
             alert_timeout: config
                 .duration("ERRSNAP_ALERT_TIMEOUT_SECS")?
                 .unwrap_or(Duration::from_secs(10)),
@@ -231,7 +224,7 @@ impl Settings {
                     .count("ERRSNAP_ALERT_THRESHOLD")?
                     .map_or(d.threshold, |n| u32::try_from(n).unwrap_or(u32::MAX)),
                 window: config
-                    .duration("ERRSNAP_ALERT_WINDOW_SECS")?
+                    .duration("ERRSNAP_ALERT_THRESHOLD_WINDOW_SECS")?
                     .unwrap_or(d.window),
                 panic_wait: config
                     .duration("ERRSNAP_PANIC_ALERT_WAIT_MS")?

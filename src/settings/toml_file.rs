@@ -43,7 +43,10 @@ impl Config {
             }
             for (field, value) in body {
                 let dotted = format!("{section}.{field}");
-                let Some(key) = keys::find_toml(&dotted) else {
+                let now = self
+                    .current_name(&dotted, &path.display().to_string())
+                    .to_owned();
+                let Some(key) = keys::find_toml(&now) else {
                     let hint = KEYS
                         .iter()
                         .filter_map(|k| k.toml)

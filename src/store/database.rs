@@ -16,7 +16,7 @@ use crate::event::HostInfo;
 /// # fn main() -> errsnap::Result<()> {
 /// # let dir = tempfile::tempdir().unwrap();
 /// # let path = dir.path().join("LOGS.db");
-/// # let logger = errsnap::EventLogger::builder().name("t").path(&path).config(errsnap::Config::empty()).build()?;
+/// # let logger = errsnap::EventLogger::builder().name("t").db_path(&path).config(errsnap::Config::empty()).build()?;
 /// # logger.error("disk full"); logger.flush(std::time::Duration::from_secs(10));
 /// let db = errsnap::db::Database::open(&path)?;
 /// let groups = db.groups(&errsnap::db::GroupQuery::default())?;

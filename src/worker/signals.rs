@@ -1,5 +1,5 @@
 //! Draining on SIGTERM and SIGINT (opt-in: `drain_on_termination`,
-//! `ERRSNAP_DRAIN_ON_SIGTERM`).
+//! `ERRSNAP_DRAIN_ON_TERMINATION`).
 //!
 //! `docker stop`, systemd and Kubernetes stop a service with SIGTERM;
 //! with the default disposition the kernel ends the process at once and

@@ -49,7 +49,7 @@ pub fn timeout() -> Timeout {
 pub fn errsnap_logger(path: &Path, durability: errsnap::Durability) -> errsnap::EventLogger {
     errsnap::EventLogger::builder()
         .name("bench")
-        .path(path)
+        .db_path(path)
         .config(errsnap::Config::empty())
         .durability(durability)
         .overflow(errsnap::Overflow::Block(Duration::from_secs(60)))

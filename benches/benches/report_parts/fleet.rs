@@ -20,7 +20,7 @@ pub(crate) fn pg_child(n: u64, url: &str) -> Value {
     let dir = tempfile::tempdir().expect("tempdir");
     let logger = errsnap::EventLogger::builder()
         .name("fleet")
-        .path(dir.path().join("LOGS.db"))
+        .db_path(dir.path().join("LOGS.db"))
         .config(errsnap::Config::empty())
         .database_url(url)
         // Back-pressure instead of drops: the sustained rate is measured.

@@ -124,7 +124,7 @@ fn run(dir: &Path, mode: &str, n: u64) -> Value {
     }
     let logger = errsnap::EventLogger::builder()
         .name("bench")
-        .path(&path)
+        .db_path(&path)
         .config(config)
         .overflow(errsnap::Overflow::Block(Duration::from_secs(60)))
         .queue_capacity(20_000)
