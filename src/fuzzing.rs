@@ -152,6 +152,9 @@ pub fn stack_walk(ips: &mut Vec<usize>) {
 /// ten-frame stack; each occurrence names another order id (normalized
 /// away, as ids are); releases and environments vary by group. Returns
 /// the events written.
+// Long by design: a benchmark fixture that spells out every field of each
+// event it writes: open the store, make each group's stack, then write the
+// events in batches, top to bottom.
 pub fn write_history(path: &std::path::Path, n: u64, groups: u64, span_ms: i64) -> u64 {
     use crate::event::{ChainLink, Event, EventId, Frame, Location};
     use crate::pipeline::fingerprint;

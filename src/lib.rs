@@ -220,10 +220,6 @@ pub use channels::Channel;
 #[deprecated(since = "0.2.0", note = "moved to `errsnap::db::Database`")]
 #[doc(hidden)]
 pub type Database = db::Database;
-/// Moved: [`snapshot::Snapshot`].
-#[deprecated(since = "0.2.0", note = "moved to `errsnap::snapshot::Snapshot`")]
-#[doc(hidden)]
-pub type Snapshot = snapshot::Snapshot;
 /// Moved: [`channels::Alert`].
 #[deprecated(since = "0.2.0", note = "moved to `errsnap::channels::Alert`")]
 #[doc(hidden)]

@@ -152,6 +152,41 @@ fn original_design_keys_are_named_as_written() {
     assert!(err.contains("but username is set"), "{err}");
 }
 
+/// A real SMTP server (aiosmtpd) with STARTTLS by a private CA and a login
+/// of `alerts` with `password`, a database, and the `.env` of the e-mail
+/// channel pointing at it, trusting the CA or not. `None` when Python's
+/// aiosmtpd is missing and not required.
+struct MailSetup {
+    smtp: RealSmtp,
+    dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+    config: Config,
+}
+
+fn smtp_behind_a_private_ca(test: &str, password: &str, trust_the_ca: bool) -> Option<MailSetup> {
+    let ca = TestCa::new();
+    let smtp = RealSmtp::start(
+        test,
+        SmtpOptions {
+            tls: Some(&ca),
+            auth: Some(("alerts", password)),
+        },
+    )?;
+    let (dir, path) = util::temp_db();
+    let trust = if trust_the_ca {
+        format!("ERRSNAP_TLS_CA_FILE={}\n", ca.write(dir.path()).display())
+    } else {
+        String::new()
+    };
+    let config = email_env(dir.path(), smtp.port, &trust);
+    Some(MailSetup {
+        smtp,
+        dir,
+        path,
+        config,
+    })
+}
+
 fn email_env(dir: &Path, port: u16, extra: &str) -> Config {
     let env = write_env(
         dir,
@@ -172,24 +207,19 @@ fn email_env(dir: &Path, port: u16, extra: &str) -> Config {
 
 #[test]
 fn starttls_smtp_with_a_private_ca_delivers() {
-    // See: issue #13 (2, 5)
-    let ca = TestCa::new();
-    let Some(smtp) = RealSmtp::start(
+    let Some(MailSetup {
+        smtp,
+        dir: _dir,
+        path,
+        config,
+    }) = smtp_behind_a_private_ca(
         "starttls_smtp_with_a_private_ca_delivers",
-        SmtpOptions {
-            tls: Some(&ca),
-            auth: Some(("alerts", "s3cret-pass")),
-        },
-    ) else {
+        "s3cret-pass",
+        true,
+    )
+    else {
         return;
     };
-    let (dir, path) = util::temp_db();
-    let ca_file = ca.write(dir.path());
-    let config = email_env(
-        dir.path(),
-        smtp.port,
-        &format!("ERRSNAP_TLS_CA_FILE={}\n", ca_file.display()),
-    );
     let logger = util::builder(&path, "mailed")
         .config(config)
         .build()
@@ -221,21 +251,24 @@ fn starttls_smtp_with_a_private_ca_delivers() {
 
 #[test]
 fn an_untrusted_certificate_breaks_the_channel_and_check_says_so() {
-    // See: issue #13 (2, 3)
-    let ca = TestCa::new();
-    let Some(smtp) = RealSmtp::start(
+    // No ERRSNAP_TLS_CA_FILE: the server's CA is unknown.
+    let Some(MailSetup {
+        smtp,
+        dir: _dir,
+        path,
+        config,
+    }) = smtp_behind_a_private_ca(
         "an_untrusted_certificate_breaks_the_channel_and_check_says_so",
-        SmtpOptions {
-            tls: Some(&ca),
-            auth: Some(("alerts", "s3cret-pass")),
-        },
-    ) else {
+        "s3cret-pass",
+        false,
+    )
+    else {
         return;
     };
-    let (dir, path) = util::temp_db();
-    // No ERRSNAP_TLS_CA_FILE: the server's CA is unknown.
-    let env = email_env(dir.path(), smtp.port, "");
-    let logger = util::builder(&path, "mailed").config(env).build().unwrap();
+    let logger = util::builder(&path, "mailed")
+        .config(config)
+        .build()
+        .unwrap();
     logger.fatal("nobody will hear of this");
     logger.fatal("nor of this");
     assert!(logger.flush(T));
@@ -258,25 +291,20 @@ fn an_untrusted_certificate_breaks_the_channel_and_check_says_so() {
 
 #[test]
 fn a_refused_login_makes_check_exit_non_zero() {
-    // See: issue #13 (3)
-    let ca = TestCa::new();
-    let Some(smtp) = RealSmtp::start(
+    // The `.env` says s3cret-pass; the server wants another.
+    let Some(MailSetup {
+        smtp: _smtp,
+        dir,
+        path,
+        ..
+    }) = smtp_behind_a_private_ca(
         "a_refused_login_makes_check_exit_non_zero",
-        SmtpOptions {
-            tls: Some(&ca),
-            auth: Some(("alerts", "the-right-one")),
-        },
-    ) else {
+        "the-right-one",
+        true,
+    )
+    else {
         return;
     };
-    let (dir, path) = util::temp_db();
-    let ca_file = ca.write(dir.path());
-    let env = email_env(
-        dir.path(),
-        smtp.port,
-        &format!("ERRSNAP_TLS_CA_FILE={}\n", ca_file.display()),
-    );
-    drop(env);
     let out = run_child(
         "two_fatals_from_env",
         &path,

@@ -62,6 +62,7 @@ mod serve;
 mod serve_guard;
 #[cfg(unix)]
 mod store;
+mod surface;
 #[cfg(feature = "cli")]
 mod symbolicate;
 mod worker;

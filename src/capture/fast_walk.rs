@@ -80,6 +80,9 @@ pub(crate) fn refresh() {
 /// `keep` says so. `false` when the walk could not be trusted (an address
 /// outside every known module): the caller walks another way.
 #[inline(never)]
+// Long by design: the walk starts from this frame's own registers, so
+// reading them, bounding the stack and walking stay in one frame (whose
+// layout decides whether framehop can cache its rule; see below).
 pub(crate) fn walk(ips: &mut Vec<usize>, max: usize) -> bool {
     let (pc, sp, bp): (u64, u64, u64);
     // SAFETY: reads three registers; no memory, no stack use.

@@ -262,6 +262,9 @@ fn now_ms() -> i64 {
 /// looks like a stack overflow (a SIGSEGV or SIGBUS within a page of the
 /// stack pointer).
 #[inline(never)]
+// Long by design: runs in the signal handler, its steps in the order the
+// crash file needs (checks, claim a slot, fill the record, copy the stack,
+// write it, the mask last), each unsafe call beside its SAFETY note.
 unsafe fn record(
     sig: libc::c_int,
     info: *mut libc::siginfo_t,

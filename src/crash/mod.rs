@@ -93,6 +93,9 @@ pub(crate) fn file_name(pid: u32, id: &str) -> OsString {
 /// # Errors
 /// The file cannot be created or written, or the handler not installed.
 #[cfg(target_os = "linux")]
+// Long by design: under the arming lock, the file is made whole (sized,
+// reserved, header and modules written, handler installed) or removed; only
+// then is what the handler reads published, the descriptor last.
 pub(crate) fn arm(
     dir: PrivateDir,
     meta: &CrashMeta,

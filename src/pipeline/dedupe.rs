@@ -216,6 +216,9 @@ mod tests {
     }
 
     #[test]
+    // Long by design: one inner report against each variant of an outer one
+    // (the matches, then each way a report stops being one), each stack
+    // written out beside its assertion.
     fn an_outer_report_of_the_same_failure_is_recognised() {
         let main = frame("app::main", 30);
         let rt = frame("std::rt::lang_start", 1);

@@ -48,6 +48,9 @@ impl PendingEvent {
     }
 
     /// Turns the captured event into a stored one (writer side).
+    // Long by design: the captured event is moved field by field into the
+    // stored one; what must be worked out first (the stack, its fingerprint,
+    // the merged tags and context) comes before.
     pub(crate) fn resolve(
         self,
         symbolizer: &mut Symbolizer,

@@ -322,6 +322,9 @@ mod tests {
     }
 
     #[test]
+    // Long by design: one file built by hand per case the reader must
+    // accept or refuse, each beside its assertion, all read through the
+    // same temporary file.
     fn build_ids_are_read_only_from_well_formed_native_elf64_files() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("bin");

@@ -130,6 +130,8 @@ impl Settings {
     /// # Errors
     /// A value of the wrong type or out of range (the error names the key
     /// as written, the value unless it is a secret, and where it came from).
+    // Long by design: one field per setting, each read with its key's
+    // type and default, in the order of the key table.
     pub(crate) fn from_config(config: &Config) -> Result<Settings> {
         let d = AlertPolicy::default();
         let patterns = match config.string("ERRSNAP_REDACT_PATTERNS") {

@@ -61,6 +61,7 @@ impl Database {
     /// login, or the database holds no errsnap schema; never with the
     /// password in the message.
     #[cfg(feature = "postgres")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
     pub fn open_url(url: &str, config: &crate::settings::Config) -> Result<Database> {
         let (reader, shown) = super::open::admin_url(url, config)?;
         Ok(Database {

@@ -109,6 +109,9 @@ impl Plan {
 ///
 /// # Errors
 /// Only those of the two readers.
+// Long by design: the module's rules for each event and channel in the order
+// they take precedence, with the group's status and each channel's memory
+// carried from event to event.
 pub(crate) fn decide(
     group: GroupState<'_>,
     events: &[NewEvent<'_>],

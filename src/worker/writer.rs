@@ -72,6 +72,9 @@ pub(super) struct RawStack {
     hash: Arc<str>,
 }
 
+// Long by design: the writer thread's whole life (start, the batch loop,
+// the steps of stopping) in the order it runs, each progress signal beside
+// the step it reports; each step it calls is its own function.
 pub(super) fn writer_main(shared: Arc<Shared>) {
     let in_memory = matches!(shared.cfg.target, Target::Memory(_));
     let mut w = Writer {
@@ -189,6 +192,9 @@ impl Writer {
     /// Blocks for the first event, lingers briefly to gather more, then takes
     /// up to a batch. Returns the batch, the last sequence number taken and
     /// whether the writer should stop.
+    // Long by design: its three phases share one hold of the queue's lock
+    // (wait for work, with it let go for the timed chores; linger for more;
+    // take the batch).
     fn next_batch(&mut self) -> (Vec<PendingEvent>, u64, bool) {
         let shared = self.shared.clone();
         let cfg = &shared.cfg;

@@ -62,6 +62,8 @@ pub(crate) fn payload(d: &EventDetail) -> Vec<u8> {
 const SHRINK_STEPS: usize = 5;
 
 /// One step of making an oversized payload fit, in order.
+// Long by design: one arm per step, in the order `payload` tries them, from
+// the least missed cut (large extra values) to the essentials only.
 fn shrink(ev: &mut Value, step: usize, cuts: &mut Vec<&'static str>) {
     match step {
         0 => {

@@ -232,6 +232,9 @@ const EVENTS_INSERT: &str =
 
 /// Inserts the events (1,000 rows a statement); the row id of each one
 /// actually inserted, by its position in `events`.
+// Long by design: one array per column of `EVENTS_INSERT`'s `unnest`, then
+// the parameters in its `$1` to `$28` order; apart, a column and its
+// placeholder could drift out of step.
 fn insert_events(
     tx: &mut Transaction<'_>,
     stmts: &mut Stmts,
@@ -378,6 +381,9 @@ struct Links<'e> {
 }
 
 /// Writes a batch in one transaction; see the module's description.
+// Long by design: one transaction, its steps in the order they must run
+// (loggers, stacks, groups, snapshots, events, attachments, alerts,
+// summaries), and the caches filled only once it has committed.
 pub(super) fn insert_batch(store: &mut PgStore, events: &[Event]) -> Result<BatchOutcome> {
     let mut out = BatchOutcome::default();
     if events.is_empty() {

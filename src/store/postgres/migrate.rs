@@ -55,6 +55,9 @@ pub(crate) fn target_of(url: &str, config: &Config) -> Result<PgTarget> {
 
 /// Creates or upgrades the schema; the version after, and whether this
 /// call changed it.
+// Long by design: one transaction under the migration lock: read the
+// recorded version, then one arm per case (none: create, unless the tables
+// are another program's; older; the same; newer).
 pub(crate) fn migrate(client: &mut postgres::Client, target: &PgTarget) -> Result<(i64, bool)> {
     let fail = |e| target.error("migrating", e);
     let mut tx = client.transaction().map_err(fail)?;

@@ -37,6 +37,7 @@ mod verify;
 #[cfg(feature = "postgres")]
 pub(crate) use migrate::target_of as migrate_target;
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use migrate::{migrate_postgres, PgMigration};
 #[cfg(feature = "postgres")]
 pub(crate) use pg_store::{PgStore, Stmts};

@@ -135,6 +135,9 @@ pub(crate) struct Stamp {
 /// Decides the alerts of one group's new events (in the order they were
 /// recorded, all inserted already) and records them; the plan, for the
 /// group's own update (quiet, reopened).
+// Long by design: the policy's two readers given as the SQL they run, then
+// the plan written back (outbox rows, many to a statement, then each
+// channel's memory), all in one place while the group is locked.
 pub(crate) fn decide_group(
     c: &mut dyn Conn,
     group: i64,

@@ -114,6 +114,9 @@ pub(crate) struct Tables {
 
 /// Deletes what `rule` selects, 5,000 events a transaction, then the
 /// snapshots (and, but in a fleet, the stacks) no event uses any more.
+// Long by design: one statement per step, in the order they must run (count
+// the kept, delete events a batch at a time with their outbox rows and
+// attachments, then orphaned snapshots and stacks).
 pub(crate) fn purge(c: &mut dyn Conn, rule: PurgeRule, tables: Tables) -> Result<PurgeReport> {
     const DOING: &str = "purging events";
     let mut report = PurgeReport::default();

@@ -37,6 +37,9 @@ pub(crate) fn status_expr(next: &str) -> String {
 }
 
 /// Lists groups.
+// Long by design: one statement built condition by condition, one block per
+// filter of `GroupQuery` in the order they are appended, then the order and
+// the limit; the columns an older database may lack are looked up first.
 pub(crate) fn groups<R: SqlReader + ?Sized>(r: &R, q: &GroupQuery) -> Result<Vec<GroupRow>> {
     // A database no writer has migrated yet may lack the summaries and
     // release columns: a filter on them selects nothing.

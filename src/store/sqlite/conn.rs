@@ -119,6 +119,9 @@ mod tests {
     use crate::store::sql::params;
 
     #[test]
+    // Long by design: one table taken through every method of `Conn` in
+    // turn (execute, map with lists, query_opt, one, each, transactions and
+    // savepoints), each step counting on the rows the ones before left.
     fn statements_run_with_errsnaps_values_and_lists() {
         let c = Connection::open_in_memory().unwrap();
         c.execute_batch(

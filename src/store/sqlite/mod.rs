@@ -496,6 +496,9 @@ mod tests {
     /// gone process of this boot, and this process; what each rule of
     /// `store::claims` puts back.
     #[test]
+    // Long by design: one store through the whole story of its claims
+    // (made, then put back by each rule in turn), each assertion counting
+    // on what the steps before left.
     fn claims_are_put_back_by_the_shared_rules() {
         use crate::store::claims::Claimant;
         use crate::store::seam::{Outbox, Store, Writer};

@@ -12,6 +12,9 @@ use crate::settings;
 use crate::term::safe_line;
 
 /// `errsnap check`: the database, spool, alerts and settings; exit 2 when not healthy.
+// Long by design: gathers each part of the health report (crash files, the
+// database, deliveries, settings warnings), then prints it as JSON or one
+// line per part in the order the text report shows them.
 pub(crate) fn check(cli: &Cli, out: &mut Out) -> Result<ExitCode> {
     // Crash files left by processes that are gone become events first (an
     // existing database only: checking never creates one).

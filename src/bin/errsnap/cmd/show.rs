@@ -43,6 +43,9 @@ pub(crate) fn show(cli: &Cli, a: &ShowArgs, out: &mut Out) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+// Long by design: each section of the text report in the order it is
+// printed; the sections with a shape of their own (context, frames,
+// snapshot, alerts) are their own functions.
 fn print_detail(out: &mut Out, d: &errsnap::db::EventDetail, all_frames: bool) -> Result<()> {
     let e = &d.row;
     let level = out.level(e.level);

@@ -14,6 +14,9 @@ use crate::serve::{source, App};
 /// page).
 const SOURCE_FRAMES: usize = 6;
 
+// Long by design: one template, each page section in the order the page
+// shows it; the sections with logic of their own (context, stack) are their
+// own functions.
 pub(crate) fn event(app: &App, e: &EventDetail, now: i64) -> Markup {
     let r = &e.row;
     html! {
