@@ -139,6 +139,10 @@ pub(crate) enum Dialect {
     Sqlite,
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     Postgres,
+    /// MySQL 8 and MariaDB 10.6 or later, in a session with ANSI quotes
+    /// and `||` (`store::mysql::connect`).
+    #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
+    Mysql,
 }
 
 /// A row lock a statement takes where the database has them (SQLite's
@@ -161,6 +165,8 @@ impl Dialect {
         match self {
             Dialect::Sqlite => format!("{col} IN (SELECT value FROM json_each(?{n}))"),
             Dialect::Postgres => format!("{col} = ANY(?{n})"),
+            // The connection spreads the list into `?, ?, ?`.
+            Dialect::Mysql => format!("{col} IN (?{n})"),
         }
     }
 
@@ -172,6 +178,10 @@ impl Dialect {
             (Dialect::Postgres, Lock::NoKeyUpdate) => " FOR NO KEY UPDATE".into(),
             (Dialect::Postgres, Lock::SkipLocked) => " FOR UPDATE SKIP LOCKED".into(),
             (Dialect::Postgres, Lock::UpdateOf(alias)) => format!(" FOR UPDATE OF {alias}"),
+            // MariaDB has no `OF` and no weaker row lock: the joined rows
+            // are locked too.
+            (Dialect::Mysql, Lock::SkipLocked) => " FOR UPDATE SKIP LOCKED".into(),
+            (Dialect::Mysql, _) => " FOR UPDATE".into(),
         }
     }
 
@@ -180,6 +190,7 @@ impl Dialect {
         match self {
             Dialect::Sqlite => format!("instr(lower({haystack}), lower({p})) > 0"),
             Dialect::Postgres => format!("strpos(lower({haystack}), lower({p})) > 0"),
+            Dialect::Mysql => format!("locate(lower({p}), lower({haystack})) > 0"),
         }
     }
 
@@ -188,6 +199,7 @@ impl Dialect {
         match self {
             Dialect::Sqlite => format!("{a} IS {b}"),
             Dialect::Postgres => format!("{a} IS NOT DISTINCT FROM {b}"),
+            Dialect::Mysql => format!("{a} <=> {b}"),
         }
     }
 
@@ -196,6 +208,9 @@ impl Dialect {
         match self {
             Dialect::Sqlite => format!("max({a}, {b})"),
             Dialect::Postgres => format!("greatest({a}, {b})"),
+            // MySQL's `greatest` is NULL when either is; PostgreSQL's
+            // skips a NULL.
+            Dialect::Mysql => format!("greatest(coalesce({a}, {b}), coalesce({b}, {a}))"),
         }
     }
 
@@ -206,6 +221,8 @@ impl Dialect {
             Dialect::Postgres => {
                 format!("to_char(to_timestamp({ms} / 1000) AT TIME ZONE 'UTC', 'YYYY-MM-DD')")
             }
+            // The session's time zone is UTC.
+            Dialect::Mysql => format!("date_format(from_unixtime({ms} DIV 1000), '%Y-%m-%d')"),
         }
     }
 
@@ -222,6 +239,11 @@ impl Dialect {
         match self {
             Dialect::Sqlite => None,
             Dialect::Postgres => Some("SELECT pg_advisory_xact_lock(?1)"),
+            // A row of `errsnap_locks`, made if missing, locked until the
+            // transaction ends.
+            Dialect::Mysql => {
+                Some("INSERT INTO errsnap_locks (id) VALUES (?1) ON DUPLICATE KEY UPDATE id = id")
+            }
         }
     }
 }
@@ -230,6 +252,24 @@ impl Dialect {
 #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) fn dollar_params(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len());
+    let _ = each_param(sql, &mut out, |n, out| {
+        out.push_str(&format!("${n}"));
+        Ok(())
+    });
+    out
+}
+
+/// Copies `sql` to `out`, each numbered parameter `?N` outside quoted text
+/// (`'...'`, `"..."`, `` `...` ``) written by `param` instead.
+///
+/// # Errors
+/// Those of `param`.
+#[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
+pub(crate) fn each_param(
+    sql: &str,
+    out: &mut String,
+    mut param: impl FnMut(usize, &mut String) -> Result<()>,
+) -> Result<()> {
     let mut quote: Option<char> = None;
     let mut chars = sql.chars().peekable();
     while let Some(c) = chars.next() {
@@ -240,15 +280,22 @@ pub(crate) fn dollar_params(sql: &str) -> String {
                     quote = None;
                 }
             }
-            None if c == '\'' || c == '"' => {
+            None if c == '\'' || c == '"' || c == '`' => {
                 quote = Some(c);
                 out.push(c);
             }
-            None if c == '?' && chars.peek().is_some_and(char::is_ascii_digit) => out.push('$'),
+            None if c == '?' && chars.peek().is_some_and(char::is_ascii_digit) => {
+                let mut n = 0usize;
+                while let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
+                    n = n * 10 + d as usize;
+                    chars.next();
+                }
+                param(n, out)?;
+            }
             None => out.push(c),
         }
     }
-    out
+    Ok(())
 }
 
 #[cfg(test)]

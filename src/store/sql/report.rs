@@ -262,6 +262,19 @@ fn search_sql(d: Dialect, words: &[String]) -> (&'static str, String) {
         (Dialect::Sqlite, false) => format!("\"{w}\""),
         (Dialect::Postgres, true) => format!("'{}':*", w.to_lowercase().replace('\'', "")),
         (Dialect::Postgres, false) => format!("'{}'", w.to_lowercase().replace('\'', "")),
+        // InnoDB's boolean mode: every word required, the last a prefix;
+        // only letters and digits, so nothing typed is an operator.
+        (Dialect::Mysql, last) => {
+            let w: String = w
+                .chars()
+                .filter(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            if last {
+                format!("+{w}*")
+            } else {
+                format!("+\"{w}\"")
+            }
+        }
     };
     let terms: Vec<String> = words.iter().enumerate().map(|(i, w)| term(i, w)).collect();
     match d {
@@ -276,6 +289,14 @@ fn search_sql(d: Dialect, words: &[String]) -> (&'static str, String) {
             "SELECT t.group_id, t.body FROM group_texts t, to_tsquery('simple', ?1) q
              WHERE t.words @@ q ORDER BY ts_rank(t.words, q) DESC, t.id LIMIT ?2",
             terms.join(" & "),
+        ),
+        // InnoDB's full-text index skips stopwords and words shorter than
+        // its minimum (3 letters by default): `search` says so.
+        Dialect::Mysql => (
+            "SELECT group_id, body FROM group_texts
+             WHERE MATCH (body) AGAINST (?1 IN BOOLEAN MODE)
+             ORDER BY MATCH (body) AGAINST (?1 IN BOOLEAN MODE) DESC, id LIMIT ?2",
+            terms.join(" "),
         ),
     }
 }

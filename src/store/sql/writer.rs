@@ -59,6 +59,11 @@ fn view_sql(d: Dialect, name: &str, logger_id: i64) -> String {
             "CREATE OR REPLACE VIEW",
             r#"to_char(to_timestamp(e.ts / 1000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"#,
         ),
+        // The session's time zone is UTC.
+        Dialect::Mysql => (
+            "CREATE OR REPLACE VIEW",
+            "date_format(from_unixtime(e.ts / 1000.0), '%Y-%m-%dT%H:%i:%s.%fZ')",
+        ),
     };
     format!(
         r#"{create} "{name}" AS
@@ -141,6 +146,7 @@ pub(crate) fn attach_crash(
     let set = match c.dialect() {
         Dialect::Sqlite => "json_set(coalesce(extra, '{}'), '$.crash', json(?2))",
         Dialect::Postgres => "jsonb_set(coalesce(extra, '{}'::jsonb), '{crash}', ?2::text::jsonb)",
+        Dialect::Mysql => "json_set(coalesce(extra, '{}'), '$.crash', json_extract(?2, '$'))",
     };
     let n = c.execute(
         "linking a crash to its panic",
