@@ -28,7 +28,7 @@ pub(crate) fn event<R: SqlReader + ?Sized>(
         "reading an event",
         &format!(
             "SELECT {EVENT_COLUMNS},
-                    e.col, e.thread_id, e.error_chain, e.app_name, e.release, e.environment,
+                    e.col, e.thread_id, e.error_chain, e.app_name, e.\"release\", e.environment,
                     e.tags, e.extra, e.breadcrumbs, e.redactions,
                     g.fingerprint, g.title, g.count, {status},
                     e.backtrace_id, e.snapshot_id, e.host_id,

@@ -42,7 +42,7 @@ pub(crate) fn set_group_status(
         (
             "resolved_next = ?3,",
             "CASE WHEN ?3 THEN (SELECT value FROM group_values
-                 WHERE group_id = ?1 AND key = 'release' ORDER BY last_seen DESC LIMIT 1) END",
+                 WHERE group_id = ?1 AND \"key\" = 'release' ORDER BY last_seen DESC LIMIT 1) END",
             params![group, status.stored(), next].to_vec(),
         )
     } else {
@@ -51,7 +51,7 @@ pub(crate) fn set_group_status(
     let sql = format!(
         "UPDATE event_groups SET status = ?2, {next_col}
          resolved_release = CASE ?2 WHEN 'resolved' THEN coalesce({newest},
-             (SELECT release FROM events WHERE uid = last_event_uid))
+             (SELECT \"release\" FROM events WHERE uid = last_event_uid))
              ELSE resolved_release END,
          regressed_in = CASE ?2 WHEN 'resolved' THEN NULL ELSE regressed_in END,
          regressed_at = CASE ?2 WHEN 'resolved' THEN NULL ELSE regressed_at END

@@ -279,8 +279,8 @@ fn load_alert(c: &mut dyn Conn, id: i64) -> Result<Option<Alert>> {
         "SELECT o.kind, o.suppressed, e.uid, e.ts, e.level, e.kind, l.name, e.app_name,
                 e.environment, e.message, e.error_chain, e.file, e.line, e.col,
                 h.hostname, e.pid, s.proc_cpu_percent, s.proc_rss_bytes, s.sys_used_memory,
-                s.sys_total_memory, g.title, g.count, e.backtrace_id, e.release,
-                (SELECT count(*) FROM group_values v WHERE v.group_id = g.id AND v.key = 'host')
+                s.sys_total_memory, g.title, g.count, e.backtrace_id, e.\"release\",
+                (SELECT count(*) FROM group_values v WHERE v.group_id = g.id AND v.\"key\" = 'host')
          FROM outbox o
          JOIN events e ON e.uid = o.event_uid
          JOIN loggers l ON l.id = e.logger_id

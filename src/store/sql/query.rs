@@ -99,7 +99,7 @@ pub(crate) fn groups<R: SqlReader + ?Sized>(r: &R, q: &GroupQuery) -> Result<Vec
         if let Some(value) = value {
             b.cond(
                 &format!(
-                    " AND g.id IN (SELECT group_id FROM group_values WHERE key = '{key}' AND value = ?)"
+                    " AND g.id IN (SELECT group_id FROM group_values WHERE \"key\" = '{key}' AND value = ?)"
                 ),
                 value,
             );
@@ -259,7 +259,7 @@ pub(crate) fn for_each_export(
     let sql = format!(
         "SELECT e.uid, e.ts, l.name, e.level, e.kind, e.message, e.error_type, e.error_chain,
                 e.file, e.line, e.col, e.thread_name, e.thread_id, e.pid, e.app_name,
-                e.release, e.environment, e.group_id, g.fingerprint, e.tags, e.extra,
+                e.\"release\", e.environment, e.group_id, g.fingerprint, e.tags, e.extra,
                 e.breadcrumbs, e.redactions, s.proc_cpu_percent, s.proc_rss_bytes, h.hostname
          FROM ({}) sel
          JOIN events e ON e.id = sel.id

@@ -65,7 +65,7 @@ pub(crate) fn runs<R: SqlReader + ?Sized>(r: &R, limit: usize) -> Result<Vec<Run
     let col = |c: &str| r.column("runs", c);
     let sql = format!(
         "SELECT r.id, r.status, r.pid, r.started_at, r.ended_at, h.hostname, r.app_name,
-                r.release, r.build_id, r.last_rss_bytes, r.last_cpu_percent, {}, {}, {}
+                r.\"release\", r.build_id, r.last_rss_bytes, r.last_cpu_percent, {}, {}, {}
          FROM runs r LEFT JOIN hosts h ON h.id = r.host_id
          ORDER BY r.id DESC LIMIT ?1",
         col("end_reason"),
@@ -100,38 +100,38 @@ pub(crate) fn releases<R: SqlReader + ?Sized>(r: &R) -> Result<Vec<ReleaseRow>> 
         return Ok(Vec::new());
     }
     let sql = "WITH names AS (
-             SELECT release FROM runs WHERE release IS NOT NULL
+             SELECT \"release\" FROM runs WHERE \"release\" IS NOT NULL
              UNION SELECT first_release FROM event_groups WHERE first_release IS NOT NULL
              UNION SELECT regressed_in FROM event_groups WHERE regressed_in IS NOT NULL
          ),
          r AS (
-             SELECT release, count(*) AS runs,
+             SELECT \"release\", count(*) AS runs,
                     count(CASE WHEN status = 'exited' THEN 1 END) AS exited,
                     count(CASE WHEN status = 'crashed' THEN 1 END) AS crashed,
                     count(CASE WHEN status = 'abnormal' THEN 1 END) AS abnormal,
                     count(CASE WHEN status = 'running' THEN 1 END) AS running,
                     min(started_at) AS first_seen,
                     max(coalesce(ended_at, last_seen, started_at)) AS last_seen
-             FROM runs WHERE release IS NOT NULL GROUP BY release
+             FROM runs WHERE \"release\" IS NOT NULL GROUP BY \"release\"
          ),
          g AS (
-             SELECT first_release AS release, count(*) AS new_groups,
+             SELECT first_release AS \"release\", count(*) AS new_groups,
                     min(first_seen) AS first_event, max(last_seen) AS last_event
              FROM event_groups WHERE first_release IS NOT NULL GROUP BY first_release
          ),
          rg AS (
-             SELECT regressed_in AS release, count(*) AS regressed
+             SELECT regressed_in AS \"release\", count(*) AS regressed
              FROM event_groups WHERE regressed_in IS NOT NULL GROUP BY regressed_in
          )
-         SELECT n.release, coalesce(r.runs, 0), coalesce(r.exited, 0),
+         SELECT n.\"release\", coalesce(r.runs, 0), coalesce(r.exited, 0),
                 coalesce(r.crashed, 0), coalesce(r.abnormal, 0), coalesce(r.running, 0),
                 coalesce(r.first_seen, g.first_event), coalesce(r.last_seen, g.last_event),
                 coalesce(g.new_groups, 0), coalesce(rg.regressed, 0)
          FROM names n
-         LEFT JOIN r ON r.release = n.release
-         LEFT JOIN g ON g.release = n.release
-         LEFT JOIN rg ON rg.release = n.release
-         ORDER BY coalesce(r.first_seen, g.first_event) DESC NULLS LAST, n.release DESC";
+         LEFT JOIN r ON r.\"release\" = n.\"release\"
+         LEFT JOIN g ON g.\"release\" = n.\"release\"
+         LEFT JOIN rg ON rg.\"release\" = n.\"release\"
+         ORDER BY coalesce(r.first_seen, g.first_event) DESC NULLS LAST, n.\"release\" DESC";
     r.conn().map("reading releases", sql, params![], |r| {
         let (runs, crashed, abnormal): (u64, u64, u64) = (r.get(1)?, r.get(3)?, r.get(4)?);
         Ok(ReleaseRow {
@@ -191,11 +191,11 @@ pub(crate) fn hourly(
 pub(crate) fn group_values(c: &mut dyn Conn, group: i64) -> Result<Vec<GroupValue>> {
     c.map(
         "reading a group's values",
-        "SELECT key, value, count, first_seen, last_seen FROM (
-             SELECT key, value, count, first_seen, last_seen, row_number() OVER (
-                 PARTITION BY key ORDER BY last_seen DESC) AS n
+        "SELECT \"key\", value, count, first_seen, last_seen FROM (
+             SELECT \"key\", value, count, first_seen, last_seen, row_number() OVER (
+                 PARTITION BY \"key\" ORDER BY last_seen DESC) AS n
              FROM group_values WHERE group_id = ?1) AS v
-         WHERE n <= 50 ORDER BY key, last_seen DESC",
+         WHERE n <= 50 ORDER BY \"key\", last_seen DESC",
         params![group],
         |r| {
             Ok(GroupValue {
@@ -214,7 +214,7 @@ pub(crate) fn group_values(c: &mut dyn Conn, group: i64) -> Result<Vec<GroupValu
 pub(crate) fn values(c: &mut dyn Conn, key: &str, limit: usize) -> Result<Vec<String>> {
     c.map(
         "listing values",
-        "SELECT value FROM group_values WHERE key = ?1
+        "SELECT value FROM group_values WHERE \"key\" = ?1
          GROUP BY value ORDER BY max(last_seen) DESC LIMIT ?2",
         params![key, limit],
         |r| r.get(0),

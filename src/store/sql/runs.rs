@@ -52,7 +52,7 @@ impl<T: SqlRuns> Runs for T {
         self.conn().execute(
             "updating the run",
             "UPDATE runs SET last_seen = ?2, app_name = coalesce(app_name, ?3),
-                 release = coalesce(release, ?4),
+                 \"release\" = coalesce(\"release\", ?4),
                  last_rss_bytes = coalesce(?5, last_rss_bytes),
                  last_cpu_percent = coalesce(?6, last_cpu_percent)
              WHERE id = ?1",
@@ -73,7 +73,7 @@ impl<T: SqlRuns> Runs for T {
         let d = c.dialect();
         let sql = format!(
             "UPDATE runs SET status = 'crashed', ended_at = ?4,
-                 last_seen = {}, release = coalesce(release, ?5),
+                 last_seen = {}, \"release\" = coalesce(\"release\", ?5),
                  app_name = coalesce(app_name, ?6)
              WHERE {} AND pid = ?2 AND {} AND status != 'crashed'",
             d.greatest("coalesce(last_seen, ?4)", "?4"),
@@ -149,7 +149,7 @@ fn start_run(c: &mut dyn Conn, run: &RunStart, host: Option<i64>) -> Result<(i64
     let id: i64 = c.one(
         "recording the run",
         "INSERT INTO runs (host_id, boot_id, pid, process_start, started_at, last_seen,
-             app_name, release, build_id, status, cgroup, oom_kills_at_start,
+             app_name, \"release\", build_id, status, cgroup, oom_kills_at_start,
              memory_max_bytes)
          VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, 'running', ?9, ?10, ?11)
          RETURNING id",

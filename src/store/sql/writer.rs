@@ -100,11 +100,11 @@ pub(crate) fn register_host(c: &mut dyn Conn, host: &HostInfo, now_ms: i64) -> R
     h.field(&serde_json::to_string(&stable).unwrap_or_default());
     c.one(
         "recording the host description",
-        "INSERT INTO hosts (key, hostname, os_name, os_version, kernel_version, arch,
+        "INSERT INTO hosts (\"key\", hostname, os_name, os_version, kernel_version, arch,
              cpu_brand, cpu_count, physical_cores, cpu_frequency_mhz, total_memory,
              total_swap, boot_time, first_seen, last_seen)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14)
-         ON CONFLICT (key) DO UPDATE SET last_seen = excluded.last_seen
+         ON CONFLICT (\"key\") DO UPDATE SET last_seen = excluded.last_seen
          RETURNING id",
         params![
             h.finish_hex(),
