@@ -250,3 +250,86 @@ fn preferred_falls_back_only_where_the_server_has_no_tls() {
     .unwrap();
     assert_eq!(cipher(&from_env), "");
 }
+
+/// A connection to database `db` of `m` as the `errsnap` user.
+fn connect_to(m: &Maria, db: &str) -> (MyTarget, mysql::Conn) {
+    let url = m
+        .url("?ssl-mode=DISABLED")
+        .replace("/errsnap?", &format!("/{db}?"));
+    let t = MyTarget::parse(&url, None, None).unwrap();
+    let c = t.connect().unwrap();
+    (t, c)
+}
+
+#[test]
+fn the_schema_is_made_once_however_many_start_and_a_foreign_database_is_refused() {
+    use super::migrate::{migrate, SCHEMA_VERSION};
+    use mysql::prelude::Queryable;
+    let Some(m) = Maria::start(
+        "the_schema_is_made_once_however_many_start_and_a_foreign_database_is_refused",
+        None,
+    ) else {
+        return;
+    };
+    for db in ["fleet", "theirs", "future"] {
+        m.sql(&format!(
+            "CREATE DATABASE {db}; GRANT ALL ON {db}.* TO 'errsnap'@'127.0.0.1';"
+        ));
+    }
+    // Eight processes' writers starting at once: one makes the schema.
+    let made: Vec<bool> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                s.spawn(|| {
+                    let (t, mut c) = connect_to(&m, "fleet");
+                    migrate(&mut c, &t).unwrap()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                let (v, made) = h.join().unwrap();
+                assert_eq!(v, SCHEMA_VERSION);
+                made
+            })
+            .collect()
+    });
+    assert_eq!(made.iter().filter(|m| **m).count(), 1, "{made:?}");
+    let (t, mut c) = connect_to(&m, "fleet");
+    assert_eq!(migrate(&mut c, &t).unwrap(), (SCHEMA_VERSION, false));
+    // Keys are NO PAD: `a` and `a ` are two loggers, as in SQLite.
+    c.query_drop("INSERT INTO loggers (name, created_at) VALUES ('a', 0), ('a ', 0)")
+        .unwrap();
+    let app: Option<String> = c
+        .query_first(r#"SELECT value FROM errsnap_meta WHERE "key" = 'application'"#)
+        .unwrap();
+    assert_eq!(app.as_deref(), Some("errsnap"));
+    // Another program's `events` table: refused, left as it was.
+    m.sql("CREATE TABLE theirs.events (id INT, what TEXT); INSERT INTO theirs.events VALUES (1, 'x');");
+    let (t, mut c) = connect_to(&m, "theirs");
+    let e = migrate(&mut c, &t).unwrap_err().to_string();
+    assert!(
+        e.contains("not errsnap's") && e.contains("\"events\""),
+        "{e}"
+    );
+    assert_eq!(m.sql("SELECT count(*) FROM theirs.events"), "1");
+    assert_eq!(
+        m.sql("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'theirs'"),
+        "1",
+        "nothing made beside it"
+    );
+    // A schema a newer errsnap wrote, that this one may not write.
+    let (t, mut c) = connect_to(&m, "future");
+    migrate(&mut c, &t).unwrap();
+    c.query_drop(r#"UPDATE errsnap_meta SET value = '99' WHERE "key" IN ('schema_version', 'min_writer_version')"#)
+        .unwrap();
+    let e = migrate(&mut c, &t).unwrap_err();
+    assert!(
+        matches!(
+            e.kind(),
+            crate::error::ErrorKind::FutureSchema { found: 99, .. }
+        ),
+        "{e}"
+    );
+}
