@@ -1,36 +1,19 @@
 //! Where a logger's events go: the canonical path of its file, and the
-//! backend (the file, or a PostgreSQL database) its settings name.
+//! backend (the file, or a PostgreSQL, MySQL or MariaDB database) its
+//! settings name.
 
 use std::path::{Path, PathBuf};
-#[cfg(feature = "postgres")]
-use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::settings::Settings;
 
-/// Where the events go: the file, or the PostgreSQL database the settings
+/// Where the events go: the file, or the server database the settings
 /// name.
 pub(super) fn backend_of(s: &Settings) -> Result<crate::store::Backend> {
     let Some(url) = &s.database_url else {
         return Ok(crate::store::Backend::File);
     };
-    #[cfg(feature = "postgres")]
-    {
-        let target = crate::store::postgres::connect::PgTarget::parse(
-            url,
-            s.database_password.as_deref(),
-            s.tls_ca_file.clone(),
-        )?;
-        Ok(crate::store::Backend::Postgres(Arc::new(target)))
-    }
-    #[cfg(not(feature = "postgres"))]
-    {
-        let _ = url;
-        Err(Error::config(
-            "ERRSNAP_DATABASE_URL",
-            "a PostgreSQL database needs errsnap's `postgres` feature",
-        ))
-    }
+    crate::store::backend_for(url, s.database_password.as_deref(), s.tls_ca_file.clone())
 }
 
 /// The canonical form of a database path, so two spellings of one file share

@@ -52,7 +52,8 @@ impl Database {
     }
 
     /// Opens a fleet's PostgreSQL database (`postgres://...`; feature
-    /// `postgres`) for reading, the password and CA file taken from
+    /// `postgres`) or MySQL / MariaDB database (`mysql://...`,
+    /// `mariadb://...`; feature `mysql`) for reading, the password and CA file taken from
     /// `config` when the URL has none (`ERRSNAP_DATABASE_PASSWORD`,
     /// `ERRSNAP_TLS_CA_FILE`). Everything reads it as it reads a file.
     ///
@@ -60,8 +61,8 @@ impl Database {
     /// The URL is not usable, the server cannot be reached or refuses the
     /// login, or the database holds no errsnap schema; never with the
     /// password in the message.
-    #[cfg(feature = "postgres")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
+    #[cfg_attr(docsrs, doc(cfg(any(feature = "postgres", feature = "mysql"))))]
     pub fn open_url(url: &str, config: &crate::settings::Config) -> Result<Database> {
         let (reader, shown) = super::open::admin_url(url, config)?;
         Ok(Database {

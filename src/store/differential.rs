@@ -1,8 +1,8 @@
 //! The alert policy gives the same rows on every backend and however a
 //! stream is cut into batches: random streams (groups, levels, releases,
 //! status changes, clock steps back, duplicates, configured, forwarding
-//! and unknown channels) fed to SQLite and to a real PostgreSQL the test
-//! starts, each as one batch per stretch between status changes and as
+//! and unknown channels) fed to SQLite, to a real PostgreSQL and (feature
+//! `mysql`) a real MariaDB the test starts, each as one batch per stretch between status changes and as
 //! many small batches; outbox rows, channel memory and groups compared.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
@@ -12,6 +12,9 @@ use std::time::Duration;
 
 #[path = "../../tests/support/pg_server.rs"]
 mod pg_server;
+
+#[cfg(feature = "mysql")]
+use crate::store::mysql::tests::server as mariadb_server;
 
 use super::sql::backend::SqlStore;
 use super::sql::{params, Conn, Value};
@@ -219,6 +222,10 @@ fn every_backend_and_every_batching_makes_the_same_alerts() {
     let Some(pg) = pg_server::Pg::start("alert policy differential", Default::default()) else {
         return;
     };
+    #[cfg(feature = "mysql")]
+    let Some(maria) = mariadb_server::Maria::start("alert policy differential", None) else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
     let mut n = 0;
@@ -251,6 +258,23 @@ fn every_backend_and_every_batching_makes_the_same_alerts() {
                 format!("postgres {label}"),
                 feed(&mut fleet, &ops, &rules, cut),
             ));
+            #[cfg(feature = "mysql")]
+            {
+                use crate::store::mysql::{connect::MyTarget, read::MyReader, MyStore};
+                maria.sql(&format!(
+                    "CREATE DATABASE {db}; GRANT ALL ON {db}.* TO 'errsnap'@'127.0.0.1';"
+                ));
+                let url = maria
+                    .url("?ssl-mode=DISABLED")
+                    .replace("/errsnap?", &format!("/{db}?"));
+                let target = MyTarget::parse(&url, None, None).unwrap();
+                let store = MyStore::open(&target, &dir.path().join(format!("m{n}.db"))).unwrap();
+                let mut fleet = Both(store, MyReader::open(&target).unwrap());
+                results.push((
+                    format!("mariadb {label}"),
+                    feed(&mut fleet, &ops, &rules, cut),
+                ));
+            }
         }
         let (first, expected) = &results[0];
         for (label, got) in &results[1..] {

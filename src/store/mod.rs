@@ -44,7 +44,7 @@ pub(crate) use crate::settings::Limits;
 
 pub use database::Database;
 pub(crate) use ident::validate_logger_name;
-pub(crate) use open::{move_aside, open, open_reader, prepare, Backend};
+pub(crate) use open::{backend_for, move_aside, open, open_reader, prepare, Backend};
 pub use read::{
     AlertStatus, ChannelHealth, CheckReport, DeliveryStatus, EventDetail, EventFilter, EventRow,
     ExportRow, GroupOrder, GroupQuery, GroupRow, GroupStatus, GroupValue, HostRow, HourCount,

@@ -4,11 +4,13 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+#[cfg(feature = "mysql")]
+use super::mysql;
 #[cfg(feature = "postgres")]
 use super::postgres;
 use super::seam::{Admin, Reader, Store};
 use super::sqlite;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::settings::Durability;
 
 /// Where a logger's events are stored: the file at its path, or (feature
@@ -22,7 +24,55 @@ pub(crate) enum Backend {
     /// A PostgreSQL database.
     #[cfg(feature = "postgres")]
     Postgres(std::sync::Arc<postgres::connect::PgTarget>),
+    /// A MySQL or MariaDB database.
+    #[cfg(feature = "mysql")]
+    Mysql(std::sync::Arc<mysql::connect::MyTarget>),
 }
+
+/// The server store a database URL names (`ERRSNAP_DATABASE_URL`, `--db`),
+/// by its scheme; `password` and `ca_file` where the URL gives none.
+///
+/// # Errors
+/// A scheme errsnap does not know or was built without, or a URL its
+/// backend cannot use (named, never with the password).
+#[cfg_attr(
+    not(any(feature = "postgres", feature = "mysql")),
+    allow(unused_variables)
+)]
+pub(crate) fn backend_for(
+    url: &str,
+    password: Option<&str>,
+    ca_file: Option<PathBuf>,
+) -> Result<Backend> {
+    let scheme = url.split_once("://").map_or("", |(s, _)| s);
+    match scheme {
+        #[cfg(feature = "postgres")]
+        "postgres" | "postgresql" => Ok(Backend::Postgres(std::sync::Arc::new(
+            postgres::connect::PgTarget::parse(url, password, ca_file)?,
+        ))),
+        #[cfg(feature = "mysql")]
+        "mysql" | "mariadb" => Ok(Backend::Mysql(std::sync::Arc::new(
+            mysql::connect::MyTarget::parse(url, password, ca_file)?,
+        ))),
+        #[cfg(not(feature = "postgres"))]
+        "postgres" | "postgresql" => Err(Error::config(
+            URL_KEY,
+            "a PostgreSQL database needs errsnap's `postgres` feature",
+        )),
+        #[cfg(not(feature = "mysql"))]
+        "mysql" | "mariadb" => Err(Error::config(
+            URL_KEY,
+            "a MySQL or MariaDB database needs errsnap's `mysql` feature",
+        )),
+        _ => Err(Error::config(
+            URL_KEY,
+            "not a database URL errsnap reads: postgres://, mysql:// or mariadb://",
+        )),
+    }
+}
+
+/// The setting a database URL comes from.
+const URL_KEY: &str = "ERRSNAP_DATABASE_URL";
 
 impl Backend {
     /// Whether events go to the file (not to a server).
@@ -47,6 +97,10 @@ pub(crate) fn open(
         Backend::Postgres(target) => {
             return Ok(Box::new(postgres::PgStore::open(target, path)?));
         }
+        #[cfg(feature = "mysql")]
+        Backend::Mysql(target) => {
+            return Ok(Box::new(mysql::MyStore::open(target, path)?));
+        }
     }
     let store = if recover {
         sqlite::SqliteStore::open_or_recover(path, durability, busy_timeout)?
@@ -65,6 +119,8 @@ pub(crate) fn prepare(path: &Path, backend: &Backend) -> Result<()> {
         Backend::File => sqlite::create_private(path),
         #[cfg(feature = "postgres")]
         Backend::Postgres(_) => Ok(()),
+        #[cfg(feature = "mysql")]
+        Backend::Mysql(_) => Ok(()),
     }
 }
 
@@ -75,6 +131,8 @@ pub(crate) fn open_reader(path: &Path, backend: &Backend) -> Result<Box<dyn Read
         Backend::File => Ok(Box::new(sqlite::read::SqliteReader::open(path)?)),
         #[cfg(feature = "postgres")]
         Backend::Postgres(target) => Ok(Box::new(postgres::read::PgReader::open(target)?)),
+        #[cfg(feature = "mysql")]
+        Backend::Mysql(target) => Ok(Box::new(mysql::read::MyReader::open(target)?)),
     }
 }
 
@@ -91,14 +149,29 @@ pub(crate) fn admin(path: &Path) -> Result<Box<dyn Admin>> {
 
 /// Opens the server `url` names for reading and administration; what
 /// messages call it (without the password).
-#[cfg(feature = "postgres")]
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 pub(crate) fn admin_url(
     url: &str,
     config: &crate::settings::Config,
 ) -> Result<(Box<dyn Admin>, String)> {
-    let target = postgres::migrate_target(url, config)?;
-    let shown = target.display().to_owned();
-    Ok((Box::new(postgres::read::PgReader::open(&target)?), shown))
+    let password = config.get("ERRSNAP_DATABASE_PASSWORD");
+    let ca = config
+        .get(crate::settings::TLS_CA_FILE_KEY)
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from);
+    match backend_for(url, password, ca)? {
+        Backend::File => Err(Error::config(URL_KEY, "not a server's URL")),
+        #[cfg(feature = "postgres")]
+        Backend::Postgres(target) => {
+            let shown = target.display().to_owned();
+            Ok((Box::new(postgres::read::PgReader::open(&target)?), shown))
+        }
+        #[cfg(feature = "mysql")]
+        Backend::Mysql(target) => {
+            let shown = target.display().to_owned();
+            Ok((Box::new(mysql::read::MyReader::open(&target)?), shown))
+        }
+    }
 }
 
 /// Checks the file at `path` without changing it (see

@@ -51,13 +51,13 @@ pub(crate) fn open_at(
     db: &std::path::Path,
     env_file: Option<&std::path::Path>,
 ) -> Result<Database> {
-    if let Some(url) = postgres_url(db) {
-        #[cfg(feature = "postgres")]
+    if let Some(url) = server_url(db) {
+        #[cfg(any(feature = "postgres", feature = "mysql"))]
         return Ok(Database::open_url(url, &settings_from(env_file)?)?);
-        #[cfg(not(feature = "postgres"))]
+        #[cfg(not(any(feature = "postgres", feature = "mysql")))]
         {
             let _ = (url, env_file);
-            bail!("a PostgreSQL database needs errsnap built with the `postgres` feature");
+            bail!("a database server needs errsnap built with the `postgres` or `mysql` feature");
         }
     }
     if std::fs::symlink_metadata(db).is_err() {
@@ -72,15 +72,19 @@ pub(crate) fn open_at(
 
 /// The `--db` value when it is a PostgreSQL URL (never printed: it may
 /// hold a password; messages name `Database::path`, which has none).
-fn postgres_url(db: &std::path::Path) -> Option<&str> {
-    db.to_str()
-        .filter(|s| s.starts_with("postgres://") || s.starts_with("postgresql://"))
+/// `db` when it is a server's URL (PostgreSQL, MySQL, MariaDB).
+fn server_url(db: &std::path::Path) -> Option<&str> {
+    db.to_str().filter(|s| {
+        ["postgres://", "postgresql://", "mysql://", "mariadb://"]
+            .iter()
+            .any(|p| s.starts_with(p))
+    })
 }
 
 /// What messages call the database: its path, or the server without the
 /// password.
 pub(crate) fn db_name(cli: &Cli, db: &Database) -> String {
-    if postgres_url(&cli.db).is_some() {
+    if server_url(&cli.db).is_some() {
         db.path().display().to_string()
     } else {
         cli.db.display().to_string()

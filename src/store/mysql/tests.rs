@@ -4,7 +4,7 @@
 //! session's `Ssl_cipher`.
 
 #[path = "../../../tests/support/mariadb_server.rs"]
-mod server;
+pub(crate) mod server;
 
 use std::path::Path;
 

@@ -35,8 +35,6 @@ pub(crate) mod tls;
 #[cfg(feature = "postgres")]
 mod verify;
 #[cfg(feature = "postgres")]
-pub(crate) use migrate::target_of as migrate_target;
-#[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use migrate::{migrate_postgres, PgMigration};
 #[cfg(feature = "postgres")]

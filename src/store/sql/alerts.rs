@@ -224,13 +224,19 @@ pub(crate) fn decide_group(
         c.execute(DOING, &sql, &values)?;
     }
     for (channel, m) in &plan.memory {
+        let upsert = c.dialect().upsert(
+            "alert_state",
+            "group_id, channel",
+            "last_alert_at = excluded.last_alert_at, suppressed = excluded.suppressed,
+             last_event_uid = excluded.last_event_uid",
+            false,
+        );
         c.execute(
             DOING,
-            "INSERT INTO alert_state (group_id, channel, last_alert_at, suppressed, last_event_uid)
-             VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (group_id, channel) DO UPDATE SET
-                 last_alert_at = excluded.last_alert_at, suppressed = excluded.suppressed,
-                 last_event_uid = excluded.last_event_uid",
+            &format!(
+                "INSERT INTO alert_state (group_id, channel, last_alert_at, suppressed, last_event_uid)
+                 VALUES (?1, ?2, ?3, ?4, ?5) {upsert}"
+            ),
             params![
                 group,
                 channel,

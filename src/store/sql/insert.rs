@@ -14,7 +14,7 @@ pub(crate) fn snapshot(c: &mut dyn Conn, s: &Snapshot, pid: u32) -> Result<i64> 
         .cgroup
         .as_ref()
         .and_then(|c| serde_json::to_string(c).ok());
-    c.one(
+    c.insert_id(
         "inserting a snapshot",
         "INSERT INTO snapshots (taken_at, pid, proc_cpu_user_ms, proc_cpu_system_ms,
              proc_cpu_percent, proc_rss_bytes, proc_virtual_bytes, proc_memory_percent,
@@ -22,8 +22,7 @@ pub(crate) fn snapshot(c: &mut dyn Conn, s: &Snapshot, pid: u32) -> Result<i64> 
              sys_total_memory, sys_used_memory, sys_available_memory, sys_total_swap,
              sys_used_swap, sys_cpu_percent, load_1, load_5, load_15, uptime_s, cgroup)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-             ?18, ?19, ?20, ?21, ?22, ?23)
-         RETURNING id",
+             ?18, ?19, ?20, ?21, ?22, ?23)",
         params![
             s.taken_at_ms,
             pid,

@@ -57,7 +57,17 @@ pub(crate) fn set_group_status(
          regressed_at = CASE ?2 WHEN 'resolved' THEN NULL ELSE regressed_at END
          WHERE id = ?1"
     );
-    Ok(c.execute("changing a group's status", &sql, &p)? == 1)
+    let doing = "changing a group's status";
+    if c.execute(doing, &sql, &p)? == 1 {
+        return Ok(true);
+    }
+    // MySQL counts the rows it changed, not those it found: a status set
+    // again changes none.
+    c.one(
+        doing,
+        "SELECT EXISTS (SELECT 1 FROM event_groups WHERE id = ?1)",
+        params![group],
+    )
 }
 
 /// The condition a rule selects by (on `events e`) and its value
@@ -133,9 +143,11 @@ pub(crate) fn purge(c: &mut dyn Conn, rule: PurgeRule, tables: Tables) -> Result
             let n = c.execute(
                 DOING,
                 &format!(
-                    "DELETE FROM events WHERE id IN (
+                    // The ids through a derived table: MySQL deletes from
+                    // no table its own subquery reads.
+                    "DELETE FROM events WHERE id IN (SELECT id FROM (
                          SELECT e.id FROM events e WHERE {cond} AND NOT {PROTECTED}
-                         ORDER BY e.id LIMIT {PURGE_BATCH})"
+                         ORDER BY e.id LIMIT {PURGE_BATCH}) AS batch)"
                 ),
                 params![v],
             )?;

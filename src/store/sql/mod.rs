@@ -111,6 +111,17 @@ impl dyn Conn + '_ {
         }
     }
 
+    /// Runs an `INSERT` of one row into a table with an `id` column (with
+    /// an [`Dialect::upsert`] made with `id` where it may find the row
+    /// there already); the row's id.
+    pub(crate) fn insert_id(&mut self, doing: &str, sql: &str, params: &[Value]) -> Result<i64> {
+        if self.dialect() == Dialect::Mysql {
+            self.execute(doing, sql, params)?;
+            return self.one(doing, "SELECT LAST_INSERT_ID()", &[]);
+        }
+        self.one(doing, &format!("{sql} RETURNING id"), params)
+    }
+
     /// Runs `f` in a transaction and returns what it made.
     pub(crate) fn in_transaction<T>(
         &mut self,
@@ -226,6 +237,44 @@ impl Dialect {
         }
     }
 
+    /// The clause making an `INSERT` into `table` an upsert on the unique
+    /// columns `conflict`: `sets` (assignments written as PostgreSQL reads
+    /// them: `col = excluded.col`, the old row as `table.col`) or, empty,
+    /// nothing. With `id`, MySQL's `LAST_INSERT_ID()` names the row either
+    /// way (see `insert_id`).
+    pub(crate) fn upsert(self, table: &str, conflict: &str, sets: &str, id: bool) -> String {
+        match self {
+            Dialect::Sqlite | Dialect::Postgres if sets.is_empty() => {
+                format!("ON CONFLICT ({conflict}) DO NOTHING")
+            }
+            Dialect::Sqlite | Dialect::Postgres => {
+                format!("ON CONFLICT ({conflict}) DO UPDATE SET {sets}")
+            }
+            Dialect::Mysql => {
+                let mut sets = mysql_assignments(&sets.replace(&format!("{table}."), ""));
+                if id {
+                    if !sets.is_empty() {
+                        sets.push_str(", ");
+                    }
+                    sets.push_str("id = LAST_INSERT_ID(id)");
+                } else if sets.is_empty() {
+                    let first = conflict.split(',').next().unwrap_or(conflict).trim();
+                    sets = format!("{first} = {first}");
+                }
+                format!("ON DUPLICATE KEY UPDATE {sets}")
+            }
+        }
+    }
+
+    /// `expr DESC`, NULLs last (MySQL has no `NULLS LAST`: they sort
+    /// first there when descending).
+    pub(crate) fn desc_nulls_last(self, expr: &str) -> String {
+        match self {
+            Dialect::Mysql => format!("{expr} IS NULL, {expr} DESC"),
+            _ => format!("{expr} DESC NULLS LAST"),
+        }
+    }
+
     /// Whether rows can be locked one by one (else a writer holds the
     /// whole database, as SQLite's does).
     pub(crate) fn has_row_locks(self) -> bool {
@@ -246,6 +295,23 @@ impl Dialect {
             }
         }
     }
+}
+
+/// `excluded.col` as MySQL's `VALUES(col)`.
+fn mysql_assignments(sets: &str) -> String {
+    let mut out = String::with_capacity(sets.len());
+    let mut rest = sets;
+    while let Some(i) = rest.find("excluded.") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + "excluded.".len()..];
+        let end = after
+            .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '"'))
+            .unwrap_or(after.len());
+        out.push_str(&format!("VALUES({})", &after[..end]));
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `?N` parameters as PostgreSQL's `$N`, outside quoted text.

@@ -99,7 +99,12 @@ pub(crate) fn releases<R: SqlReader + ?Sized>(r: &R) -> Result<Vec<ReleaseRow>> 
         // A database from before the runs ledger and release tracking.
         return Ok(Vec::new());
     }
-    let sql = "WITH names AS (
+    let mut conn = r.conn();
+    let order = conn
+        .dialect()
+        .desc_nulls_last("coalesce(r.first_seen, g.first_event)");
+    let sql = format!(
+        "WITH names AS (
              SELECT \"release\" FROM runs WHERE \"release\" IS NOT NULL
              UNION SELECT first_release FROM event_groups WHERE first_release IS NOT NULL
              UNION SELECT regressed_in FROM event_groups WHERE regressed_in IS NOT NULL
@@ -131,8 +136,9 @@ pub(crate) fn releases<R: SqlReader + ?Sized>(r: &R) -> Result<Vec<ReleaseRow>> 
          LEFT JOIN r ON r.\"release\" = n.\"release\"
          LEFT JOIN g ON g.\"release\" = n.\"release\"
          LEFT JOIN rg ON rg.\"release\" = n.\"release\"
-         ORDER BY coalesce(r.first_seen, g.first_event) DESC NULLS LAST, n.\"release\" DESC";
-    r.conn().map("reading releases", sql, params![], |r| {
+         ORDER BY {order}, n.\"release\" DESC"
+    );
+    conn.map("reading releases", &sql, params![], |r| {
         let (runs, crashed, abnormal): (u64, u64, u64) = (r.get(1)?, r.get(3)?, r.get(4)?);
         Ok(ReleaseRow {
             release: r.get(0)?,

@@ -146,13 +146,12 @@ fn start_run(c: &mut dyn Conn, run: &RunStart, host: Option<i64>) -> Result<(i64
             abnormal += 1;
         }
     }
-    let id: i64 = c.one(
+    let id: i64 = c.insert_id(
         "recording the run",
         "INSERT INTO runs (host_id, boot_id, pid, process_start, started_at, last_seen,
              app_name, \"release\", build_id, status, cgroup, oom_kills_at_start,
              memory_max_bytes)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, 'running', ?9, ?10, ?11)
-         RETURNING id",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, 'running', ?9, ?10, ?11)",
         params![
             host,
             run.boot_id,

@@ -22,21 +22,36 @@ pub(crate) fn logger_id(c: &mut dyn Conn, name: &str) -> Result<i64> {
     if let Some(id) = c.query_opt(doing, find, params![name])? {
         return id.get(0);
     }
-    let created: Option<i64> = c
-        .query_opt(
+    let insert = "INSERT INTO loggers (name, created_at) VALUES (?1, ?2)";
+    let at = crate::util::time::now_ms();
+    let created: Option<i64> = if c.dialect() == Dialect::Mysql {
+        // Made here or meanwhile: the id either way (its view again is
+        // harmless).
+        let upsert = c.dialect().upsert("loggers", "name", "", true);
+        Some(c.insert_id(doing, &format!("{insert} {upsert}"), params![name, at])?)
+    } else {
+        c.query_opt(
             doing,
-            "INSERT INTO loggers (name, created_at) VALUES (?1, ?2)
-             ON CONFLICT (name) DO NOTHING RETURNING id",
-            params![name, crate::util::time::now_ms()],
+            &format!("{insert} ON CONFLICT (name) DO NOTHING RETURNING id"),
+            params![name, at],
         )?
         .map(|r| r.get(0))
-        .transpose()?;
+        .transpose()?
+    };
     let Some(id) = created else {
         // Another process registered it meanwhile.
         return c.one(doing, find, params![name]);
     };
     let view = view_sql(c.dialect(), name, id);
-    if let Err(e) = c.transaction(doing, &mut |c| c.execute(doing, &view, &[]).map(drop)) {
+    // A failed statement spoils a PostgreSQL transaction: the view goes in
+    // its own savepoint. MySQL's DDL commits by itself (no savepoint
+    // outlives it): its loggers are registered outside a batch.
+    let made = if c.dialect() == Dialect::Mysql {
+        c.execute(doing, &view, &[]).map(drop)
+    } else {
+        c.transaction(doing, &mut |c| c.execute(doing, &view, &[]).map(drop))
+    };
+    if let Err(e) = made {
         internal_log::report(
             "logger view",
             &format!(
@@ -98,14 +113,17 @@ pub(crate) fn register_host(c: &mut dyn Conn, host: &HostInfo, now_ms: i64) -> R
     };
     let mut h = StableHasher::new();
     h.field(&serde_json::to_string(&stable).unwrap_or_default());
-    c.one(
+    let upsert = c
+        .dialect()
+        .upsert("hosts", "\"key\"", "last_seen = excluded.last_seen", true);
+    c.insert_id(
         "recording the host description",
-        "INSERT INTO hosts (\"key\", hostname, os_name, os_version, kernel_version, arch,
-             cpu_brand, cpu_count, physical_cores, cpu_frequency_mhz, total_memory,
-             total_swap, boot_time, first_seen, last_seen)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14)
-         ON CONFLICT (\"key\") DO UPDATE SET last_seen = excluded.last_seen
-         RETURNING id",
+        &format!(
+            "INSERT INTO hosts (\"key\", hostname, os_name, os_version, kernel_version, arch,
+                 cpu_brand, cpu_count, physical_cores, cpu_frequency_mhz, total_memory,
+                 total_swap, boot_time, first_seen, last_seen)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14) {upsert}"
+        ),
         params![
             h.finish_hex(),
             host.hostname,
@@ -127,10 +145,15 @@ pub(crate) fn register_host(c: &mut dyn Conn, host: &HostInfo, now_ms: i64) -> R
 
 /// Adds `delta` to a named counter (e.g. `dropped_events`).
 pub(crate) fn add_counter(c: &mut dyn Conn, name: &str, delta: u64) -> Result<()> {
+    let upsert = c.dialect().upsert(
+        "counters",
+        "name",
+        "value = counters.value + excluded.value",
+        false,
+    );
     c.execute(
         "updating a counter",
-        "INSERT INTO counters (name, value) VALUES (?1, ?2)
-         ON CONFLICT (name) DO UPDATE SET value = counters.value + excluded.value",
+        &format!("INSERT INTO counters (name, value) VALUES (?1, ?2) {upsert}"),
         params![name, delta],
     )?;
     Ok(())

@@ -22,7 +22,7 @@ pub(crate) fn check(cli: &Cli, out: &mut Out) -> Result<ExitCode> {
         .db
         .exists()
         .then(|| errsnap::db::import_crashes(&cli.db).map_err(|e| e.to_string()));
-    let r = match crate::postgres_url(&cli.db) {
+    let r = match crate::server_url(&cli.db) {
         Some(_) => crate::open(cli)?.check()?,
         None => Database::check_path(&cli.db),
     };

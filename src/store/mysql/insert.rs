@@ -1,0 +1,361 @@
+//! Writing a batch into MySQL or MariaDB: one transaction; the batch's
+//! loggers, stacks, groups and snapshots found or made first (each upsert
+//! names its row through `LAST_INSERT_ID`, so processes making the same
+//! group at once share one row), then the events, each skipped when its
+//! uid is stored (a retried or spooled batch is stored once), then, for the
+//! events actually inserted, the alerts (`sql::alerts::decide_batch`, the
+//! groups locked in fingerprint order), the groups' counts and the
+//! summaries. Statements are prepared once per connection (the client's
+//! cache); the ids it hands out are remembered only once the batch
+//! commits.
+
+use std::collections::HashMap;
+
+use super::conn::MyConn;
+use super::MyStore;
+use crate::error::Result;
+use crate::event::{Event, Snapshot};
+use crate::pipeline::fingerprint;
+use crate::store::seam::BatchOutcome;
+use crate::store::sql::alerts::{by_group, decide_batch, GroupDelta, Stamp};
+use crate::store::sql::{self, params, Conn};
+use crate::store::summary::{BatchSummary, NewText};
+
+/// The longest value a group is seen with (`group_values.value`).
+const VALUE_CHARS: usize = 255;
+
+/// The ids a batch found or made, kept once it commits.
+#[derive(Default)]
+struct Found {
+    loggers: HashMap<String, i64>,
+    backtraces: HashMap<String, i64>,
+    groups: HashMap<String, i64>,
+}
+
+/// Writes a batch in one transaction; see the module's description.
+pub(super) fn insert_batch(store: &mut MyStore, events: &[Event]) -> Result<BatchOutcome> {
+    if events.is_empty() {
+        return Ok(BatchOutcome::default());
+    }
+    for cache in [&mut store.backtraces, &mut store.groups] {
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+    }
+    // New loggers first, outside the batch's transaction: a logger's view
+    // is DDL, which would commit the batch halfway.
+    for ev in events {
+        if !store.loggers.contains_key(&ev.logger) {
+            crate::store::seam::Writer::ensure_logger(store, &ev.logger)?;
+        }
+    }
+    let now = crate::util::time::now_ms();
+    let stamp = Stamp {
+        now,
+        origin: store.run,
+    };
+    let mut c = MyConn {
+        conn: &mut store.conn,
+        target: &store.target,
+        depth: 0,
+    };
+    let mut found = Found::default();
+    let mut summary = BatchSummary::default();
+    let known = (&store.loggers, &store.backtraces, &store.groups);
+    let host = (store.host_id, store.host_name.as_deref());
+    let rules = &store.rules;
+    let texts = &store.texts;
+    let out = (&mut c as &mut dyn Conn).in_transaction("writing a batch to", |c| {
+        found = Found::default();
+        summary = BatchSummary::default();
+        let mut out = BatchOutcome::default();
+        let mut new: Vec<(i64, &Event)> = Vec::new();
+        let mut last_snapshot: Option<(&Snapshot, i64)> = None;
+        for ev in events {
+            let uid = ev.id.to_string();
+            let logger = logger_of(c, known.0, &mut found, &ev.logger)?;
+            let backtrace = backtrace_of(c, known.1, &mut found, ev)?;
+            let snapshot = match (&ev.snapshot, last_snapshot) {
+                (None, _) => None,
+                (Some(s), Some((prev, id))) if prev == s => Some(id),
+                (Some(s), _) => {
+                    let id = sql::insert::snapshot(c, s, ev.pid)?;
+                    last_snapshot = Some((s, id));
+                    Some(id)
+                }
+            };
+            let group = group_of(c, known.2, &mut found, ev, logger, &uid)?;
+            if insert_event(c, ev, &uid, [logger, group], backtrace, snapshot, host.0)? == 0 {
+                continue;
+            }
+            sql::insert::attachments(c, &uid, &ev.attachments)?;
+            out.written += 1;
+            summary.add(ev, group, backtrace, host.1, texts);
+            new.push((group, ev));
+        }
+        if new.is_empty() {
+            return Ok(out);
+        }
+        let groups = by_group(new);
+        let (alerts, deltas) = decide_batch(c, &groups, rules, stamp)?;
+        out.alerts = alerts;
+        update_groups(c, &deltas, host.0)?;
+        if out.alerts > 0 {
+            out.outbox_mark = sql::outbox::mark(c)?;
+        }
+        write_summary(c, &summary)?;
+        Ok(out)
+    })?;
+    store.texts.remember(&summary);
+    store.loggers.extend(found.loggers);
+    store.backtraces.extend(found.backtraces);
+    store.groups.extend(found.groups);
+    Ok(out)
+}
+
+fn logger_of(
+    c: &mut dyn Conn,
+    known: &HashMap<String, i64>,
+    found: &mut Found,
+    name: &str,
+) -> Result<i64> {
+    if let Some(&id) = known.get(name).or_else(|| found.loggers.get(name)) {
+        return Ok(id);
+    }
+    let id = sql::writer::logger_id(c, name)?;
+    found.loggers.insert(name.to_owned(), id);
+    Ok(id)
+}
+
+/// The backtrace row of an event's frames, made with its frames if new.
+fn backtrace_of(
+    c: &mut dyn Conn,
+    known: &HashMap<String, i64>,
+    found: &mut Found,
+    ev: &Event,
+) -> Result<Option<i64>> {
+    if ev.frames.is_empty() {
+        return Ok(None);
+    }
+    let hash = match &ev.backtrace_hash {
+        Some(h) => h.to_string(),
+        None => fingerprint::backtrace_hash(&ev.frames),
+    };
+    if let Some(&id) = known.get(&hash).or_else(|| found.backtraces.get(&hash)) {
+        return Ok(Some(id));
+    }
+    let doing = "storing a backtrace";
+    let upsert = c.dialect().upsert("backtraces", "hash", "", true);
+    // 1: made now (its frames go with it); 0: there already.
+    let made = c.execute(
+        doing,
+        &format!(
+            "INSERT INTO backtraces (hash, frame_count, resolved) VALUES (?1, ?2, ?3) {upsert}"
+        ),
+        params![hash, ev.frames.len() as i64, ev.symbols_resolved],
+    )?;
+    let id: i64 = c.one(doing, "SELECT LAST_INSERT_ID()", params![])?;
+    if made == 1 {
+        sql::maintenance::insert_frames(c, id, &ev.frames, true)?;
+    }
+    found.backtraces.insert(hash, id);
+    Ok(Some(id))
+}
+
+/// The group of an event's fingerprint, made (with a count of 0: the
+/// batch adds its events) if it does not exist yet.
+fn group_of(
+    c: &mut dyn Conn,
+    known: &HashMap<String, i64>,
+    found: &mut Found,
+    ev: &Event,
+    logger: i64,
+    uid: &str,
+) -> Result<i64> {
+    if let Some(&id) = known
+        .get(&ev.fingerprint)
+        .or_else(|| found.groups.get(&ev.fingerprint))
+    {
+        return Ok(id);
+    }
+    let upsert = c.dialect().upsert("event_groups", "fingerprint", "", true);
+    let id = c.insert_id(
+        "storing the event's group",
+        &format!(
+            "INSERT INTO event_groups (fingerprint, logger_id, kind, level, title, culprit,
+                 first_seen, last_seen, count, first_event_uid, last_event_uid, first_release)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 0, ?8, ?8, ?9) {upsert}"
+        ),
+        params![
+            ev.fingerprint,
+            logger,
+            ev.kind.as_str(),
+            ev.level.as_i64(),
+            fingerprint::title(&ev.message),
+            fingerprint::culprit(&ev.frames, ev.location.as_ref()),
+            ev.timestamp_ms,
+            uid,
+            ev.release,
+        ],
+    )?;
+    found.groups.insert(ev.fingerprint.clone(), id);
+    Ok(id)
+}
+
+/// Inserts the event's row; 0 when an event of that id is stored already.
+fn insert_event(
+    c: &mut dyn Conn,
+    ev: &Event,
+    uid: &str,
+    [logger, group]: [i64; 2],
+    backtrace: Option<i64>,
+    snapshot: Option<i64>,
+    host: Option<i64>,
+) -> Result<u64> {
+    let upsert = c.dialect().upsert("events", "uid", "", false);
+    c.execute(
+        "inserting an event",
+        &format!(
+            "INSERT INTO events (uid, ts, logger_id, level, kind, message, error_chain,
+                 error_type, file, line, col, thread_name, thread_id, pid, app_name,
+                 \"release\", environment, tags, extra, group_id, backtrace_id, snapshot_id,
+                 host_id, alert_channels, breadcrumbs, redactions, context)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                 ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27) {upsert}"
+        ),
+        params![
+            uid,
+            ev.timestamp_ms,
+            logger,
+            ev.level.as_i64(),
+            ev.kind.as_str(),
+            ev.message,
+            sql::insert::json_unless(ev.chain.is_empty(), &ev.chain),
+            ev.chain.first().and_then(|l| l.type_name.as_deref()),
+            ev.location.as_ref().map(|l| l.file.as_str()),
+            ev.location.as_ref().map(|l| l.line),
+            ev.location.as_ref().map(|l| l.column),
+            ev.thread_name,
+            ev.thread_id as i64,
+            ev.pid,
+            ev.app_name,
+            ev.release.as_deref().map(|r| cut(r, VALUE_CHARS)),
+            ev.environment.as_deref().map(|e| cut(e, VALUE_CHARS)),
+            sql::insert::json_unless(ev.tags.is_empty(), &ev.tags),
+            sql::insert::json_unless(ev.extra.is_empty(), &ev.extra),
+            group,
+            backtrace,
+            snapshot,
+            host,
+            (!ev.alert_channels.is_empty()).then(|| ev.alert_channels.join(",")),
+            sql::insert::json_unless(ev.breadcrumbs.is_empty(), &ev.breadcrumbs),
+            ev.redactions,
+            sql::insert::json_unless(ev.context.is_empty(), &ev.context),
+        ],
+    )
+}
+
+/// The first `n` characters of `s`.
+fn cut(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}
+
+/// Each group's changes from the batch (MySQL assigns left to right: the
+/// newest event's id is chosen before `last_seen` moves), and the host it
+/// was seen on.
+fn update_groups(c: &mut dyn Conn, deltas: &[GroupDelta], host: Option<i64>) -> Result<()> {
+    const DOING: &str = "updating groups";
+    for d in deltas {
+        let (regressed_in, regressed_at) = match &d.reopened {
+            Some((release, at)) => (release.as_deref(), Some(*at)),
+            None => (None, None),
+        };
+        c.execute(
+            DOING,
+            "UPDATE event_groups SET
+                 count = count + ?2,
+                 level = greatest(level, ?3),
+                 first_seen = least(first_seen, ?4),
+                 last_event_uid = CASE WHEN ?5 >= last_seen THEN ?6 ELSE last_event_uid END,
+                 last_seen = greatest(last_seen, ?5),
+                 regressed_in = CASE WHEN ?7 THEN ?8 ELSE regressed_in END,
+                 regressed_at = CASE WHEN ?7 THEN ?9 ELSE regressed_at END,
+                 resolved_next = ?10,
+                 status = CASE WHEN ?7 THEN 'open' ELSE status END
+             WHERE id = ?1",
+            params![
+                d.group,
+                d.count,
+                d.level,
+                d.first_seen,
+                d.last_seen,
+                d.last_uid,
+                d.reopened.is_some(),
+                regressed_in,
+                regressed_at,
+                d.quiet
+            ],
+        )?;
+        if let Some(h) = host {
+            c.execute(
+                DOING,
+                "INSERT INTO group_hosts (group_id, host_id) VALUES (?1, ?2)
+                 ON DUPLICATE KEY UPDATE host_id = host_id",
+                params![d.group, h],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Adds a batch's summary: occurrences per hour, values, new search texts
+/// (the full-text index follows the rows by itself).
+fn write_summary(c: &mut dyn Conn, s: &BatchSummary) -> Result<()> {
+    const DOING: &str = "updating the groups' summaries";
+    // In key order, so that writers adding to the same rows lock them in
+    // the same order.
+    let mut hours: Vec<_> = s.hours.iter().collect();
+    hours.sort_unstable();
+    for (&(group, hour), &n) in hours {
+        c.execute(
+            DOING,
+            "INSERT INTO group_hours (group_id, hour, count) VALUES (?1, ?2, ?3)
+             ON DUPLICATE KEY UPDATE count = count + VALUES(count)",
+            params![group, hour, n],
+        )?;
+    }
+    let mut values: Vec<_> = s.values.iter().collect();
+    values.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    for ((group, key, value), v) in values {
+        c.execute(
+            DOING,
+            "INSERT INTO group_values (group_id, \"key\", value, count, first_seen, last_seen)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON DUPLICATE KEY UPDATE count = count + VALUES(count),
+                 first_seen = least(first_seen, VALUES(first_seen)),
+                 last_seen = greatest(last_seen, VALUES(last_seen))",
+            params![
+                group,
+                *key,
+                cut(value, VALUE_CHARS),
+                v.count,
+                v.first_seen,
+                v.last_seen
+            ],
+        )?;
+    }
+    for t in &s.texts {
+        add_text(c, t)?;
+    }
+    Ok(())
+}
+
+fn add_text(c: &mut dyn Conn, t: &NewText) -> Result<()> {
+    c.execute(
+        "indexing a search text",
+        "INSERT INTO group_texts (\"key\", group_id, backtrace_id, head_len, body)
+         VALUES (?1, ?2, ?3, ?4, ?5) ON DUPLICATE KEY UPDATE id = id",
+        params![t.key, t.group, t.backtrace, t.head_len, t.body],
+    )?;
+    Ok(())
+}
