@@ -41,6 +41,8 @@ mod fallback;
 mod forged;
 #[cfg(all(feature = "sentry", feature = "otlp"))]
 mod forward;
+#[cfg(all(feature = "mysql", feature = "postgres", feature = "cli"))]
+mod mysql;
 #[cfg(unix)]
 mod panic;
 #[cfg(all(feature = "postgres", feature = "cli"))]

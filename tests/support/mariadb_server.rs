@@ -63,9 +63,13 @@ impl Maria {
         }
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().to_owned();
+        // Its own temporary directory: servers of parallel tests would
+        // otherwise meet in /tmp.
+        std::fs::create_dir(root.join("tmp")).unwrap();
         let mut cmd = Command::new("/usr/bin/mariadb-install-db");
         cmd.arg("--no-defaults")
             .arg(format!("--datadir={}", root.join("data").display()))
+            .arg(format!("--tmpdir={}", root.join("tmp").display()))
             .args(["--auth-root-authentication-method=socket", "--skip-test-db"]);
         if is_root() {
             cmd.arg("--user=root");
@@ -106,6 +110,7 @@ impl Maria {
             .arg(format!("--socket={}", self.socket().display()))
             .arg(format!("--port={}", self.port))
             .arg(format!("--pid-file={}", self.root.join("pid").display()))
+            .arg(format!("--tmpdir={}", self.root.join("tmp").display()))
             .args([
                 "--bind-address=127.0.0.1",
                 "--skip-name-resolve",
@@ -176,7 +181,15 @@ impl Maria {
         let out = Command::new("/usr/bin/mariadb")
             .arg("--no-defaults")
             .arg(format!("--socket={}", self.socket().display()))
-            .args(["-u", "root", "-N", "-B", "-e", sql])
+            .args([
+                "--default-character-set=utf8mb4",
+                "-u",
+                "root",
+                "-N",
+                "-B",
+                "-e",
+                sql,
+            ])
             .output()
             .unwrap();
         assert!(out.status.success(), "mariadb {sql}: {}", describe(&out));

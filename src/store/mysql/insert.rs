@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use super::conn::MyConn;
 use super::MyStore;
 use crate::error::Result;
-use crate::event::{Event, Snapshot};
+use crate::event::{Event, Snapshot, StoredAttachment};
 use crate::pipeline::fingerprint;
 use crate::store::seam::BatchOutcome;
 use crate::store::sql::alerts::{by_group, decide_batch, GroupDelta, Stamp};
@@ -63,6 +63,8 @@ pub(super) fn insert_batch(store: &mut MyStore, events: &[Event]) -> Result<Batc
     let mut summary = BatchSummary::default();
     let known = (&store.loggers, &store.backtraces, &store.groups);
     let host = (store.host_id, store.host_name.as_deref());
+    // Room for one row's values in a statement, the rest of it aside.
+    let budget = store.max_packet.saturating_sub(64 << 10).max(64 << 10);
     let rules = &store.rules;
     let texts = &store.texts;
     let out = (&mut c as &mut dyn Conn).in_transaction("writing a batch to", |c| {
@@ -85,10 +87,17 @@ pub(super) fn insert_batch(store: &mut MyStore, events: &[Event]) -> Result<Batc
                 }
             };
             let group = group_of(c, known.2, &mut found, ev, logger, &uid)?;
-            if insert_event(c, ev, &uid, [logger, group], backtrace, snapshot, host.0)? == 0 {
+            let row = Row {
+                ids: [logger, group],
+                backtrace,
+                snapshot,
+                host: host.0,
+                budget,
+            };
+            if insert_event(c, ev, &uid, &row)? == 0 {
                 continue;
             }
-            sql::insert::attachments(c, &uid, &ev.attachments)?;
+            sql::insert::attachments(c, &uid, &fitting(&ev.attachments, budget))?;
             out.written += 1;
             summary.add(ev, group, backtrace, host.1, texts);
             new.push((group, ev));
@@ -202,16 +211,71 @@ fn group_of(
     Ok(id)
 }
 
-/// Inserts the event's row; 0 when an event of that id is stored already.
-fn insert_event(
-    c: &mut dyn Conn,
-    ev: &Event,
-    uid: &str,
-    [logger, group]: [i64; 2],
+/// What an event's row points to, and the bytes it may take.
+struct Row {
+    /// The logger and the group.
+    ids: [i64; 2],
     backtrace: Option<i64>,
     snapshot: Option<i64>,
     host: Option<i64>,
-) -> Result<u64> {
+    budget: usize,
+}
+
+/// The attachments, each one larger than a statement may be kept without
+/// its bytes (said in `dropped`, as the other caps say).
+fn fitting(all: &[StoredAttachment], budget: usize) -> Vec<StoredAttachment> {
+    all.iter()
+        .map(|a| match &a.data {
+            Some(d) if d.len() > budget => StoredAttachment {
+                data: None,
+                dropped: Some("over the server's max_allowed_packet".into()),
+                ..a.clone()
+            },
+            _ => a.clone(),
+        })
+        .collect()
+}
+
+/// The message, cut (at a character) so that the row fits in `budget`
+/// bytes beside its other values, with a note of what was cut.
+fn message_within(message: &str, others: usize, budget: usize) -> std::borrow::Cow<'_, str> {
+    let room = budget.saturating_sub(others);
+    if message.len() <= room {
+        return message.into();
+    }
+    let note = format!(
+        " … [cut by errsnap: {} bytes over the server's max_allowed_packet]",
+        message.len() - room
+    );
+    let mut end = room.saturating_sub(note.len());
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{note}", &message[..end]).into()
+}
+
+/// Inserts the event's row; 0 when an event of that id is stored already.
+fn insert_event(c: &mut dyn Conn, ev: &Event, uid: &str, row: &Row) -> Result<u64> {
+    let [logger, group] = row.ids;
+    let chain = sql::insert::json_unless(ev.chain.is_empty(), &ev.chain);
+    let tags = sql::insert::json_unless(ev.tags.is_empty(), &ev.tags);
+    let breadcrumbs = sql::insert::json_unless(ev.breadcrumbs.is_empty(), &ev.breadcrumbs);
+    let context = sql::insert::json_unless(ev.context.is_empty(), &ev.context);
+    let mut extra = sql::insert::json_unless(ev.extra.is_empty(), &ev.extra);
+    let len = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+    let fixed = len(&chain) + len(&tags) + len(&breadcrumbs) + len(&context) + 4096;
+    if fixed + len(&extra) > row.budget {
+        // A JSON value cannot be cut and stay JSON: the extra data goes,
+        // and says so.
+        extra = Some(
+            serde_json::json!({ "errsnap.cut": format!(
+                "extra data of {} bytes: over the server's max_allowed_packet",
+                len(&extra)
+            ) })
+            .to_string(),
+        );
+    }
+    let message = message_within(&ev.message, fixed + len(&extra), row.budget);
     let upsert = c.dialect().upsert("events", "uid", "", false);
     c.execute(
         "inserting an event",
@@ -229,8 +293,8 @@ fn insert_event(
             logger,
             ev.level.as_i64(),
             ev.kind.as_str(),
-            ev.message,
-            sql::insert::json_unless(ev.chain.is_empty(), &ev.chain),
+            message.as_ref(),
+            chain,
             ev.chain.first().and_then(|l| l.type_name.as_deref()),
             ev.location.as_ref().map(|l| l.file.as_str()),
             ev.location.as_ref().map(|l| l.line),
@@ -241,16 +305,16 @@ fn insert_event(
             ev.app_name,
             ev.release.as_deref().map(|r| cut(r, VALUE_CHARS)),
             ev.environment.as_deref().map(|e| cut(e, VALUE_CHARS)),
-            sql::insert::json_unless(ev.tags.is_empty(), &ev.tags),
-            sql::insert::json_unless(ev.extra.is_empty(), &ev.extra),
+            tags,
+            extra,
             group,
-            backtrace,
-            snapshot,
-            host,
+            row.backtrace,
+            row.snapshot,
+            row.host,
             (!ev.alert_channels.is_empty()).then(|| ev.alert_channels.join(",")),
-            sql::insert::json_unless(ev.breadcrumbs.is_empty(), &ev.breadcrumbs),
+            breadcrumbs,
             ev.redactions,
-            sql::insert::json_unless(ev.context.is_empty(), &ev.context),
+            context,
         ],
     )
 }
@@ -358,4 +422,39 @@ fn add_text(c: &mut dyn Conn, t: &NewText) -> Result<()> {
         params![t.key, t.group, t.backtrace, t.head_len, t.body],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_over_the_packet_is_cut_at_a_character_and_says_so() {
+        assert_eq!(message_within("short", 10, 100), "short");
+        let long = "é".repeat(1000); // 2,000 bytes
+        let cut = message_within(&long, 100, 1100);
+        assert!(cut.len() <= 1000, "{}", cut.len());
+        assert!(cut.starts_with('é'));
+        assert!(
+            cut.ends_with("bytes over the server's max_allowed_packet]"),
+            "{cut}"
+        );
+        let a = StoredAttachment {
+            name: "big".into(),
+            content_type: None,
+            size: 10,
+            data: Some(vec![0; 10]),
+            dropped: None,
+        };
+        let kept = fitting(std::slice::from_ref(&a), 10);
+        assert_eq!(kept[0].data.as_deref(), Some(&[0u8; 10][..]));
+        let dropped = fitting(std::slice::from_ref(&a), 9);
+        assert!(dropped[0].data.is_none());
+        assert_eq!(dropped[0].size, 10);
+        assert!(dropped[0]
+            .dropped
+            .as_deref()
+            .unwrap()
+            .contains("max_allowed_packet"));
+    }
 }

@@ -53,6 +53,9 @@ pub(crate) struct MyStore {
     pub(crate) host_name: Option<String>,
     /// Search texts known to be stored.
     pub(crate) texts: crate::store::summary::KnownTexts,
+    /// The server's `max_allowed_packet`: no statement may be larger (an
+    /// event's message or an attachment over it is cut to fit).
+    pub(crate) max_packet: usize,
 }
 
 impl std::fmt::Debug for MyStore {
@@ -76,6 +79,9 @@ impl MyStore {
         ))
         .map_err(|e| target.error("configuring the session of", e))?;
         migrate::migrate(&mut conn, target)?;
+        let max_packet: Option<u64> = conn
+            .query_first("SELECT @@max_allowed_packet")
+            .map_err(|e| target.error("configuring the session of", e))?;
         let host = sysinfo::System::host_name().unwrap_or_default();
         Ok(MyStore {
             conn,
@@ -91,6 +97,7 @@ impl MyStore {
             run: None,
             host_name: None,
             texts: Default::default(),
+            max_packet: max_packet.map_or(16 << 20, |n| usize::try_from(n).unwrap_or(usize::MAX)),
         })
     }
 }

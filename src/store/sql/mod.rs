@@ -266,6 +266,15 @@ impl Dialect {
         }
     }
 
+    /// `a` divided by `b`, both integers, as an integer (MySQL's `/` gives
+    /// a decimal).
+    pub(crate) fn int_div(self, a: &str, b: &str) -> String {
+        match self {
+            Dialect::Mysql => format!("{a} DIV {b}"),
+            _ => format!("{a} / {b}"),
+        }
+    }
+
     /// `expr DESC`, NULLs last (MySQL has no `NULLS LAST`: they sort
     /// first there when descending).
     pub(crate) fn desc_nulls_last(self, expr: &str) -> String {

@@ -148,10 +148,13 @@ pub(crate) fn histogram(
     let buckets = buckets.max(1);
     let width = ((until - since) / buckets as i64).max(1);
     let mut out = vec![0u64; buckets];
+    let bucket = c.dialect().int_div("(ts - ?2)", "?4");
     for r in c.query(
         "counting occurrences",
-        "SELECT (ts - ?2) / ?4, count(*) FROM events
-         WHERE group_id = ?1 AND ts >= ?2 AND ts < ?3 GROUP BY 1",
+        &format!(
+            "SELECT {bucket}, count(*) FROM events
+             WHERE group_id = ?1 AND ts >= ?2 AND ts < ?3 GROUP BY 1"
+        ),
         params![group, since, until, width],
     )? {
         let (b, n): (i64, u64) = (r.get(0)?, r.get(1)?);
