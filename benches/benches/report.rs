@@ -509,6 +509,12 @@ fn main() {
             return;
         }
     }
+    if args.iter().any(|a| a == "--fleet-mysql-only") {
+        // Only the MySQL / MariaDB fleet, printed (results.json untouched).
+        let quick = args.iter().any(|a| a == "--quick");
+        println!("{}", fleet::fleet_mysql(quick));
+        return;
+    }
     if args.iter().any(|a| a == "--fleet-only") {
         // Only `fleet`, printed (results.json untouched).
         let quick = args.iter().any(|a| a == "--quick");

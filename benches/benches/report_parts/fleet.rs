@@ -14,6 +14,9 @@ use serde_json::{json, Value};
 #[path = "../../../tests/support/pg_server.rs"]
 mod pg_server;
 
+#[path = "../../../tests/support/mariadb_server.rs"]
+mod mariadb_server;
+
 /// Played in a child: `n` errors into the database at `url`, then flush;
 /// prints `{"events": n, "seconds": s}`.
 pub(crate) fn pg_child(n: u64, url: &str) -> Value {
@@ -74,6 +77,31 @@ fn run_children(url: &str, processes: usize, n: u64) -> (u64, f64, u64) {
         dropped += v["dropped"].as_u64().unwrap_or(0);
     }
     (events, start.elapsed().as_secs_f64(), dropped)
+}
+
+/// The same for MySQL / MariaDB (`fleet_mysql`): one process and four,
+/// into a local MariaDB the report starts itself.
+pub(crate) fn fleet_mysql(quick: bool) -> Value {
+    let Some(m) = mariadb_server::Maria::start("bench fleet mysql", None) else {
+        return json!({"skipped": "no MariaDB server binaries"});
+    };
+    let url = m.url("?ssl-mode=DISABLED");
+    let n = if quick { 20_000 } else { 200_000 };
+    let (one_events, one_s, one_dropped) = run_children(&url, 1, n);
+    let (four_events, four_s, four_dropped) = run_children(&url, 4, n);
+    let stored: i64 = m
+        .sql("SELECT count(*) FROM errsnap.events")
+        .parse()
+        .unwrap_or(-1);
+    let one_rate = one_events as f64 / one_s;
+    let four_rate = four_events as f64 / four_s;
+    json!({
+        "one_process": {"events": one_events, "seconds": one_s, "events_per_s": one_rate, "dropped": one_dropped},
+        "four_processes": {"events": four_events, "seconds": four_s, "events_per_s": four_rate, "dropped": four_dropped},
+        "four_vs_one": four_rate / one_rate,
+        "stored": stored,
+        "expected_stored": one_events + four_events + 5,
+    })
 }
 
 /// The `fleet` section (`Value::Null` with a note when no PostgreSQL is

@@ -73,6 +73,8 @@ pub(super) fn insert_batch(store: &mut MyStore, events: &[Event]) -> Result<Batc
         let mut out = BatchOutcome::default();
         let mut new: Vec<(i64, &Event)> = Vec::new();
         let mut last_snapshot: Option<(&Snapshot, i64)> = None;
+        // The rows each event points to, made or found first.
+        let mut rows: Vec<(&Event, String, Row)> = Vec::with_capacity(events.len());
         for ev in events {
             let uid = ev.id.to_string();
             let logger = logger_of(c, known.0, &mut found, &ev.logger)?;
@@ -94,13 +96,20 @@ pub(super) fn insert_batch(store: &mut MyStore, events: &[Event]) -> Result<Batc
                 host: host.0,
                 budget,
             };
-            if insert_event(c, ev, &uid, &row)? == 0 {
-                continue;
-            }
-            sql::insert::attachments(c, &uid, &fitting(&ev.attachments, budget))?;
+            rows.push((ev, uid, row));
+        }
+        // Then the events not stored yet (a retried or spooled batch is
+        // stored once; a uid twice in a batch keeps its first copy), many
+        // rows to a statement.
+        let stored = stored_uids(c, rows.iter().map(|(_, uid, _)| uid.clone()).collect())?;
+        let mut seen = std::collections::HashSet::new();
+        rows.retain(|(_, uid, _)| !stored.contains(uid) && seen.insert(uid.clone()));
+        insert_events(c, &rows, budget)?;
+        for (ev, uid, row) in &rows {
+            sql::insert::attachments(c, uid, &fitting(&ev.attachments, budget))?;
             out.written += 1;
-            summary.add(ev, group, backtrace, host.1, texts);
-            new.push((group, ev));
+            summary.add(ev, row.ids[1], row.backtrace, host.1, texts);
+            new.push((row.ids[1], *ev));
         }
         if new.is_empty() {
             return Ok(out);
@@ -254,8 +263,84 @@ fn message_within(message: &str, others: usize, budget: usize) -> std::borrow::C
     format!("{}{note}", &message[..end]).into()
 }
 
-/// Inserts the event's row; 0 when an event of that id is stored already.
-fn insert_event(c: &mut dyn Conn, ev: &Event, uid: &str, row: &Row) -> Result<u64> {
+/// The uids of `uids` that are stored already.
+fn stored_uids(c: &mut dyn Conn, uids: Vec<String>) -> Result<std::collections::HashSet<String>> {
+    let mut out = std::collections::HashSet::new();
+    for chunk in uids.chunks(1000) {
+        for r in c.query(
+            "looking up the batch's events",
+            "SELECT uid FROM events WHERE uid IN (?1)",
+            params![sql::Value::Texts(chunk.to_vec())],
+        )? {
+            out.insert(r.get::<String>(0)?);
+        }
+    }
+    Ok(out)
+}
+
+/// The columns of an event row, in the order [`event_values`] gives them.
+const EVENT_COLUMNS: &str = "uid, ts, logger_id, level, kind, message, error_chain,
+     error_type, file, line, col, thread_name, thread_id, pid, app_name,
+     \"release\", environment, tags, extra, group_id, backtrace_id, snapshot_id,
+     host_id, alert_channels, breadcrumbs, redactions, context";
+const EVENT_WIDTH: usize = 27;
+/// Rows to one statement at most (and no more bytes than half a packet).
+const EVENT_ROWS: usize = 200;
+
+/// Inserts the rows, as many to a statement as fit.
+fn insert_events(c: &mut dyn Conn, rows: &[(&Event, String, Row)], budget: usize) -> Result<()> {
+    let mut values: Vec<sql::Value> = Vec::new();
+    let mut bytes = 0;
+    let mut n = 0;
+    for (ev, uid, row) in rows {
+        let v = event_values(ev, uid, row);
+        let size: usize = v
+            .iter()
+            .map(|v| match v {
+                sql::Value::Text(t) => t.len(),
+                _ => 8,
+            })
+            .sum();
+        if n > 0 && (n == EVENT_ROWS || bytes + size > budget / 2) {
+            flush_events(c, &mut values, n)?;
+            bytes = 0;
+            n = 0;
+        }
+        values.extend(v);
+        bytes += size;
+        n += 1;
+    }
+    if n > 0 {
+        flush_events(c, &mut values, n)?;
+    }
+    Ok(())
+}
+
+fn flush_events(c: &mut dyn Conn, values: &mut Vec<sql::Value>, n: usize) -> Result<()> {
+    let tuples: Vec<String> = (0..n)
+        .map(|r| {
+            let p: Vec<String> = (1..=EVENT_WIDTH)
+                .map(|i| format!("?{}", r * EVENT_WIDTH + i))
+                .collect();
+            format!("({})", p.join(", "))
+        })
+        .collect();
+    // A row stored meanwhile by another process (a spool replayed twice)
+    // is left as it is.
+    c.execute(
+        "inserting events",
+        &format!(
+            "INSERT INTO events ({EVENT_COLUMNS}) VALUES {} ON DUPLICATE KEY UPDATE id = id",
+            tuples.join(", ")
+        ),
+        values,
+    )?;
+    values.clear();
+    Ok(())
+}
+
+/// An event's row, its values in [`EVENT_COLUMNS`]' order.
+fn event_values(ev: &Event, uid: &str, row: &Row) -> Vec<sql::Value> {
     let [logger, group] = row.ids;
     let chain = sql::insert::json_unless(ev.chain.is_empty(), &ev.chain);
     let tags = sql::insert::json_unless(ev.tags.is_empty(), &ev.tags);
@@ -276,47 +361,36 @@ fn insert_event(c: &mut dyn Conn, ev: &Event, uid: &str, row: &Row) -> Result<u6
         );
     }
     let message = message_within(&ev.message, fixed + len(&extra), row.budget);
-    let upsert = c.dialect().upsert("events", "uid", "", false);
-    c.execute(
-        "inserting an event",
-        &format!(
-            "INSERT INTO events (uid, ts, logger_id, level, kind, message, error_chain,
-                 error_type, file, line, col, thread_name, thread_id, pid, app_name,
-                 \"release\", environment, tags, extra, group_id, backtrace_id, snapshot_id,
-                 host_id, alert_channels, breadcrumbs, redactions, context)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                 ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27) {upsert}"
-        ),
-        params![
-            uid,
-            ev.timestamp_ms,
-            logger,
-            ev.level.as_i64(),
-            ev.kind.as_str(),
-            message.as_ref(),
-            chain,
-            ev.chain.first().and_then(|l| l.type_name.as_deref()),
-            ev.location.as_ref().map(|l| l.file.as_str()),
-            ev.location.as_ref().map(|l| l.line),
-            ev.location.as_ref().map(|l| l.column),
-            ev.thread_name,
-            ev.thread_id as i64,
-            ev.pid,
-            ev.app_name,
-            ev.release.as_deref().map(|r| cut(r, VALUE_CHARS)),
-            ev.environment.as_deref().map(|e| cut(e, VALUE_CHARS)),
-            tags,
-            extra,
-            group,
-            row.backtrace,
-            row.snapshot,
-            row.host,
-            (!ev.alert_channels.is_empty()).then(|| ev.alert_channels.join(",")),
-            breadcrumbs,
-            ev.redactions,
-            context,
-        ],
-    )
+    params![
+        uid,
+        ev.timestamp_ms,
+        logger,
+        ev.level.as_i64(),
+        ev.kind.as_str(),
+        message.as_ref(),
+        chain,
+        ev.chain.first().and_then(|l| l.type_name.as_deref()),
+        ev.location.as_ref().map(|l| l.file.as_str()),
+        ev.location.as_ref().map(|l| l.line),
+        ev.location.as_ref().map(|l| l.column),
+        ev.thread_name,
+        ev.thread_id as i64,
+        ev.pid,
+        ev.app_name,
+        ev.release.as_deref().map(|r| cut(r, VALUE_CHARS)),
+        ev.environment.as_deref().map(|e| cut(e, VALUE_CHARS)),
+        tags,
+        extra,
+        group,
+        row.backtrace,
+        row.snapshot,
+        row.host,
+        (!ev.alert_channels.is_empty()).then(|| ev.alert_channels.join(",")),
+        breadcrumbs,
+        ev.redactions,
+        context,
+    ]
+    .to_vec()
 }
 
 /// The first `n` characters of `s`.
