@@ -350,7 +350,9 @@ fn storm_child(n: u64) -> Value {
     // After the last connection closed (WAL checkpointed into the file).
     let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     let db = errsnap::db::Database::open(&path).expect("db");
-    let groups = db.groups(&errsnap::db::GroupQuery::default()).expect("groups");
+    let groups = db
+        .groups(&errsnap::db::GroupQuery::default())
+        .expect("groups");
     // The goal holds only with file:line still resolved.
     let mut newest = errsnap::db::EventFilter::default();
     newest.newest_first = true;
