@@ -166,14 +166,17 @@ pub use worker::Overflow;
 /// it answers with, crash files imported after the fact, and PostgreSQL's
 /// schema.
 pub mod db {
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
+    #[cfg_attr(docsrs, doc(cfg(any(feature = "postgres", feature = "mysql"))))]
+    pub use crate::store::migrate;
     #[cfg(feature = "postgres")]
     #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
     pub use crate::store::postgres::{migrate_postgres, PgMigration};
     pub use crate::store::{
         AlertStatus, ChannelHealth, CheckReport, Database, DeliveryStatus, EventDetail,
         EventFilter, EventRow, ExportRow, GroupOrder, GroupQuery, GroupRow, GroupStatus,
-        GroupValue, HostRow, HourCount, MissingModule, PurgeReport, PurgeRule, ReleaseRow, RunRow,
-        RunStatus, Sample, SearchHit, Stats, SymbolicateReport,
+        GroupValue, HostRow, HourCount, Migration, MissingModule, PurgeReport, PurgeRule,
+        ReleaseRow, RunRow, RunStatus, Sample, SearchHit, Stats, SymbolicateReport,
     };
     pub use crate::worker::{import_crashes, CrashImport};
 }

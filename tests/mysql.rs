@@ -71,6 +71,13 @@ fn events_reach_mariadb_with_groups_runs_host_and_views() {
     assert_eq!(groups.iter().map(|g| g.count).sum::<i64>(), 52);
     let hits = fleet.search("failed", 10).unwrap();
     assert_eq!(hits.len(), 1, "{hits:?}");
+    // What InnoDB's index cannot find is said, not an empty answer.
+    let e = fleet.search("a of", 10).unwrap_err().to_string();
+    assert!(
+        e.contains("shorter than 3 letters") && e.contains("stopwords"),
+        "{e}"
+    );
+    assert_eq!(fleet.search("the job failed", 10).unwrap().len(), 1);
     assert!(fleet.check().unwrap().healthy());
     let releases = fleet.releases().unwrap();
     assert_eq!(releases[0].release, "svc@3.1.0");
@@ -218,6 +225,14 @@ fn the_cli_reads_a_mysql_url_as_it_reads_a_file() {
     assert_eq!(m.sql("SELECT status FROM errsnap.event_groups"), "resolved");
     let out = cli(&url, &["check"]);
     assert!(out.status.success(), "{}", util::describe(&out));
+    let out = cli(&url, &["migrate", "--json"]);
+    assert!(out.status.success(), "{}", util::describe(&out));
+    let done: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (done["schema_version"].as_i64(), done["migrated"].as_bool()),
+        (Some(1), Some(false)),
+        "{done}"
+    );
     // A wrong password: refused, said so, never echoed.
     let wrong = format!(
         "mysql://errsnap:not-it-7Y@127.0.0.1:{}/errsnap?ssl-mode=DISABLED",

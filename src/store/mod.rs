@@ -21,7 +21,7 @@
 //! Nothing outside this folder names a database library.
 
 pub(crate) mod claims;
-mod database;
+pub(crate) mod database;
 #[cfg(all(test, feature = "postgres", unix))]
 mod differential;
 mod ident;
@@ -42,7 +42,9 @@ mod symbolicate;
 pub(crate) use crate::settings::Durability;
 pub(crate) use crate::settings::Limits;
 
-pub use database::Database;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub use database::migrate;
+pub use database::{Database, Migration};
 pub(crate) use ident::validate_logger_name;
 pub(crate) use open::{backend_for, move_aside, open, open_reader, prepare, Backend};
 pub use read::{

@@ -174,6 +174,40 @@ pub(crate) fn admin_url(
     }
 }
 
+/// Creates or upgrades the schema of the server database `url` names.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) fn migrate_url(
+    url: &str,
+    config: &crate::settings::Config,
+) -> Result<super::database::Migration> {
+    let password = config.get("ERRSNAP_DATABASE_PASSWORD");
+    let ca = config
+        .get(crate::settings::TLS_CA_FILE_KEY)
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from);
+    let (database, (schema_version, migrated)) = match backend_for(url, password, ca)? {
+        Backend::File => return Err(Error::config(URL_KEY, "not a server's URL")),
+        #[cfg(feature = "postgres")]
+        Backend::Postgres(_) => {
+            let m = postgres::migrate_postgres(url, config)?;
+            (m.database, (m.schema_version, m.migrated))
+        }
+        #[cfg(feature = "mysql")]
+        Backend::Mysql(target) => {
+            let mut conn = target.connect()?;
+            (
+                target.display().to_owned(),
+                mysql::migrate::migrate(&mut conn, &target)?,
+            )
+        }
+    };
+    Ok(super::database::Migration {
+        database,
+        schema_version,
+        migrated,
+    })
+}
+
 /// Checks the file at `path` without changing it (see
 /// [`crate::db::Database::check_path`]).
 pub(crate) fn check_path(path: &Path) -> crate::store::read::CheckReport {

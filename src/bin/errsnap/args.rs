@@ -62,10 +62,11 @@ pub(crate) enum Command {
     Symbolicate(SymbolicateArgs),
     /// Integrity, schema version, pending and failed alerts, the spool.
     Check,
-    /// Create or upgrade errsnap's schema in a PostgreSQL database
-    /// (`--db postgres://...`; feature postgres). Safe to run from many
-    /// processes at once: one migrates, the others find it done.
-    #[cfg(feature = "postgres")]
+    /// Create or upgrade errsnap's schema in a server database
+    /// (`--db postgres://...`, feature postgres; `--db mysql://...` or
+    /// `mariadb://...`, feature mysql). Safe to run from many processes at
+    /// once: one migrates, the others find it done.
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
     Migrate,
     /// Send a test alert through every configured channel (.env).
     TestAlert,

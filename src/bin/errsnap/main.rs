@@ -158,7 +158,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Resolve(a) => maintain::resolve(&cli, a, out),
         Command::Symbolicate(a) => maintain::symbolicate(&cli, a, out),
         Command::Check => check::check(&cli, out),
-        #[cfg(feature = "postgres")]
+        #[cfg(any(feature = "postgres", feature = "mysql"))]
         Command::Migrate => check::migrate(&cli, out),
         Command::TestAlert => check::test_alert(&cli, out),
         Command::Serve(a) => serve::serve(&cli, a),

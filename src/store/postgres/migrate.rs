@@ -9,18 +9,9 @@ use super::{MIGRATION_LOCK, MIN_WRITER, SCHEMA, SCHEMA_VERSION};
 use crate::error::{Error, ErrorKind, Result};
 use crate::settings::Config;
 
-/// What [`migrate_postgres`] did.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[non_exhaustive]
-pub struct PgMigration {
-    /// The database, without its password.
-    pub database: String,
-    /// The schema version it has now.
-    pub schema_version: i64,
-    /// Whether this call created or upgraded the schema (`false`: it was
-    /// up to date, or another process did it meanwhile).
-    pub migrated: bool,
-}
+/// What [`migrate_postgres`] did (the name of [`crate::db::Migration`]
+/// before MySQL).
+pub type PgMigration = crate::store::database::Migration;
 
 /// Connects to the PostgreSQL database at `url` and creates or upgrades
 /// errsnap's schema in it (what `errsnap migrate` does, and every process
@@ -32,11 +23,11 @@ pub struct PgMigration {
 /// The server cannot be reached or refuses the login; the database holds
 /// tables named like errsnap's that are not errsnap's; its schema is newer
 /// than this build writes. No message holds the password.
-pub fn migrate_postgres(url: &str, config: &Config) -> Result<PgMigration> {
+pub fn migrate_postgres(url: &str, config: &Config) -> Result<crate::store::database::Migration> {
     let target = target_of(url, config)?;
     let mut client = target.connect()?;
     let (schema_version, migrated) = migrate(&mut client, &target)?;
-    Ok(PgMigration {
+    Ok(crate::store::database::Migration {
         database: target.display().to_owned(),
         schema_version,
         migrated,

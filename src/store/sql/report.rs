@@ -4,7 +4,7 @@
 
 use super::backend::SqlReader;
 use super::{params, Conn, Dialect};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::level::Level;
 use crate::store::read::*;
 use crate::store::runs::{ReleaseRow, RunRow, RunStatus};
@@ -234,7 +234,7 @@ pub(crate) fn search<R: SqlReader + ?Sized>(
     typed: &str,
     limit: usize,
 ) -> Result<Vec<SearchHit>> {
-    let words = summary::words(typed);
+    let mut words = summary::words(typed);
     if words.is_empty() {
         return Ok(Vec::new());
     }
@@ -242,6 +242,9 @@ pub(crate) fn search<R: SqlReader + ?Sized>(
     // best text.
     let found: Vec<(i64, String)> = {
         let mut c = r.conn();
+        if c.dialect() == Dialect::Mysql {
+            words = innodb_words(&mut *c, words)?;
+        }
         let (sql, query) = search_sql(c.dialect(), &words);
         c.map("searching", sql, params![query, (limit * 8).max(64)], |r| {
             Ok((r.get(0)?, r.get(1)?))
@@ -256,6 +259,32 @@ pub(crate) fn search<R: SqlReader + ?Sized>(
             },
         )
     })
+}
+
+/// InnoDB's full-text index holds no word shorter than its minimum, and
+/// none of its stopwords: those are left out of the search, and a search
+/// of nothing else is an error that says why.
+fn innodb_words(c: &mut dyn Conn, words: Vec<String>) -> Result<Vec<String>> {
+    const STOPWORDS: &[&str] = &[
+        "a", "about", "an", "are", "as", "at", "be", "by", "com", "de", "en", "for", "from", "how",
+        "i", "in", "is", "it", "la", "of", "on", "or", "that", "the", "this", "to", "was", "what",
+        "when", "where", "who", "will", "with", "und", "www",
+    ];
+    let min: i64 = c.one("searching", "SELECT @@innodb_ft_min_token_size", params![])?;
+    let (kept, left): (Vec<String>, Vec<String>) = words.into_iter().partition(|w| {
+        w.chars().count() as i64 >= min && !STOPWORDS.contains(&w.to_lowercase().as_str())
+    });
+    if kept.is_empty() {
+        return Err(Error::config(
+            "search",
+            format!(
+                "{}: the server's full-text index holds no word shorter than {min} letters \
+                 and none of its stopwords (the, for, with, ...); search for a longer word",
+                left.join(" ")
+            ),
+        ));
+    }
+    Ok(kept)
 }
 
 /// The search statement of a dialect (parameters: the query, the number

@@ -166,17 +166,17 @@ pub(crate) fn test_alert(cli: &Cli, out: &mut Out) -> Result<ExitCode> {
     })
 }
 
-/// `errsnap migrate --db postgres://...`: creates or upgrades the schema.
-#[cfg(feature = "postgres")]
+/// `errsnap migrate --db postgres://...` (or `mysql://`): creates or
+/// upgrades the schema.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 pub(crate) fn migrate(cli: &Cli, out: &mut Out) -> Result<ExitCode> {
-    let url = cli.db.to_str().unwrap_or("");
-    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+    let Some(url) = crate::server_url(&cli.db) else {
         anyhow::bail!(
-            "errsnap migrate takes a PostgreSQL URL (--db postgres://...); \
+            "errsnap migrate takes a server's URL (--db postgres://... or mysql://...); \
              a database file is migrated by the first logger that opens it"
         );
-    }
-    let m = errsnap::db::migrate_postgres(url, &settings(cli)?)?;
+    };
+    let m = errsnap::db::migrate(url, &settings(cli)?)?;
     if cli.json {
         out.json(&m)?;
     } else {
