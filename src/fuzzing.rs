@@ -152,17 +152,43 @@ pub fn stack_walk(ips: &mut Vec<usize>) {
 /// ten-frame stack; each occurrence names another order id (normalized
 /// away, as ids are); releases and environments vary by group. Returns
 /// the events written.
+pub fn write_history(path: &std::path::Path, n: u64, groups: u64, span_ms: i64) -> u64 {
+    write_history_to(path, &crate::store::Backend::File, n, groups, span_ms)
+}
+
+/// [`write_history`] into the server database `url` names (its schema
+/// made first if needed; `path` only names the spool's place).
+///
+/// # Panics
+/// The URL cannot be used or the server cannot be written.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub fn write_history_url(
+    url: &str,
+    path: &std::path::Path,
+    n: u64,
+    groups: u64,
+    span_ms: i64,
+) -> u64 {
+    let backend = crate::store::backend_for(url, None, None).unwrap();
+    write_history_to(path, &backend, n, groups, span_ms)
+}
+
 // Long by design: a benchmark fixture that spells out every field of each
 // event it writes: open the store, make each group's stack, then write the
 // events in batches, top to bottom.
-pub fn write_history(path: &std::path::Path, n: u64, groups: u64, span_ms: i64) -> u64 {
+fn write_history_to(
+    path: &std::path::Path,
+    backend: &crate::store::Backend,
+    n: u64,
+    groups: u64,
+    span_ms: i64,
+) -> u64 {
     use crate::event::{ChainLink, Event, EventId, Frame, Location};
     use crate::pipeline::fingerprint;
     use std::sync::Arc;
-    let backend = crate::store::Backend::File;
     let mut store = crate::store::open(
         path,
-        &backend,
+        backend,
         crate::store::Durability::Normal,
         std::time::Duration::from_secs(10),
         false,

@@ -81,6 +81,43 @@ fn events_reach_mariadb_with_groups_runs_host_and_views() {
     assert!(fleet.check().unwrap().healthy());
     let releases = fleet.releases().unwrap();
     assert_eq!(releases[0].release, "svc@3.1.0");
+    // Every other read the CLI and the dashboard make.
+    let g = &groups[0];
+    assert_eq!(fleet.group(g.id).unwrap().unwrap().count, g.count);
+    let events = fleet.events(&errsnap::db::EventFilter::default()).unwrap();
+    assert_eq!(events.len().min(52), events.len());
+    let detail = fleet.event(&events[0].id).unwrap().unwrap();
+    assert!(!detail.frames.is_empty() && detail.snapshot.is_some());
+    assert_eq!(fleet.hosts().unwrap().len(), 1);
+    let stats = fleet.stats(5).unwrap();
+    assert_eq!(stats.events, 52);
+    assert!(!fleet.runs(10).unwrap().is_empty());
+    let now = events.iter().map(|e| e.ts).max().unwrap() + 1;
+    assert_eq!(
+        fleet
+            .histogram(g.id, now - 3_600_000, now, 12)
+            .unwrap()
+            .iter()
+            .sum::<u64>(),
+        g.count as u64
+    );
+    assert!(!fleet.hourly(None, now - 3_600_000, now).unwrap().is_empty());
+    assert!(!fleet.group_values(g.id).unwrap().is_empty());
+    assert_eq!(
+        fleet.values("release", 5).unwrap(),
+        vec!["svc@3.1.0".to_owned()]
+    );
+    assert!(!fleet.samples(g.id, 5).unwrap().is_empty());
+    assert!(fleet.deliveries().unwrap().is_empty());
+    let mut export = 0;
+    fleet
+        .for_each_export::<errsnap::Error>(&errsnap::db::EventFilter::default(), |_| {
+            export += 1;
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(export, 52);
+    fleet.vacuum().unwrap();
 }
 
 #[test]

@@ -511,6 +511,12 @@ fn main() {
             return;
         }
     }
+    if args.iter().any(|a| a == "--dashboard-mysql-only") {
+        // Only the dashboard on MariaDB, printed (results.json untouched).
+        let quick = args.iter().any(|a| a == "--quick");
+        println!("{}", dashboard::dashboard_mysql(quick));
+        return;
+    }
     if args.iter().any(|a| a == "--fleet-mysql-only") {
         // Only the MySQL / MariaDB fleet, printed (results.json untouched).
         let quick = args.iter().any(|a| a == "--quick");

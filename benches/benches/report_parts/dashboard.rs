@@ -30,7 +30,7 @@ fn release_cli() -> PathBuf {
             "--quiet",
             "--release",
             "--features",
-            "cli",
+            "cli,mysql",
             "--bin",
             "errsnap",
             "--manifest-path",
@@ -52,10 +52,15 @@ struct Serve {
 
 impl Serve {
     fn start(cli: &Path, db: &Path) -> Serve {
+        Serve::start_with(cli, db, &[])
+    }
+
+    fn start_with(cli: &Path, db: &Path, env: &[(&str, &str)]) -> Serve {
         let mut child = Command::new(cli)
             .arg("--db")
             .arg(db)
             .args(["serve", "--listen", "127.0.0.1:0"])
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .spawn()
             .expect("errsnap serve");
@@ -63,7 +68,8 @@ impl Serve {
         let mut url = String::new();
         while !url.contains("token=") {
             url.clear();
-            out.read_line(&mut url).expect("the URL");
+            let n = out.read_line(&mut url).expect("the URL");
+            assert!(n > 0, "errsnap serve ended before saying its URL");
         }
         let rest = url.trim().trim_start_matches("http://").to_owned();
         let (addr, token) = rest.split_once("/?token=").expect("a URL");
@@ -291,6 +297,65 @@ pub(crate) fn dashboard(quick: bool) -> Value {
         "sparklines_events_over_summaries": ratio(spark_events, spark_summaries),
         "peer_search_by_like_ms": like,
         "search_like_over_fts": ratio(like, search_ms),
+    })
+}
+
+/// The same pages on MySQL / MariaDB (`dashboard_mysql`): the events
+/// written through the MySQL store's batch path into a local MariaDB the
+/// report starts, `errsnap serve --db mysql://...` timed as above.
+pub(crate) fn dashboard_mysql(quick: bool) -> Value {
+    let Some(m) = super::fleet::mariadb_server::Maria::start("bench dashboard mysql", None) else {
+        return json!({"skipped": "no MariaDB server binaries"});
+    };
+    let (n, groups) = if quick {
+        (100_000, 1_000)
+    } else {
+        (1_000_000, 10_000)
+    };
+    let cli = release_cli();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = m.url("?ssl-mode=DISABLED");
+    eprintln!("  writing {n} events in {groups} groups into MariaDB ...");
+    let t = Instant::now();
+    let written =
+        errsnap::fuzzing::write_history_url(&url, &dir.path().join("LOGS.db"), n, groups, 14 * DAY);
+    let write_s = t.elapsed().as_secs_f64();
+    assert_eq!(written, n);
+    // `serve` refuses a password in `--db`: it comes from the environment.
+    let plain = url.replace(
+        &format!(":{}@", super::fleet::mariadb_server::PASSWORD),
+        "@",
+    );
+    let serve = Serve::start_with(
+        &cli,
+        Path::new(&plain),
+        &[(
+            "ERRSNAP_DATABASE_PASSWORD",
+            super::fleet::mariadb_server::PASSWORD,
+        )],
+    );
+    let (_, _, by_count) = serve.get("/?sort=count");
+    let big = first_group(&by_count);
+    let (_, _, by_last) = serve.get("/?sort=first");
+    let small = first_group(&by_last);
+    eprintln!("  pages ...");
+    let pages = json!({
+        "groups": serve.time("/"),
+        "groups_filtered": serve.time("/?level=fatal&release=1.0.0&environment=staging&range=7d&sort=count"),
+        "groups_page_20": serve.time("/?page=20"),
+        "group_biggest": serve.time(&format!("/groups/{big}")),
+        "group_small": serve.time(&format!("/groups/{small}")),
+        "search_word": serve.time("/search?q=gateway+jhgg"),
+        "search_prefix": serve.time("/search?q=step+hhg"),
+        "search_common": serve.time("/search?q=payment"),
+        "stats": serve.time("/stats"),
+    });
+    json!({
+        "events": n,
+        "groups": groups,
+        "write_seconds": (write_s * 10.0).round() / 10.0,
+        "write_events_per_second": (n as f64 / write_s).round(),
+        "pages": pages,
     })
 }
 

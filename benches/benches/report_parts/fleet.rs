@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 mod pg_server;
 
 #[path = "../../../tests/support/mariadb_server.rs"]
-mod mariadb_server;
+pub(crate) mod mariadb_server;
 
 /// Played in a child: `n` errors into the database at `url`, then flush;
 /// prints `{"events": n, "seconds": s}`.

@@ -224,12 +224,15 @@ fn snapshot(c: &mut dyn Conn, id: i64, cgroup: &str) -> Result<Option<Snapshot>>
 
 /// The recorded hosts (or the one with `id`), most recent first.
 pub(crate) fn hosts_where(c: &mut dyn Conn, id: Option<i64>) -> Result<Vec<(HostRow, HostInfo)>> {
+    let any = c.dialect().cast_int("?1");
     c.map(
         "reading hosts",
-        "SELECT id, hostname, os_name, os_version, kernel_version, arch, cpu_brand, cpu_count,
-                physical_cores, cpu_frequency_mhz, total_memory, total_swap, boot_time,
-                first_seen, last_seen
-         FROM hosts WHERE CAST(?1 AS BIGINT) IS NULL OR id = ?1 ORDER BY last_seen DESC",
+        &format!(
+            "SELECT id, hostname, os_name, os_version, kernel_version, arch, cpu_brand, cpu_count,
+                    physical_cores, cpu_frequency_mhz, total_memory, total_swap, boot_time,
+                    first_seen, last_seen
+             FROM hosts WHERE {any} IS NULL OR id = ?1 ORDER BY last_seen DESC"
+        ),
         params![id],
         |r| {
             Ok((

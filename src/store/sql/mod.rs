@@ -266,6 +266,22 @@ impl Dialect {
         }
     }
 
+    /// `expr` as an integer (PostgreSQL types a parameter by it).
+    pub(crate) fn cast_int(self, expr: &str) -> String {
+        match self {
+            Dialect::Mysql => format!("CAST({expr} AS SIGNED)"),
+            _ => format!("CAST({expr} AS BIGINT)"),
+        }
+    }
+
+    /// `expr` as text.
+    pub(crate) fn cast_text(self, expr: &str) -> String {
+        match self {
+            Dialect::Mysql => format!("CAST({expr} AS CHAR)"),
+            _ => format!("CAST({expr} AS TEXT)"),
+        }
+    }
+
     /// `a` divided by `b`, both integers, as an integer (MySQL's `/` gives
     /// a decimal).
     pub(crate) fn int_div(self, a: &str, b: &str) -> String {

@@ -18,12 +18,15 @@ pub(crate) fn stats<R: SqlReader + ?Sized>(r: &R, top: usize) -> Result<Stats> {
     {
         let mut c = r.conn();
         let day = c.dialect().day_of("ts");
+        let level = c.dialect().cast_text("level");
         s.events = c.one(DOING, "SELECT count(*) FROM events", params![])?;
         s.groups = c.one(DOING, "SELECT count(*) FROM event_groups", params![])?;
         let mut pairs = |sql: &str| -> Result<Vec<(String, i64)>> {
             c.map(DOING, sql, params![], |r| Ok((r.get(0)?, r.get(1)?)))
         };
-        for (l, n) in pairs("SELECT CAST(level AS TEXT), count(*) FROM events GROUP BY level")? {
+        for (l, n) in pairs(&format!(
+            "SELECT {level}, count(*) FROM events GROUP BY level"
+        ))? {
             let name = l
                 .parse::<i64>()
                 .ok()
