@@ -317,21 +317,13 @@ fn insert_events(c: &mut dyn Conn, rows: &[(&Event, String, Row)], budget: usize
 }
 
 fn flush_events(c: &mut dyn Conn, values: &mut Vec<sql::Value>, n: usize) -> Result<()> {
-    let tuples: Vec<String> = (0..n)
-        .map(|r| {
-            let p: Vec<String> = (1..=EVENT_WIDTH)
-                .map(|i| format!("?{}", r * EVENT_WIDTH + i))
-                .collect();
-            format!("({})", p.join(", "))
-        })
-        .collect();
     // A row stored meanwhile by another process (a spool replayed twice)
     // is left as it is.
     c.execute(
         "inserting events",
         &format!(
             "INSERT INTO events ({EVENT_COLUMNS}) VALUES {} ON DUPLICATE KEY UPDATE id = id",
-            tuples.join(", ")
+            tuples(n, EVENT_WIDTH)
         ),
         values,
     )?;
@@ -434,12 +426,23 @@ fn update_groups(c: &mut dyn Conn, deltas: &[GroupDelta], host: Option<i64>) -> 
                 d.quiet
             ],
         )?;
-        if let Some(h) = host {
+    }
+    if let Some(h) = host {
+        let mut groups: Vec<i64> = deltas.iter().map(|d| d.group).collect();
+        groups.sort_unstable();
+        for chunk in groups.chunks(SUMMARY_ROWS) {
+            let mut values = Vec::with_capacity(chunk.len() * 2);
+            for g in chunk {
+                values.extend_from_slice(params![*g, h]);
+            }
             c.execute(
                 DOING,
-                "INSERT INTO group_hosts (group_id, host_id) VALUES (?1, ?2)
-                 ON DUPLICATE KEY UPDATE host_id = host_id",
-                params![d.group, h],
+                &format!(
+                    "INSERT INTO group_hosts (group_id, host_id) VALUES {}
+                     ON DUPLICATE KEY UPDATE host_id = host_id",
+                    tuples(chunk.len(), 2)
+                ),
+                &values,
             )?;
         }
     }
@@ -447,45 +450,73 @@ fn update_groups(c: &mut dyn Conn, deltas: &[GroupDelta], host: Option<i64>) -> 
 }
 
 /// Adds a batch's summary: occurrences per hour, values, new search texts
-/// (the full-text index follows the rows by itself).
+/// (the full-text index follows the rows by itself), many rows to a
+/// statement, in key order (writers adding to the same rows lock them in
+/// the same order).
 fn write_summary(c: &mut dyn Conn, s: &BatchSummary) -> Result<()> {
     const DOING: &str = "updating the groups' summaries";
-    // In key order, so that writers adding to the same rows lock them in
-    // the same order.
     let mut hours: Vec<_> = s.hours.iter().collect();
     hours.sort_unstable();
-    for (&(group, hour), &n) in hours {
+    for chunk in hours.chunks(SUMMARY_ROWS) {
+        let mut values = Vec::with_capacity(chunk.len() * 3);
+        for (&(group, hour), &n) in chunk {
+            values.extend_from_slice(params![group, hour, n]);
+        }
         c.execute(
             DOING,
-            "INSERT INTO group_hours (group_id, hour, count) VALUES (?1, ?2, ?3)
-             ON DUPLICATE KEY UPDATE count = count + VALUES(count)",
-            params![group, hour, n],
+            &format!(
+                "INSERT INTO group_hours (group_id, hour, count) VALUES {}
+                 ON DUPLICATE KEY UPDATE count = count + VALUES(count)",
+                tuples(chunk.len(), 3)
+            ),
+            &values,
         )?;
     }
-    let mut values: Vec<_> = s.values.iter().collect();
-    values.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    for ((group, key, value), v) in values {
-        c.execute(
-            DOING,
-            "INSERT INTO group_values (group_id, \"key\", value, count, first_seen, last_seen)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON DUPLICATE KEY UPDATE count = count + VALUES(count),
-                 first_seen = least(first_seen, VALUES(first_seen)),
-                 last_seen = greatest(last_seen, VALUES(last_seen))",
-            params![
+    let mut rows: Vec<_> = s.values.iter().collect();
+    rows.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    for chunk in rows.chunks(SUMMARY_ROWS) {
+        let mut values = Vec::with_capacity(chunk.len() * 6);
+        for ((group, key, value), v) in chunk {
+            values.extend_from_slice(params![
                 group,
                 *key,
                 cut(value, VALUE_CHARS),
                 v.count,
                 v.first_seen,
                 v.last_seen
-            ],
+            ]);
+        }
+        c.execute(
+            DOING,
+            &format!(
+                "INSERT INTO group_values (group_id, \"key\", value, count, first_seen, last_seen)
+                 VALUES {}
+                 ON DUPLICATE KEY UPDATE count = count + VALUES(count),
+                     first_seen = least(first_seen, VALUES(first_seen)),
+                     last_seen = greatest(last_seen, VALUES(last_seen))",
+                tuples(chunk.len(), 6)
+            ),
+            &values,
         )?;
     }
     for t in &s.texts {
         add_text(c, t)?;
     }
     Ok(())
+}
+
+/// Rows of a summary to one statement at most.
+const SUMMARY_ROWS: usize = 500;
+
+/// `(?1, ?2), (?3, ?4)` for `rows` rows of `width` values.
+fn tuples(rows: usize, width: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let p: Vec<String> = (1..=width).map(|i| format!("?{}", r * width + i)).collect();
+            format!("({})", p.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn add_text(c: &mut dyn Conn, t: &NewText) -> Result<()> {
