@@ -339,19 +339,6 @@ fn until_error<R, E: From<crate::error::Error>>(
     failed.map_or(Ok(()), Err)
 }
 
-/// What [`migrate`] did.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[non_exhaustive]
-pub struct Migration {
-    /// The database, without its password.
-    pub database: String,
-    /// The schema version it has now.
-    pub schema_version: i64,
-    /// Whether this call created or upgraded the schema (`false`: it was
-    /// up to date, or another process did it meanwhile).
-    pub migrated: bool,
-}
-
 /// Connects to the server database at `url` (`postgres://`, feature
 /// `postgres`; `mysql://` or `mariadb://`, feature `mysql`) and creates or
 /// upgrades errsnap's schema in it: what `errsnap migrate` does, and every
@@ -365,6 +352,6 @@ pub struct Migration {
 /// than this build writes. No message holds the password.
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "postgres", feature = "mysql"))))]
-pub fn migrate(url: &str, config: &crate::settings::Config) -> Result<Migration> {
+pub fn migrate(url: &str, config: &crate::settings::Config) -> Result<super::read::Migration> {
     super::open::migrate_url(url, config)
 }

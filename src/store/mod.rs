@@ -21,7 +21,7 @@
 //! Nothing outside this folder names a database library.
 
 pub(crate) mod claims;
-pub(crate) mod database;
+mod database;
 #[cfg(all(test, feature = "postgres", unix))]
 mod differential;
 mod ident;
@@ -44,9 +44,10 @@ pub(crate) use crate::settings::Limits;
 
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 pub use database::migrate;
-pub use database::{Database, Migration};
+pub use database::Database;
 pub(crate) use ident::validate_logger_name;
 pub(crate) use open::{backend_for, move_aside, open, open_reader, prepare, Backend};
+pub use read::Migration;
 pub use read::{
     AlertStatus, ChannelHealth, CheckReport, DeliveryStatus, EventDetail, EventFilter, EventRow,
     ExportRow, GroupOrder, GroupQuery, GroupRow, GroupStatus, GroupValue, HostRow, HourCount,

@@ -179,7 +179,7 @@ pub(crate) fn admin_url(
 pub(crate) fn migrate_url(
     url: &str,
     config: &crate::settings::Config,
-) -> Result<super::database::Migration> {
+) -> Result<super::read::Migration> {
     let password = config.get("ERRSNAP_DATABASE_PASSWORD");
     let ca = config
         .get(crate::settings::TLS_CA_FILE_KEY)
@@ -201,7 +201,7 @@ pub(crate) fn migrate_url(
             )
         }
     };
-    Ok(super::database::Migration {
+    Ok(super::read::Migration {
         database,
         schema_version,
         migrated,

@@ -583,3 +583,16 @@ pub struct HostRow {
     /// Last seen (ms).
     pub last_seen: i64,
 }
+
+/// What [`migrate`](crate::db::migrate) did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct Migration {
+    /// The database, without its password.
+    pub database: String,
+    /// The schema version it has now.
+    pub schema_version: i64,
+    /// Whether this call created or upgraded the schema (`false`: it was
+    /// up to date, or another process did it meanwhile).
+    pub migrated: bool,
+}

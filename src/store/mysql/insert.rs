@@ -390,43 +390,10 @@ fn cut(s: &str, n: usize) -> String {
     s.chars().take(n).collect()
 }
 
-/// Each group's changes from the batch (MySQL assigns left to right: the
-/// newest event's id is chosen before `last_seen` moves), and the host it
-/// was seen on.
+/// Each group's changes from the batch, and the host it was seen on.
 fn update_groups(c: &mut dyn Conn, deltas: &[GroupDelta], host: Option<i64>) -> Result<()> {
     const DOING: &str = "updating groups";
-    for d in deltas {
-        let (regressed_in, regressed_at) = match &d.reopened {
-            Some((release, at)) => (release.as_deref(), Some(*at)),
-            None => (None, None),
-        };
-        c.execute(
-            DOING,
-            "UPDATE event_groups SET
-                 count = count + ?2,
-                 level = greatest(level, ?3),
-                 first_seen = least(first_seen, ?4),
-                 last_event_uid = CASE WHEN ?5 >= last_seen THEN ?6 ELSE last_event_uid END,
-                 last_seen = greatest(last_seen, ?5),
-                 regressed_in = CASE WHEN ?7 THEN ?8 ELSE regressed_in END,
-                 regressed_at = CASE WHEN ?7 THEN ?9 ELSE regressed_at END,
-                 resolved_next = ?10,
-                 status = CASE WHEN ?7 THEN 'open' ELSE status END
-             WHERE id = ?1",
-            params![
-                d.group,
-                d.count,
-                d.level,
-                d.first_seen,
-                d.last_seen,
-                d.last_uid,
-                d.reopened.is_some(),
-                regressed_in,
-                regressed_at,
-                d.quiet
-            ],
-        )?;
-    }
+    sql::insert::update_groups(c, deltas)?;
     if let Some(h) = host {
         let mut groups: Vec<i64> = deltas.iter().map(|d| d.group).collect();
         groups.sort_unstable();

@@ -11,7 +11,7 @@ use crate::settings::Config;
 
 /// What [`migrate_postgres`] did (the name of [`crate::db::Migration`]
 /// before MySQL).
-pub type PgMigration = crate::store::database::Migration;
+pub type PgMigration = crate::store::read::Migration;
 
 /// Connects to the PostgreSQL database at `url` and creates or upgrades
 /// errsnap's schema in it (what `errsnap migrate` does, and every process
@@ -23,11 +23,11 @@ pub type PgMigration = crate::store::database::Migration;
 /// The server cannot be reached or refuses the login; the database holds
 /// tables named like errsnap's that are not errsnap's; its schema is newer
 /// than this build writes. No message holds the password.
-pub fn migrate_postgres(url: &str, config: &Config) -> Result<crate::store::database::Migration> {
+pub fn migrate_postgres(url: &str, config: &Config) -> Result<crate::store::read::Migration> {
     let target = target_of(url, config)?;
     let mut client = target.connect()?;
     let (schema_version, migrated) = migrate(&mut client, &target)?;
-    Ok(crate::store::database::Migration {
+    Ok(crate::store::read::Migration {
         database: target.display().to_owned(),
         schema_version,
         migrated,

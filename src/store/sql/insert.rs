@@ -3,6 +3,7 @@
 //! (rare). The events, groups and frames themselves are each backend's
 //! batch insert.
 
+use super::alerts::GroupDelta;
 use super::{params, Conn, Value};
 use crate::error::Result;
 use crate::event::{Snapshot, StoredAttachment};
@@ -71,4 +72,51 @@ pub(crate) fn attachments(c: &mut dyn Conn, uid: &str, all: &[StoredAttachment])
 /// A column's JSON text; NULL for an empty value.
 pub(crate) fn json_unless(empty: bool, v: &impl serde::Serialize) -> Option<String> {
     (!empty).then(|| serde_json::to_string(v).unwrap_or_default())
+}
+
+/// Each group's changes from a batch, one statement per group (a resolved
+/// group reopens or stays quiet as the alert policy found). The newest
+/// event's id is chosen before `last_seen` moves (MySQL assigns left to
+/// right).
+pub(crate) fn update_groups(c: &mut dyn Conn, deltas: &[GroupDelta]) -> Result<()> {
+    let d = c.dialect();
+    let sql = format!(
+        "UPDATE event_groups SET
+             count = count + ?2,
+             level = {},
+             first_seen = {},
+             last_event_uid = CASE WHEN ?5 >= last_seen THEN ?6 ELSE last_event_uid END,
+             last_seen = {},
+             regressed_in = CASE WHEN ?7 THEN ?8 ELSE regressed_in END,
+             regressed_at = CASE WHEN ?7 THEN ?9 ELSE regressed_at END,
+             resolved_next = ?10,
+             status = CASE WHEN ?7 THEN 'open' ELSE status END
+         WHERE id = ?1",
+        d.greatest("level", "?3"),
+        d.least("first_seen", "?4"),
+        d.greatest("last_seen", "?5"),
+    );
+    for g in deltas {
+        let (regressed_in, regressed_at) = match &g.reopened {
+            Some((release, at)) => (release.as_deref(), Some(*at)),
+            None => (None, None),
+        };
+        c.execute(
+            "updating groups",
+            &sql,
+            params![
+                g.group,
+                g.count,
+                g.level,
+                g.first_seen,
+                g.last_seen,
+                g.last_uid,
+                g.reopened.is_some(),
+                regressed_in,
+                regressed_at,
+                g.quiet
+            ],
+        )?;
+    }
+    Ok(())
 }

@@ -225,6 +225,14 @@ impl Dialect {
         }
     }
 
+    /// The lesser of two values (neither NULL).
+    pub(crate) fn least(self, a: &str, b: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("min({a}, {b})"),
+            Dialect::Postgres | Dialect::Mysql => format!("least({a}, {b})"),
+        }
+    }
+
     /// The UTC day (`YYYY-MM-DD`) of a time in milliseconds.
     pub(crate) fn day_of(self, ms: &str) -> String {
         match self {

@@ -14,7 +14,7 @@ use crate::event::{Event, Snapshot};
 use crate::pipeline::fingerprint;
 use crate::store::seam::BatchOutcome;
 use crate::store::sql;
-use crate::store::sql::alerts::{by_group, decide_batch, GroupDelta, Stamp};
+use crate::store::sql::alerts::{by_group, decide_batch, Stamp};
 use crate::store::summary::BatchSummary;
 
 /// The rows an event points to.
@@ -89,7 +89,7 @@ impl SqliteStore {
         };
         let (alerts, deltas) = decide_batch(&mut Lite(&tx), &groups, &self.rules, stamp)?;
         out.alerts = alerts;
-        update_groups(&tx, &deltas)?;
+        sql::insert::update_groups(&mut Lite(&tx), &deltas)?;
         if out.alerts > 0 {
             out.outbox_mark = crate::store::sql::outbox::mark(&mut super::conn::Lite(&tx))?;
         }
@@ -219,46 +219,6 @@ fn insert_event(
         ])
     })
     .map_err(|e| fail("inserting an event", e))
-}
-
-/// Each group's changes from the batch, in one statement per group (a
-/// resolved group reopens or stays quiet as the alert policy found).
-fn update_groups(tx: &rusqlite::Transaction<'_>, deltas: &[GroupDelta]) -> Result<()> {
-    for d in deltas {
-        let (regressed_in, regressed_at) = match &d.reopened {
-            Some((release, at)) => (release.as_deref(), Some(*at)),
-            None => (None, None),
-        };
-        tx.prepare_cached(
-            "UPDATE event_groups SET
-                 count = count + ?2,
-                 level = max(level, ?3),
-                 first_seen = min(first_seen, ?4),
-                 last_event_uid = CASE WHEN ?5 >= last_seen THEN ?6 ELSE last_event_uid END,
-                 last_seen = max(last_seen, ?5),
-                 regressed_in = CASE WHEN ?7 THEN ?8 ELSE regressed_in END,
-                 regressed_at = CASE WHEN ?7 THEN ?9 ELSE regressed_at END,
-                 resolved_next = ?10,
-                 status = CASE WHEN ?7 THEN 'open' ELSE status END
-             WHERE id = ?1",
-        )
-        .and_then(|mut s| {
-            s.execute(params![
-                d.group,
-                d.count,
-                d.level,
-                d.first_seen,
-                d.last_seen,
-                d.last_uid,
-                d.reopened.is_some(),
-                regressed_in,
-                regressed_at,
-                d.quiet
-            ])
-        })
-        .map_err(|e| fail("updating groups", e))?;
-    }
-    Ok(())
 }
 
 /// The backtrace row of an event's frames (shared by every event with the
