@@ -162,6 +162,7 @@ pub fn write_history(path: &std::path::Path, n: u64, groups: u64, span_ms: i64) 
 /// # Panics
 /// The URL cannot be used or the server cannot be written.
 #[cfg(any(feature = "postgres", feature = "mysql"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "postgres", feature = "mysql"))))]
 pub fn write_history_url(
     url: &str,
     path: &std::path::Path,

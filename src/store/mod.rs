@@ -43,6 +43,7 @@ pub(crate) use crate::settings::Durability;
 pub(crate) use crate::settings::Limits;
 
 #[cfg(any(feature = "postgres", feature = "mysql"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "postgres", feature = "mysql"))))]
 pub use database::migrate;
 pub use database::Database;
 pub(crate) use ident::validate_logger_name;
