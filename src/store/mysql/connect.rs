@@ -145,16 +145,25 @@ impl MyTarget {
             },
             None => (None, None),
         };
-        let (host, port) = match hostport.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(']') || hostport.starts_with('[') => {
-                let port = p.parse::<u16>().map_err(|_| {
-                    Error::config(URL_KEY, format!("the port {p:?} is not a number"))
+        // `host`, `host:port`, `[v6]` or `[v6]:port`.
+        let (host, port) = match hostport.strip_prefix('[') {
+            Some(v6) => {
+                let (h, rest) = v6.split_once(']').ok_or_else(|| {
+                    Error::config(URL_KEY, "an IPv6 address without its closing ]")
                 })?;
-                (h, port)
+                (h, rest.strip_prefix(':'))
             }
-            _ => (hostport, 3306),
+            None => match hostport.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (hostport, None),
+            },
         };
-        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let port = match port {
+            Some(p) => p
+                .parse::<u16>()
+                .map_err(|_| Error::config(URL_KEY, format!("the port {p:?} is not a number")))?,
+            None => 3306,
+        };
         if host.is_empty() {
             return Err(Error::config(URL_KEY, "the URL names no host"));
         }
@@ -311,7 +320,17 @@ mod tests {
         assert_eq!(t.database, "errsnap");
         assert_eq!(t.ssl, SslMode::VerifyIdentity);
         assert_eq!(t.display(), "mysql://app@db.internal:3307/errsnap");
-        assert!(!format!("{t:?}").contains("p@ss"));
+        let shown = format!("{t:?}");
+        assert!(
+            shown.contains("mysql://app@db.internal:3307/errsnap"),
+            "{shown}"
+        );
+        assert!(!shown.contains("p@ss"), "{shown}");
+        // An IPv6 address in brackets, with and without a port.
+        let t = MyTarget::parse("mysql://app@[::1]:3307/errsnap", None, None).unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("::1", 3307));
+        let t = MyTarget::parse("mysql://app@[::1]/errsnap", None, None).unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("::1", 3306));
         let t = MyTarget::parse("mysql://app@127.0.0.1/errsnap", Some("from-env"), None).unwrap();
         assert_eq!((t.port, t.password.as_deref()), (3306, Some("from-env")));
         assert_eq!(t.ssl, SslMode::Preferred, "MySQL's own default");
@@ -338,5 +357,40 @@ mod tests {
             assert!(e.contains(URL_KEY), "{url}: {e}");
             assert!(!e.contains("hunter2"), "{url}: {e}");
         }
+    }
+
+    #[test]
+    fn a_servers_message_never_carries_the_password() {
+        let t = MyTarget::parse("mysql://app:hunter2@h/db?ssl-mode=REQUIRED", None, None).unwrap();
+        let e = t
+            .error(
+                "connecting to",
+                mysql::Error::MySqlError(mysql::MySqlError {
+                    state: "28000".into(),
+                    code: 1045,
+                    message: "Access denied for user 'app' (using password: hunter2)".into(),
+                }),
+            )
+            .to_string();
+        assert!(e.contains("Access denied") && e.contains("(1045)"), "{e}");
+        assert!(!e.contains("hunter2") && e.contains("<redacted>"), "{e}");
+        // A password too short to tell from other words is left to stand
+        // (it would blank the message's letters).
+        let t = MyTarget::parse("mysql://app:ab@h/db", None, None).unwrap();
+        let e = t
+            .error(
+                "reading",
+                mysql::Error::MySqlError(mysql::MySqlError {
+                    state: "HY000".into(),
+                    code: 1,
+                    message: "table absent".into(),
+                }),
+            )
+            .to_string();
+        assert!(e.contains("table absent"), "{e}");
+        assert_eq!(SslMode::Required.name(), "REQUIRED");
+        assert_eq!(SslMode::VerifyIdentity.name(), "VERIFY_IDENTITY");
+        assert_eq!(SslMode::Disabled.name(), "DISABLED");
+        assert_eq!(SslMode::Preferred.name(), "PREFERRED");
     }
 }
