@@ -6,6 +6,7 @@
 pub(crate) mod config;
 pub(crate) mod dotenv;
 pub(crate) mod keys;
+mod size;
 mod toml_file;
 mod trust;
 
