@@ -304,6 +304,8 @@ fn write_history_to(
             backtrace_hash: None,
             symbols_resolved: true,
             fingerprint: fp,
+            custom_fingerprint: false,
+            earlier_fingerprints: Vec::new(),
             snapshot: Some(snapshot.clone()),
             alert_channels: Vec::new(),
             breadcrumbs: Vec::new(),

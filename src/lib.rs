@@ -175,8 +175,8 @@ pub mod db {
     pub use crate::store::{
         AlertStatus, ChannelHealth, CheckReport, Database, DeliveryStatus, EventDetail,
         EventFilter, EventRow, ExportRow, GroupOrder, GroupQuery, GroupRow, GroupStatus,
-        GroupValue, HostRow, HourCount, Migration, MissingModule, PurgeReport, PurgeRule,
-        ReleaseRow, RunRow, RunStatus, Sample, SearchHit, Stats, SymbolicateReport,
+        GroupValue, HostRow, HourCount, MergeReport, Migration, MissingModule, PurgeReport,
+        PurgeRule, ReleaseRow, RunRow, RunStatus, Sample, SearchHit, Stats, SymbolicateReport,
     };
     pub use crate::worker::{import_crashes, CrashImport};
 }

@@ -193,6 +193,7 @@ fn record(logger: &EventLogger, info: &PanicHookInfo<'_>) -> Option<EventId> {
                 w.backend(),
                 w.durability(),
                 w.rules(),
+                w.grouping(),
                 vec![ev],
                 deadline,
             )

@@ -189,6 +189,14 @@ pub struct Event {
     /// addresses).
     pub(crate) symbols_resolved: bool,
     pub(crate) fingerprint: String,
+    /// Whether the code chose the fingerprint (`PushOptions::fingerprint`):
+    /// `errsnap regroup` leaves such events where they are.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) custom_fingerprint: bool,
+    /// Its fingerprints under the store's earlier grouping configurations,
+    /// while the store is in transition (`pipeline::grouping`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) earlier_fingerprints: Vec<String>,
     pub(crate) snapshot: Option<Snapshot>,
     /// The alert channels this event is routed to.
     #[serde(default)]
@@ -371,6 +379,8 @@ impl Event {
             backtrace_hash: None,
             symbols_resolved: true,
             fingerprint: "0123456789abcdef".into(),
+            custom_fingerprint: false,
+            earlier_fingerprints: Vec::new(),
             snapshot: None,
             alert_channels: Vec::new(),
             breadcrumbs: Vec::new(),

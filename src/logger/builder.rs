@@ -404,6 +404,7 @@ impl EventLoggerBuilder {
             symbol_cache_bytes: s.symbol_cache_bytes,
             heartbeat: s.heartbeat,
             crash_loop: s.crash_loop,
+            grouping: s.grouping.clone(),
             backend: backend_of(s)?,
             target,
             ..defaults

@@ -260,6 +260,8 @@ pub(crate) fn to_event(
         backtrace_hash,
         symbols_resolved: complete,
         fingerprint,
+        custom_fingerprint: false,
+        earlier_fingerprints: Vec::new(),
         snapshot: None,
         alert_channels: meta.channels.clone(),
         breadcrumbs: Vec::new(),
@@ -328,6 +330,9 @@ pub(crate) fn crash_loop_event(
             &[],
             None,
         ),
+        // Its own fixed grouping: `errsnap regroup` leaves it.
+        custom_fingerprint: true,
+        earlier_fingerprints: Vec::new(),
         snapshot: None,
         alert_channels: channels,
         breadcrumbs: Vec::new(),

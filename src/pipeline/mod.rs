@@ -10,6 +10,7 @@ pub(crate) mod crash;
 pub(crate) mod dedupe;
 pub(crate) mod dwarf;
 pub(crate) mod fingerprint;
+pub(crate) mod grouping;
 pub(crate) mod modules;
 pub(crate) mod origin;
 mod pending;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::capture::CallSite;
 use crate::event::{Event, Frame, Snapshot};
 use crate::pipeline::fingerprint;
+use crate::pipeline::grouping::Grouping;
 use crate::pipeline::symbolize::Symbolizer;
 use crate::pipeline::PendingEvent;
 use crate::util::internal_log;
@@ -21,9 +22,11 @@ impl PendingEvent {
         symbolizer: &mut Symbolizer,
         budget: Duration,
         snapshot: Option<&Snapshot>,
+        grouping: &mut Grouping,
     ) -> Option<Event> {
         let context = self.context.clone();
         let (store, console) = (self.store, self.console);
+        let parts = self.fingerprint.clone();
         let mut ev = self.resolve(symbolizer, budget, snapshot);
         let frame_redactions = ev.redactions;
         if let Some(hook) = &context.before_save {
@@ -41,6 +44,11 @@ impl PendingEvent {
         // The hook may have added data: bound it like data from the caller.
         crate::event::bound_map_depth(&mut ev.extra);
         ev.redactions = frame_redactions + context.redactor.event(&mut ev);
+        // Grouped as stored: `errsnap regroup` recomputes from these fields.
+        let captured = std::mem::take(&mut ev.fingerprint);
+        if store && !grouping.apply(&mut ev, parts.as_deref(), captured) {
+            return None;
+        }
         if console {
             print_console(&ev);
         }
@@ -123,6 +131,8 @@ impl PendingEvent {
             backtrace_hash,
             symbols_resolved,
             fingerprint,
+            custom_fingerprint: self.fingerprint.is_some(),
+            earlier_fingerprints: Vec::new(),
             snapshot: if self.snapshot {
                 snapshot.cloned()
             } else {

@@ -89,6 +89,8 @@ pub struct Config {
     /// The settings file's levels: `[levels]` under `""`, and
     /// `[loggers.<name>]` under the logger's name: destination -> level.
     pub(super) levels: BTreeMap<String, BTreeMap<String, (String, Source)>>,
+    /// The settings file's `[[grouping]]` rules.
+    pub(super) grouping: Vec<super::grouping::Rule>,
     /// Findings that do not stop errsnap (a misspelled original-design key).
     warnings: Vec<String>,
 }

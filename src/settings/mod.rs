@@ -5,6 +5,7 @@
 
 pub(crate) mod config;
 pub(crate) mod dotenv;
+pub(crate) mod grouping;
 pub(crate) mod keys;
 mod size;
 mod toml_file;
@@ -123,6 +124,8 @@ pub(crate) struct Settings {
     )]
     pub(crate) alert_timeout: Duration,
     pub(crate) policy: AlertPolicy,
+    /// How events are grouped (`[[grouping]]` of the settings file).
+    pub(crate) grouping: grouping::GroupingConfig,
 }
 
 impl Settings {
@@ -233,6 +236,10 @@ impl Settings {
                     .duration("ERRSNAP_PANIC_ALERT_WAIT_MS")?
                     .unwrap_or(d.panic_wait),
                 ..d
+            },
+            grouping: grouping::GroupingConfig {
+                algorithm: grouping::ALGORITHM,
+                rules: config.grouping.clone(),
             },
         })
     }

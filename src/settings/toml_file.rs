@@ -22,6 +22,13 @@ impl Config {
         })?;
         let named = |key: &str| Error::config(path.display().to_string(), key.to_owned());
         for (section, body) in file {
+            if section == "grouping" {
+                self.grouping = super::grouping::parse_rules(&body).map_err(|e| {
+                    let line = line_of(&text, text.find("[[grouping]]").unwrap_or(0));
+                    named(&format!("{e} (the rules start at line {line})"))
+                })?;
+                continue;
+            }
             let toml::Value::Table(body) = body else {
                 return Err(named(&format!(
                     "{section:?} at line {}: expected a [section]",

@@ -261,6 +261,39 @@ impl Database {
         self.reader.set_group_status(group, status)
     }
 
+    /// Merges the groups `from` into `into`, for good: their events move
+    /// there, their counts are added, and their fingerprints' future
+    /// events go there too (from every process writing the store). Undone
+    /// group by group with [`unmerge`](Self::unmerge).
+    ///
+    /// # Errors
+    /// A group that does not exist or is merged already (the message says
+    /// into which), `into` among `from`, or the store failed.
+    pub fn merge(&self, into: i64, from: &[i64]) -> Result<MergeReport> {
+        self.reader.merge_groups(into, from)
+    }
+
+    /// Takes the merged group `group` back out of the group it was merged
+    /// into, with its events (those retention already deleted stay counted
+    /// where they were); its fingerprint groups apart again from then on.
+    ///
+    /// # Errors
+    /// No such group, or it is not merged; the store failed.
+    pub fn unmerge(&self, group: i64) -> Result<MergeReport> {
+        self.reader.unmerge_group(group)
+    }
+
+    /// The groups merged into `group`.
+    ///
+    /// # Errors
+    /// The store failed.
+    pub fn merged_into(&self, group: i64) -> Result<Vec<GroupRow>> {
+        self.reader.groups(&GroupQuery {
+            merged_into: Some(group),
+            ..GroupQuery::default()
+        })
+    }
+
     /// The group of an event (id or unique prefix).
     pub fn group_of(&self, event: &str) -> Result<Option<i64>> {
         Ok(self.reader.event(event)?.map(|d| d.row.group))

@@ -52,7 +52,7 @@ pub use read::Migration;
 pub use read::{
     AlertStatus, ChannelHealth, CheckReport, DeliveryStatus, EventDetail, EventFilter, EventRow,
     ExportRow, GroupOrder, GroupQuery, GroupRow, GroupStatus, GroupValue, HostRow, HourCount,
-    Sample, SearchHit, Stats,
+    MergeReport, Sample, SearchHit, Stats,
 };
 pub use runs::{ReleaseRow, RunRow, RunStatus};
 pub(crate) use seam::{AlertRules, BatchOutcome, DueAlert, Outcome, OwnRows, Reader, Store};

@@ -182,6 +182,9 @@ pub struct GroupQuery {
     /// Only these groups (for [`Database::group`](crate::db::Database::group)
     /// and search hits; empty: no such filter).
     pub(crate) ids: Vec<i64>,
+    /// Only the groups merged into this one (else merged groups are left
+    /// out unless named by id).
+    pub merged_into: Option<i64>,
 }
 
 /// Occurrences in one hour.
@@ -297,6 +300,23 @@ pub struct GroupRow {
     pub regressed_in: Option<String>,
     /// When it came back after it was resolved (ms since the Unix epoch).
     pub regressed_at: Option<i64>,
+    /// The group it was merged into (its events, and its fingerprint's
+    /// future events, are there; listed only by id or by
+    /// [`GroupQuery::merged_into`]).
+    pub merged_into: Option<i64>,
+}
+
+/// What a merge or an unmerge changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct MergeReport {
+    /// The group that took the others (a merge), or the one it left (an
+    /// unmerge).
+    pub into: i64,
+    /// The groups merged, or the group taken back out.
+    pub groups: Vec<i64>,
+    /// Stored events that moved.
+    pub events: u64,
 }
 
 /// Which events to list. Every field narrows the selection.

@@ -12,6 +12,7 @@ use super::read::*;
 use super::runs::{self, ReleaseRow, RunRow, RunStatus};
 use crate::error::Result;
 use crate::event::{Alert, AlertPolicy, Event, Frame, HostInfo};
+use crate::settings::grouping::GroupingConfig;
 use crate::settings::Limits;
 
 /// What a batch write did.
@@ -134,7 +135,14 @@ pub(crate) trait Writer: Send + std::fmt::Debug {
     fn attach_crash(&mut self, uid: &str, details: &serde_json::Value) -> Result<bool>;
     /// Applies automatic retention; returns how many events were deleted.
     fn enforce_retention(&mut self, limits: Limits) -> Result<u64>;
+    /// The store's grouping: the configuration in use and the earlier ones
+    /// in transition (`sql::grouping::adopt`); with `current`, records it
+    /// as the one in use.
+    fn adopt_grouping(&mut self, current: Option<&GroupingConfig>) -> Result<Adopted>;
 }
+
+/// The grouping configuration in use, and the earlier ones (newest first).
+pub(crate) type Adopted = (GroupingConfig, Vec<GroupingConfig>);
 
 /// The runs ledger: one row per process that opened the store.
 pub(crate) trait Runs {
@@ -298,6 +306,10 @@ pub(crate) trait Maintenance: Reader {
     fn vacuum(&self) -> Result<()>;
     fn raw_backtraces(&self, after: i64, limit: usize) -> Result<Vec<(i64, Vec<Frame>)>>;
     fn replace_frames(&mut self, id: i64, frames: &[Frame]) -> Result<()>;
+    /// Merges the groups `from` into `into` (`sql::merge`).
+    fn merge_groups(&self, into: i64, from: &[i64]) -> Result<MergeReport>;
+    /// Takes a merged group back out, with its events.
+    fn unmerge_group(&self, group: i64) -> Result<MergeReport>;
 }
 
 /// A database opened for reading and administration.

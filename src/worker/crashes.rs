@@ -12,6 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::crash::file::{self, CrashFile};
+use crate::pipeline::grouping::Grouping;
 use crate::pipeline::redact::Redactor;
 use crate::pipeline::symbols::SymbolTables;
 use crate::pipeline::Context;
@@ -75,22 +76,28 @@ fn redaction(f: &CrashFile, logger: Option<&Context>) -> Arc<Redactor> {
 
 /// Runs the logger's `before_save` hook on a crash event, then redacts
 /// again what it added; `false` when the hook dropped the event.
-fn keep(event: &mut crate::event::Event, logger: Option<&Context>, redactor: &Redactor) -> bool {
-    let Some(hook) = logger.and_then(|c| c.before_save.as_ref()) else {
-        return true;
-    };
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(event))) {
-        Ok(false) => return false,
-        Ok(true) => {}
-        Err(_) => {
-            event
-                .tags
-                .insert("errsnap.before_save".into(), "panicked".into());
+fn keep(
+    event: &mut crate::event::Event,
+    logger: Option<&Context>,
+    redactor: &Redactor,
+    grouping: &mut Grouping,
+) -> bool {
+    if let Some(hook) = logger.and_then(|c| c.before_save.as_ref()) {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(event))) {
+            Ok(false) => return false,
+            Ok(true) => {}
+            Err(_) => {
+                event
+                    .tags
+                    .insert("errsnap.before_save".into(), "panicked".into());
+            }
         }
+        crate::event::bound_map_depth(&mut event.extra);
+        event.redactions += redactor.event(event);
     }
-    crate::event::bound_map_depth(&mut event.extra);
-    event.redactions += redactor.event(event);
-    true
+    // Grouped as stored, as every event is (`pipeline::grouping`).
+    let captured = std::mem::take(&mut event.fingerprint);
+    grouping.apply(event, None, captured)
 }
 
 /// Imports the crash files of the store's database, except `skip` (this
@@ -103,6 +110,7 @@ fn keep(event: &mut crate::event::Event, logger: Option<&Context>, redactor: &Re
 pub(crate) fn import(
     store: &mut dyn Store,
     tables: &mut SymbolTables,
+    grouping: &mut Grouping,
     skip: Option<&OsStr>,
     loggers: Loggers<'_>,
 ) -> crate::error::Result<CrashImport> {
@@ -137,7 +145,7 @@ pub(crate) fn import(
             }
             let redactor = redaction(&f, logger.as_deref());
             if let Some(mut ce) = crate::pipeline::crash::to_event(&f, tables, &redactor) {
-                let kept = keep(&mut ce.event, logger.as_deref(), &redactor);
+                let kept = keep(&mut ce.event, logger.as_deref(), &redactor, grouping);
                 let m = &f.meta;
                 if store.crash_run(&crate::store::runs::CrashedRun {
                     boot_id: m.boot_id.as_deref(),
@@ -188,9 +196,16 @@ pub fn import_crashes(db: impl AsRef<Path>) -> crate::error::Result<CrashImport>
         false,
     )?;
     let mut tables = SymbolTables::default();
+    // Grouped as the store's writers group (read, never changed from here).
+    let (current, earlier) = store.adopt_grouping(None)?;
+    let mut grouping = Grouping {
+        earlier,
+        ..Grouping::new(current)
+    };
     import(
         &mut *store,
         &mut tables,
+        &mut grouping,
         crate::crash::armed_name().as_deref(),
         None,
     )

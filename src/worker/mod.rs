@@ -86,6 +86,8 @@ pub(crate) struct WorkerConfig {
     pub(crate) target: Target,
     /// The file, or a PostgreSQL server.
     pub(crate) backend: crate::store::Backend,
+    /// How events are grouped (`[[grouping]]` of the settings file).
+    pub(crate) grouping: crate::settings::grouping::GroupingConfig,
 }
 
 /// The symbol tables' default memory budget (32 MiB).
@@ -139,6 +141,7 @@ impl Default for WorkerConfig {
             crash_loop: Some((3, Duration::from_secs(300))),
             target: Target::File,
             backend: crate::store::Backend::File,
+            grouping: Default::default(),
         }
     }
 }
@@ -429,6 +432,11 @@ impl Worker {
 
     pub(crate) fn durability(&self) -> Durability {
         self.shared.cfg.durability
+    }
+
+    /// How this file's events are grouped.
+    pub(crate) fn grouping(&self) -> &crate::settings::grouping::GroupingConfig {
+        &self.shared.cfg.grouping
     }
 
     /// Hands an event to the writer. Returns its sequence number, or `None`

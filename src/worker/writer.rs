@@ -54,6 +54,9 @@ struct Writer {
     /// Crash files wait for a logger of the application (see
     /// `crashes::import`).
     crashes_waiting: bool,
+    /// How events are grouped: the settings' rules and, while the store is
+    /// in transition, its earlier configurations (`adopt_grouping`).
+    grouping: crate::pipeline::grouping::Grouping,
 }
 
 /// How long a new writer waits, idle, before it reads the unwind tables:
@@ -103,6 +106,7 @@ pub(super) fn writer_main(shared: Arc<Shared>) {
         modules_generation: 0,
         tables_due: None,
         crashes_waiting: false,
+        grouping: crate::pipeline::grouping::Grouping::new(shared.cfg.grouping.clone()),
     };
     // Opened here, not on the caller's thread (`on_open` records the host
     // and the run, then imports the spool and crash files). Locked,
@@ -358,7 +362,8 @@ impl Writer {
                 .then(|| e.backtrace.clone().filter(|_| e.origin.is_none()))
                 .flatten()
                 .map(|raw| (raw, e.context.redactor.clone()));
-            let Some(ev) = e.process(&mut self.symbolizer, budget, snapshot) else {
+            let Some(ev) = e.process(&mut self.symbolizer, budget, snapshot, &mut self.grouping)
+            else {
                 continue;
             };
             if let (Some((raw, redactor)), false, Some(hash)) =
@@ -429,6 +434,10 @@ impl Writer {
             match opened {
                 Ok(mut s) => {
                     s.set_alert_rules(cfg.rules());
+                    match s.adopt_grouping(Some(&cfg.grouping)) {
+                        Ok((_, earlier)) => self.grouping.earlier = earlier,
+                        Err(e) => internal_log::report("grouping", &internal_log::chain(&e)),
+                    }
                     self.store = Some(s);
                     self.on_open();
                 }
@@ -622,6 +631,25 @@ impl Writer {
                 }
             }
         }
+        // Events a grouping rule ignored: counted, kept for later when the
+        // store cannot take the count now.
+        let ignored = std::mem::take(&mut self.grouping.ignored);
+        if ignored > 0 {
+            let added = match self.store() {
+                Some(store) => store
+                    .add_counter("grouping_ignored", ignored)
+                    .map(|()| true),
+                None => Ok(false),
+            };
+            match added {
+                Ok(true) => {}
+                Ok(false) => self.grouping.ignored += ignored,
+                Err(e) => {
+                    self.grouping.ignored += ignored;
+                    internal_log::report("counter", &internal_log::chain(&e));
+                }
+            }
+        }
     }
 }
 
@@ -633,9 +661,13 @@ pub(crate) fn write_directly(
     backend: &crate::store::Backend,
     durability: Durability,
     rules: AlertRules,
+    grouping: &crate::settings::grouping::GroupingConfig,
     events: Vec<PendingEvent>,
     deadline: Instant,
 ) -> bool {
+    // The settings' grouping only (a store in transition is the writer's
+    // to read): a rule's group, or the code's.
+    let mut grouping = crate::pipeline::grouping::Grouping::new(grouping.clone());
     let mut symbolizer = Symbolizer::new(u64::MAX);
     let snapshot = Sampler::new().sample();
     // Symbols only while the exit budget allows (addresses are kept, and
@@ -643,7 +675,7 @@ pub(crate) fn write_directly(
     let budget = HOOK_RESOLVE_BUDGET.min(deadline.saturating_duration_since(Instant::now()) / 2);
     let resolved: Vec<Event> = events
         .into_iter()
-        .filter_map(|e| e.process(&mut symbolizer, budget, Some(&snapshot)))
+        .filter_map(|e| e.process(&mut symbolizer, budget, Some(&snapshot), &mut grouping))
         .collect();
     // A server is never reached from the panicking (caller's) thread: the
     // spool keeps the record and the writer forwards it.

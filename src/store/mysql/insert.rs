@@ -75,6 +75,14 @@ pub(super) fn insert_batch(store: &mut MyStore, events: &[Event]) -> Result<Batc
         let mut last_snapshot: Option<(&Snapshot, i64)> = None;
         // The rows each event points to, made or found first.
         let mut rows: Vec<(&Event, String, Row)> = Vec::with_capacity(events.len());
+        // Fingerprints new under the grouping in use join their earlier
+        // group (a transition).
+        sql::grouping::follow_earlier(
+            c,
+            events,
+            &|fp| known.2.contains_key(fp),
+            &mut |c, name| sql::writer::logger_id(c, name),
+        )?;
         for ev in events {
             let uid = ev.id.to_string();
             let logger = logger_of(c, known.0, &mut found, &ev.logger)?;
@@ -95,8 +103,17 @@ pub(super) fn insert_batch(store: &mut MyStore, events: &[Event]) -> Result<Batc
                 snapshot,
                 host: host.0,
                 budget,
+                home: None,
             };
             rows.push((ev, uid, row));
+        }
+        // Events of a merged group go to the one it was merged into.
+        let mut homes: Vec<i64> = rows.iter().map(|(_, _, r)| r.ids[1]).collect();
+        homes.sort_unstable();
+        homes.dedup();
+        let merged = sql::grouping::merged(c, &homes)?;
+        for (_, _, row) in &mut rows {
+            (row.ids[1], row.home) = sql::grouping::placed(row.ids[1], &merged);
         }
         // Then the events not stored yet (a retried or spooled batch is
         // stored once; a uid twice in a batch keeps its first copy), many
@@ -115,7 +132,7 @@ pub(super) fn insert_batch(store: &mut MyStore, events: &[Event]) -> Result<Batc
             return Ok(out);
         }
         let groups = by_group(new);
-        let (alerts, deltas) = decide_batch(c, &groups, rules, stamp)?;
+        let (alerts, deltas) = decide_batch(c, &groups, rules, stamp, &merged)?;
         out.alerts = alerts;
         update_groups(c, &deltas, host.0)?;
         if out.alerts > 0 {
@@ -228,6 +245,9 @@ struct Row {
     snapshot: Option<i64>,
     host: Option<i64>,
     budget: usize,
+    /// The group of the event's own fingerprint, when merged into the
+    /// group of `ids`.
+    home: Option<i64>,
 }
 
 /// The attachments, each one larger than a statement may be kept without
@@ -282,8 +302,8 @@ fn stored_uids(c: &mut dyn Conn, uids: Vec<String>) -> Result<std::collections::
 const EVENT_COLUMNS: &str = "uid, ts, logger_id, level, kind, message, error_chain,
      error_type, file, line, col, thread_name, thread_id, pid, app_name,
      \"release\", environment, tags, extra, group_id, backtrace_id, snapshot_id,
-     host_id, alert_channels, breadcrumbs, redactions, context";
-const EVENT_WIDTH: usize = 27;
+     host_id, alert_channels, breadcrumbs, redactions, context, home_id, custom_fingerprint";
+const EVENT_WIDTH: usize = 29;
 /// Rows to one statement at most (and no more bytes than half a packet).
 const EVENT_ROWS: usize = 200;
 
@@ -381,6 +401,8 @@ fn event_values(ev: &Event, uid: &str, row: &Row) -> Vec<sql::Value> {
         breadcrumbs,
         ev.redactions,
         context,
+        row.home,
+        ev.custom_fingerprint.then_some(true),
     ]
     .to_vec()
 }

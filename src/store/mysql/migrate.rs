@@ -12,9 +12,10 @@ use super::connect::MyTarget;
 use crate::error::{Error, ErrorKind, Result};
 
 /// The schema this build writes.
-pub(crate) const SCHEMA_VERSION: i64 = 1;
-/// The oldest build that may write a database of [`SCHEMA_VERSION`].
-const MIN_WRITER: i64 = 1;
+pub(crate) const SCHEMA_VERSION: i64 = 2;
+/// The oldest build that may write a database of [`SCHEMA_VERSION`]
+/// (version 1 would store events in merged groups).
+const MIN_WRITER: i64 = 2;
 const SCHEMA: &str = include_str!("schema.sql");
 /// The named lock every migrating process takes (per server).
 const LOCK: &str = "errsnap_migrate";
@@ -126,7 +127,14 @@ fn migrate_locked(conn: &mut mysql::Conn, target: &MyTarget) -> Result<(i64, boo
         .map_err(fail)?
         .unwrap_or_default();
     for stmt in statements(server.contains("MariaDB")) {
-        conn.query_drop(&stmt).map_err(fail)?;
+        match conn.query_drop(&stmt) {
+            Ok(()) => {}
+            // A step of an upgrade already made (by the table's creation,
+            // or by a process that died after it).
+            Err(mysql::Error::MySqlError(e))
+                if stmt.starts_with("ALTER TABLE") && matches!(e.code, 1060 | 1061) => {}
+            Err(e) => return Err(fail(e)),
+        }
     }
     conn.exec_drop(
         r#"INSERT INTO errsnap_meta ("key", value) VALUES

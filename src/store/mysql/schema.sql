@@ -84,7 +84,9 @@ CREATE TABLE IF NOT EXISTS event_groups (
     regressed_in     VARCHAR(255),
     regressed_at     BIGINT,
     resolved_next    BOOLEAN NOT NULL DEFAULT false,
+    merged_into      BIGINT,
     INDEX event_groups_last_seen (last_seen),
+    INDEX event_groups_merged (merged_into),
     FOREIGN KEY (logger_id) REFERENCES loggers (id)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = {KEY};
 
@@ -146,6 +148,8 @@ CREATE TABLE IF NOT EXISTS events (
     breadcrumbs    LONGTEXT,
     redactions     INTEGER NOT NULL DEFAULT 0,
     context        LONGTEXT,
+    home_id        BIGINT,
+    custom_fingerprint BOOLEAN,
     INDEX events_group_ts (group_id, ts),
     INDEX events_ts (ts)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = {KEY};
@@ -296,4 +300,19 @@ CREATE TABLE IF NOT EXISTS group_texts (
     INDEX group_texts_backtrace (backtrace_id),
     FULLTEXT INDEX group_texts_body (body),
     FOREIGN KEY (group_id) REFERENCES event_groups (id) ON DELETE CASCADE
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = {KEY};
+
+-- Version 2 (triage): merged groups point at the group that took them;
+-- an event in a group other than its fingerprint's names its own; whether
+-- the code chose its fingerprint; the grouping configurations. (A column
+-- or index already there is skipped: `migrate.rs`.)
+ALTER TABLE event_groups ADD COLUMN merged_into BIGINT;
+ALTER TABLE event_groups ADD INDEX event_groups_merged (merged_into);
+ALTER TABLE events ADD COLUMN home_id BIGINT;
+ALTER TABLE events ADD COLUMN custom_fingerprint BOOLEAN;
+CREATE TABLE IF NOT EXISTS grouping_configs (
+    id          BIGINT AUTO_INCREMENT PRIMARY KEY,
+    config      LONGTEXT NOT NULL,
+    adopted_at  BIGINT NOT NULL,
+    retired_at  BIGINT
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = {KEY};

@@ -61,6 +61,12 @@ impl crate::store::seam::Writer for MyStore {
     fn add_counter(&mut self, name: &str, delta: u64) -> Result<()> {
         writer::add_counter(&mut *SqlStore::conn(self), name, delta)
     }
+    fn adopt_grouping(
+        &mut self,
+        current: Option<&crate::settings::grouping::GroupingConfig>,
+    ) -> Result<crate::store::seam::Adopted> {
+        crate::store::sql::grouping::adopt(&mut *SqlStore::conn(self), current)
+    }
 
     fn name_frames(&mut self, hash: &str, frames: &[crate::event::Frame]) -> Result<bool> {
         sql::maintenance::name_frames(&mut *SqlStore::conn(self), hash, frames)

@@ -34,8 +34,10 @@ const GROUP_HOSTS: &str = "INSERT INTO group_hosts (group_id, host_id)
 /// What the batch's end needs to know besides its events.
 pub(super) struct Batch<'a> {
     pub(super) rules: &'a AlertRules,
-    /// Group ids by fingerprint.
+    /// The group each fingerprint's events are stored in.
     pub(super) groups: &'a HashMap<String, i64>,
+    /// The batch's groups merged into others (checked once locked).
+    pub(super) merged: &'a HashMap<i64, i64>,
     pub(super) host_id: Option<i64>,
     pub(super) now: i64,
     /// The run whose events these are (`origin_run` of the rows made).
@@ -62,7 +64,7 @@ pub(super) fn bump_and_decide(
         stmts: &mut *stmts,
         target,
     };
-    let (made, deltas) = decide_batch(&mut c, &groups, batch.rules, stamp)?;
+    let (made, deltas) = decide_batch(&mut c, &groups, batch.rules, stamp, batch.merged)?;
     let ids: Vec<i64> = deltas.iter().map(|d| d.group).collect();
     let count: Vec<i64> = deltas.iter().map(|d| d.count).collect();
     let level: Vec<i16> = deltas.iter().map(|d| d.level as i16).collect();

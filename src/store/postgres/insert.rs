@@ -214,26 +214,27 @@ const EVENTS_INSERT: &str =
     "INSERT INTO events (uid, ts, logger_id, level, kind, message, error_chain,
                      error_type, file, line, col, thread_name, thread_id, pid, app_name,
                      release, environment, tags, extra, group_id, backtrace_id, host_id,
-                     alert_channels, breadcrumbs, redactions, snapshot_id, context)
+                     alert_channels, breadcrumbs, redactions, snapshot_id, context,
+                     home_id, custom_fingerprint)
                  SELECT uid, ts, lg, lv, k, m, ch::jsonb, et, f, ln, cl, th, tid, pid, app,
                         rel, env, tg::jsonb, ex::jsonb, g, bt, h, ac, bc::jsonb, rd, sn,
-                        cx::jsonb
+                        cx::jsonb, hm, cf
                  FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::smallint[],
                              $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
                              $10::int[], $11::int[], $12::text[], $13::bigint[],
                              $14::bigint[], $15::text[], $16::text[], $17::text[],
                              $18::text[], $19::text[], $20::bigint[], $21::bigint[],
                              $22::bigint[], $23::text[], $24::text[], $25::int[], $26::int[],
-                             $27::bigint[], $28::text[])
+                             $27::bigint[], $28::text[], $29::bigint[], $30::boolean[])
                       AS x(uid, ts, lg, lv, k, m, ch, et, f, ln, cl, th, tid, pid, app, rel,
-                           env, tg, ex, g, bt, h, ac, bc, rd, ord, sn, cx)
+                           env, tg, ex, g, bt, h, ac, bc, rd, ord, sn, cx, hm, cf)
                  ORDER BY ord
                  ON CONFLICT (uid) DO NOTHING RETURNING id, uid";
 
 /// Inserts the events (1,000 rows a statement); the row id of each one
 /// actually inserted, by its position in `events`.
 // Long by design: one array per column of `EVENTS_INSERT`'s `unnest`, then
-// the parameters in its `$1` to `$28` order; apart, a column and its
+// the parameters in its `$1` to `$30` order; apart, a column and its
 // placeholder could drift out of step.
 fn insert_events(
     tx: &mut Transaction<'_>,
@@ -286,7 +287,12 @@ fn insert_events(
             .iter()
             .map(|e| sql::insert::json_unless(e.extra.is_empty(), &e.extra))
             .collect();
-        let group: Vec<i64> = chunk.iter().map(|e| links.groups[&e.fingerprint]).collect();
+        let group: Vec<i64> = chunk.iter().map(|e| links.group_of(e).0).collect();
+        let home: Vec<Option<i64>> = chunk.iter().map(|e| links.group_of(e).1).collect();
+        let custom: Vec<Option<bool>> = chunk
+            .iter()
+            .map(|e| e.custom_fingerprint.then_some(true))
+            .collect();
         let backtrace: Vec<Option<i64>> = chunk
             .iter()
             .map(|e| hash_of(e).and_then(|h| links.backtraces.get(&h).copied()))
@@ -352,6 +358,8 @@ fn insert_events(
                     &ord,
                     &snapshot,
                     &context,
+                    &home,
+                    &custom,
                 ],
             )
             .map_err(|e| target.error("writing events to", e))?;
@@ -376,8 +384,18 @@ fn insert_events(
 struct Links<'e> {
     loggers: HashMap<String, i64>,
     backtraces: HashMap<String, i64>,
+    /// Each fingerprint's own group.
     groups: HashMap<String, i64>,
+    /// Those of `groups` merged into another (see `sql::grouping`).
+    merged: HashMap<i64, i64>,
     snapshots: Vec<(&'e Snapshot, i64)>,
+}
+
+impl Links<'_> {
+    /// The group an event is stored in, and its own when merged.
+    fn group_of(&self, ev: &Event) -> (i64, Option<i64>) {
+        sql::grouping::placed(self.groups[&ev.fingerprint], &self.merged)
+    }
 }
 
 /// Writes a batch in one transaction; see the module's description.
@@ -421,6 +439,17 @@ pub(super) fn insert_batch(store: &mut PgStore, events: &[Event]) -> Result<Batc
         loggers.insert(ev.logger.clone(), id);
     }
     let backtraces = backtraces(&mut tx, &target, events, &store.backtraces)?;
+    let cache = &store.groups;
+    sql::grouping::follow_earlier(
+        &mut PgConn {
+            client: &mut tx,
+            stmts: &mut store.stmts,
+            target: &target,
+        },
+        events,
+        &|fp| cache.contains_key(fp),
+        &mut |_, name| Ok(loggers[name]),
+    )?;
     let groups = groups(
         &mut tx,
         &mut store.stmts,
@@ -429,10 +458,22 @@ pub(super) fn insert_batch(store: &mut PgStore, events: &[Event]) -> Result<Batc
         &loggers,
         &store.groups,
     )?;
+    let mut homes: Vec<i64> = groups.values().copied().collect();
+    homes.sort_unstable();
+    homes.dedup();
+    let merged = sql::grouping::merged(
+        &mut PgConn {
+            client: &mut tx,
+            stmts: &mut store.stmts,
+            target: &target,
+        },
+        &homes,
+    )?;
     let mut links = Links {
         loggers,
         backtraces,
         groups,
+        merged,
         snapshots: Vec::new(),
     };
     // The batch's snapshots first (events of a batch share theirs), so
@@ -470,9 +511,20 @@ pub(super) fn insert_batch(store: &mut PgStore, events: &[Event]) -> Result<Batc
         for ev in &new {
             sql::insert::attachments(&mut c, &ev.id.to_string(), &ev.attachments)?;
         }
+        let placed: HashMap<String, i64> = links
+            .groups
+            .keys()
+            .map(|fp| {
+                (
+                    fp.clone(),
+                    sql::grouping::placed(links.groups[fp], &links.merged).0,
+                )
+            })
+            .collect();
         let batch = super::decide::Batch {
             rules: &rules,
-            groups: &links.groups,
+            groups: &placed,
+            merged: &links.merged,
             host_id,
             now,
             origin: store.run,
@@ -490,7 +542,7 @@ pub(super) fn insert_batch(store: &mut PgStore, events: &[Event]) -> Result<Batc
             let backtrace = hash_of(ev).and_then(|h| links.backtraces.get(&h).copied());
             summary.add(
                 ev,
-                links.groups[&ev.fingerprint],
+                links.group_of(ev).0,
                 backtrace,
                 store.host_name.as_deref(),
                 &store.texts,

@@ -154,19 +154,19 @@ mod pg_store {
     }
 }
 
-/// The schema (version 4; every statement idempotent, so applying it
-/// upgrades versions 1 to 3), applied under `pg_advisory_xact_lock` so that
+/// The schema (version 5; every statement idempotent, so applying it
+/// upgrades versions 1 to 4), applied under `pg_advisory_xact_lock` so that
 /// processes starting together migrate once.
 pub(crate) const SCHEMA: &str = include_str!("schema.sql");
 
 /// The PostgreSQL schema version this build writes.
 #[cfg(feature = "postgres")]
-pub(crate) const SCHEMA_VERSION: i64 = 4;
+pub(crate) const SCHEMA_VERSION: i64 = 5;
 
-/// The oldest writer that may write this schema (version 1 would leave the
-/// dashboard's summaries behind).
+/// The oldest writer that may write this schema (version 4 would store
+/// events in merged groups).
 #[cfg(feature = "postgres")]
-pub(crate) const MIN_WRITER: i64 = 2;
+pub(crate) const MIN_WRITER: i64 = 5;
 
 /// The key of the migration lock (`'errsnap'` as an integer).
 pub(crate) const MIGRATION_LOCK: i64 = 0x0065_7272_736e_6170;

@@ -296,3 +296,19 @@ CREATE TABLE IF NOT EXISTS group_texts (
 CREATE INDEX IF NOT EXISTS group_texts_words ON group_texts USING gin (words);
 CREATE INDEX IF NOT EXISTS group_texts_backtrace ON group_texts (backtrace_id)
     WHERE backtrace_id IS NOT NULL;
+
+-- Version 5 (triage): merged groups point at the group that took them;
+-- an event in a group other than its fingerprint's names its own
+-- (`home_id`, NULL otherwise); whether the code chose its fingerprint; the
+-- grouping configurations the events were made with.
+ALTER TABLE event_groups ADD COLUMN IF NOT EXISTS merged_into BIGINT;
+CREATE INDEX IF NOT EXISTS event_groups_merged ON event_groups (merged_into)
+    WHERE merged_into IS NOT NULL;
+ALTER TABLE events ADD COLUMN IF NOT EXISTS home_id BIGINT;
+ALTER TABLE events ADD COLUMN IF NOT EXISTS custom_fingerprint BOOLEAN;
+CREATE TABLE IF NOT EXISTS grouping_configs (
+    id          BIGSERIAL PRIMARY KEY,
+    config      TEXT   NOT NULL,
+    adopted_at  BIGINT NOT NULL,
+    retired_at  BIGINT
+);

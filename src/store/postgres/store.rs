@@ -67,6 +67,12 @@ impl crate::store::seam::Writer for PgStore {
     fn add_counter(&mut self, name: &str, delta: u64) -> Result<()> {
         writer::add_counter(&mut *SqlStore::conn(self), name, delta)
     }
+    fn adopt_grouping(
+        &mut self,
+        current: Option<&crate::settings::grouping::GroupingConfig>,
+    ) -> Result<crate::store::seam::Adopted> {
+        crate::store::sql::grouping::adopt(&mut *SqlStore::conn(self), current)
+    }
 
     fn name_frames(&mut self, hash: &str, frames: &[crate::event::Frame]) -> Result<bool> {
         let mut c = crate::store::sql::backend::SqlStore::conn(self);

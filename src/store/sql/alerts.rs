@@ -4,6 +4,7 @@
 //! the batch's transaction, for every backend.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 
 use super::{params, Conn, Lock, ToValue};
 use crate::error::Result;
@@ -54,24 +55,17 @@ pub(crate) fn by_group<'e>(
 /// at once in fingerprint order, so two writers never wait for each other
 /// in a circle. Returns how many rows were made pending, and each group's
 /// delta.
+/// `merged`: the batch's groups merged into others (see
+/// `sql::grouping::merged`), checked again once locked.
 pub(crate) fn decide_batch(
     c: &mut dyn Conn,
     groups: &[(i64, Vec<&Event>)],
     rules: &AlertRules,
     stamp: Stamp,
+    merged: &HashMap<i64, i64>,
 ) -> Result<(usize, Vec<GroupDelta>)> {
     let ids: Vec<i64> = groups.iter().map(|(g, _)| *g).collect();
-    let d = c.dialect();
-    let sql = format!(
-        "SELECT id, status, resolved_next, resolved_release FROM event_groups
-         WHERE {} ORDER BY fingerprint{}",
-        d.any("id", 1),
-        d.lock(Lock::NoKeyUpdate)
-    );
-    type State = (i64, String, bool, Option<String>);
-    let states: Vec<State> = c.map("reading the groups' status", &sql, params![ids], |r| {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-    })?;
+    let states = super::grouping::check_merges(c, &ids, merged)?;
     let mut made = 0;
     let mut deltas = Vec::with_capacity(groups.len());
     for (group, evs) in groups {

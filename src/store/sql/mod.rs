@@ -10,8 +10,10 @@
 pub(crate) mod alerts;
 pub(crate) mod backend;
 mod detail;
+pub(crate) mod grouping;
 pub(crate) mod insert;
 pub(crate) mod maintenance;
+pub(crate) mod merge;
 pub(crate) mod outbox;
 mod query;
 pub(crate) mod read;

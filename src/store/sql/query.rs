@@ -54,6 +54,11 @@ pub(crate) fn groups<R: SqlReader + ?Sized>(r: &R, q: &GroupQuery) -> Result<Vec
         r.column("event_groups", "regressed_in"),
         r.column("event_groups", "regressed_at"),
     ];
+    let merged_into = r.column("event_groups", "merged_into");
+    let merges = merged_into != "NULL";
+    if q.merged_into.is_some() && !merges {
+        return Ok(Vec::new());
+    }
     // Columns are looked up before the connection is taken: a backend may
     // answer them on the same connection.
     let mut c = r.conn();
@@ -65,6 +70,7 @@ pub(crate) fn groups<R: SqlReader + ?Sized>(r: &R, q: &GroupQuery) -> Result<Vec
                 &status_expr(&next),
                 &first_release,
                 [&regressed[0], &regressed[1]],
+                &merged_into,
             )
         ),
         ..Built::default()
@@ -73,6 +79,12 @@ pub(crate) fn groups<R: SqlReader + ?Sized>(r: &R, q: &GroupQuery) -> Result<Vec
         let p = b.args.len() + 1;
         b.sql.push_str(&format!(" AND {}", d.any("g.id", p)));
         b.args.push(q.ids.to_value());
+    }
+    match q.merged_into {
+        Some(into) => b.cond(" AND g.merged_into = ?", into),
+        // A merged group is listed only when asked for by id.
+        None if merges && q.ids.is_empty() => b.sql.push_str(" AND g.merged_into IS NULL"),
+        None => {}
     }
     if let Some(rel) = &q.new_in {
         b.cond(&format!(" AND {first_release} = ?"), rel);

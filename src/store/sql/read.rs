@@ -166,6 +166,30 @@ impl<T: SqlReader> Maintenance for T {
         };
         maintenance::replace_frames(&mut *self.conn(), id, frames, columns)
     }
+
+    fn merge_groups(&self, into: i64, from: &[i64]) -> Result<MergeReport> {
+        merges(self)?;
+        super::merge::merge(&mut *self.conn(), into, from)
+    }
+
+    fn unmerge_group(&self, group: i64) -> Result<MergeReport> {
+        merges(self)?;
+        super::merge::unmerge(&mut *self.conn(), group)
+    }
+}
+
+/// Refuses a merge on a database no writer of merges has migrated.
+fn merges(r: &(impl SqlReader + ?Sized)) -> Result<()> {
+    if r.column("event_groups", "merged_into") != "NULL" {
+        return Ok(());
+    }
+    Err(crate::error::Error::new(crate::error::ErrorKind::Storage {
+        context: format!(
+            "{}: merging groups needs a newer schema (run the program, or `errsnap migrate`, \
+             once to upgrade it)",
+            r.place()
+        ),
+    }))
 }
 
 /// What a purge of `r`'s database also cleans up.

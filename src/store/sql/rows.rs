@@ -10,11 +10,16 @@ use crate::store::read::{EventRow, GroupRow, GroupStatus};
 
 /// The columns [`group_row`] reads, `status` being the expression of a
 /// group's status as [`GroupStatus`] names it.
-pub(crate) fn group_columns(status: &str, first_release: &str, regressed: [&str; 2]) -> String {
+pub(crate) fn group_columns(
+    status: &str,
+    first_release: &str,
+    regressed: [&str; 2],
+    merged_into: &str,
+) -> String {
     format!(
         "g.id, g.fingerprint, l.name, g.level, g.kind, g.title, g.culprit,
          g.first_seen, g.last_seen, g.count, {status},
-         g.last_event_uid, {first_release}, {}, {}",
+         g.last_event_uid, {first_release}, {}, {}, {merged_into}",
         regressed[0], regressed[1]
     )
 }
@@ -36,6 +41,7 @@ pub(crate) fn group_row(r: &Row) -> Result<GroupRow> {
         first_release: r.get(12)?,
         regressed_in: r.get(13)?,
         regressed_at: r.get(14)?,
+        merged_into: r.get(15)?,
     })
 }
 

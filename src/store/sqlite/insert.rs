@@ -23,6 +23,8 @@ struct Links {
     backtrace: Option<i64>,
     snapshot: Option<i64>,
     group: i64,
+    /// The group of the event's own fingerprint, when merged into `group`.
+    home: Option<i64>,
 }
 
 /// What one batch created so far (forgotten again if it does not commit).
@@ -55,6 +57,16 @@ impl SqliteStore {
         let mut new: Vec<(i64, &Event)> = Vec::new();
         let mut last_snapshot: Option<(&Snapshot, i64)> = None;
         let mut summary = BatchSummary::default();
+        // Fingerprints new under the grouping in use join their earlier
+        // group (a transition).
+        let cache = &self.groups;
+        sql::grouping::follow_earlier(
+            &mut Lite(&tx),
+            events,
+            &|fp| cache.contains_key(fp),
+            &mut |c, name| sql::writer::logger_id(c, name),
+        )?;
+        let mut linked = Vec::with_capacity(events.len());
         for ev in events {
             let uid = ev.id.to_string();
             let links = Links {
@@ -62,11 +74,21 @@ impl SqliteStore {
                 backtrace: backtrace_of(&tx, &mut self.backtraces, &mut created, ev)?,
                 snapshot: snapshot_of(&tx, &mut last_snapshot, ev)?,
                 group: 0,
+                home: None,
             };
             let links = Links {
                 group: group_of(&tx, &self.groups, &mut created, ev, links.logger, &uid)?,
                 ..links
             };
+            linked.push((ev, uid, links));
+        }
+        // Events of a merged group go to the one it was merged into.
+        let mut homes: Vec<i64> = linked.iter().map(|(_, _, l)| l.group).collect();
+        homes.sort_unstable();
+        homes.dedup();
+        let merged = sql::grouping::merged(&mut Lite(&tx), &homes)?;
+        for (ev, uid, mut links) in linked {
+            (links.group, links.home) = sql::grouping::placed(links.group, &merged);
             // A retried or re-imported event (same id) is written once.
             if insert_event(&tx, ev, &uid, &links, self.host_id)? == 0 {
                 continue;
@@ -87,7 +109,7 @@ impl SqliteStore {
             now,
             origin: self.run,
         };
-        let (alerts, deltas) = decide_batch(&mut Lite(&tx), &groups, &self.rules, stamp)?;
+        let (alerts, deltas) = decide_batch(&mut Lite(&tx), &groups, &self.rules, stamp, &merged)?;
         out.alerts = alerts;
         sql::insert::update_groups(&mut Lite(&tx), &deltas)?;
         if out.alerts > 0 {
@@ -182,9 +204,10 @@ fn insert_event(
         "INSERT INTO events (uid, ts, logger_id, level, kind, message, error_chain,
              error_type, file, line, col, thread_name, thread_id, pid, app_name,
              release, environment, tags, extra, group_id, backtrace_id, snapshot_id,
-             host_id, alert_channels, breadcrumbs, redactions, context)
+             host_id, alert_channels, breadcrumbs, redactions, context, home_id,
+             custom_fingerprint)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-             ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)
+             ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)
          ON CONFLICT(uid) DO NOTHING",
     )
     .and_then(|mut s| {
@@ -216,6 +239,8 @@ fn insert_event(
             breadcrumbs,
             ev.redactions,
             context,
+            links.home,
+            ev.custom_fingerprint.then_some(1),
         ])
     })
     .map_err(|e| fail("inserting an event", e))

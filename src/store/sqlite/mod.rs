@@ -403,6 +403,13 @@ impl crate::store::seam::Writer for SqliteStore {
     fn add_counter(&mut self, name: &str, delta: u64) -> Result<()> {
         writer::add_counter(&mut conn::Lite(&self.conn), name, delta)
     }
+    fn adopt_grouping(
+        &mut self,
+        current: Option<&crate::settings::grouping::GroupingConfig>,
+    ) -> Result<crate::store::seam::Adopted> {
+        crate::store::sql::grouping::adopt(&mut conn::Lite(&self.conn), current)
+    }
+
     fn enforce_retention(&mut self, limits: crate::settings::Limits) -> Result<u64> {
         let tables = crate::store::sql::maintenance::Tables {
             attachments: true,

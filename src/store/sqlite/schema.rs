@@ -72,6 +72,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sql: V9,
         min_writer: 6,
     },
+    // Merges: an older writer would store events in a group merged into
+    // another (where nobody looks): it may no longer write.
+    Migration {
+        sql: V10,
+        min_writer: 10,
+    },
 ];
 
 /// The newest schema version this build writes.
@@ -176,6 +182,25 @@ pub(crate) const RECORD_META: &str = "INSERT INTO errsnap_meta (key, value) VALU
 /// whoever sends them), and a claim names the run that holds it
 /// (`claim_run`: boot id, pid and process start, so that any process can
 /// tell a claim of a run that has ended).
+/// Version 10 (triage): merged groups point at the group that took them
+/// (`merged_into`; their rows stay, so a fingerprint keeps its group and an
+/// unmerge its place); an event in a group other than its fingerprint's
+/// names its own (`home_id`, NULL otherwise: no bytes for most events);
+/// whether the code chose its fingerprint (regrouping leaves those); and
+/// the grouping configurations the events were made with.
+const V10: &str = r#"
+ALTER TABLE event_groups ADD COLUMN merged_into INTEGER;
+CREATE INDEX event_groups_merged ON event_groups(merged_into) WHERE merged_into IS NOT NULL;
+ALTER TABLE events ADD COLUMN home_id INTEGER;
+ALTER TABLE events ADD COLUMN custom_fingerprint INTEGER;
+CREATE TABLE grouping_configs (
+    id          INTEGER PRIMARY KEY,
+    config      TEXT    NOT NULL,
+    adopted_at  INTEGER NOT NULL,
+    retired_at  INTEGER
+);
+"#;
+
 const V9: &str = r#"
 ALTER TABLE outbox ADD COLUMN origin_run INTEGER;
 ALTER TABLE outbox ADD COLUMN claim_run TEXT;

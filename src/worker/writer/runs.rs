@@ -18,6 +18,7 @@ impl Writer {
             return false;
         };
         let tables = self.symbolizer.tables_mut();
+        let grouping = &mut self.grouping;
         // This application's loggers (for crashes only it may import).
         let find = |name: &str| {
             shared
@@ -27,7 +28,8 @@ impl Writer {
                 .find(|c| c.logger == name)
                 .cloned()
         };
-        match crate::worker::crashes::import(store, tables, skip.as_deref(), Some(&find)) {
+        match crate::worker::crashes::import(store, tables, grouping, skip.as_deref(), Some(&find))
+        {
             Ok(r) => {
                 if r.imported > 0 {
                     self.kick_delivery();
