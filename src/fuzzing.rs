@@ -68,6 +68,7 @@ fn alert(message: &str) -> Alert {
         group_title: message.into(),
         hosts_seen: Some(3),
         occurrences: 1,
+        suspect: None,
         suppressed: 0,
     }
 }

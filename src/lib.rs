@@ -134,6 +134,7 @@ mod pipeline;
 pub mod prelude;
 mod settings;
 mod store;
+mod suspect;
 mod util;
 mod worker;
 
@@ -176,7 +177,10 @@ pub mod db {
         AlertStatus, ChannelHealth, CheckReport, Database, DeliveryStatus, EventDetail,
         EventFilter, EventRow, ExportRow, GroupOrder, GroupQuery, GroupRow, GroupStatus,
         GroupValue, HostRow, HourCount, MergeReport, Migration, MissingModule, PurgeReport,
-        PurgeRule, ReleaseRow, RunRow, RunStatus, Sample, SearchHit, Stats, SymbolicateReport,
+        PurgeRule, RegroupMove, RegroupReport, ReleaseRow, RunRow, RunStatus, Sample, SearchHit, Stats, SymbolicateReport,
+    };
+    pub use crate::suspect::{
+        commit_of_release, BlamedLine, Repository, SuspectCommit, Suspects, FRAMES_BLAMED,
     };
     pub use crate::worker::{import_crashes, CrashImport};
 }

@@ -421,7 +421,7 @@ fn seed_queries_work_right_after_new() {
     let ver: i64 = db
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(ver, 9);
+    assert_eq!(ver, 10);
     let mode: String = db
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();

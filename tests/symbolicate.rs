@@ -191,7 +191,7 @@ fn a_schema_2_file_gains_build_ids_when_opened() {
     assert!(logger.flush(std::time::Duration::from_secs(20)));
     drop(logger);
     let conn = open(&db);
-    assert_eq!(count(&conn, "PRAGMA user_version"), 9);
+    assert_eq!(count(&conn, "PRAGMA user_version"), 10);
     // The migration indexed the events stored before it for search.
     assert_eq!(
         count(

@@ -216,6 +216,9 @@ pub(crate) fn slack_payload(alert: &Alert) -> Value {
         field("Process", m);
     }
     field("Occurrences", occurrences(alert));
+    if let Some(s) = &alert.suspect {
+        field("Suspect commit", slack_escape(s));
+    }
     field("Event", format!("`{}`", alert.event_id));
     field("Time", format_utc(alert.timestamp_ms));
     blocks.push(json!({"type": "section", "fields": fields}));
@@ -342,6 +345,9 @@ pub(crate) fn email_text(alert: &Alert) -> String {
     if let Some(m) = memory_text(alert) {
         facts.push(("Process", m));
     }
+    if let Some(c) = &alert.suspect {
+        facts.push(("Suspect", c.clone()));
+    }
     s.push('\n');
     for (k, v) in facts {
         s.push_str(&format!("{k:<12} {v}\n"));
@@ -419,6 +425,7 @@ pub(crate) mod tests {
             group_title: message.lines().next().unwrap_or("").into(),
             hosts_seen: None,
             occurrences: 3,
+            suspect: None,
             suppressed: 0,
         }
     }

@@ -26,6 +26,7 @@ pub(crate) mod format;
 pub(crate) mod outbox;
 mod pace;
 pub(crate) mod setup;
+mod suspect;
 #[cfg(any(
     feature = "slack",
     feature = "email",
@@ -149,6 +150,7 @@ impl Alert {
             group_title: "errsnap test alert".to_owned(),
             hosts_seen: None,
             occurrences: 1,
+            suspect: None,
             suppressed: 0,
         }
     }
@@ -389,6 +391,8 @@ impl fmt::Debug for ChannelEntry {
 pub(crate) struct Alerting {
     pub(crate) channels: Vec<ChannelEntry>,
     pub(crate) policy: AlertPolicy,
+    /// Where a new group's suspect commit is blamed (`ERRSNAP_REPO_PATH`).
+    pub(crate) repo: Option<crate::suspect::Repository>,
 }
 
 impl Alerting {

@@ -266,6 +266,10 @@ struct DeliveryThread {
     reader: Option<Box<dyn Reader>>,
     path: PathBuf,
     backend: crate::store::Backend,
+    /// Where a new group's suspect commit is blamed, and the last event's
+    /// (each channel of one event's alerts asks once).
+    repo: Option<crate::suspect::Repository>,
+    suspect: Option<(String, Option<String>)>,
 }
 
 // Long by design: the notify thread's whole loop (open, claim, deliver,
@@ -312,6 +316,8 @@ fn notify_main(
         reader: None,
         path: path.clone(),
         backend: backend.clone(),
+        repo: alerting.repo,
+        suspect: None,
     };
     if let Err(e) = release_stale(&mut *n.store, true) {
         internal_log::report("notify", &internal_log::chain(&e));
@@ -569,6 +575,15 @@ impl DeliveryThread {
                 };
                 if let Some(app) = &channel.app_name {
                     alert.app_name = Some(app.clone());
+                }
+                if let Some(repo) = &self.repo {
+                    match &self.suspect {
+                        Some((id, s)) if *id == alert.event_id => alert.suspect = s.clone(),
+                        _ => {
+                            alert.suspect = super::suspect::of(repo, &alert);
+                            self.suspect = Some((alert.event_id.clone(), alert.suspect.clone()));
+                        }
+                    }
                 }
                 let c = channel.channel.clone();
                 Box::new(move || c.send(&alert))

@@ -72,6 +72,7 @@ pub(crate) fn alerting(config: &Config, s: &Settings, o: &AlertOverrides) -> Res
             threshold: s.policy.threshold.max(1),
             ..s.policy.clone()
         },
+        repo: s.repo.clone(),
     })
 }
 

@@ -30,7 +30,8 @@ const HEADER_KEY: &str = "ERRSNAP_WEBHOOK_HEADER";
 ///  "chain": ["..."], "location": "src/pay.rs:10:5", "host": "web-1", "pid": 42,
 ///  "process": {"cpu_percent": 12.5, "rss_bytes": 10485760, "host_memory_percent": 40.0},
 ///  "frames": [{"function": "shop::pay", "location": "src/pay.rs:10", "in_app": true}],
-///  "group": "...", "occurrences": 3, "suppressed": 0}
+///  "group": "...", "occurrences": 3, "suppressed": 0,
+///  "suspect": "3f2c9e1 by Carol, 2026-12-01: db: read the first row"}
 /// ```
 ///
 /// ```
@@ -142,6 +143,7 @@ pub(crate) fn document(alert: &Alert) -> serde_json::Value {
         "group": alert.group_title,
         "occurrences": alert.occurrences,
         "suppressed": alert.suppressed,
+        "suspect": alert.suspect,
     })
 }
 

@@ -171,6 +171,10 @@ pub struct Alert {
     /// Occurrences since the previous alert of this group on this channel
     /// that were not alerted (the digest's "N more since").
     pub suppressed: u64,
+    /// The suspect commit of a new group, in words (`3f2c9e1 by Carol,
+    /// 2026-12-01: db: read the first row`), when the release names a
+    /// commit and `ERRSNAP_REPO_PATH` the repository.
+    pub suspect: Option<String>,
 }
 
 /// Throttling and delivery settings shared by all channels of a file.

@@ -591,6 +591,20 @@ pub(crate) const KEYS: &[Key] = &[
         "2000",
         "how long a panic waits for its alert",
     ),
+    key(
+        "ERRSNAP_REPO_PATH",
+        Some("triage.repo_path"),
+        Kind::Path,
+        "",
+        "the git repository of the recorded code: a new group's alert names its suspect commit",
+    ),
+    key(
+        "ERRSNAP_REPO_PATH_MAP",
+        Some("triage.repo_path_map"),
+        Kind::Text,
+        "",
+        "recorded path prefixes and the repository's, `build=repo`, comma-separated",
+    ),
 ];
 
 /// Keys renamed so that a key, its place in the settings file and the

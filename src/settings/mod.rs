@@ -126,6 +126,8 @@ pub(crate) struct Settings {
     pub(crate) policy: AlertPolicy,
     /// How events are grouped (`[[grouping]]` of the settings file).
     pub(crate) grouping: grouping::GroupingConfig,
+    /// The git repository of the recorded code (suspect commits).
+    pub(crate) repo: Option<crate::suspect::Repository>,
 }
 
 impl Settings {
@@ -241,8 +243,18 @@ impl Settings {
                 algorithm: grouping::ALGORITHM,
                 rules: config.grouping.clone(),
             },
+            repo: repository(config)?,
         })
     }
+}
+
+/// The repository of `ERRSNAP_REPO_PATH`, with `ERRSNAP_REPO_PATH_MAP`.
+fn repository(config: &Config) -> Result<Option<crate::suspect::Repository>> {
+    let Some(root) = config.string("ERRSNAP_REPO_PATH").filter(|p| !p.is_empty()) else {
+        return Ok(None);
+    };
+    let map = config.string("ERRSNAP_REPO_PATH_MAP").unwrap_or_default();
+    crate::suspect::Repository::new(root).map_paths(&map).map(Some)
 }
 
 fn count(config: &Config, key: &str) -> Result<Option<usize>> {

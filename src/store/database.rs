@@ -283,6 +283,52 @@ impl Database {
         self.reader.unmerge_group(group)
     }
 
+    /// Groups every stored event again by the grouping rules of `config`
+    /// (its settings file's `[[grouping]]`), from the fields as stored
+    /// (redacted), as the writer groups new ones; events whose fingerprint
+    /// the code chose stay where they are. With `apply` false, a dry run:
+    /// says which events would move where. With `apply`, moves them (a
+    /// page at a time: a run cut short is finished by running it again),
+    /// merges a group left without events into the one that took most, and
+    /// records the rules as the store's (writers stop keeping events in
+    /// their earlier groups: see the transition in the guide).
+    ///
+    /// # Errors
+    /// The rules do not parse (the error names the rule and key), or the
+    /// store failed.
+    pub fn regroup(&self, config: &crate::settings::Config, apply: bool) -> Result<RegroupReport> {
+        let settings = crate::settings::Settings::from_config(config)?;
+        self.reader.regroup(&settings.grouping, apply)
+    }
+
+    /// The suspect commit of a group: `git blame`, at the commit its
+    /// newest event's release names, of the lines of that event's top
+    /// in-app frames (see [`Suspects`](crate::db::Suspects)). `None`: no
+    /// such group.
+    ///
+    /// # Errors
+    /// `git` cannot be run, the repository has no such commit, or the store
+    /// failed.
+    pub fn suspects(
+        &self,
+        group: i64,
+        repo: &crate::suspect::Repository,
+    ) -> Result<Option<crate::suspect::Suspects>> {
+        let Some(g) = self.group(group)? else {
+            return Ok(None);
+        };
+        let Some(ev) = self.event(&g.last_event)? else {
+            return Ok(None);
+        };
+        let location = ev.row.file.clone().map(|file| crate::event::Location {
+            file,
+            line: ev.row.line.unwrap_or(0),
+            column: ev.column.unwrap_or(0),
+        });
+        crate::suspect::suspects(repo, ev.release.as_deref(), location.as_ref(), &ev.frames)
+            .map(Some)
+    }
+
     /// The groups merged into `group`.
     ///
     /// # Errors

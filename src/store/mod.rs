@@ -38,6 +38,8 @@ pub(crate) mod sql;
 pub(crate) mod sqlite;
 pub(crate) mod summary;
 mod symbolicate;
+#[cfg(test)]
+mod triage_tests;
 
 pub(crate) use crate::settings::Durability;
 pub(crate) use crate::settings::Limits;
@@ -52,7 +54,7 @@ pub use read::Migration;
 pub use read::{
     AlertStatus, ChannelHealth, CheckReport, DeliveryStatus, EventDetail, EventFilter, EventRow,
     ExportRow, GroupOrder, GroupQuery, GroupRow, GroupStatus, GroupValue, HostRow, HourCount,
-    MergeReport, Sample, SearchHit, Stats,
+    MergeReport, RegroupMove, RegroupReport, Sample, SearchHit, Stats,
 };
 pub use runs::{ReleaseRow, RunRow, RunStatus};
 pub(crate) use seam::{AlertRules, BatchOutcome, DueAlert, Outcome, OwnRows, Reader, Store};

@@ -319,6 +319,42 @@ pub struct MergeReport {
     pub events: u64,
 }
 
+/// What `errsnap regroup` found (a dry run) or did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct RegroupReport {
+    /// Whether the events were moved (else: a dry run).
+    pub applied: bool,
+    /// Events read.
+    pub scanned: u64,
+    /// Events whose fingerprint the code chose, left where they are.
+    pub custom: u64,
+    /// Events a rule now ignores: stored before, left where they are.
+    pub ignored: u64,
+    /// Events that move (or moved).
+    pub events: u64,
+    /// Where they go, by group they leave and fingerprint they take.
+    pub moves: Vec<RegroupMove>,
+    /// Groups left without events, merged into the group that took most.
+    pub emptied: Vec<i64>,
+}
+
+/// Events of one group that take another fingerprint.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct RegroupMove {
+    /// The group they leave.
+    pub from: i64,
+    /// Its title.
+    pub from_title: String,
+    /// The group they join (`None`: a new one, made by the run).
+    pub to: Option<i64>,
+    /// The fingerprint they take.
+    pub fingerprint: String,
+    /// How many.
+    pub events: u64,
+}
+
 /// Which events to list. Every field narrows the selection.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]

@@ -310,6 +310,8 @@ pub(crate) trait Maintenance: Reader {
     fn merge_groups(&self, into: i64, from: &[i64]) -> Result<MergeReport>;
     /// Takes a merged group back out, with its events.
     fn unmerge_group(&self, group: i64) -> Result<MergeReport>;
+    /// Groups the stored events again by `config` (`sql::regroup`).
+    fn regroup(&self, config: &GroupingConfig, apply: bool) -> Result<RegroupReport>;
 }
 
 /// A database opened for reading and administration.

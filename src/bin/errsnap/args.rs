@@ -57,6 +57,17 @@ pub(crate) enum Command {
     /// Change a group's status: open, resolved, resolved-next (quiet for
     /// its current release) or muted.
     Resolve(ResolveArgs),
+    /// Merge groups into the first one, for good: their events move, their
+    /// counts are added, and their fingerprints' next events go there too.
+    Merge(MergeArgs),
+    /// Take a merged group back out, with its events; it stays apart.
+    Unmerge(UnmergeArgs),
+    /// Group the stored events again by the settings file's [[grouping]]
+    /// rules (see what would move with --dry-run first).
+    Regroup(RegroupArgs),
+    /// A group's suspect commit: git blame, at the commit the release
+    /// names, of the lines of its top in-app frames.
+    Blame(BlameArgs),
     /// Name the stored frames that have only an address (a stripped binary,
     /// a panic's raw stack), against the binaries that recorded them.
     Symbolicate(SymbolicateArgs),
@@ -139,6 +150,10 @@ pub(crate) struct GroupsArgs {
     /// Only groups first seen in this release.
     #[arg(long, value_name = "RELEASE")]
     pub(crate) new_in: Option<String>,
+    /// Only the groups merged into this one (merged groups are listed
+    /// only so).
+    #[arg(long, value_name = "GROUP")]
+    pub(crate) merged_into: Option<i64>,
     /// At most this many.
     #[arg(long, default_value_t = 50)]
     pub(crate) limit: usize,
@@ -290,4 +305,41 @@ pub(crate) struct RunsArgs {
     /// Show at most this many runs, newest first.
     #[arg(short = 'n', long, default_value_t = 50)]
     pub(crate) limit: usize,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MergeArgs {
+    /// The group that takes the others.
+    pub(crate) into: i64,
+    /// The groups merged into it.
+    #[arg(required = true)]
+    pub(crate) groups: Vec<i64>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UnmergeArgs {
+    /// A merged group (listed under the group that took it: `errsnap
+    /// groups --merged-into GROUP`).
+    pub(crate) group: i64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RegroupArgs {
+    /// Only say which events would move where.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BlameArgs {
+    /// The group.
+    pub(crate) group: i64,
+    /// The git repository of the recorded code (default:
+    /// ERRSNAP_REPO_PATH, else the current directory).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) repo: Option<PathBuf>,
+    /// Recorded path prefixes and the repository's: `build=repo`
+    /// (repeatable; after ERRSNAP_REPO_PATH_MAP's).
+    #[arg(long, value_name = "BUILD=REPO")]
+    pub(crate) path_map: Vec<String>,
 }

@@ -142,7 +142,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             eprintln!("errsnap: warning: {warning}");
         }
     }
-    use cmd::{browse, check, maintain, report, show};
+    use cmd::{browse, check, maintain, report, show, triage};
     let out = &mut Out::new(cli.color);
     match &cli.command {
         Command::Groups(a) => browse::groups(&cli, a, out),
@@ -157,6 +157,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Purge(a) => maintain::purge(&cli, a, out),
         Command::Resolve(a) => maintain::resolve(&cli, a, out),
         Command::Symbolicate(a) => maintain::symbolicate(&cli, a, out),
+        Command::Merge(a) => triage::merge(&cli, a, out),
+        Command::Unmerge(a) => triage::unmerge(&cli, a, out),
+        Command::Regroup(a) => triage::regroup(&cli, a, out),
+        Command::Blame(a) => triage::blame(&cli, a, out),
         Command::Check => check::check(&cli, out),
         #[cfg(any(feature = "postgres", feature = "mysql"))]
         Command::Migrate => check::migrate(&cli, out),

@@ -142,6 +142,14 @@ settings! {
     fn release(v: impl Into<String>) { "ERRSNAP_RELEASE" => text(v) }
     /// The environment (`production`, `staging`, ...).
     fn environment(v: impl Into<String>) { "ERRSNAP_ENVIRONMENT" => text(v) }
+    /// The git repository of the recorded code: when the release names a
+    /// commit (`1.4.2+3f2c9e1`), the first alert of a new group names its
+    /// suspect commit (`git blame` at that commit of the lines of the top
+    /// in-app frames; run on the alerting thread, never the caller's).
+    fn repo_path(p: impl AsRef<Path>) { "ERRSNAP_REPO_PATH" => path(p.as_ref()) }
+    /// How recorded paths map into the repository: `build=repo` pairs,
+    /// comma-separated (`/home/ci/build/shop=`).
+    fn repo_path_map(v: impl Into<String>) { "ERRSNAP_REPO_PATH_MAP" => text(v) }
     /// Durability of commits (see [`Durability`]).
     fn durability(d: Durability) { "ERRSNAP_DURABILITY" => durability(d) }
     /// How many events may wait for the writer (default 10,000; at

@@ -85,6 +85,7 @@ CREATE TABLE IF NOT EXISTS event_groups (
     regressed_at     BIGINT,
     resolved_next    BOOLEAN NOT NULL DEFAULT false,
     merged_into      BIGINT,
+    followed         BOOLEAN,
     INDEX event_groups_last_seen (last_seen),
     INDEX event_groups_merged (merged_into),
     FOREIGN KEY (logger_id) REFERENCES loggers (id)
@@ -307,6 +308,7 @@ CREATE TABLE IF NOT EXISTS group_texts (
 -- the code chose its fingerprint; the grouping configurations. (A column
 -- or index already there is skipped: `migrate.rs`.)
 ALTER TABLE event_groups ADD COLUMN merged_into BIGINT;
+ALTER TABLE event_groups ADD COLUMN followed BOOLEAN;
 ALTER TABLE event_groups ADD INDEX event_groups_merged (merged_into);
 ALTER TABLE events ADD COLUMN home_id BIGINT;
 ALTER TABLE events ADD COLUMN custom_fingerprint BOOLEAN;

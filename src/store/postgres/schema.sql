@@ -302,6 +302,7 @@ CREATE INDEX IF NOT EXISTS group_texts_backtrace ON group_texts (backtrace_id)
 -- (`home_id`, NULL otherwise); whether the code chose its fingerprint; the
 -- grouping configurations the events were made with.
 ALTER TABLE event_groups ADD COLUMN IF NOT EXISTS merged_into BIGINT;
+ALTER TABLE event_groups ADD COLUMN IF NOT EXISTS followed BOOLEAN;
 CREATE INDEX IF NOT EXISTS event_groups_merged ON event_groups (merged_into)
     WHERE merged_into IS NOT NULL;
 ALTER TABLE events ADD COLUMN IF NOT EXISTS home_id BIGINT;

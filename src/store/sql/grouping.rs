@@ -182,8 +182,8 @@ pub(crate) fn follow_earlier(
             &format!(
                 "INSERT INTO event_groups (fingerprint, logger_id, kind, level, title, culprit,
                      first_seen, last_seen, count, first_event_uid, last_event_uid,
-                     first_release, merged_into)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 0, ?8, ?8, ?9, ?10) {upsert}"
+                     first_release, merged_into, followed)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 0, ?8, ?8, ?9, ?10, ?11) {upsert}"
             ),
             params![
                 ev.fingerprint,
@@ -195,7 +195,8 @@ pub(crate) fn follow_earlier(
                 ev.timestamp_ms,
                 uid,
                 ev.release,
-                target
+                target,
+                true
             ],
         )?;
     }

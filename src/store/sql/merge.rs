@@ -38,6 +38,12 @@ struct Locked {
     first_release: Option<String>,
 }
 
+/// Locks the rows of the groups `ids` (in fingerprint order, as a batch
+/// does), for the rest of the transaction.
+pub(crate) fn lock(c: &mut dyn Conn, ids: &[i64]) -> Result<()> {
+    lock_groups(c, ids).map(drop)
+}
+
 fn lock_groups(c: &mut dyn Conn, ids: &[i64]) -> Result<Vec<Locked>> {
     let d = c.dialect();
     let sql = format!(
@@ -198,6 +204,12 @@ fn hours_upsert(d: Dialect) -> String {
     )
 }
 
+/// Whether the database keeps each group's hosts in a table (a fleet's
+/// does; a file has one host, read from its events).
+fn has_group_hosts(d: Dialect) -> bool {
+    d != Dialect::Sqlite
+}
+
 const HOURS: &str = "group_id, hour, count";
 const VALUES: &str = "group_id, \"key\", value, count, first_seen, last_seen";
 const HOSTS: &str = "group_id, host_id";
@@ -230,14 +242,16 @@ fn move_summaries(c: &mut dyn Conn, from: &[i64], into: i64) -> Result<()> {
         &values_upsert(d),
         &args,
     )?;
-    add_rows(
-        c,
-        "group_hosts",
-        HOSTS,
-        &format!("SELECT DISTINCT {g} AS gid, host_id AS hid FROM group_hosts WHERE {of}"),
-        &d.upsert("group_hosts", "group_id, host_id", "", false),
-        &args,
-    )?;
+    if has_group_hosts(d) {
+        add_rows(
+            c,
+            "group_hosts",
+            HOSTS,
+            &format!("SELECT DISTINCT {g} AS gid, host_id AS hid FROM group_hosts WHERE {of}"),
+            &d.upsert("group_hosts", "group_id, host_id", "", false),
+            &args,
+        )?;
+    }
     for table in ["group_hours", "group_values"] {
         c.execute(
             doing,
@@ -270,13 +284,206 @@ const VALUE_SOURCES: [(&str, &str, &str); 3] = [
     ("host", "h.hostname", "JOIN hosts h ON h.id = e.host_id"),
 ];
 
+/// Stored events moving from one group to another: `which` is a condition
+/// on `events e` besides its group, its parameters from `?3` on.
+pub(crate) struct Transfer<'a> {
+    pub(crate) from: i64,
+    pub(crate) to: i64,
+    /// The group of the events' own fingerprint when `to` is not it
+    /// (`to` took it by a merge).
+    pub(crate) home: Option<i64>,
+    pub(crate) which: &'a str,
+    pub(crate) args: Vec<Value>,
+}
+
+/// Moves stored events between two groups whose rows the caller has
+/// locked, with their counts: the group's count, hourly counts, values and
+/// hosts taken from one and given to the other, the first and last events
+/// of each kept ones it has. Returns how many moved.
+// Long by design: the moved events' counts are read and moved before the
+// events themselves, each summary table in turn, then both groups' rows.
+pub(crate) fn transfer(c: &mut dyn Conn, t: &Transfer<'_>) -> Result<u64> {
+    let doing = "moving events between groups";
+    let d = c.dialect();
+    // Every statement names `?2` (PostgreSQL types each parameter by
+    // where it is used).
+    let to = d.cast_int("?2");
+    let mine = format!("e.group_id = ?1 AND {to} = {to} AND {}", t.which);
+    let mut args = vec![Value::Int(t.from), Value::Int(t.to)];
+    args.extend(t.args.iter().cloned());
+    // A group id of the store's own, not a value from outside.
+    let home = t.home.map_or("NULL".to_owned(), |h| h.to_string());
+    let stats = c
+        .query(
+            doing,
+            &format!("SELECT count(*), max(e.level) FROM events e WHERE {mine}"),
+            &args,
+        )?
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    let (n, level): (i64, Option<i64>) = (stats.get(0)?, stats.get(1)?);
+    if n == 0 {
+        return Ok(0);
+    }
+    let end = |c: &mut dyn Conn, cond: &str, a: &[Value], order: &str| -> Result<Option<(i64, String)>> {
+        c.query_opt(
+            doing,
+            &format!(
+                "SELECT e.ts, e.uid FROM events e WHERE {cond}
+                 ORDER BY e.ts {order}, e.id {order} LIMIT 1"
+            ),
+            a,
+        )?
+        .map(|r| Ok((r.get(0)?, r.get(1)?)))
+        .transpose()
+    };
+    let first = end(c, &mine, &args, "ASC")?;
+    let last = end(c, &mine, &args, "DESC")?;
+    let hour = d.int_div("e.ts", &HOUR_MS.to_string());
+    let g = d.cast_int("?2");
+    c.execute(
+        doing,
+        &format!(
+            "UPDATE group_hours SET count = count - (SELECT count(*) FROM events e
+                 WHERE {mine} AND {hour} = group_hours.hour)
+             WHERE group_id = ?1"
+        ),
+        &args,
+    )?;
+    add_rows(
+        c,
+        "group_hours",
+        HOURS,
+        &format!(
+            "SELECT {g} AS gid, {hour} AS hr, count(*) AS n FROM events e
+             WHERE {mine} GROUP BY {hour}"
+        ),
+        &hours_upsert(d),
+        &args,
+    )?;
+    for (key, expr, join) in VALUE_SOURCES {
+        c.execute(
+            doing,
+            &format!(
+                "UPDATE group_values SET count = count - (SELECT count(*) FROM events e {join}
+                     WHERE {mine} AND {expr} = group_values.value)
+                 WHERE group_id = ?1 AND \"key\" = '{key}'"
+            ),
+            &args,
+        )?;
+        add_rows(
+            c,
+            "group_values",
+            VALUES,
+            &format!(
+                "SELECT {g} AS gid, '{key}' AS k, {expr} AS v, count(*) AS n,
+                     min(e.ts) AS f, max(e.ts) AS l
+                 FROM events e {join}
+                 WHERE {mine} AND {expr} IS NOT NULL AND {expr} <> ''
+                 GROUP BY {expr}"
+            ),
+            &values_upsert(d),
+            &args,
+        )?;
+    }
+    for table in ["group_hours", "group_values"] {
+        c.execute(
+            doing,
+            &format!("DELETE FROM {table} WHERE group_id = ?1 AND count <= 0"),
+            params![t.from],
+        )?;
+    }
+    if has_group_hosts(d) {
+        add_rows(
+            c,
+            "group_hosts",
+            HOSTS,
+            &format!(
+                "SELECT DISTINCT {g} AS gid, e.host_id AS hid FROM events e
+                 WHERE {mine} AND e.host_id IS NOT NULL"
+            ),
+            &d.upsert("group_hosts", "group_id, host_id", "", false),
+            &args,
+        )?;
+    }
+    // The events.
+    let which = t.which;
+    let moved = c.execute(
+        doing,
+        &format!(
+            "UPDATE events AS e SET group_id = ?2, home_id = {home}
+             WHERE e.group_id = ?1 AND {which}"
+        ),
+        &args,
+    )?;
+    // The group that took them: counted, its ends widened.
+    let (first, last) = (first.unwrap_or_default(), last.unwrap_or_default());
+    c.execute(
+        doing,
+        &format!(
+            "UPDATE event_groups SET count = count + ?2, level = {},
+                 first_event_uid = CASE WHEN ?3 < first_seen THEN ?4 ELSE first_event_uid END,
+                 first_seen = {},
+                 last_event_uid = CASE WHEN ?5 >= last_seen THEN ?6 ELSE last_event_uid END,
+                 last_seen = {}
+             WHERE id = ?1",
+            d.greatest("level", "?7"),
+            d.least("first_seen", "?3"),
+            d.greatest("last_seen", "?5"),
+        ),
+        params![t.to, n, first.0, first.1, last.0, last.1, level.unwrap_or(0)],
+    )?;
+    // The group they left: its count less them, its ends ones it has.
+    c.execute(
+        doing,
+        "UPDATE event_groups SET count = count - ?2 WHERE id = ?1",
+        params![t.from, n],
+    )?;
+    let ends: Option<(String, String)> = c
+        .query_opt(
+            doing,
+            "SELECT first_event_uid, last_event_uid FROM event_groups WHERE id = ?1",
+            params![t.from],
+        )?
+        .map(|r| Ok::<_, Error>((r.get(0)?, r.get(1)?)))
+        .transpose()?;
+    let gone = |c: &mut dyn Conn, uid: &str| -> Result<bool> {
+        c.one(
+            doing,
+            "SELECT EXISTS (SELECT 1 FROM events WHERE uid = ?1 AND group_id = ?2)",
+            params![uid, t.to],
+        )
+    };
+    if let Some((first_uid, last_uid)) = ends {
+        let here = "e.group_id = ?1";
+        if gone(c, &first_uid)? {
+            if let Some((ts, uid)) = end(c, here, params![t.from], "ASC")? {
+                c.execute(
+                    doing,
+                    "UPDATE event_groups SET first_seen = ?2, first_event_uid = ?3 WHERE id = ?1",
+                    params![t.from, ts, uid],
+                )?;
+            }
+        }
+        if gone(c, &last_uid)? {
+            if let Some((ts, uid)) = end(c, here, params![t.from], "DESC")? {
+                c.execute(
+                    doing,
+                    "UPDATE event_groups SET last_seen = ?2, last_event_uid = ?3 WHERE id = ?1",
+                    params![t.from, ts, uid],
+                )?;
+            }
+        }
+    }
+    Ok(moved)
+}
+
 /// Takes the merged group `group` back out of the group it was merged
 /// into, with its events; see the module's description.
 ///
 /// # Errors
 /// No such group, or one that is not merged; the store failed.
-// Long by design: one transaction, its steps in the order they must run
-// (the moved events' counts read before they move, then the rows).
 pub(crate) fn unmerge(c: &mut dyn Conn, group: i64) -> Result<MergeReport> {
     c.in_transaction("unmerging a group", |c| {
         let doing = "unmerging a group";
@@ -304,158 +511,21 @@ pub(crate) fn unmerge(c: &mut dyn Conn, group: i64) -> Result<MergeReport> {
                 "unmerging: group {group} changed meanwhile; try again"
             )));
         }
-        let d = c.dialect();
-        let mine = "e.group_id = ?1 AND e.home_id = ?2";
-        // What moves, counted first.
-        let (n, first, last, level): (i64, Option<i64>, Option<i64>, Option<i64>) = {
-            let r = c
-                .query(
-                    doing,
-                    &format!(
-                        "SELECT count(*), min(e.ts), max(e.ts), max(e.level) FROM events e
-                         WHERE {mine}"
-                    ),
-                    params![into, group],
-                )?
-                .into_iter()
-                .next()
-                .unwrap_or_default();
-            (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)
-        };
-        let hour = d.int_div("e.ts", &HOUR_MS.to_string());
-        // The group's hourly counts and values: the moved events' taken
-        // out of the one it was merged into, given back to its own.
         c.execute(
             doing,
-            &format!(
-                "UPDATE group_hours SET count = count - (SELECT count(*) FROM events e
-                     WHERE {mine} AND {hour} = group_hours.hour)
-                 WHERE group_id = ?1"
-            ),
-            params![into, group],
+            "UPDATE event_groups SET merged_into = NULL WHERE id = ?1",
+            params![group],
         )?;
-        let g = d.cast_int("?2");
-        add_rows(
+        let events = transfer(
             c,
-            "group_hours",
-            HOURS,
-            &format!(
-                "SELECT {g} AS gid, {hour} AS hr, count(*) AS n FROM events e
-                 WHERE {mine} GROUP BY {hour}"
-            ),
-            &hours_upsert(d),
-            params![into, group],
+            &Transfer {
+                from: into,
+                to: group,
+                home: None,
+                which: "e.home_id = ?3",
+                args: params![group].to_vec(),
+            },
         )?;
-        for (key, expr, join) in VALUE_SOURCES {
-            c.execute(
-                doing,
-                &format!(
-                    "UPDATE group_values SET count = count - (SELECT count(*) FROM events e {join}
-                         WHERE {mine} AND {expr} = group_values.value)
-                     WHERE group_id = ?1 AND \"key\" = '{key}'"
-                ),
-                params![into, group],
-            )?;
-            add_rows(
-                c,
-                "group_values",
-                VALUES,
-                &format!(
-                    "SELECT {g} AS gid, '{key}' AS k, {expr} AS v, count(*) AS n,
-                         min(e.ts) AS f, max(e.ts) AS l
-                     FROM events e {join}
-                     WHERE {mine} AND {expr} IS NOT NULL AND {expr} <> ''
-                     GROUP BY {expr}"
-                ),
-                &values_upsert(d),
-                params![into, group],
-            )?;
-        }
-        for table in ["group_hours", "group_values"] {
-            c.execute(
-                doing,
-                &format!("DELETE FROM {table} WHERE group_id = ?1 AND count <= 0"),
-                params![into],
-            )?;
-        }
-        add_rows(
-            c,
-            "group_hosts",
-            HOSTS,
-            &format!(
-                "SELECT DISTINCT {g} AS gid, e.host_id AS hid FROM events e
-                 WHERE {mine} AND e.host_id IS NOT NULL"
-            ),
-            &d.upsert("group_hosts", "group_id, host_id", "", false),
-            params![into, group],
-        )?;
-        // The events, and the groups' rows.
-        let events = c.execute(
-            doing,
-            "UPDATE events SET group_id = ?2, home_id = NULL WHERE group_id = ?1 AND home_id = ?2",
-            params![into, group],
-        )?;
-        let ends = |c: &mut dyn Conn, g: i64, order: &str| -> Result<Option<(i64, String)>> {
-            c.query_opt(
-                doing,
-                &format!("SELECT ts, uid FROM events WHERE group_id = ?1 ORDER BY ts {order}, id {order} LIMIT 1"),
-                params![g],
-            )?
-            .map(|r| Ok((r.get(0)?, r.get(1)?)))
-            .transpose()
-        };
-        if n > 0 {
-            let first_uid = ends(c, group, "ASC")?.map(|(_, u)| u);
-            let last_uid = ends(c, group, "DESC")?.map(|(_, u)| u);
-            c.execute(
-                doing,
-                "UPDATE event_groups SET merged_into = NULL, count = ?2, first_seen = ?3,
-                     last_seen = ?4, level = ?5, first_event_uid = coalesce(?6, first_event_uid),
-                     last_event_uid = coalesce(?7, last_event_uid)
-                 WHERE id = ?1",
-                params![group, n, first, last, level, first_uid, last_uid],
-            )?;
-        } else {
-            c.execute(
-                doing,
-                "UPDATE event_groups SET merged_into = NULL WHERE id = ?1",
-                params![group],
-            )?;
-        }
-        // The group it leaves: its count less the moved events, its first
-        // and last events ones it still has.
-        let left = rows.iter().find(|r| r.id == into);
-        let first_moved = match left {
-            Some(r) => c.one::<bool>(
-                doing,
-                "SELECT EXISTS (SELECT 1 FROM events WHERE uid = ?1 AND group_id = ?2)",
-                params![r.first_uid, group],
-            )?,
-            None => false,
-        };
-        if first_moved {
-            if let Some((ts, uid)) = ends(c, into, "ASC")? {
-                c.execute(
-                    doing,
-                    "UPDATE event_groups SET first_seen = ?2, first_event_uid = ?3 WHERE id = ?1",
-                    params![into, ts, uid],
-                )?;
-            }
-        }
-        let last = ends(c, into, "DESC")?;
-        match last {
-            Some((ts, uid)) => c.execute(
-                doing,
-                "UPDATE event_groups SET count = count - ?2, last_seen = ?3, last_event_uid = ?4
-                 WHERE id = ?1",
-                params![into, n, ts, uid],
-            )?,
-            None => c.execute(
-                doing,
-                "UPDATE event_groups SET count = count - ?2 WHERE id = ?1",
-                params![into, n],
-            )?,
-        };
         // Groups merged into it before it was merged themselves followed
         // it then, and stay where they are: each is unmerged on its own.
         Ok(MergeReport {

@@ -338,6 +338,7 @@ fn alert_of(r: &Row) -> Result<Alert> {
         frames: Vec::new(),
         group_title: r.get(20)?,
         occurrences: r.get(21)?,
+        suspect: None,
         hosts_seen: Some(r.get(24)?),
     })
 }

@@ -176,6 +176,15 @@ impl<T: SqlReader> Maintenance for T {
         merges(self)?;
         super::merge::unmerge(&mut *self.conn(), group)
     }
+
+    fn regroup(
+        &self,
+        config: &crate::settings::grouping::GroupingConfig,
+        apply: bool,
+    ) -> Result<RegroupReport> {
+        merges(self)?;
+        super::regroup::regroup(&mut *self.conn(), config, apply)
+    }
 }
 
 /// Refuses a merge on a database no writer of merges has migrated.

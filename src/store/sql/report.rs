@@ -10,17 +10,32 @@ use crate::store::read::*;
 use crate::store::runs::{ReleaseRow, RunRow, RunStatus};
 use crate::store::summary::{self, HOUR_MS};
 
+/// The condition of a group not merged into another (every group of a
+/// database from before merges).
+pub(crate) fn live_groups<R: SqlReader + ?Sized>(r: &R) -> &'static str {
+    if r.column("event_groups", "merged_into") == "NULL" {
+        "1 = 1"
+    } else {
+        "merged_into IS NULL"
+    }
+}
+
 /// Counts by level, logger, day, alert status and counter, the top groups
 /// and the sizes.
 pub(crate) fn stats<R: SqlReader + ?Sized>(r: &R, top: usize) -> Result<Stats> {
     const DOING: &str = "counting";
     let mut s = Stats::default();
+    let live = live_groups(r);
     {
         let mut c = r.conn();
         let day = c.dialect().day_of("ts");
         let level = c.dialect().cast_text("level");
         s.events = c.one(DOING, "SELECT count(*) FROM events", params![])?;
-        s.groups = c.one(DOING, "SELECT count(*) FROM event_groups", params![])?;
+        s.groups = c.one(
+            DOING,
+            &format!("SELECT count(*) FROM event_groups WHERE {live}"),
+            params![],
+        )?;
         let mut pairs = |sql: &str| -> Result<Vec<(String, i64)>> {
             c.map(DOING, sql, params![], |r| Ok((r.get(0)?, r.get(1)?)))
         };
@@ -102,6 +117,7 @@ pub(crate) fn releases<R: SqlReader + ?Sized>(r: &R) -> Result<Vec<ReleaseRow>> 
         // A database from before the runs ledger and release tracking.
         return Ok(Vec::new());
     }
+    let live = live_groups(r);
     let mut conn = r.conn();
     let order = conn
         .dialect()
@@ -125,11 +141,13 @@ pub(crate) fn releases<R: SqlReader + ?Sized>(r: &R) -> Result<Vec<ReleaseRow>> 
          g AS (
              SELECT first_release AS \"release\", count(*) AS new_groups,
                     min(first_seen) AS first_event, max(last_seen) AS last_event
-             FROM event_groups WHERE first_release IS NOT NULL GROUP BY first_release
+             FROM event_groups WHERE first_release IS NOT NULL AND {live}
+             GROUP BY first_release
          ),
          rg AS (
              SELECT regressed_in AS \"release\", count(*) AS regressed
-             FROM event_groups WHERE regressed_in IS NOT NULL GROUP BY regressed_in
+             FROM event_groups WHERE regressed_in IS NOT NULL AND {live}
+             GROUP BY regressed_in
          )
          SELECT n.\"release\", coalesce(r.runs, 0), coalesce(r.exited, 0),
                 coalesce(r.crashed, 0), coalesce(r.abnormal, 0), coalesce(r.running, 0),
@@ -241,6 +259,7 @@ pub(crate) fn search<R: SqlReader + ?Sized>(
     if words.is_empty() {
         return Ok(Vec::new());
     }
+    let merges = live_groups(r) != "1 = 1";
     // The best texts, then their groups, each once, in the order of their
     // best text.
     let found: Vec<(i64, String)> = {
@@ -249,9 +268,23 @@ pub(crate) fn search<R: SqlReader + ?Sized>(
             words = innodb_words(&mut *c, words)?;
         }
         let (sql, query) = search_sql(c.dialect(), &words);
-        c.map("searching", sql, params![query, (limit * 8).max(64)], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?
+        let found: Vec<(i64, String)> =
+            c.map("searching", sql, params![query, (limit * 8).max(64)], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+        // A merged group's texts are the group's that took it.
+        let mut ids: Vec<i64> = found.iter().map(|(g, _)| *g).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let merged = if merges && !ids.is_empty() {
+            super::grouping::merged(&mut *c, &ids)?
+        } else {
+            Default::default()
+        };
+        found
+            .into_iter()
+            .map(|(g, body)| (merged.get(&g).copied().unwrap_or(g), body))
+            .collect()
     };
     summary::hits(found, limit, typed, |ids| {
         super::query::groups(

@@ -186,10 +186,14 @@ pub(crate) const RECORD_META: &str = "INSERT INTO errsnap_meta (key, value) VALU
 /// (`merged_into`; their rows stay, so a fingerprint keeps its group and an
 /// unmerge its place); an event in a group other than its fingerprint's
 /// names its own (`home_id`, NULL otherwise: no bytes for most events);
-/// whether the code chose its fingerprint (regrouping leaves those); and
+/// whether the code chose its fingerprint (regrouping leaves those); a
+/// group that points at another because its fingerprint followed an
+/// earlier grouping (`followed`; regrouping undoes those, never a merge
+/// someone made); and
 /// the grouping configurations the events were made with.
 const V10: &str = r#"
 ALTER TABLE event_groups ADD COLUMN merged_into INTEGER;
+ALTER TABLE event_groups ADD COLUMN followed INTEGER;
 CREATE INDEX event_groups_merged ON event_groups(merged_into) WHERE merged_into IS NOT NULL;
 ALTER TABLE events ADD COLUMN home_id INTEGER;
 ALTER TABLE events ADD COLUMN custom_fingerprint INTEGER;

@@ -23,6 +23,7 @@ pub(crate) fn groups(cli: &Cli, a: &GroupsArgs, out: &mut Out) -> Result<ExitCod
     q.logger = a.logger.clone();
     q.status = a.status;
     q.new_in = a.new_in.clone();
+    q.merged_into = a.merged_into;
     q.limit = a.limit;
     let groups = db.groups(&q)?;
     let now = now_ms();

@@ -6,3 +6,4 @@ pub(crate) mod check;
 pub(crate) mod maintain;
 pub(crate) mod report;
 pub(crate) mod show;
+pub(crate) mod triage;

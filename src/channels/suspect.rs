@@ -1,0 +1,59 @@
+//! The suspect commit a new group's alert names (`suspect`): blamed on the
+//! delivery thread, once per event, never on the caller's thread.
+
+use crate::event::{Alert, AlertKind, Frame, Location};
+use crate::suspect::{suspects, Repository};
+use crate::util::internal_log;
+
+/// The suspect of a new group's alert, in words; `None` for other alerts,
+/// or when nothing could be blamed (said in errsnap's own log).
+pub(crate) fn of(repo: &Repository, alert: &Alert) -> Option<String> {
+    if alert.kind != AlertKind::New {
+        return None;
+    }
+    let location = alert.location.as_deref().and_then(|l| {
+        // `file:line:column`
+        let (rest, col) = l.rsplit_once(':')?;
+        let (file, line) = rest.rsplit_once(':')?;
+        Some(Location {
+            file: file.to_owned(),
+            line: line.parse().ok()?,
+            column: col.parse().unwrap_or(0),
+        })
+    });
+    let frames: Vec<Frame> = alert
+        .frames
+        .iter()
+        .filter(|f| f.in_app)
+        .filter_map(|f| {
+            let (file, line) = f.location.as_deref()?.rsplit_once(':')?;
+            Some(Frame {
+                function: Some(f.function.clone()),
+                file: Some(file.to_owned()),
+                line: line.parse().ok(),
+                column: None,
+                address: 0,
+                module: None,
+                module_offset: None,
+                build_id: None,
+                in_app: true,
+            })
+        })
+        .collect();
+    match suspects(repo, alert.release.as_deref(), location.as_ref(), &frames) {
+        Ok(s) => s.suspect.map(|c| {
+            let day = crate::util::time::format_utc(c.time.saturating_mul(1000));
+            let id: String = c.id.chars().take(10).collect();
+            format!(
+                "{id} by {}, {}: {}",
+                c.author,
+                day.get(..10).unwrap_or(&day),
+                c.summary
+            )
+        }),
+        Err(e) => {
+            internal_log::report("suspect commit", &internal_log::chain(&e));
+            None
+        }
+    }
+}
