@@ -122,8 +122,8 @@ fn insert(w: &mut dyn WriterConn, events: &[Event]) {
     for attempt in 0.. {
         match w.insert_batch(events) {
             Ok(_) => return,
-            Err(e) if e.is_busy() && attempt < 200 => {
-                std::thread::sleep(Duration::from_millis(5));
+            Err(e) if e.is_busy() && attempt < 2000 => {
+                std::thread::sleep(Duration::from_millis(2));
             }
             Err(e) => panic!("{e}"),
         }
@@ -315,6 +315,9 @@ fn merges_under_writers(site: &Site) {
                         })
                         .collect();
                     insert(&mut *w, &batch);
+                    // A fleet's pace, so that merges fall between batches
+                    // as well as inside them.
+                    std::thread::sleep(Duration::from_millis(4));
                 }
             })
         })
@@ -327,7 +330,7 @@ fn merges_under_writers(site: &Site) {
             Err(e) if e.is_busy() || e.to_string().contains("already") => {}
             Err(e) => panic!("{label}: {e}"),
         }
-        std::thread::sleep(Duration::from_millis(3));
+        std::thread::sleep(Duration::from_millis(5));
         for &id in &ids[1..3] {
             match site.admin.unmerge_group(id) {
                 Ok(_) => unmerges += 1,
@@ -335,6 +338,7 @@ fn merges_under_writers(site: &Site) {
                 Err(e) => panic!("{label}: {e}"),
             }
         }
+        std::thread::sleep(Duration::from_millis(5));
     }
     for w in writers {
         w.join().unwrap();
