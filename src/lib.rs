@@ -177,7 +177,8 @@ pub mod db {
         AlertStatus, ChannelHealth, CheckReport, Database, DeliveryStatus, EventDetail,
         EventFilter, EventRow, ExportRow, GroupOrder, GroupQuery, GroupRow, GroupStatus,
         GroupValue, HostRow, HourCount, MergeReport, Migration, MissingModule, PurgeReport,
-        PurgeRule, RegroupMove, RegroupReport, ReleaseRow, RunRow, RunStatus, Sample, SearchHit, Stats, SymbolicateReport,
+        PurgeRule, RegroupMove, RegroupReport, ReleaseRow, RunRow, RunStatus, Sample, SearchHit,
+        Stats, SymbolicateReport,
     };
     pub use crate::suspect::{
         commit_of_release, BlamedLine, Repository, SuspectCommit, Suspects, FRAMES_BLAMED,

@@ -285,4 +285,25 @@ fn a_browser_opens_groups_sees_a_live_update_opens_a_group_and_resolves_it() {
         .unwrap();
     let payments = g.iter().find(|g| g.title.starts_with("payment")).unwrap();
     assert_eq!(payments.status, GroupStatus::Resolved);
+    // Merge the cache warning's group into it from the form, then take it
+    // back out with its row's button.
+    let cache = g.iter().find(|g| g.title.starts_with("cache")).unwrap().id;
+    let input = d.all("#merge-groups");
+    assert_eq!(input.len(), 1);
+    d.call(
+        "POST",
+        &d.s(&format!("/element/{}/value", input[0])),
+        Some(json!({"text": cache.to_string()})),
+    );
+    d.click_on("form.merge button", |t| t == "Merge");
+    d.wait_for("#count", |t| t == "13");
+    d.wait_for("section.triage th a", |t| t == format!("group {cache}"));
+    d.screenshot("dashboard-merged.png");
+    let db_now = Database::open(&db).unwrap();
+    assert_eq!(db_now.merged_into(payments.id).unwrap().len(), 1);
+    d.click_on("section.triage td form.inline button", |t| t == "Unmerge");
+    d.wait_for("h1.group-title", |t| t.contains("cache is 93% full"));
+    let back = db_now.group(cache).unwrap().unwrap();
+    assert_eq!((back.merged_into, back.count), (None, 1));
+    assert_eq!(db_now.group(payments.id).unwrap().unwrap().count, 12);
 }

@@ -67,5 +67,7 @@ mod store;
 mod surface;
 #[cfg(feature = "cli")]
 mod symbolicate;
+#[cfg(feature = "cli")]
+mod triage;
 mod worker;
 mod wrap;

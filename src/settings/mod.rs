@@ -254,7 +254,9 @@ fn repository(config: &Config) -> Result<Option<crate::suspect::Repository>> {
         return Ok(None);
     };
     let map = config.string("ERRSNAP_REPO_PATH_MAP").unwrap_or_default();
-    crate::suspect::Repository::new(root).map_paths(&map).map(Some)
+    crate::suspect::Repository::new(root)
+        .map_paths(&map)
+        .map(Some)
 }
 
 fn count(config: &Config, key: &str) -> Result<Option<usize>> {

@@ -76,7 +76,11 @@ fn pg_site(pg: &pg_server::Pg, dir: &std::path::Path, db: &str) -> Site {
 }
 
 #[cfg(feature = "mysql")]
-fn maria_site(m: &crate::store::mysql::tests::server::Maria, dir: &std::path::Path, db: &str) -> Site {
+fn maria_site(
+    m: &crate::store::mysql::tests::server::Maria,
+    dir: &std::path::Path,
+    db: &str,
+) -> Site {
     use crate::store::mysql::{connect::MyTarget, read::MyReader, MyStore};
     m.sql(&format!(
         "CREATE DATABASE {db}; GRANT ALL ON {db}.* TO 'errsnap'@'127.0.0.1';"
@@ -102,7 +106,12 @@ fn event(grouping: &mut Grouping, message: &str, ts: i64) -> Event {
     ev.timestamp_ms = ts;
     ev.release = Some(format!("1.{}", ts % 3));
     let captured = crate::pipeline::fingerprint::fingerprint(
-        &ev.logger, ev.kind, &ev.message, &ev.chain, &ev.frames, None,
+        &ev.logger,
+        ev.kind,
+        &ev.message,
+        &ev.chain,
+        &ev.frames,
+        None,
     );
     assert!(grouping.apply(&mut ev, None, captured));
     ev
@@ -112,7 +121,10 @@ fn config(rules: &str) -> GroupingConfig {
     let t: toml::Table = toml::from_str(rules).unwrap();
     GroupingConfig {
         algorithm: ALGORITHM,
-        rules: t.get("grouping").map(|g| parse_rules(g).unwrap()).unwrap_or_default(),
+        rules: t
+            .get("grouping")
+            .map(|g| parse_rules(g).unwrap())
+            .unwrap_or_default(),
     }
 }
 
@@ -189,7 +201,9 @@ fn consistent(c: &mut dyn Conn, label: &str) -> (BTreeMap<String, i64>, i64) {
         )
         .unwrap();
     assert_eq!(astray, 0, "{label}: each event is where its own group is");
-    let total: i64 = c.one("test", "SELECT count(*) FROM events", params![]).unwrap();
+    let total: i64 = c
+        .one("test", "SELECT count(*) FROM events", params![])
+        .unwrap();
     (live, total)
 }
 
@@ -228,9 +242,17 @@ fn merge_and_unmerge(site: &Site) -> Vec<String> {
     assert_eq!((r.into, r.events), (a, 20), "{label}");
     // Merged: refused again, and into itself.
     let e = site.admin.merge_groups(b, &[a]).unwrap_err().to_string();
-    assert!(e.contains(&format!("group {b} is merged into group {a}")), "{label}: {e}");
+    assert!(
+        e.contains(&format!("group {b} is merged into group {a}")),
+        "{label}: {e}"
+    );
     assert!(site.admin.merge_groups(a, &[a]).is_err());
-    assert!(site.admin.merge_groups(a, &[999_999]).unwrap_err().to_string().contains("no group 999999"));
+    assert!(site
+        .admin
+        .merge_groups(a, &[999_999])
+        .unwrap_err()
+        .to_string()
+        .contains("no group 999999"));
     // Later events of a merged fingerprint join the group that took it.
     let later: Vec<Event> = (0..6)
         .map(|i| event(&mut g, "timeout talking to db", t0 + 40 * 600_000 + i))
@@ -244,15 +266,30 @@ fn merge_and_unmerge(site: &Site) -> Vec<String> {
     }
     // Unmerged: its events, old and new, go back; it stays apart.
     let r = site.admin.unmerge_group(b).unwrap();
-    assert_eq!((r.into, r.groups.clone(), r.events), (a, vec![b], 16), "{label}");
-    assert!(site.admin.unmerge_group(b).unwrap_err().to_string().contains("not merged"));
-    insert(&mut *w, &[event(&mut g, "timeout talking to db", t0 + 50 * 600_000)]);
+    assert_eq!(
+        (r.into, r.groups.clone(), r.events),
+        (a, vec![b], 16),
+        "{label}"
+    );
+    assert!(site
+        .admin
+        .unmerge_group(b)
+        .unwrap_err()
+        .to_string()
+        .contains("not merged"));
+    insert(
+        &mut *w,
+        &[event(&mut g, "timeout talking to db", t0 + 50 * 600_000)],
+    );
     let mut c = w.sql();
     let (live, total) = consistent(&mut *c, label);
     assert_eq!(total, 37);
     assert_eq!(
         live,
-        BTreeMap::from([("disk full".into(), 20), ("timeout talking to db".into(), 17)]),
+        BTreeMap::from([
+            ("disk full".into(), 20),
+            ("timeout talking to db".into(), 17)
+        ]),
         "{label}"
     );
     // What every site must agree on.
@@ -284,7 +321,12 @@ fn merge_and_unmerge(site: &Site) -> Vec<String> {
 /// event is stored once, in the right group, and counted once.
 fn merges_under_writers(site: &Site) {
     let label = site.name;
-    let messages = ["alpha failed", "beta failed", "gamma failed", "delta failed"];
+    let messages = [
+        "alpha failed",
+        "beta failed",
+        "gamma failed",
+        "delta failed",
+    ];
     // The groups, made first.
     let mut w = (site.open_writer)();
     let mut g = Grouping::default();
@@ -297,7 +339,10 @@ fn merges_under_writers(site: &Site) {
     insert(&mut *w, &first);
     let ids: Vec<i64> = {
         let mut c = w.sql();
-        first.iter().map(|e| group_id(&mut *c, &e.fingerprint)).collect()
+        first
+            .iter()
+            .map(|e| group_id(&mut *c, &e.fingerprint))
+            .collect()
     };
     drop(w);
     let per_writer = 600;
@@ -311,7 +356,16 @@ fn merges_under_writers(site: &Site) {
                         .map(|i| {
                             let k = (n + b + i) % 4;
                             let ts = t0 + 1_000_000 + (n * 100_000 + b * 20 + i) as i64 * 1_000;
-                            event(&mut g, ["alpha failed", "beta failed", "gamma failed", "delta failed"][k], ts)
+                            event(
+                                &mut g,
+                                [
+                                    "alpha failed",
+                                    "beta failed",
+                                    "gamma failed",
+                                    "delta failed",
+                                ][k],
+                                ts,
+                            )
                         })
                         .collect();
                     insert(&mut *w, &batch);
@@ -344,12 +398,23 @@ fn merges_under_writers(site: &Site) {
         w.join().unwrap();
     }
     eprintln!("{label}: {merges} merges and {unmerges} unmerges under 3 writers");
-    assert!(merges >= 2 && unmerges >= 2, "{label}: {merges} merges, {unmerges} unmerges");
+    assert!(
+        merges >= 2 && unmerges >= 2,
+        "{label}: {merges} merges, {unmerges} unmerges"
+    );
     let mut w = (site.open_writer)();
     let mut c = w.sql();
     let (live, total) = consistent(&mut *c, label);
-    assert_eq!(total, 4 + 3 * per_writer as i64, "{label}: every event stored once");
-    assert_eq!(live.values().sum::<i64>(), total, "{label}: every event counted once");
+    assert_eq!(
+        total,
+        4 + 3 * per_writer as i64,
+        "{label}: every event stored once"
+    );
+    assert_eq!(
+        live.values().sum::<i64>(),
+        total,
+        "{label}: every event counted once"
+    );
 }
 
 #[test]
@@ -357,7 +422,11 @@ fn sqlite_merges_and_unmerges_keep_counts_equal_to_the_events() {
     let dir = tempfile::tempdir().unwrap();
     let site = sqlite_site(dir.path(), "m");
     let rows = merge_and_unmerge(&site);
-    assert!(rows.iter().any(|r| r.starts_with("connection refused|0|") && r.ends_with("|disk full")), "{rows:?}");
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with("connection refused|0|") && r.ends_with("|disk full")),
+        "{rows:?}"
+    );
     let site = sqlite_site(dir.path(), "w");
     merges_under_writers(&site);
 }
@@ -373,10 +442,16 @@ fn every_backend_merges_alike_and_loses_nothing_under_writers() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let mut sites = vec![sqlite_site(dir.path(), "m"), pg_site(&pg, dir.path(), "merges")];
+    let mut sites = vec![
+        sqlite_site(dir.path(), "m"),
+        pg_site(&pg, dir.path(), "merges"),
+    ];
     #[cfg(feature = "mysql")]
     sites.push(maria_site(&maria, dir.path(), "merges"));
-    let results: Vec<(&str, Vec<String>)> = sites.iter().map(|s| (s.name, merge_and_unmerge(s))).collect();
+    let results: Vec<(&str, Vec<String>)> = sites
+        .iter()
+        .map(|s| (s.name, merge_and_unmerge(s)))
+        .collect();
     for (name, rows) in &results[1..] {
         assert_eq!(rows, &results[0].1, "{name} differs from sqlite");
     }
@@ -400,7 +475,13 @@ fn a_change_of_rules_splits_nothing_until_regrouped() {
     assert!(earlier.is_empty(), "a new store has no earlier grouping");
     let mut g = Grouping::new(before.clone());
     let old: Vec<Event> = (0..12)
-        .map(|i| event(&mut g, ["timeout talking to db", "timeout talking to cache"][i % 2], t0 + i as i64 * 1000))
+        .map(|i| {
+            event(
+                &mut g,
+                ["timeout talking to db", "timeout talking to cache"][i % 2],
+                t0 + i as i64 * 1000,
+            )
+        })
         .collect();
     insert(&mut *w, &old);
     // A rule groups every timeout as one: the store keeps the old
@@ -409,7 +490,11 @@ fn a_change_of_rules_splits_nothing_until_regrouped() {
     let (_, earlier) = w.adopt_grouping(Some(&rules)).unwrap();
     assert_eq!(earlier, vec![before.clone()]);
     let (used, again) = w.adopt_grouping(None).unwrap();
-    assert_eq!((used, again), (rules.clone(), vec![before.clone()]), "read back");
+    assert_eq!(
+        (used, again),
+        (rules.clone(), vec![before.clone()]),
+        "read back"
+    );
     let mut g = Grouping::new(rules.clone());
     g.earlier = earlier;
     let new: Vec<Event> = (0..4)
@@ -434,7 +519,10 @@ fn a_change_of_rules_splits_nothing_until_regrouped() {
     }
     // A dry run says what would move and moves nothing.
     let dry = site.admin.regroup(&rules, false).unwrap();
-    assert_eq!((dry.applied, dry.scanned, dry.custom, dry.ignored), (false, 16, 0, 0));
+    assert_eq!(
+        (dry.applied, dry.scanned, dry.custom, dry.ignored),
+        (false, 16, 0, 0)
+    );
     assert_eq!(dry.events, 16, "{dry:?}");
     assert_eq!(dry.moves.len(), 2, "{dry:?}");
     assert!(
@@ -452,17 +540,28 @@ fn a_change_of_rules_splits_nothing_until_regrouped() {
     let mut c = w.sql();
     let (live, total) = consistent(&mut *c, "regrouped");
     assert_eq!(total, 16);
-    assert_eq!(live.values().copied().collect::<Vec<_>>(), vec![16], "{live:?}");
+    assert_eq!(
+        live.values().copied().collect::<Vec<_>>(),
+        vec![16],
+        "{live:?}"
+    );
     drop(c);
     let (_, earlier) = w.adopt_grouping(None).unwrap();
     assert!(earlier.is_empty(), "the transition ended");
-    assert_eq!(site.admin.regroup(&rules, false).unwrap().events, 0, "nothing left to move");
+    assert_eq!(
+        site.admin.regroup(&rules, false).unwrap().events,
+        0,
+        "nothing left to move"
+    );
     // Events the code grouped stay where they are.
     let mut g = Grouping::new(rules.clone());
     let mut mine = Event::sample("timeout talking to db");
     mine.timestamp_ms = t0 + 200_000;
     assert!(g.apply(&mut mine, Some(&["mine".into()]), String::new()));
     insert(&mut *w, &[mine]);
-    let r = site.admin.regroup(&GroupingConfig::default(), false).unwrap();
+    let r = site
+        .admin
+        .regroup(&GroupingConfig::default(), false)
+        .unwrap();
     assert_eq!((r.custom, r.events), (1, 16), "{r:?}");
 }

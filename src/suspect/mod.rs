@@ -59,7 +59,8 @@ impl Repository {
                     format!("{pair:?}: expected build_prefix=repository_prefix"),
                 ));
             };
-            self.path_map.push((build.trim().to_owned(), repo.trim().to_owned()));
+            self.path_map
+                .push((build.trim().to_owned(), repo.trim().to_owned()));
         }
         Ok(self)
     }
@@ -190,7 +191,12 @@ pub(crate) fn suspects(
     };
     let full = git(
         repo,
-        &["rev-parse", "--verify", "--quiet", &format!("{named}^{{commit}}")],
+        &[
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("{named}^{{commit}}"),
+        ],
     )?;
     let commit = full.trim().to_owned();
     if commit.is_empty() {
@@ -213,7 +219,8 @@ pub(crate) fn suspects(
     }
     for (frame, (function, file, line)) in places.into_iter().take(FRAMES_BLAMED).enumerate() {
         let Some(path) = repo.path_in_repo(file) else {
-            out.notes.push(format!("{file}: not a path in the repository"));
+            out.notes
+                .push(format!("{file}: not a path in the repository"));
             continue;
         };
         let range = format!("{line},{line}");
@@ -323,7 +330,10 @@ fn git(repo: &Repository, args: &[&str]) -> Result<String> {
             format!(
                 "git {}: {}",
                 args[0],
-                first.chars().filter(|c| !c.is_control()).collect::<String>()
+                first
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .collect::<String>()
             ),
         ));
     }

@@ -28,18 +28,32 @@ impl Scripted {
         if let Some((name, time)) = who {
             let date = format!("{time} +0000");
             cmd.env("GIT_AUTHOR_NAME", name)
-                .env("GIT_AUTHOR_EMAIL", format!("{}@example.invalid", name.to_lowercase()))
+                .env(
+                    "GIT_AUTHOR_EMAIL",
+                    format!("{}@example.invalid", name.to_lowercase()),
+                )
                 .env("GIT_AUTHOR_DATE", &date)
                 .env("GIT_COMMITTER_DATE", &date);
         }
         let out = cmd.output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
     /// Writes `lines` (1-based line → text) into `file`, over a file of
     /// `len` numbered lines, and commits it.
-    fn commit(&self, who: &str, time: i64, file: &str, edits: &[(usize, &str)], msg: &str) -> String {
+    fn commit(
+        &self,
+        who: &str,
+        time: i64,
+        file: &str,
+        edits: &[(usize, &str)],
+        msg: &str,
+    ) -> String {
         let path = self.dir.path().join(file);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         let mut lines: Vec<String> = std::fs::read_to_string(&path)
@@ -77,20 +91,55 @@ fn the_newest_change_to_the_top_frames_lines_is_the_suspect() {
     let r = Scripted::new();
     r.commit("Alice", T0, "src/db.rs", &[], "db: first version");
     r.commit("Alice", T0, "src/main.rs", &[], "main: first version");
-    let bob = r.commit("Bob", T0 + 2 * DAY, "src/main.rs", &[(12, "    db::query()?;")], "main: call the query");
-    let carol = r.commit("Carol", T0 + 5 * DAY, "src/db.rs", &[(7, "    let row = rows[0];")], "db: read the first row");
-    r.commit("Dave", T0 + 6 * DAY, "src/db.rs", &[(30, "// unrelated")], "db: a comment");
+    let bob = r.commit(
+        "Bob",
+        T0 + 2 * DAY,
+        "src/main.rs",
+        &[(12, "    db::query()?;")],
+        "main: call the query",
+    );
+    let carol = r.commit(
+        "Carol",
+        T0 + 5 * DAY,
+        "src/db.rs",
+        &[(7, "    let row = rows[0];")],
+        "db: read the first row",
+    );
+    r.commit(
+        "Dave",
+        T0 + 6 * DAY,
+        "src/db.rs",
+        &[(30, "// unrelated")],
+        "db: a comment",
+    );
     let release = r.git(&["rev-parse", "HEAD"], None);
     // After the release: never blamed for it.
-    r.commit("Erin", T0 + 9 * DAY, "src/db.rs", &[(7, "    let row = rows.first()?;")], "db: fix the crash");
+    r.commit(
+        "Erin",
+        T0 + 9 * DAY,
+        "src/db.rs",
+        &[(7, "    let row = rows.first()?;")],
+        "db: fix the crash",
+    );
     let repo = Repository::new(r.dir.path());
     let frames = [
-        frame("std::panicking::begin_panic", "/rustc/x/library/std/src/panicking.rs", 600, false),
+        frame(
+            "std::panicking::begin_panic",
+            "/rustc/x/library/std/src/panicking.rs",
+            600,
+            false,
+        ),
         frame("app::db::first_row", "src/db.rs", 7, true),
         frame("app::main", "src/main.rs", 12, true),
         frame("app::main", "src/main.rs", 3, true),
     ];
-    let s = suspects(&repo, Some(&format!("app@2.0.0+{}", &release[..10])), None, &frames).unwrap();
+    let s = suspects(
+        &repo,
+        Some(&format!("app@2.0.0+{}", &release[..10])),
+        None,
+        &frames,
+    )
+    .unwrap();
     assert_eq!(s.commit.as_deref(), Some(release.as_str()));
     let blamed: Vec<(&str, u32, &str)> = s
         .lines
@@ -99,18 +148,35 @@ fn the_newest_change_to_the_top_frames_lines_is_the_suspect() {
         .collect();
     assert_eq!(
         blamed,
-        vec![("src/db.rs", 7, "Carol"), ("src/main.rs", 12, "Bob"), ("src/main.rs", 3, "Alice")]
+        vec![
+            ("src/db.rs", 7, "Carol"),
+            ("src/main.rs", 12, "Bob"),
+            ("src/main.rs", 3, "Alice")
+        ]
     );
     let suspect = s.suspect.unwrap();
     assert_eq!(suspect.id, carol);
     assert_eq!(
-        (suspect.author.as_str(), suspect.email.as_str(), suspect.time, suspect.summary.as_str()),
-        ("Carol", "carol@example.invalid", T0 + 5 * DAY, "db: read the first row")
+        (
+            suspect.author.as_str(),
+            suspect.email.as_str(),
+            suspect.time,
+            suspect.summary.as_str()
+        ),
+        (
+            "Carol",
+            "carol@example.invalid",
+            T0 + 5 * DAY,
+            "db: read the first row"
+        )
     );
     // Blamed at an older release: Bob's change is then the newest.
     let s = suspects(&repo, Some(&bob), None, &frames).unwrap();
     assert_eq!(s.suspect.unwrap().author, "Bob");
-    assert_eq!(s.lines[0].commit.author, "Alice", "line 7 before Carol's change");
+    assert_eq!(
+        s.lines[0].commit.author, "Alice",
+        "line 7 before Carol's change"
+    );
 }
 
 #[test]
@@ -147,7 +213,10 @@ fn releases_name_commits_only_when_they_hold_one() {
         ("3f2c9e1", Some("3f2c9e1")),
         ("2.1.0+3f2c9e1", Some("3f2c9e1")),
         ("app@1.0-14-g3f2c9e1a", Some("3f2c9e1a")),
-        ("app@0123456789abcdef0123456789abcdef01234567", Some("0123456789abcdef0123456789abcdef01234567")),
+        (
+            "app@0123456789abcdef0123456789abcdef01234567",
+            Some("0123456789abcdef0123456789abcdef01234567"),
+        ),
         ("1.2.3", None),
         ("2026.12.06+20261206", None),
         ("1234567", None),
@@ -163,6 +232,8 @@ fn releases_name_commits_only_when_they_hold_one() {
     assert!(none.suspect.is_none() && none.notes[0].contains("names no commit"));
     let none = suspects(&repo, None, None, &[]).unwrap();
     assert!(none.notes[0].contains("no release"));
-    let e = suspects(&repo, Some("abcdef1"), None, &[]).unwrap_err().to_string();
+    let e = suspects(&repo, Some("abcdef1"), None, &[])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("no commit abcdef1"), "{e}");
 }

@@ -128,6 +128,10 @@ pub(crate) struct ServeArgs {
     /// elsewhere are never read, whatever a stored frame says.
     #[arg(long = "source-root", value_name = "DIR")]
     pub(crate) source_roots: Vec<PathBuf>,
+    /// The git repository of the recorded code: group pages name their
+    /// suspect commit (default: ERRSNAP_REPO_PATH; none: not shown).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) repo: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

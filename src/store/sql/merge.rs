@@ -326,18 +326,19 @@ pub(crate) fn transfer(c: &mut dyn Conn, t: &Transfer<'_>) -> Result<u64> {
     if n == 0 {
         return Ok(0);
     }
-    let end = |c: &mut dyn Conn, cond: &str, a: &[Value], order: &str| -> Result<Option<(i64, String)>> {
-        c.query_opt(
-            doing,
-            &format!(
-                "SELECT e.ts, e.uid FROM events e WHERE {cond}
+    let end =
+        |c: &mut dyn Conn, cond: &str, a: &[Value], order: &str| -> Result<Option<(i64, String)>> {
+            c.query_opt(
+                doing,
+                &format!(
+                    "SELECT e.ts, e.uid FROM events e WHERE {cond}
                  ORDER BY e.ts {order}, e.id {order} LIMIT 1"
-            ),
-            a,
-        )?
-        .map(|r| Ok((r.get(0)?, r.get(1)?)))
-        .transpose()
-    };
+                ),
+                a,
+            )?
+            .map(|r| Ok((r.get(0)?, r.get(1)?)))
+            .transpose()
+        };
     let first = end(c, &mine, &args, "ASC")?;
     let last = end(c, &mine, &args, "DESC")?;
     let hour = d.int_div("e.ts", &HOUR_MS.to_string());
@@ -432,7 +433,15 @@ pub(crate) fn transfer(c: &mut dyn Conn, t: &Transfer<'_>) -> Result<u64> {
             d.least("first_seen", "?3"),
             d.greatest("last_seen", "?5"),
         ),
-        params![t.to, n, first.0, first.1, last.0, last.1, level.unwrap_or(0)],
+        params![
+            t.to,
+            n,
+            first.0,
+            first.1,
+            last.0,
+            last.1,
+            level.unwrap_or(0)
+        ],
     )?;
     // The group they left: its count less them, its ends ones it has.
     c.execute(
@@ -506,7 +515,12 @@ pub(crate) fn unmerge(c: &mut dyn Conn, group: i64) -> Result<MergeReport> {
         };
         let rows = lock_groups(c, &[group, into])?;
         // Changed before the lock was had: said, not guessed.
-        if rows.iter().find(|r| r.id == group).and_then(|r| r.merged_into) != Some(into) {
+        if rows
+            .iter()
+            .find(|r| r.id == group)
+            .and_then(|r| r.merged_into)
+            != Some(into)
+        {
             return Err(refused(format!(
                 "unmerging: group {group} changed meanwhile; try again"
             )));

@@ -120,14 +120,15 @@ fn page(c: &mut dyn Conn, after: i64) -> Result<Vec<Stored>> {
                 ts: r.get(6)?,
                 message: r.get(7)?,
                 chain: json(r, 8)?.unwrap_or_default(),
-                location: file.map(|file| -> Result<Location> {
-                    Ok(Location {
-                        file,
-                        line: r.get::<Option<u32>>(10)?.unwrap_or(0),
-                        column: r.get::<Option<u32>>(11)?.unwrap_or(0),
+                location: file
+                    .map(|file| -> Result<Location> {
+                        Ok(Location {
+                            file,
+                            line: r.get::<Option<u32>>(10)?.unwrap_or(0),
+                            column: r.get::<Option<u32>>(11)?.unwrap_or(0),
+                        })
                     })
-                })
-                .transpose()?,
+                    .transpose()?,
                 tags: json(r, 12)?.unwrap_or_default(),
                 backtrace: r.get(13)?,
                 group: r.get(14)?,
@@ -308,7 +309,12 @@ pub(crate) fn regroup(
             )?;
             let best = to.into_iter().max_by_key(|(g, n)| (*n, -g)).map(|(g, _)| g);
             if let (false, Some(best)) = (left, best) {
-                if best != from && groups.by_id.get(&from).is_some_and(|k| k.merged_into.is_none()) {
+                if best != from
+                    && groups
+                        .by_id
+                        .get(&from)
+                        .is_some_and(|k| k.merged_into.is_none())
+                {
                     super::merge::merge(c, best, &[from])?;
                     report.emptied.push(from);
                 }

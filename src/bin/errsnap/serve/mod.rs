@@ -82,6 +82,9 @@ pub(crate) struct App {
     hosts: Vec<String>,
     /// Canonical directories whose files may be shown.
     roots: Vec<PathBuf>,
+    /// The repository suspect commits are blamed in (`--repo`, else
+    /// `ERRSNAP_REPO_PATH`).
+    repo: Option<errsnap::db::Repository>,
     /// The database, as pages name it (never with a password).
     db_name: String,
     /// Live-update streams open now, and at most.
@@ -184,11 +187,30 @@ fn roots(given: &[PathBuf]) -> Result<Vec<PathBuf>> {
         .collect()
 }
 
+/// The repository of `--repo`, else of `ERRSNAP_REPO_PATH` (none: no
+/// suspect commits shown), with `ERRSNAP_REPO_PATH_MAP`.
+fn repository(cli: &Cli, a: &ServeArgs) -> Result<Option<errsnap::db::Repository>> {
+    let config = crate::settings(cli)?;
+    let root = match (&a.repo, config.get("ERRSNAP_REPO_PATH")) {
+        (Some(r), _) => r.clone(),
+        (None, Some(p)) if !p.is_empty() => PathBuf::from(p),
+        _ => return Ok(None),
+    };
+    let map = config.get("ERRSNAP_REPO_PATH_MAP").unwrap_or_default();
+    Ok(Some(
+        errsnap::db::Repository::new(root)
+            .map_paths(map)
+            .context("ERRSNAP_REPO_PATH_MAP")?,
+    ))
+}
+
 fn router(app: Shared) -> Router {
     Router::new()
         .route("/", get(pages::groups::page))
         .route("/groups/{id}", get(pages::group::page))
         .route("/groups/{id}/status", post(pages::group::set_status))
+        .route("/groups/{id}/merge", post(pages::triage::merge))
+        .route("/groups/{id}/unmerge", post(pages::triage::unmerge))
         .route("/events", get(pages::events::list))
         .route("/events/{id}", get(pages::events::one))
         .route("/search", get(pages::search::page))
@@ -263,6 +285,7 @@ pub(crate) fn serve(cli: &Cli, a: &ServeArgs) -> Result<std::process::ExitCode> 
             read_only: a.read_only,
             hosts: allowed_hosts(addr, &a.host_names),
             roots: roots(&a.source_roots)?,
+            repo: repository(cli, a)?,
             db_name,
             token: token.clone(),
             streams: std::sync::atomic::AtomicUsize::new(0),

@@ -47,6 +47,7 @@ pub(crate) async fn page(State(app): State<Shared>, Path(id): Path<String>) -> R
                 figure { figcaption { "Occurrences per day, last 30 days" }
                     (charts::bars(&charts::bucket(&pairs, end, DAY, 30), &charts::labels(end, DAY, 30, 10), 480, 60, "per day")) }
             }
+            (super::triage::section(db, app, &g)?)
             (value_tables(&values, now))
             (resources(&samples))
             @match &latest {

@@ -9,6 +9,7 @@ pub(crate) mod groups;
 pub(crate) mod layout;
 pub(crate) mod search;
 pub(crate) mod stats;
+pub(crate) mod triage;
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
