@@ -57,3 +57,49 @@ pub(crate) fn of(repo: &Repository, alert: &Alert) -> Option<String> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::suspect::tests::Scripted;
+
+    #[test]
+    fn a_new_groups_alert_names_its_suspect_and_no_other_does() {
+        let r = Scripted::new();
+        r.commit("Alice", 1_780_000_000, "src/pay.rs", &[], "pay");
+        let head = r.commit(
+            "Bob",
+            1_780_086_400,
+            "src/pay.rs",
+            &[(10, "charge()?;")],
+            "pay: charge first",
+        );
+        let repo = Repository::new(r.dir.path());
+        let mut alert = crate::channels::format::tests::sample("declined");
+        alert.release = Some(format!("shop@1.0+{}", &head[..8]));
+        let said = of(&repo, &alert).unwrap();
+        assert_eq!(
+            said,
+            format!("{} by Bob, 2026-05-29: pay: charge first", &head[..10])
+        );
+        // The frame alone (no location) names it too.
+        alert.location = None;
+        assert_eq!(of(&repo, &alert).as_deref(), Some(said.as_str()));
+        for kind in [AlertKind::Regression, AlertKind::Digest, AlertKind::Test] {
+            alert.kind = kind;
+            assert_eq!(of(&repo, &alert), None, "{kind:?}");
+        }
+        alert.kind = AlertKind::New;
+        alert.release = Some("1.0".into());
+        assert_eq!(of(&repo, &alert), None, "a release naming no commit");
+        // Shown by every channel.
+        alert.suspect = Some(said.clone());
+        let slack = crate::channels::format::slack_payload(&alert).to_string();
+        assert!(
+            slack.contains("Suspect commit") && slack.contains("pay: charge first"),
+            "{slack}"
+        );
+        let mail = crate::channels::format::email_text(&alert);
+        assert!(mail.contains(&format!("Suspect      {said}")), "{mail}");
+    }
+}

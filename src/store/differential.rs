@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 #[path = "../../tests/support/pg_server.rs"]
-mod pg_server;
+pub(super) mod pg_server;
 
 #[cfg(feature = "mysql")]
 use crate::store::mysql::tests::server as mariadb_server;

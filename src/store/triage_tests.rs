@@ -52,8 +52,7 @@ fn sqlite_site(dir: &std::path::Path, name: &str) -> Site {
 }
 
 #[cfg(all(feature = "postgres", unix))]
-#[path = "../../tests/support/pg_server.rs"]
-mod pg_server;
+use super::differential::pg_server;
 
 #[cfg(all(feature = "postgres", unix))]
 fn pg_site(pg: &pg_server::Pg, dir: &std::path::Path, db: &str) -> Site {

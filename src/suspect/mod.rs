@@ -323,7 +323,9 @@ fn git(repo: &Repository, args: &[&str]) -> Result<String> {
     if let Some(mut e) = child.stderr.take() {
         let _ = (&mut e).take(4096).read_to_string(&mut err);
     }
-    if !status.success() && !(args[0] == "rev-parse" && status.code() == Some(1)) {
+    // `rev-parse --verify --quiet` says "no such commit" by its status.
+    let quiet_miss = args[0] == "rev-parse" && status.code() == Some(1);
+    if !(status.success() || quiet_miss) {
         let first = err.lines().next().unwrap_or("failed").trim();
         return Err(Error::config(
             "ERRSNAP_REPO_PATH",
@@ -341,4 +343,4 @@ fn git(repo: &Repository, args: &[&str]) -> Result<String> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

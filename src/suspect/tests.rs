@@ -5,12 +5,12 @@ use super::*;
 
 /// A repository built commit by commit; each commit by its author at its
 /// time.
-struct Scripted {
-    dir: tempfile::TempDir,
+pub(crate) struct Scripted {
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl Scripted {
-    fn new() -> Scripted {
+    pub(crate) fn new() -> Scripted {
         let s = Scripted {
             dir: tempfile::tempdir().unwrap(),
         };
@@ -18,7 +18,7 @@ impl Scripted {
         s
     }
 
-    fn git(&self, args: &[&str], who: Option<(&str, i64)>) -> String {
+    pub(crate) fn git(&self, args: &[&str], who: Option<(&str, i64)>) -> String {
         let mut cmd = Command::new("git");
         cmd.arg("-C").arg(self.dir.path()).args(args);
         cmd.env("GIT_CONFIG_NOSYSTEM", "1")
@@ -46,7 +46,7 @@ impl Scripted {
 
     /// Writes `lines` (1-based line → text) into `file`, over a file of
     /// `len` numbered lines, and commits it.
-    fn commit(
+    pub(crate) fn commit(
         &self,
         who: &str,
         time: i64,

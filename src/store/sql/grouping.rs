@@ -232,7 +232,7 @@ pub(crate) fn check_merges(
     c: &mut dyn Conn,
     targets: &[i64],
     homes: &HashMap<i64, i64>,
-) -> Result<Vec<(i64, String, bool, Option<String>)>> {
+) -> Result<Vec<GroupState>> {
     let mut ids: Vec<i64> = targets.to_vec();
     ids.extend(homes.keys().copied());
     let d = c.dialect();
@@ -262,6 +262,10 @@ pub(crate) fn check_merges(
         .map(|(id, s, n, r, _)| (id, s, n, r))
         .collect())
 }
+
+/// A locked group's id, status, whether it is resolved in the next
+/// release, and the release it was resolved in.
+pub(crate) type GroupState = (i64, String, bool, Option<String>);
 
 /// The group an event is stored in, and its own group when that was
 /// merged into another (`events.home_id`).

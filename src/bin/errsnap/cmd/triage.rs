@@ -126,9 +126,8 @@ pub(crate) fn blame(cli: &Cli, a: &BlameArgs, out: &mut Out) -> Result<ExitCode>
         out.json(&s)?;
         return Ok(ExitCode::SUCCESS);
     }
-    match &s.commit {
-        Some(c) => writeln!(out.w, "release commit {}", &c[..c.len().min(12)])?,
-        None => {}
+    if let Some(c) = &s.commit {
+        writeln!(out.w, "release commit {}", &c[..c.len().min(12)])?;
     }
     match &s.suspect {
         Some(c) => {

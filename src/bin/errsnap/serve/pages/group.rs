@@ -151,26 +151,38 @@ fn resources(samples: &[Sample]) -> Markup {
     }
 }
 
+/// The checks every action on a group makes (status, merge, unmerge):
+/// a writable dashboard, the form's CSRF token, a group number.
+pub(crate) fn action_checks(
+    app: &App,
+    id: &str,
+    form: &HashMap<String, String>,
+) -> Result<i64, Box<Response>> {
+    if app.read_only {
+        return Err(Box::new(error_page(
+            StatusCode::FORBIDDEN,
+            "this dashboard is read-only (--read-only)",
+        )));
+    }
+    if !form.get("csrf").is_some_and(|t| same(t, &app.csrf)) {
+        return Err(Box::new(error_page(
+            StatusCode::FORBIDDEN,
+            "missing or wrong CSRF token: reload the page and try again",
+        )));
+    }
+    id.parse::<i64>()
+        .map_err(|_| Box::new(super::bad_request("group", id, "expected a group number")))
+}
+
 /// `POST /groups/{id}/status` (form fields `status` and `csrf`).
 pub(crate) async fn set_status(
     State(app): State<Shared>,
     Path(id): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    if app.read_only {
-        return error_page(
-            StatusCode::FORBIDDEN,
-            "this dashboard is read-only (--read-only)",
-        );
-    }
-    if !form.get("csrf").is_some_and(|t| same(t, &app.csrf)) {
-        return error_page(
-            StatusCode::FORBIDDEN,
-            "missing or wrong CSRF token: reload the page and try again",
-        );
-    }
-    let Ok(id) = id.parse::<i64>() else {
-        return super::bad_request("group", &id, "expected a group number");
+    let id = match action_checks(&app, &id, &form) {
+        Ok(g) => g,
+        Err(r) => return *r,
     };
     let given = form.get("status").map(String::as_str).unwrap_or("");
     let status = match GroupStatus::from_str(given) {

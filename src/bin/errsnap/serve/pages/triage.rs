@@ -14,16 +14,15 @@ use errsnap::db::{Database, GroupRow};
 use maud::{html, Markup};
 
 use super::{clean_line, error_page};
-use crate::serve::guard::same;
 use crate::serve::{App, Shared};
 
 /// The triage sections of group `g`'s page.
 pub(crate) fn section(db: &Database, app: &App, g: &GroupRow) -> anyhow::Result<Markup> {
     let merged = db.merged_into(g.id)?;
-    let suspects = match &app.repo {
-        Some(repo) => Some(db.suspects(g.id, repo).map_err(|e| e.to_string())),
-        None => None,
-    };
+    let suspects = app
+        .repo
+        .as_ref()
+        .map(|repo| db.suspects(g.id, repo).map_err(|e| e.to_string()));
     Ok(html! {
         @if let Some(into) = g.merged_into {
             p.badge.merged { "Merged into " a href={"/groups/" (into)} { "group " (into) } }
@@ -101,34 +100,15 @@ fn unmerge_button(app: &App, group: i64, label: &str) -> Markup {
     }
 }
 
-/// The checks every triage action makes: writable, the CSRF token, a
-/// group number.
-fn checked(app: &App, id: &str, form: &HashMap<String, String>) -> Result<i64, Response> {
-    if app.read_only {
-        return Err(error_page(
-            StatusCode::FORBIDDEN,
-            "this dashboard is read-only (--read-only)",
-        ));
-    }
-    if !form.get("csrf").is_some_and(|t| same(t, &app.csrf)) {
-        return Err(error_page(
-            StatusCode::FORBIDDEN,
-            "missing or wrong CSRF token: reload the page and try again",
-        ));
-    }
-    id.parse::<i64>()
-        .map_err(|_| super::bad_request("group", id, "expected a group number"))
-}
-
 /// `POST /groups/{id}/merge` (form fields `groups`: numbers, and `csrf`).
 pub(crate) async fn merge(
     State(app): State<Shared>,
     Path(id): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    let into = match checked(&app, &id, &form) {
+    let into = match super::group::action_checks(&app, &id, &form) {
         Ok(g) => g,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let given = form.get("groups").map(String::as_str).unwrap_or("");
     let groups: Result<Vec<i64>, _> = given
@@ -159,9 +139,9 @@ pub(crate) async fn unmerge(
     Path(id): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    let group = match checked(&app, &id, &form) {
+    let group = match super::group::action_checks(&app, &id, &form) {
         Ok(g) => g,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     app.page(move |db, _| {
         if let Err(e) = db.unmerge(group) {
