@@ -17,7 +17,6 @@ use super::layout::{self, Nav};
 use super::{clean_line, error_page, time, when};
 use crate::output::bytes;
 use crate::serve::charts::{self, DAY, HOUR};
-use crate::serve::guard::same;
 use crate::serve::{App, Shared};
 
 /// `GET /groups/{id}`.
@@ -151,36 +150,13 @@ fn resources(samples: &[Sample]) -> Markup {
     }
 }
 
-/// The checks every action on a group makes (status, merge, unmerge):
-/// a writable dashboard, the form's CSRF token, a group number.
-pub(crate) fn action_checks(
-    app: &App,
-    id: &str,
-    form: &HashMap<String, String>,
-) -> Result<i64, Box<Response>> {
-    if app.read_only {
-        return Err(Box::new(error_page(
-            StatusCode::FORBIDDEN,
-            "this dashboard is read-only (--read-only)",
-        )));
-    }
-    if !form.get("csrf").is_some_and(|t| same(t, &app.csrf)) {
-        return Err(Box::new(error_page(
-            StatusCode::FORBIDDEN,
-            "missing or wrong CSRF token: reload the page and try again",
-        )));
-    }
-    id.parse::<i64>()
-        .map_err(|_| Box::new(super::bad_request("group", id, "expected a group number")))
-}
-
 /// `POST /groups/{id}/status` (form fields `status` and `csrf`).
 pub(crate) async fn set_status(
     State(app): State<Shared>,
     Path(id): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    let id = match action_checks(&app, &id, &form) {
+    let id = match super::action::checks(&app, &id, &form) {
         Ok(g) => g,
         Err(r) => return *r,
     };

@@ -2,6 +2,7 @@
 //! names the parameter), then renders on a blocking thread with a
 //! database connection (`App::page`).
 
+pub(crate) mod action;
 pub(crate) mod detail;
 pub(crate) mod events;
 pub(crate) mod group;

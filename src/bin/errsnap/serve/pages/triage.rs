@@ -106,7 +106,7 @@ pub(crate) async fn merge(
     Path(id): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    let into = match super::group::action_checks(&app, &id, &form) {
+    let into = match super::action::checks(&app, &id, &form) {
         Ok(g) => g,
         Err(r) => return *r,
     };
@@ -139,7 +139,7 @@ pub(crate) async fn unmerge(
     Path(id): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    let group = match super::group::action_checks(&app, &id, &form) {
+    let group = match super::action::checks(&app, &id, &form) {
         Ok(g) => g,
         Err(r) => return *r,
     };
