@@ -753,7 +753,7 @@ fn a_schema_1_fleet_database_is_read_as_it_is_then_upgraded_with_its_events_summ
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         (v["migrated"].as_bool(), v["schema_version"].as_i64()),
-        (Some(true), Some(4))
+        (Some(true), Some(5))
     );
     assert_eq!(
         pg_count(&pg, "SELECT sum(count)::bigint FROM group_hours"),

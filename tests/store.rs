@@ -494,7 +494,7 @@ fn a_database_from_a_newer_errsnap_is_refused_untouched() {
             ErrorKind::FutureSchema {
                 found: 99,
                 min_writer: 99,
-                supported: 9,
+                supported: 10,
                 ..
             }
         ),

@@ -173,6 +173,12 @@ fn a_schema_2_file_gains_build_ids_when_opened() {
              ALTER TABLE event_groups DROP COLUMN resolved_next;
              ALTER TABLE outbox DROP COLUMN origin_run;
              ALTER TABLE outbox DROP COLUMN claim_run;
+             DROP INDEX event_groups_merged;
+             ALTER TABLE event_groups DROP COLUMN merged_into;
+             ALTER TABLE event_groups DROP COLUMN followed;
+             ALTER TABLE events DROP COLUMN home_id;
+             ALTER TABLE events DROP COLUMN custom_fingerprint;
+             DROP TABLE grouping_configs;
              UPDATE frames SET function = NULL, file = NULL, line = NULL, col = NULL;
              PRAGMA user_version = 2;
              UPDATE errsnap_meta SET value = '2' WHERE key = 'schema_version';",

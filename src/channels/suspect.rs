@@ -27,17 +27,12 @@ pub(crate) fn of(repo: &Repository, alert: &Alert) -> Option<String> {
         .filter(|f| f.in_app)
         .filter_map(|f| {
             let (file, line) = f.location.as_deref()?.rsplit_once(':')?;
-            Some(Frame {
-                function: Some(f.function.clone()),
-                file: Some(file.to_owned()),
-                line: line.parse().ok(),
-                column: None,
-                address: 0,
-                module: None,
-                module_offset: None,
-                build_id: None,
-                in_app: true,
-            })
+            Some(Frame::named(
+                Some(f.function.clone()),
+                Some(file.to_owned()),
+                line.parse().ok(),
+                true,
+            ))
         })
         .collect();
     match suspects(repo, alert.release.as_deref(), location.as_ref(), &frames) {

@@ -144,6 +144,29 @@ pub struct Frame {
     pub in_app: bool,
 }
 
+impl Frame {
+    /// A frame known by its name and place only, without an address: read
+    /// back from a store or an alert, or made by a test.
+    pub(crate) fn named(
+        function: Option<String>,
+        file: Option<String>,
+        line: Option<u32>,
+        in_app: bool,
+    ) -> Frame {
+        Frame {
+            function,
+            file,
+            line,
+            column: None,
+            address: 0,
+            module: None,
+            module_offset: None,
+            build_id: None,
+            in_app,
+        }
+    }
+}
+
 /// A lower-level record kept in a ring and attached to the next captured
 /// event, so an error comes with what led to it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

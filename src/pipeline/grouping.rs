@@ -264,17 +264,7 @@ mod tests {
     }
 
     fn frame(function: &str, file: &str, in_app: bool) -> Frame {
-        Frame {
-            function: Some(function.into()),
-            file: Some(file.into()),
-            line: Some(10),
-            column: None,
-            address: 0,
-            module: None,
-            module_offset: None,
-            build_id: None,
-            in_app,
-        }
+        Frame::named(Some(function.into()), Some(file.into()), Some(10), in_app)
     }
 
     struct Fields {

@@ -71,11 +71,14 @@ const KNOWN_LIMIT: usize = 50_000;
 
 impl BatchSummary {
     /// Counts one stored event of `group` (`backtrace`: its backtrace row,
-    /// `host`: the writer's host name).
+    /// `host`: the writer's host name). Its text is kept under its own
+    /// group, `home` when that was merged into `group`: search reads a
+    /// merged group's texts as the group's that took it, so an unmerge
+    /// takes its texts along without moving them.
     pub(crate) fn add(
         &mut self,
         ev: &Event,
-        group: i64,
+        (group, home): (i64, Option<i64>),
         backtrace: Option<i64>,
         host: Option<&str>,
         known: &KnownTexts,
@@ -103,13 +106,14 @@ impl BatchSummary {
                     last_seen: ts,
                 });
         }
-        let (key, hex) = text_key(group, &ev.message, &ev.chain, backtrace);
+        let own = home.unwrap_or(group);
+        let (key, hex) = text_key(own, &ev.message, &ev.chain, backtrace);
         if known.keys.contains(&key) || !self.keys.insert(key) {
             return;
         }
         let (body, head_len) = search_text(&ev.message, &ev.chain, frame_names(&ev.frames));
         self.texts.push(NewText {
-            group,
+            group: own,
             key: hex,
             body,
             head_len,
@@ -317,7 +321,13 @@ mod tests {
         let mut known = KnownTexts::default();
         let mut s = BatchSummary::default();
         for _ in 0..100 {
-            s.add(&event("disk full"), 3, Some(9), Some("web-1"), &known);
+            s.add(
+                &event("disk full"),
+                (3, None),
+                Some(9),
+                Some("web-1"),
+                &known,
+            );
         }
         assert_eq!(s.hours[&(3, 7)], 100);
         assert_eq!(s.texts.len(), 1);
@@ -325,9 +335,9 @@ mod tests {
         assert_eq!(s.values[&(3, "host", "web-1".to_owned())].count, 100);
         assert!(!s.values.contains_key(&(3, "environment", String::new())));
         // Another group, message or backtrace is another text.
-        s.add(&event("disk full"), 4, Some(9), None, &known);
-        s.add(&event("disk gone"), 3, Some(9), None, &known);
-        s.add(&event("disk full"), 3, None, None, &known);
+        s.add(&event("disk full"), (4, None), Some(9), None, &known);
+        s.add(&event("disk gone"), (3, None), Some(9), None, &known);
+        s.add(&event("disk full"), (3, None), None, None, &known);
         assert_eq!(s.texts.len(), 4);
         // Occurrences that differ only by a number share their text, in
         // the message and in the chain.
@@ -339,8 +349,8 @@ mod tests {
             }];
             e
         };
-        s.add(&with_chain("user 42 gone"), 3, None, None, &known);
-        s.add(&with_chain("user 43 gone"), 3, None, None, &known);
+        s.add(&with_chain("user 42 gone"), (3, None), None, None, &known);
+        s.add(&with_chain("user 43 gone"), (3, None), None, None, &known);
         assert_eq!(s.texts.len(), 5);
         assert_eq!(s.texts[4].body, "user <n> gone\nE\nuser <n> gone");
         assert_eq!(s.texts[4].head_len, s.texts[4].body.len() as i64);
@@ -348,12 +358,19 @@ mod tests {
         // A batch that did not commit taught nothing: the next one has the
         // texts again; once committed, they are not repeated.
         let mut next = BatchSummary::default();
-        next.add(&event("disk full"), 3, Some(9), None, &known);
+        next.add(&event("disk full"), (3, None), Some(9), None, &known);
         assert_eq!(next.texts.len(), 1);
         known.remember(&next);
         let mut last = BatchSummary::default();
-        last.add(&event("disk full"), 3, Some(9), None, &known);
+        last.add(&event("disk full"), (3, None), Some(9), None, &known);
         assert!(last.texts.is_empty());
+        // An event of a merged group: counted in the group that took it,
+        // its text kept under its own.
+        let mut merged = BatchSummary::default();
+        merged.add(&event("disk full"), (3, Some(7)), Some(9), None, &known);
+        assert_eq!(merged.texts.len(), 1, "another group's text");
+        assert_eq!(merged.texts[0].group, 7);
+        assert!(merged.hours.keys().all(|(g, _)| *g == 3));
     }
 
     #[test]

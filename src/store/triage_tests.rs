@@ -252,6 +252,15 @@ fn merge_and_unmerge(site: &Site) -> Vec<String> {
         .unwrap_err()
         .to_string()
         .contains("no group 999999"));
+    // Search finds a merged group's texts as the group's that took it.
+    let found: Vec<i64> = site
+        .admin
+        .search("refused", 10)
+        .unwrap()
+        .iter()
+        .map(|h| h.group.id)
+        .collect();
+    assert_eq!(found, vec![a], "{label}: search after the merge");
     // Later events of a merged fingerprint join the group that took it.
     let later: Vec<Event> = (0..6)
         .map(|i| event(&mut g, "timeout talking to db", t0 + 40 * 600_000 + i))
@@ -280,6 +289,14 @@ fn merge_and_unmerge(site: &Site) -> Vec<String> {
         &mut *w,
         &[event(&mut g, "timeout talking to db", t0 + 50 * 600_000)],
     );
+    let found: Vec<i64> = site
+        .admin
+        .search("timeout", 10)
+        .unwrap()
+        .iter()
+        .map(|h| h.group.id)
+        .collect();
+    assert_eq!(found, vec![b], "{label}: search after the unmerge");
     let mut c = w.sql();
     let (live, total) = consistent(&mut *c, label);
     assert_eq!(total, 37);

@@ -70,17 +70,7 @@ impl Scripted {
 }
 
 fn frame(function: &str, file: &str, line: u32, in_app: bool) -> Frame {
-    Frame {
-        function: Some(function.into()),
-        file: Some(file.into()),
-        line: Some(line),
-        column: None,
-        address: 0,
-        module: None,
-        module_offset: None,
-        build_id: None,
-        in_app,
-    }
+    Frame::named(Some(function.into()), Some(file.into()), Some(line), in_app)
 }
 
 const DAY: i64 = 86_400;

@@ -125,7 +125,7 @@ pub(super) fn insert_batch(store: &mut MyStore, events: &[Event]) -> Result<Batc
         for (ev, uid, row) in &rows {
             sql::insert::attachments(c, uid, &fitting(&ev.attachments, budget))?;
             out.written += 1;
-            summary.add(ev, row.ids[1], row.backtrace, host.1, texts);
+            summary.add(ev, (row.ids[1], row.home), row.backtrace, host.1, texts);
             new.push((row.ids[1], *ev));
         }
         if new.is_empty() {
@@ -213,26 +213,7 @@ fn group_of(
     {
         return Ok(id);
     }
-    let upsert = c.dialect().upsert("event_groups", "fingerprint", "", true);
-    let id = c.insert_id(
-        "storing the event's group",
-        &format!(
-            "INSERT INTO event_groups (fingerprint, logger_id, kind, level, title, culprit,
-                 first_seen, last_seen, count, first_event_uid, last_event_uid, first_release)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 0, ?8, ?8, ?9) {upsert}"
-        ),
-        params![
-            ev.fingerprint,
-            logger,
-            ev.kind.as_str(),
-            ev.level.as_i64(),
-            fingerprint::title(&ev.message),
-            fingerprint::culprit(&ev.frames, ev.location.as_ref()),
-            ev.timestamp_ms,
-            uid,
-            ev.release,
-        ],
-    )?;
+    let id = sql::insert::group(c, &sql::insert::NewGroup::of(ev, logger, uid))?;
     found.groups.insert(ev.fingerprint.clone(), id);
     Ok(id)
 }

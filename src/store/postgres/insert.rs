@@ -542,7 +542,7 @@ pub(super) fn insert_batch(store: &mut PgStore, events: &[Event]) -> Result<Batc
             let backtrace = hash_of(ev).and_then(|h| links.backtraces.get(&h).copied());
             summary.add(
                 ev,
-                links.group_of(ev).0,
+                links.group_of(ev),
                 backtrace,
                 store.host_name.as_deref(),
                 &store.texts,

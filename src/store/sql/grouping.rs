@@ -12,10 +12,10 @@
 
 use std::collections::HashMap;
 
+use super::insert::NewGroup;
 use super::{params, Conn, Lock};
 use crate::error::{Error, ErrorKind, Fault, Result};
 use crate::event::Event;
-use crate::pipeline::fingerprint;
 use crate::pipeline::grouping::EARLIER_LIMIT;
 use crate::settings::grouping::GroupingConfig;
 
@@ -170,35 +170,17 @@ pub(crate) fn follow_earlier(
         )?
         .into_iter()
         .collect();
-    let upsert = d.upsert("event_groups", "fingerprint", "", false);
     for ev in asked {
         let Some(&target) = ev.earlier_fingerprints.iter().find_map(|fp| groups.get(fp)) else {
             continue;
         };
         let logger_id = logger(c, &ev.logger)?;
         let uid = ev.id.to_string();
-        c.execute(
-            doing,
-            &format!(
-                "INSERT INTO event_groups (fingerprint, logger_id, kind, level, title, culprit,
-                     first_seen, last_seen, count, first_event_uid, last_event_uid,
-                     first_release, merged_into, followed)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 0, ?8, ?8, ?9, ?10, ?11) {upsert}"
-            ),
-            params![
-                ev.fingerprint,
-                logger_id,
-                ev.kind.as_str(),
-                ev.level.as_i64(),
-                fingerprint::title(&ev.message),
-                fingerprint::culprit(&ev.frames, ev.location.as_ref()),
-                ev.timestamp_ms,
-                uid,
-                ev.release,
-                target,
-                true
-            ],
-        )?;
+        let group = NewGroup {
+            follows: Some(target),
+            ..NewGroup::of(ev, logger_id, &uid)
+        };
+        super::insert::group(c, &group)?;
     }
     Ok(())
 }

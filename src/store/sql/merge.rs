@@ -110,33 +110,22 @@ pub(crate) fn merge(c: &mut dyn Conn, into: i64, from: &[i64]) -> Result<MergeRe
             }
         }
         let d = c.dialect();
-        let list = params![from.clone()];
-        // The groups merged into those merged now follow them.
-        c.execute(
-            doing,
-            &format!(
-                "UPDATE event_groups SET merged_into = ?2 WHERE {}",
-                d.any("merged_into", 1)
+        let args = [params![from.clone()][0].clone(), Value::Int(into)];
+        // The groups merged into those merged now follow them; the merged
+        // point at `into`, their counts go to it; their events move, each
+        // naming its own group.
+        let mut events = 0;
+        for (set, column) in [
+            ("event_groups SET merged_into = ?2", "merged_into"),
+            ("event_groups SET merged_into = ?2, count = 0", "id"),
+            (
+                "events SET home_id = coalesce(home_id, group_id), group_id = ?2",
+                "group_id",
             ),
-            &[list[0].clone(), Value::Int(into)],
-        )?;
-        c.execute(
-            doing,
-            &format!(
-                "UPDATE event_groups SET merged_into = ?2, count = 0 WHERE {}",
-                d.any("id", 1)
-            ),
-            &[list[0].clone(), Value::Int(into)],
-        )?;
-        let events = c.execute(
-            doing,
-            &format!(
-                "UPDATE events SET home_id = coalesce(home_id, group_id), group_id = ?2
-                 WHERE {}",
-                d.any("group_id", 1)
-            ),
-            &[list[0].clone(), Value::Int(into)],
-        )?;
+        ] {
+            let sql = format!("UPDATE {set} WHERE {}", d.any(column, 1));
+            events = c.execute(doing, &sql, &args)?;
+        }
         // The group's row: counts added, the first and last of all.
         let mut all: Vec<&Locked> = rows.iter().collect();
         all.sort_by_key(|r| r.first_seen);

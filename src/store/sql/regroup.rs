@@ -145,19 +145,7 @@ fn frames_of(c: &mut dyn Conn, backtrace: i64) -> Result<Vec<Frame>> {
         "reading a stack",
         "SELECT function, file, line, in_app FROM frames WHERE backtrace_id = ?1 ORDER BY idx",
         params![backtrace],
-        |r| {
-            Ok(Frame {
-                function: r.get(0)?,
-                file: r.get(1)?,
-                line: r.get(2)?,
-                column: None,
-                address: 0,
-                module: None,
-                module_offset: None,
-                build_id: None,
-                in_app: r.get(3)?,
-            })
-        },
+        |r| Ok(Frame::named(r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
     )
 }
 
@@ -328,30 +316,19 @@ pub(crate) fn regroup(
 /// Makes the group of a fingerprint first seen while regrouping (count 0:
 /// the events moved into it count).
 fn make_group(c: &mut dyn Conn, fp: &str, ev: &Stored, frames: &[Frame]) -> Result<i64> {
-    let doing = "regrouping";
-    let upsert = c.dialect().upsert("event_groups", "fingerprint", "", false);
-    c.execute(
-        doing,
-        &format!(
-            "INSERT INTO event_groups (fingerprint, logger_id, kind, level, title, culprit,
-                 first_seen, last_seen, count, first_event_uid, last_event_uid, first_release)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 0, ?8, ?8, ?9) {upsert}"
-        ),
-        params![
-            fp,
-            ev.logger_id,
-            ev.kind.as_str(),
-            ev.level,
-            fingerprint::title(&ev.message),
-            fingerprint::culprit(frames, ev.location.as_ref()),
-            ev.ts,
-            ev.uid,
-            ev.release
-        ],
-    )?;
-    c.one(
-        doing,
-        "SELECT id FROM event_groups WHERE fingerprint = ?1",
-        params![fp],
+    super::insert::group(
+        c,
+        &super::insert::NewGroup {
+            fingerprint: fp,
+            logger_id: ev.logger_id,
+            kind: ev.kind,
+            level: ev.level,
+            title: fingerprint::title(&ev.message),
+            culprit: fingerprint::culprit(frames, ev.location.as_ref()),
+            ts: ev.ts,
+            uid: &ev.uid,
+            release: ev.release.as_deref(),
+            follows: None,
+        },
     )
 }

@@ -97,7 +97,7 @@ impl SqliteStore {
             out.written += 1;
             summary.add(
                 ev,
-                links.group,
+                (links.group, links.home),
                 links.backtrace,
                 self.host_name.as_deref(),
                 &self.texts,
