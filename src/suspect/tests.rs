@@ -160,6 +160,16 @@ fn the_newest_change_to_the_top_frames_lines_is_the_suspect() {
             "db: read the first row"
         )
     );
+    // Where it happened is blamed first, and once when a frame is there.
+    let at = Location {
+        file: "src/db.rs".into(),
+        line: 7,
+        column: 9,
+    };
+    let s2 = suspects(&repo, Some(&release), Some(&at), &frames).unwrap();
+    assert_eq!(s2.lines.len(), 3, "{s2:?}");
+    assert_eq!((s2.lines[0].function.as_deref(), s2.lines[0].frame), (None, 0));
+    assert_eq!(s2.lines[1].path, "src/main.rs");
     // Blamed at an older release: Bob's change is then the newest.
     let s = suspects(&repo, Some(&bob), None, &frames).unwrap();
     assert_eq!(s.suspect.unwrap().author, "Bob");
