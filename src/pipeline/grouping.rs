@@ -318,6 +318,18 @@ mod tests {
         let s = f.subject();
         let none = GroupingConfig::default();
         let default = fp(group(&none, &s, None));
+        assert_eq!(
+            default,
+            fingerprint::fingerprint(
+                "app",
+                EventKind::Error,
+                f.message,
+                &f.chain,
+                &f.frames,
+                None
+            ),
+            "without rules, errsnap's own fingerprint"
+        );
         for (rule, hit) in [
             ("message = \"*TIMED OUT*\"", true),
             ("message = \"timed out\"", false),
@@ -401,6 +413,7 @@ mod tests {
         );
         let s = a.subject();
         assert_eq!(s.expand("{{ error_type }}"), "sqlx::Error");
+        assert_eq!(s.expand("{{ logger }}"), "app");
         assert_eq!(s.expand("{{tags.missing}}"), "");
         assert_eq!(s.expand("{{ unknown }}"), "{{ unknown }}");
         assert_eq!(s.expand("{{ message }}"), "x");

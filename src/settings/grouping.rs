@@ -350,6 +350,16 @@ mod tests {
             "only messages ignore case"
         );
         assert_eq!(r[1].action, Action::Ignore);
+        // Shown as written; equal when field and pattern are.
+        assert_eq!(
+            format!("{:?}", r[0].matchers),
+            r#"[message = "*timed out*", tags.db = "main"]"#
+        );
+        let m = |f: Field, p: &str| Matcher::new(f, p).unwrap();
+        assert_eq!(m(Field::Message, "a"), m(Field::Message, "a"));
+        assert_ne!(m(Field::Message, "a"), m(Field::Message, "b"));
+        assert_ne!(m(Field::Message, "a"), m(Field::Logger, "a"));
+        assert_eq!(Field::ErrorType.name(), "error_type");
     }
 
     #[test]
@@ -361,6 +371,7 @@ mod tests {
             ("[[grouping]]\nmessage = \"[x\"\nignore = true", "grouping[0].message: \"[x\" is not a glob pattern"),
             ("[[grouping]]\nmessage = \"x\"\nfingerprint = \"db\"", "grouping[0].fingerprint: expected an array"),
             ("[[grouping]]\nmessage = \"x\"\nfingerprint = []", "grouping[0].fingerprint: expected at least one part"),
+            ("[[grouping]]\nmessage = \"x\"\nfingerprint = [\" \"]", "grouping[0].fingerprint: expected at least one part"),
             ("[[grouping]]\nmessage = \"x\"\nfingerprint = [\"a\"]\nignore = true", "not both"),
             ("[[grouping]]\nmessage = 3\nignore = true", "grouping[0].message: expected a string pattern"),
             ("[[grouping]]\nmessage = \"x\"\nignore = true\n[[grouping]]\ntags = { a = 1 }\nignore = true", "grouping[1].tags.a: expected a string pattern"),

@@ -168,7 +168,10 @@ fn the_newest_change_to_the_top_frames_lines_is_the_suspect() {
     };
     let s2 = suspects(&repo, Some(&release), Some(&at), &frames).unwrap();
     assert_eq!(s2.lines.len(), 3, "{s2:?}");
-    assert_eq!((s2.lines[0].function.as_deref(), s2.lines[0].frame), (None, 0));
+    assert_eq!(
+        (s2.lines[0].function.as_deref(), s2.lines[0].frame),
+        (None, 0)
+    );
     assert_eq!(s2.lines[1].path, "src/main.rs");
     // Blamed at an older release: Bob's change is then the newest.
     let s = suspects(&repo, Some(&bob), None, &frames).unwrap();
