@@ -67,6 +67,7 @@ pub(super) fn insert_batch(store: &mut MyStore, events: &[Event]) -> Result<Batc
     let budget = store.max_packet.saturating_sub(64 << 10).max(64 << 10);
     let rules = &store.rules;
     let texts = &store.texts;
+    let merges = &mut store.merges;
     let out = (&mut c as &mut dyn Conn).in_transaction("writing a batch to", |c| {
         found = Found::default();
         summary = BatchSummary::default();
@@ -111,7 +112,7 @@ pub(super) fn insert_batch(store: &mut MyStore, events: &[Event]) -> Result<Batc
         let mut homes: Vec<i64> = rows.iter().map(|(_, _, r)| r.ids[1]).collect();
         homes.sort_unstable();
         homes.dedup();
-        let merged = sql::grouping::merged(c, &homes)?;
+        let merged = merges.of(c, &homes)?;
         for (_, _, row) in &mut rows {
             (row.ids[1], row.home) = sql::grouping::placed(row.ids[1], &merged);
         }

@@ -43,6 +43,8 @@ pub(crate) struct MyStore {
     pub(crate) backtraces: HashMap<String, i64>,
     /// Group ids by fingerprint (bounded the same way).
     pub(crate) groups: HashMap<String, i64>,
+    /// The merged groups, as last read.
+    pub(crate) merges: crate::store::sql::grouping::Merges,
     /// This host and process, in `claimed_by`.
     pub(crate) claimer: String,
     /// Who this connection's claims name (`claim_run`).
@@ -92,6 +94,7 @@ impl MyStore {
             loggers: HashMap::new(),
             backtraces: HashMap::new(),
             groups: HashMap::new(),
+            merges: Default::default(),
             claimer: format!("{host}:{}", std::process::id()),
             claimant: crate::store::claims::Claimant::this_process(),
             run: None,

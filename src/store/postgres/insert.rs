@@ -461,7 +461,7 @@ pub(super) fn insert_batch(store: &mut PgStore, events: &[Event]) -> Result<Batc
     let mut homes: Vec<i64> = groups.values().copied().collect();
     homes.sort_unstable();
     homes.dedup();
-    let merged = sql::grouping::merged(
+    let merged = store.merges.of(
         &mut PgConn {
             client: &mut tx,
             stmts: &mut store.stmts,

@@ -71,6 +71,8 @@ mod pg_store {
         pub(crate) backtraces: HashMap<String, i64>,
         /// Group ids by fingerprint (bounded the same way).
         pub(crate) groups: HashMap<String, i64>,
+        /// The merged groups, as last read.
+        pub(crate) merges: crate::store::sql::grouping::Merges,
         /// The batch path's statements, prepared once per connection (one
         /// round trip per statement instead of two).
         pub(crate) stmts: Stmts,
@@ -119,6 +121,7 @@ mod pg_store {
                 loggers: HashMap::new(),
                 backtraces: HashMap::new(),
                 groups: HashMap::new(),
+                merges: Default::default(),
                 stmts: Stmts::default(),
                 claimer: format!("{host}:{}", std::process::id()),
                 claimant: crate::store::claims::Claimant::this_process(),

@@ -44,7 +44,11 @@ impl crate::store::seam::Writer for PgStore {
         &mut self,
         events: &[crate::event::Event],
     ) -> Result<crate::store::seam::BatchOutcome> {
-        super::insert::insert_batch(self, events)
+        let out = super::insert::insert_batch(self, events);
+        if out.is_err() {
+            self.merges.forget();
+        }
+        out
     }
 
     fn ensure_logger(&mut self, name: &str) -> Result<i64> {

@@ -185,6 +185,60 @@ pub(crate) fn follow_earlier(
     Ok(())
 }
 
+/// The merged groups a writer knows of (group → the group that took it):
+/// read once, and again after a batch failed (one that met a merge fails
+/// as busy: [`check_merges`] is what makes a copy that went stale safe).
+/// A batch then asks no more than the groups it locks anyway.
+#[derive(Debug, Default)]
+pub(crate) struct Merges(Known);
+
+#[derive(Debug, Default)]
+enum Known {
+    #[default]
+    Unread,
+    All(HashMap<i64, i64>),
+    /// More than [`MERGES_KEPT`]: asked batch by batch.
+    Many,
+}
+
+/// The merged groups a writer keeps at most.
+const MERGES_KEPT: usize = 100_000;
+
+impl Merges {
+    /// Among the groups `homes`, those merged into another.
+    pub(crate) fn of(&mut self, c: &mut dyn Conn, homes: &[i64]) -> Result<HashMap<i64, i64>> {
+        if let Known::Unread = self.0 {
+            let sql = format!(
+                "SELECT id, merged_into FROM event_groups WHERE merged_into IS NOT NULL LIMIT {}",
+                MERGES_KEPT + 1
+            );
+            let all: HashMap<i64, i64> = c
+                .map("reading merged groups", &sql, &[], |r| {
+                    Ok((r.get::<i64>(0)?, r.get::<i64>(1)?))
+                })?
+                .into_iter()
+                .collect();
+            self.0 = if all.len() > MERGES_KEPT {
+                Known::Many
+            } else {
+                Known::All(all)
+            };
+        }
+        match &self.0 {
+            Known::All(all) => Ok(homes
+                .iter()
+                .filter_map(|h| all.get(h).map(|into| (*h, *into)))
+                .collect()),
+            _ => merged(c, homes),
+        }
+    }
+
+    /// Forgets what it read (after a failed batch).
+    pub(crate) fn forget(&mut self) {
+        self.0 = Known::Unread;
+    }
+}
+
 /// Among the groups `homes` (of the batch's fingerprints), those merged
 /// into another: group → the group its events go to.
 pub(crate) fn merged(c: &mut dyn Conn, homes: &[i64]) -> Result<HashMap<i64, i64>> {

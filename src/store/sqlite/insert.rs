@@ -86,7 +86,7 @@ impl SqliteStore {
         let mut homes: Vec<i64> = linked.iter().map(|(_, _, l)| l.group).collect();
         homes.sort_unstable();
         homes.dedup();
-        let merged = sql::grouping::merged(&mut Lite(&tx), &homes)?;
+        let merged = self.merges.of(&mut Lite(&tx), &homes)?;
         for (ev, uid, mut links) in linked {
             (links.group, links.home) = sql::grouping::placed(links.group, &merged);
             // A retried or re-imported event (same id) is written once.

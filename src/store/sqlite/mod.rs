@@ -142,6 +142,8 @@ pub(crate) struct SqliteStore {
     backtraces: HashMap<String, i64>,
     /// Fingerprint -> group id (groups are never deleted).
     groups: HashMap<String, i64>,
+    /// The merged groups, as last read.
+    pub(super) merges: crate::store::sql::grouping::Merges,
     host_id: Option<i64>,
     /// The registered host's name (a value groups are seen with).
     host_name: Option<String>,
@@ -231,6 +233,7 @@ impl SqliteStore {
             loggers: HashMap::new(),
             backtraces: HashMap::new(),
             groups: HashMap::new(),
+            merges: Default::default(),
             host_id: None,
             host_name: None,
             texts: Default::default(),
@@ -383,7 +386,11 @@ impl crate::store::seam::Writer for SqliteStore {
         self.rules = rules;
     }
     fn insert_batch(&mut self, events: &[Event]) -> Result<BatchOutcome> {
-        SqliteStore::insert_batch(self, events)
+        let out = SqliteStore::insert_batch(self, events);
+        if out.is_err() {
+            self.merges.forget();
+        }
+        out
     }
     fn attach_crash(&mut self, uid: &str, details: &serde_json::Value) -> Result<bool> {
         writer::attach_crash(&mut conn::Lite(&self.conn), uid, details)
