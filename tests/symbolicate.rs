@@ -177,7 +177,7 @@ fn a_schema_2_file_gains_build_ids_when_opened() {
              ALTER TABLE event_groups DROP COLUMN merged_into;
              ALTER TABLE event_groups DROP COLUMN followed;
              ALTER TABLE events DROP COLUMN home_id;
-             ALTER TABLE events DROP COLUMN custom_fingerprint;
+             ALTER TABLE event_groups DROP COLUMN custom;
              DROP TABLE grouping_configs;
              UPDATE frames SET function = NULL, file = NULL, line = NULL, col = NULL;
              PRAGMA user_version = 2;

@@ -312,7 +312,9 @@ impl Event {
     pub fn frames(&self) -> &[Frame] {
         &self.frames
     }
-    /// The grouping key (hex).
+    /// The grouping key (hex). In a `before_save` hook, the key of the
+    /// fields as captured; the stored one is computed after redaction (and
+    /// the settings file's grouping rules).
     pub fn fingerprint(&self) -> &str {
         &self.fingerprint
     }

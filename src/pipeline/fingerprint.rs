@@ -210,8 +210,19 @@ pub(crate) fn backtrace_hash(frames: &[Frame]) -> String {
 /// The fingerprint of an event whose caller chose the parts: the parts
 /// hashed, with [`crate::event::DEFAULT_FINGERPRINT`] replaced by errsnap's own.
 pub(crate) fn custom_fingerprint(parts: &[String], default: &str) -> String {
+    parts_fingerprint("errsnap-fp-custom-v1", parts, default)
+}
+
+/// The fingerprint a grouping rule gives: as [`custom_fingerprint`], in a
+/// space of its own, so that a group is either the code's or errsnap's
+/// (`event_groups.custom`: what `errsnap regroup` leaves alone).
+pub(crate) fn rule_fingerprint(parts: &[String], default: &str) -> String {
+    parts_fingerprint("errsnap-fp-rule-v1", parts, default)
+}
+
+fn parts_fingerprint(space: &str, parts: &[String], default: &str) -> String {
     let mut h = StableHasher::new();
-    h.field("errsnap-fp-custom-v1");
+    h.field(space);
     for p in parts {
         let p = p.trim();
         if p == crate::event::DEFAULT_FINGERPRINT || p == "{{default}}" {

@@ -94,7 +94,7 @@ impl<'a> Subject<'a> {
 
     /// A rule's part with the event's values put in: `{{ logger }}`,
     /// `{{ error_type }}`, `{{ tags.KEY }}` (`{{ default }}` stays, for
-    /// [`fingerprint::custom_fingerprint`]).
+    /// [`fingerprint::rule_fingerprint`]).
     fn expand(&self, part: &str) -> String {
         let trimmed = part.trim();
         let Some(var) = trimmed
@@ -173,7 +173,7 @@ pub(crate) fn group(
                 };
             }
             Grouped::Fingerprint {
-                fingerprint: fingerprint::custom_fingerprint(&parts, &default),
+                fingerprint: fingerprint::rule_fingerprint(&parts, &default),
                 custom: false,
             }
         }
@@ -207,6 +207,14 @@ impl Grouping {
             earlier: Vec::new(),
             ignored: 0,
         }
+    }
+
+    /// Whether an earlier configuration is the first algorithm's, whose
+    /// fingerprint is of the fields as captured (before redaction).
+    pub(crate) fn needs_captured(&self) -> bool {
+        self.earlier
+            .iter()
+            .any(|c| c.algorithm == ALGORITHM_CAPTURED)
     }
 
     /// Groups a redacted event: sets its fingerprint (and whether the code
@@ -368,7 +376,7 @@ mod tests {
         assert_eq!(
             ga,
             Grouped::Fingerprint {
-                fingerprint: fingerprint::custom_fingerprint(&["db".into()], "unused"),
+                fingerprint: fingerprint::rule_fingerprint(&["db".into()], "unused"),
                 custom: false
             }
         );
@@ -424,7 +432,9 @@ mod tests {
     fn a_writer_in_transition_names_the_earlier_fingerprints() {
         let rules = config("[[grouping]]\nerror_type = \"sqlx::*\"\nfingerprint = [\"db\"]");
         let mut g = Grouping::new(rules.clone());
+        assert!(!g.needs_captured());
         g.earlier = vec![GroupingConfig::default(), GroupingConfig::captured()];
+        assert!(g.needs_captured());
         let f = Fields::new("timed out");
         let mut ev = crate::event::Event::sample("x");
         ev.logger = f.logger.into();

@@ -27,7 +27,11 @@ impl PendingEvent {
         let context = self.context.clone();
         let (store, console) = (self.store, self.console);
         let parts = self.fingerprint.clone();
-        let mut ev = self.resolve(symbolizer, budget, snapshot);
+        // The fingerprint of the fields as captured: for a `before_save`
+        // hook, and for a store whose events were grouped that way (a
+        // transition); else not computed (it is computed once, below).
+        let captured = context.before_save.is_some() || grouping.needs_captured();
+        let mut ev = self.resolve(symbolizer, budget, snapshot, captured);
         let frame_redactions = ev.redactions;
         if let Some(hook) = &context.before_save {
             let keep = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(&mut ev)));
@@ -64,6 +68,7 @@ impl PendingEvent {
         symbolizer: &mut Symbolizer,
         budget: Duration,
         snapshot: Option<&Snapshot>,
+        captured: bool,
     ) -> Event {
         let trace = match (&self.origin, &self.backtrace) {
             (Some(text), _) => Some(crate::pipeline::origin::trace(text, &self.context.redactor)),
@@ -83,16 +88,19 @@ impl PendingEvent {
             };
         let location = self.call_site.as_ref().map(CallSite::to_location);
         let logger = self.context.logger.clone();
-        let mut fingerprint = fingerprint::fingerprint(
-            &logger,
-            self.kind,
-            &self.message,
-            &self.chain,
-            &frames,
-            location.as_ref(),
-        );
-        if let Some(parts) = &self.fingerprint {
-            fingerprint = fingerprint::custom_fingerprint(parts, &fingerprint);
+        let mut fingerprint = String::new();
+        if captured {
+            fingerprint = fingerprint::fingerprint(
+                &logger,
+                self.kind,
+                &self.message,
+                &self.chain,
+                &frames,
+                location.as_ref(),
+            );
+            if let Some(parts) = &self.fingerprint {
+                fingerprint = fingerprint::custom_fingerprint(parts, &fingerprint);
+            }
         }
         // The logger's tags, then the scope's, then the event's own.
         let mut tags = self.context.tags.clone();

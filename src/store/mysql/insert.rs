@@ -284,8 +284,8 @@ fn stored_uids(c: &mut dyn Conn, uids: Vec<String>) -> Result<std::collections::
 const EVENT_COLUMNS: &str = "uid, ts, logger_id, level, kind, message, error_chain,
      error_type, file, line, col, thread_name, thread_id, pid, app_name,
      \"release\", environment, tags, extra, group_id, backtrace_id, snapshot_id,
-     host_id, alert_channels, breadcrumbs, redactions, context, home_id, custom_fingerprint";
-const EVENT_WIDTH: usize = 29;
+     host_id, alert_channels, breadcrumbs, redactions, context, home_id";
+const EVENT_WIDTH: usize = 28;
 /// Rows to one statement at most (and no more bytes than half a packet).
 const EVENT_ROWS: usize = 200;
 
@@ -384,7 +384,6 @@ fn event_values(ev: &Event, uid: &str, row: &Row) -> Vec<sql::Value> {
         ev.redactions,
         context,
         row.home,
-        ev.custom_fingerprint.then_some(true),
     ]
     .to_vec()
 }

@@ -86,6 +86,7 @@ CREATE TABLE IF NOT EXISTS event_groups (
     resolved_next    BOOLEAN NOT NULL DEFAULT false,
     merged_into      BIGINT,
     followed         BOOLEAN,
+    custom           BOOLEAN,
     INDEX event_groups_last_seen (last_seen),
     INDEX event_groups_merged (merged_into),
     FOREIGN KEY (logger_id) REFERENCES loggers (id)
@@ -150,7 +151,6 @@ CREATE TABLE IF NOT EXISTS events (
     redactions     INTEGER NOT NULL DEFAULT 0,
     context        LONGTEXT,
     home_id        BIGINT,
-    custom_fingerprint BOOLEAN,
     INDEX events_group_ts (group_id, ts),
     INDEX events_ts (ts)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = {KEY};
@@ -311,7 +311,7 @@ ALTER TABLE event_groups ADD COLUMN merged_into BIGINT;
 ALTER TABLE event_groups ADD COLUMN followed BOOLEAN;
 ALTER TABLE event_groups ADD INDEX event_groups_merged (merged_into);
 ALTER TABLE events ADD COLUMN home_id BIGINT;
-ALTER TABLE events ADD COLUMN custom_fingerprint BOOLEAN;
+ALTER TABLE event_groups ADD COLUMN custom BOOLEAN;
 CREATE TABLE IF NOT EXISTS grouping_configs (
     id          BIGINT AUTO_INCREMENT PRIMARY KEY,
     config      LONGTEXT NOT NULL,

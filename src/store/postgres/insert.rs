@@ -145,11 +145,11 @@ fn backtraces(
 
 const GROUPS_INSERT: &str = "INSERT INTO event_groups (fingerprint, logger_id, kind, level,
          title, culprit, first_seen, last_seen, count, first_event_uid, last_event_uid,
-         first_release)
-     SELECT f, l, k, lv, t, c, ts, ts, 0, u, u, r
+         first_release, custom)
+     SELECT f, l, k, lv, t, c, ts, ts, 0, u, u, r, cu
      FROM unnest($1::text[], $2::bigint[], $3::text[], $4::smallint[], $5::text[],
-                 $6::text[], $7::bigint[], $8::text[], $9::text[])
-          AS x(f, l, k, lv, t, c, ts, u, r)
+                 $6::text[], $7::bigint[], $8::text[], $9::text[], $10::boolean[])
+          AS x(f, l, k, lv, t, c, ts, u, r, cu)
      ORDER BY f
      ON CONFLICT (fingerprint) DO NOTHING";
 
@@ -195,11 +195,15 @@ fn groups(
     let ts: Vec<i64> = evs.iter().map(|e| e.timestamp_ms).collect();
     let uid: Vec<String> = evs.iter().map(|e| e.id.to_string()).collect();
     let release: Vec<Option<&str>> = evs.iter().map(|e| e.release.as_deref()).collect();
+    let custom: Vec<Option<bool>> = evs
+        .iter()
+        .map(|e| e.custom_fingerprint.then_some(true))
+        .collect();
     let st = stmts.get(tx, GROUPS_INSERT).map_err(fail)?;
     tx.execute(
         &st,
         &[
-            &fps, &logger, &kind, &level, &title, &culprit, &ts, &uid, &release,
+            &fps, &logger, &kind, &level, &title, &culprit, &ts, &uid, &release, &custom,
         ],
     )
     .map_err(fail)?;
@@ -215,26 +219,26 @@ const EVENTS_INSERT: &str =
                      error_type, file, line, col, thread_name, thread_id, pid, app_name,
                      release, environment, tags, extra, group_id, backtrace_id, host_id,
                      alert_channels, breadcrumbs, redactions, snapshot_id, context,
-                     home_id, custom_fingerprint)
+                     home_id)
                  SELECT uid, ts, lg, lv, k, m, ch::jsonb, et, f, ln, cl, th, tid, pid, app,
                         rel, env, tg::jsonb, ex::jsonb, g, bt, h, ac, bc::jsonb, rd, sn,
-                        cx::jsonb, hm, cf
+                        cx::jsonb, hm
                  FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::smallint[],
                              $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
                              $10::int[], $11::int[], $12::text[], $13::bigint[],
                              $14::bigint[], $15::text[], $16::text[], $17::text[],
                              $18::text[], $19::text[], $20::bigint[], $21::bigint[],
                              $22::bigint[], $23::text[], $24::text[], $25::int[], $26::int[],
-                             $27::bigint[], $28::text[], $29::bigint[], $30::boolean[])
+                             $27::bigint[], $28::text[], $29::bigint[])
                       AS x(uid, ts, lg, lv, k, m, ch, et, f, ln, cl, th, tid, pid, app, rel,
-                           env, tg, ex, g, bt, h, ac, bc, rd, ord, sn, cx, hm, cf)
+                           env, tg, ex, g, bt, h, ac, bc, rd, ord, sn, cx, hm)
                  ORDER BY ord
                  ON CONFLICT (uid) DO NOTHING RETURNING id, uid";
 
 /// Inserts the events (1,000 rows a statement); the row id of each one
 /// actually inserted, by its position in `events`.
 // Long by design: one array per column of `EVENTS_INSERT`'s `unnest`, then
-// the parameters in its `$1` to `$30` order; apart, a column and its
+// the parameters in its `$1` to `$29` order; apart, a column and its
 // placeholder could drift out of step.
 fn insert_events(
     tx: &mut Transaction<'_>,
@@ -289,10 +293,6 @@ fn insert_events(
             .collect();
         let group: Vec<i64> = chunk.iter().map(|e| links.group_of(e).0).collect();
         let home: Vec<Option<i64>> = chunk.iter().map(|e| links.group_of(e).1).collect();
-        let custom: Vec<Option<bool>> = chunk
-            .iter()
-            .map(|e| e.custom_fingerprint.then_some(true))
-            .collect();
         let backtrace: Vec<Option<i64>> = chunk
             .iter()
             .map(|e| hash_of(e).and_then(|h| links.backtraces.get(&h).copied()))
@@ -359,7 +359,6 @@ fn insert_events(
                     &snapshot,
                     &context,
                     &home,
-                    &custom,
                 ],
             )
             .map_err(|e| target.error("writing events to", e))?;

@@ -299,14 +299,14 @@ CREATE INDEX IF NOT EXISTS group_texts_backtrace ON group_texts (backtrace_id)
 
 -- Version 5 (triage): merged groups point at the group that took them;
 -- an event in a group other than its fingerprint's names its own
--- (`home_id`, NULL otherwise); whether the code chose its fingerprint; the
+-- (`home_id`, NULL otherwise); whether the code chose a group's fingerprint; the
 -- grouping configurations the events were made with.
 ALTER TABLE event_groups ADD COLUMN IF NOT EXISTS merged_into BIGINT;
 ALTER TABLE event_groups ADD COLUMN IF NOT EXISTS followed BOOLEAN;
 CREATE INDEX IF NOT EXISTS event_groups_merged ON event_groups (merged_into)
     WHERE merged_into IS NOT NULL;
 ALTER TABLE events ADD COLUMN IF NOT EXISTS home_id BIGINT;
-ALTER TABLE events ADD COLUMN IF NOT EXISTS custom_fingerprint BOOLEAN;
+ALTER TABLE event_groups ADD COLUMN IF NOT EXISTS custom BOOLEAN;
 CREATE TABLE IF NOT EXISTS grouping_configs (
     id          BIGSERIAL PRIMARY KEY,
     config      TEXT   NOT NULL,

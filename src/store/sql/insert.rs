@@ -24,6 +24,8 @@ pub(crate) struct NewGroup<'a> {
     /// The group it points at (a fingerprint that followed an earlier
     /// grouping); `None` for a group of its own.
     pub(crate) follows: Option<i64>,
+    /// The code chose its fingerprint.
+    pub(crate) custom: bool,
 }
 
 impl<'a> NewGroup<'a> {
@@ -40,6 +42,7 @@ impl<'a> NewGroup<'a> {
             uid,
             release: ev.release.as_deref(),
             follows: None,
+            custom: ev.custom_fingerprint,
         }
     }
 }
@@ -52,8 +55,8 @@ pub(crate) fn group(c: &mut dyn Conn, g: &NewGroup<'_>) -> Result<i64> {
     let sql = format!(
         "INSERT INTO event_groups (fingerprint, logger_id, kind, level, title, culprit,
              first_seen, last_seen, count, first_event_uid, last_event_uid, first_release,
-             merged_into, followed)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 0, ?8, ?8, ?9, ?10, ?11) {}",
+             merged_into, followed, custom)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 0, ?8, ?8, ?9, ?10, ?11, ?12) {}",
         d.upsert("event_groups", "fingerprint", "", d == Dialect::Mysql)
     );
     let args = params![
@@ -67,7 +70,8 @@ pub(crate) fn group(c: &mut dyn Conn, g: &NewGroup<'_>) -> Result<i64> {
         g.uid,
         g.release,
         g.follows,
-        g.follows.map(|_| true)
+        g.follows.map(|_| true),
+        g.custom.then_some(true)
     ];
     if d == Dialect::Mysql {
         return c.insert_id(doing, &sql, args);

@@ -104,8 +104,9 @@ fn page(c: &mut dyn Conn, after: i64) -> Result<Vec<Stored>> {
         "reading events to regroup",
         "SELECT e.id, e.uid, l.name, e.logger_id, e.kind, e.level, e.ts, e.message,
                 e.error_chain, e.file, e.line, e.col, e.tags, e.backtrace_id, e.group_id,
-                e.home_id, e.custom_fingerprint, e.\"release\"
+                e.home_id, o.custom, e.\"release\"
          FROM events e JOIN loggers l ON l.id = e.logger_id
+         JOIN event_groups o ON o.id = coalesce(e.home_id, e.group_id)
          WHERE e.id > ?1 ORDER BY e.id LIMIT ?2",
         params![after, PAGE],
         |r| {
@@ -329,6 +330,7 @@ fn make_group(c: &mut dyn Conn, fp: &str, ev: &Stored, frames: &[Frame]) -> Resu
             uid: &ev.uid,
             release: ev.release.as_deref(),
             follows: None,
+            custom: false,
         },
     )
 }

@@ -204,10 +204,9 @@ fn insert_event(
         "INSERT INTO events (uid, ts, logger_id, level, kind, message, error_chain,
              error_type, file, line, col, thread_name, thread_id, pid, app_name,
              release, environment, tags, extra, group_id, backtrace_id, snapshot_id,
-             host_id, alert_channels, breadcrumbs, redactions, context, home_id,
-             custom_fingerprint)
+             host_id, alert_channels, breadcrumbs, redactions, context, home_id)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-             ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)
+             ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)
          ON CONFLICT(uid) DO NOTHING",
     )
     .and_then(|mut s| {
@@ -240,7 +239,6 @@ fn insert_event(
             ev.redactions,
             context,
             links.home,
-            ev.custom_fingerprint.then_some(1),
         ])
     })
     .map_err(|e| fail("inserting an event", e))
@@ -303,8 +301,9 @@ fn ensure_group(
     let culprit = fingerprint::culprit(&ev.frames, ev.location.as_ref());
     tx.prepare_cached(
         "INSERT INTO event_groups (fingerprint, logger_id, kind, level, title, culprit,
-             first_seen, last_seen, count, first_event_uid, last_event_uid, first_release)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 0, ?8, ?8, ?9)
+             first_seen, last_seen, count, first_event_uid, last_event_uid, first_release,
+             custom)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 0, ?8, ?8, ?9, ?10)
          ON CONFLICT(fingerprint) DO NOTHING",
     )
     .and_then(|mut s| {
@@ -318,6 +317,7 @@ fn ensure_group(
             ev.timestamp_ms,
             uid,
             ev.release,
+            ev.custom_fingerprint.then_some(1),
         ])
     })
     .map_err(err)?;

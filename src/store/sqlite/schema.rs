@@ -185,8 +185,9 @@ pub(crate) const RECORD_META: &str = "INSERT INTO errsnap_meta (key, value) VALU
 /// Version 10 (triage): merged groups point at the group that took them
 /// (`merged_into`; their rows stay, so a fingerprint keeps its group and an
 /// unmerge its place); an event in a group other than its fingerprint's
-/// names its own (`home_id`, NULL otherwise: no bytes for most events);
-/// whether the code chose its fingerprint (regrouping leaves those); a
+/// names its own (`home_id`, NULL otherwise: a byte for most events);
+/// whether the code chose a group's fingerprint (`custom`: regrouping
+/// leaves those; a rule's fingerprints are hashed apart from the code's); a
 /// group that points at another because its fingerprint followed an
 /// earlier grouping (`followed`; regrouping undoes those, never a merge
 /// someone made); and
@@ -196,7 +197,7 @@ ALTER TABLE event_groups ADD COLUMN merged_into INTEGER;
 ALTER TABLE event_groups ADD COLUMN followed INTEGER;
 CREATE INDEX event_groups_merged ON event_groups(merged_into) WHERE merged_into IS NOT NULL;
 ALTER TABLE events ADD COLUMN home_id INTEGER;
-ALTER TABLE events ADD COLUMN custom_fingerprint INTEGER;
+ALTER TABLE event_groups ADD COLUMN custom INTEGER;
 CREATE TABLE grouping_configs (
     id          INTEGER PRIMARY KEY,
     config      TEXT    NOT NULL,
