@@ -173,12 +173,12 @@ fn record_decline(log: &errsnap::EventLogger) {
 }
 const DECLINE_LINE: u32 = line!() - 2;
 
-#[test]
-fn blame_names_the_commit_that_last_changed_where_it_failed() {
+/// A repository whose history changed the line `record_decline` records
+/// at: Alice wrote every line, Bob later that one (the release's commit),
+/// Carol another line after; with Bob's commit.
+fn scripted_history() -> (Repo, String) {
     let repo = Repo(tempfile::tempdir().unwrap());
     repo.git(&["init", "-q", "-b", "main"], None);
-    // This file as the repository holds it: Alice wrote every line, Bob
-    // later changed the line that records the error, Carol another one.
     let line = DECLINE_LINE;
     let file = repo.0.path().join("tests/triage.rs");
     std::fs::create_dir_all(file.parent().unwrap()).unwrap();
@@ -202,6 +202,13 @@ fn blame_names_the_commit_that_last_changed_where_it_failed() {
         &["commit", "-q", "-am", "a comment"],
         Some(("Carol", 1_780_900_000)),
     );
+    (repo, bob)
+}
+
+#[test]
+fn blame_names_the_commit_that_last_changed_where_it_failed() {
+    let line = DECLINE_LINE;
+    let (repo, bob) = scripted_history();
     let release = format!("shop@1.0.0+{}", &bob[..9]);
     let (_d, db) = util::temp_db();
     let log = util::builder(&db, "shop").release(release).build().unwrap();
@@ -258,4 +265,31 @@ fn blame_names_the_commit_that_last_changed_where_it_failed() {
     );
     let none = errsnap_with(&db, &["blame", "99999", "--repo", "."], &[]);
     assert!(!none.status.success());
+}
+
+#[test]
+fn a_new_groups_alert_names_its_suspect_commit() {
+    let (repo, bob) = scripted_history();
+    let stub = crate::servers::HttpStub::start();
+    let mut config = errsnap::Config::empty();
+    config.set("ERRSNAP_SLACK_WEBHOOK_URL", stub.url()).unwrap();
+    let (_d, db) = util::temp_db();
+    let log = util::builder(&db, "shop")
+        .config(config)
+        .release(format!("1.0.0+{}", &bob[..9]))
+        .repo_path(repo.0.path())
+        .repo_path_map(format!("{}=", env!("CARGO_MANIFEST_DIR")))
+        .build()
+        .unwrap();
+    record_decline(&log);
+    assert!(log.flush(T));
+    let sent = stub.wait_for(1, T);
+    let body = sent[0].json().to_string();
+    assert!(body.contains("Suspect commit"), "{body}");
+    assert!(
+        body.contains(&format!("{} by Bob", &bob[..10])) && body.contains("pay: report declines"),
+        "{body}"
+    );
+    // The event is stored as ever: the suspect is the alert's, not the event's.
+    assert_eq!(json(&db, &["events"]).as_array().unwrap().len(), 1);
 }
