@@ -42,9 +42,9 @@ pub(crate) async fn page(State(app): State<Shared>, Path(id): Path<String>) -> R
             (header(app, &g, now))
             section.charts {
                 figure { figcaption { "Occurrences per hour, last 48 hours" }
-                    (charts::bars(&charts::bucket(&pairs, end, HOUR, 48), &charts::labels(end, HOUR, 48, 16), 480, 60, "per hour")) }
+                    (charts::bars(&charts::bucket(&pairs, end, HOUR, 48), &charts::labels(end, HOUR, 48, 16), 480, 96, "per hour")) }
                 figure { figcaption { "Occurrences per day, last 30 days" }
-                    (charts::bars(&charts::bucket(&pairs, end, DAY, 30), &charts::labels(end, DAY, 30, 10), 480, 60, "per day")) }
+                    (charts::bars(&charts::bucket(&pairs, end, DAY, 30), &charts::labels(end, DAY, 30, 10), 480, 96, "per day")) }
             }
             (super::triage::section(db, app, &g)?)
             (value_tables(&values, now))
@@ -142,9 +142,9 @@ fn resources(samples: &[Sample]) -> Markup {
         @if !samples.is_empty() {
             section.charts {
                 figure { figcaption { "Resident memory across the last " (samples.len()) " occurrences" }
-                    (charts::line(&rss, 480, 60, "RSS", |v| bytes(v as u64))) }
+                    (charts::line(&rss, 480, 96, "RSS", |v| bytes(v as u64))) }
                 figure { figcaption { "Process CPU across the same occurrences" }
-                    (charts::line(&cpu, 480, 60, "CPU", |v| format!("{v:.1} %"))) }
+                    (charts::line(&cpu, 480, 96, "CPU", |v| format!("{v:.1} %"))) }
             }
         }
     }

@@ -35,7 +35,7 @@ pub(crate) async fn page(State(app): State<Shared>) -> Response {
                 dt { "Database" } dd { (bytes(s.file_bytes)) " on disk, " (bytes(s.used_bytes)) " in use" }
             }
             figure { figcaption { "Events per hour, last 48 hours" }
-                (charts::bars(&per_hour, &labels, 720, 80, "events per hour")) }
+                (charts::bars(&per_hour, &labels, 720, 110, "events per hour")) }
             section.values {
                 div { h3 { "By level" } table.kv { tbody { @for (k, v) in &s.by_level { tr { th { (k) } td.num { (v) } } } } } }
                 div { h3 { "By logger" } table.kv { tbody { @for (k, v) in s.by_logger.iter().take(20) { tr { th { (clean_line(k, 60)) } td.num { (v) } } } } } }
