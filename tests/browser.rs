@@ -306,4 +306,12 @@ fn a_browser_opens_groups_sees_a_live_update_opens_a_group_and_resolves_it() {
     let back = db_now.group(cache).unwrap().unwrap();
     assert_eq!((back.merged_into, back.count), (None, 1));
     assert_eq!(db_now.group(payments.id).unwrap().unwrap().count, 12);
+    // The runs and the releases, from the navigation.
+    d.click_on("header nav a", |t| t == "Runs");
+    d.wait_for("h1", |t| t == "Runs");
+    d.wait_for("#runs td span.badge", |t| t == "running" || t == "exited");
+    d.screenshot("dashboard-runs.png");
+    d.click_on("header nav a", |t| t == "Releases");
+    d.wait_for("#releases td", |t| t == "2.3.1");
+    d.screenshot("dashboard-releases.png");
 }

@@ -60,6 +60,8 @@ fn every_page_needs_the_token_and_the_token_gives_a_strict_session() {
         "/groups/1",
         "/events",
         "/stats",
+        "/runs",
+        "/releases",
         "/search?q=payment",
         "/live",
     ] {
@@ -117,7 +119,15 @@ fn every_page_needs_the_token_and_the_token_gives_a_strict_session() {
     let r = dash.get(&format!("/\\evil.example/?token={}", dash.token), None);
     assert_eq!(r.header("location"), Some("/"));
     let cookie = dash.login();
-    for path in ["/", "/events", "/stats", "/search?q=payment", "/login"] {
+    for path in [
+        "/",
+        "/events",
+        "/stats",
+        "/runs",
+        "/releases",
+        "/search?q=payment",
+        "/login",
+    ] {
         let r = dash.get(path, Some(&cookie));
         assert_eq!(r.status, 200, "{path}: {}", r.body);
         let csp = r.header("content-security-policy").unwrap();
@@ -726,4 +736,58 @@ fn a_schema_5_file_is_read_and_changed_by_this_cli() {
     assert_eq!(r.body.matches("<tr data-group=").count(), 3);
     assert_eq!(dash.get("/search?q=payment", Some(&cookie)).status, 200);
     assert_eq!(dash.get("/groups/1", Some(&cookie)).status, 200);
+}
+
+#[test]
+fn the_runs_and_releases_pages_say_how_each_run_ended_and_each_release_fared() {
+    let (_d, db) = util::temp_db();
+    for release in ["2.0", "2.1<b>"] {
+        let log = util::builder(&db, "shop").release(release).build().unwrap();
+        log.error(format!("checkout failed in {release}"));
+        assert!(log.flush(Duration::from_secs(20)));
+        drop(log);
+    }
+    // The first run was killed by the kernel (as the runs ledger records it).
+    util::open(&db)
+        .execute_batch("UPDATE runs SET status = 'abnormal', end_reason = 'oom-kill' WHERE id = 1")
+        .unwrap();
+    let dash = Dash::start(&db, &[]);
+    let cookie = dash.login();
+    let runs = dash.get("/runs", Some(&cookie));
+    assert_eq!(runs.status, 200, "{}", runs.body);
+    assert!(runs.body.contains("ended abnormally"), "{}", runs.body);
+    assert!(
+        runs.body.contains("<code class=\"reason\">oom-kill</code>"),
+        "{}",
+        runs.body
+    );
+    assert!(runs.body.contains(">exited</span>"), "{}", runs.body);
+    assert!(
+        runs.body.contains("2.1&lt;b&gt;") && !runs.body.contains("2.1<b>"),
+        "escaped"
+    );
+    assert!(
+        runs.body.contains("aria-current=\"page\">Runs"),
+        "{}",
+        runs.body
+    );
+    let rel = dash.get("/releases", Some(&cookie));
+    assert_eq!(rel.status, 200, "{}", rel.body);
+    // 2.0: one run, abnormal: 0 % crash-free; 2.1<b>: one run, exited: 100 %.
+    assert!(
+        rel.body.contains("0.0 %") && rel.body.contains("100.0 %"),
+        "{}",
+        rel.body
+    );
+    assert!(rel.body.contains("href=\"/?new_in=2.0\""), "{}", rel.body);
+    let new_in = dash.get("/?new_in=2.0", Some(&cookie));
+    assert!(
+        new_in.body.contains("checkout failed in 2.0"),
+        "{}",
+        new_in.body
+    );
+    assert!(
+        !new_in.body.contains("checkout failed in 2.1"),
+        "only the group new in 2.0"
+    );
 }

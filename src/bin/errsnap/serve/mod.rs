@@ -215,6 +215,8 @@ fn router(app: Shared) -> Router {
         .route("/events/{id}", get(pages::events::one))
         .route("/search", get(pages::search::page))
         .route("/stats", get(pages::stats::page))
+        .route("/runs", get(pages::runs::runs))
+        .route("/releases", get(pages::runs::releases))
         .route("/live", get(live::stream))
         .route("/login", get(guard::login_form).post(guard::login))
         .route("/logout", post(guard::logout))

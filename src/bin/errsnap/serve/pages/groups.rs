@@ -56,6 +56,7 @@ pub(crate) fn filters(p: &HashMap<String, String>, now: i64) -> Result<Filters, 
         ("release", &mut q.release),
         ("environment", &mut q.environment),
         ("host", &mut q.host),
+        ("new_in", &mut q.new_in),
     ] {
         *slot = get(key).map(str::to_owned);
     }
@@ -93,6 +94,7 @@ pub(crate) fn filters(p: &HashMap<String, String>, now: i64) -> Result<Filters, 
         "release",
         "environment",
         "host",
+        "new_in",
         "range",
         "sort",
     ] {

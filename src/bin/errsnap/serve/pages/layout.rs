@@ -10,6 +10,8 @@ pub(crate) enum Nav {
     Groups,
     Events,
     Stats,
+    Runs,
+    Releases,
     Search,
 }
 
@@ -34,6 +36,8 @@ pub(crate) fn page(app: &App, title: &str, nav: Nav, search: &str, body: Markup)
                     nav {
                         (item(Nav::Groups, "/", "Groups"))
                         (item(Nav::Events, "/events", "Events"))
+                        (item(Nav::Runs, "/runs", "Runs"))
+                        (item(Nav::Releases, "/releases", "Releases"))
                         (item(Nav::Stats, "/stats", "Stats"))
                     }
                     form.search method="get" action="/search" role="search" {
