@@ -214,7 +214,7 @@ fn group_of(
     {
         return Ok(id);
     }
-    let id = sql::insert::group(c, &sql::insert::NewGroup::of(ev, logger, uid))?;
+    let id = sql::grouping::new_group(c, &sql::grouping::NewGroup::of(ev, logger, uid))?;
     found.groups.insert(ev.fingerprint.clone(), id);
     Ok(id)
 }

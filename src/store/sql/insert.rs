@@ -4,85 +4,9 @@
 //! batch insert.
 
 use super::alerts::GroupDelta;
-use super::{params, Conn, Dialect, Value};
+use super::{params, Conn, Value};
 use crate::error::Result;
-use crate::event::{Event, EventKind, Snapshot, StoredAttachment};
-use crate::pipeline::fingerprint;
-
-/// What a new group's row is made of: its fingerprint and what the
-/// event that first names it says.
-pub(crate) struct NewGroup<'a> {
-    pub(crate) fingerprint: &'a str,
-    pub(crate) logger_id: i64,
-    pub(crate) kind: EventKind,
-    pub(crate) level: i64,
-    pub(crate) title: String,
-    pub(crate) culprit: Option<String>,
-    pub(crate) ts: i64,
-    pub(crate) uid: &'a str,
-    pub(crate) release: Option<&'a str>,
-    /// The group it points at (a fingerprint that followed an earlier
-    /// grouping); `None` for a group of its own.
-    pub(crate) follows: Option<i64>,
-    /// The code chose its fingerprint.
-    pub(crate) custom: bool,
-}
-
-impl<'a> NewGroup<'a> {
-    /// The group of `ev`'s fingerprint, first named by it.
-    pub(crate) fn of(ev: &'a Event, logger_id: i64, uid: &'a str) -> NewGroup<'a> {
-        NewGroup {
-            fingerprint: &ev.fingerprint,
-            logger_id,
-            kind: ev.kind,
-            level: ev.level.as_i64(),
-            title: fingerprint::title(&ev.message),
-            culprit: fingerprint::culprit(&ev.frames, ev.location.as_ref()),
-            ts: ev.timestamp_ms,
-            uid,
-            release: ev.release.as_deref(),
-            follows: None,
-            custom: ev.custom_fingerprint,
-        }
-    }
-}
-
-/// The group of a fingerprint, made (with a count of 0: the events added
-/// to it count) if it does not exist yet; its id.
-pub(crate) fn group(c: &mut dyn Conn, g: &NewGroup<'_>) -> Result<i64> {
-    let doing = "storing the event's group";
-    let d = c.dialect();
-    let sql = format!(
-        "INSERT INTO event_groups (fingerprint, logger_id, kind, level, title, culprit,
-             first_seen, last_seen, count, first_event_uid, last_event_uid, first_release,
-             merged_into, followed, custom)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 0, ?8, ?8, ?9, ?10, ?11, ?12) {}",
-        d.upsert("event_groups", "fingerprint", "", d == Dialect::Mysql)
-    );
-    let args = params![
-        g.fingerprint,
-        g.logger_id,
-        g.kind.as_str(),
-        g.level,
-        g.title,
-        g.culprit,
-        g.ts,
-        g.uid,
-        g.release,
-        g.follows,
-        g.follows.map(|_| true),
-        g.custom.then_some(true)
-    ];
-    if d == Dialect::Mysql {
-        return c.insert_id(doing, &sql, args);
-    }
-    c.execute(doing, &sql, args)?;
-    c.one(
-        doing,
-        "SELECT id FROM event_groups WHERE fingerprint = ?1",
-        params![g.fingerprint],
-    )
-}
+use crate::event::{Snapshot, StoredAttachment};
 
 /// Inserts a snapshot taken of process `pid`; its id.
 pub(crate) fn snapshot(c: &mut dyn Conn, s: &Snapshot, pid: u32) -> Result<i64> {

@@ -317,9 +317,9 @@ pub(crate) fn regroup(
 /// Makes the group of a fingerprint first seen while regrouping (count 0:
 /// the events moved into it count).
 fn make_group(c: &mut dyn Conn, fp: &str, ev: &Stored, frames: &[Frame]) -> Result<i64> {
-    super::insert::group(
+    super::grouping::new_group(
         c,
-        &super::insert::NewGroup {
+        &super::grouping::NewGroup {
             fingerprint: fp,
             logger_id: ev.logger_id,
             kind: ev.kind,
