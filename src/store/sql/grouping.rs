@@ -5,10 +5,11 @@
 //! group was merged into another is stored in that one, its own group
 //! noted (`events.home_id`), so an unmerge can take it back.
 //!
-//! A merge and a batch may run at once (another process): the batch reads
-//! which of its groups are merged before it writes, and checks it again
-//! once it holds their rows ([`check_merges`]); a merge that came between
-//! makes the batch fail as busy, and it is written again (nothing lost).
+//! A merge and a batch may run at once (another process): the batch takes
+//! which of its groups are merged from what its writer read ([`Merges`]),
+//! and checks it once it holds their rows ([`check_merges`]); a merge that
+//! came between makes the batch fail as busy, and it is written again with
+//! the merges read anew (nothing lost).
 
 use std::collections::HashMap;
 
@@ -336,7 +337,7 @@ pub(crate) fn merged(c: &mut dyn Conn, homes: &[i64]) -> Result<HashMap<i64, i64
 
 /// Locks the batch's groups (`targets`, and the merged `homes` its events
 /// came from), all at once in fingerprint order, and checks that no merge
-/// or unmerge changed them since [`merged`] read them: else the batch fails
+/// or unmerge changed them from what [`Merges`] said: else the batch fails
 /// as busy (written again, with the groups as they are then). Returns each
 /// group's status columns for the alert policy.
 pub(crate) fn check_merges(
