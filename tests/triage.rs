@@ -293,3 +293,32 @@ fn a_new_groups_alert_names_its_suspect_commit() {
     // The event is stored as ever: the suspect is the alert's, not the event's.
     assert_eq!(json(&db, &["events"]).as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn an_ignoring_rule_stores_nothing_and_counts_it() {
+    let (dir, db) = util::temp_db();
+    let rules = dir.path().join("errsnap.toml");
+    std::fs::write(
+        &rules,
+        "[[grouping]]\nmessage = \"client went away*\"\nignore = true\n",
+    )
+    .unwrap();
+    let log = util::builder(&db, "web")
+        .config_file(&rules)
+        .build()
+        .unwrap();
+    log.error("client went away mid-response");
+    log.error("client went away again");
+    log.error("disk full");
+    assert!(log.flush(T));
+    drop(log);
+    let conn = util::open(&db);
+    assert_eq!(util::count(&conn, "SELECT count(*) FROM events"), 1);
+    assert_eq!(
+        util::count(
+            &conn,
+            "SELECT value FROM counters WHERE name = 'grouping_ignored'"
+        ),
+        2
+    );
+}

@@ -191,6 +191,9 @@ struct Shared {
     /// Reports of a failure already recorded (see `dedupe`), not yet added
     /// to the `counters` table.
     deduplicated: AtomicU64,
+    /// Events a grouping rule ignored, not yet added to the `counters`
+    /// table.
+    grouping_ignored: AtomicU64,
     notify: Option<NotifyHandle>,
 }
 
@@ -347,6 +350,7 @@ impl Worker {
             dropped_total: AtomicU64::new(0),
             sampled: AtomicU64::new(0),
             deduplicated: AtomicU64::new(0),
+            grouping_ignored: AtomicU64::new(0),
             notify,
         });
         if disabled {

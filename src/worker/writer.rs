@@ -614,10 +614,15 @@ impl Writer {
 
     fn record_dropped(&mut self) {
         let shared = self.shared.clone();
+        let ignored = std::mem::take(&mut self.grouping.ignored);
+        shared
+            .grouping_ignored
+            .fetch_add(ignored, Ordering::Relaxed);
         for (name, counter) in [
             ("dropped_events", &shared.dropped),
             ("sampled_out", &shared.sampled),
             ("deduplicated", &shared.deduplicated),
+            ("grouping_ignored", &shared.grouping_ignored),
         ] {
             let n = counter.swap(0, Ordering::Relaxed);
             if n > 0 {
@@ -627,25 +632,6 @@ impl Writer {
                 };
                 if let Err(e) = store.add_counter(name, n) {
                     counter.fetch_add(n, Ordering::Relaxed);
-                    internal_log::report("counter", &internal_log::chain(&e));
-                }
-            }
-        }
-        // Events a grouping rule ignored: counted, kept for later when the
-        // store cannot take the count now.
-        let ignored = std::mem::take(&mut self.grouping.ignored);
-        if ignored > 0 {
-            let added = match self.store() {
-                Some(store) => store
-                    .add_counter("grouping_ignored", ignored)
-                    .map(|()| true),
-                None => Ok(false),
-            };
-            match added {
-                Ok(true) => {}
-                Ok(false) => self.grouping.ignored += ignored,
-                Err(e) => {
-                    self.grouping.ignored += ignored;
                     internal_log::report("counter", &internal_log::chain(&e));
                 }
             }
