@@ -167,6 +167,8 @@ pub use worker::Overflow;
 /// it answers with, crash files imported after the fact, and PostgreSQL's
 /// schema.
 pub mod db {
+    pub use crate::event::sample::RunSample;
+    pub use crate::pipeline::trend::{describe_trend, TREND_WINDOW_MS};
     #[cfg(any(feature = "postgres", feature = "mysql"))]
     #[cfg_attr(docsrs, doc(cfg(any(feature = "postgres", feature = "mysql"))))]
     pub use crate::store::migrate;

@@ -27,6 +27,9 @@ pub(crate) struct CrashFile {
     /// The records written (in the order the signals came); empty when the
     /// process never crashed.
     pub(crate) records: Vec<Record>,
+    /// The flight recorder's last readings, oldest first (none in a file
+    /// of layout version 1).
+    pub(crate) readings: Vec<crate::event::sample::RunSample>,
 }
 
 /// Whether `name` is a crash file's name.
@@ -55,12 +58,12 @@ fn u32_at(b: &[u8], at: u64) -> u32 {
 pub(crate) fn read(dir: &PrivateDir, name: &OsStr) -> std::io::Result<CrashFile> {
     let mut f = dir.read(name)?;
     let len = f.metadata()?.len();
-    if len != layout::FILE_SIZE {
+    if len != layout::FILE_SIZE && len != layout::FILE_SIZE_V1 {
         return Err(bad(name, &format!("size {len}, not {}", layout::FILE_SIZE)));
     }
-    let mut b = Vec::with_capacity(layout::FILE_SIZE as usize);
-    f.by_ref().take(layout::FILE_SIZE).read_to_end(&mut b)?;
-    if b.len() as u64 != layout::FILE_SIZE {
+    let mut b = Vec::with_capacity(len as usize);
+    f.by_ref().take(len).read_to_end(&mut b)?;
+    if b.len() as u64 != len {
         return Err(bad(name, "shorter than its size"));
     }
     parse(name, &b)
@@ -68,12 +71,23 @@ pub(crate) fn read(dir: &PrivateDir, name: &OsStr) -> std::io::Result<CrashFile>
 
 /// Parses a crash file's bytes.
 pub(crate) fn parse(name: &OsStr, b: &[u8]) -> std::io::Result<CrashFile> {
-    if b.len() as u64 != layout::FILE_SIZE || b[..8] != layout::MAGIC {
+    let size = b.len() as u64;
+    if (size != layout::FILE_SIZE && size != layout::FILE_SIZE_V1) || b[..8] != layout::MAGIC {
         return Err(bad(name, "not an errsnap crash file"));
     }
     let version = u32_at(b, 8);
-    if version != layout::VERSION {
-        return Err(bad(name, &format!("layout version {version} unknown")));
+    // Version 1 (an earlier build's file) has no ring; the size and the
+    // version must agree.
+    let expected = match version {
+        1 => layout::FILE_SIZE_V1,
+        layout::VERSION => layout::FILE_SIZE,
+        _ => return Err(bad(name, &format!("layout version {version} unknown"))),
+    };
+    if size != expected {
+        return Err(bad(
+            name,
+            &format!("size {size} for layout version {version}"),
+        ));
     }
     let meta_len = u64::from(u32_at(b, layout::META_LEN_AT));
     if meta_len > layout::HEADER_SIZE - layout::META_AT {
@@ -118,10 +132,15 @@ pub(crate) fn parse(name: &OsStr, b: &[u8]) -> std::io::Result<CrashFile> {
     }
     // Two threads may have crashed at once: the first signal first.
     records.sort_by_key(|r| r.raw.time_ms);
+    let readings = super::ring::read(&b[(layout::RING_AT as usize).min(b.len())..])
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect();
     Ok(CrashFile {
         meta,
         modules,
         records,
+        readings,
     })
 }
 

@@ -8,12 +8,14 @@
 //! 68 KiB   modules slot B (the writer fills the unused slot, then flips)
 //! 132 KiB  record 0: RawRecord (4 KiB) + up to 64 KiB of stack
 //! 200 KiB  record 1 (a second signal: Rust's abort after a stack overflow)
+//! 268 KiB  the flight recorder's ring: 720 readings of 128 bytes (`ring.rs`)
 //! ```
 
 /// `b"ESNPCRSH"`: marks an errsnap crash file.
 pub(crate) const MAGIC: [u8; 8] = *b"ESNPCRSH";
-/// The layout version written here.
-pub(crate) const VERSION: u32 = 1;
+/// The layout version written here (2: version 1 and the ring after it;
+/// files of version 1 are still read).
+pub(crate) const VERSION: u32 = 2;
 
 /// Offset of the `done` mask (u32).
 pub(crate) const DONE_AT: u64 = 12;
@@ -45,8 +47,17 @@ pub(crate) const RECORD_SIZE: u64 = RECORD_HEADER + STACK_BYTES;
 pub(crate) const fn record_at(i: u32) -> u64 {
     HEADER_SIZE + 2 * MODULES_SIZE + i as u64 * RECORD_SIZE
 }
+/// The whole file of layout version 1 (no ring).
+pub(crate) const FILE_SIZE_V1: u64 = record_at(RECORDS);
+
+/// Where the flight recorder's ring starts (layout version 2).
+pub(crate) const RING_AT: u64 = FILE_SIZE_V1;
+/// Readings the ring holds (12 minutes at one a second).
+pub(crate) const RING_SLOTS: u64 = 720;
+/// One reading's slot.
+pub(crate) const RING_SLOT_SIZE: u64 = 128;
 /// The whole file, sized when it is made.
-pub(crate) const FILE_SIZE: u64 = record_at(RECORDS);
+pub(crate) const FILE_SIZE: u64 = RING_AT + RING_SLOTS * RING_SLOT_SIZE;
 
 /// Marks a written record.
 pub(crate) const RECORD_MAGIC: u32 = 0x4352_5348;
@@ -168,11 +179,12 @@ mod tests {
         assert_eq!(&back.thread_name[..4], b"main");
         assert!(RawRecord::from_bytes(&r.as_bytes()[..10]).is_none());
         assert_eq!(record_at(0), 4096 + 2 * 65536);
-        assert_eq!(FILE_SIZE, record_at(0) + 2 * RECORD_SIZE);
+        assert_eq!(FILE_SIZE_V1, record_at(0) + 2 * RECORD_SIZE);
+        assert_eq!(FILE_SIZE, FILE_SIZE_V1 + 720 * 128);
         assert_eq!(modules_at(1), 4096);
         assert_eq!(modules_at(2), 4096 + 65536);
         assert_eq!(STACK_BYTES, 65536);
         assert_eq!(RECORD_SIZE, 4096 + 65536);
-        assert_eq!(FILE_SIZE, 4096 + 2 * 65536 + 2 * (4096 + 65536));
+        assert_eq!(FILE_SIZE_V1, 4096 + 2 * 65536 + 2 * (4096 + 65536));
     }
 }

@@ -18,6 +18,7 @@ pub(crate) mod file;
 #[cfg(target_os = "linux")]
 mod handler;
 pub(crate) mod layout;
+pub(crate) mod ring;
 
 use std::ffi::OsString;
 use std::sync::Mutex;
@@ -75,6 +76,9 @@ struct Armed {
     slot: u32,
     /// The process that armed it: a forked child is not armed.
     pid: u32,
+    /// Readings written to its ring so far.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    readings: u64,
 }
 
 static ARMED: Mutex<Option<Armed>> = Mutex::new(None);
@@ -168,6 +172,7 @@ pub(crate) fn arm(
         file,
         slot: 1,
         pid: meta.pid,
+        readings: 0,
     }) {
         let _ = old.dir.remove(&old.name);
         // Never closed: a handler on another thread may still hold its
@@ -235,6 +240,25 @@ pub(crate) fn set_modules(modules: &[ModuleEntry]) {
     }
     #[cfg(not(target_os = "linux"))]
     let _ = modules;
+}
+
+/// Writes a flight-recorder reading into the armed file's ring (the
+/// writer thread, on the heartbeat; one `pwrite`).
+pub(crate) fn note_reading(reading: &crate::event::sample::RunSample) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::FileExt;
+        let mut g = ARMED.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(a) = g.as_mut().filter(|a| a.pid == std::process::id()) {
+            a.readings += 1;
+            let seq = a.readings;
+            let _ = a
+                .file
+                .write_all_at(&ring::slot(seq, reading), ring::slot_at(seq));
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = reading;
 }
 
 /// Notes that the current thread recorded panic `id`: a `SIGABRT` on this

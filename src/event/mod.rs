@@ -5,6 +5,7 @@ pub(crate) mod attachment;
 pub(crate) mod context;
 pub(crate) mod id;
 mod json;
+pub(crate) mod sample;
 pub(crate) mod snapshot;
 
 use std::collections::BTreeMap;

@@ -393,6 +393,7 @@ impl EventLoggerBuilder {
             busy_timeout: self.busy_timeout.unwrap_or(defaults.busy_timeout),
             prewarm_symbols: self.prewarm_symbols,
             retention: s.retention,
+            run_samples_keep: s.run_samples_keep,
             alerting,
             durability: s.durability,
             capacity: s.queue_capacity,

@@ -152,6 +152,18 @@ impl Cgroup {
         }
     }
 
+    /// Time the CPU quota held the cgroup back so far, in microseconds
+    /// (v2 `cpu.stat` `throttled_usec`; v1 `cpu.stat` `throttled_time`, in
+    /// ns). `None` without a CPU controller.
+    pub(crate) fn throttled_usec(&self) -> Option<u64> {
+        let stat = read(self.cpu_dir.as_deref()?, "cpu.stat")?;
+        if self.version == 2 {
+            keyed(&stat, "throttled_usec")
+        } else {
+            keyed(&stat, "throttled_time").map(|ns| ns / 1000)
+        }
+    }
+
     /// The cgroup's directory (its memory controller's), to find it again
     /// when judging a run.
     pub(crate) fn dir(&self) -> &Path {

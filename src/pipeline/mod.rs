@@ -1,7 +1,8 @@
 //! The writer's steps, between the queue and the store: symbolize the
 //! stack (`symbolize`) or read the error's own backtrace (`origin`), take
 //! the snapshot (`sampler`), group (`fingerprint`), redact (`redact`), and
-//! drop repeated reports of one failure (`dedupe`). Runs only on errsnap's
+//! drop repeated reports of one failure (`dedupe`); a run's readings in
+//! words (`trend`). Runs only on errsnap's
 //! writer thread (and in the panic hook's fallback), never on the caller's.
 
 pub(crate) mod attach;
@@ -20,5 +21,6 @@ pub(crate) mod sampler;
 pub(crate) mod symbolicate;
 pub(crate) mod symbolize;
 pub(crate) mod symbols;
+pub(crate) mod trend;
 
 pub(crate) use pending::{BeforeSave, Context, PendingEvent};

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use sysinfo::{MemoryRefreshKind, Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
+use crate::event::sample::RunSample;
 use crate::event::{HostInfo, HostStats, ProcessStats, Snapshot};
 
 impl Snapshot {
@@ -196,6 +197,47 @@ impl Sampler {
             cgroup: self.cgroup.as_ref().map(|c| c.stats()),
         }
     }
+}
+
+impl Sampler {
+    /// A reading for the flight recorder: the snapshot's process and
+    /// cgroup figures, the descriptors' limit and the CPU quota's
+    /// throttling.
+    pub(crate) fn reading(&mut self) -> RunSample {
+        let snap = self.sample();
+        let p = &snap.process;
+        let cg = snap.cgroup.as_ref();
+        RunSample {
+            at_ms: snap.taken_at_ms,
+            rss_bytes: Some(p.rss_bytes).filter(|&r| r > 0),
+            cpu_percent: p.cpu_percent,
+            threads: p.threads,
+            open_fds: p.open_fds,
+            fd_limit: fd_limit(),
+            io_read_bytes: p.io_read_bytes,
+            io_write_bytes: p.io_write_bytes,
+            cgroup_memory_bytes: cg.and_then(|c| c.memory_current_bytes),
+            cgroup_memory_max_bytes: cg.and_then(|c| c.memory_max_bytes),
+            cgroup_throttled_usec: self.cgroup.as_ref().and_then(|c| c.throttled_usec()),
+        }
+    }
+}
+
+/// The soft limit of open descriptors (`None`: unlimited or unknown).
+#[cfg(unix)]
+fn fd_limit() -> Option<u64> {
+    // SAFETY: getrlimit only writes into the struct we own.
+    let mut lim: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid pointer; RLIMIT_NOFILE is always accepted.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return None;
+    }
+    (lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur as u64)
+}
+
+#[cfg(not(unix))]
+fn fd_limit() -> Option<u64> {
+    None
 }
 
 /// CPU time over wall time since the process started, in percent.

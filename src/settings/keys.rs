@@ -328,6 +328,13 @@ pub(crate) const KEYS: &[Key] = &[
         "delete events older than this",
     ),
     key(
+        "ERRSNAP_RETENTION_RUN_SAMPLES_DAYS",
+        Some("retention.run_samples_days"),
+        Kind::Days { max_d: 100_000 },
+        "7",
+        "how long the flight recorder's readings of each run are kept",
+    ),
+    key(
         "ERRSNAP_RETENTION_MAX_EVENTS",
         Some("retention.max_events"),
         Kind::Count {

@@ -115,6 +115,8 @@ pub(crate) struct Settings {
     /// Extra redaction rules, and the key they came from (for errors).
     pub(crate) redact_patterns: Vec<String>,
     pub(crate) retention: Limits,
+    /// How long the flight recorder's readings are kept.
+    pub(crate) run_samples_keep: Duration,
     /// The bytes of attachments one event may carry.
     pub(crate) attachment_event_cap: u64,
     /// Connect and total timeout of one delivery.
@@ -206,6 +208,9 @@ impl Settings {
                 .value::<Flag>("ERRSNAP_STORE_USER_IP")?
                 .is_some_and(|f| f.0),
             redact_patterns: patterns,
+            run_samples_keep: config
+                .duration("ERRSNAP_RETENTION_RUN_SAMPLES_DAYS")?
+                .unwrap_or(Duration::from_secs(7 * 86_400)),
             retention: Limits {
                 max_age_ms: config
                     .duration("ERRSNAP_RETENTION_MAX_AGE_DAYS")?

@@ -199,6 +199,31 @@ impl Database {
         self.reader.runs(limit)
     }
 
+    /// Run `run`'s flight recorder: the readings taken from `since_ms` to
+    /// `until_ms` (ms since the Unix epoch), oldest first. The writer takes
+    /// one on each heartbeat (`ERRSNAP_HEARTBEAT_SECS`); a run that died
+    /// leaves those its crash file held, imported by the next start.
+    ///
+    /// # Errors
+    /// The database cannot be read.
+    pub fn run_samples(
+        &self,
+        run: i64,
+        since_ms: i64,
+        until_ms: i64,
+    ) -> Result<Vec<crate::event::sample::RunSample>> {
+        self.reader.run_samples(run, since_ms, until_ms)
+    }
+
+    /// The run an event was raised in: process `pid` on host `host_id`
+    /// (as [`EventDetail`](crate::db::EventDetail) names them) at `at_ms`.
+    ///
+    /// # Errors
+    /// The database cannot be read.
+    pub fn run_at(&self, host_id: Option<i64>, pid: u32, at_ms: i64) -> Result<Option<i64>> {
+        self.reader.run_at(host_id, pid, at_ms)
+    }
+
     /// Each release's health, newest first: its runs and how they ended
     /// (the crash-free share), the groups new in it and those that
     /// regressed in it.

@@ -31,6 +31,7 @@ mod open;
 pub(crate) mod policy;
 pub(crate) mod postgres;
 pub(crate) mod read;
+pub(crate) mod recorder;
 pub(crate) mod runs;
 mod seam;
 pub(crate) mod spool;

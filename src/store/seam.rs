@@ -11,6 +11,7 @@ use super::claims::{self, Claim, Claimant};
 use super::read::*;
 use super::runs::{self, ReleaseRow, RunRow, RunStatus};
 use crate::error::Result;
+use crate::event::sample::RunSample;
 use crate::event::{Alert, AlertPolicy, Event, Frame, HostInfo};
 use crate::settings::grouping::GroupingConfig;
 use crate::settings::Limits;
@@ -166,6 +167,22 @@ pub(crate) trait Runs {
     fn crash_run(&mut self, run: &runs::CrashedRun<'_>) -> Result<bool>;
     /// How the runs ledger records the run `c` names (`None`: unknown).
     fn run_status_of(&mut self, c: &Claimant) -> Result<Option<RunStatus>>;
+    /// The run of a process found by boot, pid and start (`None`: not
+    /// recorded).
+    fn find_run(
+        &mut self,
+        boot_id: Option<&str>,
+        pid: u32,
+        process_start: Option<u64>,
+    ) -> Result<Option<i64>>;
+    /// Stores chunk `chunk` of the run's flight recorder (its readings so
+    /// far, oldest first).
+    fn record_samples(&mut self, run: i64, chunk: u32, readings: &[RunSample]) -> Result<()>;
+    /// Adds readings newer than the run's stored ones (a crash file's
+    /// ring); how many.
+    fn append_samples(&mut self, run: i64, readings: &[RunSample]) -> Result<usize>;
+    /// Drops recorder chunks whose newest reading is older than `before_ms`.
+    fn drop_samples_before(&mut self, before_ms: i64) -> Result<u64>;
 }
 
 /// The outbox: alerts and forwards waiting for their channel, claimed by
@@ -289,6 +306,8 @@ pub(crate) trait Reader: Send + std::fmt::Debug {
     ) -> Result<()>;
     fn last_row(&self) -> Result<Option<i64>>;
     fn runs(&self, limit: usize) -> Result<Vec<RunRow>>;
+    fn run_samples(&self, run: i64, since: i64, until: i64) -> Result<Vec<RunSample>>;
+    fn run_at(&self, host: Option<i64>, pid: u32, at_ms: i64) -> Result<Option<i64>>;
     fn releases(&self) -> Result<Vec<ReleaseRow>>;
     fn hourly(&self, groups: Option<&[i64]>, since: i64, until: i64) -> Result<Vec<HourCount>>;
     fn group_values(&self, group: i64) -> Result<Vec<GroupValue>>;

@@ -33,6 +33,10 @@ pub struct CrashImport {
     pub cleaned: usize,
     /// Runs marked crashed by these crashes (not already by a panic).
     pub crashed_runs: usize,
+    /// Flight-recorder readings the files held that their runs' stored
+    /// series lacked (the last moments of a process killed between two
+    /// writes), added to it.
+    pub readings: usize,
     /// Files of processes still running, left alone.
     pub running: usize,
     /// Crashes of a logger with a `before_save` hook (or redaction
@@ -137,6 +141,14 @@ pub(crate) fn import(
             if !gone(&f, boot_now.as_deref()) {
                 report.running += 1;
                 continue;
+            }
+            // The flight recorder's last readings, with or without a crash
+            // (added once: only those newer than the run's stored ones).
+            if !f.readings.is_empty() {
+                let m = &f.meta;
+                if let Some(run) = store.find_run(m.boot_id.as_deref(), m.pid, m.process_start)? {
+                    report.readings += store.append_samples(run, &f.readings)?;
+                }
             }
             let logger = loggers.and_then(|find| find(&f.meta.logger));
             if f.meta.needs_app && logger.is_none() {

@@ -72,6 +72,8 @@ pub(crate) struct WorkerConfig {
     pub(crate) exit_budget: Duration,
     pub(crate) alerting: Alerting,
     pub(crate) retention: crate::store::Limits,
+    /// How long the flight recorder's readings are kept.
+    pub(crate) run_samples_keep: Duration,
     pub(crate) prewarm_symbols: bool,
     /// The writer drops its symbol tables after this long without a new
     /// stack to resolve (`None`: never; also never with `prewarm_symbols`).
@@ -134,6 +136,7 @@ impl Default for WorkerConfig {
             exit_budget: DEFAULT_EXIT_BUDGET,
             alerting: Alerting::default(),
             retention: Default::default(),
+            run_samples_keep: Duration::from_secs(7 * 86_400),
             prewarm_symbols: false,
             symbol_cache_idle: Some(Duration::from_secs(300)),
             symbol_cache_bytes: DEFAULT_SYMBOL_CACHE_BYTES,

@@ -46,6 +46,8 @@ struct Writer {
     run: Option<i64>,
     /// When the run's last sign of life was written.
     run_seen: Option<Instant>,
+    /// The flight recorder's open chunk (see `runs::Recorder`).
+    recorder: runs::Recorder,
     /// The loaded modules' generation last given to the crash file.
     modules_generation: u64,
     /// When the unwind tables (and prewarmed symbols) are read if no
@@ -103,6 +105,7 @@ pub(super) fn writer_main(shared: Arc<Shared>) {
         alerts_held: false,
         run: None,
         run_seen: None,
+        recorder: runs::Recorder::default(),
         modules_generation: 0,
         tables_due: None,
         crashes_waiting: false,
@@ -175,6 +178,10 @@ pub(super) fn writer_main(shared: Arc<Shared>) {
         }
         if std::mem::take(&mut w.alerts_held) {
             w.kick_delivery();
+        }
+        // A busy writer keeps the heartbeat's time too.
+        if w.heartbeat_due_in().is_some_and(|d| d.is_zero()) {
+            w.heartbeat();
         }
         w.retention(false);
         if stop {

@@ -318,3 +318,16 @@ CREATE TABLE IF NOT EXISTS grouping_configs (
     adopted_at  BIGINT NOT NULL,
     retired_at  BIGINT
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = {KEY};
+
+-- Version 3: the flight recorder, each run's readings in chunks
+-- (`store::recorder`), found by run and dropped by age.
+CREATE TABLE IF NOT EXISTS run_samples (
+    run_id    BIGINT  NOT NULL,
+    chunk     INTEGER NOT NULL,
+    first_at  BIGINT  NOT NULL,
+    last_at   BIGINT  NOT NULL,
+    readings  INTEGER NOT NULL,
+    data      MEDIUMBLOB NOT NULL,
+    PRIMARY KEY (run_id, chunk),
+    INDEX run_samples_last_at (last_at)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = {KEY};

@@ -313,3 +313,16 @@ CREATE TABLE IF NOT EXISTS grouping_configs (
     adopted_at  BIGINT NOT NULL,
     retired_at  BIGINT
 );
+
+-- Version 6: the flight recorder, each run's readings in chunks
+-- (`store::recorder`), found by run and dropped by age.
+CREATE TABLE IF NOT EXISTS run_samples (
+    run_id    BIGINT  NOT NULL,
+    chunk     INTEGER NOT NULL,
+    first_at  BIGINT  NOT NULL,
+    last_at   BIGINT  NOT NULL,
+    readings  INTEGER NOT NULL,
+    data      BYTEA   NOT NULL,
+    PRIMARY KEY (run_id, chunk)
+);
+CREATE INDEX IF NOT EXISTS run_samples_last_at ON run_samples (last_at);

@@ -17,6 +17,7 @@ pub(crate) mod merge;
 pub(crate) mod outbox;
 mod query;
 pub(crate) mod read;
+pub(crate) mod recorder;
 pub(crate) mod regroup;
 pub(crate) mod report;
 mod rows;

@@ -6,8 +6,9 @@
 
 use super::backend::SqlReader;
 use super::maintenance::{self, Columns, Tables};
-use super::{detail, params, query, report};
+use super::{detail, params, query, recorder, report};
 use crate::error::Result;
+use crate::event::sample::RunSample;
 use crate::event::{Frame, HostInfo, StoredAttachment};
 use crate::store::read::*;
 use crate::store::runs::{ReleaseRow, RunRow};
@@ -93,6 +94,14 @@ impl<T: SqlReader> Reader for T {
 
     fn releases(&self) -> Result<Vec<ReleaseRow>> {
         report::releases(self)
+    }
+
+    fn run_samples(&self, run: i64, since: i64, until: i64) -> Result<Vec<RunSample>> {
+        recorder::samples(self, run, since, until)
+    }
+
+    fn run_at(&self, host: Option<i64>, pid: u32, at_ms: i64) -> Result<Option<i64>> {
+        recorder::run_at(self, host, pid, at_ms)
     }
 
     fn hourly(&self, groups: Option<&[i64]>, since: i64, until: i64) -> Result<Vec<HourCount>> {

@@ -6,8 +6,9 @@
 //! by another host.
 
 use super::backend::SqlRuns;
-use super::{params, Conn, Lock};
+use super::{params, recorder, Conn, Lock};
 use crate::error::Result;
+use crate::event::sample::RunSample;
 use crate::store::claims::Claimant;
 use crate::store::runs::{still_running, CrashedRun, RunSign, RunStart, RunStatus};
 use crate::store::seam::Runs;
@@ -113,6 +114,43 @@ impl<T: SqlRuns> Runs for T {
             .map(|r| r.get(0))
             .transpose()?;
         Ok(status.as_deref().and_then(RunStatus::from_name))
+    }
+
+    fn find_run(
+        &mut self,
+        boot_id: Option<&str>,
+        pid: u32,
+        process_start: Option<u64>,
+    ) -> Result<Option<i64>> {
+        let mut c = self.conn();
+        let d = c.dialect();
+        let sql = format!(
+            "SELECT id FROM runs WHERE {} AND pid = ?2 AND {} ORDER BY id DESC LIMIT 1",
+            d.same("boot_id", "?1"),
+            d.same("process_start", "?3"),
+        );
+        c.query_opt(
+            "reading the runs ledger",
+            &sql,
+            params![boot_id, pid, process_start],
+        )?
+        .map(|r| r.get(0))
+        .transpose()
+    }
+
+    fn record_samples(&mut self, run: i64, chunk: u32, readings: &[RunSample]) -> Result<()> {
+        recorder::put_chunk(&mut *self.conn(), run, chunk, readings)
+    }
+
+    fn append_samples(&mut self, run: i64, readings: &[RunSample]) -> Result<usize> {
+        self.conn()
+            .in_transaction("recording a run's last readings", |c| {
+                recorder::append(c, run, readings)
+            })
+    }
+
+    fn drop_samples_before(&mut self, before_ms: i64) -> Result<u64> {
+        recorder::drop_before(&mut *self.conn(), before_ms)
     }
 }
 

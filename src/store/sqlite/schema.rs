@@ -78,6 +78,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sql: V10,
         min_writer: 10,
     },
+    // A new table: an older writer keeps no flight recorder, its rows
+    // otherwise the same.
+    Migration {
+        sql: V11,
+        min_writer: 10,
+    },
 ];
 
 /// The newest schema version this build writes.
@@ -176,6 +182,21 @@ fn min_writer_of(conn: &Connection) -> Option<i64> {
 pub(crate) const RECORD_META: &str = "INSERT INTO errsnap_meta (key, value) VALUES
     ('schema_version', ?1), ('min_writer_version', ?2)
     ON CONFLICT(key) DO UPDATE SET value = excluded.value";
+
+/// Version 11: the flight recorder, each run's readings in chunks
+/// (`store::recorder`), found by run and dropped by age.
+const V11: &str = r#"
+CREATE TABLE run_samples (
+    run_id    INTEGER NOT NULL,
+    chunk     INTEGER NOT NULL,
+    first_at  INTEGER NOT NULL,
+    last_at   INTEGER NOT NULL,
+    readings  INTEGER NOT NULL,
+    data      BLOB    NOT NULL,
+    PRIMARY KEY (run_id, chunk)
+) WITHOUT ROWID;
+CREATE INDEX run_samples_last_at ON run_samples(last_at);
+"#;
 
 /// Version 9 (#27): each outbox row names the run whose event made it
 /// (`origin_run`, a `runs` id: a flush waits for its own process's alerts,

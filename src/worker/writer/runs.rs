@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use super::Writer;
+use crate::event::sample::RunSample;
 use crate::event::{Event, EventKind};
 use crate::util::internal_log;
 
@@ -99,28 +100,59 @@ impl Writer {
         }
     }
 
-    /// How long until the idle writer's next heartbeat (`None`: no run, or
-    /// no heartbeat).
+    /// How long until the next heartbeat (`None`: no run, or no
+    /// heartbeat).
     pub(super) fn heartbeat_due_in(&self) -> Option<Duration> {
         let every = self.shared.cfg.heartbeat?;
         self.run?;
-        let last = self.run_seen.unwrap_or(self.last_open);
+        let last = self.recorder.last.unwrap_or(self.last_open);
         Some((last + every).saturating_duration_since(Instant::now()))
     }
 
-    /// Notes the run's last sign of life with the process's RSS and CPU
-    /// now (a run killed later keeps what it had here).
+    /// The heartbeat, idle or busy: a flight-recorder reading into the
+    /// store's series and the crash file's ring, and the run's last sign
+    /// of life with it (a run killed later keeps what it had here).
     pub(super) fn heartbeat(&mut self) {
         let Some(id) = self.run else { return };
-        let snap = self.sampler.sample();
-        self.run_seen = Some(Instant::now());
+        let reading = self.sampler.reading();
+        let now = Instant::now();
+        self.recorder.last = Some(now);
+        self.run_seen = Some(now);
+        crate::crash::note_reading(&reading);
         let sign = crate::store::runs::RunSign {
-            rss_bytes: Some(snap.process.rss_bytes),
-            cpu_percent: snap.process.cpu_percent,
+            rss_bytes: reading.rss_bytes,
+            cpu_percent: reading.cpu_percent,
             ..Default::default()
         };
+        let r = &mut self.recorder;
+        if r.run != Some(id) {
+            // A new run (the store was opened again): its own series.
+            r.run = Some(id);
+            r.chunk = 0;
+            r.readings.clear();
+        }
+        r.readings.push(reading);
+        let keep = self.shared.cfg.run_samples_keep;
+        let drop_old = r
+            .dropped
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(3600));
         if let Some(store) = self.store.as_deref_mut() {
-            let _ = store.touch_run(id, crate::util::time::now_ms(), &sign);
+            let at = crate::util::time::now_ms();
+            let _ = store.touch_run(id, at, &sign);
+            if let Err(e) = store.record_samples(id, r.chunk, &r.readings) {
+                internal_log::report("flight recorder", &internal_log::chain(&e));
+            }
+            if drop_old {
+                r.dropped = Some(now);
+                let before = at.saturating_sub(i64::try_from(keep.as_millis()).unwrap_or(i64::MAX));
+                if let Err(e) = store.drop_samples_before(before) {
+                    internal_log::report("flight recorder", &internal_log::chain(&e));
+                }
+            }
+        }
+        if r.readings.len() >= crate::store::recorder::CHUNK {
+            r.readings.clear();
+            r.chunk += 1;
         }
         self.note_crash_sign(sign.rss_bytes, sign.cpu_percent);
     }
@@ -162,4 +194,18 @@ impl Writer {
         self.write(&[ev]);
         self.kick_delivery();
     }
+}
+
+/// The writer's flight recorder: the run's open chunk of readings.
+#[derive(Debug, Default)]
+pub(super) struct Recorder {
+    /// The run the open chunk is of.
+    run: Option<i64>,
+    /// When the last reading was taken.
+    last: Option<Instant>,
+    /// The open chunk's number and its readings so far.
+    chunk: u32,
+    readings: Vec<RunSample>,
+    /// When old readings were last dropped.
+    dropped: Option<Instant>,
 }
