@@ -69,6 +69,7 @@ fn alert(message: &str) -> Alert {
         hosts_seen: Some(3),
         occurrences: 1,
         suspect: None,
+        trend: Vec::new(),
         suppressed: 0,
     }
 }

@@ -177,10 +177,10 @@ pub mod db {
     pub use crate::store::postgres::{migrate_postgres, PgMigration};
     pub use crate::store::{
         AlertStatus, ChannelHealth, CheckReport, Database, DeliveryStatus, EventDetail,
-        EventFilter, EventRow, ExportRow, GroupOrder, GroupQuery, GroupRow, GroupStatus,
-        GroupValue, HostRow, HourCount, MergeReport, Migration, MissingModule, PurgeReport,
-        PurgeRule, RegroupMove, RegroupReport, ReleaseRow, RunRow, RunStatus, Sample, SearchHit,
-        Stats, SymbolicateReport,
+        EventFilter, EventRow, EventTrend, ExportRow, GroupOrder, GroupQuery, GroupRow,
+        GroupStatus, GroupValue, HostRow, HourCount, MergeReport, Migration, MissingModule,
+        PurgeReport, PurgeRule, RegroupMove, RegroupReport, ReleaseRow, RunRow, RunStatus, Sample,
+        SearchHit, Stats, SymbolicateReport,
     };
     pub use crate::suspect::{
         commit_of_release, BlamedLine, Repository, SuspectCommit, Suspects, FRAMES_BLAMED,

@@ -525,6 +525,8 @@ fn entry() {
         "fork_busy" => fork_while_sqlite_allocates(&db),
         #[cfg(target_os = "linux")]
         "native" => crate::crash::die(&db),
+        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+        "recorder" => crate::recorder::child(&db),
         #[cfg(all(feature = "postgres", feature = "cli"))]
         "pg_writer" => crate::pg::writer_child(&db),
         other => panic!("unknown scenario {other}"),

@@ -86,7 +86,7 @@ fn survive(db: &Path) {
     println!("survived");
 }
 
-fn no_core_dump() {
+pub(crate) fn no_core_dump() {
     let none = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -508,7 +508,7 @@ fn errsnap_check_imports_crash_files() {
 /// A fresh memory cgroup limited to `bytes` (no swap) inside this
 /// process's own, v2 or v1; `None` where none can be made (not root, a
 /// read-only or absent hierarchy).
-fn memory_cgroup(bytes: u64) -> Option<std::path::PathBuf> {
+pub(crate) fn memory_cgroup(bytes: u64) -> Option<std::path::PathBuf> {
     let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -51,6 +51,8 @@ mod pg;
 mod pg_tls;
 #[cfg(all(unix, feature = "cli"))]
 mod planted;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod recorder;
 #[cfg(unix)]
 mod reliability;
 mod routing;

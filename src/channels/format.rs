@@ -219,6 +219,9 @@ pub(crate) fn slack_payload(alert: &Alert) -> Value {
     if let Some(s) = &alert.suspect {
         field("Suspect commit", slack_escape(s));
     }
+    if !alert.trend.is_empty() {
+        field("Before it", slack_escape(&alert.trend.join("\n")));
+    }
     field("Event", format!("`{}`", alert.event_id));
     field("Time", format_utc(alert.timestamp_ms));
     blocks.push(json!({"type": "section", "fields": fields}));
@@ -348,6 +351,9 @@ pub(crate) fn email_text(alert: &Alert) -> String {
     if let Some(c) = &alert.suspect {
         facts.push(("Suspect", c.clone()));
     }
+    for (i, t) in alert.trend.iter().enumerate() {
+        facts.push((if i == 0 { "Before it" } else { "" }, t.clone()));
+    }
     s.push('\n');
     for (k, v) in facts {
         s.push_str(&format!("{k:<12} {v}\n"));
@@ -426,6 +432,7 @@ pub(crate) mod tests {
             hosts_seen: None,
             occurrences: 3,
             suspect: None,
+            trend: Vec::new(),
             suppressed: 0,
         }
     }

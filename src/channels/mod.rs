@@ -151,6 +151,7 @@ impl Alert {
             hosts_seen: None,
             occurrences: 1,
             suspect: None,
+            trend: Vec::new(),
             suppressed: 0,
         }
     }

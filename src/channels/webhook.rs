@@ -31,7 +31,8 @@ const HEADER_KEY: &str = "ERRSNAP_WEBHOOK_HEADER";
 ///  "process": {"cpu_percent": 12.5, "rss_bytes": 10485760, "host_memory_percent": 40.0},
 ///  "frames": [{"function": "shop::pay", "location": "src/pay.rs:10", "in_app": true}],
 ///  "group": "...", "occurrences": 3, "suppressed": 0,
-///  "suspect": "3f2c9e1 by Carol, 2026-12-01: db: read the first row"}
+///  "suspect": "3f2c9e1 by Carol, 2026-12-01: db: read the first row",
+///  "trend": ["RSS 0.2 -> 3.9 GiB in 9 min, cgroup limit 4 GiB (97%)"]}
 /// ```
 ///
 /// ```
@@ -144,6 +145,7 @@ pub(crate) fn document(alert: &Alert) -> serde_json::Value {
         "occurrences": alert.occurrences,
         "suppressed": alert.suppressed,
         "suspect": alert.suspect,
+        "trend": alert.trend,
     })
 }
 

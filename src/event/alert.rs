@@ -78,6 +78,9 @@ impl Alert {
         {
             strip_controls(s);
         }
+        for t in &mut self.trend {
+            strip_controls(t);
+        }
         for f in &mut self.frames {
             strip_controls(&mut f.function);
             if let Some(l) = &mut f.location {
@@ -175,6 +178,11 @@ pub struct Alert {
     /// 2026-12-01: db: read the first row`), when the release names a
     /// commit and `ERRSNAP_REPO_PATH` the repository.
     pub suspect: Option<String>,
+    /// The run's trend over the minutes before the event, in words, one
+    /// line per resource that moved ("RSS 0.2 -> 3.9 GiB in 9 min, cgroup
+    /// limit 4 GiB (97%)"), from the flight recorder; empty without its
+    /// readings.
+    pub trend: Vec<String>,
 }
 
 /// Throttling and delivery settings shared by all channels of a file.

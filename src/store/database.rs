@@ -215,13 +215,26 @@ impl Database {
         self.reader.run_samples(run, since_ms, until_ms)
     }
 
-    /// The run an event was raised in: process `pid` on host `host_id`
-    /// (as [`EventDetail`](crate::db::EventDetail) names them) at `at_ms`.
+    /// The minutes before event `id` (its id or unique prefix, as
+    /// [`event`](Database::event) takes it): its run, the flight recorder's
+    /// readings of the [`TREND_WINDOW_MS`](crate::db::TREND_WINDOW_MS)
+    /// before it, and their trend in words. `None` for an unknown event or
+    /// one whose run was not recorded.
     ///
     /// # Errors
     /// The database cannot be read.
-    pub fn run_at(&self, host_id: Option<i64>, pid: u32, at_ms: i64) -> Result<Option<i64>> {
-        self.reader.run_at(host_id, pid, at_ms)
+    pub fn event_trend(&self, id: &str) -> Result<Option<EventTrend>> {
+        let Some(d) = self.reader.event(id)? else {
+            return Ok(None);
+        };
+        Ok(self
+            .reader
+            .trend_before(&d.row.id)?
+            .map(|(run, readings)| EventTrend {
+                run,
+                words: crate::pipeline::trend::describe_trend(&readings),
+                readings,
+            }))
     }
 
     /// Each release's health, newest first: its runs and how they ended
@@ -458,4 +471,16 @@ fn until_error<R, E: From<crate::error::Error>>(
 #[cfg_attr(docsrs, doc(cfg(any(feature = "postgres", feature = "mysql"))))]
 pub fn migrate(url: &str, config: &crate::settings::Config) -> Result<super::read::Migration> {
     super::open::migrate_url(url, config)
+}
+
+/// The minutes before an event, as [`Database::event_trend`] finds them.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[non_exhaustive]
+pub struct EventTrend {
+    /// The run the event was raised in (a [`RunRow`] id).
+    pub run: i64,
+    /// Its flight recorder's readings of the minutes before, oldest first.
+    pub readings: Vec<crate::event::sample::RunSample>,
+    /// Their trend in words ([`describe_trend`](crate::db::describe_trend)).
+    pub words: Vec<String>,
 }

@@ -48,7 +48,7 @@ pub(crate) use crate::settings::Limits;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "postgres", feature = "mysql"))))]
 pub use database::migrate;
-pub use database::Database;
+pub use database::{Database, EventTrend};
 pub(crate) use ident::validate_logger_name;
 pub(crate) use open::{backend_for, move_aside, open, open_reader, prepare, Backend};
 pub use read::Migration;

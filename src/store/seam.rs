@@ -307,7 +307,7 @@ pub(crate) trait Reader: Send + std::fmt::Debug {
     fn last_row(&self) -> Result<Option<i64>>;
     fn runs(&self, limit: usize) -> Result<Vec<RunRow>>;
     fn run_samples(&self, run: i64, since: i64, until: i64) -> Result<Vec<RunSample>>;
-    fn run_at(&self, host: Option<i64>, pid: u32, at_ms: i64) -> Result<Option<i64>>;
+    fn trend_before(&self, uid: &str) -> Result<Option<(i64, Vec<RunSample>)>>;
     fn releases(&self) -> Result<Vec<ReleaseRow>>;
     fn hourly(&self, groups: Option<&[i64]>, since: i64, until: i64) -> Result<Vec<HourCount>>;
     fn group_values(&self, group: i64) -> Result<Vec<GroupValue>>;

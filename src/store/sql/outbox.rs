@@ -9,7 +9,7 @@
 //! same one.
 
 use super::backend::SqlStore;
-use super::{params, Conn, Lock, Row};
+use super::{params, recorder, Conn, Lock, Row};
 use crate::error::Result;
 use crate::event::{Alert, AlertFrame, AlertKind, EventKind, Frame};
 use crate::level::Level;
@@ -280,7 +280,8 @@ fn load_alert(c: &mut dyn Conn, id: i64) -> Result<Option<Alert>> {
                 e.environment, e.message, e.error_chain, e.file, e.line, e.col,
                 h.hostname, e.pid, s.proc_cpu_percent, s.proc_rss_bytes, s.sys_used_memory,
                 s.sys_total_memory, g.title, g.count, e.backtrace_id, e.\"release\",
-                (SELECT count(*) FROM group_values v WHERE v.group_id = g.id AND v.\"key\" = 'host')
+                (SELECT count(*) FROM group_values v WHERE v.group_id = g.id AND v.\"key\" = 'host'),
+                e.host_id
          FROM outbox o
          JOIN events e ON e.uid = o.event_uid
          JOIN loggers l ON l.id = e.logger_id
@@ -296,6 +297,12 @@ fn load_alert(c: &mut dyn Conn, id: i64) -> Result<Option<Alert>> {
     let mut alert = alert_of(&r)?;
     if let Some(bt) = r.get::<Option<i64>>(22)? {
         alert.frames = frames(c, bt)?.into_iter().map(AlertFrame::of).collect();
+    }
+    // The run's minutes before the event, in words (none without readings;
+    // an alert never fails for want of them).
+    let host: Option<i64> = r.get(25)?;
+    if let Ok(Some((_, readings))) = recorder::before(c, host, alert.pid, alert.timestamp_ms) {
+        alert.trend = crate::pipeline::trend::describe_trend(&readings);
     }
     alert.strip_controls();
     Ok(Some(alert))
@@ -339,6 +346,7 @@ fn alert_of(r: &Row) -> Result<Alert> {
         group_title: r.get(20)?,
         occurrences: r.get(21)?,
         suspect: None,
+        trend: Vec::new(),
         hosts_seen: Some(r.get(24)?),
     })
 }

@@ -100,8 +100,20 @@ impl<T: SqlReader> Reader for T {
         recorder::samples(self, run, since, until)
     }
 
-    fn run_at(&self, host: Option<i64>, pid: u32, at_ms: i64) -> Result<Option<i64>> {
-        recorder::run_at(self, host, pid, at_ms)
+    fn trend_before(&self, uid: &str) -> Result<Option<(i64, Vec<RunSample>)>> {
+        if self.column("run_samples", "data") == "NULL" {
+            return Ok(None);
+        }
+        let mut c = self.conn();
+        let Some(row) = c.query_opt(
+            "reading the event's run",
+            "SELECT host_id, pid, ts FROM events WHERE uid = ?1",
+            params![uid],
+        )?
+        else {
+            return Ok(None);
+        };
+        recorder::before(&mut *c, row.get(0)?, row.get(1)?, row.get(2)?)
     }
 
     fn hourly(&self, groups: Option<&[i64]>, since: i64, until: i64) -> Result<Vec<HourCount>> {

@@ -6,6 +6,7 @@ use super::backend::SqlReader;
 use super::{params, Conn};
 use crate::error::Result;
 use crate::event::sample::RunSample;
+use crate::pipeline::trend::TREND_WINDOW_MS;
 use crate::store::recorder::{decode, encode};
 
 /// Stores chunk `chunk` of run `run` as `readings` (oldest first): made on
@@ -81,7 +82,8 @@ pub(crate) fn drop_before(c: &mut dyn Conn, before_ms: i64) -> Result<u64> {
     )
 }
 
-/// Run `run`'s readings taken from `since` to `until` (ms), oldest first.
+/// Run `run`'s readings taken from `since` to `until` (ms), oldest first
+/// (a database without the recorder's table has none).
 pub(crate) fn samples<R: SqlReader + ?Sized>(
     r: &R,
     run: i64,
@@ -91,7 +93,11 @@ pub(crate) fn samples<R: SqlReader + ?Sized>(
     if r.column("run_samples", "data") == "NULL" {
         return Ok(Vec::new());
     }
-    let chunks: Vec<Vec<u8>> = r.conn().map(
+    samples_in(&mut *r.conn(), run, since, until)
+}
+
+fn samples_in(c: &mut dyn Conn, run: i64, since: i64, until: i64) -> Result<Vec<RunSample>> {
+    let chunks: Vec<Vec<u8>> = c.map(
         "reading the run's readings",
         "SELECT data FROM run_samples
          WHERE run_id = ?1 AND last_at >= ?2 AND first_at <= ?3 ORDER BY chunk",
@@ -110,20 +116,34 @@ pub(crate) fn samples<R: SqlReader + ?Sized>(
 
 /// The run process `pid` on host `host` was at `at_ms` (the newest one
 /// started by then).
-pub(crate) fn run_at<R: SqlReader + ?Sized>(
-    r: &R,
+pub(crate) fn run_at(
+    c: &mut dyn Conn,
     host: Option<i64>,
     pid: u32,
     at_ms: i64,
 ) -> Result<Option<i64>> {
-    let mut c = r.conn();
-    let d = c.dialect();
     let sql = format!(
         "SELECT id FROM runs WHERE {} AND pid = ?2 AND started_at <= ?3
          ORDER BY started_at DESC, id DESC LIMIT 1",
-        d.same("host_id", "?1")
+        c.dialect().same("host_id", "?1")
     );
     c.query_opt("finding the event's run", &sql, params![host, pid, at_ms])?
         .map(|row| row.get(0))
         .transpose()
+}
+
+/// The run of process `pid` on host `host` at `at_ms`, and its readings of
+/// the [`TREND_WINDOW_MS`] before (and up to) that moment.
+pub(crate) fn before(
+    c: &mut dyn Conn,
+    host: Option<i64>,
+    pid: u32,
+    at_ms: i64,
+) -> Result<Option<(i64, Vec<RunSample>)>> {
+    let Some(run) = run_at(c, host, pid, at_ms)? else {
+        return Ok(None);
+    };
+    // The reading the heartbeat took just after the event belongs to it.
+    let readings = samples_in(c, run, at_ms - TREND_WINDOW_MS, at_ms + 1_000)?;
+    Ok(Some((run, readings)))
 }
