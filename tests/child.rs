@@ -525,7 +525,7 @@ fn entry() {
         "fork_busy" => fork_while_sqlite_allocates(&db),
         #[cfg(target_os = "linux")]
         "native" => crate::crash::die(&db),
-        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+        #[cfg(all(target_os = "linux", target_arch = "x86_64", feature = "cli"))]
         "recorder" => crate::recorder::child(&db),
         #[cfg(all(feature = "postgres", feature = "cli"))]
         "pg_writer" => crate::pg::writer_child(&db),

@@ -224,6 +224,38 @@ fn a_sigsegv_leaves_its_last_readings_before_the_crash() {
     );
     let run = &d.runs(10).unwrap()[1];
     assert_eq!(run.status, RunStatus::Crashed);
+
+    // `errsnap show` says it in words, with the readings' RSS as bars.
+    let text = crate::cli::ok(&db, &["show", &crash.id]);
+    let at = text.find("before it (run ").expect(&text);
+    let section = &text[at..];
+    assert!(section.contains(&trend.words[0]), "{section}");
+    assert!(
+        section.contains("    RSS ") && section.contains("(highest "),
+        "{section}"
+    );
+    let json = crate::cli::json(&db, &["show", &crash.id]);
+    assert_eq!(json["before"]["run"], run.id, "{json}");
+    assert_eq!(
+        json["before"]["readings"].as_array().unwrap().len(),
+        trend.readings.len()
+    );
+    // The dashboard's event page: the words and the charts.
+    let dash = crate::dash::Dash::start(&db, &[]);
+    let cookie = dash.login();
+    let page = dash.get(&format!("/events/{}", crash.id), Some(&cookie));
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("<h3>Before it</h3>"), "{}", page.body);
+    assert!(
+        page.body.contains(&trend.words[0].replace('>', "&gt;")),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("aria-label=\"RSS across"),
+        "{}",
+        page.body
+    );
 }
 
 #[test]

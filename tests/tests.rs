@@ -51,7 +51,7 @@ mod pg;
 mod pg_tls;
 #[cfg(all(unix, feature = "cli"))]
 mod planted;
-#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+#[cfg(all(target_os = "linux", target_arch = "x86_64", feature = "cli"))]
 mod recorder;
 #[cfg(unix)]
 mod reliability;

@@ -35,10 +35,19 @@ pub(crate) fn show(cli: &Cli, a: &ShowArgs, out: &mut Out) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
+    let trend = db.event_trend(&d.row.id)?;
     if cli.json {
-        out.json(&d)?;
+        // The event's fields, and the minutes before it beside them.
+        let mut v = serde_json::to_value(&d)?;
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert("before".into(), serde_json::to_value(&trend)?);
+        }
+        out.json(&v)?;
     } else {
         print_detail(out, &d, a.all_frames)?;
+        if let Some(t) = trend.filter(|t| !t.readings.is_empty()) {
+            print_before(&mut out.w, &t)?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -140,6 +149,33 @@ fn print_detail(out: &mut Out, d: &errsnap::db::EventDetail, all_frames: bool) -
         )?;
     }
     print_alerts(w, &d.alerts)
+}
+
+/// The run's minutes before the event: the trend in words, then the RSS
+/// of each reading as a row of bars.
+fn print_before(w: &mut impl Write, t: &errsnap::db::EventTrend) -> Result<()> {
+    writeln!(
+        w,
+        "\nbefore it (run {}, {} readings)",
+        t.run,
+        t.readings.len()
+    )?;
+    for line in &t.words {
+        writeln!(w, "    {}", safe_line(line))?;
+    }
+    let all: Vec<u64> = t.readings.iter().filter_map(|s| s.rss_bytes).collect();
+    // At most 60 bars: every n-th reading, the last one always.
+    let step = all.len().div_ceil(60).max(1);
+    let rss: Vec<u64> = all.iter().rev().step_by(step).rev().copied().collect();
+    if let (Some(&max), true) = (all.iter().max(), rss.len() >= 2) {
+        const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+        let line: String = rss
+            .iter()
+            .map(|&r| BARS[(r as f64 / max.max(1) as f64 * 7.0).round() as usize])
+            .collect();
+        writeln!(w, "    RSS {line} (highest {})", bytes(max))?;
+    }
+    Ok(())
 }
 
 /// The transaction, user and request the event was raised for.

@@ -3,12 +3,13 @@
 //! from under the source roots), breadcrumbs, tags, extra, the snapshot,
 //! the host and the alerts.
 
-use errsnap::{db::EventDetail, event::Frame};
+use errsnap::db::{EventDetail, EventTrend};
+use errsnap::event::Frame;
 use maud::{html, Markup};
 
 use super::{clean, clean_line, time, when};
 use crate::output::bytes;
-use crate::serve::{source, App};
+use crate::serve::{charts, source, App};
 
 /// In-app frames whose source is looked up (bounds the files read per
 /// page).
@@ -17,7 +18,7 @@ const SOURCE_FRAMES: usize = 6;
 // Long by design: one template, each page section in the order the page
 // shows it; the sections with logic of their own (context, stack) are their
 // own functions.
-pub(crate) fn event(app: &App, e: &EventDetail, now: i64) -> Markup {
+pub(crate) fn event(app: &App, e: &EventDetail, trend: Option<&EventTrend>, now: i64) -> Markup {
     let r = &e.row;
     html! {
         section.event {
@@ -72,6 +73,9 @@ pub(crate) fn event(app: &App, e: &EventDetail, now: i64) -> Markup {
             @if e.extra.as_object().is_some_and(|o| !o.is_empty()) {
                 h3 { "Extra" }
                 pre.extra { (clean(&serde_json::to_string_pretty(&e.extra).unwrap_or_default())) }
+            }
+            @if let Some(t) = trend.filter(|t| !t.readings.is_empty()) {
+                (before(t))
             }
             @if let Some(s) = &e.snapshot {
                 h3 { "Snapshot" }
@@ -189,6 +193,33 @@ fn stack(app: &App, frames: &[Frame]) -> Markup {
                     }
                 }
             }
+        }
+    }
+}
+
+/// The run's minutes before the event: the trend in words and the flight
+/// recorder's RSS and CPU, charted.
+fn before(t: &EventTrend) -> Markup {
+    let rss: Vec<(i64, f64)> = t
+        .readings
+        .iter()
+        .filter_map(|s| Some((s.at_ms, s.rss_bytes? as f64)))
+        .collect();
+    let cpu: Vec<(i64, f64)> = t
+        .readings
+        .iter()
+        .filter_map(|s| Some((s.at_ms, s.cpu_percent?)))
+        .collect();
+    html! {
+        h3 { "Before it" }
+        @if !t.words.is_empty() {
+            ul.trend { @for w in &t.words { li { (clean_line(w, 200)) } } }
+        }
+        section.charts {
+            figure { figcaption { "RSS of run " a href="/runs" { (t.run) } ", " (t.readings.len()) " readings" }
+                (charts::line(&rss, 480, 96, "RSS", |v| bytes(v as u64))) }
+            figure { figcaption { "CPU" }
+                (charts::line(&cpu, 480, 96, "CPU", |v| format!("{v:.1} %"))) }
         }
     }
 }

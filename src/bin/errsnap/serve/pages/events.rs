@@ -109,9 +109,10 @@ pub(crate) async fn one(State(app): State<Shared>, Path(id): Path<String>) -> Re
         let Some(e) = db.event(&id)? else {
             return Ok(error_page(StatusCode::NOT_FOUND, &format!("no event {id}")));
         };
+        let trend = db.event_trend(&e.row.id)?;
         let body = html! {
             p.crumbs { a href="/" { "Groups" } " › " a href={"/groups/" (e.row.group)} { (clean_line(&e.group_title, 80)) } }
-            (super::detail::event(app, &e, now))
+            (super::detail::event(app, &e, trend.as_ref(), now))
         };
         Ok(Html(layout::page(app, "Event", Nav::Events, "", body).into_string()).into_response())
     })

@@ -38,6 +38,10 @@ pub(crate) async fn page(State(app): State<Shared>, Path(id): Path<String>) -> R
         let values = db.group_values(id)?;
         let samples = db.samples(id, 200)?;
         let latest = db.event(&g.last_event)?;
+        let trend = match &latest {
+            Some(e) => db.event_trend(&e.row.id)?,
+            None => None,
+        };
         let body = html! {
             (header(app, &g, now))
             section.charts {
@@ -50,7 +54,7 @@ pub(crate) async fn page(State(app): State<Shared>, Path(id): Path<String>) -> R
             (value_tables(&values, now))
             (resources(&samples))
             @match &latest {
-                Some(e) => (super::detail::event(app, e, now)),
+                Some(e) => (super::detail::event(app, e, trend.as_ref(), now)),
                 None => p.muted { "The latest event was purged." },
             }
         };
