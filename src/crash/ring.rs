@@ -109,7 +109,7 @@ mod tests {
         RunSample {
             at_ms: 1_700_000_000_000 + i as i64 * 1000,
             rss_bytes: Some(100 << 20 | i),
-            cpu_percent: if i % 3 == 0 {
+            cpu_percent: if i.is_multiple_of(3) {
                 None
             } else {
                 Some(i as f64 / 2.0)

@@ -64,10 +64,9 @@ pub(crate) fn append(c: &mut dyn Conn, run: i64, readings: &[RunSample]) -> Resu
         .cloned()
         .collect();
     newer.sort_by_key(|s| s.at_ms);
-    let mut chunk = next.map_or(0, |n| n + 1);
-    for part in newer.chunks(crate::store::recorder::CHUNK) {
+    let first = next.map_or(0, |n| n + 1);
+    for (chunk, part) in (first..).zip(newer.chunks(crate::store::recorder::CHUNK)) {
         put_chunk(c, run, u32::try_from(chunk).unwrap_or(u32::MAX), part)?;
-        chunk += 1;
     }
     Ok(newer.len())
 }
