@@ -556,7 +556,7 @@ fn an_unknown_schema_version_is_refused_untouched() {
     open(&db)
         .execute_batch("PRAGMA user_version = -1;")
         .unwrap();
-    assert_refused_untouched(&db, &db, &["schema version -1", "1 to 10"]);
+    assert_refused_untouched(&db, &db, &["schema version -1", "1 to 11"]);
     // errsnap's mark with a version no errsnap wrote.
     let (_d, db) = util::temp_db();
     drop(util::logger(&db, "t"));
@@ -575,8 +575,8 @@ fn a_newer_schema_is_written_when_compatible_and_refused_when_not() {
     open(&db)
         .execute_batch(
             "CREATE TABLE from_the_future (x);
-             PRAGMA user_version = 11;
-             UPDATE errsnap_meta SET value = '11' WHERE key = 'schema_version';",
+             PRAGMA user_version = 12;
+             UPDATE errsnap_meta SET value = '12' WHERE key = 'schema_version';",
         )
         .unwrap();
     let logger = util::logger(&db, "t");
@@ -587,18 +587,18 @@ fn a_newer_schema_is_written_when_compatible_and_refused_when_not() {
     assert_eq!(count(&conn, "SELECT count(*) FROM events"), 1);
     assert_eq!(
         count(&conn, "PRAGMA user_version"),
-        11,
+        12,
         "never migrated down"
     );
     assert!(Database::check_path(&db).healthy());
     // A later one changed the schema in a way older writers cannot follow.
     conn.execute_batch(
-        "PRAGMA user_version = 12;
-         UPDATE errsnap_meta SET value = '11' WHERE key = 'min_writer_version';",
+        "PRAGMA user_version = 13;
+         UPDATE errsnap_meta SET value = '12' WHERE key = 'min_writer_version';",
     )
     .unwrap();
     drop(conn);
-    assert_refused_untouched(&db, &db, &["schema version 12", "writer of schema 11"]);
+    assert_refused_untouched(&db, &db, &["schema version 13", "writer of schema 12"]);
 }
 
 #[test]

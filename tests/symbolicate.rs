@@ -166,6 +166,7 @@ fn a_schema_2_file_gains_build_ids_when_opened() {
              ALTER TABLE event_groups DROP COLUMN regressed_in;
              ALTER TABLE event_groups DROP COLUMN regressed_at;
              DROP TABLE runs;
+             DROP TABLE run_samples;
              DROP TABLE group_texts_fts;
              DROP TABLE group_texts;
              DROP TABLE group_values;
@@ -197,7 +198,7 @@ fn a_schema_2_file_gains_build_ids_when_opened() {
     assert!(logger.flush(std::time::Duration::from_secs(20)));
     drop(logger);
     let conn = open(&db);
-    assert_eq!(count(&conn, "PRAGMA user_version"), 10);
+    assert_eq!(count(&conn, "PRAGMA user_version"), 11);
     // The migration indexed the events stored before it for search.
     assert_eq!(
         count(

@@ -7,6 +7,7 @@ pub(crate) mod config;
 pub(crate) mod dotenv;
 pub(crate) mod grouping;
 pub(crate) mod keys;
+mod kind;
 mod size;
 mod toml_file;
 mod trust;

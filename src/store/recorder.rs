@@ -183,6 +183,31 @@ mod tests {
     }
 
     #[test]
+    fn this_processs_readings_at_the_default_heartbeat_cost_little_per_hour() {
+        // Real readings of this process, spaced as the default heartbeat
+        // (10 s, with the timer's jitter) spaces them.
+        let mut sampler = crate::pipeline::sampler::Sampler::new();
+        let v: Vec<RunSample> = (0..CHUNK as i64)
+            .map(|i| {
+                let mut s = sampler.reading();
+                s.at_ms = 1_700_000_000_000 + i * 10_000 + i % 7;
+                s
+            })
+            .collect();
+        let bytes = encode(&v).len();
+        eprintln!(
+            "{CHUNK} readings: {bytes} bytes packed, {:.1} per reading, {} per hour at 10 s",
+            bytes as f64 / CHUNK as f64,
+            bytes * 6
+        );
+        assert!(bytes < CHUNK * 24, "{bytes} bytes");
+        assert_eq!(
+            decode(&encode(&v)),
+            v.iter().map(as_stored).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
     fn damage_yields_whole_readings_or_none() {
         let b = encode(&steady(10));
         let full = decode(&b);

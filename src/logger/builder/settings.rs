@@ -225,6 +225,12 @@ settings! {
     /// Automatic retention: keep the database's used size under this many
     /// bytes (at least 1 MiB), deleting the oldest events first.
     fn retention_max_bytes(n: u64) { "ERRSNAP_RETENTION_MAX_MB" => bytes(n.max(1 << 20)) }
+    /// How long the flight recorder's readings of each run are kept
+    /// (default 7 days; see `ERRSNAP_HEARTBEAT_SECS` for how often one is
+    /// taken).
+    fn retention_run_samples(age: Duration) {
+        "ERRSNAP_RETENTION_RUN_SAMPLES_DAYS" => duration(age)
+    }
     /// The attachments' bytes one event may carry (default 1 MiB, at most
     /// 16 MiB; 0: none).
     fn attachments_max_bytes_per_event(n: u64) {
