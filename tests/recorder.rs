@@ -26,11 +26,15 @@ pub(crate) fn child(db: &Path) {
         )
         .unwrap();
     }
-    let logger = util::builder(db, "recorder")
+    let mut b = util::builder(db, "recorder")
         .release("app@3.0.0")
-        .heartbeat(Duration::from_millis(100))
-        .build()
-        .unwrap();
+        .heartbeat(Duration::from_millis(100));
+    if let Ok(rules) = std::env::var("ERRSNAPTEST_WARNINGS") {
+        let file = db.with_file_name("errsnap.toml");
+        std::fs::write(&file, rules).unwrap();
+        b = b.config_file(file);
+    }
+    let logger = b.build().unwrap();
     errsnap::install_panic_hook(&logger);
     logger.error("started");
     assert!(logger.flush(T));
@@ -116,7 +120,17 @@ fn an_oom_kill_leaves_the_climb_the_limit_and_the_last_readings() {
         return;
     };
     let (_d, db) = util::temp_db();
-    let out = run("leak", &db, &[("ERRSNAPTEST_CGROUP", cg.to_str().unwrap())]);
+    // A warning before death: the cgroup's memory above 60% of its limit
+    // for 2 readings.
+    let rules = "[[resource_warning]]\nmemory_percent_of_limit = 60\nreadings = 2\n";
+    let out = run(
+        "leak",
+        &db,
+        &[
+            ("ERRSNAPTEST_CGROUP", cg.to_str().unwrap()),
+            ("ERRSNAPTEST_WARNINGS", rules),
+        ],
+    );
     assert_eq!(
         out.status.signal(),
         Some(libc::SIGKILL),
@@ -163,6 +177,35 @@ fn an_oom_kill_leaves_the_climb_the_limit_and_the_last_readings() {
     );
     assert_eq!(last.cgroup_memory_max_bytes, Some(160 << 20));
     assert!(last.cgroup_memory_percent().unwrap() >= 50.0, "{last:?}");
+    // The rule fired once, before the kill, with the climb in words.
+    let d = Database::open(&db).unwrap();
+    let warnings: Vec<_> = d
+        .events(&EventFilter::default())
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.logger == "resource_warnings")
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let w = d.event(&warnings[0].id).unwrap().unwrap();
+    assert_eq!(w.row.level, errsnap::Level::Warn);
+    assert!(
+        w.row.message.starts_with(
+            "resource warning memory: memory above 60% of the cgroup limit for 2 readings"
+        ),
+        "{}",
+        w.row.message
+    );
+    assert!(
+        w.row.ts <= last.at_ms + 1_000,
+        "before the end: {} vs {}",
+        w.row.ts,
+        last.at_ms
+    );
+    let trend0 = w.extra["trend"][0].as_str().unwrap();
+    assert!(
+        trend0.starts_with("RSS ") && trend0.contains("cgroup limit 160 MiB"),
+        "{trend0}"
+    );
     let words = describe_trend(&stored);
     assert!(
         words[0].starts_with("RSS ") && words[0].contains("cgroup limit 160 MiB"),

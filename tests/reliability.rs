@@ -204,13 +204,15 @@ fn a_full_disk_spools_elsewhere_and_imports_once_space_returns() {
     let (dir, _) = util::temp_db();
     let mnt = dir.path().join("small");
     std::fs::create_dir(&mnt).unwrap();
-    let Some(_fs) = Tmpfs::mount(&mnt, "600k") else {
+    let Some(_fs) = Tmpfs::mount(&mnt, "700k") else {
         eprintln!("reliability: cannot mount a tmpfs here; the full-disk case is not exercised");
         return;
     };
-    // Fill most of the file system, leaving the database little room.
+    // Fill most of the file system, leaving the database little room (and
+    // room enough, once the filler goes, for the write-ahead log's pages to
+    // be copied into the database file beside the log).
     let filler = mnt.join("filler");
-    std::fs::write(&filler, vec![7u8; 200 * 1024]).unwrap();
+    std::fs::write(&filler, vec![7u8; 300 * 1024]).unwrap();
     let path = mnt.join("LOGS.db");
     let logger = util::builder(&path, "diskfull")
         .backtrace_level(Level::Fatal)

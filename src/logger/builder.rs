@@ -406,6 +406,7 @@ impl EventLoggerBuilder {
             heartbeat: s.heartbeat,
             crash_loop: s.crash_loop,
             grouping: s.grouping.clone(),
+            resource_warnings: s.resource_warnings.clone(),
             backend: backend_of(s)?,
             target,
             ..defaults

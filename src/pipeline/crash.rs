@@ -290,7 +290,6 @@ pub(crate) fn crash_loop_event(
     window: std::time::Duration,
     channels: Vec<String>,
 ) -> Event {
-    let now = crate::util::time::now_ms();
     let secs = window.as_secs();
     let window_text = if secs >= 60 && secs.is_multiple_of(60) {
         format!("{} min", secs / 60)
@@ -300,47 +299,14 @@ pub(crate) fn crash_loop_event(
     let mut extra = Map::new();
     extra.insert("crashed_runs".to_owned(), json!(runs));
     extra.insert("window_secs".to_owned(), json!(window.as_secs()));
-    Event {
-        id: EventId::generate(now),
-        timestamp_ms: now,
-        logger: CRASH_LOOP_LOGGER.to_owned(),
-        level: Level::Fatal,
-        kind: EventKind::Message,
-        message: format!(
-            "crash loop: {runs} runs crashed or ended abnormally within {window_text} (errsnap runs)"
-        ),
-        chain: Vec::new(),
-        location: None,
-        thread_name: None,
-        thread_id: 0,
-        pid: std::process::id(),
-        app_name: None,
-        release: None,
-        environment: None,
-        tags: Default::default(),
+    super::own::event(
+        CRASH_LOOP_LOGGER,
+        Level::Fatal,
+        format!("crash loop: {runs} runs crashed or ended abnormally within {window_text} (errsnap runs)"),
+        "crash loop",
         extra,
-        frames: Arc::from(Vec::new()),
-        backtrace_hash: None,
-        symbols_resolved: true,
-        fingerprint: fingerprint::fingerprint(
-            CRASH_LOOP_LOGGER,
-            EventKind::Message,
-            "crash loop",
-            &[],
-            &[],
-            None,
-        ),
-        // Its own fixed grouping: `errsnap regroup` leaves it.
-        custom_fingerprint: true,
-        earlier_fingerprints: Vec::new(),
-        snapshot: None,
-        alert_channels: channels,
-        breadcrumbs: Vec::new(),
-        redactions: 0,
-        origin: false,
-        context: Default::default(),
-        attachments: Vec::new(),
-    }
+        channels,
+    )
 }
 
 /// The raw frames of a record: unwound with the modules' unwind tables on

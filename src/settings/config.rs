@@ -89,8 +89,9 @@ pub struct Config {
     /// The settings file's levels: `[levels]` under `""`, and
     /// `[loggers.<name>]` under the logger's name: destination -> level.
     pub(super) levels: BTreeMap<String, BTreeMap<String, (String, Source)>>,
-    /// The settings file's `[[grouping]]` rules.
+    /// The settings file's `[[grouping]]` and `[[resource_warning]]` rules.
     pub(super) grouping: Vec<super::grouping::Rule>,
+    pub(super) resource_warnings: Vec<super::resource_warnings::ResourceWarning>,
     /// Findings that do not stop errsnap (a misspelled original-design key).
     warnings: Vec<String>,
 }

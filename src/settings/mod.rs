@@ -8,6 +8,7 @@ pub(crate) mod dotenv;
 pub(crate) mod grouping;
 pub(crate) mod keys;
 mod kind;
+pub(crate) mod resource_warnings;
 mod size;
 mod toml_file;
 mod trust;
@@ -129,6 +130,8 @@ pub(crate) struct Settings {
     pub(crate) policy: AlertPolicy,
     /// How events are grouped (`[[grouping]]` of the settings file).
     pub(crate) grouping: grouping::GroupingConfig,
+    /// Warnings before death (`[[resource_warning]]` of the settings file).
+    pub(crate) resource_warnings: Vec<resource_warnings::ResourceWarning>,
     /// The git repository of the recorded code (suspect commits).
     pub(crate) repo: Option<crate::suspect::Repository>,
 }
@@ -245,6 +248,7 @@ impl Settings {
                     .unwrap_or(d.panic_wait),
                 ..d
             },
+            resource_warnings: config.resource_warnings.clone(),
             grouping: grouping::GroupingConfig {
                 algorithm: grouping::ALGORITHM,
                 rules: config.grouping.clone(),
@@ -306,6 +310,11 @@ mod tests {
                 // The rules: parsed as the settings file's are.
                 let rules = grouping::parse_rules(&body).unwrap();
                 assert!(rules.len() >= 3, "{rules:?}");
+                continue;
+            }
+            if section == "resource_warning" {
+                let rules = resource_warnings::parse_rules(&body).unwrap();
+                assert!(rules.len() >= 2, "{rules:?}");
                 continue;
             }
             let toml::Value::Table(body) = body else {

@@ -29,6 +29,17 @@ impl Config {
                 })?;
                 continue;
             }
+            if section == "resource_warning" {
+                self.resource_warnings =
+                    super::resource_warnings::parse_rules(&body).map_err(|e| {
+                        let at = text.find("[[resource_warning]]").unwrap_or(0);
+                        named(&format!(
+                            "{e} (the rules start at line {})",
+                            line_of(&text, at)
+                        ))
+                    })?;
+                continue;
+            }
             let toml::Value::Table(body) = body else {
                 return Err(named(&format!(
                     "{section:?} at line {}: expected a [section]",

@@ -90,6 +90,9 @@ pub(crate) struct WorkerConfig {
     pub(crate) backend: crate::store::Backend,
     /// How events are grouped (`[[grouping]]` of the settings file).
     pub(crate) grouping: crate::settings::grouping::GroupingConfig,
+    /// Warnings before death (`[[resource_warning]]`), checked on the
+    /// heartbeat.
+    pub(crate) resource_warnings: Vec<crate::settings::resource_warnings::ResourceWarning>,
 }
 
 /// The symbol tables' default memory budget (32 MiB).
@@ -145,6 +148,7 @@ impl Default for WorkerConfig {
             target: Target::File,
             backend: crate::store::Backend::File,
             grouping: Default::default(),
+            resource_warnings: Vec::new(),
         }
     }
 }

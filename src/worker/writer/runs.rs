@@ -130,7 +130,12 @@ impl Writer {
             r.run = Some(id);
             r.chunk = 0;
             r.readings.clear();
+            r.recent.clear();
         }
+        if r.recent.len() >= crate::settings::resource_warnings::MAX_READINGS {
+            r.recent.pop_front();
+        }
+        r.recent.push_back(reading.clone());
         r.readings.push(reading);
         let keep = self.shared.cfg.run_samples_keep;
         let drop_old = r
@@ -155,6 +160,38 @@ impl Writer {
             r.chunk += 1;
         }
         self.note_crash_sign(sign.rss_bytes, sign.cpu_percent);
+        self.check_resource_warnings();
+    }
+
+    /// The `[[resource_warning]]` rules against the latest readings: each
+    /// that holds (and had not fired since it last held) is one `warn`
+    /// event of its own group, with the trend.
+    fn check_resource_warnings(&mut self) {
+        use crate::pipeline::resource_warnings::{event, fire};
+        let shared = self.shared.clone();
+        let rules = &shared.cfg.resource_warnings;
+        if rules.is_empty() {
+            return;
+        }
+        let r = &mut self.recorder;
+        let recent = r.recent.make_contiguous();
+        let fires = fire(rules, &mut r.fired, recent);
+        if fires.is_empty() {
+            return;
+        }
+        let since = recent.last().map_or(0, |s| s.at_ms) - crate::pipeline::trend::TREND_WINDOW_MS;
+        let window: Vec<RunSample> = recent
+            .iter()
+            .filter(|s| s.at_ms >= since)
+            .cloned()
+            .collect();
+        let channels = shared.cfg.rules().channels;
+        let events: Vec<Event> = fires
+            .iter()
+            .map(|(i, what)| event(&rules[*i], what, &window, channels.clone()))
+            .collect();
+        self.write(&events);
+        self.kick_delivery();
     }
 
     pub(super) fn end_run(&mut self, status: crate::store::RunStatus) {
@@ -208,4 +245,8 @@ pub(super) struct Recorder {
     readings: Vec<RunSample>,
     /// When old readings were last dropped.
     dropped: Option<Instant>,
+    /// The latest readings, for the resource-warning rules, and which of
+    /// the rules has fired since it last held.
+    recent: std::collections::VecDeque<RunSample>,
+    fired: Vec<bool>,
 }
