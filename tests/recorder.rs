@@ -61,6 +61,11 @@ pub(crate) fn child(db: &Path) {
             }
         }
         "segv" => {
+            // Breadcrumbs since the last event: the heartbeat copies them
+            // into the crash file (one holds a secret, redacted at import).
+            logger.add_breadcrumb(errsnap::Level::Info, "http", "GET /cart 200");
+            logger.add_breadcrumb(errsnap::Level::Info, "db", "connect password=hunter2");
+            logger.add_breadcrumb(errsnap::Level::Warn, "http", "POST /checkout slow");
             std::thread::sleep(Duration::from_millis(800));
             // SAFETY: it is not: faults on purpose.
             unsafe { std::arch::asm!("mov byte ptr [{0}], 1", in(reg) 0usize) };
@@ -267,6 +272,20 @@ fn a_sigsegv_leaves_its_last_readings_before_the_crash() {
     );
     let run = &d.runs(10).unwrap()[1];
     assert_eq!(run.status, RunStatus::Crashed);
+    // The breadcrumbs it had since its last event came with the crash.
+    let detail = d.event(&crash.id).unwrap().unwrap();
+    let crumbs: Vec<&str> = detail
+        .breadcrumbs
+        .iter()
+        .map(|b| b.message.as_str())
+        .collect();
+    assert_eq!(crumbs.len(), 3, "{crumbs:?}");
+    assert_eq!(crumbs[0], "GET /cart 200");
+    assert_eq!(crumbs[2], "POST /checkout slow");
+    assert!(
+        crumbs[1].starts_with("connect ") && !crumbs[1].contains("hunter2"),
+        "{crumbs:?}"
+    );
 
     // `errsnap show` says it in words, with the readings' RSS as bars.
     let text = crate::cli::ok(&db, &["show", &crash.id]);

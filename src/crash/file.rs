@@ -30,6 +30,9 @@ pub(crate) struct CrashFile {
     /// The flight recorder's last readings, oldest first (none in a file
     /// of layout version 1).
     pub(crate) readings: Vec<crate::event::sample::RunSample>,
+    /// The logger's breadcrumbs as of the last heartbeat (none in a file
+    /// of layout version 1).
+    pub(crate) breadcrumbs: Vec<crate::event::Breadcrumb>,
 }
 
 /// Whether `name` is a crash file's name.
@@ -136,12 +139,33 @@ pub(crate) fn parse(name: &OsStr, b: &[u8]) -> std::io::Result<CrashFile> {
         .into_iter()
         .map(|(_, s)| s)
         .collect();
+    let breadcrumbs = if version == layout::VERSION {
+        breadcrumbs(b)
+    } else {
+        Vec::new()
+    };
     Ok(CrashFile {
         meta,
         modules,
         records,
         readings,
+        breadcrumbs,
     })
+}
+
+/// The breadcrumbs of a layout-2 file's slot in use: none when no slot is,
+/// or when its length or JSON is damaged (the crash itself still counts).
+fn breadcrumbs(b: &[u8]) -> Vec<crate::event::Breadcrumb> {
+    let slot = u32_at(b, layout::CRUMBS_AT);
+    if slot != 1 && slot != 2 {
+        return Vec::new();
+    }
+    let at = layout::crumbs_at(slot);
+    let n = u64::from(u32_at(b, at));
+    if n > layout::CRUMBS_SIZE - 4 {
+        return Vec::new();
+    }
+    serde_json::from_slice(&b[(at + 4) as usize..(at + 4 + n) as usize]).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -183,6 +207,77 @@ mod tests {
         r.time_ms = t;
         r.stack_len = stack.len() as u64;
         r
+    }
+
+    #[test]
+    fn breadcrumbs_come_from_the_slot_in_use_and_damage_drops_only_them() {
+        let meta = CrashMeta {
+            id: "01ABC".into(),
+            pid: 42,
+            ..Default::default()
+        };
+        let crumb = |m: &str| crate::event::Breadcrumb {
+            timestamp_ms: 7,
+            level: crate::level::Level::Info,
+            category: "http".into(),
+            message: m.into(),
+        };
+        let mut b = file(&meta, &[], &[(0, record(11, 10, b"xy"), b"xy")]);
+        let put = |b: &mut Vec<u8>, slot: u32, json: &[u8]| {
+            let at = layout::crumbs_at(slot) as usize;
+            b[at..at + 4].copy_from_slice(&(json.len() as u32).to_ne_bytes());
+            b[at + 4..at + 4 + json.len()].copy_from_slice(json);
+        };
+        let name = OsStr::new("crash-42-01ABC.bin");
+        // No slot in use yet: none.
+        assert!(parse(name, &b).unwrap().breadcrumbs.is_empty());
+        put(&mut b, 1, &serde_json::to_vec(&[crumb("old")]).unwrap());
+        put(
+            &mut b,
+            2,
+            &serde_json::to_vec(&[crumb("GET /"), crumb("POST /pay")]).unwrap(),
+        );
+        let flag = layout::CRUMBS_AT as usize;
+        b[flag..flag + 4].copy_from_slice(&2u32.to_ne_bytes());
+        let f = parse(name, &b).unwrap();
+        assert_eq!(f.breadcrumbs, vec![crumb("GET /"), crumb("POST /pay")]);
+        b[flag..flag + 4].copy_from_slice(&1u32.to_ne_bytes());
+        assert_eq!(parse(name, &b).unwrap().breadcrumbs, vec![crumb("old")]);
+        // A length past the slot, or JSON that does not parse: no
+        // breadcrumbs, the crash still read.
+        let at = layout::crumbs_at(1) as usize;
+        b[at..at + 4].copy_from_slice(&(layout::CRUMBS_SIZE as u32 - 3).to_ne_bytes());
+        let f = parse(name, &b).unwrap();
+        assert!(f.breadcrumbs.is_empty());
+        assert_eq!(f.records.len(), 1);
+        b[at..at + 4].copy_from_slice(&(layout::CRUMBS_SIZE as u32 - 4).to_ne_bytes());
+        assert!(parse(name, &b).unwrap().breadcrumbs.is_empty());
+        put(&mut b, 1, b"[{\"not\": \"a crumb\"}]");
+        assert!(parse(name, &b).unwrap().breadcrumbs.is_empty());
+        b[flag..flag + 4].copy_from_slice(&3u32.to_ne_bytes());
+        assert!(parse(name, &b).unwrap().breadcrumbs.is_empty());
+    }
+
+    #[test]
+    fn a_layout_1_file_is_still_read_without_ring_or_breadcrumbs() {
+        let meta = CrashMeta {
+            id: "01ABC".into(),
+            pid: 42,
+            ..Default::default()
+        };
+        let mut b = file(&meta, &[], &[(0, record(11, 10, b"xy"), b"xy")]);
+        b.truncate(layout::FILE_SIZE_V1 as usize);
+        let name = OsStr::new("crash-42-01ABC.bin");
+        // The size says version 1; the header must too.
+        assert!(parse(name, &b).unwrap_err().to_string().contains("size"));
+        b[8..12].copy_from_slice(&1u32.to_ne_bytes());
+        let f = parse(name, &b).unwrap();
+        assert_eq!(f.records.len(), 1);
+        assert!(f.readings.is_empty() && f.breadcrumbs.is_empty());
+        // A version-1 header on a file of the new size is refused too.
+        let mut big = file(&meta, &[], &[]);
+        big[8..12].copy_from_slice(&1u32.to_ne_bytes());
+        assert!(parse(name, &big).unwrap_err().to_string().contains("size"));
     }
 
     #[test]

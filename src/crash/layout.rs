@@ -9,6 +9,7 @@
 //! 132 KiB  record 0: RawRecord (4 KiB) + up to 64 KiB of stack
 //! 200 KiB  record 1 (a second signal: Rust's abort after a stack overflow)
 //! 268 KiB  the flight recorder's ring: 720 readings of 128 bytes (`ring.rs`)
+//! 358 KiB  the breadcrumbs: slot in use, slots A and B of 32 KiB (JSON)
 //! ```
 
 /// `b"ESNPCRSH"`: marks an errsnap crash file.
@@ -56,8 +57,18 @@ pub(crate) const RING_AT: u64 = FILE_SIZE_V1;
 pub(crate) const RING_SLOTS: u64 = 720;
 /// One reading's slot.
 pub(crate) const RING_SLOT_SIZE: u64 = 128;
+/// Where the breadcrumbs' region starts (layout version 2): the slot in
+/// use (u32: 0 none, 1 A, 2 B), then the two slots, each a length (u32)
+/// and a JSON list of the logger's breadcrumbs.
+pub(crate) const CRUMBS_AT: u64 = RING_AT + RING_SLOTS * RING_SLOT_SIZE;
+/// The size of each breadcrumbs slot.
+pub(crate) const CRUMBS_SIZE: u64 = 32 * 1024;
+/// Where breadcrumbs slot `s` (1 or 2) starts.
+pub(crate) const fn crumbs_at(slot: u32) -> u64 {
+    CRUMBS_AT + 8 + (slot as u64 - 1) * CRUMBS_SIZE
+}
 /// The whole file, sized when it is made.
-pub(crate) const FILE_SIZE: u64 = RING_AT + RING_SLOTS * RING_SLOT_SIZE;
+pub(crate) const FILE_SIZE: u64 = crumbs_at(3);
 
 /// Marks a written record.
 pub(crate) const RECORD_MAGIC: u32 = 0x4352_5348;
@@ -180,7 +191,8 @@ mod tests {
         assert!(RawRecord::from_bytes(&r.as_bytes()[..10]).is_none());
         assert_eq!(record_at(0), 4096 + 2 * 65536);
         assert_eq!(FILE_SIZE_V1, record_at(0) + 2 * RECORD_SIZE);
-        assert_eq!(FILE_SIZE, FILE_SIZE_V1 + 720 * 128);
+        assert_eq!(CRUMBS_AT, FILE_SIZE_V1 + 720 * 128);
+        assert_eq!(FILE_SIZE, CRUMBS_AT + 8 + 2 * 32 * 1024);
         assert_eq!(modules_at(1), 4096);
         assert_eq!(modules_at(2), 4096 + 65536);
         assert_eq!(STACK_BYTES, 65536);

@@ -79,6 +79,11 @@ struct Armed {
     /// Readings written to its ring so far.
     #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     readings: u64,
+    /// The breadcrumbs slot in use (0: none written yet).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    crumbs_slot: u32,
+    /// The logger it was armed for.
+    logger: String,
 }
 
 static ARMED: Mutex<Option<Armed>> = Mutex::new(None);
@@ -173,6 +178,8 @@ pub(crate) fn arm(
         slot: 1,
         pid: meta.pid,
         readings: 0,
+        crumbs_slot: 0,
+        logger: meta.logger.clone(),
     }) {
         let _ = old.dir.remove(&old.name);
         // Never closed: a handler on another thread may still hold its
@@ -207,11 +214,27 @@ pub(crate) fn armed_name() -> Option<OsString> {
 /// the libraries loaded with it).
 #[cfg(target_os = "linux")]
 fn write_modules(file: &std::fs::File, slot: u32, modules: &[ModuleEntry]) -> std::io::Result<()> {
-    use std::os::unix::fs::FileExt;
     let room = (layout::MODULES_SIZE - 4) as usize;
-    let mut n = modules.len();
+    let at = (layout::modules_at(slot), layout::SLOT_AT);
+    write_slot(file, slot, at, room, modules.len(), |n| &modules[..n])
+}
+
+/// Writes a JSON list into a slot (a length, then the JSON) at `at.0`, then
+/// marks `slot` the one in use at `at.1`. Too long a list of `len` items is
+/// cut to what `part(n)` keeps of `n` of them.
+#[cfg(target_os = "linux")]
+fn write_slot<'a, T: Serialize + 'a>(
+    file: &std::fs::File,
+    slot: u32,
+    at: (u64, u64),
+    room: usize,
+    len: usize,
+    part: impl Fn(usize) -> &'a [T],
+) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let mut n = len;
     let json = loop {
-        let j = serde_json::to_vec(&modules[..n]).map_err(std::io::Error::other)?;
+        let j = serde_json::to_vec(part(n)).map_err(std::io::Error::other)?;
         if j.len() <= room || n == 0 {
             break j;
         }
@@ -219,8 +242,37 @@ fn write_modules(file: &std::fs::File, slot: u32, modules: &[ModuleEntry]) -> st
     };
     let mut buf = (json.len() as u32).to_ne_bytes().to_vec();
     buf.extend_from_slice(&json);
-    file.write_all_at(&buf, layout::modules_at(slot))?;
-    file.write_all_at(&slot.to_ne_bytes(), layout::SLOT_AT)
+    file.write_all_at(&buf, at.0)?;
+    file.write_all_at(&slot.to_ne_bytes(), at.1)
+}
+
+/// Replaces the breadcrumbs the armed file holds (the logger's ring as the
+/// writer saw it on the heartbeat): written to the slot not in use, then
+/// switched to. Too many for the slot: the newest are kept.
+pub(crate) fn set_breadcrumbs(crumbs: &[crate::event::Breadcrumb]) {
+    #[cfg(target_os = "linux")]
+    {
+        let mut g = ARMED.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(a) = g.as_mut().filter(|a| a.pid == std::process::id()) {
+            let next = 3 - a.crumbs_slot.max(1);
+            let room = (layout::CRUMBS_SIZE - 4) as usize;
+            let at = (layout::crumbs_at(next), layout::CRUMBS_AT);
+            let keep = |n: usize| &crumbs[crumbs.len() - n..];
+            if write_slot(&a.file, next, at, room, crumbs.len(), keep).is_ok() {
+                a.crumbs_slot = next;
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = crumbs;
+}
+
+/// The logger whose crash file is armed (its breadcrumbs go there).
+pub(crate) fn armed_logger() -> Option<String> {
+    let g = ARMED.lock().unwrap_or_else(|p| p.into_inner());
+    g.as_ref()
+        .filter(|a| a.pid == std::process::id())
+        .map(|a| a.logger.clone())
 }
 
 /// Replaces the module list (a library was loaded or unloaded): written to

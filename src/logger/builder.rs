@@ -351,8 +351,10 @@ impl EventLoggerBuilder {
             store_user_email: s.store_user_email,
             store_user_ip: s.store_user_ip,
             attachment_cap: s.attachment_event_cap,
+            breadcrumbs: Arc::new(Mutex::new(VecDeque::new())),
         };
         let context = Arc::new(context);
+        let breadcrumbs = Arc::clone(&context.breadcrumbs);
         // The writer registers the logger as soon as it has the store open
         // (`SELECT * FROM <name>` works from then on; `flush` waits for
         // it), so the caller's thread never opens the database. If it
@@ -368,7 +370,7 @@ impl EventLoggerBuilder {
                 console_level,
                 keep_one_in: s.keep_one_in,
                 sample_counter: AtomicU64::new(0),
-                breadcrumbs: Mutex::new(VecDeque::new()),
+                breadcrumbs,
                 breadcrumb_capacity: s.breadcrumbs,
                 worker,
                 backtrace_level: self.backtrace_level.unwrap_or(Level::Warn),

@@ -81,7 +81,7 @@ struct Inner {
     /// Keep 1 in N events below error (1: keep all).
     keep_one_in: u64,
     sample_counter: AtomicU64,
-    breadcrumbs: Mutex<VecDeque<Breadcrumb>>,
+    breadcrumbs: Arc<Mutex<VecDeque<Breadcrumb>>>,
     breadcrumb_capacity: usize,
     backtrace_level: Level,
     panic_timeout: Duration,

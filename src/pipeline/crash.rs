@@ -264,7 +264,7 @@ pub(crate) fn to_event(
         earlier_fingerprints: Vec::new(),
         snapshot: None,
         alert_channels: meta.channels.clone(),
-        breadcrumbs: Vec::new(),
+        breadcrumbs: file.breadcrumbs.clone(),
         redactions: 0,
         origin: false,
         context: Default::default(),

@@ -29,6 +29,10 @@ pub(crate) struct Context {
     pub(crate) store_user_ip: bool,
     /// The bytes of attachments one event may carry.
     pub(crate) attachment_cap: u64,
+    /// The logger's breadcrumb ring (shared with it): the writer copies it
+    /// into the crash file on the heartbeat.
+    pub(crate) breadcrumbs:
+        Arc<std::sync::Mutex<std::collections::VecDeque<crate::event::Breadcrumb>>>,
 }
 
 impl std::fmt::Debug for Context {

@@ -56,10 +56,43 @@ impl Writer {
         if let Some(rss) = rss_bytes {
             crate::crash::note_sign(rss, cpu_percent, crate::util::time::now_ms());
         }
+        self.copy_breadcrumbs();
         let generation = crate::pipeline::modules::generation();
         if generation != self.modules_generation {
             self.modules_generation = generation;
             crate::crash::set_modules(&crate::pipeline::modules::for_crash_file());
+        }
+    }
+
+    /// Gives the crash file the armed logger's breadcrumbs as they stand
+    /// (those added since its last stored event), when they changed: a
+    /// native crash then carries them. The ring's lock is held for a copy.
+    fn copy_breadcrumbs(&mut self) {
+        let Some(name) = crate::crash::armed_logger() else {
+            return;
+        };
+        let ring = {
+            let st = self.shared.lock();
+            st.loggers
+                .iter()
+                .find(|c| c.logger == name)
+                .map(|c| std::sync::Arc::clone(&c.breadcrumbs))
+        };
+        let Some(ring) = ring else { return };
+        let crumbs: Vec<crate::event::Breadcrumb> = ring
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect();
+        let mark = (
+            crumbs.len(),
+            crumbs.first().map(|c| c.timestamp_ms),
+            crumbs.last().map(|c| c.timestamp_ms),
+        );
+        if self.recorder.crumbs_written != Some(mark) {
+            crate::crash::set_breadcrumbs(&crumbs);
+            self.recorder.crumbs_written = Some(mark);
         }
     }
 
@@ -249,4 +282,7 @@ pub(super) struct Recorder {
     /// the rules has fired since it last held.
     recent: std::collections::VecDeque<RunSample>,
     fired: Vec<bool>,
+    /// What the crash file's breadcrumbs were last written from (count,
+    /// first and last time).
+    crumbs_written: Option<(usize, Option<i64>, Option<i64>)>,
 }
