@@ -226,9 +226,11 @@ fn a_browser_opens_groups_sees_a_live_update_opens_a_group_and_resolves_it() {
         return;
     };
     let (_d, db) = util::temp_db();
+    // A reading every 100 ms: the run's page has its charts.
     let web = util::builder(&db, "checkout")
         .release("2.3.1")
         .environment("production")
+        .heartbeat(std::time::Duration::from_millis(100))
         .build()
         .unwrap();
     for i in 0..12 {
@@ -311,6 +313,13 @@ fn a_browser_opens_groups_sees_a_live_update_opens_a_group_and_resolves_it() {
     d.wait_for("h1", |t| t == "Runs");
     d.wait_for("#runs td span.badge", |t| t == "running" || t == "exited");
     d.screenshot("dashboard-runs.png");
+    // One run's page: its flight recorder up to its end.
+    d.click_on("#runs td a", |_| true);
+    d.wait_for("h1", |t| t.starts_with("Run "));
+    d.wait_for("section.charts figcaption", |t| t == "RSS");
+    d.screenshot("dashboard-run.png");
+    d.click_on("header nav a", |t| t == "Runs");
+    d.wait_for("h1", |t| t == "Runs");
     d.click_on("header nav a", |t| t == "Releases");
     d.wait_for("#releases td", |t| t == "2.3.1");
     d.screenshot("dashboard-releases.png");

@@ -217,6 +217,22 @@ fn an_oom_kill_leaves_the_climb_the_limit_and_the_last_readings() {
         "{words:?}"
     );
 
+    // The dashboard's page of the run: its last minutes in words and its
+    // charts up to the end (the cgroup's share of its limit among them).
+    let dash = crate::dash::Dash::start(&db, &[]);
+    let cookie = dash.login();
+    let page = dash.get(&format!("/runs/{}", run.id), Some(&cookie));
+    assert_eq!(page.status, 200);
+    for part in [
+        "<h3>Its last minutes</h3>",
+        "aria-label=\"RSS across",
+        "aria-label=\"cgroup memory across",
+        "cgroup limit 160 MiB",
+    ] {
+        assert!(page.body.contains(part), "{part}: {}", page.body);
+    }
+    drop(dash);
+
     // The store missed them: the crash file's ring still has them, read by
     // the next start with the run judged an OOM kill.
     forget_readings(&db, run.id);

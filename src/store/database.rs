@@ -196,7 +196,15 @@ impl Database {
     /// how each ended: exited, crashed, abnormal (gone without a word), or
     /// still running.
     pub fn runs(&self, limit: usize) -> Result<Vec<RunRow>> {
-        self.reader.runs(limit)
+        self.reader.runs(limit, None)
+    }
+
+    /// Run `id` (`None`: no such run).
+    ///
+    /// # Errors
+    /// The database cannot be read.
+    pub fn run(&self, id: i64) -> Result<Option<RunRow>> {
+        Ok(self.reader.runs(1, Some(id))?.pop())
     }
 
     /// Run `run`'s flight recorder: the readings taken from `since_ms` to

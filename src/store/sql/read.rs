@@ -88,8 +88,8 @@ impl<T: SqlReader> Reader for T {
         )
     }
 
-    fn runs(&self, limit: usize) -> Result<Vec<RunRow>> {
-        report::runs(self, limit)
+    fn runs(&self, limit: usize, only: Option<i64>) -> Result<Vec<RunRow>> {
+        report::runs(self, limit, only)
     }
 
     fn releases(&self) -> Result<Vec<ReleaseRow>> {

@@ -216,6 +216,7 @@ fn router(app: Shared) -> Router {
         .route("/search", get(pages::search::page))
         .route("/stats", get(pages::stats::page))
         .route("/runs", get(pages::runs::runs))
+        .route("/runs/{id}", get(pages::runs::run))
         .route("/releases", get(pages::runs::releases))
         .route("/live", get(live::stream))
         .route("/login", get(guard::login_form).post(guard::login))

@@ -1,17 +1,20 @@
 //! What the CLI's `errsnap runs` and `errsnap releases` show, as pages:
 //! each process's run and how it ended (`/runs`: exited, crashed,
-//! abnormal with its reason, e.g. oom-kill; still running), and each
+//! abnormal with its reason, e.g. oom-kill; still running; `/runs/{id}`:
+//! its flight recorder charted up to its end), and each
 //! release's crash-free runs and the groups new or regressed in it
 //! (`/releases`, each count a link to those groups).
 
-use axum::extract::State;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use errsnap::db::{RunRow, RunStatus};
+use errsnap::db::{describe_trend, RunRow, RunSample, RunStatus};
 use maud::{html, Markup};
 
 use super::layout::{self, Nav};
-use super::{clean_line, enc, time, when};
+use super::{clean_line, enc, error_page, time, when};
 use crate::output::bytes;
+use crate::serve::charts;
 use crate::serve::Shared;
 
 /// Runs shown, newest first.
@@ -47,7 +50,7 @@ pub(crate) async fn runs(State(app): State<Shared>) -> Response {
                         th { "Release" } th.num { "Last RSS" } th.num { "Last CPU" } th.num { "Memory limit" } } }
                     tbody { @for r in &runs {
                         tr {
-                            td.num { (r.id) }
+                            td.num { a href={"/runs/" (r.id)} { (r.id) } }
                             td { (ending(r)) }
                             td { (when(r.started_at, now)) }
                             td { (lasted(r, now)) }
@@ -66,6 +69,76 @@ pub(crate) async fn runs(State(app): State<Shared>) -> Response {
             }
         };
         Ok(Html(layout::page(app, "Runs", Nav::Runs, "", body).into_string()).into_response())
+    })
+    .await
+}
+
+/// The readings a run's page charts at most (its last ones, every n-th
+/// when there are more).
+const POINTS: usize = 600;
+/// The span of a run's page: its last hour.
+const SPAN_MS: i64 = 3_600_000;
+
+/// `GET /runs/{id}`: one run's flight recorder, charted up to its end.
+pub(crate) async fn run(State(app): State<Shared>, Path(id): Path<String>) -> Response {
+    let Ok(id) = id.parse::<i64>() else {
+        return super::bad_request("run", &id, "expected a run number");
+    };
+    let now = crate::output::now_ms();
+    app.page(move |db, app| {
+        let Some(r) = db.run(id)? else {
+            return Ok(error_page(StatusCode::NOT_FOUND, &format!("no run {id}")));
+        };
+        let end = r.ended_at.unwrap_or(now);
+        let all = db.run_samples(id, end - SPAN_MS, end + 1_000)?;
+        let step = all.len().div_ceil(POINTS).max(1);
+        let shown: Vec<&RunSample> = all.iter().rev().step_by(step).rev().collect();
+        let last = all.last().map_or(end, |s| s.at_ms);
+        let recent: Vec<RunSample> = all
+            .iter()
+            .filter(|s| s.at_ms >= last - errsnap::db::TREND_WINDOW_MS)
+            .cloned()
+            .collect();
+        let words = describe_trend(&recent);
+        let series = |f: fn(&RunSample) -> Option<f64>| -> Vec<(i64, f64)> {
+            shown.iter().filter_map(|s| Some((s.at_ms, f(s)?))).collect()
+        };
+        let rss = series(|s| s.rss_bytes.map(|v| v as f64));
+        let cpu = series(|s| s.cpu_percent);
+        let fds = series(|s| s.open_fds.map(|v| v as f64));
+        let cg = series(|s| s.cgroup_memory_percent());
+        let body = html! {
+            p.crumbs { a href="/runs" { "Runs" } " › " "run " (id) }
+            h1 { "Run " (id) " " (ending(&r)) }
+            dl.facts {
+                dt { "Host" } dd { (clean_line(r.hostname.as_deref().unwrap_or("-"), 60)) ", pid " (r.pid) }
+                dt { "Release" } dd { (clean_line(r.release.as_deref().unwrap_or("-"), 60)) }
+                dt { "Started" } dd { (time(r.started_at)) " UTC (" (when(r.started_at, now)) ")" }
+                dt { "Lasted" } dd { (lasted(&r, now)) }
+                @if let Some(m) = r.memory_max_bytes { dt { "Memory limit" } dd { (bytes(m)) } }
+            }
+            @if all.is_empty() {
+                p.muted { "No flight-recorder readings (ERRSNAP_HEARTBEAT_SECS; kept ERRSNAP_RETENTION_RUN_SAMPLES_DAYS days)." }
+            } @else {
+                @if !words.is_empty() {
+                    h3 { "Its last minutes" }
+                    ul.trend { @for w in &words { li { (clean_line(w, 200)) } } }
+                }
+                p.muted { (all.len()) " readings of its last hour; each chart's right edge is "
+                    @match r.status { RunStatus::Running => "the last reading", _ => "its end: " }
+                    @if r.status != RunStatus::Running { (ending(&r)) } "." }
+                section.charts {
+                    figure { figcaption { "RSS" } (charts::line(&rss, 480, 96, "RSS", |v| bytes(v as u64))) }
+                    figure { figcaption { "CPU" } (charts::line(&cpu, 480, 96, "CPU", |v| format!("{v:.1} %"))) }
+                    figure { figcaption { "Open files" } (charts::line(&fds, 480, 96, "open files", |v| format!("{v:.0}"))) }
+                    @if !cg.is_empty() {
+                        figure { figcaption { "cgroup memory, share of its limit" }
+                            (charts::line(&cg, 480, 96, "cgroup memory", |v| format!("{v:.0} %"))) }
+                    }
+                }
+            }
+        };
+        Ok(Html(layout::page(app, &format!("Run {id}"), Nav::Runs, "", body).into_string()).into_response())
     })
     .await
 }
