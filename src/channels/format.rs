@@ -438,6 +438,34 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_trend_is_a_slack_field_and_e_mail_lines() {
+        let mut a = sample("out of memory soon");
+        assert!(!email_text(&a).contains("Before it"));
+        a.trend = vec![
+            "RSS 0.2 -> 3.8 GiB in 9 min, cgroup limit 4 GiB (97%)".into(),
+            "open files 120 -> 1,020 in 9 min <limit>".into(),
+        ];
+        let p = slack_payload(&a);
+        let field = p["blocks"][1]["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["text"].as_str().unwrap().to_owned())
+            .find(|t| t.starts_with("*Before it*"))
+            .expect("a field");
+        assert_eq!(
+            field,
+            "*Before it*\nRSS 0.2 -&gt; 3.8 GiB in 9 min, cgroup limit 4 GiB (97%)\nopen files 120 -&gt; 1,020 in 9 min &lt;limit&gt;"
+        );
+        let text = email_text(&a);
+        assert!(
+            text.contains("Before it    RSS 0.2 -> 3.8 GiB in 9 min, cgroup limit 4 GiB (97%)\n             open files 120 -> 1,020 in 9 min <limit>\n"),
+            "{text}"
+        );
+        assert!(email_html(&a).contains("open files 120 -&gt; 1,020 in 9 min &lt;limit&gt;"));
+    }
+
+    #[test]
     fn slack_escapes_mentions_and_links() {
         let p = slack_payload(&sample("<!channel> pay <https://evil|bank> & go"));
         for t in json_strings(&p) {

@@ -32,6 +32,8 @@ pub(crate) mod policy;
 pub(crate) mod postgres;
 pub(crate) mod read;
 pub(crate) mod recorder;
+#[cfg(test)]
+mod recorder_tests;
 pub(crate) mod runs;
 mod seam;
 pub(crate) mod spool;
