@@ -16,6 +16,8 @@ const FIGURES: usize = 10;
 /// An absent figure.
 const NONE: u64 = u64::MAX;
 
+const _: () = assert!(WORDS * 8 == layout::RING_SLOT_SIZE as usize && WORDS >= 3 + FIGURES);
+
 fn checksum(words: &[u64; WORDS]) -> u64 {
     // FNV-1a over every word but the checksum's, folded per byte.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -141,6 +143,20 @@ mod tests {
         for (seq, s) in &back {
             assert_eq!(s, &sample(*seq));
         }
+    }
+
+    #[test]
+    fn the_checksum_is_fnv_1a_of_every_other_word() {
+        // Part of the file format: a file written by an earlier build
+        // still reads.
+        let mut w = [0u64; WORDS];
+        w[0] = 7;
+        w[1] = 0xdead;
+        w[2] = 1_700_000_000_000;
+        for (i, x) in w.iter_mut().enumerate().skip(3) {
+            *x = i as u64;
+        }
+        assert_eq!(checksum(&w), 0xf102_2408_f216_18c1);
     }
 
     #[test]
