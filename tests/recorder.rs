@@ -2,11 +2,10 @@
 //! the store and in the crash file's ring, read back after an OOM kill, a
 //! SIGSEGV and a SIGKILL; the trend in words in an alert.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use errsnap::db::{describe_trend, Database, EventFilter, RunRow, RunSample, RunStatus};
 use errsnap::event::EventKind;
@@ -339,24 +338,7 @@ fn a_sigsegv_leaves_its_last_readings_before_the_crash() {
 #[test]
 fn a_sigkill_leaves_its_last_readings_in_the_store_and_the_ring() {
     let (_d, db) = util::temp_db();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child::entry", "--nocapture", "--test-threads=1"])
-        .env("ERRSNAPTEST_SCENARIO", "recorder")
-        .env("ERRSNAPTEST_HOW", "idle")
-        .env("ERRSNAPTEST_DB", &db)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let start = Instant::now();
-    while !lines
-        .next()
-        .and_then(Result::ok)
-        .is_some_and(|l| l.ends_with("started"))
-    {
-        assert!(start.elapsed() < Duration::from_secs(60), "never started");
-    }
+    let mut child = util::spawn_started("recorder", &db, &[("ERRSNAPTEST_HOW", "idle")]);
     std::thread::sleep(Duration::from_millis(700));
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();

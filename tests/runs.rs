@@ -3,9 +3,7 @@
 //! a word (SIGKILL, OOM) is judged `abnormal` by the next start on the
 //! same boot, ended at its last heartbeat with the memory it had then.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::cli::json;
 use crate::panic::panic_then_die;
@@ -41,24 +39,7 @@ fn a_panic_makes_the_run_crashed() {
 #[test]
 fn a_killed_process_is_judged_abnormal_by_the_next_start() {
     let (_d, db) = util::temp_db();
-    let exe = std::env::current_exe().unwrap();
-    let mut child = Command::new(exe)
-        .args(["--exact", "child::entry", "--nocapture", "--test-threads=1"])
-        .env("ERRSNAPTEST_SCENARIO", "run_until_killed")
-        .env("ERRSNAPTEST_DB", &db)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let start = Instant::now();
-    while !lines
-        .next()
-        .and_then(Result::ok)
-        .is_some_and(|l| l.ends_with("started"))
-    {
-        assert!(start.elapsed() < Duration::from_secs(60), "never started");
-    }
+    let mut child = util::spawn_started("run_until_killed", &db, &[]);
     let r = runs(&db);
     assert_eq!(r[0]["status"], "running", "alive: {r:?}");
     // Idle, its writer notes a sign of life every 100 ms, with its memory.

@@ -52,6 +52,36 @@ pub(crate) fn run_child(scenario: &str, db: &Path, env: &[(&str, &str)]) -> Outp
     run_child_of(&std::env::current_exe().unwrap(), scenario, db, env)
 }
 
+/// Starts child scenario `scenario` and returns once it printed a line
+/// ending in `started` (it runs on, to be killed by the test).
+pub(crate) fn spawn_started(
+    scenario: &str,
+    db: &Path,
+    env: &[(&str, &str)],
+) -> std::process::Child {
+    use std::io::{BufRead, BufReader};
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", "child::entry", "--nocapture", "--test-threads=1"])
+        .env("ERRSNAPTEST_SCENARIO", scenario)
+        .env("ERRSNAPTEST_DB", db)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let start = std::time::Instant::now();
+    while !lines
+        .next()
+        .and_then(Result::ok)
+        .is_some_and(|l| l.ends_with("started"))
+    {
+        assert!(start.elapsed().as_secs() < 60, "{scenario} never started");
+    }
+    child
+}
+
 /// Like [`run_child`], with `exe` a copy of this test binary (e.g. a
 /// stripped one).
 pub(crate) fn run_child_of(exe: &Path, scenario: &str, db: &Path, env: &[(&str, &str)]) -> Output {

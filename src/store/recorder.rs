@@ -108,14 +108,18 @@ pub(crate) fn encode(samples: &[RunSample]) -> Vec<u8> {
 /// unknown format: none). Figures a newer format added are skipped.
 pub(crate) fn decode(b: &[u8]) -> Vec<RunSample> {
     let mut out = Vec::new();
-    if b.len() < 2 || b[0] != FORMAT || usize::from(b[1]) < FIGURES {
+    let [FORMAT, stored, ..] = *b else {
+        return out;
+    };
+    let stored = usize::from(stored);
+    if stored < FIGURES {
         return out;
     }
-    let stored = usize::from(b[1]);
     let mut at = 2;
     let mut prev = [0u64; FIGURES];
     let mut extra = vec![0u64; stored - FIGURES];
-    'readings: while at < b.len() && out.len() < MAX_READINGS {
+    // Ends where the bytes end (a figure cannot be read) or at the bound.
+    'readings: while out.len() < MAX_READINGS {
         let mut cur = prev;
         for i in 0..stored {
             let Some(z) = get_varint(b, &mut at) else {
@@ -230,7 +234,9 @@ mod tests {
         let many = vec![0u8; 100_000];
         let mut zeros = vec![FORMAT, FIGURES as u8];
         zeros.extend(many);
-        assert_eq!(decode(&zeros).len(), MAX_READINGS);
+        assert_eq!(decode(&zeros).len(), 4 * CHUNK);
+        // A chunk of that many readings unpacks whole.
+        assert_eq!(decode(&encode(&steady(4 * CHUNK))).len(), 4 * CHUNK);
     }
 
     #[test]
