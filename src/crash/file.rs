@@ -252,6 +252,19 @@ mod tests {
         assert_eq!(f.records.len(), 1);
         b[at..at + 4].copy_from_slice(&(layout::CRUMBS_SIZE as u32 - 4).to_ne_bytes());
         assert!(parse(name, &b).unwrap().breadcrumbs.is_empty());
+        // The last slot: a length one past its room reaches past the file.
+        b[flag..flag + 4].copy_from_slice(&2u32.to_ne_bytes());
+        let last = layout::crumbs_at(2) as usize;
+        b[last..last + 4].copy_from_slice(&(layout::CRUMBS_SIZE as u32 - 3).to_ne_bytes());
+        assert!(parse(name, &b).unwrap().breadcrumbs.is_empty());
+        // JSON that fills the slot exactly is read.
+        let empty = serde_json::to_vec(&[crumb("")]).unwrap().len();
+        let big = crumb(&"x".repeat(layout::CRUMBS_SIZE as usize - 4 - empty));
+        let json = serde_json::to_vec(&[big.clone()]).unwrap();
+        assert_eq!(json.len() as u64, layout::CRUMBS_SIZE - 4);
+        put(&mut b, 2, &json);
+        assert_eq!(parse(name, &b).unwrap().breadcrumbs, vec![big]);
+        b[flag..flag + 4].copy_from_slice(&1u32.to_ne_bytes());
         put(&mut b, 1, b"[{\"not\": \"a crumb\"}]");
         assert!(parse(name, &b).unwrap().breadcrumbs.is_empty());
         b[flag..flag + 4].copy_from_slice(&3u32.to_ne_bytes());

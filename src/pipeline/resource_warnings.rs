@@ -197,18 +197,23 @@ mod tests {
                 })
                 .collect()
         };
+        const T: i64 = 1_700_000_000_000;
         // 100 MiB in 30 s: 200 a minute.
         assert_eq!(
-            check(&r, &rss(&[(0, 100), (15_000, 150), (30_000, 200)])).as_deref(),
+            check(&r, &rss(&[(T, 100), (T + 15_000, 150), (T + 30_000, 200)])).as_deref(),
             Some("RSS growing 200 MiB a minute over 3 readings (the rule: 100)")
         );
-        // 40 MiB in 30 s: 80 a minute.
+        // 40 MiB in 30 s: 80 a minute; 50 MiB: exactly the rule, not above.
         assert_eq!(
-            check(&r, &rss(&[(0, 100), (15_000, 120), (30_000, 140)])),
+            check(&r, &rss(&[(T, 100), (T + 15_000, 120), (T + 30_000, 140)])),
+            None
+        );
+        assert_eq!(
+            check(&r, &rss(&[(T, 100), (T + 15_000, 120), (T + 30_000, 150)])),
             None
         );
         // Readings at one instant say nothing.
-        assert_eq!(check(&r, &rss(&[(0, 100), (0, 150), (0, 900)])), None);
+        assert_eq!(check(&r, &rss(&[(T, 100), (T, 150), (T, 900)])), None);
     }
 
     #[test]

@@ -205,6 +205,26 @@ mod tests {
             twice.contains("resource_warning[1].name: \"memory\""),
             "{twice}"
         );
+        // The bounds themselves are accepted.
+        let ok = |t: &str| rules(&format!("[[resource_warning]]\n{t}")).unwrap();
+        assert_eq!(
+            ok("memory_percent_of_limit = 100\nreadings = 120")[0].readings,
+            120
+        );
+        assert_eq!(
+            ok("rss_growth_mib_per_min = 5\nreadings = 2")[0].readings,
+            2
+        );
+        let name64 = "n".repeat(64);
+        assert_eq!(
+            ok(&format!("fds_percent_of_limit = 1\nname = \"{name64}\""))[0].name,
+            name64
+        );
+        assert!(
+            err(&format!("fds_percent_of_limit = 1\nname = \"{name64}n\""))
+                .contains("name: expected")
+        );
+        assert!(err("fds_percent_of_limit = 1\nname = \"a\\u0007b\"").contains("name: expected"));
         let t: toml::Table = toml::from_str("resource_warning = 3").unwrap();
         assert!(parse_rules(&t["resource_warning"])
             .unwrap_err()
