@@ -260,7 +260,7 @@ mod tests {
         // JSON that fills the slot exactly is read.
         let empty = serde_json::to_vec(&[crumb("")]).unwrap().len();
         let big = crumb(&"x".repeat(layout::CRUMBS_SIZE as usize - 4 - empty));
-        let json = serde_json::to_vec(&[big.clone()]).unwrap();
+        let json = serde_json::to_vec(std::slice::from_ref(&big)).unwrap();
         assert_eq!(json.len() as u64, layout::CRUMBS_SIZE - 4);
         put(&mut b, 2, &json);
         assert_eq!(parse(name, &b).unwrap().breadcrumbs, vec![big]);
