@@ -38,6 +38,10 @@ fn script(store: &mut dyn Store, reader: &dyn Reader) -> Vec<String> {
     let mut start = RunStart::this_process(None, Some("1.0".into()));
     start.started_at = T0 - 1_000;
     let (run, _) = store.start_run(&start).unwrap();
+    // The run found by its id (`Database::run`), alone.
+    let one = reader.runs(5, Some(run)).unwrap();
+    assert_eq!(one.iter().map(|r| r.id).collect::<Vec<_>>(), vec![run]);
+    assert!(reader.runs(5, Some(run + 100)).unwrap().is_empty());
     // Chunk 0 made, then rewritten with a second reading; chunk 1 made.
     store.record_samples(run, 0, &[reading(0)]).unwrap();
     store

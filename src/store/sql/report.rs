@@ -88,32 +88,40 @@ pub(crate) fn runs<R: SqlReader + ?Sized>(
     let sql = format!(
         "SELECT r.id, r.status, r.pid, r.started_at, r.ended_at, h.hostname, r.app_name,
                 r.\"release\", r.build_id, r.last_rss_bytes, r.last_cpu_percent, {}, {}, {}
-         FROM runs r LEFT JOIN hosts h ON h.id = r.host_id
-         WHERE ?2 IS NULL OR r.id = ?2
+         FROM runs r LEFT JOIN hosts h ON h.id = r.host_id {}
          ORDER BY r.id DESC LIMIT ?1",
         col("end_reason"),
         col("cgroup"),
-        col("memory_max_bytes")
+        col("memory_max_bytes"),
+        // One run: its id (a NULL parameter has no type in PostgreSQL).
+        if only.is_some() {
+            "WHERE r.id = ?2"
+        } else {
+            ""
+        }
     );
-    r.conn()
-        .map("reading runs", &sql, params![limit, only], |r| {
-            Ok(RunRow {
-                id: r.get(0)?,
-                status: super::rows::named(r, 1, RunStatus::from_name)?,
-                pid: r.get(2)?,
-                started_at: r.get(3)?,
-                ended_at: r.get(4)?,
-                hostname: r.get(5)?,
-                app_name: r.get(6)?,
-                release: r.get(7)?,
-                build_id: r.get(8)?,
-                last_rss_bytes: r.get(9)?,
-                last_cpu_percent: r.get(10)?,
-                end_reason: r.get(11)?,
-                cgroup: r.get(12)?,
-                memory_max_bytes: r.get(13)?,
-            })
+    let p = match only {
+        Some(id) => params![limit, id].to_vec(),
+        None => params![limit].to_vec(),
+    };
+    r.conn().map("reading runs", &sql, &p, |r| {
+        Ok(RunRow {
+            id: r.get(0)?,
+            status: super::rows::named(r, 1, RunStatus::from_name)?,
+            pid: r.get(2)?,
+            started_at: r.get(3)?,
+            ended_at: r.get(4)?,
+            hostname: r.get(5)?,
+            app_name: r.get(6)?,
+            release: r.get(7)?,
+            build_id: r.get(8)?,
+            last_rss_bytes: r.get(9)?,
+            last_cpu_percent: r.get(10)?,
+            end_reason: r.get(11)?,
+            cgroup: r.get(12)?,
+            memory_max_bytes: r.get(13)?,
         })
+    })
 }
 
 /// Each release's runs and groups, the newest release first.
