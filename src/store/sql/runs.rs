@@ -76,10 +76,9 @@ impl<T: SqlRuns> Runs for T {
             "UPDATE runs SET status = 'crashed', ended_at = ?4,
                  last_seen = {}, \"release\" = coalesce(\"release\", ?5),
                  app_name = coalesce(app_name, ?6)
-             WHERE {} AND pid = ?2 AND {} AND status != 'crashed'",
+             WHERE {} AND status != 'crashed'",
             d.greatest("coalesce(last_seen, ?4)", "?4"),
-            d.same("boot_id", "?1"),
-            d.same("process_start", "?3"),
+            same_process(d),
         );
         let n = c.execute(
             "marking a crashed run",
@@ -100,10 +99,8 @@ impl<T: SqlRuns> Runs for T {
         let mut c = self.conn();
         let d = c.dialect();
         let sql = format!(
-            "SELECT status FROM runs WHERE {} AND pid = ?2 AND {}
-             ORDER BY id DESC LIMIT 1",
-            d.same("boot_id", "?1"),
-            d.same("process_start", "?3"),
+            "SELECT status FROM runs WHERE {} ORDER BY id DESC LIMIT 1",
+            same_process(d),
         );
         let status: Option<String> = c
             .query_opt(
@@ -125,9 +122,8 @@ impl<T: SqlRuns> Runs for T {
         let mut c = self.conn();
         let d = c.dialect();
         let sql = format!(
-            "SELECT id FROM runs WHERE {} AND pid = ?2 AND {} ORDER BY id DESC LIMIT 1",
-            d.same("boot_id", "?1"),
-            d.same("process_start", "?3"),
+            "SELECT id FROM runs WHERE {} ORDER BY id DESC LIMIT 1",
+            same_process(d),
         );
         c.query_opt(
             "reading the runs ledger",
@@ -152,6 +148,16 @@ impl<T: SqlRuns> Runs for T {
     fn drop_samples_before(&mut self, before_ms: i64) -> Result<u64> {
         recorder::drop_before(&mut *self.conn(), before_ms)
     }
+}
+
+/// The runs of one process: the same boot (`?1`), pid (`?2`) and process
+/// start (`?3`), so a reused pid is never taken for the process.
+fn same_process(d: super::Dialect) -> String {
+    format!(
+        "{} AND pid = ?2 AND {}",
+        d.same("boot_id", "?1"),
+        d.same("process_start", "?3")
+    )
 }
 
 /// Records `run` as running, after marking earlier runs of the same boot
