@@ -18,6 +18,8 @@ pub(crate) mod file;
 #[cfg(target_os = "linux")]
 mod handler;
 pub(crate) mod layout;
+#[allow(dead_code)]
+pub(crate) mod minidump;
 pub(crate) mod ring;
 
 use std::ffi::OsString;
