@@ -323,3 +323,11 @@ fn write_history_to(
     }
     written
 }
+
+/// A crash file's bytes, read as the importer reads them and made a
+/// minidump (`None`: the file is refused, or holds no record that makes
+/// one). Whatever the bytes, a dump returned must read whole.
+pub fn crash_file_minidump(data: &[u8]) -> Option<Vec<u8>> {
+    let f = crate::crash::file::parse(std::ffi::OsStr::new("crash-1-fuzz.bin"), data).ok()?;
+    crate::crash::minidump::write(&f)
+}

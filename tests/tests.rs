@@ -41,6 +41,13 @@ mod fallback;
 mod forged;
 #[cfg(all(feature = "sentry", feature = "otlp"))]
 mod forward;
+#[cfg(all(
+    target_os = "linux",
+    target_arch = "x86_64",
+    feature = "sentry",
+    feature = "otlp"
+))]
+mod minidump;
 #[cfg(all(feature = "mysql", feature = "postgres", feature = "cli"))]
 mod mysql;
 #[cfg(unix)]

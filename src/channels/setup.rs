@@ -162,7 +162,15 @@ fn builtin(config: &Config, s: &Settings) -> Result<Vec<Builtin>> {
         {
             use super::forward::sentry::{Dsn, SentryForwarder, KEY};
             let dsn = Dsn::parse(KEY, &dsn).map_err(|e| config.rename(e))?;
-            let f = Arc::new(SentryForwarder::new(dsn, s.alert_timeout, roots.clone()));
+            let minidump = config
+                .value::<crate::settings::Flag>("ERRSNAP_SENTRY_MINIDUMP")?
+                .is_some_and(|f| f.0);
+            let f = Arc::new(SentryForwarder::new(
+                dsn,
+                s.alert_timeout,
+                roots.clone(),
+                minidump,
+            ));
             let channel = Forwarding::new(super::SENTRY, f.clone());
             forwarders.push((Arc::new(channel), Some(f)));
         }

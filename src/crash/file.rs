@@ -33,6 +33,12 @@ pub(crate) struct CrashFile {
     /// The logger's breadcrumbs as of the last heartbeat (none in a file
     /// of layout version 1).
     pub(crate) breadcrumbs: Vec<crate::event::Breadcrumb>,
+    /// `/proc/self/maps` as the first signal found it (empty before
+    /// layout version 3, or when the handler could not read it), cut to a
+    /// whole last line when it filled its room.
+    pub(crate) maps: Vec<u8>,
+    /// `/proc/self/status` as the first signal found it (as `maps`).
+    pub(crate) status: Vec<u8>,
 }
 
 /// Whether `name` is a crash file's name.
@@ -61,7 +67,10 @@ fn u32_at(b: &[u8], at: u64) -> u32 {
 pub(crate) fn read(dir: &PrivateDir, name: &OsStr) -> std::io::Result<CrashFile> {
     let mut f = dir.read(name)?;
     let len = f.metadata()?.len();
-    if len != layout::FILE_SIZE && len != layout::FILE_SIZE_V1 {
+    if ![1, 2, layout::VERSION]
+        .iter()
+        .any(|&v| layout::file_size(v) == Some(len))
+    {
         return Err(bad(name, &format!("size {len}, not {}", layout::FILE_SIZE)));
     }
     let mut b = Vec::with_capacity(len as usize);
@@ -75,16 +84,17 @@ pub(crate) fn read(dir: &PrivateDir, name: &OsStr) -> std::io::Result<CrashFile>
 /// Parses a crash file's bytes.
 pub(crate) fn parse(name: &OsStr, b: &[u8]) -> std::io::Result<CrashFile> {
     let size = b.len() as u64;
-    if (size != layout::FILE_SIZE && size != layout::FILE_SIZE_V1) || b[..8] != layout::MAGIC {
+    let known = [1, 2, layout::VERSION]
+        .iter()
+        .any(|&v| layout::file_size(v) == Some(size));
+    if !known || b[..8] != layout::MAGIC {
         return Err(bad(name, "not an errsnap crash file"));
     }
     let version = u32_at(b, 8);
-    // Version 1 (an earlier build's file) has no ring; the size and the
-    // version must agree.
-    let expected = match version {
-        1 => layout::FILE_SIZE_V1,
-        layout::VERSION => layout::FILE_SIZE,
-        _ => return Err(bad(name, &format!("layout version {version} unknown"))),
+    // Earlier builds' files: version 1 has no ring, version 2 no maps; the
+    // size and the version must agree.
+    let Some(expected) = layout::file_size(version) else {
+        return Err(bad(name, &format!("layout version {version} unknown")));
     };
     if size != expected {
         return Err(bad(
@@ -139,10 +149,18 @@ pub(crate) fn parse(name: &OsStr, b: &[u8]) -> std::io::Result<CrashFile> {
         .into_iter()
         .map(|(_, s)| s)
         .collect();
-    let breadcrumbs = if version == layout::VERSION {
+    let breadcrumbs = if version >= 2 {
         breadcrumbs(b)
     } else {
         Vec::new()
+    };
+    let (maps, status) = if version >= 3 {
+        (
+            proc_text(b, layout::MAPS_AT, layout::MAPS_SIZE),
+            proc_text(b, layout::STATUS_AT, layout::STATUS_SIZE),
+        )
+    } else {
+        (Vec::new(), Vec::new())
     };
     Ok(CrashFile {
         meta,
@@ -150,7 +168,33 @@ pub(crate) fn parse(name: &OsStr, b: &[u8]) -> std::io::Result<CrashFile> {
         records,
         readings,
         breadcrumbs,
+        maps,
+        status,
     })
+}
+
+/// A `/proc` text the handler copied at `at` (room `size`, its length
+/// first): empty when the length is out of range or the text is not
+/// lines of text; cut after its last whole line when it filled the room.
+fn proc_text(b: &[u8], at: u64, size: u64) -> Vec<u8> {
+    let n = u64::from(u32_at(b, at));
+    if n > size - 8 {
+        return Vec::new();
+    }
+    let text = &b[(at + 8) as usize..(at + 8 + n) as usize];
+    let whole = match text.iter().rposition(|&c| c == b'\n') {
+        Some(i) => &text[..=i],
+        None => &[][..],
+    };
+    // The kernel's text: printable ASCII, tabs and newlines (a path with
+    // other bytes is still a path; control characters are not).
+    if whole
+        .iter()
+        .any(|&c| c < 0x20 && c != b'\n' && c != b'\t' || c == 0x7f)
+    {
+        return Vec::new();
+    }
+    whole.to_vec()
 }
 
 /// The breadcrumbs of a layout-2 file's slot in use: none when no slot is,

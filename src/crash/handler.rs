@@ -1,6 +1,6 @@
 //! The signal handler (Linux). Async-signal-safe only: atomics, `pwrite`,
-//! `write`, `clock_gettime`, `prctl`, `gettid`, `sigaction`, `tgkill`. No
-//! allocation, no lock, nothing that could wait.
+//! `write`, `open`, `read`, `close`, `clock_gettime`, `prctl`, `gettid`,
+//! `sigaction`, `tgkill`. No allocation, no lock, nothing that could wait.
 //!
 //! It records into the crash file armed at start (see `layout`), then
 //! hands the signal to whatever handled it before (Rust's stack-overflow
@@ -333,6 +333,21 @@ unsafe fn record(
     DONE.fetch_or(1 << slot, AcqRel);
     // The mask is written last, after the record.
     write_mask(fd);
+    if slot == 0 {
+        // The process as it is now, for the minidump made at import
+        // (after the record: it counts even if these fail). Never the
+        // environment or the command line: they hold secrets.
+        // SAFETY: open/read/pwrite/close on our own descriptors.
+        unsafe {
+            copy_proc(fd, c"/proc/self/maps", layout::MAPS_AT, layout::MAPS_SIZE);
+            copy_proc(
+                fd,
+                c"/proc/self/status",
+                layout::STATUS_AT,
+                layout::STATUS_SIZE,
+            );
+        }
+    }
     let msg = MESSAGE.load(Acquire);
     if slot == 0 && !msg.is_null() && r.panic_id == [0, 0] {
         // SAFETY: a leaked `&'static [u8]`, never freed.
@@ -347,6 +362,48 @@ unsafe fn record(
         && r.fault_addr.saturating_add(page) >= r.sp
         && r.fault_addr <= r.sp.saturating_add(page);
     (Some(slot), overflow)
+}
+
+/// Copies the text of `path` (a `/proc` file) into the file's region at
+/// `at` of `size` bytes: the text from `at + 8`, cut at the region's end,
+/// then its length at `at` (so a half-written text is never counted).
+/// Reads through a small buffer on this (alternate) stack.
+unsafe fn copy_proc(fd: libc::c_int, path: &std::ffi::CStr, at: u64, size: u64) {
+    // SAFETY: a plain open of a NUL-terminated path.
+    let src = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if src < 0 {
+        return;
+    }
+    let room = size - 8;
+    let mut done = 0u64;
+    let mut buf = [0u8; 512];
+    while done < room {
+        let want = (room - done).min(buf.len() as u64) as usize;
+        // SAFETY: reads into the local buffer, at most its length.
+        let n = unsafe { libc::read(src, buf.as_mut_ptr().cast(), want) };
+        if n <= 0 {
+            break;
+        }
+        // SAFETY: writes the bytes just read inside the region.
+        let w = unsafe {
+            libc::pwrite(
+                fd,
+                buf.as_ptr().cast(),
+                n as usize,
+                (at + 8 + done) as libc::off_t,
+            )
+        };
+        if w != n {
+            break;
+        }
+        done += n as u64;
+    }
+    let len = done as u32;
+    // SAFETY: writes the length's 4 bytes; closes our descriptor.
+    unsafe {
+        libc::pwrite(fd, (&len as *const u32).cast(), 4, at as libc::off_t);
+        libc::close(src);
+    }
 }
 
 /// Copies the top of the stack (from just below `sp`, the red zone, up to

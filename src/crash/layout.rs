@@ -10,13 +10,16 @@
 //! 200 KiB  record 1 (a second signal: Rust's abort after a stack overflow)
 //! 268 KiB  the flight recorder's ring: 720 readings of 128 bytes (`ring.rs`)
 //! 358 KiB  the breadcrumbs: slot in use, slots A and B of 32 KiB (JSON)
+//! 422 KiB  the process as the first signal found it: `/proc/self/maps`
+//!          (length u32, then up to 128 KiB), `/proc/self/status` (8 KiB)
 //! ```
 
 /// `b"ESNPCRSH"`: marks an errsnap crash file.
 pub(crate) const MAGIC: [u8; 8] = *b"ESNPCRSH";
-/// The layout version written here (2: version 1 and the ring after it;
-/// files of version 1 are still read).
-pub(crate) const VERSION: u32 = 2;
+/// The layout version written here (3: version 2 and the process's maps
+/// and status after it; 2: version 1 and the ring after it). Files of
+/// versions 1 and 2 are still read.
+pub(crate) const VERSION: u32 = 3;
 
 /// Offset of the `done` mask (u32).
 pub(crate) const DONE_AT: u64 = 12;
@@ -67,8 +70,32 @@ pub(crate) const CRUMBS_SIZE: u64 = 32 * 1024;
 pub(crate) const fn crumbs_at(slot: u32) -> u64 {
     CRUMBS_AT + 8 + (slot as u64 - 1) * CRUMBS_SIZE
 }
+/// The whole file of layout version 2 (no maps or status).
+pub(crate) const FILE_SIZE_V2: u64 = crumbs_at(3);
+
+/// Where the first signal's copy of `/proc/self/maps` starts (layout
+/// version 3): its length (u32, written after the text), 4 bytes of
+/// padding, then the text, cut at the room's end.
+pub(crate) const MAPS_AT: u64 = FILE_SIZE_V2;
+/// The room for `/proc/self/maps`, length included.
+pub(crate) const MAPS_SIZE: u64 = 128 * 1024;
+/// Where the first signal's copy of `/proc/self/status` starts (as the
+/// maps: length, padding, text).
+pub(crate) const STATUS_AT: u64 = MAPS_AT + MAPS_SIZE;
+/// The room for `/proc/self/status`, length included.
+pub(crate) const STATUS_SIZE: u64 = 8 * 1024;
 /// The whole file, sized when it is made.
-pub(crate) const FILE_SIZE: u64 = crumbs_at(3);
+pub(crate) const FILE_SIZE: u64 = STATUS_AT + STATUS_SIZE;
+
+/// The size a file of layout `version` has (`None`: a version unknown).
+pub(crate) const fn file_size(version: u32) -> Option<u64> {
+    match version {
+        1 => Some(FILE_SIZE_V1),
+        2 => Some(FILE_SIZE_V2),
+        VERSION => Some(FILE_SIZE),
+        _ => None,
+    }
+}
 
 /// Marks a written record.
 pub(crate) const RECORD_MAGIC: u32 = 0x4352_5348;
@@ -192,7 +219,13 @@ mod tests {
         assert_eq!(record_at(0), 4096 + 2 * 65536);
         assert_eq!(FILE_SIZE_V1, record_at(0) + 2 * RECORD_SIZE);
         assert_eq!(CRUMBS_AT, FILE_SIZE_V1 + 720 * 128);
-        assert_eq!(FILE_SIZE, CRUMBS_AT + 8 + 2 * 32 * 1024);
+        assert_eq!(FILE_SIZE_V2, CRUMBS_AT + 8 + 2 * 32 * 1024);
+        assert_eq!(MAPS_AT, FILE_SIZE_V2);
+        assert_eq!(FILE_SIZE, FILE_SIZE_V2 + 128 * 1024 + 8 * 1024);
+        assert_eq!(file_size(1), Some(FILE_SIZE_V1));
+        assert_eq!(file_size(2), Some(FILE_SIZE_V2));
+        assert_eq!(file_size(3), Some(FILE_SIZE));
+        assert_eq!(file_size(4), None);
         assert_eq!(modules_at(1), 4096);
         assert_eq!(modules_at(2), 4096 + 65536);
         assert_eq!(STACK_BYTES, 65536);

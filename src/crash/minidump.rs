@@ -8,8 +8,13 @@
 //! the streams: system info (platform Linux, so readers name the signal),
 //! the thread list (the crashing thread, its context and copied stack), the
 //! module list (each ELF build-id as the CodeView record `LEBp`), the
-//! exception (signal, code, address), misc info (pid), and the memory list
-//! (the stack again, where readers look for it).
+//! exception (signal, code, address), misc info (pid, start time), the
+//! memory list (the stack again, where readers look for it), and the
+//! handler's copies of `/proc/self/maps` and `/proc/self/status`.
+//!
+//! Only what reads as a whole goes in: a record whose registers are short
+//! gives no dump; modules that are empty, too large or overlap an earlier
+//! one are left out; a stack copy that is empty is not listed.
 
 use super::file::{CrashFile, Record};
 use super::layout;
@@ -22,8 +27,21 @@ const MEMORY_LIST: u32 = 5;
 const EXCEPTION: u32 = 6;
 const SYSTEM_INFO: u32 = 7;
 const MISC_INFO: u32 = 15;
+/// Breakpad's `MD_LINUX_PROC_STATUS`: `/proc/self/status` as text.
+const LINUX_PROC_STATUS: u32 = 0x4767_0004;
+/// Breakpad's `MD_LINUX_MAPS`: `/proc/self/maps` as text.
+const LINUX_MAPS: u32 = 0x4767_0009;
 /// `PROCESSOR_ARCHITECTURE_AMD64`.
 const ARCH_AMD64: u16 = 9;
+/// `PROCESSOR_ARCHITECTURE_ARM64`.
+const ARCH_ARM64: u16 = 12;
+/// `CONTEXT_ARM64 | CONTROL | INTEGER`.
+const CONTEXT_ARM64_INTEGER: u32 = 0x0040_0003;
+/// The size of a `CONTEXT_ARM64` (912 bytes).
+const CONTEXT_ARM64_SIZE: usize = 912;
+/// `MINIDUMP_MISC1_PROCESS_ID` and `MINIDUMP_MISC1_PROCESS_TIMES`.
+const MISC_PROCESS_ID: u32 = 0x1;
+const MISC_PROCESS_TIMES: u32 = 0x2;
 /// Breakpad's Linux platform id.
 const PLATFORM_LINUX: u32 = 0x8201;
 /// `CONTEXT_AMD64 | CONTROL | INTEGER | SEGMENTS`... the full context.
@@ -77,6 +95,10 @@ impl Fields {
         self.0.extend_from_slice(&v.to_le_bytes());
         self
     }
+    fn bytes(mut self, v: &[u8]) -> Self {
+        self.0.extend_from_slice(v);
+        self
+    }
     fn zeros(mut self, n: usize) -> Self {
         self.0.resize(self.0.len() + n, 0);
         self
@@ -103,22 +125,46 @@ fn context_amd64(r: &layout::RawRecord) -> Vec<u8> {
     c
 }
 
-/// The minidump of `f`'s first signal (`None`: no record, or a CPU this
-/// writer does not lay out yet: aarch64).
+/// The crashing thread's `CONTEXT_ARM64` from x0..x30, sp, pc, pstate.
+fn context_arm64(r: &layout::RawRecord) -> Vec<u8> {
+    let mut c = vec![0u8; CONTEXT_ARM64_SIZE];
+    let mut put = |at: usize, v: &[u8]| c[at..at + v.len()].copy_from_slice(v);
+    put(0, &CONTEXT_ARM64_INTEGER.to_le_bytes());
+    put(4, &(r.regs[33] as u32).to_le_bytes()); // cpsr
+    for i in 0..31 {
+        put(8 + 8 * i, &r.regs[i].to_le_bytes());
+    }
+    put(256, &r.regs[31].to_le_bytes()); // sp
+    put(264, &r.regs[32].to_le_bytes()); // pc
+    c
+}
+
+/// The record's CPU, as the dump names it, and its context (`None`: a CPU
+/// not laid out here, or fewer registers than the context needs).
+fn context(raw: &layout::RawRecord) -> Option<(u16, Vec<u8>)> {
+    match raw.arch {
+        layout::ARCH_X86_64 if raw.nregs >= 19 => Some((ARCH_AMD64, context_amd64(raw))),
+        layout::ARCH_AARCH64 if raw.nregs >= 34 => Some((ARCH_ARM64, context_arm64(raw))),
+        _ => None,
+    }
+}
+
+/// The streams' count at most (the directory is laid out first).
+const MAX_STREAMS: usize = 8;
+
+/// The minidump of `f`'s first signal (`None`: no record, or registers
+/// that do not make a context).
 pub(crate) fn write(f: &CrashFile) -> Option<Vec<u8>> {
     let rec: &Record = f.records.first()?;
     let raw = &rec.raw;
-    if raw.arch != layout::ARCH_X86_64 || raw.nregs < 19 {
-        return None;
-    }
-    const STREAMS: u32 = 6;
-    let mut out = Out(vec![0u8; 32 + 12 * STREAMS as usize]);
+    let (cpu, context) = context(raw)?;
+    let mut out = Out(vec![0u8; 32 + 12 * MAX_STREAMS]);
     let mut dir: Vec<(u32, u32, u32)> = Vec::new();
 
-    // System info: AMD64, Linux, the CPU count unknown.
+    // System info: the CPU, Linux, the CPU count unknown.
     let csd = out.string("Linux");
     let sys = Fields::default()
-        .u16(ARCH_AMD64)
+        .u16(cpu)
         .u16(0)
         .u16(0)
         .zeros(2) // processors, product type
@@ -132,13 +178,19 @@ pub(crate) fn write(f: &CrashFile) -> Option<Vec<u8>> {
         .zeros(24);
     dir.push((SYSTEM_INFO, sys.0.len() as u32, out.put(&sys.0)));
 
-    let context = context_amd64(raw);
+    let ctx_size = context.len() as u32;
     let ctx_at = out.put(&context);
-    let stack_at = out.put(&rec.stack);
-    let stack = Fields::default()
-        .u64(raw.stack_at)
-        .u32(rec.stack.len() as u32)
+    // An empty stack copy (the handler could read none) is not listed:
+    // readers refuse an empty memory range.
+    let stack = &rec.stack[..stack_len(f, rec)];
+    let stack_base = if stack.is_empty() { 0 } else { raw.stack_at };
+    let stack_at = if stack.is_empty() { 0 } else { out.put(stack) };
+    let stack_desc = Fields::default()
+        .u64(stack_base)
+        .u32(stack.len() as u32)
         .u32(stack_at);
+    // One thread: its id, suspend count, priority class and priority,
+    // TEB, then its stack and context.
     let thread = Fields::default()
         .u32(1)
         .u32(raw.tid)
@@ -146,19 +198,19 @@ pub(crate) fn write(f: &CrashFile) -> Option<Vec<u8>> {
         .u32(0)
         .u32(0)
         .u64(0)
-        .u64(raw.stack_at)
-        .u32(rec.stack.len() as u32)
-        .u32(stack_at)
-        .u32(CONTEXT_AMD64_SIZE as u32)
+        .bytes(&stack_desc.0)
+        .u32(ctx_size)
         .u32(ctx_at);
     dir.push((THREAD_LIST, thread.0.len() as u32, out.put(&thread.0)));
-    let mut memory = 1u32.to_le_bytes().to_vec();
-    memory.extend_from_slice(&stack.0);
+    let mut memory = u32::from(!stack.is_empty()).to_le_bytes().to_vec();
+    if !stack.is_empty() {
+        memory.extend_from_slice(&stack_desc.0);
+    }
     dir.push((MEMORY_LIST, memory.len() as u32, out.put(&memory)));
 
     // Modules: base, size, name, the build-id as the CodeView record.
     let mut entries = Vec::new();
-    for m in &f.modules {
+    for m in modules(f) {
         let name = out.string(&m.path);
         let id = m
             .build_id
@@ -196,18 +248,26 @@ pub(crate) fn write(f: &CrashFile) -> Option<Vec<u8>> {
         .u32(0)
         .u32(0)
         .zeros(15 * 8)
-        .u32(CONTEXT_AMD64_SIZE as u32)
+        .u32(ctx_size)
         .u32(ctx_at);
     dir.push((EXCEPTION, exception.0.len() as u32, out.put(&exception.0)));
 
+    // Misc info, its first form (24 bytes): the pid, the start time.
+    let started = f.meta.started_at_secs.and_then(|s| u32::try_from(s).ok());
+    let flags = MISC_PROCESS_ID | started.map_or(0, |_| MISC_PROCESS_TIMES);
     let misc = Fields::default()
         .u32(24)
-        .u32(0x1) // the process id is set
+        .u32(flags)
         .u32(f.meta.pid)
-        .u32(0)
+        .u32(started.unwrap_or(0))
         .u32(0)
         .u32(0);
     dir.push((MISC_INFO, misc.0.len() as u32, out.put(&misc.0)));
+    for (kind, text) in [(LINUX_MAPS, &f.maps), (LINUX_PROC_STATUS, &f.status)] {
+        if !text.is_empty() {
+            dir.push((kind, text.len() as u32, out.put(text)));
+        }
+    }
 
     let header = Fields::default()
         .u32(SIGNATURE)
@@ -223,6 +283,40 @@ pub(crate) fn write(f: &CrashFile) -> Option<Vec<u8>> {
         out.0[32 + 12 * i..44 + 12 * i].copy_from_slice(&e.0);
     }
     Some(out.0)
+}
+
+/// How much of the record's stack copy a dump may hold: never the command
+/// line's or the environment's strings (they hold secrets), which sit at
+/// the top of the main thread's stack; for the main thread of a file
+/// that does not say where they start, none.
+fn stack_len(f: &CrashFile, rec: &Record) -> usize {
+    let len = rec.stack.len().min(layout::STACK_BYTES as usize);
+    let from = rec.raw.stack_at;
+    match f.meta.args_at {
+        Some(args) if args >= from => len.min(usize::try_from(args - from).unwrap_or(len)),
+        // The copy starts past them: not the main thread's stack.
+        Some(_) => len,
+        None if rec.raw.tid == f.meta.pid => 0,
+        None => len,
+    }
+}
+
+/// The modules a dump lists: by start address, each with a size that fits
+/// (not empty, under 4 GiB), none overlapping the one before.
+fn modules(f: &CrashFile) -> Vec<&super::ModuleEntry> {
+    let mut all: Vec<_> = f
+        .modules
+        .iter()
+        .filter(|m| m.end > m.start && m.end - m.start <= u64::from(u32::MAX))
+        .collect();
+    all.sort_by_key(|m| m.start);
+    let mut kept: Vec<&super::ModuleEntry> = Vec::with_capacity(all.len());
+    for m in all {
+        if kept.last().is_none_or(|last| m.start >= last.end) {
+            kept.push(m);
+        }
+    }
+    kept
 }
 
 /// The bytes of a hex build-id (`None`: not hex).
@@ -278,6 +372,8 @@ mod tests {
             }],
             readings: Vec::new(),
             breadcrumbs: Vec::new(),
+            maps: Vec::new(),
+            status: Vec::new(),
         }
     }
 
@@ -322,5 +418,117 @@ mod tests {
             .get_crash_reason(sys.os, sys.cpu)
             .to_string()
             .starts_with("SIGABRT"));
+    }
+
+    #[test]
+    fn an_aarch64_record_reads_as_arm64_with_its_pc_and_sp() {
+        let mut f = crash(11, 2);
+        let raw = &mut f.records[0].raw;
+        raw.arch = layout::ARCH_AARCH64;
+        raw.regs = [0; layout::REGS];
+        for i in 0..31 {
+            raw.regs[i] = 0x1000 + i as u64;
+        }
+        raw.regs[31] = 0x7ffc_0000_1000; // sp
+        raw.regs[32] = 0x5555_0000_4321; // pc
+        raw.regs[33] = 0x6000_0000; // pstate
+        raw.nregs = 34;
+        let dump = Minidump::read(write(&f).unwrap()).unwrap();
+        let sys: MinidumpSystemInfo = dump.get_stream().unwrap();
+        assert_eq!(sys.cpu, minidump::system_info::Cpu::Arm64);
+        let exc: MinidumpException<'_> = dump.get_stream().unwrap();
+        assert_eq!(
+            exc.get_crash_reason(sys.os, sys.cpu).to_string(),
+            "SIGSEGV / SEGV_ACCERR"
+        );
+        let threads: MinidumpThreadList<'_> = dump.get_stream().unwrap();
+        let ctx = threads.threads[0].context(&sys, None).unwrap();
+        assert_eq!(ctx.get_instruction_pointer(), 0x5555_0000_4321);
+        assert_eq!(ctx.get_stack_pointer(), 0x7ffc_0000_1000);
+        assert_eq!(ctx.get_register("x29"), Some(0x1000 + 29));
+        assert_eq!(ctx.get_register("lr"), Some(0x1000 + 30));
+        // Fewer registers than the context needs: no dump.
+        f.records[0].raw.nregs = 33;
+        assert!(write(&f).is_none());
+    }
+
+    fn stack_bytes(f: &CrashFile) -> u32 {
+        let dump = Minidump::read(write(f).unwrap()).unwrap();
+        let threads: MinidumpThreadList<'_> = dump.get_stream().unwrap();
+        threads.threads[0].raw.stack.memory.data_size
+    }
+
+    #[test]
+    fn the_stack_copy_stops_below_the_command_line_and_environment() {
+        let mut f = crash(11, 1);
+        // Another thread's stack, nothing said: whole.
+        assert_eq!(stack_bytes(&f), 256);
+        // The strings start inside the copy: it ends there.
+        f.meta.args_at = Some(0x7ffc_0000_1000 + 100);
+        assert_eq!(stack_bytes(&f), 100);
+        f.meta.args_at = Some(0x7ffc_0000_1000);
+        assert_eq!(stack_bytes(&f), 0);
+        // Above the copy, or below its start (another stack): whole.
+        f.meta.args_at = Some(0x7ffc_0000_1000 + 256);
+        assert_eq!(stack_bytes(&f), 256);
+        f.meta.args_at = Some(0x7ffc_0000_0fff);
+        assert_eq!(stack_bytes(&f), 256);
+        // The main thread of a file that does not say where they are: none.
+        f.meta.args_at = None;
+        f.records[0].raw.tid = f.meta.pid;
+        assert_eq!(stack_bytes(&f), 0);
+        let dump = Minidump::read(write(&f).unwrap()).unwrap();
+        let memory: minidump::MinidumpMemoryList<'_> = dump.get_stream().unwrap();
+        assert_eq!(memory.iter().count(), 0, "an empty range is not listed");
+    }
+
+    #[test]
+    fn modules_that_are_empty_huge_or_overlapping_are_left_out() {
+        let mut f = crash(11, 1);
+        let m = |path: &str, start: u64, end: u64| ModuleEntry {
+            path: path.into(),
+            base: start,
+            start,
+            end,
+            build_id: Some("zz".into()),
+        };
+        f.modules = vec![
+            m("/c", 0x3000, 0x4000),
+            m("/a", 0x1000, 0x2000),
+            m("/overlaps-a", 0x1800, 0x2800),
+            m("/empty", 0x5000, 0x5000),
+            m("/backwards", 0x7000, 0x6000),
+            m("/huge", 0x10_0000_0000, 0x30_0000_0000),
+            m("/b", 0x2000, 0x3000),
+        ];
+        let dump = Minidump::read(write(&f).unwrap()).unwrap();
+        let modules: MinidumpModuleList = dump.get_stream().unwrap();
+        let names: Vec<String> = modules.iter().map(|m| m.code_file().into_owned()).collect();
+        assert_eq!(names, ["/a", "/b", "/c"]);
+        // A build-id that is not hex: an empty CodeView id, still listed.
+        assert!(modules
+            .iter()
+            .all(|m| m.code_identifier().is_none_or(|c| c.as_str().is_empty())));
+    }
+
+    #[test]
+    fn the_process_streams_and_start_time_are_written_when_known() {
+        let mut f = crash(11, 1);
+        let dump = Minidump::read(write(&f).unwrap()).unwrap();
+        assert!(dump.get_raw_stream(LINUX_MAPS).is_err());
+        let misc: minidump::MinidumpMiscInfo = dump.get_stream().unwrap();
+        assert_eq!(misc.raw.process_id(), Some(&777));
+        assert_eq!(misc.raw.process_create_time(), None);
+        f.maps = b"5555-6666 r-xp 00000000 08:01 1 /usr/bin/app\n".to_vec();
+        f.status = b"Name:\tapp\nPid:\t777\n".to_vec();
+        f.meta.started_at_secs = Some(1_800_000_000);
+        let dump = Minidump::read(write(&f).unwrap()).unwrap();
+        assert_eq!(dump.get_raw_stream(LINUX_MAPS).unwrap(), &f.maps[..]);
+        assert_eq!(
+            dump.get_raw_stream(LINUX_PROC_STATUS).unwrap(),
+            &f.status[..]
+        );
+        let misc: minidump::MinidumpMiscInfo = dump.get_stream().unwrap();
+        assert_eq!(misc.raw.process_create_time(), Some(&1_800_000_000));
     }
 }

@@ -18,7 +18,6 @@ pub(crate) mod file;
 #[cfg(target_os = "linux")]
 mod handler;
 pub(crate) mod layout;
-#[allow(dead_code)]
 pub(crate) mod minidump;
 pub(crate) mod ring;
 
@@ -57,6 +56,18 @@ pub(crate) struct CrashMeta {
     /// in the file.
     #[serde(default)]
     pub(crate) needs_app: bool,
+    /// When the process started, seconds since the Unix epoch.
+    #[serde(default)]
+    pub(crate) started_at_secs: Option<u64>,
+    /// Where the command line's and the environment's strings start, at
+    /// the top of the main thread's stack (`arg_start` of
+    /// `/proc/self/stat`): a minidump's stack copy ends below it, so
+    /// neither is ever in a dump.
+    #[serde(default)]
+    pub(crate) args_at: Option<u64>,
+    /// No minidump is made of the crash (`ERRSNAP_CRASH_MINIDUMP=0`).
+    #[serde(default)]
+    pub(crate) no_minidump: bool,
 }
 
 /// One loaded module, as the crashed process had it.
@@ -89,6 +100,20 @@ struct Armed {
 }
 
 static ARMED: Mutex<Option<Armed>> = Mutex::new(None);
+
+/// The lowest address of this process's command-line and environment
+/// strings (`arg_start` and `env_start`, fields 48 and 50 of
+/// `/proc/self/stat`; `None` elsewhere).
+pub(crate) fn args_at() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+    let at = |n: usize| fields.get(n - 3)?.parse::<u64>().ok().filter(|&a| a > 0);
+    match (at(48), at(50)) {
+        (Some(a), Some(e)) => Some(a.min(e)),
+        (a, e) => a.or(e),
+    }
+}
 
 /// The file name of a crash file.
 pub(crate) fn file_name(pid: u32, id: &str) -> OsString {

@@ -116,6 +116,11 @@ fn file_name(path: &std::path::Path) -> String {
     )
 }
 
+/// The name of a native crash's minidump attachment.
+pub(crate) const MINIDUMP_NAME: &str = "minidump.dmp";
+/// Its MIME type (as Sentry's and Breakpad's tools name it).
+pub(crate) const MINIDUMP_TYPE: &str = "application/x-dmp";
+
 /// An attachment as stored: its bytes, or why they were not kept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredAttachment {
@@ -152,6 +157,12 @@ impl StoredAttachment {
     /// Why its bytes were not kept (a cap, an unreadable file).
     pub fn dropped(&self) -> Option<&str> {
         self.dropped.as_deref()
+    }
+    /// Whether it is the minidump errsnap made of a native crash
+    /// (`minidump.dmp`, `application/x-dmp`): what rust-minidump,
+    /// Breakpad's `minidump_stackwalk` and symbolic read.
+    pub fn is_minidump(&self) -> bool {
+        self.content_type() == Some(MINIDUMP_TYPE)
     }
     pub(crate) fn dropped_as(
         name: String,

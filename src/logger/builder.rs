@@ -351,6 +351,7 @@ impl EventLoggerBuilder {
             store_user_email: s.store_user_email,
             store_user_ip: s.store_user_ip,
             attachment_cap: s.attachment_event_cap,
+            crash_minidump: s.crash_minidump,
             breadcrumbs: Arc::new(Mutex::new(VecDeque::new())),
         };
         let context = Arc::new(context);

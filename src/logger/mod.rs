@@ -491,6 +491,11 @@ impl EventLogger {
             redact_emails: ctx.redactor.settings().0,
             redact_patterns: ctx.redactor.settings().1.to_vec(),
             needs_app: ctx.before_save.is_some(),
+            no_minidump: !ctx.crash_minidump,
+            args_at: crate::crash::args_at(),
+            started_at_secs: run
+                .process_start
+                .and_then(crate::store::runs::started_at_secs),
         }
     }
 

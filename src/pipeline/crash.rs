@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use crate::crash::file::{CrashFile, Record};
 use crate::crash::layout::{self, RawRecord};
 use crate::crash::ModuleEntry;
-use crate::event::{Event, EventId, EventKind, Frame};
+use crate::event::{Event, EventId, EventKind, Frame, StoredAttachment};
 use crate::level::Level;
 use crate::pipeline::fingerprint;
 use crate::pipeline::redact::Redactor;
@@ -268,13 +268,29 @@ pub(crate) fn to_event(
         redactions: 0,
         origin: false,
         context: Default::default(),
-        attachments: Vec::new(),
+        attachments: minidump(file).into_iter().collect(),
     };
     event.redactions = redactor.event(&mut event);
     Some(CrashEvent {
         event,
         after_panic,
         details,
+    })
+}
+
+/// The crash's minidump, as the event's attachment (`None` when the
+/// file's records make none, or the file asked for none).
+fn minidump(file: &CrashFile) -> Option<StoredAttachment> {
+    if file.meta.no_minidump {
+        return None;
+    }
+    let data = crate::crash::minidump::write(file)?;
+    Some(StoredAttachment {
+        name: crate::event::attachment::MINIDUMP_NAME.to_owned(),
+        content_type: Some(crate::event::attachment::MINIDUMP_TYPE.to_owned()),
+        size: data.len() as u64,
+        data: Some(data),
+        dropped: None,
     })
 }
 

@@ -29,6 +29,8 @@ pub(crate) struct Context {
     pub(crate) store_user_ip: bool,
     /// The bytes of attachments one event may carry.
     pub(crate) attachment_cap: u64,
+    /// Whether a native crash's minidump is kept.
+    pub(crate) crash_minidump: bool,
     /// The logger's breadcrumb ring (shared with it): the writer copies it
     /// into the crash file on the heartbeat.
     pub(crate) breadcrumbs:

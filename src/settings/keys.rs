@@ -239,6 +239,13 @@ pub(crate) const KEYS: &[Key] = &[
         "store a scope user's e-mail address",
     ),
     key(
+        "ERRSNAP_CRASH_MINIDUMP",
+        Some("privacy.crash_minidump"),
+        Kind::Flag,
+        "true",
+        "keep a native crash's minidump (registers, 64 KiB of raw stack memory, maps) as its attachment",
+    ),
+    key(
         "ERRSNAP_STORE_USER_IP",
         Some("privacy.store_user_ip"),
         Kind::Flag,
@@ -434,6 +441,13 @@ pub(crate) const KEYS: &[Key] = &[
         Kind::Level,
         "error",
         "the lowest level forwarded to it",
+    ),
+    key(
+        "ERRSNAP_SENTRY_MINIDUMP",
+        Some("alerts.sentry_minidump"),
+        Kind::Flag,
+        "false",
+        "send a crash's minidump with it (the server then shows the dump's own stack)",
     ),
     key(
         "ERRSNAP_SENTRY_MAX_PER_MINUTE",

@@ -114,6 +114,8 @@ pub(crate) struct Settings {
     pub(crate) store_user_email: bool,
     /// Whether IP addresses (a user's, a request's peer) are stored.
     pub(crate) store_user_ip: bool,
+    /// Whether a native crash's minidump is kept as its attachment.
+    pub(crate) crash_minidump: bool,
     /// Extra redaction rules, and the key they came from (for errors).
     pub(crate) redact_patterns: Vec<String>,
     pub(crate) retention: Limits,
@@ -211,6 +213,9 @@ impl Settings {
             store_user_ip: config
                 .value::<Flag>("ERRSNAP_STORE_USER_IP")?
                 .is_some_and(|f| f.0),
+            crash_minidump: config
+                .value::<Flag>("ERRSNAP_CRASH_MINIDUMP")?
+                .is_none_or(|f| f.0),
             redact_patterns: patterns,
             run_samples_keep: config
                 .duration("ERRSNAP_RETENTION_RUN_SAMPLES_DAYS")?

@@ -214,6 +214,25 @@ pub(crate) fn process_start(pid: u32) -> Option<u64> {
     rest.split_whitespace().nth(19)?.parse().ok()
 }
 
+/// When a process that started `ticks` clock ticks after boot started, in
+/// seconds since the Unix epoch (`btime` of `/proc/stat` and the ticks).
+pub(crate) fn started_at_secs(ticks: u64) -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let btime: u64 = stat
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()?;
+    #[cfg(unix)]
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    #[cfg(not(unix))]
+    let hz = 100;
+    let hz = u64::try_from(hz).ok().filter(|&h| h > 0)?;
+    Some(btime + ticks / hz)
+}
+
 fn pid_exists(pid: u32) -> bool {
     #[cfg(unix)]
     {

@@ -131,9 +131,14 @@ pub(crate) trait Writer: Send + std::fmt::Debug {
     /// no such stack is stored.
     fn name_frames(&mut self, hash: &str, frames: &[Frame]) -> Result<bool>;
     /// Adds a native crash's details to the stored event `uid` (the panic
-    /// that the crash ended) as its `crash` extra. `false` when no such
-    /// event is stored.
-    fn attach_crash(&mut self, uid: &str, details: &serde_json::Value) -> Result<bool>;
+    /// that the crash ended) as its `crash` extra, and its attachments (the
+    /// minidump). `false` when no such event is stored.
+    fn attach_crash(
+        &mut self,
+        uid: &str,
+        details: &serde_json::Value,
+        attachments: &[crate::event::StoredAttachment],
+    ) -> Result<bool>;
     /// Applies automatic retention; returns how many events were deleted.
     fn enforce_retention(&mut self, limits: Limits) -> Result<u64>;
     /// The store's grouping: the configuration in use and the earlier ones

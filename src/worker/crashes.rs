@@ -170,7 +170,9 @@ pub(crate) fn import(
                     report.crashed_runs += 1;
                 }
                 let linked = match ce.after_panic {
-                    Some(p) => store.attach_crash(&p.to_string(), &ce.details)?,
+                    Some(p) => {
+                        store.attach_crash(&p.to_string(), &ce.details, &ce.event.attachments)?
+                    }
                     None => false,
                 };
                 if linked {

@@ -34,6 +34,9 @@ def write_conf(d, port, quota=None):
         # Events that do not match the Relay event schema are not stored:
         # the tests see a schema error as a missing event.
         f.write('BUGSINK["VALIDATE_ON_DIGEST"] = "strict"\n')
+        # A crash's minidump (ERRSNAP_SENTRY_MINIDUMP) is read and merged
+        # into its event (off by default in Bugsink).
+        f.write('BUGSINK["FEATURE_MINIDUMPS"] = True\n')
         if quota:
             f.write('BUGSINK["MAX_EVENTS_PER_PROJECT_PER_5_MINUTES"] = %d\n' % int(quota))
 

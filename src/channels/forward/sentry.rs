@@ -96,6 +96,9 @@ pub(crate) struct SentryForwarder {
     roots: ExtraRoots,
     /// Until when the server asked for no events (`X-Sentry-Rate-Limits`).
     paused_until: Mutex<Option<Instant>>,
+    /// Whether a crash's minidump goes with its event
+    /// (`ERRSNAP_SENTRY_MINIDUMP`).
+    minidump: bool,
 }
 
 impl fmt::Debug for SentryForwarder {
@@ -108,12 +111,18 @@ impl fmt::Debug for SentryForwarder {
 }
 
 impl SentryForwarder {
-    pub(crate) fn new(dsn: Dsn, timeout: Duration, roots: ExtraRoots) -> SentryForwarder {
+    pub(crate) fn new(
+        dsn: Dsn,
+        timeout: Duration,
+        roots: ExtraRoots,
+        minidump: bool,
+    ) -> SentryForwarder {
         SentryForwarder {
             dsn,
             timeout,
             roots,
             paused_until: Mutex::new(None),
+            minidump,
         }
     }
 
@@ -127,8 +136,11 @@ impl SentryForwarder {
         *p = Some(p.map_or(until, |old| old.max(until)));
     }
 
-    /// The envelope of one event: headers, the item's header, the payload.
-    fn envelope(event_id: &str, payload: &[u8]) -> Vec<u8> {
+    /// The envelope of one event: headers, the item's header, the payload;
+    /// then, when given, the crash's minidump as an `event.minidump`
+    /// attachment (Relay reads the dump's threads and modules into the
+    /// event).
+    fn envelope(event_id: &str, payload: &[u8], minidump: Option<&[u8]>) -> Vec<u8> {
         let head = serde_json::json!({
             "event_id": event_id,
             "sent_at": crate::util::time::rfc3339(crate::util::time::now_ms()),
@@ -146,7 +158,32 @@ impl SentryForwarder {
         out.push(b'\n');
         out.extend_from_slice(payload);
         out.push(b'\n');
+        if let Some(dump) = minidump {
+            let item = serde_json::json!({
+                "type": "attachment",
+                "length": dump.len(),
+                "filename": crate::event::attachment::MINIDUMP_NAME,
+                "content_type": crate::event::attachment::MINIDUMP_TYPE,
+                "attachment_type": "event.minidump",
+            });
+            out.extend_from_slice(item.to_string().as_bytes());
+            out.push(b'\n');
+            out.extend_from_slice(dump);
+            out.push(b'\n');
+        }
         out
+    }
+
+    /// The event's minidump, when one is to be sent.
+    fn minidump_of<'a>(&self, event: &'a EventDetail) -> Option<&'a [u8]> {
+        if !self.minidump {
+            return None;
+        }
+        event
+            .attachments
+            .iter()
+            .find(|a| a.is_minidump())
+            .and_then(|a| a.data())
     }
 }
 
@@ -163,7 +200,11 @@ impl Forward for SentryForwarder {
             }
         }
         let payload = sentry_event::payload(event);
-        let body = Self::envelope(&super::hex_id(&event.row.id), &payload);
+        let body = Self::envelope(
+            &super::hex_id(&event.row.id),
+            &payload,
+            self.minidump_of(event),
+        );
         let auth = self.dsn.auth();
         let answer = http::post(
             &who,
@@ -307,7 +348,7 @@ mod tests {
 
     #[test]
     fn the_envelope_has_its_three_lines_and_the_length() {
-        let env = SentryForwarder::envelope("0123456789abcdef0123456789abcdef", b"{\"a\":1}");
+        let env = SentryForwarder::envelope("0123456789abcdef0123456789abcdef", b"{\"a\":1}", None);
         let text = String::from_utf8(env).unwrap();
         let lines: Vec<&str> = text.split('\n').collect();
         assert_eq!(lines.len(), 4);

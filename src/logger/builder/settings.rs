@@ -211,6 +211,10 @@ settings! {
     /// Stores IP addresses: a scope user's, a request's peer and its
     /// forwarding headers (default off).
     fn store_user_ip(on: bool) { "ERRSNAP_STORE_USER_IP" => flag(on) }
+    /// Keeps a native crash's minidump as its attachment (default on). It
+    /// holds the crashing thread's registers and 64 KiB of its raw stack
+    /// memory, which redaction cannot reach.
+    fn crash_minidump(on: bool) { "ERRSNAP_CRASH_MINIDUMP" => flag(on) }
     /// Redaction rules: every match of each regular expression is replaced
     /// by `[REDACTED]` (checked by [`build`](Self::build)). They replace
     /// `ERRSNAP_REDACT_PATTERNS`.
@@ -270,6 +274,11 @@ settings! {
     /// Bugsink) through the outbox; feature `sentry`. The DSN is a secret:
     /// never shown.
     fn sentry_dsn(dsn: impl Into<String>) { "ERRSNAP_SENTRY_DSN" => text(dsn) }
+    /// Sends a native crash's minidump with its event to the Sentry server
+    /// (default off): the envelope's `event.minidump` attachment. Sentry
+    /// then shows the dump's own threads and stack in place of errsnap's
+    /// frames, unsymbolicated unless it has the binaries' debug files.
+    fn sentry_minidump(on: bool) { "ERRSNAP_SENTRY_MINIDUMP" => flag(on) }
     /// Forwards every stored event at or above `ERRSNAP_OTLP_MIN_LEVEL`
     /// (default error) to an OpenTelemetry collector as an OTLP/HTTP log
     /// record (`http://127.0.0.1:4318`: `/v1/logs` is added) through the

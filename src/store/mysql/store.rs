@@ -76,8 +76,13 @@ impl crate::store::seam::Writer for MyStore {
         sql::maintenance::name_frames(&mut *SqlStore::conn(self), hash, frames)
     }
 
-    fn attach_crash(&mut self, uid: &str, details: &serde_json::Value) -> Result<bool> {
-        writer::attach_crash(&mut *SqlStore::conn(self), uid, details)
+    fn attach_crash(
+        &mut self,
+        uid: &str,
+        details: &serde_json::Value,
+        attachments: &[crate::event::StoredAttachment],
+    ) -> Result<bool> {
+        writer::attach_crash(&mut *SqlStore::conn(self), uid, details, attachments)
     }
 
     fn enforce_retention(&mut self, limits: crate::settings::Limits) -> Result<u64> {

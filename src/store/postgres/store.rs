@@ -83,8 +83,13 @@ impl crate::store::seam::Writer for PgStore {
         crate::store::sql::maintenance::name_frames(&mut *c, hash, frames)
     }
 
-    fn attach_crash(&mut self, uid: &str, details: &serde_json::Value) -> Result<bool> {
-        writer::attach_crash(&mut *SqlStore::conn(self), uid, details)
+    fn attach_crash(
+        &mut self,
+        uid: &str,
+        details: &serde_json::Value,
+        attachments: &[crate::event::StoredAttachment],
+    ) -> Result<bool> {
+        writer::attach_crash(&mut *SqlStore::conn(self), uid, details, attachments)
     }
 
     fn enforce_retention(&mut self, limits: crate::settings::Limits) -> Result<u64> {

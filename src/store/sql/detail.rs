@@ -107,6 +107,25 @@ pub(crate) fn attachments<R: SqlReader + ?Sized>(r: &R, id: &str) -> Result<Vec<
     }
 }
 
+/// Reads the bytes of the event's minidump, when it has one (a forwarder
+/// may send it); the other attachments stay a listing.
+pub(crate) fn with_minidump<R: SqlReader + ?Sized>(r: &R, d: &mut EventDetail) -> Result<()> {
+    if !d.attachments.iter().any(StoredAttachment::is_minidump) {
+        return Ok(());
+    }
+    let mut c = r.conn();
+    d.attachments = attachments_of(&mut *c, &d.row.id, true)?
+        .into_iter()
+        .map(|mut a| {
+            if !a.is_minidump() {
+                a.data = None;
+            }
+            a
+        })
+        .collect();
+    Ok(())
+}
+
 /// An event's attachments, oldest first; their bytes when `data`.
 fn attachments_of(c: &mut dyn Conn, uid: &str, data: bool) -> Result<Vec<StoredAttachment>> {
     c.map(

@@ -45,7 +45,11 @@ impl<T: SqlReader> Reader for T {
     }
 
     fn event_to_forward(&self, uid: &str) -> Result<Option<EventDetail>> {
-        detail::event(self, uid, false)
+        let mut d = detail::event(self, uid, false)?;
+        if let Some(d) = d.as_mut() {
+            detail::with_minidump(self, d)?;
+        }
+        Ok(d)
     }
 
     fn attachments(&self, uid: &str) -> Result<Vec<StoredAttachment>> {

@@ -165,6 +165,7 @@ pub(crate) fn attach_crash(
     c: &mut dyn Conn,
     uid: &str,
     details: &serde_json::Value,
+    attachments: &[crate::event::StoredAttachment],
 ) -> Result<bool> {
     let set = match c.dialect() {
         Dialect::Sqlite => "json_set(coalesce(extra, '{}'), '$.crash', json(?2))",
@@ -176,5 +177,16 @@ pub(crate) fn attach_crash(
         &format!("UPDATE events SET extra = {set} WHERE uid = ?1"),
         params![uid, details.to_string()],
     )?;
+    if n > 0 {
+        // An import tried again (its file still there) replaces, never adds.
+        for a in attachments {
+            c.execute(
+                "replacing a crash's attachment",
+                "DELETE FROM attachments WHERE event_uid = ?1 AND name = ?2",
+                params![uid, a.name],
+            )?;
+        }
+        super::insert::attachments(c, uid, attachments)?;
+    }
     Ok(n > 0)
 }

@@ -392,8 +392,13 @@ impl crate::store::seam::Writer for SqliteStore {
         }
         out
     }
-    fn attach_crash(&mut self, uid: &str, details: &serde_json::Value) -> Result<bool> {
-        writer::attach_crash(&mut conn::Lite(&self.conn), uid, details)
+    fn attach_crash(
+        &mut self,
+        uid: &str,
+        details: &serde_json::Value,
+        attachments: &[crate::event::StoredAttachment],
+    ) -> Result<bool> {
+        writer::attach_crash(&mut conn::Lite(&self.conn), uid, details, attachments)
     }
     fn name_frames(&mut self, hash: &str, frames: &[crate::event::Frame]) -> Result<bool> {
         crate::store::sql::maintenance::name_frames(&mut conn::Lite(&self.conn), hash, frames)
