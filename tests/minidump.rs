@@ -411,3 +411,48 @@ fn bugsink_merges_the_forwarded_dump_only_when_asked() {
         }
     }
 }
+
+#[cfg(feature = "cli")]
+#[test]
+fn the_dump_is_saved_by_the_cli_and_downloaded_from_the_dashboard() {
+    let c = crash("segv", libc::SIGSEGV);
+    let id = c.event.row.id.clone();
+    // `errsnap show ID --save-attachments DIR`.
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_errsnap"))
+        .arg("--db")
+        .arg(&c.db)
+        .args(["show", &id, "--save-attachments"])
+        .arg(out_dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", util::describe(&out));
+    let saved = std::fs::read(out_dir.path().join("minidump.dmp")).unwrap();
+    assert_eq!(saved, c.dump);
+    // The dashboard: the event's page links it; the link downloads it,
+    // never shown by the browser.
+    let dash = crate::dash::Dash::start(&c.db, &[]);
+    let cookie = dash.login();
+    let page = dash.get(&format!("/events/{id}"), Some(&cookie)).body;
+    let link = format!("/events/{id}/attachments/0");
+    assert!(page.contains(&format!("href=\"{link}\"")), "{page}");
+    assert!(
+        page.contains("minidump (only the crashing thread)"),
+        "{page}"
+    );
+    let r = dash.get(&link, Some(&cookie));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("content-type"), Some("application/octet-stream"));
+    assert_eq!(
+        r.header("content-disposition"),
+        Some("attachment; filename=\"minidump.dmp\"")
+    );
+    assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+    let len = c.dump.len().to_string();
+    assert_eq!(r.header("content-length"), Some(len.as_str()));
+    assert!(r.body.starts_with("MDMP"));
+    // Without the session: not given; past the last: not found.
+    assert_ne!(dash.get(&link, None).status, 200);
+    let past = dash.get(&format!("/events/{id}/attachments/1"), Some(&cookie));
+    assert_eq!(past.status, 404);
+}

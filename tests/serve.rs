@@ -460,6 +460,31 @@ fn hostile_stored_text_renders_as_inert_text() {
         all.contains("&lt;b&gt;1&lt;/b&gt;"),
         "the release filter choice is escaped"
     );
+    // Each hostile attachment downloads under a name of safe characters.
+    let mut downloads = 0;
+    for p in &pages {
+        let mut at = 0;
+        while let Some(i) = p[at..].find("/attachments/0\"") {
+            let start = p[..at + i].rfind("href=\"").unwrap() + 6;
+            let link = &p[start..at + i + 14];
+            at += i + 14;
+            let r = dash.get(link, Some(&cookie));
+            assert_eq!(r.status, 200, "{link}");
+            let d = r.header("content-disposition").unwrap();
+            let name = d
+                .strip_prefix("attachment; filename=\"")
+                .unwrap()
+                .trim_end_matches('"');
+            assert!(
+                name.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)),
+                "{d}"
+            );
+            assert_eq!(r.header("content-type"), Some("application/octet-stream"));
+            downloads += 1;
+        }
+    }
+    assert!(downloads >= 1, "the event pages link their attachments");
     // The only scripts are the server's own file.
     assert_eq!(
         all.matches("<script").count(),

@@ -316,6 +316,61 @@ mod tests {
     }
 
     #[test]
+    fn the_maps_and_status_are_read_as_whole_lines_of_text_and_damage_drops_only_them() {
+        let meta = CrashMeta {
+            id: "01ABC".into(),
+            pid: 42,
+            ..Default::default()
+        };
+        let name = OsStr::new("crash-42-01ABC.bin");
+        let mut b = file(&meta, &[], &[(0, record(11, 10, b"xy"), b"xy")]);
+        let put = |b: &mut Vec<u8>, at: u64, text: &[u8]| {
+            let at = at as usize;
+            b[at..at + 4].copy_from_slice(&(text.len() as u32).to_ne_bytes());
+            b[at + 8..at + 8 + text.len()].copy_from_slice(text);
+        };
+        let maps = b"5555-6666 r-xp 00000000 08:01 12 /usr/bin/app\n7ffc-7ffd rw-p 0 0 0 [stack]\n";
+        put(&mut b, layout::MAPS_AT, maps);
+        put(&mut b, layout::STATUS_AT, b"Name:\tapp\nPid:\t42\n");
+        let f = parse(name, &b).unwrap();
+        assert_eq!(f.maps, maps);
+        assert_eq!(f.status, b"Name:\tapp\nPid:\t42\n");
+        // A text that filled its room ends at its last whole line.
+        put(&mut b, layout::STATUS_AT, b"Name:\tapp\nPid:\t4");
+        assert_eq!(parse(name, &b).unwrap().status, b"Name:\tapp\n");
+        // A length past the room, or control characters: dropped, the
+        // crash and the other text still read.
+        let at = layout::MAPS_AT as usize;
+        b[at..at + 4].copy_from_slice(&(layout::MAPS_SIZE as u32 - 7).to_ne_bytes());
+        let f = parse(name, &b).unwrap();
+        assert!(f.maps.is_empty());
+        assert_eq!(f.records.len(), 1);
+        assert_eq!(f.status, b"Name:\tapp\n");
+        b[at..at + 4].copy_from_slice(&(layout::MAPS_SIZE as u32 - 8).to_ne_bytes());
+        // (the room's end: zeros after the old text's last line)
+        assert_eq!(
+            parse(name, &b).unwrap().maps,
+            maps,
+            "held to its room exactly"
+        );
+        put(&mut b, layout::MAPS_AT, b"ok\n\x1b[2J\n");
+        assert!(parse(name, &b).unwrap().maps.is_empty());
+        put(&mut b, layout::MAPS_AT, b"ok\x7f\n");
+        assert!(parse(name, &b).unwrap().maps.is_empty());
+        put(&mut b, layout::MAPS_AT, b"tab\tok /\xc3\xa9\n");
+        assert_eq!(parse(name, &b).unwrap().maps, b"tab\tok /\xc3\xa9\n");
+        // A layout-2 file (an earlier build's): read, without them.
+        let mut v2 = b.clone();
+        v2.truncate(layout::FILE_SIZE_V2 as usize);
+        v2[8..12].copy_from_slice(&2u32.to_ne_bytes());
+        let f = parse(name, &v2).unwrap();
+        assert!(f.maps.is_empty() && f.status.is_empty());
+        assert_eq!(f.records.len(), 1);
+        v2[8..12].copy_from_slice(&3u32.to_ne_bytes());
+        assert!(parse(name, &v2).unwrap_err().to_string().contains("size"));
+    }
+
+    #[test]
     fn a_layout_1_file_is_still_read_without_ring_or_breadcrumbs() {
         let meta = CrashMeta {
             id: "01ABC".into(),

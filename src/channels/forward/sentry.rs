@@ -313,6 +313,37 @@ mod tests {
     }
 
     #[test]
+    fn a_minidump_goes_as_the_event_minidump_attachment_only_when_asked() {
+        let env = SentryForwarder::envelope("0123", b"{}", Some(b"MDMP\n\x00x"));
+        let mut lines = env.splitn(5, |&c| c == b'\n');
+        let _head = lines.next().unwrap();
+        let _item = lines.next().unwrap();
+        assert_eq!(lines.next().unwrap(), b"{}");
+        let item: serde_json::Value = serde_json::from_slice(lines.next().unwrap()).unwrap();
+        assert_eq!(item["type"], "attachment");
+        assert_eq!(item["attachment_type"], "event.minidump");
+        assert_eq!(item["filename"], "minidump.dmp");
+        assert_eq!(item["length"], 7);
+        assert_eq!(lines.next().unwrap(), b"MDMP\n\x00x\n");
+        // The forwarder sends it only with ERRSNAP_SENTRY_MINIDUMP.
+        let mut event = super::super::test_event(&crate::channels::format::tests::sample("crash"));
+        event.attachments = vec![crate::event::StoredAttachment {
+            name: "minidump.dmp".into(),
+            content_type: Some("application/x-dmp".into()),
+            size: 4,
+            data: Some(b"MDMP".to_vec()),
+            dropped: None,
+        }];
+        let dsn = || Dsn::parse(KEY, "http://k@127.0.0.1:9/1").unwrap();
+        let off = SentryForwarder::new(dsn(), Duration::from_secs(1), ExtraRoots::default(), false);
+        assert_eq!(off.minidump_of(&event), None);
+        let on = SentryForwarder::new(dsn(), Duration::from_secs(1), ExtraRoots::default(), true);
+        assert_eq!(on.minidump_of(&event), Some(&b"MDMP"[..]));
+        event.attachments[0].content_type = Some("text/plain".into());
+        assert_eq!(on.minidump_of(&event), None, "only a minidump");
+    }
+
+    #[test]
     fn bad_dsns_name_the_key_and_never_the_key_inside() {
         for bad in [
             "https://o1.example.com/42",

@@ -213,6 +213,10 @@ fn router(app: Shared) -> Router {
         .route("/groups/{id}/unmerge", post(pages::triage::unmerge))
         .route("/events", get(pages::events::list))
         .route("/events/{id}", get(pages::events::one))
+        .route(
+            "/events/{id}/attachments/{n}",
+            get(pages::events::attachment),
+        )
         .route("/search", get(pages::search::page))
         .route("/stats", get(pages::stats::page))
         .route("/runs", get(pages::runs::runs))

@@ -144,12 +144,16 @@ fn context(e: &EventDetail) -> Markup {
         }
         @if !e.attachments.is_empty() {
             h3 { "Attachments" }
-            table.kv { tbody { @for a in &e.attachments {
-                tr { th { (clean_line(a.name(), 120)) } td { (bytes(a.size()))
+            table.kv { tbody { @for (i, a) in e.attachments.iter().enumerate() {
+                tr { th { @if a.dropped().is_none() {
+                        a href={"/events/" (e.row.id) "/attachments/" (i)} download { (clean_line(a.name(), 120)) }
+                    } @else { (clean_line(a.name(), 120)) } }
+                    td { (bytes(a.size()))
+                    @if a.is_minidump() { " · minidump (only the crashing thread)" }
                     @if let Some(why) = a.dropped() { " · not kept: " (clean_line(why, 120)) }
                     @else if let Some(c) = a.content_type() { " · " (clean_line(c, 80)) } } }
             } } }
-            p.muted { "errsnap show " (e.row.id) " --save-attachments DIR writes them." }
+            p.muted { "Download one, or: errsnap show " (e.row.id) " --save-attachments DIR." }
         }
     }
 }

@@ -1,11 +1,12 @@
 //! Events (`/events`, newest first, filtered by group, level, logger and
-//! text, paged by row) and one event (`/events/{id}`).
+//! text, paged by row), one event (`/events/{id}`) and its attachments
+//! (`/events/{id}/attachments/{n}`, downloaded).
 
 use std::collections::HashMap;
 use std::str::FromStr;
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use errsnap::{
     db::{EventFilter, EventRow},
@@ -117,4 +118,79 @@ pub(crate) async fn one(State(app): State<Shared>, Path(id): Path<String>) -> Re
         Ok(Html(layout::page(app, "Event", Nav::Events, "", body).into_string()).into_response())
     })
     .await
+}
+
+/// `/events/{id}/attachments/{n}`: the event's attachment `n` (from 0, as
+/// the event's page lists them), as a download: never shown by the
+/// browser (`application/octet-stream`, `attachment`; the guard adds
+/// `nosniff` and the CSP), under a name of safe characters only.
+pub(crate) async fn attachment(
+    State(app): State<Shared>,
+    Path((id, n)): Path<(String, usize)>,
+) -> Response {
+    if id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return bad_request("event", &id, "expected an event id");
+    }
+    app.page(move |db, _| {
+        let Some(a) = db.attachments(&id)?.into_iter().nth(n) else {
+            return Ok(error_page(
+                StatusCode::NOT_FOUND,
+                &format!("event {id} has no attachment {n}"),
+            ));
+        };
+        let Some(data) = a.data() else {
+            return Ok(error_page(
+                StatusCode::NOT_FOUND,
+                &format!("attachment {n} of event {id} was not kept"),
+            ));
+        };
+        let disposition = format!("attachment; filename=\"{}\"", download_name(a.name()));
+        Ok((
+            [
+                (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+                (header::CONTENT_DISPOSITION, disposition),
+                (header::CACHE_CONTROL, "no-store".to_owned()),
+            ],
+            data.to_vec(),
+        )
+            .into_response())
+    })
+    .await
+}
+
+/// A file name for a download: letters, digits, `.`, `-` and `_` kept,
+/// anything else `_`, at most 100 characters, never starting with a dot.
+fn download_name(name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .take(100)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let safe = safe.trim_start_matches('.');
+    if safe.is_empty() {
+        "attachment".to_owned()
+    } else {
+        safe.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::download_name;
+
+    #[test]
+    fn download_names_keep_only_safe_characters() {
+        assert_eq!(download_name("minidump.dmp"), "minidump.dmp");
+        assert_eq!(download_name("a\"b\r\nSet-Cookie: x"), "a_b__Set-Cookie__x");
+        assert_eq!(download_name("../etc/passwd"), "_etc_passwd");
+        assert_eq!(download_name("..."), "attachment");
+        assert_eq!(download_name("é.txt"), "_.txt");
+        assert_eq!(download_name(&"x".repeat(300)).len(), 100);
+    }
 }
