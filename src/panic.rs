@@ -56,6 +56,11 @@ thread_local! {
 /// just recorded (`panic = "abort"`, a panic while panicking) is linked to
 /// that panic, not counted again.
 ///
+/// Each crash is also kept as a standard minidump, the event's
+/// `minidump.dmp` attachment (only the crashing thread; never the command
+/// line or the environment; `ERRSNAP_CRASH_MINIDUMP=false` keeps none): see
+/// the README's "Minidumps".
+///
 /// The handler runs on the alternate signal stack. Rust gives every thread
 /// it starts one, and this call gives the calling thread one if it has
 /// none; a thread started by C code without one can still record a fault,
