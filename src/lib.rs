@@ -129,6 +129,7 @@ pub mod fuzzing;
 mod guard;
 mod level;
 mod logger;
+pub mod monitor;
 mod panic;
 mod pipeline;
 pub mod prelude;

@@ -48,6 +48,8 @@ mod forward;
     feature = "otlp"
 ))]
 mod minidump;
+#[cfg(all(feature = "sentry", feature = "otlp"))]
+mod monitors;
 #[cfg(all(feature = "mysql", feature = "postgres", feature = "cli"))]
 mod mysql;
 #[cfg(unix)]

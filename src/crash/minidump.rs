@@ -505,6 +505,9 @@ mod tests {
         let modules: MinidumpModuleList = dump.get_stream().unwrap();
         let names: Vec<String> = modules.iter().map(|m| m.code_file().into_owned()).collect();
         assert_eq!(names, ["/a", "/b", "/c"]);
+        // As written (a reader may hide an empty or huge one itself).
+        let raw = dump.get_raw_stream(MODULE_LIST).unwrap();
+        assert_eq!(u32::from_le_bytes(raw[..4].try_into().unwrap()), 3);
         // A build-id that is not hex: an empty CodeView id, still listed.
         assert!(modules
             .iter()
