@@ -129,7 +129,7 @@ pub mod fuzzing;
 mod guard;
 mod level;
 mod logger;
-pub mod monitor;
+mod monitors;
 mod panic;
 mod pipeline;
 pub mod prelude;
@@ -162,6 +162,17 @@ pub use logger::{
 pub use panic::install_panic_hook;
 pub use settings::{Config, Durability};
 pub use worker::Overflow;
+
+/// Monitors: jobs that should have run. A monitor has a schedule (a
+/// crontab in a time zone, or an interval between check-ins); its
+/// check-ins say when a run started and how it ended; a run that was due
+/// and never came, that ran too long, or whose process died is noticed by
+/// whichever errsnap process has the store open, and raised as an event of
+/// the monitor's group through the alert channels.
+pub mod monitor {
+    pub use crate::logger::monitor::{CheckIn, Monitor, MonitorConfig};
+    pub use crate::monitors::schedule::Schedule;
+}
 
 /// Reading and keeping a database errsnap wrote: [`Database`](db::Database)
 /// (what the `errsnap` command and its dashboard use), the rows and queries

@@ -13,6 +13,7 @@ mod builder;
 mod catch;
 mod event_builder;
 mod flush;
+pub(crate) mod monitor;
 pub(crate) mod options;
 mod place;
 pub(crate) mod scope;

@@ -37,12 +37,19 @@ pub(crate) struct CrashEvent {
 /// A signal's name.
 pub(crate) fn signal_name(sig: i32) -> String {
     let name = match sig {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        3 => "SIGQUIT",
         4 => "SIGILL",
         5 => "SIGTRAP",
         6 => "SIGABRT",
         7 => "SIGBUS",
         8 => "SIGFPE",
+        9 => "SIGKILL",
         11 => "SIGSEGV",
+        13 => "SIGPIPE",
+        14 => "SIGALRM",
+        15 => "SIGTERM",
         _ => return format!("signal {sig}"),
     };
     name.to_owned()

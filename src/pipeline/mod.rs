@@ -13,6 +13,7 @@ pub(crate) mod dwarf;
 pub(crate) mod fingerprint;
 pub(crate) mod grouping;
 pub(crate) mod modules;
+pub(crate) mod monitors;
 pub(crate) mod origin;
 mod own;
 mod pending;

@@ -226,7 +226,30 @@ pub(crate) trait Outbox {
 
 /// A store as its owner holds it: writer, runs ledger and outbox. The
 /// claim rules (see [`claims`]) are here, the same for every backend.
-pub(crate) trait Store: Writer + Runs + Outbox {
+/// Monitors and their check-ins (`sql::monitors`).
+pub(crate) trait Monitors {
+    /// Records a check-in, declaring its monitor (its latest schedule and
+    /// limits); what it found: a failure, or a recovery.
+    fn record_check_in(
+        &mut self,
+        note: &crate::monitors::check_in::Note,
+        run: &Claimant,
+    ) -> Result<Vec<crate::monitors::judge::Finding>>;
+    /// Judges every monitor at `now_ms`: runs missed, past their maximum,
+    /// or whose process ended without an answer; each finding made once
+    /// across every process that judges.
+    fn judge_monitors(
+        &mut self,
+        now_ms: i64,
+    ) -> Result<
+        Vec<(
+            crate::monitors::check_in::MonitorSpec,
+            crate::monitors::judge::Finding,
+        )>,
+    >;
+}
+
+pub(crate) trait Store: Writer + Runs + Outbox + Monitors {
     /// Puts back the claims that are stale (see [`claims::is_stale`]); at
     /// start, also retries pending rows at once instead of waiting out
     /// their backoff (a start often follows a configuration fix).
@@ -283,7 +306,7 @@ pub(crate) trait Store: Writer + Runs + Outbox {
     }
 }
 
-impl<T: Writer + Runs + Outbox> Store for T {}
+impl<T: Writer + Runs + Outbox + Monitors> Store for T {}
 
 /// The read side of a store, behind [`crate::db::Database`]; each method is
 /// what the `Database` method of the same name documents.

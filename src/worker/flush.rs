@@ -38,7 +38,11 @@ impl Worker {
             return false;
         }
         let mut st = self.shared.lock();
-        while st.unforwarded || !st.new_loggers.is_empty() {
+        while st.unforwarded
+            || !st.new_loggers.is_empty()
+            || !st.check_ins.is_empty()
+            || st.check_ins_in_hand > 0
+        {
             if !st.alive {
                 return false;
             }

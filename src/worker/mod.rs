@@ -183,7 +183,15 @@ struct State {
     /// The loggers of this process, by name (their redaction and
     /// `before_save` hook, for crash files only the application may import).
     loggers: Vec<Arc<crate::pipeline::Context>>,
+    /// Monitors' check-ins waiting for the writer, and how many it has
+    /// taken but not yet recorded (a flush waits for both).
+    check_ins: VecDeque<crate::monitors::check_in::Note>,
+    check_ins_in_hand: usize,
 }
+
+/// The most check-ins waiting for the writer; more are dropped (and
+/// counted as `check_ins_dropped`).
+pub(crate) const MAX_CHECK_INS: usize = 1000;
 
 struct Shared {
     path: PathBuf,
@@ -193,6 +201,8 @@ struct Shared {
     progress: Condvar,
     dropped: AtomicU64,
     dropped_total: AtomicU64,
+    /// Check-ins dropped (too many waiting), not yet counted in the store.
+    check_ins_dropped: AtomicU64,
     /// Events left out by sampling, not yet added to the `counters` table.
     sampled: AtomicU64,
     /// Reports of a failure already recorded (see `dedupe`), not yet added
@@ -350,11 +360,14 @@ impl Worker {
                 stop_by: None,
                 new_loggers: Vec::new(),
                 loggers: Vec::new(),
+                check_ins: VecDeque::new(),
+                check_ins_in_hand: 0,
             }),
             wake_writer: Condvar::new(),
             progress: Condvar::new(),
             dropped: AtomicU64::new(0),
             dropped_total: AtomicU64::new(0),
+            check_ins_dropped: AtomicU64::new(0),
             sampled: AtomicU64::new(0),
             deduplicated: AtomicU64::new(0),
             grouping_ignored: AtomicU64::new(0),
@@ -530,6 +543,26 @@ impl Worker {
         st.hurry = true;
         drop(st);
         self.shared.wake_writer.notify_one();
+    }
+
+    /// Hands a monitor's check-in to the writer (never waits: one lock,
+    /// one push). `false` when it was dropped: errsnap is off, or too many
+    /// wait.
+    pub(crate) fn check_in(&self, note: crate::monitors::check_in::Note) -> bool {
+        if self.is_disabled() || self.is_stale() {
+            return false;
+        }
+        let mut st = self.shared.lock();
+        if st.check_ins.len() >= MAX_CHECK_INS {
+            drop(st);
+            self.shared.check_ins_dropped.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        st.check_ins.push_back(note);
+        st.hurry = true;
+        drop(st);
+        self.shared.wake_writer.notify_one();
+        true
     }
 
     /// Waits until the event numbered `seq` (and all before it) was handled.

@@ -17,6 +17,7 @@ use crate::store::spool;
 use crate::store::{AlertRules, Durability, Store};
 use crate::util::internal_log;
 
+mod monitors;
 mod runs;
 mod spooling;
 
@@ -189,6 +190,7 @@ pub(super) fn writer_main(shared: Arc<Shared>) {
         }
     }
     w.retention(true);
+    w.record_check_ins();
     w.record_dropped();
     if super::Worker::deliver_before_stop(&shared) {
         w.put_back_own_claims();
@@ -210,12 +212,17 @@ impl Writer {
         let shared = self.shared.clone();
         let cfg = &shared.cfg;
         let mut st = shared.lock();
-        if !st.new_loggers.is_empty() {
+        if !st.new_loggers.is_empty() || !st.check_ins.is_empty() {
             drop(st);
             self.register_loggers();
+            self.record_check_ins();
             st = shared.lock();
         }
-        while st.queue.is_empty() && !st.shutdown && st.new_loggers.is_empty() {
+        while st.queue.is_empty()
+            && !st.shutdown
+            && st.new_loggers.is_empty()
+            && st.check_ins.is_empty()
+        {
             st.writer_idle = true;
             st.hurry = false;
             let mut wait = if self.spooled {

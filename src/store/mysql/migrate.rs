@@ -12,7 +12,7 @@ use super::connect::MyTarget;
 use crate::error::{Error, ErrorKind, Result};
 
 /// The schema this build writes.
-pub(crate) const SCHEMA_VERSION: i64 = 3;
+pub(crate) const SCHEMA_VERSION: i64 = 4;
 /// The oldest build that may write a database of [`SCHEMA_VERSION`]
 /// (version 1 would store events in merged groups).
 const MIN_WRITER: i64 = 2;

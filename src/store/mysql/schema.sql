@@ -331,3 +331,40 @@ CREATE TABLE IF NOT EXISTS run_samples (
     PRIMARY KEY (run_id, chunk),
     INDEX run_samples_last_at (last_at)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = {KEY};
+
+-- Version 4: monitors and their check-ins; one row per (monitor, expected
+-- time), so a missed run is found once across a fleet.
+CREATE TABLE IF NOT EXISTS monitors (
+    id             BIGINT AUTO_INCREMENT PRIMARY KEY,
+    slug           VARCHAR(64) NOT NULL,
+    crontab        VARCHAR(255),
+    zone           VARCHAR(64),
+    every_ms       BIGINT,
+    margin_ms      BIGINT NOT NULL,
+    max_runtime_ms BIGINT,
+    declared_at    BIGINT NOT NULL,
+    updated_at     BIGINT NOT NULL,
+    judged_until   BIGINT NOT NULL,
+    failing        BIGINT NOT NULL DEFAULT 0,
+    UNIQUE KEY monitors_slug (slug)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = {KEY};
+CREATE TABLE IF NOT EXISTS check_ins (
+    id            BIGINT AUTO_INCREMENT PRIMARY KEY,
+    monitor_id    BIGINT NOT NULL,
+    uid           CHAR(32) NOT NULL,
+    expected_at   BIGINT,
+    started_at    BIGINT,
+    ended_at      BIGINT,
+    status        VARCHAR(16) NOT NULL,
+    duration_ms   BIGINT,
+    exit_code     BIGINT,
+    exit_signal   BIGINT,
+    host_id       BIGINT,
+    pid           BIGINT,
+    boot_id       VARCHAR(64),
+    process_start BIGINT,
+    reason        TEXT,
+    UNIQUE KEY check_ins_uid (uid),
+    UNIQUE KEY check_ins_expected (monitor_id, expected_at),
+    INDEX check_ins_monitor (monitor_id, status, started_at)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = {KEY};

@@ -157,14 +157,14 @@ mod pg_store {
     }
 }
 
-/// The schema (version 6; every statement idempotent, so applying it
-/// upgrades versions 1 to 5), applied under `pg_advisory_xact_lock` so that
+/// The schema (version 7; every statement idempotent, so applying it
+/// upgrades versions 1 to 6), applied under `pg_advisory_xact_lock` so that
 /// processes starting together migrate once.
 pub(crate) const SCHEMA: &str = include_str!("schema.sql");
 
 /// The PostgreSQL schema version this build writes.
 #[cfg(feature = "postgres")]
-pub(crate) const SCHEMA_VERSION: i64 = 6;
+pub(crate) const SCHEMA_VERSION: i64 = 7;
 
 /// The oldest writer that may write this schema (version 4 would store
 /// events in merged groups).

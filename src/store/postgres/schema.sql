@@ -326,3 +326,38 @@ CREATE TABLE IF NOT EXISTS run_samples (
     PRIMARY KEY (run_id, chunk)
 );
 CREATE INDEX IF NOT EXISTS run_samples_last_at ON run_samples (last_at);
+
+-- Version 7: monitors and their check-ins; one row per (monitor, expected
+-- time), so a missed run is found once across a fleet.
+CREATE TABLE IF NOT EXISTS monitors (
+    id             BIGSERIAL PRIMARY KEY,
+    slug           TEXT    NOT NULL UNIQUE,
+    crontab        TEXT,
+    zone           TEXT,
+    every_ms       BIGINT,
+    margin_ms      BIGINT  NOT NULL,
+    max_runtime_ms BIGINT,
+    declared_at    BIGINT  NOT NULL,
+    updated_at     BIGINT  NOT NULL,
+    judged_until   BIGINT  NOT NULL,
+    failing        BIGINT  NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS check_ins (
+    id            BIGSERIAL PRIMARY KEY,
+    monitor_id    BIGINT  NOT NULL,
+    uid           TEXT    NOT NULL UNIQUE,
+    expected_at   BIGINT,
+    started_at    BIGINT,
+    ended_at      BIGINT,
+    status        TEXT    NOT NULL,
+    duration_ms   BIGINT,
+    exit_code     BIGINT,
+    exit_signal   BIGINT,
+    host_id       BIGINT,
+    pid           BIGINT,
+    boot_id       TEXT,
+    process_start BIGINT,
+    reason        TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS check_ins_expected ON check_ins (monitor_id, expected_at);
+CREATE INDEX IF NOT EXISTS check_ins_monitor ON check_ins (monitor_id, status, started_at);

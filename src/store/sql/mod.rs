@@ -14,6 +14,7 @@ pub(crate) mod grouping;
 pub(crate) mod insert;
 pub(crate) mod maintenance;
 pub(crate) mod merge;
+pub(crate) mod monitors;
 pub(crate) mod outbox;
 mod query;
 pub(crate) mod read;

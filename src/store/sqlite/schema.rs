@@ -84,6 +84,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sql: V11,
         min_writer: 10,
     },
+    // New tables: an older writer records no check-in, its rows otherwise
+    // the same.
+    Migration {
+        sql: V12,
+        min_writer: 10,
+    },
 ];
 
 /// The newest schema version this build writes.
@@ -182,6 +188,43 @@ fn min_writer_of(conn: &Connection) -> Option<i64> {
 pub(crate) const RECORD_META: &str = "INSERT INTO errsnap_meta (key, value) VALUES
     ('schema_version', ?1), ('min_writer_version', ?2)
     ON CONFLICT(key) DO UPDATE SET value = excluded.value";
+
+/// Version 12: monitors (`monitor`) and their check-ins; one row per
+/// (monitor, expected time), so a missed run is found once across a fleet.
+const V12: &str = r#"
+CREATE TABLE monitors (
+    id             INTEGER PRIMARY KEY,
+    slug           TEXT    NOT NULL UNIQUE,
+    crontab        TEXT,
+    zone           TEXT,
+    every_ms       INTEGER,
+    margin_ms      INTEGER NOT NULL,
+    max_runtime_ms INTEGER,
+    declared_at    INTEGER NOT NULL,
+    updated_at     INTEGER NOT NULL,
+    judged_until   INTEGER NOT NULL,
+    failing        INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE check_ins (
+    id            INTEGER PRIMARY KEY,
+    monitor_id    INTEGER NOT NULL,
+    uid           TEXT    NOT NULL UNIQUE,
+    expected_at   INTEGER,
+    started_at    INTEGER,
+    ended_at      INTEGER,
+    status        TEXT    NOT NULL,
+    duration_ms   INTEGER,
+    exit_code     INTEGER,
+    exit_signal   INTEGER,
+    host_id       INTEGER,
+    pid           INTEGER,
+    boot_id       TEXT,
+    process_start INTEGER,
+    reason        TEXT
+);
+CREATE UNIQUE INDEX check_ins_expected ON check_ins (monitor_id, expected_at);
+CREATE INDEX check_ins_monitor ON check_ins (monitor_id, status, started_at);
+"#;
 
 /// Version 11: the flight recorder, each run's readings in chunks
 /// (`store::recorder`), found by run and dropped by age.

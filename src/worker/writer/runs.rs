@@ -194,6 +194,7 @@ impl Writer {
         }
         self.note_crash_sign(sign.rss_bytes, sign.cpu_percent);
         self.check_resource_warnings();
+        self.judge_monitors();
     }
 
     /// The `[[resource_warning]]` rules against the latest readings: each
