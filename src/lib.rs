@@ -180,6 +180,7 @@ pub mod monitor {
 /// schema.
 pub mod db {
     pub use crate::event::sample::RunSample;
+    pub use crate::monitors::rows::{CheckInRow, MonitorRow};
     pub use crate::pipeline::trend::{describe_trend, TREND_WINDOW_MS};
     #[cfg(any(feature = "postgres", feature = "mysql"))]
     #[cfg_attr(docsrs, doc(cfg(any(feature = "postgres", feature = "mysql"))))]

@@ -4,6 +4,7 @@
 //! Python's `cronsim` (Debian cron's rules; `tests/support/cron_next.py`).
 
 use std::io::Write;
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 use errsnap::monitor::Schedule;
@@ -258,4 +259,261 @@ fn next_run_times_match_cronsim_across_zones_and_clock_changes() {
         "only {crossing} sequences cross a clock change"
     );
     eprintln!("{compared} schedules agree with cronsim ({crossing} across a clock change; {refused} refused by both; {quirks} skipped)");
+}
+
+/// `errsnap --db DB ARGS`.
+#[cfg(feature = "cli")]
+fn errsnap(db: &std::path::Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_errsnap"));
+    c.arg("--db")
+        .arg(db)
+        .env_remove("ERRSNAP_DB_PATH")
+        .env("ERRSNAP_HEARTBEAT_SECS", "1");
+    c
+}
+
+/// The events of the logger `monitors`: (message, its attachments' text).
+#[cfg(feature = "cli")]
+fn monitor_events(db: &std::path::Path) -> Vec<(String, Vec<String>)> {
+    let d = errsnap::db::Database::open(db).unwrap();
+    let mut f = errsnap::db::EventFilter::default();
+    f.logger = Some("monitors".into());
+    let mut rows = d.events(&f).unwrap();
+    rows.sort_by_key(|e| e.row);
+    rows.into_iter()
+        .map(|e| {
+            let texts = d
+                .attachments(&e.id)
+                .unwrap()
+                .iter()
+                .map(|a| String::from_utf8_lossy(a.data().unwrap_or_default()).into_owned())
+                .collect();
+            (e.message, texts)
+        })
+        .collect()
+}
+
+#[cfg(feature = "cli")]
+fn runs_of(db: &std::path::Path, slug: &str) -> Vec<errsnap::db::CheckInRow> {
+    // Before the job's errsnap made the database: no runs yet.
+    let Ok(d) = errsnap::db::Database::open(db) else {
+        return Vec::new();
+    };
+    d.monitors(20)
+        .unwrap()
+        .into_iter()
+        .find(|m| m.slug == slug)
+        .map(|m| m.runs)
+        .unwrap_or_default()
+}
+
+#[cfg(feature = "cli")]
+#[test]
+fn a_wrapped_job_passes_its_output_and_status_through_and_a_failure_is_raised_once() {
+    let (_d, db) = crate::util::temp_db();
+    // Ends well: its output through, its status 0, one ok run.
+    let out = errsnap(&db)
+        .args([
+            "monitor",
+            "run",
+            "report",
+            "--every",
+            "1h",
+            "--",
+            "sh",
+            "-c",
+            "echo to-out; echo to-err >&2",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", crate::util::describe(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "to-out\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "to-err\n");
+    let runs = runs_of(&db, "report");
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].status, "ok");
+    assert!(runs[0].duration_ms.is_some());
+    assert!(monitor_events(&db).is_empty());
+    // Exit status 3: returned, one error run, one event with the output's tail.
+    let out = errsnap(&db)
+        .args([
+            "monitor",
+            "run",
+            "report",
+            "--every",
+            "1h",
+            "--",
+            "sh",
+            "-c",
+            "echo partial; echo 'disk full' >&2; exit 3",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        crate::util::describe(&out)
+    );
+    let runs = runs_of(&db, "report");
+    assert_eq!(runs[0].status, "error");
+    assert_eq!(runs[0].exit_code, Some(3));
+    assert_eq!(runs[0].reason.as_deref(), Some("exit status 3"));
+    let events = monitor_events(&db);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(
+        events[0].0.starts_with("monitor report: the run started "),
+        "{events:?}"
+    );
+    assert!(
+        events[0].0.ends_with(" failed: exit status 3"),
+        "{events:?}"
+    );
+    assert!(events[0].1[0].contains("partial") && events[0].1[0].contains("disk full"));
+    // Killed by SIGKILL: 128+9, named.
+    let out = errsnap(&db)
+        .args([
+            "monitor",
+            "run",
+            "report",
+            "--every",
+            "1h",
+            "--",
+            "sh",
+            "-c",
+            "kill -9 $$",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(137),
+        "{}",
+        crate::util::describe(&out)
+    );
+    let runs = runs_of(&db, "report");
+    assert_eq!(runs[0].signal, Some(9));
+    assert_eq!(
+        runs[0].reason.as_deref(),
+        Some("killed by signal 9 (SIGKILL)")
+    );
+    let events = monitor_events(&db);
+    assert_eq!(events.len(), 2);
+    assert!(
+        events[1]
+            .0
+            .ends_with("failed: killed by signal 9 (SIGKILL)"),
+        "{events:?}"
+    );
+    // Back to ok: a recovery notice, in a group of its own.
+    let out = errsnap(&db)
+        .args(["monitor", "run", "report", "--every", "1h", "--", "true"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let events = monitor_events(&db);
+    assert_eq!(events.len(), 3);
+    assert!(
+        events[2].0.starts_with("monitor report is back: "),
+        "{events:?}"
+    );
+    // The listing.
+    let out = errsnap(&db).args(["monitors"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("report  every 1h"), "{text}");
+    assert!(text.contains("✓✗✗✓"), "{text}");
+}
+
+#[cfg(feature = "cli")]
+#[test]
+fn sigterm_reaches_the_job_and_its_signal_is_the_exit_status() {
+    let (_d, db) = crate::util::temp_db();
+    let mut child = errsnap(&db)
+        .args([
+            "monitor", "run", "slow", "--every", "1h", "--", "sleep", "30",
+        ])
+        .spawn()
+        .unwrap();
+    // Once its run is recorded as started.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while runs_of(&db, "slow").is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // SAFETY: signals our own child.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(143));
+    let runs = runs_of(&db, "slow");
+    assert_eq!(
+        runs[0].reason.as_deref(),
+        Some("killed by signal 15 (SIGTERM)")
+    );
+}
+
+#[cfg(feature = "cli")]
+#[test]
+fn a_run_that_never_comes_and_one_whose_process_is_killed_are_each_reported_once() {
+    let (_d, db) = crate::util::temp_db();
+    // A heartbeat expected every 2 s (1 s of margin): one beat, then none.
+    let out = errsnap(&db)
+        .args([
+            "monitor", "run", "beat", "--every", "2s", "--margin", "1s", "--", "true",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", crate::util::describe(&out));
+    // A job whose wrapper is killed (SIGKILL) mid-run: its run stays
+    // started, and its process is gone.
+    let mut victim = errsnap(&db)
+        .args([
+            "monitor", "run", "victim", "--every", "1h", "--", "sleep", "30",
+        ])
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while runs_of(&db, "victim").is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let pid = victim.id();
+    // SAFETY: kills our own child's process group (errsnap and its sleep).
+    unsafe { libc::killpg(pid as libc::pid_t, libc::SIGKILL) };
+    let _ = victim.wait();
+    std::thread::sleep(std::time::Duration::from_millis(3200));
+    // `errsnap check` (what a timer runs where nothing else has the store
+    // open) judges: both found, each once, however often it runs.
+    for _ in 0..3 {
+        let out = errsnap(&db).arg("check").output().unwrap();
+        assert!(
+            out.status.success() || out.status.code() == Some(2),
+            "{}",
+            crate::util::describe(&out)
+        );
+    }
+    let events: Vec<String> = monitor_events(&db).into_iter().map(|(m, _)| m).collect();
+    assert_eq!(events.len(), 2, "{events:#?}");
+    let missed = events
+        .iter()
+        .find(|m| m.starts_with("monitor beat:"))
+        .unwrap();
+    assert!(missed.contains("no check-in within 1s of "), "{missed}");
+    assert!(missed.ends_with("(expected every 2s)"), "{missed}");
+    let killed = events
+        .iter()
+        .find(|m| m.starts_with("monitor victim:"))
+        .unwrap();
+    assert!(
+        killed.contains(&format!("failed: pid {pid} ended abnormally")),
+        "{killed}"
+    );
+    assert_eq!(runs_of(&db, "beat")[0].status, "missed");
+    assert_eq!(runs_of(&db, "victim")[0].status, "error");
 }

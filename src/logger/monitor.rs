@@ -78,6 +78,7 @@ pub struct CheckIn {
     uid: String,
     started: Instant,
     answered: bool,
+    attachments: Vec<crate::Attachment>,
 }
 
 impl EventLogger {
@@ -114,7 +115,7 @@ impl EventLogger {
                 max_runtime: config.max_runtime,
             },
         };
-        m.send(&check_in::new_uid(), Status::Declared, None, Exit::default(), None);
+        m.send(m.note(&check_in::new_uid()));
         Ok(m)
     }
 }
@@ -133,39 +134,48 @@ impl Monitor {
     /// A run starts now.
     pub fn start(&self) -> CheckIn {
         let uid = check_in::new_uid();
-        self.send(&uid, Status::InProgress, None, Exit::default(), None);
+        self.send(Note {
+            status: Status::InProgress,
+            ..self.note(&uid)
+        });
         CheckIn {
             monitor: self.clone(),
             uid,
             started: Instant::now(),
             answered: false,
+            attachments: Vec::new(),
         }
     }
 
     /// A heartbeat: a run that ended well just now (for a monitor on an
     /// interval, the sign that the worker is alive).
     pub fn beat(&self) {
-        self.send(&check_in::new_uid(), Status::Ok, Some(0), Exit::default(), None);
+        self.send(Note {
+            status: Status::Ok,
+            duration_ms: Some(0),
+            ..self.note(&check_in::new_uid())
+        });
     }
 
-    fn send(
-        &self,
-        uid: &str,
-        status: Status,
-        duration_ms: Option<i64>,
-        exit: Exit,
-        reason: Option<String>,
-    ) {
-        let reason = reason.map(|r| self.logger.inner.context.redactor.redact_text(&r));
-        self.logger.worker().check_in(Note {
+    fn note(&self, uid: &str) -> Note {
+        Note {
             spec: self.spec.clone(),
             uid: uid.to_owned(),
-            status,
+            status: Status::Declared,
             at_ms: crate::util::time::now_ms(),
-            duration_ms,
-            exit,
-            reason,
-        });
+            duration_ms: None,
+            exit: Exit::default(),
+            reason: None,
+            attachments: Vec::new(),
+            attachment_cap: self.logger.inner.context.attachment_cap,
+        }
+    }
+
+    fn send(&self, mut note: Note) {
+        note.reason = note
+            .reason
+            .map(|r| self.logger.inner.context.redactor.redact_text(&r));
+        self.logger.worker().check_in(note);
     }
 }
 
@@ -173,6 +183,12 @@ impl CheckIn {
     /// The run's id (32 hex digits; Sentry's check-in id when forwarded).
     pub fn id(&self) -> &str {
         &self.uid
+    }
+
+    /// Keeps `attachment` with the run's failure event, if it fails (a
+    /// log's tail, a report), within the logger's per-event cap.
+    pub fn attach(&mut self, attachment: crate::Attachment) {
+        self.attachments.push(attachment);
     }
 
     /// The run ended well.
@@ -221,7 +237,14 @@ impl CheckIn {
     fn end(&mut self, status: Status, exit: Exit, reason: Option<String>) {
         self.answered = true;
         let took = i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX);
-        self.monitor.send(&self.uid, status, Some(took), exit, reason);
+        self.monitor.send(Note {
+            status,
+            duration_ms: Some(took),
+            exit,
+            reason,
+            attachments: std::mem::take(&mut self.attachments),
+            ..self.monitor.note(&self.uid)
+        });
     }
 }
 

@@ -87,7 +87,11 @@ pub(crate) fn words(spec: &MonitorSpec, f: &Finding) -> String {
         (None, Some(s)) => format!("the run started {s}"),
         (None, None) => "the run".to_owned(),
     };
-    let why = f.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
+    let why = f
+        .reason
+        .as_deref()
+        .map(|r| format!(": {r}"))
+        .unwrap_or_default();
     if f.recovered {
         return format!("monitor {slug} is back: {run} ended ok");
     }
@@ -114,7 +118,7 @@ pub(crate) fn words(spec: &MonitorSpec, f: &Finding) -> String {
 }
 
 fn secs(d: Duration) -> String {
-    crate::util::time::seconds(d)
+    humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
 }
 
 fn ms(d: Duration) -> i64 {
@@ -143,11 +147,28 @@ mod tests {
     fn a_start_answers_the_expected_time_within_its_margin() {
         let s = nightly();
         // 03:00 EET is 01:00 UTC in December.
-        assert_eq!(expected_for_start(&s, at("2026-12-07T01:00:05Z")), Some(at("2026-12-07T01:00:00Z")));
-        assert_eq!(expected_for_start(&s, at("2026-12-07T01:04:59Z")), Some(at("2026-12-07T01:00:00Z")));
-        assert_eq!(expected_for_start(&s, at("2026-12-07T00:59:30Z")), Some(at("2026-12-07T01:00:00Z")));
-        assert_eq!(expected_for_start(&s, at("2026-12-07T01:05:01Z")), None, "late");
-        assert_eq!(expected_for_start(&s, at("2026-12-07T00:58:00Z")), None, "early");
+        assert_eq!(
+            expected_for_start(&s, at("2026-12-07T01:00:05Z")),
+            Some(at("2026-12-07T01:00:00Z"))
+        );
+        assert_eq!(
+            expected_for_start(&s, at("2026-12-07T01:04:59Z")),
+            Some(at("2026-12-07T01:00:00Z"))
+        );
+        assert_eq!(
+            expected_for_start(&s, at("2026-12-07T00:59:30Z")),
+            Some(at("2026-12-07T01:00:00Z"))
+        );
+        assert_eq!(
+            expected_for_start(&s, at("2026-12-07T01:05:01Z")),
+            None,
+            "late"
+        );
+        assert_eq!(
+            expected_for_start(&s, at("2026-12-07T00:58:00Z")),
+            None,
+            "early"
+        );
         let beat = MonitorSpec {
             schedule: Schedule::interval(Duration::from_secs(60)).unwrap(),
             ..nightly()
@@ -180,7 +201,10 @@ mod tests {
         let last = at("2026-12-07T01:00:00Z");
         assert!(due(&beat, 0, last, last + 89_000).is_empty());
         assert_eq!(due(&beat, 0, last, last + 91_000), [last + 60_000]);
-        assert!(due(&beat, last + 60_000, last, last + 200_000).is_empty(), "judged");
+        assert!(
+            due(&beat, last + 60_000, last, last + 200_000).is_empty(),
+            "judged"
+        );
     }
 
     #[test]
@@ -195,13 +219,19 @@ mod tests {
             reason: None,
             recovered: false,
         };
-        assert_eq!(words(&s, &f), "monitor nightly: the 2026-12-07 03:00 EET run did not start (margin 5m)");
+        assert_eq!(
+            words(&s, &f),
+            "monitor nightly: the 2026-12-07 03:00 EET run did not start (margin 5m)"
+        );
         let t = Finding {
             status: Status::Timeout,
             started_at: Some(at("2026-12-07T01:00:10Z")),
             ..f.clone()
         };
-        assert_eq!(words(&s, &t), "monitor nightly: the 2026-12-07 03:00 EET run ran past its maximum of 1h");
+        assert_eq!(
+            words(&s, &t),
+            "monitor nightly: the 2026-12-07 03:00 EET run ran past its maximum of 1h"
+        );
         let e = Finding {
             status: Status::Error,
             reason: Some("pid 4411 was OOM-killed at 03:13".into()),
@@ -216,6 +246,9 @@ mod tests {
             recovered: true,
             ..t
         };
-        assert_eq!(words(&s, &back), "monitor nightly is back: the 2026-12-07 03:00 EET run ended ok");
+        assert_eq!(
+            words(&s, &back),
+            "monitor nightly is back: the 2026-12-07 03:00 EET run ended ok"
+        );
     }
 }

@@ -6,6 +6,7 @@
 
 pub(crate) mod check_in;
 pub(crate) mod judge;
+pub(crate) mod rows;
 pub(crate) mod schedule;
 
 pub(crate) use schedule::Schedule;

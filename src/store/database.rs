@@ -199,6 +199,15 @@ impl Database {
         self.reader.runs(limit, None)
     }
 
+    /// Every monitor by slug, with its latest `runs` runs (newest first)
+    /// and when the next is expected.
+    ///
+    /// # Errors
+    /// The database cannot be read.
+    pub fn monitors(&self, runs: usize) -> Result<Vec<crate::db::MonitorRow>> {
+        self.reader.monitors(runs)
+    }
+
     /// Run `id` (`None`: no such run).
     ///
     /// # Errors

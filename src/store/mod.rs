@@ -25,6 +25,8 @@ mod database;
 #[cfg(all(test, feature = "postgres", unix))]
 mod differential;
 mod ident;
+#[cfg(test)]
+mod monitor_tests;
 #[cfg(feature = "mysql")]
 pub(crate) mod mysql;
 mod open;

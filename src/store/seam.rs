@@ -334,6 +334,7 @@ pub(crate) trait Reader: Send + std::fmt::Debug {
     ) -> Result<()>;
     fn last_row(&self) -> Result<Option<i64>>;
     fn runs(&self, limit: usize, only: Option<i64>) -> Result<Vec<RunRow>>;
+    fn monitors(&self, runs: usize) -> Result<Vec<crate::monitors::rows::MonitorRow>>;
     fn run_samples(&self, run: i64, since: i64, until: i64) -> Result<Vec<RunSample>>;
     fn trend_before(&self, uid: &str) -> Result<Option<(i64, Vec<RunSample>)>>;
     fn releases(&self) -> Result<Vec<ReleaseRow>>;

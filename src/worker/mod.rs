@@ -555,7 +555,9 @@ impl Worker {
         let mut st = self.shared.lock();
         if st.check_ins.len() >= MAX_CHECK_INS {
             drop(st);
-            self.shared.check_ins_dropped.fetch_add(1, Ordering::Relaxed);
+            self.shared
+                .check_ins_dropped
+                .fetch_add(1, Ordering::Relaxed);
             return false;
         }
         st.check_ins.push_back(note);

@@ -514,6 +514,7 @@ impl Writer {
         if loop_check {
             self.check_crash_loop();
         }
+        self.judge_monitors();
     }
 
     /// Runs automatic retention at most once a minute, and at shutdown.

@@ -92,6 +92,58 @@ pub(crate) enum Command {
     /// events, search, stats, live updates, resolve and mute. Prints a URL
     /// with a token; every page needs it.
     Serve(ServeArgs),
+    /// Run a job as a monitor's run: `errsnap monitor run SLUG --schedule
+    /// '0 3 * * *' -- cmd args` (its output passed through, SIGINT,
+    /// SIGTERM and SIGHUP forwarded, its exit status returned).
+    Monitor(MonitorArgs),
+    /// Each monitor, its schedule, the next run expected, its latest runs.
+    Monitors(MonitorsArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MonitorArgs {
+    #[command(subcommand)]
+    pub(crate) action: MonitorAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum MonitorAction {
+    /// Run COMMAND as a run of monitor SLUG: its start, end, exit status or
+    /// signal and duration are recorded (and its output's tail kept with a
+    /// failure); errsnap exits with the command's status (128+N after
+    /// signal N).
+    Run(MonitorRunArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MonitorRunArgs {
+    /// The monitor's slug: 1 to 64 lowercase letters, digits, '-', '_'.
+    pub(crate) slug: String,
+    /// When runs are expected: a crontab (five fields, or @daily, ...).
+    #[arg(long, conflicts_with = "every")]
+    pub(crate) schedule: Option<String>,
+    /// The crontab's IANA time zone.
+    #[arg(long, default_value = "UTC")]
+    pub(crate) tz: String,
+    /// Runs are expected this often instead (a heartbeat), e.g. 10m.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub(crate) every: Option<std::time::Duration>,
+    /// How late a run may start and still be on time.
+    #[arg(long, default_value = "1m", value_parser = humantime::parse_duration)]
+    pub(crate) margin: std::time::Duration,
+    /// How long a run may take (0: no limit).
+    #[arg(long, default_value = "30m", value_parser = humantime::parse_duration)]
+    pub(crate) max_runtime: std::time::Duration,
+    /// The command and its arguments.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub(crate) command: Vec<std::ffi::OsString>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MonitorsArgs {
+    /// Show this many runs of each monitor, newest first.
+    #[arg(short = 'n', long, default_value_t = 20)]
+    pub(crate) runs: usize,
 }
 
 #[derive(Debug, Args)]

@@ -142,7 +142,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             eprintln!("errsnap: warning: {warning}");
         }
     }
-    use cmd::{browse, check, maintain, report, show, triage};
+    use cmd::{browse, check, maintain, monitor, report, show, triage};
+    // Before the output is taken: the job's output passes through it.
+    if let Command::Monitor(a) = &cli.command {
+        return match &a.action {
+            args::MonitorAction::Run(r) => monitor::run(&cli, r),
+        };
+    }
     let out = &mut Out::new(cli.color);
     match &cli.command {
         Command::Groups(a) => browse::groups(&cli, a, out),
@@ -166,5 +172,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Migrate => check::migrate(&cli, out),
         Command::TestAlert => check::test_alert(&cli, out),
         Command::Serve(a) => serve::serve(&cli, a),
+        Command::Monitor(_) => unreachable!("handled above"),
+        Command::Monitors(a) => monitor::list(&cli, a, out),
     }
 }

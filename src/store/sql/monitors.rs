@@ -11,6 +11,7 @@ use super::{params, Conn, Row};
 use crate::error::Result;
 use crate::monitors::check_in::{new_uid, MonitorSpec, Note, Status};
 use crate::monitors::judge::{self, Finding, EARLY_MS};
+use crate::monitors::rows::{CheckInRow, MonitorRow};
 use crate::monitors::Schedule;
 use crate::store::claims::Claimant;
 use crate::store::seam::Monitors;
@@ -108,7 +109,9 @@ fn declare(c: &mut dyn Conn, spec: &MonitorSpec, now_ms: i64) -> Result<(i64, bo
             "SELECT id, failing FROM monitors WHERE slug = ?1",
             params![spec.slug],
         )?
-        .ok_or_else(|| crate::error::Error::config(format!("monitor {:?}", spec.slug), "not stored"))?;
+        .ok_or_else(|| {
+            crate::error::Error::config(format!("monitor {:?}", spec.slug), "not stored")
+        })?;
     Ok((row.get(0)?, row.get::<i64>(1)? != 0))
 }
 
@@ -121,18 +124,24 @@ fn set_failing(c: &mut dyn Conn, id: i64, failing: bool) -> Result<()> {
     Ok(())
 }
 
-fn record(c: &mut dyn Conn, note: &Note, run: &Claimant, host: Option<i64>) -> Result<Vec<Finding>> {
+fn record(
+    c: &mut dyn Conn,
+    note: &Note,
+    run: &Claimant,
+    host: Option<i64>,
+) -> Result<Vec<Finding>> {
     let spec = &note.spec;
     let (id, failing) = declare(c, spec, note.at_ms)?;
-    let finding = |status: Status, started: Option<i64>, expected: Option<i64>, recovered: bool| Finding {
-        slug: spec.slug.clone(),
-        status,
-        uid: note.uid.clone(),
-        expected_at: expected,
-        started_at: started,
-        reason: note.reason.clone(),
-        recovered,
-    };
+    let finding =
+        |status: Status, started: Option<i64>, expected: Option<i64>, recovered: bool| Finding {
+            slug: spec.slug.clone(),
+            status,
+            uid: note.uid.clone(),
+            expected_at: expected,
+            started_at: started,
+            reason: note.reason.clone(),
+            recovered,
+        };
     match note.status {
         Status::InProgress => {
             insert_run(c, id, note, note.at_ms, run, host)?;
@@ -271,14 +280,26 @@ fn judge_one(
         params![id],
     )?;
     let margin = ms(spec.margin);
+    let interval = spec.schedule.every().is_some();
     for e in judge::due(spec, judged_until, last.unwrap_or(declared), now_ms) {
-        let answered: i64 = c.one(
-            "finding a run",
-            "SELECT count(*) FROM check_ins
+        // An interval's expected time is after its last run: none answered
+        // it. A crontab's may have been answered by a run that matched no
+        // expected time (another run had taken it).
+        let answered: i64 = if interval {
+            0
+        } else {
+            c.one(
+                "finding a run",
+                "SELECT count(*) FROM check_ins
              WHERE monitor_id = ?1 AND (expected_at = ?2 OR started_at BETWEEN ?3 AND ?4)",
-            params![id, e, e - EARLY_MS, e + margin],
-        )?;
-        let claimed = if answered == 0 { claim_missed(c, id, e)? } else { None };
+                params![id, e, e - EARLY_MS, e + margin],
+            )?
+        };
+        let claimed = if answered == 0 {
+            claim_missed(c, id, e)?
+        } else {
+            None
+        };
         if let Some(uid) = claimed {
             found.push(Finding {
                 slug: spec.slug.clone(),
@@ -321,16 +342,23 @@ fn judge_one(
             (Some(s), Some(max)) => s + ms(max) < now_ms,
             _ => false,
         };
-        let gone = matches!(run_status.as_deref(), Some("exited" | "crashed" | "abnormal"));
+        let gone = matches!(
+            run_status.as_deref(),
+            Some("exited" | "crashed" | "abnormal")
+        );
         let (status, reason) = if gone {
             let how = match (run_status.as_deref(), end_reason.as_deref()) {
                 (_, Some("oom-kill")) => "was OOM-killed".to_owned(),
                 (Some("crashed"), _) => "crashed".to_owned(),
                 (Some("abnormal"), Some(r)) => format!("ended abnormally ({r})"),
-                (Some("abnormal"), None) => "ended abnormally (killed, or the machine stopped)".to_owned(),
+                (Some("abnormal"), None) => {
+                    "ended abnormally (killed, or the machine stopped)".to_owned()
+                }
                 _ => "exited without ending the check-in".to_owned(),
             };
-            let when = ended_at.map(|t| format!(" at {}", judge::local(spec, t))).unwrap_or_default();
+            let when = ended_at
+                .map(|t| format!(" at {}", judge::local(spec, t)))
+                .unwrap_or_default();
             let who = pid.map(|p| format!("pid {p} ")).unwrap_or_default();
             (Status::Error, Some(format!("{who}{how}{when}")))
         } else if late {
@@ -366,7 +394,9 @@ fn judge_one(
 /// made it (another process judging at once finds it there).
 fn claim_missed(c: &mut dyn Conn, id: i64, expected: i64) -> Result<Option<String>> {
     let uid = new_uid();
-    let upsert = c.dialect().upsert("check_ins", "monitor_id, expected_at", "", false);
+    let upsert = c
+        .dialect()
+        .upsert("check_ins", "monitor_id, expected_at", "", false);
     c.execute(
         "recording a missed run",
         &format!(
@@ -381,4 +411,77 @@ fn claim_missed(c: &mut dyn Conn, id: i64, expected: i64) -> Result<Option<Strin
         params![id, expected],
     )?;
     Ok((who.as_deref() == Some(uid.as_str())).then_some(uid))
+}
+
+/// Every monitor with its latest `runs` runs, by slug.
+pub(crate) fn list(c: &mut dyn Conn, runs: usize, now_ms: i64) -> Result<Vec<MonitorRow>> {
+    let mut out = c.map(
+        "reading the monitors",
+        "SELECT id, slug, crontab, zone, every_ms, margin_ms, max_runtime_ms,
+             declared_at, updated_at, failing
+         FROM monitors ORDER BY slug",
+        params![],
+        |r| {
+            let spec = spec_of(r, 1)?;
+            Ok((
+                r.get::<i64>(0)?,
+                MonitorRow {
+                    slug: r.get(1)?,
+                    crontab: r.get(2)?,
+                    zone: r.get(3)?,
+                    every_ms: r.get(4)?,
+                    margin_ms: r.get(5)?,
+                    max_runtime_ms: r.get(6)?,
+                    declared_at: r.get(7)?,
+                    updated_at: r.get(8)?,
+                    failing: r.get::<i64>(9)? != 0,
+                    next_expected_at: spec.and_then(|s| {
+                        if s.schedule.every().is_some() {
+                            None
+                        } else {
+                            s.schedule.next_after(now_ms)
+                        }
+                    }),
+                    runs: Vec::new(),
+                },
+            ))
+        },
+    )?;
+    for (id, m) in &mut out {
+        m.runs = c.map(
+            "reading a monitor's runs",
+            &format!(
+                "SELECT uid, status, expected_at, started_at, ended_at, duration_ms, exit_code,
+                     exit_signal, pid, reason
+                 FROM check_ins WHERE monitor_id = ?1
+                 ORDER BY coalesce(started_at, expected_at) DESC, id DESC LIMIT {runs}"
+            ),
+            params![*id],
+            |r| {
+                Ok(CheckInRow {
+                    id: r.get(0)?,
+                    status: r.get(1)?,
+                    expected_at: r.get(2)?,
+                    started_at: r.get(3)?,
+                    ended_at: r.get(4)?,
+                    duration_ms: r.get(5)?,
+                    exit_code: r.get(6)?,
+                    signal: r.get(7)?,
+                    pid: r.get(8)?,
+                    reason: r.get(9)?,
+                })
+            },
+        )?;
+        // An interval's next check-in: due after the last run.
+        if let Some(every) = m.every_ms {
+            m.next_expected_at = m
+                .runs
+                .iter()
+                .filter_map(|r| r.started_at)
+                .max()
+                .or(Some(m.declared_at))
+                .map(|t| t + every);
+        }
+    }
+    Ok(out.into_iter().map(|(_, m)| m).collect())
 }

@@ -96,6 +96,14 @@ impl<T: SqlReader> Reader for T {
         report::runs(self, limit, only)
     }
 
+    fn monitors(&self, runs: usize) -> Result<Vec<crate::monitors::rows::MonitorRow>> {
+        if self.column("monitors", "slug") == "NULL" {
+            return Ok(Vec::new());
+        }
+        let now = crate::util::time::now_ms();
+        super::monitors::list(&mut *self.conn(), runs, now)
+    }
+
     fn releases(&self) -> Result<Vec<ReleaseRow>> {
         report::releases(self)
     }

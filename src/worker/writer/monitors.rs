@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 
 use super::Writer;
-use crate::event::Event;
+use crate::event::{Event, StoredAttachment};
 use crate::monitors::check_in::MonitorSpec;
 use crate::monitors::judge::Finding;
 use crate::store::claims::Claimant;
@@ -28,7 +28,7 @@ impl Writer {
         }
         let dropped = shared.check_ins_dropped.swap(0, Ordering::Relaxed);
         let run = Claimant::this_process();
-        let mut found: Vec<(MonitorSpec, Finding)> = Vec::new();
+        let mut found: Vec<(MonitorSpec, Finding, Vec<StoredAttachment>)> = Vec::new();
         let mut unrecorded = Vec::new();
         match self.store() {
             Some(store) => {
@@ -37,7 +37,25 @@ impl Writer {
                 }
                 for note in notes {
                     match store.record_check_in(&note, &run) {
-                        Ok(f) => found.extend(f.into_iter().map(|f| (note.spec.clone(), f))),
+                        Ok(f) => {
+                            // The note's attachments go with its failure.
+                            let mut kept = if f.iter().any(|f| f.status.failed() && !f.recovered) {
+                                crate::pipeline::attach::read(
+                                    note.attachments.clone(),
+                                    note.attachment_cap,
+                                )
+                            } else {
+                                Vec::new()
+                            };
+                            found.extend(f.into_iter().map(|f| {
+                                let a = if f.recovered {
+                                    Vec::new()
+                                } else {
+                                    std::mem::take(&mut kept)
+                                };
+                                (note.spec.clone(), f, a)
+                            }));
+                        }
                         Err(e) => {
                             internal_log::report("check-in", &internal_log::chain(&e));
                             if e.is_busy() {
@@ -59,7 +77,7 @@ impl Writer {
             }
             st.check_ins_in_hand = 0;
         }
-        self.raise(&found);
+        self.raise(found);
         shared.progress.notify_all();
     }
 
@@ -69,19 +87,26 @@ impl Writer {
             return;
         };
         match store.judge_monitors(crate::util::time::now_ms()) {
-            Ok(found) => self.raise(&found),
+            Ok(found) => {
+                let found: Vec<_> = found.into_iter().map(|(s, f)| (s, f, Vec::new())).collect();
+                self.raise(found);
+            }
             Err(e) => internal_log::report("monitors", &internal_log::chain(&e)),
         }
     }
 
-    fn raise(&mut self, found: &[(MonitorSpec, Finding)]) {
+    fn raise(&mut self, found: Vec<(MonitorSpec, Finding, Vec<StoredAttachment>)>) {
         if found.is_empty() {
             return;
         }
         let channels = self.shared.cfg.rules().channels;
         let events: Vec<Event> = found
-            .iter()
-            .map(|(spec, f)| crate::pipeline::monitors::event(spec, f, channels.clone()))
+            .into_iter()
+            .map(|(spec, f, attachments)| {
+                let mut ev = crate::pipeline::monitors::event(&spec, &f, channels.clone());
+                ev.attachments = attachments;
+                ev
+            })
             .collect();
         self.write(&events);
         self.kick_delivery();

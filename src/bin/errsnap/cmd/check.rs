@@ -11,6 +11,21 @@ use crate::output::Out;
 use crate::settings;
 use crate::term::safe_line;
 
+/// Opens the store as a writer would (the settings' channels), which
+/// judges every monitor, and waits for what that raised to be delivered.
+fn judge_monitors(cli: &Cli) -> Result<()> {
+    let mut builder = errsnap::EventLogger::builder()
+        .name("monitors")
+        .config(settings(cli)?);
+    builder = match crate::server_url(&cli.db) {
+        Some(url) => builder.database_url(url),
+        None => builder.db_path(&cli.db),
+    };
+    let logger = builder.build()?;
+    logger.flush(std::time::Duration::from_secs(10));
+    Ok(())
+}
+
 /// `errsnap check`: the database, spool, alerts and settings; exit 2 when not healthy.
 // Long by design: gathers each part of the health report (crash files, the
 // database, deliveries, settings warnings), then prints it as JSON or one
@@ -22,6 +37,17 @@ pub(crate) fn check(cli: &Cli, out: &mut Out) -> Result<ExitCode> {
         .db
         .exists()
         .then(|| errsnap::db::import_crashes(&cli.db).map_err(|e| e.to_string()));
+    // Monitors are judged (runs missed, too long, or whose process died)
+    // by a writer of the store: its events go out through the channels of
+    // the settings. From a timer, this is what notices a job that did not
+    // run where nothing else has the store open.
+    let judged = if cli.db.exists() || crate::server_url(&cli.db).is_some() {
+        judge_monitors(cli)
+            .err()
+            .map(|e| format!("monitors not judged: {e:#}"))
+    } else {
+        None
+    };
     let r = match crate::server_url(&cli.db) {
         Some(_) => crate::open(cli)?.check()?,
         None => Database::check_path(&cli.db),
@@ -40,6 +66,7 @@ pub(crate) fn check(cli: &Cli, out: &mut Out) -> Result<ExitCode> {
         Ok(c) => c.warnings().to_vec(),
         Err(e) => vec![format!("the settings cannot be read: {e}")],
     };
+    warnings.extend(judged);
     match &crashes {
         Some(Ok(c)) => {
             warnings.extend(c.refused.iter().map(|r| format!("crash file refused: {r}")));

@@ -4,6 +4,7 @@
 pub(crate) mod browse;
 pub(crate) mod check;
 pub(crate) mod maintain;
+pub(crate) mod monitor;
 pub(crate) mod report;
 pub(crate) mod show;
 pub(crate) mod triage;
