@@ -422,6 +422,21 @@ fn a_wrapped_job_passes_its_output_and_status_through_and_a_failure_is_raised_on
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("report  every 1h"), "{text}");
     assert!(text.contains("✓✗✗✓"), "{text}");
+    // The dashboard's page: the same strip, each run's status in its title.
+    let dash = crate::dash::Dash::start(&db, &[]);
+    let cookie = dash.login();
+    let page = dash.get("/monitors", Some(&cookie));
+    assert_eq!(page.status, 200);
+    let body = page.body;
+    assert!(body.contains("<code>report</code>"), "{body}");
+    assert!(body.contains("every 1h"), "{body}");
+    assert_eq!(body.matches("class=\"run ok\"").count(), 2, "{body}");
+    assert_eq!(body.matches("class=\"run error\"").count(), 2, "{body}");
+    assert!(body.contains(": killed by signal 9 (SIGKILL)\""), "{body}");
+    assert!(
+        body.contains("href=\"/monitors\" aria-current=\"page\""),
+        "{body}"
+    );
 }
 
 #[cfg(feature = "cli")]

@@ -222,6 +222,7 @@ fn router(app: Shared) -> Router {
         .route("/runs", get(pages::runs::runs))
         .route("/runs/{id}", get(pages::runs::run))
         .route("/releases", get(pages::runs::releases))
+        .route("/monitors", get(pages::monitors::page))
         .route("/live", get(live::stream))
         .route("/login", get(guard::login_form).post(guard::login))
         .route("/logout", post(guard::logout))

@@ -12,6 +12,7 @@ pub(crate) enum Nav {
     Stats,
     Runs,
     Releases,
+    Monitors,
     Search,
 }
 
@@ -38,6 +39,7 @@ pub(crate) fn page(app: &App, title: &str, nav: Nav, search: &str, body: Markup)
                         (item(Nav::Events, "/events", "Events"))
                         (item(Nav::Runs, "/runs", "Runs"))
                         (item(Nav::Releases, "/releases", "Releases"))
+                        (item(Nav::Monitors, "/monitors", "Monitors"))
                         (item(Nav::Stats, "/stats", "Stats"))
                     }
                     form.search method="get" action="/search" role="search" {

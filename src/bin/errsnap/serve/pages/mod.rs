@@ -8,6 +8,7 @@ pub(crate) mod events;
 pub(crate) mod group;
 pub(crate) mod groups;
 pub(crate) mod layout;
+pub(crate) mod monitors;
 pub(crate) mod runs;
 pub(crate) mod search;
 pub(crate) mod stats;
