@@ -532,3 +532,100 @@ fn a_run_that_never_comes_and_one_whose_process_is_killed_are_each_reported_once
     assert_eq!(runs_of(&db, "beat")[0].status, "missed");
     assert_eq!(runs_of(&db, "victim")[0].status, "error");
 }
+
+#[cfg(feature = "cli")]
+#[test]
+fn errsnap_serve_judges_the_monitors_of_the_store_it_serves() {
+    let (_d, db) = crate::util::temp_db();
+    let out = errsnap(&db)
+        .args([
+            "monitor", "run", "pulse", "--every", "1s", "--margin", "1s", "--", "true",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", crate::util::describe(&out));
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let _dash = crate::dash::Dash::start(&db, &[]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let events = monitor_events(&db);
+        if !events.is_empty() {
+            assert_eq!(events.len(), 1, "{events:?}");
+            assert!(
+                events[0]
+                    .0
+                    .starts_with("monitor pulse: no check-in within 1s"),
+                "{events:?}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "serve never judged the monitor"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_check_in_left_unanswered_by_a_panic_is_an_error_with_its_reason() {
+    use errsnap::monitor::MonitorConfig;
+    let (_d, db) = crate::util::temp_db();
+    let logger = crate::util::logger(&db, "jobs");
+    let m = logger
+        .monitor(
+            "import",
+            MonitorConfig::new(Schedule::interval(std::time::Duration::from_secs(3600)).unwrap()),
+        )
+        .unwrap();
+    assert!(logger
+        .monitor(
+            "Not A Slug",
+            MonitorConfig::new(Schedule::interval(std::time::Duration::from_secs(60)).unwrap())
+        )
+        .is_err());
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _run = m.start();
+        panic!("the import gave up");
+    }));
+    assert!(r.is_err());
+    let mut run = m.start();
+    run.attach(errsnap::Attachment::text("report.txt", "3 rows rejected"));
+    run.error(&std::io::Error::other("the feed is empty"));
+    m.start().ok();
+    assert!(logger.flush(std::time::Duration::from_secs(20)));
+    let d = errsnap::db::Database::open(&db).unwrap();
+    let runs = &d.monitors(10).unwrap()[0].runs;
+    let said: Vec<(&str, Option<&str>)> = runs
+        .iter()
+        .map(|r| (r.status.as_str(), r.reason.as_deref()))
+        .collect();
+    assert_eq!(
+        said,
+        [
+            ("ok", None),
+            ("error", Some("the feed is empty")),
+            ("error", Some("the run panicked"))
+        ]
+    );
+    let mut f = errsnap::db::EventFilter::default();
+    f.logger = Some("monitors".into());
+    let mut events = d.events(&f).unwrap();
+    events.sort_by_key(|e| e.row);
+    let messages: Vec<&str> = events.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(messages.len(), 3, "{messages:?}");
+    assert!(
+        messages[0].ends_with("failed: the run panicked"),
+        "{messages:?}"
+    );
+    assert!(
+        messages[1].ends_with("failed: the feed is empty"),
+        "{messages:?}"
+    );
+    assert!(
+        messages[2].starts_with("monitor import is back: "),
+        "{messages:?}"
+    );
+    let kept = d.attachments(&events[1].id).unwrap();
+    assert_eq!(kept[0].data(), Some(&b"3 rows rejected"[..]));
+}

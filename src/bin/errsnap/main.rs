@@ -92,6 +92,21 @@ pub(crate) fn db_name(cli: &Cli, db: &Database) -> String {
 }
 
 /// The settings: `--env-file`, else `./.env`, with the environment on top.
+/// A writer of the store for monitors (`errsnap monitor run`, `check`,
+/// `serve`): the logger `monitors`, with the settings' channels. Its
+/// writer judges every monitor when it opens the store and on each
+/// heartbeat.
+pub(crate) fn monitors_logger(cli: &Cli) -> Result<errsnap::EventLogger> {
+    let builder = errsnap::EventLogger::builder()
+        .name("monitors")
+        .config(settings(cli)?);
+    let builder = match server_url(&cli.db) {
+        Some(url) => builder.database_url(url),
+        None => builder.db_path(&cli.db),
+    };
+    builder.build().context("starting errsnap's writer")
+}
+
 fn settings(cli: &Cli) -> Result<errsnap::Config> {
     settings_from(cli.env_file.as_deref())
 }

@@ -11,17 +11,17 @@ use crate::output::Out;
 use crate::settings;
 use crate::term::safe_line;
 
+/// Whether the store has monitors declared.
+pub(crate) fn has_monitors(cli: &Cli) -> bool {
+    crate::open(cli)
+        .and_then(|d| Ok(d.monitors(0)?))
+        .is_ok_and(|m| !m.is_empty())
+}
+
 /// Opens the store as a writer would (the settings' channels), which
 /// judges every monitor, and waits for what that raised to be delivered.
 fn judge_monitors(cli: &Cli) -> Result<()> {
-    let mut builder = errsnap::EventLogger::builder()
-        .name("monitors")
-        .config(settings(cli)?);
-    builder = match crate::server_url(&cli.db) {
-        Some(url) => builder.database_url(url),
-        None => builder.db_path(&cli.db),
-    };
-    let logger = builder.build()?;
+    let logger = crate::monitors_logger(cli)?;
     logger.flush(std::time::Duration::from_secs(10));
     Ok(())
 }
@@ -37,20 +37,23 @@ pub(crate) fn check(cli: &Cli, out: &mut Out) -> Result<ExitCode> {
         .db
         .exists()
         .then(|| errsnap::db::import_crashes(&cli.db).map_err(|e| e.to_string()));
+    let r = match crate::server_url(&cli.db) {
+        Some(_) => crate::open(cli)?.check()?,
+        None => Database::check_path(&cli.db),
+    };
     // Monitors are judged (runs missed, too long, or whose process died)
     // by a writer of the store: its events go out through the channels of
     // the settings. From a timer, this is what notices a job that did not
-    // run where nothing else has the store open.
-    let judged = if cli.db.exists() || crate::server_url(&cli.db).is_some() {
+    // run where nothing else has the store open. Only in a store whose
+    // integrity is whole and that has monitors (a writer never opens,
+    // moves or migrates a file that `check` only reports on).
+    let sound = r.schema_version.is_some() && r.integrity.iter().all(|i| i == "ok");
+    let judged = if sound && has_monitors(cli) {
         judge_monitors(cli)
             .err()
             .map(|e| format!("monitors not judged: {e:#}"))
     } else {
         None
-    };
-    let r = match crate::server_url(&cli.db) {
-        Some(_) => crate::open(cli)?.check()?,
-        None => Database::check_path(&cli.db),
     };
     // Each channel's deliveries (alerts and forwarded events), when the
     // database can be read.

@@ -29,14 +29,7 @@ pub(crate) fn run(cli: &Cli, a: &MonitorRunArgs) -> Result<ExitCode> {
     } else {
         config.max_runtime(a.max_runtime)
     };
-    let mut builder = errsnap::EventLogger::builder()
-        .name("monitors")
-        .config(crate::settings(cli)?);
-    builder = match crate::server_url(&cli.db) {
-        Some(url) => builder.database_url(url),
-        None => builder.db_path(&cli.db),
-    };
-    let logger = builder.build().context("starting errsnap")?;
+    let logger = crate::monitors_logger(cli)?;
     let monitor = logger.monitor(&a.slug, config)?;
     let mut check_in = monitor.start();
     let program = &a.command[0];

@@ -261,6 +261,24 @@ pub(crate) fn serve(cli: &Cli, a: &ServeArgs) -> Result<std::process::ExitCode> 
     };
     // Open once now, so a wrong path or URL fails here, not on a page.
     let first = crate::open(cli)?;
+    // While it serves, a writer of the store judges the monitors (runs
+    // missed, too long, or whose process died) on its heartbeat: when the
+    // store has monitors (so it is already of a schema that has them), and
+    // not when read-only.
+    let _monitors = if a.read_only || !crate::cmd::check::has_monitors(cli) {
+        None
+    } else {
+        match crate::monitors_logger(cli) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                #[allow(clippy::print_stderr)]
+                {
+                    eprintln!("errsnap: warning: monitors will not be judged: {e:#}");
+                }
+                None
+            }
+        }
+    };
     let db_name = crate::db_name(cli, &first);
     let opener = {
         let db = cli.db.clone();
