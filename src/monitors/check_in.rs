@@ -136,6 +136,16 @@ mod tests {
     }
 
     #[test]
+    fn failures_are_errors_misses_and_timeouts() {
+        for s in [Status::Error, Status::Missed, Status::Timeout] {
+            assert!(s.failed(), "{s:?}");
+        }
+        for s in [Status::Ok, Status::InProgress, Status::Declared] {
+            assert!(!s.failed(), "{s:?}");
+        }
+    }
+
+    #[test]
     fn run_ids_are_32_hex_digits_and_unique() {
         assert_eq!(new_uid().len(), 32);
         assert!(new_uid().bytes().all(|b| b.is_ascii_hexdigit()));

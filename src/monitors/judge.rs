@@ -155,6 +155,11 @@ mod tests {
             expected_for_start(&s, at("2026-12-07T01:04:59Z")),
             Some(at("2026-12-07T01:00:00Z"))
         );
+        // At the margin exactly: still on time.
+        assert_eq!(
+            expected_for_start(&s, at("2026-12-07T01:05:00Z")),
+            Some(at("2026-12-07T01:00:00Z"))
+        );
         assert_eq!(
             expected_for_start(&s, at("2026-12-07T00:59:30Z")),
             Some(at("2026-12-07T01:00:00Z"))
@@ -181,6 +186,8 @@ mod tests {
         let s = nightly();
         let declared = at("2026-12-06T12:00:00Z");
         assert!(due(&s, declared, declared, at("2026-12-07T01:04:00Z")).is_empty());
+        // At the margin exactly: not yet.
+        assert!(due(&s, declared, declared, at("2026-12-07T01:05:00Z")).is_empty());
         assert_eq!(
             due(&s, declared, declared, at("2026-12-07T01:05:01Z")),
             [at("2026-12-07T01:00:00Z")]
@@ -200,6 +207,10 @@ mod tests {
         };
         let last = at("2026-12-07T01:00:00Z");
         assert!(due(&beat, 0, last, last + 89_000).is_empty());
+        assert!(
+            due(&beat, 0, last, last + 90_000).is_empty(),
+            "at the margin exactly"
+        );
         assert_eq!(due(&beat, 0, last, last + 91_000), [last + 60_000]);
         assert!(
             due(&beat, last + 60_000, last, last + 200_000).is_empty(),

@@ -256,6 +256,14 @@ mod tests {
     }
 
     #[test]
+    fn a_day_the_clock_skipped_whole_runs_after_it() {
+        // Samoa skipped 2011-12-30 (UTC-10 -> UTC+14): the noon run of that
+        // day runs at the first minute after the gap, midnight of the 31st.
+        let s = Schedule::crontab("0 12 * * *", "Pacific/Apia").unwrap();
+        assert_eq!(next(&s, "2011-12-29T22:00:00Z"), "2011-12-30T10:00:00Z");
+    }
+
+    #[test]
     fn a_job_by_real_time_skips_the_gap_and_repeats_in_the_fold() {
         let s = Schedule::crontab("*/30 3 * * *", "Europe/Riga").unwrap();
         // No 03:xx on the spring day: the next day's 03:00 EEST.
@@ -298,6 +306,11 @@ mod tests {
         assert_eq!(i.next_after(1_000), Some(601_000));
         assert_eq!(i.every(), Some(Duration::from_secs(600)));
         assert!(Schedule::interval(Duration::from_millis(10)).is_err());
+        assert!(Schedule::interval(Duration::from_millis(999)).is_err());
+        assert!(
+            Schedule::interval(Duration::from_secs(1)).is_ok(),
+            "one second exactly"
+        );
         let e = Schedule::crontab("61 3 * * *", "UTC")
             .unwrap_err()
             .to_string();
