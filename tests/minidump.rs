@@ -133,6 +133,7 @@ fn rust_minidump_reads_each_signal_its_address_thread_and_process() {
         ("main", libc::SIGABRT, "SIGABRT"),
     ] {
         let c = crash(how, signal);
+        eprintln!("{how}: a {}-byte minidump", c.dump.len());
         let dump = read_whole(c.dump.clone());
         let sys: MinidumpSystemInfo = dump.get_stream().unwrap();
         assert_eq!(sys.os, minidump::system_info::Os::Linux, "{how}");
@@ -349,6 +350,7 @@ fn damaged_crash_files_give_a_whole_dump_or_none() {
         made > 100,
         "most damage leaves a readable crash: {made} made, {refused} refused"
     );
+    eprintln!("damaged crash files: {made} gave a dump that reads whole, {refused} gave none");
     // symbolic (Breakpad's stricter processor) reads them too.
     let Some(python) = python_with("damaged dumps read by symbolic", "symbolic", "symbolic") else {
         return;
