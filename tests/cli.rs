@@ -448,7 +448,7 @@ fn check_reports_integrity_schema_alerts_and_the_spool() {
     let (_d, path) = sample_db();
     let r = json(&path, &["check"]);
     assert_eq!(r["integrity"][0], "ok");
-    assert_eq!(r["schema_version"], 11);
+    assert_eq!(r["schema_version"], util::SCHEMA);
     assert_eq!(r["spool_files"], 0);
     // A spool left by a process that is gone.
     let spool = path.with_file_name("LOGS.db.spool");
@@ -789,7 +789,8 @@ fn check_exits_2_naming_a_foreign_file_or_an_unknown_version() {
     assert_eq!(out.status.code(), Some(2), "{}", util::describe(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("schema version -1") && text.contains("knows versions 1 to 11"),
+        text.contains("schema version -1")
+            && text.contains(&format!("knows versions 1 to {}", util::SCHEMA)),
         "{text}"
     );
 }

@@ -63,7 +63,7 @@ fn twenty_processes_migrating_at_once_migrate_once() {
     }
     assert_eq!(
         pg.psql("SELECT value FROM errsnap_meta WHERE key = 'schema_version'"),
-        "6"
+        util::PG_SCHEMA.to_string()
     );
     assert_eq!(
         pg.psql("SELECT count(*) FROM pg_tables WHERE tablename = 'events'"),
@@ -81,7 +81,7 @@ fn a_fresh_database_is_migrated_once_and_then_up_to_date() {
     assert!(out.status.success(), "{}", util::describe(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["migrated"], true, "{v}");
-    assert_eq!(v["schema_version"], 6);
+    assert_eq!(v["schema_version"], util::PG_SCHEMA);
     assert_eq!(
         v["database"],
         format!("postgres://postgres@127.0.0.1:{}/postgres", pg.port),
@@ -475,7 +475,7 @@ fn the_cli_reads_a_url_as_it_reads_a_file() {
     let runs = cli_json(&url, &["runs"]);
     assert_eq!(runs[0]["status"], "exited");
     let check = cli_json(&url, &["check"]);
-    assert_eq!(check["schema_version"], 6, "{check}");
+    assert_eq!(check["schema_version"], util::PG_SCHEMA, "{check}");
     let stats = cli_json(&url, &["stats"]);
     assert_eq!(stats["events"], 7, "{stats}");
     assert_eq!(stats["by_level"]["error"], 6, "{stats}");
@@ -753,7 +753,7 @@ fn a_schema_1_fleet_database_is_read_as_it_is_then_upgraded_with_its_events_summ
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         (v["migrated"].as_bool(), v["schema_version"].as_i64()),
-        (Some(true), Some(6))
+        (Some(true), Some(util::PG_SCHEMA))
     );
     assert_eq!(
         pg_count(&pg, "SELECT sum(count)::bigint FROM group_hours"),

@@ -556,7 +556,8 @@ fn an_unknown_schema_version_is_refused_untouched() {
     open(&db)
         .execute_batch("PRAGMA user_version = -1;")
         .unwrap();
-    assert_refused_untouched(&db, &db, &["schema version -1", "1 to 11"]);
+    let known = format!("1 to {}", util::SCHEMA);
+    assert_refused_untouched(&db, &db, &["schema version -1", &known]);
     // errsnap's mark with a version no errsnap wrote.
     let (_d, db) = util::temp_db();
     drop(util::logger(&db, "t"));
@@ -572,12 +573,13 @@ fn a_newer_schema_is_written_when_compatible_and_refused_when_not() {
     let (_d, db) = util::temp_db();
     drop(util::logger(&db, "t"));
     // A newer errsnap added a table and says older writers still fit.
+    let (newer, newest) = (util::SCHEMA + 1, util::SCHEMA + 2);
     open(&db)
-        .execute_batch(
+        .execute_batch(&format!(
             "CREATE TABLE from_the_future (x);
-             PRAGMA user_version = 12;
-             UPDATE errsnap_meta SET value = '12' WHERE key = 'schema_version';",
-        )
+             PRAGMA user_version = {newer};
+             UPDATE errsnap_meta SET value = '{newer}' WHERE key = 'schema_version';"
+        ))
         .unwrap();
     let logger = util::logger(&db, "t");
     logger.error("written by the older build");
@@ -587,18 +589,20 @@ fn a_newer_schema_is_written_when_compatible_and_refused_when_not() {
     assert_eq!(count(&conn, "SELECT count(*) FROM events"), 1);
     assert_eq!(
         count(&conn, "PRAGMA user_version"),
-        12,
+        newer,
         "never migrated down"
     );
     assert!(Database::check_path(&db).healthy());
     // A later one changed the schema in a way older writers cannot follow.
-    conn.execute_batch(
-        "PRAGMA user_version = 13;
-         UPDATE errsnap_meta SET value = '12' WHERE key = 'min_writer_version';",
-    )
+    conn.execute_batch(&format!(
+        "PRAGMA user_version = {newest};
+         UPDATE errsnap_meta SET value = '{newer}' WHERE key = 'min_writer_version';"
+    ))
     .unwrap();
     drop(conn);
-    assert_refused_untouched(&db, &db, &["schema version 13", "writer of schema 12"]);
+    let found = format!("schema version {newest}");
+    let needs = format!("writer of schema {newer}");
+    assert_refused_untouched(&db, &db, &[&found, &needs]);
 }
 
 #[test]

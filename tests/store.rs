@@ -421,7 +421,7 @@ fn seed_queries_work_right_after_new() {
     let ver: i64 = db
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(ver, 11);
+    assert_eq!(ver, util::SCHEMA);
     let mode: String = db
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
@@ -494,7 +494,7 @@ fn a_database_from_a_newer_errsnap_is_refused_untouched() {
             ErrorKind::FutureSchema {
                 found: 99,
                 min_writer: 99,
-                supported: 11,
+                supported: util::SCHEMA,
                 ..
             }
         ),

@@ -180,6 +180,8 @@ fn a_schema_2_file_gains_build_ids_when_opened() {
              ALTER TABLE events DROP COLUMN home_id;
              ALTER TABLE event_groups DROP COLUMN custom;
              DROP TABLE grouping_configs;
+             DROP TABLE check_ins;
+             DROP TABLE monitors;
              UPDATE frames SET function = NULL, file = NULL, line = NULL, col = NULL;
              PRAGMA user_version = 2;
              UPDATE errsnap_meta SET value = '2' WHERE key = 'schema_version';",
@@ -198,7 +200,7 @@ fn a_schema_2_file_gains_build_ids_when_opened() {
     assert!(logger.flush(std::time::Duration::from_secs(20)));
     drop(logger);
     let conn = open(&db);
-    assert_eq!(count(&conn, "PRAGMA user_version"), 11);
+    assert_eq!(count(&conn, "PRAGMA user_version"), crate::util::SCHEMA);
     // The migration indexed the events stored before it for search.
     assert_eq!(
         count(

@@ -7,6 +7,12 @@ use std::sync::Mutex;
 use errsnap::{Config, EventLogger, EventLoggerBuilder};
 use rusqlite::Connection;
 
+/// The schema versions this build writes (SQLite, PostgreSQL, MySQL): the
+/// tests that name a version name these.
+pub(crate) const SCHEMA: i64 = 12;
+pub(crate) const PG_SCHEMA: i64 = 7;
+pub(crate) const MYSQL_SCHEMA: i64 = 4;
+
 /// A fresh directory and the path of a `LOGS.db` inside it.
 pub(crate) fn temp_db() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();

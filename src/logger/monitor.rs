@@ -78,7 +78,7 @@ pub struct CheckIn {
     uid: String,
     started: Instant,
     answered: bool,
-    attachments: Vec<crate::Attachment>,
+    attachments: Vec<crate::event::Attachment>,
 }
 
 impl EventLogger {
@@ -187,7 +187,7 @@ impl CheckIn {
 
     /// Keeps `attachment` with the run's failure event, if it fails (a
     /// log's tail, a report), within the logger's per-event cap.
-    pub fn attach(&mut self, attachment: crate::Attachment) {
+    pub fn attach(&mut self, attachment: crate::event::Attachment) {
         self.attachments.push(attachment);
     }
 

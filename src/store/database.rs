@@ -204,7 +204,7 @@ impl Database {
     ///
     /// # Errors
     /// The database cannot be read.
-    pub fn monitors(&self, runs: usize) -> Result<Vec<crate::db::MonitorRow>> {
+    pub fn monitors(&self, runs: usize) -> Result<Vec<crate::monitors::rows::MonitorRow>> {
         self.reader.monitors(runs)
     }
 
