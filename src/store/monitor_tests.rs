@@ -208,6 +208,14 @@ fn script(store: &mut dyn Store, reader: &dyn Reader) -> Vec<String> {
         note(&b, "h", Status::Ok, "2026-12-12T04:03:10Z"),
         &mut seen,
     );
+    // Runs older than a day go (never one still in progress): the first
+    // five nights'.
+    let open = note(&b, "i", Status::InProgress, "2026-12-10T04:00:30Z");
+    store.record_check_in(&open, &me).unwrap();
+    let gone = store
+        .drop_check_ins_before(at("2026-12-11T12:00:00Z"))
+        .unwrap();
+    seen.push(format!("dropped {gone}"));
     // What a reader lists.
     for m in reader.monitors(10).unwrap() {
         let runs: Vec<String> = m
@@ -262,8 +270,9 @@ fn runs_are_judged_once_each_and_said_in_words() {
         "judged at 2026-12-12T04:01:40Z: worker-beat missed -",
         "judged at 2026-12-12T04:03:00Z: ",
         "worker-beat ok recovered -",
-        "nightly failing=true runs: error (pid 4411 crashed at 2026-12-12 03:13 UTC), ok, error (exit status 3), timeout, missed, ok",
-        "worker-beat failing=false runs: ok, missed, ok",
+        "dropped 5",
+        "nightly failing=true runs: error (pid 4411 crashed at 2026-12-12 03:13 UTC)",
+        "worker-beat failing=false runs: ok, missed, ok, in_progress",
     ];
     assert_eq!(got, want, "{got:#?}");
 }

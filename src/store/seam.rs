@@ -238,6 +238,9 @@ pub(crate) trait Monitors {
     /// Judges every monitor at `now_ms`: runs missed, past their maximum,
     /// or whose process ended without an answer; each finding made once
     /// across every process that judges.
+    /// Deletes the check-ins that ended (or were expected) before
+    /// `before_ms`; a run still in progress stays. How many went.
+    fn drop_check_ins_before(&mut self, before_ms: i64) -> Result<u64>;
     fn judge_monitors(
         &mut self,
         now_ms: i64,

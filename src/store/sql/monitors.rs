@@ -24,6 +24,16 @@ impl<T: SqlRuns> Monitors for T {
             .in_transaction("recording a check-in", |c| record(c, note, run, host))
     }
 
+    fn drop_check_ins_before(&mut self, before_ms: i64) -> Result<u64> {
+        self.conn().execute(
+            "dropping old check-ins",
+            "DELETE FROM check_ins
+             WHERE status != 'in_progress'
+               AND coalesce(ended_at, started_at, expected_at) < ?1",
+            params![before_ms],
+        )
+    }
+
     fn judge_monitors(&mut self, now_ms: i64) -> Result<Vec<(MonitorSpec, Finding)>> {
         let mut c = self.conn();
         let monitors = c.map(
