@@ -20,6 +20,7 @@ use crate::util::internal_log;
 mod monitors;
 mod runs;
 mod spooling;
+mod upkeep;
 
 /// The writer thread's state besides the queue.
 struct Writer {
@@ -298,41 +299,6 @@ impl Writer {
         (batch, last_seq, stop)
     }
 
-    /// Reads the unwind tables the callers' walk uses (again, when a walk
-    /// found a module it did not know), and the first time the symbol
-    /// tables when they are to be prewarmed.
-    fn load_tables(&mut self) {
-        crate::capture::refresh_unwind_tables();
-        if self.tables_due.take().is_some() && self.shared.cfg.prewarm_symbols {
-            self.symbolizer.prewarm();
-        }
-    }
-
-    /// How long until the symbol tables count as idle and are dropped
-    /// (`None`: nothing loaded, or they are kept for good).
-    fn symbols_due_in(&self) -> Option<Duration> {
-        let cfg = &self.shared.cfg;
-        let idle = cfg.symbol_cache_idle.filter(|_| !cfg.prewarm_symbols)?;
-        let last = self.symbolizer.last_resolved()?;
-        Some((last + idle).saturating_duration_since(Instant::now()))
-    }
-
-    fn release_symbols(&mut self) {
-        let Some(idle) = self.shared.cfg.symbol_cache_idle else {
-            return;
-        };
-        if self.symbolizer.release_if_idle(idle) {
-            // Counted, so `errsnap stats` shows how often tables reload.
-            self.count("symbol_tables_released");
-        }
-    }
-
-    fn count(&mut self, counter: &str) {
-        if let Some(store) = self.store.as_deref_mut() {
-            let _ = store.add_counter(counter, 1);
-        }
-    }
-
     /// Processes and writes a batch. The panics of a batch are written
     /// first, in a transaction of their own, with the stacks that are not
     /// resolved yet left raw (module, offset, build-id), so a panic is
@@ -517,29 +483,6 @@ impl Writer {
         self.judge_monitors();
     }
 
-    /// Runs automatic retention at most once a minute, and at shutdown.
-    fn retention(&mut self, now: bool) {
-        let mut limits = self.shared.cfg.retention;
-        if !self.attachments_written {
-            limits.attachments_max_bytes = None;
-        }
-        if !limits.any()
-            || (!now
-                && self
-                    .last_retention
-                    .is_some_and(|t| t.elapsed() < RETENTION_EVERY))
-        {
-            return;
-        }
-        self.last_retention = Some(Instant::now());
-        if let Some(store) = self.store() {
-            match store.enforce_retention(limits) {
-                Ok(_) => self.attachments_written = false,
-                Err(e) => internal_log::report("retention", &internal_log::chain(&e)),
-            }
-        }
-    }
-
     /// After a write: a flush from now on waits for the alerts it made.
     fn note_outbox(&self, outcome: crate::store::BatchOutcome) {
         if outcome.outbox_mark > 0 {
@@ -624,32 +567,6 @@ impl Writer {
                 Err(e) => internal_log::report("corrupt database", &internal_log::chain(&e)),
             }
             self.last_open = Instant::now() - RETRY_EVERY;
-        }
-    }
-
-    fn record_dropped(&mut self) {
-        let shared = self.shared.clone();
-        let ignored = std::mem::take(&mut self.grouping.ignored);
-        shared
-            .grouping_ignored
-            .fetch_add(ignored, Ordering::Relaxed);
-        for (name, counter) in [
-            ("dropped_events", &shared.dropped),
-            ("sampled_out", &shared.sampled),
-            ("deduplicated", &shared.deduplicated),
-            ("grouping_ignored", &shared.grouping_ignored),
-        ] {
-            let n = counter.swap(0, Ordering::Relaxed);
-            if n > 0 {
-                let Some(store) = self.store() else {
-                    counter.fetch_add(n, Ordering::Relaxed);
-                    continue;
-                };
-                if let Err(e) = store.add_counter(name, n) {
-                    counter.fetch_add(n, Ordering::Relaxed);
-                    internal_log::report("counter", &internal_log::chain(&e));
-                }
-            }
         }
     }
 }
