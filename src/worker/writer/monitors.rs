@@ -75,9 +75,11 @@ impl Writer {
                     st.check_ins.push_front(note);
                 }
             }
-            st.check_ins_in_hand = 0;
         }
+        // The events first: a flush waits until the check-ins in hand are
+        // recorded *and* what they raised is written.
         self.raise(found);
+        shared.lock().check_ins_in_hand = 0;
         shared.progress.notify_all();
     }
 
