@@ -293,6 +293,19 @@ fn monitor_events(db: &std::path::Path) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
+/// Waits (20 s at most) until monitor `slug` has a run recorded.
+#[cfg(feature = "cli")]
+fn wait_started(db: &std::path::Path, slug: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while runs_of(db, slug).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{slug}: the run never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 #[cfg(feature = "cli")]
 fn runs_of(db: &std::path::Path, slug: &str) -> Vec<errsnap::db::CheckInRow> {
     // Before the job's errsnap made the database: no runs yet.
@@ -450,14 +463,7 @@ fn sigterm_reaches_the_job_and_its_signal_is_the_exit_status() {
         .spawn()
         .unwrap();
     // Once its run is recorded as started.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while runs_of(&db, "slow").is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the run never started"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    wait_started(&db, "slow");
     // SAFETY: signals our own child.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
     let status = child.wait().unwrap();
@@ -490,14 +496,7 @@ fn a_run_that_never_comes_and_one_whose_process_is_killed_are_each_reported_once
         .process_group(0)
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while runs_of(&db, "victim").is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the run never started"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    wait_started(&db, "victim");
     let pid = victim.id();
     // SAFETY: kills our own child's process group (errsnap and its sleep).
     unsafe { libc::killpg(pid as libc::pid_t, libc::SIGKILL) };

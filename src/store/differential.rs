@@ -310,3 +310,48 @@ fn every_backend_and_every_batching_makes_the_same_alerts() {
         "{kinds:?}"
     );
 }
+
+/// Runs `script` on a fresh database `name` of the PostgreSQL and (feature
+/// `mysql`) the MariaDB the test starts, and checks each saw `want` (what
+/// SQLite saw): a store's answers alike on every backend.
+#[cfg(unix)]
+pub(super) fn on_every_server(
+    name: &str,
+    want: &[String],
+    script: &dyn Fn(&mut dyn crate::store::Store, &dyn crate::store::seam::Reader) -> Vec<String>,
+) {
+    let Some(pg) = pg_server::Pg::start(name, Default::default()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    {
+        use crate::store::postgres::{connect::PgTarget, read::PgReader, PgStore};
+        pg.psql(&format!("CREATE DATABASE {name}"));
+        let url = format!(
+            "postgres://postgres:{}@127.0.0.1:{}/{name}?sslmode=disable",
+            pg_server::PASSWORD,
+            pg.port
+        );
+        let target = PgTarget::parse(&url, None, None).unwrap();
+        let mut store = PgStore::open(&target, &dir.path().join("pg.local")).unwrap();
+        let reader = PgReader::open(&target).unwrap();
+        assert_eq!(script(&mut store, &reader), want, "postgres");
+    }
+    #[cfg(feature = "mysql")]
+    {
+        use crate::store::mysql::{connect::MyTarget, read::MyReader, MyStore};
+        let Some(m) = crate::store::mysql::tests::server::Maria::start(name, None) else {
+            return;
+        };
+        m.sql(&format!(
+            "CREATE DATABASE {name}; GRANT ALL ON {name}.* TO 'errsnap'@'127.0.0.1';"
+        ));
+        let url = m
+            .url("?ssl-mode=DISABLED")
+            .replace("/errsnap?", &format!("/{name}?"));
+        let target = MyTarget::parse(&url, None, None).unwrap();
+        let mut store = MyStore::open(&target, &dir.path().join("my.local")).unwrap();
+        let reader = MyReader::open(&target).unwrap();
+        assert_eq!(script(&mut store, &reader), want, "mariadb");
+    }
+}

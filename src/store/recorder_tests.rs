@@ -108,38 +108,7 @@ fn the_series_is_stored_read_and_dropped_by_chunks() {
 #[cfg(all(feature = "postgres", unix))]
 #[test]
 fn every_backend_keeps_the_series_alike() {
-    use super::differential::pg_server;
-    let Some(pg) = pg_server::Pg::start("recorder", Default::default()) else {
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let want = sqlite();
-    {
-        use crate::store::postgres::{connect::PgTarget, read::PgReader, PgStore};
-        pg.psql("CREATE DATABASE recorder");
-        let url = format!(
-            "postgres://postgres:{}@127.0.0.1:{}/recorder?sslmode=disable",
-            pg_server::PASSWORD,
-            pg.port
-        );
-        let target = PgTarget::parse(&url, None, None).unwrap();
-        let mut store = PgStore::open(&target, &dir.path().join("pg.local")).unwrap();
-        let reader = PgReader::open(&target).unwrap();
-        assert_eq!(script(&mut store, &reader), want, "postgres");
-    }
-    #[cfg(feature = "mysql")]
-    {
-        use crate::store::mysql::{connect::MyTarget, read::MyReader, MyStore};
-        let Some(m) = crate::store::mysql::tests::server::Maria::start("recorder", None) else {
-            return;
-        };
-        m.sql("CREATE DATABASE recorder; GRANT ALL ON recorder.* TO 'errsnap'@'127.0.0.1';");
-        let url = m
-            .url("?ssl-mode=DISABLED")
-            .replace("/errsnap?", "/recorder?");
-        let target = MyTarget::parse(&url, None, None).unwrap();
-        let mut store = MyStore::open(&target, &dir.path().join("my.local")).unwrap();
-        let reader = MyReader::open(&target).unwrap();
-        assert_eq!(script(&mut store, &reader), want, "mariadb");
-    }
+    super::differential::on_every_server("recorder", &sqlite(), &|store, reader| {
+        script(store, reader)
+    });
 }
