@@ -9,9 +9,9 @@ use rusqlite::Connection;
 
 /// The schema versions this build writes (SQLite, PostgreSQL, MySQL): the
 /// tests that name a version name these.
-pub(crate) const SCHEMA: i64 = 12;
-pub(crate) const PG_SCHEMA: i64 = 7;
-pub(crate) const MYSQL_SCHEMA: i64 = 4;
+pub(crate) const SCHEMA: i64 = 13;
+pub(crate) const PG_SCHEMA: i64 = 8;
+pub(crate) const MYSQL_SCHEMA: i64 = 5;
 
 /// A fresh directory and the path of a `LOGS.db` inside it.
 pub(crate) fn temp_db() -> (tempfile::TempDir, PathBuf) {

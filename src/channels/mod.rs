@@ -408,6 +408,12 @@ impl Alerting {
                 .filter(|c| c.forward.is_some())
                 .map(|c| c.name.to_string())
                 .collect(),
+            takes: self
+                .channels
+                .iter()
+                .filter_map(|c| Some((c, c.forward.as_ref()?)))
+                .flat_map(|(c, f)| f.takes().iter().map(|k| (c.name.to_string(), *k)))
+                .collect(),
             policy: self.policy.clone(),
         }
     }

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use super::delivery::{self, ChannelDelivery};
 use super::pace::{backoff_ms, Bucket};
 use super::{Alerting, ChannelEntry, ChannelError};
+use crate::store::upstream::Item;
 use crate::store::{AlertRules, Durability, EventDetail, Outcome, Reader, Store};
 use crate::util::internal_log;
 use crate::util::time::now_ms;
@@ -550,6 +551,18 @@ impl DeliveryThread {
             error: "the event is no longer stored",
         };
         let send: Box<dyn FnOnce() -> Result<(), ChannelError>> = match &channel.forward {
+            // A check-in, a session or a client report: the row holds it.
+            Some(forward) if row.payload.is_some() => {
+                let item = row.payload.as_deref().and_then(Item::from_payload);
+                let Some(item) = item else {
+                    let unread = Outcome::Failed {
+                        error: "the item does not read (made by another errsnap version?)",
+                    };
+                    return self.store.record_outcome(row.id, unread, now_ms());
+                };
+                let forward = forward.clone();
+                Box::new(move || forward.send_item(&item))
+            }
             Some(forward) => {
                 let event = match self.load_event(&row.event_uid) {
                     Ok(Some(e)) => e,

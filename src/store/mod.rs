@@ -45,6 +45,7 @@ pub(crate) mod summary;
 mod symbolicate;
 #[cfg(test)]
 mod triage_tests;
+pub(crate) mod upstream;
 
 pub(crate) use crate::settings::Durability;
 pub(crate) use crate::settings::Limits;

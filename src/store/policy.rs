@@ -238,6 +238,7 @@ pub(crate) mod tests {
         AlertRules {
             channels: vec!["slack".into(), "email".into(), "sentry".into()],
             forward: vec!["sentry".into()],
+            takes: Vec::new(),
             policy: AlertPolicy {
                 cooldown: Duration::from_secs(600),
                 threshold,

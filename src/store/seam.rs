@@ -10,6 +10,7 @@ use std::path::Path;
 use super::claims::{self, Claim, Claimant};
 use super::read::*;
 use super::runs::{self, ReleaseRow, RunRow, RunStatus};
+use super::upstream::ItemKind;
 use crate::error::Result;
 use crate::event::sample::RunSample;
 use crate::event::{Alert, AlertPolicy, Event, Frame, HostInfo};
@@ -47,6 +48,9 @@ pub(crate) struct AlertRules {
     /// The channels among them that forward every routed event (Sentry,
     /// OTLP): one outbox row per event, no threshold, cooldown or mute.
     pub(crate) forward: Vec<String>,
+    /// Which forwarding channels take which items that are not events
+    /// (check-ins, sessions, client reports).
+    pub(crate) takes: Vec<(String, ItemKind)>,
     pub(crate) policy: AlertPolicy,
 }
 
@@ -55,6 +59,14 @@ impl AlertRules {
     pub(crate) fn forwards(&self, channel: &str) -> bool {
         self.forward.iter().any(|c| c == channel)
     }
+
+    /// The channels that take items of `kind`.
+    pub(crate) fn takers(&self, kind: ItemKind) -> impl Iterator<Item = &str> {
+        self.takes
+            .iter()
+            .filter(move |(_, k)| *k == kind)
+            .map(|(c, _)| c.as_str())
+    }
 }
 
 /// One outbox row to deliver.
@@ -62,10 +74,13 @@ impl AlertRules {
 pub(crate) struct DueAlert {
     pub(crate) id: i64,
     pub(crate) channel: String,
-    /// The event's id (what a forwarding channel sends).
+    /// The event's id (what a forwarding channel sends), or the item's.
     pub(crate) event_uid: String,
     pub(crate) attempts: i64,
     pub(crate) created_at: i64,
+    /// For a row that is not an event's: the item itself
+    /// ([`super::upstream::Item`] as JSON).
+    pub(crate) payload: Option<String>,
 }
 
 /// What happened to a delivery attempt.
@@ -159,6 +174,10 @@ pub(crate) trait Runs {
     /// Ends a run (`exited` only ends a running one; `crashed` also an
     /// exited one); `true` when its status changed.
     fn end_run(&mut self, id: i64, status: RunStatus, now_ms: i64) -> Result<bool>;
+    /// Queues the end of run `id`'s session as `status` before the ledger
+    /// records it (at exit, so that the session is delivered with the
+    /// rest); a session has one end, the first queued.
+    fn end_session(&mut self, id: i64, status: RunStatus, now_ms: i64) -> Result<()>;
     /// How many runs crashed or ended abnormally at or after `since_ms`
     /// (the crash-loop rule).
     fn troubled_runs_since(&mut self, since_ms: i64) -> Result<u64>;

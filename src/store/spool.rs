@@ -540,6 +540,7 @@ mod tests {
             crate::store::seam::AlertRules {
                 channels: vec!["slack".to_owned()],
                 forward: Vec::new(),
+                takes: Vec::new(),
                 policy: Default::default(),
             },
         );

@@ -48,6 +48,8 @@ struct Writer {
     run: Option<i64>,
     /// When the run's last sign of life was written.
     run_seen: Option<Instant>,
+    /// The run's release was handed to the ledger (its session begun).
+    release_noted: bool,
     /// The flight recorder's open chunk (see `runs::Recorder`).
     recorder: runs::Recorder,
     /// The loaded modules' generation last given to the crash file.
@@ -107,6 +109,7 @@ pub(super) fn writer_main(shared: Arc<Shared>) {
         alerts_held: false,
         run: None,
         run_seen: None,
+        release_noted: false,
         recorder: runs::Recorder::default(),
         modules_generation: 0,
         tables_due: None,
@@ -193,6 +196,8 @@ pub(super) fn writer_main(shared: Arc<Shared>) {
     w.retention(true);
     w.record_check_ins();
     w.record_dropped();
+    // The run's session ends before the delivery, so that it goes with it.
+    w.end_session(crate::store::RunStatus::Exited);
     if super::Worker::deliver_before_stop(&shared) {
         w.put_back_own_claims();
     }
@@ -457,12 +462,14 @@ impl Writer {
                 // Earlier runs of this boot whose process is gone are
                 // judged abnormal here, before this one is recorded.
                 let start = crate::store::runs::RunStart::this_process(None, None);
+                // The rows this run makes (its session's start too) come
+                // after these.
+                let floor = store.outbox_mark();
                 match store.start_run(&start) {
                     Ok((id, abnormal)) => {
                         self.run = Some(id);
                         loop_check |= abnormal > 0;
-                        // The rows this run's events make come after these.
-                        match store.outbox_mark() {
+                        match floor {
                             Ok(floor) => {
                                 if let Some(n) = &self.shared.notify {
                                     n.set_run(id, floor);
@@ -470,6 +477,7 @@ impl Writer {
                             }
                             Err(e) => internal_log::report("outbox", &internal_log::chain(&e)),
                         }
+                        self.note_queued_items();
                     }
                     Err(e) => internal_log::report("runs", &internal_log::chain(&e)),
                 }
@@ -481,6 +489,34 @@ impl Writer {
             self.check_crash_loop();
         }
         self.judge_monitors();
+    }
+
+    /// After the store queued upstream items (check-ins, sessions, client
+    /// reports): a flush from now on waits for them too. Only when a
+    /// channel takes such items.
+    pub(super) fn note_queued_items(&mut self) {
+        if self
+            .shared
+            .cfg
+            .alerting
+            .channels
+            .iter()
+            .all(|c| c.forward.as_ref().is_none_or(|f| f.takes().is_empty()))
+        {
+            return;
+        }
+        let shared = self.shared.clone();
+        let Some(store) = self.store() else {
+            return;
+        };
+        match store.outbox_mark() {
+            Ok(mark) => {
+                let mut st = shared.lock();
+                st.outbox_mark = st.outbox_mark.max(mark);
+            }
+            Err(e) => internal_log::report("outbox", &internal_log::chain(&e)),
+        }
+        self.kick_delivery();
     }
 
     /// After a write: a flush from now on waits for the alerts it made.

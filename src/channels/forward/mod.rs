@@ -18,11 +18,14 @@ mod proto;
 pub(crate) mod sentry;
 #[cfg(feature = "sentry")]
 mod sentry_event;
+#[cfg(feature = "sentry")]
+mod sentry_items;
 
 use std::sync::Arc;
 
 use super::{Alert, Channel, ChannelError};
 use crate::level::Level;
+use crate::store::upstream::{Item, ItemKind};
 use crate::store::EventDetail;
 
 /// What sends one stored event, in full, to a forwarding channel's server.
@@ -33,6 +36,21 @@ pub(crate) trait Forward: Send + Sync + 'static {
 
     /// The event as the server would receive it, for previews.
     fn preview(&self, event: &EventDetail) -> String;
+
+    /// The kinds of item besides events this channel takes (check-ins,
+    /// sessions, client reports): the store queues those for it.
+    fn takes(&self) -> &'static [ItemKind] {
+        &[]
+    }
+
+    /// Sends one item of a kind it takes; errors are read as
+    /// [`Forward::forward`]'s.
+    fn send_item(&self, item: &Item) -> Result<(), ChannelError> {
+        Err(ChannelError::rejected(format!(
+            "this channel does not take {} items",
+            item.kind().as_str()
+        )))
+    }
 }
 
 /// A forwarding channel as the registry and `test-alert` see it: its

@@ -1,6 +1,8 @@
 //! Forwarding to a Sentry-compatible server (Sentry, GlitchTip, Bugsink):
 //! each event as an envelope with one `event` item, `POST
-//! /api/<project>/envelope/` with `X-Sentry-Auth`.
+//! /api/<project>/envelope/` with `X-Sentry-Auth`; monitors' check-ins,
+//! runs as sessions and errsnap's losses as client reports, one envelope
+//! each (`sentry_items`).
 //!
 //! The server's answers are read as Sentry's transport documents them:
 //! `X-Sentry-Rate-Limits`, on any status, pauses the channel for the
@@ -15,8 +17,9 @@ use std::time::{Duration, Instant};
 
 use super::super::tls::ExtraRoots;
 use super::super::{http, ChannelError};
-use super::{sentry_event, Forward};
+use super::{sentry_event, sentry_items, Forward};
 use crate::error::{Error, Result};
+use crate::store::upstream::{Item, ItemKind};
 use crate::store::EventDetail;
 
 /// The key of the DSN.
@@ -174,37 +177,28 @@ impl SentryForwarder {
         out
     }
 
-    /// The event's minidump, when one is to be sent.
-    fn minidump_of<'a>(&self, event: &'a EventDetail) -> Option<&'a [u8]> {
-        if !self.minidump {
-            return None;
-        }
-        event
-            .attachments
-            .iter()
-            .find(|a| a.is_minidump())
-            .and_then(|a| a.data())
-    }
-}
-
-impl Forward for SentryForwarder {
-    fn forward(&self, event: &EventDetail) -> std::result::Result<(), ChannelError> {
-        let who = self.who();
+    /// A rate-limited error while the server's pause lasts.
+    fn check_paused(&self) -> std::result::Result<(), ChannelError> {
         if let Some(until) = *self.paused_until.lock().unwrap_or_else(|e| e.into_inner()) {
             let left = until.saturating_duration_since(Instant::now());
             if !left.is_zero() {
                 return Err(ChannelError::rate_limited(
-                    format!("{who}: rate limited by the server for {} more", secs(left)),
+                    format!(
+                        "{}: rate limited by the server for {} more",
+                        self.who(),
+                        secs(left)
+                    ),
                     left,
                 ));
             }
         }
-        let payload = sentry_event::payload(event);
-        let body = Self::envelope(
-            &super::hex_id(&event.row.id),
-            &payload,
-            self.minidump_of(event),
-        );
+        Ok(())
+    }
+
+    /// Posts one envelope (of an event or of another item, `what`) and
+    /// reads the server's answer.
+    fn post(&self, body: Vec<u8>, what: &str) -> std::result::Result<(), ChannelError> {
+        let who = self.who();
         let auth = self.dsn.auth();
         let answer = http::post(
             &who,
@@ -234,10 +228,10 @@ impl Forward for SentryForwarder {
                 ))
             }
             413 => Err(ChannelError::rejected(format!(
-                "{who}: the event is too large for the server (413 {shown})"
+                "{who}: the {what} is too large for the server (413 {shown})"
             ))),
             400 => Err(ChannelError::rejected(format!(
-                "{who}: the server refused the event (400 {shown})"
+                "{who}: the server refused the {what} (400 {shown})"
             ))),
             401 | 403 | 404 => Err(ChannelError::channel_broken(format!(
                 "{who}: the DSN is not accepted ({} {shown}); check ERRSNAP_SENTRY_DSN",
@@ -248,6 +242,43 @@ impl Forward for SentryForwarder {
                 answer.retry_after,
             )),
         }
+    }
+
+    /// The event's minidump, when one is to be sent.
+    fn minidump_of<'a>(&self, event: &'a EventDetail) -> Option<&'a [u8]> {
+        if !self.minidump {
+            return None;
+        }
+        event
+            .attachments
+            .iter()
+            .find(|a| a.is_minidump())
+            .and_then(|a| a.data())
+    }
+}
+
+impl Forward for SentryForwarder {
+    fn forward(&self, event: &EventDetail) -> std::result::Result<(), ChannelError> {
+        self.check_paused()?;
+        let payload = sentry_event::payload(event);
+        let body = Self::envelope(
+            &super::hex_id(&event.row.id),
+            &payload,
+            self.minidump_of(event),
+        );
+        self.post(body, "event")
+    }
+
+    fn takes(&self) -> &'static [ItemKind] {
+        &[ItemKind::CheckIn, ItemKind::Session, ItemKind::ClientReport]
+    }
+
+    fn send_item(&self, item: &Item) -> std::result::Result<(), ChannelError> {
+        let now = crate::util::time::now_ms();
+        let (kind, payload) = sentry_items::item(item, now)
+            .map_err(|why| ChannelError::rejected(format!("{}: {why}", self.who())))?;
+        self.check_paused()?;
+        self.post(sentry_items::envelope(kind, &payload, now), kind)
     }
 
     fn preview(&self, event: &EventDetail) -> String {

@@ -12,10 +12,11 @@ use super::connect::MyTarget;
 use crate::error::{Error, ErrorKind, Result};
 
 /// The schema this build writes.
-pub(crate) const SCHEMA_VERSION: i64 = 4;
+pub(crate) const SCHEMA_VERSION: i64 = 5;
 /// The oldest build that may write a database of [`SCHEMA_VERSION`]
-/// (version 1 would store events in merged groups).
-const MIN_WRITER: i64 = 2;
+/// (version 4 would take an outbox row that is not an event's for an
+/// event's, and fail it).
+const MIN_WRITER: i64 = 5;
 const SCHEMA: &str = include_str!("schema.sql");
 /// The named lock every migrating process takes (per server).
 const LOCK: &str = "errsnap_migrate";

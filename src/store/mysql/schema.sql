@@ -368,3 +368,9 @@ CREATE TABLE IF NOT EXISTS check_ins (
     UNIQUE KEY check_ins_expected (monitor_id, expected_at),
     INDEX check_ins_monitor (monitor_id, status, started_at)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = {KEY};
+
+-- Version 5: the outbox also carries what forwarding channels send that is
+-- not an event (kind check_in, session, client_report): such a row has no
+-- group, names its item in event_uid and holds the item in payload.
+ALTER TABLE outbox MODIFY group_id BIGINT NULL;
+ALTER TABLE outbox ADD COLUMN payload MEDIUMTEXT;

@@ -63,7 +63,8 @@ impl crate::store::seam::Writer for MyStore {
     }
 
     fn add_counter(&mut self, name: &str, delta: u64) -> Result<()> {
-        writer::add_counter(&mut *SqlStore::conn(self), name, delta)
+        let (rules, origin) = (self.rules.clone(), self.run);
+        writer::add_counter(&mut *SqlStore::conn(self), name, delta, &rules, origin)
     }
     fn adopt_grouping(
         &mut self,
@@ -117,5 +118,11 @@ impl sql::backend::SqlRuns for MyStore {
     }
     fn set_run(&mut self, id: i64) {
         self.run = Some(id);
+    }
+    fn run(&self) -> Option<i64> {
+        self.run
+    }
+    fn rules(&self) -> &crate::store::AlertRules {
+        &self.rules
     }
 }

@@ -157,19 +157,19 @@ mod pg_store {
     }
 }
 
-/// The schema (version 7; every statement idempotent, so applying it
-/// upgrades versions 1 to 6), applied under `pg_advisory_xact_lock` so that
+/// The schema (version 8; every statement idempotent, so applying it
+/// upgrades versions 1 to 7), applied under `pg_advisory_xact_lock` so that
 /// processes starting together migrate once.
 pub(crate) const SCHEMA: &str = include_str!("schema.sql");
 
 /// The PostgreSQL schema version this build writes.
 #[cfg(feature = "postgres")]
-pub(crate) const SCHEMA_VERSION: i64 = 7;
+pub(crate) const SCHEMA_VERSION: i64 = 8;
 
-/// The oldest writer that may write this schema (version 4 would store
-/// events in merged groups).
+/// The oldest writer that may write this schema (version 7 would take an
+/// outbox row that is not an event's for an event's, and fail it).
 #[cfg(feature = "postgres")]
-pub(crate) const MIN_WRITER: i64 = 5;
+pub(crate) const MIN_WRITER: i64 = 8;
 
 /// The key of the migration lock (`'errsnap'` as an integer).
 pub(crate) const MIGRATION_LOCK: i64 = 0x0065_7272_736e_6170;

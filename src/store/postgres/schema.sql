@@ -361,3 +361,9 @@ CREATE TABLE IF NOT EXISTS check_ins (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS check_ins_expected ON check_ins (monitor_id, expected_at);
 CREATE INDEX IF NOT EXISTS check_ins_monitor ON check_ins (monitor_id, status, started_at);
+
+-- Version 8: the outbox also carries what forwarding channels send that is
+-- not an event (kind check_in, session, client_report): such a row has no
+-- group, names its item in event_uid and holds the item in payload.
+ALTER TABLE outbox ALTER COLUMN group_id DROP NOT NULL;
+ALTER TABLE outbox ADD COLUMN IF NOT EXISTS payload TEXT;

@@ -69,7 +69,8 @@ impl crate::store::seam::Writer for PgStore {
     }
 
     fn add_counter(&mut self, name: &str, delta: u64) -> Result<()> {
-        writer::add_counter(&mut *SqlStore::conn(self), name, delta)
+        let (rules, origin) = (self.rules.clone(), self.run);
+        writer::add_counter(&mut *SqlStore::conn(self), name, delta, &rules, origin)
     }
     fn adopt_grouping(
         &mut self,
@@ -126,5 +127,11 @@ impl crate::store::sql::backend::SqlRuns for PgStore {
     }
     fn set_run(&mut self, id: i64) {
         self.run = Some(id);
+    }
+    fn run(&self) -> Option<i64> {
+        self.run
+    }
+    fn rules(&self) -> &crate::store::AlertRules {
+        &self.rules
     }
 }

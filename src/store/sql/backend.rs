@@ -26,6 +26,10 @@ pub(crate) trait SqlRuns: SqlStore {
     fn host(&self) -> Option<i64>;
     /// Notes the run this process started.
     fn set_run(&mut self, id: i64);
+    /// The run this process started, once noted.
+    fn run(&self) -> Option<i64>;
+    /// The channels and policy (which channels take which upstream items).
+    fn rules(&self) -> &crate::store::AlertRules;
 }
 
 /// What a SQL backend gives the shared read side.

@@ -12,6 +12,7 @@ pub(crate) mod backend;
 mod detail;
 pub(crate) mod grouping;
 pub(crate) mod insert;
+pub(crate) mod items;
 pub(crate) mod maintenance;
 pub(crate) mod merge;
 pub(crate) mod monitors;

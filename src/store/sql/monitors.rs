@@ -7,21 +7,25 @@
 use std::time::Duration;
 
 use super::backend::SqlRuns;
-use super::{params, Conn, Row};
+use super::{items, params, Conn, Row};
 use crate::error::Result;
 use crate::monitors::check_in::{new_uid, MonitorSpec, Note, Status};
 use crate::monitors::judge::{self, Finding, EARLY_MS};
 use crate::monitors::rows::{CheckInRow, MonitorRow};
 use crate::monitors::Schedule;
 use crate::store::claims::Claimant;
-use crate::store::seam::Monitors;
+use crate::store::seam::{AlertRules, Monitors};
 use crate::util::internal_log;
 
 impl<T: SqlRuns> Monitors for T {
     fn record_check_in(&mut self, note: &Note, run: &Claimant) -> Result<Vec<Finding>> {
         let host = self.host();
+        let up = Upstream {
+            rules: self.rules().clone(),
+            origin: self.run(),
+        };
         self.conn()
-            .in_transaction("recording a check-in", |c| record(c, note, run, host))
+            .in_transaction("recording a check-in", |c| record(c, note, run, host, &up))
     }
 
     fn drop_check_ins_before(&mut self, before_ms: i64) -> Result<u64> {
@@ -35,6 +39,10 @@ impl<T: SqlRuns> Monitors for T {
     }
 
     fn judge_monitors(&mut self, now_ms: i64) -> Result<Vec<(MonitorSpec, Finding)>> {
+        let up = Upstream {
+            rules: self.rules().clone(),
+            origin: self.run(),
+        };
         let mut c = self.conn();
         let monitors = c.map(
             "reading the monitors",
@@ -47,7 +55,7 @@ impl<T: SqlRuns> Monitors for T {
         for (id, spec, judged_until) in monitors {
             let Some(spec) = spec else { continue };
             let found = c.in_transaction("judging a monitor", |c| {
-                judge_one(c, id, &spec, judged_until, now_ms)
+                judge_one(c, id, &spec, judged_until, now_ms, &up)
             })?;
             out.extend(found.into_iter().map(|f| (spec.clone(), f)));
         }
@@ -134,11 +142,41 @@ fn set_failing(c: &mut dyn Conn, id: i64, failing: bool) -> Result<()> {
     Ok(())
 }
 
+/// What queues a check-in for the channels that take them: the rules, and
+/// this process's run.
+struct Upstream {
+    rules: AlertRules,
+    origin: Option<i64>,
+}
+
+impl Upstream {
+    /// Queues a started run's change (`in_progress`, `ok`, `error`).
+    fn check_in(
+        &self,
+        c: &mut dyn Conn,
+        spec: &MonitorSpec,
+        uid: &str,
+        status: Status,
+        at_ms: i64,
+        duration_ms: Option<i64>,
+        reason: Option<&str>,
+    ) -> Result<()> {
+        let kind = crate::store::upstream::ItemKind::CheckIn;
+        if self.rules.takers(kind).next().is_none() {
+            return Ok(());
+        }
+        let item = items::check_in(spec, uid, status.as_str(), at_ms, duration_ms, reason);
+        items::queue(c, &self.rules, &item, at_ms, self.origin)?;
+        Ok(())
+    }
+}
+
 fn record(
     c: &mut dyn Conn,
     note: &Note,
     run: &Claimant,
     host: Option<i64>,
+    up: &Upstream,
 ) -> Result<Vec<Finding>> {
     let spec = &note.spec;
     let (id, failing) = declare(c, spec, note.at_ms)?;
@@ -155,6 +193,7 @@ fn record(
     match note.status {
         Status::InProgress => {
             insert_run(c, id, note, note.at_ms, run, host)?;
+            up.check_in(c, spec, &note.uid, note.status, note.at_ms, None, None)?;
             Ok(Vec::new())
         }
         Status::Ok | Status::Error => {
@@ -193,6 +232,15 @@ fn record(
                 // A heartbeat, or an end whose start was never recorded.
                 insert_run(c, id, note, started, run, host)?;
             }
+            up.check_in(
+                c,
+                spec,
+                &note.uid,
+                note.status,
+                note.at_ms,
+                Some(note.duration_ms.unwrap_or(0)),
+                note.reason.as_deref(),
+            )?;
             let expected: Option<i64> = c.one(
                 "reading a check-in",
                 "SELECT expected_at FROM check_ins WHERE uid = ?1",
@@ -277,6 +325,7 @@ fn judge_one(
     spec: &MonitorSpec,
     judged_until: i64,
     now_ms: i64,
+    up: &Upstream,
 ) -> Result<Vec<Finding>> {
     let mut found = Vec::new();
     let last: Option<i64> = c.one(
@@ -382,6 +431,15 @@ fn judge_one(
              WHERE uid = ?1 AND status = 'in_progress'",
             params![uid, status.as_str(), reason],
         )?;
+        // A run found dead ends as an error upstream too; a timeout (and a
+        // miss) the server finds by itself from the monitor's limits.
+        if n > 0 && status == Status::Error {
+            let duration = match (started, ended_at) {
+                (Some(s), Some(e)) => Some(e.saturating_sub(s).max(0)),
+                _ => None,
+            };
+            up.check_in(c, spec, &uid, status, now_ms, duration, reason.as_deref())?;
+        }
         if n > 0 {
             found.push(Finding {
                 slug: spec.slug.clone(),

@@ -40,7 +40,8 @@ impl<T: SqlStore> Outbox for T {
         for channel in channels {
             rows.extend(c.map(
                 "reading the outbox",
-                "SELECT id, channel, attempts, created_at, event_uid, next_attempt FROM outbox
+                "SELECT id, channel, attempts, created_at, event_uid, next_attempt, payload
+                 FROM outbox
                  WHERE status = 'pending' AND channel = ?1 AND next_attempt <= ?2
                  ORDER BY next_attempt, id LIMIT ?3",
                 params![channel, now, limit],
@@ -53,6 +54,7 @@ impl<T: SqlStore> Outbox for T {
                             attempts: r.get(2)?,
                             created_at: r.get(3)?,
                             event_uid: r.get(4)?,
+                            payload: r.get(6)?,
                         },
                     ))
                 },

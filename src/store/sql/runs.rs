@@ -6,19 +6,20 @@
 //! by another host.
 
 use super::backend::SqlRuns;
-use super::{params, recorder, Conn, Lock};
+use super::{items, params, recorder, Conn, Lock};
 use crate::error::Result;
 use crate::event::sample::RunSample;
 use crate::store::claims::Claimant;
 use crate::store::runs::{still_running, CrashedRun, RunSign, RunStart, RunStatus};
-use crate::store::seam::Runs;
+use crate::store::seam::{AlertRules, Runs};
 
 impl<T: SqlRuns> Runs for T {
     fn start_run(&mut self, run: &RunStart) -> Result<(i64, usize)> {
         let host = self.host();
+        let rules = self.rules().clone();
         let started = self
             .conn()
-            .in_transaction("recording the run", |c| start_run(c, run, host))?;
+            .in_transaction("recording the run", |c| start_run(c, run, host, &rules))?;
         self.set_run(started.0);
         Ok(started)
     }
@@ -30,15 +31,30 @@ impl<T: SqlRuns> Runs for T {
             RunStatus::Exited => "'running'",
             _ => "'running', 'exited'",
         };
-        let n = self.conn().execute(
-            "ending the run",
-            &format!(
-                "UPDATE runs SET status = ?2, ended_at = ?3, last_seen = ?3
-                 WHERE id = ?1 AND status IN ({from})"
-            ),
-            params![id, status.as_str(), now_ms],
-        )?;
-        Ok(n > 0)
+        let rules = self.rules().clone();
+        let origin = self.run();
+        self.conn().in_transaction("ending the run", |c| {
+            let n = c.execute(
+                "ending the run",
+                &format!(
+                    "UPDATE runs SET status = ?2, ended_at = ?3, last_seen = ?3
+                     WHERE id = ?1 AND status IN ({from})"
+                ),
+                params![id, status.as_str(), now_ms],
+            )?;
+            if n > 0 {
+                items::queue_session(c, &rules, id, None, now_ms, origin)?;
+            }
+            Ok(n > 0)
+        })
+    }
+
+    fn end_session(&mut self, id: i64, status: RunStatus, now_ms: i64) -> Result<()> {
+        let rules = self.rules().clone();
+        let origin = self.run();
+        self.conn().in_transaction("ending the run's session", |c| {
+            items::queue_session(c, &rules, id, Some(status.as_str()), now_ms, origin)
+        })
     }
 
     fn troubled_runs_since(&mut self, since_ms: i64) -> Result<u64> {
@@ -50,49 +66,54 @@ impl<T: SqlRuns> Runs for T {
     }
 
     fn touch_run(&mut self, id: i64, now_ms: i64, sign: &RunSign<'_>) -> Result<()> {
-        self.conn().execute(
-            "updating the run",
-            "UPDATE runs SET last_seen = ?2, app_name = coalesce(app_name, ?3),
-                 \"release\" = coalesce(\"release\", ?4),
-                 last_rss_bytes = coalesce(?5, last_rss_bytes),
-                 last_cpu_percent = coalesce(?6, last_cpu_percent)
-             WHERE id = ?1",
-            params![
-                id,
-                now_ms,
-                sign.app,
-                sign.release,
-                sign.rss_bytes,
-                sign.cpu_percent
-            ],
-        )?;
-        Ok(())
+        let rules = self.rules().clone();
+        let sessions = sign.release.is_some()
+            && rules
+                .takers(crate::store::upstream::ItemKind::Session)
+                .next()
+                .is_some();
+        self.conn().in_transaction("updating the run", |c| {
+            // A run that learns its release now begins its session.
+            let begins = sessions && {
+                let release: Option<Option<String>> = c
+                    .query_opt(
+                        "reading the run",
+                        "SELECT \"release\" FROM runs WHERE id = ?1 AND status = 'running'",
+                        params![id],
+                    )?
+                    .map(|r| r.get(0))
+                    .transpose()?;
+                matches!(release, Some(None))
+            };
+            c.execute(
+                "updating the run",
+                "UPDATE runs SET last_seen = ?2, app_name = coalesce(app_name, ?3),
+                     \"release\" = coalesce(\"release\", ?4),
+                     last_rss_bytes = coalesce(?5, last_rss_bytes),
+                     last_cpu_percent = coalesce(?6, last_cpu_percent)
+                 WHERE id = ?1",
+                params![
+                    id,
+                    now_ms,
+                    sign.app,
+                    sign.release,
+                    sign.rss_bytes,
+                    sign.cpu_percent
+                ],
+            )?;
+            if begins {
+                items::queue_session(c, &rules, id, None, now_ms, Some(id))?;
+            }
+            Ok(())
+        })
     }
 
     fn crash_run(&mut self, run: &CrashedRun<'_>) -> Result<bool> {
-        let mut c = self.conn();
-        let d = c.dialect();
-        let sql = format!(
-            "UPDATE runs SET status = 'crashed', ended_at = ?4,
-                 last_seen = {}, \"release\" = coalesce(\"release\", ?5),
-                 app_name = coalesce(app_name, ?6)
-             WHERE {} AND status != 'crashed'",
-            d.greatest("coalesce(last_seen, ?4)", "?4"),
-            same_process(d),
-        );
-        let n = c.execute(
-            "marking a crashed run",
-            &sql,
-            params![
-                run.boot_id,
-                run.pid,
-                run.process_start,
-                run.at_ms,
-                run.release,
-                run.app_name
-            ],
-        )?;
-        Ok(n > 0)
+        let rules = self.rules().clone();
+        let origin = self.run();
+        self.conn().in_transaction("marking a crashed run", |c| {
+            crash_run(c, run, &rules, origin)
+        })
     }
 
     fn run_status_of(&mut self, who: &Claimant) -> Result<Option<RunStatus>> {
@@ -150,6 +171,55 @@ impl<T: SqlRuns> Runs for T {
     }
 }
 
+/// Marks the run of a crashed process (`run`) as crashed, and queues its
+/// session's end.
+fn crash_run(
+    c: &mut dyn Conn,
+    run: &CrashedRun<'_>,
+    rules: &AlertRules,
+    origin: Option<i64>,
+) -> Result<bool> {
+    let d = c.dialect();
+    let sql = format!(
+        "UPDATE runs SET status = 'crashed', ended_at = ?4,
+             last_seen = {}, \"release\" = coalesce(\"release\", ?5),
+             app_name = coalesce(app_name, ?6)
+         WHERE {} AND status != 'crashed'",
+        d.greatest("coalesce(last_seen, ?4)", "?4"),
+        same_process(d),
+    );
+    let n = c.execute(
+        "marking a crashed run",
+        &sql,
+        params![
+            run.boot_id,
+            run.pid,
+            run.process_start,
+            run.at_ms,
+            run.release,
+            run.app_name
+        ],
+    )?;
+    if n > 0 {
+        let sql = format!(
+            "SELECT id FROM runs WHERE {} ORDER BY id DESC LIMIT 1",
+            same_process(d)
+        );
+        let id: Option<i64> = c
+            .query_opt(
+                "reading the runs ledger",
+                &sql,
+                params![run.boot_id, run.pid, run.process_start],
+            )?
+            .map(|r| r.get(0))
+            .transpose()?;
+        if let Some(id) = id {
+            items::queue_session(c, rules, id, None, run.at_ms, origin)?;
+        }
+    }
+    Ok(n > 0)
+}
+
 /// The runs of one process: the same boot (`?1`), pid (`?2`) and process
 /// start (`?3`), so a reused pid is never taken for the process.
 fn same_process(d: super::Dialect) -> String {
@@ -164,8 +234,14 @@ fn same_process(d: super::Dialect) -> String {
 /// whose process is gone as abnormal (ended at their last sign of life,
 /// with the reason when the cgroup can tell). Returns the new run's id and
 /// how many runs were judged abnormal.
-fn start_run(c: &mut dyn Conn, run: &RunStart, host: Option<i64>) -> Result<(i64, usize)> {
+fn start_run(
+    c: &mut dyn Conn,
+    run: &RunStart,
+    host: Option<i64>,
+    rules: &AlertRules,
+) -> Result<(i64, usize)> {
     let mut abnormal = 0;
+    let mut judged = Vec::new();
     if let Some(boot) = &run.boot_id {
         let sql = format!(
             "SELECT id, pid, process_start, cgroup, oom_kills_at_start FROM runs
@@ -188,6 +264,7 @@ fn start_run(c: &mut dyn Conn, run: &RunStart, host: Option<i64>) -> Result<(i64
                 params![id, end_reason(cgroup.as_deref(), oom_then)],
             )?;
             abnormal += 1;
+            judged.push(id);
         }
     }
     let id: i64 = c.insert_id(
@@ -210,6 +287,11 @@ fn start_run(c: &mut dyn Conn, run: &RunStart, host: Option<i64>) -> Result<(i64
             run.memory_max_bytes
         ],
     )?;
+    // The sessions: the runs found gone end, this one begins.
+    for gone in judged {
+        items::queue_session(c, rules, gone, None, run.started_at, Some(id))?;
+    }
+    items::queue_session(c, rules, id, None, run.started_at, Some(id))?;
     Ok((id, abnormal))
 }
 

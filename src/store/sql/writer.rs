@@ -6,6 +6,8 @@ use crate::error::Result;
 use crate::event::HostInfo;
 use crate::pipeline::fingerprint::StableHasher;
 use crate::store::ident::validate_logger_name;
+use crate::store::seam::AlertRules;
+use crate::store::upstream::{self, ClientReportItem, Discarded, Item};
 use crate::util::internal_log;
 
 /// The id of logger `name`, created if new with its view (`SELECT * FROM
@@ -143,20 +145,42 @@ pub(crate) fn register_host(c: &mut dyn Conn, host: &HostInfo, now_ms: i64) -> R
     )
 }
 
-/// Adds `delta` to a named counter (e.g. `dropped_events`).
-pub(crate) fn add_counter(c: &mut dyn Conn, name: &str, delta: u64) -> Result<()> {
-    let upsert = c.dialect().upsert(
-        "counters",
-        "name",
-        "value = counters.value + excluded.value",
-        false,
-    );
-    c.execute(
-        "updating a counter",
-        &format!("INSERT INTO counters (name, value) VALUES (?1, ?2) {upsert}"),
-        params![name, delta],
-    )?;
-    Ok(())
+/// Adds `delta` to a named counter (e.g. `dropped_events`); a loss Sentry
+/// has a reason for is also reported to the channels that take client
+/// reports, in the same transaction.
+pub(crate) fn add_counter(
+    c: &mut dyn Conn,
+    name: &str,
+    delta: u64,
+    rules: &AlertRules,
+    origin: Option<i64>,
+) -> Result<()> {
+    c.in_transaction("updating a counter", |c| {
+        let upsert = c.dialect().upsert(
+            "counters",
+            "name",
+            "value = counters.value + excluded.value",
+            false,
+        );
+        c.execute(
+            "updating a counter",
+            &format!("INSERT INTO counters (name, value) VALUES (?1, ?2) {upsert}"),
+            params![name, delta],
+        )?;
+        if let Some(reason) = upstream::discard_reason(name) {
+            let now = crate::util::time::now_ms();
+            let report = Item::ClientReport(ClientReportItem {
+                at_ms: now,
+                discarded: vec![Discarded {
+                    reason: reason.to_owned(),
+                    category: "error".to_owned(),
+                    quantity: delta,
+                }],
+            });
+            super::items::queue(c, rules, &report, now, origin)?;
+        }
+        Ok(())
+    })
 }
 
 /// Notes a native crash's details in the `crash` key of the panic event's

@@ -413,7 +413,13 @@ impl crate::store::seam::Writer for SqliteStore {
         Ok(id)
     }
     fn add_counter(&mut self, name: &str, delta: u64) -> Result<()> {
-        writer::add_counter(&mut conn::Lite(&self.conn), name, delta)
+        writer::add_counter(
+            &mut conn::Lite(&self.conn),
+            name,
+            delta,
+            &self.rules,
+            self.run,
+        )
     }
     fn adopt_grouping(
         &mut self,
@@ -443,6 +449,12 @@ impl crate::store::sql::backend::SqlRuns for SqliteStore {
     }
     fn set_run(&mut self, id: i64) {
         self.run = Some(id);
+    }
+    fn run(&self) -> Option<i64> {
+        self.run
+    }
+    fn rules(&self) -> &crate::store::AlertRules {
+        &self.rules
     }
 }
 

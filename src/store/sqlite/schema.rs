@@ -90,6 +90,13 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sql: V12,
         min_writer: 10,
     },
+    // Outbox rows that are not events: an older writer's notify thread
+    // would take a check-in's row for an event's and fail it: it may no
+    // longer write.
+    Migration {
+        sql: V13,
+        min_writer: 13,
+    },
 ];
 
 /// The newest schema version this build writes.
@@ -188,6 +195,45 @@ fn min_writer_of(conn: &Connection) -> Option<i64> {
 pub(crate) const RECORD_META: &str = "INSERT INTO errsnap_meta (key, value) VALUES
     ('schema_version', ?1), ('min_writer_version', ?2)
     ON CONFLICT(key) DO UPDATE SET value = excluded.value";
+
+/// Version 13: the outbox also carries what forwarding channels send that
+/// is not an event (`kind` `check_in`, `session`, `client_report`): such a
+/// row has no group, names its item in `event_uid` (a check-in's or a
+/// session's id) and holds the item itself in `payload`. SQLite cannot
+/// drop a `CHECK` or a `NOT NULL`: the table is made again.
+const V13: &str = r#"
+CREATE TABLE outbox_v13 (
+    id            INTEGER PRIMARY KEY,
+    event_uid     TEXT    NOT NULL,
+    group_id      INTEGER REFERENCES event_groups(id),
+    channel       TEXT    NOT NULL,
+    kind          TEXT    NOT NULL CHECK (kind IN ('new', 'regression', 'digest', 'test',
+                                                   'check_in', 'session', 'client_report')),
+    status        TEXT    NOT NULL
+                  CHECK (status IN ('pending', 'sending', 'sent', 'failed', 'dropped')),
+    suppressed    INTEGER NOT NULL DEFAULT 0,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    created_at    INTEGER NOT NULL,
+    next_attempt  INTEGER NOT NULL,
+    claimed_by    INTEGER,
+    claimed_at    INTEGER,
+    sent_at       INTEGER,
+    last_error    TEXT,
+    origin_run    INTEGER,
+    claim_run     TEXT,
+    payload       TEXT
+);
+INSERT INTO outbox_v13 (id, event_uid, group_id, channel, kind, status, suppressed, attempts,
+                        created_at, next_attempt, claimed_by, claimed_at, sent_at, last_error,
+                        origin_run, claim_run)
+    SELECT id, event_uid, group_id, channel, kind, status, suppressed, attempts, created_at,
+           next_attempt, claimed_by, claimed_at, sent_at, last_error, origin_run, claim_run
+    FROM outbox;
+DROP TABLE outbox;
+ALTER TABLE outbox_v13 RENAME TO outbox;
+CREATE INDEX outbox_status_due ON outbox(status, next_attempt);
+CREATE INDEX outbox_channel_due ON outbox(status, channel, next_attempt);
+"#;
 
 /// Version 12: monitors (`monitor`) and their check-ins; one row per
 /// (monitor, expected time), so a missed run is found once across a fleet.

@@ -79,6 +79,7 @@ impl Writer {
         // The events first: a flush waits until the check-ins in hand are
         // recorded *and* what they raised is written.
         self.raise(found);
+        self.note_queued_items();
         shared.lock().check_ins_in_hand = 0;
         shared.progress.notify_all();
     }
@@ -91,6 +92,9 @@ impl Writer {
         match store.judge_monitors(crate::util::time::now_ms()) {
             Ok(found) => {
                 let found: Vec<_> = found.into_iter().map(|(s, f)| (s, f, Vec::new())).collect();
+                if !found.is_empty() {
+                    self.note_queued_items();
+                }
                 self.raise(found);
             }
             Err(e) => internal_log::report("monitors", &internal_log::chain(&e)),

@@ -122,8 +122,14 @@ impl Writer {
             rss_bytes: snapshot.map(|s| s.process.rss_bytes),
             cpu_percent: snapshot.and_then(|s| s.process.cpu_percent),
         };
+        let release = sign.release.is_some();
         if let Some(store) = self.store.as_deref_mut() {
             let _ = store.touch_run(id, now, &sign);
+        }
+        if release && !self.release_noted {
+            // Its session begins: a flush waits for its start too.
+            self.release_noted = true;
+            self.note_queued_items();
         }
         self.note_crash_sign(sign.rss_bytes, sign.cpu_percent);
         // After the sign: a run that crashes on its first event still
@@ -235,12 +241,27 @@ impl Writer {
         self.kick_delivery();
     }
 
+    /// Queues the end of this run's session as `status` (before the
+    /// ledger records it).
+    pub(super) fn end_session(&mut self, status: crate::store::RunStatus) {
+        let (Some(id), Some(store)) = (self.run, self.store.as_deref_mut()) else {
+            return;
+        };
+        match store.end_session(id, status, crate::util::time::now_ms()) {
+            Ok(()) => self.note_queued_items(),
+            Err(e) => internal_log::report("runs", &internal_log::chain(&e)),
+        }
+    }
+
     pub(super) fn end_run(&mut self, status: crate::store::RunStatus) {
         let (Some(id), Some(store)) = (self.run, self.store.as_deref_mut()) else {
             return;
         };
         match store.end_run(id, status, crate::util::time::now_ms()) {
-            Ok(true) if status == crate::store::RunStatus::Crashed => self.check_crash_loop(),
+            Ok(true) if status == crate::store::RunStatus::Crashed => {
+                self.note_queued_items();
+                self.check_crash_loop();
+            }
             Ok(_) => {}
             Err(e) => internal_log::report("runs", &internal_log::chain(&e)),
         }

@@ -73,6 +73,7 @@ impl Writer {
         shared
             .grouping_ignored
             .fetch_add(ignored, Ordering::Relaxed);
+        let mut reported = false;
         for (name, counter) in [
             ("dropped_events", &shared.dropped),
             ("sampled_out", &shared.sampled),
@@ -85,11 +86,17 @@ impl Writer {
                     counter.fetch_add(n, Ordering::Relaxed);
                     continue;
                 };
-                if let Err(e) = store.add_counter(name, n) {
-                    counter.fetch_add(n, Ordering::Relaxed);
-                    internal_log::report("counter", &internal_log::chain(&e));
+                match store.add_counter(name, n) {
+                    Ok(()) => reported |= crate::store::upstream::discard_reason(name).is_some(),
+                    Err(e) => {
+                        counter.fetch_add(n, Ordering::Relaxed);
+                        internal_log::report("counter", &internal_log::chain(&e));
+                    }
                 }
             }
+        }
+        if reported {
+            self.note_queued_items();
         }
     }
 }
