@@ -46,6 +46,8 @@ mod symbolicate;
 #[cfg(test)]
 mod triage_tests;
 pub(crate) mod upstream;
+#[cfg(test)]
+mod upstream_tests;
 
 pub(crate) use crate::settings::Durability;
 pub(crate) use crate::settings::Limits;

@@ -11,6 +11,8 @@
 //! `service.name`, `service.version`, `deployment.environment.name`,
 //! `host.name` and `process.pid`.
 //!
+//! A monitor's check-in is a record of its own (`otlp_check_in.rs`).
+//!
 //! Answers are read as the OTLP specification says: 429, 502, 503 and 504
 //! are retried (after `Retry-After` when given), 400 and 413 reject this
 //! event, 401, 403 and 404 mean the endpoint cannot work; a
@@ -26,7 +28,11 @@ use super::{cut, trace_ids, Forward};
 use crate::error::{Error, Result};
 use crate::event::{EventKind, Frame};
 use crate::level::Level;
+use crate::store::upstream::{Item, ItemKind};
 use crate::store::EventDetail;
+
+#[path = "otlp_check_in.rs"]
+mod check_in;
 
 /// The key of the endpoint.
 pub(crate) const KEY: &str = "ERRSNAP_OTLP_ENDPOINT";
@@ -126,8 +132,38 @@ fn parse_headers(text: &str) -> Result<Vec<(String, String)>> {
 
 impl Forward for OtlpForwarder {
     fn forward(&self, event: &EventDetail) -> std::result::Result<(), ChannelError> {
+        self.post(request(event, crate::util::time::now_ms()))
+    }
+
+    fn takes(&self) -> &'static [ItemKind] {
+        &[ItemKind::CheckIn]
+    }
+
+    /// A check-in as a log record of its own (see `check_in`).
+    fn send_item(&self, item: &Item) -> std::result::Result<(), ChannelError> {
+        match item {
+            Item::CheckIn(c) => self.post(check_in::request(c, crate::util::time::now_ms())),
+            other => Err(ChannelError::rejected(format!(
+                "{}: takes no {} items",
+                self.who(),
+                other.kind().as_str()
+            ))),
+        }
+    }
+
+    /// The record's severity, then the chain and stack as
+    /// `exception.stacktrace` holds them (the request itself is binary).
+    fn preview(&self, event: &EventDetail) -> String {
+        let (_, text) = severity(event.row.level);
+        format!("{text} {}", stacktrace(event, None))
+    }
+}
+
+impl OtlpForwarder {
+    /// Posts one `ExportLogsServiceRequest` and reads the collector's
+    /// answer.
+    fn post(&self, body: Vec<u8>) -> std::result::Result<(), ChannelError> {
         let who = self.who();
-        let body = request(event, crate::util::time::now_ms());
         let headers: Vec<(&str, &str)> = self
             .headers
             .iter()
@@ -185,12 +221,6 @@ impl Forward for OtlpForwarder {
         }
     }
 
-    /// The record's severity, then the chain and stack as
-    /// `exception.stacktrace` holds them (the request itself is binary).
-    fn preview(&self, event: &EventDetail) -> String {
-        let (_, text) = severity(event.row.level);
-        format!("{text} {}", stacktrace(event, None))
-    }
 }
 
 /// OTLP's severity number and text of a level.
@@ -284,6 +314,12 @@ pub(crate) fn request(d: &EventDetail, now_ms: i64) -> Vec<u8> {
         res.text("host.arch", a);
     }
     res.int("process.pid", Some(u64::from(d.row.pid)));
+    export(&res, &record(d, now_ms))
+}
+
+/// The `ExportLogsServiceRequest` of one record of a resource, from the
+/// `errsnap` scope.
+fn export(res: &Attrs, record: &Msg) -> Vec<u8> {
     let mut resource = Msg::default();
     for kv in &res.list {
         resource.message(1, kv);
@@ -293,7 +329,7 @@ pub(crate) fn request(d: &EventDetail, now_ms: i64) -> Vec<u8> {
         .string(1, "errsnap")
         .string(2, env!("CARGO_PKG_VERSION"));
     let mut scope_logs = Msg::default();
-    scope_logs.message(1, &scope).message(2, &record(d, now_ms));
+    scope_logs.message(1, &scope).message(2, record);
     let mut resource_logs = Msg::default();
     resource_logs.message(1, &resource).message(2, &scope_logs);
     let mut req = Msg::default();
