@@ -259,6 +259,16 @@ impl FaultProxy {
     /// A proxy to `upstream` answering its first requests as `schedule`
     /// says (`429:2,503,drop,pass`).
     pub(crate) fn start(python: &str, upstream: u16, schedule: &str) -> FaultProxy {
+        FaultProxy::start_with(python, upstream, schedule, false)
+    }
+
+    /// The same, keeping each request's body (base64, as `body`).
+    pub(crate) fn start_with(
+        python: &str,
+        upstream: u16,
+        schedule: &str,
+        bodies: bool,
+    ) -> FaultProxy {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("requests.jsonl");
         let mut child = Command::new(python)
@@ -266,6 +276,7 @@ impl FaultProxy {
             .arg(upstream.to_string())
             .arg(&log)
             .arg(schedule)
+            .args(bodies.then_some("bodies"))
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();

@@ -80,5 +80,7 @@ mod surface;
 mod symbolicate;
 #[cfg(feature = "cli")]
 mod triage;
+#[cfg(all(feature = "sentry", feature = "otlp"))]
+mod upstream;
 mod worker;
 mod wrap;

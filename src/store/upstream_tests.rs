@@ -136,9 +136,7 @@ fn script(store: &mut dyn Store, _reader: &dyn Reader) -> Vec<String> {
     assert_eq!(abnormal, 1);
     let mut info = Event::sample("started");
     info.level = Level::Info;
-    store
-        .insert_batch(&[Event::sample("boom"), info])
-        .unwrap();
+    store.insert_batch(&[Event::sample("boom"), info]).unwrap();
     // A run with no release has no session.
     let mut bare = dead_run(4413, "x");
     bare.release = None;
@@ -177,7 +175,10 @@ fn script(store: &mut dyn Store, _reader: &dyn Reader) -> Vec<String> {
         })
         .unwrap();
     store
-        .record_check_in(&note("d", Status::InProgress, "2026-12-10T01:00:00Z"), &claimant)
+        .record_check_in(
+            &note("d", Status::InProgress, "2026-12-10T01:00:00Z"),
+            &claimant,
+        )
         .unwrap();
     store.judge_monitors(at("2026-12-10T02:30:00Z")).unwrap();
     // Losses: one report waiting takes more; one being sent does not.
@@ -189,7 +190,11 @@ fn script(store: &mut dyn Store, _reader: &dyn Reader) -> Vec<String> {
         .due_alerts(&["sentry".into()], i64::MAX / 2, 1000)
         .unwrap()
         .into_iter()
-        .find(|d| d.payload.as_deref().is_some_and(|p| p.contains("client_report")))
+        .find(|d| {
+            d.payload
+                .as_deref()
+                .is_some_and(|p| p.contains("client_report"))
+        })
         .unwrap();
     assert!(store.claim(report.id, now).unwrap());
     store.add_counter("sampled_out", 1).unwrap();

@@ -3,15 +3,17 @@
 receiver) that answers the first requests with the faults it is given, then
 forwards the rest, for errsnap's forwarding tests (tests/forward.rs).
 
-    fault_proxy.py UPSTREAM_PORT LOG_FILE SCHEDULE
+    fault_proxy.py UPSTREAM_PORT LOG_FILE SCHEDULE [bodies]
 
 SCHEDULE is a comma-separated list, one entry per request in order:
 `pass` (forward), `STATUS` (answer it), `STATUS:SECONDS` (with Retry-After),
 `drop` (close the connection without an answer). Requests beyond the list
 are forwarded. Each request is logged as one JSON line (its number, path,
-what was answered, when, and its size). Prints `READY <port>` when
+what was answered, when, and its size; with `bodies`, the body itself,
+base64, as `body`). Prints `READY <port>` when
 listening on an ephemeral port.
 """
+import base64
 import http.client
 import json
 import sys
@@ -22,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 UPSTREAM = int(sys.argv[1])
 LOG = open(sys.argv[2], "a", buffering=1)
 SCHEDULE = [s for s in sys.argv[3].split(",") if s] if len(sys.argv) > 3 else []
+BODIES = len(sys.argv) > 4 and sys.argv[4] == "bodies"
 LOCK = threading.Lock()
 COUNT = [0]
 KEEP = ("content-type", "content-encoding", "x-sentry-auth", "x-honeycomb-team")
@@ -40,6 +43,8 @@ class Handler(BaseHTTPRequestHandler):
         entry = {"n": n, "path": self.path, "t": time.time(), "bytes": len(body),
                  "headers": {k.lower(): v for k, v in self.headers.items()
                              if k.lower() in KEEP}}
+        if BODIES:
+            entry["body"] = base64.b64encode(body).decode()
         if step == "drop":
             entry["answered"] = "drop"
             LOG.write(json.dumps(entry) + "\n")

@@ -220,7 +220,6 @@ impl OtlpForwarder {
             )),
         }
     }
-
 }
 
 /// OTLP's severity number and text of a level.

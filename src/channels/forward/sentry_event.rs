@@ -2,7 +2,7 @@
 //! `event` item): pure, no I/O. Field names and orders follow the Relay
 //! event schema: exception values oldest (the root cause) first, stack
 //! frames caller first, addresses as `"0x…"` strings, the message as
-//! `logentry.formatted`.
+//! `logentry.message` (required there) and `logentry.formatted`.
 //!
 //! The payload stays within Sentry's 1 MiB per event: when it would not,
 //! parts are cut in a fixed order (large extra values, the middle of the
@@ -117,6 +117,7 @@ fn shrink(ev: &mut Value, step: usize, cuts: &mut Vec<&'static str>) {
                     *v = Value::String(cut(s, 1024).0);
                 }
             };
+            short(&mut ev["logentry"]["message"]);
             short(&mut ev["logentry"]["formatted"]);
             if let Some(values) = ev
                 .pointer_mut("/exception/values")
@@ -216,7 +217,7 @@ fn event(d: &EventDetail, cuts: &mut Vec<&'static str>) -> Value {
         "platform": "native",
         "level": level_name(d.row.level),
         "logger": d.row.logger,
-        "logentry": { "formatted": message },
+        "logentry": { "message": message, "formatted": message },
         "fingerprint": [d.group_fingerprint],
         "sdk": { "name": "errsnap", "version": env!("CARGO_PKG_VERSION") },
     }) else {
@@ -523,8 +524,9 @@ fn contexts(d: &EventDetail) -> Map<String, Value> {
         }
         c.insert("device".into(), device);
     }
+    // No `type`: Sentry infers it from the key (and keeps `type` for
+    // itself; Sentry's own types refuse a custom context typed `default`).
     let mut errsnap = json!({
-        "type": "default",
         "pid": d.row.pid,
         "group_title": d.group_title,
         "group_count": d.group_count,

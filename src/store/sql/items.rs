@@ -12,6 +12,9 @@ use crate::monitors::check_in::MonitorSpec;
 use crate::store::seam::AlertRules;
 use crate::store::upstream::{session_id, CheckInItem, ClientReportItem, Item, SessionItem};
 
+/// How long before its run is recorded a process's events count as its.
+const EARLY_EVENTS_MS: i64 = 5 * 60 * 1000;
+
 /// Queues `item` for every channel that takes its kind; how many rows.
 pub(crate) fn queue(
     c: &mut dyn Conn,
@@ -158,7 +161,7 @@ pub(crate) fn session(
     } else {
         ended.unwrap_or(now)
     };
-    let (errors, environment) = errors_of_run(c, pid, host, started, until)?;
+    let (errors, environment) = errors_of_run(c, run, pid, host, started, until)?;
     Ok(Some(Item::Session(SessionItem {
         sid,
         init,
@@ -175,15 +178,28 @@ pub(crate) fn session(
 }
 
 /// The error events (level error and above) of a run's process, and the
-/// environment its latest event names.
+/// environment its latest event names. A process's first events may come
+/// before its run is recorded (the writer opens the store after them):
+/// they count from five minutes before, never before an earlier run of the
+/// same pid on the host ended.
 fn errors_of_run(
     c: &mut dyn Conn,
+    run: i64,
     pid: i64,
     host: Option<i64>,
-    from: i64,
+    started: i64,
     until: i64,
 ) -> Result<(u64, Option<String>)> {
     let same_host = c.dialect().same("host_id", "?2");
+    let earlier: Option<i64> = c.one(
+        "reading a run's predecessor",
+        &format!(
+            "SELECT max(coalesce(ended_at, last_seen, started_at)) FROM runs
+             WHERE pid = ?1 AND {same_host} AND id < ?3"
+        ),
+        params![pid, host, run],
+    )?;
+    let from = (started - EARLY_EVENTS_MS).max(earlier.map_or(i64::MIN, |e| e + 1));
     let errors: i64 = c.one(
         "counting a run's errors",
         &format!(
