@@ -281,3 +281,57 @@ fn trace_ids_come_from_valid_tags_only() {
     d.tags.insert("trace_id".into(), "xyz".into());
     assert!(parse(&d)["contexts"].get("trace").is_none());
 }
+
+#[test]
+fn every_kind_of_event_reads_as_sentrys_own_event_type() {
+    use sentry_types::protocol::v7::{Event, Level as SentryLevel};
+    for kind in [
+        EventKind::Error,
+        EventKind::Panic,
+        EventKind::Crash,
+        EventKind::Message,
+    ] {
+        let mut d = detail();
+        d.row.kind = kind;
+        d.snapshot = Some(crate::event::Snapshot::take());
+        let mut v: Value = serde_json::from_slice(&payload(&d)).unwrap();
+        // Relay's `elf` image type, which the SDK's own types do not list
+        // (they send `symbolic`): read apart.
+        let images = v.as_object_mut().unwrap().remove("debug_meta").unwrap();
+        assert_eq!(images["images"][0]["type"], "elf");
+        // A cause without a type goes with its value only (Relay takes
+        // either); the SDK's types want a type.
+        if let Some(values) = v
+            .pointer_mut("/exception/values")
+            .and_then(Value::as_array_mut)
+        {
+            for x in values.iter_mut().filter(|x| x.get("type").is_none()) {
+                assert!(x["value"].is_string());
+                x["type"] = Value::from("Error");
+            }
+        }
+        let e: Event =
+            serde_json::from_value(v.clone()).unwrap_or_else(|err| panic!("{kind:?}: {err}: {v}"));
+        assert_eq!(e.level, SentryLevel::Error);
+        assert_eq!(
+            e.event_id.simple().to_string(),
+            crate::channels::forward::hex_id(&d.row.id)
+        );
+        assert_eq!(e.release.as_deref(), d.release.as_deref());
+        assert!(e.contexts.contains_key("errsnap"), "{kind:?}");
+        match kind {
+            EventKind::Message => {
+                let entry = e.logentry.expect("a message's text");
+                assert_eq!(entry.message, "loading config");
+                assert!(e.exception.values.is_empty());
+            }
+            _ => {
+                let values = &e.exception.values;
+                assert!(!values.is_empty(), "{kind:?}");
+                let frames = &values.last().unwrap().stacktrace.as_ref().unwrap().frames;
+                assert_eq!(frames.len(), 2);
+                assert_eq!(frames[1].function.as_deref(), Some("app::load"));
+            }
+        }
+    }
+}
