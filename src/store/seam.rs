@@ -258,7 +258,8 @@ pub(crate) trait Monitors {
     /// or whose process ended without an answer; each finding made once
     /// across every process that judges.
     /// Deletes the check-ins that ended (or were expected) before
-    /// `before_ms`; a run still in progress stays. How many went.
+    /// `before_ms`, and the upstream items delivered or failed before then;
+    /// a run still in progress stays. How many check-ins went.
     fn drop_check_ins_before(&mut self, before_ms: i64) -> Result<u64>;
     fn judge_monitors(
         &mut self,

@@ -153,7 +153,10 @@ pub(crate) fn purge(c: &mut dyn Conn, rule: PurgeRule, tables: Tables) -> Result
             )?;
             c.execute(
                 DOING,
+                // Event rows only: an item's row (no group) is no event's;
+                // it goes with the check-ins (`drop_check_ins_before`).
                 "DELETE FROM outbox WHERE status NOT IN ('pending', 'sending')
+                   AND group_id IS NOT NULL
                    AND NOT EXISTS (SELECT 1 FROM events e WHERE e.uid = outbox.event_uid)",
                 params![],
             )?;

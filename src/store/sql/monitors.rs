@@ -29,7 +29,17 @@ impl<T: SqlRuns> Monitors for T {
     }
 
     fn drop_check_ins_before(&mut self, before_ms: i64) -> Result<u64> {
-        self.conn().execute(
+        let mut c = self.conn();
+        // The upstream items delivered (or failed) by then go too: a
+        // session's start is what tells its end it is not the first.
+        c.execute(
+            "dropping old upstream items",
+            "DELETE FROM outbox
+             WHERE group_id IS NULL AND status NOT IN ('pending', 'sending')
+               AND created_at < ?1",
+            params![before_ms],
+        )?;
+        c.execute(
             "dropping old check-ins",
             "DELETE FROM check_ins
              WHERE status != 'in_progress'
