@@ -260,3 +260,61 @@ fn a_wrapped_job_goes_to_sentry_and_to_the_collector_before_errsnap_exits() {
         c[0].check_in_id.simple().to_string()
     );
 }
+
+#[test]
+fn an_event_given_up_while_sentry_kept_limiting_is_reported_as_ratelimit_backoff() {
+    let Some(bugsink) = Bugsink::start("upstream_ratelimit_backoff") else {
+        return;
+    };
+    let Some(python) =
+        crate::peers::python_with("upstream_ratelimit_backoff", "bugsink", "bugsink")
+    else {
+        return;
+    };
+    // Two 429s, each pausing the channel 3 s; then Bugsink answers.
+    let proxy = FaultProxy::start_with(&python, bugsink.port, "429:3,429:3", true);
+    let (_d, db) = util::temp_db();
+    let log = util::builder(&db, "shop")
+        .sentry_dsn(bugsink.dsn_via(proxy.port))
+        .build()
+        .unwrap();
+    log.error("payment declined by the issuer");
+    wait_requests(&proxy, 1);
+    // The event has waited longer than errsnap tries (a day): the next
+    // 429 is the last.
+    util::open(&db)
+        .execute(
+            "UPDATE outbox SET created_at = created_at - 25 * 3600 * 1000 WHERE group_id IS NOT NULL",
+            [],
+        )
+        .unwrap();
+    wait_requests(&proxy, 3);
+    drop(log);
+    let requests = proxy.requests();
+    let answered: Vec<&Value> = requests.iter().map(|r| &r["answered"]).collect();
+    assert_eq!(
+        answered[..3],
+        [&Value::from(429), &Value::from(429), &Value::from(200)]
+    );
+    let body = base64::engine::general_purpose::STANDARD
+        .decode(requests[2]["body"].as_str().unwrap())
+        .unwrap();
+    let env = Envelope::from_slice(&body).unwrap();
+    let Some(EnvelopeItem::ClientReport(r)) = env.items().next() else {
+        panic!("{}", String::from_utf8_lossy(&body));
+    };
+    assert_eq!(
+        serde_json::to_value(r).unwrap()["discarded_events"],
+        serde_json::json!([{"reason": "ratelimit_backoff", "category": "error", "quantity": 1}])
+    );
+    // The event failed for good and says why; Bugsink never had it.
+    let d = errsnap::db::Database::open(&db).unwrap();
+    let sentry = d
+        .deliveries()
+        .unwrap()
+        .into_iter()
+        .find(|h| h.channel == "sentry")
+        .unwrap();
+    assert_eq!((sentry.failed, sentry.pending), (1, 0), "{sentry:?}");
+    assert_eq!(bugsink.query()["events"].as_array().map_or(0, Vec::len), 0);
+}

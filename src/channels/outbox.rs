@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use super::delivery::{self, ChannelDelivery};
 use super::pace::{backoff_ms, Bucket};
 use super::{Alerting, ChannelEntry, ChannelError};
-use crate::store::upstream::Item;
+use crate::store::upstream::{self, Item, ItemKind};
 use crate::store::{AlertRules, Durability, EventDetail, Outcome, Reader, Store};
 use crate::util::internal_log;
 use crate::util::time::now_ms;
@@ -299,6 +299,9 @@ fn notify_main(
         }
     };
     let rules = alerting.rules();
+    let mut store = store;
+    // Its store queues client reports (a loss found here) by these.
+    store.set_alert_rules(rules.clone());
     let mut n = DeliveryThread {
         shared: shared.clone(),
         store,
@@ -631,11 +634,18 @@ impl DeliveryThread {
             Err(e) if e.is_retryable() => {
                 let error = e.to_string();
                 if now.saturating_sub(row.created_at) > self.give_up_after_ms {
-                    return self.store.record_outcome(
-                        row.id,
-                        Outcome::Failed { error: &error },
-                        now,
-                    );
+                    self.store
+                        .record_outcome(row.id, Outcome::Failed { error: &error }, now)?;
+                    // An event its server kept limiting until errsnap gave
+                    // up is a loss that server hears of (a client report).
+                    let reported = self
+                        .rules
+                        .takers(ItemKind::ClientReport)
+                        .any(|c| c == row.channel);
+                    if reported && row.payload.is_none() && e.pause().is_some() {
+                        self.store.add_counter(upstream::GAVE_UP_RATE_LIMITED, 1)?;
+                    }
+                    return Ok(());
                 }
                 let delay = match e.retry_after() {
                     Some(d) => i64::try_from(d.as_millis())

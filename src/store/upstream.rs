@@ -152,16 +152,22 @@ impl ClientReportItem {
     }
 }
 
+/// The counter of events a channel that takes client reports gave up
+/// sending while its server kept rate-limiting it.
+pub(crate) const GAVE_UP_RATE_LIMITED: &str = "forward_gave_up_rate_limited";
+
 /// Sentry's reason for an event errsnap counted as lost under `counter`
 /// (the `counters` table's name), if Sentry has one: a full queue is
 /// `queue_overflow`, sampling `sample_rate`, the duplicates and the events
 /// a grouping rule ignores `event_processor` (what Sentry's SDKs call a
-/// drop by their own processing).
+/// drop by their own processing), an event given up while the server kept
+/// limiting `ratelimit_backoff`.
 pub(crate) fn discard_reason(counter: &str) -> Option<&'static str> {
     match counter {
         "dropped_events" => Some("queue_overflow"),
         "sampled_out" => Some("sample_rate"),
         "deduplicated" | "grouping_ignored" => Some("event_processor"),
+        GAVE_UP_RATE_LIMITED => Some("ratelimit_backoff"),
         _ => None,
     }
 }
@@ -236,6 +242,10 @@ mod tests {
         assert_eq!(discard_reason("sampled_out"), Some("sample_rate"));
         assert_eq!(discard_reason("deduplicated"), Some("event_processor"));
         assert_eq!(discard_reason("grouping_ignored"), Some("event_processor"));
+        assert_eq!(
+            discard_reason(GAVE_UP_RATE_LIMITED),
+            Some("ratelimit_backoff")
+        );
         assert_eq!(discard_reason("alerts_sent"), None);
     }
 
