@@ -40,7 +40,7 @@ fn items(proxy: &FaultProxy) -> Vec<EnvelopeItem> {
         let env = Envelope::from_slice(&body).unwrap_or_else(|e| {
             let text = String::from_utf8_lossy(&body);
             let payload = text.lines().nth(2).unwrap_or_default();
-            let why = serde_json::from_str::<sentry_types::protocol::v7::Event>(payload).err();
+            let why = serde_json::from_str::<sentry_types::protocol::v7::Event<'_>>(payload).err();
             panic!("{e} ({why:?}): {}", &text[..text.len().min(300)])
         });
         out.extend(env.items().cloned());
@@ -216,7 +216,7 @@ fn a_wrapped_job_goes_to_sentry_and_to_the_collector_before_errsnap_exits() {
     assert_eq!(c.len(), 2, "{items:#?}");
     assert_eq!(c[0].check_in_id, c[1].check_in_id);
     assert_eq!(
-        (c[0].status.clone(), c[1].status.clone()),
+        (c[0].status, c[1].status),
         (
             MonitorCheckInStatus::InProgress,
             MonitorCheckInStatus::Error

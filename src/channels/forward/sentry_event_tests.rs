@@ -310,7 +310,7 @@ fn every_kind_of_event_reads_as_sentrys_own_event_type() {
                 x["type"] = Value::from("Error");
             }
         }
-        let e: Event =
+        let e: Event<'_> =
             serde_json::from_value(v.clone()).unwrap_or_else(|err| panic!("{kind:?}: {err}: {v}"));
         assert_eq!(e.level, SentryLevel::Error);
         assert_eq!(

@@ -72,7 +72,7 @@ fn interval(every_ms: i64) -> Value {
     let total = minutes(every_ms);
     let (value, unit) = [(7 * 24 * 60, "week"), (24 * 60, "day"), (60, "hour")]
         .into_iter()
-        .find(|(m, _)| total % m == 0)
+        .find(|(m, _)| total.is_multiple_of(*m))
         .map_or((total, "minute"), |(m, unit)| (total / m, unit));
     json!({ "type": "interval", "value": value, "unit": unit })
 }

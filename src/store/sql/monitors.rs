@@ -160,23 +160,16 @@ struct Upstream {
 }
 
 impl Upstream {
-    /// Queues a started run's change (`in_progress`, `ok`, `error`).
-    fn check_in(
-        &self,
-        c: &mut dyn Conn,
-        spec: &MonitorSpec,
-        uid: &str,
-        status: Status,
-        at_ms: i64,
-        duration_ms: Option<i64>,
-        reason: Option<&str>,
-    ) -> Result<()> {
-        let kind = crate::store::upstream::ItemKind::CheckIn;
-        if self.rules.takers(kind).next().is_none() {
-            return Ok(());
-        }
-        let item = items::check_in(spec, uid, status.as_str(), at_ms, duration_ms, reason);
-        items::queue(c, &self.rules, &item, at_ms, self.origin)?;
+    /// Queues a started run's change (`in_progress`, `ok`, `error`) for
+    /// the channels that take check-ins.
+    fn send(&self, c: &mut dyn Conn, item: &crate::store::upstream::Item) -> Result<()> {
+        items::queue(
+            c,
+            &self.rules,
+            item,
+            crate::util::time::now_ms(),
+            self.origin,
+        )?;
         Ok(())
     }
 }
@@ -203,7 +196,15 @@ fn record(
     match note.status {
         Status::InProgress => {
             insert_run(c, id, note, note.at_ms, run, host)?;
-            up.check_in(c, spec, &note.uid, note.status, note.at_ms, None, None)?;
+            let item = items::check_in(
+                spec,
+                &note.uid,
+                note.status.as_str(),
+                note.at_ms,
+                None,
+                None,
+            );
+            up.send(c, &item)?;
             Ok(Vec::new())
         }
         Status::Ok | Status::Error => {
@@ -242,15 +243,15 @@ fn record(
                 // A heartbeat, or an end whose start was never recorded.
                 insert_run(c, id, note, started, run, host)?;
             }
-            up.check_in(
-                c,
+            let item = items::check_in(
                 spec,
                 &note.uid,
-                note.status,
+                note.status.as_str(),
                 note.at_ms,
                 Some(note.duration_ms.unwrap_or(0)),
                 note.reason.as_deref(),
-            )?;
+            );
+            up.send(c, &item)?;
             let expected: Option<i64> = c.one(
                 "reading a check-in",
                 "SELECT expected_at FROM check_ins WHERE uid = ?1",
@@ -448,7 +449,8 @@ fn judge_one(
                 (Some(s), Some(e)) => Some(e.saturating_sub(s).max(0)),
                 _ => None,
             };
-            up.check_in(c, spec, &uid, status, now_ms, duration, reason.as_deref())?;
+            let item = items::check_in(spec, &uid, "error", now_ms, duration, reason.as_deref());
+            up.send(c, &item)?;
         }
         if n > 0 {
             found.push(Finding {
