@@ -255,3 +255,68 @@ fn every_backend_queues_items_alike() {
         script(store, reader)
     });
 }
+
+/// The error count of each session's end, by release.
+fn session_errors(store: &mut dyn Store) -> Vec<(String, u64)> {
+    let mut due = store
+        .due_alerts(&["sentry".into()], i64::MAX / 2, 1000)
+        .unwrap();
+    due.sort_by_key(|d| d.id);
+    due.iter()
+        .filter_map(|d| match Item::from_payload(d.payload.as_deref()?)? {
+            Item::Session(s) if s.seq == 1 => Some((s.release, s.errors)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_sessions_errors_are_its_process_events_from_just_before_its_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("LOGS.db");
+    let mut owned = SqliteStore::open(&path, Durability::Normal, Duration::from_secs(5)).unwrap();
+    let store: &mut dyn Store = &mut owned;
+    store.set_alert_rules(rules());
+    let t = at("2026-12-07T12:00:00Z");
+    store.register_host(&HostInfo::collect(), t).unwrap();
+    let run = |pid: u32, started: i64, release: &str| RunStart {
+        boot_id: Some("boot-errors".into()),
+        pid,
+        process_start: None,
+        started_at: started,
+        app_name: None,
+        release: Some(release.into()),
+        build_id: None,
+        cgroup: None,
+        oom_kills: None,
+        memory_max_bytes: None,
+    };
+    let error_at = |store: &mut dyn Store, pid: u32, ts: i64| {
+        let mut e = Event::sample("boom");
+        e.pid = pid;
+        e.timestamp_ms = ts;
+        store.insert_batch(&[e]).unwrap();
+    };
+    // A pid's earlier run ends two minutes before the next starts: an
+    // error at its end is its own, one a millisecond later the next's.
+    let (a, _) = store.start_run(&run(999_999, t - 600_000, "a")).unwrap();
+    store.end_run(a, RunStatus::Exited, t - 120_000).unwrap();
+    error_at(store, 999_999, t - 120_000);
+    error_at(store, 999_999, t - 119_999);
+    let (b, _) = store.start_run(&run(999_999, t, "b")).unwrap();
+    store.end_session(b, RunStatus::Exited, t + 60_000).unwrap();
+    // A run with no predecessor: its process's errors from five minutes
+    // before it was recorded.
+    error_at(store, 999_998, t - 300_001);
+    error_at(store, 999_998, t - 300_000);
+    let (c, _) = store.start_run(&run(999_998, t, "c")).unwrap();
+    store.end_session(c, RunStatus::Exited, t + 60_000).unwrap();
+    assert_eq!(
+        session_errors(store),
+        [
+            ("a".to_owned(), 0),
+            ("b".to_owned(), 1),
+            ("c".to_owned(), 1)
+        ]
+    );
+}

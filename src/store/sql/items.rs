@@ -15,21 +15,19 @@ use crate::store::upstream::{session_id, CheckInItem, ClientReportItem, Item, Se
 /// How long before its run is recorded a process's events count as its.
 const EARLY_EVENTS_MS: i64 = 5 * 60 * 1000;
 
-/// Queues `item` for every channel that takes its kind; how many rows.
+/// Queues `item` for every channel that takes its kind.
 pub(crate) fn queue(
     c: &mut dyn Conn,
     rules: &AlertRules,
     item: &Item,
     now: i64,
     origin: Option<i64>,
-) -> Result<usize> {
+) -> Result<()> {
     let kind = item.kind();
     let channels: Vec<String> = rules.takers(kind).map(str::to_owned).collect();
-    let mut made = 0;
     for channel in channels {
         if let Item::ClientReport(report) = item {
             if add_to_waiting_report(c, &channel, report)? {
-                made += 1;
                 continue;
             }
         }
@@ -47,13 +45,14 @@ pub(crate) fn queue(
                 item.to_payload()
             ],
         )?;
-        made += 1;
     }
-    Ok(made)
+    Ok(())
 }
 
 /// Adds `report` to the channel's report still waiting to be sent, if
 /// there is one (never to one being sent: its counts are on their way).
+/// The row is read for update in the caller's transaction: no process
+/// claims it before this one writes it.
 fn add_to_waiting_report(
     c: &mut dyn Conn,
     channel: &str,
@@ -75,12 +74,12 @@ fn add_to_waiting_report(
         return Ok(false);
     };
     waiting.add(report);
-    let n = c.execute(
+    c.execute(
         "adding to a client report",
-        "UPDATE outbox SET payload = ?2 WHERE id = ?1 AND status = 'pending'",
+        "UPDATE outbox SET payload = ?2 WHERE id = ?1",
         params![id, Item::ClientReport(waiting).to_payload()],
     )?;
-    Ok(n > 0)
+    Ok(true)
 }
 
 /// A monitor's check-in as an item: `status` is `in_progress`, `ok` or
