@@ -29,6 +29,8 @@ mod ident;
 mod monitor_tests;
 #[cfg(feature = "mysql")]
 pub(crate) mod mysql;
+#[cfg(test)]
+mod on_sqlite;
 mod open;
 pub(crate) mod policy;
 pub(crate) mod postgres;

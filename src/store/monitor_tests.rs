@@ -11,12 +11,9 @@ use crate::event::HostInfo;
 use crate::monitors::check_in::{Exit, MonitorSpec, Note, Status};
 use crate::monitors::judge::Finding;
 use crate::monitors::Schedule;
-use crate::settings::Durability;
 use crate::store::claims::Claimant;
 use crate::store::runs::{CrashedRun, RunStart};
 use crate::store::seam::Reader;
-use crate::store::sqlite::read::SqliteReader;
-use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
 
 fn at(s: &str) -> i64 {
@@ -243,11 +240,7 @@ fn script(store: &mut dyn Store, reader: &dyn Reader) -> Vec<String> {
 }
 
 fn sqlite() -> Vec<String> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("LOGS.db");
-    let mut store = SqliteStore::open(&path, Durability::Normal, Duration::from_secs(5)).unwrap();
-    let reader = SqliteReader::open(&path).unwrap();
-    script(&mut store, &reader)
+    super::on_sqlite::on_sqlite(&|store, reader| script(store, reader))
 }
 
 #[test]

@@ -5,16 +5,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Duration;
-
 use crate::event::sample::RunSample;
 use crate::event::{Event, EventId, HostInfo};
-use crate::settings::Durability;
 use crate::store::recorder::as_stored;
 use crate::store::runs::RunStart;
 use crate::store::seam::Reader;
-use crate::store::sqlite::read::SqliteReader;
-use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
 
 const T0: i64 = 1_800_000_000_000;
@@ -83,11 +78,7 @@ fn script(store: &mut dyn Store, reader: &dyn Reader) -> Vec<String> {
 }
 
 fn sqlite() -> Vec<String> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("LOGS.db");
-    let mut store = SqliteStore::open(&path, Durability::Normal, Duration::from_secs(5)).unwrap();
-    let reader = SqliteReader::open(&path).unwrap();
-    script(&mut store, &reader)
+    super::on_sqlite::on_sqlite(&|store, reader| script(store, reader))
 }
 
 #[test]

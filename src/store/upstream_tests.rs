@@ -15,7 +15,6 @@ use crate::settings::Durability;
 use crate::store::claims::Claimant;
 use crate::store::runs::{CrashedRun, RunStart, RunStatus};
 use crate::store::seam::{AlertRules, Reader};
-use crate::store::sqlite::read::SqliteReader;
 use crate::store::sqlite::SqliteStore;
 use crate::store::upstream::{Item, ItemKind};
 use crate::store::Store;
@@ -210,11 +209,7 @@ fn script(store: &mut dyn Store, _reader: &dyn Reader) -> Vec<String> {
 }
 
 fn sqlite() -> Vec<String> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("LOGS.db");
-    let mut store = SqliteStore::open(&path, Durability::Normal, Duration::from_secs(5)).unwrap();
-    let reader = SqliteReader::open(&path).unwrap();
-    script(&mut store, &reader)
+    super::on_sqlite::on_sqlite(&|store, reader| script(store, reader))
 }
 
 #[test]

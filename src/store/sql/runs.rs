@@ -140,19 +140,7 @@ impl<T: SqlRuns> Runs for T {
         pid: u32,
         process_start: Option<u64>,
     ) -> Result<Option<i64>> {
-        let mut c = self.conn();
-        let d = c.dialect();
-        let sql = format!(
-            "SELECT id FROM runs WHERE {} ORDER BY id DESC LIMIT 1",
-            same_process(d),
-        );
-        c.query_opt(
-            "reading the runs ledger",
-            &sql,
-            params![boot_id, pid, process_start],
-        )?
-        .map(|r| r.get(0))
-        .transpose()
+        latest_run_of(&mut *self.conn(), params![boot_id, pid, process_start])
     }
 
     fn record_samples(&mut self, run: i64, chunk: u32, readings: &[RunSample]) -> Result<()> {
@@ -201,23 +189,23 @@ fn crash_run(
         ],
     )?;
     if n > 0 {
-        let sql = format!(
-            "SELECT id FROM runs WHERE {} ORDER BY id DESC LIMIT 1",
-            same_process(d)
-        );
-        let id: Option<i64> = c
-            .query_opt(
-                "reading the runs ledger",
-                &sql,
-                params![run.boot_id, run.pid, run.process_start],
-            )?
-            .map(|r| r.get(0))
-            .transpose()?;
+        let id = latest_run_of(c, params![run.boot_id, run.pid, run.process_start])?;
         if let Some(id) = id {
             items::queue_session(c, rules, id, None, run.at_ms, origin)?;
         }
     }
     Ok(n > 0)
+}
+
+/// The latest run of one process (`same_process`'s three values).
+fn latest_run_of(c: &mut dyn Conn, process: &[super::Value]) -> Result<Option<i64>> {
+    let sql = format!(
+        "SELECT id FROM runs WHERE {} ORDER BY id DESC LIMIT 1",
+        same_process(c.dialect()),
+    );
+    c.query_opt("reading the runs ledger", &sql, process)?
+        .map(|r| r.get(0))
+        .transpose()
 }
 
 /// The runs of one process: the same boot (`?1`), pid (`?2`) and process
