@@ -60,12 +60,18 @@ fn note(uid: &str, status: Status, when: &str) -> Note {
     }
 }
 
+/// The run of a process that is not this one (judged gone at the next
+/// start of the same boot).
 fn dead_run(pid: u32, release: &str) -> RunStart {
+    run_at(pid, at("2026-12-07T00:59:00Z"), release)
+}
+
+fn run_at(pid: u32, started_at: i64, release: &str) -> RunStart {
     RunStart {
         boot_id: Some("boot-upstream-tests".into()),
         pid,
         process_start: Some(77),
-        started_at: at("2026-12-07T00:59:00Z"),
+        started_at,
         app_name: None,
         release: Some(release.into()),
         build_id: None,
@@ -274,18 +280,7 @@ fn a_sessions_errors_are_its_process_events_from_just_before_its_run() {
     store.set_alert_rules(rules());
     let t = at("2026-12-07T12:00:00Z");
     store.register_host(&HostInfo::collect(), t).unwrap();
-    let run = |pid: u32, started: i64, release: &str| RunStart {
-        boot_id: Some("boot-errors".into()),
-        pid,
-        process_start: None,
-        started_at: started,
-        app_name: None,
-        release: Some(release.into()),
-        build_id: None,
-        cgroup: None,
-        oom_kills: None,
-        memory_max_bytes: None,
-    };
+    let run = run_at;
     let error_at = |store: &mut dyn Store, pid: u32, ts: i64| {
         let mut e = Event::sample("boom");
         e.pid = pid;
