@@ -39,6 +39,8 @@ pub(crate) mod recorder;
 #[cfg(test)]
 mod recorder_tests;
 pub(crate) mod runs;
+#[cfg(test)]
+mod runs_tests;
 mod seam;
 pub(crate) mod spool;
 pub(crate) mod sql;

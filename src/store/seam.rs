@@ -207,6 +207,9 @@ pub(crate) trait Runs {
     fn append_samples(&mut self, run: i64, readings: &[RunSample]) -> Result<usize>;
     /// Drops recorder chunks whose newest reading is older than `before_ms`.
     fn drop_samples_before(&mut self, before_ms: i64) -> Result<u64>;
+    /// Drops the runs that ended (or were last seen) before `before_ms`,
+    /// with their readings; never one still running. How many went.
+    fn drop_runs_before(&mut self, before_ms: i64) -> Result<u64>;
 }
 
 /// The outbox: alerts and forwards waiting for their channel, claimed by

@@ -157,6 +157,27 @@ impl<T: SqlRuns> Runs for T {
     fn drop_samples_before(&mut self, before_ms: i64) -> Result<u64> {
         recorder::drop_before(&mut *self.conn(), before_ms)
     }
+
+    fn drop_runs_before(&mut self, before_ms: i64) -> Result<u64> {
+        self.conn().in_transaction("dropping old runs", |c| {
+            let n = c.execute(
+                "dropping old runs",
+                "DELETE FROM runs
+                 WHERE status != 'running'
+                   AND coalesce(ended_at, last_seen, started_at) < ?1",
+                params![before_ms],
+            )?;
+            if n > 0 {
+                c.execute(
+                    "dropping old runs' readings",
+                    "DELETE FROM run_samples
+                     WHERE NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = run_samples.run_id)",
+                    params![],
+                )?;
+            }
+            Ok(n)
+        })
+    }
 }
 
 /// Marks the run of a crashed process (`run`) as crashed, and queues its

@@ -192,12 +192,16 @@ impl Writer {
                 if let Err(e) = store.drop_samples_before(before) {
                     internal_log::report("flight recorder", &internal_log::chain(&e));
                 }
-                // Monitors' runs: as long as events are kept, 90 days
-                // without an age limit.
+                // Monitors' runs and the runs ledger: as long as events
+                // are kept, 90 days without an age limit.
                 let days90 = 90 * 86_400_000;
                 let keep_runs = self.shared.cfg.retention.max_age_ms.unwrap_or(days90);
-                if let Err(e) = store.drop_check_ins_before(at.saturating_sub(keep_runs)) {
+                let before = at.saturating_sub(keep_runs);
+                if let Err(e) = store.drop_check_ins_before(before) {
                     internal_log::report("monitors", &internal_log::chain(&e));
+                }
+                if let Err(e) = store.drop_runs_before(before) {
+                    internal_log::report("runs", &internal_log::chain(&e));
                 }
             }
         }
