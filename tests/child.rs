@@ -289,6 +289,19 @@ fn entry() {
             assert!(r.is_err());
             assert!(logger.flush(Duration::from_secs(20)));
         }
+        #[cfg(all(feature = "anyhow", feature = "sentry"))]
+        "anyhow_chain_forwarded" => {
+            // See upstream.rs: the same, forwarded to the Sentry DSN given.
+            let dsn = std::env::var("ERRSNAPTEST_SENTRY_DSN").unwrap();
+            let logger = util::builder(&db, "anyhow")
+                .release("shop@2.0.1")
+                .sentry_dsn(dsn)
+                .build()
+                .unwrap();
+            let r = crate::ecosystem::load_settings(&logger);
+            assert!(r.is_err());
+            assert!(logger.flush(Duration::from_secs(20)));
+        }
         "disabled_by_env" => {
             // See ecosystem.rs: ERRSNAP_DISABLED=1 in the environment.
             let logger = errsnap::EventLogger::builder()

@@ -75,10 +75,10 @@ pub(crate) struct Dedupe {
 
 impl Dedupe {
     /// Removes the events that repeat a failure already in `events` or
-    /// recently stored; returns the rest and how many were removed.
-    pub(crate) fn apply(&mut self, events: Vec<Event>) -> (Vec<Event>, u64) {
+    /// recently stored; returns the rest and those removed.
+    pub(crate) fn apply(&mut self, events: Vec<Event>) -> (Vec<Event>, Vec<Event>) {
         let mut slots: Vec<Option<Event>> = events.into_iter().map(Some).collect();
-        let mut dropped = 0;
+        let mut dropped = Vec::new();
         for i in 0..slots.len() {
             let Some(b) = slots[i].as_ref().filter(|e| e.kind == EventKind::Error) else {
                 continue;
@@ -91,12 +91,10 @@ impl Dedupe {
             });
             if let Some(j) = inner {
                 // Both in this batch: keep the outer report.
-                slots[j] = None;
-                dropped += 1;
+                dropped.extend(slots[j].take());
             } else if self.recent.iter().any(|a| same_failure(a, &b_seen)) {
                 // The inner report is written already: keep it alone.
-                slots[i] = None;
-                dropped += 1;
+                dropped.extend(slots[i].take());
             }
         }
         let kept: Vec<Event> = slots.into_iter().flatten().collect();

@@ -152,21 +152,39 @@ impl ClientReportItem {
     }
 }
 
+/// The counters of losses among events routed to a channel that takes
+/// client reports (events no such channel would have sent are not its
+/// server's business): the queue was full, the event repeated a failure
+/// already reported up its call chain, a grouping rule ignored it, the
+/// logger's `before_save` hook dropped it, it could be neither stored nor
+/// spooled.
+pub(crate) const LOST_QUEUE_OVERFLOW: &str = "forwarded_lost_queue_full";
+/// See [`LOST_QUEUE_OVERFLOW`].
+pub(crate) const LOST_DUPLICATE: &str = "forwarded_lost_duplicate";
+/// See [`LOST_QUEUE_OVERFLOW`].
+pub(crate) const LOST_IGNORED: &str = "forwarded_lost_ignored";
+/// See [`LOST_QUEUE_OVERFLOW`].
+pub(crate) const LOST_BEFORE_SAVE: &str = "forwarded_lost_before_save";
+/// See [`LOST_QUEUE_OVERFLOW`].
+pub(crate) const LOST_UNWRITABLE: &str = "forwarded_lost_unwritable";
 /// The counter of events a channel that takes client reports gave up
 /// sending while its server kept rate-limiting it.
 pub(crate) const GAVE_UP_RATE_LIMITED: &str = "forward_gave_up_rate_limited";
 
-/// Sentry's reason for an event errsnap counted as lost under `counter`
-/// (the `counters` table's name), if Sentry has one: a full queue is
-/// `queue_overflow`, sampling `sample_rate`, the duplicates and the events
-/// a grouping rule ignores `event_processor` (what Sentry's SDKs call a
-/// drop by their own processing), an event given up while the server kept
-/// limiting `ratelimit_backoff`.
+/// Sentry's reason for the events counted as lost under `counter` (the
+/// `counters` table's name), for the counters of losses a server hears
+/// of: a full queue is `queue_overflow`, a duplicate and an ignored event
+/// `event_processor` (what Sentry's SDKs call a drop by their own
+/// processing), the `before_save` hook `before_send`, an event neither
+/// stored nor spooled `internal_sdk_error`, an event given up while the
+/// server kept limiting `ratelimit_backoff`. Sampling has none: it only
+/// leaves out events no channel takes.
 pub(crate) fn discard_reason(counter: &str) -> Option<&'static str> {
     match counter {
-        "dropped_events" => Some("queue_overflow"),
-        "sampled_out" => Some("sample_rate"),
-        "deduplicated" | "grouping_ignored" => Some("event_processor"),
+        LOST_QUEUE_OVERFLOW => Some("queue_overflow"),
+        LOST_DUPLICATE | LOST_IGNORED => Some("event_processor"),
+        LOST_BEFORE_SAVE => Some("before_send"),
+        LOST_UNWRITABLE => Some("internal_sdk_error"),
         GAVE_UP_RATE_LIMITED => Some("ratelimit_backoff"),
         _ => None,
     }
@@ -236,15 +254,24 @@ mod tests {
 
     #[test]
     fn losses_have_sentrys_reasons() {
-        assert_eq!(discard_reason("dropped_events"), Some("queue_overflow"));
-        assert_eq!(discard_reason("sampled_out"), Some("sample_rate"));
-        assert_eq!(discard_reason("deduplicated"), Some("event_processor"));
-        assert_eq!(discard_reason("grouping_ignored"), Some("event_processor"));
+        assert_eq!(discard_reason(LOST_QUEUE_OVERFLOW), Some("queue_overflow"));
+        assert_eq!(discard_reason(LOST_DUPLICATE), Some("event_processor"));
+        assert_eq!(discard_reason(LOST_IGNORED), Some("event_processor"));
+        assert_eq!(discard_reason(LOST_BEFORE_SAVE), Some("before_send"));
+        assert_eq!(discard_reason(LOST_UNWRITABLE), Some("internal_sdk_error"));
         assert_eq!(
             discard_reason(GAVE_UP_RATE_LIMITED),
             Some("ratelimit_backoff")
         );
-        assert_eq!(discard_reason("alerts_sent"), None);
+        // Every loss, not only those of events a server would have had.
+        for all in [
+            "dropped_events",
+            "sampled_out",
+            "deduplicated",
+            "grouping_ignored",
+        ] {
+            assert_eq!(discard_reason(all), None, "{all}");
+        }
     }
 
     #[test]

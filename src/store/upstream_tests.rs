@@ -16,7 +16,7 @@ use crate::store::claims::Claimant;
 use crate::store::runs::{CrashedRun, RunStart, RunStatus};
 use crate::store::seam::{AlertRules, Reader};
 use crate::store::sqlite::SqliteStore;
-use crate::store::upstream::{Item, ItemKind};
+use crate::store::upstream::{self, Item, ItemKind};
 use crate::store::Store;
 
 fn at(s: &str) -> i64 {
@@ -187,9 +187,9 @@ fn script(store: &mut dyn Store, _reader: &dyn Reader) -> Vec<String> {
         .unwrap();
     store.judge_monitors(at("2026-12-10T02:30:00Z")).unwrap();
     // Losses: one report waiting takes more; one being sent does not.
-    store.add_counter("sampled_out", 2).unwrap();
-    store.add_counter("dropped_events", 3).unwrap();
-    store.add_counter("check_ins_dropped", 4).unwrap();
+    store.add_counter(upstream::LOST_DUPLICATE, 2).unwrap();
+    store.add_counter(upstream::LOST_QUEUE_OVERFLOW, 3).unwrap();
+    store.add_counter("dropped_events", 4).unwrap();
     let first = pending(store);
     let report = store
         .due_alerts(&["sentry".into()], i64::MAX / 2, 1000)
@@ -202,8 +202,8 @@ fn script(store: &mut dyn Store, _reader: &dyn Reader) -> Vec<String> {
         })
         .unwrap();
     assert!(store.claim(report.id, now).unwrap());
-    store.add_counter("sampled_out", 1).unwrap();
-    store.add_counter("deduplicated", 5).unwrap();
+    store.add_counter(upstream::LOST_DUPLICATE, 1).unwrap();
+    store.add_counter(upstream::LOST_BEFORE_SAVE, 5).unwrap();
     // The run's session ends once, at exit, before the ledger says so.
     store.end_session(run, RunStatus::Exited, now).unwrap();
     store.end_run(run, RunStatus::Exited, now).unwrap();
@@ -241,9 +241,9 @@ fn items_are_queued_once_for_each_channel_that_takes_them() {
         "otlp check_in nightly 000d in_progress None None tz=Some(\"Europe/Helsinki\") max=Some(3600000)",
         "sentry check_in nightly 000c error Some(780000) Some(\"pid 4412 crashed at 2026-12-09 03:13 EET\") tz=Some(\"Europe/Helsinki\") max=Some(3600000)",
         "otlp check_in nightly 000c error Some(780000) Some(\"pid 4412 crashed at 2026-12-09 03:13 EET\") tz=Some(\"Europe/Helsinki\") max=Some(3600000)",
-        "sentry client_report sample_rate:error=2,queue_overflow:error=3",
+        "sentry client_report event_processor:error=2,queue_overflow:error=3",
         "--- after the report was claimed and the run ended",
-        "sentry client_report sample_rate:error=1,event_processor:error=5",
+        "sentry client_report event_processor:error=1,before_send:error=5",
         "sentry session init=false seq=1 exited errors=1 shop@1.0 dur=true",
     ];
     assert_eq!(got, want, "{got:#?}");

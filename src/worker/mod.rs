@@ -211,6 +211,10 @@ struct Shared {
     /// Events a grouping rule ignored, not yet added to the `counters`
     /// table.
     grouping_ignored: AtomicU64,
+    /// The channels that take client reports, and the losses among events
+    /// routed to one of them (by Sentry's reason), not yet counted.
+    report_takers: Vec<String>,
+    lost_upstream: [AtomicU64; 5],
     notify: Option<NotifyHandle>,
 }
 
@@ -232,6 +236,57 @@ impl Shared {
     fn count_dropped(&self, n: u64) {
         self.dropped.fetch_add(n, Ordering::Relaxed);
         self.dropped_total.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts an event lost (see [`Shared::count_dropped`]), and as a loss
+    /// its channel's server hears of when it was routed to one that takes
+    /// client reports.
+    fn count_dropped_event(&self, alert_channels: &[String]) {
+        self.count_dropped(1);
+        self.count_lost_upstream(alert_channels, Lost::QueueOverflow);
+    }
+
+    /// Counts a loss of an event routed to a channel that takes client
+    /// reports (nothing for any other).
+    fn count_lost_upstream(&self, alert_channels: &[String], why: Lost) {
+        if alert_channels
+            .iter()
+            .any(|c| self.report_takers.contains(c))
+        {
+            self.lost_upstream[why as usize].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Why an event routed to a channel that takes client reports was lost,
+/// as the `counters` table names it (`upstream::discard_reason` gives
+/// Sentry's reason).
+#[derive(Debug, Clone, Copy)]
+enum Lost {
+    QueueOverflow = 0,
+    Duplicate = 1,
+    Ignored = 2,
+    BeforeSave = 3,
+    Unwritable = 4,
+}
+
+impl Lost {
+    const ALL: [Lost; 5] = [
+        Lost::QueueOverflow,
+        Lost::Duplicate,
+        Lost::Ignored,
+        Lost::BeforeSave,
+        Lost::Unwritable,
+    ];
+
+    fn counter(self) -> &'static str {
+        match self {
+            Lost::QueueOverflow => crate::store::upstream::LOST_QUEUE_OVERFLOW,
+            Lost::Duplicate => crate::store::upstream::LOST_DUPLICATE,
+            Lost::Ignored => crate::store::upstream::LOST_IGNORED,
+            Lost::BeforeSave => crate::store::upstream::LOST_BEFORE_SAVE,
+            Lost::Unwritable => crate::store::upstream::LOST_UNWRITABLE,
+        }
     }
 }
 
@@ -341,6 +396,18 @@ impl Worker {
                 cfg.alerting.clone(),
             )?)
         };
+        let report_takers = cfg
+            .alerting
+            .channels
+            .iter()
+            .filter(|c| {
+                c.forward.as_ref().is_some_and(|f| {
+                    f.takes()
+                        .contains(&crate::store::upstream::ItemKind::ClientReport)
+                })
+            })
+            .map(|c| c.name.to_string())
+            .collect();
         let shared = Arc::new(Shared {
             path,
             cfg,
@@ -370,6 +437,8 @@ impl Worker {
             check_ins_dropped: AtomicU64::new(0),
             sampled: AtomicU64::new(0),
             deduplicated: AtomicU64::new(0),
+            report_takers,
+            lost_upstream: Default::default(),
             grouping_ignored: AtomicU64::new(0),
             notify,
         });
@@ -472,7 +541,7 @@ impl Worker {
         }
         if self.is_stale() {
             // Never touch the parent's queue (its lock may be held forever).
-            self.shared.count_dropped(1);
+            self.shared.count_dropped_event(&ev.alert_channels);
             return None;
         }
         let bytes = ev.approx_bytes();
@@ -491,7 +560,7 @@ impl Worker {
                     match self.shared.wait_progress(st, deadline) {
                         Some(g) => st = g,
                         None => {
-                            self.shared.count_dropped(1);
+                            self.shared.count_dropped_event(&ev.alert_channels);
                             return None;
                         }
                     }
@@ -499,13 +568,13 @@ impl Worker {
             }
             if full(&st) {
                 drop(st);
-                self.shared.count_dropped(1);
+                self.shared.count_dropped_event(&ev.alert_channels);
                 return None;
             }
         }
         if !st.alive {
             drop(st);
-            self.shared.count_dropped(1);
+            self.shared.count_dropped_event(&ev.alert_channels);
             return None;
         }
         st.queued += 1;

@@ -347,8 +347,22 @@ impl Writer {
                 .then(|| e.backtrace.clone().filter(|_| e.origin.is_none()))
                 .flatten()
                 .map(|raw| (raw, e.context.redactor.clone()));
+            // Only with a channel that hears of losses.
+            let channels = if self.shared.report_takers.is_empty() {
+                Vec::new()
+            } else {
+                e.alert_channels.clone()
+            };
+            let ignored = self.grouping.ignored;
             let Some(ev) = e.process(&mut self.symbolizer, budget, snapshot, &mut self.grouping)
             else {
+                // Ignored by a grouping rule, or dropped by the hook.
+                let why = if self.grouping.ignored > ignored {
+                    super::Lost::Ignored
+                } else {
+                    super::Lost::BeforeSave
+                };
+                self.shared.count_lost_upstream(&channels, why);
                 continue;
             };
             if let (Some((raw, redactor)), false, Some(hash)) =
@@ -366,10 +380,14 @@ impl Writer {
             self.count("symbol_tables_over_budget");
         }
         let (events, repeats) = self.dedupe.apply(events);
-        if repeats > 0 {
+        if !repeats.is_empty() {
             self.shared
                 .deduplicated
-                .fetch_add(repeats, Ordering::Relaxed);
+                .fetch_add(repeats.len() as u64, Ordering::Relaxed);
+            for r in &repeats {
+                self.shared
+                    .count_lost_upstream(&r.alert_channels, super::Lost::Duplicate);
+            }
         }
         if !events.is_empty() {
             self.write(&events);

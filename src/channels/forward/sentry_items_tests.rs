@@ -225,10 +225,12 @@ fn losses_are_a_client_report_with_sentrys_reasons() {
     );
     // Every reason errsnap names is one Sentry's types know.
     for counter in [
-        "dropped_events",
-        "sampled_out",
-        "deduplicated",
-        "grouping_ignored",
+        crate::store::upstream::LOST_QUEUE_OVERFLOW,
+        crate::store::upstream::LOST_DUPLICATE,
+        crate::store::upstream::LOST_IGNORED,
+        crate::store::upstream::LOST_BEFORE_SAVE,
+        crate::store::upstream::LOST_UNWRITABLE,
+        crate::store::upstream::GAVE_UP_RATE_LIMITED,
     ] {
         let reason = crate::store::upstream::discard_reason(counter).unwrap();
         let r: Result<sentry_types::protocol::v7::ClientReport, _> =

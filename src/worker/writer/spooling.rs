@@ -29,6 +29,11 @@ impl Writer {
                     &format_args!("{} events could not be spooled: {io}", events.len()),
                 );
                 self.shared.count_dropped(events.len() as u64);
+                for e in events {
+                    let unwritable = super::super::Lost::Unwritable;
+                    self.shared
+                        .count_lost_upstream(&e.alert_channels, unwritable);
+                }
             }
         }
     }

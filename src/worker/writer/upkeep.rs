@@ -74,12 +74,17 @@ impl Writer {
             .grouping_ignored
             .fetch_add(ignored, Ordering::Relaxed);
         let mut reported = false;
+        let lost =
+            super::super::Lost::ALL.map(|l| (l.counter(), &shared.lost_upstream[l as usize]));
         for (name, counter) in [
             ("dropped_events", &shared.dropped),
             ("sampled_out", &shared.sampled),
             ("deduplicated", &shared.deduplicated),
             ("grouping_ignored", &shared.grouping_ignored),
-        ] {
+        ]
+        .into_iter()
+        .chain(lost)
+        {
             let n = counter.swap(0, Ordering::Relaxed);
             if n > 0 {
                 let Some(store) = self.store() else {
