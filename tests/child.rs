@@ -293,7 +293,12 @@ fn entry() {
         "anyhow_chain_forwarded" => {
             // See upstream.rs: the same, forwarded to the Sentry DSN given.
             let dsn = std::env::var("ERRSNAPTEST_SENTRY_DSN").unwrap();
+            let mut config = errsnap::Config::empty();
+            if let Ok(level) = std::env::var("ERRSNAPTEST_SENTRY_MIN_LEVEL") {
+                config.set("ERRSNAP_SENTRY_MIN_LEVEL", level).unwrap();
+            }
             let logger = util::builder(&db, "anyhow")
+                .config(config)
                 .release("shop@2.0.1")
                 .sentry_dsn(dsn)
                 .build()

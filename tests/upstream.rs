@@ -393,3 +393,38 @@ fn reports_of_a_failure_already_reported_are_a_client_report_of_event_processor(
         Some((SessionStatus::Exited, 1))
     );
 }
+
+#[cfg(feature = "anyhow")]
+#[test]
+fn repeats_of_errors_sentry_does_not_take_are_not_reported_to_it() {
+    let Some((bugsink, proxy)) = recorded("upstream_duplicates_not_forwarded") else {
+        return;
+    };
+    let (_d, db) = util::temp_db();
+    let dsn = bugsink.dsn_via(proxy.port);
+    let out = util::run_child(
+        "anyhow_chain_forwarded",
+        &db,
+        &[
+            ("RUST_LIB_BACKTRACE", "1"),
+            ("ERRSNAPTEST_SENTRY_DSN", &dsn),
+            ("ERRSNAPTEST_SENTRY_MIN_LEVEL", "fatal"),
+        ],
+    );
+    assert!(out.status.success(), "{}", util::describe(&out));
+    let sent = items(&proxy);
+    assert!(!sent.iter().any(|i| matches!(i, EnvelopeItem::Event(_))));
+    assert_eq!(reports(&sent), Vec::<Value>::new());
+    // Still two repeats in the store's own count, and the session's one
+    // error.
+    let d = util::open(&db);
+    assert_eq!(
+        util::count(&d, "SELECT value FROM counters WHERE name = 'deduplicated'"),
+        2
+    );
+    let s = sessions(&sent);
+    assert_eq!(
+        s.last().map(|s| (s.status, s.errors)),
+        Some((SessionStatus::Exited, 1))
+    );
+}
