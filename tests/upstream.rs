@@ -355,14 +355,13 @@ fn an_event_given_up_while_sentry_kept_limiting_is_reported_as_ratelimit_backoff
     assert_eq!(bugsink.query()["events"].as_array().map_or(0, Vec::len), 0);
 }
 
+/// One anyhow failure reported at three layers (see ecosystem.rs: one
+/// event, two repeats) by a child forwarding to Sentry at `min_level`;
+/// what reached the server, and the store's count of repeats.
 #[cfg(feature = "anyhow")]
-#[test]
-fn reports_of_a_failure_already_reported_are_a_client_report_of_event_processor() {
-    let Some((bugsink, proxy)) = recorded("upstream_duplicates") else {
-        return;
-    };
+fn three_reports_of_one_failure(test: &str, min_level: &str) -> Option<(Vec<EnvelopeItem>, i64)> {
+    let (bugsink, proxy) = recorded(test)?;
     let (_d, db) = util::temp_db();
-    // Reported at three layers (see ecosystem.rs): one event, two repeats.
     let dsn = bugsink.dsn_via(proxy.port);
     let out = util::run_child(
         "anyhow_chain_forwarded",
@@ -370,61 +369,57 @@ fn reports_of_a_failure_already_reported_are_a_client_report_of_event_processor(
         &[
             ("RUST_LIB_BACKTRACE", "1"),
             ("ERRSNAPTEST_SENTRY_DSN", &dsn),
+            ("ERRSNAPTEST_SENTRY_MIN_LEVEL", min_level),
         ],
     );
     assert!(out.status.success(), "{}", util::describe(&out));
-    let items = items(&proxy);
-    let events = items
+    let repeats = util::count(
+        &util::open(&db),
+        "SELECT value FROM counters WHERE name = 'deduplicated'",
+    );
+    Some((items(&proxy), repeats))
+}
+
+/// The last session update's status and errors.
+#[cfg(feature = "anyhow")]
+fn session_end(items: &[EnvelopeItem]) -> Option<(SessionStatus, u64)> {
+    sessions(items).last().map(|s| (s.status, s.errors))
+}
+
+#[cfg(feature = "anyhow")]
+#[test]
+fn reports_of_a_failure_already_reported_are_a_client_report_of_event_processor() {
+    let Some((sent, repeats)) = three_reports_of_one_failure("upstream_duplicates", "error") else {
+        return;
+    };
+    assert_eq!(repeats, 2);
+    let events = sent
         .iter()
         .filter(|i| matches!(i, EnvelopeItem::Event(_)))
         .count();
     assert_eq!(events, 1);
+    let r = reports(&sent);
+    assert_eq!(r.len(), 1, "{r:#?}");
     assert_eq!(
-        reports(&items),
-        [serde_json::json!({
-            "timestamp": reports(&items)[0]["timestamp"],
-            "discarded_events": [{"reason": "event_processor", "category": "error", "quantity": 2}]
-        })]
+        r[0]["discarded_events"],
+        serde_json::json!([{"reason": "event_processor", "category": "error", "quantity": 2}])
     );
     // The run's session says one error, not three.
-    let s = sessions(&items);
-    assert_eq!(
-        s.last().map(|s| (s.status, s.errors)),
-        Some((SessionStatus::Exited, 1))
-    );
+    assert_eq!(session_end(&sent), Some((SessionStatus::Exited, 1)));
 }
 
 #[cfg(feature = "anyhow")]
 #[test]
 fn repeats_of_errors_sentry_does_not_take_are_not_reported_to_it() {
-    let Some((bugsink, proxy)) = recorded("upstream_duplicates_not_forwarded") else {
+    let Some((sent, repeats)) =
+        three_reports_of_one_failure("upstream_duplicates_not_forwarded", "fatal")
+    else {
         return;
     };
-    let (_d, db) = util::temp_db();
-    let dsn = bugsink.dsn_via(proxy.port);
-    let out = util::run_child(
-        "anyhow_chain_forwarded",
-        &db,
-        &[
-            ("RUST_LIB_BACKTRACE", "1"),
-            ("ERRSNAPTEST_SENTRY_DSN", &dsn),
-            ("ERRSNAPTEST_SENTRY_MIN_LEVEL", "fatal"),
-        ],
-    );
-    assert!(out.status.success(), "{}", util::describe(&out));
-    let sent = items(&proxy);
+    // Still two repeats in the store's own count, and the session's one
+    // error; nothing of them at Sentry.
+    assert_eq!(repeats, 2);
     assert!(!sent.iter().any(|i| matches!(i, EnvelopeItem::Event(_))));
     assert_eq!(reports(&sent), Vec::<Value>::new());
-    // Still two repeats in the store's own count, and the session's one
-    // error.
-    let d = util::open(&db);
-    assert_eq!(
-        util::count(&d, "SELECT value FROM counters WHERE name = 'deduplicated'"),
-        2
-    );
-    let s = sessions(&sent);
-    assert_eq!(
-        s.last().map(|s| (s.status, s.errors)),
-        Some((SessionStatus::Exited, 1))
-    );
+    assert_eq!(session_end(&sent), Some((SessionStatus::Exited, 1)));
 }
