@@ -11,6 +11,7 @@ mod crashes;
 mod exit;
 mod flush;
 mod fork;
+mod losses;
 #[cfg(target_os = "linux")]
 mod signals;
 mod writer;
@@ -29,6 +30,7 @@ use crate::event::Event;
 use crate::pipeline::PendingEvent;
 use crate::store::{AlertRules, Durability};
 use crate::util::internal_log;
+use losses::Lost;
 use writer::writer_main;
 
 pub use crashes::{import_crashes, CrashImport};
@@ -231,63 +233,6 @@ impl Shared {
     ) -> Option<MutexGuard<'a, State>> {
         crate::util::sync::wait_until(&self.progress, st, deadline)
     }
-
-    /// Counts events lost (queue full, writer gone, spool unwritable).
-    fn count_dropped(&self, n: u64) {
-        self.dropped.fetch_add(n, Ordering::Relaxed);
-        self.dropped_total.fetch_add(n, Ordering::Relaxed);
-    }
-
-    /// Counts an event lost (see [`Shared::count_dropped`]), and as a loss
-    /// its channel's server hears of when it was routed to one that takes
-    /// client reports.
-    fn count_dropped_event(&self, alert_channels: &[String]) {
-        self.count_dropped(1);
-        self.count_lost_upstream(alert_channels, Lost::QueueOverflow);
-    }
-
-    /// Counts a loss of an event routed to a channel that takes client
-    /// reports (nothing for any other).
-    fn count_lost_upstream(&self, alert_channels: &[String], why: Lost) {
-        if alert_channels
-            .iter()
-            .any(|c| self.report_takers.contains(c))
-        {
-            self.lost_upstream[why as usize].fetch_add(1, Ordering::Relaxed);
-        }
-    }
-}
-
-/// Why an event routed to a channel that takes client reports was lost,
-/// as the `counters` table names it (`upstream::discard_reason` gives
-/// Sentry's reason).
-#[derive(Debug, Clone, Copy)]
-enum Lost {
-    QueueOverflow = 0,
-    Duplicate = 1,
-    Ignored = 2,
-    BeforeSave = 3,
-    Unwritable = 4,
-}
-
-impl Lost {
-    const ALL: [Lost; 5] = [
-        Lost::QueueOverflow,
-        Lost::Duplicate,
-        Lost::Ignored,
-        Lost::BeforeSave,
-        Lost::Unwritable,
-    ];
-
-    fn counter(self) -> &'static str {
-        match self {
-            Lost::QueueOverflow => crate::store::upstream::LOST_QUEUE_OVERFLOW,
-            Lost::Duplicate => crate::store::upstream::LOST_DUPLICATE,
-            Lost::Ignored => crate::store::upstream::LOST_IGNORED,
-            Lost::BeforeSave => crate::store::upstream::LOST_BEFORE_SAVE,
-            Lost::Unwritable => crate::store::upstream::LOST_UNWRITABLE,
-        }
-    }
 }
 
 /// A running writer. Dropping the last handle stops it after draining the
@@ -396,18 +341,7 @@ impl Worker {
                 cfg.alerting.clone(),
             )?)
         };
-        let report_takers = cfg
-            .alerting
-            .channels
-            .iter()
-            .filter(|c| {
-                c.forward.as_ref().is_some_and(|f| {
-                    f.takes()
-                        .contains(&crate::store::upstream::ItemKind::ClientReport)
-                })
-            })
-            .map(|c| c.name.to_string())
-            .collect();
+        let report_takers = losses::report_takers(&cfg.alerting);
         let shared = Arc::new(Shared {
             path,
             cfg,
