@@ -71,13 +71,18 @@ impl Shared {
         self.count_lost_upstream(alert_channels, Lost::QueueOverflow);
     }
 
+    /// Whether an event routed to `alert_channels` is one a channel that
+    /// takes client reports would have sent.
+    pub(super) fn reports_loss_of(&self, alert_channels: &[String]) -> bool {
+        alert_channels
+            .iter()
+            .any(|c| self.report_takers.contains(c))
+    }
+
     /// Counts a loss of an event routed to a channel that takes client
     /// reports (nothing for any other).
     pub(super) fn count_lost_upstream(&self, alert_channels: &[String], why: Lost) {
-        if alert_channels
-            .iter()
-            .any(|c| self.report_takers.contains(c))
-        {
+        if self.reports_loss_of(alert_channels) {
             self.lost_upstream[why as usize].fetch_add(1, Ordering::Relaxed);
         }
     }

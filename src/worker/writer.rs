@@ -347,12 +347,8 @@ impl Writer {
                 .then(|| e.backtrace.clone().filter(|_| e.origin.is_none()))
                 .flatten()
                 .map(|raw| (raw, e.context.redactor.clone()));
-            // Only with a channel that hears of losses.
-            let channels = if self.shared.report_takers.is_empty() {
-                Vec::new()
-            } else {
-                e.alert_channels.clone()
-            };
+            // Decided before the event is consumed: no copy of its routes.
+            let reported = self.shared.reports_loss_of(&e.alert_channels);
             let ignored = self.grouping.ignored;
             let Some(ev) = e.process(&mut self.symbolizer, budget, snapshot, &mut self.grouping)
             else {
@@ -362,7 +358,9 @@ impl Writer {
                 } else {
                     super::Lost::BeforeSave
                 };
-                self.shared.count_lost_upstream(&channels, why);
+                if reported {
+                    self.shared.lost_upstream[why as usize].fetch_add(1, Ordering::Relaxed);
+                }
                 continue;
             };
             if let (Some((raw, redactor)), false, Some(hash)) =

@@ -43,14 +43,9 @@ pub(crate) trait Forward: Send + Sync + 'static {
         &[]
     }
 
-    /// Sends one item of a kind it takes; errors are read as
-    /// [`Forward::forward`]'s.
-    fn send_item(&self, item: &Item) -> Result<(), ChannelError> {
-        Err(ChannelError::rejected(format!(
-            "this channel does not take {} items",
-            item.kind().as_str()
-        )))
-    }
+    /// Sends one item of a kind it takes (the store queues no other for
+    /// it); errors are read as [`Forward::forward`]'s.
+    fn send_item(&self, item: &Item) -> Result<(), ChannelError>;
 }
 
 /// A forwarding channel as the registry and `test-alert` see it: its

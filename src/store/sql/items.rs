@@ -151,10 +151,11 @@ pub(crate) fn session(
         )?;
         Ok(n > 0)
     };
-    if queued(c, 1)? || (running && queued(c, 0)?) {
+    let begun = queued(c, 0)?;
+    if queued(c, 1)? || (running && begun) {
         return Ok(None);
     }
-    let init = !queued(c, 0)?;
+    let init = !begun;
     let until = if ending.is_some() {
         now
     } else {
